@@ -1,0 +1,60 @@
+"""Shared fixtures.
+
+``shared_data`` is the one way tests find ../shared/data. Set XRAYDESK_TEST_DATA to
+point elsewhere. Where it is missing the test skips with the reason, except under
+XRAYDESK_REQUIRE_DATA=1 (set by .ci/run, since CI always has the data), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _data_root() -> Path:
+    return Path(os.environ.get("XRAYDESK_TEST_DATA", DEFAULT_DATA))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = _data_root()
+    if not (root / "README.md").is_file():
+        reason = (
+            f"shared test data not found at {root} "
+            "(set XRAYDESK_TEST_DATA to the folder holding the pools and samples/)"
+        )
+        if os.environ.get("XRAYDESK_REQUIRE_DATA") == "1":
+            pytest.fail(reason + "; XRAYDESK_REQUIRE_DATA=1 forbids skipping")
+        pytest.skip(reason)
+    return root
+
+
+@pytest.fixture(scope="session")
+def samples_dir(shared_data: Path) -> Path:
+    return shared_data / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """No test ever writes into the real user data folder."""
+    monkeypatch.setenv("XRAYDESK_DATA_DIR", str(tmp_path_factory.mktemp("xraydesk-data")))
+
+
+@pytest.fixture(scope="session")
+def test_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Card path of a small random 3-class model (shared by the whole session; read-only)."""
+    from tests.model_factory import make_test_model
+
+    return make_test_model(tmp_path_factory.mktemp("test-model"))
+
+
+@pytest.fixture(scope="session")
+def test_classifier(test_model_path: Path):
+    from xraydesk.model.classifier import Classifier
+
+    return Classifier.load(test_model_path, device="cpu")

@@ -1,0 +1,5 @@
+import sys
+
+from xraydesk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Classifying many files: discovery, the pipeline, the results store."""

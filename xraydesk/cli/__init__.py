@@ -1,0 +1,71 @@
+"""The ``xraydesk`` command: a thin front door over the engine.
+
+``xraydesk SUBCOMMAND ...`` runs a command-line tool; ``xraydesk [PATH]`` (no
+subcommand) opens the desktop app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from xraydesk import __version__
+from xraydesk.errors import XRayDeskError
+
+# subcommand -> module in xraydesk.cli with register(subparsers) and run(args) -> int
+SUBCOMMANDS = {
+    "classify": "xraydesk.cli.classify",
+    "models": "xraydesk.cli.models",
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xraydesk",
+        description=(
+            "XRayDesk: a local assistant for chest radiographs. Without a subcommand it opens "
+            "the desktop app. Everything runs on this machine; no image leaves it."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"XRayDesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS.values():
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        return _run_gui(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except XRayDeskError as exc:
+        print(f"xraydesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("xraydesk: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_gui(argv: list[str]) -> int:
+    try:
+        gui = importlib.import_module("xraydesk.gui.app")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("xraydesk.gui"):
+            build_parser().print_help()
+            return EXIT_OK if not argv else EXIT_USAGE
+        raise
+    return int(gui.main(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Model cards: the JSON that travels with every set of weights.
+
+A model is ``NAME.safetensors`` (weights, never pickle, so loading cannot run code) and
+``NAME.json`` (this card) side by side. The card holds everything needed to use the
+weights correctly (classes, preprocessing, temperature) and to judge them (data,
+metrics, intended use, limits), plus the sha256 that the loader checks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xraydesk.errors import ModelError
+from xraydesk.model.preprocessing import Preprocessing
+
+CARD_FORMAT = "xraydesk-model/1"
+DEFAULT_INTENDED_USE = (
+    "Assists a qualified reader of chest radiographs by showing class probabilities and the "
+    "regions that drove them. It does not diagnose and must not be the sole basis of a "
+    "clinical decision."
+)
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    id: str
+    name: str
+
+
+@dataclass
+class ModelCard:
+    name: str
+    version: str
+    classes: list[ClassInfo]
+    preprocessing: Preprocessing
+    weights_file: str
+    weights_sha256: str
+    architecture: str = "resnet50"
+    weights_dtype: str = "float32"
+    temperature: float = 1.0
+    description: str = ""
+    intended_use: str = DEFAULT_INTENDED_USE
+    limitations: list[str] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    base_model: str | None = None
+    created: str = field(default_factory=lambda: _dt.date.today().isoformat())
+    licence: str = ""
+    # Where the card was read from; not saved.
+    path: Path | None = field(default=None, compare=False)
+    source: str = field(default="file", compare=False)  # "bundled", "user" or "file"
+
+    @property
+    def class_ids(self) -> list[str]:
+        return [c.id for c in self.classes]
+
+    @property
+    def display_names(self) -> dict[str, str]:
+        return {c.id: c.name for c in self.classes}
+
+    @property
+    def label(self) -> str:
+        """Name and version, as shown to users and stored with results."""
+        return f"{self.name} {self.version}"
+
+    @property
+    def weights_path(self) -> Path:
+        if self.path is None:
+            raise ModelError(f"model card {self.name!r} has not been saved yet")
+        return self.path.parent / self.weights_file
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": CARD_FORMAT,
+            "name": self.name,
+            "version": self.version,
+            "architecture": self.architecture,
+            "classes": [{"id": c.id, "name": c.name} for c in self.classes],
+            "preprocessing": self.preprocessing.to_dict(),
+            "temperature": self.temperature,
+            "weights": {
+                "file": self.weights_file,
+                "sha256": self.weights_sha256,
+                "dtype": self.weights_dtype,
+            },
+            "description": self.description,
+            "intended_use": self.intended_use,
+            "limitations": list(self.limitations),
+            "training": self.training,
+            "metrics": self.metrics,
+            "base_model": self.base_model,
+            "created": self.created,
+            "licence": self.licence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
+        where = str(path) if path else "model card"
+        if data.get("format") != CARD_FORMAT:
+            raise ModelError(f"{where}: not an XRayDesk model card (format {data.get('format')!r})")
+        try:
+            classes = [ClassInfo(id=str(c["id"]), name=str(c["name"])) for c in data["classes"]]
+            weights = data["weights"]
+            card = cls(
+                name=str(data["name"]),
+                version=str(data["version"]),
+                architecture=str(data.get("architecture", "resnet50")),
+                classes=classes,
+                preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+                temperature=float(data.get("temperature", 1.0)),
+                weights_file=str(weights["file"]),
+                weights_sha256=str(weights["sha256"]),
+                weights_dtype=str(weights.get("dtype", "float32")),
+                description=str(data.get("description", "")),
+                intended_use=str(data.get("intended_use", DEFAULT_INTENDED_USE)),
+                limitations=list(data.get("limitations", [])),
+                training=dict(data.get("training", {})),
+                metrics=dict(data.get("metrics", {})),
+                base_model=data.get("base_model"),
+                created=str(data.get("created", "")),
+                licence=str(data.get("licence", "")),
+                path=path,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{where}: malformed model card ({exc})") from exc
+        if len(card.classes) < 2 or len(set(card.class_ids)) != len(card.classes):
+            raise ModelError(f"{where}: a model needs at least two distinct classes")
+        if not card.temperature > 0:
+            raise ModelError(f"{where}: temperature must be positive")
+        if Path(card.weights_file).name != card.weights_file:
+            raise ModelError(f"{where}: the weights file must sit beside the card")
+        return card
+
+    @classmethod
+    def read(cls, path: str | Path, source: str = "file") -> ModelCard:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ModelError(f"{path}: model card not found") from exc
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: unreadable model card ({exc})") from exc
+        card = cls.from_dict(data, path=path)
+        card.source = source
+        return card
+
+    def write(self, path: str | Path) -> None:
+        """Write atomically, so a crash never leaves half a card."""
+        path = Path(path)
+        write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        self.path = path
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,103 @@
+"""A loaded model ready to classify radiographs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from xraydesk.imaging.xray import XRay
+from xraydesk.model.card import ModelCard
+from xraydesk.model.device import DeviceChoice, select_device
+from xraydesk.model.storage import load_network
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: dict[str, float]  # class id -> probability; sums to 1
+    predicted: str  # class id with the highest probability
+    model: str  # "name version"
+    device: str  # DeviceChoice.label
+    seconds: float = 0.0  # preprocessing and forward pass
+    display_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.predicted]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "prediction": self.predicted,
+            "probabilities": dict(self.probabilities),
+        }
+
+
+class Classifier:
+    """Network + card + device. Thread-safe: one forward pass (or Grad-CAM) at a time.
+
+    The lock matters because Grad-CAM hooks the network: a prediction running in another
+    thread at the same moment would otherwise feed its activations into the heat map.
+    """
+
+    def __init__(self, network: nn.Module, card: ModelCard, device: DeviceChoice) -> None:
+        self.card = card
+        self.device = device
+        self.preprocessing = card.preprocessing
+        memory_format = torch.channels_last if device.type == "cpu" else torch.preserve_format
+        self.network = network.to(device.device, memory_format=memory_format).eval()
+        self.lock = threading.RLock()
+
+    @classmethod
+    def load(cls, card: ModelCard | str | Path, device: str | DeviceChoice = "auto") -> Classifier:
+        if not isinstance(card, ModelCard):
+            card = ModelCard.read(card)
+        choice = device if isinstance(device, DeviceChoice) else select_device(device)
+        return cls(load_network(card), card, choice)
+
+    @property
+    def class_ids(self) -> list[str]:
+        return self.card.class_ids
+
+    def preprocess(self, xray: XRay) -> torch.Tensor:
+        return self.preprocessing(xray)
+
+    def predict(self, xray: XRay) -> Prediction:
+        start = time.perf_counter()
+        probs = self.predict_tensors(self.preprocess(xray)[None])[0]
+        return self.prediction_from(probs, time.perf_counter() - start)
+
+    def predict_tensors(self, batch: torch.Tensor) -> np.ndarray:
+        """Probabilities (N, classes) as float64 for preprocessed inputs (N, C, H, W)."""
+        logits = self.logits(batch)
+        probs = torch.softmax(logits.double() / self.card.temperature, dim=1)
+        return probs.numpy()
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        """Raw float32 logits on the CPU (before temperature)."""
+        memory_format = (
+            torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        )
+        batch = batch.to(self.device.device, non_blocking=True).contiguous(
+            memory_format=memory_format
+        )
+        with self.lock, torch.inference_mode(), self.device.autocast():
+            logits = self.network(batch)
+        return logits.float().cpu()
+
+    def prediction_from(self, probs: np.ndarray, seconds: float = 0.0) -> Prediction:
+        ids = self.class_ids
+        probabilities = {cid: float(p) for cid, p in zip(ids, probs, strict=True)}
+        return Prediction(
+            probabilities=probabilities,
+            predicted=ids[int(np.argmax(probs))],
+            model=self.card.label,
+            device=self.device.label,
+            seconds=seconds,
+            display_names=self.card.display_names,
+        )

@@ -1,0 +1,70 @@
+"""Choosing where and how a model runs: CUDA, Apple MPS or CPU, and at what precision."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from xraydesk.errors import ModelError
+
+DevicePreference = Literal["auto", "cpu", "cuda", "mps"]
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: torch.device
+    autocast_dtype: torch.dtype | None  # None: plain float32
+    label: str  # what users see, e.g. "CPU, bf16" or "NVIDIA H100 (CUDA, bf16)"
+
+    @property
+    def type(self) -> str:
+        return self.device.type
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+
+def cpu_supports_bf16() -> bool:
+    """True where oneDNN has native bf16 kernels (AVX-512 BF16 or AMX): there it is faster."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _precision_allowed() -> bool:
+    # XRAYDESK_PRECISION=fp32 turns mixed precision off everywhere (reference runs, debugging).
+    return os.environ.get("XRAYDESK_PRECISION", "auto").lower() != "fp32"
+
+
+def select_device(preference: str = "auto") -> DeviceChoice:
+    """Resolve a user preference to a device; ``auto`` prefers CUDA, then MPS, then CPU."""
+    preference = (preference or "auto").lower()
+    if preference not in DEVICE_CHOICES:
+        raise ModelError(
+            f"unknown device {preference!r}: choose one of {', '.join(DEVICE_CHOICES)}"
+        )
+    mixed = _precision_allowed()
+    if preference in ("auto", "cuda") and torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        dtype = dtype if mixed else None
+        precision = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[dtype]
+        return DeviceChoice(torch.device("cuda", 0), dtype, f"{name} (CUDA, {precision})")
+    if preference == "cuda":
+        raise ModelError("CUDA was requested but no CUDA device is available; use --device cpu")
+    mps = getattr(torch.backends, "mps", None)
+    if preference in ("auto", "mps") and mps is not None and mps.is_available():
+        return DeviceChoice(torch.device("mps"), None, "Apple GPU (MPS, fp32)")
+    if preference == "mps":
+        raise ModelError("MPS was requested but this machine has no Apple GPU; use --device cpu")
+    if mixed and cpu_supports_bf16():
+        return DeviceChoice(torch.device("cpu"), torch.bfloat16, "CPU, bf16")
+    return DeviceChoice(torch.device("cpu"), None, "CPU, fp32")

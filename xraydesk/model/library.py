@@ -1,0 +1,119 @@
+"""Finding models: bundled ones (models/ in a checkout, packed in a wheel or frozen app)
+and the user's library (fine-tuned models in the user data folder)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from xraydesk import paths
+from xraydesk.errors import ModelError, NoModelError
+from xraydesk.model.card import ModelCard
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "chest-3class"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NO_MODEL_MESSAGE = (
+    "No model is installed: this copy of XRayDesk has no bundled model in {bundled} and the "
+    "user library {user} is empty. Train one with `xraydesk train`, or pass --model PATH to a "
+    "model card (.json)."
+)
+
+
+def _cards_in(directory: Path, source: str) -> list[ModelCard]:
+    cards = []
+    if not directory.is_dir():
+        return cards
+    for path in sorted(directory.glob("*.json")):
+        try:
+            cards.append(ModelCard.read(path, source=source))
+        except ModelError as exc:  # one bad card must not hide the others
+            log.warning("skipping %s", exc)
+    return cards
+
+
+def bundled_models() -> list[ModelCard]:
+    return _cards_in(paths.bundled_models_dir(), "bundled")
+
+
+def user_models() -> list[ModelCard]:
+    return _cards_in(paths.user_models_dir(), "user")
+
+
+def list_models() -> list[ModelCard]:
+    """Bundled models first (default first among them), then the user's, by name."""
+    bundled = sorted(bundled_models(), key=lambda c: (c.name != DEFAULT_MODEL, c.name))
+    return bundled + user_models()
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ModelError(
+            f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def resolve_model(spec: str | Path | None = None) -> ModelCard:
+    """A model card from a name, a path to a card (or its folder), or None for the default."""
+    if spec is not None:
+        path = Path(spec)
+        if path.suffix == ".json" or path.is_file():
+            return ModelCard.read(path)
+        if path.is_dir() and len(list(path.glob("*.json"))) == 1:
+            return ModelCard.read(next(path.glob("*.json")))
+    available = list_models()
+    if spec is None:
+        if not available:
+            raise NoModelError(
+                NO_MODEL_MESSAGE.format(
+                    bundled=paths.bundled_models_dir(), user=paths.user_models_dir()
+                )
+            )
+        return available[0]
+    for card in available:
+        if card.name == str(spec):
+            return card
+    names = ", ".join(c.name for c in available) or "none installed"
+    raise NoModelError(f"no model named {str(spec)!r} (available: {names})")
+
+
+def user_model(name: str) -> ModelCard:
+    for card in user_models():
+        if card.name == name:
+            return card
+    if any(card.name == name for card in bundled_models()):
+        raise ModelError(f"{name!r} is a bundled model; bundled models cannot be changed")
+    raise NoModelError(f"no model named {name!r} in the user library {paths.user_models_dir()}")
+
+
+def delete_user_model(name: str) -> None:
+    card = user_model(name)
+    card.weights_path.unlink(missing_ok=True)
+    assert card.path is not None
+    extra = card.path.with_suffix("")  # per-model folder (split, curves) if the trainer wrote one
+    if extra.is_dir():
+        shutil.rmtree(extra)
+    card.path.unlink()
+
+
+def rename_user_model(old: str, new: str) -> ModelCard:
+    validate_name(new)
+    if any(card.name == new for card in list_models()):
+        raise ModelError(f"a model named {new!r} already exists")
+    card = user_model(old)
+    directory = paths.user_models_dir()
+    old_weights, old_card, old_extra = card.weights_path, card.path, card.path.with_suffix("")
+    new_weights = directory / f"{new}.safetensors"
+    old_weights.rename(new_weights)
+    if old_extra.is_dir():
+        old_extra.rename(directory / new)
+    card.name = new
+    card.weights_file = new_weights.name
+    card.write(directory / f"{new}.json")
+    old_card.unlink()
+    return card
