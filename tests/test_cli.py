@@ -1,0 +1,123 @@
+"""The command line: classify, models, --version, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from xraydesk import __version__, paths
+from xraydesk.cli import main
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (80, 90), dtype=np.uint8)).save(folder / f"cxr{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.png").write_bytes(b"junk")
+    return folder
+
+
+@pytest.fixture
+def no_bundled(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path / "no-bundled")
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_console_script_entry_point():
+    out = subprocess.run(
+        [sys.executable, "-m", "xraydesk", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"XRayDesk {__version__}"
+
+
+def test_classify_without_any_model_says_so(no_bundled, images, capsys):
+    assert main(["classify", str(images)]) == 2
+    err = capsys.readouterr().err
+    assert "No model is installed" in err
+    assert "Traceback" not in err
+
+
+def test_usage_error_exit_code(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", "x.png", "--device", "tpu"])
+    assert exit_info.value.code == 2
+
+
+def test_classify_json_rows(test_model_path, images, capsys):
+    assert main(["classify", str(images), "--json", "--model", str(test_model_path)]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [Path(r["path"]).name for r in rows] == ["cxr0.png", "cxr1.png", "cxr2.png"]
+    for row in rows:
+        assert set(row) == {"path", "model", "prediction", "probabilities", "error"}
+        assert row["error"] is None
+        assert row["model"] == "test-3class 0.0-test"
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0)
+        assert row["prediction"] == max(row["probabilities"], key=row["probabilities"].get)
+    assert "1 non-image files skipped" in captured.err
+
+
+def test_bad_file_gives_error_row_and_run_goes_on(test_model_path, images, capsys):
+    bad = images / "broken.png"
+    bad.write_text("this is text, not a PNG")
+    args = [
+        "classify",
+        str(bad),
+        str(images / "cxr0.png"),
+        "--json",
+        "--model",
+        str(test_model_path),
+    ]
+    assert main(args) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["error"] and rows[0]["prediction"] is None and rows[0]["probabilities"] is None
+    assert rows[1]["error"] is None
+
+
+def test_table_csv_and_cam_dir(test_model_path, images, tmp_path, capsys):
+    out_csv = tmp_path / "out" / "results.csv"
+    cams = tmp_path / "cams"
+    args = ["classify", str(images), "--csv", str(out_csv), "--cam-dir", str(cams)]
+    assert main([*args, "--model", str(test_model_path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split("\t") == ["FILE", "PREDICTION", "Normal", "Pneumonia", "COVID-19"]
+    assert len(table) == 4 and table[1].endswith("%")
+    with open(out_csv, newline="") as fh:
+        records = list(csv.DictReader(fh))
+    assert len(records) == 3
+    assert {"path", "prediction", "p_normal", "p_pneumonia", "p_covid19"} <= set(records[0])
+    pngs = sorted(cams.glob("*.png"))
+    assert len(pngs) == 3
+    assert Image.open(pngs[0]).size == (90, 80)
+
+
+def test_models_lists_user_models(test_model_path, no_bundled, capsys):
+    for f in (test_model_path, test_model_path.with_suffix(".safetensors")):
+        shutil.copy(f, paths.user_models_dir() / f.name)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "test-3class" in out and "0.0-test" in out and "COVID-19" in out
+    assert main(["models", "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert entry["classes"] == ["normal", "pneumonia", "covid19"] and entry["source"] == "user"
