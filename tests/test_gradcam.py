@@ -29,7 +29,7 @@ def test_heatmap_at_source_size_for_predicted_class(test_classifier: Classifier)
     result = grad_cam(test_classifier, xray)
     assert result.heatmap.shape == (300, 240)
     assert result.heatmap.dtype == np.float32
-    assert 0.0 <= result.heatmap.min() and result.heatmap.max() <= 1.0
+    assert result.heatmap.min() >= 0.0 and result.heatmap.max() <= 1.0
     assert result.class_id == test_classifier.predict(xray).predicted
 
 

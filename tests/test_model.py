@@ -84,7 +84,7 @@ def test_missing_weights_and_bad_cards(tmp_path: Path, test_model_path: Path):
         load_network(ModelCard.read(tmp_path / test_model_path.name))
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ModelError, match="bad.json"):
+    with pytest.raises(ModelError, match=r"bad\.json"):
         ModelCard.read(bad)
     data = json.loads(test_model_path.read_text())
     data["classes"] = data["classes"][:1]
