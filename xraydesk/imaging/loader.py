@@ -1,0 +1,146 @@
+"""The one front door from a file to an XRay.
+
+Formats are recognised by content (magic bytes), never by extension: exported
+radiographs often have no extension, or the wrong one. Every failure a file can cause
+comes out as ``ImageLoadError`` naming the file and the cause, so callers (viewer,
+batch engine, CLI) need exactly one ``except``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import struct
+import time
+from pathlib import Path
+
+from xraydesk.errors import ImageLoadError
+from xraydesk.imaging.dicom import read_dicom
+from xraydesk.imaging.limits import MAX_PIXELS
+from xraydesk.imaging.raster import read_raster
+from xraydesk.imaging.xray import XRay
+
+__all__ = ["MAX_PIXELS", "is_image_file", "load_xray", "sniff_format"]
+
+log = logging.getLogger(__name__)
+
+_HEAD_BYTES = 132  # DICOM: 128-byte preamble + "DICM"
+_PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG = b"\xff\xd8\xff"
+_TIFF = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+_VR_CODES = b"AEASATCSDADSDTFLFDISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV"
+_DICOM_VRS = frozenset(_VR_CODES[i : i + 2] for i in range(0, len(_VR_CODES), 2))
+UNRECOGNISED = "not an image: unrecognised content (expected PNG, JPEG, TIFF, BMP or DICOM)"
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The format named by a file's first 132 bytes, or None."""
+    if head[128:132] == b"DICM":  # checked first: a preamble may itself look like TIFF
+        return "DICOM"
+    if head.startswith(_PNG):
+        return "PNG"
+    if head.startswith(_JPEG):
+        return "JPEG"
+    if head[:4] in _TIFF:
+        return "TIFF"
+    if head.startswith(b"BM") and _bmp_header_size(head) in _BMP_HEADER_SIZES:
+        return "BMP"
+    if _looks_like_raw_dicom(head):
+        return "DICOM"
+    return None
+
+
+def _bmp_header_size(head: bytes) -> int:
+    return struct.unpack_from("<I", head, 14)[0] if len(head) >= 18 else 0
+
+
+def _looks_like_raw_dicom(head: bytes) -> bool:
+    """A DICOM data set without preamble starts with a (0002,xxxx) or (0008,xxxx) tag,
+    then an explicit VR or a short, even implicit length (group 0002/0008 elements are
+    short strings; an undefined length there would be a sequence, never first)."""
+    if len(head) < 8:
+        return False
+    group = struct.unpack_from("<H", head)[0]
+    if group not in (0x0002, 0x0008):
+        return False
+    if head[4:6] in _DICOM_VRS:
+        return True
+    length = struct.unpack_from("<I", head, 4)[0]
+    return length < 0x10000 and length % 2 == 0
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """Cheap content sniff for folder walks: reads 132 bytes, never raises.
+
+    Hidden files (name starting with '.', e.g. macOS '._x.png' resource forks) are not
+    images; neither are folders, pipes or devices (opening a pipe would block).
+    """
+    try:
+        p = Path(path)
+        if p.name.startswith(".") or not p.is_file():
+            return False
+        with open(p, "rb") as handle:
+            return sniff_format(handle.read(_HEAD_BYTES)) is not None
+    except Exception:
+        return False
+
+
+def load_xray(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> XRay:
+    """Load a radiograph from PNG, JPEG, TIFF, BMP or DICOM.
+
+    ``max_pixels`` caps rows x columns, checked on the header before decoding (for
+    multi-frame DICOM only frame 1 is decoded, so the cap is per frame).
+    Raises only ``ImageLoadError``.
+    """
+    try:
+        p = Path(path)
+    except TypeError:
+        raise ImageLoadError(str(path), "not a file path") from None
+    if not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ImageLoadError(p, f"invalid pixel limit {max_pixels!r}")
+    start = time.perf_counter()
+    fmt = sniff_format(_read_head(p))
+    if fmt is None:
+        raise ImageLoadError(p, UNRECOGNISED)
+    try:
+        xray = read_dicom(p, max_pixels) if fmt == "DICOM" else read_raster(p, fmt, max_pixels)
+    except ImageLoadError:
+        raise
+    except MemoryError:
+        raise ImageLoadError(p, "not enough memory to decode the image") from None
+    except Exception as exc:  # a reader bug or an unforeseen file defect: still one type
+        raise ImageLoadError(p, f"could not read this {fmt} file ({_describe(exc)})") from exc
+    # Format, size and time only: paths and DICOM fields can identify a patient.
+    log.debug("loaded %s %dx%d in %.1f ms", fmt, *xray.shape, 1000 * (time.perf_counter() - start))
+    return xray
+
+
+def _read_head(path: Path) -> bytes:
+    """First bytes of a regular, non-empty, readable file, or a human error."""
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageLoadError(path, "is a folder, not an image file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageLoadError(path, "not a regular file")
+        if info.st_size == 0:
+            raise ImageLoadError(path, "empty file (0 bytes)")
+        with open(path, "rb") as handle:
+            return handle.read(_HEAD_BYTES)
+    except ImageLoadError:
+        raise
+    except FileNotFoundError:
+        raise ImageLoadError(path, "file not found") from None
+    except PermissionError:
+        raise ImageLoadError(path, "permission denied: the file cannot be read") from None
+    except OSError as exc:
+        raise ImageLoadError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. an embedded NUL byte in the path
+        raise ImageLoadError(path, f"not a valid file path ({exc})") from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
