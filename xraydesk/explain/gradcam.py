@@ -32,31 +32,35 @@ def grad_cam(classifier: Classifier, xray: XRay, class_id: str | None = None) ->
     """Grad-CAM for ``class_id`` (default: the predicted class), at the source image's size."""
     start = time.perf_counter()
     ids = classifier.class_ids
-    tensor = classifier.preprocess(xray)[None]
-    if class_id is None:
-        class_id = ids[int(np.argmax(classifier.predict_tensors(tensor)[0]))]
-    if class_id not in ids:
+    if class_id is not None and class_id not in ids:
         raise ValueError(f"unknown class {class_id!r} for model {classifier.card.name!r}: {ids}")
-    cam_small = _cam_at_input(classifier, tensor, ids.index(class_id))
+    index = None if class_id is None else ids.index(class_id)
+    cam_small, index = _cam_at_input(classifier, classifier.preprocess(xray)[None], index)
     heatmap = _to_source(cam_small, classifier, xray.shape)
-    return CamResult(heatmap=heatmap, class_id=class_id, seconds=time.perf_counter() - start)
+    return CamResult(heatmap=heatmap, class_id=ids[index], seconds=time.perf_counter() - start)
 
 
-def _cam_at_input(classifier: Classifier, tensor: torch.Tensor, index: int) -> np.ndarray:
+def _cam_at_input(
+    classifier: Classifier, tensor: torch.Tensor, index: int | None
+) -> tuple[np.ndarray, int]:
+    """The heat map at the model's input size; ``index`` None explains the top class.
+
+    One forward and one backward pass: the top class comes from the same forward pass.
+    """
     network = classifier.network
     with classifier.lock:
         cam = GradCAM(model=network, target_layers=[cam_target_layer(network)])
         try:
+            targets = None if index is None else [ClassifierOutputTarget(index)]
             with torch.enable_grad():
-                out = cam(
-                    input_tensor=tensor.to(classifier.device.device),
-                    targets=[ClassifierOutputTarget(index)],
-                )
+                out = cam(input_tensor=tensor.to(classifier.device.device), targets=targets)
+            if index is None:
+                index = int(cam.outputs[0].argmax())
         finally:
             cam.activations_and_grads.release()
             network.zero_grad(set_to_none=True)
             del cam
-    return np.asarray(out[0], dtype=np.float32)
+    return np.asarray(out[0], dtype=np.float32), index
 
 
 def _to_source(cam: np.ndarray, classifier: Classifier, shape: tuple[int, int]) -> np.ndarray:
