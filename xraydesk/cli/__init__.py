@@ -19,6 +19,7 @@ from xraydesk.errors import XRayDeskError
 SUBCOMMANDS = {
     "classify": "xraydesk.cli.classify",
     "models": "xraydesk.cli.models",
+    "self-test": "xraydesk.cli.selftest",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
