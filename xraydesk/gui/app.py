@@ -1,0 +1,216 @@
+"""``xraydesk [PATH]`` and ``xraydesk --screenshot OUT.png PATH``: the desktop app's front door."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+from xraydesk import __version__, paths
+from xraydesk.errors import XRayDeskError
+from xraydesk.model import library
+from xraydesk.model.device import DEVICE_CHOICES
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SCREENSHOT_SIZE = (1440, 900)  # at least 1280 x 800, the documented minimum
+SCREENSHOT_TIMEOUT_S = 600.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xraydesk",
+        description="XRayDesk viewer: open a chest radiograph, see class probabilities and "
+        "the Grad-CAM heat map. XRayDesk assists and does not diagnose.",
+    )
+    parser.add_argument(
+        "path", nargs="?", help="an image file, or a folder (opens its first image)"
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="open PATH, wait for the probabilities and the heat map, save the window, exit",
+    )
+    parser.add_argument("--model", help="model name from the library, or a model card (.json)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, help="where the model runs")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=SCREENSHOT_TIMEOUT_S,
+        help="--screenshot gives up after this many seconds (default %(default)s)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the viewer; returns the exit status (never calls sys.exit)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    if args.screenshot and not args.path:
+        print("xraydesk: --screenshot needs an image PATH", file=sys.stderr)
+        return EXIT_USAGE
+    if args.screenshot and not _has_display():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # scripted docs, CI
+    app = _application()
+    from xraydesk.gui.main_window import MainWindow  # after QApplication: fonts, styles
+
+    if args.screenshot:
+        return _screenshot(app, args, MainWindow)
+    window = MainWindow(model=args.model, device=args.device)
+    previous_hook = sys.excepthook
+    sys.excepthook = _make_excepthook(window)
+    try:
+        window.show()
+        window.show_first_start_notice()
+        if args.path:
+            window.open_path(args.path)
+        return int(app.exec())
+    finally:
+        sys.excepthook = previous_hook
+
+
+def _has_display() -> bool:
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    )
+
+
+def _application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
+        app = QApplication([sys.argv[0] if sys.argv else "xraydesk"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("XRayDesk")
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName("XRayDesk")
+    apply_theme(app)
+    return app
+
+
+def apply_theme(app: QApplication) -> None:
+    """Dark theme for reading rooms: dim surroundings so the radiograph stands out."""
+    app.setStyle("Fusion")
+    palette = QPalette()
+    colours = {
+        QPalette.ColorRole.Window: QColor(30, 33, 38),
+        QPalette.ColorRole.WindowText: QColor(220, 224, 230),
+        QPalette.ColorRole.Base: QColor(22, 24, 28),
+        QPalette.ColorRole.AlternateBase: QColor(36, 40, 46),
+        QPalette.ColorRole.ToolTipBase: QColor(44, 48, 56),
+        QPalette.ColorRole.ToolTipText: QColor(230, 232, 236),
+        QPalette.ColorRole.Text: QColor(220, 224, 230),
+        QPalette.ColorRole.Button: QColor(44, 48, 56),
+        QPalette.ColorRole.ButtonText: QColor(220, 224, 230),
+        QPalette.ColorRole.BrightText: QColor(255, 90, 90),
+        QPalette.ColorRole.Highlight: QColor(58, 130, 210),
+        QPalette.ColorRole.HighlightedText: QColor(255, 255, 255),
+        QPalette.ColorRole.Link: QColor(110, 170, 255),
+        QPalette.ColorRole.PlaceholderText: QColor(130, 136, 146),
+    }
+    for role, colour in colours.items():
+        palette.setColor(role, colour)
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.WindowText,
+    ):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(110, 115, 124))
+    app.setPalette(palette)
+    font = QFont(app.font())
+    if font.pointSizeF() < 10:
+        font.setPointSizeF(10)
+    app.setFont(font)
+    style = paths.resources_dir() / "style" / "dark.qss"
+    if style.is_file():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+
+
+def _make_excepthook(window):
+    """Show unexpected errors in the window instead of letting them end the app."""
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        # the traceback goes to the log (stderr); identifying DICOM fields are never in it
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
+        with contextlib.suppress(Exception):  # the window itself is broken: the log has it
+            window.show_unexpected_error(exc)
+
+    return hook
+
+
+def _screenshot(app: QApplication, args: argparse.Namespace, window_class) -> int:
+    out = Path(args.screenshot)
+    path = Path(args.path)
+    try:
+        card = library.resolve_model(args.model)
+    except XRayDeskError as exc:
+        print(f"xraydesk: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    window = window_class(model=card.path, device=args.device)
+    window.resize(*SCREENSHOT_SIZE)
+    outcome: dict[str, str] = {}
+    loop = QEventLoop()
+
+    def finish(key: str, value: str) -> None:
+        outcome.setdefault(key, value)
+        loop.quit()
+
+    window.overlay_shown.connect(lambda _cam: finish("ok", ""))
+    window.error_shown.connect(lambda message: finish("error", message))
+    window.analysis_finished.connect(
+        lambda: QTimer.singleShot(0, lambda: finish("error", f"{path}: no heat map was produced"))
+    )
+    previous_hook = sys.excepthook
+    sys.excepthook = lambda kind, exc, tb: finish(
+        "error", f"unexpected error: {kind.__name__}: {exc}"
+    )
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(lambda: finish("error", f"{path}: timed out after {args.timeout:g} s"))
+    try:
+        window.show()
+        if window.open_path(path):
+            timer.start(int(args.timeout * 1000))
+            loop.exec()
+        else:
+            outcome.setdefault("error", window.banner.text or f"{path}: cannot open")
+        if "error" in outcome and "ok" not in outcome:
+            print(f"xraydesk: {outcome['error']}", file=sys.stderr)
+            return EXIT_FAILED
+        app.processEvents()  # let the last paint land before grabbing
+        pixmap = window.grab()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not pixmap.save(str(out), "PNG"):
+            print(f"xraydesk: {out}: cannot write the screenshot", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{out}: {pixmap.width()} x {pixmap.height()} screenshot saved")
+        return EXIT_OK
+    finally:
+        timer.stop()
+        sys.excepthook = previous_hook
+        window.close()
+        window.deleteLater()
+        app.processEvents()

@@ -1,0 +1,336 @@
+"""The radiograph on screen: zoom, pan, window/level by right-drag, heat-map layer.
+
+Window/level is always applied to the full-depth float pixels through ``XRay.render``;
+the result drops to 8 bits only for display. While the right button is held on a large
+image, a subsampled copy is windowed instead (at most about a megapixel), so the
+gesture keeps up with the mouse; releasing the button renders the full image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+
+from xraydesk.gui.qt_images import gray_qimage, unit_to_gray8
+from xraydesk.gui.viewstate import ViewState, clamp_zoom
+from xraydesk.gui.windowing import WindowPresets, dragged_window, format_window, subsample
+from xraydesk.imaging.xray import XRay
+
+PREVIEW_PIXELS = 1_000_000  # drag previews above this size use a subsampled image
+WHEEL_ZOOM_PER_NOTCH = 1.2
+EMPTY_TEXT = "Open a chest radiograph\nFile › Open (Ctrl+O), or drop a file here"
+
+
+class ImageView(QGraphicsView):
+    """Shows one XRay under a ViewState; emits what lies under the cursor."""
+
+    cursor_moved = Signal(object)  # (column, row, value) or None outside the image
+    window_drag_finished = Signal()
+
+    def __init__(self, state: ViewState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._scene = QGraphicsScene(self)
+        self.setScene(self._scene)
+        self._base = QGraphicsPixmapItem()
+        self._base.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._overlay = QGraphicsPixmapItem()
+        self._overlay.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._overlay.setZValue(1.0)
+        self._scene.addItem(self._base)
+        self._scene.addItem(self._overlay)
+        self._xray: XRay | None = None
+        self._preview: XRay | None = None  # subsampled copy for fast drags
+        self._preview_step = 1
+        self._presets: WindowPresets | None = None
+        self._drag_origin: QPoint | None = None
+        self._drag_window = None
+        self._rendered_gray: np.ndarray | None = None
+        self.busy_text = ""  # shown in the corner while work is under way
+        self.heat_caption = ""  # what the heat map explains, e.g. "Heat map: Pneumonia"
+
+        self.setBackgroundBrush(QColor(0, 0, 0))
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)
+        self.setAcceptDrops(False)  # the main window takes drops
+        self.viewport().setAcceptDrops(False)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(320, 240)
+        state.subscribe(self._on_state_changed)
+
+    # -- content --------------------------------------------------------------------------
+    @property
+    def xray(self) -> XRay | None:
+        return self._xray
+
+    @property
+    def presets(self) -> WindowPresets | None:
+        return self._presets
+
+    def set_image(self, xray: XRay, presets: WindowPresets) -> None:
+        """Show a new image, fitted to the view, with no heat map yet."""
+        self._xray = xray
+        self._presets = presets
+        rows, cols = xray.shape
+        if rows * cols > PREVIEW_PIXELS:
+            self._preview_step = max(2, math.ceil(math.sqrt(rows * cols / PREVIEW_PIXELS)))
+            preview_pixels = subsample(xray.pixels, PREVIEW_PIXELS)
+            self._preview = dataclasses.replace(xray, pixels=preview_pixels)
+        else:
+            self._preview, self._preview_step = None, 1
+        self.set_heat_layer(None)
+        self._scene.setSceneRect(QRectF(0, 0, cols, rows))
+        self.render_image()
+        self.state.update(fit=True)
+        self.fit()
+
+    def clear(self) -> None:
+        self._xray = self._preview = self._presets = None
+        self._rendered_gray = None
+        self._base.setPixmap(QPixmap())
+        self.set_heat_layer(None)
+        self.viewport().update()
+
+    def set_heat_layer(self, layer: QImage | None, caption: str = "") -> None:
+        """The heat map as a premultiplied RGBA image of the source's size (None: remove).
+
+        ``caption`` says what it explains; it is written in the corner while it shows.
+        """
+        self._overlay.setPixmap(QPixmap.fromImage(layer) if layer is not None else QPixmap())
+        self.heat_caption = caption if layer is not None else ""
+        self._apply_overlay_state()
+        self.viewport().update()
+
+    @property
+    def has_heat_layer(self) -> bool:
+        return not self._overlay.pixmap().isNull()
+
+    def render_image(self, preview: bool = False) -> None:
+        """Window the full-depth pixels (or the drag preview) and show the result."""
+        if self._xray is None or self.state.window is None:
+            return
+        use_preview = preview and self._preview is not None
+        source = self._preview if use_preview else self._xray
+        assert source is not None
+        gray8 = unit_to_gray8(source.render(self.state.window, self.state.invert))
+        self._base.setPixmap(QPixmap.fromImage(gray_qimage(gray8)))
+        self._base.setScale(self._preview_step if use_preview else 1.0)
+        if not use_preview:
+            self._rendered_gray = gray8
+        self.viewport().update()
+
+    @property
+    def rendered_gray(self) -> np.ndarray | None:
+        """The last full-resolution 8-bit display image (after window and inversion)."""
+        return self._rendered_gray
+
+    def composed_image(self) -> QImage:
+        """The image as shown (window, inversion, heat map at its opacity), at source size.
+
+        Renders the scene itself, so exports use the very composition on screen.
+        """
+        if self._xray is None:
+            return QImage()
+        rows, cols = self._xray.shape
+        image = QImage(cols, rows, QImage.Format.Format_RGB32)
+        image.fill(QColor(0, 0, 0))
+        painter = QPainter(image)
+        try:
+            rect = QRectF(0, 0, cols, rows)
+            self._scene.render(painter, rect, rect)
+        finally:
+            painter.end()
+        return image
+
+    # -- zoom -----------------------------------------------------------------------------
+    def fit(self) -> None:
+        """Scale so the whole image fits the view, centred; keeps fitting on resize."""
+        if self._xray is None:
+            return
+        rows, cols = self._xray.shape
+        area = self.viewport().rect()
+        zoom = clamp_zoom(min(area.width() / cols, area.height() / rows))
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        self.centerOn(cols / 2.0, rows / 2.0)
+        self.state.update(zoom=zoom, fit=True)
+
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel, keeping the view's centre."""
+        self.zoom_to(1.0)
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.zoom_to(self.state.zoom * factor, anchor)
+
+    def zoom_to(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom keeping the scene point under ``anchor`` (view coordinates) in place."""
+        if self._xray is None:
+            return
+        zoom = clamp_zoom(zoom)
+        anchor_point = (anchor or QPointF(self.viewport().rect().center())).toPoint()
+        scene_point = self.mapToScene(anchor_point)
+        self.setTransform(QTransform.fromScale(zoom, zoom))
+        moved = self.mapFromScene(scene_point) - anchor_point
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
+        self.state.update(zoom=zoom, fit=False)
+
+    # -- events ---------------------------------------------------------------------------
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        notches = event.angleDelta().y() / 120.0
+        if notches:
+            self.zoom_by(WHEEL_ZOOM_PER_NOTCH**notches, event.position())
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.RightButton and self._xray is not None:
+            self._drag_origin = event.position().toPoint()
+            self._drag_window = self.state.window
+            self.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        self._report_cursor(event.position())
+        if self._drag_origin is not None and self._drag_window is not None:
+            delta = event.position().toPoint() - self._drag_origin
+            presets = self._presets
+            assert presets is not None
+            low, high = presets.value_range
+            window = dragged_window(
+                self._drag_window, delta.x(), delta.y(), high - low, presets.min_width
+            )
+            self.state.update(window=window, preset=None)
+            event.accept()
+            return
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.state.update(fit=False)  # panning: stop following the window size
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.RightButton and self._drag_origin is not None:
+            self._drag_origin = self._drag_window = None
+            self.viewport().unsetCursor()
+            self.render_image()  # full resolution again
+            self.window_drag_finished.emit()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.fit()
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        self.cursor_moved.emit(None)
+        super().leaveEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.state.fit:
+            self.fit()
+
+    @property
+    def dragging_window(self) -> bool:
+        return self._drag_origin is not None
+
+    def _report_cursor(self, position: QPointF) -> None:
+        if self._xray is None:
+            return
+        scene = self.mapToScene(position.toPoint())
+        col, row = math.floor(scene.x()), math.floor(scene.y())
+        rows, cols = self._xray.shape
+        if 0 <= row < rows and 0 <= col < cols:
+            self.cursor_moved.emit((col, row, float(self._xray.pixels[row, col])))
+        else:
+            self.cursor_moved.emit(None)
+
+    # -- state ----------------------------------------------------------------------------
+    def _on_state_changed(self, changed: frozenset[str]) -> None:
+        if changed & {"window", "invert"}:
+            self.render_image(preview=self.dragging_window)
+        if changed & {"overlay_visible", "overlay_opacity"}:
+            self._apply_overlay_state()
+        if changed & {"window", "invert", "zoom"}:
+            self.viewport().update()
+
+    def _apply_overlay_state(self) -> None:
+        self._overlay.setOpacity(self.state.overlay_opacity)
+        self._overlay.setVisible(self.state.overlay_visible and self.has_heat_layer)
+
+    def detach(self) -> None:
+        """Stop listening to the shared state (before the widget goes away)."""
+        self.state.unsubscribe(self._on_state_changed)
+
+    # -- corner annotations, as on a reading-room viewer ---------------------------------------
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.save()
+        painter.resetTransform()
+        area = self.viewport().rect().adjusted(12, 10, -12, -10)
+        font = QFont(self.font())
+        if self._xray is None:
+            font.setPointSizeF(font.pointSizeF() * 1.3)
+            painter.setFont(font)
+            painter.setPen(QColor(150, 160, 175))
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, EMPTY_TEXT)
+            painter.restore()
+            return
+        painter.setFont(font)
+        window = self.state.window
+        lines_left = []
+        if window is not None:
+            preset = f"  ({self.state.preset})" if self.state.preset else ""
+            lines_left.append(f"{format_window(window)}{preset}")
+        lines_left.append(f"Zoom {self.state.zoom * 100:.0f}%")
+        if self.state.invert:
+            lines_left.append("Inverted")
+        if self.heat_caption and self._overlay.isVisible():
+            lines_left.append(f"{self.heat_caption}, {self.state.overlay_opacity * 100:.0f}%")
+        _shadow_text(
+            painter,
+            area,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
+            "\n".join(lines_left),
+        )
+        if self.busy_text:
+            _shadow_text(
+                painter,
+                area,
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
+                self.busy_text,
+            )
+        painter.restore()
+
+
+def _shadow_text(painter: QPainter, area, flags, text: str) -> None:
+    """Light text with a dark outline: readable over both lungs and bone."""
+    painter.setPen(QColor(0, 0, 0, 200))
+    painter.drawText(area.translated(1, 1), flags, text)
+    painter.setPen(QColor(235, 200, 120))
+    painter.drawText(area, flags, text)
+

@@ -1,0 +1,57 @@
+"""Loaded classifiers kept between images (no Qt here).
+
+Loading a ResNet-50 and checking its weights' hash takes about a second; a reader
+opening image after image must not pay that each time. Keyed by (card file, device),
+so switching models or devices loads once and switching back is instant. Thread-safe:
+workers call ``get`` from the thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from xraydesk.model.classifier import Classifier
+
+
+class ClassifierCache:
+    def __init__(self, max_entries: int = 2) -> None:
+        # two ResNet-50s are ~200 MB: enough to flip between models without hoarding memory
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str], Classifier] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, card_path: str | Path, device: str = "auto") -> Classifier:
+        """The classifier for this card on this device, loading it on first use."""
+        key = (str(Path(card_path).resolve()), device)
+        with self._lock:  # held while loading: a second request for the same model waits
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            classifier = Classifier.load(card_path, device=device)
+            self._entries[key] = classifier
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            return classifier
+
+    def cached(self, card_path: str | Path, device: str = "auto") -> bool:
+        with self._lock:
+            return (str(Path(card_path).resolve()), device) in self._entries
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_SHARED: ClassifierCache | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_cache() -> ClassifierCache:
+    """The process-wide cache: every window (and a reopened one) reuses loaded models."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = ClassifierCache()
+        return _SHARED

@@ -1,0 +1,329 @@
+"""The right-hand panel: model choice, class probabilities and the heat-map controls."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from xraydesk.explain import colormap_lut
+from xraydesk.model.card import ModelCard
+from xraydesk.model.classifier import Prediction
+
+NOTICE = "XRayDesk assists and does not diagnose."
+ACCENT = QColor(74, 163, 255)
+BAR_TRACK = QColor(52, 58, 68)
+BAR_FILL = QColor(110, 124, 145)
+
+
+def section_title(text: str) -> QLabel:
+    label = QLabel(text.upper())
+    label.setObjectName("sectionTitle")
+    return label
+
+
+class ProbabilityBar(QWidget):
+    """One class: its name, a bar and the percentage; the predicted one is highlighted."""
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.probability = 0.0
+        self.predicted = False
+        self.setMinimumHeight(30)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_value(self, probability: float, predicted: bool) -> None:
+        self.probability = probability
+        self.predicted = predicted
+        self.setToolTip(f"{self.name}: {probability * 100:.1f}%")
+        self.update()
+
+    @property
+    def percent_text(self) -> str:
+        return f"{self.probability * 100:.1f}%"
+
+    def sizeHint(self) -> QSize:
+        return QSize(260, 34)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(self.font())
+        font.setBold(self.predicted)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        rect = self.rect()
+        text_h = metrics.height()
+        # first line: name (left) and percent (right); second line: the bar
+        text_color = QColor(255, 255, 255) if self.predicted else QColor(200, 206, 214)
+        painter.setPen(text_color)
+        name = ("▶ " if self.predicted else "") + self.name
+        painter.drawText(QRectF(0, 0, rect.width() - 70, text_h), Qt.AlignmentFlag.AlignLeft, name)
+        painter.drawText(
+            QRectF(rect.width() - 70, 0, 70, text_h), Qt.AlignmentFlag.AlignRight, self.percent_text
+        )
+        bar = QRectF(0, text_h + 3, rect.width(), max(6.0, rect.height() - text_h - 5))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(BAR_TRACK)
+        painter.drawRoundedRect(bar, 3, 3)
+        filled = QRectF(bar)
+        filled.setWidth(bar.width() * min(max(self.probability, 0.0), 1.0))
+        if filled.width() > 0.5:
+            painter.setBrush(ACCENT if self.predicted else BAR_FILL)
+            painter.drawRoundedRect(filled, 3, 3)
+        painter.end()
+
+
+class ColorScaleLegend(QWidget):
+    """The heat map's colour scale (the same lookup table the overlay uses)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lut = colormap_lut()
+        self._gradient_colors = [QColor(*map(int, lut[i])) for i in range(0, 256, 15)] + [
+            QColor(*map(int, lut[255]))
+        ]
+        self.setMinimumHeight(34)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, 36)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        rect = self.rect()
+        bar = QRectF(0, 0, rect.width(), 12)
+        gradient = QLinearGradient(bar.topLeft(), bar.topRight())
+        last = len(self._gradient_colors) - 1
+        for i, color in enumerate(self._gradient_colors):
+            gradient.setColorAt(i / last, color)
+        painter.fillRect(bar, gradient)
+        painter.setPen(QPen(QColor(90, 96, 106)))
+        painter.drawRect(bar.adjusted(0, 0, -1, -1))
+        painter.setPen(QColor(170, 176, 186))
+        text = QRectF(0, 14, rect.width(), rect.height() - 14)
+        painter.drawText(text, Qt.AlignmentFlag.AlignLeft, "low")
+        painter.drawText(text, Qt.AlignmentFlag.AlignHCenter, "model attention")
+        painter.drawText(text, Qt.AlignmentFlag.AlignRight, "high")
+        painter.end()
+
+
+class ResultsPanel(QWidget):
+    model_selected = Signal(str)  # card path
+    overlay_toggled = Signal(bool)
+    opacity_changed = Signal(float)
+    cam_class_selected = Signal(str)  # class id
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("resultsPanel")
+        self._bars: dict[str, ProbabilityBar] = {}
+        self._prediction: Prediction | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 12, 14, 12)
+        layout.setSpacing(8)
+
+        # model
+        layout.addWidget(section_title("Model"))
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.setMinimumContentsLength(12)
+        self.model_combo.currentIndexChanged.connect(self._on_model_index)
+        layout.addWidget(self.model_combo)
+        self.no_model_label = QLabel()
+        self.no_model_label.setObjectName("noModel")
+        self.no_model_label.setWordWrap(True)
+        self.no_model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.no_model_label.hide()
+        layout.addWidget(self.no_model_label)
+
+        # probabilities
+        layout.addSpacing(6)
+        layout.addWidget(section_title("Probabilities"))
+        self.bars_box = QVBoxLayout()
+        self.bars_box.setSpacing(6)
+        layout.addLayout(self.bars_box)
+        self.placeholder = QLabel("Open an image to see the class probabilities.")
+        self.placeholder.setObjectName("dim")
+        self.placeholder.setWordWrap(True)
+        self.bars_box.addWidget(self.placeholder)
+        self.details_label = QLabel()
+        self.details_label.setObjectName("dim")
+        self.details_label.setWordWrap(True)
+        layout.addWidget(self.details_label)
+
+        # heat map
+        layout.addSpacing(6)
+        layout.addWidget(section_title("Heat map (Grad-CAM)"))
+        self.overlay_check = QCheckBox("Show heat map  (H)")
+        self.overlay_check.setChecked(True)
+        self.overlay_check.toggled.connect(self.overlay_toggled)
+        layout.addWidget(self.overlay_check)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(10)
+        grid.addWidget(QLabel("Opacity"), 0, 0)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.opacity_slider.valueChanged.connect(self._on_opacity)
+        grid.addWidget(self.opacity_slider, 0, 1)
+        self.opacity_value = QLabel()
+        self.opacity_value.setMinimumWidth(38)
+        self.opacity_value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        grid.addWidget(self.opacity_value, 0, 2)
+        grid.addWidget(QLabel("Explains"), 1, 0)
+        self.class_combo = QComboBox()
+        self.class_combo.setEnabled(False)
+        self.class_combo.activated.connect(self._on_class_activated)
+        grid.addWidget(self.class_combo, 1, 1, 1, 2)
+        grid.setColumnStretch(1, 1)
+        layout.addLayout(grid)
+        self.legend = ColorScaleLegend()
+        layout.addWidget(self.legend)
+        self.cam_label = QLabel()
+        self.cam_label.setObjectName("dim")
+        self.cam_label.setWordWrap(True)
+        layout.addWidget(self.cam_label)
+
+        layout.addStretch(1)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setObjectName("separator")
+        layout.addWidget(line)
+        notice = QLabel(NOTICE)
+        notice.setObjectName("notice")
+        notice.setWordWrap(True)
+        layout.addWidget(notice)
+        self.set_opacity(0.45)
+
+    # -- models ---------------------------------------------------------------------------
+    def set_models(self, cards: list[ModelCard], current: str | None) -> None:
+        """Fill the selector; ``current`` is a card path. Empty list: the no-model state."""
+        blocker = QSignalBlocker(self.model_combo)
+        self.model_combo.clear()
+        for card in cards:
+            source = {"bundled": "bundled", "user": "fine-tuned"}.get(card.source, "file")
+            self.model_combo.addItem(f"{card.label}  ({source})", str(card.path))
+            self.model_combo.setItemData(
+                self.model_combo.count() - 1,
+                f"{card.description or card.name}\n{card.path}",
+                Qt.ItemDataRole.ToolTipRole,
+            )
+        index = self.model_combo.findData(current) if current else -1
+        self.model_combo.setCurrentIndex(max(index, 0) if cards else -1)
+        del blocker
+        self.model_combo.setEnabled(bool(cards))
+
+    def current_model(self) -> str | None:
+        data = self.model_combo.currentData()
+        return str(data) if data else None
+
+    def show_no_model(self, message: str | None) -> None:
+        """A visible explanation instead of probabilities when no model can be used."""
+        if message:
+            self.no_model_label.setText(message)
+            self.no_model_label.show()
+            self.placeholder.setText("No probabilities: no model is available.")
+        else:
+            self.no_model_label.hide()
+            self.placeholder.setText("Open an image to see the class probabilities.")
+
+    def _on_model_index(self, index: int) -> None:
+        data = self.model_combo.itemData(index) if index >= 0 else None
+        if data:
+            self.model_selected.emit(str(data))
+
+    # -- probabilities --------------------------------------------------------------------
+    def clear_results(self, text: str | None = None) -> None:
+        self._prediction = None
+        for bar in self._bars.values():
+            bar.setParent(None)
+            bar.deleteLater()
+        self._bars.clear()
+        self.placeholder.setText(text or "Open an image to see the class probabilities.")
+        self.placeholder.show()
+        self.details_label.clear()
+        self.class_combo.clear()
+        self.class_combo.setEnabled(False)
+        self.cam_label.clear()
+
+    def show_pending(self, text: str) -> None:
+        self.clear_results(text)
+
+    def show_prediction(self, prediction: Prediction) -> None:
+        self.clear_results()
+        self._prediction = prediction
+        self.placeholder.hide()
+        # highest first: the reader's eye lands on the predicted class
+        ordered = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])
+        for class_id, probability in ordered:
+            bar = ProbabilityBar(prediction.display_names.get(class_id, class_id))
+            bar.set_value(probability, class_id == prediction.predicted)
+            self._bars[class_id] = bar
+            self.bars_box.addWidget(bar)
+        self.details_label.setText(
+            f"{prediction.model}  ·  {prediction.device}  ·  {prediction.seconds:.2f} s"
+        )
+        with QSignalBlocker(self.class_combo):
+            for class_id in prediction.probabilities:
+                self.class_combo.addItem(prediction.display_names.get(class_id, class_id), class_id)
+            self.class_combo.setCurrentIndex(self.class_combo.findData(prediction.predicted))
+        self.class_combo.setEnabled(True)
+        self.cam_label.setText("Computing heat map…")
+
+    def shown_probabilities(self) -> dict[str, float]:
+        """What the bars show, by class id (for tests and the report)."""
+        return {cid: bar.probability for cid, bar in self._bars.items()}
+
+    def bar(self, class_id: str) -> ProbabilityBar:
+        return self._bars[class_id]
+
+    @property
+    def prediction(self) -> Prediction | None:
+        return self._prediction
+
+    # -- heat map -------------------------------------------------------------------------
+    def show_cam_done(self, class_name: str, seconds: float) -> None:
+        self.cam_label.setText(f"Explains “{class_name}”  ·  Grad-CAM {seconds:.2f} s")
+
+    def show_cam_pending(self) -> None:
+        self.cam_label.setText("Computing heat map…")
+
+    def show_cam_failed(self, message: str) -> None:
+        self.cam_label.setText(f"No heat map: {message}")
+
+    def set_overlay_checked(self, checked: bool) -> None:
+        with QSignalBlocker(self.overlay_check):
+            self.overlay_check.setChecked(checked)
+
+    def set_opacity(self, opacity: float) -> None:
+        with QSignalBlocker(self.opacity_slider):
+            self.opacity_slider.setValue(round(opacity * 100))
+        self.opacity_value.setText(f"{round(opacity * 100)}%")
+
+    def cam_class(self) -> str | None:
+        data = self.class_combo.currentData()
+        return str(data) if data else None
+
+    def _on_opacity(self, value: int) -> None:
+        self.opacity_value.setText(f"{value}%")
+        self.opacity_changed.emit(value / 100.0)
+
+    def _on_class_activated(self, index: int) -> None:
+        data = self.class_combo.itemData(index)
+        if data:
+            self.cam_class_selected.emit(str(data))

@@ -1,0 +1,293 @@
+"""Loading, inference and Grad-CAM off the GUI thread, newest request wins.
+
+Every request (open a file, re-run with another model, explain another class) gets a
+new request id. Workers check the id between stages and stop as soon as a newer
+request exists; results that still arrive late are dropped in the GUI thread. The
+stages run in the order a reader needs them: image, then probabilities (emitted at
+once), then the Grad-CAM heat map, so the probabilities never wait for the heat map.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from xraydesk.errors import ImageLoadError, XRayDeskError
+from xraydesk.explain import CamResult, grad_cam
+from xraydesk.gui.model_cache import ClassifierCache, shared_cache
+from xraydesk.gui.overlay_layer import heat_layer
+from xraydesk.gui.windowing import WindowPresets, window_presets
+from xraydesk.imaging import load_xray
+from xraydesk.imaging.xray import XRay
+from xraydesk.model.classifier import Prediction
+
+log = logging.getLogger(__name__)
+
+STAGE_IMAGE, STAGE_MODEL, STAGE_PREDICT, STAGE_CAM = "image", "model", "prediction", "heat map"
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    xray: XRay
+    presets: WindowPresets
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    cam: CamResult
+    layer: np.ndarray  # premultiplied RGBA (H, W, 4), see overlay_layer
+    model: str  # "name version" of the model it explains
+
+
+@dataclass(frozen=True)
+class Failure:
+    stage: str
+    message: str  # a complete sentence naming the file or model and the cause
+    path: Path | None = None
+    details: str = ""  # traceback for unexpected errors (never shown by default)
+
+
+@dataclass(frozen=True)
+class Request:
+    request_id: int
+    path: Path | None = None  # load this file, or
+    xray: XRay | None = None  # use this image
+    model: Path | None = None  # card path; None: image only
+    device: str = "auto"
+    predict: bool = True
+    cam: bool = True
+    cam_class: str | None = None  # None: the predicted class
+
+
+class _TaskSignals(QObject):
+    """Lives in the GUI thread; workers emit through it (queued across threads)."""
+
+    loaded = Signal(int, object)
+    predicted = Signal(int, object)
+    explained = Signal(int, object)
+    progress = Signal(int, str)
+    failed = Signal(int, object)
+    finished = Signal(int)
+
+
+class _AnalysisTask(QRunnable):
+    def __init__(
+        self,
+        request: Request,
+        signals: _TaskSignals,
+        cache: ClassifierCache,
+        is_current: Callable[[int], bool],
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.signals = signals
+        self.cache = cache
+        self.is_current = is_current
+
+    def run(self) -> None:  # runs in a pool thread
+        rid = self.request.request_id
+        try:
+            self._run(rid)
+        except Exception as exc:  # a bug must reach the user as a message, not kill a thread
+            stage = getattr(self, "_stage", STAGE_IMAGE)
+            where = self.request.path or (self.request.xray.path if self.request.xray else None)
+            self.signals.failed.emit(
+                rid,
+                Failure(
+                    stage,
+                    f"{where}: unexpected error during {stage} ({type(exc).__name__}: {exc})",
+                    where,
+                    traceback.format_exc(),
+                ),
+            )
+        finally:
+            self.signals.finished.emit(rid)
+
+    def _run(self, rid: int) -> None:
+        req = self.request
+        xray = req.xray
+        self._stage = STAGE_IMAGE
+        if req.path is not None:
+            if not self.is_current(rid):
+                return
+            self.signals.progress.emit(rid, f"Loading {req.path.name}…")
+            start = time.perf_counter()
+            try:
+                xray = load_xray(req.path)
+            except ImageLoadError as exc:
+                self.signals.failed.emit(rid, Failure(STAGE_IMAGE, str(exc), exc.path))
+                return
+            presets = window_presets(xray)
+            self.signals.loaded.emit(rid, LoadedImage(xray, presets, time.perf_counter() - start))
+        if req.model is None or xray is None or not (req.predict or req.cam):
+            return
+        if not self.is_current(rid):
+            return
+        self._stage = STAGE_MODEL
+        if not self.cache.cached(req.model, req.device):
+            self.signals.progress.emit(rid, f"Loading model {req.model.stem}…")
+        try:
+            classifier = self.cache.get(req.model, req.device)
+        except XRayDeskError as exc:
+            self.signals.failed.emit(rid, Failure(STAGE_MODEL, str(exc), req.model))
+            return
+        cam_class = req.cam_class
+        if req.predict:
+            if not self.is_current(rid):
+                return
+            self._stage = STAGE_PREDICT
+            self.signals.progress.emit(rid, "Classifying…")
+            prediction: Prediction = classifier.predict(xray)
+            self.signals.predicted.emit(rid, prediction)
+            if cam_class not in classifier.class_ids:
+                cam_class = prediction.predicted
+        if not req.cam or not self.is_current(rid):
+            return
+        self._stage = STAGE_CAM
+        self.signals.progress.emit(rid, "Computing the Grad-CAM heat map…")
+        cam = grad_cam(classifier, xray, cam_class)
+        if not self.is_current(rid):
+            return
+        layer = heat_layer(cam.heatmap)
+        self.signals.explained.emit(rid, Explanation(cam, layer, classifier.card.label))
+
+
+class AnalysisPipeline(QObject):
+    """Starts requests and passes on only the results of the newest one."""
+
+    image_loaded = Signal(object)  # LoadedImage
+    prediction_ready = Signal(object)  # Prediction
+    explanation_ready = Signal(object)  # Explanation
+    failed = Signal(object)  # Failure
+    progress = Signal(str)
+    finished = Signal()  # the newest request has nothing more to deliver
+
+    def __init__(self, cache: ClassifierCache | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.cache = cache if cache is not None else shared_cache()
+        self._pool = QThreadPool(self)
+        # two threads: a new image can load while the previous one's Grad-CAM finishes
+        self._pool.setMaxThreadCount(2)
+        self._current = 0
+        self._running: set[int] = set()
+        self._signals = _TaskSignals(self)
+        self._signals.loaded.connect(self._on_loaded)
+        self._signals.predicted.connect(self._on_predicted)
+        self._signals.explained.connect(self._on_explained)
+        self._signals.failed.connect(self._on_failed)
+        self._signals.progress.connect(self._on_progress)
+        self._signals.finished.connect(self._on_finished)
+
+    # -- requests -------------------------------------------------------------------------
+    @property
+    def current_id(self) -> int:
+        return self._current
+
+    @property
+    def busy(self) -> bool:
+        return self._current in self._running
+
+    def open(self, path: Path, model: Path | None, device: str = "auto") -> int:
+        return self._submit(path=Path(path), model=model, device=device)
+
+    def analyse(
+        self, xray: XRay, model: Path, device: str = "auto", cam_class: str | None = None
+    ) -> int:
+        return self._submit(xray=xray, model=model, device=device, cam_class=cam_class)
+
+    def explain(self, xray: XRay, model: Path, device: str, cam_class: str) -> int:
+        return self._submit(
+            xray=xray, model=model, device=device, predict=False, cam_class=cam_class
+        )
+
+    def preload(self, model: Path, device: str = "auto") -> None:
+        """Load a model into the cache ahead of the first image (does not supersede requests)."""
+        if self.cache.cached(model, device):
+            return
+        request = Request(self._current, model=model, device=device, predict=False, cam=False)
+        self._pool.start(_PreloadTask(request, self._signals, self.cache))
+
+    def cancel(self) -> None:
+        """Make every pending result stale."""
+        self._current += 1
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the workers are idle (for shutdown and tests)."""
+        return self._pool.waitForDone(msecs)
+
+    def _submit(self, **fields: object) -> int:
+        self._current += 1
+        request = Request(self._current, **fields)  # type: ignore[arg-type]
+        self._running.add(self._current)
+        self._pool.start(_AnalysisTask(request, self._signals, self.cache, self._is_current))
+        return self._current
+
+    def _is_current(self, request_id: int) -> bool:  # called from workers: an int read
+        return request_id == self._current
+
+    # -- results (GUI thread) -------------------------------------------------------------
+    @Slot(int, object)
+    def _on_loaded(self, rid: int, loaded: LoadedImage) -> None:
+        if rid == self._current:
+            self.image_loaded.emit(loaded)
+
+    @Slot(int, object)
+    def _on_predicted(self, rid: int, prediction: Prediction) -> None:
+        if rid == self._current:
+            self.prediction_ready.emit(prediction)
+
+    @Slot(int, object)
+    def _on_explained(self, rid: int, explanation: Explanation) -> None:
+        if rid == self._current:
+            self.explanation_ready.emit(explanation)
+
+    @Slot(int, object)
+    def _on_failed(self, rid: int, failure: Failure) -> None:
+        if failure.details:
+            log.error("worker error during %s:\n%s", failure.stage, failure.details)
+        if rid == self._current:
+            self.failed.emit(failure)
+
+    @Slot(int, str)
+    def _on_progress(self, rid: int, text: str) -> None:
+        if rid == self._current:
+            self.progress.emit(text)
+
+    @Slot(int)
+    def _on_finished(self, rid: int) -> None:
+        self._running.discard(rid)
+        if rid == self._current:
+            self.finished.emit()
+
+
+class _PreloadTask(QRunnable):
+    def __init__(self, request: Request, signals: _TaskSignals, cache: ClassifierCache) -> None:
+        super().__init__()
+        self.request = request
+        self.signals = signals
+        self.cache = cache
+
+    def run(self) -> None:
+        assert self.request.model is not None
+        try:
+            self.cache.get(self.request.model, self.request.device)
+        except XRayDeskError as exc:
+            failure = Failure(STAGE_MODEL, str(exc), self.request.model)
+            self.signals.failed.emit(self.request.request_id, failure)
+        except Exception as exc:
+            failure = Failure(
+                STAGE_MODEL,
+                f"{self.request.model}: unexpected error loading the model "
+                f"({type(exc).__name__}: {exc})",
+                self.request.model,
+                traceback.format_exc(),
+            )
+            self.signals.failed.emit(self.request.request_id, failure)
