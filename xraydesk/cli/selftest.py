@@ -16,6 +16,7 @@ own ``--screenshot`` mode), never here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -25,7 +26,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ class Report:
     data: dict[str, Any] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
 
-    @contextmanager
+    @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
         """Run one check; any exception becomes a failure naming the step, and the run goes
         on with the checks that do not depend on it."""
@@ -390,8 +390,9 @@ def check_window(image: Path, workdir: Path, gui_main: Callable | None = None) -
             raise SelfTestError(f"the desktop app cannot be imported ({exc})") from exc
     shot = workdir / "window.png"
     start = time.perf_counter()
-    try:
-        code = gui_main(["--screenshot", str(shot), str(image)])
+    try:  # stdout carries only the JSON summary: the app's own messages go to stderr
+        with contextlib.redirect_stdout(sys.stderr):
+            code = gui_main(["--screenshot", str(shot), "--timeout", "300", str(image)])
     except SystemExit as exc:  # an app may end through sys.exit
         code = exc.code
     if code not in (0, None):

@@ -1,0 +1,210 @@
+"""The installer: ``xraydesk self-test`` from source, the archive layout, the menu entry,
+and (opt-in, slow) the whole PyInstaller build with its frozen self-test."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from xraydesk import __version__, paths
+from xraydesk.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGING = ROOT / "packaging"
+
+
+@pytest.fixture
+def bundled(monkeypatch, test_model_path: Path) -> Path:
+    """The session's small test model stands in for the bundled models."""
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: test_model_path.parent)
+    return test_model_path.parent
+
+
+def _self_test(capsys, *args: str) -> tuple[int, dict, str]:
+    code = main(["self-test", *args])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_self_test_from_source_passes(bundled, capsys):
+    code, summary, err = _self_test(capsys, "--no-window", "--device", "cpu")
+    assert code == 0, err
+    assert summary["ok"] is True
+    assert summary["xraydesk"] == __version__
+    assert summary["frozen"] is False
+    assert "failures" not in summary
+    images = summary["images"]
+    assert images["dicom_jpeg_baseline"]["transfer_syntax"] == "JPEG Baseline (Process 1)"
+    assert images["dicom_uncompressed"]["transfer_syntax"] == "Explicit VR Little Endian"
+    assert images["png"]["format"] == "PNG"
+    assert "pylibjpeg" in summary["decoders"]["JPEG Baseline (Process 1)"]
+    assert "pylibjpeg" in summary["decoders"]["RLE Lossless"]
+    [model] = summary["models"]
+    assert model["name"] == "test-3class"
+    assert set(model["predictions"]) == set(images)
+    for prediction in model["predictions"].values():
+        assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert model["grad_cam"]["shape"] == images["dicom_jpeg_baseline"]["shape"]
+    assert summary["window"].startswith("skipped")
+
+
+def test_self_test_without_bundled_models_fails_with_the_reason(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path / "models")
+    code, summary, err = _self_test(capsys, "--no-window")
+    assert code == 1
+    assert summary["ok"] is False
+    [failure] = summary["failures"]
+    assert failure["step"] == "bundled models"
+    assert f"no bundled model in {tmp_path / 'models'}" in failure["error"]
+    assert "FAILED bundled models: no bundled model" in err
+    assert summary["images"]["png"]["format"] == "PNG"  # the other checks still ran
+
+
+def test_self_test_names_a_damaged_model(monkeypatch, tmp_path, test_model_path, capsys):
+    card = json.loads(test_model_path.read_text())
+    card["weights"]["sha256"] = "0" * 64
+    (tmp_path / test_model_path.name).write_text(json.dumps(card))
+    weights = test_model_path.with_suffix(".safetensors")
+    (tmp_path / weights.name).symlink_to(weights)
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path)
+    code, summary, _err = _self_test(capsys, "--no-window", "--device", "cpu")
+    assert code == 1
+    [failure] = summary["failures"]
+    assert failure["step"] == "model test-3class"
+    assert "sha256" in failure["error"]
+
+
+def test_self_test_opens_and_closes_the_main_window(test_model_path, tmp_path):
+    """In a child process, as the frozen app runs it: Qt gets a fresh process and the
+    platform choice (offscreen without a display) happens before Qt is imported."""
+    pytest.importorskip("xraydesk.gui.app", reason="the desktop app is not in this tree")
+    bootstrap = (
+        "import sys; from pathlib import Path; from xraydesk import paths; "
+        f"paths.bundled_models_dir = lambda: Path({str(test_model_path.parent)!r}); "
+        "from xraydesk.cli import main; sys.exit(main(['self-test', '--device', 'cpu']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)  # the self-test must choose offscreen by itself
+    result = subprocess.run(
+        [sys.executable, "-c", bootstrap],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["window"]["platform"] == "offscreen"
+    width, height = summary["window"]["screenshot"]
+    assert width >= 1280 and height >= 800
+
+
+# --- build.py, the archive and the menu entry (no PyInstaller run) ----------------------------
+
+
+def _build_module():
+    """packaging/build.py as a module (packaging/ is not a package, and must not shadow
+    the PyPA 'packaging' library)."""
+    spec = importlib.util.spec_from_file_location("xraydesk_build", PACKAGING / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def fake_dist(tmp_path, monkeypatch):
+    """build.py pointed at a dist/ holding a stand-in XRayDesk/ folder."""
+    build = _build_module()
+    app = tmp_path / "dist" / "XRayDesk"
+    (app / "_internal").mkdir(parents=True)
+    (app / "XRayDesk").write_text("#!/bin/sh\necho XRayDesk\n")
+    (app / "XRayDesk").chmod(0o755)
+    (app / "_internal" / "lib.so").write_bytes(b"\0" * 1000)
+    monkeypatch.setattr(build, "DIST", tmp_path / "dist")
+    return build
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the .tar.gz is Linux's")
+def test_linux_archive_is_named_by_the_package_version(fake_dist):
+    archive = fake_dist.make_archive(__version__, cpu_only=False)
+    assert archive.name.startswith(f"XRayDesk-{__version__}-linux-")
+    assert archive.name.endswith(".tar.gz")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        mode = tar.getmember("install.sh").mode
+    assert {"XRayDesk/XRayDesk", "xraydesk.desktop", "xraydesk.png", "install.sh"} <= names
+    assert mode & 0o111, "install.sh must stay executable"
+    cpu = fake_dist.make_archive(__version__, cpu_only=True)
+    assert cpu.name.startswith(f"XRayDesk-{__version__}-cpu-linux-")
+
+
+def test_build_refuses_to_start_without_a_bundled_model(tmp_path, monkeypatch):
+    build = _build_module()
+    (tmp_path / "models").mkdir()
+    monkeypatch.setattr(build, "ROOT", tmp_path)
+    with pytest.raises(build.BuildError, match="no bundled model"):
+        build.check_sources()
+
+
+def test_build_reads_the_version_from_the_package_metadata():
+    if not list((ROOT / "models").glob("*.json")):
+        pytest.skip("models/ holds no bundled model yet")
+    pytest.importorskip("PyInstaller", reason='the ".[package]" extra is not installed')
+    assert _build_module().check_sources() == __version__
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_install_sh_adds_a_menu_entry_for_the_unpacked_folder(fake_dist, tmp_path):
+    archive = fake_dist.make_archive(__version__, cpu_only=False)
+    unpacked = tmp_path / "opt dir"
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="tar")
+    share = tmp_path / "share"
+    env = {**os.environ, "XDG_DATA_HOME": str(share), "HOME": str(tmp_path)}
+    script = [str(unpacked / "install.sh"), "--user"]  # --user: never /usr/local, even as root
+    subprocess.run(["sh", *script], check=True, env=env, capture_output=True)
+    entry = (share / "applications" / "xraydesk.desktop").read_text()
+    assert f'Exec="{unpacked}/XRayDesk/XRayDesk" %f' in entry
+    assert (share / "icons" / "hicolor" / "256x256" / "apps" / "xraydesk.png").is_file()
+    validate = shutil.which("desktop-file-validate")
+    if validate:
+        check = subprocess.run([validate, str(share / "applications" / "xraydesk.desktop")])
+        assert check.returncode == 0
+
+
+# --- the real build (opt-in) ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("XRAYDESK_BUILD_TEST") != "1",
+    reason="the PyInstaller build takes minutes and gigabytes: set XRAYDESK_BUILD_TEST=1",
+)
+def test_frozen_build_passes_its_self_test():
+    """python packaging/build.py: PyInstaller, the frozen self-test, the archive."""
+    pytest.importorskip("PyInstaller", reason='pip install -e ".[package]"')
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(PACKAGING / "build.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    tail = (result.stdout + result.stderr)[-6000:]
+    assert result.returncode == 0, tail
+    assert "build: self-test passed" in result.stdout
+    archives = list((ROOT / "dist").glob(f"XRayDesk-{__version__}-*.tar.gz"))
+    if sys.platform.startswith("linux"):
+        assert archives, tail
+        assert archives[0].stat().st_mtime >= time.time() - (time.perf_counter() - start) - 5
