@@ -1,0 +1,170 @@
+"""Training augmentation for radiographs.
+
+Two aims. Geometry a real exposure varies in: small rotations, zoom in or out, shifts;
+never a vertical flip (no chest film is taken upside down) and no horizontal flip by
+default (the heart's side is anatomy, not noise). And, above all, scanner and site
+*style*: contrast, gamma, blur, noise, JPEG quality, crops and borders. Pools come from
+different hospitals; a model that can tell hospitals apart by their grey levels or
+compression will "detect" disease by recognising where the image came from. Randomising
+style takes that shortcut away.
+
+It works on the resized unit image (1, S, S) in [0, 1], between
+``Preprocessing.resize_unit`` and ``Preprocessing.finish``, so whatever the model sees at
+run time (equalisation, normalisation) is exactly what it saw in training. Every draw
+comes from a numpy Generator seeded by (seed, epoch, sample), so a run (and a resumed
+run) is reproducible whichever thread loads the image.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotate_deg: float = 7.0  # uniform in +-rotate_deg
+    zoom: tuple[float, float] = (0.9, 1.2)  # >1 crops in, <1 shrinks the image inside a border
+    shift: float = 0.06  # fraction of the side, each axis
+    brightness: float = 0.08  # additive, +-
+    contrast: float = 0.25  # multiplicative about the mean, 1 +- contrast
+    gamma: tuple[float, float] = (0.7, 1.45)  # log-uniform
+    blur_p: float = 0.25
+    blur_sigma: tuple[float, float] = (0.3, 1.3)  # pixels at the model's size
+    noise_p: float = 0.3
+    noise_std: tuple[float, float] = (0.005, 0.03)
+    jpeg_p: float = 0.3
+    jpeg_quality: tuple[int, int] = (30, 92)
+    border_p: float = 0.25  # black or white bars at the edges (collimation, scanned film)
+    border_max: float = 0.08  # widest bar, as a fraction of the side
+    hflip_p: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ValueError(f"unknown augmentation setting {key!r}")
+            values[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+
+NO_AUGMENTATION = AugmentConfig(
+    rotate_deg=0.0,
+    zoom=(1.0, 1.0),
+    shift=0.0,
+    brightness=0.0,
+    contrast=0.0,
+    gamma=(1.0, 1.0),
+    blur_p=0.0,
+    noise_p=0.0,
+    jpeg_p=0.0,
+    border_p=0.0,
+)
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator for one sample in one epoch: independent of batch and thread order."""
+    return np.random.default_rng([seed, epoch, index])
+
+
+def augment(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    """Augment a (1, S, S) [0, 1] image; returns a new (1, S, S) [0, 1] tensor."""
+    out = _geometry(image, rng, cfg)
+    out = _tone(out, rng, cfg)
+    if cfg.blur_p and rng.random() < cfg.blur_p:
+        out = _gaussian_blur(out, float(rng.uniform(*cfg.blur_sigma)))
+    if cfg.noise_p and rng.random() < cfg.noise_p:
+        std = float(rng.uniform(*cfg.noise_std))
+        noise = rng.standard_normal(out.shape, dtype=np.float32) * std
+        out = out + torch.from_numpy(noise)
+    out = out.clamp_(0.0, 1.0)
+    if cfg.jpeg_p and rng.random() < cfg.jpeg_p:
+        out = _jpeg(out, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+    if cfg.border_p and rng.random() < cfg.border_p:
+        out = _borders(out, rng, cfg.border_max)
+    return out
+
+
+def _geometry(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    angle = math.radians(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)) if cfg.rotate_deg else 0.0
+    zoom = float(np.exp(rng.uniform(np.log(cfg.zoom[0]), np.log(cfg.zoom[1]))))
+    tx, ty = (rng.uniform(-cfg.shift, cfg.shift, size=2) * 2.0) if cfg.shift else (0.0, 0.0)
+    flip = -1.0 if (cfg.hflip_p and rng.random() < cfg.hflip_p) else 1.0
+    if angle == 0.0 and zoom == 1.0 and tx == 0.0 and ty == 0.0 and flip == 1.0:
+        return image.clone()
+    cos, sin = math.cos(angle) / zoom, math.sin(angle) / zoom
+    # affine_grid maps output coordinates to input ones: dividing by zoom > 1 crops in.
+    theta = torch.tensor([[flip * cos, -sin, tx], [flip * sin, cos, ty]], dtype=torch.float32)
+    grid = F.affine_grid(theta[None], [1, *image.shape], align_corners=False)
+    return F.grid_sample(
+        image[None], grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )[0]
+
+
+def _tone(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    out = image
+    if cfg.contrast:
+        factor = float(rng.uniform(1.0 - cfg.contrast, 1.0 + cfg.contrast))
+        mean = out.mean()
+        out = (out - mean) * factor + mean
+    if cfg.brightness:
+        out = out + float(rng.uniform(-cfg.brightness, cfg.brightness))
+    out = out.clamp(0.0, 1.0)
+    if cfg.gamma != (1.0, 1.0):
+        gamma = float(np.exp(rng.uniform(np.log(cfg.gamma[0]), np.log(cfg.gamma[1]))))
+        out = out.pow(gamma)
+    return out
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    padded = F.pad(image[None], (radius, radius, radius, radius), mode="replicate")
+    out = F.conv2d(padded, kernel.view(1, 1, 1, -1))
+    out = F.conv2d(out, kernel.view(1, 1, -1, 1))
+    return out[0]
+
+
+def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
+    """Re-encode as JPEG: compression artefacts differ between sites and exports."""
+    gray = (image[0].numpy() * 255.0 + 0.5).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    decoded = np.asarray(Image.open(buffer).convert("L"), dtype=np.float32) / 255.0
+    return torch.from_numpy(decoded)[None]
+
+
+def _borders(image: torch.Tensor, rng: np.random.Generator, widest: float) -> torch.Tensor:
+    out = image.clone()
+    size_h, size_w = out.shape[-2:]
+    value = 0.0 if rng.random() < 0.7 else 1.0  # mostly black (padding), sometimes white (film)
+    for side in range(4):
+        if rng.random() < 0.5:
+            continue
+        width = int(rng.uniform(0.0, widest) * (size_h if side < 2 else size_w))
+        if width == 0:
+            continue
+        if side == 0:
+            out[:, :width, :] = value
+        elif side == 1:
+            out[:, size_h - width :, :] = value
+        elif side == 2:
+            out[:, :, :width] = value
+        else:
+            out[:, :, size_w - width :] = value
+    return out

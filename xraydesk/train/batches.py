@@ -1,0 +1,130 @@
+"""Images to batches, prepared one batch ahead in a background thread.
+
+A thread rather than DataLoader worker processes: decoding a radiograph takes about a
+millisecond, far less than a training step, so one thread keeps up; threads need no
+fork (unsafe inside a Qt application) and start instantly. Resizing and augmenting are
+torch and PIL calls that release the GIL.
+
+A file that fails to load mid-run (deleted, or changed since it was checked) does not
+stop training: it is replaced in its batch by another image of the same batch and
+reported once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from xraydesk.errors import ImageLoadError
+from xraydesk.imaging import load_xray
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.train.augment import AugmentConfig, augment, sample_rng
+from xraydesk.train.dataset import Sample
+
+log = logging.getLogger(__name__)
+
+
+def load_input(
+    path: Path,
+    prep: Preprocessing,
+    aug: AugmentConfig | None = None,
+    seed_key: tuple[int, int, int] | None = None,
+) -> torch.Tensor:
+    """One image to a model input (C, S, S); augmented when ``aug`` and ``seed_key`` are given."""
+    resized = prep.resize_unit(load_xray(path).render())
+    if aug is not None and seed_key is not None:
+        resized = augment(resized, sample_rng(*seed_key), aug)
+    return prep.finish(resized)
+
+
+@dataclass
+class Batch:
+    indices: list[int]  # sample indices actually in the batch (after substitutions)
+    inputs: torch.Tensor  # (N, C, S, S) float32, N >= len(indices) when padded
+    ok: list[bool] = field(default_factory=list)  # per requested image: loaded (not stood in)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def batch_iterator(
+    samples: Sequence[Sample],
+    batches: Sequence[Sequence[int]],
+    prep: Preprocessing,
+    aug: AugmentConfig | None = None,
+    seed: int = 0,
+    epoch: int = 0,
+    first_position: int = 0,
+    pad_to: int | None = None,
+) -> Iterator[Batch]:
+    """Yield the batches in order, loading the next ones while the caller computes.
+
+    ``first_position`` is the position in the epoch of the first sample of the first batch
+    (so augmentation draws match an uninterrupted epoch when resuming mid-epoch).
+    ``pad_to`` repeats the last image to a fixed batch size: each new input shape costs a
+    oneDNN kernel compilation of several seconds, so evaluation keeps one shape.
+    """
+    positions = []
+    pos = first_position
+    for b in batches:
+        positions.append(pos)
+        pos += len(b)
+
+    def make(k: int) -> Batch:
+        return _make_batch(samples, list(batches[k]), prep, aug, seed, epoch, positions[k], pad_to)
+
+    yield from prefetch(make, len(batches))
+
+
+def prefetch(make: Callable[[int], Batch], count: int, depth: int = 2) -> Iterator[Batch]:
+    if count == 0:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydesk-batches") as pool:
+        pending: dict[int, Future[Batch]] = {}
+        try:
+            for k in range(count):
+                for ahead in range(k, min(count, k + depth)):
+                    if ahead not in pending:
+                        pending[ahead] = pool.submit(make, ahead)
+                yield pending.pop(k).result()
+        finally:
+            for future in pending.values():
+                future.cancel()
+
+
+def _make_batch(
+    samples: Sequence[Sample],
+    indices: list[int],
+    prep: Preprocessing,
+    aug: AugmentConfig | None,
+    seed: int,
+    epoch: int,
+    position: int,
+    pad_to: int | None,
+) -> Batch:
+    tensors: list[torch.Tensor | None] = []
+    failed = []
+    for offset, i in enumerate(indices):
+        key = (seed, epoch, position + offset) if aug is not None else None
+        try:
+            tensors.append(load_input(samples[i].path, prep, aug, key))
+        except ImageLoadError as exc:
+            log.warning("%s", exc)
+            failed.append((samples[i].path, exc.cause))
+            tensors.append(None)
+    good = [k for k, t in enumerate(tensors) if t is not None]
+    if not good:
+        return Batch(indices=[], inputs=torch.empty(0), ok=[False] * len(indices), failed=failed)
+    kept = list(indices)
+    ok = [t is not None for t in tensors]
+    for k, t in enumerate(tensors):
+        if t is None:  # stand in another image of this batch, so the shape stays fixed
+            donor = good[k % len(good)]
+            tensors[k], kept[k] = tensors[donor], indices[donor]
+    inputs = torch.stack(tensors)  # type: ignore[arg-type]
+    if pad_to is not None and len(inputs) < pad_to:
+        inputs = torch.cat([inputs, inputs[-1:].expand(pad_to - len(inputs), -1, -1, -1)])
+    return Batch(indices=kept, inputs=inputs, ok=ok, failed=failed)

@@ -1,0 +1,144 @@
+"""Training settings, and what a running training step needs to know.
+
+``TrainConfig`` is what a user chooses (CLI flags, wizard fields); it is saved with the
+run (so ``resume`` continues with exactly the same settings) and with the model card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from xraydesk.model.device import DEVICE_CHOICES, DeviceChoice
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.train.augment import AugmentConfig
+from xraydesk.train.checkpoint import RunDir
+from xraydesk.train.dataset import MIN_PER_CLASS, Sample
+from xraydesk.train.progress import Reporter, TrainingError
+from xraydesk.train.split import DEFAULT_FRACTIONS
+
+MODES = ("quick", "full")
+SCHEDULES = ("cosine", "onecycle")
+IMBALANCE = ("weights", "sampling", "none")
+SCRATCH = "scratch"
+LR_SCRATCH = 1e-3  # AdamW from random weights, with warm-up
+LR_FINE_TUNE = 2e-4  # gentler: keep what the base model knows
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]  # PATH or NAME=PATH per source (folder or CSV manifest)
+    name: str
+    mode: str = "quick"
+    epochs: int = 10
+    lr: float | None = None  # None: LR_SCRATCH or LR_FINE_TUNE
+    batch: int = 32
+    size: int | None = None  # None: the base model's size, or 224 from scratch
+    base: str | None = None  # model name or card path, "scratch", None: the default model
+    device: str = "auto"
+    seed: int = 0
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    label_map: dict[str, str] = field(default_factory=dict)  # e.g. bacterial -> pneumonia
+    classes: list[str] | None = None  # class order; other labels are left out
+    class_names: dict[str, str] = field(default_factory=dict)
+    equalize: bool | None = None  # None: as the base model (off from scratch)
+    resize: str | None = None  # "stretch" or "letterbox"; None: as the base model
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    weight_decay: float = 0.05
+    imbalance: str = "weights"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    min_per_class: int = MIN_PER_CLASS
+    checkpoint_minutes: float = 5.0  # also save mid-epoch this often (long epochs)
+    version: str = "1.0"
+    description: str = ""
+
+    def validate(self) -> None:
+        problems = []
+        if not self.data:
+            problems.append("no data was given")
+        if self.mode not in MODES:
+            problems.append(f"mode must be one of {', '.join(MODES)} (got {self.mode!r})")
+        if self.epochs < 1:
+            problems.append("epochs must be at least 1")
+        if self.batch < 2:
+            problems.append("batch size must be at least 2")
+        if self.size is not None and not 32 <= self.size <= 1024:
+            problems.append("image size must be between 32 and 1024 pixels")
+        if self.lr is not None and not 0 < self.lr < 1:
+            problems.append("learning rate must be between 0 and 1")
+        if self.device not in DEVICE_CHOICES:
+            problems.append(f"device must be one of {', '.join(DEVICE_CHOICES)}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}")
+        if self.imbalance not in IMBALANCE:
+            problems.append(f"imbalance handling must be one of {', '.join(IMBALANCE)}")
+        if self.resize not in (None, "stretch", "letterbox"):
+            problems.append("resize must be 'stretch' or 'letterbox'")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append("label smoothing must be in [0, 1)")
+        if problems:
+            raise TrainingError("Invalid training settings: " + "; ".join(problems) + ".")
+
+    def learning_rate(self, scratch: bool) -> float:
+        return self.lr if self.lr is not None else (LR_SCRATCH if scratch else LR_FINE_TUNE)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["fractions"] = list(self.fractions)
+        out["augment"] = self.augment.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "fractions" in values:
+            values["fractions"] = tuple(values["fractions"])
+        if isinstance(values.get("augment"), dict):
+            values["augment"] = AugmentConfig.from_dict(values["augment"])
+        return cls(**values)
+
+    # Settings whose change makes a saved run a different run.
+    RUN_DEFINING = ("data", "mode", "label_map", "classes", "seed", "fractions", "base", "size")
+
+
+@dataclass
+class RunContext:
+    """Everything a training mode needs, assembled by the engine."""
+
+    config: TrainConfig
+    run: RunDir
+    samples: list[Sample]
+    splits: list[str]
+    classes: list[str]
+    prep: Preprocessing
+    network: nn.Module
+    scratch: bool
+    device: DeviceChoice
+    reporter: Reporter
+    finish_early: bool = False  # skip the remaining epochs, finish from the best checkpoint
+
+    def indices(self, split: str) -> list[int]:
+        return [i for i, sp in enumerate(self.splits) if sp == split]
+
+    @property
+    def labels(self) -> np.ndarray:
+        index = {cid: k for k, cid in enumerate(self.classes)}
+        return np.array([index[s.label] for s in self.samples], dtype=np.int64)
+
+
+@dataclass
+class Trained:
+    """What a training mode hands back for evaluation and saving."""
+
+    network: nn.Module
+    val_logits: np.ndarray
+    test_logits: np.ndarray
+    history: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, cause) mid-run

@@ -1,0 +1,453 @@
+"""The one training entry point behind ``xraydesk train`` and the fine-tuning wizard.
+
+``train_model(config, progress, cancel)`` checks the data, splits it (or reloads the
+saved split when resuming), builds the network from a base model or from scratch,
+trains it in quick or full mode, fits a temperature on the validation split, evaluates
+on the test split (per pool too) and saves the model into the user's library with a
+card that records how it was made. Front doors only collect settings and show progress.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xraydesk import paths
+from xraydesk.model.card import ClassInfo, ModelCard, write_atomic
+from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
+from xraydesk.model.library import DEFAULT_MODEL, bundled_models, resolve_model, validate_name
+from xraydesk.model.library import user_models as library_user_models
+from xraydesk.model.network import build_network, replace_head
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.model.storage import load_network, save_model
+from xraydesk.train.checkpoint import RunDir
+from xraydesk.train.config import SCRATCH, RunContext, TrainConfig, Trained
+from xraydesk.train.dataset import DatasetReport, DataSource, check_dataset, display_name
+from xraydesk.train.metrics import evaluate, fit_temperature
+from xraydesk.train.progress import ProgressCallback, Reporter, TrainingError
+from xraydesk.train.split import (
+    SPLIT_FILE,
+    assign_splits,
+    check_split,
+    read_split,
+    split_summary,
+    write_split,
+)
+
+ENGINE_VERSION = "xraydesk.train/1"
+
+
+@dataclass
+class TrainResult:
+    card_path: Path
+    card: ModelCard
+    test: dict[str, Any]  # metrics on the test split (temperature applied), ROC points included
+    validation: dict[str, Any]
+    history: list[dict[str, Any]]
+    seconds: float
+    device: str
+    base_model: str | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def extras_dir(self) -> Path:
+        return self.card_path.with_suffix("")
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def check_data(
+    config: TrainConfig,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> DatasetReport:
+    """Check the config's data (wizard page 1, and the first step of every run)."""
+    reporter = Reporter(progress, cancel)
+
+    def on_file(done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            reporter.emit("checking", message="Checking images", done=done, total=total)
+
+    return check_dataset(
+        [DataSource.parse(spec) for spec in config.data],
+        label_map=config.label_map,
+        classes=config.classes,
+        class_names=config.class_names,
+        min_per_class=config.min_per_class,
+        progress=on_file,
+        cancel=cancel,
+    )
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+def default_base() -> ModelCard | None:
+    """The default bundled model when it is installed; None means training from scratch."""
+    return next((c for c in bundled_models() if c.name == DEFAULT_MODEL), None)
+
+
+def resolve_base(spec: str | None) -> ModelCard | None:
+    if spec is None or spec == "":
+        return default_base()
+    if spec == SCRATCH:
+        return None
+    return resolve_model(spec)
+
+
+def prepare_network(
+    config: TrainConfig, classes: list[str], base: ModelCard | None
+) -> tuple[nn.Module, Preprocessing]:
+    """The network to train and its preprocessing; a new class set gets a new head."""
+    torch.manual_seed(config.seed)
+    if base is None:
+        prep = Preprocessing(
+            size=config.size or 224,
+            resize=config.resize or "stretch",  # type: ignore[arg-type]
+            equalize=bool(config.equalize),
+        )
+        return build_network("resnet50", len(classes), prep.channels), prep
+    network = load_network(base)
+    prep = replace(
+        base.preprocessing,
+        size=config.size or base.preprocessing.size,
+        resize=config.resize or base.preprocessing.resize,
+        equalize=base.preprocessing.equalize if config.equalize is None else config.equalize,
+    )
+    if base.class_ids != classes:
+        if sorted(base.class_ids) == sorted(classes):  # same classes, other order: keep the head
+            order = [base.class_ids.index(c) for c in classes]
+            with torch.no_grad():
+                network.fc.weight.copy_(network.fc.weight[order].clone())
+                network.fc.bias.copy_(network.fc.bias[order].clone())
+        else:
+            replace_head(network, len(classes))
+    return network, prep
+
+
+def refuse_taken_name(name: str, output_dir: Path | None = None) -> None:
+    """Never overwrite a bundled model, nor silently replace one of the user's."""
+    validate_name(name)
+    if output_dir is not None:
+        if (Path(output_dir) / f"{name}.json").exists():
+            raise TrainingError(
+                f"{Path(output_dir) / name}.json already exists; choose another name."
+            )
+        return
+    if any(card.name == name for card in bundled_models()):
+        raise TrainingError(
+            f"{name!r} is the name of a bundled model, and bundled models are never "
+            "overwritten; choose another name."
+        )
+    for card in library_user_models():
+        if card.name == name:
+            raise TrainingError(
+                f"A model named {name!r} is already in your library ({card.path}); choose "
+                f"another name, or delete it first (xraydesk models delete {name})."
+            )
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def train_model(
+    config: TrainConfig,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    resume: bool = False,
+    restart: bool = False,
+    finish_early: bool = False,
+    output_dir: Path | None = None,
+) -> TrainResult:
+    """Train, evaluate and save a model; returns where it went and how well it did.
+
+    ``resume`` continues an unfinished run of the same name with its saved settings
+    (only the device may change); ``restart`` discards it; ``finish_early`` ends a
+    resumed full run with the best epoch so far. ``output_dir`` saves somewhere other
+    than the user library (used to make bundled models). Raises ``TrainingError``,
+    ``DatasetError``, ``ModelError`` (all ``XRayDeskError``) or ``TrainingCancelled``.
+    """
+    started = time.perf_counter()
+    reporter = Reporter(progress, cancel)
+    config.validate()
+    refuse_taken_name(config.name, output_dir)
+    run = RunDir(config.name)
+    if run.exists() and restart:
+        run.remove()
+    if run.exists() and not (resume or finish_early):
+        raise TrainingError(
+            f"An unfinished training run named {config.name!r} exists ({run.root}); resume it "
+            "(--resume) or discard it and start again (--restart)."
+        )
+    if (resume or finish_early) and not run.exists():
+        raise TrainingError(f"There is no unfinished training run named {config.name!r} to resume.")
+
+    if run.exists():
+        saved = run.read_config()
+        device_choice = config.device
+        config = TrainConfig.from_dict(saved["config"])
+        config.device = device_choice  # a run may move to another device; nothing else changes
+        samples, splits = read_split(run.split_path)
+        classes, class_names = saved["classes"], saved["class_names"]
+        data_summary, problems = saved["data"], saved["problems"]
+        reporter.emit("splitting", message=f"Resuming the run in {run.root}")
+    else:
+        report = check_data(config, reporter.callback, cancel)
+        reporter.check_cancel("Checking was cancelled.")
+        report.raise_if_refused()
+        reporter.emit("splitting", message="Splitting by patient into train, validation and test")
+        samples = report.samples
+        splits = assign_splits(samples, config.fractions, config.seed)
+        check_split(samples, splits, report.classes)
+        classes, class_names = report.classes, report.class_names
+        data_summary, problems = report.summary(), report.problems()
+        run.create()
+        write_split(run.split_path, samples, splits)
+        run.write_config(
+            {
+                "config": config.to_dict(),
+                "classes": classes,
+                "class_names": class_names,
+                "data": data_summary,
+                "problems": problems,
+                "started": _dt.datetime.now().isoformat(timespec="seconds"),
+            }
+        )
+    run.create()
+
+    base = resolve_base(config.base)
+    device = select_device(config.device)
+    network, prep = prepare_network(config, classes, base)
+    ctx = RunContext(
+        config=config,
+        run=run,
+        samples=samples,
+        splits=splits,
+        classes=classes,
+        prep=prep,
+        network=network,
+        scratch=base is None,
+        device=device,
+        reporter=reporter,
+        finish_early=finish_early,
+    )
+    if config.mode == "quick":
+        from xraydesk.train.quick import train_quick
+
+        trained = train_quick(ctx)
+    else:
+        from xraydesk.train.full import train_full
+
+        trained = train_full(ctx)
+
+    reporter.emit("evaluating", message="Calibrating on validation, evaluating on test")
+    labels = ctx.labels
+    val_idx, test_idx = ctx.indices("val"), ctx.indices("test")
+    val_ok = np.isfinite(trained.val_logits).all(axis=1)
+    test_ok = np.isfinite(trained.test_logits).all(axis=1)
+    temperature = fit_temperature(trained.val_logits[val_ok], labels[val_idx][val_ok])
+    sources_test = [samples[i].source for i in test_idx]
+    test = evaluate(
+        trained.test_logits[test_ok],
+        labels[test_idx][test_ok],
+        classes,
+        temperature,
+        sources=[s for s, ok in zip(sources_test, test_ok, strict=True) if ok],
+        curves=True,
+    )
+    test["uncalibrated"] = _uncalibrated(
+        trained.test_logits[test_ok], labels[test_idx][test_ok], classes
+    )
+    validation = evaluate(
+        trained.val_logits[val_ok],
+        labels[val_idx][val_ok],
+        classes,
+        temperature,
+        sources=[samples[i].source for i, ok in zip(val_idx, val_ok, strict=True) if ok],
+        curves=True,
+    )
+
+    reporter.emit("saving", message="Saving the model")
+    problems = problems + [f"{p}: {c}" for p, c in trained.failed]
+    seconds = time.perf_counter() - started
+    card = _make_card(
+        config,
+        ctx,
+        base,
+        temperature,
+        test,
+        validation,
+        trained,
+        data_summary,
+        split_summary(samples, splits, config.fractions, config.seed),
+        class_names,
+        seconds,
+    )
+    directory = Path(output_dir) if output_dir is not None else paths.user_models_dir()
+    card_path = _save(
+        directory, card, trained.network, run, test, validation, trained.history, problems
+    )
+    run.remove()
+    reporter.emit("done", message=f"Saved {card.label} to {card_path}")
+    return TrainResult(
+        card_path=card_path,
+        card=ModelCard.read(card_path, source="user" if output_dir is None else "file"),
+        test=test,
+        validation=validation,
+        history=trained.history,
+        seconds=seconds,
+        device=device.label,
+        base_model=base.label if base else None,
+        problems=problems,
+    )
+
+
+def _uncalibrated(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
+    raw = evaluate(logits, y, classes, 1.0)
+    return {"ece": raw["ece"], "nll": raw["nll"]}
+
+
+def _without_curves(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k != "roc"}
+
+
+def _make_card(
+    config: TrainConfig,
+    ctx: RunContext,
+    base: ModelCard | None,
+    temperature: float,
+    test: dict[str, Any],
+    validation: dict[str, Any],
+    trained: Trained,
+    data_summary: dict[str, Any],
+    split: dict[str, Any],
+    class_names: dict[str, str],
+    seconds: float,
+) -> ModelCard:
+    pools = ", ".join(s["name"] for s in data_summary["sources"])
+    names = [class_names.get(c) or display_name(c) for c in ctx.classes]
+    description = config.description or (
+        f"Trained with `xraydesk train` ({config.mode} mode) on {pools}; "
+        f"classes: {', '.join(names)}."
+    )
+    limitations = [
+        f"Trained on {data_summary['images']} images from {pools}. Accuracy on images from "
+        "other hospitals, scanners or populations is unknown.",
+        "Test metrics come from a held-out part of the same sources; they overstate "
+        "performance on data from elsewhere.",
+    ]
+    if base is None:
+        limitations.append("Trained from random initialisation (no pretrained weights).")
+        if config.mode == "quick":
+            limitations.append(
+                "Quick mode on a random backbone: only the last layer learned from the data, "
+                "so expect modest accuracy."
+            )
+    return ModelCard(
+        name=config.name,
+        version=config.version,
+        classes=[ClassInfo(c, n) for c, n in zip(ctx.classes, names, strict=True)],
+        preprocessing=ctx.prep,
+        weights_file="",
+        weights_sha256="",
+        temperature=temperature,
+        description=description,
+        limitations=limitations,
+        training={
+            "engine": ENGINE_VERSION,
+            "mode": config.mode,
+            "settings": config.to_dict(),
+            "device": ctx.device.label,
+            "seconds": round(seconds, 1),
+            "data": data_summary,
+            "split": split,
+            "details": trained.details,
+            "history": trained.history,
+            "files": {
+                "folder": config.name,
+                "split": SPLIT_FILE,
+                "history": "history.json",
+                "evaluation": "evaluation.json",
+                "problems": "problems.txt",
+            },
+        },
+        metrics={
+            "test": _without_curves(test),
+            "validation": {k: validation[k] for k in ("n", "accuracy", "macro_auc", "ece", "nll")},
+        },
+        base_model=base.label if base else None,
+        created=_dt.date.today().isoformat(),
+    )
+
+
+def _save(
+    directory: Path,
+    card: ModelCard,
+    network: nn.Module,
+    run: RunDir,
+    test: dict[str, Any],
+    validation: dict[str, Any],
+    history: list[dict[str, Any]],
+    problems: list[str],
+) -> Path:
+    """Extras first, card last: the card appearing is what makes the model visible."""
+    extras = directory / card.name
+    if extras.exists():
+        shutil.rmtree(extras)
+    extras.mkdir(parents=True)
+    shutil.copyfile(run.split_path, extras / SPLIT_FILE)
+    write_atomic(extras / "history.json", json.dumps(history, indent=2) + "\n")
+    write_atomic(
+        extras / "evaluation.json",
+        json.dumps({"test": test, "validation": validation}, indent=2) + "\n",
+    )
+    write_atomic(extras / "problems.txt", "".join(f"{line}\n" for line in problems))
+    network = network.to("cpu").float().eval()
+    return save_model(network, card, directory)
+
+
+# -- estimates ---------------------------------------------------------------------------------
+
+# Images per second at 224 px on the reference CPU (2 cores, AVX-512 BF16, bf16 autocast).
+CPU_TRAIN_224 = 23.0
+CPU_FORWARD_224 = 60.0
+GPU_SPEEDUP = 25.0
+FP32_SLOWDOWN = 0.6
+
+
+def estimate_seconds(
+    mode: str,
+    counts: dict[str, int],
+    size: int,
+    epochs: int,
+    device: DeviceChoice | str = "auto",
+    cached_fraction: float = 0.0,
+) -> float:
+    """A rough duration for the wizard's setup page (the live ETA replaces it once started).
+
+    ``counts`` holds the split sizes (train, val, test); speed scales with pixel count.
+    """
+    choice = device if isinstance(device, DeviceChoice) else select_device(device)
+    scale = (224.0 / size) ** 2
+    factor = GPU_SPEEDUP if choice.type == "cuda" else 1.0
+    if choice.type == "cpu" and not (choice.autocast_dtype is not None and cpu_supports_bf16()):
+        factor *= FP32_SLOWDOWN
+    forward = CPU_FORWARD_224 * scale * factor
+    train = CPU_TRAIN_224 * scale * factor
+    total = sum(counts.values())
+    if mode == "quick":
+        return 5.0 + total * (1 - cached_fraction) / forward + 2e-3 * counts.get("train", 0)
+    per_epoch = counts.get("train", 0) / train + counts.get("val", 0) / forward
+    return 10.0 + epochs * per_epoch + (counts.get("val", 0) + counts.get("test", 0)) / forward

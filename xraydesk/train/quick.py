@@ -1,0 +1,296 @@
+"""Quick mode: a frozen backbone and a logistic-regression head.
+
+The backbone's pooled features are computed once per image and cached on disk, keyed by
+the backbone's weights (sha256 of its state, the head excluded), the preprocessing and
+the precision, and by the image file's content hash. A second run on the same data (a
+resumed run, another class set, another regularisation) costs seconds. The head is
+fitted with scikit-learn on standardised features; the standardisation is folded into
+the weights, which are written into the network's own linear layer, so the result is an
+ordinary model: the viewer, batch classification and Grad-CAM use it unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+from xraydesk import paths
+from xraydesk.model.device import DeviceChoice
+from xraydesk.model.network import feature_extractor, set_head
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.train.batches import batch_iterator
+from xraydesk.train.config import RunContext, Trained
+from xraydesk.train.dataset import Sample
+from xraydesk.train.inference import memory_format, run_module
+from xraydesk.train.metrics import negative_log_likelihood, softmax
+from xraydesk.train.progress import RateMeter, Reporter
+
+C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # inverse L2 strength on standardised features
+FEATURE_FORMAT = "xraydesk-features/1"
+CALIBRATION_IMAGES = 64
+
+
+def backbone_key(network: nn.Module, prep: Preprocessing, device: DeviceChoice) -> str:
+    """What the features depend on: backbone weights, preprocessing, precision."""
+    digest = hashlib.sha256()
+    digest.update(FEATURE_FORMAT.encode())
+    digest.update(json.dumps(prep.to_dict(), sort_keys=True).encode())
+    digest.update(str(device.autocast_dtype).encode())
+    for name, tensor in sorted(network.state_dict().items()):
+        if name.startswith("fc."):
+            continue
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """One small .npy per image (float16: a 2048-vector is 4 KB), written atomically."""
+
+    def __init__(self, key: str, root: Path | None = None) -> None:
+        self.key = key
+        self.root = (root or paths.cache_dir() / "features") / key[:32]
+
+    def _path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}.npy"
+
+    def get(self, sha256: str) -> np.ndarray | None:
+        path = self._path(sha256)
+        try:
+            return np.load(path).astype(np.float32)
+        except (OSError, ValueError, EOFError):  # missing, or damaged by a crash: recompute
+            return None
+
+    def put(self, sha256: str, features: np.ndarray) -> None:
+        path = self._path(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, features.astype(np.float16))
+        os.replace(tmp, path)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(
+    network: nn.Module,
+    samples: Sequence[Sample],
+    indices: Sequence[int],
+    prep: Preprocessing,
+    device: DeviceChoice,
+    seed: int,
+    batch_size: int = 16,
+) -> None:
+    """Set batch-norm statistics from real images (a random network has none).
+
+    A randomly initialised ResNet with unit running statistics blows activations up
+    stage by stage; features from it are numerically useless. Averaging the statistics
+    over a few dozen training images makes random features usable.
+    """
+    rng = np.random.default_rng(seed)
+    chosen = [indices[i] for i in rng.permutation(len(indices))[:CALIBRATION_IMAGES]]
+    norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over all calibration batches
+    network.to(device.device, memory_format=memory_format(device)).train()
+    batches = [chosen[k : k + batch_size] for k in range(0, len(chosen), batch_size)]
+    for batch in batch_iterator(samples, batches, prep):
+        if batch.indices:
+            x = batch.inputs.to(device.device).contiguous(memory_format=memory_format(device))
+            network(x)
+    for m, momentum in zip(norms, saved, strict=True):
+        m.momentum = momentum
+    network.eval()
+
+
+@dataclass
+class Features:
+    values: np.ndarray  # (N, D) float32, NaN rows for images that failed to load
+    ok: np.ndarray  # (N,) bool
+    cached: int  # how many came from the cache
+    key: str
+
+
+def extract_features(
+    network: nn.Module,
+    samples: Sequence[Sample],
+    prep: Preprocessing,
+    device: DeviceChoice,
+    batch_size: int,
+    reporter: Reporter,
+) -> Features:
+    key = backbone_key(network, prep, device)
+    cache = FeatureCache(key)
+    found: dict[int, np.ndarray] = {}
+    for i, s in enumerate(samples):
+        features = cache.get(s.sha256)
+        if features is not None:
+            found[i] = features
+    missing = [i for i in range(len(samples)) if i not in found]
+    total = len(samples)
+    extractor = feature_extractor(network).to(device.device, memory_format=memory_format(device))
+    meter = RateMeter()
+
+    def on_batch(done: int, _total: int, out: np.ndarray, idx: list[int], ok: list[bool]) -> None:
+        for row, i, good in zip(out, idx, ok, strict=True):
+            if good:
+                cache.put(samples[i].sha256, row)
+        rate = meter.update(len(idx))
+        left = len(missing) - done
+        reporter.emit(
+            "features",
+            message=f"Computing image features ({len(found)} cached)",
+            done=len(found) + done,
+            total=total,
+            images_per_s=rate,
+            eta_s=left / rate if rate else None,
+        )
+
+    reporter.emit("features", message="Computing image features", done=len(found), total=total)
+    computed, ok_missing = run_module(
+        extractor, samples, missing, prep, device, batch_size, reporter, on_batch
+    )
+    width = computed.shape[1] if len(missing) else next(iter(found.values())).shape[0]
+    values = np.full((total, width), np.nan, dtype=np.float32)
+    ok = np.zeros(total, dtype=bool)
+    for i, features in found.items():
+        values[i], ok[i] = features, True
+    if missing:
+        values[missing] = computed
+        ok[missing] = ok_missing
+    return Features(values=values, ok=ok, cached=len(found), key=key)
+
+
+@dataclass
+class Head:
+    weight: np.ndarray  # (K, D) acting on raw features
+    bias: np.ndarray  # (K,)
+    C: float
+    search: list[dict[str, float]]  # validation NLL and accuracy for every C tried
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return features.astype(np.float64) @ self.weight.T.astype(np.float64) + self.bias
+
+
+def fit_head(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    balanced: bool,
+    seed: int,
+    reporter: Reporter | None = None,
+) -> Head:
+    """Logistic regression, C chosen by validation log-loss, folded back to raw features."""
+    mean = x_train.mean(axis=0)
+    scale = x_train.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    xs_train = (x_train - mean) / scale
+    xs_val = (x_val - mean) / scale
+    best: tuple[float, float, LogisticRegression] | None = None
+    search = []
+    for k, c in enumerate(C_GRID):
+        if reporter is not None:
+            reporter.check_cancel()
+            reporter.emit("head", message=f"Fitting the head (C={c:g})", done=k, total=len(C_GRID))
+        model = LogisticRegression(
+            C=c,
+            max_iter=500,
+            class_weight="balanced" if balanced else None,
+            random_state=seed,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(xs_train, y_train)
+        w, b = _full_weights(model, n_classes)
+        probs = softmax(xs_val @ w.T + b)
+        nll = negative_log_likelihood(probs, y_val)
+        acc = float((probs.argmax(axis=1) == y_val).mean())
+        search.append({"C": c, "val_nll": nll, "val_accuracy": acc})
+        if best is None or nll < best[0]:
+            best = (nll, c, model)
+    assert best is not None
+    w, b = _full_weights(best[2], n_classes)
+    weight = w / scale  # fold the standardisation into the layer
+    bias = b - weight @ mean
+    return Head(weight=weight, bias=bias, C=best[1], search=search)
+
+
+def _full_weights(model: LogisticRegression, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(K, D) weights and (K,) biases for softmax, also for a binary problem."""
+    coef, intercept = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+    classes = list(model.classes_)
+    weight = np.zeros((n_classes, coef.shape[1]))
+    bias = np.zeros(n_classes)
+    if coef.shape[0] == 1:  # binary: one logit difference for the second class
+        weight[classes[1]], bias[classes[1]] = coef[0], intercept[0]
+    else:
+        for row, cls in enumerate(classes):
+            weight[cls], bias[cls] = coef[row], intercept[row]
+    return weight, bias
+
+
+def write_head(network: nn.Module, head: Head) -> None:
+    set_head(
+        network,
+        torch.as_tensor(head.weight, dtype=torch.float32),
+        torch.as_tensor(head.bias, dtype=torch.float32),
+    )
+
+
+def train_quick(ctx: RunContext) -> Trained:
+    """Features (cached), then the head; returns validation and test logits from the features."""
+    cfg, reporter, dev = ctx.config, ctx.reporter, ctx.device
+    net = ctx.network
+    train_idx, val_idx, test_idx = ctx.indices("train"), ctx.indices("val"), ctx.indices("test")
+    if ctx.scratch:
+        reporter.emit("features", message="Calibrating batch norm of the random backbone")
+        calibrate_batchnorm(net, ctx.samples, train_idx, ctx.prep, dev, cfg.seed)
+    net.to(dev.device, memory_format=memory_format(dev)).eval()
+    feats = extract_features(net, ctx.samples, ctx.prep, dev, cfg.batch, reporter)
+    labels = ctx.labels
+    train_ok = [i for i in train_idx if feats.ok[i]]
+    val_ok = [i for i in val_idx if feats.ok[i]]
+    head = fit_head(
+        feats.values[train_ok],
+        labels[train_ok],
+        feats.values[val_ok],
+        labels[val_ok],
+        len(ctx.classes),
+        balanced=cfg.imbalance != "none",
+        seed=cfg.seed,
+        reporter=reporter,
+    )
+    write_head(net, head)
+    failed = [
+        (str(ctx.samples[i].path), "could not be loaded during training")
+        for i in np.nonzero(~feats.ok)[0]
+    ]
+    return Trained(
+        network=net,
+        val_logits=head.logits(feats.values[val_idx]),
+        test_logits=head.logits(feats.values[test_idx]),
+        history=head.search,
+        details={
+            "head": "logistic regression (scikit-learn, L2, standardised features)",
+            "C": head.C,
+            "features_cached": feats.cached,
+            "features_computed": len(ctx.samples) - feats.cached,
+            "feature_key": feats.key[:16],
+            "batchnorm_calibrated": ctx.scratch,
+        },
+        failed=failed,
+    )
