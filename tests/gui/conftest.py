@@ -10,12 +10,12 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import pytest
+from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtWidgets import QApplication
 
 SIIM_DICOM = "dicom/siim-cr-jpeg-baseline.dcm"
 NIH_PNG = "fullres/nih-00000001_000.png"
@@ -54,11 +54,12 @@ def make_window(qapp: QApplication, test_model_path: Path):
     apply_theme(qapp)  # test what users see
     windows: list[MainWindow] = []
 
-    def make(**kwargs) -> MainWindow:
+    def make(size: tuple[int, int] | None = (1280, 800), **kwargs) -> MainWindow:
         kwargs.setdefault("model", test_model_path)
         kwargs.setdefault("device", "cpu")
         window = MainWindow(**kwargs)
-        window.resize(1280, 800)
+        if size is not None:  # None: keep the geometry restored from the settings
+            window.resize(*size)
         window.show()
         windows.append(window)
         return window

@@ -25,9 +25,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
-from xraydesk.gui.qt_images import gray_qimage, unit_to_gray8
+from xraydesk.gui.qt_images import DisplayImage, render_display
 from xraydesk.gui.viewstate import ViewState, clamp_zoom
-from xraydesk.gui.windowing import WindowPresets, dragged_window, format_window, subsample
+from xraydesk.gui.windowing import PRESET_FILE, WindowPresets, dragged_window, format_window
 from xraydesk.imaging.xray import XRay
 
 PREVIEW_PIXELS = 1_000_000  # drag previews above this size use a subsampled image
@@ -59,7 +59,10 @@ class ImageView(QGraphicsView):
         self._presets: WindowPresets | None = None
         self._drag_origin: QPoint | None = None
         self._drag_window = None
-        self._rendered_gray: np.ndarray | None = None
+        self._base_display: DisplayImage | None = None
+        self._overlay_display: DisplayImage | None = None
+        self._base_is_preview = False
+        self._suspend_render = False
         self.busy_text = ""  # shown in the corner while work is under way
         self.heat_caption = ""  # what the heat map explains, e.g. "Heat map: Pneumonia"
 
@@ -89,36 +92,55 @@ class ImageView(QGraphicsView):
     def presets(self) -> WindowPresets | None:
         return self._presets
 
-    def set_image(self, xray: XRay, presets: WindowPresets) -> None:
-        """Show a new image, fitted to the view, with no heat map yet."""
+    def set_image(
+        self, xray: XRay, presets: WindowPresets, display: DisplayImage | None = None
+    ) -> None:
+        """Show a new image with the file's window, fitted to the view, without a heat map.
+
+        ``display`` is the image already rendered with the file's window (the worker
+        does that off the GUI thread); without it the view renders here.
+        """
         self._xray = xray
         self._presets = presets
         rows, cols = xray.shape
         if rows * cols > PREVIEW_PIXELS:
             self._preview_step = max(2, math.ceil(math.sqrt(rows * cols / PREVIEW_PIXELS)))
-            preview_pixels = subsample(xray.pixels, PREVIEW_PIXELS)
+            preview_pixels = xray.pixels[:: self._preview_step, :: self._preview_step]
             self._preview = dataclasses.replace(xray, pixels=preview_pixels)
         else:
             self._preview, self._preview_step = None, 1
         self.set_heat_layer(None)
-        self._scene.setSceneRect(QRectF(0, 0, cols, rows))
-        self.render_image()
+        self._suspend_render = True  # the new window is rendered once, below
+        try:
+            self.state.update(window=xray.window, preset=PRESET_FILE, invert=False)
+        finally:
+            self._suspend_render = False
+        if display is not None:
+            self._show_base(display, 1.0)
+        else:
+            self.render_image()
+        # room around the image, so zooming keeps the point under the cursor even near an
+        # edge, and the image can be panned partly out of view as on a light box
+        margin = float(max(rows, cols))
+        self._scene.setSceneRect(QRectF(-margin, -margin, cols + 2 * margin, rows + 2 * margin))
         self.state.update(fit=True)
         self.fit()
 
     def clear(self) -> None:
         self._xray = self._preview = self._presets = None
-        self._rendered_gray = None
         self._base.setPixmap(QPixmap())
+        self._base_display = None
         self.set_heat_layer(None)
         self.viewport().update()
 
-    def set_heat_layer(self, layer: QImage | None, caption: str = "") -> None:
-        """The heat map as a premultiplied RGBA image of the source's size (None: remove).
+    def set_heat_layer(self, layer: DisplayImage | None, caption: str = "") -> None:
+        """The heat map as a premultiplied layer of the source's size (None: remove).
 
         ``caption`` says what it explains; it is written in the corner while it shows.
         """
-        self._overlay.setPixmap(QPixmap.fromImage(layer) if layer is not None else QPixmap())
+        pixmap = QPixmap.fromImage(layer.image) if layer is not None else QPixmap()
+        self._overlay.setPixmap(pixmap)
+        self._overlay_display = layer  # keeps the pixels the pixmap may share alive
         self.heat_caption = caption if layer is not None else ""
         self._apply_overlay_state()
         self.viewport().update()
@@ -131,20 +153,28 @@ class ImageView(QGraphicsView):
         """Window the full-depth pixels (or the drag preview) and show the result."""
         if self._xray is None or self.state.window is None:
             return
+        if self._suspend_render:
+            return
         use_preview = preview and self._preview is not None
         source = self._preview if use_preview else self._xray
         assert source is not None
-        gray8 = unit_to_gray8(source.render(self.state.window, self.state.invert))
-        self._base.setPixmap(QPixmap.fromImage(gray_qimage(gray8)))
-        self._base.setScale(self._preview_step if use_preview else 1.0)
-        if not use_preview:
-            self._rendered_gray = gray8
+        display = render_display(source, self.state.window, self.state.invert)
+        self._show_base(display, float(self._preview_step) if use_preview else 1.0)
+
+    def _show_base(self, display: DisplayImage, scale: float) -> None:
+        self._base.setPixmap(QPixmap.fromImage(display.image))
+        self._base_display = display  # keeps the pixels the pixmap may share alive
+        self._base.setScale(scale)
+        self._base_is_preview = scale != 1.0
         self.viewport().update()
 
     @property
     def rendered_gray(self) -> np.ndarray | None:
-        """The last full-resolution 8-bit display image (after window and inversion)."""
-        return self._rendered_gray
+        """The full-resolution 8-bit display image (after window and inversion), or None
+        while a drag preview is showing."""
+        if self._base_display is None or self._base_is_preview:
+            return None
+        return self._base_display.gray
 
     def composed_image(self) -> QImage:
         """The image as shown (window, inversion, heat map at its opacity), at source size.
@@ -333,4 +363,3 @@ def _shadow_text(painter: QPainter, area, flags, text: str) -> None:
     painter.drawText(area.translated(1, 1), flags, text)
     painter.setPen(QColor(235, 200, 120))
     painter.drawText(area, flags, text)
-

@@ -44,7 +44,6 @@ from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notic
 from xraydesk.gui.image_view import ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
 from xraydesk.gui.model_cache import ClassifierCache
-from xraydesk.gui.qt_images import rgba_premultiplied_qimage
 from xraydesk.gui.report import ReportContent, write_report
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
@@ -517,8 +516,7 @@ class MainWindow(QMainWindow):
     def _on_image_loaded(self, loaded: LoadedImage) -> None:
         xray = loaded.xray
         self._xray = xray
-        self.state.update(window=xray.window, preset=PRESET_FILE, invert=False)
-        self.view.set_image(xray, loaded.presets)
+        self.view.set_image(xray, loaded.presets, loaded.display)  # resets window and inversion
         self.metadata.show_xray(xray)
         self.setWindowTitle(f"{xray.path.name} — XRayDesk")
         self.timings["image"] = time.perf_counter() - self._open_started
@@ -551,9 +549,7 @@ class MainWindow(QMainWindow):
         self._explanation = explanation
         names = self._prediction.display_names if self._prediction else {}
         class_name = names.get(explanation.cam.class_id, explanation.cam.class_id)
-        self.view.set_heat_layer(
-            rgba_premultiplied_qimage(explanation.layer), f"Heat map: {class_name}"
-        )
+        self.view.set_heat_layer(explanation.layer, f"Heat map: {class_name}")
         self.results.show_cam_done(class_name, explanation.cam.seconds)
         self.timings["overlay"] = time.perf_counter() - self._open_started
         self._update_timing_label()

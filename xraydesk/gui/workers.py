@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from xraydesk.errors import ImageLoadError, XRayDeskError
 from xraydesk.explain import CamResult, grad_cam
 from xraydesk.gui.model_cache import ClassifierCache, shared_cache
 from xraydesk.gui.overlay_layer import heat_layer
+from xraydesk.gui.qt_images import DisplayImage, premultiplied_display, render_display
 from xraydesk.gui.windowing import WindowPresets, window_presets
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
@@ -37,13 +37,14 @@ STAGE_IMAGE, STAGE_MODEL, STAGE_PREDICT, STAGE_CAM = "image", "model", "predicti
 class LoadedImage:
     xray: XRay
     presets: WindowPresets
+    display: DisplayImage  # rendered with the file's window here, off the GUI thread
     seconds: float
 
 
 @dataclass(frozen=True)
 class Explanation:
     cam: CamResult
-    layer: np.ndarray  # premultiplied RGBA (H, W, 4), see overlay_layer
+    layer: DisplayImage  # the heat map as a premultiplied layer, see overlay_layer
     model: str  # "name version" of the model it explains
 
 
@@ -126,7 +127,9 @@ class _AnalysisTask(QRunnable):
                 self.signals.failed.emit(rid, Failure(STAGE_IMAGE, str(exc), exc.path))
                 return
             presets = window_presets(xray)
-            self.signals.loaded.emit(rid, LoadedImage(xray, presets, time.perf_counter() - start))
+            display = render_display(xray, xray.window, invert=False)
+            loaded = LoadedImage(xray, presets, display, time.perf_counter() - start)
+            self.signals.loaded.emit(rid, loaded)
         if req.model is None or xray is None or not (req.predict or req.cam):
             return
         if not self.is_current(rid):
@@ -156,7 +159,7 @@ class _AnalysisTask(QRunnable):
         cam = grad_cam(classifier, xray, cam_class)
         if not self.is_current(rid):
             return
-        layer = heat_layer(cam.heatmap)
+        layer = premultiplied_display(heat_layer(cam.heatmap))
         self.signals.explained.emit(rid, Explanation(cam, layer, classifier.card.label))
 
 
