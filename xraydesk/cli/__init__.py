@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "classify": "xraydesk.cli.classify",
     "models": "xraydesk.cli.models",
     "self-test": "xraydesk.cli.selftest",
+    "train": "xraydesk.cli.train",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

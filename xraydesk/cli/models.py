@@ -1,17 +1,64 @@
-"""``xraydesk models``: list the available models."""
+"""``xraydesk models``: list the available models; rename or delete the user's own.
+
+Bundled models are read-only: renaming or deleting one is refused by the library.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from xraydesk.model.library import DEFAULT_MODEL, list_models
+from xraydesk.model.library import (
+    DEFAULT_MODEL,
+    delete_user_model,
+    list_models,
+    rename_user_model,
+    user_model,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("models", help="list the available models")
+    parser = sub.add_parser(
+        "models",
+        help="list the available models; rename or delete your own",
+        description="Without an action: list the bundled models and your model library.",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per model")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    rename = actions.add_parser("rename", help="rename a model in your library")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    rename.set_defaults(run=run_rename)
+    delete = actions.add_parser("delete", help="delete a model from your library")
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(run=run_delete)
     parser.set_defaults(run=run)
+
+
+def run_rename(args: argparse.Namespace) -> int:
+    card = rename_user_model(args.old, args.new)
+    print(f"Renamed {args.old} to {card.name} ({card.path})")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    card = user_model(args.name)  # refuses bundled and unknown names with a clear message
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                f"xraydesk: not deleting {args.name} without confirmation; pass --yes",
+                file=sys.stderr,
+            )
+            return 2
+        answer = input(f"Delete model {card.label} ({card.path})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return 0
+    delete_user_model(args.name)
+    print(f"Deleted {card.label} ({card.path})")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

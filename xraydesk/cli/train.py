@@ -1,0 +1,354 @@
+"""``xraydesk train``: train or fine-tune a model on labelled radiographs.
+
+A thin front door: it turns flags into a ``TrainConfig``, shows the engine's progress
+(a bar on a terminal, one line per epoch otherwise), and prints the final metrics. The
+engine runs in a worker thread so that Ctrl-C can ask it to stop cleanly: it saves a
+checkpoint and ``--resume`` continues later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from xraydesk.errors import XRayDeskError
+from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.train import (
+    DatasetReport,
+    Progress,
+    TrainConfig,
+    TrainingCancelled,
+    TrainResult,
+    check_data,
+    train_model,
+)
+from xraydesk.train.config import IMBALANCE, MODES, SCHEDULES
+from xraydesk.train.engine import default_base
+
+EXIT_OK, EXIT_USAGE, EXIT_CANCELLED = 0, 2, 130
+MAX_PROBLEMS_SHOWN = 10
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "train",
+        help="train or fine-tune a model on labelled images",
+        description="Train a classifier on a folder with one subfolder per class, or on a CSV "
+        "manifest (path,label[,patient]); several sources can be combined (NAME=PATH names a "
+        "pool). The data is split by patient into train, validation and test; the model is "
+        "saved in your model library. Ctrl-C stops cleanly; --resume continues.",
+    )
+    parser.add_argument("data", nargs="+", metavar="DATA", help="folder or CSV manifest")
+    parser.add_argument("--name", required=True, help="name of the new model")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="quick",
+        help="quick: frozen backbone + logistic regression head (minutes); "
+        "full: all layers (hours on a CPU). Default: quick",
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="full mode epochs (default 10)")
+    parser.add_argument(
+        "--lr", type=float, help="peak learning rate (default 2e-4 fine-tuning, 1e-3 from scratch)"
+    )
+    parser.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        metavar="PX",
+        help="input size in pixels (default: the base model's, or 224)",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="MODEL|scratch",
+        help="start from this model (name or card path), or 'scratch' "
+        "(default: the default bundled model, or scratch when none is installed)",
+    )
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an unfinished run of this name"
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard an unfinished run of this name and start again",
+    )
+    parser.add_argument(
+        "--finish",
+        action="store_true",
+        help="end an unfinished full run now, keeping its best epoch",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="LABEL=CLASS",
+        help="rename a label, e.g. --map bacterial=pneumonia (LABEL= drops it)",
+    )
+    parser.add_argument(
+        "--classes", metavar="A,B,...", help="class order; images with other labels are left out"
+    )
+    parser.add_argument(
+        "--equalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="histogram equalisation (default: as the base model; off from scratch)",
+    )
+    parser.add_argument(
+        "--letterbox",
+        action="store_true",
+        help="keep the aspect ratio (pad) instead of stretching to a square",
+    )
+    parser.add_argument("--schedule", choices=SCHEDULES, default="cosine")
+    parser.add_argument(
+        "--imbalance",
+        choices=IMBALANCE,
+        default="weights",
+        help="class weights in the loss (default), balanced sampling, or none",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="split and training seed")
+    parser.add_argument("--min-per-class", type=int, default=None, metavar="N")
+    parser.add_argument(
+        "--check", action="store_true", help="only check the data and print what was found"
+    )
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    label_map = {}
+    for item in args.map:
+        raw, sep, target = item.partition("=")
+        if not sep or not raw:
+            raise XRayDeskError(f"--map {item!r}: expected LABEL=CLASS")
+        label_map[raw.strip()] = target.strip()
+    extra: dict[str, Any] = {}
+    if args.min_per_class is not None:
+        extra["min_per_class"] = args.min_per_class
+    return TrainConfig(
+        data=list(args.data),
+        name=args.name,
+        mode=args.mode,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch=args.batch,
+        size=args.size,
+        base=args.base,
+        device=args.device,
+        seed=args.seed,
+        label_map=label_map,
+        classes=[c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None,
+        equalize=args.equalize,
+        resize="letterbox" if args.letterbox else None,
+        schedule=args.schedule,
+        imbalance=args.imbalance,
+        **extra,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    out = sys.stdout
+    bar = ProgressPrinter(sys.stderr)
+    if args.check:
+        report = check_data(config, bar)
+        bar.finish()
+        print_report(report, out)
+        return EXIT_OK if report.ok else EXIT_USAGE
+    if config.base is None and not (args.resume or args.finish):
+        base = default_base()
+        if base is None:
+            print(
+                "No bundled model is installed: training from scratch (random weights).", file=out
+            )
+        else:
+            print(f"Starting from the bundled model {base.label}.", file=out)
+    cancel = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = train_model(
+                config,
+                bar,
+                cancel,
+                resume=args.resume,
+                restart=args.restart,
+                finish_early=args.finish,
+            )
+        except BaseException as exc:  # handed to the main thread, which reports it
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="xraydesk-train", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        print("\nxraydesk: stopping after this batch (saving a checkpoint)...", file=sys.stderr)
+        worker.join()
+    bar.finish()
+    error = outcome.get("error")
+    if isinstance(error, TrainingCancelled):
+        print(f"xraydesk: {error}", file=sys.stderr)
+        print(
+            f"Continue with: xraydesk train {' '.join(args.data)} --name {config.name} --resume",
+            file=sys.stderr,
+        )
+        return EXIT_CANCELLED
+    if error is not None:
+        raise error
+    print_result(outcome["result"], out)
+    return EXIT_OK
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+class ProgressPrinter:
+    """A one-line progress bar on a terminal; on a pipe, one line per phase and epoch."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last_phase = ""
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def __call__(self, p: Progress) -> None:
+        if self.tty:
+            now = time.monotonic()
+            if p.record is None and now - self._last_draw < 0.2 and p.phase == self._last_phase:
+                return
+            self._last_draw = now
+            self._draw(p)
+        if p.record is not None:
+            self._line(_epoch_line(p.record, p.epochs))
+        elif p.phase != self._last_phase and not self.tty:
+            self._line(p.message or p.phase)
+        self._last_phase = p.phase
+
+    def _draw(self, p: Progress) -> None:
+        width = max(20, min(shutil.get_terminal_size((100, 20)).columns, 120))
+        parts = [p.message or p.phase]
+        if p.step:
+            parts.append(f"step {p.step}/{p.steps}")
+        if p.loss is not None:
+            parts.append(f"loss {p.loss:.3f}")
+        if p.acc is not None:
+            parts.append(f"acc {p.acc:.1%}")
+        if p.images_per_s:
+            parts.append(f"{p.images_per_s:.1f} img/s")
+        if p.eta_s is not None:
+            parts.append(f"ETA {format_duration(p.eta_s)}")
+        text = "  ".join(parts)
+        bar_width = 24
+        filled = round(p.fraction * bar_width) if p.total else 0
+        line = f"[{'#' * filled}{'.' * (bar_width - filled)}] {text}"
+        self.stream.write("\r" + line[: width - 1].ljust(width - 1))
+        self.stream.flush()
+        self._drawn = True
+
+    def _line(self, text: str) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\r" + " " * (shutil.get_terminal_size((100, 20)).columns - 1) + "\r")
+            self._drawn = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def _epoch_line(record: dict[str, Any], epochs: int) -> str:
+    return (
+        f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.3f} "
+        f"acc {record['train_acc']:.1%}  val loss {record['val_loss']:.3f} "
+        f"acc {record['val_acc']:.1%}  ({format_duration(record['seconds'])})"
+    )
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def print_report(report: DatasetReport, out: TextIO) -> None:
+    rows = [["CLASS", "IMAGES", *report.source_counts.keys()]]
+    for cid in report.classes:
+        per = [str(c.get(cid, 0)) for c in report.source_counts.values()]
+        rows.append([f"{report.class_names.get(cid, cid)} ({cid})", str(report.counts[cid]), *per])
+    _table(rows, out)
+    print(f"{len(report.samples)} usable images, {report.patients} patients with an id", file=out)
+    problems = report.problems()
+    for line in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"  - {line}", file=out)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=out)
+
+
+def print_result(result: TrainResult, out: TextIO) -> None:
+    test = result.test
+    card = result.card
+    print(
+        f"\nTest split: {test['n']} images (temperature {card.temperature:.2f} fitted on "
+        f"{result.validation['n']} validation images)",
+        file=out,
+    )
+    rows = [["CLASS", "PRECISION", "RECALL", "F1", "AUC", "IMAGES"]]
+    for cid, m in test["per_class"].items():
+        rows.append(
+            [
+                card.display_names.get(cid, cid),
+                f"{m['precision']:.3f}",
+                f"{m['recall']:.3f}",
+                f"{m['f1']:.3f}",
+                "-" if m["auc"] is None else f"{m['auc']:.3f}",
+                str(m["support"]),
+            ]
+        )
+    _table(rows, out)
+    macro_auc = "-" if test["macro_auc"] is None else f"{test['macro_auc']:.3f}"
+    print(
+        f"accuracy {test['accuracy']:.3f}  balanced accuracy {test['balanced_accuracy']:.3f}  "
+        f"macro AUC {macro_auc}  ECE {test['ece']:.3f} "
+        f"(before calibration {test['uncalibrated']['ece']:.3f})",
+        file=out,
+    )
+    for pair, auc in test.get("pairwise_auc", {}).items():
+        if auc is not None:
+            print(f"AUC {pair.replace('_vs_', ' vs ')}: {auc:.3f}", file=out)
+    print("confusion matrix (rows: true, columns: predicted)", file=out)
+    ids = test["classes"]
+    _table(
+        [["", *ids], *([ids[i], *map(str, row)] for i, row in enumerate(test["confusion_matrix"]))],
+        out,
+    )
+    for pool, m in test.get("per_source", {}).items():
+        auc = "-" if m["macro_auc"] is None else f"{m['macro_auc']:.3f}"
+        print(
+            f"pool {pool}: {m['n']} images, accuracy {m['accuracy']:.3f}, macro AUC {auc}", file=out
+        )
+    print(
+        f"\nSaved {card.label} to {result.card_path} (split, history and curves in "
+        f"{result.extras_dir}/) in {format_duration(result.seconds)} on {result.device}.",
+        file=out,
+    )
+    print(f"Use it: xraydesk classify --model {card.name} IMAGE", file=out)
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(), file=out
+        )
