@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtCore import QEventLoop, Qt, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -65,8 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.screenshot and not _has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # scripted docs, CI
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        qInstallMessageHandler(_quiet_offscreen_messages)
     app = _application()
     from xraydesk.gui.main_window import MainWindow  # after QApplication: fonts, styles
+
+    # torch, Qt and numpy leave ~half a million long-lived objects; freezing them keeps
+    # the cyclic garbage collector from pausing every thread for a whole sweep later
+    gc.collect()
+    gc.freeze()
 
     if args.screenshot:
         return _screenshot(app, args, MainWindow)
@@ -81,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(app.exec())
     finally:
         sys.excepthook = previous_hook
+
+
+def _quiet_offscreen_messages(mode: QtMsgType, context, message: str) -> None:
+    """Drop the offscreen platform's harmless notices; print everything else."""
+    if "propagateSizeHints" in message:
+        return
+    print(message, file=sys.stderr)
 
 
 def _has_display() -> bool:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
 ERROR, WARNING, INFO = "error", "warning", "info"
-_ICONS = {ERROR: "⛔", WARNING: "⚠", INFO: "ℹ"}
+_ICONS = {
+    ERROR: QStyle.StandardPixmap.SP_MessageBoxCritical,
+    WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning,
+    INFO: QStyle.StandardPixmap.SP_MessageBoxInformation,
+}
 
 
 class MessageBanner(QFrame):
@@ -43,7 +47,9 @@ class MessageBanner(QFrame):
         self.setProperty("kind", kind)
         self.style().unpolish(self)  # re-apply the style sheet for the new kind
         self.style().polish(self)
-        self.icon.setText(_ICONS.get(kind, ""))
+        self.icon.setPixmap(
+            self.style().standardIcon(_ICONS.get(kind, _ICONS[INFO])).pixmap(20, 20)
+        )
         self.label.setText(text)
         self.show()
 

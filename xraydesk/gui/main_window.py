@@ -558,6 +558,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_failed(self, failure: Failure) -> None:
         self.view.busy_text = ""
+        self.statusBar().clearMessage()
         if failure.stage == STAGE_IMAGE:
             self._xray = None
             self.view.clear()

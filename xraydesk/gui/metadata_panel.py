@@ -15,6 +15,7 @@ from xraydesk.imaging.xray import PatientInfo, XRay
 
 MASK = "•••••• hidden"
 NOT_RECORDED = "—"
+FIELD_NAME_WIDTH = 108
 
 
 def format_dicom_date(value: str | None) -> str:
@@ -98,6 +99,7 @@ class MetadataPanel(QWidget):
         value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         name = QLabel(key)
         name.setObjectName("fieldName")
+        name.setMinimumWidth(FIELD_NAME_WIDTH)  # the image and patient forms line up
         form.addRow(name, value)
         return value
 

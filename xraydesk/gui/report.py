@@ -112,7 +112,6 @@ def _paint(painter: QPainter, page: QSizeF, content: ReportContent) -> None:
         scale = min(box.width() / image.width(), box.height() / image.height())
         target = QRectF(0, 0, image.width() * scale, image.height() * scale)
         target.moveCenter(box.center())
-        painter.fillRect(box, QColor(0, 0, 0))
         painter.drawImage(target, image)
     y = box.bottom() + 3 * mm
     painter.setPen(dim)

@@ -142,6 +142,7 @@ class ResultsPanel(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
         self.model_combo.setMinimumContentsLength(12)
+        self.model_combo.setPlaceholderText("No model installed")
         self.model_combo.currentIndexChanged.connect(self._on_model_index)
         layout.addWidget(self.model_combo)
         self.no_model_label = QLabel()
@@ -188,6 +189,7 @@ class ResultsPanel(QWidget):
         grid.addWidget(QLabel("Explains"), 1, 0)
         self.class_combo = QComboBox()
         self.class_combo.setEnabled(False)
+        self.class_combo.setPlaceholderText("the predicted class")
         self.class_combo.activated.connect(self._on_class_activated)
         grid.addWidget(self.class_combo, 1, 1, 1, 2)
         grid.setColumnStretch(1, 1)
@@ -276,7 +278,8 @@ class ResultsPanel(QWidget):
             self._bars[class_id] = bar
             self.bars_box.addWidget(bar)
         self.details_label.setText(
-            f"{prediction.model}  ·  {prediction.device}  ·  {prediction.seconds:.2f} s"
+            f"Model {prediction.model}\n"
+            f"{prediction.device}  ·  inference {prediction.seconds:.2f} s"
         )
         with QSignalBlocker(self.class_combo):
             for class_id in prediction.probabilities:
