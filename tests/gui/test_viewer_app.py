@@ -118,3 +118,34 @@ def test_about_shows_version_model_card_and_licences(main_window):
             assert name in licences
     finally:
         dialog.close()
+
+
+@pytest.mark.data
+def test_app_main_opens_the_path_with_the_notice_and_exits_cleanly(qapp, png_path, test_model_path):
+    """`xraydesk PATH`: the window opens the file, the first-start notice shows once."""
+    from xraydesk.gui.app import main
+    from xraydesk.gui.main_window import MainWindow
+
+    seen: dict[str, object] = {}
+    deadline = time.monotonic() + 120
+
+    def poll() -> None:
+        windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)]
+        window = windows[0] if windows else None
+        done = window is not None and window.current_explanation is not None
+        if not done and time.monotonic() < deadline:
+            QTimer.singleShot(50, poll)
+            return
+        if window is not None:
+            seen["path"] = window.current_xray.path if window.current_xray else None
+            boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+            seen["notice"] = bool(boxes) and "does not diagnose" in boxes[0].text()
+            for box in boxes:
+                box.button(QMessageBox.StandardButton.Ok).click()
+            window.close()  # the last window: the event loop ends
+
+    QTimer.singleShot(50, poll)
+    code = main([str(png_path), "--model", str(test_model_path), "--device", "cpu"])
+    assert code == 0
+    assert seen == {"path": png_path, "notice": True}
+    assert (paths.data_dir() / SETTINGS_FILE).is_file()

@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from xraydesk import __version__, paths
 from xraydesk.errors import XRayDeskError
+from xraydesk.gui.settings import AppSettings
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
 
@@ -89,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(app.exec())
     finally:
         sys.excepthook = previous_hook
+        window.close()  # no-op if the user closed it; waits for the workers
+        window.deleteLater()
 
 
 def _quiet_offscreen_messages(mode: QtMsgType, context, message: str) -> None:
@@ -184,7 +188,13 @@ def _screenshot(app: QApplication, args: argparse.Namespace, window_class) -> in
     except XRayDeskError as exc:
         print(f"xraydesk: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    window = window_class(model=card.path, device=args.device)
+    # throwaway settings: the picture does not depend on, nor change, the user's preferences
+    scratch = tempfile.TemporaryDirectory(prefix="xraydesk-screenshot-")
+    window = window_class(
+        model=card.path,
+        device=args.device,
+        settings=AppSettings(Path(scratch.name) / "settings.ini"),
+    )
     window.resize(*SCREENSHOT_SIZE)
     outcome: dict[str, str] = {}
     loop = QEventLoop()
@@ -229,3 +239,4 @@ def _screenshot(app: QApplication, args: argparse.Namespace, window_class) -> in
         window.close()
         window.deleteLater()
         app.processEvents()
+        scratch.cleanup()

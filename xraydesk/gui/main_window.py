@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+import torch
 from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
     QAction,
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
         self.state.subscribe(self._on_state_changed)
         self.setAcceptDrops(True)
 
+        self._remember_outside_model(self.settings.model)
         self.refresh_models()
         if model is not None:
             self.set_active_model(model)
@@ -327,6 +329,7 @@ class MainWindow(QMainWindow):
             action = QAction(labels.get(choice, choice), self, checkable=True)
             action.setData(choice)
             action.setChecked(choice == self._device)
+            action.setEnabled(device_available(choice))
             action.triggered.connect(lambda _=False, c=choice: self.set_device(c))
             self.device_group.addAction(action)
             device_menu.addAction(action)
@@ -434,7 +437,6 @@ class MainWindow(QMainWindow):
         self.view.busy_text = "Loading…"
         self.view.viewport().update()
         self.settings.last_folder = str(path.parent)
-        self.settings.add_recent_file(path)
         return True
 
     def next_image(self) -> None:
@@ -519,6 +521,7 @@ class MainWindow(QMainWindow):
         self.view.set_image(xray, loaded.presets, loaded.display)  # resets window and inversion
         self.metadata.show_xray(xray)
         self.setWindowTitle(f"{xray.path.name} — XRayDesk")
+        self.settings.add_recent_file(xray.path)
         self.timings["image"] = time.perf_counter() - self._open_started
         if self._model_path is None:
             self.results.clear_results("No probabilities: no model is available.")
@@ -651,6 +654,17 @@ class MainWindow(QMainWindow):
             if self._xray is not None:
                 self._rerun()
         self._sync_actions()
+
+    def _remember_outside_model(self, card_path: str) -> None:
+        """A card the user chose by path last time (outside the library) stays listed."""
+        if not card_path or not card_path.endswith(".json") or not Path(card_path).is_file():
+            return
+        try:
+            card = ModelCard.read(card_path)
+        except ModelError as exc:
+            log.warning("the model used last time cannot be read: %s", exc)
+            return
+        self._extra_models.append(card)
 
     def set_active_model(self, name_or_card_path: str | Path) -> bool:
         """Use this model (a library name or a card path); re-runs the current image."""
@@ -950,6 +964,16 @@ class MainWindow(QMainWindow):
     @property
     def current_explanation(self) -> Explanation | None:
         return self._explanation
+
+
+def device_available(choice: str) -> bool:
+    """Whether a device choice can work on this machine (unavailable ones are greyed out)."""
+    if choice == "cuda":
+        return torch.cuda.is_available()
+    if choice == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return bool(mps is not None and mps.is_available())
+    return True
 
 
 def _local_paths(mime) -> list[Path]:
