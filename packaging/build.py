@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cpu-only",
         action="store_true",
-        help="leave out every CUDA library (run this with a CPU-only torch installed)",
+        help="an app that never uses a GPU: no CUDA library with a CPU build of torch, "
+        "only those torch cannot import without with a CUDA build (packaging/README.md)",
     )
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
     parser.add_argument("--no-archive", action="store_true", help="stop after the self-test")
@@ -232,6 +233,7 @@ def report_sizes(archive: Path | None) -> None:
             (
                 (tree_size(p) if p.is_dir() else p.stat().st_size, p.name)
                 for p in internal.iterdir()
+                if not p.is_symlink()  # links to libraries counted where they lie
             ),
             reverse=True,
         )
