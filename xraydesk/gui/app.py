@@ -68,8 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.screenshot and not _has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # scripted docs, CI
-    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-        qInstallMessageHandler(_quiet_offscreen_messages)
+    quiet_offscreen_notices()
     app = _application()
     from xraydesk.gui.main_window import MainWindow  # after QApplication: fonts, styles
 
@@ -93,6 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.excepthook = previous_hook
         window.close()  # no-op if the user closed it; waits for the workers
         window.deleteLater()
+
+
+def quiet_offscreen_notices() -> None:
+    """Without a display, Qt's offscreen platform warns about window-manager hints it
+    cannot pass on; those lines would only confuse people reading scripted output."""
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        qInstallMessageHandler(_quiet_offscreen_messages)
 
 
 def _quiet_offscreen_messages(mode: QtMsgType, context, message: str) -> None:
