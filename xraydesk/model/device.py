@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,3 +69,19 @@ def select_device(preference: str = "auto") -> DeviceChoice:
     if mixed and cpu_supports_bf16():
         return DeviceChoice(torch.device("cpu"), torch.bfloat16, "CPU, bf16")
     return DeviceChoice(torch.device("cpu"), None, "CPU, fp32")
+
+
+def use_one_torch_thread_here() -> None:
+    """Make torch calls on the calling thread (a data-loading thread) single-threaded.
+
+    A loader thread's small tensor ops (resize, augmentation) otherwise fan out over every
+    core through OpenMP and fight the model's own threads: on a 2-core CPU they ran 10-30
+    times slower. ``torch.set_num_threads`` applies to the calling thread once it has
+    started, but also becomes the default for threads created later, so the default is
+    put back from a short-lived thread, leaving the model's threads as they were.
+    """
+    default = torch.get_num_threads()
+    torch.set_num_threads(1)
+    restore = threading.Thread(target=torch.set_num_threads, args=(default,))
+    restore.start()
+    restore.join()

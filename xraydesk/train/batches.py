@@ -22,6 +22,7 @@ import torch
 
 from xraydesk.errors import ImageLoadError
 from xraydesk.imaging import load_xray
+from xraydesk.model.device import use_one_torch_thread_here
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.train.augment import AugmentConfig, augment, sample_rng
 from xraydesk.train.dataset import Sample
@@ -82,7 +83,9 @@ def batch_iterator(
 def prefetch(make: Callable[[int], Batch], count: int, depth: int = 2) -> Iterator[Batch]:
     if count == 0:
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydesk-batches") as pool:
+    with ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="xraydesk-batches", initializer=use_one_torch_thread_here
+    ) as pool:
         pending: dict[int, Future[Batch]] = {}
         try:
             for k in range(count):

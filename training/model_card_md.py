@@ -1,0 +1,165 @@
+"""The human-readable model card (models/NAME.md), written from the JSON card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xraydesk.model.card import ModelCard
+
+POOL_INFO = {
+    "kermany-pediatric": (
+        "Children aged 1-5, Guangzhou Women and Children's Medical Center",
+        "Kermany et al., Cell 2018 (Mendeley data v2/v3); CC BY 4.0",
+    ),
+    "covid19-radiography": (
+        "Adults, many hospitals",
+        "COVID-19 Radiography Database (Chowdhury et al. 2020; Rahman et al. 2021); "
+        "cite the authors",
+    ),
+    "ozturk-nih": (
+        "Adults; normal and pneumonia from NIH ChestX-ray8, COVID-19 from the Cohen collection",
+        "Ozturk et al., Comput. Biol. Med. 2020 (DarkCovidNet)",
+    ),
+    "covid-cxnet": ("Adults", "COVID-CXNet (Haghanifar et al. 2020); CC BY 4.0"),
+}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _metrics_table(metrics: dict[str, Any], classes: list[str]) -> list[str]:
+    lines = [
+        "| class | precision | recall | F1 | ROC AUC (one-vs-rest) | n |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for cid in classes:
+        m = metrics["per_class"][cid]
+        lines.append(
+            f"| {cid} | {_pct(m['precision'])} | {_pct(m['recall'])} | {_pct(m['f1'])} | "
+            f"{_pct(m['auc'])} | {m['support']} |"
+        )
+    return lines
+
+
+def _confusion(metrics: dict[str, Any], classes: list[str]) -> list[str]:
+    lines = ["| true \\ predicted | " + " | ".join(classes) + " |"]
+    lines.append("| --- " * (len(classes) + 1) + "|")
+    for cid, row in zip(classes, metrics["confusion_matrix"], strict=True):
+        lines.append(f"| {cid} | " + " | ".join(str(v) for v in row) + " |")
+    return lines
+
+
+def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> str:
+    test = card.metrics["test"]
+    classes = card.class_ids
+    training = card.training
+    settings = recipe["train"]
+    prep = card.preprocessing
+    out = [
+        f"# {card.name} {card.version}",
+        "",
+        card.description,
+        "",
+        "## Intended use",
+        "",
+        card.intended_use,
+        "",
+        "Classes: " + ", ".join(f"`{c.id}` ({c.name})" for c in card.classes) + ".",
+        "",
+        "## Data",
+        "",
+        "| pool | population | source and licence | images per label |",
+        "| --- | --- | --- | --- |",
+    ]
+    per_source = training.get("data", {}).get("per_source", {})
+    for pool in recipe["pools"]:
+        population, licence = POOL_INFO.get(pool, ("", ""))
+        counts = ", ".join(f"{k} {v}" for k, v in per_source.get(pool, {}).items())
+        out.append(f"| {pool} | {population} | {licence} | {counts} |")
+    split = training.get("split", {})
+    out += [
+        "",
+        "Split: "
+        + ", ".join(
+            f"{name} {sum(counts.values()) if isinstance(counts, dict) else counts}"
+            for name, counts in split.get("counts", {}).items()
+        )
+        + " images, grouped by patient where the source gives one "
+        f"(seed {recipe['train']['seed']}); "
+        f"the split is in `models/{card.name}/split.csv` (paths relative to the data folder).",
+        "",
+        "## Evaluation",
+        "",
+        f"Held-out, patient-grouped test split: {test['n']} images, evaluated on the shipped "
+        f"float16 weights with the calibrated temperature ({card.temperature:.3f}) applied.",
+        "",
+        f"- accuracy {_pct(test['accuracy'])}, balanced accuracy "
+        f"{_pct(test['balanced_accuracy'])}, macro ROC AUC {_pct(test['macro_auc'])}",
+        f"- expected calibration error {_pct(test['ece'])} after temperature scaling",
+    ]
+    for pair, auc in test.get("pairwise_auc", {}).items():
+        out.append(f"- {pair.replace('_', ' ')} ROC AUC {_pct(auc)}")
+    out += [
+        "",
+        *_metrics_table(test, classes),
+        "",
+        "Confusion matrix:",
+        "",
+        *_confusion(test, classes),
+    ]
+    out += [
+        "",
+        "### Targets",
+        "",
+        "| target | value | required | result |",
+        "| --- | --- | --- | --- |",
+    ]
+    for t in card.metrics.get("targets", []):
+        margin = "" if t["margin"] is None else f" ({t['margin']:+.3f})"
+        verdict = "met" if t["met"] else "**missed**"
+        out.append(
+            f"| {t['label']} | {_pct(t['value'])} | >= {t['at_least']} | {verdict}{margin} |"
+        )
+    per_pool = test.get("per_source", {})
+    if per_pool:
+        out += [
+            "",
+            "### Per pool",
+            "",
+            "Does the model work on every source, not only on average?",
+            "",
+        ]
+        out += ["| pool | n | accuracy | " + " | ".join(f"recall {c}" for c in classes) + " |"]
+        out += ["| --- " * (3 + len(classes)) + "|"]
+        for pool, m in per_pool.items():
+            recalls = " | ".join(
+                _pct(m["per_class"][c]["recall"]) if m["per_class"][c]["support"] else "-"
+                for c in classes
+            )
+            out.append(f"| {pool} | {m['n']} | {_pct(m['accuracy'])} | {recalls} |")
+    out += [
+        "",
+        "No external test set was available while training: figures above come from held-out "
+        "images of the same pools and overstate performance on images from other hospitals.",
+        "",
+        "## Known confounders and limits",
+        "",
+        *[f"- {line}" for line in card.limitations],
+        "",
+        "## Training",
+        "",
+        f"- recipe `{training.get('recipe')}`; command `{training.get('command')}`",
+        f"- ResNet-50, {prep.channels}-channel input at {prep.size} px, "
+        f"histogram equalisation {'on' if prep.equalize else 'off'}; "
+        f"{settings['epochs']} epochs, AdamW lr {settings['lr']}, "
+        f"{settings['schedule']} schedule, label smoothing {settings['label_smoothing']}, "
+        f"imbalance handling `{settings['imbalance']}`; augmentation for scanner style "
+        "(contrast, gamma, blur, noise, JPEG quality, borders) and small geometry changes",
+        f"- hardware: {training.get('hardware')} ({training.get('device')}); "
+        f"wall time {training.get('wall_time_s', 0) / 60:.0f} min",
+        f"- weights: `{card.weights_file}` ({card.weights_dtype}), sha256 `{card.weights_sha256}`",
+        "",
+    ]
+    return "\n".join(out)
