@@ -416,7 +416,7 @@ class MainWindow(QMainWindow):
         from worker threads. Everything goes through here: menu, drop, command line,
         recent files, folder navigation and other panels.
         """
-        path = Path(path).expanduser()
+        path = Path(path).expanduser().absolute()  # folder neighbours are absolute paths
         if path.is_dir():
             first = next(iter_images([path]), None)
             if first is None:

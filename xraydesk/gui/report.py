@@ -135,7 +135,7 @@ def _paint(painter: QPainter, page: QSizeF, content: ReportContent) -> None:
     y += 8 * mm
     name_w, pct_w = 55 * mm, 22 * mm
     bar_w = width - name_w - pct_w - 4 * mm
-    for class_id, probability in sorted(prediction.probabilities.items(), key=lambda kv: -kv[1]):
+    for class_id, probability in prediction.probabilities.items():  # the model's order
         predicted = class_id == prediction.predicted
         painter.setFont(_font(10, bold=predicted))
         painter.setPen(dark)

@@ -270,9 +270,9 @@ class ResultsPanel(QWidget):
         self.clear_results()
         self._prediction = prediction
         self.placeholder.hide()
-        # highest first: the reader's eye lands on the predicted class
-        ordered = sorted(prediction.probabilities.items(), key=lambda kv: -kv[1])
-        for class_id, probability in ordered:
+        # the model's own class order, the same on every image, so the eye finds a class
+        # in the same place while paging through a folder; the highlight marks the winner
+        for class_id, probability in prediction.probabilities.items():
             bar = ProbabilityBar(prediction.display_names.get(class_id, class_id))
             bar.set_value(probability, class_id == prediction.predicted)
             self._bars[class_id] = bar
