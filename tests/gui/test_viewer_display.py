@@ -169,7 +169,7 @@ def test_cursor_shows_position_and_modality_value(opened):
 def test_drag_on_a_large_image_previews_then_renders_in_full(qtbot):
     """Windowing a big image while dragging uses a subsampled copy, then the full one."""
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 4096, size=(1600, 1400)).astype(np.float32)
+    pixels = rng.integers(0, 4096, size=(2400, 2000)).astype(np.float32)
     xray = XRay(
         pixels=pixels,
         bits_stored=12,
@@ -193,7 +193,7 @@ def test_drag_on_a_large_image_previews_then_renders_in_full(qtbot):
             right,
         )
         preview = view._base.pixmap()
-        assert preview.width() < 1400 and view._base.scale() > 1
+        assert preview.width() < 2000 and view._base.scale() > 1
         _mouse(
             view.viewport(),
             QEvent.Type.MouseButtonRelease,
@@ -201,8 +201,8 @@ def test_drag_on_a_large_image_previews_then_renders_in_full(qtbot):
             right,
             Qt.MouseButton.NoButton,
         )
-        assert view._base.pixmap().width() == 1400 and view._base.scale() == 1
-        assert view.rendered_gray.shape == (1600, 1400)
+        assert view._base.pixmap().width() == 2000 and view._base.scale() == 1
+        assert view.rendered_gray.shape == (2400, 2000)
         assert np.array_equal(
             view.rendered_gray,
             np.clip(xray.render(state.window) * 255 + 0.5, 0, 255).astype(np.uint8),

@@ -108,8 +108,8 @@ class AboutDialog(QDialog):
         self.setWindowTitle("About XRayDesk")
         self.resize(640, 560)
         layout = QVBoxLayout(self)
-        title = QLabel(f"<h2>XRayDesk {html.escape(__version__)}</h2>")
-        layout.addWidget(title)
+        self.title = QLabel(f"<h2>XRayDesk {html.escape(__version__)}</h2>")
+        layout.addWidget(self.title)
         intro = QLabel(
             "A local assistant for chest radiographs: class probabilities and Grad-CAM heat "
             "maps, computed on this computer. <b>It assists and does not diagnose.</b>"

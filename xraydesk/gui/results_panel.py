@@ -243,6 +243,8 @@ class ResultsPanel(QWidget):
         else:
             self.no_model_label.hide()
             self.placeholder.setText("Open an image to see the class probabilities.")
+        for widget in (self.overlay_check, self.opacity_slider, self.legend):
+            widget.setEnabled(not message)
 
     def _on_model_index(self, index: int) -> None:
         data = self.model_combo.itemData(index) if index >= 0 else None
