@@ -27,7 +27,7 @@ from xraydesk.train import (
     train_model,
 )
 from xraydesk.train.config import IMBALANCE, MODES, SCHEDULES
-from xraydesk.train.engine import default_base
+from xraydesk.train.engine import default_base, refuse_taken_name
 
 EXIT_OK, EXIT_USAGE, EXIT_CANCELLED = 0, 2, 130
 MAX_PROBLEMS_SHOWN = 10
@@ -158,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
         bar.finish()
         print_report(report, out)
         return EXIT_OK if report.ok else EXIT_USAGE
+    config.validate()
+    if not (args.resume or args.finish or args.restart):
+        refuse_taken_name(config.name)  # before announcing anything about the base model
     if config.base is None and not (args.resume or args.finish):
         base = default_base()
         if base is None:
