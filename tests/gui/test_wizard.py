@@ -1,0 +1,152 @@
+"""The fine-tuning wizard, walked page by page with a tiny real training run."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QWizard
+
+from tests.test_train_data import kermany_rows, write_manifest
+from xraydesk import paths
+from xraydesk.gui.wizard import TrainingWizard
+from xraydesk.gui.wizard.wizard import DATA, RESULTS, SETUP, TRAINING
+from xraydesk.model.card import ModelCard
+from xraydesk.train.checkpoint import RunDir
+
+WAIT_MS = 180_000
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # see tests/test_train_engine.py: shared cores, tiny batches
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def no_bundled(monkeypatch, tmp_path):
+    empty = tmp_path / "no-bundled"
+    empty.mkdir()
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: empty)
+
+
+@pytest.fixture
+def manifest(shared_data: Path, tmp_path: Path) -> Path:
+    return write_manifest(tmp_path / "kermany-subset.csv", kermany_rows(shared_data, 12))
+
+
+@pytest.fixture
+def wizard(qtbot, manifest):
+    wiz = TrainingWizard(data=[manifest])
+    qtbot.addWidget(wiz)
+    wiz.show()
+    yield wiz
+    wiz.training_page.stop()
+
+
+def _set_up(wiz: TrainingWizard, name: str, epochs: int) -> None:
+    setup = wiz.setup_page
+    setup.name.setText(name)
+    setup.base.setCurrentIndex(setup.base.findData("scratch"))
+    setup.full.setChecked(True)
+    setup.epochs.setValue(epochs)
+    setup.size.setValue(64)
+    setup.batch.setValue(8)
+    setup.device.setCurrentIndex(setup.device.findData("cpu"))
+
+
+def test_walk_through_all_pages_and_use_the_model(qtbot, wizard, test_model_path):
+    # 1: data, checked in a worker
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=WAIT_MS)
+    counts = wizard.data_page.counts
+    assert [counts.item(r, 1).text() for r in range(counts.rowCount())] == ["12", "12", "12"]
+    thumbs = [
+        w for w in wizard.data_page.findChildren(QLabel) if w.objectName().startswith("thumb-")
+    ]
+    assert len(thumbs) == 12 and not thumbs[0].pixmap().isNull()
+    assert "36 usable images in 3 classes" in wizard.data_page.status.text()
+    wizard.next()
+    assert wizard.currentId() == SETUP
+
+    # 2: settings; a taken name is refused on the spot
+    for f in test_model_path.parent.iterdir():
+        shutil.copy(f, paths.user_models_dir() / f.name)
+    setup = wizard.setup_page
+    setup.name.setText("test-3class")
+    assert not setup.isComplete() and "already in your library" in setup.name_error.text()
+    _set_up(wizard, "wiz-model", epochs=1)
+    assert setup.isComplete()
+    assert setup.estimate.text().startswith("About ")
+    assert wizard.button(QWizard.WizardButton.CommitButton).text() == "Train"
+    wizard.next()
+    assert wizard.currentId() == TRAINING
+
+    # 3: training in a worker, with live curves
+    page = wizard.training_page
+    qtbot.waitUntil(page.isComplete, timeout=WAIT_MS)
+    assert page.loss_chart.series("training") and len(page.loss_chart.series("validation")) == 1
+    assert page.acc_chart.series("validation")[0][0] == 1
+    assert "Finished" in page.status.text()
+    wizard.next()
+    assert wizard.currentId() == RESULTS
+
+    # 4: results, then "Use this model"
+    results = wizard.results_page
+    result = wizard.result
+    assert results.table.rowCount() == 3
+    assert sum(map(sum, results.confusion.counts())) == result.test["n"]
+    assert sorted(results.roc.series_names()) == sorted(result.card.display_names.values())
+    with qtbot.waitSignal(wizard.model_ready, timeout=5_000) as blocker:
+        qtbot.mouseClick(results.use_button, Qt.MouseButton.LeftButton)
+    card_path = blocker.args[0]
+    assert card_path == paths.user_models_dir() / "wiz-model.json"
+    assert ModelCard.read(card_path).training["mode"] == "full"
+    assert not wizard.isVisible()
+
+
+def test_cancel_then_resume_from_the_training_page(qtbot, wizard):
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=WAIT_MS)
+    wizard.next()
+    _set_up(wizard, "wiz-cancel", epochs=1)
+    page = wizard.training_page
+    wizard.next()  # training starts (checking and building the network come first)
+    job = page._runner.job
+
+    def cancel_at_first_step(p) -> None:  # runs in the worker: deterministic, mid-epoch
+        if p.phase == "training" and p.step == 1:
+            job.cancel()
+
+    job.progress.connect(cancel_at_first_step, Qt.ConnectionType.DirectConnection)
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=WAIT_MS)
+    assert "cancelled" in page.status.text()
+    assert page.resume_button.isVisible() and not page.cancel_button.isVisible()
+    assert not page.finish_button.isVisible()  # no finished epoch yet
+    assert RunDir("wiz-cancel").exists() and not page.isComplete()
+
+    qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(page.isComplete, timeout=WAIT_MS)
+    assert len(wizard.result.history) == 1
+    assert not RunDir("wiz-cancel").exists()
+
+
+def test_data_page_refuses_a_single_class(qtbot, shared_data, tmp_path):
+    one = write_manifest(tmp_path / "one.csv", kermany_rows(shared_data, 12, ("normal",)))
+    wiz = TrainingWizard(data=[one])
+    qtbot.addWidget(wiz)
+    wiz.show()
+    qtbot.waitUntil(
+        lambda: not wiz.data_page.is_checking() and wiz.data_page.outcome is not None,
+        timeout=WAIT_MS,
+    )
+    assert not wiz.data_page.isComplete()
+    assert "Only one class has images" in wiz.data_page.status.text()
+    assert wiz.currentId() == DATA
