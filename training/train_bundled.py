@@ -306,9 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shipped {card.label} to {card_path} ({time.perf_counter() - started:.0f} s)")
     for t in card.metrics["targets"]:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
-        print(
-            f"  {t['label']:28s} {value} (target >= {t['at_least']}) {'met' if t['met'] else 'MISSED'}"
-        )
+        verdict = "met" if t["met"] else "MISSED"
+        print(f"  {t['label']:28s} {value} (target >= {t['at_least']}) {verdict}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -41,6 +42,7 @@ def save_model(
     weights = directory / f"{card.name}.safetensors"
     tmp = weights.with_name(f".{weights.name}.tmp")
     save_file(state, str(tmp), metadata={"format": "pt", "model": card.name})
+    os.chmod(tmp, 0o644)
     tmp.replace(weights)
     card.weights_file = weights.name
     card.weights_sha256 = sha256_file(weights)

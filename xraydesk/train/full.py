@@ -54,16 +54,47 @@ def _cos_between(start: float, end: float, t: float) -> float:
 
 
 def epoch_order(
-    train_idx: list[int], labels: np.ndarray, epoch: int, seed: int, imbalance: str
+    train_idx: list[int],
+    labels: np.ndarray,
+    epoch: int,
+    seed: int,
+    imbalance: str,
+    sources: np.ndarray | None = None,
 ) -> list[int]:
-    """The epoch's sample order: a seeded shuffle, or a class-balanced draw with replacement."""
+    """The epoch's sample order: a seeded shuffle, or a balanced draw with replacement.
+
+    ``sampling`` balances classes. ``groups`` also balances the pools within each class,
+    tempered by a square root (pool share of a class proportional to sqrt of its size):
+    when one pool holds nearly all of a class (all the children's pneumonia, say), a plain
+    class balance lets the model learn "this hospital" for "this disease"; drawing the
+    small pools more often takes part of that shortcut away without repeating a few
+    hundred images until they are memorised.
+    """
     rng = np.random.default_rng([seed, epoch])
     idx = np.asarray(train_idx)
     if imbalance == "sampling":
         counts = np.bincount(labels[idx])
         p = 1.0 / counts[labels[idx]]
         return idx[rng.choice(len(idx), size=len(idx), p=p / p.sum())].tolist()
+    if imbalance == "groups":
+        if sources is None:
+            raise ValueError("balancing pools needs the pool of every sample")
+        p = group_balanced_probabilities(labels[idx], sources[idx])
+        return idx[rng.choice(len(idx), size=len(idx), p=p)].tolist()
     return idx[rng.permutation(len(idx))].tolist()
+
+
+def group_balanced_probabilities(labels: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Per-sample draw probabilities: classes equal, pools within a class by sqrt(size)."""
+    p = np.zeros(len(labels), dtype=np.float64)
+    classes = np.unique(labels)
+    for c in classes:
+        in_class = labels == c
+        pools, counts = np.unique(sources[in_class], return_counts=True)
+        shares = np.sqrt(counts) / np.sqrt(counts).sum()
+        for pool, count, share in zip(pools, counts, shares, strict=True):
+            p[in_class & (sources == pool)] = share / count / len(classes)
+    return p / p.sum()
 
 
 def class_weights(train_labels: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -98,6 +129,7 @@ def train_full(ctx: RunContext) -> Trained:
 
     optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=peak_lr)
     weights = class_weights(labels[train_idx], n_classes) if cfg.imbalance == "weights" else None
+    sources = np.array([s.source for s in ctx.samples])
     criterion = nn.CrossEntropyLoss(
         weight=None if weights is None else weights.to(dev.device),
         label_smoothing=cfg.label_smoothing,
@@ -147,7 +179,7 @@ def train_full(ctx: RunContext) -> Trained:
     for epoch in range(start_epoch, cfg.epochs):
         first = start_step if epoch == start_epoch else 0
         loss_sum, correct, seen = running if (epoch == start_epoch and first > 0) else (0.0, 0, 0)
-        order = epoch_order(train_idx, labels, epoch, cfg.seed, cfg.imbalance)
+        order = epoch_order(train_idx, labels, epoch, cfg.seed, cfg.imbalance, sources)
         batches = [order[k * batch : (k + 1) * batch] for k in range(steps)]
         epoch_started = time.perf_counter()
         step = first

@@ -1,0 +1,88 @@
+"""The bundled-model recipe (training/train_bundled.py), run end to end on a tiny subset."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xraydesk.model.card import ModelCard
+from xraydesk.model.classifier import Classifier
+from xraydesk.train.full import epoch_order, group_balanced_probabilities
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training"))
+
+import train_bundled  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["chest-3class", "pediatric-pneumonia"])
+def test_recipes_are_complete(name):
+    recipe = train_bundled.load_recipe(name)
+    assert recipe["name"] == name
+    assert recipe["train"]["base"] == "scratch"  # nothing pretrained exists here
+    assert recipe["targets"], "every bundled model states the targets it is judged against"
+    config = train_bundled.train_config(
+        recipe, Path("/data"), {p: Path(f"/data/{p}/manifest.csv") for p in recipe["pools"]}
+    )
+    config.validate()
+    assert config.augment.hflip_p == 0.0
+
+
+def test_group_balancing_favours_small_pools_within_a_class():
+    labels = np.array([0] * 900 + [0] * 100 + [1] * 500)
+    sources = np.array(["kids"] * 900 + ["adults"] * 100 + ["adults"] * 500)
+    p = group_balanced_probabilities(labels, sources)
+    assert p.sum() == pytest.approx(1.0)
+    assert p[labels == 0].sum() == pytest.approx(0.5)  # classes equal
+    kids, adults = p[:900].sum(), p[900:1000].sum()
+    assert adults / kids == pytest.approx(np.sqrt(100 / 900))  # sqrt-tempered, not equal
+    order = epoch_order(list(range(1500)), labels, 0, 1, "groups", sources)
+    assert len(order) == 1500
+    assert order == epoch_order(list(range(1500)), labels, 0, 1, "groups", sources)
+
+
+@pytest.mark.slow
+def test_smoke_run_ships_a_usable_model(shared_data: Path, tmp_path: Path, monkeypatch):
+    out = tmp_path / "models"
+    args = ["chest-3class", "--data", str(shared_data), "--out", str(out)]
+    args += ["--work", str(tmp_path / "work"), "--limit", "8", "--epochs", "1", "--size", "64"]
+    monkeypatch.setenv("XRAYDESK_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert train_bundled.main(args) == 0
+    card = ModelCard.read(out / "chest-3class.json")
+    assert card.weights_dtype == "float16"
+    assert (out / "chest-3class.safetensors").stat().st_size < 50 * 2**20
+    assert card.class_ids == ["normal", "pneumonia", "covid19"]
+    assert card.display_names["covid19"] == "COVID-19"
+    assert card.preprocessing.equalize and card.preprocessing.size == 64
+    targets = {t["label"]: t for t in card.metrics["targets"]}
+    assert set(targets) == {"accuracy", "COVID-19 recall", "pneumonia-vs-normal AUROC"}
+    assert all(t["value"] is not None for t in targets.values())
+    assert set(card.metrics["test"]["per_source"]) == {
+        "kermany-pediatric",
+        "covid19-radiography",
+        "ozturk-nih",
+        "covid-cxnet",
+    }
+    assert card.temperature > 0 and card.training["hardware"]
+    with open(out / "chest-3class" / "split.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and not any(Path(r["path"]).is_absolute() for r in rows)
+    patients = {}
+    for r in rows:
+        if r["patient"]:
+            patients.setdefault((r["source"], r["patient"]), set()).add(r["split"])
+    assert all(len(s) == 1 for s in patients.values()), "a patient landed in two splits"
+    md = (out / "chest-3class.md").read_text()
+    for heading in ("## Intended use", "## Data", "## Evaluation", "### Per pool", "## Training"):
+        assert heading in md
+    assert "does not diagnose" in md
+    # the shipped model loads through the app's own path and gives a distribution
+    classifier = Classifier.load(out / "chest-3class.json", device="cpu")
+    assert classifier.card.weights_dtype == "float16"
+    evaluation = json.loads((out / "chest-3class" / "evaluation.json").read_text())
+    assert evaluation["n"] == card.metrics["test"]["n"]
