@@ -4,3 +4,15 @@
 pieces (``viewstate``, ``windowing``, ``overlay_layer``, ``model_cache``) hold the rules
 so they can be tested without a display.
 """
+
+import sys
+
+if sys.version_info < (3, 12):  # pragma: no cover - depends on the interpreter
+    # PySide6 6.12 (abi3 wheels) returns None from void methods without adding a reference.
+    # From Python 3.12 None is immortal and that is harmless; on 3.10/3.11 every call such as
+    # label.setText() or processEvents() takes one reference from None, and after ~10^5
+    # calls the interpreter aborts with "none_dealloc: deallocating None" (a long training
+    # run in the wizard gets there). Give None more references than any session can use.
+    import ctypes
+
+    ctypes.c_ssize_t.from_address(id(None)).value += 1 << 48
