@@ -22,6 +22,6 @@ if command -v update-desktop-database >/dev/null 2>&1; then
   update-desktop-database "$share/applications" || true
 fi
 if command -v gtk-update-icon-cache >/dev/null 2>&1; then
-  gtk-update-icon-cache -q "$share/icons/hicolor" || true
+  gtk-update-icon-cache -q -t "$share/icons/hicolor" 2>/dev/null || true
 fi
 echo "XRayDesk added to the menu ($share/applications/xraydesk.desktop -> $app)"
