@@ -211,8 +211,9 @@ class ImageView(QGraphicsView):
         self.state.update(zoom=zoom, fit=True)
 
     def actual_size(self) -> None:
-        """One image pixel per screen pixel, keeping the view's centre."""
-        self.zoom_to(1.0)
+        """One image pixel per physical screen pixel (also on high-DPI screens), keeping
+        the view's centre: the scale at which a reader judges fine detail."""
+        self.zoom_to(1.0 / max(self.devicePixelRatioF(), 1e-6))
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         self.zoom_to(self.state.zoom * factor, anchor)

@@ -107,9 +107,8 @@ class LineChart(QWidget):
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
         metrics = painter.fontMetrics()
         line_h = metrics.height()
-        plot = QRectF(self.rect()).adjusted(
-            metrics.horizontalAdvance("0.000") + 12, line_h + 10, -12, -(2 * line_h + 8)
-        )
+        left = metrics.horizontalAdvance("0.000") + 12 + (line_h + 2 if self.y_label else 0)
+        plot = QRectF(self.rect()).adjusted(left, line_h + 10, -12, -(2 * line_h + 8))
         if plot.width() < 20 or plot.height() < 20:
             return
         x0, x1, y0, y1 = self._ranges()
@@ -147,6 +146,16 @@ class LineChart(QWidget):
             Qt.AlignmentFlag.AlignHCenter,
             self.x_label,
         )
+        if self.y_label:  # rotated, along the left edge
+            painter.save()
+            painter.translate(2, plot.center().y())
+            painter.rotate(-90)
+            painter.drawText(
+                QRectF(-plot.height() / 2, 0, plot.height(), line_h),
+                Qt.AlignmentFlag.AlignHCenter,
+                self.y_label,
+            )
+            painter.restore()
         painter.setPen(QPen(text, 1))
         painter.drawRect(plot)
         if self.diagonal:
@@ -207,8 +216,10 @@ class ConfusionMatrixTable(QTableWidget):
         n = len(names)
         self.setRowCount(n)
         self.setColumnCount(n)
-        self.setHorizontalHeaderLabels([f"→ {name}" for name in names])
+        self.setHorizontalHeaderLabels([_short(name) for name in names])
         self.setVerticalHeaderLabels(list(names))
+        for c, name in enumerate(names):
+            self.horizontalHeaderItem(c).setToolTip(f"predicted {name}")
         for r, row in enumerate(matrix):
             total = max(sum(row), 1)
             for c, count in enumerate(row):
@@ -226,3 +237,8 @@ class ConfusionMatrixTable(QTableWidget):
             [int(self.item(r, c).text()) for c in range(self.columnCount())]
             for r in range(self.rowCount())
         ]
+
+
+def _short(name: str) -> str:
+    """A column header that fits: 'Bacterial pneumonia' -> 'Bacterial'."""
+    return name.split()[0] if len(name) > 12 else name

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -73,7 +73,6 @@ class DataPage(QWizardPage):
         self.counts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.counts.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.counts.verticalHeader().setVisible(False)
-        self.counts.setMaximumHeight(140)
         self.thumbs = QWidget()
         self.thumb_grid = QGridLayout(self.thumbs)
         self.thumb_grid.setContentsMargins(0, 0, 0, 0)
@@ -163,22 +162,26 @@ class DataPage(QWizardPage):
         if self._runner is not None:
             self._runner.stop()
 
+    @Slot(object)
     def _on_progress(self, p: Progress) -> None:
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)
             self.status.setText(f"Checking images… {p.done} of {p.total}")
 
+    @Slot(object)
     def _on_checked(self, outcome: CheckOutcome) -> None:
         self.outcome = outcome
         self._show_report(outcome)
         self.checked.emit(outcome)
 
+    @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.outcome = None
         self._show_report(None)
         self.status.setText(message)
 
+    @Slot()
     def _on_done(self) -> None:
         self._checking = False
         self.progress.setVisible(False)
@@ -209,6 +212,12 @@ class DataPage(QWizardPage):
                 cells += [str(report.source_counts[p].get(cid, 0)) for p in pools]
             for col, text in enumerate(cells):
                 self.counts.setItem(row, col, QTableWidgetItem(text))
+        shown = min(self.counts.rowCount(), 6)  # more classes than that: scroll
+        self.counts.setFixedHeight(
+            self.counts.horizontalHeader().sizeHint().height()
+            + 2 * self.counts.frameWidth()
+            + sum(self.counts.rowHeight(r) for r in range(shown))
+        )
         for r, cid in enumerate(report.classes):
             label = QLabel(report.class_names.get(cid, cid))
             label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

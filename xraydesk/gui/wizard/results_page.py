@@ -43,12 +43,14 @@ class ResultsPage(QWizardPage):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
         self.overall = QLabel()
         self.overall.setWordWrap(True)
         self.confusion = ConfusionMatrixTable()
         self.roc = LineChart(
             "ROC (one class vs the rest)",
             "false positive rate",
+            "true positive rate",
             x_range=(0.0, 1.0),
             y_range=(0.0, 1.0),
             diagonal=True,
@@ -111,6 +113,7 @@ class ResultsPage(QWizardPage):
         for pool, m in test.get("per_source", {}).items():
             lines.append(f"{pool}: accuracy {m['accuracy']:.1%} on {m['n']} images.")
         self.overall.setText("<br>".join(lines))
+        _fit_height(self.table)
         self.confusion.set_matrix(
             test["confusion_matrix"], [names.get(c, c) for c in test["classes"]]
         )
@@ -118,6 +121,13 @@ class ResultsPage(QWizardPage):
         for k, (cid, points) in enumerate(test.get("roc", {}).items()):
             if points:
                 self.roc.set_series(names.get(cid, cid), points, SERIES_COLORS[k % 7])
+
+
+def _fit_height(table: QTableWidget) -> None:
+    """Show every row without an empty area below (tables here have a handful of rows)."""
+    height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth()
+    height += sum(table.rowHeight(r) for r in range(table.rowCount()))
+    table.setFixedHeight(height)
 
 
 def _fmt(value: float | None) -> str:

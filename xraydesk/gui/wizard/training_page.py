@@ -8,7 +8,7 @@ resumed, or (full mode) finished with its best epoch so far.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -120,6 +120,7 @@ class TrainingPage(QWizardPage):
         return self._runner.stop(wait_ms) if self._runner is not None else True
 
     # -- progress ---------------------------------------------------------------------------------
+    @Slot(object)
     def _on_progress(self, p: Progress) -> None:
         if p.message:
             self.status.setText(p.message)
@@ -143,6 +144,7 @@ class TrainingPage(QWizardPage):
             self.loss_chart.add_point("validation", r["epoch"], r["val_loss"], VAL_COLOR)
             self.acc_chart.add_point("validation", r["epoch"], r["val_acc"], VAL_COLOR)
 
+    @Slot(object)
     def _on_succeeded(self, result: TrainResult) -> None:
         self.result = result
         self.bar.setRange(0, 1)
@@ -154,14 +156,17 @@ class TrainingPage(QWizardPage):
         )
         self.finished.emit(result)
 
+    @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.status.setText(f"Training stopped: {message}")
         self._show_buttons(running=False, resumable=self._resumable())
 
+    @Slot(str)
     def _on_cancelled(self, message: str) -> None:
         self.status.setText(message)
         self._show_buttons(running=False, resumable=self._resumable())
 
+    @Slot()
     def _on_done(self) -> None:
         self._running = False
         if self.result is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
@@ -53,6 +53,7 @@ class TrainingWizard(QWizard):
     def result(self) -> TrainResult | None:
         return self.training_page.result
 
+    @Slot(object)
     def _data_checked(self, outcome: CheckOutcome) -> None:
         self.setup_page.set_counts(outcome.report.counts)
 
@@ -66,6 +67,7 @@ class TrainingWizard(QWizard):
         page.config = config
         page.start()
 
+    @Slot(object)
     def _trained(self, result: TrainResult) -> None:
         self.results_page.show_result(result)
 
