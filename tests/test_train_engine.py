@@ -136,6 +136,45 @@ def test_quick_run_from_the_cli_is_listed_used_and_cached(subset, no_bundled, mo
     assert again.card.metrics["test"]["confusion_matrix"] == test["confusion_matrix"]
 
 
+def test_pools_combined_with_a_label_map_are_reported_per_pool(shared_data, no_bundled, tmp_path):
+    """The bundled chest model's route: several pools, bacterial/viral -> pneumonia."""
+    kermany = write_manifest(tmp_path / "k.csv", kermany_rows(shared_data, 8))
+    nih_rows = []
+    with open(shared_data / "ozturk-nih" / "manifest.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["label"] in ("normal", "pneumonia") and row["patient"]:
+                nih_rows.append((str(shared_data / "ozturk-nih" / row["path"]), row["label"], ""))
+    nih_rows = [r for r in nih_rows if r[1] == "normal"][:12] + [
+        r for r in nih_rows if r[1] == "pneumonia"
+    ][:12]
+    nih = write_manifest(tmp_path / "n.csv", nih_rows)  # patient ids from NIH file names
+    config = tiny(
+        kermany,
+        "pools",
+        data=[f"kermany={kermany}", f"nih={nih}"],
+        label_map={"bacterial": "pneumonia", "viral": "pneumonia"},
+        classes=["normal", "pneumonia"],
+    )
+    result = train_model(config)
+    data = result.card.training["data"]
+    assert data["per_source"] == {
+        "kermany": {"normal": 8, "pneumonia": 16},
+        "nih": {"normal": 12, "pneumonia": 12},
+    }
+    assert data["patients_from"]["nih"].startswith("manifest column or file names (24 of 24")
+    per_source = result.card.metrics["test"]["per_source"]
+    assert set(per_source) == {"kermany", "nih"}
+    assert sum(m["n"] for m in per_source.values()) == result.test["n"]
+    rows = split_rows(result.card_path)
+    assert {r["raw_label"] for r in rows if r["label"] == "pneumonia"} == {
+        "bacterial",
+        "viral",
+        "pneumonia",
+    }
+    for pool in ("kermany", "nih"):  # every pool reaches every split
+        assert {r["split"] for r in rows if r["source"] == pool} == {"train", "val", "test"}
+
+
 # -- full mode -------------------------------------------------------------------------------------
 
 

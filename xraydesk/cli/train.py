@@ -31,6 +31,7 @@ from xraydesk.train.engine import default_base, refuse_taken_name
 
 EXIT_OK, EXIT_USAGE, EXIT_CANCELLED = 0, 2, 130
 MAX_PROBLEMS_SHOWN = 10
+LOG_EVERY_S = 30.0  # progress lines when the output is not a terminal
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -231,8 +232,11 @@ class ProgressPrinter:
             self._draw(p)
         if p.record is not None:
             self._line(_epoch_line(p.record, p.epochs))
-        elif p.phase != self._last_phase and not self.tty:
-            self._line(p.message or p.phase)
+        elif not self.tty:
+            now = time.monotonic()
+            if p.phase != self._last_phase or now - self._last_draw >= LOG_EVERY_S:
+                self._last_draw = now
+                self._line(_status_line(p))
         self._last_phase = p.phase
 
     def _draw(self, p: Progress) -> None:
@@ -268,6 +272,18 @@ class ProgressPrinter:
             self.stream.write("\n")
             self.stream.flush()
             self._drawn = False
+
+
+def _status_line(p: Progress) -> str:
+    """One log line (output to a file or pipe): what, how far, how fast, how long."""
+    parts = [p.message or p.phase]
+    if p.total:
+        parts.append(f"{p.done}/{p.total}")
+    if p.images_per_s:
+        parts.append(f"{p.images_per_s:.1f} img/s")
+    if p.eta_s is not None:
+        parts.append(f"ETA {format_duration(p.eta_s)}")
+    return "  ".join(parts)
 
 
 def _epoch_line(record: dict[str, Any], epochs: int) -> str:
