@@ -32,10 +32,11 @@ def flush_deletes() -> None:
 @pytest.fixture(autouse=True)
 def no_leaked_widgets(qapp: QApplication) -> Iterator[None]:
     """Fail a test that leaves top-level widgets behind (as napari's test suite does)."""
-    before = {id(w) for w in qapp.topLevelWidgets()}
+    before = qapp.topLevelWidgets()  # held, so no new widget can reuse their ids
+    known = {id(w) for w in before}
     yield
     flush_deletes()
-    leaked = [w for w in qapp.topLevelWidgets() if id(w) not in before]
+    leaked = [w for w in qapp.topLevelWidgets() if id(w) not in known]
     if leaked:
         names = ", ".join(f"{type(w).__name__}({w.objectName()!r})" for w in leaked)
         for widget in leaked:  # do not let one leak fail every later test
