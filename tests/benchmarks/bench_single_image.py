@@ -46,9 +46,12 @@ def main() -> int:
     args = parser.parse_args()
     card = args.model or make_test_model(Path(tempfile.mkdtemp()), size=224)
     classifier = Classifier.load(card, device="auto")
-    print(f"model {classifier.card.label} at {classifier.preprocessing.size} px on {classifier.device.label}")
+    size = classifier.preprocessing.size
+    print(f"model {classifier.card.label} at {size} px on {classifier.device.label}")
     print(f"torch threads {torch.get_num_threads()}")
-    tensor = classifier.preprocess(load_xray(next((args.data / "kermany-pediatric").rglob("*.jpeg"))))[None]
+    tensor = classifier.preprocess(
+        load_xray(next((args.data / "kermany-pediatric").rglob("*.jpeg")))
+    )[None]
     net = classifier.network
 
     def bare_forward():
