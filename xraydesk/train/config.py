@@ -103,9 +103,6 @@ class TrainConfig:
             values["augment"] = AugmentConfig.from_dict(values["augment"])
         return cls(**values)
 
-    # Settings whose change makes a saved run a different run.
-    RUN_DEFINING = ("data", "mode", "label_map", "classes", "seed", "fractions", "base", "size")
-
 
 @dataclass
 class RunContext:

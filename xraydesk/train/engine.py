@@ -196,13 +196,15 @@ def train_model(
 
     if run.exists():
         saved = run.read_config()
-        device_choice = config.device
+        wanted = config
         config = TrainConfig.from_dict(saved["config"])
-        config.device = device_choice  # a run may move to another device; nothing else changes
+        config.device = wanted.device  # a run may move to another device; nothing else changes
+        ignored = _differences(config, wanted)
         samples, splits = read_split(run.split_path)
         classes, class_names = saved["classes"], saved["class_names"]
         data_summary, problems = saved["data"], saved["problems"]
-        reporter.emit("splitting", message=f"Resuming the run in {run.root}")
+        note = f" (its saved settings are kept; ignored: {', '.join(ignored)})" if ignored else ""
+        reporter.emit("splitting", message=f"Resuming the run in {run.root}{note}")
     else:
         report = check_data(config, reporter.callback, cancel)
         reporter.check_cancel("Checking was cancelled.")
@@ -312,6 +314,14 @@ def train_model(
         base_model=base.label if base else None,
         problems=problems,
     )
+
+
+def _differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
+    """Settings asked for on resume that differ from the run's own (they are not applied)."""
+    a, b = saved.to_dict(), wanted.to_dict()
+    a["data"] = [DataSource.parse(d).to_dict() for d in a["data"]]
+    b["data"] = [DataSource.parse(d).to_dict() for d in b["data"]]
+    return [key for key in a if key != "name" and a[key] != b.get(key)]
 
 
 def _uncalibrated(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
