@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QWizard
 
 from tests.test_train_data import kermany_rows, write_manifest
 from xraydesk import paths
-from xraydesk.gui.wizard import TrainingWizard
+from xraydesk.gui.wizard import ModelsDialog, TrainingWizard
 from xraydesk.gui.wizard.wizard import DATA, RESULTS, SETUP, TRAINING
 from xraydesk.model.card import ModelCard
 from xraydesk.train.checkpoint import RunDir
@@ -150,3 +150,40 @@ def test_data_page_refuses_a_single_class(qtbot, shared_data, tmp_path):
     assert not wiz.data_page.isComplete()
     assert "Only one class has images" in wiz.data_page.status.text()
     assert wiz.currentId() == DATA
+
+
+def test_models_dialog_lists_renames_deletes_and_uses(
+    qtbot, test_model_path, tmp_path, monkeypatch
+):
+    from tests.model_factory import make_test_model
+
+    bundled = tmp_path / "bundled"
+    make_test_model(bundled, name="chest-3class")
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: bundled)
+    library = paths.user_models_dir()
+    for f in test_model_path.parent.iterdir():
+        shutil.copy(f, library / f.name)
+    dialog = ModelsDialog()
+    qtbot.addWidget(dialog)
+    names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    assert names == ["chest-3class", "test-3class"]
+
+    dialog.select("chest-3class")  # bundled: read-only
+    assert dialog.use_button.isEnabled() and not dialog.rename_button.isEnabled()
+    assert not dialog.delete_selected(confirmed=True)
+    assert (bundled / "chest-3class.json").is_file()
+
+    dialog.select("test-3class")
+    assert dialog.rename_button.isEnabled()
+    with qtbot.waitSignal(dialog.models_changed):
+        assert dialog.rename_selected("mine")
+    assert (library / "mine.json").is_file() and dialog.selected().name == "mine"
+    assert not dialog.rename_selected("chest-3class")  # taken by the bundled model
+    assert "already exists" in dialog.last_error
+    dialog.error_box.close()
+    with qtbot.waitSignal(dialog.model_chosen) as chosen:
+        dialog.use_selected()
+    assert chosen.args[0] == library / "mine.json"
+    with qtbot.waitSignal(dialog.models_changed):
+        assert dialog.delete_selected(confirmed=True)
+    assert not (library / "mine.json").exists() and dialog.table.rowCount() == 1
