@@ -25,6 +25,7 @@ from tests.model_factory import make_test_model
 from tests.test_train_data import kermany_rows, write_manifest
 from xraydesk import paths
 from xraydesk.cli import main
+from xraydesk.errors import NoModelError
 from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
@@ -221,7 +222,10 @@ def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(subset, no_bu
     assert (state["epoch"], state["step"]) == (1, 1) and run.has(BEST)
     assert not (paths.user_models_dir() / "cut.json").exists()
 
-    resumed = train_model(tiny(subset, "cut", mode="full", epochs=2), resume=True)
+    seen = []
+    asked = tiny(subset, "cut", mode="full", epochs=2, seed=5)  # the saved seed (0) wins
+    resumed = train_model(asked, seen.append, resume=True)
+    assert any("ignored: seed" in p.message for p in seen)
     assert len(resumed.history) == 2
     for a, b in zip(reference.history, resumed.history, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
@@ -309,7 +313,9 @@ def test_refuses_bad_data_and_bad_settings(shared_data, subset, no_bundled, tmp_
         train_model(tiny(subset, "bad", epochs=0))
     with pytest.raises(TrainingError, match="mode must be one of quick, full"):
         train_model(tiny(subset, "bad", mode="slow"))
-    assert not RunDir("one").root.exists()
+    with pytest.raises(NoModelError, match="no model named 'no-such-model'"):
+        train_model(tiny(subset, "nobase", base="no-such-model"))
+    assert not RunDir("one").root.exists() and not RunDir("nobase").root.exists()
 
 
 def test_cli_check_reports_counts_and_problems(shared_data, tmp_path, capsys):

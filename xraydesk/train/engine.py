@@ -194,11 +194,17 @@ def train_model(
     if (resume or finish_early) and not run.exists():
         raise TrainingError(f"There is no unfinished training run named {config.name!r} to resume.")
 
-    if run.exists():
-        saved = run.read_config()
+    resuming = run.exists()
+    saved = run.read_config() if resuming else {}
+    if resuming:
         wanted = config
         config = TrainConfig.from_dict(saved["config"])
         config.device = wanted.device  # a run may move to another device; nothing else changes
+    # Base model and device first: a wrong --base must not leave a run folder behind.
+    base = resolve_base(config.base)
+    device = select_device(config.device)
+
+    if resuming:
         ignored = _differences(config, wanted)
         samples, splits = read_split(run.split_path)
         classes, class_names = saved["classes"], saved["class_names"]
@@ -229,8 +235,6 @@ def train_model(
         )
     run.create()
 
-    base = resolve_base(config.base)
-    device = select_device(config.device)
     network, prep = prepare_network(config, classes, base)
     ctx = RunContext(
         config=config,
