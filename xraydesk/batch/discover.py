@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +31,11 @@ def iter_images(
     non-images are skipped and counted.
     """
     stats = stats if stats is not None else DiscoveryStats()
+    visited: set[tuple[int, int]] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from _walk(path, recursive, stats)
+            yield from _walk(path, recursive, stats, visited)
         elif path.exists() or path.is_symlink():
             yield path
         else:
@@ -41,8 +43,28 @@ def iter_images(
             yield path  # the loader reports "file not found" as an error row
 
 
-def _walk(folder: Path, recursive: bool, stats: DiscoveryStats) -> Iterator[Path]:
+def count_images(
+    paths: Iterable[str | Path], recursive: bool = False, cancel: threading.Event | None = None
+) -> int | None:
+    """How many items ``iter_images`` will yield (for progress and time left); None if
+    cancelled. Holds only a counter, so it is as cheap in memory as the walk itself."""
+    count = 0
+    for _ in iter_images(paths, recursive):
+        count += 1
+        if cancel is not None and cancel.is_set():
+            return None
+    return count
+
+
+def _walk(
+    folder: Path, recursive: bool, stats: DiscoveryStats, visited: set[tuple[int, int]]
+) -> Iterator[Path]:
     try:
+        info = folder.stat()
+        key = (info.st_dev, info.st_ino)
+        if key in visited:  # a symbolic link back up the tree (or the same folder twice)
+            return
+        visited.add(key)
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         stats.missing.append(folder)
@@ -64,4 +86,4 @@ def _walk(folder: Path, recursive: bool, stats: DiscoveryStats) -> Iterator[Path
             stats.not_images += 1
     if recursive:
         for sub in subfolders:
-            yield from _walk(sub, recursive, stats)
+            yield from _walk(sub, recursive, stats, visited)

@@ -1,41 +1,79 @@
-"""One classified file, as the CLI prints it, the GUI shows it and the database stores it."""
+"""One classified file, as the CLI prints it, the GUI shows it and the database stores it.
+
+Export formats (documented for users in ``xraydesk classify --help``):
+
+- CSV: one header line, then one line per file: path, sha256, model, prediction,
+  ``p_<class id>`` for every class in the model's order, seconds, classified_at,
+  reused, error.
+- JSON: ``write_json_lines`` writes JSON Lines (one object per line, what
+  ``xraydesk classify --json`` prints); ``write_json_array`` writes one JSON array of
+  the same objects (what the GUI's "Export JSON" saves). Both stream: a run of any size
+  is written without holding it in memory.
+"""
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from xraydesk.errors import XRayDeskError
 
 
 @dataclass
 class ResultRow:
     path: Path
     model: str  # "name version"
-    prediction: str | None = None
-    probabilities: dict[str, float] | None = None
-    error: str | None = None
-    content_hash: str | None = None
-    seconds: float = 0.0
+    prediction: str | None = None  # class id
+    probabilities: dict[str, float] | None = None  # class id -> probability
+    error: str | None = None  # the cause, without the path (the row names the file)
+    content_hash: str | None = None  # sha256 of the file's bytes
+    seconds: float = 0.0  # decoding, preprocessing and this file's share of its batch
+    classified_at: str | None = None  # ISO 8601 UTC, when the probabilities were computed
+    reused: bool = False  # taken from an earlier run: same content, same model
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def confidence(self) -> float | None:
+        """Probability of the predicted class (None for an error row)."""
+        if self.probabilities is None or self.prediction is None:
+            return None
+        return self.probabilities.get(self.prediction)
+
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
+            "sha256": self.content_hash,
             "model": self.model,
             "prediction": self.prediction,
             "probabilities": self.probabilities,
             "error": self.error,
+            "seconds": round(self.seconds, 6),
+            "classified_at": self.classified_at,
+            "reused": self.reused,
         }
 
 
 def csv_header(class_ids: Sequence[str]) -> list[str]:
-    return ["path", "model", "prediction", *(f"p_{cid}" for cid in class_ids), "sha256", "error"]
+    return [
+        "path",
+        "sha256",
+        "model",
+        "prediction",
+        *(f"p_{cid}" for cid in class_ids),
+        "seconds",
+        "classified_at",
+        "reused",
+        "error",
+    ]
 
 
 def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
@@ -43,10 +81,13 @@ def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
     cells = [f"{probs[c]:.6f}" if c in probs else "" for c in class_ids]
     return [
         str(row.path),
+        row.content_hash or "",
         row.model,
         row.prediction or "",
         *cells,
-        row.content_hash or "",
+        f"{row.seconds:.4f}",
+        row.classified_at or "",
+        "yes" if row.reused else "no",
         row.error or "",
     ]
 
@@ -67,3 +108,60 @@ def write_json_lines(rows: Iterable[ResultRow], out: IO[str]) -> int:
         out.write(json.dumps(row.to_json_dict()) + "\n")
         count += 1
     return count
+
+
+def write_json_array(rows: Iterable[ResultRow], out: IO[str]) -> int:
+    """A JSON array, one object per line inside it, written as the rows come."""
+    count = 0
+    out.write("[")
+    for row in rows:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(row.to_json_dict()))
+        count += 1
+    out.write("\n]\n")
+    return count
+
+
+class ExportError(XRayDeskError):
+    """An export file could not be written (disk full, no permission...)."""
+
+
+def export_rows(
+    rows: Iterable[ResultRow], class_ids: Sequence[str], path: str | os.PathLike[str], fmt: str
+) -> int:
+    """Write rows to ``path`` as 'csv', 'json' (an array) or 'jsonl'; returns the row count.
+
+    Written to a temporary file beside the target and renamed at the end, so a failure
+    (a full disk) never leaves a truncated file that looks complete; the message says the
+    results themselves are safe in the database.
+    """
+    writers: dict[str, Callable[[Iterable[ResultRow], IO[str]], int]] = {
+        "csv": lambda r, out: write_csv(r, class_ids, out),
+        "json": write_json_array,
+        "jsonl": write_json_lines,
+    }
+    if fmt not in writers:
+        raise ValueError(f"unknown export format {fmt!r}")
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "w", newline="" if fmt == "csv" else None, encoding="utf-8") as out:
+            count = writers[fmt](rows, out)
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        message = describe_write_error(target, exc, what=f"the {fmt.upper()} file")
+        raise ExportError(message) from exc
+    return count
+
+
+def describe_write_error(path: Path, exc: OSError, what: str = "the file") -> str:
+    """A sentence for a failed write; a full disk is named as such."""
+    if exc.errno == errno.ENOSPC:
+        cause = "the disk is full"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        cause = "permission denied"
+    else:
+        cause = exc.strerror or str(exc)
+    return f"{path}: could not write {what} ({cause}); the results are safe in the database"

@@ -1,33 +1,66 @@
-"""``xraydesk classify``: probabilities for files and folders, as a table, JSON lines or CSV."""
+"""``xraydesk classify``: probabilities for files and folders, as a table, JSON lines or CSV.
+
+A thin front door over ``xraydesk.batch`` (the same pipeline as the GUI's batch panel):
+folders are recorded in the results database, so a second run over the same folder with
+the same model reuses what is already classified, and an interrupted run resumes.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import os
+import shutil
 import sys
+import time
 from pathlib import Path
+from typing import IO
 
-from xraydesk.batch.discover import DiscoveryStats, iter_images
-from xraydesk.batch.engine import classify_paths
-from xraydesk.batch.results import ResultRow, csv_header, csv_record
+from xraydesk.batch.engine import BatchAborted, BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.progress import Progress, format_duration
+from xraydesk.batch.results import ResultRow, csv_header, csv_record, describe_write_error
+from xraydesk.batch.store import default_db_path
 from xraydesk.errors import XRayDeskError
-from xraydesk.explain.export import write_cam_png
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.model.library import resolve_model
+
+EPILOG = """\
+Output: a table on stdout, or with --json one JSON object per line (JSON Lines) with the
+keys path, sha256, model, prediction, probabilities (class id -> probability), error,
+seconds, classified_at (ISO 8601, UTC) and reused. --csv writes the same rows with one
+p_<class id> column per class. Error rows have an error and no prediction.
+
+Folders are recorded in the results database (results.sqlite in the XRayDesk data
+folder; XRAYDESK_DATA_DIR moves it). Running again over the same folder with the same
+model reuses the stored row of every file whose content (sha256) it already classified,
+so an interrupted run resumes where it stopped; --no-skip classifies everything again.
+
+A progress bar is drawn on stderr when it is a terminal, never when it is redirected.
+Exit status: 0 every file classified, 1 some failed or the run stopped early, 2 usage
+or configuration error, 130 interrupted.
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "classify",
         help="classify radiographs (files or folders)",
-        description="Print the probability of each class for every image. Exit status: 0 when "
-        "every file was classified, 1 when some failed, 2 for usage errors.",
+        description="Print the probability of each class for every image.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to FILE")
     parser.add_argument("--cam-dir", type=Path, metavar="DIR", help="write Grad-CAM overlays here")
+    parser.add_argument(
+        "--no-skip",
+        action="store_true",
+        help="classify every file again, even those this model already classified",
+    )
     parser.add_argument(
         "--model", metavar="NAME|PATH", help="model name or card path (default: the default model)"
     )
@@ -40,52 +73,150 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(card, device=args.device)
     print(f"model {card.label} on {classifier.device.label}", file=sys.stderr)
     ids = classifier.class_ids
-    stats = DiscoveryStats()
-    csv_file = _open_output(args.csv) if args.csv else None
-    writer = None
-    if csv_file is not None:
-        import csv
-
-        writer = csv.writer(csv_file)
-        writer.writerow(csv_header(ids))
+    folders = any(Path(p).is_dir() for p in args.paths)
+    options = BatchOptions(
+        recursive=args.recursive,
+        skip_known=not args.no_skip,
+        record=folders,  # single files are a quick look, not a run worth keeping
+        cam_dir=args.cam_dir,
+    )
+    bar = ProgressBar(sys.stderr) if _is_terminal(sys.stderr) else None
+    batch = BatchRun(args.paths, classifier, options, on_progress=bar.update if bar else None)
+    csv_out = CsvOutput(args.csv, ids) if args.csv else None
     if not args.json:
         print(_table_line(["FILE", "PREDICTION", *(card.display_names[c] for c in ids)]))
-    failed = total = 0
+    rows = batch.rows()
+    stop_message: str | None = None  # why the run ended early, if it did
+    interrupted = False
     try:
-        for row in classify_paths(iter_images(args.paths, args.recursive, stats), classifier):
-            total += 1
-            failed += not row.ok
-            if row.ok and args.cam_dir is not None:
-                _write_cam(classifier, row, args.cam_dir)
-            print(_format_row(row, ids, args.json, card.display_names), flush=True)
-            if writer is not None:
-                writer.writerow(csv_record(row, ids))
+        for row in rows:
+            line = _format_row(row, ids, args.json, card.display_names)
+            if bar is not None:
+                bar.clear()
+            print(line, flush=True)
+            if csv_out is not None:
+                try:
+                    csv_out.write(row)
+                except OSError as exc:
+                    stop_message = describe_write_error(csv_out.path, exc, "the CSV file")
+                    batch.stop(stop_message)
+                    break
+            if bar is not None:
+                bar.draw()
+    except BatchAborted as exc:
+        stop_message = str(exc)
+    except KeyboardInterrupt:
+        interrupted = True
+        batch.stop("interrupted (Ctrl-C)")
     finally:
-        if csv_file is not None:
-            csv_file.close()
-    _summary(total, failed, stats)
-    return 1 if failed else 0
+        rows.close()  # records how the run ended and stops its threads
+        if bar is not None:
+            bar.close()
+    if csv_out is not None and not csv_out.close(keep=stop_message is None):
+        assert csv_out.error is not None
+        stop_message = stop_message or describe_write_error(
+            csv_out.path, csv_out.error, "the CSV file"
+        )
+    _summary(batch.summary)
+    if interrupted:
+        print("xraydesk: interrupted", file=sys.stderr)
+        return 130
+    if stop_message is not None:
+        print(f"xraydesk: {stop_message}", file=sys.stderr)
+        return 1
+    summary = batch.summary
+    return 1 if summary is None or summary.failed else 0
 
 
-def _open_output(path: Path):
+class CsvOutput:
+    """The --csv file, written as rows come, to a side file renamed when complete: a
+    failure (full disk) never leaves a truncated file that looks finished."""
+
+    def __init__(self, path: Path, class_ids: list[str]) -> None:
+        self.path = path
+        self.class_ids = class_ids
+        self.partial = path.with_name(f".{path.name}.partial")
+        self.error: OSError | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] = open(  # noqa: SIM115 - stays open for the whole run
+                self.partial, "w", newline="", encoding="utf-8"
+            )
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(csv_header(class_ids))
+        except OSError as exc:
+            raise XRayDeskError(describe_write_error(path, exc, "the CSV file")) from exc
+
+    def write(self, row: ResultRow) -> None:
+        self._writer.writerow(csv_record(row, self.class_ids))
+
+    def close(self, keep: bool) -> bool:
+        """Close and put in place (``keep``) or delete; False when closing itself failed."""
+        try:
+            self._file.close()
+            if keep:
+                os.replace(self.partial, self.path)
+                return True
+        except OSError as exc:
+            self.error = exc
+        self.partial.unlink(missing_ok=True)
+        return self.error is None
+
+
+def _is_terminal(stream: IO[str]) -> bool:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", newline="", encoding="utf-8")
-    except OSError as exc:
-        raise XRayDeskError(f"{path}: cannot write the CSV file ({exc.strerror or exc})") from exc
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
-def _write_cam(classifier: Classifier, row: ResultRow, cam_dir: Path) -> None:
-    try:
-        write_cam_png(classifier, row.path, cam_dir)
-    except (XRayDeskError, OSError) as exc:
-        print(f"xraydesk: {row.path}: Grad-CAM not written ({exc})", file=sys.stderr)
+class ProgressBar:
+    """One line on a terminal, redrawn at most ten times a second; cleared before a result
+    row is printed so rows and bar never mix."""
+
+    def __init__(self, stream: IO[str], interval: float = 0.1) -> None:
+        self.stream = stream
+        self.interval = interval
+        self._last: Progress | None = None
+        self._drawn_at = 0.0
+        self._visible = False
+
+    def update(self, progress: Progress) -> None:
+        self._last = progress
+        if time.monotonic() - self._drawn_at >= self.interval or not self._visible:
+            self.draw()
+
+    def draw(self) -> None:
+        if self._last is None:
+            return
+        self.stream.write("\r" + self.render(self._last) + "\x1b[K")
+        self.stream.flush()
+        self._visible = True
+        self._drawn_at = time.monotonic()
+
+    def clear(self) -> None:
+        if self._visible:
+            self.stream.write("\r\x1b[K")
+            self._visible = False
+
+    def close(self) -> None:
+        self.clear()
+        self.stream.flush()
+
+    def render(self, p: Progress) -> str:
+        width = shutil.get_terminal_size((80, 24)).columns
+        count = f"{p.done}/{p.total}" if p.total is not None else f"{p.done}/?"
+        text = f" {count}  {p.rate:5.1f} img/s  {format_duration(p.eta)} left"
+        if p.failed:
+            text += f"  {p.failed} failed"
+        bar_width = max(10, min(40, width - len(text) - 3))
+        fraction = p.fraction or 0.0
+        filled = round(fraction * bar_width)
+        return ("[" + "#" * filled + "." * (bar_width - filled) + "]" + text)[: width - 1]
 
 
 def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, str]) -> str:
     if as_json:
-        import json
-
         return json.dumps(row.to_json_dict())
     if not row.ok:
         return _table_line([str(row.path), f"ERROR: {row.error}"])
@@ -99,12 +230,24 @@ def _table_line(cells: list[str]) -> str:
     return "\t".join(cells)
 
 
-def _summary(total: int, failed: int, stats: DiscoveryStats) -> None:
-    parts = [f"{total - failed} of {total} classified"]
-    if failed:
-        parts.append(f"{failed} failed")
-    if stats.not_images:
-        parts.append(f"{stats.not_images} non-image files skipped")
-    if stats.hidden:
-        parts.append(f"{stats.hidden} hidden entries skipped")
+def _summary(summary: RunSummary | None) -> None:
+    if summary is None:
+        return
+    total = summary.done
+    parts = [f"{total - summary.failed} of {total} classified"]
+    if summary.reused:
+        parts.append(f"{summary.reused} of them reused from earlier runs")
+    if summary.failed:
+        parts.append(f"{summary.failed} failed")
+    if summary.not_images:
+        parts.append(f"{summary.not_images} non-image files skipped")
+    if summary.hidden:
+        parts.append(f"{summary.hidden} hidden entries skipped")
+    rate = total / summary.seconds if summary.seconds > 0 else 0.0
+    parts.append(f"{summary.seconds:.1f} s ({rate:.1f} images/s)")
     print("xraydesk: " + ", ".join(parts), file=sys.stderr)
+    if summary.run_id is not None:
+        print(
+            f"xraydesk: recorded as run {summary.run_id} ({summary.status}) in {default_db_path()}",
+            file=sys.stderr,
+        )

@@ -1,0 +1,439 @@
+"""The results database: every batch run and every row it produced, in SQLite.
+
+Why SQLite in WAL mode: rows are committed in small groups while the run goes on, so a
+run killed at any moment (kill -9, power cut of the app, a crash) keeps every row it
+had reported; readers (the GUI's list of past runs, the skip lookups of the decode
+threads) never block the writer. ``synchronous=NORMAL`` keeps commits cheap: in WAL
+mode a committed transaction survives the process dying, only an OS crash can lose the
+last ones.
+
+A file is "already classified" by a model when a row with its sha256 and that model's
+key (name, version and weights hash) exists without an error. Re-running a folder reuses
+such rows instead of classifying the file again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from xraydesk import paths
+from xraydesk.batch.results import ResultRow
+from xraydesk.errors import XRayDeskError
+from xraydesk.model.card import ModelCard
+
+DB_NAME = "results.sqlite"
+SCHEMA_VERSION = 1
+
+RUNNING, COMPLETED, CANCELLED, FAILED, INTERRUPTED = (
+    "running",
+    "completed",
+    "cancelled",
+    "failed",
+    "interrupted",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder TEXT NOT NULL,            -- the first path given, absolute
+    inputs TEXT NOT NULL,            -- JSON list of every path given
+    recursive INTEGER NOT NULL,
+    model TEXT NOT NULL,             -- "name version", as users see it
+    model_key TEXT NOT NULL,         -- what "the same model" means for skipping
+    classes TEXT NOT NULL,           -- JSON [[id, display name], ...] in the model's order
+    started TEXT NOT NULL,           -- ISO 8601 UTC
+    finished TEXT,
+    heartbeat REAL,                  -- time.time() of the last commit
+    status TEXT NOT NULL,
+    pid INTEGER,
+    total INTEGER,                   -- images found (NULL while still counting)
+    classified INTEGER NOT NULL DEFAULT 0,
+    reused INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    not_images INTEGER NOT NULL DEFAULT 0,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,            -- position in the run (the output order)
+    path TEXT NOT NULL,
+    sha256 TEXT,
+    model_key TEXT NOT NULL,
+    prediction TEXT,
+    probabilities TEXT,              -- JSON {class id: probability}
+    error TEXT,
+    seconds REAL NOT NULL DEFAULT 0,
+    classified_at TEXT,
+    reused INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS results_by_run ON results(run_id, seq);
+CREATE INDEX IF NOT EXISTS results_by_content ON results(model_key, sha256)
+    WHERE error IS NULL AND reused = 0;
+"""
+
+
+class StoreError(XRayDeskError):
+    """The results database could not be opened or written."""
+
+
+def default_db_path() -> Path:
+    return paths.data_dir() / DB_NAME
+
+
+def model_key(card: ModelCard) -> str:
+    """Name, version and weights hash: a retrained model with the same name is not 'the same'."""
+    return f"{card.name}@{card.version}#{card.weights_sha256 or '-'}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One past or current run, as the list of past runs shows it."""
+
+    id: int
+    folder: str
+    inputs: list[str]
+    recursive: bool
+    model: str
+    model_key: str
+    classes: list[tuple[str, str]]  # (id, display name) in the model's order
+    started: str
+    finished: str | None
+    status: str  # running | completed | cancelled | failed | interrupted
+    total: int | None
+    classified: int
+    reused: int
+    failed: int
+    not_images: int
+    hidden: int
+    message: str | None
+
+    @property
+    def class_ids(self) -> list[str]:
+        return [cid for cid, _ in self.classes]
+
+    @property
+    def display_names(self) -> dict[str, str]:
+        return dict(self.classes)
+
+    @property
+    def rows_done(self) -> int:
+        return self.classified + self.reused + self.failed
+
+
+# Runs this process is driving right now: a "running" row of ours not in here was abandoned.
+_ACTIVE_RUNS: set[int] = set()
+_ACTIVE_LOCK = threading.Lock()
+_STALE_AFTER_S = 300.0  # where liveness cannot be asked (Windows): no commit for 5 minutes
+
+
+class ResultStore:
+    """Runs and rows in ``results.sqlite``. One writer connection (the thread that drives a
+    run), plus a private read connection per thread for lookups (``known_row``)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connection()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: the results database was written by a newer XRayDesk "
+                    f"(schema {version}); update XRayDesk or move the file away"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.commit()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(f"{self.path}: cannot open the results database ({exc})") from exc
+        except OSError as exc:
+            raise StoreError(
+                f"{self.path}: cannot create the results database ({exc.strerror or exc})"
+            ) from exc
+
+    # -- connections ----------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # check_same_thread=False only so close() may close it from another thread;
+            # each connection is used by the thread that made it.
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing a run --------------------------------------------------------------------
+    def start_run(
+        self, inputs: list[str], recursive: bool, card: ModelCard, total: int | None = None
+    ) -> int:
+        conn = self._connection()
+        classes = [[c.id, c.name] for c in card.classes]
+        cur = conn.execute(
+            "INSERT INTO runs (folder, inputs, recursive, model, model_key, classes, started,"
+            " heartbeat, status, pid, total) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                inputs[0] if inputs else "",
+                json.dumps(inputs),
+                int(recursive),
+                card.label,
+                model_key(card),
+                json.dumps(classes),
+                utc_now(),
+                time.time(),
+                RUNNING,
+                os.getpid(),
+                total,
+            ),
+        )
+        conn.commit()
+        run_id = int(cur.lastrowid or 0)
+        with _ACTIVE_LOCK:
+            _ACTIVE_RUNS.add(run_id)
+        return run_id
+
+    def add_rows(self, run_id: int, key: str, first_seq: int, rows: list[ResultRow]) -> None:
+        """Insert rows (not committed yet: ``commit`` makes them durable)."""
+        self._connection().executemany(
+            "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
+            " probabilities, error, seconds, classified_at, reused)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    run_id,
+                    first_seq + k,
+                    str(row.path),
+                    row.content_hash,
+                    key,
+                    row.prediction,
+                    json.dumps(row.probabilities) if row.probabilities is not None else None,
+                    row.error,
+                    row.seconds,
+                    row.classified_at,
+                    int(row.reused),
+                )
+                for k, row in enumerate(rows)
+            ],
+        )
+
+    def update_counts(self, run_id: int, **counts: int | None) -> None:
+        allowed = {"total", "classified", "reused", "failed", "not_images", "hidden"}
+        if not counts:
+            return
+        if set(counts) - allowed:
+            raise ValueError(f"unknown counts {sorted(set(counts) - allowed)}")
+        assignments = ", ".join(f"{name} = ?" for name in counts)
+        self._connection().execute(
+            f"UPDATE runs SET {assignments}, heartbeat = ? WHERE id = ?",
+            (*counts.values(), time.time(), run_id),
+        )
+
+    def commit(self) -> None:
+        self._connection().commit()
+
+    def finish_run(self, run_id: int, status: str, message: str | None = None) -> None:
+        """Record how the run ended; pending rows are committed with it."""
+        conn = self._connection()
+        try:
+            conn.execute(
+                "UPDATE runs SET status = ?, finished = ?, message = ?, heartbeat = ? WHERE id = ?",
+                (status, utc_now(), message, time.time(), run_id),
+            )
+            conn.commit()
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE_RUNS.discard(run_id)
+
+    def rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._connection().rollback()
+
+    # -- reading --------------------------------------------------------------------------
+    def known_row(self, key: str, sha256: str) -> ResultRow | None:
+        """The latest successful row for this content and model, or None (any thread)."""
+        record = (
+            self._connection()
+            .execute(
+                "SELECT path, prediction, probabilities, seconds, classified_at FROM results"
+                " WHERE model_key = ? AND sha256 = ? AND error IS NULL AND reused = 0"
+                " ORDER BY id DESC LIMIT 1",
+                (key, sha256),
+            )
+            .fetchone()
+        )
+        if record is None:
+            return None
+        path, prediction, probabilities, seconds, classified_at = record
+        return ResultRow(
+            path=Path(path),
+            model="",
+            prediction=prediction,
+            probabilities=json.loads(probabilities),
+            content_hash=sha256,
+            seconds=float(seconds or 0.0),
+            classified_at=classified_at,
+            reused=True,
+        )
+
+    def runs(self, limit: int | None = None) -> list[RunInfo]:
+        """Past and current runs, newest first."""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id DESC"
+        params: tuple[int, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        return [_run_info(r) for r in self._connection().execute(sql, params).fetchall()]
+
+    def run(self, run_id: int) -> RunInfo:
+        record = (
+            self._connection()
+            .execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+            .fetchone()
+        )
+        if record is None:
+            raise StoreError(f"there is no batch run {run_id} in {self.path}")
+        return _run_info(record)
+
+    def iter_rows(self, run_id: int, chunk: int = 500) -> Iterator[ResultRow]:
+        """A run's rows in their order, read in chunks (a run of any size, bounded memory)."""
+        info = self.run(run_id)
+        conn = self._connection()
+        last = -1
+        while True:
+            records = conn.execute(
+                "SELECT seq, path, sha256, prediction, probabilities, error, seconds,"
+                " classified_at, reused FROM results WHERE run_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (run_id, last, chunk),
+            ).fetchall()
+            if not records:
+                return
+            for seq, path, sha, prediction, probs, error, seconds, at, reused in records:
+                last = seq
+                yield ResultRow(
+                    path=Path(path),
+                    model=info.model,
+                    prediction=prediction,
+                    probabilities=json.loads(probs) if probs is not None else None,
+                    error=error,
+                    content_hash=sha,
+                    seconds=float(seconds or 0.0),
+                    classified_at=at,
+                    reused=bool(reused),
+                )
+
+    def row_count(self, run_id: int) -> int:
+        record = (
+            self._connection()
+            .execute("SELECT COUNT(*) FROM results WHERE run_id = ?", (run_id,))
+            .fetchone()
+        )
+        return int(record[0])
+
+    def integrity_ok(self) -> bool:
+        record = self._connection().execute("PRAGMA integrity_check").fetchone()
+        return record is not None and record[0] == "ok"
+
+
+_RUN_COLUMNS = (
+    "id, folder, inputs, recursive, model, model_key, classes, started, finished, status,"
+    " pid, heartbeat, total, classified, reused, failed, not_images, hidden, message"
+)
+
+
+def _run_info(record: tuple) -> RunInfo:
+    (
+        run_id,
+        folder,
+        inputs,
+        recursive,
+        model,
+        key,
+        classes,
+        started,
+        finished,
+        status,
+        pid,
+        heartbeat,
+        total,
+        classified,
+        reused,
+        failed,
+        not_images,
+        hidden,
+        message,
+    ) = record
+    if status == RUNNING and not _still_running(run_id, pid, heartbeat):
+        status = INTERRUPTED
+    return RunInfo(
+        id=run_id,
+        folder=folder,
+        inputs=json.loads(inputs),
+        recursive=bool(recursive),
+        model=model,
+        model_key=key,
+        classes=[(cid, name) for cid, name in json.loads(classes)],
+        started=started,
+        finished=finished,
+        status=status,
+        total=total,
+        classified=classified,
+        reused=reused,
+        failed=failed,
+        not_images=not_images,
+        hidden=hidden,
+        message=message,
+    )
+
+
+def _still_running(run_id: int, pid: int | None, heartbeat: float | None) -> bool:
+    """Whether a run recorded as running is really going on (it may have been killed)."""
+    if pid == os.getpid():
+        with _ACTIVE_LOCK:
+            return run_id in _ACTIVE_RUNS
+    if pid and os.name == "posix":
+        try:
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    # Elsewhere os.kill would terminate the process: judge by the last commit instead.
+    return heartbeat is not None and time.time() - heartbeat < _STALE_AFTER_S
