@@ -275,6 +275,36 @@ def test_resume_after_sigkill_mid_epoch(subset, no_bundled, tmp_path):
     assert ModelCard.read(paths.user_models_dir() / "killed.json").training["mode"] == "full"
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_the_cli_cleanly_and_resume_finishes(subset, no_bundled):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "xraydesk", "train", str(subset), "--name", "ctrl-c"]
+    argv += [
+        "--mode",
+        "full",
+        "--epochs",
+        "50",
+        "--size",
+        "64",
+        "--batch",
+        "8",
+        "--base",
+        "scratch",
+    ]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("epoch 1/50"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, rest
+    assert "stopping after this batch" in rest and "--resume" in rest
+    assert RunDir("ctrl-c").load(LAST)["epoch"] >= 1
+    assert main(["train", str(subset), "--name", "ctrl-c", "--resume", "--finish"]) == 0
+    assert (paths.user_models_dir() / "ctrl-c.json").is_file()
+
+
 # -- refusals --------------------------------------------------------------------------------------
 
 

@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"Starting from the bundled model {base.label}.", file=out)
     cancel = threading.Event()
+    finished = threading.Event()
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -185,16 +186,22 @@ def run(args: argparse.Namespace) -> int:
             )
         except BaseException as exc:  # handed to the main thread, which reports it
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=work, name="xraydesk-train", daemon=True)
     worker.start()
+    # Wait on an Event, not Thread.join: a Ctrl-C that interrupts join() can leave the
+    # thread looking finished while it still runs (seen with CPython 3.11).
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        while not finished.wait(0.2):
+            pass
     except KeyboardInterrupt:
         cancel.set()
-        print("\nxraydesk: stopping after this batch (saving a checkpoint)...", file=sys.stderr)
-        worker.join()
+        print("\nxraydesk: stopping after this batch (keeping the checkpoint)...", file=sys.stderr)
+        while not finished.wait(0.2):  # a second Ctrl-C ends at once (KeyboardInterrupt)
+            pass
+    worker.join()
     bar.finish()
     error = outcome.get("error")
     if isinstance(error, TrainingCancelled):
