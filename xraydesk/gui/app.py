@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_offscreen_notices()
     app = _application()
     from xraydesk.gui.main_window import MainWindow  # after QApplication: fonts, styles
+    from xraydesk.gui.tools import install_tools
 
     # torch, Qt and numpy leave ~half a million long-lived objects; freezing them keeps
     # the cyclic garbage collector from pausing every thread for a whole sweep later
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshot:
         return _screenshot(app, args, MainWindow)
     window = MainWindow(model=args.model, device=args.device)
+    install_tools(window)
     previous_hook = sys.excepthook
     sys.excepthook = _make_excepthook(window)
     try:

@@ -314,7 +314,7 @@ class MainWindow(QMainWindow):
         window_menu.addSeparator()
         window_menu.addAction(a["reset_window"])
 
-        model_menu = bar.addMenu("&Model")
+        self.model_menu = model_menu = bar.addMenu("&Model")
         model_menu.addAction(self.open_model_action)
         model_menu.addAction(self.refresh_models_action)
         device_menu = model_menu.addMenu("&Device")

@@ -1,0 +1,55 @@
+"""The tools around the viewer: batch panel, fine-tuning wizard and model manager.
+
+Kept out of ``main_window`` so the viewer stands on its own (and its tests stay small);
+``install_tools`` wires each tool to the window through the window's public methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+
+from xraydesk.gui.main_window import MainWindow
+
+
+def install_tools(window: MainWindow) -> dict[str, QAction]:
+    """Add the Model menu's wizard and manager entries; returns the new actions."""
+    menu = window.model_menu
+    menu.addSeparator()
+    train = QAction("&Train or fine-tune a model…", window)
+    train.setShortcut("Ctrl+T")
+    train.triggered.connect(lambda: open_wizard(window))
+    manage = QAction("&Manage models…", window)
+    manage.triggered.connect(lambda: open_models_dialog(window))
+    menu.addAction(train)
+    menu.addAction(manage)
+    return {"train": train, "manage": manage}
+
+
+def _use_model(window: MainWindow, card_path: Path) -> None:
+    window.refresh_models()
+    window.set_active_model(card_path)
+
+
+def open_wizard(window: MainWindow):
+    """Non-modal: the viewer stays usable while a model trains."""
+    from xraydesk.gui.wizard.wizard import TrainingWizard
+
+    wizard = TrainingWizard(window)
+    wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    wizard.model_ready.connect(lambda path: _use_model(window, Path(path)))
+    wizard.show()
+    return wizard
+
+
+def open_models_dialog(window: MainWindow):
+    from xraydesk.gui.wizard.models_dialog import ModelsDialog
+
+    dialog = ModelsDialog(window)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.model_chosen.connect(lambda path: _use_model(window, Path(path)))
+    dialog.models_changed.connect(window.refresh_models)
+    dialog.show()
+    return dialog
