@@ -37,6 +37,7 @@ import torch
 from PIL import Image
 
 from xraydesk.batch.discover import DiscoveryStats, count_images, iter_images
+from xraydesk.batch.memory import reuse_large_allocations
 from xraydesk.batch.prefetch import ordered_map
 from xraydesk.batch.progress import Progress, RateMeter
 from xraydesk.batch.results import ResultRow, describe_write_error
@@ -175,7 +176,8 @@ class BatchRun:
         status, message = FAILED, None
         hooks = self._install_cancel_hooks()
         try:
-            yield from self._drive()
+            with reuse_large_allocations():
+                yield from self._drive()
             status = CANCELLED if self.cancel.is_set() else COMPLETED
         except _Cancelled:
             status = CANCELLED
@@ -406,7 +408,7 @@ class BatchRun:
             return
         try:
             self._store.add_rows(self.run_id, self._key, self._seq, rows)
-            self._store.update_counts(self.run_id, total=self._total, **self._counts)
+            self._store.update_counts(self.run_id, **self._run_counts())
             self._store.commit()
         except sqlite3.Error as exc:
             self._store.rollback()
@@ -415,6 +417,14 @@ class BatchRun:
                 f"{self._seq} rows finished before are safe in it"
             ) from exc
         self._seq += len(rows)
+
+    def _run_counts(self) -> dict[str, int | None]:
+        return {
+            "total": self._total,
+            **self._counts,
+            "not_images": self.stats.not_images,
+            "hidden": self.stats.hidden,
+        }
 
     def _report(self) -> None:
         done = sum(self._counts.values())
@@ -449,7 +459,7 @@ class BatchRun:
         if store is None or self.run_id is None:
             return
         try:
-            store.update_counts(self.run_id, total=self._total, **self._counts)
+            store.update_counts(self.run_id, **self._run_counts())
             store.finish_run(self.run_id, status, message)
         except sqlite3.Error as exc:  # the rows are committed; only the status is lost
             log.warning("could not record the end of batch run %s: %s", self.run_id, exc)

@@ -1,0 +1,237 @@
+"""Batch classification throughput: the pipeline against a naive loop, same model, same run.
+
+    python tests/benchmarks/bench_batch.py --data ../shared/data
+
+Measures, with a random-weight ResNet-50 at 224 px (speed does not depend on the weights):
+
+1. the model alone on random batches (the ceiling the pipeline can reach);
+2. the batch pipeline (``xraydesk.batch.BatchRun``, recording into a fresh results
+   database) over the whole kermany-pediatric pool (5,179 files, 224 px), sampling the
+   resident memory as it goes: it must stay flat, not grow with the number of files;
+3. a naive loop over the first files of the pool: PIL open, torchvision transforms, one
+   fp32 forward pass per image;
+4. both again on the 1024 px samples (samples/fullres PNGs + samples/dicom), the list
+   repeated to get a steady rate.
+
+Prints images/s, the ratio pipeline/naive and peak memory; exits 1 when the pool ratio is
+under the target (3x), or the rate under --min-rate when that is given. The machine may be
+shared: compare the ratio and the ceiling of the same run, not absolute rates across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+RATIO_TARGET = 3.0
+RATE_TARGET = 80.0
+
+
+def memory_mib() -> tuple[float, float]:
+    """(current resident, peak resident) of this process in MiB, from /proc/self/status."""
+    values = {}
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    values[key] = int(rest.split()[0]) / 1024
+    except OSError:
+        return float("nan"), float("nan")
+    return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
+
+
+def model_ceiling(classifier, batch_size: int, seconds: float = 6.0) -> float:
+    x = torch.randn(batch_size, classifier.preprocessing.channels, 224, 224)
+    classifier.predict_tensors(x)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        classifier.predict_tensors(x)
+        count += batch_size
+    return count / (time.perf_counter() - start)
+
+
+def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> dict:
+    from xraydesk.batch.engine import BatchOptions, BatchRun
+
+    samples: list[tuple[int, float]] = []
+
+    def on_progress(progress) -> None:
+        samples.append((progress.done, memory_mib()[0]))
+
+    options = BatchOptions(
+        recursive=True,
+        skip_known=not no_skip,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        db_path=db,
+    )
+    rss_before = memory_mib()[0]
+    start = time.perf_counter()
+    summary = BatchRun(inputs, classifier, options, on_progress=on_progress).run()
+    seconds = time.perf_counter() - start
+    peak_sampled = max((rss for _, rss in samples), default=rss_before)
+    after_1000 = next((rss for done, rss in samples if done >= 1000), None)
+    return {
+        "files": summary.done,
+        "failed": summary.failed,
+        "status": summary.status,
+        "seconds": seconds,
+        "images_per_s": summary.done / seconds,
+        "rss_before_mib": rss_before,
+        "rss_peak_mib": peak_sampled,
+        "rss_after_1000_mib": after_1000,
+        "rss_end_mib": samples[-1][1] if samples else None,
+    }
+
+
+def naive_decode(path: Path) -> Image.Image:
+    try:
+        return Image.open(path).convert("L")
+    except Exception:  # DICOM: Pillow cannot read it; pydicom, then 8 bits
+        import pydicom
+
+        ds = pydicom.dcmread(path, force=True)
+        if "TransferSyntaxUID" not in ds.file_meta:
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+        pixels = ds.pixel_array.astype(np.float32)
+        pixels = (pixels - pixels.min()) / max(1.0, float(pixels.max() - pixels.min()))
+        return Image.fromarray((pixels * 255).astype(np.uint8))
+
+
+def run_naive(network, files: list[Path]) -> dict:
+    from torchvision import transforms
+
+    transform = transforms.Compose(
+        [
+            transforms.Resize((224, 224)),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5], [0.25]),
+        ]
+    )
+    with torch.inference_mode():
+        for path in files[:3]:  # warm-up
+            network(transform(naive_decode(path))[None])
+        start = time.perf_counter()
+        for path in files:
+            network(transform(naive_decode(path))[None])
+    seconds = time.perf_counter() - start
+    return {"files": len(files), "seconds": seconds, "images_per_s": len(files) / seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--pool", default="kermany-pediatric")
+    parser.add_argument("--limit", type=int, default=0, help="pool files for the pipeline (0: all)")
+    parser.add_argument("--naive", type=int, default=200, help="files for the naive loop")
+    parser.add_argument("--repeat", type=int, default=10, help="repeats of the 1024 px samples")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=None, help="decode threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-fullres", action="store_true")
+    parser.add_argument("--min-rate", type=float, default=None, help="fail under this rate")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="xraydesk-bench-"))
+    os.environ["XRAYDESK_DATA_DIR"] = str(work / "data")
+
+    from tests.model_factory import make_test_model
+    from xraydesk.batch.discover import iter_images
+    from xraydesk.batch.engine import default_workers
+    from xraydesk.model.classifier import Classifier
+
+    card = make_test_model(work / "model", name="bench-resnet50", size=224)
+    classifier = Classifier.load(card, device=args.device)
+    pool = args.data / args.pool
+    pool_files = list(iter_images([pool], recursive=True))
+    if args.limit:
+        pool_files = pool_files[: args.limit]
+    # The pipeline walks the folder itself unless a subset was asked for.
+    pool_inputs = [pool] if not args.limit else pool_files
+
+    figures: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "decode_workers": args.workers or default_workers(),
+            "device": classifier.device.label,
+            "batch_size": args.batch_size,
+            "load_average_start": os.getloadavg(),
+        }
+    }
+    print(f"machine: {figures['machine']}")
+    figures["model_only"] = model_ceiling(classifier, args.batch_size)
+    print(f"model alone, batches of {args.batch_size}: {figures['model_only']:.1f} images/s")
+
+    pipe = run_pipeline(classifier, pool_inputs, args, work / "pool.sqlite")
+    figures["pool_pipeline"] = pipe
+    print(
+        f"pipeline, {pool.name}: {pipe['files']} files in {pipe['seconds']:.1f} s = "
+        f"{pipe['images_per_s']:.1f} images/s ({pipe['failed']} failed); RSS before "
+        f"{pipe['rss_before_mib']:.0f} MiB, after 1000 files {pipe['rss_after_1000_mib'] or 0:.0f}"
+        f" MiB, peak {pipe['rss_peak_mib']:.0f} MiB, end {pipe['rss_end_mib'] or 0:.0f} MiB"
+    )
+    naive_net = classifier.network.float().to(memory_format=torch.contiguous_format)
+    naive = run_naive(naive_net, pool_files[: args.naive])
+    classifier.network.to(memory_format=torch.channels_last)
+    figures["pool_naive"] = naive
+    ratio = pipe["images_per_s"] / naive["images_per_s"]
+    figures["pool_ratio"] = ratio
+    print(
+        f"naive loop, {pool.name}: {naive['files']} files = {naive['images_per_s']:.1f} "
+        f"images/s; ratio {ratio:.2f}x (target {RATIO_TARGET:.0f}x); pipeline at "
+        f"{pipe['images_per_s'] / figures['model_only']:.0%} of the model alone"
+    )
+
+    if not args.skip_fullres:
+        samples = args.data / "samples"
+        full = sorted((samples / "fullres").glob("*.png")) + sorted(
+            (samples / "dicom").glob("*.dcm")
+        )
+        repeated = full * args.repeat
+        fpipe = run_pipeline(classifier, repeated, args, work / "full.sqlite", no_skip=True)
+        fnaive = run_naive(naive_net, repeated[: max(len(full), len(repeated) // 2)])
+        classifier.network.to(memory_format=torch.channels_last)
+        figures["fullres_pipeline"], figures["fullres_naive"] = fpipe, fnaive
+        figures["fullres_ratio"] = fpipe["images_per_s"] / fnaive["images_per_s"]
+        print(
+            f"1024 px samples ({len(full)} files x {args.repeat}): pipeline "
+            f"{fpipe['images_per_s']:.1f} images/s, naive {fnaive['images_per_s']:.1f} "
+            f"images/s, ratio {figures['fullres_ratio']:.2f}x; peak RSS {fpipe['rss_peak_mib']:.0f}"
+            " MiB"
+        )
+
+    figures["peak_rss_mib"] = memory_mib()[1]
+    figures["machine"]["load_average_end"] = os.getloadavg()
+    print(f"process peak RSS (VmHWM): {figures['peak_rss_mib']:.0f} MiB")
+    print(f"load average at the end: {figures['machine']['load_average_end']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    failed = ratio < RATIO_TARGET
+    if args.min_rate is not None and pipe["images_per_s"] < args.min_rate:
+        failed = True
+    if pipe["images_per_s"] < RATE_TARGET:
+        print(f"note: under the {RATE_TARGET:.0f} images/s target on this run")
+    print("FAILED" if failed else "OK")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
