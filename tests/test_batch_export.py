@@ -1,0 +1,104 @@
+"""Exports of a stored run: CSV and JSON content, and a full disk while writing."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.batch_helpers import make_folder
+from xraydesk.batch import results
+from xraydesk.batch.engine import BatchOptions, BatchRun
+from xraydesk.batch.results import ExportError, export_rows
+from xraydesk.batch.store import ResultStore
+
+
+@pytest.fixture
+def stored_run(tmp_path: Path, test_classifier):
+    folder = make_folder(tmp_path / "study")
+    batch = BatchRun([folder], test_classifier, BatchOptions(recursive=True))
+    rows = list(batch.rows())
+    return batch.run_id, rows
+
+
+def test_csv_export_has_one_line_per_file_with_every_field(stored_run, tmp_path):
+    run_id, rows = stored_run
+    out = tmp_path / "exports" / "run.csv"
+    with ResultStore() as store:
+        info = store.run(run_id)
+        assert export_rows(store.iter_rows(run_id), info.class_ids, out, "csv") == len(rows)
+    with open(out, newline="", encoding="utf-8") as fh:
+        records = list(csv.DictReader(fh))
+    assert list(records[0]) == [
+        "path",
+        "sha256",
+        "model",
+        "prediction",
+        "p_normal",
+        "p_pneumonia",
+        "p_covid19",
+        "seconds",
+        "classified_at",
+        "reused",
+        "error",
+    ]
+    assert [r["path"] for r in records] == [str(r.path) for r in rows]
+    for record, row in zip(records, rows, strict=True):
+        assert record["sha256"] == row.content_hash
+        assert record["model"] == "test-3class 0.0-test"
+        if row.ok:
+            assert record["prediction"] == row.prediction and record["error"] == ""
+            assert float(record["p_pneumonia"]) == pytest.approx(
+                row.probabilities["pneumonia"], abs=1e-6
+            )
+        else:
+            assert record["prediction"] == "" and record["p_normal"] == ""
+            assert record["error"] == row.error
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_exports(stored_run, tmp_path, fmt):
+    run_id, rows = stored_run
+    out = tmp_path / f"run.{fmt}"
+    with ResultStore() as store:
+        export_rows(store.iter_rows(run_id), store.run(run_id).class_ids, out, fmt)
+    text = out.read_text(encoding="utf-8")
+    objects = json.loads(text) if fmt == "json" else [json.loads(x) for x in text.splitlines()]
+    assert len(objects) == len(rows)
+    for obj, row in zip(objects, rows, strict=True):
+        assert obj["path"] == str(row.path) and obj["sha256"] == row.content_hash
+        assert obj["prediction"] == row.prediction and obj["error"] == row.error
+        assert obj["probabilities"] == row.probabilities
+        assert obj["model"] == row.model and obj["reused"] is False
+        assert obj["classified_at"] == row.classified_at
+
+
+@pytest.mark.parametrize(("fmt", "writer"), [("csv", "write_csv"), ("json", "write_json_array")])
+def test_full_disk_while_exporting(stored_run, tmp_path, monkeypatch, fmt, writer):
+    run_id, rows = stored_run
+    original = getattr(results, writer)
+
+    def fill_the_disk(rows_in, *args):
+        def some_then_full():
+            for k, row in enumerate(rows_in):
+                if k == 3:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                yield row
+
+        return original(some_then_full(), *args)
+
+    monkeypatch.setattr(results, writer, fill_the_disk)
+    out = tmp_path / f"run.{fmt}"
+    with ResultStore() as store, pytest.raises(ExportError) as info:
+        export_rows(store.iter_rows(run_id), store.run(run_id).class_ids, out, fmt)
+    message = str(info.value)
+    assert str(out) in message and "disk is full" in message and "safe in the database" in message
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*partial"))  # no truncated file left behind
+    with ResultStore() as store:
+        assert store.integrity_ok()
+        assert store.row_count(run_id) == len(rows)
+        assert store.run(run_id).status == "completed"
