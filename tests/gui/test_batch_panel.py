@@ -1,0 +1,198 @@
+"""The batch panel: progress, cancel, filters, sorting, double-click, exports, past runs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import csv
+import errno
+import json
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.batch_helpers import expected_order, make_folder, write_png
+from xraydesk.batch import results
+from xraydesk.batch.store import ResultStore
+from xraydesk.gui.batch_panel import BatchPanel
+from xraydesk.model.classifier import Classifier
+
+WAIT_MS = 120_000
+
+
+@pytest.fixture
+def panel(qtbot, test_model_path):
+    widget = BatchPanel()
+    widget.set_model(test_model_path, "cpu")
+    widget.resize(900, 600)
+    qtbot.addWidget(widget)
+    widget.show()
+    yield widget
+    widget.shutdown()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return make_folder(tmp_path / "study")
+
+
+def run_to_end(qtbot, panel: BatchPanel, folder: Path, **kwargs):
+    with qtbot.waitSignal(panel.run_finished, timeout=WAIT_MS) as blocker:
+        assert panel.start(folder, **kwargs)
+    return blocker.args[0]
+
+
+def test_run_reports_progress_and_fills_the_table(qtbot, panel, folder):
+    seen = []
+    panel.progress_changed.connect(seen.append)
+    assert "test-3class 0.0-test" in panel.model_label.text()
+    summary = run_to_end(qtbot, panel, folder, batch_size=3)
+    assert summary.status == "completed" and summary.done == 8 and summary.failed == 1
+    assert seen and seen[-1].done == 8 and seen[-1].total == 8
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+    assert panel.progress_bar.value() == 8 and panel.progress_bar.maximum() == 8
+    assert "images/s" in panel.progress_label.text()
+    model = panel.results_model
+    assert [r.path for r in model.rows] == expected_order(folder)
+    headers = [
+        model.headerData(c, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
+        for c in range(model.columnCount())
+    ]
+    assert headers[:3] == ["File", "Prediction", "Probability"]
+    assert "P(COVID-19)" in headers
+    assert panel.runs_list.count() == 1 and panel.shown_run == summary.run_id
+    assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_filters_and_sorting(qtbot, panel, folder):
+    run_to_end(qtbot, panel, folder)
+    rows = panel.results_model.rows
+    proxy = panel.proxy
+
+    panel.errors_check.setChecked(True)  # through the control, as a user would
+    assert [r.path.name for r in panel.shown_rows()] == ["broken.png"]
+    panel.errors_check.setChecked(False)
+    assert proxy.rowCount() == 8
+
+    predicted = rows[1].prediction
+    panel.set_filters(class_id=predicted)
+    assert panel.class_filter.currentData() == predicted
+    shown = panel.shown_rows()
+    assert shown and all(r.prediction == predicted for r in shown)
+    assert len(shown) == sum(r.prediction == predicted for r in rows)
+
+    confidences = sorted(r.confidence for r in rows if r.ok)
+    threshold = round(confidences[len(confidences) // 2], 2)
+    panel.set_filters(min_probability=threshold)
+    assert {r.path for r in panel.shown_rows()} == {
+        r.path for r in rows if r.ok and r.confidence >= threshold
+    }
+
+    panel.set_filters()
+    panel.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # probability, highest first
+    values = [r.confidence for r in panel.shown_rows()]
+    assert values[-1] is None  # the error row sorts last
+    assert values[:-1] == sorted(values[:-1], reverse=True)
+
+
+def test_double_click_emits_open_image_requested(qtbot, panel, folder):
+    run_to_end(qtbot, panel, folder)
+    qtbot.waitExposed(panel)
+    index = panel.proxy.index(2, 0)
+    expected = panel.proxy.row_at(2).path
+    rect = panel.table.visualRect(index)
+    viewport = panel.table.viewport()
+    with qtbot.waitSignal(panel.open_image_requested, timeout=5000) as blocker:
+        # a real double-click: press-release, then the double-click event
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+    assert blocker.args == [expected]
+
+
+def test_cancel_stops_within_a_second_and_keeps_finished_rows(
+    qtbot, panel, tmp_path, test_model_path
+):
+    folder = tmp_path / "many"
+    for i in range(60):
+        write_png(folder / f"c{i:02d}.png", seed=i)
+    slow = Classifier.load(test_model_path, device="cpu")
+
+    def sleep(_module, _inputs, _output):
+        time.sleep(0.1)  # a slow machine: ~1.6 s per batch
+
+    for name, module in slow.network.named_modules():
+        if name.count(".") == 1:
+            module.register_forward_hook(sleep)
+    panel.set_classifier_provider(lambda: slow, "slow model")
+    finished = []
+    panel.run_finished.connect(lambda summary: finished.append((time.monotonic(), summary)))
+    assert panel.start(folder, batch_size=4)
+    qtbot.waitUntil(lambda: panel.results_model.rowCount() >= 4, timeout=WAIT_MS)
+    assert panel.cancel_button.isEnabled()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    cancelled_at = time.monotonic()
+    qtbot.waitUntil(lambda: bool(finished), timeout=WAIT_MS)
+    ended, summary = finished[0]
+    assert ended - cancelled_at < 1.0
+    assert summary.status == "cancelled" and 4 <= summary.done < 60
+    assert panel.results_model.rowCount() == summary.done
+    with ResultStore() as store:
+        assert store.row_count(summary.run_id) == summary.done
+        assert store.run(summary.run_id).status == "cancelled"
+    assert "Cancelled" in panel.progress_label.text()
+
+
+def test_past_runs_can_be_reopened(qtbot, panel, folder, tmp_path):
+    first = run_to_end(qtbot, panel, folder)
+    other = tmp_path / "other"
+    write_png(other / "x.png", seed=5)
+    second = run_to_end(qtbot, panel, other)
+    assert panel.runs_list.count() == 2
+    assert panel.results_model.rowCount() == 1
+    newest = panel.runs_list.item(0)
+    assert newest.data(Qt.ItemDataRole.UserRole) == second.run_id
+    panel.runs_list.setCurrentRow(1)  # the first run
+    panel.open_run_button.click()
+    assert panel.shown_run == first.run_id
+    assert [r.path for r in panel.results_model.rows] == expected_order(folder)
+    assert panel.class_filter.count() == 4  # all + three classes
+
+
+def test_exports_and_a_full_disk(qtbot, panel, folder, tmp_path, monkeypatch):
+    run_to_end(qtbot, panel, folder)
+    panel.set_filters(errors_only=True)
+    out_csv = tmp_path / "errors.csv"
+    assert panel.export(out_csv, "csv") == 1
+    with open(out_csv, newline="") as fh:
+        records = list(csv.DictReader(fh))
+    assert [Path(r["path"]).name for r in records] == ["broken.png"] and records[0]["error"]
+    panel.set_filters()
+    out_json = tmp_path / "all.json"
+    assert panel.export(out_json, "json") == 8
+    assert len(json.loads(out_json.read_text())) == 8
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results, "write_json_array", full)
+    with qtbot.waitSignal(panel.message_shown, timeout=5000) as blocker:
+        assert panel.export(tmp_path / "again.json", "json") is None
+    assert "disk is full" in blocker.args[0]
+    assert panel.message_label.isVisible()
+    assert not (tmp_path / "again.json").exists()
+
+
+def test_start_refuses_without_model_or_folder(qtbot, tmp_path):
+    widget = BatchPanel()
+    qtbot.addWidget(widget)
+    assert "No model" in widget.model_label.text()
+    assert not widget.start_button.isEnabled()
+    assert not widget.start(tmp_path)
+    assert "No model" in widget.message_label.text()
+    widget.set_classifier_provider(lambda: None, "x")  # never called: the folder is missing
+    assert not widget.start(tmp_path / "missing")
+    assert "not a folder" in widget.message_label.text()

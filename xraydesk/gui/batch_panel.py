@@ -1,0 +1,794 @@
+"""The batch panel: classify a whole folder from the desktop app.
+
+A front door over ``xraydesk.batch`` (the same pipeline and results database as
+``xraydesk classify``). The run goes on in its own QThread; rows reach the table in
+chunks, so the window stays responsive at hundreds of images per second. Cancel sets the
+engine's event: the run stops within a second and keeps every finished row.
+
+The main window hands over its active model with ``set_model(card_path, device)`` (or
+any ``set_classifier_provider``) and connects ``open_image_requested`` to its viewer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QThread,
+    Signal,
+    Slot,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from xraydesk.batch.engine import BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.progress import Progress, format_duration
+from xraydesk.batch.results import ResultRow, export_rows
+from xraydesk.batch.store import ResultStore, RunInfo
+from xraydesk.errors import NoModelError, XRayDeskError
+from xraydesk.model.card import ModelCard
+from xraydesk.model.classifier import Classifier
+
+log = logging.getLogger(__name__)
+
+ClassifierProvider = Callable[[], Classifier]  # may take a second (loads the model)
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so numbers sort as numbers
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ResultRow itself
+EMIT_EVERY_S = 0.1  # rows reach the GUI in chunks at most ten times a second
+PAST_RUNS_SHOWN = 100
+
+
+# ============================================================================ table model
+class BatchResultsModel(QAbstractTableModel):
+    """One row per file: name, prediction, its probability, each class, status, folder."""
+
+    FIXED_BEFORE = ("File", "Prediction", "Probability")
+    FIXED_AFTER = ("Status", "Folder")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ResultRow] = []
+        self._class_ids: list[str] = []
+        self._names: dict[str, str] = {}
+
+    # -- content ---------------------------------------------------------------------------
+    def reset(self, classes: list[tuple[str, str]]) -> None:
+        """Empty the table for a run of a model with these (id, display name) classes."""
+        self.beginResetModel()
+        self._rows = []
+        self._class_ids = [cid for cid, _ in classes]
+        self._names = dict(classes)
+        self.endResetModel()
+
+    def append_rows(self, rows: list[ResultRow]) -> None:
+        if not rows:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+        self._rows.extend(rows)
+        self.endInsertRows()
+
+    def row_at(self, row: int) -> ResultRow:
+        return self._rows[row]
+
+    @property
+    def rows(self) -> list[ResultRow]:
+        return self._rows
+
+    @property
+    def class_ids(self) -> list[str]:
+        return self._class_ids
+
+    @property
+    def display_names(self) -> dict[str, str]:
+        return self._names
+
+    # -- Qt model --------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        if parent.isValid():
+            return 0
+        return len(self.FIXED_BEFORE) + len(self._class_ids) + len(self.FIXED_AFTER)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
+            return None
+        return self._column_names()[section]
+
+    def _column_names(self) -> list[str]:
+        classes = [f"P({self._names.get(c, c)})" for c in self._class_ids]
+        return [*self.FIXED_BEFORE, *classes, *self.FIXED_AFTER]
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role == ROW_ROLE:
+            return row
+        column = index.column()
+        n_classes = len(self._class_ids)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{row.path}\n{row.error}" if row.error else str(row.path)
+        if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role not in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+            return None
+        sort = role == SORT_ROLE
+        if column == 0:
+            return row.path.name
+        if column == 1:
+            if row.prediction is None:
+                return "" if sort else "—"
+            return self._names.get(row.prediction, row.prediction)
+        if column < 3 + n_classes:
+            value = (
+                row.confidence
+                if column == 2
+                else (row.probabilities or {}).get(self._class_ids[column - 3])
+            )
+            if sort:
+                return -1.0 if value is None else value
+            return "" if value is None else f"{value:.1%}"
+        after = column - 3 - n_classes
+        if after == 0:
+            return row.error or ("reused" if row.reused else "")
+        return str(row.path.parent)
+
+
+class BatchFilterProxy(QSortFilterProxyModel):
+    """Filters: predicted class, minimum probability of that prediction, errors only."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._class_id: str | None = None
+        self._min_probability = 0.0
+        self._errors_only = False
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_filters(
+        self,
+        class_id: str | None = None,
+        min_probability: float = 0.0,
+        errors_only: bool = False,
+    ) -> None:
+        self._begin_change()
+        self._class_id = class_id
+        self._min_probability = min_probability
+        self._errors_only = errors_only
+        self._end_change()
+
+    def _begin_change(self) -> None:
+        begin = getattr(self, "beginFilterChange", None)  # Qt >= 6.9
+        if begin is not None:
+            begin()
+
+    def _end_change(self) -> None:
+        end = getattr(self, "endFilterChange", None)
+        if end is not None:
+            end(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            self.invalidateFilter()
+
+    def filterAcceptsRow(
+        self,
+        source_row: int,
+        source_parent: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, BatchResultsModel) or source_row >= len(model.rows):
+            return True
+        row = model.row_at(source_row)
+        if self._errors_only:
+            return not row.ok
+        if self._class_id is not None and row.prediction != self._class_id:
+            return False
+        if self._min_probability > 0.0:
+            confidence = row.confidence
+            return confidence is not None and confidence >= self._min_probability
+        return True
+
+    def row_at(self, proxy_row: int) -> ResultRow:
+        index = self.mapToSource(self.index(proxy_row, 0))
+        model = self.sourceModel()
+        assert isinstance(model, BatchResultsModel)
+        return model.row_at(index.row())
+
+    def shown_rows(self) -> list[ResultRow]:
+        """The rows as shown: filtered, in the current sort order."""
+        return [self.row_at(k) for k in range(self.rowCount())]
+
+
+# ============================================================================ worker
+class BatchJob(QObject):
+    """Drives one BatchRun; lives in the GUI thread, runs in a BatchRunner thread."""
+
+    rows_ready = Signal(object)  # list[ResultRow]
+    progress = Signal(object)  # Progress
+    started_run = Signal(object)  # classes: list[(id, display name)], once the model is loaded
+    failed = Signal(str)
+    done = Signal(object)  # RunSummary, or None when the run never started
+
+    def __init__(self, folder: Path, provider: ClassifierProvider, options: BatchOptions) -> None:
+        super().__init__()
+        self.folder = folder
+        self.provider = provider
+        self.options = options
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> None:
+        summary: RunSummary | None = None
+        buffer: list[ResultRow] = []
+        try:
+            classifier = self.provider()
+            if self.cancel_event.is_set():
+                return
+            self.started_run.emit([(c.id, c.name) for c in classifier.card.classes])
+            batch = BatchRun(
+                [self.folder],
+                classifier,
+                self.options,
+                cancel=self.cancel_event,
+                on_progress=self.progress.emit,
+            )
+            last = time.monotonic()
+            try:
+                for row in batch.rows():
+                    buffer.append(row)
+                    if time.monotonic() - last >= EMIT_EVERY_S:
+                        self.rows_ready.emit(buffer)
+                        buffer, last = [], time.monotonic()
+            finally:
+                summary = batch.summary
+        except XRayDeskError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # never let a worker die silently
+            log.error("batch run failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            if buffer:
+                self.rows_ready.emit(buffer)
+            self.done.emit(summary)
+
+
+class BatchRunner(QThread):
+    """Runs one job (no event loop in the thread: waiting for it never deadlocks)."""
+
+    def __init__(self, job: BatchJob, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.job = job
+        self.setObjectName("xraydesk-batch")
+
+    def run(self) -> None:
+        self.job.run()
+
+    def stop(self, wait_ms: int = 30_000) -> bool:
+        self.job.cancel()
+        return self.wait(wait_ms) if self.isRunning() else True
+
+
+# ============================================================================ the panel
+class BatchPanel(QWidget):
+    open_image_requested = Signal(Path)
+    run_started = Signal()
+    progress_changed = Signal(object)  # Progress
+    run_finished = Signal(object)  # RunSummary, or None when the run could not start
+    message_shown = Signal(str)
+
+    def __init__(
+        self,
+        provider: ClassifierProvider | None = None,
+        model_label: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("batch-panel")
+        self._provider = provider
+        self._model_label = model_label
+        self._runner: BatchRunner | None = None
+        self._cam_dir: Path | None = None
+        self._shown_run: int | None = None
+        self._build()
+        self._connect()
+        self._sync()
+        self.refresh_runs()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+
+        self.model_label = QLabel()
+        self.model_label.setObjectName("batch-model")
+        layout.addWidget(self.model_label)
+
+        pick = QHBoxLayout()
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setPlaceholderText("Folder of radiographs")
+        self.browse_button = QPushButton("Choose folder…")
+        pick.addWidget(self.folder_edit, 1)
+        pick.addWidget(self.browse_button)
+        layout.addLayout(pick)
+
+        opts = QHBoxLayout()
+        self.recursive_check = QCheckBox("Include subfolders")
+        self.recursive_check.setChecked(True)
+        self.no_skip_check = QCheckBox("Classify again")
+        self.no_skip_check.setToolTip(
+            "Classify every file again, even those this model already classified "
+            "(otherwise their stored results are reused)"
+        )
+        self.cam_check = QCheckBox("Grad-CAM images")
+        self.cam_check.setToolTip("Save a Grad-CAM overlay PNG of every image into a folder")
+        opts.addWidget(self.recursive_check)
+        opts.addWidget(self.no_skip_check)
+        opts.addWidget(self.cam_check)
+        opts.addStretch(1)
+        self.start_button = QPushButton("Start")
+        self.cancel_button = QPushButton("Cancel")
+        opts.addWidget(self.start_button)
+        opts.addWidget(self.cancel_button)
+        layout.addLayout(opts)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("%v / %m")
+        self.progress_bar.setValue(0)
+        self.progress_label = QLabel(" ")
+        self.progress_label.setObjectName("batch-progress")
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.progress_label)
+
+        self.message_label = QLabel()
+        self.message_label.setObjectName("batch-message")
+        self.message_label.setWordWrap(True)
+        self.message_label.hide()
+        layout.addWidget(self.message_label)
+
+        filters = QHBoxLayout()
+        self.class_filter = QComboBox()
+        self.class_filter.addItem("All predictions", None)
+        self.threshold_spin = QDoubleSpinBox()
+        self.threshold_spin.setRange(0.0, 100.0)
+        self.threshold_spin.setDecimals(0)
+        self.threshold_spin.setSingleStep(5.0)
+        self.threshold_spin.setSuffix(" %")
+        self.threshold_spin.setPrefix("≥ ")
+        self.threshold_spin.setToolTip(
+            "Only rows whose predicted class has at least this probability"
+        )
+        self.errors_check = QCheckBox("Errors only")
+        filters.addWidget(QLabel("Show"))
+        filters.addWidget(self.class_filter)
+        filters.addWidget(self.threshold_spin)
+        filters.addWidget(self.errors_check)
+        filters.addStretch(1)
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_json_button = QPushButton("Export JSON…")
+        for button in (self.export_csv_button, self.export_json_button):
+            button.setToolTip("Save the rows shown (filters and sorting applied)")
+            filters.addWidget(button)
+        layout.addLayout(filters)
+
+        self.results_model = BatchResultsModel(self)
+        self.proxy = BatchFilterProxy(self)
+        self.proxy.setSourceModel(self.results_model)
+        self.table = QTableView()
+        self.table.setObjectName("batch-results")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # input order until asked
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setToolTip("Double-click a row to open the image in the viewer")
+
+        past = QWidget()
+        past_layout = QVBoxLayout(past)
+        past_layout.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("Past runs"))
+        header.addStretch(1)
+        self.open_run_button = QPushButton("Open")
+        header.addWidget(self.open_run_button)
+        past_layout.addLayout(header)
+        self.runs_list = QListWidget()
+        self.runs_list.setObjectName("batch-runs")
+        past_layout.addWidget(self.runs_list)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(past)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        layout.addWidget(splitter, 1)
+
+    def _connect(self) -> None:
+        self.browse_button.clicked.connect(self.choose_folder)
+        self.start_button.clicked.connect(lambda: self.start())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.folder_edit.textChanged.connect(self._sync)
+        self.cam_check.toggled.connect(self._cam_toggled)
+        self.class_filter.currentIndexChanged.connect(self._apply_filters)
+        self.threshold_spin.valueChanged.connect(self._apply_filters)
+        self.errors_check.toggled.connect(self._apply_filters)
+        self.table.doubleClicked.connect(self._open_row)
+        self.export_csv_button.clicked.connect(lambda: self._ask_export("csv"))
+        self.export_json_button.clicked.connect(lambda: self._ask_export("json"))
+        self.open_run_button.clicked.connect(self._open_selected_run)
+        self.runs_list.itemDoubleClicked.connect(lambda _item: self._open_selected_run())
+        self.runs_list.currentRowChanged.connect(lambda _row: self._sync())
+
+    # -- model -----------------------------------------------------------------------------
+    def set_classifier_provider(self, provider: ClassifierProvider | None, label: str = "") -> None:
+        """Classify with what ``provider()`` returns (called in the worker thread)."""
+        self._provider = provider
+        self._model_label = label
+        self._sync()
+
+    def set_model(self, card_path: str | Path | None, device: str = "auto") -> None:
+        """Use this model card (the main window's active model), loaded through the app's
+        classifier cache so the viewer and the batch share one copy."""
+        if card_path is None:
+            self.set_classifier_provider(None)
+            return
+        from xraydesk.gui.model_cache import shared_cache
+
+        try:
+            label = ModelCard.read(card_path).label
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            self.set_classifier_provider(None)
+            return
+        path = Path(card_path)
+        self.set_classifier_provider(lambda: shared_cache().get(path, device), label)
+
+    # -- running ---------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder to classify", self.folder_edit.text()
+        )
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def _cam_toggled(self, on: bool) -> None:
+        if not on:
+            self._cam_dir = None
+            return
+        if self._cam_dir is None:
+            folder = QFileDialog.getExistingDirectory(self, "Folder for the Grad-CAM images")
+            if not folder:
+                self.cam_check.setChecked(False)
+                return
+            self._cam_dir = Path(folder)
+        self.cam_check.setToolTip(f"Grad-CAM overlays go to {self._cam_dir}")
+
+    def set_cam_dir(self, folder: str | Path | None) -> None:
+        """Save Grad-CAM PNGs of the next runs into ``folder`` (None: none)."""
+        self._cam_dir = Path(folder) if folder else None
+        self.cam_check.blockSignals(True)
+        self.cam_check.setChecked(self._cam_dir is not None)
+        self.cam_check.blockSignals(False)
+
+    def is_running(self) -> bool:
+        return self._runner is not None and self._runner.isRunning()
+
+    def start(self, folder: str | Path | None = None, batch_size: int = 32) -> bool:
+        """Classify ``folder`` (default: the one in the folder field); False if it cannot start."""
+        if self.is_running():
+            return False
+        if folder is not None:
+            self.folder_edit.setText(str(folder))
+        text = self.folder_edit.text().strip()
+        if not text:
+            self.show_message("Choose a folder to classify.")
+            return False
+        path = Path(text).expanduser()
+        if not path.is_dir():
+            self.show_message(f"{path}: not a folder (or it is not reachable).")
+            return False
+        provider = self._provider
+        if provider is None:
+            self.show_message(str(NoModelError("No model is active: choose one in the viewer.")))
+            return False
+        options = BatchOptions(
+            recursive=self.recursive_check.isChecked(),
+            skip_known=not self.no_skip_check.isChecked(),
+            batch_size=batch_size,
+            cam_dir=self._cam_dir if self.cam_check.isChecked() else None,
+        )
+        self.clear_message()
+        self.results_model.reset([])
+        self._shown_run = None
+        self.progress_bar.setRange(0, 0)  # busy until the total is known
+        self.progress_label.setText("Loading the model…")
+        job = BatchJob(path, provider, options)
+        job.started_run.connect(self._on_started)
+        job.rows_ready.connect(self._on_rows)
+        job.progress.connect(self._on_progress)
+        job.failed.connect(self.show_message)
+        job.done.connect(self._on_done)
+        self._runner = BatchRunner(job, self)
+        self._runner.start()
+        self._sync()
+        self.run_started.emit()
+        return True
+
+    @Slot()
+    def cancel(self) -> None:
+        if self._runner is not None:
+            self._runner.job.cancel()
+            self.progress_label.setText("Stopping…")
+
+    @Slot()
+    def shutdown(self, wait_ms: int = 30_000) -> None:
+        """Cancel a run and wait for its thread (before the panel or the app goes away)."""
+        runner = self._runner
+        if runner is not None:
+            runner.stop(wait_ms)
+            QCoreApplication.sendPostedEvents(self)  # deliver the last rows and 'done'
+
+    @Slot(object)
+    def _on_started(self, classes: list[tuple[str, str]]) -> None:
+        self.results_model.reset(classes)
+        self._fill_class_filter(classes)
+        self._resize_columns()
+
+    @Slot(object)
+    def _on_rows(self, rows: list[ResultRow]) -> None:
+        self.results_model.append_rows(rows)
+
+    @Slot(object)
+    def _on_progress(self, progress: Progress) -> None:
+        total = progress.total
+        if total is None:
+            self.progress_bar.setRange(0, 0)
+        else:
+            self.progress_bar.setRange(0, max(1, total))
+            self.progress_bar.setValue(min(progress.done, total))
+        of = f"{progress.done} of {total}" if total is not None else f"{progress.done} of ?"
+        parts = [of, f"{progress.rate:.1f} images/s", f"{format_duration(progress.eta)} left"]
+        if progress.failed:
+            parts.append(f"{progress.failed} failed")
+        if progress.reused:
+            parts.append(f"{progress.reused} reused")
+        self.progress_label.setText(" · ".join(parts))
+        self.progress_changed.emit(progress)
+
+    @Slot(object)
+    def _on_done(self, summary: RunSummary | None) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.wait()
+            runner.deleteLater()
+        if summary is not None:
+            self._shown_run = summary.run_id
+            self.progress_bar.setRange(0, max(1, summary.total or summary.done))
+            self.progress_bar.setValue(summary.done)
+            self.progress_label.setText(_summary_text(summary))
+            if summary.message and summary.status != "completed":
+                self.show_message(summary.message)
+        else:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_label.setText("Not started.")
+        self.refresh_runs()
+        self._sync()
+        self.run_finished.emit(summary)
+
+    # -- results ---------------------------------------------------------------------------
+    def _fill_class_filter(self, classes: list[tuple[str, str]]) -> None:
+        current = self.class_filter.currentData()
+        self.class_filter.blockSignals(True)
+        self.class_filter.clear()
+        self.class_filter.addItem("All predictions", None)
+        for cid, name in classes:
+            self.class_filter.addItem(name, cid)
+        index = self.class_filter.findData(current)
+        self.class_filter.setCurrentIndex(max(0, index))
+        self.class_filter.blockSignals(False)
+        self._apply_filters()
+
+    def set_filters(
+        self, class_id: str | None = None, min_probability: float = 0.0, errors_only: bool = False
+    ) -> None:
+        """Set the filter controls (``min_probability`` in [0, 1])."""
+        for widget in (self.class_filter, self.threshold_spin, self.errors_check):
+            widget.blockSignals(True)
+        self.class_filter.setCurrentIndex(max(0, self.class_filter.findData(class_id)))
+        self.threshold_spin.setValue(round(min_probability * 100))
+        self.errors_check.setChecked(errors_only)
+        for widget in (self.class_filter, self.threshold_spin, self.errors_check):
+            widget.blockSignals(False)
+        self._apply_filters()
+
+    def _apply_filters(self) -> None:
+        errors_only = self.errors_check.isChecked()
+        self.class_filter.setEnabled(not errors_only)
+        self.threshold_spin.setEnabled(not errors_only)
+        self.proxy.set_filters(
+            self.class_filter.currentData(), self.threshold_spin.value() / 100.0, errors_only
+        )
+
+    def _resize_columns(self) -> None:
+        header = self.table.horizontalHeader()
+        header.resizeSection(0, 220)
+        for column in range(1, self.results_model.columnCount() - 1):
+            header.resizeSection(column, 90)
+
+    def _open_row(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.open_image_requested.emit(self.proxy.row_at(index.row()).path)
+
+    def shown_rows(self) -> list[ResultRow]:
+        return self.proxy.shown_rows()
+
+    def _ask_export(self, fmt: str) -> None:
+        suffix = {"csv": "CSV files (*.csv)", "json": "JSON files (*.json)"}[fmt]
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", "", suffix)
+        if path:
+            self.export(path, fmt)
+
+    def export(self, path: str | Path, fmt: str) -> int | None:
+        """Write the rows shown as CSV or JSON (an array); the count, or None on failure."""
+        try:
+            count = export_rows(self.shown_rows(), self.results_model.class_ids, path, fmt)
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            return None
+        self.progress_label.setText(f"Exported {count} rows to {path}")
+        return count
+
+    # -- past runs -------------------------------------------------------------------------
+    def refresh_runs(self) -> None:
+        try:
+            with ResultStore() as store:
+                runs = store.runs(limit=PAST_RUNS_SHOWN)
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            runs = []
+        self.runs_list.clear()
+        for info in runs:
+            item = QListWidgetItem(_run_text(info))
+            item.setData(Qt.ItemDataRole.UserRole, info.id)
+            item.setToolTip(info.message or info.folder)
+            self.runs_list.addItem(item)
+        self._sync()
+
+    def _open_selected_run(self) -> None:
+        item = self.runs_list.currentItem()
+        if item is not None:
+            self.open_run(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def open_run(self, run_id: int) -> bool:
+        """Show a past run's rows (from the database) in the table."""
+        if self.is_running():
+            return False
+        try:
+            with ResultStore() as store:
+                info = store.run(run_id)
+                self.results_model.reset(info.classes)
+                chunk: list[ResultRow] = []
+                for row in store.iter_rows(run_id):
+                    chunk.append(row)
+                    if len(chunk) >= 1000:
+                        self.results_model.append_rows(chunk)
+                        chunk = []
+                self.results_model.append_rows(chunk)
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            return False
+        self._fill_class_filter(info.classes)
+        self._resize_columns()
+        self._shown_run = run_id
+        self.folder_edit.setText(info.inputs[0] if info.inputs else info.folder)
+        done = info.rows_done
+        self.progress_bar.setRange(0, max(1, info.total or done))
+        self.progress_bar.setValue(done)
+        self.progress_label.setText(f"Run {info.id}: {_run_text(info)}")
+        self.clear_message()
+        self._sync()
+        return True
+
+    @property
+    def shown_run(self) -> int | None:
+        return self._shown_run
+
+    # -- messages and state ----------------------------------------------------------------
+    @Slot(str)
+    def show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.message_label.show()
+        self.message_shown.emit(text)
+
+    def clear_message(self) -> None:
+        self.message_label.clear()
+        self.message_label.hide()
+
+    def _sync(self) -> None:
+        running = self.is_running()
+        has_model = self._provider is not None
+        self.model_label.setText(
+            f"Model: {self._model_label}"
+            if has_model and self._model_label
+            else "Model: the active model"
+            if has_model
+            else "No model is active."
+        )
+        self.start_button.setEnabled(not running and has_model and bool(self.folder_edit.text()))
+        self.cancel_button.setEnabled(running)
+        for widget in (
+            self.folder_edit,
+            self.browse_button,
+            self.recursive_check,
+            self.no_skip_check,
+            self.cam_check,
+            self.open_run_button,
+            self.runs_list,
+        ):
+            widget.setEnabled(not running)
+        self.open_run_button.setEnabled(not running and self.runs_list.currentItem() is not None)
+
+
+def _summary_text(summary: RunSummary) -> str:
+    status = {"completed": "Done", "cancelled": "Cancelled", "failed": "Stopped"}.get(
+        summary.status, summary.status
+    )
+    parts = [f"{status}: {summary.done - summary.failed} of {summary.done} classified"]
+    if summary.reused:
+        parts.append(f"{summary.reused} reused")
+    if summary.failed:
+        parts.append(f"{summary.failed} failed")
+    skipped = summary.not_images + summary.hidden
+    if skipped:
+        parts.append(f"{skipped} other files skipped")
+    if summary.seconds > 0:
+        parts.append(f"{summary.done / summary.seconds:.1f} images/s")
+    return " · ".join(parts)
+
+
+def _run_text(info: RunInfo) -> str:
+    when = info.started.replace("T", " ")[:16]
+    files = f"{info.rows_done} files" + (f", {info.failed} failed" if info.failed else "")
+    name = Path(info.folder).name or info.folder
+    return f"#{info.id}  {when}  {name}  ·  {info.model}  ·  {info.status}  ·  {files}"
