@@ -10,12 +10,18 @@ from xraydesk import paths
 from xraydesk.gui.tools import install_tools, open_models_dialog, open_wizard
 
 
-def test_model_menu_gets_train_and_manage(make_window):
+def test_tools_are_installed_and_follow_the_window(make_window, qtbot, samples_dir: Path):
     window = make_window()
-    actions = install_tools(window)
-    assert set(actions) == {"train", "manage"}
-    assert actions["train"] in window.model_menu.actions()
-    assert actions["manage"] in window.model_menu.actions()
+    tools = install_tools(window)
+    assert tools.train_action in window.model_menu.actions()
+    assert tools.manage_action in window.model_menu.actions()
+    # the batch panel is docked, uses the viewer's model, and opens images in the viewer
+    assert tools.batch.window() is window
+    assert window.active_model_path is not None
+    assert tools.batch.model_label.text()
+    image = samples_dir / "fullres" / "nih-00000001_000.png"
+    with qtbot.waitSignal(window.probabilities_shown, timeout=60_000):
+        tools.batch.open_image_requested.emit(image)
 
 
 def test_wizard_model_ready_makes_it_the_active_model(make_window, qtbot, test_model_path: Path):

@@ -943,6 +943,10 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = 60_000) -> None:
         """Drop pending work and wait for the workers (they hold references to this window)."""
         self._closed = True
+        for dock in self._tool_docks:  # tool panels with workers of their own stop them too
+            stop = getattr(dock.widget(), "shutdown", None)
+            if stop is not None:
+                stop()
         self.pipeline.cancel()
         self.pipeline.wait(timeout_ms)
         self.state.unsubscribe(self._on_state_changed)

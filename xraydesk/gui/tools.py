@@ -6,16 +6,34 @@ Kept out of ``main_window`` so the viewer stands on its own (and its tests stay 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 
+from xraydesk.gui.batch_panel import BatchPanel
 from xraydesk.gui.main_window import MainWindow
 
 
-def install_tools(window: MainWindow) -> dict[str, QAction]:
-    """Add the Model menu's wizard and manager entries; returns the new actions."""
+@dataclass(frozen=True)
+class Tools:
+    batch: BatchPanel
+    train_action: QAction
+    manage_action: QAction
+
+
+def install_tools(window: MainWindow) -> Tools:
+    """Dock the batch panel and add the Model menu's wizard and manager entries.
+
+    The batch panel follows the viewer's active model and device; double-clicking one of
+    its rows opens the image in the viewer (``add_tool_panel`` connects that).
+    """
+    batch = BatchPanel()
+    batch.set_model(window.active_model_path, window.device)
+    window.model_changed.connect(lambda path: batch.set_model(path, window.device))
+    window.add_tool_panel(batch, "Batch")
+
     menu = window.model_menu
     menu.addSeparator()
     train = QAction("&Train or fine-tune a model…", window)
@@ -25,7 +43,7 @@ def install_tools(window: MainWindow) -> dict[str, QAction]:
     manage.triggered.connect(lambda: open_models_dialog(window))
     menu.addAction(train)
     menu.addAction(manage)
-    return {"train": train, "manage": manage}
+    return Tools(batch=batch, train_action=train, manage_action=manage)
 
 
 def _use_model(window: MainWindow, card_path: Path) -> None:
