@@ -53,14 +53,26 @@ def memory_mib() -> tuple[float, float]:
     return values.get("VmRSS", float("nan")), values.get("VmHWM", float("nan"))
 
 
-def model_ceiling(classifier, batch_size: int, seconds: float = 6.0) -> float:
+def model_ceiling(classifier, batch_size: int, seconds: float = 6.0) -> dict[int, float]:
+    """Images/s of the model alone on random batches, for each thread count the pipeline
+    may choose, under the same allocator settings as the pipeline."""
+    from xraydesk.batch.memory import reuse_large_allocations
+    from xraydesk.batch.threads import thread_candidates
+
     x = torch.randn(batch_size, classifier.preprocessing.channels, 224, 224)
-    classifier.predict_tensors(x)
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        classifier.predict_tensors(x)
-        count += batch_size
-    return count / (time.perf_counter() - start)
+    rates = {}
+    before = torch.get_num_threads()
+    with reuse_large_allocations():
+        for threads in thread_candidates():
+            torch.set_num_threads(threads)
+            classifier.predict_tensors(x)
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                classifier.predict_tensors(x)
+                count += batch_size
+            rates[threads] = count / (time.perf_counter() - start)
+    torch.set_num_threads(before)
+    return rates
 
 
 def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> dict:
@@ -76,6 +88,7 @@ def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> d
         skip_known=not no_skip,
         batch_size=args.batch_size,
         workers=args.workers,
+        threads=args.threads,
         db_path=db,
     )
     rss_before = memory_mib()[0]
@@ -88,6 +101,7 @@ def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> d
         "files": summary.done,
         "failed": summary.failed,
         "status": summary.status,
+        "model_threads": summary.model_threads,
         "seconds": seconds,
         "images_per_s": summary.done / seconds,
         "rss_before_mib": rss_before,
@@ -140,15 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=10, help="repeats of the 1024 px samples")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, help="decode threads")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="model threads (default: measured per run)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-fullres", action="store_true")
     parser.add_argument("--min-rate", type=float, default=None, help="fail under this rate")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="xraydesk-bench-"))
     os.environ["XRAYDESK_DATA_DIR"] = str(work / "data")
 
@@ -177,14 +191,18 @@ def main(argv: list[str] | None = None) -> int:
         }
     }
     print(f"machine: {figures['machine']}")
-    figures["model_only"] = model_ceiling(classifier, args.batch_size)
-    print(f"model alone, batches of {args.batch_size}: {figures['model_only']:.1f} images/s")
+    ceiling = model_ceiling(classifier, args.batch_size)
+    figures["model_only_by_threads"] = ceiling
+    figures["model_only"] = max(ceiling.values())
+    shown = ", ".join(f"{rate:.1f} images/s on {n} thread(s)" for n, rate in ceiling.items())
+    print(f"model alone, batches of {args.batch_size}: {shown}")
 
     pipe = run_pipeline(classifier, pool_inputs, args, work / "pool.sqlite")
     figures["pool_pipeline"] = pipe
     print(
         f"pipeline, {pool.name}: {pipe['files']} files in {pipe['seconds']:.1f} s = "
-        f"{pipe['images_per_s']:.1f} images/s ({pipe['failed']} failed); RSS before "
+        f"{pipe['images_per_s']:.1f} images/s ({pipe['failed']} failed, model on "
+        f"{pipe['model_threads']} thread(s)); RSS before "
         f"{pipe['rss_before_mib']:.0f} MiB, after 1000 files {pipe['rss_after_1000_mib'] or 0:.0f}"
         f" MiB, peak {pipe['rss_peak_mib']:.0f} MiB, end {pipe['rss_end_mib'] or 0:.0f} MiB"
     )

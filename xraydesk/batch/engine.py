@@ -50,6 +50,7 @@ from xraydesk.batch.store import (
     model_key,
     utc_now,
 )
+from xraydesk.batch.threads import ThreadTuner, thread_candidates
 from xraydesk.errors import ImageLoadError, XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
@@ -84,6 +85,7 @@ class BatchOptions:
     prefetch: int | None = None  # files prepared ahead of the model; None: 2 batches
     cam_dir: Path | None = None  # write a Grad-CAM PNG per classified file here
     count_total: bool = True  # count the images first (in a side thread) for time left
+    threads: int | None = None  # the model's CPU threads; None: measured per run (ThreadTuner)
     db_path: Path | None = None  # None: results.sqlite in the user data folder
 
 
@@ -100,6 +102,7 @@ class RunSummary:
     missing: list[Path] = field(default_factory=list)  # inputs or subfolders not found
     message: str | None = None
     seconds: float = 0.0
+    model_threads: int | None = None  # CPU threads the model ended up with (None: GPU)
 
     @property
     def done(self) -> int:
@@ -152,6 +155,8 @@ class BatchRun:
         self._meter = RateMeter()
         self._roots = [p for p in self.inputs if p.is_dir()]
         self._pinned: torch.Tensor | None = None
+        self._tuner: ThreadTuner | None = None
+        self._last_batch_end: float | None = None
         self._started = False
         self._stop_reason: str | None = None
 
@@ -175,6 +180,12 @@ class BatchRun:
             ).start()
         status, message = FAILED, None
         hooks = self._install_cancel_hooks()
+        threads_before = torch.get_num_threads()
+        if self.classifier.device.type == "cpu":
+            if opts.threads:
+                torch.set_num_threads(opts.threads)
+            else:
+                self._tuner = ThreadTuner(thread_candidates())
         try:
             with reuse_large_allocations():
                 yield from self._drive()
@@ -196,6 +207,8 @@ class BatchRun:
         finally:
             for hook in hooks:
                 hook.remove()
+            if torch.get_num_threads() != threads_before:
+                torch.set_num_threads(threads_before)
             stop_counting.set()
             if status == CANCELLED and self._stop_reason:
                 message = self._stop_reason
@@ -211,6 +224,7 @@ class BatchRun:
                 missing=list(self.stats.missing),
                 message=message,
                 seconds=time.monotonic() - start,
+                model_threads=self._tuner.best if self._tuner is not None else opts.threads,
             )
             self._close_store(status, message)
 
@@ -327,9 +341,17 @@ class BatchRun:
         yield from rows
 
     def _classify(self, todo: list[_Prepared]) -> None:
+        threads = self._tuner.choose() if self._tuner is not None else None
+        if threads is not None and threads != torch.get_num_threads():
+            torch.set_num_threads(threads)  # this thread's OpenMP team only
         start = time.perf_counter()
         probs = self.classifier.predict_tensors(self._stack([item.tensor for item in todo]))
-        share = (time.perf_counter() - start) / len(todo)
+        end = time.perf_counter()
+        share = (end - start) / len(todo)
+        if self._tuner is not None and threads is not None and self._last_batch_end is not None:
+            # batch end to batch end: inference, waiting for decoding and storing rows
+            self._tuner.record(threads, (end - self._last_batch_end) / len(todo))
+        self._last_batch_end = end
         stamp = utc_now()
         ids = self.classifier.class_ids
         for item, p in zip(todo, probs, strict=True):
