@@ -15,7 +15,7 @@ from tests.batch_helpers import expected_order, make_folder, write_png
 from xraydesk import paths
 from xraydesk.batch.discover import DiscoveryStats, count_images, iter_images
 from xraydesk.batch.engine import BatchAborted, BatchOptions, BatchRun, classify_paths
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch.store import ResultStore, StoreError
 from xraydesk.imaging import load_xray
 from xraydesk.model.classifier import Classifier
 
@@ -225,6 +225,14 @@ def test_database_write_failure_ends_the_run_cleanly(folder, test_classifier, mo
     with ResultStore() as store:
         assert store.row_count(batch.run_id) == len(yielded) > 0
         assert store.integrity_ok()
+
+
+def test_a_damaged_database_is_named_and_left_alone(folder, test_classifier):
+    db = paths.data_dir() / "results.sqlite"
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"results\.sqlite: cannot open the results database"):
+        run_rows([folder], test_classifier)
+    assert db.read_bytes().startswith(b"this is not a database")
 
 
 def test_discovery_counts_and_survives_a_symlink_loop(tmp_path):

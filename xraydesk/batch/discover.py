@@ -82,6 +82,8 @@ def _walk(
             subfolders.append(Path(entry.path))
         elif is_image_file(entry.path):
             yield Path(entry.path)
+        elif not os.path.lexists(entry.path):
+            yield Path(entry.path)  # vanished since listed: the reader reports it, not a skip
         else:
             stats.not_images += 1
     if recursive:

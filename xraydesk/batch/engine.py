@@ -169,10 +169,14 @@ class BatchRun:
         opts = self.options
         start = time.monotonic()
         if opts.record:
-            self._store = ResultStore(opts.db_path)
-            self.run_id = self._store.start_run(
-                [str(p.absolute()) for p in self.inputs], opts.recursive, self.classifier.card
-            )
+            store = ResultStore(opts.db_path)
+            try:
+                inputs = [str(p.absolute()) for p in self.inputs]
+                self.run_id = store.start_run(inputs, opts.recursive, self.classifier.card)
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
         stop_counting = threading.Event()
         if opts.count_total:
             threading.Thread(
@@ -260,7 +264,7 @@ class BatchRun:
         try:
             for item in stream:
                 if item.missing:
-                    self._check_roots(item.path)
+                    self._check_folder(item.path)
                 pending.append(item)
                 decoded += item.tensor is not None
                 waited = time.monotonic() - last_flush
@@ -275,11 +279,11 @@ class BatchRun:
             stream.close()  # stops the decode threads now, not when garbage-collected
         if self.cancel.is_set():
             return
-        for root in self._roots:
-            if not root.is_dir():
-                raise BatchAborted(self._gone_message(root))
         if pending:
             yield from self._flush(pending)
+        for folder in self.stats.missing:  # a subfolder that vanished before it was listed
+            if any(_is_within(folder, root) for root in self._roots):
+                raise BatchAborted(self._gone_message(folder))
 
     # -- decode threads -------------------------------------------------------------------
     def _prepare(self, path: Path) -> _Prepared:
@@ -297,7 +301,11 @@ class BatchRun:
                 missing=isinstance(exc, FileNotFoundError),
             )
         if self._store is not None and self.options.skip_known:
-            known = self._store.known_row(self._key, sha)
+            try:
+                known = self._store.known_row(self._key, sha)
+            except sqlite3.Error as exc:  # a busy or damaged database: classify it anyway
+                log.warning("results lookup failed for %s: %s", path, exc)
+                known = None
             if known is not None:
                 known.path, known.model = path, self._label
                 return _Prepared(path, sha256=sha, row=known)
@@ -460,13 +468,16 @@ class BatchRun:
                 self._meter.progress(done, total, c["classified"], c["reused"], c["failed"])
             )
 
-    def _check_roots(self, path: Path) -> None:
-        """A file that vanished: fine on its own, fatal when its whole folder is gone."""
-        for root in self._roots:
-            if _is_within(path, root) and not root.is_dir():
-                raise BatchAborted(self._gone_message(root))
+    def _check_folder(self, path: Path) -> None:
+        """A file that vanished: an error row on its own, the end of the run when its whole
+        folder is gone (deleted, renamed, a drive unplugged)."""
+        if not any(_is_within(path, root) for root in self._roots):
+            return
+        if not path.parent.is_dir():
+            gone = next((r for r in self._roots if not r.is_dir()), path.parent)
+            raise BatchAborted(self._gone_message(gone))
 
-    def _gone_message(self, root: Path) -> str:
+    def _gone_message(self, folder: Path) -> str:
         saved = (
             f"the {self._seq} files finished are saved in the results database "
             f"(run {self.run_id}); run again to classify the rest"
@@ -474,7 +485,7 @@ class BatchRun:
             else f"{self._seq} files were finished"
         )
         gone = "the folder disappeared during the run (deleted, renamed or unmounted)"
-        return f"{root}: {gone}; {saved}"
+        return f"{folder}: {gone}; {saved}"
 
     def _close_store(self, status: str, message: str | None) -> None:
         store, self._store = self._store, None

@@ -203,26 +203,29 @@ class ResultStore:
     def start_run(
         self, inputs: list[str], recursive: bool, card: ModelCard, total: int | None = None
     ) -> int:
-        conn = self._connection()
         classes = [[c.id, c.name] for c in card.classes]
-        cur = conn.execute(
-            "INSERT INTO runs (folder, inputs, recursive, model, model_key, classes, started,"
-            " heartbeat, status, pid, total) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                inputs[0] if inputs else "",
-                json.dumps(inputs),
-                int(recursive),
-                card.label,
-                model_key(card),
-                json.dumps(classes),
-                utc_now(),
-                time.time(),
-                RUNNING,
-                os.getpid(),
-                total,
-            ),
-        )
-        conn.commit()
+        try:
+            conn = self._connection()
+            cur = conn.execute(
+                "INSERT INTO runs (folder, inputs, recursive, model, model_key, classes, started,"
+                " heartbeat, status, pid, total) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    inputs[0] if inputs else "",
+                    json.dumps(inputs),
+                    int(recursive),
+                    card.label,
+                    model_key(card),
+                    json.dumps(classes),
+                    utc_now(),
+                    time.time(),
+                    RUNNING,
+                    os.getpid(),
+                    total,
+                ),
+            )
+            conn.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot record a new batch run ({exc})") from exc
         run_id = int(cur.lastrowid or 0)
         with _ACTIVE_LOCK:
             _ACTIVE_RUNS.add(run_id)
