@@ -105,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
                 bar.draw()
     except BatchAborted as exc:
         stop_message = str(exc)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly, the finished rows are kept
+        batch.stop("the output was closed")
+        _silence_stdout()
+        stop_message = "the output was closed before the end of the run"
     except KeyboardInterrupt:
         interrupted = True
         batch.stop("interrupted (Ctrl-C)")
@@ -161,6 +165,15 @@ class CsvOutput:
             self.error = exc
         self.partial.unlink(missing_ok=True)
         return self.error is None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _is_terminal(stream: IO[str]) -> bool:
