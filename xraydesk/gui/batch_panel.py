@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 from xraydesk.batch.engine import BatchOptions, BatchRun, RunSummary
 from xraydesk.batch.progress import Progress, format_duration
 from xraydesk.batch.results import ResultRow, export_rows
-from xraydesk.batch.store import ResultStore, RunInfo
+from xraydesk.batch.store import ResultStore, RunInfo, default_db_path
 from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
@@ -681,12 +681,13 @@ class BatchPanel(QWidget):
 
     # -- past runs -------------------------------------------------------------------------
     def refresh_runs(self) -> None:
-        try:
-            with ResultStore() as store:
-                runs = store.runs(limit=PAST_RUNS_SHOWN)
-        except XRayDeskError as exc:
-            self.show_message(str(exc))
-            runs = []
+        runs: list[RunInfo] = []
+        if default_db_path().exists():  # looking does not create the database
+            try:
+                with ResultStore() as store:
+                    runs = store.runs(limit=PAST_RUNS_SHOWN)
+            except XRayDeskError as exc:
+                self.show_message(str(exc))
         self.runs_list.clear()
         for info in runs:
             item = QListWidgetItem(_run_text(info))
