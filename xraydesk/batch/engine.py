@@ -37,6 +37,7 @@ import torch
 from PIL import Image
 
 from xraydesk.batch.discover import DiscoveryStats, count_images, iter_images
+from xraydesk.batch.inference import BatchModel
 from xraydesk.batch.memory import reuse_large_allocations
 from xraydesk.batch.prefetch import ordered_map
 from xraydesk.batch.progress import Progress, RateMeter
@@ -86,6 +87,7 @@ class BatchOptions:
     cam_dir: Path | None = None  # write a Grad-CAM PNG per classified file here
     count_total: bool = True  # count the images first (in a side thread) for time left
     threads: int | None = None  # the model's CPU threads; None: measured per run (ThreadTuner)
+    optimise_model: bool = True  # fold batch norm, weights in the device's precision
     db_path: Path | None = None  # None: results.sqlite in the user data folder
 
 
@@ -155,6 +157,7 @@ class BatchRun:
         self._meter = RateMeter()
         self._roots = [p for p in self.inputs if p.is_dir()]
         self._pinned: torch.Tensor | None = None
+        self._model: BatchModel | None = None
         self._tuner: ThreadTuner | None = None
         self._last_batch_end: float | None = None
         self._full_batch_seen = False
@@ -184,7 +187,8 @@ class BatchRun:
                 target=self._count, args=(stop_counting,), name="xraydesk-count", daemon=True
             ).start()
         status, message = FAILED, None
-        hooks = self._install_cancel_hooks()
+        self._model = BatchModel(self.classifier, opts.optimise_model)
+        hooks = self._install_cancel_hooks(self._model.network)
         threads_before = torch.get_num_threads()
         if self.classifier.device.type == "cpu":
             if opts.threads:
@@ -360,7 +364,8 @@ class BatchRun:
             # second set of activation buffers (measured +60 MB for a last batch of 28).
             tensors += tensors[-1:] * (full - len(tensors))
         start = time.perf_counter()
-        probs = self.classifier.predict_tensors(self._stack(tensors))[: len(todo)]
+        assert self._model is not None
+        probs = self._model.probabilities(self._stack(tensors))[: len(todo)]
         end = time.perf_counter()
         share = (end - start) / len(todo)
         if len(todo) == full:
@@ -421,18 +426,18 @@ class BatchRun:
             log.warning("%s: Grad-CAM not written (%s)", out, exc.strerror or exc)
         row.seconds += time.perf_counter() - start
 
-    def _install_cancel_hooks(self) -> list[Any]:
-        """Let a cancel interrupt a forward pass between network blocks (a batch of 32 can
-        take several seconds on a busy CPU). Only this run's thread is interrupted: the
-        viewer may share the classifier."""
+    def _install_cancel_hooks(self, network: torch.nn.Module) -> list[Any]:
+        """Let a cancel interrupt a forward pass between layers (a batch of 32 can take
+        several seconds on a busy CPU). Only this run's thread is interrupted: the network
+        may be the viewer's own (when it could not be folded)."""
         owner = threading.get_ident()
 
         def check(_module: torch.nn.Module, _inputs: object) -> None:
             if self.cancel.is_set() and threading.get_ident() == owner:
                 raise _Cancelled()
 
-        modules = [m for name, m in self.classifier.network.named_modules() if name.count(".") <= 1]
-        return [m.register_forward_pre_hook(check) for m in modules[1:]]
+        leaves = [m for m in network.modules() if next(m.children(), None) is None]
+        return [m.register_forward_pre_hook(check) for m in leaves]
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _count(self, stop: threading.Event) -> None:
