@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from xraydesk.batch.memory import reuse_large_allocations
-from xraydesk.batch.threads import ThreadTuner, thread_candidates
+from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates
 
 
 def test_tuner_tries_each_candidate_in_turn_then_keeps_the_fastest():
-    tuner = ThreadTuner([2, 1], explore_every=10, samples_needed=3)
+    tuner = Tuner([2, 1], explore_every=10, samples_needed=3)
     speed = {2: 0.030, 1: 0.012}  # seconds per image: one thread wins on a busy machine
     tried = []
     for _ in range(6):
@@ -22,7 +22,7 @@ def test_tuner_tries_each_candidate_in_turn_then_keeps_the_fastest():
 
 
 def test_tuner_follows_a_change_of_load():
-    tuner = ThreadTuner([2, 1], explore_every=4, samples_needed=1)
+    tuner = Tuner([2, 1], explore_every=4, samples_needed=1)
     for _ in range(4):
         t = tuner.choose()
         tuner.record(t, 0.03 if t == 2 else 0.012)
@@ -33,10 +33,12 @@ def test_tuner_follows_a_change_of_load():
     assert tuner.best == 2
 
 
-def test_single_candidate_and_defaults():
-    assert ThreadTuner([1]).choose() == 1
-    candidates = thread_candidates()
-    assert candidates[0] >= 1 and len(candidates) in (1, 2)
+def test_schedules_for_the_core_count():
+    assert Tuner([Schedule(1, True)]).choose() == Schedule(1, True)
+    assert schedule_candidates(1) == [Schedule(1, gated=False)]
+    assert schedule_candidates(2) == [Schedule(2, gated=False), Schedule(1, gated=False)]
+    assert str(Schedule(2, True)) == "2 threads, decoding between batches"
+    assert str(Schedule(1, False)) == "1 thread, decoding alongside"
 
 
 def test_allocator_setting_nests():
@@ -45,3 +47,44 @@ def test_allocator_setting_nests():
         assert len(block) == 64 << 20
     block = bytearray(64 << 20)  # and after the defaults are back
     assert len(block) == 64 << 20
+
+
+def test_slots_pause_and_resume_workers():
+    import threading
+    import time
+
+    from xraydesk.batch.prefetch import Slots, ordered_map
+
+    slots = Slots(0)  # closed: nothing may start
+    started: list[int] = []
+
+    def work(i: int) -> int:
+        started.append(i)
+        return i * i
+
+    results: list[int] = []
+    consumer = threading.Thread(
+        target=lambda: results.extend(ordered_map(work, range(6), 2, 4, slots=slots))
+    )
+    consumer.start()
+    time.sleep(0.3)
+    assert started == []
+    slots.set_limit(2)
+    consumer.join(timeout=10)
+    assert results == [0, 1, 4, 9, 16, 25]
+
+
+def test_gated_schedule_gives_the_same_rows(tmp_path, test_classifier):
+    from tests.batch_helpers import make_folder
+    from xraydesk.batch.engine import BatchOptions, BatchRun
+
+    folder = make_folder(tmp_path / "study")
+    runs = {}
+    for gated in (False, True):
+        options = BatchOptions(
+            recursive=True, record=False, batch_size=3, schedule=Schedule(2, gated)
+        )
+        batch = BatchRun([folder], test_classifier, options)
+        runs[gated] = [(r.path, r.prediction, r.error) for r in batch.rows()]
+        assert batch.summary.schedule == str(Schedule(2, gated))
+    assert runs[True] == runs[False] and len(runs[True]) == 8

@@ -93,7 +93,7 @@ def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> d
         skip_known=not no_skip,
         batch_size=args.batch_size,
         workers=args.workers,
-        threads=args.threads,
+        schedule=parse_schedule(args.schedule),
         db_path=db,
     )
     rss_before = memory_mib()[0]
@@ -107,7 +107,7 @@ def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> d
         "files": summary.done,
         "failed": summary.failed,
         "status": summary.status,
-        "model_threads": summary.model_threads,
+        "schedule": summary.schedule,
         "seconds": seconds,
         "images_per_s": summary.done / seconds,
         "images_per_cpu_s": summary.done / cpu,
@@ -116,6 +116,14 @@ def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> d
         "rss_after_1000_mib": after_1000,
         "rss_end_mib": samples[-1][1] if samples else None,
     }
+
+
+def parse_schedule(text: str):
+    from xraydesk.batch.threads import Schedule
+
+    if text == "auto":
+        return None
+    return Schedule(int(text[:-1]), gated=text.endswith("g"))
 
 
 def naive_decode(path: Path) -> Image.Image:
@@ -168,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, help="decode threads")
     parser.add_argument(
-        "--threads", type=int, default=None, help="model threads (default: measured per run)"
+        "--schedule",
+        default="auto",
+        help="auto (measured per run), or THREADS plus g (decoding between batches) or "
+        "f (decoding alongside), e.g. 2g, 1f, 2f",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-fullres", action="store_true")
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            "decode_workers": args.workers or default_workers(),
+            "decode_workers": args.workers or default_workers(classifier.device.type),
             "device": classifier.device.label,
             "batch_size": args.batch_size,
             "load_average_start": os.getloadavg(),
@@ -214,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["pool_pipeline"] = pipe
     print(
         f"pipeline, {pool.name}: {pipe['files']} files in {pipe['seconds']:.1f} s = "
-        f"{pipe['images_per_s']:.1f} images/s ({pipe['failed']} failed, model on "
-        f"{pipe['model_threads']} thread(s)); RSS before "
+        f"{pipe['images_per_s']:.1f} images/s ({pipe['failed']} failed; schedule: "
+        f"{pipe['schedule']}); RSS before "
         f"{pipe['rss_before_mib']:.0f} MiB, after 1000 files {pipe['rss_after_1000_mib'] or 0:.0f}"
         f" MiB, peak {pipe['rss_peak_mib']:.0f} MiB, end {pipe['rss_end_mib'] or 0:.0f} MiB"
     )

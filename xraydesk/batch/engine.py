@@ -39,7 +39,7 @@ from PIL import Image
 from xraydesk.batch.discover import DiscoveryStats, count_images, iter_images
 from xraydesk.batch.inference import BatchModel
 from xraydesk.batch.memory import reuse_large_allocations
-from xraydesk.batch.prefetch import ordered_map
+from xraydesk.batch.prefetch import Slots, ordered_map
 from xraydesk.batch.progress import Progress, RateMeter
 from xraydesk.batch.results import ResultRow, describe_write_error
 from xraydesk.batch.store import (
@@ -51,7 +51,7 @@ from xraydesk.batch.store import (
     model_key,
     utc_now,
 )
-from xraydesk.batch.threads import ThreadTuner, thread_candidates
+from xraydesk.batch.threads import Schedule, Tuner, cpu_cores, schedule_candidates
 from xraydesk.errors import ImageLoadError, XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
@@ -71,9 +71,12 @@ class _Cancelled(Exception):
     """Raised inside the network's forward pass to drop a batch when the run is cancelled."""
 
 
-def default_workers() -> int:
-    """Decode threads: one per two cores (the model's threads need the rest), 1 to 4."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+def default_workers(device_type: str = "cpu") -> int:
+    """Decode threads: one per core on CPU (they take turns with the model, see
+    ``threads.Schedule``); with a GPU the cores only decode, up to 8 of them."""
+    if device_type == "cpu":
+        return cpu_cores()
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 @dataclass
@@ -86,7 +89,7 @@ class BatchOptions:
     prefetch: int | None = None  # files prepared ahead of the model; None: 2 batches
     cam_dir: Path | None = None  # write a Grad-CAM PNG per classified file here
     count_total: bool = True  # count the images first (in a side thread) for time left
-    threads: int | None = None  # the model's CPU threads; None: measured per run (ThreadTuner)
+    schedule: Schedule | None = None  # CPU threads and decode turns; None: measured per run
     optimise_model: bool = True  # fold batch norm, weights in the device's precision
     db_path: Path | None = None  # None: results.sqlite in the user data folder
 
@@ -104,7 +107,7 @@ class RunSummary:
     missing: list[Path] = field(default_factory=list)  # inputs or subfolders not found
     message: str | None = None
     seconds: float = 0.0
-    model_threads: int | None = None  # CPU threads the model ended up with (None: GPU)
+    schedule: str | None = None  # how the CPU was shared, as measured best (None: GPU)
 
     @property
     def done(self) -> int:
@@ -158,7 +161,10 @@ class BatchRun:
         self._roots = [p for p in self.inputs if p.is_dir()]
         self._pinned: torch.Tensor | None = None
         self._model: BatchModel | None = None
-        self._tuner: ThreadTuner | None = None
+        self._tuner: Tuner[Schedule] | None = None
+        self._cores = cpu_cores()  # now, before this run changes the thread count
+        self._workers = self.options.workers or default_workers(classifier.device.type)
+        self._slots = Slots(self._workers)
         self._last_batch_end: float | None = None
         self._full_batch_seen = False
         self._started = False
@@ -191,10 +197,8 @@ class BatchRun:
         hooks = self._install_cancel_hooks(self._model.network)
         threads_before = torch.get_num_threads()
         if self.classifier.device.type == "cpu":
-            if opts.threads:
-                torch.set_num_threads(opts.threads)
-            else:
-                self._tuner = ThreadTuner(thread_candidates())
+            candidates = [opts.schedule] if opts.schedule else schedule_candidates(self._cores)
+            self._tuner = Tuner(candidates)
         try:
             with reuse_large_allocations():
                 yield from self._drive()
@@ -233,7 +237,7 @@ class BatchRun:
                 missing=list(self.stats.missing),
                 message=message,
                 seconds=time.monotonic() - start,
-                model_threads=self._tuner.best if self._tuner is not None else opts.threads,
+                schedule=str(self._tuner.best) if self._tuner is not None else None,
             )
             self._close_store(status, message)
 
@@ -262,9 +266,10 @@ class BatchRun:
         stream = ordered_map(
             self._prepare,
             iter_images(self.inputs, opts.recursive, self.stats),
-            workers=opts.workers or default_workers(),
+            workers=self._workers,
             depth=max(1, depth),
             cancel=self.cancel,
+            slots=self._slots,
         )
         try:
             for item in stream:
@@ -354,24 +359,31 @@ class BatchRun:
         yield from rows
 
     def _classify(self, todo: list[_Prepared]) -> None:
-        threads = self._tuner.choose() if self._tuner is not None else None
-        if threads is not None and threads != torch.get_num_threads():
-            torch.set_num_threads(threads)  # this thread's OpenMP team only
+        schedule = self._tuner.choose() if self._tuner is not None else None
+        if schedule is not None:
+            if schedule.threads != torch.get_num_threads():
+                torch.set_num_threads(schedule.threads)  # this thread's OpenMP team only
+            free = max(1, self._cores - schedule.threads)
+            self._slots.set_limit(0 if schedule.gated else free)
         tensors = [item.tensor for item in todo]
         full = self.options.batch_size
         if self._full_batch_seen and len(tensors) < full:
             # Keep the one input shape of the run: a new shape costs new kernels and a
             # second set of activation buffers (measured +60 MB for a last batch of 28).
             tensors += tensors[-1:] * (full - len(tensors))
-        start = time.perf_counter()
         assert self._model is not None
-        probs = self._model.probabilities(self._stack(tensors))[: len(todo)]
+        start = time.perf_counter()
+        try:
+            probs = self._model.probabilities(self._stack(tensors))[: len(todo)]
+        finally:
+            if schedule is not None and schedule.gated:
+                self._slots.set_limit(self._workers)  # decode in the gap before the next batch
         end = time.perf_counter()
         share = (end - start) / len(todo)
         if len(todo) == full:
-            if self._tuner is not None and self._last_batch_end is not None and threads:
+            if self._tuner is not None and self._last_batch_end is not None and schedule:
                 # batch end to batch end: inference, waiting for decoding, storing rows
-                self._tuner.record(threads, (end - self._last_batch_end) / full)
+                self._tuner.record(schedule, (end - self._last_batch_end) / full)
             self._full_batch_seen = True
         self._last_batch_end = end
         stamp = utc_now()

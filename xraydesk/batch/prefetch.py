@@ -27,19 +27,60 @@ Out = TypeVar("Out")
 POLL_S = 0.05  # how often a waiting consumer looks at the cancel flag
 
 
+class Slots:
+    """How many workers may compute at once, changeable at any time (0 pauses them).
+
+    The batch engine closes the slots while the model runs on every core and opens them
+    between batches, so decoding never preempts one of the model's OpenMP threads (the
+    other would wait for it at the next barrier, idle).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._cond = threading.Condition()
+        self._limit = limit
+        self._active = 0
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def set_limit(self, limit: int) -> None:
+        with self._cond:
+            self._limit = limit
+            self._cond.notify_all()
+
+    def acquire(self, cancel: threading.Event) -> bool:
+        with self._cond:
+            while self._active >= self._limit:
+                if cancel.is_set():
+                    return False
+                self._cond.wait(POLL_S)
+            self._active += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+
 def ordered_map(
     fn: Callable[[In], Out],
     items: Iterable[In],
     workers: int,
     depth: int,
     cancel: threading.Event | None = None,
+    slots: Slots | None = None,
 ) -> Iterator[Out]:
     """Yield ``fn(item)`` for each item, in order, computed up to ``depth`` items ahead.
 
     Stops early (without raising) once ``cancel`` is set. Exceptions from ``fn`` are
     re-raised here, in the consumer; ``fn`` should turn expected failures into values.
+    ``slots`` limits how many items are computed at the same moment.
     """
     cancel = cancel if cancel is not None else threading.Event()
+    if slots is not None:
+        fn = _throttled(fn, slots, cancel)
     source = iter(items)
     window: deque[Future[Out]] = deque()
     exhausted = False
@@ -73,3 +114,17 @@ def ordered_map(
         for future in window:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _throttled(
+    fn: Callable[[In], Out], slots: Slots, cancel: threading.Event
+) -> Callable[[In], Out]:
+    def run(item: In) -> Out:
+        if not slots.acquire(cancel):
+            return fn(item)  # cancelled: fn returns at once
+        try:
+            return fn(item)
+        finally:
+            slots.release()
+
+    return run

@@ -1,12 +1,21 @@
-"""How many CPU threads the model gets during a run, chosen by measuring, not guessing.
+"""How the two halves of a run share the CPU, chosen by measuring, not guessing.
 
-Why: on an idle 2-core machine the ResNet-50 runs fastest on both cores (the decode
-thread's ~1 ms per image fits in the gaps), but as soon as another process keeps one core
-busy, two OpenMP threads are much slower than one: each layer waits at a barrier for the
-thread that is not scheduled. Measured on the 2-core target with a training run beside
-it: 9.5 images/s on two threads, 18-23 on one. So the run tries each candidate on whole
-batches, keeps the one with the best end-to-end time per image, and tries the others
-again now and then, since the machine's load changes while a long run goes on.
+A schedule says how many CPU threads the model gets and whether decoding waits for the
+gaps between batches ("gated") or runs alongside inference, on the cores the model
+leaves (at least one).
+
+Why measure: on an idle 2-core machine the ResNet-50 runs fastest on both cores with one
+decode thread alongside. As soon as another process keeps one core busy, two OpenMP
+threads are much slower than one (measured on the 2-core target beside a training run:
+9.5 images/s on two threads, 18-23 on one): each layer waits at a barrier for the thread
+that is not scheduled. So the run tries each schedule on whole batches, keeps the one
+with the best end-to-end time per image, and tries the others again now and then, since
+the machine's load changes while a long run goes on.
+
+Gated decoding (the model's threads never preempted by a decoder) was measured on the
+idle target too: equal at 224 px (40.9 against 41.0 images/s) and slower at 1024 px
+(23.7 against 25.2), so it is available (``BatchOptions.schedule``) but not tried by
+default.
 """
 
 from __future__ import annotations
@@ -14,31 +23,50 @@ from __future__ import annotations
 import os
 import statistics
 from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
-
-def thread_candidates() -> list[int]:
-    """All cores, and all but one (leaving one to decoding and to everyone else)."""
-    cores = torch.get_num_threads() or os.cpu_count() or 1
-    return [cores] if cores <= 1 else [cores, cores - 1]
+C = TypeVar("C", bound=Hashable)
 
 
-class ThreadTuner:
-    """Pick a thread count per batch; ``record`` the seconds per image it achieved."""
+@dataclass(frozen=True)
+class Schedule:
+    threads: int  # the model's intra-op threads
+    gated: bool  # decoding waits while the model runs
 
-    def __init__(
-        self, candidates: list[int], explore_every: int = 30, samples_needed: int = 2
-    ) -> None:
+    def __str__(self) -> str:
+        how = "decoding between batches" if self.gated else "decoding alongside"
+        return f"{self.threads} thread{'s' if self.threads > 1 else ''}, {how}"
+
+
+def cpu_cores() -> int:
+    return max(1, torch.get_num_threads() or os.cpu_count() or 1)
+
+
+def schedule_candidates(cores: int | None = None) -> list[Schedule]:
+    """Every core, and one core fewer, with decoding alongside."""
+    cores = cores or cpu_cores()
+    if cores <= 1:
+        return [Schedule(1, gated=False)]
+    return [Schedule(cores, gated=False), Schedule(cores - 1, gated=False)]
+
+
+class Tuner(Generic[C]):
+    """Pick a candidate per batch; ``record`` the seconds per image it achieved."""
+
+    def __init__(self, candidates: list[C], explore_every: int = 40, samples_needed: int = 2):
         self.candidates = list(dict.fromkeys(candidates))
         self.explore_every = explore_every
         self.samples_needed = samples_needed
-        self._samples: dict[int, deque[float]] = {c: deque(maxlen=5) for c in self.candidates}
+        self._samples: dict[C, deque[float]] = {c: deque(maxlen=5) for c in self.candidates}
         self._batches = 0
         self._explore_next = 0
 
-    def choose(self) -> int:
-        """The thread count for the next batch."""
+    def choose(self) -> C:
+        """The candidate for the next batch."""
         self._batches += 1
         if len(self.candidates) == 1:
             return self.candidates[0]
@@ -50,12 +78,12 @@ class ThreadTuner:
             return self.candidates[self._explore_next]
         return self.best
 
-    def record(self, threads: int, seconds_per_image: float) -> None:
-        if threads in self._samples and seconds_per_image > 0:
-            self._samples[threads].append(seconds_per_image)
+    def record(self, candidate: C, seconds_per_image: float) -> None:
+        if candidate in self._samples and seconds_per_image > 0:
+            self._samples[candidate].append(seconds_per_image)
 
     @property
-    def best(self) -> int:
+    def best(self) -> C:
         measured = {c: s for c, s in self._samples.items() if s}
         if not measured:
             return self.candidates[0]
