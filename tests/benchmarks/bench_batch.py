@@ -59,7 +59,7 @@ def model_ceiling(classifier, batch_size: int, seconds: float = 5.0) -> dict[str
     choose, under the same allocator settings as the pipeline."""
     from xraydesk.batch.inference import BatchModel
     from xraydesk.batch.memory import reuse_large_allocations
-    from xraydesk.batch.threads import thread_candidates
+    from xraydesk.batch.threads import schedule_candidates
 
     x = torch.randn(batch_size, classifier.preprocessing.channels, 224, 224)
     folded = BatchModel(classifier)
@@ -67,7 +67,7 @@ def model_ceiling(classifier, batch_size: int, seconds: float = 5.0) -> dict[str
     rates = {}
     before = torch.get_num_threads()
     with reuse_large_allocations():
-        for threads in thread_candidates():
+        for threads in sorted({s.threads for s in schedule_candidates()}, reverse=True):
             torch.set_num_threads(threads)
             for name, predict in paths.items():
                 predict(x)
