@@ -2,7 +2,9 @@
 
     python tests/benchmarks/bench_batch.py --data ../shared/data
 
-Measures, with a random-weight ResNet-50 at 224 px (speed does not depend on the weights):
+Measures, with a random-weight ResNet-50 at 224 px (speed does not depend on the weights),
+or with ``--model NAME`` a model of the library at its own input size (the bundled
+``chest-3class`` runs at 128 px):
 
 1. the model alone on random batches (the ceiling the pipeline can reach);
 2. the batch pipeline (``xraydesk.batch.BatchRun``, recording into a fresh results
@@ -61,7 +63,8 @@ def model_ceiling(classifier, batch_size: int, seconds: float = 5.0) -> dict[str
     from xraydesk.batch.memory import reuse_large_allocations
     from xraydesk.batch.threads import schedule_candidates
 
-    x = torch.randn(batch_size, classifier.preprocessing.channels, 224, 224)
+    size = classifier.preprocessing.size
+    x = torch.randn(batch_size, classifier.preprocessing.channels, size, size)
     folded = BatchModel(classifier)
     paths = {"classifier": classifier.predict_tensors, "batch model": folded.probabilities}
     rates = {}
@@ -140,12 +143,12 @@ def naive_decode(path: Path) -> Image.Image:
         return Image.fromarray((pixels * 255).astype(np.uint8))
 
 
-def run_naive(network, files: list[Path]) -> dict:
+def run_naive(network, files: list[Path], size: int) -> dict:
     from torchvision import transforms
 
     transform = transforms.Compose(
         [
-            transforms.Resize((224, 224)),
+            transforms.Resize((size, size)),
             transforms.ToTensor(),
             transforms.Normalize([0.5], [0.25]),
         ]
@@ -182,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         "f (decoding alongside), e.g. 2g, 1f, 2f",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--model", help="a library model name or card path (default: random ResNet-50, 224 px)"
+    )
     parser.add_argument("--skip-fullres", action="store_true")
     parser.add_argument("--min-rate", type=float, default=None, help="fail under this rate")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -194,8 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     from xraydesk.batch.discover import iter_images
     from xraydesk.batch.engine import default_workers
     from xraydesk.model.classifier import Classifier
+    from xraydesk.model.library import resolve_model
 
-    card = make_test_model(work / "model", name="bench-resnet50", size=224)
+    if args.model:
+        card = resolve_model(args.model)
+    else:
+        card = make_test_model(work / "model", name="bench-resnet50", size=224)
     classifier = Classifier.load(card, device=args.device)
     pool = args.data / args.pool
     pool_files = list(iter_images([pool], recursive=True))
@@ -210,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             "torch_threads": torch.get_num_threads(),
             "decode_workers": args.workers or default_workers(classifier.device.type),
             "device": classifier.device.label,
+            "model": f"{classifier.card.name} {classifier.card.version}",
+            "input_px": classifier.preprocessing.size,
             "batch_size": args.batch_size,
             "load_average_start": os.getloadavg(),
         }
@@ -231,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         f" MiB, peak {pipe['rss_peak_mib']:.0f} MiB, end {pipe['rss_end_mib'] or 0:.0f} MiB"
     )
     naive_net = classifier.network.float().to(memory_format=torch.contiguous_format)
-    naive = run_naive(naive_net, pool_files[: args.naive])
+    naive = run_naive(naive_net, pool_files[: args.naive], classifier.preprocessing.size)
     classifier.network.to(memory_format=torch.channels_last)
     figures["pool_naive"] = naive
     ratio = pipe["images_per_s"] / naive["images_per_s"]
@@ -250,7 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         repeated = full * args.repeat
         fpipe = run_pipeline(classifier, repeated, args, work / "full.sqlite", no_skip=True)
-        fnaive = run_naive(naive_net, repeated[: max(len(full), len(repeated) // 2)])
+        fnaive = run_naive(
+            naive_net,
+            repeated[: max(len(full), len(repeated) // 2)],
+            classifier.preprocessing.size,
+        )
         classifier.network.to(memory_format=torch.channels_last)
         figures["fullres_pipeline"], figures["fullres_naive"] = fpipe, fnaive
         figures["fullres_ratio"] = fpipe["images_per_s"] / fnaive["images_per_s"]

@@ -22,7 +22,6 @@ cannot be written ends the run with ``BatchAborted``; ``cancel`` stops it within
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import sqlite3
@@ -53,6 +52,7 @@ from xraydesk.batch.store import (
 )
 from xraydesk.batch.threads import Schedule, Tuner, cpu_cores, schedule_candidates
 from xraydesk.errors import ImageLoadError, XRayDeskError
+from xraydesk.hashing import sha256_file
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
@@ -526,12 +526,7 @@ class BatchRun:
             store.close()
 
 
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+content_hash = sha256_file  # results are keyed by the sha256 of each file's bytes
 
 
 def _read_error(exc: OSError) -> str:

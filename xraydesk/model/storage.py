@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -11,16 +10,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xraydesk.errors import ModelError
+from xraydesk.hashing import sha256_file
 from xraydesk.model.card import ModelCard, write_atomic
 from xraydesk.model.network import build_network
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model(
