@@ -224,8 +224,8 @@ def ship(
 
 
 def recipe_limitations(recipe: dict[str, Any]) -> list[str]:
+    # The engine adds its own lines (random initialisation, data size, same-source test).
     common = [
-        "Trained from random initialisation on public data only; no pretrained weights.",
         "Each pool comes from its own hospitals and scanners; the model may recognise the "
         "source of an image as much as the disease. Per-pool metrics are in the card.",
     ]
