@@ -53,7 +53,7 @@ def test_card_matches_recipe_and_reports_every_target(bundled):
 
 
 def test_shipped_weights_perform_as_their_card_says(bundled, shared_data: Path):
-    """Re-classify the first images of the saved test split: accuracy near the card's."""
+    """Re-classify a fixed random sample of the saved test split: accuracy near the card's."""
     card, _ = bundled
     classifier = Classifier.load(card.path, device="cpu")  # checks the sha256
     samples, splits = read_split(card.path.with_suffix("") / "split.csv")
