@@ -4,6 +4,7 @@ and on held-out images of their own test split they perform as their cards repor
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,10 @@ from xraydesk.paths import bundled_models_dir
 from xraydesk.train.split import read_split
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training"))
+
+from train_bundled import stage_settings  # noqa: E402
+
 BUNDLED = ["chest-3class", "pediatric-pneumonia"]
 RECIPES = ROOT / "training" / "configs"
 CHECKED = 96  # test images re-classified per model: enough to catch broken weights
@@ -41,7 +46,11 @@ def test_card_matches_recipe_and_reports_every_target(bundled):
     assert card.class_ids == recipe["train"]["classes"]
     assert card.weights_dtype == "float16"
     assert card.weights_path.stat().st_size < 50 * 2**20
-    assert card.preprocessing.size == recipe["train"]["size"]
+    stages = stage_settings(recipe)
+    assert card.preprocessing.size == stages[-1]["size"]  # the last stage's resolution
+    assert [(st["size"], st["epochs"]) for st in card.training["stages"]] == [
+        (st["size"], st["epochs"]) for st in stages
+    ]
     reported = {t["label"]: t for t in card.metrics["targets"]}
     assert set(reported) == {t["label"] for t in recipe["targets"]}
     assert all(t["value"] is not None for t in reported.values())

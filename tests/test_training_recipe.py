@@ -26,11 +26,38 @@ def test_recipes_are_complete(name):
     assert recipe["name"] == name
     assert recipe["train"]["base"] == "scratch"  # nothing pretrained exists here
     assert recipe["targets"], "every bundled model states the targets it is judged against"
-    config = train_bundled.train_config(
-        recipe, Path("/data"), {p: Path(f"/data/{p}/manifest.csv") for p in recipe["pools"]}
-    )
+    sources = {p: Path(f"/data/{p}/manifest.csv") for p in recipe["pools"]}
+    config = train_bundled.train_config(recipe, Path("/data"), sources)
     config.validate()
     assert config.augment.hflip_p == 0.0
+    for settings in train_bundled.stage_settings(recipe)[1:]:
+        train_bundled.train_config(recipe, Path("/data"), sources, settings).validate()
+
+
+def test_a_later_stage_may_not_change_the_split():
+    recipe = train_bundled.load_recipe("chest-3class")
+    recipe["stages"] = [{"size": 160, "seed": 7}]
+    with pytest.raises(SystemExit, match="stage 2 of chest-3class changes seed"):
+        train_bundled.stage_settings(recipe)
+
+
+def test_stages_with_another_split_are_refused(tmp_path: Path):
+    def stage(name: str, splits: list[str]) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        with open(folder / "split.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "split"])
+            writer.writerows([[f"pool/a{i}.png", sp] for i, sp in enumerate(splits)])
+        (folder / "history.json").write_text(json.dumps([{"epoch": 1, "val_acc": 0.5}]))
+        return folder
+
+    first, same = stage("one", ["train", "test"]), stage("two", ["train", "test"])
+    history = train_bundled.combine_stages([first, same], tmp_path, tmp_path / "h.json")
+    assert [r["stage"] for r in json.loads(history.read_text())] == [1, 2]
+    other = stage("three", ["test", "train"])
+    with pytest.raises(SystemExit, match="stage 2 split its data differently"):
+        train_bundled.combine_stages([first, other], tmp_path, tmp_path / "h.json")
 
 
 def test_group_balancing_favours_small_pools_within_a_class():
@@ -69,6 +96,10 @@ def test_smoke_run_ships_a_usable_model(shared_data: Path, tmp_path: Path, monke
         "covid-cxnet",
     }
     assert card.temperature > 0 and card.training["hardware"]
+    stages = train_bundled.stage_settings(train_bundled.load_recipe("chest-3class"))
+    assert len(card.training["stages"]) == len(stages)  # every stage ran, each from the last
+    history = json.loads((out / "chest-3class" / "history.json").read_text())
+    assert sorted({r["stage"] for r in history}) == list(range(1, len(stages) + 1))
     with open(out / "chest-3class" / "split.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and not any(Path(r["path"]).is_absolute() for r in rows)

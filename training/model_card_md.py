@@ -51,6 +51,16 @@ def _confusion(metrics: dict[str, Any], classes: list[str]) -> list[str]:
     return lines
 
 
+def _stages(training: dict[str, Any]) -> str:
+    """Each stage in one line, e.g. 8 epochs at 128 px (...), then 3 epochs at 160 px."""
+    parts = [
+        f"{st['epochs']} epochs at {st['size']} px (lr {st['lr']}, {st['schedule']} schedule, "
+        f"{st['seconds'] / 60:.0f} min)"
+        for st in training.get("stages", [])
+    ]
+    return ", then ".join(parts) if parts else "training settings as in the recipe"
+
+
 def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> str:
     test = card.metrics["test"]
     classes = card.class_ids
@@ -151,10 +161,9 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
         "## Training",
         "",
         f"- recipe `{training.get('recipe')}`; command `{training.get('command')}`",
-        f"- ResNet-50, {prep.channels}-channel input at {prep.size} px, "
-        f"histogram equalisation {'on' if prep.equalize else 'off'}; "
-        f"{settings['epochs']} epochs, AdamW lr {settings['lr']}, "
-        f"{settings['schedule']} schedule, label smoothing {settings['label_smoothing']}, "
+        f"- ResNet-50 from random initialisation, {prep.channels}-channel input at {prep.size} "
+        f"px, histogram equalisation {'on' if prep.equalize else 'off'}; {_stages(training)}; "
+        f"AdamW, label smoothing {settings['label_smoothing']}, "
         f"imbalance handling `{settings['imbalance']}`; augmentation for scanner style "
         "(contrast, gamma, blur, noise, JPEG quality, borders) and small geometry changes",
         f"- hardware: {training.get('hardware')} ({training.get('device')}); "

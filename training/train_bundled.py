@@ -10,8 +10,15 @@ shipped half-precision weights are evaluated again, through the same classifier 
 uses, so the card reports what users get, overall and per pool, against the recipe's
 targets.
 
+A recipe may add ``stages``: each continues from the previous stage's weights (as
+float16, exactly as they would ship) with its own settings, for example a few epochs at a
+higher resolution after the long low-resolution run. Every stage uses the same pools and
+seed, hence the same patient-grouped split; that is checked, since a different split would
+put test images into training.
+
 A killed run continues where it stopped when the same command is given again (the
-engine checkpoints every epoch and every few minutes); ``--restart`` starts over.
+engine checkpoints every epoch and every few minutes, and a finished stage is kept);
+``--restart`` starts over.
 """
 
 from __future__ import annotations
@@ -58,8 +65,33 @@ def load_recipe(name: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def train_config(recipe: dict[str, Any], data: Path, sources: dict[str, Path]) -> TrainConfig:
-    settings = dict(recipe["train"])
+# What a later stage may not change: the data and its split (a different split would put
+# test images into training), the classes, and where it starts (the previous stage).
+STAGE_FIXED = ("seed", "fractions", "classes", "label_map", "mode", "base")
+
+
+def stage_settings(recipe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training settings of each stage: ``train``, then each of ``stages`` on top of it."""
+    first = dict(recipe["train"])
+    stages = [first]
+    for number, stage in enumerate(recipe.get("stages", []), start=2):
+        fixed = sorted(set(stage) & set(STAGE_FIXED))
+        if fixed:
+            raise SystemExit(
+                f"train_bundled: stage {number} of {recipe['name']} changes {', '.join(fixed)}; "
+                "later stages continue the first one and keep its data, split and classes"
+            )
+        stages.append({**first, **stage})
+    return stages
+
+
+def train_config(
+    recipe: dict[str, Any],
+    data: Path,
+    sources: dict[str, Path],
+    settings: dict[str, Any] | None = None,
+) -> TrainConfig:
+    settings = dict(recipe["train"] if settings is None else settings)
     settings["augment"] = AugmentConfig.from_dict(settings.get("augment", {}))
     settings["fractions"] = tuple(settings.get("fractions", (0.7, 0.15, 0.15)))
     return TrainConfig(
@@ -182,6 +214,8 @@ def ship(
     out: Path,
     device: str,
     wall_s: float,
+    stages: list[dict[str, Any]],
+    history: Path,
 ) -> Path:
     name = recipe["name"]
     card = ModelCard.read(staged_card)
@@ -194,6 +228,14 @@ def ship(
         f"python training/train_bundled.py {name} --data ../shared/data --out models/"
     )
     card.training.pop("history", None)  # kept in models/NAME/history.json
+    card.training["stages"] = stages
+    if len(stages) > 1:  # not a model of its own: the previous stage of this recipe
+        previous = stages[-2]
+        card.training["settings"]["base"] = (
+            f"stage {previous['stage']} of this recipe "
+            f"({previous['epochs']} epochs at {previous['size']} px)"
+        )
+        card.base_model = None
     for key in ("data", "split"):
         card.training[key] = json.loads(
             json.dumps(card.training.get(key, {})).replace(str(data.resolve()) + "/", "")
@@ -206,7 +248,7 @@ def ship(
     extras = out / name
     extras.mkdir(parents=True, exist_ok=True)
     relative_split(extras_in / SPLIT_FILE, data, extras / SPLIT_FILE)
-    shutil.copy(extras_in / "history.json", extras / "history.json")
+    shutil.copy(history, extras / "history.json")
     card.write(out / f"{name}.json")  # written once more below, with the shipped metrics
 
     evaluation = evaluate_shipped(out / f"{name}.json", extras_in / SPLIT_FILE, device)
@@ -244,6 +286,87 @@ def recipe_limitations(recipe: dict[str, Any]) -> list[str]:
     return common
 
 
+def train_stage(config: TrainConfig, work: Path, device: str) -> tuple[Path, float]:
+    """Run one stage in its own work folder (resuming it if killed); its staged card."""
+    # Run folder, checkpoints and caches live in the work folder, not the user's library.
+    os.environ["XRAYDESK_DATA_DIR"] = str(work)
+    from xraydesk.train.checkpoint import RunDir
+    from xraydesk.train.engine import train_model
+
+    staged_card = work / "staged" / f"{config.name}.json"
+    if staged_card.exists():
+        print(f"{config.name}: already trained in {staged_card.parent}")
+        return staged_card, float(ModelCard.read(staged_card).training.get("seconds", 0.0))
+    resume = RunDir(config.name).exists()
+    print(f"{'resuming' if resume else 'training'} {config.name} on {select_device(device).label}")
+    last = [0.0]
+
+    def progress(p) -> None:
+        now = time.monotonic()
+        if p.record is not None or p.phase != "training" or now - last[0] > 30:
+            last[0] = now
+            extra = f" loss {p.loss:.3f} acc {p.acc:.3f}" if p.loss is not None else ""
+            rate = f" {p.images_per_s:.1f} img/s" if p.images_per_s else ""
+            print(f"[{p.phase}] {p.message} {p.done}/{p.total}{extra}{rate}", flush=True)
+            if p.record is not None:
+                print(f"  epoch record: {json.dumps(p.record)}", flush=True)
+
+    config.device = device
+    result = train_model(config, progress, resume=resume, output_dir=staged_card.parent)
+    return staged_card, result.seconds
+
+
+def train_stage_for_handoff(config: TrainConfig, work: Path, device: str) -> tuple[Path, float]:
+    """A stage that feeds the next: its weights rounded to float16, as they would ship.
+
+    The next stage starts from these, so the recipe gives the same result whether a stage
+    was run just now or its shipped weights were kept from an earlier run.
+    """
+    handoff = work / "handoff" / f"{config.name}.json"
+    if not handoff.exists():
+        staged_card, seconds = train_stage(config, work, device)
+        card = ModelCard.read(staged_card)
+        card.training["seconds"] = round(seconds, 1)
+        save_model(load_network(card), card, handoff.parent, half=True)
+        shutil.copytree(staged_card.with_suffix(""), handoff.with_suffix(""), dirs_exist_ok=True)
+    card = ModelCard.read(handoff)
+    print(f"{config.name}: stage weights in {handoff}")
+    return handoff, float(card.training.get("wall_time_s", card.training.get("seconds", 0.0)))
+
+
+def split_by_path(split_csv: Path, data: Path) -> dict[str, str]:
+    """path (relative to the data folder) -> split, from a split file."""
+    with open(split_csv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    base = data.resolve()
+    out = {}
+    for row in rows:
+        path = Path(row["path"])
+        if path.is_absolute() and path.is_relative_to(base):
+            path = path.relative_to(base)
+        out[path.as_posix()] = row["split"]
+    return out
+
+
+def combine_stages(folders: list[Path], data: Path, out: Path) -> Path:
+    """Check that every stage used the first stage's split; write one history of all stages.
+
+    ``folders`` holds each stage's extras (split.csv, history.json), first stage first.
+    """
+    first_split = split_by_path(folders[0] / SPLIT_FILE, data)
+    history = []
+    for number, folder in enumerate(folders, start=1):
+        if split_by_path(folder / SPLIT_FILE, data) != first_split:
+            raise SystemExit(
+                f"train_bundled: stage {number} split its data differently from stage 1, so "
+                "its test images may have been trained on; stages need the same pools and seed."
+            )
+        records = json.loads((folder / "history.json").read_text())
+        history += [{**r, "stage": number} for r in records]
+    out.write_text(json.dumps(history, indent=2) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="recipe name (a file in training/configs/)")
@@ -259,49 +382,47 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = load_recipe(args.name)
     work = (args.work / args.name).resolve()
-    # Run folder, checkpoints and caches live in the work folder, not the user's library.
-    os.environ["XRAYDESK_DATA_DIR"] = str(work)
-    from xraydesk.train.checkpoint import RunDir
-    from xraydesk.train.engine import train_model
-
-    for key, value in (("epochs", args.epochs), ("size", args.size)):
-        if value is not None:
-            recipe["train"][key] = value
+    if args.restart and work.exists():
+        shutil.rmtree(work)
+    stages = stage_settings(recipe)
+    for settings in stages:
+        for key, value in (("epochs", args.epochs), ("size", args.size)):
+            if value is not None:
+                settings[key] = value
     sources = pool_manifests(args.data, recipe["pools"], args.limit, work / "subsets")
-    config = train_config(recipe, args.data, sources)
-    staging = work / "staged"
-    staged_card = staging / f"{args.name}.json"
     started = time.perf_counter()
-    if args.restart and staging.exists():
-        shutil.rmtree(staging)
-    if not staged_card.exists():
-        resume = RunDir(args.name).exists() and not args.restart
-        print(
-            f"{'resuming' if resume else 'training'} {args.name} on "
-            f"{select_device(args.device).label}"
+    base: Path | None = None
+    runs: list[dict[str, Any]] = []
+    extras: list[Path] = []
+    for number, settings in enumerate(stages, start=1):
+        stage_work = work if number == 1 else work / f"stage-{number}"
+        if base is not None:
+            settings["base"] = str(base)
+        config = train_config(recipe, args.data, sources, settings)
+        if len(stages) > 1:
+            print(f"stage {number} of {len(stages)}: {config.epochs} epochs at {config.size} px")
+        if number < len(stages):
+            base, seconds = train_stage_for_handoff(config, stage_work, args.device)
+            extras.append(base.with_suffix(""))
+        else:
+            staged_card, seconds = train_stage(config, stage_work, args.device)
+            extras.append(staged_card.with_suffix(""))
+        runs.append(
+            {
+                "stage": number,
+                "size": config.size,
+                "epochs": config.epochs,
+                "lr": config.lr,
+                "schedule": config.schedule,
+                "seconds": round(seconds, 1),
+            }
         )
-        last = [0.0]
-
-        def progress(p) -> None:
-            now = time.monotonic()
-            if p.record is not None or p.phase != "training" or now - last[0] > 30:
-                last[0] = now
-                extra = f" loss {p.loss:.3f} acc {p.acc:.3f}" if p.loss is not None else ""
-                rate = f" {p.images_per_s:.1f} img/s" if p.images_per_s else ""
-                print(f"[{p.phase}] {p.message} {p.done}/{p.total}{extra}{rate}", flush=True)
-                if p.record is not None:
-                    print(f"  epoch record: {json.dumps(p.record)}", flush=True)
-
-        config.device = args.device
-        result = train_model(
-            config, progress, resume=resume, restart=args.restart, output_dir=staging
-        )
-        wall = result.seconds
-    else:
-        print(f"{args.name}: already trained in {staging}; shipping it")
-        wall = float(ModelCard.read(staged_card).training.get("seconds", 0.0))
+    history = combine_stages(extras, args.data, work / "history.json")
+    wall = sum(r["seconds"] for r in runs)
     args.out.mkdir(parents=True, exist_ok=True)
-    card_path = ship(recipe, staged_card, args.data, args.out.resolve(), args.device, wall)
+    card_path = ship(
+        recipe, staged_card, args.data, args.out.resolve(), args.device, wall, runs, history
+    )
     card = ModelCard.read(card_path)
     print(f"shipped {card.label} to {card_path} ({time.perf_counter() - started:.0f} s)")
     for t in card.metrics["targets"]:
