@@ -48,9 +48,13 @@ def test_card_matches_recipe_and_reports_every_target(bundled):
     assert card.weights_path.stat().st_size < 50 * 2**20
     stages = stage_settings(recipe)
     assert card.preprocessing.size == stages[-1]["size"]  # the last stage's resolution
-    assert [(st["size"], st["epochs"]) for st in card.training["stages"]] == [
-        (st["size"], st["epochs"]) for st in stages
-    ]
+    assert card.training["settings"]["epochs"] == stages[-1]["epochs"]
+    if "stages" in card.training:  # cards shipped since recipes have stages
+        assert [(st["size"], st["epochs"]) for st in card.training["stages"]] == [
+            (st["size"], st["epochs"]) for st in stages
+        ]
+    else:
+        assert len(stages) == 1
     reported = {t["label"]: t for t in card.metrics["targets"]}
     assert set(reported) == {t["label"] for t in recipe["targets"]}
     assert all(t["value"] is not None for t in reported.values())

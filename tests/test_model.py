@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +116,26 @@ def test_half_precision_weights_load_as_float32(tmp_path: Path):
     assert all(p.dtype == torch.float32 for p in half_net.parameters())
 
 
+SAVE_AGAIN = """
+import sys
+from pathlib import Path
+from xraydesk.model.card import ModelCard
+from xraydesk.model.storage import load_network, save_model
+card = ModelCard.read(Path(sys.argv[1]))
+save_model(load_network(card), card, Path(sys.argv[2]), half=True)
+"""
+
+
+def test_the_same_weights_save_to_the_same_file(tmp_path: Path):
+    """Byte for byte, across processes: a recipe run twice gives one sha256, not two."""
+    full = make_test_model(tmp_path / "full", name="m")
+    for out in ("a", "b"):
+        cmd = [sys.executable, "-c", SAVE_AGAIN, str(full), str(tmp_path / out)]
+        subprocess.run(cmd, check=True, timeout=120)
+    first, second = (tmp_path / out / "m.safetensors" for out in ("a", "b"))
+    assert first.read_bytes() == second.read_bytes()
+
+
 # -- preprocessing ----------------------------------------------------------------------------
 
 
@@ -152,11 +174,14 @@ def test_letterbox_keeps_aspect_and_reports_content_box():
 
 
 def test_equalisation_flattens_histogram():
-    img = torch.rand(1, 128, 128) ** 2  # skewed toward dark
+    # Own generator: the global one's state depends on which tests ran first.
+    generator = torch.Generator().manual_seed(0)
+    img = torch.rand(1, 128, 128, generator=generator) ** 2  # skewed toward dark
     eq = equalize_histogram(img)
     assert eq.min() == 0 and eq.max() == 1
     quartiles = torch.quantile(eq.flatten(), torch.tensor([0.25, 0.5, 0.75]))
-    torch.testing.assert_close(quartiles, torch.tensor([0.25, 0.5, 0.75]), atol=0.03, rtol=0)
+    # the darkest bin (6% of these pixels) maps to 0, so quartiles sit a little low
+    torch.testing.assert_close(quartiles, torch.tensor([0.25, 0.5, 0.75]), atol=0.05, rtol=0)
     flat = torch.full((1, 8, 8), 0.3)
     torch.testing.assert_close(equalize_histogram(flat), flat)
 

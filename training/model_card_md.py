@@ -53,12 +53,19 @@ def _confusion(metrics: dict[str, Any], classes: list[str]) -> list[str]:
 
 def _stages(training: dict[str, Any]) -> str:
     """Each stage in one line, e.g. 8 epochs at 128 px (...), then 3 epochs at 160 px."""
-    parts = [
-        f"{st['epochs']} epochs at {st['size']} px (lr {st['lr']}, {st['schedule']} schedule, "
-        f"{st['seconds'] / 60:.0f} min)"
-        for st in training.get("stages", [])
+    stages = training.get("stages") or [  # cards written before recipes had stages
+        {
+            **training.get("settings", {}),
+            "seconds": training.get("wall_time_s", 0.0),
+            "hardware": training.get("hardware"),
+            "device": training.get("device"),
+        }
     ]
-    return ", then ".join(parts) if parts else "training settings as in the recipe"
+    return ", then ".join(
+        f"{st['epochs']} epochs at {st['size']} px (lr {st['lr']}, {st['schedule']} schedule, "
+        f"{st['seconds'] / 60:.0f} min on {st['hardware']}, {st['device']})"
+        for st in stages
+    )
 
 
 def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> str:
@@ -132,6 +139,9 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
         out.append(
             f"| {t['label']} | {_pct(t['value'])} | >= {t['at_least']} | {verdict}{margin} |"
         )
+    tried = recipe.get("tried", [])
+    if tried:
+        out += ["", "### What was tried", "", *[f"- {line}" for line in tried]]
     per_pool = test.get("per_source", {})
     if per_pool:
         out += [
@@ -166,8 +176,8 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
         f"AdamW, label smoothing {settings['label_smoothing']}, "
         f"imbalance handling `{settings['imbalance']}`; augmentation for scanner style "
         "(contrast, gamma, blur, noise, JPEG quality, borders) and small geometry changes",
-        f"- hardware: {training.get('hardware')} ({training.get('device')}); "
-        f"wall time {training.get('wall_time_s', 0) / 60:.0f} min",
+        f"- wall time {training.get('wall_time_s', 0) / 60:.0f} min in all; last stage on "
+        f"{training.get('hardware')} ({training.get('device')})",
         f"- weights: `{card.weights_file}` ({card.weights_dtype}), sha256 `{card.weights_sha256}`",
         "",
     ]

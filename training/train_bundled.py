@@ -378,9 +378,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the recipe (smoke runs only)")
     parser.add_argument("--size", type=int, help="override the recipe (smoke runs only)")
     parser.add_argument("--limit", type=int, help="images per pool and label (smoke runs only)")
+    parser.add_argument(
+        "--cards-only",
+        action="store_true",
+        help="only write models/NAME.md again from the shipped card and the recipe",
+    )
     args = parser.parse_args(argv)
 
     recipe = load_recipe(args.name)
+    if args.cards_only:
+        card_path = args.out / f"{args.name}.json"
+        card_path.with_suffix(".md").write_text(
+            render_model_card(ModelCard.read(card_path), recipe, args.data)
+        )
+        print(f"wrote {card_path.with_suffix('.md')}")
+        return 0
     work = (args.work / args.name).resolve()
     if args.restart and work.exists():
         shutil.rmtree(work)
@@ -403,10 +415,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stage {number} of {len(stages)}: {config.epochs} epochs at {config.size} px")
         if number < len(stages):
             base, seconds = train_stage_for_handoff(config, stage_work, args.device)
-            extras.append(base.with_suffix(""))
+            trained = base
         else:
             staged_card, seconds = train_stage(config, stage_work, args.device)
-            extras.append(staged_card.with_suffix(""))
+            trained = staged_card
+        extras.append(trained.with_suffix(""))
+        done = ModelCard.read(trained).training  # a kept stage may come from another machine
         runs.append(
             {
                 "stage": number,
@@ -415,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
                 "lr": config.lr,
                 "schedule": config.schedule,
                 "seconds": round(seconds, 1),
+                "device": done.get("device"),
+                "hardware": done.get("hardware", hardware()),
             }
         )
     history = combine_stages(extras, args.data, work / "history.json")

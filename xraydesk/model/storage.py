@@ -33,7 +33,9 @@ def save_model(
     }
     weights = directory / f"{card.name}.safetensors"
     tmp = weights.with_name(f".{weights.name}.tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "model": card.name})
+    # One metadata key: safetensors writes several in a per-process order, which would make
+    # the same weights a different file (and a different sha256) on every save.
+    save_file(state, str(tmp), metadata={"format": "pt"})
     os.chmod(tmp, 0o644)
     tmp.replace(weights)
     card.weights_file = weights.name
