@@ -73,13 +73,19 @@ def test_group_balancing_favours_small_pools_within_a_class():
     assert order == epoch_order(list(range(1500)), labels, 0, 1, "groups", sources)
 
 
+def smoke_run(shared_data: Path, folder: Path) -> Path:
+    """The chest-3class recipe, every stage, on 8 images per pool and label at 64 px."""
+    out = folder / "models"
+    args = ["chest-3class", "--data", str(shared_data), "--out", str(out)]
+    args += ["--work", str(folder / "work"), "--limit", "8", "--epochs", "1", "--size", "64"]
+    assert train_bundled.main(args) == 0
+    return out
+
+
 @pytest.mark.slow
 def test_smoke_run_ships_a_usable_model(shared_data: Path, tmp_path: Path, monkeypatch):
-    out = tmp_path / "models"
-    args = ["chest-3class", "--data", str(shared_data), "--out", str(out)]
-    args += ["--work", str(tmp_path / "work"), "--limit", "8", "--epochs", "1", "--size", "64"]
     monkeypatch.setenv("XRAYDESK_DATA_DIR", str(tmp_path / "elsewhere"))
-    assert train_bundled.main(args) == 0
+    out = smoke_run(shared_data, tmp_path)
     card = ModelCard.read(out / "chest-3class.json")
     assert card.weights_dtype == "float16"
     assert (out / "chest-3class.safetensors").stat().st_size < 50 * 2**20
@@ -117,3 +123,14 @@ def test_smoke_run_ships_a_usable_model(shared_data: Path, tmp_path: Path, monke
     assert classifier.card.weights_dtype == "float16"
     evaluation = json.loads((out / "chest-3class" / "evaluation.json").read_text())
     assert evaluation["n"] == card.metrics["test"]["n"]
+
+
+@pytest.mark.slow
+def test_same_recipe_and_seed_give_the_same_model(shared_data: Path, tmp_path: Path, monkeypatch):
+    """Run twice from nothing: byte-identical weights, hence identical metrics."""
+    monkeypatch.setenv("XRAYDESK_DATA_DIR", str(tmp_path / "elsewhere"))
+    runs = [smoke_run(shared_data, tmp_path / run) for run in ("a", "b")]
+    cards = [ModelCard.read(out / "chest-3class.json") for out in runs]
+    assert cards[0].weights_sha256 == cards[1].weights_sha256
+    assert cards[0].metrics["test"] == cards[1].metrics["test"]
+    assert cards[0].temperature == cards[1].temperature
