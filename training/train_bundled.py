@@ -299,12 +299,15 @@ def train_stage(config: TrainConfig, work: Path, device: str) -> tuple[Path, flo
         return staged_card, float(ModelCard.read(staged_card).training.get("seconds", 0.0))
     resume = RunDir(config.name).exists()
     print(f"{'resuming' if resume else 'training'} {config.name} on {select_device(device).label}")
-    last = [0.0]
+    last = {"time": 0.0, "phase": ""}
 
     def progress(p) -> None:
+        # every epoch record and phase change; otherwise a line every 30 s (a long log stays
+        # readable: checking 13,883 images reports every 50 of them)
         now = time.monotonic()
-        if p.record is not None or p.phase != "training" or now - last[0] > 30:
-            last[0] = now
+        changed = p.phase != last["phase"] or p.phase not in ("training", "checking")
+        if p.record is not None or changed or now - last["time"] > 30:
+            last.update(time=now, phase=p.phase)
             extra = f" loss {p.loss:.3f} acc {p.acc:.3f}" if p.loss is not None else ""
             rate = f" {p.images_per_s:.1f} img/s" if p.images_per_s else ""
             print(f"[{p.phase}] {p.message} {p.done}/{p.total}{extra}{rate}", flush=True)
