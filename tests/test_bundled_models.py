@@ -3,7 +3,6 @@ and on held-out images of their own test split they perform as their cards repor
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from xraydesk.train.split import read_split
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 
-from train_bundled import stage_settings  # noqa: E402
+from train_bundled import load_recipe, stage_settings  # noqa: E402
 
 BUNDLED = ["chest-3class", "pediatric-pneumonia"]
-RECIPES = ROOT / "training" / "configs"
 CHECKED = 96  # test images re-classified per model: enough to catch broken weights
 
 
@@ -31,7 +29,7 @@ CHECKED = 96  # test images re-classified per model: enough to catch broken weig
 def bundled(request) -> tuple[ModelCard, dict]:
     card_path = ROOT / "models" / f"{request.param}.json"
     assert card_path.is_file(), f"{card_path} is not shipped"
-    recipe = json.loads((RECIPES / f"{request.param}.json").read_text())
+    recipe = load_recipe(request.param)
     return ModelCard.read(card_path), recipe
 
 

@@ -191,8 +191,8 @@ def check_targets(recipe: dict[str, Any], metrics: dict[str, Any]) -> list[dict[
     return rows
 
 
-def relative_split(split_csv: Path, data: Path, out_csv: Path) -> None:
-    """The split with paths relative to the data folder, so it means the same anywhere."""
+def split_rows(split_csv: Path, data: Path) -> list[dict[str, str]]:
+    """A split file's rows, paths made relative to the data folder where they lie in it."""
     with open(split_csv, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     base = data.resolve()
@@ -200,6 +200,12 @@ def relative_split(split_csv: Path, data: Path, out_csv: Path) -> None:
         path = Path(row["path"])
         if path.is_relative_to(base):
             row["path"] = path.relative_to(base).as_posix()
+    return rows
+
+
+def relative_split(split_csv: Path, data: Path, out_csv: Path) -> None:
+    """The split with paths relative to the data folder, so it means the same anywhere."""
+    rows = split_rows(split_csv, data)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with open(out_csv, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -286,7 +292,7 @@ def recipe_limitations(recipe: dict[str, Any]) -> list[str]:
     return common
 
 
-def train_stage(config: TrainConfig, work: Path, device: str) -> tuple[Path, float]:
+def train_stage(config: TrainConfig, work: Path, device: str) -> Path:
     """Run one stage in its own work folder (resuming it if killed); its staged card."""
     # Run folder, checkpoints and caches live in the work folder, not the user's library.
     os.environ["XRAYDESK_DATA_DIR"] = str(work)
@@ -296,7 +302,7 @@ def train_stage(config: TrainConfig, work: Path, device: str) -> tuple[Path, flo
     staged_card = work / "staged" / f"{config.name}.json"
     if staged_card.exists():
         print(f"{config.name}: already trained in {staged_card.parent}")
-        return staged_card, float(ModelCard.read(staged_card).training.get("seconds", 0.0))
+        return staged_card
     resume = RunDir(config.name).exists()
     print(f"{'resuming' if resume else 'training'} {config.name} on {select_device(device).label}")
     last = {"time": 0.0, "phase": ""}
@@ -315,11 +321,11 @@ def train_stage(config: TrainConfig, work: Path, device: str) -> tuple[Path, flo
                 print(f"  epoch record: {json.dumps(p.record)}", flush=True)
 
     config.device = device
-    result = train_model(config, progress, resume=resume, output_dir=staged_card.parent)
-    return staged_card, result.seconds
+    train_model(config, progress, resume=resume, output_dir=staged_card.parent)
+    return staged_card  # its card records the seconds, device and hardware
 
 
-def train_stage_for_handoff(config: TrainConfig, work: Path, device: str) -> tuple[Path, float]:
+def train_stage_for_handoff(config: TrainConfig, work: Path, device: str) -> Path:
     """A stage that feeds the next: its weights rounded to float16, as they would ship.
 
     The next stage starts from these, so the recipe gives the same result whether a stage
@@ -327,28 +333,12 @@ def train_stage_for_handoff(config: TrainConfig, work: Path, device: str) -> tup
     """
     handoff = work / "handoff" / f"{config.name}.json"
     if not handoff.exists():
-        staged_card, seconds = train_stage(config, work, device)
+        staged_card = train_stage(config, work, device)
         card = ModelCard.read(staged_card)
-        card.training["seconds"] = round(seconds, 1)
         save_model(load_network(card), card, handoff.parent, half=True)
         shutil.copytree(staged_card.with_suffix(""), handoff.with_suffix(""), dirs_exist_ok=True)
-    card = ModelCard.read(handoff)
     print(f"{config.name}: stage weights in {handoff}")
-    return handoff, float(card.training.get("wall_time_s", card.training.get("seconds", 0.0)))
-
-
-def split_by_path(split_csv: Path, data: Path) -> dict[str, str]:
-    """path (relative to the data folder) -> split, from a split file."""
-    with open(split_csv, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    base = data.resolve()
-    out = {}
-    for row in rows:
-        path = Path(row["path"])
-        if path.is_absolute() and path.is_relative_to(base):
-            path = path.relative_to(base)
-        out[path.as_posix()] = row["split"]
-    return out
+    return handoff
 
 
 def combine_stages(folders: list[Path], data: Path, out: Path) -> Path:
@@ -356,10 +346,14 @@ def combine_stages(folders: list[Path], data: Path, out: Path) -> Path:
 
     ``folders`` holds each stage's extras (split.csv, history.json), first stage first.
     """
-    first_split = split_by_path(folders[0] / SPLIT_FILE, data)
+
+    def split_of(folder: Path) -> dict[str, str]:
+        return {row["path"]: row["split"] for row in split_rows(folder / SPLIT_FILE, data)}
+
+    first_split = split_of(folders[0])
     history = []
     for number, folder in enumerate(folders, start=1):
-        if split_by_path(folder / SPLIT_FILE, data) != first_split:
+        if number > 1 and split_of(folder) != first_split:
             raise SystemExit(
                 f"train_bundled: stage {number} split its data differently from stage 1, so "
                 "its test images may have been trained on; stages need the same pools and seed."
@@ -417,13 +411,13 @@ def main(argv: list[str] | None = None) -> int:
         if len(stages) > 1:
             print(f"stage {number} of {len(stages)}: {config.epochs} epochs at {config.size} px")
         if number < len(stages):
-            base, seconds = train_stage_for_handoff(config, stage_work, args.device)
-            trained = base
+            trained = base = train_stage_for_handoff(config, stage_work, args.device)
         else:
-            staged_card, seconds = train_stage(config, stage_work, args.device)
-            trained = staged_card
+            trained = staged_card = train_stage(config, stage_work, args.device)
         extras.append(trained.with_suffix(""))
         done = ModelCard.read(trained).training  # a kept stage may come from another machine
+        # a shipped card (a kept stage) has its wall time; a freshly staged one, its seconds
+        seconds = float(done.get("wall_time_s", done.get("seconds", 0.0)))
         runs.append(
             {
                 "stage": number,
