@@ -13,10 +13,10 @@ import pytest
 
 from tests.batch_helpers import expected_order, make_folder, write_png
 from xraydesk import paths
-from xraydesk.batch.discover import DiscoveryStats, count_images, iter_images
-from xraydesk.batch.engine import BatchAborted, BatchOptions, BatchRun, classify_paths
+from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun, classify_paths
 from xraydesk.batch.store import ResultStore, StoreError
 from xraydesk.imaging import load_xray
+from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 from xraydesk.model.classifier import Classifier
 
 

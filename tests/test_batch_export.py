@@ -11,7 +11,7 @@ import pytest
 
 from tests.batch_helpers import make_folder
 from xraydesk.batch import results
-from xraydesk.batch.engine import BatchOptions, BatchRun
+from xraydesk.batch.batch_run import BatchOptions, BatchRun
 from xraydesk.batch.results import ExportError, export_rows
 from xraydesk.batch.store import ResultStore
 

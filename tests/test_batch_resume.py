@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from tests.batch_helpers import write_png
-from xraydesk.batch.engine import BatchOptions, BatchRun
+from xraydesk.batch.batch_run import BatchOptions, BatchRun
 from xraydesk.batch.store import ResultStore
 from xraydesk.cli import main
 from xraydesk.model.classifier import Classifier
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from xraydesk.batch.engine import BatchOptions, BatchRun
+    from xraydesk.batch.batch_run import BatchOptions, BatchRun
     from xraydesk.model.classifier import Classifier
 
     classifier = Classifier.load(sys.argv[2], device="cpu")

@@ -14,7 +14,7 @@ from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
 from xraydesk.paths import bundled_models_dir
-from xraydesk.train.split import read_split
+from xraydesk.trainer.split import read_split
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))

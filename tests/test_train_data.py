@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from xraydesk.train.augment import NO_AUGMENTATION, AugmentConfig, augment, sample_rng
-from xraydesk.train.dataset import (
+from xraydesk.trainer.augment import NO_AUGMENTATION, AugmentConfig, augment, sample_rng
+from xraydesk.trainer.dataset import (
     DatasetError,
     DataSource,
     Sample,
@@ -20,7 +20,7 @@ from xraydesk.train.dataset import (
     patient_from_name,
     read_source,
 )
-from xraydesk.train.split import assign_splits, check_split, read_split, write_split
+from xraydesk.trainer.split import assign_splits, check_split, read_split, write_split
 
 POOL = "kermany-pediatric"
 

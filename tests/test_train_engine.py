@@ -29,7 +29,7 @@ from xraydesk.errors import NoModelError
 from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
-from xraydesk.train import (
+from xraydesk.trainer import (
     DatasetError,
     TrainConfig,
     TrainingCancelled,
@@ -37,7 +37,7 @@ from xraydesk.train import (
     estimate_seconds,
     train_model,
 )
-from xraydesk.train.checkpoint import BEST, LAST, RunDir
+from xraydesk.trainer.checkpoint import BEST, LAST, RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -240,7 +240,7 @@ def test_resume_after_sigkill_mid_epoch(subset, no_bundled, tmp_path):
         textwrap.dedent(
             f"""
             from xraydesk import paths
-            from xraydesk.train import TrainConfig, train_model
+            from xraydesk.trainer import TrainConfig, train_model
             paths.bundled_models_dir = lambda: __import__("pathlib").Path({str(no_bundled)!r})
 
             def report(p):

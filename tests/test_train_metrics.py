@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xraydesk.train.metrics import (
+from xraydesk.trainer.metrics import (
     confusion_matrix,
     evaluate,
     expected_calibration_error,

@@ -12,7 +12,7 @@ import pytest
 
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
-from xraydesk.train.full import epoch_order, group_balanced_probabilities
+from xraydesk.trainer.full import epoch_order, group_balanced_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))

@@ -48,11 +48,11 @@ from xraydesk.model.card import ModelCard  # noqa: E402
 from xraydesk.model.classifier import Classifier  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
 from xraydesk.model.storage import load_network, save_model  # noqa: E402
-from xraydesk.train.augment import AugmentConfig  # noqa: E402
-from xraydesk.train.batches import batch_iterator  # noqa: E402
-from xraydesk.train.config import TrainConfig  # noqa: E402
-from xraydesk.train.metrics import evaluate  # noqa: E402
-from xraydesk.train.split import SPLIT_FILE, read_split  # noqa: E402
+from xraydesk.trainer.augment import AugmentConfig  # noqa: E402
+from xraydesk.trainer.batches import batch_iterator  # noqa: E402
+from xraydesk.trainer.config import TrainConfig  # noqa: E402
+from xraydesk.trainer.metrics import evaluate  # noqa: E402
+from xraydesk.trainer.split import SPLIT_FILE, read_split  # noqa: E402
 
 CONFIGS = HERE / "configs"
 
@@ -296,8 +296,8 @@ def train_stage(config: TrainConfig, work: Path, device: str) -> Path:
     """Run one stage in its own work folder (resuming it if killed); its staged card."""
     # Run folder, checkpoints and caches live in the work folder, not the user's library.
     os.environ["XRAYDESK_DATA_DIR"] = str(work)
-    from xraydesk.train.checkpoint import RunDir
-    from xraydesk.train.engine import train_model
+    from xraydesk.trainer.checkpoint import RunDir
+    from xraydesk.trainer.training import train_model
 
     staged_card = work / "staged" / f"{config.name}.json"
     if staged_card.exists():

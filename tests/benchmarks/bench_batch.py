@@ -59,7 +59,7 @@ def model_ceiling(classifier, batch_size: int, seconds: float = 5.0) -> dict[str
     """Images/s of the model alone on random batches: the classifier as the viewer runs it
     (autocast) and the batch engine's folded copy, for each thread count the pipeline may
     choose, under the same allocator settings as the pipeline."""
-    from xraydesk.batch.inference import BatchModel
+    from xraydesk.batch.batch_model import BatchModel
     from xraydesk.batch.memory import reuse_large_allocations
     from xraydesk.batch.threads import schedule_candidates
 
@@ -84,7 +84,7 @@ def model_ceiling(classifier, batch_size: int, seconds: float = 5.0) -> dict[str
 
 
 def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> dict:
-    from xraydesk.batch.engine import BatchOptions, BatchRun
+    from xraydesk.batch.batch_run import BatchOptions, BatchRun
 
     samples: list[tuple[int, float]] = []
 
@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["XRAYDESK_DATA_DIR"] = str(work / "data")
 
     from tests.model_factory import make_test_model
-    from xraydesk.batch.discover import iter_images
-    from xraydesk.batch.engine import default_workers
+    from xraydesk.batch.batch_run import default_workers
+    from xraydesk.imaging.discover import iter_images
     from xraydesk.model.classifier import Classifier
     from xraydesk.model.library import resolve_model
 

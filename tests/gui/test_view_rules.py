@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from xraydesk.explain import blend_overlay
-from xraydesk.gui.model_cache import ClassifierCache
-from xraydesk.gui.overlay_layer import heat_layer
-from xraydesk.gui.viewstate import MAX_ZOOM, MIN_ZOOM, ViewState
-from xraydesk.gui.windowing import (
+from xraydesk.imaging.xray import ImageMetadata, Window, XRay
+from xraydesk.model.cache import ClassifierCache
+from xraydesk.viewer.overlay_layer import heat_layer
+from xraydesk.viewer.viewstate import MAX_ZOOM, MIN_ZOOM, ViewState
+from xraydesk.viewer.windowing import (
     PRESET_FILE,
     PRESET_FULL,
     PRESET_LUNG,
@@ -20,7 +21,6 @@ from xraydesk.gui.windowing import (
     format_window,
     window_presets,
 )
-from xraydesk.imaging.xray import ImageMetadata, Window, XRay
 
 
 def _xray(pixels: np.ndarray, inverted: bool = False, bits: int = 12) -> XRay:

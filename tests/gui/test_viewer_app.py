@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from tests.gui.conftest import open_and_wait
 from xraydesk import __version__, paths
 from xraydesk.gui.app import _make_excepthook
-from xraydesk.gui.model_cache import ClassifierCache
 from xraydesk.gui.settings import SETTINGS_FILE
 from xraydesk.gui.shortcuts import SHORTCUTS
+from xraydesk.model.cache import ClassifierCache
 
 
 @pytest.mark.data

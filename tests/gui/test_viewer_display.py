@@ -16,9 +16,9 @@ from xraydesk.explain import blend_overlay
 from xraydesk.gui.image_view import ImageView
 from xraydesk.gui.metadata_panel import MASK
 from xraydesk.gui.qt_images import rgb_array
-from xraydesk.gui.viewstate import ViewState
-from xraydesk.gui.windowing import PRESET_LUNG, PRESET_MEDIASTINUM, window_presets
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
+from xraydesk.viewer.viewstate import ViewState
+from xraydesk.viewer.windowing import PRESET_LUNG, PRESET_MEDIASTINUM, window_presets
 
 
 def _mouse(widget, kind, pos: QPointF, button, buttons) -> None:

@@ -16,10 +16,11 @@ from PySide6.QtWidgets import QLabel, QWizard
 
 from tests.test_train_data import kermany_rows, write_manifest
 from xraydesk import paths
-from xraydesk.gui.wizard import ModelsDialog, TrainingWizard
+from xraydesk.gui.models_dialog import ModelsDialog
+from xraydesk.gui.wizard import TrainingWizard
 from xraydesk.gui.wizard.wizard import DATA, RESULTS, SETUP, TRAINING
 from xraydesk.model.card import ModelCard
-from xraydesk.train.checkpoint import RunDir
+from xraydesk.trainer.checkpoint import RunDir
 
 WAIT_MS = 180_000
 

@@ -1,11 +1,10 @@
 """Classifying many files: discovery, the pipeline, the results store, exports.
 
 The one entry point is ``BatchRun`` (``xraydesk classify`` and the GUI's batch panel both
-drive it); see ``engine`` for how the stages overlap and ``store`` for the database.
+drive it); see ``batch_run`` for how the stages overlap and ``store`` for the database.
 """
 
-from xraydesk.batch.discover import DiscoveryStats, count_images, iter_images
-from xraydesk.batch.engine import (
+from xraydesk.batch.batch_run import (
     BatchAborted,
     BatchOptions,
     BatchRun,
@@ -13,17 +12,18 @@ from xraydesk.batch.engine import (
     classify_paths,
     content_hash,
 )
-from xraydesk.batch.progress import Progress
+from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ExportError, ResultRow, export_rows
 from xraydesk.batch.store import ResultStore, RunInfo, StoreError
+from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 
 __all__ = [
     "BatchAborted",
     "BatchOptions",
+    "BatchProgress",
     "BatchRun",
     "DiscoveryStats",
     "ExportError",
-    "Progress",
     "ResultRow",
     "ResultStore",
     "RunInfo",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Progress:
+class BatchProgress:
     done: int  # rows finished (classified + reused + failed)
     total: int | None  # images found; None while the folder is still being counted
     classified: int
@@ -25,7 +25,7 @@ class Progress:
         return min(1.0, self.done / self.total)
 
 
-class RateMeter:
+class WindowedRate:
     """Rows per second over a sliding window: reacts to a slower part of a folder (large
     DICOMs after small PNGs) within seconds, yet does not jump at every batch."""
 
@@ -52,19 +52,9 @@ class RateMeter:
 
     def progress(
         self, done: int, total: int | None, classified: int, reused: int, failed: int
-    ) -> Progress:
+    ) -> BatchProgress:
         rate = self.rate
         eta = None
         if total is not None and rate > 0:
             eta = max(0.0, (total - done) / rate)
-        return Progress(done, total, classified, reused, failed, self.elapsed, rate, eta)
-
-
-def format_duration(seconds: float | None) -> str:
-    """'1:02:03', '4:05' or '--:--' when unknown."""
-    if seconds is None:
-        return "--:--"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+        return BatchProgress(done, total, classified, reused, failed, self.elapsed, rate, eta)

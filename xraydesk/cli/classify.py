@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import IO
 
-from xraydesk.batch.engine import BatchAborted, BatchOptions, BatchRun, RunSummary
-from xraydesk.batch.progress import Progress, format_duration
+from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ResultRow, csv_header, csv_record, describe_write_error
 from xraydesk.batch.store import default_db_path
+from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DEVICE_CHOICES
@@ -190,11 +191,11 @@ class ProgressBar:
     def __init__(self, stream: IO[str], interval: float = 0.1) -> None:
         self.stream = stream
         self.interval = interval
-        self._last: Progress | None = None
+        self._last: BatchProgress | None = None
         self._drawn_at = 0.0
         self._visible = False
 
-    def update(self, progress: Progress) -> None:
+    def update(self, progress: BatchProgress) -> None:
         self._last = progress
         if time.monotonic() - self._drawn_at >= self.interval or not self._visible:
             self.draw()
@@ -216,7 +217,7 @@ class ProgressBar:
         self.clear()
         self.stream.flush()
 
-    def render(self, p: Progress) -> str:
+    def render(self, p: BatchProgress) -> str:
         width = shutil.get_terminal_size((80, 24)).columns
         count = f"{p.done}/{p.total}" if p.total is not None else f"{p.done}/?"
         text = f" {count}  {p.rate:5.1f} img/s  {format_duration(p.eta)} left"

@@ -15,19 +15,20 @@ import threading
 import time
 from typing import Any, TextIO
 
+from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
-from xraydesk.train import (
+from xraydesk.trainer import (
     DatasetReport,
-    Progress,
     TrainConfig,
     TrainingCancelled,
+    TrainProgress,
     TrainResult,
     check_data,
     train_model,
 )
-from xraydesk.train.config import IMBALANCE, MODES, SCHEDULES
-from xraydesk.train.engine import default_base, refuse_taken_name
+from xraydesk.trainer.config import IMBALANCE, MODES, SCHEDULES
+from xraydesk.trainer.training import default_base, refuse_taken_name
 
 EXIT_OK, EXIT_USAGE, EXIT_CANCELLED = 0, 2, 130
 MAX_PROBLEMS_SHOWN = 10
@@ -230,7 +231,7 @@ class ProgressPrinter:
         self._last_draw = 0.0
         self._drawn = False
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, p: TrainProgress) -> None:
         if self.tty:
             now = time.monotonic()
             if p.record is None and now - self._last_draw < 0.2 and p.phase == self._last_phase:
@@ -246,7 +247,7 @@ class ProgressPrinter:
                 self._line(_status_line(p))
         self._last_phase = p.phase
 
-    def _draw(self, p: Progress) -> None:
+    def _draw(self, p: TrainProgress) -> None:
         width = max(20, min(shutil.get_terminal_size((100, 20)).columns, 120))
         parts = [p.message or p.phase]
         if p.step:
@@ -281,7 +282,7 @@ class ProgressPrinter:
             self._drawn = False
 
 
-def _status_line(p: Progress) -> str:
+def _status_line(p: TrainProgress) -> str:
     """One log line (output to a file or pipe): what, how far, how fast, how long."""
     parts = [p.message or p.phase]
     if p.total:
@@ -299,13 +300,6 @@ def _epoch_line(record: dict[str, Any], epochs: int) -> str:
         f"acc {record['train_acc']:.1%}  val loss {record['val_loss']:.3f} "
         f"acc {record['val_acc']:.1%}  ({format_duration(record['seconds'])})"
     )
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def print_report(report: DatasetReport, out: TextIO) -> None:

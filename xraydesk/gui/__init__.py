@@ -1,8 +1,9 @@
 """The PySide6 desktop app: the only package that imports Qt.
 
-``app.main(argv)`` is the entry point; ``main_window.MainWindow`` the window. Pure-Python
-pieces (``viewstate``, ``windowing``, ``overlay_layer``, ``model_cache``) hold the rules
-so they can be tested without a display.
+``app.main(argv)`` is the entry point; ``main_window.MainWindow`` the window. The rules
+the widgets follow live below, without Qt, so they can be tested without a display:
+``xraydesk.viewer`` (view state, windowing, the heat-map layer) and
+``xraydesk.model.cache`` (loaded classifiers kept between images).
 """
 
 import sys

@@ -51,10 +51,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from xraydesk.batch.engine import BatchOptions, BatchRun, RunSummary
-from xraydesk.batch.progress import Progress, format_duration
+from xraydesk.batch.batch_run import BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ResultRow, export_rows
 from xraydesk.batch.store import ResultStore, RunInfo, default_db_path
+from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
@@ -237,7 +238,7 @@ class BatchJob(QObject):
     """Drives one BatchRun; lives in the GUI thread, runs in a BatchRunner thread."""
 
     rows_ready = Signal(object)  # list[ResultRow]
-    progress = Signal(object)  # Progress
+    progress = Signal(object)  # BatchProgress
     started_run = Signal(object)  # classes: list[(id, display name)], once the model is loaded
     failed = Signal(str)
     done = Signal(object)  # RunSummary, or None when the run never started
@@ -307,7 +308,7 @@ class BatchRunner(QThread):
 class BatchPanel(QWidget):
     open_image_requested = Signal(Path)
     run_started = Signal()
-    progress_changed = Signal(object)  # Progress
+    progress_changed = Signal(object)  # BatchProgress
     run_finished = Signal(object)  # RunSummary, or None when the run could not start
     message_shown = Signal(str)
 
@@ -472,7 +473,7 @@ class BatchPanel(QWidget):
         if card_path is None:
             self.set_classifier_provider(None)
             return
-        from xraydesk.gui.model_cache import shared_cache
+        from xraydesk.model.cache import shared_cache
 
         try:
             label = ModelCard.read(card_path).label
@@ -579,7 +580,7 @@ class BatchPanel(QWidget):
         self.results_model.append_rows(rows)
 
     @Slot(object)
-    def _on_progress(self, progress: Progress) -> None:
+    def _on_progress(self, progress: BatchProgress) -> None:
         total = progress.total
         if total is None:
             self.progress_bar.setRange(0, 0)

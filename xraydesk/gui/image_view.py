@@ -26,9 +26,9 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from xraydesk.gui.qt_images import DisplayImage, render_display
-from xraydesk.gui.viewstate import ViewState, clamp_zoom
-from xraydesk.gui.windowing import PRESET_FILE, WindowPresets, dragged_window, format_window
 from xraydesk.imaging.xray import XRay
+from xraydesk.viewer.viewstate import ViewState, clamp_zoom
+from xraydesk.viewer.windowing import PRESET_FILE, WindowPresets, dragged_window, format_window
 
 # Images above PREVIEW_ABOVE pixels are windowed from a subsampled copy of at most
 # PREVIEW_PIXELS while the right button is held: about 10 ms a frame on a laptop CPU.

@@ -38,26 +38,15 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk import paths
-from xraydesk.batch.discover import iter_images
 from xraydesk.errors import ModelError, XRayDeskError
 from xraydesk.gui.banner import ERROR, INFO, WARNING, MessageBanner
 from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notice
 from xraydesk.gui.image_view import ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
-from xraydesk.gui.model_cache import ClassifierCache
 from xraydesk.gui.report import ReportContent, write_report
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
 from xraydesk.gui.shortcuts import SHORTCUTS
-from xraydesk.gui.viewstate import ViewState
-from xraydesk.gui.windowing import (
-    PRESET_FILE,
-    PRESET_FULL,
-    PRESET_LUNG,
-    PRESET_MEDIASTINUM,
-    PRESET_NAMES,
-    format_window,
-)
 from xraydesk.gui.workers import (
     STAGE_CAM,
     STAGE_IMAGE,
@@ -66,11 +55,22 @@ from xraydesk.gui.workers import (
     Failure,
     LoadedImage,
 )
+from xraydesk.imaging.discover import iter_images
 from xraydesk.imaging.xray import Window, XRay
 from xraydesk.model import library
+from xraydesk.model.cache import ClassifierCache
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Prediction
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.viewer.viewstate import ViewState
+from xraydesk.viewer.windowing import (
+    PRESET_FILE,
+    PRESET_FULL,
+    PRESET_LUNG,
+    PRESET_MEDIASTINUM,
+    PRESET_NAMES,
+    format_window,
+)
 
 log = logging.getLogger(__name__)
 

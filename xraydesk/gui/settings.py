@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from xraydesk import paths
-from xraydesk.gui.viewstate import DEFAULT_OPACITY
+from xraydesk.viewer.viewstate import DEFAULT_OPACITY
 
 MAX_RECENT = 10
 SETTINGS_FILE = "settings.ini"

@@ -63,7 +63,7 @@ def open_wizard(window: MainWindow):
 
 
 def open_models_dialog(window: MainWindow):
-    from xraydesk.gui.wizard.models_dialog import ModelsDialog
+    from xraydesk.gui.models_dialog import ModelsDialog
 
     dialog = ModelsDialog(window)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -20,13 +20,13 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from xraydesk.errors import ImageLoadError, XRayDeskError
 from xraydesk.explain import CamResult, grad_cam
-from xraydesk.gui.model_cache import ClassifierCache, shared_cache
-from xraydesk.gui.overlay_layer import heat_layer
 from xraydesk.gui.qt_images import DisplayImage, premultiplied_display, render_display
-from xraydesk.gui.windowing import WindowPresets, window_presets
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
+from xraydesk.model.cache import ClassifierCache, shared_cache
 from xraydesk.model.classifier import Prediction
+from xraydesk.viewer.overlay_layer import heat_layer
+from xraydesk.viewer.windowing import WindowPresets, window_presets
 
 log = logging.getLogger(__name__)
 

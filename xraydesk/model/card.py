@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xraydesk.errors import ModelError
+from xraydesk.files import write_atomic
 from xraydesk.model.preprocessing import Preprocessing
 
 CARD_FORMAT = "xraydesk-model/1"
@@ -155,19 +154,3 @@ class ModelCard:
         path = Path(path)
         write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         self.path = path
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; models and cards are read by every user
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -49,8 +49,7 @@ class Classifier:
         self.card = card
         self.device = device
         self.preprocessing = card.preprocessing
-        memory_format = torch.channels_last if device.type == "cpu" else torch.preserve_format
-        self.network = network.to(device.device, memory_format=memory_format).eval()
+        self.network = network.to(device.device, memory_format=device.memory_format).eval()
         self.lock = threading.RLock()
 
     @classmethod
@@ -80,11 +79,8 @@ class Classifier:
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Raw float32 logits on the CPU (before temperature)."""
-        memory_format = (
-            torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        )
         batch = batch.to(self.device.device, non_blocking=True).contiguous(
-            memory_format=memory_format
+            memory_format=self.device.memory_format
         )
         with self.lock, torch.inference_mode(), self.device.autocast():
             logits = self.network(batch)

@@ -26,6 +26,11 @@ class DeviceChoice:
     def type(self) -> str:
         return self.device.type
 
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """channels_last is what oneDNN runs fastest on a CPU; CUDA and MPS pick their own."""
+        return torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()

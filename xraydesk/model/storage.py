@@ -10,8 +10,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xraydesk.errors import ModelError
-from xraydesk.hashing import sha256_file
-from xraydesk.model.card import ModelCard, write_atomic
+from xraydesk.files import sha256_file
+from xraydesk.model.card import ModelCard
 from xraydesk.model.network import build_network
 
 
@@ -69,4 +69,4 @@ def load_network(card: ModelCard) -> nn.Module:
     return network
 
 
-__all__ = ["load_network", "save_model", "sha256_file", "write_atomic"]
+__all__ = ["load_network", "save_model"]

@@ -1,7 +1,5 @@
-"""The fine-tuning wizard (data, settings, training, results) over ``xraydesk.train``,
-and the model library dialog (list, rename, delete, use)."""
+"""The fine-tuning wizard (data, settings, training, results) over ``xraydesk.trainer``."""
 
-from xraydesk.gui.wizard.models_dialog import ModelsDialog
 from xraydesk.gui.wizard.wizard import TrainingWizard
 
-__all__ = ["ModelsDialog", "TrainingWizard"]
+__all__ = ["TrainingWizard"]

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk.gui.wizard.worker import CheckJob, CheckOutcome, JobRunner
-from xraydesk.train import DatasetReport, Progress, TrainConfig
+from xraydesk.trainer import DatasetReport, TrainConfig, TrainProgress
 
 
 class DataPage(QWizardPage):
@@ -163,7 +163,7 @@ class DataPage(QWizardPage):
             self._runner.stop()
 
     @Slot(object)
-    def _on_progress(self, p: Progress) -> None:
+    def _on_progress(self, p: TrainProgress) -> None:
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)

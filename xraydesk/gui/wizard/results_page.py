@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk.gui.wizard.charts import SERIES_COLORS, ConfusionMatrixTable, LineChart
-from xraydesk.train import TrainResult
+from xraydesk.trainer import TrainResult
 
 COLUMNS = ("Class", "Precision", "Recall", "F1", "AUC", "Images")
 

@@ -17,25 +17,17 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import select_device
 from xraydesk.model.library import list_models
-from xraydesk.train import TrainConfig, estimate_seconds
-from xraydesk.train.config import LR_FINE_TUNE, LR_SCRATCH, SCRATCH
-from xraydesk.train.engine import default_base, refuse_taken_name
-from xraydesk.train.split import DEFAULT_FRACTIONS
+from xraydesk.trainer import TrainConfig, estimate_seconds
+from xraydesk.trainer.config import LR_FINE_TUNE, LR_SCRATCH, SCRATCH
+from xraydesk.trainer.split import DEFAULT_FRACTIONS
+from xraydesk.trainer.training import default_base, refuse_taken_name
 
 DEVICES = (("Automatic", "auto"), ("CPU", "cpu"), ("NVIDIA GPU (CUDA)", "cuda"))
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class SetupPage(QWizardPage):
@@ -174,7 +166,7 @@ class SetupPage(QWizardPage):
             "full" if full else "quick", split, self.size.value(), self.epochs.value(), choice
         )
         self.estimate.setText(
-            f"About {format_duration(seconds)} on {choice.label} for {total} images "
+            f"About {format_duration(seconds, rounded=True)} on {choice.label} for {total} images "
             "(a rough guess; the training page shows the real time left)."
         )
 

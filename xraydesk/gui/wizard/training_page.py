@@ -19,11 +19,11 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from xraydesk.durations import format_duration
 from xraydesk.gui.wizard.charts import LineChart
-from xraydesk.gui.wizard.setup_page import format_duration
 from xraydesk.gui.wizard.worker import JobRunner, TrainJob
-from xraydesk.train import Progress, TrainConfig, TrainResult
-from xraydesk.train.checkpoint import BEST, RunDir
+from xraydesk.trainer import TrainConfig, TrainProgress, TrainResult
+from xraydesk.trainer.checkpoint import BEST, RunDir
 
 TRAIN_COLOR, VAL_COLOR = "#0072B2", "#E69F00"
 
@@ -121,7 +121,7 @@ class TrainingPage(QWizardPage):
 
     # -- progress ---------------------------------------------------------------------------------
     @Slot(object)
-    def _on_progress(self, p: Progress) -> None:
+    def _on_progress(self, p: TrainProgress) -> None:
         if p.message:
             self.status.setText(p.message)
         if p.total:
@@ -134,7 +134,7 @@ class TrainingPage(QWizardPage):
         if p.images_per_s:
             self.speed_label.setText(f"{p.images_per_s:.1f} images/s")
         if p.eta_s is not None:
-            self.eta_label.setText(f"Time left {format_duration(p.eta_s)}")
+            self.eta_label.setText(f"Time left {format_duration(p.eta_s, rounded=True)}")
         if p.phase == "training" and p.steps and p.loss is not None and p.record is None:
             x = (p.epoch - 1) + p.step / p.steps
             self.loss_chart.add_point("training", x, p.loss, TRAIN_COLOR)
@@ -151,7 +151,7 @@ class TrainingPage(QWizardPage):
         self.bar.setValue(1)
         self.eta_label.setText("Done")
         self.status.setText(
-            f"Finished in {format_duration(result.seconds)}: test accuracy "
+            f"Finished in {format_duration(result.seconds, rounded=True)}: test accuracy "
             f"{result.test['accuracy']:.1%}. Saved as {result.card.label}."
         )
         self.finished.emit(result)

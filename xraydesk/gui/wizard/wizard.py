@@ -1,6 +1,6 @@
 """The fine-tuning wizard: data, settings, training, results.
 
-A front door over ``xraydesk.train`` (the same engine as ``xraydesk train``). It is
+A front door over ``xraydesk.trainer`` (the same engine as ``xraydesk train``). It is
 modeless: the viewer stays usable while a model trains. "Use this model" emits
 ``model_ready(card_path)``; the main window connects it to make the model active.
 """
@@ -18,7 +18,7 @@ from xraydesk.gui.wizard.results_page import ResultsPage
 from xraydesk.gui.wizard.setup_page import SetupPage
 from xraydesk.gui.wizard.training_page import TrainingPage
 from xraydesk.gui.wizard.worker import CheckOutcome
-from xraydesk.train import TrainResult
+from xraydesk.trainer import TrainResult
 
 DATA, SETUP, TRAINING, RESULTS = range(4)
 

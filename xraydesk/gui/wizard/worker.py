@@ -20,11 +20,11 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
-from xraydesk.train import (
+from xraydesk.trainer import (
     DatasetReport,
-    Progress,
     TrainConfig,
     TrainingCancelled,
+    TrainProgress,
     check_data,
     train_model,
 )
@@ -51,7 +51,7 @@ def thumbnail(path) -> np.ndarray:
 
 
 class _Job(QObject):
-    progress = Signal(object)  # Progress
+    progress = Signal(object)  # TrainProgress
     succeeded = Signal(object)
     failed = Signal(str)
     cancelled = Signal(str)
@@ -64,7 +64,7 @@ class _Job(QObject):
     def cancel(self) -> None:
         self.cancel_event.set()
 
-    def _report(self, p: Progress) -> None:
+    def _report(self, p: TrainProgress) -> None:
         self.progress.emit(p)
 
     def run(self) -> None:

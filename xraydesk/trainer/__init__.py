@@ -4,19 +4,19 @@
 wizard are front doors over it.
 """
 
-from xraydesk.train.augment import AugmentConfig
-from xraydesk.train.config import TrainConfig
-from xraydesk.train.dataset import DatasetError, DatasetReport, DataSource, check_dataset
-from xraydesk.train.engine import TrainResult, check_data, estimate_seconds, train_model
-from xraydesk.train.progress import Progress, TrainingCancelled, TrainingError
+from xraydesk.trainer.augment import AugmentConfig
+from xraydesk.trainer.config import TrainConfig
+from xraydesk.trainer.dataset import DatasetError, DatasetReport, DataSource, check_dataset
+from xraydesk.trainer.progress import TrainingCancelled, TrainingError, TrainProgress
+from xraydesk.trainer.training import TrainResult, check_data, estimate_seconds, train_model
 
 __all__ = [
     "AugmentConfig",
     "DataSource",
     "DatasetError",
     "DatasetReport",
-    "Progress",
     "TrainConfig",
+    "TrainProgress",
     "TrainResult",
     "TrainingCancelled",
     "TrainingError",

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xraydesk.batch.discover import DiscoveryStats, iter_images
 from xraydesk.errors import ImageLoadError, XRayDeskError
 from xraydesk.imaging import load_xray
+from xraydesk.imaging.discover import DiscoveryStats, iter_images
 
 MANIFEST_NAME = "manifest.csv"
 MIN_PER_CLASS = 10  # below this a class cannot be split three ways and still be learned

@@ -14,11 +14,11 @@ from torch import nn
 
 from xraydesk.model.device import DEVICE_CHOICES, DeviceChoice
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.train.augment import AugmentConfig
-from xraydesk.train.checkpoint import RunDir
-from xraydesk.train.dataset import MIN_PER_CLASS, Sample
-from xraydesk.train.progress import Reporter, TrainingError
-from xraydesk.train.split import DEFAULT_FRACTIONS
+from xraydesk.trainer.augment import AugmentConfig
+from xraydesk.trainer.checkpoint import RunDir
+from xraydesk.trainer.dataset import MIN_PER_CLASS, Sample
+from xraydesk.trainer.progress import Reporter, TrainingError
+from xraydesk.trainer.split import DEFAULT_FRACTIONS
 
 MODES = ("quick", "full")
 SCHEDULES = ("cosine", "onecycle")

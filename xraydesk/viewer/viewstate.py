@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
-from xraydesk.gui.windowing import PRESET_FILE
 from xraydesk.imaging.xray import Window
+from xraydesk.viewer.windowing import PRESET_FILE
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 DEFAULT_OPACITY = 0.45

@@ -1,6 +1,6 @@
 """Progress reports and cancellation, shared by the engine and both front doors.
 
-The engine calls one callback with ``Progress`` records; the CLI draws a progress bar
+The engine calls one callback with ``TrainProgress`` records; the CLI draws a progress bar
 from them and the wizard turns them into Qt signals. Nothing here knows about either.
 Cancellation is a ``threading.Event`` the engine polls between batches, so it stops
 within one batch (a second or two on a CPU).
@@ -32,7 +32,7 @@ class TrainingCancelled(XRayDeskError):
 
 
 @dataclass(frozen=True)
-class Progress:
+class TrainProgress:
     phase: str
     message: str = ""
     done: int = 0  # units of this phase done (files, images or steps)
@@ -53,7 +53,7 @@ class Progress:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[TrainProgress], None]
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Reporter:
     def emit(self, phase: str, **fields: Any) -> None:
         if self.callback is not None:
             elapsed = time.perf_counter() - self.started
-            self.callback(replace(Progress(phase=phase), elapsed_s=elapsed, **fields))
+            self.callback(replace(TrainProgress(phase=phase), elapsed_s=elapsed, **fields))
 
     @property
     def cancelled(self) -> bool:
@@ -78,7 +78,7 @@ class Reporter:
             raise TrainingCancelled(message)
 
 
-class RateMeter:
+class SmoothedRate:
     """Images per second, smoothed so the display does not jitter."""
 
     def __init__(self, smoothing: float = 0.3) -> None:

@@ -35,11 +35,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from xraydesk.batch.discover import DiscoveryStats, count_images, iter_images
-from xraydesk.batch.inference import BatchModel
+from xraydesk.batch.batch_model import BatchModel
 from xraydesk.batch.memory import reuse_large_allocations
 from xraydesk.batch.prefetch import Slots, ordered_map
-from xraydesk.batch.progress import Progress, RateMeter
+from xraydesk.batch.progress import BatchProgress, WindowedRate
 from xraydesk.batch.results import ResultRow, describe_write_error
 from xraydesk.batch.store import (
     CANCELLED,
@@ -52,8 +51,9 @@ from xraydesk.batch.store import (
 )
 from xraydesk.batch.threads import Schedule, Tuner, cpu_cores, schedule_candidates
 from xraydesk.errors import ImageLoadError, XRayDeskError
-from xraydesk.hashing import sha256_file
+from xraydesk.files import sha256_file
 from xraydesk.imaging import load_xray
+from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
 
@@ -141,7 +141,7 @@ class BatchRun:
         options: BatchOptions | None = None,
         *,
         cancel: threading.Event | None = None,
-        on_progress: Callable[[Progress], None] | None = None,
+        on_progress: Callable[[BatchProgress], None] | None = None,
     ) -> None:
         self.inputs = [Path(p) for p in inputs]
         self.classifier = classifier
@@ -157,7 +157,7 @@ class BatchRun:
         self._total: int | None = None
         self._counts = {"classified": 0, "reused": 0, "failed": 0}
         self._seq = 0
-        self._meter = RateMeter()
+        self._meter = WindowedRate()
         self._roots = [p for p in self.inputs if p.is_dir()]
         self._pinned: torch.Tensor | None = None
         self._model: BatchModel | None = None

@@ -23,19 +23,20 @@ import torch
 from torch import nn
 
 from xraydesk import paths
-from xraydesk.model.card import ClassInfo, ModelCard, write_atomic
+from xraydesk.files import write_atomic
+from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
 from xraydesk.model.library import DEFAULT_MODEL, bundled_models, resolve_model, validate_name
 from xraydesk.model.library import user_models as library_user_models
 from xraydesk.model.network import build_network, replace_head
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.model.storage import load_network, save_model
-from xraydesk.train.checkpoint import RunDir
-from xraydesk.train.config import SCRATCH, RunContext, TrainConfig, Trained
-from xraydesk.train.dataset import DatasetReport, DataSource, check_dataset, display_name
-from xraydesk.train.metrics import evaluate, fit_temperature
-from xraydesk.train.progress import ProgressCallback, Reporter, TrainingError
-from xraydesk.train.split import (
+from xraydesk.trainer.checkpoint import RunDir
+from xraydesk.trainer.config import SCRATCH, RunContext, TrainConfig, Trained
+from xraydesk.trainer.dataset import DatasetReport, DataSource, check_dataset, display_name
+from xraydesk.trainer.metrics import evaluate, fit_temperature
+from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError
+from xraydesk.trainer.split import (
     SPLIT_FILE,
     assign_splits,
     check_split,
@@ -44,7 +45,7 @@ from xraydesk.train.split import (
     write_split,
 )
 
-ENGINE_VERSION = "xraydesk.train/1"
+ENGINE_VERSION = "xraydesk.train/1"  # a stable identifier in cards; not the module path
 
 
 @dataclass
@@ -250,11 +251,11 @@ def train_model(
         finish_early=finish_early,
     )
     if config.mode == "quick":
-        from xraydesk.train.quick import train_quick
+        from xraydesk.trainer.quick import train_quick
 
         trained = train_quick(ctx)
     else:
-        from xraydesk.train.full import train_full
+        from xraydesk.trainer.full import train_full
 
         trained = train_full(ctx)
 

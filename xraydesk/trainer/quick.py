@@ -30,12 +30,12 @@ from xraydesk import paths
 from xraydesk.model.device import DeviceChoice
 from xraydesk.model.network import feature_extractor, set_head
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.train.batches import batch_iterator
-from xraydesk.train.config import RunContext, Trained
-from xraydesk.train.dataset import Sample
-from xraydesk.train.inference import memory_format, run_module
-from xraydesk.train.metrics import negative_log_likelihood, softmax
-from xraydesk.train.progress import RateMeter, Reporter
+from xraydesk.trainer.batches import batch_iterator
+from xraydesk.trainer.config import RunContext, Trained
+from xraydesk.trainer.dataset import Sample
+from xraydesk.trainer.forward import run_module
+from xraydesk.trainer.metrics import negative_log_likelihood, softmax
+from xraydesk.trainer.progress import Reporter, SmoothedRate
 
 C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)  # inverse L2 strength, rising
 FEATURE_FORMAT = "xraydesk-features/1"
@@ -105,11 +105,11 @@ def calibrate_batchnorm(
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over all calibration batches
-    network.to(device.device, memory_format=memory_format(device)).train()
+    network.to(device.device, memory_format=device.memory_format).train()
     batches = [chosen[k : k + batch_size] for k in range(0, len(chosen), batch_size)]
     for batch in batch_iterator(samples, batches, prep):
         if batch.indices:
-            x = batch.inputs.to(device.device).contiguous(memory_format=memory_format(device))
+            x = batch.inputs.to(device.device).contiguous(memory_format=device.memory_format)
             network(x)
     for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
@@ -141,8 +141,8 @@ def extract_features(
             found[i] = features
     missing = [i for i in range(len(samples)) if i not in found]
     total = len(samples)
-    extractor = feature_extractor(network).to(device.device, memory_format=memory_format(device))
-    meter = RateMeter()
+    extractor = feature_extractor(network).to(device.device, memory_format=device.memory_format)
+    meter = SmoothedRate()
 
     def on_batch(done: int, _total: int, out: np.ndarray, idx: list[int], ok: list[bool]) -> None:
         for row, i, good in zip(out, idx, ok, strict=True):
@@ -266,7 +266,7 @@ def train_quick(ctx: RunContext) -> Trained:
     if ctx.scratch:
         reporter.emit("features", message="Calibrating batch norm of the random backbone")
         calibrate_batchnorm(net, ctx.samples, train_idx, ctx.prep, dev, cfg.seed)
-    net.to(dev.device, memory_format=memory_format(dev)).eval()
+    net.to(dev.device, memory_format=dev.memory_format).eval()
     feats = extract_features(net, ctx.samples, ctx.prep, dev, cfg.batch, reporter)
     labels = ctx.labels
     train_ok = [i for i in train_idx if feats.ok[i]]

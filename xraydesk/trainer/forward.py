@@ -10,14 +10,9 @@ from torch import nn
 
 from xraydesk.model.device import DeviceChoice
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.train.batches import batch_iterator
-from xraydesk.train.dataset import Sample
-from xraydesk.train.progress import Reporter
-
-
-def memory_format(device: DeviceChoice) -> torch.memory_format:
-    """channels_last is what oneDNN runs fastest on a CPU; CUDA picks its own."""
-    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+from xraydesk.trainer.batches import batch_iterator
+from xraydesk.trainer.dataset import Sample
+from xraydesk.trainer.progress import Reporter
 
 
 def run_module(
@@ -40,7 +35,7 @@ def run_module(
     indices = list(indices)
     batches = [indices[k : k + batch_size] for k in range(0, len(indices), batch_size)]
     module.eval()
-    fmt = memory_format(device)
+    fmt = device.memory_format
     outputs: list[np.ndarray | None] = []
     mask: list[bool] = []
     done = 0

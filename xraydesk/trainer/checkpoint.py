@@ -20,7 +20,7 @@ import torch
 
 from xraydesk import paths
 from xraydesk.errors import XRayDeskError
-from xraydesk.model.card import write_atomic
+from xraydesk.files import write_atomic
 
 RUNS_FOLDER = "training"
 CONFIG_FILE = "run.json"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xraydesk.model.card import write_atomic
-from xraydesk.train.dataset import DatasetError, Sample
+from xraydesk.files import write_atomic
+from xraydesk.trainer.dataset import DatasetError, Sample
 
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)

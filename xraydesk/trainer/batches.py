@@ -24,8 +24,8 @@ from xraydesk.errors import ImageLoadError
 from xraydesk.imaging import load_xray
 from xraydesk.model.device import use_one_torch_thread_here
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.train.augment import AugmentConfig, augment, sample_rng
-from xraydesk.train.dataset import Sample
+from xraydesk.trainer.augment import AugmentConfig, augment, sample_rng
+from xraydesk.trainer.dataset import Sample
 
 log = logging.getLogger(__name__)
 

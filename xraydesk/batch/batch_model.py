@@ -30,7 +30,7 @@ class BatchModel:
         self.classifier = classifier
         self.device = classifier.device
         self._dtype = self.device.autocast_dtype or torch.float32
-        self._format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
+        self._format = self.device.memory_format
         self.network: nn.Module = classifier.network
         self.private = False
         if optimise:

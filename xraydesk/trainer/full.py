@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from xraydesk.train.batches import batch_iterator
-from xraydesk.train.checkpoint import BEST, LAST
-from xraydesk.train.config import RunContext, Trained
-from xraydesk.train.inference import memory_format, run_module
-from xraydesk.train.metrics import negative_log_likelihood, softmax
-from xraydesk.train.progress import RateMeter, TrainingCancelled, TrainingError
+from xraydesk.trainer.batches import batch_iterator
+from xraydesk.trainer.checkpoint import BEST, LAST
+from xraydesk.trainer.config import RunContext, Trained
+from xraydesk.trainer.forward import run_module
+from xraydesk.trainer.metrics import negative_log_likelihood, softmax
+from xraydesk.trainer.progress import SmoothedRate, TrainingCancelled, TrainingError
 
 GRAD_CLIP = 5.0
 EVAL_SPEEDUP = 3.0  # forward-only vs training images/s, until measured
@@ -117,7 +117,7 @@ def param_groups(network: nn.Module, weight_decay: float) -> list[dict[str, Any]
 
 def train_full(ctx: RunContext) -> Trained:
     cfg, dev, reporter = ctx.config, ctx.device, ctx.reporter
-    net = ctx.network.to(dev.device, memory_format=memory_format(dev))
+    net = ctx.network.to(dev.device, memory_format=dev.memory_format)
     labels = ctx.labels
     n_classes = len(ctx.classes)
     train_idx, val_idx = ctx.indices("train"), ctx.indices("val")
@@ -169,7 +169,7 @@ def train_full(ctx: RunContext) -> Trained:
         )
 
     failed: list[tuple[str, str]] = []
-    meter = RateMeter()
+    meter = SmoothedRate()
     eval_rate: float | None = None
     last_save = time.monotonic()
     if ctx.finish_early:
@@ -310,7 +310,7 @@ def train_full(ctx: RunContext) -> Trained:
 
 
 def _step(net, batch, labels, criterion, optimizer, scaler, dev) -> tuple[float, int]:
-    x = batch.inputs.to(dev.device, non_blocking=True).contiguous(memory_format=memory_format(dev))
+    x = batch.inputs.to(dev.device, non_blocking=True).contiguous(memory_format=dev.memory_format)
     y = torch.as_tensor(labels[batch.indices], device=dev.device)
     with dev.autocast():
         logits = net(x)

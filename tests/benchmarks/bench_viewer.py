@@ -1,6 +1,6 @@
 """Time the viewer: open -> image, -> probabilities, -> heat map, as the reader sees them.
 
-    python -m xraydesk.gui.benchmark IMAGE --model CARD.json [--device cpu] [--repeat 5]
+    python tests/benchmarks/bench_viewer.py IMAGE --model CARD.json [--device cpu] [--repeat 5]
 
 Drives the real main window (offscreen when there is no display) through ``open_path``
 and reads the times it records when each result is put on screen. The first open
@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xraydesk.gui.benchmark")
+    parser = argparse.ArgumentParser(prog="python tests/benchmarks/bench_viewer.py")
     parser.add_argument("image", type=Path)
     parser.add_argument("--model", required=True, help="model name or card path")
     parser.add_argument("--device", default="cpu")
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(["xraydesk-benchmark"])
     from xraydesk.gui.app import apply_theme, quiet_offscreen_notices
     from xraydesk.gui.main_window import MainWindow
-    from xraydesk.gui.model_cache import ClassifierCache
     from xraydesk.gui.settings import AppSettings
+    from xraydesk.model.cache import ClassifierCache
 
     apply_theme(app)
     quiet_offscreen_notices()
