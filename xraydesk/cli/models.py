@@ -14,6 +14,7 @@ from xraydesk.model.library import (
     delete_user_model,
     list_models,
     rename_user_model,
+    skipped_cards,
     user_model,
 )
 
@@ -63,6 +64,8 @@ def run_delete(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     cards = list_models()
+    for problem in skipped_cards():  # named, never fatal: the other models still list
+        print(f"xraydesk: skipped {problem}", file=sys.stderr)
     if args.json:
         for card in cards:
             print(
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                         "source": card.source,
                         "classes": card.class_ids,
                         "path": str(card.path),
+                        "verified": card.verified,
                     }
                 )
             )
@@ -83,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [("NAME", "VERSION", "SOURCE", "CLASSES")]
     for card in cards:
         default = " (default)" if card.name == DEFAULT_MODEL and card.source == "bundled" else ""
+        default += "" if card.verified else " (card unverified: made before integrity hashes)"
         classes = ", ".join(c.name for c in card.classes)
         rows.append((card.name + default, card.version, card.source, classes))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]

@@ -3,13 +3,20 @@
 A model is ``NAME.safetensors`` (weights, never pickle, so loading cannot run code) and
 ``NAME.json`` (this card) side by side. The card holds everything needed to use the
 weights correctly (classes, preprocessing, temperature) and to judge them (data,
-metrics, intended use, limits), plus the sha256 that the loader checks.
+metrics, intended use, limits), plus two hashes the loader checks: the weights' sha256,
+and an integrity hash over the card fields that change what a result says (architecture,
+classes and their display names, preprocessing, temperature, weights). Without the second,
+swapping two display names in a text editor would turn a COVID-19 result into "Normal".
+The hash guards against edits and damage, not against someone who recomputes it; cards
+written before it existed still load and say they are unverified.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,10 @@ from xraydesk.files import write_atomic
 from xraydesk.model.preprocessing import Preprocessing
 
 CARD_FORMAT = "xraydesk-model/1"
+# The fields a result depends on; the integrity hash covers exactly these.
+MEANING_FIELDS = ("architecture", "classes", "preprocessing", "temperature", "weights")
+# fit_temperature searches [0.05, 20]; anything outside is not a temperature we made.
+TEMPERATURE_RANGE = (0.01, 100.0)
 DEFAULT_INTENDED_USE = (
     "Assists a qualified reader of chest radiographs by showing class probabilities and the "
     "regions that drove them. It does not diagnose and must not be the sole basis of a "
@@ -54,6 +65,8 @@ class ModelCard:
     # Where the card was read from; not saved.
     path: Path | None = field(default=None, compare=False)
     source: str = field(default="file", compare=False)  # "bundled", "user" or "file"
+    # False for a card written before integrity hashes existed (it loads, unverified).
+    verified: bool = field(default=True, compare=False)
 
     @property
     def class_ids(self) -> list[str]:
@@ -75,6 +88,11 @@ class ModelCard:
         return self.path.parent / self.weights_file
 
     def to_dict(self) -> dict[str, Any]:
+        data = self._content()
+        data["integrity"] = {"covers": list(MEANING_FIELDS), "sha256": meaning_hash(data)}
+        return data
+
+    def _content(self) -> dict[str, Any]:
         return {
             "format": CARD_FORMAT,
             "name": self.name,
@@ -101,6 +119,8 @@ class ModelCard:
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
         where = str(path) if path else "model card"
+        if not isinstance(data, dict):
+            raise ModelError(f"{where}: not an XRayDesk model card (a JSON {type(data).__name__})")
         if data.get("format") != CARD_FORMAT:
             raise ModelError(f"{where}: not an XRayDesk model card (format {data.get('format')!r})")
         try:
@@ -126,14 +146,10 @@ class ModelCard:
                 licence=str(data.get("licence", "")),
                 path=path,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{where}: malformed model card ({exc})") from exc
-        if len(card.classes) < 2 or len(set(card.class_ids)) != len(card.classes):
-            raise ModelError(f"{where}: a model needs at least two distinct classes")
-        if not card.temperature > 0:
-            raise ModelError(f"{where}: temperature must be positive")
-        if Path(card.weights_file).name != card.weights_file:
-            raise ModelError(f"{where}: the weights file must sit beside the card")
+        _check_values(card, where)
+        card.verified = _check_integrity(data, where)
         return card
 
     @classmethod
@@ -154,3 +170,42 @@ class ModelCard:
         path = Path(path)
         write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         self.path = path
+
+
+def meaning_hash(data: dict[str, Any]) -> str:
+    """sha256 of the result-bearing fields of a card's JSON, in a canonical form."""
+    meaning = {key: data.get(key) for key in MEANING_FIELDS}
+    canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _check_integrity(data: dict[str, Any], where: str) -> bool:
+    """True when the card's integrity hash matches; False for a card that has none."""
+    integrity = data.get("integrity")
+    if integrity is None:
+        return False
+    if not isinstance(integrity, dict) or not isinstance(integrity.get("sha256"), str):
+        raise ModelError(f"{where}: malformed integrity record")
+    if integrity["sha256"] != meaning_hash(data):
+        raise ModelError(
+            f"{where}: the card's classes, preprocessing, temperature or weights entry were "
+            "changed after the model was made (integrity hash mismatch); results from it "
+            "could be mislabelled, so it is not loaded. Restore the original card."
+        )
+    return True
+
+
+def _check_values(card: ModelCard, where: str) -> None:
+    """Refuse a card whose numbers or names would make a result wrong or unreadable."""
+    if len(card.classes) < 2 or len(set(card.class_ids)) != len(card.classes):
+        raise ModelError(f"{where}: a model needs at least two distinct classes")
+    if any(not c.id.strip() or not c.name.strip() for c in card.classes):
+        raise ModelError(f"{where}: every class needs an id and a display name")
+    low, high = TEMPERATURE_RANGE
+    if not (math.isfinite(card.temperature) and low <= card.temperature <= high):
+        raise ModelError(
+            f"{where}: temperature {card.temperature!r} is outside {low}..{high} "
+            "(it would flatten or sharpen every probability)"
+        )
+    if Path(card.weights_file).name != card.weights_file:
+        raise ModelError(f"{where}: the weights file must sit beside the card")

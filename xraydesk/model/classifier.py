@@ -11,10 +11,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from xraydesk.errors import ModelError
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
 from xraydesk.model.storage import load_network
+
+
+class NonFiniteOutputError(ModelError):
+    """The network returned NaN or infinity: no class can be named from that."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,13 @@ class Classifier:
         return logits.float().cpu()
 
     def prediction_from(self, probs: np.ndarray, seconds: float = 0.0) -> Prediction:
+        """The named result for one row of probabilities; refuses NaN or infinity, which
+        argmax would otherwise report as the first class ("normal")."""
+        if not np.all(np.isfinite(probs)):
+            raise NonFiniteOutputError(
+                "the model's output is not a number (NaN or infinity); the image's pixel "
+                "values are probably corrupt, so no result is given"
+            )
         ids = self.class_ids
         probabilities = {cid: float(p) for cid, p in zip(ids, probs, strict=True)}
         return Prediction(

@@ -4,8 +4,10 @@ and the user's library (fine-tuned models in the user data folder)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from xraydesk import paths
@@ -23,24 +25,43 @@ NO_MODEL_MESSAGE = (
 )
 
 
-def _cards_in(directory: Path, source: str) -> list[ModelCard]:
-    cards = []
+def _scan(directory: Path, source: str) -> tuple[list[ModelCard], list[str]]:
+    """The readable cards in a folder, and one message per file that is not one.
+
+    One bad file (a stray ``notes.json``, a damaged or edited card) must not hide the
+    others or stop the app: it is skipped and named.
+    """
+    cards: list[ModelCard] = []
+    problems: list[str] = []
     if not directory.is_dir():
-        return cards
+        return cards, problems
     for path in sorted(directory.glob("*.json")):
         try:
             cards.append(ModelCard.read(path, source=source))
-        except ModelError as exc:  # one bad card must not hide the others
-            log.warning("skipping %s", exc)
-    return cards
+        except ModelError as exc:
+            log.info("skipping %s", exc)  # front doors name these through skipped_cards()
+            problems.append(str(exc))
+    return cards, problems
 
 
 def bundled_models() -> list[ModelCard]:
-    return _cards_in(paths.bundled_models_dir(), "bundled")
+    return _scan(paths.bundled_models_dir(), "bundled")[0]
 
 
 def user_models() -> list[ModelCard]:
-    return _cards_in(paths.user_models_dir(), "user")
+    return _scan(paths.user_models_dir(), "user")[0]
+
+
+def skipped_cards() -> list[str]:
+    """Why each file in the model folders that looks like a card was not listed."""
+    return [
+        problem
+        for directory, source in (
+            (paths.bundled_models_dir(), "bundled"),
+            (paths.user_models_dir(), "user"),
+        )
+        for problem in _scan(directory, source)[1]
+    ]
 
 
 def list_models() -> list[ModelCard]:
@@ -92,13 +113,31 @@ def user_model(name: str) -> ModelCard:
 
 
 def delete_user_model(name: str) -> None:
+    """Remove a model's card, weights and extras folder: all of them, or none.
+
+    Every piece is first renamed into one hidden staging folder in the library (renames
+    within a folder are atomic); if any rename fails the ones done are put back and the
+    model is left whole. Only then is the staging folder removed. An extras "folder" that
+    is a symlink is removed as a link: what it points to is never touched.
+    """
     card = user_model(name)
-    card.weights_path.unlink(missing_ok=True)
     assert card.path is not None
     extra = card.path.with_suffix("")  # per-model folder (split, curves) if the trainer wrote one
-    if extra.is_dir():
-        shutil.rmtree(extra)
-    card.path.unlink()
+    parts = [p for p in (card.path, card.weights_path, extra) if p.exists() or p.is_symlink()]
+    staging = Path(tempfile.mkdtemp(prefix=f".deleting-{name}-", dir=card.path.parent))
+    moved: list[Path] = []
+    try:
+        for part in parts:
+            os.rename(part, staging / part.name)
+            moved.append(part)
+    except OSError as exc:
+        for part in reversed(moved):
+            os.rename(staging / part.name, part)
+        staging.rmdir()
+        raise ModelError(f"cannot delete model {name!r}: {exc}; nothing was removed") from exc
+    shutil.rmtree(staging, ignore_errors=True)
+    if staging.exists():  # the model is gone from the library; only hidden leftovers remain
+        log.warning("could not remove all of %s", staging)
 
 
 def rename_user_model(old: str, new: str) -> ModelCard:

@@ -9,6 +9,7 @@ sees at run time what it saw when it learned.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -87,6 +88,9 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        """Read saved settings, refusing any value that would make the input wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"preprocessing must be an object, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -94,9 +98,30 @@ class Preprocessing:
         prep = cls(**data)
         if prep.resize not in ("stretch", "letterbox"):
             raise ValueError(f"unknown resize policy {prep.resize!r}")
-        if prep.channels not in (1, 3) or prep.size < 32 or prep.std <= 0:
+        numbers_ok = (
+            _is_int(prep.size)
+            and 32 <= prep.size <= MAX_INPUT_SIZE
+            and _is_int(prep.channels)
+            and prep.channels in (1, 3)
+            and isinstance(prep.equalize, bool)
+            and _is_finite(prep.mean)
+            and _is_finite(prep.std)
+            and prep.std > 0
+        )
+        if not numbers_ok:
             raise ValueError(f"invalid preprocessing {data}")
         return prep
+
+
+MAX_INPUT_SIZE = 2048  # a ResNet input larger than this is not one we trained
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _pad_to_square(image: torch.Tensor) -> torch.Tensor:
