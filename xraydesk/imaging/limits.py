@@ -1,12 +1,61 @@
-"""Size checks shared by the raster and DICOM readers, run on header values before decoding."""
+"""Checks shared by the readers (and the batch engine), run before anything is decoded.
+
+``check_file`` looks at ``stat`` only: a FIFO, a device such as /dev/zero or a huge
+(perhaps sparse) file is refused at once, before a single byte is read or hashed,
+because reading them blocks or takes minutes. ``check_size`` runs on header values.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from xraydesk.errors import ImageLoadError
 
 MAX_PIXELS = 50_000_000  # ~7000 x 7000: far above any radiograph, far below a decompression bomb
+# 2 GiB: above any radiograph file (a 7000 x 7000 x 16-bit frame is 98 MB; long
+# multi-frame files are volumes or cine loops, not projections), below a disk image.
+MAX_FILE_BYTES = 2 * 1024**3
+
+
+def check_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> os.stat_result:
+    """``stat`` of a regular, non-empty file no larger than ``max_bytes``, else
+    ``ImageLoadError`` with the cause. Never opens the file, so it cannot block."""
+    p = Path(path)
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise ImageLoadError(p, "file not found") from None
+    except PermissionError:
+        raise ImageLoadError(p, "permission denied: the file cannot be read") from None
+    except OSError as exc:
+        raise ImageLoadError(p, f"cannot read the file ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. an embedded NUL byte in the path
+        raise ImageLoadError(p, f"not a valid file path ({exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageLoadError(p, "is a folder, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageLoadError(p, f"not a regular file ({_kind(info.st_mode)}): not read")
+    if info.st_size == 0:
+        raise ImageLoadError(p, "empty file (0 bytes)")
+    if info.st_size > max_bytes:
+        raise ImageLoadError(
+            p,
+            f"file too large: {info.st_size:,} bytes exceeds the limit of {max_bytes:,} "
+            "for an image file: not read",
+        )
+    return info
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
 
 
 def check_size(path: Path, rows: int, columns: int, max_pixels: int) -> None:

@@ -9,17 +9,20 @@ batch engine, CLI) need exactly one ``except``.
 from __future__ import annotations
 
 import logging
+import math
 import os
-import stat
 import struct
 import time
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from xraydesk.errors import ImageLoadError
 from xraydesk.imaging.dicom import read_dicom
-from xraydesk.imaging.limits import MAX_PIXELS
+from xraydesk.imaging.limits import MAX_PIXELS, check_file
 from xraydesk.imaging.raster import read_raster
-from xraydesk.imaging.xray import XRay
+from xraydesk.imaging.xray import Window, XRay
 
 __all__ = ["MAX_PIXELS", "is_image_file", "load_xray", "sniff_format"]
 
@@ -112,33 +115,38 @@ def load_xray(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> 
         raise ImageLoadError(p, "not enough memory to decode the image") from None
     except Exception as exc:  # a reader bug or an unforeseen file defect: still one type
         raise ImageLoadError(p, f"could not read this {fmt} file ({_describe(exc)})") from exc
+    xray = _check_finite(p, xray)
     # Format, size and time only: paths and DICOM fields can identify a patient.
     log.debug("loaded %s %dx%d in %.1f ms", fmt, *xray.shape, 1000 * (time.perf_counter() - start))
     return xray
 
 
 def _read_head(path: Path) -> bytes:
-    """First bytes of a regular, non-empty, readable file, or a human error."""
+    """First bytes of a regular, non-empty file of sane size, or a human error. The
+    ``stat`` check comes first: opening a FIFO or reading a device would block."""
+    check_file(path)
     try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise ImageLoadError(path, "is a folder, not an image file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageLoadError(path, "not a regular file")
-        if info.st_size == 0:
-            raise ImageLoadError(path, "empty file (0 bytes)")
         with open(path, "rb") as handle:
             return handle.read(_HEAD_BYTES)
-    except ImageLoadError:
-        raise
     except FileNotFoundError:
         raise ImageLoadError(path, "file not found") from None
     except PermissionError:
         raise ImageLoadError(path, "permission denied: the file cannot be read") from None
     except OSError as exc:
         raise ImageLoadError(path, f"cannot read the file ({exc.strerror or exc})") from None
-    except ValueError as exc:  # e.g. an embedded NUL byte in the path
-        raise ImageLoadError(path, f"not a valid file path ({exc})") from None
+
+
+def _check_finite(path: Path, xray: XRay) -> XRay:
+    """Last line for every reader: no NaN or infinite pixel reaches a model or a screen,
+    and a window that cannot be drawn is replaced by the full range, with a note."""
+    if not np.isfinite(xray.pixels).all():
+        raise ImageLoadError(path, "the decoded pixels hold values that are not finite numbers")
+    window = xray.window
+    if math.isfinite(window.center) and math.isfinite(window.width) and window.width > 0:
+        return xray
+    low, high = xray.value_range
+    note = "the default window is not usable: showing the full pixel range"
+    return replace(xray, window=Window.from_range(low, high), notes=(*xray.notes, note))
 
 
 def _describe(exc: BaseException) -> str:
