@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
-from pydicom.pixels import get_decoder
+from pydicom.pixels import apply_modality_lut, apply_voi, apply_windowing, get_decoder
 from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -27,6 +30,7 @@ from pydicom.uid import (
 import xraydesk.imaging.dicom as dicom_reader
 import xraydesk.imaging.loader as loader
 from tests.dicom_factory import encode_jpeg_lossless, make_dicom
+from tests.hostile_files import ERROR, OK, SKIP, write_hostile_folder
 from xraydesk.imaging import (
     MAX_PIXELS,
     ImageLoadError,
@@ -36,6 +40,7 @@ from xraydesk.imaging import (
     is_image_file,
     load_xray,
 )
+from xraydesk.imaging.limits import MAX_FILE_BYTES
 
 SAMPLE_DICOMS = {
     "siim-cr-jpeg-baseline.dcm": (1024, 1024),
@@ -422,17 +427,305 @@ def test_metadata_and_patient(tmp_path: Path) -> None:
     assert anonymous.metadata.pixel_spacing == (0.143, 0.143)  # ImagerPixelSpacing
 
 
-def test_sigmoid_voi_function_is_noted(tmp_path: Path) -> None:
+def test_sigmoid_voi_function_hand_checked(tmp_path: Path) -> None:
+    """PS3.3 C.11.2.1.3.1: y = 4095 / (1 + exp(-4 (x - 2048) / 4096)) for 12-bit data;
+    the expected values were worked out by hand (exp(2) = 7.389, exp(1) = 2.718)."""
+    stored = np.array([[0, 2048], [3072, 4095]], dtype=np.uint16)
     path = make_dicom(
         tmp_path / "sig.dcm",
-        gradient(bits=12),
+        stored,
         bits_stored=12,
         window=(2048, 4096),
         extra={"VOILUTFunction": "SIGMOID"},
     )
     xray = load_xray(path)
-    assert xray.window == Window(2048, 4096)
-    assert any("sigmoid" in note for note in xray.notes)
+    np.testing.assert_allclose(xray.pixels, [[488.136, 2047.5], [2993.685, 3606.444]], rtol=1e-5)
+    assert xray.window == Window.from_range(0, 4095)  # the sigmoid's output range
+    assert xray.notes == ()
+    np.testing.assert_allclose(xray.render()[0, 1], 0.5, atol=1e-6)
+
+
+def test_sigmoid_comes_after_rescale_and_before_monochrome1_inversion(tmp_path: Path) -> None:
+    """Rescale first (2x - 1000), then the sigmoid on modality values, inversion last."""
+    stored = np.array([[0, 2048], [3072, 4095]], dtype=np.uint16)
+    path = make_dicom(
+        tmp_path / "sig-m1.dcm",
+        stored,
+        photometric="MONOCHROME1",
+        bits_stored=12,
+        rescale=(2, -1000),
+        window=(3096, 8192),  # the window of the modality values 2 * 2048 - 1000
+        extra={"VOILUTFunction": "SIGMOID"},
+    )
+    xray = load_xray(path)
+    # output range: 0 * 2 - 1000 = -1000 to 4095 * 2 - 1000 = 7190; at the center 3095
+    assert xray.window == Window.from_range(-1000, 7190)
+    assert xray.pixels[0, 1] == pytest.approx(3095.0, abs=1e-3)
+    # x = 3072: modality 5144, exp(-4 * 2048 / 8192) = exp(-1): 8190 / 1.36788 - 1000
+    assert xray.pixels[1, 0] == pytest.approx(4987.37, abs=0.01)
+    assert xray.inverted
+    np.testing.assert_allclose(xray.render()[0, 1], 0.5, atol=1e-6)  # inverted: still 0.5
+    np.testing.assert_allclose(xray.render()[1, 0], 1.0 - 5987.37 / 8190, atol=1e-5)
+
+
+def test_linear_exact_window_is_recorded(tmp_path: Path) -> None:
+    stored = gradient(bits=12)
+    path = make_dicom(
+        tmp_path / "exact.dcm",
+        stored,
+        bits_stored=12,
+        window=(1000, 0.5),  # LINEAR_EXACT allows widths below 1 (a threshold)
+        extra={"VOILUTFunction": "LINEAR_EXACT"},
+    )
+    xray = load_xray(path)
+    assert xray.window == Window(1000, 0.5) and xray.notes == ()
+    np.testing.assert_array_equal(xray.pixels, stored)
+    np.testing.assert_array_equal(xray.render(), (stored > 1000).astype(np.float32))
+
+
+def _reference_render(path: Path) -> np.ndarray:
+    """pydicom's own display pipeline, scaled to [0, 1]: modality LUT, then VOI LUT or
+    windowing (with its VOI LUT Function), then MONOCHROME1 inversion."""
+    ds = dcmread(path, force=True)
+    if "TransferSyntaxUID" not in ds.file_meta:  # the NEMA sample has no file meta
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    modality = apply_modality_lut(ds.pixel_array, ds)
+    if ds.get("VOILUTSequence"):
+        item = ds.VOILUTSequence[0]
+        entries, first = int(item.LUTDescriptor[0]) or 65536, int(item.LUTDescriptor[1])
+        table = apply_voi(np.arange(first, first + entries), ds).astype(np.float64)
+        low, high = table.min(), table.max()
+        out = apply_voi(np.rint(modality).astype(np.int64), ds).astype(np.float64)
+    elif ds.get("VOILUTFunction", "LINEAR") == "SIGMOID":
+        out = apply_windowing(modality, ds)
+        low, high = apply_windowing(np.array([-np.inf, np.inf]), ds)
+    elif "WindowCenter" in ds:
+        center, width = float(ds.WindowCenter), float(ds.WindowWidth)  # LINEAR_EXACT
+        low, high, out = center - width / 2, center + width / 2, modality
+    else:
+        low, high, out = modality.min(), modality.max(), modality
+    shown = np.clip((out - low) / (high - low), 0, 1)
+    return 1.0 - shown if ds.PhotometricInterpretation == "MONOCHROME1" else shown
+
+
+VOI_CASES = {
+    "file": {},
+    "linear": {"WindowCenter": "90", "WindowWidth": "120", "VOILUTFunction": "LINEAR"},
+    "linear-exact": {"WindowCenter": "90", "WindowWidth": "120", "VOILUTFunction": "LINEAR_EXACT"},
+    "sigmoid": {"WindowCenter": "100", "WindowWidth": "80", "VOILUTFunction": "SIGMOID"},
+    "lut": {"VOILUTSequence": (0, 16, np.round((np.arange(1024) / 1023) ** 0.5 * 65535))},
+}
+
+
+def _with_voi(source: Path, target: Path, case: str) -> Path:
+    """``source`` re-written to ``target`` with the VOI attributes of ``case``."""
+    ds = dcmread(source, force=True)
+    for keyword in ("WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence"):
+        if keyword in ds and case != "file":
+            del ds[keyword]
+    for keyword, value in VOI_CASES[case].items():
+        if keyword == "VOILUTSequence":
+            first, bits, table = value
+            item = Dataset()
+            item.add_new(0x00283002, "US", [len(table), first, bits])
+            item.add_new(0x00283006, "US", [int(v) for v in table])
+            ds.VOILUTSequence = [item]
+        else:
+            setattr(ds, keyword, value)
+    ds.save_as(target)
+    return target
+
+
+def _synthetic_sources(tmp: Path) -> dict[str, Path]:
+    stored = gradient(64, 64, bits=10)
+    return {
+        "synthetic-mono2-rescaled": make_dicom(
+            tmp / "s2.dcm", stored, bits_stored=10, rescale=(0.5, 10)
+        ),
+        "synthetic-mono1": make_dicom(
+            tmp / "s1.dcm", stored, photometric="MONOCHROME1", bits_stored=10
+        ),
+    }
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("case", sorted(VOI_CASES))
+@pytest.mark.parametrize("name", sorted(SAMPLE_DICOMS))
+def test_samples_render_as_pydicom_displays_them(
+    samples_dir: Path, tmp_path: Path, name: str, case: str
+) -> None:
+    """Each real sample (read in place; the variant is written to tmp_path) with each
+    VOI kind renders as pydicom's pipeline says. LINEAR differs from LINEAR_EXACT by
+    half a unit of the window, hence the tolerance."""
+    path = _with_voi(samples_dir / "dicom" / name, tmp_path / name, case)
+    xray = load_xray(path)
+    np.testing.assert_allclose(xray.render(), _reference_render(path), atol=2 / 120)
+
+
+@pytest.mark.parametrize("case", sorted(VOI_CASES))
+@pytest.mark.parametrize("source", ["synthetic-mono2-rescaled", "synthetic-mono1"])
+def test_synthetic_render_as_pydicom_displays_them(tmp_path: Path, source: str, case: str) -> None:
+    path = _with_voi(_synthetic_sources(tmp_path)[source], tmp_path / "voi.dcm", case)
+    xray = load_xray(path)
+    np.testing.assert_allclose(xray.render(), _reference_render(path), atol=2 / 120)
+
+
+# --- hostile headers (issue 18) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("slope", "intercept"), [("NaN", "0"), ("1e309", "0"), ("1", "-inf"), ("1e38", "1e38")]
+)
+def test_non_finite_rescale_is_refused(tmp_path: Path, slope: str, intercept: str) -> None:
+    """Issue 18 #1: NaN pixels used to load and be classified as "normal"."""
+    path = make_dicom(
+        tmp_path / "rescale.dcm",
+        gradient(bits=12),
+        bits_stored=12,
+        extra={"RescaleSlope": slope, "RescaleIntercept": intercept},
+    )
+    assert_load_error(path, "damaged DICOM header", "Rescale Slope", "not finite numbers")
+
+
+@pytest.mark.parametrize(
+    ("center", "width", "why"),
+    [
+        ("NaN", "400", "unusable"),
+        ("2048", "inf", "unusable"),
+        ("2048", "NaN", "unusable"),
+        ("2048", "0", "unusable"),
+        ("2048", "-10", "unusable"),
+        ("1e39", "100", "unusable"),
+        ("1e6", "100", "outside the pixel values"),
+    ],
+)
+def test_unusable_window_falls_back_to_the_full_range_with_a_note(
+    tmp_path: Path, center: str, width: str, why: str
+) -> None:
+    stored = gradient(bits=12)
+    for function in ("LINEAR", "SIGMOID"):
+        path = make_dicom(
+            tmp_path / "w.dcm",
+            stored,
+            bits_stored=12,
+            extra={"WindowCenter": center, "WindowWidth": width, "VOILUTFunction": function},
+        )
+        xray = load_xray(path)
+        assert xray.window == Window.from_range(0, 4095)
+        np.testing.assert_array_equal(xray.pixels, stored)
+        assert len(xray.notes) == 1 and why in xray.notes[0], xray.notes
+        assert "the file's window" in xray.notes[0]
+
+
+def test_empty_voi_lut_is_ignored_with_a_note(tmp_path: Path) -> None:
+    stored = gradient(bits=12)
+    path = make_dicom(tmp_path / "voi.dcm", stored, bits_stored=12, voi_lut=(0, 16, [0, 1, 2]))
+    ds = dcmread(path)
+    ds.VOILUTSequence[0].LUTData = b""
+    ds.save_as(path)
+    xray = load_xray(path)
+    np.testing.assert_array_equal(xray.pixels, stored)
+    assert xray.window == Window.from_range(0, 4095)
+    assert xray.notes == ("the VOI LUT table is empty: ignored",)
+
+
+def test_voi_lut_shorter_than_its_descriptor_is_ignored_with_a_note(tmp_path: Path) -> None:
+    stored = gradient(bits=12)
+    path = make_dicom(tmp_path / "voi.dcm", stored, bits_stored=12, voi_lut=(0, 16, [0, 1, 2]))
+    ds = dcmread(path)
+    ds.VOILUTSequence[0].LUTDescriptor = [4096, 0, 16]
+    ds.save_as(path)
+    xray = load_xray(path)
+    np.testing.assert_array_equal(xray.pixels, stored)
+    assert len(xray.notes) == 1 and "VOI LUT table cannot be used" in xray.notes[0]
+
+
+def test_rows_halved_is_refused(tmp_path: Path) -> None:
+    """Issue 18 #11: it loaded silently as the top half."""
+    path = make_dicom(tmp_path / "half.dcm", gradient(64, 64, 12), bits_stored=12,
+                      extra={"Rows": 32})  # fmt: skip
+    assert_load_error(path, "32 x 64 x 1 frame(s)", "needs 4,096 bytes", "holds 8,192", "Rows")
+
+
+@pytest.mark.parametrize(
+    "syntax", [ExplicitVRLittleEndian, RLELossless, JPEGLosslessSV1, JPEGBaseline8Bit]
+)
+def test_a_million_frames_on_a_single_frame_file_is_refused(tmp_path: Path, syntax: str) -> None:
+    """Issue 18 #11: compressed files claiming 1e6 frames showed frame 1 with a note."""
+    path = make_dicom(tmp_path / "frames.dcm", gradient(bits=8), transfer_syntax=syntax,
+                      extra={"NumberOfFrames": "1000000"})  # fmt: skip
+    assert_load_error(path, "damaged DICOM", "1,000,000")
+
+
+def test_odd_pixel_data_padding_is_accepted(tmp_path: Path) -> None:
+    stored = gradient(9, 9, bits=8)  # 81 bytes, written padded to 82
+    np.testing.assert_array_equal(load_xray(make_dicom(tmp_path / "o.dcm", stored)).pixels, stored)
+
+
+def _run_with_deadline(path: Path, seconds: float) -> BaseException | None:
+    """load_xray in a daemon thread: a hang fails the test instead of blocking it."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            load_xray(path)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"load_xray({path}) still running after {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """Issue 18 #3: opening a FIFO blocks until a writer comes."""
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    error = _run_with_deadline(fifo, 2.0)
+    assert isinstance(error, ImageLoadError) and "named pipe" in str(error)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_device_is_refused_at_once() -> None:
+    error = _run_with_deadline(Path("/dev/zero"), 2.0)
+    assert isinstance(error, ImageLoadError) and "a device" in str(error)
+
+
+def test_huge_sparse_file_is_refused_before_reading(tmp_path: Path) -> None:
+    """An 8 GB sparse file with a PNG header: refused on its size, nothing read."""
+    path = tmp_path / "huge.png"
+    with open(path, "wb") as handle:
+        handle.write(_image_bytes("PNG"))
+        handle.truncate(8 * 1024**3)
+    started = time.perf_counter()
+    error = _run_with_deadline(path, 2.0)
+    assert isinstance(error, ImageLoadError) and "file too large" in str(error)
+    assert MAX_FILE_BYTES < 8 * 1024**3
+    assert time.perf_counter() - started < 1.0
+
+
+def test_hostile_folder_outcomes(tmp_path: Path) -> None:
+    """Every file of the shared hostile folder does what tests.hostile_files says."""
+    hostile = write_hostile_folder(tmp_path)
+    for name, case in hostile.items():
+        path = tmp_path / name
+        if case.expect == SKIP:
+            assert not is_image_file(path), name
+            continue
+        try:
+            xray = load_xray(path)
+        except ImageLoadError as exc:
+            assert case.expect == ERROR, f"{name!r} ({case.why}): {exc}"
+            assert exc.path == path
+            continue
+        assert case.expect == OK, f"{name!r} ({case.why}) loaded"
+        assert np.isfinite(xray.pixels).all()
+        assert np.isfinite([xray.window.center, xray.window.width]).all()
+        assert xray.window.width > 0
 
 
 # --- raster formats ----------------------------------------------------------------------

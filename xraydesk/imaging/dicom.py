@@ -19,6 +19,8 @@ Patient fields are copied into ``PatientInfo`` and nowhere else: nothing here lo
 
 from __future__ import annotations
 
+import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,14 @@ import numpy as np
 import pydicom.uid as uids
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
+from pydicom.encaps import parse_basic_offsets, parse_fragments
+from pydicom.pixels import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi,
+    apply_windowing,
+    get_decoder,
+)
 
 from xraydesk.errors import ImageLoadError
 from xraydesk.imaging.limits import check_size
@@ -66,6 +75,8 @@ _DECODER_HINTS: dict[str, tuple[str, str]] = {
 }
 
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_LINEAR_FUNCTIONS = ("LINEAR", "LINEAR_EXACT")
 
 
 def read_dicom(path: Path, max_pixels: int) -> XRay:
@@ -83,6 +94,7 @@ def read_dicom(path: Path, max_pixels: int) -> XRay:
     _refuse_volume(path, ds, frames, samples)
     check_size(path, rows, columns, max_pixels)
     _check_decoder(path, tsyntax)
+    _check_pixel_data_length(path, ds, tsyntax, rows, columns, frames, samples)
 
     decoded = _decode_first_frame(path, ds, tsyntax, frames)
     photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
@@ -99,8 +111,8 @@ def read_dicom(path: Path, max_pixels: int) -> XRay:
         window = Window.from_range(0.0, float(2 ** min(bits_stored, 16) - 1))
         inverted = False
     elif decoded.ndim == 2:
-        pixels = _modality_lut(ds, decoded)
-        pixels, window = _voi(ds, pixels, tsyntax, notes)
+        pixels = _modality_lut(path, ds, decoded)
+        pixels, window = _voi(ds, pixels, notes)
         inverted = photometric == "MONOCHROME1" or _presentation_inverse(ds)
     else:
         raise ImageLoadError(path, _volume_cause(f"pixel array of {decoded.ndim} dimensions"))
@@ -187,6 +199,63 @@ def _missing_decoder_cause(tsyntax: uids.UID) -> str:
     return f"{kind} DICOM needs a decoder: pip install {packages}"
 
 
+def _check_pixel_data_length(
+    path: Path, ds: Dataset, tsyntax: uids.UID, rows: int, columns: int, frames: int, samples: int
+) -> None:
+    """Refuse a header that does not describe its pixel data, before decoding: pydicom
+    reads a native image whose Rows was halved as its top half, and decodes frame 1 of
+    a compressed file that claims a million frames without a word."""
+    if tsyntax.is_encapsulated:
+        fragments = _fragment_count(ds, tsyntax)
+        if fragments is not None and frames > fragments:
+            raise ImageLoadError(
+                path,
+                f"damaged DICOM header: Number of Frames is {frames:,} but the compressed "
+                f"pixel data holds only {fragments:,} fragment(s)",
+            )
+        return
+    bits = _int(ds, "BitsAllocated") or 0
+    if bits not in (1, 8, 16, 32, 64):
+        raise ImageLoadError(path, f"damaged DICOM header: Bits Allocated {bits} is not valid")
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    per_pixel = 2 if photometric == "YBR_FULL_422" else samples  # 4:2:2 stores 2 per pixel
+    expected = (rows * columns * frames * per_pixel * bits + 7) // 8
+    actual = _value_length(ds)
+    row_bytes = (columns * per_pixel * bits + 7) // 8
+    if actual is None or expected <= actual < expected + row_bytes:  # allow padding only
+        return
+    geometry = f"{rows} x {columns} x {frames:,} frame(s) x {samples} sample(s) x {bits} bits"
+    if actual < expected:
+        cause = f"needs {expected:,} bytes but the file holds {actual:,}: truncated or wrong header"
+    else:
+        cause = (
+            f"needs {expected:,} bytes but the pixel data holds {actual:,}: Rows, Columns or "
+            "Number of Frames is wrong"
+        )
+    raise ImageLoadError(path, f"damaged DICOM: {geometry} {cause}")
+
+
+def _value_length(ds: Dataset) -> int | None:
+    """Pixel Data's length in bytes, from the element header when it is still deferred."""
+    element = ds.get_item("PixelData")
+    length = getattr(element, "length", None)  # a raw (not yet read) element
+    if isinstance(length, int) and length != 0xFFFFFFFF:
+        return length
+    value = ds.PixelData
+    return len(value) if isinstance(value, (bytes, bytearray)) else None
+
+
+def _fragment_count(ds: Dataset, tsyntax: uids.UID) -> int | None:
+    """How many fragments the encapsulated pixel data holds (each frame has at least one)."""
+    endianness = "<" if tsyntax.is_little_endian else ">"
+    try:
+        buffer = io.BytesIO(ds.PixelData)
+        parse_basic_offsets(buffer, endianness=endianness)
+        return parse_fragments(buffer, endianness=endianness)[0]
+    except Exception:  # unparsable items: the decoder reports the damage with its cause
+        return None
+
+
 def _decode_first_frame(path: Path, ds: Dataset, tsyntax: uids.UID, frames: int) -> np.ndarray:
     """Decode one frame only (pydicom decodes just that frame for every syntax)."""
     try:
@@ -222,56 +291,135 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def _modality_lut(ds: Dataset, stored: np.ndarray) -> np.ndarray:
+def _modality_lut(path: Path, ds: Dataset, stored: np.ndarray) -> np.ndarray:
+    """Stored values to modality values; a header whose numbers make pixels NaN or
+    infinite is damaged, and an image drawn from such numbers must not be classified."""
     if ds.get("ModalityLUTSequence"):
         return np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
     pixels = stored.astype(np.float32)
     slope = _float(ds, "RescaleSlope", 1.0)
     intercept = _float(ds, "RescaleIntercept", 0.0)
-    if slope != 1.0:
-        pixels *= np.float32(slope)
-    if intercept != 0.0:
-        pixels += np.float32(intercept)
+    assert slope is not None and intercept is not None
+    with np.errstate(over="ignore", invalid="ignore"):
+        if slope != 1.0:
+            pixels *= np.float32(slope)
+        if intercept != 0.0:
+            pixels += np.float32(intercept)
+    if not (math.isfinite(slope) and math.isfinite(intercept)) or not np.isfinite(pixels).all():
+        raise ImageLoadError(
+            path,
+            f"damaged DICOM header: Rescale Slope {slope:g} and Intercept {intercept:g} "
+            "give pixel values that are not finite numbers (NaN or infinity)",
+        )
     return pixels
 
 
-def _voi(
-    ds: Dataset, pixels: np.ndarray, tsyntax: uids.UID, notes: list[str]
-) -> tuple[np.ndarray, Window]:
-    """Apply a VOI LUT table, or record the linear window, or fall back to the full range."""
-    sequence = ds.get("VOILUTSequence")
-    if sequence:
-        table, first_mapped = _lut_table(sequence[0], tsyntax)
-        if table.size:
-            index = pixels - np.float32(first_mapped)
-            np.rint(index, out=index)
-            np.clip(index, 0, table.size - 1, out=index)
-            out = table.astype(np.float32)[index.astype(np.intp)]
-            return out, Window.from_range(float(table.min()), float(table.max()))
-        notes.append("the VOI LUT table is empty: ignored")
+def _voi(ds: Dataset, pixels: np.ndarray, notes: list[str]) -> tuple[np.ndarray, Window]:
+    """The VOI stage (PS3.3 C.11.2), after the modality LUT and before any inversion.
+
+    A VOI LUT table, or a sigmoid window, maps the pixels (pydicom's ``apply_voi`` and
+    ``apply_windowing``) and its output range becomes the window. A linear window
+    (LINEAR or LINEAR_EXACT) is only recorded, so the viewer re-windows full-depth
+    values. A window that cannot be shown (NaN, infinite, not positive, or wholly
+    outside the pixel values) falls back to the full range, with a note saying so.
+    """
+    if ds.get("VOILUTSequence"):
+        mapped = _apply_voi_table(ds, pixels, notes)
+        if mapped is not None:
+            return mapped
+    window = _file_window(ds, pixels, notes)
+    if window is None:
+        return pixels, _range_window(pixels)
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    if function == "SIGMOID":
+        return _sigmoid(ds, pixels, window, notes)
+    if function not in _LINEAR_FUNCTIONS:
+        notes.append(f"unknown VOI LUT Function {function!r}: shown with a linear window")
+    return pixels, window
+
+
+def _range_window(pixels: np.ndarray) -> Window:
+    return Window.from_range(float(pixels.min()), float(pixels.max()))
+
+
+def _apply_voi_table(
+    ds: Dataset, pixels: np.ndarray, notes: list[str]
+) -> tuple[np.ndarray, Window] | None:
+    """The first VOI LUT table through pydicom, or None (with a note) when unusable.
+
+    Inputs are rounded and clamped to the table here: pydicom expects integers and
+    would wrap values beyond 16 bits instead of clamping them to the last entry.
+    """
+    item = ds.VOILUTSequence[0]
+    try:
+        if not item.get("LUTData"):
+            notes.append("the VOI LUT table is empty: ignored")
+            return None
+        entries, first = (int(v) for v in item.LUTDescriptor[:2])
+        entries = entries or 65536
+        index = np.rint(pixels).astype(np.int64)
+        np.clip(index, first, first + entries - 1, out=index)
+        table = apply_voi(np.arange(first, first + entries, dtype=np.int64), ds)
+        out = np.asarray(apply_voi(index, ds), dtype=np.float32)
+    except Exception as exc:  # a malformed table must not block the image
+        notes.append(f"the VOI LUT table cannot be used ({_one_line(exc) or type(exc).__name__})"
+                     ": ignored")  # fmt: skip
+        return None
+    return out, Window.from_range(float(table.min()), float(table.max()))
+
+
+def _file_window(ds: Dataset, pixels: np.ndarray, notes: list[str]) -> Window | None:
+    """The first Window Center/Width, when both are present and usable."""
     center = _float(ds, "WindowCenter", None)
     width = _float(ds, "WindowWidth", None)
-    if center is not None and width is not None and width > 0:
-        function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
-        if function == "SIGMOID":
-            notes.append("the file asks for a sigmoid VOI function: shown with a linear window")
-        return pixels, Window(center=center, width=width)
-    low, high = float(pixels.min()), float(pixels.max())
-    return pixels, Window.from_range(low, high)
+    if center is None or width is None:
+        return None
+    stated = f"the file's window (center {center:g}, width {width:g})"
+    fallback = "showing the full pixel range"
+    finite = math.isfinite(center) and math.isfinite(width)
+    if not finite or width <= 0 or abs(center) > _FLOAT32_MAX or width > _FLOAT32_MAX:
+        notes.append(f"{stated} is unusable: {fallback}")
+        return None
+    window = Window(center=center, width=width)
+    if window.high < float(pixels.min()) or window.low > float(pixels.max()):
+        notes.append(f"{stated} lies outside the pixel values: {fallback}")
+        return None
+    return window
 
 
-def _lut_table(item: Dataset, tsyntax: uids.UID) -> tuple[np.ndarray, int]:
-    """LUT Data as an array; US, SS or OW (raw bytes, endianness from the syntax)."""
-    descriptor = [int(v) for v in item.LUTDescriptor]
-    entries = descriptor[0] or 65536
-    data = item.LUTData
-    if isinstance(data, bytes):
-        order = "<" if tsyntax.is_little_endian else ">"
-        width = 1 if len(data) < 2 * entries else 2
-        table = np.frombuffer(data, dtype=f"{order}u{width}")
-    else:
-        table = np.asarray(data if isinstance(data, Sequence) else [data], dtype=np.float64)
-    return table[:entries], descriptor[1]
+def _sigmoid(
+    ds: Dataset, pixels: np.ndarray, window: Window, notes: list[str]
+) -> tuple[np.ndarray, Window]:
+    """PS3.3 C.11.2.1.3.1 through pydicom: the output spans the modality value range."""
+    item = Dataset()  # only what apply_windowing reads: the file's own dataset stays as is
+    item.PhotometricInterpretation = "MONOCHROME2"  # inversion comes later, in render
+    item.WindowCenter, item.WindowWidth = window.center, window.width
+    item.VOILUTFunction = "SIGMOID"
+    for keyword in ("BitsStored", "PixelRepresentation", "ModalityLUTSequence"):
+        if keyword in ds:
+            item[keyword] = ds[keyword]
+    slope, intercept = _float(ds, "RescaleSlope", None), _float(ds, "RescaleIntercept", None)
+    if slope is not None and intercept is not None:
+        item.RescaleSlope, item.RescaleIntercept = slope, intercept
+    try:
+        with np.errstate(over="ignore"):  # exp overflow far from the center is exact 0
+            out = np.asarray(apply_windowing(pixels, item), dtype=np.float32)
+        y_min, y_max = _output_range(item)
+    except Exception as exc:  # e.g. no Bits Stored: show the linear window instead
+        notes.append(f"the sigmoid VOI function cannot be applied ({_one_line(exc)}): "
+                     "shown with a linear window")  # fmt: skip
+        return pixels, window
+    if not np.isfinite(out).all() or not y_max > y_min:
+        notes.append("the sigmoid VOI function gives no usable values: shown with a linear window")
+        return pixels, window
+    return out, Window.from_range(y_min, y_max)
+
+
+def _output_range(item: Dataset) -> tuple[float, float]:
+    """The sigmoid's output range, as ``apply_windowing`` computes it (PS3.3 C.11.2.1.3.1)."""
+    ones = np.array([-np.inf, np.inf])
+    low, high = (float(v) for v in apply_windowing(ones, item))
+    return min(low, high), max(low, high)
 
 
 def _presentation_inverse(ds: Dataset) -> bool:
