@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pydicom.uid import RLELossless
 
 from tests.dicom_factory import make_dicom
 
@@ -130,6 +131,13 @@ def write_hostile_folder(directory: str | os.PathLike[str]) -> dict[str, Hostile
         "frames-1e6.dcm",
         ERROR,
         "NumberOfFrames 1000000 on a single-frame file",
+        extra={"NumberOfFrames": "1000000"},
+    )
+    dicom(
+        "frames-1e6-rle.dcm",
+        ERROR,
+        "NumberOfFrames 1000000 on a single-frame RLE file (one fragment)",
+        transfer_syntax=RLELossless,
         extra={"NumberOfFrames": "1000000"},
     )
 
