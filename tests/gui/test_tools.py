@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.gui.conftest import flush_deletes
 from xraydesk import paths
 from xraydesk.gui.tools import install_tools, open_models_dialog, open_wizard
+from xraydesk.model.card import ModelCard
 
 
 def test_tools_are_installed_and_follow_the_window(make_window, qtbot, samples_dir: Path):
@@ -26,12 +27,13 @@ def test_tools_are_installed_and_follow_the_window(make_window, qtbot, samples_d
 
 def test_wizard_model_ready_makes_it_the_active_model(make_window, qtbot, test_model_path: Path):
     window = make_window()
-    for f in (test_model_path, test_model_path.with_suffix(".safetensors")):
-        shutil.copy(f, paths.user_models_dir() / f"mine{f.suffix}")
+    shutil.copy(
+        test_model_path.with_suffix(".safetensors"), paths.user_models_dir() / "mine.safetensors"
+    )
+    mine = ModelCard.read(test_model_path)  # written through the card, so its hash still holds
+    mine.name, mine.weights_file = "mine", "mine.safetensors"
     card = paths.user_models_dir() / "mine.json"
-    text = card.read_text().replace('"name": "test-3class"', '"name": "mine"')
-    text = text.replace("test-3class.safetensors", "mine.safetensors")
-    card.write_text(text)
+    mine.write(card)
     wizard = open_wizard(window)
     assert wizard.isVisible() and not wizard.isModal()
     with qtbot.waitSignal(window.model_changed, timeout=10_000):
