@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from tests.gui.conftest import WAIT_MS, open_and_wait, wait_for
 from xraydesk import paths
+from xraydesk.model.card import ModelCard
 
 pytestmark = pytest.mark.data
 
@@ -182,12 +182,11 @@ def test_no_model_installed_is_shown_and_images_still_open(
 def _copy_model(card_path: Path, name: str) -> Path:
     """Install a copy of the test model in the user library under another name."""
     target = paths.user_models_dir()
-    data = json.loads(card_path.read_text())
-    weights = card_path.parent / data["weights"]["file"]
-    shutil.copy(weights, target / f"{name}.safetensors")
-    data["name"], data["weights"]["file"] = name, f"{name}.safetensors"
+    model = ModelCard.read(card_path)  # written through the card, so its hash still holds
+    shutil.copy(model.weights_path, target / f"{name}.safetensors")
+    model.name, model.weights_file = name, f"{name}.safetensors"
     card = target / f"{name}.json"
-    card.write_text(json.dumps(data))
+    model.write(card)
     return card
 
 
