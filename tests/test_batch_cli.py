@@ -97,12 +97,17 @@ def test_usage_and_model_errors_exit_2(clean_folder, tmp_path, capsys):
 
 
 def test_progress_bar_on_a_terminal(clean_folder, test_model_path, capsys, monkeypatch):
-    monkeypatch.setattr(classify_cli, "_is_terminal", lambda stream: True)
+    monkeypatch.setattr(classify_cli, "is_terminal", lambda stream: True)
     assert main(["classify", str(clean_folder), "-r", "--model", str(test_model_path)]) == 0
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "\r[" in err and "img/s" in err and "4/4" in err
     summary_at = err.index("xraydesk: 4 of 4 classified")
-    assert err[:summary_at].endswith("\r\x1b[K")  # the bar is cleared before the summary
+    *_, last_bar, blank, rest = err[:summary_at].split("\r")
+    assert last_bar.startswith("[") and "4/4" in last_bar
+    # the bar is cleared before the summary: overwritten with blanks, cursor back at 0
+    assert blank == " " * len(blank) and len(blank) >= len(last_bar) and rest == ""
+    assert "\r" not in captured.out and "[" not in captured.out  # rows never hold the bar
 
 
 def test_full_disk_while_writing_the_csv(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from PIL import Image
 
 from xraydesk import __version__, paths
 from xraydesk.cli import main
+from xraydesk.cli.train import TrainDisplay
+from xraydesk.trainer import TrainProgress
 
 
 @pytest.fixture
@@ -121,3 +124,55 @@ def test_models_lists_user_models(test_model_path, no_bundled, capsys):
     assert main(["models", "--json"]) == 0
     entry = json.loads(capsys.readouterr().out.splitlines()[0])
     assert entry["classes"] == ["normal", "pneumonia", "covid19"] and entry["source"] == "user"
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, as stderr does in an interactive shell."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+EPOCH = {
+    "epoch": 1,
+    "train_loss": 0.4,
+    "train_acc": 0.8,
+    "val_loss": 0.5,
+    "val_acc": 0.75,
+    "seconds": 12,
+}
+
+
+def _train_reports() -> list[TrainProgress]:
+    return [
+        TrainProgress(phase="features", message="features", done=3, total=10, eta_s=30.0),
+        TrainProgress(phase="training", done=5, total=10, epochs=2, step=5, steps=10, loss=0.5),
+        TrainProgress(phase="training", done=10, total=10, epochs=2, record=EPOCH),
+    ]
+
+
+def test_train_progress_on_a_terminal_is_one_bar_with_epoch_lines_above():
+    stream = _Terminal()
+    display = TrainDisplay(stream)
+    for report in _train_reports():
+        display(report)
+    display.finish()
+    text = stream.getvalue()
+    assert "\r[###.......] 3/10 features" in text and "ETA 0:30" in text
+    assert "step 5/10  loss 0.500" in text
+    epoch_at = text.index("epoch 1/2: train loss 0.400 acc 80.0%")
+    assert text[:epoch_at].endswith(" \r")  # the bar was cleared before the epoch line
+    assert text.endswith(" \r") and text.count("\n") == 1  # cleared at the end, one line left
+
+
+def test_train_progress_on_a_pipe_is_plain_lines():
+    stream = io.StringIO()
+    display = TrainDisplay(stream)
+    for report in _train_reports():
+        display(report)
+    display.finish()
+    assert stream.getvalue().splitlines() == [
+        "features  3/10  ETA 0:30",
+        "training  5/10",
+        "epoch 1/2: train loss 0.400 acc 80.0%  val loss 0.500 acc 75.0%  (0:12)",
+    ]

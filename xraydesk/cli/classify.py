@@ -11,9 +11,7 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
@@ -21,6 +19,7 @@ from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun, RunSu
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ResultRow, csv_header, csv_record, describe_write_error
 from xraydesk.batch.store import default_db_path
+from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.classifier import Classifier
@@ -81,8 +80,13 @@ def run(args: argparse.Namespace) -> int:
         record=folders,  # single files are a quick look, not a run worth keeping
         cam_dir=args.cam_dir,
     )
-    bar = ProgressBar(sys.stderr) if _is_terminal(sys.stderr) else None
-    batch = BatchRun(args.paths, classifier, options, on_progress=bar.update if bar else None)
+    bar = TerminalBar(sys.stderr) if is_terminal(sys.stderr) else None
+
+    def on_progress(p: BatchProgress) -> None:
+        assert bar is not None
+        bar.show(p.done, p.total, _progress_text(p))
+
+    batch = BatchRun(args.paths, classifier, options, on_progress=on_progress if bar else None)
     csv_out = CsvOutput(args.csv, ids) if args.csv else None
     if not args.json:
         print(_table_line(["FILE", "PREDICTION", *(card.display_names[c] for c in ids)]))
@@ -93,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             line = _format_row(row, ids, args.json, card.display_names)
             if bar is not None:
-                bar.clear()
-            print(line, flush=True)
+                bar.write_above(line, sys.stdout)
+            else:
+                print(line, flush=True)
             if csv_out is not None:
                 try:
                     csv_out.write(row)
@@ -102,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
                     stop_message = describe_write_error(csv_out.path, exc, "the CSV file")
                     batch.stop(stop_message)
                     break
-            if bar is not None:
-                bar.draw()
     except BatchAborted as exc:
         stop_message = str(exc)
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly, the finished rows are kept
@@ -177,56 +180,9 @@ def _silence_stdout() -> None:
         pass
 
 
-def _is_terminal(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-class ProgressBar:
-    """One line on a terminal, redrawn at most ten times a second; cleared before a result
-    row is printed so rows and bar never mix."""
-
-    def __init__(self, stream: IO[str], interval: float = 0.1) -> None:
-        self.stream = stream
-        self.interval = interval
-        self._last: BatchProgress | None = None
-        self._drawn_at = 0.0
-        self._visible = False
-
-    def update(self, progress: BatchProgress) -> None:
-        self._last = progress
-        if time.monotonic() - self._drawn_at >= self.interval or not self._visible:
-            self.draw()
-
-    def draw(self) -> None:
-        if self._last is None:
-            return
-        self.stream.write("\r" + self.render(self._last) + "\x1b[K")
-        self.stream.flush()
-        self._visible = True
-        self._drawn_at = time.monotonic()
-
-    def clear(self) -> None:
-        if self._visible:
-            self.stream.write("\r\x1b[K")
-            self._visible = False
-
-    def close(self) -> None:
-        self.clear()
-        self.stream.flush()
-
-    def render(self, p: BatchProgress) -> str:
-        width = shutil.get_terminal_size((80, 24)).columns
-        count = f"{p.done}/{p.total}" if p.total is not None else f"{p.done}/?"
-        text = f" {count}  {p.rate:5.1f} img/s  {format_duration(p.eta)} left"
-        if p.failed:
-            text += f"  {p.failed} failed"
-        bar_width = max(10, min(40, width - len(text) - 3))
-        fraction = p.fraction or 0.0
-        filled = round(fraction * bar_width)
-        return ("[" + "#" * filled + "." * (bar_width - filled) + "]" + text)[: width - 1]
+def _progress_text(p: BatchProgress) -> str:
+    text = f"{p.rate:5.1f} img/s  {format_duration(p.eta)} left"
+    return f"{text}  {p.failed} failed" if p.failed else text
 
 
 def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, str]) -> str:

@@ -9,12 +9,12 @@ checkpoint and ``--resume`` continues later.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import threading
 import time
 from typing import Any, TextIO
 
+from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
@@ -154,7 +154,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     out = sys.stdout
-    bar = ProgressPrinter(sys.stderr)
+    bar = TrainDisplay(sys.stderr)
     if args.check:
         report = check_data(config, bar)
         bar.finish()
@@ -221,65 +221,53 @@ def run(args: argparse.Namespace) -> int:
 # -- output ------------------------------------------------------------------------------------
 
 
-class ProgressPrinter:
-    """A one-line progress bar on a terminal; on a pipe, one line per phase and epoch."""
+class TrainDisplay:
+    """The engine's progress: a bar on a terminal (epoch lines printed above it); on a
+    pipe or in a file, one line per phase, per epoch and every ``LOG_EVERY_S`` seconds."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.tty = stream.isatty()
+        self.bar = TerminalBar(stream, interval=0.2) if is_terminal(stream) else None
         self._last_phase = ""
-        self._last_draw = 0.0
-        self._drawn = False
+        self._last_line = 0.0
 
     def __call__(self, p: TrainProgress) -> None:
-        if self.tty:
-            now = time.monotonic()
-            if p.record is None and now - self._last_draw < 0.2 and p.phase == self._last_phase:
-                return
-            self._last_draw = now
-            self._draw(p)
         if p.record is not None:
             self._line(_epoch_line(p.record, p.epochs))
-        elif not self.tty:
+        if self.bar is not None:
+            text = _bar_text(p)
+            self.bar.show(p.done, p.total or None, text, force=p.phase != self._last_phase)
+        elif p.record is None:
             now = time.monotonic()
-            if p.phase != self._last_phase or now - self._last_draw >= LOG_EVERY_S:
-                self._last_draw = now
+            if p.phase != self._last_phase or now - self._last_line >= LOG_EVERY_S:
+                self._last_line = now
                 self._line(_status_line(p))
         self._last_phase = p.phase
 
-    def _draw(self, p: TrainProgress) -> None:
-        width = max(20, min(shutil.get_terminal_size((100, 20)).columns, 120))
-        parts = [p.message or p.phase]
-        if p.step:
-            parts.append(f"step {p.step}/{p.steps}")
-        if p.loss is not None:
-            parts.append(f"loss {p.loss:.3f}")
-        if p.acc is not None:
-            parts.append(f"acc {p.acc:.1%}")
-        if p.images_per_s:
-            parts.append(f"{p.images_per_s:.1f} img/s")
-        if p.eta_s is not None:
-            parts.append(f"ETA {format_duration(p.eta_s)}")
-        text = "  ".join(parts)
-        bar_width = 24
-        filled = round(p.fraction * bar_width) if p.total else 0
-        line = f"[{'#' * filled}{'.' * (bar_width - filled)}] {text}"
-        self.stream.write("\r" + line[: width - 1].ljust(width - 1))
-        self.stream.flush()
-        self._drawn = True
-
     def _line(self, text: str) -> None:
-        if self.tty and self._drawn:
-            self.stream.write("\r" + " " * (shutil.get_terminal_size((100, 20)).columns - 1) + "\r")
-            self._drawn = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        if self.bar is not None:
+            self.bar.write_above(text, self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
 
     def finish(self) -> None:
-        if self.tty and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _bar_text(p: TrainProgress) -> str:
+    parts = [p.message or p.phase]
+    if p.step:
+        parts.append(f"step {p.step}/{p.steps}")
+    if p.loss is not None:
+        parts.append(f"loss {p.loss:.3f}")
+    if p.acc is not None:
+        parts.append(f"acc {p.acc:.1%}")
+    if p.images_per_s:
+        parts.append(f"{p.images_per_s:.1f} img/s")
+    if p.eta_s is not None:
+        parts.append(f"ETA {format_duration(p.eta_s)}")
+    return "  ".join(parts)
 
 
 def _status_line(p: TrainProgress) -> str:
