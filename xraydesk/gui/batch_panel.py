@@ -11,26 +11,9 @@ any ``set_classifier_provider``) and connects ``open_image_requested`` to its vi
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QCoreApplication,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    QThread,
-    Signal,
-    Slot,
-)
+from PySide6.QtCore import QCoreApplication, QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -51,257 +34,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from xraydesk.batch.batch_run import BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.batch_run import BatchOptions, RunSummary
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ResultRow, export_rows
 from xraydesk.batch.store import ResultStore, RunInfo, default_db_path
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
+from xraydesk.gui.batch_results import BatchFilterProxy, BatchResultsModel
+from xraydesk.gui.jobs import BatchJob, ClassifierProvider, JobThread
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 
-log = logging.getLogger(__name__)
-
-ClassifierProvider = Callable[[], Classifier]  # may take a second (loads the model)
-
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so numbers sort as numbers
-ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ResultRow itself
-EMIT_EVERY_S = 0.1  # rows reach the GUI in chunks at most ten times a second
 PAST_RUNS_SHOWN = 100
-
-
-# ============================================================================ table model
-class BatchResultsModel(QAbstractTableModel):
-    """One row per file: name, prediction, its probability, each class, status, folder."""
-
-    FIXED_BEFORE = ("File", "Prediction", "Probability")
-    FIXED_AFTER = ("Status", "Folder")
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[ResultRow] = []
-        self._class_ids: list[str] = []
-        self._names: dict[str, str] = {}
-
-    # -- content ---------------------------------------------------------------------------
-    def reset(self, classes: list[tuple[str, str]]) -> None:
-        """Empty the table for a run of a model with these (id, display name) classes."""
-        self.beginResetModel()
-        self._rows = []
-        self._class_ids = [cid for cid, _ in classes]
-        self._names = dict(classes)
-        self.endResetModel()
-
-    def append_rows(self, rows: list[ResultRow]) -> None:
-        if not rows:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-        self._rows.extend(rows)
-        self.endInsertRows()
-
-    def row_at(self, row: int) -> ResultRow:
-        return self._rows[row]
-
-    @property
-    def rows(self) -> list[ResultRow]:
-        return self._rows
-
-    @property
-    def class_ids(self) -> list[str]:
-        return self._class_ids
-
-    @property
-    def display_names(self) -> dict[str, str]:
-        return self._names
-
-    # -- Qt model --------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        if parent.isValid():
-            return 0
-        return len(self.FIXED_BEFORE) + len(self._class_ids) + len(self.FIXED_AFTER)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
-            return None
-        return self._column_names()[section]
-
-    def _column_names(self) -> list[str]:
-        classes = [f"P({self._names.get(c, c)})" for c in self._class_ids]
-        return [*self.FIXED_BEFORE, *classes, *self.FIXED_AFTER]
-
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
-            return None
-        row = self._rows[index.row()]
-        if role == ROW_ROLE:
-            return row
-        column = index.column()
-        n_classes = len(self._class_ids)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.path}\n{row.error}" if row.error else str(row.path)
-        if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role not in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
-            return None
-        sort = role == SORT_ROLE
-        if column == 0:
-            return row.path.name
-        if column == 1:
-            if row.prediction is None:
-                return "" if sort else "—"
-            return self._names.get(row.prediction, row.prediction)
-        if column < 3 + n_classes:
-            value = (
-                row.confidence
-                if column == 2
-                else (row.probabilities or {}).get(self._class_ids[column - 3])
-            )
-            if sort:
-                return -1.0 if value is None else value
-            return "" if value is None else f"{value:.1%}"
-        after = column - 3 - n_classes
-        if after == 0:
-            return row.error or ("reused" if row.reused else "")
-        return str(row.path.parent)
-
-
-class BatchFilterProxy(QSortFilterProxyModel):
-    """Filters: predicted class, minimum probability of that prediction, errors only."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._class_id: str | None = None
-        self._min_probability = 0.0
-        self._errors_only = False
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
-
-    def set_filters(
-        self,
-        class_id: str | None = None,
-        min_probability: float = 0.0,
-        errors_only: bool = False,
-    ) -> None:
-        self._begin_change()
-        self._class_id = class_id
-        self._min_probability = min_probability
-        self._errors_only = errors_only
-        self._end_change()
-
-    def _begin_change(self) -> None:
-        begin = getattr(self, "beginFilterChange", None)  # Qt >= 6.9
-        if begin is not None:
-            begin()
-
-    def _end_change(self) -> None:
-        end = getattr(self, "endFilterChange", None)
-        if end is not None:
-            end(QSortFilterProxyModel.Direction.Rows)
-        else:  # pragma: no cover - older Qt
-            self.invalidateFilter()
-
-    def filterAcceptsRow(
-        self,
-        source_row: int,
-        source_parent: QModelIndex | QPersistentModelIndex,
-    ) -> bool:
-        model = self.sourceModel()
-        if not isinstance(model, BatchResultsModel) or source_row >= len(model.rows):
-            return True
-        row = model.row_at(source_row)
-        if self._errors_only:
-            return not row.ok
-        if self._class_id is not None and row.prediction != self._class_id:
-            return False
-        if self._min_probability > 0.0:
-            confidence = row.confidence
-            return confidence is not None and confidence >= self._min_probability
-        return True
-
-    def row_at(self, proxy_row: int) -> ResultRow:
-        index = self.mapToSource(self.index(proxy_row, 0))
-        model = self.sourceModel()
-        assert isinstance(model, BatchResultsModel)
-        return model.row_at(index.row())
-
-    def shown_rows(self) -> list[ResultRow]:
-        """The rows as shown: filtered, in the current sort order."""
-        return [self.row_at(k) for k in range(self.rowCount())]
-
-
-# ============================================================================ worker
-class BatchJob(QObject):
-    """Drives one BatchRun; lives in the GUI thread, runs in a BatchRunner thread."""
-
-    rows_ready = Signal(object)  # list[ResultRow]
-    progress = Signal(object)  # BatchProgress
-    started_run = Signal(object)  # classes: list[(id, display name)], once the model is loaded
-    failed = Signal(str)
-    done = Signal(object)  # RunSummary, or None when the run never started
-
-    def __init__(self, folder: Path, provider: ClassifierProvider, options: BatchOptions) -> None:
-        super().__init__()
-        self.folder = folder
-        self.provider = provider
-        self.options = options
-        self.cancel_event = threading.Event()
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def run(self) -> None:
-        summary: RunSummary | None = None
-        buffer: list[ResultRow] = []
-        try:
-            classifier = self.provider()
-            if self.cancel_event.is_set():
-                return
-            self.started_run.emit([(c.id, c.name) for c in classifier.card.classes])
-            batch = BatchRun(
-                [self.folder],
-                classifier,
-                self.options,
-                cancel=self.cancel_event,
-                on_progress=self.progress.emit,
-            )
-            last = time.monotonic()
-            try:
-                for row in batch.rows():
-                    buffer.append(row)
-                    if time.monotonic() - last >= EMIT_EVERY_S:
-                        self.rows_ready.emit(buffer)
-                        buffer, last = [], time.monotonic()
-            finally:
-                summary = batch.summary
-        except XRayDeskError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # never let a worker die silently
-            log.error("batch run failed:\n%s", traceback.format_exc())
-            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
-        finally:
-            if buffer:
-                self.rows_ready.emit(buffer)
-            self.done.emit(summary)
-
-
-class BatchRunner(QThread):
-    """Runs one job (no event loop in the thread: waiting for it never deadlocks)."""
-
-    def __init__(self, job: BatchJob, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.job = job
-        self.setObjectName("xraydesk-batch")
-
-    def run(self) -> None:
-        self.job.run()
-
-    def stop(self, wait_ms: int = 30_000) -> bool:
-        self.job.cancel()
-        return self.wait(wait_ms) if self.isRunning() else True
 
 
 # ============================================================================ the panel
@@ -322,7 +65,7 @@ class BatchPanel(QWidget):
         self.setObjectName("batch-panel")
         self._provider = provider
         self._model_label = model_label
-        self._runner: BatchRunner | None = None
+        self._runner: JobThread | None = None
         self._cam_dir: Path | None = None
         self._shown_run: int | None = None
         self._build()
@@ -549,7 +292,7 @@ class BatchPanel(QWidget):
         job.progress.connect(self._on_progress)
         job.failed.connect(self.show_message)
         job.done.connect(self._on_done)
-        self._runner = BatchRunner(job, self)
+        self._runner = JobThread(job, self)
         self._runner.start()
         self._sync()
         self.run_started.emit()
@@ -596,12 +339,15 @@ class BatchPanel(QWidget):
         self.progress_label.setText(" · ".join(parts))
         self.progress_changed.emit(progress)
 
-    @Slot(object)
-    def _on_done(self, summary: RunSummary | None) -> None:
+    @Slot()
+    def _on_done(self) -> None:
         runner, self._runner = self._runner, None
+        summary: RunSummary | None = None
         if runner is not None:
             runner.wait()
             runner.deleteLater()
+            assert isinstance(runner.job, BatchJob)
+            summary = runner.job.summary
         if summary is not None:
             self._shown_run = summary.run_id
             self.progress_bar.setRange(0, max(1, summary.total or summary.done))

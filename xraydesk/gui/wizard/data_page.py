@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from xraydesk.gui.wizard.worker import CheckJob, CheckOutcome, JobRunner
+from xraydesk.gui.jobs import CheckJob, CheckOutcome, JobThread
 from xraydesk.trainer import DatasetReport, TrainConfig, TrainProgress
 
 
@@ -45,7 +45,7 @@ class DataPage(QWizardPage):
             "patient are kept together when the data is split."
         )
         self.outcome: CheckOutcome | None = None
-        self._runner: JobRunner | None = None
+        self._runner: JobThread | None = None
         self._checking = False  # set from start to the job's done signal (not thread state)
         self._pending = False
 
@@ -147,7 +147,7 @@ class DataPage(QWizardPage):
         if self._runner is not None:
             self._runner.wait()  # already done: its job signalled the end
             self._runner.deleteLater()
-        self._runner = JobRunner(job, self)
+        self._runner = JobThread(job, self)
         self._checking = True
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)

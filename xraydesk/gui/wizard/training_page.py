@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk.durations import format_duration
+from xraydesk.gui.jobs import JobThread, TrainJob
 from xraydesk.gui.wizard.charts import LineChart
-from xraydesk.gui.wizard.worker import JobRunner, TrainJob
 from xraydesk.trainer import TrainConfig, TrainProgress, TrainResult
 from xraydesk.trainer.checkpoint import BEST, RunDir
 
@@ -37,7 +37,7 @@ class TrainingPage(QWizardPage):
         self.setSubTitle("You can keep using XRayDesk while the model trains.")
         self.config: TrainConfig | None = None
         self.result: TrainResult | None = None
-        self._runner: JobRunner | None = None
+        self._runner: JobThread | None = None
         self._running = False
 
         self.status = QLabel("Waiting to start.")
@@ -100,7 +100,7 @@ class TrainingPage(QWizardPage):
         if self._runner is not None:
             self._runner.wait()
             self._runner.deleteLater()
-        self._runner = JobRunner(job, self)
+        self._runner = JobThread(job, self)
         self._running = True
         self.status.setText("Starting…")
         self._show_buttons(running=True, resumable=False)

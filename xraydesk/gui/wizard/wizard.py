@@ -13,11 +13,11 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
+from xraydesk.gui.jobs import CheckOutcome
 from xraydesk.gui.wizard.data_page import DataPage
 from xraydesk.gui.wizard.results_page import ResultsPage
 from xraydesk.gui.wizard.setup_page import SetupPage
 from xraydesk.gui.wizard.training_page import TrainingPage
-from xraydesk.gui.wizard.worker import CheckOutcome
 from xraydesk.trainer import TrainResult
 
 DATA, SETUP, TRAINING, RESULTS = range(4)

@@ -1,0 +1,185 @@
+"""The batch panel's table: one row per file, and the filters over it.
+
+Kept apart from the panel so the table's behaviour (columns, sort values, filters) can be
+read and tested without the widgets around it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+
+from xraydesk.batch.results import ResultRow
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so numbers sort as numbers
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ResultRow itself
+
+
+class BatchResultsModel(QAbstractTableModel):
+    """One row per file: name, prediction, its probability, each class, status, folder."""
+
+    FIXED_BEFORE = ("File", "Prediction", "Probability")
+    FIXED_AFTER = ("Status", "Folder")
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[ResultRow] = []
+        self._class_ids: list[str] = []
+        self._names: dict[str, str] = {}
+
+    # -- content ---------------------------------------------------------------------------
+    def reset(self, classes: list[tuple[str, str]]) -> None:
+        """Empty the table for a run of a model with these (id, display name) classes."""
+        self.beginResetModel()
+        self._rows = []
+        self._class_ids = [cid for cid, _ in classes]
+        self._names = dict(classes)
+        self.endResetModel()
+
+    def append_rows(self, rows: list[ResultRow]) -> None:
+        if not rows:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+        self._rows.extend(rows)
+        self.endInsertRows()
+
+    def row_at(self, row: int) -> ResultRow:
+        return self._rows[row]
+
+    @property
+    def rows(self) -> list[ResultRow]:
+        return self._rows
+
+    @property
+    def class_ids(self) -> list[str]:
+        return self._class_ids
+
+    @property
+    def display_names(self) -> dict[str, str]:
+        return self._names
+
+    # -- Qt model --------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        if parent.isValid():
+            return 0
+        return len(self.FIXED_BEFORE) + len(self._class_ids) + len(self.FIXED_AFTER)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
+            return None
+        return self._column_names()[section]
+
+    def _column_names(self) -> list[str]:
+        classes = [f"P({self._names.get(c, c)})" for c in self._class_ids]
+        return [*self.FIXED_BEFORE, *classes, *self.FIXED_AFTER]
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role == ROW_ROLE:
+            return row
+        column = index.column()
+        n_classes = len(self._class_ids)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{row.path}\n{row.error}" if row.error else str(row.path)
+        if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role not in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+            return None
+        sort = role == SORT_ROLE
+        if column == 0:
+            return row.path.name
+        if column == 1:
+            if row.prediction is None:
+                return "" if sort else "—"
+            return self._names.get(row.prediction, row.prediction)
+        if column < 3 + n_classes:
+            value = (
+                row.confidence
+                if column == 2
+                else (row.probabilities or {}).get(self._class_ids[column - 3])
+            )
+            if sort:
+                return -1.0 if value is None else value
+            return "" if value is None else f"{value:.1%}"
+        after = column - 3 - n_classes
+        if after == 0:
+            return row.error or ("reused" if row.reused else "")
+        return str(row.path.parent)
+
+
+class BatchFilterProxy(QSortFilterProxyModel):
+    """Filters: predicted class, minimum probability of that prediction, errors only."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._class_id: str | None = None
+        self._min_probability = 0.0
+        self._errors_only = False
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_filters(
+        self,
+        class_id: str | None = None,
+        min_probability: float = 0.0,
+        errors_only: bool = False,
+    ) -> None:
+        self._begin_change()
+        self._class_id = class_id
+        self._min_probability = min_probability
+        self._errors_only = errors_only
+        self._end_change()
+
+    def _begin_change(self) -> None:
+        begin = getattr(self, "beginFilterChange", None)  # Qt >= 6.9
+        if begin is not None:
+            begin()
+
+    def _end_change(self) -> None:
+        end = getattr(self, "endFilterChange", None)
+        if end is not None:
+            end(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            self.invalidateFilter()
+
+    def filterAcceptsRow(
+        self,
+        source_row: int,
+        source_parent: QModelIndex | QPersistentModelIndex,
+    ) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, BatchResultsModel) or source_row >= len(model.rows):
+            return True
+        row = model.row_at(source_row)
+        if self._errors_only:
+            return not row.ok
+        if self._class_id is not None and row.prediction != self._class_id:
+            return False
+        if self._min_probability > 0.0:
+            confidence = row.confidence
+            return confidence is not None and confidence >= self._min_probability
+        return True
+
+    def row_at(self, proxy_row: int) -> ResultRow:
+        index = self.mapToSource(self.index(proxy_row, 0))
+        model = self.sourceModel()
+        assert isinstance(model, BatchResultsModel)
+        return model.row_at(index.row())
+
+    def shown_rows(self) -> list[ResultRow]:
+        """The rows as shown: filtered, in the current sort order."""
+        return [self.row_at(k) for k in range(self.rowCount())]

@@ -1,0 +1,210 @@
+"""Long jobs off the GUI thread: one idiom for the batch panel and the fine-tuning wizard.
+
+A ``Job`` is a QObject that stays in the GUI thread (nothing calls ``moveToThread``). A
+``JobThread`` calls ``job.run()`` directly from its ``run``, so the job's signals are
+emitted in the worker thread and Qt queues them to their receivers in the GUI thread. The
+thread has no event loop, so waiting for it never deadlocks on a queued quit. Cancel sets
+the job's ``threading.Event``, which the engines poll: a batch stops within a second and
+keeps its rows, a training run stops within one batch and keeps its checkpoint.
+
+The viewer's image analysis is a different idiom (many short requests, newest wins): see
+``xraydesk.gui.workers``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PySide6.QtCore import QObject, QThread, Signal
+
+from xraydesk.batch.batch_run import BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.results import ResultRow
+from xraydesk.errors import XRayDeskError
+from xraydesk.imaging import load_xray
+from xraydesk.model.classifier import Classifier
+from xraydesk.trainer import (
+    DatasetReport,
+    TrainConfig,
+    TrainingCancelled,
+    check_data,
+    train_model,
+)
+
+log = logging.getLogger(__name__)
+
+ClassifierProvider = Callable[[], Classifier]  # may take a second (loads the model)
+
+EMIT_EVERY_S = 0.1  # batch rows reach the GUI in chunks at most ten times a second
+THUMBNAILS_PER_CLASS = 4
+THUMBNAIL_SIZE = 88
+
+
+# ============================================================================ the idiom
+class Job(QObject):
+    """One piece of work for a JobThread; ``done`` is always the last signal."""
+
+    progress = Signal(object)  # the engine's progress record
+    succeeded = Signal(object)  # what work() returned
+    failed = Signal(str)  # a sentence for the user
+    cancelled = Signal(str)
+    done = Signal()
+
+    # exceptions that mean "the user cancelled" (reported through ``cancelled``)
+    cancel_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the engine to stop (thread-safe; returns at once)."""
+        self.cancel_event.set()
+
+    def work(self) -> object:
+        """The job itself, run in the worker thread."""
+        raise NotImplementedError
+
+    def run(self) -> None:
+        try:
+            self.succeeded.emit(self.work())
+        except self.cancel_errors as exc:
+            self.cancelled.emit(str(exc))
+        except XRayDeskError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # never let a worker die silently
+            log.error("%s failed:\n%s", type(self).__name__, traceback.format_exc())
+            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
+        finally:
+            self.done.emit()
+
+
+class JobThread(QThread):
+    """Runs one job in its own thread (no event loop: waiting for it never deadlocks)."""
+
+    def __init__(self, job: Job, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.job = job
+        self.setObjectName(f"xraydesk-{type(job).__name__}")
+
+    def run(self) -> None:
+        self.job.run()
+
+    def stop(self, wait_ms: int = 60_000) -> bool:
+        """Cancel and wait for the thread; True when it has ended."""
+        self.job.cancel()
+        return self.wait(wait_ms) if self.isRunning() else True
+
+
+# ============================================================================ batch
+class BatchJob(Job):
+    """Classifies a folder with BatchRun; rows reach the GUI in chunks."""
+
+    rows_ready = Signal(object)  # list[ResultRow]
+    started_run = Signal(object)  # classes: list[(id, display name)], once the model is loaded
+
+    def __init__(self, folder: Path, provider: ClassifierProvider, options: BatchOptions) -> None:
+        super().__init__()
+        self.folder = folder
+        self.provider = provider
+        self.options = options
+        # set in the worker before ``done``; None when the run never started
+        self.summary: RunSummary | None = None
+
+    def work(self) -> RunSummary | None:
+        classifier = self.provider()
+        if self.cancel_event.is_set():
+            return None
+        self.started_run.emit([(c.id, c.name) for c in classifier.card.classes])
+        batch = BatchRun(
+            [self.folder],
+            classifier,
+            self.options,
+            cancel=self.cancel_event,
+            on_progress=self.progress.emit,
+        )
+        buffer: list[ResultRow] = []
+        last = time.monotonic()
+        try:
+            for row in batch.rows():
+                buffer.append(row)
+                if time.monotonic() - last >= EMIT_EVERY_S:
+                    self.rows_ready.emit(buffer)
+                    buffer, last = [], time.monotonic()
+        finally:
+            self.summary = batch.summary
+            if buffer:
+                self.rows_ready.emit(buffer)
+        return self.summary
+
+
+# ============================================================================ fine-tuning
+@dataclass(frozen=True)
+class CheckOutcome:
+    report: DatasetReport
+    thumbnails: dict[str, list[np.ndarray]]  # class id -> uint8 (S, S) images
+
+
+def thumbnail(path: str | Path) -> np.ndarray:
+    """A small 8-bit square preview of a radiograph (decoded here, not in the GUI thread)."""
+    unit = torch.as_tensor(load_xray(path).render())
+    small = F.interpolate(
+        unit[None, None], size=(THUMBNAIL_SIZE, THUMBNAIL_SIZE), mode="bilinear", antialias=True
+    )[0, 0]
+    return (small.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+class CheckJob(Job):
+    """Checks training data and makes a few thumbnails per class."""
+
+    cancel_errors = (TrainingCancelled,)
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def work(self) -> CheckOutcome:
+        report = check_data(self.config, self.progress.emit, self.cancel_event)
+        if self.cancel_event.is_set():
+            raise TrainingCancelled("Checking was cancelled.")
+        thumbs: dict[str, list[np.ndarray]] = {c: [] for c in report.classes}
+        for sample in report.samples:
+            previews = thumbs.get(sample.label)
+            if previews is None or len(previews) >= THUMBNAILS_PER_CLASS:
+                continue
+            try:
+                previews.append(thumbnail(sample.path))
+            except XRayDeskError:
+                continue
+        return CheckOutcome(report, thumbs)
+
+
+class TrainJob(Job):
+    """Trains (or resumes, or finishes early) one model."""
+
+    cancel_errors = (TrainingCancelled,)
+
+    def __init__(
+        self, config: TrainConfig, resume: bool = False, finish_early: bool = False
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.resume = resume
+        self.finish_early = finish_early
+
+    def work(self) -> object:
+        return train_model(
+            self.config,
+            self.progress.emit,
+            self.cancel_event,
+            resume=self.resume or self.finish_early,
+            finish_early=self.finish_early,
+        )
