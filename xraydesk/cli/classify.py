@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -93,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
     rows = batch.rows()
     stop_message: str | None = None  # why the run ended early, if it did
     interrupted = False
+    not_finite = 0  # rows turned into error rows here (see _finite_row)
     try:
-        for row in rows:
+        for found in rows:
+            row = _finite_row(found)
+            not_finite += row is not found
             line = _format_row(row, ids, args.json, card.display_names)
             if bar is not None:
                 bar.write_above(line, sys.stdout)
@@ -116,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
         batch.stop("interrupted (Ctrl-C)")
+    except BaseException:  # a bug: never leave a hidden partial CSV behind it
+        if csv_out is not None:
+            csv_out.close(keep=False)
+        raise
     finally:
         rows.close()  # records how the run ended and stops its threads
         if bar is not None:
@@ -133,12 +142,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"xraydesk: {stop_message}", file=sys.stderr)
         return 1
     summary = batch.summary
-    return 1 if summary is None or summary.failed else 0
+    return 1 if summary is None or summary.failed or not_finite else 0
 
 
 class CsvOutput:
     """The --csv file, written as rows come, to a side file renamed when complete: a
-    failure (full disk) never leaves a truncated file that looks finished."""
+    failure (full disk) never leaves a truncated file that looks finished.
+
+    The side file's name is fixed (``.NAME.partial``), so one left by a killed run is
+    reused and replaced by the next run to the same target, never piling up; every
+    other ending deletes it. File names that are not valid UTF-8 are written with
+    backslash escapes (``\\udce9``) so the CSV file itself stays valid UTF-8.
+    """
 
     def __init__(self, path: Path, class_ids: list[str]) -> None:
         self.path = path
@@ -148,7 +163,7 @@ class CsvOutput:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file: IO[str] = open(  # noqa: SIM115 - stays open for the whole run
-                self.partial, "w", newline="", encoding="utf-8"
+                self.partial, "w", newline="", encoding="utf-8", errors="backslashreplace"
             )
             self._writer = csv.writer(self._file)
             self._writer.writerow(csv_header(class_ids))
@@ -160,6 +175,8 @@ class CsvOutput:
 
     def close(self, keep: bool) -> bool:
         """Close and put in place (``keep``) or delete; False when closing itself failed."""
+        if self._file.closed:  # already closed (and put in place or deleted)
+            return self.error is None
         try:
             self._file.close()
             if keep:
@@ -185,9 +202,21 @@ def _progress_text(p: BatchProgress) -> str:
     return f"{text}  {p.failed} failed" if p.failed else text
 
 
+def _finite_row(row: ResultRow) -> ResultRow:
+    """The row, or an error row in its place when a probability is NaN or infinite (a
+    row stored by an older version, or a model fault): NaN is not a result, and not JSON."""
+    probs = row.probabilities
+    if row.ok and probs is not None and all(math.isfinite(p) for p in probs.values()):
+        return row
+    if row.ok:
+        cause = "the model gave probabilities that are not finite numbers (NaN or infinity)"
+        return replace(row, prediction=None, probabilities=None, error=cause)
+    return row
+
+
 def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, str]) -> str:
     if as_json:
-        return json.dumps(row.to_json_dict())
+        return json.dumps(row.to_json_dict(), allow_nan=False)
     if not row.ok:
         return _table_line([str(row.path), f"ERROR: {row.error}"])
     probs = row.probabilities or {}
@@ -196,8 +225,25 @@ def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, 
     )
 
 
+_CELL_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _table_cell(text: str) -> str:
+    """One table cell on one line: tabs, newlines and other control characters escaped
+    (``\\t``, ``\\n``, ``\\x1b``), bytes that are not UTF-8 shown as ``\\xe9``."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if text.isprintable():
+        return text
+    return "".join(
+        _CELL_ESCAPES.get(c) or (c if c.isprintable() else f"\\x{ord(c):02x}") for c in text
+    )
+
+
 def _table_line(cells: list[str]) -> str:
-    return "\t".join(cells)
+    return "\t".join(_table_cell(cell) for cell in cells)
 
 
 def _summary(summary: RunSummary | None) -> None:
