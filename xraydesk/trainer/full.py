@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -116,197 +117,316 @@ def param_groups(network: nn.Module, weight_decay: float) -> list[dict[str, Any]
 
 
 def train_full(ctx: RunContext) -> Trained:
-    cfg, dev, reporter = ctx.config, ctx.device, ctx.reporter
-    net = ctx.network.to(dev.device, memory_format=dev.memory_format)
-    labels = ctx.labels
-    n_classes = len(ctx.classes)
-    train_idx, val_idx = ctx.indices("train"), ctx.indices("val")
-    batch = max(2, min(cfg.batch, len(train_idx)))
-    steps = len(train_idx) // batch  # drop the ragged last batch: one input shape, steady BN
-    total_steps = steps * cfg.epochs
-    warmup = min(round(cfg.warmup_epochs * steps), total_steps // 2)
-    peak_lr = cfg.learning_rate(ctx.scratch)
+    """Train every layer for the configured epochs (resuming from ``last.pt`` when it exists)
+    and hand back the best epoch's network with its validation and test logits."""
+    run = _FullRun(ctx)
+    run.resume()
+    if ctx.finish_early:
+        if not ctx.run.has(BEST):
+            raise TrainingError("No epoch has finished yet, so there is no best epoch to keep.")
+        run.start_epoch = ctx.config.epochs  # finish now with the best epoch so far
+    for epoch in range(run.start_epoch, ctx.config.epochs):
+        run.epoch(epoch)
+    return run.finish()
 
-    optimizer = torch.optim.AdamW(param_groups(net, cfg.weight_decay), lr=peak_lr)
-    weights = class_weights(labels[train_idx], n_classes) if cfg.imbalance == "weights" else None
-    sources = np.array([s.source for s in ctx.samples])
-    criterion = nn.CrossEntropyLoss(
-        weight=None if weights is None else weights.to(dev.device),
-        label_smoothing=cfg.label_smoothing,
-    )
-    scaler = torch.amp.GradScaler(dev.type) if dev.autocast_dtype == torch.float16 else None
 
-    start_epoch, start_step = 0, 0
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    running = (0.0, 0, 0)  # loss sum, correct, seen in the interrupted epoch
-    state = ctx.run.load(LAST)
-    if state is not None:
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch, start_step = int(state["epoch"]), int(state["step"])
-        history, best = list(state["history"]), state["best"]
-        running = tuple(state["running"])  # type: ignore[assignment]
-        reporter.emit(
-            "training",
-            message=f"Resuming at epoch {start_epoch + 1}, step {start_step + 1}",
-            epoch=min(start_epoch + 1, cfg.epochs),
-            epochs=cfg.epochs,
+@dataclass
+class _Plan:
+    """What a full run fixes before its first step: batch, steps and learning rates."""
+
+    train_idx: list[int]
+    val_idx: list[int]
+    n_test: int
+    batch: int
+    steps: int  # per epoch: the ragged last batch is dropped (one input shape, steady BN)
+    total_steps: int
+    warmup: int
+    peak_lr: float
+
+    @classmethod
+    def of(cls, ctx: RunContext) -> _Plan:
+        cfg = ctx.config
+        train_idx = ctx.indices("train")
+        batch = max(2, min(cfg.batch, len(train_idx)))
+        steps = len(train_idx) // batch
+        total_steps = steps * cfg.epochs
+        return cls(
+            train_idx=train_idx,
+            val_idx=ctx.indices("val"),
+            n_test=len(ctx.indices("test")),
+            batch=batch,
+            steps=steps,
+            total_steps=total_steps,
+            warmup=min(round(cfg.warmup_epochs * steps), total_steps // 2),
+            peak_lr=cfg.learning_rate(ctx.scratch),
         )
 
-    def save_last(epoch: int, step: int, run_stats: tuple[float, int, int]) -> None:
-        ctx.run.save(
+
+@dataclass
+class _Running:
+    """The interrupted epoch's position and sums: what a checkpoint within an epoch keeps."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    @property
+    def sums(self) -> tuple[float, int, int]:
+        return (self.loss_sum, self.correct, self.seen)
+
+
+class _FullRun:
+    """One full-mode run, in named steps: resume, train an epoch, validate it, checkpoint
+    it, and finish with the best epoch. Holds the state a checkpoint must capture."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        cfg, dev = ctx.config, ctx.device
+        self.ctx, self.cfg, self.dev, self.reporter = ctx, cfg, dev, ctx.reporter
+        self.net = ctx.network.to(dev.device, memory_format=dev.memory_format)
+        self.labels = ctx.labels
+        self.plan = _Plan.of(ctx)
+        self.optimizer = torch.optim.AdamW(
+            param_groups(self.net, cfg.weight_decay), lr=self.plan.peak_lr
+        )
+        n_classes = len(ctx.classes)
+        train_labels = self.labels[self.plan.train_idx]
+        self.weights = (
+            class_weights(train_labels, n_classes) if cfg.imbalance == "weights" else None
+        )
+        self.sources = np.array([s.source for s in ctx.samples])
+        self.criterion = nn.CrossEntropyLoss(
+            weight=None if self.weights is None else self.weights.to(dev.device),
+            label_smoothing=cfg.label_smoothing,
+        )
+        self.scaler = (
+            torch.amp.GradScaler(dev.type) if dev.autocast_dtype == torch.float16 else None
+        )
+        self.start_epoch, self.start_step = 0, 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.running = (0.0, 0, 0)  # loss sum, correct, seen in the interrupted epoch
+        self.failed: list[tuple[str, str]] = []
+        self.meter = SmoothedRate()
+        self.eval_rate: float | None = None
+        self.last_save = time.monotonic()
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Continue from ``last.pt`` when a killed or cancelled run left one."""
+        state = self.ctx.run.load(LAST)
+        if state is None:
+            return
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch, self.start_step = int(state["epoch"]), int(state["step"])
+        self.history, self.best = list(state["history"]), state["best"]
+        self.running = tuple(state["running"])  # type: ignore[assignment]
+        self.reporter.emit(
+            "training",
+            message=f"Resuming at epoch {self.start_epoch + 1}, step {self.start_step + 1}",
+            epoch=min(self.start_epoch + 1, self.cfg.epochs),
+            epochs=self.cfg.epochs,
+        )
+        self.last_save = time.monotonic()
+
+    def save_last(self, epoch: int, step: int, run_stats: tuple[float, int, int]) -> None:
+        self.ctx.run.save(
             LAST,
             {
-                "model": net.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "model": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
                 "epoch": epoch,
                 "step": step,
-                "history": history,
-                "best": best,
+                "history": self.history,
+                "best": self.best,
                 "running": list(run_stats),
             },
         )
 
-    failed: list[tuple[str, str]] = []
-    meter = SmoothedRate()
-    eval_rate: float | None = None
-    last_save = time.monotonic()
-    if ctx.finish_early:
-        if not ctx.run.has(BEST):
-            raise TrainingError("No epoch has finished yet, so there is no best epoch to keep.")
-        start_epoch = cfg.epochs  # finish now with the best epoch so far
-    for epoch in range(start_epoch, cfg.epochs):
-        first = start_step if epoch == start_epoch else 0
-        loss_sum, correct, seen = running if (epoch == start_epoch and first > 0) else (0.0, 0, 0)
-        order = epoch_order(train_idx, labels, epoch, cfg.seed, cfg.imbalance, sources)
-        batches = [order[k * batch : (k + 1) * batch] for k in range(steps)]
+    # -- one epoch --------------------------------------------------------------------------
+    def epoch(self, epoch: int) -> None:
+        """Train, validate and checkpoint one epoch; a cancel saves where it stopped."""
+        first = self.start_step if epoch == self.start_epoch else 0
+        pos = _Running(first)
+        if epoch == self.start_epoch and first > 0:
+            pos.loss_sum, pos.correct, pos.seen = self.running
         epoch_started = time.perf_counter()
-        step = first
         try:
-            net.train()
-            meter.restart()
-            for b in batch_iterator(
-                ctx.samples, batches[first:], ctx.prep, cfg.augment, cfg.seed, epoch, first * batch
-            ):
-                reporter.check_cancel()
-                failed.extend((str(p), c) for p, c in b.failed)
-                global_step = epoch * steps + step
-                lr = peak_lr * lr_factor(global_step, total_steps, warmup, cfg.schedule)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                if b.indices:
-                    loss, hits = _step(net, b, labels, criterion, optimizer, scaler, dev)
-                    loss_sum += loss * len(b.indices)
-                    correct += hits
-                    seen += len(b.indices)
-                step += 1
-                rate = meter.update(len(b.indices))
-                reporter.emit(
-                    "training",
-                    message=f"Epoch {epoch + 1} of {cfg.epochs}",
-                    done=global_step + 1,
-                    total=total_steps,
-                    epoch=epoch + 1,
-                    epochs=cfg.epochs,
-                    step=step,
-                    steps=steps,
-                    loss=loss_sum / max(seen, 1),
-                    acc=correct / max(seen, 1),
-                    images_per_s=rate,
-                    eta_s=_eta(
-                        rate,
-                        eval_rate,
-                        total_steps - global_step - 1,
-                        batch,
-                        cfg.epochs - epoch,
-                        len(val_idx),
-                        len(ctx.indices("test")),
-                    ),
-                )
-                if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
-                    save_last(epoch, step, (loss_sum, correct, seen))
-                    last_save = time.monotonic()
-
-            reporter.emit(
-                "evaluating",
-                message=f"Validating epoch {epoch + 1}",
-                epoch=epoch + 1,
-                epochs=cfg.epochs,
-            )
-            val_started = time.perf_counter()
-            val_logits, ok = run_module(net, ctx.samples, val_idx, ctx.prep, dev, batch, reporter)
-            eval_rate = len(val_idx) / max(time.perf_counter() - val_started, 1e-6)
+            self._train_steps(epoch, pos)
+            val_logits, ok = self._validate(epoch)
         except TrainingCancelled:
-            save_last(epoch, step, (loss_sum, correct, seen))
+            self.save_last(epoch, pos.step, pos.sums)
             raise TrainingCancelled(
-                f"Training was cancelled in epoch {epoch + 1} of {cfg.epochs}; the checkpoint "
-                "is kept, resume continues from there."
+                f"Training was cancelled in epoch {epoch + 1} of {self.cfg.epochs}; the "
+                "checkpoint is kept, resume continues from there."
             ) from None
+        record = self._record(epoch, pos, val_logits, ok, epoch_started)
+        self._checkpoint_epoch(epoch, record)
+        self._emit_epoch_end(epoch, record)
 
-        y_val = labels[val_idx][ok]
+    def _train_steps(self, epoch: int, pos: _Running) -> None:
+        cfg, plan, ctx = self.cfg, self.plan, self.ctx
+        order = epoch_order(
+            plan.train_idx, self.labels, epoch, cfg.seed, cfg.imbalance, self.sources
+        )
+        batches = [order[k * plan.batch : (k + 1) * plan.batch] for k in range(plan.steps)]
+        first = pos.step
+        self.net.train()
+        self.meter.restart()
+        for b in batch_iterator(
+            ctx.samples, batches[first:], ctx.prep, cfg.augment, cfg.seed, epoch, first * plan.batch
+        ):
+            self.reporter.check_cancel()
+            self.failed.extend((str(p), c) for p, c in b.failed)
+            global_step = epoch * plan.steps + pos.step
+            lr = plan.peak_lr * lr_factor(global_step, plan.total_steps, plan.warmup, cfg.schedule)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            if b.indices:
+                loss, hits = _step(
+                    self.net, b, self.labels, self.criterion, self.optimizer, self.scaler, self.dev
+                )
+                pos.loss_sum += loss * len(b.indices)
+                pos.correct += hits
+                pos.seen += len(b.indices)
+            pos.step += 1
+            self._emit_step(epoch, global_step, pos, self.meter.update(len(b.indices)))
+            if time.monotonic() - self.last_save > cfg.checkpoint_minutes * 60:
+                self.save_last(epoch, pos.step, pos.sums)
+                self.last_save = time.monotonic()
+
+    def _emit_step(self, epoch: int, global_step: int, pos: _Running, rate: float | None) -> None:
+        cfg, plan = self.cfg, self.plan
+        eta = _eta(
+            rate,
+            self.eval_rate,
+            plan.total_steps - global_step - 1,
+            plan.batch,
+            cfg.epochs - epoch,
+            len(plan.val_idx),
+            plan.n_test,
+        )
+        self.reporter.emit(
+            "training",
+            message=f"Epoch {epoch + 1} of {cfg.epochs}",
+            done=global_step + 1,
+            total=plan.total_steps,
+            epoch=epoch + 1,
+            epochs=cfg.epochs,
+            step=pos.step,
+            steps=plan.steps,
+            loss=pos.loss_sum / max(pos.seen, 1),
+            acc=pos.correct / max(pos.seen, 1),
+            images_per_s=rate,
+            eta_s=eta,
+        )
+
+    def _validate(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Validation logits (and which rows are finite); measures the forward-only rate."""
+        self.reporter.emit(
+            "evaluating",
+            message=f"Validating epoch {epoch + 1}",
+            epoch=epoch + 1,
+            epochs=self.cfg.epochs,
+        )
+        plan, ctx = self.plan, self.ctx
+        started = time.perf_counter()
+        val_logits, ok = run_module(
+            self.net, ctx.samples, plan.val_idx, ctx.prep, self.dev, plan.batch, self.reporter
+        )
+        self.eval_rate = len(plan.val_idx) / max(time.perf_counter() - started, 1e-6)
+        return val_logits, ok
+
+    def _record(
+        self,
+        epoch: int,
+        pos: _Running,
+        val_logits: np.ndarray,
+        ok: np.ndarray,
+        epoch_started: float,
+    ) -> dict[str, Any]:
+        y_val = self.labels[self.plan.val_idx][ok]
         probs = softmax(val_logits[ok])
         record = {
             "epoch": epoch + 1,
-            "train_loss": loss_sum / max(seen, 1),
-            "train_acc": correct / max(seen, 1),
+            "train_loss": pos.loss_sum / max(pos.seen, 1),
+            "train_acc": pos.correct / max(pos.seen, 1),
             "val_loss": negative_log_likelihood(probs, y_val),
             "val_acc": float((probs.argmax(axis=1) == y_val).mean()) if len(y_val) else 0.0,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - epoch_started,
-            "images_per_s": meter.rate,
+            "images_per_s": self.meter.rate,
         }
-        history.append(record)
-        if best is None or record["val_loss"] < best["val_loss"]:
-            best = {
+        self.history.append(record)
+        return record
+
+    def _checkpoint_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+        """``best.pt`` when the validation loss improved, ``last.pt`` at the epoch's end."""
+        if self.best is None or record["val_loss"] < self.best["val_loss"]:
+            self.best = {
                 "epoch": epoch + 1,
                 "val_loss": record["val_loss"],
                 "val_acc": record["val_acc"],
             }
-            ctx.run.save(BEST, {"model": net.state_dict(), "epoch": epoch + 1})
-        save_last(epoch + 1, 0, (0.0, 0, 0))
-        last_save = time.monotonic()
-        reporter.emit(
+            self.ctx.run.save(BEST, {"model": self.net.state_dict(), "epoch": epoch + 1})
+        self.save_last(epoch + 1, 0, (0.0, 0, 0))
+        self.last_save = time.monotonic()
+
+    def _emit_epoch_end(self, epoch: int, record: dict[str, Any]) -> None:
+        steps = self.plan.steps
+        self.reporter.emit(
             "training",
             message=f"Epoch {epoch + 1}: validation loss {record['val_loss']:.3f}, "
             f"accuracy {record['val_acc']:.1%}",
             done=(epoch + 1) * steps,
-            total=total_steps,
+            total=self.plan.total_steps,
             epoch=epoch + 1,
-            epochs=cfg.epochs,
+            epochs=self.cfg.epochs,
             step=steps,
             steps=steps,
             loss=record["train_loss"],
             acc=record["train_acc"],
-            images_per_s=meter.rate,
+            images_per_s=self.meter.rate,
             record=record,
         )
 
-    best_state = ctx.run.load(BEST)
-    if best_state is None:
-        raise TrainingCancelled("No epoch has finished yet, so there is no model to keep.")
-    net.load_state_dict(best_state["model"])
-    reporter.emit("evaluating", message=f"Evaluating the best epoch ({best_state['epoch']})")
-    val_logits, _ = run_module(net, ctx.samples, val_idx, ctx.prep, dev, batch, reporter)
-    test_logits, _ = run_module(
-        net, ctx.samples, ctx.indices("test"), ctx.prep, dev, batch, reporter
-    )
-    return Trained(
-        network=net,
-        val_logits=val_logits,
-        test_logits=test_logits,
-        history=history,
-        details={
-            "best_epoch": int(best_state["epoch"]),
-            "epochs_trained": len(history),
-            "learning_rate": peak_lr,
-            "batch": batch,
-            "steps_per_epoch": steps,
-            "warmup_steps": warmup,
-            "class_weights": None if weights is None else weights.tolist(),
-        },
-        failed=failed,
-    )
+    # -- the end ----------------------------------------------------------------------------
+    def finish(self) -> Trained:
+        """Reload the best epoch and compute its validation and test logits."""
+        best_state = self.ctx.run.load(BEST)
+        if best_state is None:
+            raise TrainingCancelled("No epoch has finished yet, so there is no model to keep.")
+        ctx, plan, net = self.ctx, self.plan, self.net
+        net.load_state_dict(best_state["model"])
+        self.reporter.emit(
+            "evaluating", message=f"Evaluating the best epoch ({best_state['epoch']})"
+        )
+
+        def logits(indices: list[int]) -> np.ndarray:
+            out, _ = run_module(
+                net, ctx.samples, indices, ctx.prep, self.dev, plan.batch, self.reporter
+            )
+            return out
+
+        val_logits = logits(plan.val_idx)
+        test_logits = logits(ctx.indices("test"))
+        return Trained(
+            network=net,
+            val_logits=val_logits,
+            test_logits=test_logits,
+            history=self.history,
+            details={
+                "best_epoch": int(best_state["epoch"]),
+                "epochs_trained": len(self.history),
+                "learning_rate": plan.peak_lr,
+                "batch": plan.batch,
+                "steps_per_epoch": plan.steps,
+                "warmup_steps": plan.warmup,
+                "class_weights": None if self.weights is None else self.weights.tolist(),
+            },
+            failed=self.failed,
+        )
 
 
 def _step(net, batch, labels, criterion, optimizer, scaler, dev) -> tuple[float, int]:

@@ -33,7 +33,13 @@ from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.model.storage import load_network, save_model
 from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.config import SCRATCH, RunContext, TrainConfig, Trained
-from xraydesk.trainer.dataset import DatasetReport, DataSource, check_dataset, display_name
+from xraydesk.trainer.dataset import (
+    DatasetReport,
+    DataSource,
+    Sample,
+    check_dataset,
+    display_name,
+)
 from xraydesk.trainer.metrics import evaluate, fit_temperature
 from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError
 from xraydesk.trainer.split import (
@@ -184,65 +190,28 @@ def train_model(
     reporter = Reporter(progress, cancel)
     config.validate()
     refuse_taken_name(config.name, output_dir)
-    run = RunDir(config.name)
-    if run.exists() and restart:
-        run.remove()
-    if run.exists() and not (resume or finish_early):
-        raise TrainingError(
-            f"An unfinished training run named {config.name!r} exists ({run.root}); resume it "
-            "(--resume) or discard it and start again (--restart)."
-        )
-    if (resume or finish_early) and not run.exists():
-        raise TrainingError(f"There is no unfinished training run named {config.name!r} to resume.")
-
-    resuming = run.exists()
+    run = _open_run(config.name, resume, restart, finish_early)
+    wanted, resuming = config, run.exists()
     saved = run.read_config() if resuming else {}
     if resuming:
-        wanted = config
         config = TrainConfig.from_dict(saved["config"])
         config.device = wanted.device  # a run may move to another device; nothing else changes
     # Base model and device first: a wrong --base must not leave a run folder behind.
     base = resolve_base(config.base)
     device = select_device(config.device)
-
     if resuming:
-        ignored = _differences(config, wanted)
-        samples, splits = read_split(run.split_path)
-        classes, class_names = saved["classes"], saved["class_names"]
-        data_summary, problems = saved["data"], saved["problems"]
-        note = f" (its saved settings are kept; ignored: {', '.join(ignored)})" if ignored else ""
-        reporter.emit("splitting", message=f"Resuming the run in {run.root}{note}")
+        data = _resumed_data(run, saved, _differences(config, wanted), reporter)
     else:
-        report = check_data(config, reporter.callback, cancel)
-        reporter.check_cancel("Checking was cancelled.")
-        report.raise_if_refused()
-        reporter.emit("splitting", message="Splitting by patient into train, validation and test")
-        samples = report.samples
-        splits = assign_splits(samples, config.fractions, config.seed)
-        check_split(samples, splits, report.classes)
-        classes, class_names = report.classes, report.class_names
-        data_summary, problems = report.summary(), report.problems()
-        run.create()
-        write_split(run.split_path, samples, splits)
-        run.write_config(
-            {
-                "config": config.to_dict(),
-                "classes": classes,
-                "class_names": class_names,
-                "data": data_summary,
-                "problems": problems,
-                "started": _dt.datetime.now().isoformat(timespec="seconds"),
-            }
-        )
+        data = _new_data(run, config, reporter, cancel)
     run.create()
 
-    network, prep = prepare_network(config, classes, base)
+    network, prep = prepare_network(config, data.classes, base)
     ctx = RunContext(
         config=config,
         run=run,
-        samples=samples,
-        splits=splits,
-        classes=classes,
+        samples=data.samples,
+        splits=data.splits,
+        classes=data.classes,
         prep=prep,
         network=network,
         scratch=base is None,
@@ -250,17 +219,144 @@ def train_model(
         reporter=reporter,
         finish_early=finish_early,
     )
-    if config.mode == "quick":
+    trained = _train(ctx)
+    return _evaluate_and_save(ctx, base, trained, data, started, output_dir)
+
+
+@dataclass
+class _RunData:
+    """The run's samples and split, as checked and split now or as saved by a killed run."""
+
+    samples: list[Sample]
+    splits: list[str]
+    classes: list[str]
+    class_names: dict[str, str]
+    summary: dict[str, Any]
+    problems: list[str]
+
+
+@dataclass
+class _Evaluation:
+    temperature: float
+    test: dict[str, Any]
+    validation: dict[str, Any]
+
+
+def _open_run(name: str, resume: bool, restart: bool, finish_early: bool) -> RunDir:
+    """The run folder; an unfinished run is neither silently continued nor overwritten."""
+    run = RunDir(name)
+    if run.exists() and restart:
+        run.remove()
+    if run.exists() and not (resume or finish_early):
+        raise TrainingError(
+            f"An unfinished training run named {name!r} exists ({run.root}); resume it "
+            "(--resume) or discard it and start again (--restart)."
+        )
+    if (resume or finish_early) and not run.exists():
+        raise TrainingError(f"There is no unfinished training run named {name!r} to resume.")
+    return run
+
+
+def _resumed_data(
+    run: RunDir, saved: dict[str, Any], ignored: list[str], reporter: Reporter
+) -> _RunData:
+    samples, splits = read_split(run.split_path)
+    note = f" (its saved settings are kept; ignored: {', '.join(ignored)})" if ignored else ""
+    reporter.emit("splitting", message=f"Resuming the run in {run.root}{note}")
+    return _RunData(
+        samples=samples,
+        splits=splits,
+        classes=saved["classes"],
+        class_names=saved["class_names"],
+        summary=saved["data"],
+        problems=saved["problems"],
+    )
+
+
+def _new_data(
+    run: RunDir, config: TrainConfig, reporter: Reporter, cancel: threading.Event | None
+) -> _RunData:
+    """Check the data, split it by patient, and save split and settings in a new run folder."""
+    report = check_data(config, reporter.callback, cancel)
+    reporter.check_cancel("Checking was cancelled.")
+    report.raise_if_refused()
+    reporter.emit("splitting", message="Splitting by patient into train, validation and test")
+    samples = report.samples
+    splits = assign_splits(samples, config.fractions, config.seed)
+    check_split(samples, splits, report.classes)
+    data = _RunData(
+        samples=samples,
+        splits=splits,
+        classes=report.classes,
+        class_names=report.class_names,
+        summary=report.summary(),
+        problems=report.problems(),
+    )
+    run.create()
+    write_split(run.split_path, samples, splits)
+    run.write_config(
+        {
+            "config": config.to_dict(),
+            "classes": data.classes,
+            "class_names": data.class_names,
+            "data": data.summary,
+            "problems": data.problems,
+            "started": _dt.datetime.now().isoformat(timespec="seconds"),
+        }
+    )
+    return data
+
+
+def _train(ctx: RunContext) -> Trained:
+    if ctx.config.mode == "quick":
         from xraydesk.trainer.quick import train_quick
 
-        trained = train_quick(ctx)
-    else:
-        from xraydesk.trainer.full import train_full
+        return train_quick(ctx)
+    from xraydesk.trainer.full import train_full
 
-        trained = train_full(ctx)
+    return train_full(ctx)
 
+
+def _evaluate_and_save(
+    ctx: RunContext,
+    base: ModelCard | None,
+    trained: Trained,
+    data: _RunData,
+    started: float,
+    output_dir: Path | None,
+) -> TrainResult:
+    """Calibrate and evaluate the trained network, save it with its card, drop the run."""
+    config, reporter = ctx.config, ctx.reporter
     reporter.emit("evaluating", message="Calibrating on validation, evaluating on test")
-    labels = ctx.labels
+    evaluation = _evaluate(ctx, trained)
+    reporter.emit("saving", message="Saving the model")
+    problems = data.problems + [f"{p}: {c}" for p, c in trained.failed]
+    seconds = time.perf_counter() - started
+    split = split_summary(data.samples, data.splits, config.fractions, config.seed)
+    card = _make_card(config, ctx, base, evaluation, trained, data, split, seconds)
+    directory = Path(output_dir) if output_dir is not None else paths.user_models_dir()
+    card_path = _save(
+        directory, card, trained.network, ctx.run, evaluation, trained.history, problems
+    )
+    ctx.run.remove()
+    reporter.emit("done", message=f"Saved {card.label} to {card_path}")
+    return TrainResult(
+        card_path=card_path,
+        card=ModelCard.read(card_path, source="user" if output_dir is None else "file"),
+        test=evaluation.test,
+        validation=evaluation.validation,
+        history=trained.history,
+        seconds=seconds,
+        device=ctx.device.label,
+        base_model=base.label if base else None,
+        problems=problems,
+    )
+
+
+def _evaluate(ctx: RunContext, trained: Trained) -> _Evaluation:
+    """Fit the temperature on validation; metrics on test (raw ones too) and validation.
+    Rows whose logits are not finite (images that failed to load) are left out."""
+    labels, samples, classes = ctx.labels, ctx.samples, ctx.classes
     val_idx, test_idx = ctx.indices("val"), ctx.indices("test")
     val_ok = np.isfinite(trained.val_logits).all(axis=1)
     test_ok = np.isfinite(trained.test_logits).all(axis=1)
@@ -285,40 +381,7 @@ def train_model(
         sources=[samples[i].source for i, ok in zip(val_idx, val_ok, strict=True) if ok],
         curves=True,
     )
-
-    reporter.emit("saving", message="Saving the model")
-    problems = problems + [f"{p}: {c}" for p, c in trained.failed]
-    seconds = time.perf_counter() - started
-    card = _make_card(
-        config,
-        ctx,
-        base,
-        temperature,
-        test,
-        validation,
-        trained,
-        data_summary,
-        split_summary(samples, splits, config.fractions, config.seed),
-        class_names,
-        seconds,
-    )
-    directory = Path(output_dir) if output_dir is not None else paths.user_models_dir()
-    card_path = _save(
-        directory, card, trained.network, run, test, validation, trained.history, problems
-    )
-    run.remove()
-    reporter.emit("done", message=f"Saved {card.label} to {card_path}")
-    return TrainResult(
-        card_path=card_path,
-        card=ModelCard.read(card_path, source="user" if output_dir is None else "file"),
-        test=test,
-        validation=validation,
-        history=trained.history,
-        seconds=seconds,
-        device=device.label,
-        base_model=base.label if base else None,
-        problems=problems,
-    )
+    return _Evaluation(temperature, test, validation)
 
 
 def _differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
@@ -342,34 +405,21 @@ def _make_card(
     config: TrainConfig,
     ctx: RunContext,
     base: ModelCard | None,
-    temperature: float,
-    test: dict[str, Any],
-    validation: dict[str, Any],
+    evaluation: _Evaluation,
     trained: Trained,
-    data_summary: dict[str, Any],
+    data: _RunData,
     split: dict[str, Any],
-    class_names: dict[str, str],
     seconds: float,
 ) -> ModelCard:
+    data_summary, class_names = data.summary, data.class_names
+    test, validation = evaluation.test, evaluation.validation
     pools = ", ".join(s["name"] for s in data_summary["sources"])
     names = [class_names.get(c) or display_name(c) for c in ctx.classes]
     description = config.description or (
         f"Trained with `xraydesk train` ({config.mode} mode) on {pools}; "
         f"classes: {', '.join(names)}."
     )
-    limitations = [
-        f"Trained on {data_summary['images']} images from {pools}. Accuracy on images from "
-        "other hospitals, scanners or populations is unknown.",
-        "Test metrics come from a held-out part of the same sources; they overstate "
-        "performance on data from elsewhere.",
-    ]
-    if base is None:
-        limitations.append("Trained from random initialisation (no pretrained weights).")
-        if config.mode == "quick":
-            limitations.append(
-                "Quick mode on a random backbone: only the last layer learned from the data, "
-                "so expect modest accuracy."
-            )
+    limitations = _limitations(config, base, data_summary["images"], pools)
     return ModelCard(
         name=config.name,
         version=config.version,
@@ -377,7 +427,7 @@ def _make_card(
         preprocessing=ctx.prep,
         weights_file="",
         weights_sha256="",
-        temperature=temperature,
+        temperature=evaluation.temperature,
         description=description,
         limitations=limitations,
         training={
@@ -407,13 +457,30 @@ def _make_card(
     )
 
 
+def _limitations(config: TrainConfig, base: ModelCard | None, images: int, pools: str) -> list[str]:
+    """What the card must warn about: where the data came from and how it was trained."""
+    limitations = [
+        f"Trained on {images} images from {pools}. Accuracy on images from "
+        "other hospitals, scanners or populations is unknown.",
+        "Test metrics come from a held-out part of the same sources; they overstate "
+        "performance on data from elsewhere.",
+    ]
+    if base is None:
+        limitations.append("Trained from random initialisation (no pretrained weights).")
+        if config.mode == "quick":
+            limitations.append(
+                "Quick mode on a random backbone: only the last layer learned from the data, "
+                "so expect modest accuracy."
+            )
+    return limitations
+
+
 def _save(
     directory: Path,
     card: ModelCard,
     network: nn.Module,
     run: RunDir,
-    test: dict[str, Any],
-    validation: dict[str, Any],
+    evaluation: _Evaluation,
     history: list[dict[str, Any]],
     problems: list[str],
 ) -> Path:
@@ -426,7 +493,7 @@ def _save(
     write_atomic(extras / "history.json", json.dumps(history, indent=2) + "\n")
     write_atomic(
         extras / "evaluation.json",
-        json.dumps({"test": test, "validation": validation}, indent=2) + "\n",
+        json.dumps({"test": evaluation.test, "validation": evaluation.validation}, indent=2) + "\n",
     )
     write_atomic(extras / "problems.txt", "".join(f"{line}\n" for line in problems))
     network = network.to("cpu").float().eval()
