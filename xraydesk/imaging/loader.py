@@ -115,6 +115,13 @@ def load_xray(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> 
         raise ImageLoadError(p, "not enough memory to decode the image") from None
     except Exception as exc:  # a reader bug or an unforeseen file defect: still one type
         raise ImageLoadError(p, f"could not read this {fmt} file ({_describe(exc)})") from exc
+    except BaseException as exc:
+        # Decoders written in Rust (pylibjpeg-rle) panic on some damaged data, and pyo3's
+        # PanicException derives from BaseException; interrupts and exits still propagate.
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        cause = f"damaged {fmt} data: the decoder crashed ({_describe(exc)})"
+        raise ImageLoadError(p, cause) from exc
     xray = _check_finite(p, xray)
     # Format, size and time only: paths and DICOM fields can identify a patient.
     log.debug("loaded %s %dx%d in %.1f ms", fmt, *xray.shape, 1000 * (time.perf_counter() - start))
