@@ -8,7 +8,7 @@ the job's ``threading.Event``, which the engines poll: a batch stops within a se
 keeps its rows, a training run stops within one batch and keeps its checkpoint.
 
 The viewer's image analysis is a different idiom (many short requests, newest wins): see
-``xraydesk.gui.workers``.
+``xraydesk.gui.analysis``.
 """
 
 from __future__ import annotations

@@ -9,66 +9,60 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QEvent, QSize, Qt, Signal, Slot
 from PySide6.QtGui import (
     QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QIcon,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
-    QMenu,
-    QScrollArea,
-    QTabWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from xraydesk import paths
 from xraydesk.errors import ModelError, XRayDeskError
-from xraydesk.gui.banner import ERROR, INFO, WARNING, MessageBanner
-from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notice
-from xraydesk.gui.image_view import ImageView
-from xraydesk.gui.metadata_panel import MetadataPanel
-from xraydesk.gui.report import ReportContent, write_report
-from xraydesk.gui.results_panel import ResultsPanel
-from xraydesk.gui.settings import AppSettings
-from xraydesk.gui.shortcuts import SHORTCUTS
-from xraydesk.gui.workers import (
-    STAGE_CAM,
-    STAGE_IMAGE,
+from xraydesk.gui.analysis import (
     AnalysisPipeline,
     Explanation,
-    Failure,
-    LoadedImage,
+)
+from xraydesk.gui.banner import ERROR, INFO, MessageBanner
+from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notice
+from xraydesk.gui.folder_images import FolderImages
+from xraydesk.gui.image_view import ImageView
+from xraydesk.gui.metadata_panel import MetadataPanel
+from xraydesk.gui.model_choice import ModelChoice
+from xraydesk.gui.report import ReportContent, heat_map_text, window_text, write_report
+from xraydesk.gui.results_panel import ResultsPanel
+from xraydesk.gui.settings import AppSettings
+from xraydesk.gui.viewer_analysis import ViewerAnalysis
+from xraydesk.gui.window_chrome import (
+    IMAGE_ACTIONS,
+    build_actions,
+    build_menus,
+    build_side_dock,
+    build_status_bar,
+    build_toolbar,
+    cursor_text,
+    icon,
+    show_preset,
+    tool_dock,
 )
 from xraydesk.imaging.discover import iter_images
 from xraydesk.imaging.xray import Window, XRay
 from xraydesk.model import library
 from xraydesk.model.cache import ClassifierCache
-from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Prediction
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.viewer.viewstate import ViewState
 from xraydesk.viewer.windowing import (
     PRESET_FILE,
-    PRESET_FULL,
-    PRESET_LUNG,
-    PRESET_MEDIASTINUM,
-    PRESET_NAMES,
     format_window,
 )
 
@@ -85,13 +79,6 @@ OPEN_FILTERS = ";;".join(
     )
 )
 DEFAULT_SIZE = QSize(1440, 900)
-OPACITY_STEP = 0.1
-SIDE_PANEL_WIDTH = 360
-
-
-def icon(name: str) -> QIcon:
-    path = paths.resources_dir() / "icons" / f"{name}.svg"
-    return QIcon(str(path)) if path.is_file() else QIcon()
 
 
 def no_model_message() -> str:
@@ -130,44 +117,29 @@ class MainWindow(QMainWindow):
         self._device = device or self.settings.device
         if self._device not in DEVICE_CHOICES:
             self._device = "auto"
-        self._model_path: Path | None = None
-        self._extra_models: list[ModelCard] = []  # models opened by path, outside the library
-        self._xray: XRay | None = None
-        self._current_path: Path | None = None  # the file opened last (even if it failed)
-        self._prediction: Prediction | None = None
-        self._explanation: Explanation | None = None
-        self._folder_listing: tuple[Path, int, list[Path]] | None = None
-        self._open_started = 0.0
-        self.timings: dict[str, float] = {}  # seconds from open: image, probabilities, overlay
+        self.models = ModelChoice(self.settings)
+        self.folder_images = FolderImages()
         self._tool_docks: list[QDockWidget] = []
         self._closed = False
-
-        self.pipeline = AnalysisPipeline(cache, parent=self)
-        self.pipeline.image_loaded.connect(self._on_image_loaded)
-        self.pipeline.prediction_ready.connect(self._on_prediction)
-        self.pipeline.explanation_ready.connect(self._on_explanation)
-        self.pipeline.failed.connect(self._on_failed)
-        self.pipeline.progress.connect(self._on_progress)
-        self.pipeline.finished.connect(self._on_pipeline_finished)
+        self.analysis = ViewerAnalysis(self, cache)
 
         self._build_central()
         self._build_side_panel()
         self.actions_by_id: dict[str, QAction] = {}
-        self._build_actions()
-        self._build_menus()
-        self._build_toolbar()
-        self._build_status_bar()
+        build_actions(self)
+        build_menus(self)
+        build_toolbar(self)
+        build_status_bar(self)
         self.state.subscribe(self._on_state_changed)
         self.setAcceptDrops(True)
 
-        self._remember_outside_model(self.settings.model)
         self.refresh_models()
         if model is not None:
             self.set_active_model(model)
-        elif self._model_path is not None:
-            self.pipeline.preload(self._model_path, self._device)
+        elif self.models.path is not None:
+            self.analysis.pipeline.preload(self.models.path, self._device)
         self._restore_geometry()
-        self._sync_actions()
+        self.sync_actions()
 
     # ================================================================ construction
     def _build_central(self) -> None:
@@ -191,202 +163,9 @@ class MainWindow(QMainWindow):
         self.results.set_opacity(self.state.overlay_opacity)
         self.results.set_overlay_checked(self.state.overlay_visible)
         self.metadata = MetadataPanel()
-        self.side_tabs = QTabWidget()
-        self.side_tabs.setObjectName("sideTabs")
-        self.side_tabs.setDocumentMode(True)
-        for widget, title in ((self.results, "Results"), (self.metadata, "Image info")):
-            scroll = QScrollArea()
-            scroll.setWidgetResizable(True)
-            scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-            scroll.setWidget(widget)
-            self.side_tabs.addTab(scroll, title)
-        self.side_dock = QDockWidget("Analysis", self)
-        self.side_dock.setObjectName("analysisDock")
-        self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.side_dock.setTitleBarWidget(QWidget())  # no title bar: the tabs say what it is
-        self.side_dock.setWidget(self.side_tabs)
-        self.side_dock.setMinimumWidth(SIDE_PANEL_WIDTH)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
-
-    def _build_actions(self) -> None:
-        handlers = {
-            "open": self.open_file_dialog,
-            "previous": self.previous_image,
-            "next": self.next_image,
-            "export_report": self.export_report,
-            "export_image": self.export_image,
-            "quit": self.close,
-            "fit": self.view.fit,
-            "actual_size": self.view.actual_size,
-            "zoom_in": lambda: self.view.zoom_by(1.25),
-            "zoom_out": lambda: self.view.zoom_by(0.8),
-            "invert": lambda: self.set_invert(not self.state.invert),
-            "full_screen": self._toggle_full_screen,
-            "preset_file": lambda: self.set_window_preset(PRESET_FILE),
-            "preset_full": lambda: self.set_window_preset(PRESET_FULL),
-            "preset_lung": lambda: self.set_window_preset(PRESET_LUNG),
-            "preset_mediastinum": lambda: self.set_window_preset(PRESET_MEDIASTINUM),
-            "reset_window": self.reset_window,
-            "toggle_overlay": lambda: self.set_overlay_visible(not self.state.overlay_visible),
-            "opacity_up": lambda: self.set_overlay_opacity(
-                self.state.overlay_opacity + OPACITY_STEP
-            ),
-            "opacity_down": lambda: self.set_overlay_opacity(
-                self.state.overlay_opacity - OPACITY_STEP
-            ),
-            "dismiss": self.banner.dismiss,
-            "shortcuts": self.show_shortcuts,
-        }
-        icons = {
-            "open": "open",
-            "previous": "previous",
-            "next": "next",
-            "export_report": "report",
-            "export_image": "export-image",
-            "fit": "fit",
-            "actual_size": "actual-size",
-            "invert": "invert",
-            "reset_window": "window-reset",
-            "toggle_overlay": "heatmap",
-            "zoom_in": "zoom-in",
-            "zoom_out": "zoom-out",
-        }
-        for shortcut in SHORTCUTS:
-            action = QAction(shortcut.text, self)
-            action.setShortcuts([QKeySequence(k) for k in shortcut.keys])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-            if shortcut.action in icons:
-                action.setIcon(icon(icons[shortcut.action]))
-            keys = ", ".join(
-                QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText)
-                for k in shortcut.keys
-            )
-            action.setToolTip(f"{shortcut.text.replace('&', '')} ({keys})")
-            action.triggered.connect(handlers[shortcut.action])
-            self.addAction(action)  # shortcuts work even with the menu bar hidden
-            self.actions_by_id[shortcut.action] = action
-        for name in ("invert", "toggle_overlay", "full_screen"):
-            self.actions_by_id[name].setCheckable(True)
-        self.actions_by_id["toggle_overlay"].setChecked(self.state.overlay_visible)
-        self.about_action = QAction("&About XRayDesk", self)
-        self.about_action.triggered.connect(self.show_about)
-        self.refresh_models_action = QAction("&Refresh model list", self)
-        self.refresh_models_action.triggered.connect(self.refresh_models)
-        self.open_model_action = QAction("Use a model &file…", self)
-        self.open_model_action.triggered.connect(self._choose_model_file)
-
-    def _build_menus(self) -> None:
-        a = self.actions_by_id
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(a["open"])
-        self.recent_menu = QMenu("Open &recent", self)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addMenu(self.recent_menu)
-        self._fill_recent_menu()
-        file_menu.addSeparator()
-        file_menu.addAction(a["previous"])
-        file_menu.addAction(a["next"])
-        file_menu.addSeparator()
-        file_menu.addAction(a["export_report"])
-        file_menu.addAction(a["export_image"])
-        file_menu.addSeparator()
-        file_menu.addAction(a["quit"])
-
-        view_menu = bar.addMenu("&View")
-        for name in ("fit", "actual_size", "zoom_in", "zoom_out"):
-            view_menu.addAction(a[name])
-        view_menu.addSeparator()
-        view_menu.addAction(a["invert"])
-        view_menu.addAction(a["toggle_overlay"])
-        view_menu.addAction(a["opacity_up"])
-        view_menu.addAction(a["opacity_down"])
-        view_menu.addSeparator()
-        view_menu.addAction(a["full_screen"])
-        self.panels_menu = view_menu.addMenu("&Panels")
-        self.panels_menu.addAction(self.side_dock.toggleViewAction())
-        self.side_dock.toggleViewAction().setText("Analysis panel")
-
-        window_menu = bar.addMenu("&Window")
-        for name in ("preset_file", "preset_full", "preset_lung", "preset_mediastinum"):
-            window_menu.addAction(a[name])
-        window_menu.addSeparator()
-        window_menu.addAction(a["reset_window"])
-
-        self.model_menu = model_menu = bar.addMenu("&Model")
-        model_menu.addAction(self.open_model_action)
-        model_menu.addAction(self.refresh_models_action)
-        device_menu = model_menu.addMenu("&Device")
-        self.device_group = QActionGroup(self)
-        labels = {
-            "auto": "Automatic (GPU if present)",
-            "cpu": "CPU",
-            "cuda": "CUDA GPU",
-            "mps": "Apple GPU",
-        }
-        for choice in DEVICE_CHOICES:
-            action = QAction(labels.get(choice, choice), self, checkable=True)
-            action.setData(choice)
-            action.setChecked(choice == self._device)
-            action.setEnabled(device_available(choice))
-            action.triggered.connect(lambda _=False, c=choice: self.set_device(c))
-            self.device_group.addAction(action)
-            device_menu.addAction(action)
-
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(a["shortcuts"])
-        help_menu.addAction(self.about_action)
-
-    def _build_toolbar(self) -> None:
-        a = self.actions_by_id
-        bar = QToolBar("Main", self)
-        bar.setObjectName("mainToolbar")
-        bar.setMovable(False)
-        bar.setIconSize(QSize(20, 20))
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        for name in ("open", "previous", "next"):
-            bar.addAction(a[name])
-        bar.addSeparator()
-        for name in ("fit", "actual_size", "zoom_in", "zoom_out"):
-            bar.addAction(a[name])
-        bar.addSeparator()
-        bar.addAction(a["invert"])
-        label = QLabel("  Window ")
-        label.setObjectName("toolbarLabel")
-        bar.addWidget(label)
-        self.preset_combo = QComboBox()
-        self.preset_combo.setObjectName("presetCombo")
-        self.preset_combo.setToolTip("Window presets (F2–F5); right-drag on the image for custom")
-        self.preset_combo.addItems(PRESET_NAMES)
-        self.preset_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.preset_combo.activated.connect(
-            lambda i: self.set_window_preset(self.preset_combo.itemText(i))
-        )
-        bar.addWidget(self.preset_combo)
-        bar.addAction(a["reset_window"])
-        bar.addSeparator()
-        bar.addAction(a["toggle_overlay"])
-        bar.addSeparator()
-        bar.addAction(a["export_report"])
-        bar.addAction(a["export_image"])
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-        self.toolbar = bar
-
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self.cursor_label = QLabel()
-        self.cursor_label.setObjectName("statusValue")
-        self.cursor_label.setMinimumWidth(230)
-        self.window_label = QLabel()
-        self.window_label.setObjectName("statusValue")
-        self.zoom_label = QLabel()
-        self.zoom_label.setObjectName("statusValue")
-        self.timing_label = QLabel()
-        self.timing_label.setObjectName("statusValue")
-        for label in (self.cursor_label, self.window_label, self.zoom_label, self.timing_label):
-            status.addPermanentWidget(label)
-        status.showMessage("Ready. Open a chest radiograph with Ctrl+O or drop a file here.")
+        tabs = ((self.results, "Results"), (self.metadata, "Image info"))
+        self.side_dock = build_side_dock(self, tabs)
+        self.side_tabs = self.side_dock.widget()
 
     def _restore_geometry(self) -> None:
         geometry = self.settings.geometry
@@ -427,15 +206,7 @@ class MainWindow(QMainWindow):
                 return False
             path = first
         self.banner.dismiss()
-        self._current_path = path
-        self._prediction = self._explanation = None
-        self._open_started = time.perf_counter()
-        self.timings = {}
-        self.timing_label.clear()
-        self.results.show_pending(f"Loading {path.name}…")
-        self.pipeline.open(path, self._model_path, self._device)
-        self.view.busy_text = "Loading…"
-        self.view.viewport().update()
+        self.analysis.open(path)
         self.settings.last_folder = str(path.parent)
         return True
 
@@ -446,48 +217,16 @@ class MainWindow(QMainWindow):
         self._step_in_folder(-1)
 
     def _step_in_folder(self, step: int) -> None:
-        if self._current_path is None:
+        current = self.analysis.current_path
+        if current is None:
             self.statusBar().showMessage("Open an image first.", 4000)
             return
-        images = self._folder_images(self._current_path.parent)
-        current = self._current_path
-        if current in images:
-            index = images.index(current) + step
-        else:  # the file has gone: continue from where it would sort
-            index = sum(1 for p in images if p.name < current.name) + (step if step < 0 else 0)
-        if not 0 <= index < len(images):
+        target = self.folder_images.neighbour(current, step)
+        if target is None:
             edge = "first" if step < 0 else "last"
             self.statusBar().showMessage(f"This is the {edge} image in {current.parent}.", 4000)
             return
-        self.open_path(images[index])
-
-    def _folder_images(self, folder: Path) -> list[Path]:
-        """Images in a folder, sorted by name; re-listed when the folder changes."""
-        try:
-            stamp = folder.stat().st_mtime_ns
-        except OSError:
-            return []
-        cached = self._folder_listing
-        if cached is None or cached[0] != folder or cached[1] != stamp:
-            images = [p for p in iter_images([folder]) if p.is_file()]
-            self._folder_listing = (folder, stamp, images)
-        return self._folder_listing[2] if self._folder_listing else []
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.settings.recent_files
-        for i, entry in enumerate(recent):
-            path = Path(entry)
-            action = self.recent_menu.addAction(f"&{(i + 1) % 10}  {path.name}")
-            action.setToolTip(str(path))
-            action.setStatusTip(str(path))
-            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
-        if not recent:
-            self.recent_menu.addAction("No recent files").setEnabled(False)
-        self.recent_menu.addSeparator()
-        clear = self.recent_menu.addAction("Clear list")
-        clear.setEnabled(bool(recent))
-        clear.triggered.connect(self.settings.clear_recent_files)
+        self.open_path(target)
 
     # drag and drop ----------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -512,92 +251,6 @@ class MainWindow(QMainWindow):
                 f"Opened the first of {len(dropped)} dropped items; use batch mode for many.",
                 6000,
             )
-
-    # ================================================================ pipeline results
-    @Slot(object)
-    def _on_image_loaded(self, loaded: LoadedImage) -> None:
-        xray = loaded.xray
-        self._xray = xray
-        self.view.set_image(xray, loaded.presets, loaded.display)  # resets window and inversion
-        self.metadata.show_xray(xray)
-        self.setWindowTitle(f"{xray.path.name} — XRayDesk")
-        self.settings.add_recent_file(xray.path)
-        self.timings["image"] = time.perf_counter() - self._open_started
-        if self._model_path is None:
-            self.results.clear_results("No probabilities: no model is available.")
-            self.view.busy_text = ""
-            self.show_message(
-                f"{xray.path.name}: no probabilities or heat map, because no model is "
-                "installed (see the Results panel).",
-                WARNING,
-            )
-        else:
-            self.results.show_pending("Classifying…")
-        for note in xray.notes:
-            self.statusBar().showMessage(note, 8000)
-        self._sync_actions()
-        self.image_shown.emit(xray.path)
-
-    @Slot(object)
-    def _on_prediction(self, prediction: Prediction) -> None:
-        self._prediction = prediction
-        self.results.show_prediction(prediction)
-        self.timings["probabilities"] = time.perf_counter() - self._open_started
-        self._update_timing_label()
-        self._sync_actions()
-        self.probabilities_shown.emit(prediction)
-
-    @Slot(object)
-    def _on_explanation(self, explanation: Explanation) -> None:
-        self._explanation = explanation
-        names = self._prediction.display_names if self._prediction else {}
-        class_name = names.get(explanation.cam.class_id, explanation.cam.class_id)
-        self.view.set_heat_layer(explanation.layer, f"Heat map: {class_name}")
-        self.results.show_cam_done(class_name, explanation.cam.seconds)
-        self.timings["overlay"] = time.perf_counter() - self._open_started
-        self._update_timing_label()
-        self.overlay_shown.emit(explanation.cam)
-
-    @Slot(object)
-    def _on_failed(self, failure: Failure) -> None:
-        self.view.busy_text = ""
-        self.statusBar().clearMessage()
-        if failure.stage == STAGE_IMAGE:
-            self._xray = None
-            self.view.clear()
-            self.metadata.show_xray(None)
-            self.results.clear_results("No image.")
-            self.setWindowTitle("XRayDesk")
-            self.show_message(f"Cannot open {failure.message}")
-        elif failure.stage == STAGE_CAM:
-            self.results.show_cam_failed(failure.message)
-            self.show_message(f"No heat map: {failure.message}", WARNING)
-        else:
-            self.results.clear_results(f"No probabilities ({failure.stage} failed).")
-            self.show_message(f"The {failure.stage} failed: {failure.message}")
-        self._sync_actions()
-
-    @Slot(str)
-    def _on_progress(self, text: str) -> None:
-        self.view.busy_text = text
-        self.view.viewport().update()
-        self.statusBar().showMessage(text)
-
-    @Slot()
-    def _on_pipeline_finished(self) -> None:
-        self.view.busy_text = ""
-        self.view.viewport().update()
-        if self.timings:
-            self.statusBar().showMessage("Ready.", 3000)
-        self.analysis_finished.emit()
-
-    def _update_timing_label(self) -> None:
-        parts = []
-        if "probabilities" in self.timings:
-            parts.append(f"probabilities {self.timings['probabilities']:.2f} s")
-        if "overlay" in self.timings:
-            parts.append(f"heat map {self.timings['overlay']:.2f} s")
-        self.timing_label.setText("Open → " + ", ".join(parts) if parts else "")
 
     # ================================================================ messages
     def show_message(self, text: str, kind: str = ERROR) -> None:
@@ -630,7 +283,7 @@ class MainWindow(QMainWindow):
     # ================================================================ models
     @property
     def active_model_path(self) -> Path | None:
-        return self._model_path
+        return self.models.path
 
     @property
     def device(self) -> str:
@@ -638,66 +291,43 @@ class MainWindow(QMainWindow):
 
     def refresh_models(self) -> None:
         """Re-read the model library (after training, import, rename or delete)."""
-        cards = library.list_models()
-        known = {str(c.path) for c in cards}
-        cards += [c for c in self._extra_models if str(c.path) not in known]
-        paths_ = [str(c.path) for c in cards]
-        current = str(self._model_path) if self._model_path else self.settings.model
-        if current not in paths_:
-            current = paths_[0] if paths_ else None
+        cards = self.models.cards()
+        current = self.models.current_among(cards)
         self.results.set_models(cards, current)
         new_path = Path(current) if current else None
         self.results.show_no_model(None if cards else no_model_message())
-        if new_path != self._model_path:
-            self._model_path = new_path
+        if new_path != self.models.path:
+            self.models.path = new_path
             self.model_changed.emit(new_path)
-            if self._xray is not None:
-                self._rerun()
-        self._sync_actions()
-
-    def _remember_outside_model(self, card_path: str) -> None:
-        """A card the user chose by path last time (outside the library) stays listed."""
-        if not card_path or not card_path.endswith(".json") or not Path(card_path).is_file():
-            return
-        try:
-            card = ModelCard.read(card_path)
-        except ModelError as exc:
-            log.warning("the model used last time cannot be read: %s", exc)
-            return
-        self._extra_models.append(card)
+            if self.analysis.xray is not None:
+                self.analysis.rerun()
+        self.sync_actions()
 
     def set_active_model(self, name_or_card_path: str | Path) -> bool:
         """Use this model (a library name or a card path); re-runs the current image."""
         try:
-            card = library.resolve_model(name_or_card_path)
+            card_path = self.models.resolve(name_or_card_path)
         except ModelError as exc:
             self.show_message(str(exc))
             return False
-        if card.path is None:
-            self.show_message(f"{name_or_card_path}: the model card has no file")
-            return False
-        card_path = Path(card.path)
-        if not any(Path(str(c.path)) == card_path for c in library.list_models()):
-            self._extra_models = [c for c in self._extra_models if c.path != card.path] + [card]
-        self._model_path = card_path
-        self.settings.model = str(card_path)
+        self.models.select(card_path)
         self.refresh_models()
         self.model_changed.emit(card_path)
-        self.pipeline.preload(card_path, self._device)
-        self._rerun()
+        self.analysis.pipeline.preload(card_path, self._device)
+        self.analysis.rerun()
         return True
 
     @Slot(str)
     def _on_model_selected(self, card_path: str) -> None:
         path = Path(card_path)
-        if path == self._model_path:
+        if path == self.models.path:
             return
-        self._model_path = path
-        self.settings.model = card_path
+        self.models.select(path)
         self.model_changed.emit(path)
-        self._rerun()
+        self.analysis.rerun()
 
-    def _choose_model_file(self) -> None:
+    def choose_model_file(self) -> None:
+        """Model > Use a model file: ask for a card anywhere on disk."""
         start = str(paths.user_models_dir())
         path, _ = QFileDialog.getOpenFileName(self, "Use a model", start, "Model cards (*.json)")
         if path:
@@ -710,38 +340,14 @@ class MainWindow(QMainWindow):
         self.settings.device = device
         for action in self.device_group.actions():
             action.setChecked(action.data() == device)
-        self._rerun()
+        self.analysis.rerun()
 
-    def _rerun(self) -> None:
-        """Classify the current image again (new model or device)."""
-        self._prediction = self._explanation = None
-        self.view.set_heat_layer(None)
-        if self._model_path is None:
-            self.pipeline.cancel()
-            self.results.clear_results("No probabilities: no model is available.")
-            return
-        self._open_started = time.perf_counter()
-        self.timings = {}
-        if self._xray is not None:
-            self.results.show_pending("Classifying…")
-            self.pipeline.analyse(self._xray, self._model_path, self._device)
-        elif self._current_path is not None and self.pipeline.busy:
-            self.pipeline.open(self._current_path, self._model_path, self._device)
-
+    # ================================================================ view controls
     @Slot(str)
     def explain_class(self, class_id: str) -> None:
         """Show the heat map for another class (default: the predicted one)."""
-        if self._xray is None or self._model_path is None:
-            return
-        if self._explanation is not None and self._explanation.cam.class_id == class_id:
-            return
-        self._explanation = None
-        self.view.set_heat_layer(None)
-        self.results.show_cam_pending()
-        self._open_started = time.perf_counter()
-        self.pipeline.explain(self._xray, self._model_path, self._device, class_id)
+        self.analysis.explain_class(class_id)
 
-    # ================================================================ view controls
     def set_window(self, window: Window) -> None:
         self.state.update(window=window, preset=None)
 
@@ -765,7 +371,7 @@ class MainWindow(QMainWindow):
     def set_overlay_opacity(self, opacity: float) -> None:
         self.state.update(overlay_opacity=opacity)
 
-    def _toggle_full_screen(self) -> None:
+    def toggle_full_screen(self) -> None:
         if self.isFullScreen():
             self.showNormal()
         else:
@@ -785,59 +391,36 @@ class MainWindow(QMainWindow):
         if changed & {"window", "preset"}:
             window = state.window
             self.window_label.setText(format_window(window) if window is not None else "")
-            index = self.preset_combo.findText(state.preset or "")
-            if index < 0:
-                if self.preset_combo.findText("Custom") < 0:
-                    self.preset_combo.addItem("Custom")
-                index = self.preset_combo.findText("Custom")
-            elif self.preset_combo.findText("Custom") >= 0:
-                self.preset_combo.removeItem(self.preset_combo.findText("Custom"))
-                index = self.preset_combo.findText(state.preset or "")
-            self.preset_combo.setCurrentIndex(index)
+            show_preset(self.preset_combo, state.preset)
         if "zoom" in changed:
             self.zoom_label.setText(f"Zoom {state.zoom * 100:.0f}%")
 
     def _on_cursor(self, info: tuple[int, int, float] | None) -> None:
-        if info is None:
-            self.cursor_label.setText("")
-            return
-        col, row, value = info
-        shown = f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
-        self.cursor_label.setText(f"x {col}  y {row}   value {shown}")
+        self.cursor_label.setText(cursor_text(info))
 
-    def _sync_actions(self) -> None:
-        has_image = self._xray is not None
-        has_result = self._prediction is not None
-        for name in (
-            "fit",
-            "actual_size",
-            "zoom_in",
-            "zoom_out",
-            "invert",
-            "preset_file",
-            "preset_full",
-            "preset_lung",
-            "preset_mediastinum",
-            "reset_window",
-            "export_image",
-        ):
+    def sync_actions(self) -> None:
+        has_image = self.analysis.xray is not None
+        for name in IMAGE_ACTIONS:
             self.actions_by_id[name].setEnabled(has_image)
         self.preset_combo.setEnabled(has_image)
-        self.actions_by_id["export_report"].setEnabled(has_result)
+        self.actions_by_id["export_report"].setEnabled(self.analysis.prediction is not None)
 
     # ================================================================ exports
+    def _ask_save_path(self, title: str, suffix: str, file_filter: str) -> str:
+        """A save dialog in the last folder, the name made from the current image's."""
+        stem = self.analysis.xray.path.stem if self.analysis.xray is not None else "xraydesk"
+        default = Path(self.settings.last_folder or Path.home()) / f"{stem}-{suffix}"
+        path, _ = QFileDialog.getSaveFileName(self, title, str(default), file_filter)
+        return path
+
     def export_image(self, path: str | os.PathLike[str] | None = None) -> Path | None:
         """Save the image as shown (window, inversion, heat map) as a PNG."""
-        if self._xray is None:
+        if self.analysis.xray is None:
             self.show_message("Nothing to export: open an image first.", INFO)
             return None
+        path = path or self._ask_save_path("Export image", "view.png", "PNG (*.png)")
         if not path:
-            default = Path(self.settings.last_folder or Path.home()) / (
-                f"{self._xray.path.stem}-view.png"
-            )
-            path, _ = QFileDialog.getSaveFileName(self, "Export image", str(default), "PNG (*.png)")
-            if not path:
-                return None
+            return None
         out = Path(path)
         if not self.view.composed_image().save(str(out), "PNG"):
             self.show_message(f"{out}: cannot write the image (check the folder and free space).")
@@ -847,39 +430,25 @@ class MainWindow(QMainWindow):
 
     def export_report(self, path: str | os.PathLike[str] | None = None) -> Path | None:
         """Write the one-page PDF report for the current image and prediction."""
-        if self._xray is None or self._prediction is None:
+        xray, prediction = self.analysis.xray, self.analysis.prediction
+        if xray is None or prediction is None:
             self.show_message(
                 "Nothing to report yet: open an image and wait for the probabilities.", INFO
             )
             return None
+        path = path or self._ask_save_path("Export report", "report.pdf", "PDF (*.pdf)")
         if not path:
-            default = Path(self.settings.last_folder or Path.home()) / (
-                f"{self._xray.path.stem}-report.pdf"
-            )
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export report", str(default), "PDF (*.pdf)"
-            )
-            if not path:
-                return None
-        heat_map = None
-        if self._explanation is not None and self.state.overlay_visible:
-            names = self._prediction.display_names
-            cid = self._explanation.cam.class_id
-            heat_map = (
-                f"Grad-CAM for “{names.get(cid, cid)}”, opacity "
-                f"{self.state.overlay_opacity * 100:.0f}%"
-            )
-        window = self.state.window
-        window_text = ""
-        if window is not None:
-            window_text = f"Window {format_window(window)}"
-            window_text += " (inverted)" if self.state.invert else ""
+            return None
+        explanation, state = self.analysis.explanation, self.state
+        shown = explanation is not None and state.overlay_visible
         content = ReportContent(
             image=self.view.composed_image(),
-            source_name=self._xray.path.name,
-            prediction=self._prediction,
-            heat_map=heat_map,
-            window=window_text,
+            source_name=xray.path.name,
+            prediction=prediction,
+            heat_map=heat_map_text(prediction, explanation.cam.class_id, state.overlay_opacity)
+            if shown and explanation is not None
+            else None,
+            window=window_text(state.window, state.invert),
         )
         try:
             out = write_report(Path(path), content)
@@ -898,7 +467,7 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> AboutDialog:
         cards = library.list_models()
-        cards += [c for c in self._extra_models if c not in cards]
+        cards += [c for c in self.models.outside if c not in cards]
         dialog = AboutDialog(cards, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
@@ -911,14 +480,7 @@ class MainWindow(QMainWindow):
         A widget with an ``open_image_requested(Path)`` signal gets it connected to
         ``open_path``, so double-clicking a row opens the image here.
         """
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"toolPanel:{title}")
-        dock.setWidget(widget)
-        dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-        )
+        dock = tool_dock(self, widget, title)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         if self._tool_docks:
             self.tabifyDockWidget(self._tool_docks[-1], dock)
@@ -947,8 +509,8 @@ class MainWindow(QMainWindow):
             stop = getattr(dock.widget(), "shutdown", None)
             if stop is not None:
                 stop()
-        self.pipeline.cancel()
-        self.pipeline.wait(timeout_ms)
+        self.analysis.pipeline.cancel()
+        self.analysis.pipeline.wait(timeout_ms)
         self.state.unsubscribe(self._on_state_changed)
         self.view.detach()
 
@@ -958,26 +520,25 @@ class MainWindow(QMainWindow):
         super().changeEvent(event)
 
     @property
+    def pipeline(self) -> AnalysisPipeline:
+        return self.analysis.pipeline
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds from open to the image, the probabilities and the heat map."""
+        return self.analysis.timings
+
+    @property
     def current_xray(self) -> XRay | None:
-        return self._xray
+        return self.analysis.xray
 
     @property
     def current_prediction(self) -> Prediction | None:
-        return self._prediction
+        return self.analysis.prediction
 
     @property
     def current_explanation(self) -> Explanation | None:
-        return self._explanation
-
-
-def device_available(choice: str) -> bool:
-    """Whether a device choice can work on this machine (unavailable ones are greyed out)."""
-    if choice == "cuda":
-        return torch.cuda.is_available()
-    if choice == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        return bool(mps is not None and mps.is_available())
-    return True
+        return self.analysis.explanation
 
 
 def _local_paths(mime) -> list[Path]:

@@ -11,7 +11,9 @@ from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainte
 
 from xraydesk import __version__
 from xraydesk.errors import XRayDeskError
+from xraydesk.imaging.xray import Window
 from xraydesk.model.classifier import Prediction
+from xraydesk.viewer.windowing import format_window
 
 REPORT_NOTICE = (
     "XRayDesk assists and does not diagnose. The probabilities and the heat map come from a "
@@ -30,6 +32,19 @@ class ReportContent:
     heat_map: str | None = None  # "Pneumonia (opacity 45%)", or None when not shown
     window: str = ""
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().replace(microsecond=0))
+
+
+def heat_map_text(prediction: Prediction, class_id: str, opacity: float) -> str:
+    """How the report names the heat map shown on its image."""
+    name = prediction.display_names.get(class_id, class_id)
+    return f"Grad-CAM for “{name}”, opacity {opacity * 100:.0f}%"
+
+
+def window_text(window: Window | None, inverted: bool) -> str:
+    """How the report names the display window ("" when there is none)."""
+    if window is None:
+        return ""
+    return f"Window {format_window(window)}" + (" (inverted)" if inverted else "")
 
 
 def write_report(path: Path, content: ReportContent) -> Path:

@@ -1,0 +1,189 @@
+"""The viewer's side of the analysis pipeline: what it asks for and what it shows.
+
+``AnalysisPipeline`` (gui/analysis.py) runs requests in worker threads, newest wins.
+``ViewerAnalysis`` holds what the main window is showing (the file opened last, its image,
+prediction and heat map, the seconds each took), starts requests for the active model
+and device, and puts each result on the window's widgets as it arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Slot
+
+from xraydesk.gui.analysis import (
+    STAGE_CAM,
+    STAGE_IMAGE,
+    AnalysisPipeline,
+    Explanation,
+    Failure,
+    LoadedImage,
+)
+from xraydesk.gui.banner import WARNING
+from xraydesk.imaging.xray import XRay
+from xraydesk.model.cache import ClassifierCache
+from xraydesk.model.classifier import Prediction
+
+if TYPE_CHECKING:
+    from xraydesk.gui.main_window import MainWindow
+
+
+class ViewerAnalysis(QObject):
+    """The current image and its results, for one main window."""
+
+    def __init__(self, window: MainWindow, cache: ClassifierCache | None = None) -> None:
+        super().__init__(window)
+        self._window = window
+        self.current_path: Path | None = None  # the file opened last (even if it failed)
+        self.xray: XRay | None = None
+        self.prediction: Prediction | None = None
+        self.explanation: Explanation | None = None
+        self._open_started = 0.0
+        self.timings: dict[str, float] = {}  # seconds from open: image, probabilities, overlay
+        self.pipeline = AnalysisPipeline(cache, parent=self)
+        self.pipeline.image_loaded.connect(self._on_image_loaded)
+        self.pipeline.prediction_ready.connect(self._on_prediction)
+        self.pipeline.explanation_ready.connect(self._on_explanation)
+        self.pipeline.failed.connect(self._on_failed)
+        self.pipeline.progress.connect(self._on_progress)
+        self.pipeline.finished.connect(self._on_pipeline_finished)
+
+    # -- requests --------------------------------------------------------------------------
+    def open(self, path: Path) -> None:
+        """Load ``path``, then classify and explain it with the active model."""
+        w = self._window
+        self.current_path = path
+        self.prediction = self.explanation = None
+        self._open_started = time.perf_counter()
+        self.timings = {}
+        w.timing_label.clear()
+        w.results.show_pending(f"Loading {path.name}…")
+        self.pipeline.open(path, w.active_model_path, w.device)
+        w.view.busy_text = "Loading…"
+        w.view.viewport().update()
+
+    def rerun(self) -> None:
+        """Classify the current image again (new model or device)."""
+        w = self._window
+        self.prediction = self.explanation = None
+        w.view.set_heat_layer(None)
+        if w.active_model_path is None:
+            self.pipeline.cancel()
+            w.results.clear_results("No probabilities: no model is available.")
+            return
+        self._open_started = time.perf_counter()
+        self.timings = {}
+        if self.xray is not None:
+            w.results.show_pending("Classifying…")
+            self.pipeline.analyse(self.xray, w.active_model_path, w.device)
+        elif self.current_path is not None and self.pipeline.busy:
+            self.pipeline.open(self.current_path, w.active_model_path, w.device)
+
+    def explain_class(self, class_id: str) -> None:
+        """Show the heat map for another class (default: the predicted one)."""
+        w = self._window
+        if self.xray is None or w.active_model_path is None:
+            return
+        if self.explanation is not None and self.explanation.cam.class_id == class_id:
+            return
+        self.explanation = None
+        w.view.set_heat_layer(None)
+        w.results.show_cam_pending()
+        self._open_started = time.perf_counter()
+        self.pipeline.explain(self.xray, w.active_model_path, w.device, class_id)
+
+    # -- results of the newest request (GUI thread) ----------------------------------------
+    @Slot(object)
+    def _on_image_loaded(self, loaded: LoadedImage) -> None:
+        w = self._window
+        xray = loaded.xray
+        self.xray = xray
+        w.view.set_image(xray, loaded.presets, loaded.display)  # resets window and inversion
+        w.metadata.show_xray(xray)
+        w.setWindowTitle(f"{xray.path.name} — XRayDesk")
+        w.settings.add_recent_file(xray.path)
+        self.timings["image"] = time.perf_counter() - self._open_started
+        if w.active_model_path is None:
+            w.results.clear_results("No probabilities: no model is available.")
+            w.view.busy_text = ""
+            w.show_message(
+                f"{xray.path.name}: no probabilities or heat map, because no model is "
+                "installed (see the Results panel).",
+                WARNING,
+            )
+        else:
+            w.results.show_pending("Classifying…")
+        for note in xray.notes:
+            w.statusBar().showMessage(note, 8000)
+        w.sync_actions()
+        w.image_shown.emit(xray.path)
+
+    @Slot(object)
+    def _on_prediction(self, prediction: Prediction) -> None:
+        w = self._window
+        self.prediction = prediction
+        w.results.show_prediction(prediction)
+        self.timings["probabilities"] = time.perf_counter() - self._open_started
+        self._update_timing_label()
+        w.sync_actions()
+        w.probabilities_shown.emit(prediction)
+
+    @Slot(object)
+    def _on_explanation(self, explanation: Explanation) -> None:
+        w = self._window
+        self.explanation = explanation
+        names = self.prediction.display_names if self.prediction else {}
+        class_name = names.get(explanation.cam.class_id, explanation.cam.class_id)
+        w.view.set_heat_layer(explanation.layer, f"Heat map: {class_name}")
+        w.results.show_cam_done(class_name, explanation.cam.seconds)
+        self.timings["overlay"] = time.perf_counter() - self._open_started
+        self._update_timing_label()
+        w.overlay_shown.emit(explanation.cam)
+
+    @Slot(object)
+    def _on_failed(self, failure: Failure) -> None:
+        w = self._window
+        w.view.busy_text = ""
+        w.statusBar().clearMessage()
+        if failure.stage == STAGE_IMAGE:
+            self.xray = None
+            w.view.clear()
+            w.metadata.show_xray(None)
+            w.results.clear_results("No image.")
+            w.setWindowTitle("XRayDesk")
+            w.show_message(f"Cannot open {failure.message}")
+        elif failure.stage == STAGE_CAM:
+            w.results.show_cam_failed(failure.message)
+            w.show_message(f"No heat map: {failure.message}", WARNING)
+        else:
+            w.results.clear_results(f"No probabilities ({failure.stage} failed).")
+            w.show_message(f"The {failure.stage} failed: {failure.message}")
+        w.sync_actions()
+
+    @Slot(str)
+    def _on_progress(self, text: str) -> None:
+        w = self._window
+        w.view.busy_text = text
+        w.view.viewport().update()
+        w.statusBar().showMessage(text)
+
+    @Slot()
+    def _on_pipeline_finished(self) -> None:
+        w = self._window
+        w.view.busy_text = ""
+        w.view.viewport().update()
+        if self.timings:
+            w.statusBar().showMessage("Ready.", 3000)
+        w.analysis_finished.emit()
+
+    def _update_timing_label(self) -> None:
+        w = self._window
+        parts = []
+        if "probabilities" in self.timings:
+            parts.append(f"probabilities {self.timings['probabilities']:.2f} s")
+        if "overlay" in self.timings:
+            parts.append(f"heat map {self.timings['overlay']:.2f} s")
+        w.timing_label.setText("Open → " + ", ".join(parts) if parts else "")

@@ -1,0 +1,336 @@
+"""The main window's chrome: docks, actions, menus, toolbar and status bar.
+
+Built here, once (the actions from the shortcut table), so the window class keeps only
+what the viewer does. The builders set the attributes the window and its tests use
+(``actions_by_id``, ``model_menu``, ``panels_menu``, ``recent_menu``, ``device_group``,
+``preset_combo``, the status labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QLabel,
+    QMenu,
+    QMenuBar,
+    QScrollArea,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from xraydesk import paths
+from xraydesk.gui.shortcuts import SHORTCUTS
+from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.viewer.windowing import (
+    PRESET_FILE,
+    PRESET_FULL,
+    PRESET_LUNG,
+    PRESET_MEDIASTINUM,
+    PRESET_NAMES,
+)
+
+if TYPE_CHECKING:
+    from xraydesk.gui.main_window import MainWindow
+
+OPACITY_STEP = 0.1
+SIDE_PANEL_WIDTH = 360
+ICONS = {  # action id -> icon file (resources/icons/NAME.svg)
+    "open": "open",
+    "previous": "previous",
+    "next": "next",
+    "export_report": "report",
+    "export_image": "export-image",
+    "fit": "fit",
+    "actual_size": "actual-size",
+    "invert": "invert",
+    "reset_window": "window-reset",
+    "toggle_overlay": "heatmap",
+    "zoom_in": "zoom-in",
+    "zoom_out": "zoom-out",
+}
+DEVICE_LABELS = {
+    "auto": "Automatic (GPU if present)",
+    "cpu": "CPU",
+    "cuda": "CUDA GPU",
+    "mps": "Apple GPU",
+}
+# actions that need an image on screen (greyed out otherwise)
+IMAGE_ACTIONS = (
+    "fit",
+    "actual_size",
+    "zoom_in",
+    "zoom_out",
+    "invert",
+    "preset_file",
+    "preset_full",
+    "preset_lung",
+    "preset_mediastinum",
+    "reset_window",
+    "export_image",
+)
+
+
+def icon(name: str) -> QIcon:
+    path = paths.resources_dir() / "icons" / f"{name}.svg"
+    return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+def device_available(choice: str) -> bool:
+    """Whether a device choice can work on this machine (unavailable ones are greyed out)."""
+    if choice == "cuda":
+        return torch.cuda.is_available()
+    if choice == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return bool(mps is not None and mps.is_available())
+    return True
+
+
+# ============================================================================ docks
+def build_side_dock(w: MainWindow, tabs: tuple[tuple[QWidget, str], ...]) -> QDockWidget:
+    """The analysis dock on the right: one scrolling tab per panel, no title bar."""
+    side_tabs = QTabWidget()
+    side_tabs.setObjectName("sideTabs")
+    side_tabs.setDocumentMode(True)
+    for widget, title in tabs:
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(widget)
+        side_tabs.addTab(scroll, title)
+    dock = QDockWidget("Analysis", w)
+    dock.setObjectName("analysisDock")
+    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+    dock.setTitleBarWidget(QWidget())  # no title bar: the tabs say what it is
+    dock.setWidget(side_tabs)
+    dock.setMinimumWidth(SIDE_PANEL_WIDTH)
+    w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    return dock
+
+
+def tool_dock(w: MainWindow, widget: QWidget, title: str) -> QDockWidget:
+    """A dock for a tool panel (batch, fine-tuning): movable, closable, floatable."""
+    dock = QDockWidget(title, w)
+    dock.setObjectName(f"toolPanel:{title}")
+    dock.setWidget(widget)
+    dock.setFeatures(
+        QDockWidget.DockWidgetFeature.DockWidgetMovable
+        | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+    )
+    return dock
+
+
+# ============================================================================ actions
+def _handlers(w: MainWindow) -> dict[str, Callable[[], object]]:
+    """What each shortcut-table action does."""
+    state = w.state
+    return {
+        "open": w.open_file_dialog,
+        "previous": w.previous_image,
+        "next": w.next_image,
+        "export_report": w.export_report,
+        "export_image": w.export_image,
+        "quit": w.close,
+        "fit": w.view.fit,
+        "actual_size": w.view.actual_size,
+        "zoom_in": lambda: w.view.zoom_by(1.25),
+        "zoom_out": lambda: w.view.zoom_by(0.8),
+        "invert": lambda: w.set_invert(not state.invert),
+        "full_screen": w.toggle_full_screen,
+        "preset_file": lambda: w.set_window_preset(PRESET_FILE),
+        "preset_full": lambda: w.set_window_preset(PRESET_FULL),
+        "preset_lung": lambda: w.set_window_preset(PRESET_LUNG),
+        "preset_mediastinum": lambda: w.set_window_preset(PRESET_MEDIASTINUM),
+        "reset_window": w.reset_window,
+        "toggle_overlay": lambda: w.set_overlay_visible(not state.overlay_visible),
+        "opacity_up": lambda: w.set_overlay_opacity(state.overlay_opacity + OPACITY_STEP),
+        "opacity_down": lambda: w.set_overlay_opacity(state.overlay_opacity - OPACITY_STEP),
+        "dismiss": w.banner.dismiss,
+        "shortcuts": w.show_shortcuts,
+    }
+
+
+def build_actions(w: MainWindow) -> None:
+    """One QAction per shortcut-table entry (``w.actions_by_id``), plus the model actions."""
+    handlers = _handlers(w)
+    for shortcut in SHORTCUTS:
+        action = QAction(shortcut.text, w)
+        action.setShortcuts([QKeySequence(k) for k in shortcut.keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if shortcut.action in ICONS:
+            action.setIcon(icon(ICONS[shortcut.action]))
+        keys = ", ".join(
+            QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in shortcut.keys
+        )
+        action.setToolTip(f"{shortcut.text.replace('&', '')} ({keys})")
+        action.triggered.connect(handlers[shortcut.action])
+        w.addAction(action)  # shortcuts work even with the menu bar hidden
+        w.actions_by_id[shortcut.action] = action
+    for name in ("invert", "toggle_overlay", "full_screen"):
+        w.actions_by_id[name].setCheckable(True)
+    w.actions_by_id["toggle_overlay"].setChecked(w.state.overlay_visible)
+    w.about_action = QAction("&About XRayDesk", w)
+    w.about_action.triggered.connect(w.show_about)
+    w.refresh_models_action = QAction("&Refresh model list", w)
+    w.refresh_models_action.triggered.connect(w.refresh_models)
+    w.open_model_action = QAction("Use a model &file…", w)
+    w.open_model_action.triggered.connect(w.choose_model_file)
+
+
+# ============================================================================ menus
+def build_menus(w: MainWindow) -> None:
+    bar = w.menuBar()
+    _file_menu(w, bar)
+    _view_menu(w, bar)
+    window_menu = bar.addMenu("&Window")
+    for name in ("preset_file", "preset_full", "preset_lung", "preset_mediastinum"):
+        window_menu.addAction(w.actions_by_id[name])
+    window_menu.addSeparator()
+    window_menu.addAction(w.actions_by_id["reset_window"])
+    _model_menu(w, bar)
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction(w.actions_by_id["shortcuts"])
+    help_menu.addAction(w.about_action)
+
+
+def _file_menu(w: MainWindow, bar: QMenuBar) -> None:
+    a = w.actions_by_id
+    menu = bar.addMenu("&File")
+    menu.addAction(a["open"])
+    w.recent_menu = QMenu("Open &recent", w)
+    w.recent_menu.aboutToShow.connect(lambda: fill_recent_menu(w))
+    menu.addMenu(w.recent_menu)
+    fill_recent_menu(w)
+    for group in (("previous", "next"), ("export_report", "export_image"), ("quit",)):
+        menu.addSeparator()
+        for name in group:
+            menu.addAction(a[name])
+
+
+def _view_menu(w: MainWindow, bar: QMenuBar) -> None:
+    a = w.actions_by_id
+    menu = bar.addMenu("&View")
+    for name in ("fit", "actual_size", "zoom_in", "zoom_out"):
+        menu.addAction(a[name])
+    menu.addSeparator()
+    for name in ("invert", "toggle_overlay", "opacity_up", "opacity_down"):
+        menu.addAction(a[name])
+    menu.addSeparator()
+    menu.addAction(a["full_screen"])
+    w.panels_menu = menu.addMenu("&Panels")
+    w.panels_menu.addAction(w.side_dock.toggleViewAction())
+    w.side_dock.toggleViewAction().setText("Analysis panel")
+
+
+def _model_menu(w: MainWindow, bar: QMenuBar) -> None:
+    w.model_menu = menu = bar.addMenu("&Model")
+    menu.addAction(w.open_model_action)
+    menu.addAction(w.refresh_models_action)
+    device_menu = menu.addMenu("&Device")
+    w.device_group = QActionGroup(w)
+    for choice in DEVICE_CHOICES:
+        action = QAction(DEVICE_LABELS.get(choice, choice), w, checkable=True)
+        action.setData(choice)
+        action.setChecked(choice == w.device)
+        action.setEnabled(device_available(choice))
+        action.triggered.connect(lambda _=False, c=choice: w.set_device(c))
+        w.device_group.addAction(action)
+        device_menu.addAction(action)
+
+
+def fill_recent_menu(w: MainWindow) -> None:
+    """File > Open recent, re-read from the settings each time it opens."""
+    menu = w.recent_menu
+    menu.clear()
+    recent = w.settings.recent_files
+    for i, entry in enumerate(recent):
+        path = Path(entry)
+        action = menu.addAction(f"&{(i + 1) % 10}  {path.name}")
+        action.setToolTip(str(path))
+        action.setStatusTip(str(path))
+        action.triggered.connect(lambda _=False, p=path: w.open_path(p))
+    if not recent:
+        menu.addAction("No recent files").setEnabled(False)
+    menu.addSeparator()
+    clear = menu.addAction("Clear list")
+    clear.setEnabled(bool(recent))
+    clear.triggered.connect(w.settings.clear_recent_files)
+
+
+# ============================================================================ bars
+def build_toolbar(w: MainWindow) -> None:
+    a = w.actions_by_id
+    bar = QToolBar("Main", w)
+    bar.setObjectName("mainToolbar")
+    bar.setMovable(False)
+    bar.setIconSize(QSize(20, 20))
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+    for group in (("open", "previous", "next"), ("fit", "actual_size", "zoom_in", "zoom_out")):
+        for name in group:
+            bar.addAction(a[name])
+        bar.addSeparator()
+    bar.addAction(a["invert"])
+    label = QLabel("  Window ")
+    label.setObjectName("toolbarLabel")
+    bar.addWidget(label)
+    w.preset_combo = QComboBox()
+    w.preset_combo.setObjectName("presetCombo")
+    w.preset_combo.setToolTip("Window presets (F2–F5); right-drag on the image for custom")
+    w.preset_combo.addItems(PRESET_NAMES)
+    w.preset_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    w.preset_combo.activated.connect(lambda i: w.set_window_preset(w.preset_combo.itemText(i)))
+    bar.addWidget(w.preset_combo)
+    bar.addAction(a["reset_window"])
+    bar.addSeparator()
+    bar.addAction(a["toggle_overlay"])
+    bar.addSeparator()
+    bar.addAction(a["export_report"])
+    bar.addAction(a["export_image"])
+    w.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+    w.toolbar = bar
+
+
+def build_status_bar(w: MainWindow) -> None:
+    status = w.statusBar()
+    w.cursor_label = QLabel()
+    w.cursor_label.setMinimumWidth(230)
+    w.window_label = QLabel()
+    w.zoom_label = QLabel()
+    w.timing_label = QLabel()
+    for label in (w.cursor_label, w.window_label, w.zoom_label, w.timing_label):
+        label.setObjectName("statusValue")
+        status.addPermanentWidget(label)
+    status.showMessage("Ready. Open a chest radiograph with Ctrl+O or drop a file here.")
+
+
+def show_preset(combo: QComboBox, preset: str | None) -> None:
+    """Select the preset in the toolbar combo; "Custom" is listed only while a custom
+    window is on screen."""
+    index = combo.findText(preset or "")
+    if index < 0:
+        if combo.findText("Custom") < 0:
+            combo.addItem("Custom")
+        index = combo.findText("Custom")
+    elif combo.findText("Custom") >= 0:
+        combo.removeItem(combo.findText("Custom"))
+        index = combo.findText(preset or "")
+    combo.setCurrentIndex(index)
+
+
+def cursor_text(info: tuple[int, int, float] | None) -> str:
+    """The status bar's pixel readout ("" when the cursor is off the image)."""
+    if info is None:
+        return ""
+    col, row, value = info
+    shown = f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
+    return f"x {col}  y {row}   value {shown}"
