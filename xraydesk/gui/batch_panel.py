@@ -79,20 +79,31 @@ class BatchPanel(QWidget):
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-
         self.model_label = QLabel()
         self.model_label.setObjectName("batch-model")
         layout.addWidget(self.model_label)
+        layout.addLayout(self._build_folder_row())
+        layout.addLayout(self._build_options_row())
+        layout.addLayout(self._build_progress())
+        layout.addLayout(self._build_filters_row())
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self._build_table())
+        splitter.addWidget(self._build_past_runs())
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        layout.addWidget(splitter, 1)
 
-        pick = QHBoxLayout()
+    def _build_folder_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("Folder of radiographs")
         self.browse_button = QPushButton("Choose folder…")
-        pick.addWidget(self.folder_edit, 1)
-        pick.addWidget(self.browse_button)
-        layout.addLayout(pick)
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(self.browse_button)
+        return row
 
-        opts = QHBoxLayout()
+    def _build_options_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
         self.recursive_check = QCheckBox("Include subfolders")
         self.recursive_check.setChecked(True)
         self.no_skip_check = QCheckBox("Classify again")
@@ -102,31 +113,33 @@ class BatchPanel(QWidget):
         )
         self.cam_check = QCheckBox("Grad-CAM images")
         self.cam_check.setToolTip("Save a Grad-CAM overlay PNG of every image into a folder")
-        opts.addWidget(self.recursive_check)
-        opts.addWidget(self.no_skip_check)
-        opts.addWidget(self.cam_check)
-        opts.addStretch(1)
         self.start_button = QPushButton("Start")
         self.cancel_button = QPushButton("Cancel")
-        opts.addWidget(self.start_button)
-        opts.addWidget(self.cancel_button)
-        layout.addLayout(opts)
+        for widget in (self.recursive_check, self.no_skip_check, self.cam_check):
+            row.addWidget(widget)
+        row.addStretch(1)
+        row.addWidget(self.start_button)
+        row.addWidget(self.cancel_button)
+        return row
 
+    def _build_progress(self) -> QVBoxLayout:
+        """Progress bar, progress line and the (hidden until needed) message."""
+        box = QVBoxLayout()
         self.progress_bar = QProgressBar()
         self.progress_bar.setFormat("%v / %m")
         self.progress_bar.setValue(0)
         self.progress_label = QLabel(" ")
         self.progress_label.setObjectName("batch-progress")
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.progress_label)
-
         self.message_label = QLabel()
         self.message_label.setObjectName("batch-message")
         self.message_label.setWordWrap(True)
         self.message_label.hide()
-        layout.addWidget(self.message_label)
+        for widget in (self.progress_bar, self.progress_label, self.message_label):
+            box.addWidget(widget)
+        return box
 
-        filters = QHBoxLayout()
+    def _build_filters_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
         self.class_filter = QComboBox()
         self.class_filter.addItem("All predictions", None)
         self.threshold_spin = QDoubleSpinBox()
@@ -139,53 +152,49 @@ class BatchPanel(QWidget):
             "Only rows whose predicted class has at least this probability"
         )
         self.errors_check = QCheckBox("Errors only")
-        filters.addWidget(QLabel("Show"))
-        filters.addWidget(self.class_filter)
-        filters.addWidget(self.threshold_spin)
-        filters.addWidget(self.errors_check)
-        filters.addStretch(1)
+        row.addWidget(QLabel("Show"))
+        for widget in (self.class_filter, self.threshold_spin, self.errors_check):
+            row.addWidget(widget)
+        row.addStretch(1)
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_json_button = QPushButton("Export JSON…")
         for button in (self.export_csv_button, self.export_json_button):
             button.setToolTip("Save the rows shown (filters and sorting applied)")
-            filters.addWidget(button)
-        layout.addLayout(filters)
+            row.addWidget(button)
+        return row
 
+    def _build_table(self) -> QTableView:
         self.results_model = BatchResultsModel(self)
         self.proxy = BatchFilterProxy(self)
         self.proxy.setSourceModel(self.results_model)
-        self.table = QTableView()
-        self.table.setObjectName("batch-results")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # input order until asked
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setToolTip("Double-click a row to open the image in the viewer")
+        self.table = table = QTableView()
+        table.setObjectName("batch-results")
+        table.setModel(self.proxy)
+        table.setSortingEnabled(True)
+        table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # input order until asked
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setAlternatingRowColors(True)
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        table.horizontalHeader().setStretchLastSection(True)
+        table.setToolTip("Double-click a row to open the image in the viewer")
+        return table
 
+    def _build_past_runs(self) -> QWidget:
         past = QWidget()
-        past_layout = QVBoxLayout(past)
-        past_layout.setContentsMargins(0, 0, 0, 0)
+        layout = QVBoxLayout(past)
+        layout.setContentsMargins(0, 0, 0, 0)
         header = QHBoxLayout()
         header.addWidget(QLabel("Past runs"))
         header.addStretch(1)
         self.open_run_button = QPushButton("Open")
         header.addWidget(self.open_run_button)
-        past_layout.addLayout(header)
+        layout.addLayout(header)
         self.runs_list = QListWidget()
         self.runs_list.setObjectName("batch-runs")
-        past_layout.addWidget(self.runs_list)
-
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(past)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.runs_list)
+        return past
 
     def _connect(self) -> None:
         self.browse_button.clicked.connect(self.choose_folder)

@@ -87,35 +87,51 @@ def _font(size: float, bold: bool = False) -> QFont:
     return font
 
 
+MM = DPI / 25.4  # device pixels per millimetre
+DARK, DIM, ACCENT = QColor(20, 24, 30), QColor(95, 102, 112), QColor(30, 110, 200)
+LEFT_MIDDLE = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+RIGHT_MIDDLE = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
 def _paint(painter: QPainter, page: QSizeF, content: ReportContent) -> None:
+    """Top to bottom: header, the image with its caption, probabilities, model, notice."""
     width, height = page.width(), page.height()
-    mm = DPI / 25.4
-    y = 0.0
-    dark, dim, accent = QColor(20, 24, 30), QColor(95, 102, 112), QColor(30, 110, 200)
-
-    painter.setPen(dark)
-    painter.setFont(_font(18, bold=True))
-    painter.drawText(QRectF(0, y, width, 12 * mm), Qt.AlignmentFlag.AlignLeft, "XRayDesk report")
-    painter.setFont(_font(9))
-    painter.setPen(dim)
-    painter.drawText(
-        QRectF(0, y, width, 12 * mm),
-        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-        content.created.strftime("%Y-%m-%d %H:%M"),
-    )
-    y += 12 * mm
-    painter.drawText(
-        QRectF(0, y, width, 6 * mm), Qt.AlignmentFlag.AlignLeft, f"Image: {content.source_name}"
-    )
-    y += 7 * mm
-    painter.setPen(QPen(QColor(200, 204, 210), 0.3 * mm))
-    painter.drawLine(0, int(y), int(width), int(y))
-    y += 4 * mm
-
+    y = _paint_header(painter, width, content)
     # the image, as large as the page allows above the results
-    results_height = (28 + 9 * len(content.prediction.probabilities)) * mm
-    box = QRectF(0, y, width, height - y - results_height - 34 * mm)
-    image = content.image
+    results_height = (28 + 9 * len(content.prediction.probabilities)) * MM
+    box = QRectF(0, y, width, height - y - results_height - 34 * MM)
+    _paint_image(painter, box, content.image)
+    y = box.bottom() + 3 * MM
+    painter.setPen(DIM)
+    painter.setFont(_font(8))
+    painter.drawText(QRectF(0, y, width, 5 * MM), Qt.AlignmentFlag.AlignLeft, _caption(content))
+    y += 8 * MM
+    _paint_probabilities(painter, width, y, content.prediction)
+    _paint_notice(painter, QRectF(0, height - 24 * MM, width, 24 * MM))
+
+
+def _paint_header(painter: QPainter, width: float, content: ReportContent) -> float:
+    """Title, date and source name above a rule; returns the y below it."""
+    painter.setPen(DARK)
+    painter.setFont(_font(18, bold=True))
+    painter.drawText(QRectF(0, 0, width, 12 * MM), Qt.AlignmentFlag.AlignLeft, "XRayDesk report")
+    painter.setFont(_font(9))
+    painter.setPen(DIM)
+    painter.drawText(
+        QRectF(0, 0, width, 12 * MM), RIGHT_MIDDLE, content.created.strftime("%Y-%m-%d %H:%M")
+    )
+    y = 12 * MM
+    painter.drawText(
+        QRectF(0, y, width, 6 * MM), Qt.AlignmentFlag.AlignLeft, f"Image: {content.source_name}"
+    )
+    y += 7 * MM
+    painter.setPen(QPen(QColor(200, 204, 210), 0.3 * MM))
+    painter.drawLine(0, int(y), int(width), int(y))
+    return y + 4 * MM
+
+
+def _paint_image(painter: QPainter, box: QRectF, image: QImage) -> None:
+    """The image centred in ``box``, at most MAX_IMAGE_SIDE pixels a side."""
     if max(image.width(), image.height()) > MAX_IMAGE_SIDE:
         image = image.scaled(
             MAX_IMAGE_SIDE,
@@ -123,70 +139,60 @@ def _paint(painter: QPainter, page: QSizeF, content: ReportContent) -> None:
             Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.SmoothTransformation,
         )
-    if not image.isNull():
-        scale = min(box.width() / image.width(), box.height() / image.height())
-        target = QRectF(0, 0, image.width() * scale, image.height() * scale)
-        target.moveCenter(box.center())
-        painter.drawImage(target, image)
-    y = box.bottom() + 3 * mm
-    painter.setPen(dim)
-    painter.setFont(_font(8))
-    caption = "  ·  ".join(
-        part
-        for part in (
-            content.window,
-            f"Heat map: {content.heat_map}" if content.heat_map else "Heat map not shown",
-        )
-        if part
-    )
-    painter.drawText(QRectF(0, y, width, 5 * mm), Qt.AlignmentFlag.AlignLeft, caption)
-    y += 8 * mm
+    if image.isNull():
+        return
+    scale = min(box.width() / image.width(), box.height() / image.height())
+    target = QRectF(0, 0, image.width() * scale, image.height() * scale)
+    target.moveCenter(box.center())
+    painter.drawImage(target, image)
 
-    # probabilities
-    prediction = content.prediction
-    painter.setPen(dark)
+
+def _caption(content: ReportContent) -> str:
+    heat_map = f"Heat map: {content.heat_map}" if content.heat_map else "Heat map not shown"
+    return "  ·  ".join(part for part in (content.window, heat_map) if part)
+
+
+def _paint_probabilities(painter: QPainter, width: float, y: float, prediction: Prediction) -> None:
+    """One bar per class in the model's order (the prediction bold), then the model line."""
+    painter.setPen(DARK)
     painter.setFont(_font(11, bold=True))
-    painter.drawText(QRectF(0, y, width, 7 * mm), Qt.AlignmentFlag.AlignLeft, "Probabilities")
-    y += 8 * mm
-    name_w, pct_w = 55 * mm, 22 * mm
-    bar_w = width - name_w - pct_w - 4 * mm
-    for class_id, probability in prediction.probabilities.items():  # the model's order
+    painter.drawText(QRectF(0, y, width, 7 * MM), Qt.AlignmentFlag.AlignLeft, "Probabilities")
+    y += 8 * MM
+    name_w, pct_w = 55 * MM, 22 * MM
+    bar_w = width - name_w - pct_w - 4 * MM
+    for class_id, probability in prediction.probabilities.items():
         predicted = class_id == prediction.predicted
         painter.setFont(_font(10, bold=predicted))
-        painter.setPen(dark)
+        painter.setPen(DARK)
         name = prediction.display_names.get(class_id, class_id)
-        row = QRectF(0, y, name_w, 7 * mm)
-        painter.drawText(row, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
-        track = QRectF(name_w, y + 1.5 * mm, bar_w, 4 * mm)
+        painter.drawText(QRectF(0, y, name_w, 7 * MM), LEFT_MIDDLE, name)
+        track = QRectF(name_w, y + 1.5 * MM, bar_w, 4 * MM)
         painter.fillRect(track, QColor(228, 231, 236))
         fill = QRectF(track)
         fill.setWidth(track.width() * probability)
-        painter.fillRect(fill, accent if predicted else QColor(150, 158, 170))
-        painter.drawText(
-            QRectF(width - pct_w, y, pct_w, 7 * mm),
-            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-            f"{probability * 100:.1f}%",
-        )
-        y += 9 * mm
-    y += 2 * mm
+        painter.fillRect(fill, ACCENT if predicted else QColor(150, 158, 170))
+        pct = QRectF(width - pct_w, y, pct_w, 7 * MM)
+        painter.drawText(pct, RIGHT_MIDDLE, f"{probability * 100:.1f}%")
+        y += 9 * MM
+    y += 2 * MM
     painter.setFont(_font(9))
-    painter.setPen(dim)
+    painter.setPen(DIM)
     painter.drawText(
-        QRectF(0, y, width, 6 * mm),
+        QRectF(0, y, width, 6 * MM),
         Qt.AlignmentFlag.AlignLeft,
         f"Model: {prediction.model}   ·   Device: {prediction.device}   ·   XRayDesk {__version__}",
     )
 
-    # the notice, boxed at the foot of the page
-    notice = QRectF(0, height - 24 * mm, width, 24 * mm)
-    painter.setPen(QPen(QColor(200, 120, 20), 0.4 * mm))
+
+def _paint_notice(painter: QPainter, notice: QRectF) -> None:
+    """The assists-not-diagnoses notice, boxed at the foot of the page."""
+    painter.setPen(QPen(QColor(200, 120, 20), 0.4 * MM))
     painter.setBrush(QColor(255, 246, 230))
     painter.drawRect(notice)
-    painter.setPen(dark)
+    painter.setPen(DARK)
     painter.setFont(_font(9.5, bold=True))
     painter.drawText(
-        notice.adjusted(4 * mm, 3 * mm, -4 * mm, -3 * mm),
-        int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        | int(Qt.TextFlag.TextWordWrap),
+        notice.adjusted(4 * MM, 3 * MM, -4 * MM, -3 * MM),
+        int(LEFT_MIDDLE) | int(Qt.TextFlag.TextWordWrap),
         REPORT_NOTICE,
     )
