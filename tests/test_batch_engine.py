@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.batch_helpers import expected_order, make_folder, write_png
 from xraydesk import paths
@@ -255,3 +256,16 @@ def test_real_samples_match_single_predictions(samples_dir, test_classifier):
     for row in rows[:3]:
         single = test_classifier.predict(load_xray(row.path)).probabilities
         assert np.allclose([row.probabilities[c] for c in single], list(single.values()), atol=0.02)
+
+
+def test_cam_dir_writes_one_overlay_per_classified_file(folder, tmp_path, test_classifier):
+    from xraydesk.explain.export import cam_filename
+
+    cams = tmp_path / "cams"
+    rows, _ = run_rows([folder], test_classifier, cam_dir=cams, batch_size=4)
+    written = sorted(p.name for p in cams.iterdir())
+    assert written == sorted(cam_filename(r.path) for r in rows if r.ok)
+    for row in rows:
+        if row.ok:
+            with Image.open(cams / cam_filename(row.path)) as png:
+                assert png.mode == "RGB" and png.size[::-1] == load_xray(row.path).shape

@@ -1,6 +1,9 @@
-"""The network as a batch run executes it: batch norm folded into the convolutions, the
-weights stored in the precision the classifier's device chose (bf16 on a CPU with native
-bf16, fp16/bf16 on CUDA), channels-last.
+"""The network as a batch run executes it, and how the run shares the CPU with decoding.
+
+``BatchModel``: batch norm folded into the convolutions, the weights stored in the
+precision the classifier's device chose (bf16 on a CPU with native bf16, fp16/bf16 on
+CUDA), channels-last; inputs stacked into one reused pinned buffer on CUDA, so the copy to
+the GPU is asynchronous; every batch of a run padded to one shape.
 
 Why a private copy: autocast converts every weight to bf16 again on every forward pass
 and batch norm is a separate pass over each activation; folding and converting once made
@@ -9,30 +12,49 @@ images/s against 29.3 with autocast, same run). The probabilities are those of
 ``Classifier.predict_tensors`` to bf16 precision (tests compare them). The copy is the
 run's own, so the viewer's classifier (and its lock, held during Grad-CAM) is never
 blocked by a batch. An architecture torch.fx cannot trace runs as the classifier does.
+
+``CpuShare``: on a CPU the model and the decode threads compete for the same cores; it
+picks a ``threads.Schedule`` per batch (measured, see ``threads``), applies it and
+restores the thread count when the run ends.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from xraydesk.batch.prefetch import Slots
+from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates
 from xraydesk.model.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+
+class ForwardCancelled(Exception):
+    """Raised inside the network's forward pass to drop a batch when the run is cancelled."""
+
 
 class BatchModel:
-    def __init__(self, classifier: Classifier, optimise: bool = True) -> None:
+    def __init__(self, classifier: Classifier, optimise: bool = True, batch_size: int = 32) -> None:
         self.classifier = classifier
         self.device = classifier.device
+        self.batch_size = max(1, batch_size)
         self._dtype = self.device.autocast_dtype or torch.float32
         self._format = self.device.memory_format
         self.network: nn.Module = classifier.network
         self.private = False
+        self._pinned: torch.Tensor | None = None
+        self._full_batch_seen = False
         if optimise:
             try:
                 self.network = self._prepared(classifier.network)
@@ -57,3 +79,97 @@ class BatchModel:
             logits = self.network(x).float().cpu()
         temperature = self.classifier.card.temperature
         return torch.softmax(logits.double() / temperature, dim=1).numpy()
+
+    def classify(self, tensors: list[torch.Tensor]) -> np.ndarray:
+        """Probabilities for up to ``batch_size`` preprocessed inputs, one row each."""
+        count = len(tensors)
+        if self._full_batch_seen and count < self.batch_size:
+            # Keep the one input shape of the run: a new shape costs new kernels and a
+            # second set of activation buffers (measured +60 MB for a last batch of 28).
+            tensors = tensors + tensors[-1:] * (self.batch_size - count)
+        probs = self.probabilities(self._stack(tensors))[:count]
+        if count == self.batch_size:
+            self._full_batch_seen = True
+        return probs
+
+    def _stack(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """One input batch; on CUDA in a reused pinned buffer so the copy is asynchronous."""
+        if self.device.type != "cuda":
+            return torch.stack(tensors)
+        shape = (self.batch_size, *tensors[0].shape)
+        if self._pinned is None or tuple(self._pinned.shape) != shape:
+            self._pinned = torch.empty(shape, dtype=tensors[0].dtype, pin_memory=True)
+        return torch.stack(tensors, out=self._pinned[: len(tensors)])
+
+    def interrupt_on(self, cancel: threading.Event) -> list[Any]:
+        """Let ``cancel`` interrupt a forward pass between layers (a batch of 32 can take
+        several seconds on a busy CPU) with ``ForwardCancelled``. Only the calling thread is
+        interrupted: the network may be the viewer's own (when it could not be folded).
+        Returns the hook handles; the caller removes them."""
+        owner = threading.get_ident()
+
+        def check(_module: nn.Module, _inputs: object) -> None:
+            if cancel.is_set() and threading.get_ident() == owner:
+                raise ForwardCancelled()
+
+        leaves = [m for m in self.network.modules() if next(m.children(), None) is None]
+        return [m.register_forward_pre_hook(check) for m in leaves]
+
+
+class CpuShare:
+    """The CPU split between the model and the decode threads, chosen per batch.
+
+    On a GPU there is nothing to share: ``run_batch`` only times the work. On a CPU the
+    schedule's thread count is set for the calling thread's OpenMP team, the decode slots
+    are narrowed to the cores left over (closed while the model runs, when gated), and the
+    time from one full batch's end to the next (inference, waiting for decoding, storing
+    rows) is recorded for the tuner.
+    """
+
+    def __init__(
+        self,
+        device_type: str,
+        cores: int,
+        slots: Slots,
+        workers: int,
+        batch_size: int,
+        schedule: Schedule | None = None,
+    ) -> None:
+        self.cores, self.slots, self.workers = cores, slots, workers
+        self.batch_size = max(1, batch_size)
+        self.tuner: Tuner[Schedule] | None = None
+        if device_type == "cpu":
+            self.tuner = Tuner([schedule] if schedule else schedule_candidates(cores))
+        self._threads_before = torch.get_num_threads()
+        self._last_batch_end: float | None = None
+
+    def run_batch(self, count: int, work: Callable[[], T]) -> tuple[T, float]:
+        """``work()`` under this batch's schedule; returns its result and its seconds."""
+        schedule = self.tuner.choose() if self.tuner is not None else None
+        if schedule is not None:
+            if schedule.threads != torch.get_num_threads():
+                torch.set_num_threads(schedule.threads)  # this thread's OpenMP team only
+            free = max(1, self.cores - schedule.threads)
+            self.slots.set_limit(0 if schedule.gated else free)
+        start = time.perf_counter()
+        try:
+            result = work()
+        finally:
+            if schedule is not None and schedule.gated:
+                self.slots.set_limit(self.workers)  # decode in the gap before the next batch
+        end = time.perf_counter()
+        last, self._last_batch_end = self._last_batch_end, end
+        full = count == self.batch_size
+        if full and last is not None and self.tuner is not None and schedule is not None:
+            self.tuner.record(schedule, (end - last) / count)
+        return result, end - start
+
+    def restore(self) -> None:
+        """Give the calling thread back the thread count it had before the run."""
+        if torch.get_num_threads() != self._threads_before:
+            torch.set_num_threads(self._threads_before)
+
+    @property
+    def best(self) -> str | None:
+        """The schedule measured best, in words (None on a GPU)."""
+        return str(self.tuner.best) if self.tuner is not None else None

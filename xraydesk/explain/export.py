@@ -1,4 +1,4 @@
-"""Writing Grad-CAM overlays to PNG files."""
+"""Writing Grad-CAM overlays to PNG files (the batch engine's "Grad-CAM images" option)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from PIL import Image
 from xraydesk.explain.gradcam import grad_cam
 from xraydesk.explain.overlay import blend_overlay
 from xraydesk.imaging import load_xray
+from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
 
 
@@ -25,11 +26,20 @@ def write_cam_png(
     out_dir: Path,
     class_id: str | None = None,
     opacity: float = 0.45,
+    xray: XRay | None = None,
 ) -> Path:
-    xray = load_xray(source)
+    """Write ``source``'s Grad-CAM overlay into ``out_dir``; returns the PNG's path.
+
+    ``xray`` is the image already in memory (the batch engine keeps it from decoding);
+    without it the file is loaded. ``class_id`` None explains the predicted class.
+    Raises ``XRayDeskError`` when the map cannot be computed and ``OSError`` when the PNG
+    cannot be written, so a caller can tell a bad image from a full disk.
+    """
+    if xray is None:
+        xray = load_xray(source)
     cam = grad_cam(classifier, xray, class_id)
     rgb = blend_overlay(xray.render(), cam.heatmap, opacity)
-    out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / cam_filename(source)
+    out_dir.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(out)
     return out

@@ -1,0 +1,131 @@
+"""A batch run's decode stage: one file to a model input, or to a row that is already final.
+
+Runs in the decode threads (``prefetch.ordered_map``): hash the file (sha256), look the
+hash up in the results database (a file this model already classified is reused, not
+decoded), else decode and preprocess it. Never raises for a bad file: it becomes an
+error row naming the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from xraydesk.batch.results import ResultRow
+from xraydesk.batch.store import ResultStore, utc_now
+from xraydesk.errors import ImageLoadError
+from xraydesk.files import sha256_file
+from xraydesk.imaging import load_xray
+from xraydesk.imaging.xray import XRay
+from xraydesk.model.classifier import Classifier
+
+log = logging.getLogger(__name__)
+
+FILE_NOT_FOUND = "file not found"
+
+content_hash = sha256_file  # results are keyed by the sha256 of each file's bytes
+
+
+@dataclass
+class Prepared:
+    """What a decode thread hands the model: an input tensor, or an already final row."""
+
+    path: Path
+    sha256: str | None = None
+    tensor: torch.Tensor | None = None
+    xray: XRay | None = None  # kept only for Grad-CAM
+    row: ResultRow | None = None  # error or reused row: nothing left to compute
+    seconds: float = 0.0
+    missing: bool = False
+
+
+class Preparer:
+    """The decode stage of one run, called once per path from any decode thread."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        store: ResultStore | None,
+        key: str,
+        cancel: threading.Event,
+        skip_known: bool = True,
+        keep_xray: bool = False,
+    ) -> None:
+        self.classifier = classifier
+        self.store = store if skip_known else None
+        self.key = key
+        self.label = classifier.card.label
+        self.cancel = cancel
+        self.keep_xray = keep_xray
+
+    def __call__(self, path: Path) -> Prepared:
+        """Hash, look up, decode and preprocess one file; never raises for a bad file."""
+        if self.cancel.is_set():
+            return Prepared(path, row=self.error_row(path, "cancelled"))
+        start = time.perf_counter()
+        try:
+            sha = content_hash(path)
+        except OSError as exc:
+            cause = read_error(exc)
+            return Prepared(
+                path,
+                row=self.error_row(path, cause, time.perf_counter() - start),
+                missing=isinstance(exc, FileNotFoundError),
+            )
+        known = self._known(path, sha)
+        if known is not None:
+            return Prepared(path, sha256=sha, row=known)
+        try:
+            xray = load_xray(path)
+            tensor = self.classifier.preprocess(xray)
+        except ImageLoadError as exc:
+            row = self.error_row(path, exc.cause, time.perf_counter() - start, sha)
+            return Prepared(path, sha256=sha, row=row, missing=exc.cause == FILE_NOT_FOUND)
+        except Exception as exc:  # a reader or preprocessing bug must not end the run
+            log.warning("unexpected failure on %s", path, exc_info=True)
+            cause = f"unexpected error: {type(exc).__name__}: {exc}"
+            return Prepared(path, sha256=sha, row=self.error_row(path, cause, 0.0, sha))
+        keep = xray if self.keep_xray else None
+        return Prepared(path, sha, tensor, keep, seconds=time.perf_counter() - start)
+
+    def _known(self, path: Path, sha: str) -> ResultRow | None:
+        """The row this model already made for this content, renamed to ``path``."""
+        if self.store is None:
+            return None
+        try:
+            known = self.store.known_row(self.key, sha)
+        except sqlite3.Error as exc:  # a busy or damaged database: classify it anyway
+            log.warning("results lookup failed for %s: %s", path, exc)
+            return None
+        if known is not None:
+            known.path, known.model = path, self.label
+        return known
+
+    def error_row(
+        self, path: Path, cause: str, seconds: float = 0.0, sha: str | None = None
+    ) -> ResultRow:
+        return ResultRow(
+            path=path,
+            model=self.label,
+            error=cause,
+            content_hash=sha,
+            seconds=seconds,
+            classified_at=utc_now(),
+        )
+
+
+def read_error(exc: OSError) -> str:
+    """The cause of a failed read, in words (the row names the file)."""
+    if isinstance(exc, FileNotFoundError):
+        return FILE_NOT_FOUND
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not an image file"
+    if isinstance(exc, PermissionError):
+        return "permission denied: the file cannot be read"
+    return f"cannot read the file ({exc.strerror or exc})"
