@@ -191,10 +191,6 @@ class AnalysisPipeline(QObject):
 
     # -- requests -------------------------------------------------------------------------
     @property
-    def current_id(self) -> int:
-        return self._current
-
-    @property
     def busy(self) -> bool:
         return self._current in self._running
 

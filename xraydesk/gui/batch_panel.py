@@ -256,13 +256,6 @@ class BatchPanel(QWidget):
             self._cam_dir = Path(folder)
         self.cam_check.setToolTip(f"Grad-CAM overlays go to {self._cam_dir}")
 
-    def set_cam_dir(self, folder: str | Path | None) -> None:
-        """Save Grad-CAM PNGs of the next runs into ``folder`` (None: none)."""
-        self._cam_dir = Path(folder) if folder else None
-        self.cam_check.blockSignals(True)
-        self.cam_check.setChecked(self._cam_dir is not None)
-        self.cam_check.blockSignals(False)
-
     def is_running(self) -> bool:
         return self._runner is not None and self._runner.isRunning()
 

@@ -230,10 +230,6 @@ class ResultsPanel(QWidget):
         del blocker
         self.model_combo.setEnabled(bool(cards))
 
-    def current_model(self) -> str | None:
-        data = self.model_combo.currentData()
-        return str(data) if data else None
-
     def show_no_model(self, message: str | None) -> None:
         """A visible explanation instead of probabilities when no model can be used."""
         if message:

@@ -49,7 +49,3 @@ MOUSE_GESTURES: tuple[tuple[str, str], ...] = (
     ("Double-click", "Fit to window"),
     ("Drop a file", "Open it"),
 )
-
-
-def by_action() -> dict[str, Shortcut]:
-    return {s.action: s for s in SHORTCUTS}
