@@ -48,6 +48,13 @@ def test_letterbox_heatmap_ignores_padding(tmp_path: Path):
     assert result.heatmap.shape == (120, 300)
 
 
+def test_one_call_leaves_no_hook_and_no_gradient(test_classifier: Classifier):
+    """The fast guard of what the slow test checks over 200 calls."""
+    grad_cam(test_classifier, synthetic_xray(shape=(96, 96)))
+    assert _hook_count(test_classifier) == 0
+    assert all(p.grad is None for p in test_classifier.network.parameters())
+
+
 def _rss_mib() -> float:
     with open("/proc/self/status") as fh:
         for line in fh:

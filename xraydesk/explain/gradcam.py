@@ -1,8 +1,9 @@
 """Grad-CAM: where the model looked, as a heat map over the source image.
 
-Uses the grad-cam package on the last ResNet stage. Its hooks are released after every
-call (not left to ``__del__``), so repeated use in a long-running app does not grow
-memory or slow every later forward pass.
+Uses the grad-cam package (``with GradCAM(...)``) on the last ResNet stage. Its context
+manager releases the package's hooks when the block ends, not when ``__del__`` happens to
+run, so repeated use in a long-running app does not grow memory or slow every later
+forward pass.
 """
 
 from __future__ import annotations
@@ -45,21 +46,35 @@ def _cam_at_input(
 ) -> tuple[np.ndarray, int]:
     """The heat map at the model's input size; ``index`` None explains the top class.
 
-    One forward and one backward pass: the top class comes from the same forward pass.
+    One forward and one backward pass. The grad-cam package picks the top class itself
+    but has no public way to say which one it picked (only the ``outputs`` attribute of
+    its internals), so a forward hook of our own on the network records the logits of
+    that same forward pass; it is removed with the package's hooks, in ``finally``.
     """
     network = classifier.network
+    logits: list[torch.Tensor] = []
+
+    def keep_logits(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        logits.append(output.detach())
+
+    swallowed: IndexError | None = None
     with classifier.lock:
-        cam = GradCAM(model=network, target_layers=[cam_target_layer(network)])
+        own_hook = network.register_forward_hook(keep_logits)
         try:
             targets = None if index is None else [ClassifierOutputTarget(index)]
-            with torch.enable_grad():
-                out = cam(input_tensor=tensor.to(classifier.device.device), targets=targets)
-            if index is None:
-                index = int(cam.outputs[0].argmax())
+            with GradCAM(model=network, target_layers=[cam_target_layer(network)]) as cam:
+                try:
+                    with torch.enable_grad():
+                        out = cam(input_tensor=tensor.to(classifier.device.device), targets=targets)
+                except IndexError as exc:  # GradCAM.__exit__ would print and swallow it
+                    swallowed = exc
         finally:
-            cam.activations_and_grads.release()
+            own_hook.remove()
             network.zero_grad(set_to_none=True)
-            del cam
+    if swallowed is not None:
+        raise swallowed
+    if index is None:
+        index = int(logits[0][0].argmax())
     return np.asarray(out[0], dtype=np.float32), index
 
 
