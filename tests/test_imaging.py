@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -1003,21 +1005,53 @@ def test_pixel_cap_counts_one_frame(tmp_path: Path) -> None:
     assert load_xray(path, max_pixels=400).shape == (20, 20)  # only frame 1 is decoded
 
 
-def test_missing_decoder_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+# pydicom 3's public plugin API (Decoder.available_plugins, remove_plugin) makes every
+# decoder plugin of a syntax look uninstalled. Putting them back needs each plugin's
+# private function path, so it runs in a child interpreter and nothing is restored.
+_WITHOUT_DECODERS = """
+import sys
+from pydicom.pixels import get_decoder
+import xraydesk.imaging.dicom as dicom_reader
+from xraydesk.imaging import ImageLoadError, load_xray
+path, syntax, skip_check = sys.argv[1], sys.argv[2], sys.argv[3] == "skip-check"
+decoder = get_decoder(syntax)
+for label in decoder.available_plugins:
+    decoder.remove_plugin(label)
+assert not decoder.is_available
+if skip_check:  # reach pydicom's own failure, as if the up-front check had passed
+    dicom_reader._check_decoder = lambda *_: None
+try:
+    load_xray(path)
+except ImageLoadError as exc:
+    print(exc)
+"""
+
+
+def _load_without_decoders(path: Path, syntax: str, mode: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_DECODERS, str(path), syntax, mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert str(path) in done.stdout
+    return done.stdout
+
+
+def test_missing_decoder_names_the_package(tmp_path: Path) -> None:
     path = make_dicom(tmp_path / "j2k.dcm", gradient(bits=12), transfer_syntax=JPEG2000Lossless)
-    decoder = get_decoder(JPEG2000Lossless)
-    monkeypatch.setattr(decoder, "_available", {})  # every plugin looks uninstalled
-    assert_load_error(path, "JPEG 2000 DICOM needs a decoder", "pylibjpeg-openjpeg")
-    # Should the up-front check ever pass, pydicom's own failure is translated too.
-    monkeypatch.setattr(dicom_reader, "_check_decoder", lambda *_: None)
-    assert_load_error(path, "JPEG 2000 DICOM needs a decoder", "pylibjpeg-openjpeg")
+    for mode in ("", "skip-check"):  # the up-front check, and pydicom's failure translated
+        out = _load_without_decoders(path, JPEG2000Lossless, mode)
+        assert "JPEG 2000 DICOM needs a decoder" in out and "pylibjpeg-openjpeg" in out
 
 
-def test_missing_jpeg_lossless_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_jpeg_lossless_decoder(tmp_path: Path) -> None:
     path = make_dicom(tmp_path / "jll.dcm", gradient(bits=12), bits_stored=12,
                       transfer_syntax=JPEGLosslessSV1)  # fmt: skip
-    monkeypatch.setattr(get_decoder(JPEGLosslessSV1), "_available", {})
-    assert_load_error(path, "JPEG Lossless DICOM needs a decoder", "pylibjpeg-libjpeg")
+    out = _load_without_decoders(path, JPEGLosslessSV1)
+    assert "JPEG Lossless DICOM needs a decoder" in out and "pylibjpeg-libjpeg" in out
 
 
 def test_unexpected_failure_is_still_an_image_load_error(
