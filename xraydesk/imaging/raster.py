@@ -15,7 +15,6 @@ from xraydesk.errors import ImageLoadError
 from xraydesk.imaging.limits import check_size
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
 
-RASTER_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 

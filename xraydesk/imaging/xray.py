@@ -66,11 +66,11 @@ class PatientInfo:
 class XRay:
     """A 2-D radiograph.
 
-    ``pixels`` are float32 modality values (rescale slope and intercept applied, or the
-    VOI LUT output where the file carries a VOI LUT table), rows x columns as they are
-    to be shown. ``inverted`` says the display must invert after windowing
-    (MONOCHROME1, or Presentation LUT Shape INVERSE): the DICOM order is modality LUT,
-    then VOI, then inversion, never inversion first.
+    ``pixels`` are finite float32 modality values (rescale slope and intercept applied,
+    or the VOI output where the file carries a VOI LUT table or a sigmoid VOI function),
+    rows x columns as they are to be shown. ``inverted`` says the display must invert
+    after windowing (MONOCHROME1, or Presentation LUT Shape INVERSE): the DICOM order is
+    modality LUT, then VOI, then inversion, never inversion first.
     """
 
     pixels: np.ndarray
@@ -79,7 +79,9 @@ class XRay:
     metadata: ImageMetadata
     patient: PatientInfo = field(default_factory=PatientInfo)
     inverted: bool = False
-    notes: tuple[str, ...] = ()  # things the user should be told, e.g. "frame 1 of 12"
+    # Things the user should be told: "frame 1 of 12", or a window from the file that
+    # could not be used (NaN, infinite, outside the pixel values) and was replaced.
+    notes: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -93,10 +95,6 @@ class XRay:
     def value_range(self) -> tuple[float, float]:
         """Smallest and largest pixel value actually present."""
         return float(self.pixels.min()), float(self.pixels.max())
-
-    def full_range_window(self) -> Window:
-        low, high = self.value_range
-        return Window.from_range(low, high)
 
     def render(self, window: Window | None = None, invert: bool = False) -> np.ndarray:
         """Display intensities in [0, 1]: window first, then the file's and the user's inversion."""
