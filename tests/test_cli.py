@@ -98,18 +98,33 @@ def test_bad_file_gives_error_row_and_run_goes_on(test_model_path, images, capsy
     assert rows[1]["error"] is None
 
 
-def test_table_csv_and_cam_dir(test_model_path, images, tmp_path, capsys):
+@pytest.fixture
+def table_run(test_model_path, images, tmp_path, capsys):
+    """One run with the table, --csv and --cam-dir; each test below checks one output."""
     out_csv = tmp_path / "out" / "results.csv"
     cams = tmp_path / "cams"
     args = ["classify", str(images), "--csv", str(out_csv), "--cam-dir", str(cams)]
-    assert main([*args, "--model", str(test_model_path)]) == 0
-    table = capsys.readouterr().out.splitlines()
+    code = main([*args, "--model", str(test_model_path)])
+    return code, capsys.readouterr().out.splitlines(), out_csv, cams
+
+
+def test_table_has_a_header_and_one_row_per_image(table_run):
+    code, table, _csv, _cams = table_run
+    assert code == 0
     assert table[0].split("\t") == ["FILE", "PREDICTION", "Normal", "Pneumonia", "COVID-19"]
     assert len(table) == 4 and table[1].endswith("%")
+
+
+def test_csv_file_has_one_record_per_image(table_run):
+    _code, _table, out_csv, _cams = table_run
     with open(out_csv, newline="") as fh:
         records = list(csv.DictReader(fh))
     assert len(records) == 3
     assert {"path", "prediction", "p_normal", "p_pneumonia", "p_covid19"} <= set(records[0])
+
+
+def test_cam_dir_gets_one_overlay_per_image_at_image_size(table_run):
+    *_, cams = table_run
     pngs = sorted(cams.glob("*.png"))
     assert len(pngs) == 3
     assert Image.open(pngs[0]).size == (90, 80)
