@@ -18,7 +18,9 @@ from xraydesk.errors import XRayDeskError
 # subcommand -> module in xraydesk.cli with register(subparsers) and run(args) -> int
 SUBCOMMANDS = {
     "classify": "xraydesk.cli.classify",
+    "listen": "xraydesk.cli.listen",
     "models": "xraydesk.cli.models",
+    "pacs": "xraydesk.cli.pacs",
     "self-test": "xraydesk.cli.selftest",
     "train": "xraydesk.cli.train",
 }

@@ -1,0 +1,146 @@
+"""``xraydesk listen``: run the DICOM node (Storage SCP) that classifies what it receives.
+
+A thin front door over ``xraydesk.dicomnet.StorageNode``; options override
+``dicomnet.json`` in the data folder for this run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import sys
+import threading
+
+from xraydesk.dicomnet.config import (
+    NodeConfig,
+    TlsFiles,
+    check_ae_title,
+    check_host,
+    config_path,
+    load_config,
+)
+
+EPILOG = """\
+Every chest radiograph received (CR/DX/DR, body part CHEST or unset) is stored under the
+data folder (dicom/<Study UID>/<Series UID>/<SOP Instance UID>.dcm, readable only by
+you), classified, and added to the worklist in results.sqlite (`xraydesk pacs worklist`,
+or the app's PACS panel). Other objects are acknowledged and listed as skipped.
+
+Only associations from an allowed calling AE title (--allow-ae, allowed_ae_titles or a
+configured node's title in dicomnet.json) AND an allowed address (--allow-host, an IP
+or a network such as 10.1.0.0/16; loopback when none is given) are accepted.
+--send-results NAME sends an SR and a heat-map Secondary Capture of every classified
+image to the configured node NAME. Output: one line per image, without patient data.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "listen",
+        help="run a DICOM node that classifies the images a PACS sends",
+        description="Receive images by DICOM C-STORE, classify them, list them in the worklist.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_node_options(parser)
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (default 11112; 0 picks a free one)")
+    parser.add_argument(
+        "--allow-ae", action="append", default=[], metavar="TITLE", help="allowed calling AE"
+    )
+    parser.add_argument(
+        "--allow-host", action="append", default=[], metavar="ADDR", help="allowed address/net"
+    )
+    parser.add_argument("--send-results", metavar="NODE", help="send SR + heat map to this node")
+    parser.add_argument("--model", metavar="NAME|PATH", help="model (default: the default model)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    parser.set_defaults(run=run)
+
+
+def add_node_options(parser: argparse.ArgumentParser) -> None:
+    """Options every DICOM command shares: who this node is and its TLS files."""
+    parser.add_argument("--ae-title", metavar="TITLE", help="this node's AE title")
+    parser.add_argument("--tls-cert", metavar="PEM", help="certificate for TLS associations")
+    parser.add_argument("--tls-key", metavar="PEM", help="its private key")
+    parser.add_argument("--tls-ca", metavar="PEM", help="CA that signs the peers' certificates")
+
+
+def config_from_args(args: argparse.Namespace) -> NodeConfig:
+    """``dicomnet.json`` with this command's options applied on top."""
+    config = load_config()
+    changes: dict[str, object] = {}
+    if args.ae_title:
+        changes["ae_title"] = check_ae_title(args.ae_title)
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        changes["port"] = args.port
+    if getattr(args, "allow_ae", None):
+        titles = [check_ae_title(t) for t in args.allow_ae]
+        changes["allowed_ae_titles"] = (*config.allowed_ae_titles, *titles)
+    if getattr(args, "allow_host", None):
+        hosts = [check_host(h) for h in args.allow_host]
+        changes["allowed_hosts"] = (*config.allowed_hosts, *hosts)
+    if getattr(args, "send_results", None):
+        config.node(args.send_results)  # fails early with the known names
+        changes["auto_send"] = args.send_results
+    if args.tls_cert or args.tls_key or args.tls_ca:
+        base = config.tls or TlsFiles()
+        changes["tls"] = TlsFiles(
+            cert=_path(args.tls_cert) or base.cert,
+            key=_path(args.tls_key) or base.key,
+            ca=_path(args.tls_ca) or base.ca,
+        )
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def _path(value: str | None):
+    from pathlib import Path
+
+    return Path(value).expanduser().absolute() if value else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from xraydesk.dicomnet.node import StorageNode
+    from xraydesk.dicomnet.worklist import WorkItem
+    from xraydesk.model.classifier import Classifier
+    from xraydesk.model.library import resolve_model
+
+    config = config_from_args(args)
+    card = resolve_model(args.model)
+    classifier = Classifier.load(card, device=args.device)
+    names = card.display_names
+
+    def show(item: WorkItem) -> None:
+        if item.status == "received":
+            return
+        what = f"{item.modality or '?'} image from {item.calling_ae or '?'}"
+        if item.prediction:
+            p = (item.probabilities or {}).get(item.prediction, 0.0)
+            result = f"{names.get(item.prediction, item.prediction)} {p:.1%}"
+        else:
+            result = f"{item.status.upper()}: {item.error}"
+        print(f"worklist #{item.id}: {what}: {result}", flush=True)
+
+    node = StorageNode(config, classifier, on_item=show)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    port = node.start()
+    allowed = ", ".join(config.accepted_ae_titles)
+    print(
+        f"xraydesk: listening on {config.host}:{port} as {config.ae_title}"
+        f"{' (TLS)' if config.tls else ''}, model {card.label} on {classifier.device.label}; "
+        f"calling AE titles allowed: {allowed}; config {config_path()}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.stop()
+    print(f"xraydesk: node stopped ({node.stats.rows} images classified)", file=sys.stderr)
+    return 0

@@ -1,0 +1,188 @@
+"""``xraydesk pacs``: configure PACS nodes, echo, query, retrieve, send, see the worklist.
+
+A thin front door over ``xraydesk.dicomnet`` (C-ECHO, C-FIND, C-MOVE, C-STORE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from xraydesk.cli.listen import add_node_options, config_from_args
+
+EPILOG = """\
+Nodes are kept in dicomnet.json in the XRayDesk data folder (XRAYDESK_DATA_DIR moves it).
+`find` queries at study level (Study Root) and prints one line per study: Study Instance
+UID, date, modalities, accession, patient ID, patient name (or JSON lines with --json).
+`move` asks the PACS to send studies to this node's AE title: the PACS must know that
+title with the address and port of a running `xraydesk listen`.
+Exit status: 0 done, 1 the PACS refused or failed, 2 usage or configuration error.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "pacs",
+        help="PACS nodes: echo, query, retrieve, send results, worklist",
+        description="Talk to a configured PACS over DICOM.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser("nodes", help="list the configured nodes")
+    p.set_defaults(run=_nodes)
+    p = actions.add_parser("add", help="add or replace a node")
+    p.add_argument("name")
+    p.add_argument("node_ae", metavar="AE_TITLE")
+    p.add_argument("node_host", metavar="HOST")
+    p.add_argument("node_port", metavar="PORT", type=int)
+    p.add_argument("--tls", action="store_true", help="associate with TLS")
+    p.set_defaults(run=_add)
+    p = actions.add_parser("remove", help="remove a node")
+    p.add_argument("name")
+    p.set_defaults(run=_remove)
+
+    p = actions.add_parser("echo", help="C-ECHO a node")
+    p.add_argument("name")
+    p.set_defaults(run=_echo)
+    p = actions.add_parser("find", help="C-FIND studies")
+    p.add_argument("name")
+    p.add_argument("--patient-id", default="")
+    p.add_argument("--accession", default="")
+    p.add_argument("--from", dest="date_from", default="", metavar="YYYYMMDD")
+    p.add_argument("--to", dest="date_to", default="", metavar="YYYYMMDD")
+    p.add_argument(
+        "--modality", action="append", default=[], help="repeatable (default: CR and DX)"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=_find)
+    p = actions.add_parser("move", help="C-MOVE studies to this node (or --to-ae)")
+    p.add_argument("name")
+    p.add_argument("study_uids", nargs="+", metavar="STUDY_UID")
+    p.add_argument("--to-ae", metavar="TITLE", help="destination AE title")
+    p.set_defaults(run=_move)
+    p = actions.add_parser("send", help="C-STORE DICOM files (e.g. from --dicom-out)")
+    p.add_argument("name")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(run=_send)
+    p = actions.add_parser("worklist", help="the images received, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_worklist)
+    for action in actions.choices.values():
+        add_node_options(action)
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    print(f"this node: {config.ae_title} on {config.host}:{config.port}")
+    for node in config.nodes.values():
+        print(node.describe())
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from xraydesk.dicomnet.config import load_config, make_node
+
+    config = load_config()
+    node = make_node(args.name, args.node_ae, args.node_host, args.node_port, args.tls)
+    path = config.with_node(node).save()
+    print(f"saved {node.describe()} in {path}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from xraydesk.dicomnet.config import load_config
+
+    config = load_config()
+    config.node(args.name)
+    nodes = {k: v for k, v in config.nodes.items() if k != args.name}
+    auto = None if config.auto_send == args.name else config.auto_send
+    dataclasses.replace(config, nodes=nodes, auto_send=auto).save()
+    print(f"removed {args.name}")
+    return 0
+
+
+def _echo(args: argparse.Namespace) -> int:
+    from xraydesk.dicomnet.scu import echo
+
+    config = config_from_args(args)
+    node = config.node(args.name)
+    seconds = echo(config, node)
+    print(f"{node.describe()} answered C-ECHO in {seconds * 1000:.0f} ms")
+    return 0
+
+
+def _find(args: argparse.Namespace) -> int:
+    from xraydesk.dicomnet.scu import CHEST_MODALITIES, StudyQuery, find_studies
+
+    config = config_from_args(args)
+    query = StudyQuery(
+        patient_id=args.patient_id,
+        accession=args.accession,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        modalities=tuple(m.upper() for m in args.modality) or CHEST_MODALITIES,
+    )
+    for match in find_studies(config, config.node(args.name), query):
+        if args.json:
+            print(json.dumps(match.__dict__))
+        else:
+            print(
+                "\t".join(
+                    [
+                        match.study_uid,
+                        match.study_date,
+                        match.modalities,
+                        match.accession,
+                        match.patient_id,
+                        match.patient_name,
+                    ]
+                )
+            )
+    return 0
+
+
+def _move(args: argparse.Namespace) -> int:
+    from xraydesk.dicomnet.scu import move_studies
+
+    config = config_from_args(args)
+    outcome = move_studies(config, config.node(args.name), args.study_uids, args.to_ae)
+    print(f"{outcome.completed} images sent, {outcome.failed} failed, {outcome.warnings} warnings")
+    for message in outcome.messages:
+        print(f"xraydesk: {message}", file=sys.stderr)
+    return 0 if outcome.ok else 1
+
+
+def _send(args: argparse.Namespace) -> int:
+    from xraydesk.dicomnet.scu import send_files
+
+    config = config_from_args(args)
+    outcome = send_files(config, config.node(args.name), args.files)
+    print(f"{outcome.completed} sent, {outcome.failed} refused")
+    for message in outcome.messages:
+        print(f"xraydesk: {message}", file=sys.stderr)
+    return 0 if outcome.ok else 1
+
+
+def _worklist(args: argparse.Namespace) -> int:
+    from xraydesk.dicomnet.worklist import Worklist
+
+    with Worklist() as worklist:
+        for item in worklist.items(limit=args.limit):
+            if args.json:
+                data = {k: v for k, v in item.__dict__.items()}
+                data["path"] = str(item.path) if item.path else None
+                print(json.dumps(data))
+            else:
+                result = item.prediction or item.error or ""
+                print(
+                    f"#{item.id}\t{item.received_at}\t{item.status}\t{item.modality or ''}\t"
+                    f"{item.patient_id or ''}\t{result}"
+                )
+    return 0

@@ -1,0 +1,245 @@
+"""Results as DICOM objects a PACS viewer already shows (highdicom).
+
+For one source image:
+
+- a Comprehensive SR: the model (name and version, TID 4019 Algorithm Identification),
+  the predicted class, every class probability, the warnings (the image reader's notes)
+  and a "not for diagnosis" comment, referencing the source image;
+- a Secondary Capture: the radiograph with the Grad-CAM heat map of the predicted class
+  burnt in and "NOT FOR DIAGNOSIS" written into the pixels (Burned In Annotation YES), so
+  no viewer can show it without the warning.
+
+Patient and study identifiers are copied from the source by highdicom (it is the SR's
+evidence and the SC's reference dataset), so both land in the source's study; every new
+Series and SOP Instance UID comes from ``pydicom.uid.generate_uid``. Why a Secondary
+Capture rather than a presentation state: every viewer displays it, and a heat map is
+colour, which a Grayscale Softcopy Presentation State cannot carry.
+"""
+
+from __future__ import annotations
+
+import warnings as warnings_module
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sr.coding import Code
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from xraydesk import __version__
+from xraydesk.dicomnet.storage import write_private
+from xraydesk.errors import XRayDeskError
+from xraydesk.imaging import load_xray
+from xraydesk.model.classifier import Classifier
+
+NOT_FOR_DIAGNOSIS = "NOT FOR DIAGNOSIS"
+MANUFACTURER = "XRayDesk"
+SCHEME = "99XRAYDESK"  # private coding scheme for the model's classes
+SR_SERIES_NUMBER = 9901
+SC_SERIES_NUMBER = 9902
+DISCLAIMER = (
+    "Produced by XRayDesk, a research tool: not for diagnosis. The probabilities are a "
+    "model's output, not a finding of a physician."
+)
+
+_REPORT = Code("18748-4", "LN", "Diagnostic imaging report")
+_FINDING = Code("121071", "DCM", "Finding")
+_COMMENT = Code("121106", "DCM", "Comment")
+_SOURCE = Code("121112", "DCM", "Source of Measurement")
+_UNITLESS = Code("1", "UCUM", "no units")
+_TYPE2_IDENTIFIERS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+
+
+class ResultsError(XRayDeskError):
+    """The SR or Secondary Capture could not be made for a source file."""
+
+
+@dataclass
+class ResultObjects:
+    sr: Dataset
+    sc: Dataset
+    prediction: str
+    warnings: list[str] = field(default_factory=list)
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write both as ``<SOP Instance UID>.dcm`` (0600: they carry patient data)."""
+        written = []
+        for ds in (self.sr, self.sc):
+            path = out_dir / f"{ds.SOPInstanceUID}.dcm"
+            buffer = BytesIO()
+            ds.save_as(buffer, enforce_file_format=True)
+            write_private(path, buffer.getvalue())
+            written.append(path)
+        return written
+
+
+def make_results(
+    source: Path,
+    classifier: Classifier,
+    probabilities: dict[str, float] | None = None,
+) -> ResultObjects:
+    """SR and heat-map Secondary Capture for ``source``; ``probabilities`` (class id ->
+    probability, e.g. from the batch engine) avoid a second forward pass when given."""
+    try:
+        ref = dcmread(source, stop_before_pixels=True, force=True)
+    except (OSError, InvalidDicomError) as exc:
+        raise ResultsError(f"{source}: not a DICOM file ({exc})") from exc
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
+        if not ref.get(keyword):
+            raise ResultsError(f"{source}: the source has no {keyword}; results need it")
+    for keyword in _TYPE2_IDENTIFIERS:  # type 2: present, possibly empty
+        if keyword not in ref:
+            setattr(ref, keyword, "")
+    xray = load_xray(source)
+    if probabilities is None:
+        probabilities = classifier.predict(xray).probabilities
+    predicted = max(probabilities, key=lambda c: probabilities[c])
+    names = classifier.card.display_names
+    warnings = list(xray.notes)
+    with warnings_module.catch_warnings():
+        # highdicom warns about single-component person names ("Anonymized"): copied as is
+        warnings_module.simplefilter("ignore", UserWarning)
+        sc = _secondary_capture(ref, xray, classifier, predicted, probabilities[predicted])
+        sr = _structured_report(ref, classifier, predicted, probabilities, warnings, names)
+    return ResultObjects(sr=sr, sc=sc, prediction=predicted, warnings=warnings)
+
+
+def _structured_report(
+    ref: Dataset,
+    classifier: Classifier,
+    predicted: str,
+    probabilities: dict[str, float],
+    warnings: list[str],
+    names: dict[str, str],
+) -> Dataset:
+    card = classifier.card
+    items: list[Dataset] = [*hd.sr.AlgorithmIdentification(name=card.name, version=card.version)]
+    items.append(
+        hd.sr.CodeContentItem(
+            name=_FINDING,
+            value=Code(predicted, SCHEME, names.get(predicted, predicted)),
+            relationship_type="CONTAINS",
+        )
+    )
+    for cid in classifier.class_ids:
+        items.append(
+            hd.sr.NumContentItem(
+                name=Code(f"P-{cid}", SCHEME, f"Probability of {names.get(cid, cid)}"),
+                value=round(float(probabilities[cid]), 6),
+                unit=_UNITLESS,
+                relationship_type="CONTAINS",
+            )
+        )
+    for text in [DISCLAIMER, *warnings]:
+        items.append(hd.sr.TextContentItem(name=_COMMENT, value=text, relationship_type="CONTAINS"))
+    items.append(
+        hd.sr.ImageContentItem(
+            name=_SOURCE,
+            referenced_sop_class_uid=ref.SOPClassUID,
+            referenced_sop_instance_uid=ref.SOPInstanceUID,
+            relationship_type="CONTAINS",
+        )
+    )
+    root = hd.sr.ContainerContentItem(name=_REPORT)
+    root.ContentSequence = items
+    sr = hd.sr.ComprehensiveSR(
+        evidence=[ref],
+        content=root,
+        series_instance_uid=generate_uid(),
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+        is_final=False,  # nobody verified it: a model's output
+        transfer_syntax_uid=ExplicitVRLittleEndian,
+    )
+    sr.SeriesDescription = f"XRayDesk {card.label} ({NOT_FOR_DIAGNOSIS.lower()})"
+    sr.SoftwareVersions = __version__
+    return sr
+
+
+def _secondary_capture(
+    ref: Dataset, xray, classifier: Classifier, predicted: str, confidence: float
+) -> Dataset:
+    from xraydesk.explain import blend_overlay, grad_cam
+
+    cam = grad_cam(classifier, xray, predicted)
+    rgb = blend_overlay(xray.render(), cam.heatmap, 0.45)
+    name = classifier.card.display_names.get(predicted, predicted)
+    caption = f"XRayDesk {classifier.card.label}: {name} {confidence:.0%}"
+    rgb = burn_in(rgb, NOT_FOR_DIAGNOSIS, caption)
+    sc = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=ref,
+        pixel_array=rgb,
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        series_instance_uid=generate_uid(),
+        series_number=SC_SERIES_NUMBER,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        patient_orientation=_orientation(ref),
+        transfer_syntax_uid=ExplicitVRLittleEndian,
+    )
+    sc.BurnedInAnnotation = "YES"
+    sc.SeriesDescription = f"XRayDesk heat map ({NOT_FOR_DIAGNOSIS.lower()})"
+    sc.ImageComments = DISCLAIMER
+    sc.SoftwareVersions = __version__
+    return sc
+
+
+def _orientation(ref: Dataset) -> tuple[str, str]:
+    value = ref.get("PatientOrientation")
+    if value and len(value) == 2 and all(str(v) for v in value):
+        return str(value[0]), str(value[1])
+    return ("L", "F")  # the usual PA chest view when the source does not say
+
+
+def burn_in(rgb: np.ndarray, banner: str, caption: str) -> np.ndarray:
+    """Write ``banner`` large at the top and ``caption`` at the bottom, white on a dark
+    outline, into a copy of the RGB pixels."""
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    draw = ImageDraw.Draw(image)
+    height, width = rgb.shape[:2]
+    big = ImageFont.load_default(size=max(12, height // 14))
+    small = ImageFont.load_default(size=max(9, height // 40))
+    margin = max(4, height // 60)
+    box = draw.textbbox((0, 0), banner, font=big)
+    x = max(margin, (width - (box[2] - box[0])) // 2)
+    outline = max(1, height // 256)
+    draw.text(
+        (x, margin),
+        banner,
+        font=big,
+        fill=(255, 255, 255),
+        stroke_width=outline,
+        stroke_fill=(0, 0, 0),
+    )
+    box = draw.textbbox((0, 0), caption, font=small)
+    draw.text(
+        (margin, height - margin - (box[3] - box[1]) - outline),
+        caption,
+        font=small,
+        fill=(255, 255, 255),
+        stroke_width=outline,
+        stroke_fill=(0, 0, 0),
+    )
+    return np.asarray(image)

@@ -1,0 +1,334 @@
+"""The incoming worklist: every DICOM object the node received and what the model said.
+
+It lives in the results database (``results.sqlite``, beside the batch runs) in its own
+table, written only by this module. WAL mode as in ``batch.store``: the node commits a
+row before anything shows it (the GUI, the CLI, a callback), so a killed node never loses
+a row it reported, and readers never block the writer.
+
+Schema (``dicom_worklist``, one row per SOP Instance UID; a re-sent instance replaces
+its row)::
+
+    id            INTEGER PRIMARY KEY
+    received_at   TEXT     ISO 8601 UTC, when the C-STORE request arrived
+    calling_ae    TEXT     the sender's calling AE title
+    study_uid, series_uid, sop_uid (UNIQUE), sop_class_uid   TEXT
+    modality, body_part, study_date, study_description, accession   TEXT
+    patient_id, patient_name   TEXT   identifying: shown in the app, never logged
+    path          TEXT     the stored file (NULL when not stored, see status)
+    status        TEXT     received | classified | failed | skipped
+    model         TEXT     "name version" that classified it
+    prediction    TEXT     class id
+    probabilities TEXT     JSON {class id: probability}
+    warnings      TEXT     JSON list of strings (reader notes of the image)
+    error         TEXT     why it failed or was skipped
+    classified_at TEXT     ISO 8601 UTC
+    seconds       REAL     first byte of the association to this row (node time)
+    results       TEXT     where the SR and Secondary Capture went ("sent to pacs", ...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xraydesk.batch.store import default_db_path, utc_now
+from xraydesk.errors import XRayDeskError
+
+TABLE = "dicom_worklist"
+RECEIVED, CLASSIFIED, FAILED, SKIPPED = "received", "classified", "failed", "skipped"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL,
+    calling_ae TEXT,
+    study_uid TEXT,
+    series_uid TEXT,
+    sop_uid TEXT NOT NULL UNIQUE,
+    sop_class_uid TEXT,
+    modality TEXT,
+    body_part TEXT,
+    study_date TEXT,
+    study_description TEXT,
+    accession TEXT,
+    patient_id TEXT,
+    patient_name TEXT,
+    path TEXT,
+    status TEXT NOT NULL,
+    model TEXT,
+    prediction TEXT,
+    probabilities TEXT,
+    warnings TEXT,
+    error TEXT,
+    classified_at TEXT,
+    seconds REAL,
+    results TEXT
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_by_status ON {TABLE}(status);
+"""
+
+_COLUMNS = (
+    "id, received_at, calling_ae, study_uid, series_uid, sop_uid, sop_class_uid, modality,"
+    " body_part, study_date, study_description, accession, patient_id, patient_name, path,"
+    " status, model, prediction, probabilities, warnings, error, classified_at, seconds, results"
+)
+
+
+class WorklistError(XRayDeskError):
+    """The worklist table could not be opened or written."""
+
+
+@dataclass
+class WorkItem:
+    """One received object. ``patient_*`` are identifying: never put them in a log line."""
+
+    sop_uid: str
+    received_at: str = ""
+    calling_ae: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    sop_class_uid: str | None = None
+    modality: str | None = None
+    body_part: str | None = None
+    study_date: str | None = None
+    study_description: str | None = None
+    accession: str | None = None
+    patient_id: str | None = None
+    patient_name: str | None = None
+    path: Path | None = None
+    status: str = RECEIVED
+    model: str | None = None
+    prediction: str | None = None
+    probabilities: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    classified_at: str | None = None
+    seconds: float | None = None
+    results: str | None = None
+    id: int | None = None
+
+    def __repr__(self) -> str:  # never leak identifiers into logs or tracebacks
+        return f"WorkItem(id={self.id}, status={self.status!r}, prediction={self.prediction!r})"
+
+
+class Worklist:
+    """The ``dicom_worklist`` table. One connection per thread (associations run in their
+    own threads); each write is committed before it returns."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connection()
+            conn.executescript(_SCHEMA)
+            conn.commit()
+        except sqlite3.Error as exc:
+            self.close()
+            raise WorklistError(f"{self.path}: cannot open the DICOM worklist ({exc})") from exc
+        except OSError as exc:
+            raise WorklistError(f"{self.path}: cannot create the worklist ({exc})") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> Worklist:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def add(self, item: WorkItem) -> int:
+        """Insert (or replace, for a re-sent instance) and commit; returns the row id."""
+        item.received_at = item.received_at or utc_now()
+        values = (
+            item.received_at,
+            item.calling_ae,
+            item.study_uid,
+            item.series_uid,
+            item.sop_uid,
+            item.sop_class_uid,
+            item.modality,
+            item.body_part,
+            item.study_date,
+            item.study_description,
+            item.accession,
+            item.patient_id,
+            item.patient_name,
+            str(item.path) if item.path else None,
+            item.status,
+            item.error,
+        )
+        conn = self._connection()
+        try:
+            conn.execute(
+                f"INSERT INTO {TABLE} (received_at, calling_ae, study_uid, series_uid, sop_uid,"
+                " sop_class_uid, modality, body_part, study_date, study_description, accession,"
+                " patient_id, patient_name, path, status, error)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(sop_uid) DO UPDATE SET received_at=excluded.received_at,"
+                " calling_ae=excluded.calling_ae, study_uid=excluded.study_uid,"
+                " series_uid=excluded.series_uid, sop_class_uid=excluded.sop_class_uid,"
+                " modality=excluded.modality, body_part=excluded.body_part,"
+                " study_date=excluded.study_date, study_description=excluded.study_description,"
+                " accession=excluded.accession, patient_id=excluded.patient_id,"
+                " patient_name=excluded.patient_name, path=excluded.path, status=excluded.status,"
+                " error=excluded.error, model=NULL, prediction=NULL, probabilities=NULL,"
+                " warnings=NULL, classified_at=NULL, seconds=NULL, results=NULL",
+                values,
+            )
+            record = conn.execute(
+                f"SELECT id FROM {TABLE} WHERE sop_uid = ?", (item.sop_uid,)
+            ).fetchone()
+            conn.commit()
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.rollback()
+            raise WorklistError(f"{self.path}: cannot add to the worklist ({exc})") from exc
+        item.id = int(record[0])
+        return item.id
+
+    def set_result(
+        self,
+        row_id: int,
+        *,
+        status: str,
+        model: str | None,
+        prediction: str | None = None,
+        probabilities: dict[str, float] | None = None,
+        error: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Record the classification (or its failure) and commit."""
+        conn = self._connection()
+        try:
+            conn.execute(
+                f"UPDATE {TABLE} SET status=?, model=?, prediction=?, probabilities=?, error=?,"
+                " classified_at=?, seconds=? WHERE id=?",
+                (
+                    status,
+                    model,
+                    prediction,
+                    json.dumps(probabilities) if probabilities is not None else None,
+                    error,
+                    utc_now(),
+                    seconds,
+                    row_id,
+                ),
+            )
+            conn.commit()
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.rollback()
+            raise WorklistError(f"{self.path}: cannot record a result ({exc})") from exc
+
+    def set_results_sent(self, row_id: int, results: str, warnings: list[str]) -> None:
+        conn = self._connection()
+        conn.execute(
+            f"UPDATE {TABLE} SET results=?, warnings=? WHERE id=?",
+            (results, json.dumps(list(warnings)), row_id),
+        )
+        conn.commit()
+
+    # -- reading ---------------------------------------------------------------------------
+    def items(self, limit: int | None = None, status: str | None = None) -> list[WorkItem]:
+        """Newest first."""
+        sql = f"SELECT {_COLUMNS} FROM {TABLE}"
+        params: list[object] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            params.append(status)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_item(r) for r in self._connection().execute(sql, params).fetchall()]
+
+    def iter_pending(self) -> Iterator[WorkItem]:
+        """Rows received but not classified (a node stopped before their turn), oldest first."""
+        records = (
+            self._connection()
+            .execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE status = ? ORDER BY id", (RECEIVED,))
+            .fetchall()
+        )
+        for record in records:
+            yield _item(record)
+
+    def get(self, row_id: int) -> WorkItem | None:
+        record = (
+            self._connection()
+            .execute(f"SELECT {_COLUMNS} FROM {TABLE} WHERE id = ?", (row_id,))
+            .fetchone()
+        )
+        return _item(record) if record else None
+
+    def count(self, status: str | None = None) -> int:
+        if status is None:
+            record = self._connection().execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()
+        else:
+            record = (
+                self._connection()
+                .execute(f"SELECT COUNT(*) FROM {TABLE} WHERE status = ?", (status,))
+                .fetchone()
+            )
+        return int(record[0])
+
+
+def _item(record: tuple) -> WorkItem:
+    (
+        row_id, received_at, calling_ae, study_uid, series_uid, sop_uid, sop_class_uid,
+        modality, body_part, study_date, study_description, accession, patient_id,
+        patient_name, path, status, model, prediction, probabilities, warnings, error,
+        classified_at, seconds, results,
+    ) = record  # fmt: skip
+    return WorkItem(
+        id=row_id,
+        received_at=received_at,
+        calling_ae=calling_ae,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        sop_uid=sop_uid,
+        sop_class_uid=sop_class_uid,
+        modality=modality,
+        body_part=body_part,
+        study_date=study_date,
+        study_description=study_description,
+        accession=accession,
+        patient_id=patient_id,
+        patient_name=patient_name,
+        path=Path(path) if path else None,
+        status=status,
+        model=model,
+        prediction=prediction,
+        probabilities=json.loads(probabilities) if probabilities else None,
+        warnings=json.loads(warnings) if warnings else [],
+        error=error,
+        classified_at=classified_at,
+        seconds=seconds,
+        results=results,
+    )
