@@ -72,11 +72,12 @@ def test_self_test_without_bundled_models_fails_with_the_reason(monkeypatch, tmp
 
 
 def test_self_test_names_a_damaged_model(monkeypatch, tmp_path, test_model_path, capsys):
-    card = json.loads(test_model_path.read_text())
-    card["weights"]["sha256"] = "0" * 64
-    (tmp_path / test_model_path.name).write_text(json.dumps(card))
-    weights = test_model_path.with_suffix(".safetensors")
-    (tmp_path / weights.name).symlink_to(weights)
+    """Damaged weights (one byte changed) under an intact card: the card's own integrity
+    hash now covers its weights sha256 field, so the damage is in the weights file."""
+    (tmp_path / test_model_path.name).write_bytes(test_model_path.read_bytes())
+    weights = bytearray(test_model_path.with_suffix(".safetensors").read_bytes())
+    weights[-1] ^= 0xFF
+    (tmp_path / test_model_path.with_suffix(".safetensors").name).write_bytes(weights)
     monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path)
     code, summary, _err = _self_test(capsys, "--no-window", "--device", "cpu")
     assert code == 1
