@@ -1,0 +1,220 @@
+"""``classify``: an archive of radiographs to a Parquet table, on Spark (driver side).
+
+INPUT is a folder (searched recursively), a glob, a CSV or Parquet table with a path
+column (relative paths are taken from the table's folder, as in a training manifest), a
+catalog table (``table:NAME``), or in Python a DataFrame with a path column. Folders
+and globs are listed by Spark's ``binaryFile`` source, so any file system Spark reads
+works (HDFS, S3A, ABFS, DBFS); local files are read by the workers themselves, remote
+ones by Spark (the bytes travel in the Arrow batches). Spark leaves out files whose name
+starts with ``.`` or ``_``.
+
+Output columns: path, content_hash, model, version, prediction, p_<class> per class,
+warnings (the loader's notes, e.g. "frame 1 of 12"), error. A bad file is an error row,
+never a failed job. The output is appended to: a re-run leaves out every file whose
+content hash this model (name and version) already has a row for, and every unreadable
+path it already reported, so an interrupted job is simply run again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from xraydesk.errors import XRayDeskError
+from xraydesk.model.card import ModelCard
+from xraydesk.model.library import resolve_model
+from xraydesk.spark.executor import KnownRows, ModelRef, classify_frames, result_columns
+from xraydesk.spark.session import get_session
+
+TABLE_PREFIX = "table:"
+
+
+@dataclass
+class ClassifySummary:
+    output: str
+    model: str  # "name version"
+    rows: int  # rows this run added
+    classified: int
+    failed: int
+    already: int  # rows the output already had for this model (their files were left out)
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"{self.rows} row(s) added to {self.output} with {self.model}: "
+            f"{self.classified} classified, {self.failed} failed; "
+            f"{self.already} were already there ({self.seconds:.1f} s)"
+        )
+
+
+def output_schema(class_ids: list[str]) -> str:
+    """The Parquet schema, as a Spark DDL string."""
+    types = {"warnings": "array<string>"}
+    for cid in class_ids:
+        types[f"p_{cid}"] = "double"
+    return ", ".join(f"`{c}` {types.get(c, 'string')}" for c in result_columns(class_ids))
+
+
+def classify(
+    source: str | os.PathLike[str] | Any,
+    output: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | ModelCard | None = None,
+    spark: Any = None,
+    master: str | None = None,
+    device: str = "auto",
+    precision: str | None = None,
+    batch_size: int = 32,
+    ship_model: bool | None = None,
+    path_column: str = "path",
+    partitions: int | None = None,
+    overwrite: bool = False,
+) -> ClassifySummary:
+    """Classify every image of ``source`` into the Parquet table ``output``; see the module
+    docstring. ``model``: a name, card path or ModelCard (default: the default model).
+    ``ship_model``: send card and weights to the executors with ``addFile`` (default: on
+    any master but ``local``; off, they read the card's path, which must be shared).
+    ``precision``: "fp32" turns mixed precision off on the executors (reference runs)."""
+    started = time.perf_counter()
+    card = model if isinstance(model, ModelCard) else resolve_model(model)
+    spark = spark if spark is not None else get_session(master, "xraydesk classify")
+    out = str(output)
+    ref = _model_ref(spark, card, ship_model, device, precision, batch_size)
+    listing, base = _listing(spark, source, path_column)
+    if partitions:
+        listing = listing.repartition(partitions)
+    known = KnownRows() if overwrite else _known_rows(spark, out, card)
+    rows_before, ok_before = (0, 0) if overwrite else _tally(spark, out, card)
+    shared = spark.sparkContext.broadcast(known if len(known) else None)
+
+    def run(frames: Any) -> Any:
+        return classify_frames(frames, ref, shared.value, base)
+
+    rows = listing.mapInPandas(run, output_schema(card.class_ids))
+    rows.write.mode("overwrite" if overwrite else "append").parquet(out)
+    rows_after, ok_after = _tally(spark, out, card)
+    shared.unpersist()
+    added, classified = rows_after - rows_before, ok_after - ok_before
+    return ClassifySummary(
+        output=out,
+        model=card.label,
+        rows=added,
+        classified=classified,
+        failed=added - classified,
+        already=rows_before,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _model_ref(
+    spark: Any,
+    card: ModelCard,
+    ship: bool | None,
+    device: str,
+    precision: str | None,
+    batch_size: int,
+) -> ModelRef:
+    if card.path is None:
+        raise XRayDeskError(f"model {card.label} has no card file to send to the executors")
+    if ship is None:
+        ship = not spark.sparkContext.master.startswith("local")
+    options = {"device": device, "precision": precision, "batch_size": batch_size}
+    ref = ModelRef.of(card, **options)
+    if not ship:
+        return ref
+    context = spark.sparkContext
+    context.addFile(str(card.path))
+    context.addFile(str(card.weights_path))
+    return ModelRef(card.path.name, ref.weights_sha256, ref.integrity, True, **options)
+
+
+def _listing(spark: Any, source: Any, path_column: str) -> tuple[Any, str | None]:
+    """A DataFrame with a ``path`` column (and ``content`` for remote folders), and the
+    folder relative paths are taken from (tables only)."""
+    if not isinstance(source, str | os.PathLike):  # a DataFrame
+        return source.select(source[path_column].cast("string").alias("path")), None
+    text = str(source)
+    if text.startswith(TABLE_PREFIX):
+        frame = spark.table(text[len(TABLE_PREFIX) :])
+        return frame.select(frame[path_column].cast("string").alias("path")), None
+    suffix = Path(urlparse(text).path).suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        if suffix == ".csv":
+            frame = spark.read.option("header", True).csv(text)
+        else:
+            frame = spark.read.parquet(text)
+        if path_column not in frame.columns:
+            raise XRayDeskError(
+                f"{text}: no {path_column!r} column (columns: {', '.join(frame.columns)}); "
+                "name the column with --path-column"
+            )
+        base = _folder_of(text)
+        return frame.select(frame[path_column].cast("string").alias("path")), base
+    return _files(spark, text), None
+
+
+def _files(spark: Any, location: str) -> Any:
+    """Every file under a folder or matching a glob, listed by Spark (not read, when local)."""
+    local = urlparse(location).scheme in ("", "file")
+    if local and not any(ch in location for ch in "*?[{") and not Path(location).exists():
+        raise XRayDeskError(f"{location}: not found")
+    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+    try:
+        frame = reader.load(location)
+    except Exception as exc:  # AnalysisException: path does not exist, or no file matched
+        raise XRayDeskError(f"{location}: nothing to classify ({_first_line(exc)})") from exc
+    return frame.select("path") if local else frame.select("path", "content")
+
+
+def _folder_of(table: str) -> str | None:
+    parsed = urlparse(table)
+    if parsed.scheme not in ("", "file"):
+        return None
+    path = Path(parsed.path if parsed.scheme else table)
+    return str(path.resolve().parent)
+
+
+def _known_rows(spark: Any, output: str, card: ModelCard) -> KnownRows:
+    """What the output already holds for this model (name and version)."""
+    existing = _read_output(spark, output)
+    if existing is None:
+        return KnownRows()
+    from pyspark.sql import functions as F
+
+    mine = existing.filter((F.col("model") == card.name) & (F.col("version") == card.version))
+    hashes = [r[0] for r in mine.select("content_hash").where("content_hash IS NOT NULL")
+              .distinct().collect()]  # fmt: skip
+    failed = [r[0] for r in mine.where("content_hash IS NULL").select("path").distinct().collect()]
+    return KnownRows.build(hashes, failed)
+
+
+def _read_output(spark: Any, output: str) -> Any:
+    local = urlparse(output).scheme in ("", "file")
+    if local and not Path(output).exists():
+        return None
+    try:
+        return spark.read.option("mergeSchema", "true").parquet(output)
+    except Exception as exc:  # AnalysisException: not there, or not Parquet
+        if local and Path(output).exists():
+            raise XRayDeskError(f"{output}: not a Parquet table ({_first_line(exc)})") from exc
+        return None
+
+
+def _tally(spark: Any, output: str, card: ModelCard) -> tuple[int, int]:
+    """(rows, rows with a prediction) the output holds for this model."""
+    from pyspark.sql import functions as F
+
+    table = _read_output(spark, output)
+    if table is None:
+        return 0, 0
+    mine = table.filter((F.col("model") == card.name) & (F.col("version") == card.version))
+    totals = mine.agg(F.count(F.lit(1)).alias("rows"), F.count("prediction").alias("ok")).first()
+    return int(totals["rows"]), int(totals["ok"])
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

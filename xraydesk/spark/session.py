@@ -1,0 +1,76 @@
+"""Finding pyspark and Java, and the SparkSession a command runs in.
+
+pyspark is imported here, in functions, and nowhere at module level: ``import xraydesk``
+must work on a desktop that has neither pyspark nor Java.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from typing import Any
+
+from xraydesk.errors import XRayDeskError
+
+INSTALL_HINT = 'pip install "xraydesk[spark]" (and a Java 17 runtime, e.g. openjdk-17-jre-headless)'
+# Rows per Arrow batch handed to a Python worker: one model batch, so a worker never holds
+# thousands of decoded images (Spark's default is 10,000 rows).
+ROWS_PER_ARROW_BATCH = 32
+
+
+class SparkUnavailable(XRayDeskError):
+    """pyspark or a Java runtime is missing: the Spark commands cannot run here."""
+
+
+def missing_requirement() -> str | None:
+    """Why Spark cannot run on this machine, or None when pyspark and Java are there."""
+    try:
+        import pyarrow  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        return f"pyspark is not installed ({exc.name} missing): {INSTALL_HINT}"
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.path.isfile(os.path.join(java_home, "bin", "java")):
+        return None
+    if shutil.which("java") is None:
+        return f"no Java runtime found (java is not on PATH and JAVA_HOME is unset): {INSTALL_HINT}"
+    return None
+
+
+def require_spark() -> None:
+    reason = missing_requirement()
+    if reason is not None:
+        raise SparkUnavailable(reason)
+
+
+def get_session(
+    master: str | None = None,
+    app_name: str = "xraydesk",
+    conf: Mapping[str, str] | None = None,
+) -> Any:
+    """The active SparkSession, or a new one on ``master`` (``local[*]`` when none is given
+    and no spark-submit set one). ``conf`` adds Spark settings (``spark.executor.memory``...)."""
+    require_spark()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None and master is None and not conf:
+        tune(active)
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    elif "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
+        builder = builder.config("spark.master", os.environ.get("MASTER", "local[*]"))
+    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", ROWS_PER_ARROW_BATCH)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    tune(session)
+    return session
+
+
+def tune(session: Any) -> None:
+    """Session settings the jobs rely on (runtime SQL settings, safe on a shared session)."""
+    session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ROWS_PER_ARROW_BATCH))
