@@ -27,6 +27,7 @@ import collections
 import errno
 import logging
 import queue
+import socketserver
 import threading
 import time
 from collections.abc import Callable
@@ -198,9 +199,10 @@ class StorageNode:
     def stop(self) -> None:
         self._stop.set()
         if self._server is not None:
-            self._server.shutdown()
+            # made by make_server, not start_server: the AE does not list it, so stop
+            # it as the socketserver it is (pynetdicom's shutdown would look it up)
+            socketserver.BaseServer.shutdown(self._server)
             self._server.server_close()
-            self._ae.shutdown()
         for thread in self._threads:
             thread.join(timeout=30)
         self.worklist.close()
@@ -235,7 +237,9 @@ class StorageNode:
 
     def _on_rejected(self, event: Any) -> None:
         self.stats.refused += 1
-        log.warning("refused an association from %s (AE title not allowed)", event.address[0])
+        log.warning(
+            "refused an association from %s (AE title not allowed)", event.assoc.requestor.address
+        )
 
     def _on_store(self, event: Any) -> int:
         started = self._marks.get(id(event.assoc), time.monotonic())
