@@ -5,6 +5,8 @@ into the repository; temporary folders hold symlinks or derived bad files only).
 from __future__ import annotations
 
 import csv
+import os
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -136,6 +138,31 @@ def test_unreadable_files_are_reported_and_left_out(shared_data, tmp_path):
     assert "not an image" in causes["text.jpeg"]
     problems = "\n".join(report.problems())
     assert "truncated.jpeg: unreadable" in problems and "missing.png: unreadable" in problems
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_class_folders_with_a_pipe_and_broken_files_that_claim_images(shared_data, tmp_path):
+    """Discovery yields files whose name says image (issue 18 #10); a pipe named x.png must
+    then be refused on stat, not read (it would block the check forever)."""
+    root = tmp_path / "folder"
+    for path, label, _ in kermany_rows(shared_data, 10, ("normal", "viral")):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        (root / label / Path(path).name).symlink_to(path)
+    os.mkfifo(root / "normal" / "pipe.png")
+    (root / "viral" / "empty.dcm").write_bytes(b"")
+    (root / "viral" / "notes.txt").write_text("not an image")
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(r=check_dataset([root])), daemon=True)
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # let the stuck reader go before failing
+        os.close(os.open(root / "normal" / "pipe.png", os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("checking the data blocked on a named pipe")
+    report = result["r"]
+    assert report.counts == {"normal": 10, "viral": 10} and report.not_images == 1
+    causes = {path.name: cause for path, cause in report.unreadable}
+    assert "named pipe" in causes["pipe.png"]
+    assert causes["empty.dcm"] == "empty file (0 bytes)"
 
 
 def test_duplicates_and_conflicting_labels(shared_data, tmp_path):

@@ -214,10 +214,11 @@ class BatchRun:
             self.cancel,
             skip_known=opts.skip_known,
             keep_xray=opts.cam_dir is not None,
+            unreadable=self.stats.unreadable,
         )
         stream = ordered_map(
             prepare,
-            iter_images(self.inputs, opts.recursive, self.stats),
+            self._discover(),
             workers=self._workers,
             depth=max(1, depth),
             cancel=self.cancel,
@@ -247,6 +248,18 @@ class BatchRun:
         gone = self._folders.vanished(self.stats.missing)
         if gone is not None:
             raise BatchAborted(self._gone_message(gone))
+
+    def _discover(self) -> Iterator[Path]:
+        """The walk's files, each folder that could not be listed in its place (the decode
+        stage makes its error row): the run goes on past it, and the user sees it."""
+        unreadable = self.stats.unreadable
+        reported = 0
+        for path in iter_images(self.inputs, self.options.recursive, self.stats):
+            if len(unreadable) > reported:
+                yield from list(unreadable)[reported:]
+                reported = len(unreadable)
+            yield path
+        yield from list(unreadable)[reported:]
 
     # -- the model ------------------------------------------------------------------------
     def _flush(self, pending: list[Prepared]) -> Iterator[ResultRow]:

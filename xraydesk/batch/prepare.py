@@ -1,9 +1,11 @@
 """A batch run's decode stage: one file to a model input, or to a row that is already final.
 
-Runs in the decode threads (``prefetch.ordered_map``): hash the file (sha256), look the
-hash up in the results database (a file this model already classified is reused, not
-decoded), else decode and preprocess it. Never raises for a bad file: it becomes an
-error row naming the cause.
+Runs in the decode threads (``prefetch.ordered_map``): check the file on ``stat`` (a
+pipe, a device or a huge file is refused before a byte is read: reading them blocks or
+takes minutes), hash it (sha256), look the hash up in the results database (a file this
+model already classified is reused, not decoded), else decode and preprocess it. Never
+raises for a bad file: it becomes an error row naming the cause. A folder that discovery
+could not list gets its error row here too, in its place in the walk.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from xraydesk.batch.store import ResultStore, utc_now
 from xraydesk.errors import ImageLoadError
 from xraydesk.files import sha256_file
 from xraydesk.imaging import load_xray
+from xraydesk.imaging.limits import check_file
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
 
@@ -56,6 +59,7 @@ class Preparer:
         cancel: threading.Event,
         skip_known: bool = True,
         keep_xray: bool = False,
+        unreadable: dict[Path, str] | None = None,
     ) -> None:
         self.classifier = classifier
         self.store = store if skip_known else None
@@ -63,14 +67,22 @@ class Preparer:
         self.label = classifier.card.label
         self.cancel = cancel
         self.keep_xray = keep_xray
+        self.unreadable = unreadable if unreadable is not None else {}  # folder -> cause
 
     def __call__(self, path: Path) -> Prepared:
         """Hash, look up, decode and preprocess one file; never raises for a bad file."""
         if self.cancel.is_set():
             return Prepared(path, row=self.error_row(path, "cancelled"))
+        folder_error = self.unreadable.get(path)
+        if folder_error is not None:
+            return Prepared(path, row=self.error_row(path, folder_error))
         start = time.perf_counter()
         try:
+            check_file(path)  # on stat only: never opens a pipe nor hashes 8 GB of holes
             sha = content_hash(path)
+        except ImageLoadError as exc:
+            row = self.error_row(path, exc.cause, time.perf_counter() - start)
+            return Prepared(path, row=row, missing=exc.cause == FILE_NOT_FOUND)
         except OSError as exc:
             cause = read_error(exc)
             return Prepared(

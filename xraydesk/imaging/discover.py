@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xraydesk.imaging import is_image_file
+from xraydesk.imaging.loader import sniff_format
+
+# Names that say "image": such a file is never skipped silently; if it cannot be decoded
+# (empty, a text file, truncated) the reader's refusal becomes an error row.
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".dic"}
+)
+_HEAD_BYTES = 132  # what ``sniff_format`` needs: DICOM's preamble and "DICM"
 
 
 @dataclass
@@ -17,7 +25,9 @@ class DiscoveryStats:
 
     hidden: int = 0
     not_images: int = 0
-    missing: list[Path] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)  # inputs or folders that are gone
+    # folders that exist but cannot be listed (no permission, I/O error) -> the cause
+    unreadable: dict[Path, str] = field(default_factory=dict)
 
 
 def iter_images(
@@ -26,9 +36,11 @@ def iter_images(
     """Yield image files in a stable order, streaming (never the whole tree in memory at once).
 
     Files named explicitly are always yielded, image or not, so that a bad file the user
-    asked for gets an error row instead of vanishing. Inside folders, images are
-    recognised by content (DICOM without an extension included); hidden entries and
-    non-images are skipped and counted.
+    asked for gets an error row instead of vanishing. Inside folders, a file is yielded
+    when its name (``IMAGE_EXTENSIONS``) or its content (DICOM without an extension
+    included) says image, or when it cannot be read to tell (the reader then names the
+    cause); hidden entries and files with neither are skipped and counted. A folder that
+    cannot be listed is recorded in ``stats.unreadable`` and the walk goes on.
     """
     stats = stats if stats is not None else DiscoveryStats()
     visited: set[tuple[int, int]] = set()
@@ -46,14 +58,34 @@ def iter_images(
 def count_images(
     paths: Iterable[str | Path], recursive: bool = False, cancel: threading.Event | None = None
 ) -> int | None:
-    """How many items ``iter_images`` will yield (for progress and time left); None if
-    cancelled. Holds only a counter, so it is as cheap in memory as the walk itself."""
+    """How many rows a run over ``iter_images`` makes (its items and one per unreadable
+    folder), for progress and time left; None if cancelled. Holds only a counter, so it
+    is as cheap in memory as the walk itself."""
     count = 0
-    for _ in iter_images(paths, recursive):
+    stats = DiscoveryStats()
+    for _ in iter_images(paths, recursive, stats):
         count += 1
         if cancel is not None and cancel.is_set():
             return None
-    return count
+    return count + len(stats.unreadable)
+
+
+def claims_image(path: str | os.PathLike[str]) -> bool:
+    """Whether a file found in a folder deserves a row: an image name, image content, or
+    content that cannot be read to tell. Never opens anything but a regular file (a pipe
+    would block)."""
+    if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
+        return True
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return False  # a pipe, socket or device without an image name
+        with open(path, "rb") as handle:
+            return sniff_format(handle.read(_HEAD_BYTES)) is not None
+    except FileNotFoundError:
+        return not os.path.lexists(path)  # vanished since listed: reported; a dead link: not
+    except OSError:
+        return True  # no permission, I/O error: the reader names the cause in an error row
 
 
 def _walk(
@@ -66,8 +98,11 @@ def _walk(
             return
         visited.add(key)
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         stats.missing.append(folder)
+        return
+    except OSError as exc:
+        stats.unreadable[folder] = _listing_error(exc)
         return
     subfolders = []
     for entry in entries:
@@ -80,12 +115,19 @@ def _walk(
             is_dir = False
         if is_dir:
             subfolders.append(Path(entry.path))
-        elif is_image_file(entry.path):
+        elif claims_image(entry.path):
             yield Path(entry.path)
-        elif not os.path.lexists(entry.path):
-            yield Path(entry.path)  # vanished since listed: the reader reports it, not a skip
         else:
             stats.not_images += 1
     if recursive:
         for sub in subfolders:
             yield from _walk(sub, recursive, stats, visited)
+
+
+def _listing_error(exc: OSError) -> str:
+    """Why a folder could not be listed, for its error row (the row names the folder)."""
+    if isinstance(exc, PermissionError):
+        cause = "permission denied: the folder cannot be read"
+    else:
+        cause = f"the folder cannot be read ({exc.strerror or exc})"
+    return f"{cause}; the images in it were not classified"

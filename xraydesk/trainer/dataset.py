@@ -27,6 +27,7 @@ from typing import Any
 from xraydesk.errors import ImageLoadError, XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
+from xraydesk.imaging.limits import check_file
 
 MANIFEST_NAME = "manifest.csv"
 MIN_PER_CLASS = 10  # below this a class cannot be split three ways and still be learned
@@ -304,6 +305,7 @@ def check_dataset(
         report.patients_from[source.pool] = _patient_origin(source, entries, with_patient)
         raw.extend(entries)
     report.not_images = stats.not_images
+    report.unreadable.extend(stats.unreadable.items())  # folders that could not be listed
 
     wanted = list(classes) if classes else None
     mapped: list[Sample] = []
@@ -391,6 +393,10 @@ def _refusals(report: DatasetReport, min_per_class: int, total: int) -> None:
 
 
 def _hash_and_verify(path: Path, verify: bool) -> tuple[str, str | None]:
+    try:
+        check_file(path)  # on stat: a pipe named x.png must not block, nor a huge file load
+    except ImageLoadError as exc:
+        return "", exc.cause
     try:
         data = path.read_bytes()
     except FileNotFoundError:
