@@ -251,16 +251,22 @@ def send_files(config: NodeConfig, node: RemoteNode, files: Iterable[Path]) -> T
             contexts.setdefault(str(ds.SOPClassUID), set()).add(str(ds.file_meta.TransferSyntaxUID))
         except (OSError, InvalidDicomError, AttributeError) as exc:
             raise DicomNetError(f"{path}: not a DICOM file that can be sent ({exc})") from exc
-    if len(contexts) > 127:
+    pairs = [(sop, syntax) for sop, syntaxes in contexts.items() for syntax in sorted(syntaxes)]
+    if len(pairs) > 128:
         raise DicomNetError("too many different kinds of object for one association")
     ae = _ae(config)
-    for sop_class, syntaxes in contexts.items():
-        ae.add_requested_context(sop_class, sorted(syntaxes))
+    for sop_class, syntax in pairs:  # one context each: the peer accepts one syntax per context
+        ae.add_requested_context(sop_class, [syntax])
     outcome = TransferOutcome()
     assoc = _associate(config, node, ae)
     try:
         for path in files:
-            status = assoc.send_c_store(path)
+            try:
+                status = assoc.send_c_store(path)
+            except ValueError:  # the peer refused this object's class or transfer syntax
+                outcome.failed += 1
+                outcome.messages.append(f"{path.name}: the peer does not accept this kind")
+                continue
             code = int(status.Status) if status else -1
             if code == 0x0000:
                 outcome.completed += 1
