@@ -228,6 +228,35 @@ def test_database_write_failure_ends_the_run_cleanly(folder, test_classifier, mo
         assert store.integrity_ok()
 
 
+# -- 9: a full database --------------------------------------------------------------------
+
+
+def test_full_database_counts_only_the_rows_stored(tmp_path, test_classifier):
+    """``PRAGMA max_page_count`` on the run's own connection: SQLite's real 'database or
+    disk is full' error, from the moment the file may grow no more."""
+    folder = tmp_path / "many"
+    for i in range(80):
+        write_png(folder / f"x{i:02d}.png", seed=i, size=(16, 16))
+    batch = BatchRun([folder], test_classifier, BatchOptions(batch_size=4, workers=1))
+    yielded = []
+    with pytest.raises(BatchAborted, match="could not be written"):
+        for row in batch.rows():
+            if not yielded:
+                conn = batch._ledger.store._connection()
+                pages = conn.execute("PRAGMA page_count").fetchone()[0]
+                conn.execute(f"PRAGMA max_page_count = {pages}")
+            yielded.append(row)
+    summary = batch.summary
+    with ResultStore() as store:
+        stored = store.row_count(batch.run_id)
+        info = store.run(batch.run_id)
+        assert store.integrity_ok()
+    assert 0 < stored == len(yielded) < 80
+    assert summary.done == stored and summary.classified == stored
+    assert info.rows_done == stored and info.classified == stored
+    assert info.status == "failed" and "full" in info.message
+
+
 def test_a_damaged_database_is_named_and_left_alone(folder, test_classifier):
     db = paths.data_dir() / "results.sqlite"
     db.write_bytes(b"this is not a database" * 100)

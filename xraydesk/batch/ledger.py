@@ -60,29 +60,33 @@ class RunLedger:
         return sum(self.counts.values())
 
     def add(self, rows: list[ResultRow]) -> None:
-        """Count ``rows`` and, when recording, store and commit them with the counts."""
+        """Count ``rows`` and, when recording, store and commit them with the counts.
+
+        The counts change only once the rows are committed: after a full disk the summary
+        and the runs table count the rows the database holds, not the ones it refused.
+        """
+        counts = dict(self.counts)
         for row in rows:
             kind = "failed" if not row.ok else "reused" if row.reused else "classified"
-            self.counts[kind] += 1
-        if self.store is None or self.run_id is None:
-            self.seq += len(rows)
-            return
-        try:
-            self.store.add_rows(self.run_id, self.key, self.seq, rows)
-            self.store.update_counts(self.run_id, **self.run_counts())
-            self.store.commit()
-        except sqlite3.Error as exc:
-            self.store.rollback()
-            raise BatchAborted(
-                f"{self.store.path}: the results database could not be written ({exc}); "
-                f"{self.seq} rows finished before are safe in it"
-            ) from exc
+            counts[kind] += 1
+        if self.store is not None and self.run_id is not None:
+            try:
+                self.store.add_rows(self.run_id, self.key, self.seq, rows)
+                self.store.update_counts(self.run_id, **self.run_counts(counts))
+                self.store.commit()
+            except sqlite3.Error as exc:
+                self.store.rollback()
+                raise BatchAborted(
+                    f"{self.store.path}: the results database could not be written ({exc}); "
+                    f"{self.seq} rows finished before are safe in it"
+                ) from exc
+        self.counts = counts
         self.seq += len(rows)
 
-    def run_counts(self) -> dict[str, int | None]:
+    def run_counts(self, counts: dict[str, int] | None = None) -> dict[str, int | None]:
         return {
             "total": self.total,
-            **self.counts,
+            **(self.counts if counts is None else counts),
             "not_images": self.stats.not_images,
             "hidden": self.stats.hidden,
         }
