@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "models": "xraydesk.cli.models",
     "pacs": "xraydesk.cli.pacs",
     "self-test": "xraydesk.cli.selftest",
+    "spark": "xraydesk.cli.spark",
     "train": "xraydesk.cli.train",
 }
 

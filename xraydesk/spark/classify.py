@@ -83,7 +83,7 @@ def classify(
     card = model if isinstance(model, ModelCard) else resolve_model(model)
     spark = spark if spark is not None else get_session(master, "xraydesk classify")
     out = str(output)
-    ref = _model_ref(spark, card, ship_model, device, precision, batch_size)
+    ref = model_ref(spark, card, ship_model, device, precision, batch_size)
     listing, base = _listing(spark, source, path_column)
     if partitions:
         listing = listing.repartition(partitions)
@@ -110,7 +110,7 @@ def classify(
     )
 
 
-def _model_ref(
+def model_ref(
     spark: Any,
     card: ModelCard,
     ship: bool | None,

@@ -329,16 +329,13 @@ def hash_frames(frames: Iterable[Any]) -> Iterator[Any]:
 
 
 def feature_frames(frames: Iterable[Any], ref: ModelRef) -> Iterator[Any]:
-    """``mapInPandas`` body: (row, path) in, (row, features, error) out, the features being
-    the backbone's pooled output exactly as quick mode computes it on the desktop."""
-    import pandas as pd
-
+    """``mapInPandas`` body: (row, path, other columns) in, (row, other columns, features,
+    error) out, the features being the backbone's pooled output as quick mode computes it."""
     model = loaded_model(ref)
     prepare = Preparer(model.classifier, None, "", threading.Event(), False, False)
     for frame in frames:
-        rows = list(frame["row"])
-        features: list[Any] = [None] * len(rows)
-        errors: list[str | None] = [None] * len(rows)
+        features: list[Any] = [None] * len(frame)
+        errors: list[str | None] = [None] * len(frame)
         good: list[tuple[int, torch.Tensor]] = []
         for k, path in enumerate(frame["path"]):
             prepared = prepare(Path(path))
@@ -354,4 +351,7 @@ def feature_frames(frames: Iterable[Any], ref: ModelRef) -> Iterator[Any]:
                     features[k] = vector.astype(np.float32)
                 else:
                     errors[k] = "the backbone's features are not finite numbers"
-        yield pd.DataFrame({"row": rows, "features": features, "error": errors})
+        out = frame.drop(columns=["path"]).reset_index(drop=True)
+        out["features"] = features
+        out["error"] = errors
+        yield out
