@@ -305,3 +305,34 @@ def test_tls_association(node: StorageNode, test_classifier, tmp_path: Path) -> 
         in_clear = make_node("clear", NODE_AET, "127.0.0.1", secure.port, tls=False)
         with pytest.raises(DicomNetError):
             echo(config, in_clear)
+
+
+def test_classify_dicom_out_and_send(
+    orthanc_server: Orthanc,  # noqa: F811
+    samples_dir: Path,
+    test_model_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from xraydesk.cli import main
+
+    _config(orthanc_server).save()
+    source = samples_dir / "dicom" / "siim-cr-jpeg-baseline.dcm"
+    png = samples_dir / "fullres" / "nih-00000001_000.png"
+    out = tmp_path / "results"
+    argv = ["classify", str(source), str(png), "--dicom-out", str(out), "--send", "pacs"]
+    code = main([*argv, "--model", str(test_model_path), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "1 classified file(s) are not DICOM" in err and "2 object(s) sent to pacs" in err
+    written = sorted(out.iterdir())
+    assert len(written) == 2
+    kinds = set()
+    for path in written:
+        ds = pydicom.dcmread(path)
+        kinds.add(ds.Modality)
+        found = orthanc_server.post_json(
+            "/tools/find", {"Level": "Instance", "Query": {"SOPInstanceUID": ds.SOPInstanceUID}}
+        )
+        assert len(found) == 1
+    assert kinds == {"SR", "OT"}

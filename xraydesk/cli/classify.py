@@ -59,6 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to FILE")
     parser.add_argument("--cam-dir", type=Path, metavar="DIR", help="write Grad-CAM overlays here")
     parser.add_argument(
+        "--dicom-out", type=Path, metavar="DIR", help="write an SR and a heat-map SC per DICOM file"
+    )
+    parser.add_argument("--send", metavar="PACS", help="C-STORE those to this configured node")
+    parser.add_argument(
         "--no-skip",
         action="store_true",
         help="classify every file again, even those this model already classified",
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     csv_out = CsvOutput(args.csv, ids) if args.csv else None
     if not args.json:
         print(_table_line(["FILE", "PREDICTION", *(card.display_names[c] for c in ids)]))
+    dicom_out = _dicom_output(args, classifier)
     rows = batch.rows()
     stop_message: str | None = None  # why the run ended early, if it did
     interrupted = False
@@ -105,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.write_above(line, sys.stdout)
             else:
                 print(line, flush=True)
+            if dicom_out is not None:
+                dicom_out.add(row)
             if csv_out is not None:
                 try:
                     csv_out.write(row)
@@ -135,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
             csv_out.path, csv_out.error, "the CSV file"
         )
     _summary(batch.summary)
+    if dicom_out is not None and not interrupted and not dicom_out.finish():
+        stop_message = stop_message or "some DICOM results were not made or not sent"
     if interrupted:
         print("xraydesk: interrupted", file=sys.stderr)
         return 130
@@ -186,6 +195,15 @@ class CsvOutput:
             self.error = exc
         self.partial.unlink(missing_ok=True)
         return self.error is None
+
+
+def _dicom_output(args: argparse.Namespace, classifier: Classifier):
+    """--dicom-out/--send: SR + heat-map Secondary Capture per DICOM file (xraydesk.dicomnet)."""
+    if args.dicom_out is None and args.send is None:
+        return None
+    from xraydesk.dicomnet.output import DicomOutput
+
+    return DicomOutput(classifier, args.dicom_out, args.send)
 
 
 def _silence_stdout() -> None:
