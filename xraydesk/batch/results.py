@@ -4,7 +4,8 @@ Export formats (documented for users in ``xraydesk classify --help``):
 
 - CSV: one header line, then one line per file: path, sha256, model, prediction,
   ``p_<class id>`` for every class in the model's order, seconds, classified_at,
-  reused, error.
+  reused, error. A file name that is not valid UTF-8 is written with ``\\xNN`` escapes
+  (``display_text``), so the file stays UTF-8.
 - JSON: ``write_json_lines`` writes JSON Lines (one object per line, what
   ``xraydesk classify --json`` prints); ``write_json_array`` writes one JSON array of
   the same objects (what the GUI's "Export JSON" saves). Both stream: a run of any size
@@ -76,11 +77,30 @@ def csv_header(class_ids: Sequence[str]) -> list[str]:
     ]
 
 
+def display_text(text: str) -> str:
+    """``text`` as valid UTF-8 for SQLite, CSV files and screens.
+
+    Python decodes a file name that is not UTF-8 with surrogate escapes (``os.fsdecode``);
+    such a str cannot be encoded, so SQLite and a UTF-8 file refuse it. Its undecodable
+    bytes are shown as ``\\xNN`` (any other lone surrogate as ``\\uNNNN``); valid text is
+    returned unchanged.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+    return text
+
+
 def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
     probs = row.probabilities or {}
     cells = [f"{probs[c]:.6f}" if c in probs else "" for c in class_ids]
     return [
-        str(row.path),
+        display_text(str(row.path)),
         row.content_hash or "",
         row.model,
         row.prediction or "",
@@ -88,7 +108,7 @@ def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
         f"{row.seconds:.4f}",
         row.classified_at or "",
         "yes" if row.reused else "no",
-        row.error or "",
+        display_text(row.error or ""),
     ]
 
 

@@ -10,6 +10,11 @@ last ones.
 A file is "already classified" by a model when a row with its sha256 and that model's
 key (name, version and weights hash) exists without an error. Re-running a folder reuses
 such rows instead of classifying the file again.
+
+Text columns hold valid UTF-8 (``results.display_text``): a file name that is not UTF-8
+(Linux names are any bytes) is stored as readable text with ``\\xNN`` escapes in ``path``
+and, so that it comes back exactly, as its bytes in ``raw_path`` (NULL for every other
+name). ``raw_path`` was added to schema 1 in place: older versions ignore it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xraydesk import paths
-from xraydesk.batch.results import ResultRow
+from xraydesk.batch.results import ResultRow, display_text
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ModelCard
 
@@ -75,7 +80,8 @@ CREATE TABLE IF NOT EXISTS results (
     error TEXT,
     seconds REAL NOT NULL DEFAULT 0,
     classified_at TEXT,
-    reused INTEGER NOT NULL DEFAULT 0
+    reused INTEGER NOT NULL DEFAULT 0,
+    raw_path BLOB                    -- the name's bytes when it is not UTF-8, else NULL
 );
 CREATE INDEX IF NOT EXISTS results_by_run ON results(run_id, seq);
 CREATE INDEX IF NOT EXISTS results_by_content ON results(model_key, sha256)
@@ -160,6 +166,7 @@ class ResultStore:
                     f"(schema {version}); update XRayDesk or move the file away"
                 )
             conn.executescript(_SCHEMA)
+            _add_raw_path(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.commit()
         except sqlite3.Error as exc:
@@ -210,8 +217,8 @@ class ResultStore:
                 "INSERT INTO runs (folder, inputs, recursive, model, model_key, classes, started,"
                 " heartbeat, status, pid, total) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    inputs[0] if inputs else "",
-                    json.dumps(inputs),
+                    display_text(inputs[0]) if inputs else "",
+                    json.dumps(inputs),  # ASCII with escapes: any name round-trips
                     int(recursive),
                     card.label,
                     model_key(card),
@@ -235,21 +242,22 @@ class ResultStore:
         """Insert rows (not committed yet: ``commit`` makes them durable)."""
         self._connection().executemany(
             "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
-            " probabilities, error, seconds, classified_at, reused)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " probabilities, error, seconds, classified_at, reused, raw_path)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     run_id,
                     first_seq + k,
-                    str(row.path),
+                    display_text(str(row.path)),
                     row.content_hash,
                     key,
                     row.prediction,
                     json.dumps(row.probabilities) if row.probabilities is not None else None,
-                    row.error,
+                    None if row.error is None else display_text(row.error),
                     row.seconds,
                     row.classified_at,
                     int(row.reused),
+                    _raw_path(row.path),
                 )
                 for k, row in enumerate(rows)
             ],
@@ -276,7 +284,13 @@ class ResultStore:
         try:
             conn.execute(
                 "UPDATE runs SET status = ?, finished = ?, message = ?, heartbeat = ? WHERE id = ?",
-                (status, utc_now(), message, time.time(), run_id),
+                (
+                    status,
+                    utc_now(),
+                    None if message is None else display_text(message),
+                    time.time(),
+                    run_id,
+                ),
             )
             conn.commit()
         finally:
@@ -293,7 +307,8 @@ class ResultStore:
         record = (
             self._connection()
             .execute(
-                "SELECT path, prediction, probabilities, seconds, classified_at FROM results"
+                "SELECT path, raw_path, prediction, probabilities, seconds, classified_at"
+                " FROM results"
                 " WHERE model_key = ? AND sha256 = ? AND error IS NULL AND reused = 0"
                 " ORDER BY id DESC LIMIT 1",
                 (key, sha256),
@@ -302,9 +317,9 @@ class ResultStore:
         )
         if record is None:
             return None
-        path, prediction, probabilities, seconds, classified_at = record
+        path, raw_path, prediction, probabilities, seconds, classified_at = record
         return ResultRow(
-            path=Path(path),
+            path=_stored_path(path, raw_path),
             model="",
             prediction=prediction,
             probabilities=json.loads(probabilities),
@@ -340,17 +355,17 @@ class ResultStore:
         last = -1
         while True:
             records = conn.execute(
-                "SELECT seq, path, sha256, prediction, probabilities, error, seconds,"
+                "SELECT seq, path, raw_path, sha256, prediction, probabilities, error, seconds,"
                 " classified_at, reused FROM results WHERE run_id = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
                 (run_id, last, chunk),
             ).fetchall()
             if not records:
                 return
-            for seq, path, sha, prediction, probs, error, seconds, at, reused in records:
+            for seq, path, raw, sha, prediction, probs, error, seconds, at, reused in records:
                 last = seq
                 yield ResultRow(
-                    path=Path(path),
+                    path=_stored_path(path, raw),
                     model=info.model,
                     prediction=prediction,
                     probabilities=json.loads(probs) if probs is not None else None,
@@ -372,6 +387,33 @@ class ResultStore:
     def integrity_ok(self) -> bool:
         record = self._connection().execute("PRAGMA integrity_check").fetchone()
         return record is not None and record[0] == "ok"
+
+
+def _add_raw_path(conn: sqlite3.Connection) -> None:
+    """Add ``raw_path`` to a database made before it existed (another process may be
+    doing the same at this moment: its column is as good as ours)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
+    if "raw_path" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE results ADD COLUMN raw_path BLOB")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
+
+
+def _raw_path(path: Path) -> bytes | None:
+    """The bytes of a name that is not valid UTF-8 (None for every other name)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return None
+
+
+def _stored_path(text: str, raw: bytes | None) -> Path:
+    return Path(os.fsdecode(raw)) if raw is not None else Path(text)
 
 
 _RUN_COLUMNS = (

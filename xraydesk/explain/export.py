@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from PIL import Image
@@ -16,7 +17,7 @@ from xraydesk.model.classifier import Classifier
 
 def cam_filename(source: Path) -> str:
     """A stable, collision-free name: same stems in different folders do not overwrite."""
-    tag = hashlib.sha1(str(source.resolve()).encode("utf-8")).hexdigest()[:8]
+    tag = hashlib.sha1(os.fsencode(source.resolve())).hexdigest()[:8]  # any name's bytes
     return f"{source.stem}-{tag}-gradcam.png"
 
 

@@ -1,0 +1,55 @@
+"""A file or folder name that is not UTF-8 (Linux names are any bytes) is classified,
+stored so that it comes back exactly, and exported as readable text (issue 18 #2)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+
+import pytest
+
+from tests.batch_helpers import write_png
+from xraydesk.batch.batch_run import BatchOptions, BatchRun
+from xraydesk.batch.results import display_text, export_rows
+from xraydesk.batch.store import ResultStore
+
+CLASSES = ["normal", "pneumonia", "covid19"]
+
+
+def test_display_text_escapes_only_what_is_not_utf8():
+    assert display_text("caf\u00e9.png") == "caf\u00e9.png"
+    assert display_text(os.fsdecode(b"caf\xe9.png")) == "caf\\xe9.png"
+    assert display_text("odd\ud800") == "odd\\ud800"  # a lone surrogate of any other kind
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux file names are any bytes")
+def test_non_utf8_names_are_classified_stored_and_exported(tmp_path, test_classifier):
+    folder = tmp_path / os.fsdecode(b"caf\xe9")  # Latin-1 folder name
+    good = write_png(folder / "good.png", seed=1)
+    odd = write_png(folder / os.fsdecode(b"bad\xff.png"), seed=2)
+    cams = tmp_path / "cams"
+    batch = BatchRun([folder], test_classifier, BatchOptions(cam_dir=cams))
+    rows = list(batch.rows())
+    assert [r.path for r in rows] == [odd, good]
+    assert all(r.ok for r in rows), [r.error for r in rows]
+    assert batch.summary.status == "completed" and batch.summary.classified == 2
+    assert len(list(cams.iterdir())) == 2
+    with ResultStore() as store:
+        info = store.run(batch.run_id)
+        assert info.inputs == [str(folder)]  # round-trips: the run can be repeated
+        assert info.folder == str(tmp_path / "caf\\xe9")  # text for people
+        stored = list(store.iter_rows(batch.run_id))
+        assert [r.path for r in stored] == [odd, good]  # the exact name comes back
+        shown = [p for (p,) in store._connection().execute("SELECT path FROM results")]
+        assert shown[0].endswith("caf\\xe9/bad\\xff.png")  # display-safe text column
+    out = tmp_path / "run.csv"
+    assert export_rows(stored, CLASSES, out, "csv") == 2
+    with open(out, newline="", encoding="utf-8") as fh:
+        records = list(csv.DictReader(fh))
+    assert records[0]["path"].endswith("caf\\xe9/bad\\xff.png")
+    for fmt in ("json", "jsonl"):  # JSON escapes the name; it decodes to the same str
+        export_rows(stored, CLASSES, tmp_path / f"run.{fmt}", fmt)
+    objects = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert [o["path"] for o in objects] == [str(odd), str(good)]
