@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 import sys
 
 import pytest
@@ -53,3 +54,15 @@ def test_non_utf8_names_are_classified_stored_and_exported(tmp_path, test_classi
         export_rows(stored, CLASSES, tmp_path / f"run.{fmt}", fmt)
     objects = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
     assert [o["path"] for o in objects] == [str(odd), str(good)]
+
+
+def test_a_database_from_before_raw_path_gains_the_column(tmp_path):
+    db = tmp_path / "results.sqlite"
+    ResultStore(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute("ALTER TABLE results DROP COLUMN raw_path")  # as schema 1 first shipped
+    conn.commit()
+    conn.close()
+    with ResultStore(db) as store:
+        columns = [row[1] for row in store._connection().execute("PRAGMA table_info(results)")]
+    assert columns[-1] == "raw_path"
