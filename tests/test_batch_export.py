@@ -1,19 +1,23 @@
-"""Exports of a stored run: CSV and JSON content, and a full disk while writing."""
+"""Exports of a stored run: CSV and JSON content, a full disk while writing, cells that would
+start a spreadsheet formula (issue 18 #6), side files of killed exports (issue 18 #11)."""
 
 from __future__ import annotations
 
 import csv
 import errno
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.batch_helpers import make_folder
+from tests.batch_helpers import make_folder, write_png
 from xraydesk.batch import results
-from xraydesk.batch.batch_run import BatchOptions, BatchRun
-from xraydesk.batch.results import ExportError, export_rows
+from xraydesk.batch.batch_run import BatchOptions, BatchRun, classify_paths
+from xraydesk.batch.results import ExportError, ResultRow, export_rows, write_csv
 from xraydesk.batch.store import ResultStore
+
+CLASSES = ["normal", "pneumonia", "covid19"]
 
 
 @pytest.fixture
@@ -102,3 +106,33 @@ def test_full_disk_while_exporting(stored_run, tmp_path, monkeypatch, fmt, write
         assert store.integrity_ok()
         assert store.row_count(run_id) == len(rows)
         assert store.run(run_id).status == "completed"
+
+
+FORMULA_NAMES = [
+    '=HYPERLINK("http:evil.example").png',
+    "+cmd.png",
+    "-2+3.png",
+    "@SUM(A1).png",
+    "\tTAB.png",
+    "\rCR.png",
+]
+
+
+def test_csv_cells_that_start_a_formula_are_escaped(tmp_path, test_classifier, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative run: the path cell is the bare name
+    for k, name in enumerate(FORMULA_NAMES):
+        write_png(tmp_path / name, seed=k)
+    rows = list(classify_paths(FORMULA_NAMES, test_classifier))
+    assert all(r.ok for r in rows)
+    out = tmp_path / "run.csv"
+    export_rows(rows, CLASSES, out, "csv")
+    with open(out, newline="", encoding="utf-8") as fh:
+        records = list(csv.DictReader(fh))
+    assert [r["path"] for r in records] == ["'" + name for name in FORMULA_NAMES]
+    for record in records:  # numbers stay numbers
+        assert 0.0 <= float(record["p_normal"]) <= 1.0 and float(record["seconds"]) >= 0
+    error = ResultRow(Path("x.png"), "@model 1", error="-1 bytes?")
+    buffer = io.StringIO()
+    write_csv([error], CLASSES, buffer)
+    cells = list(csv.reader(io.StringIO(buffer.getvalue())))[1]
+    assert cells[2] == "'@model 1" and cells[-1] == "'-1 bytes?"

@@ -5,7 +5,8 @@ Export formats (documented for users in ``xraydesk classify --help``):
 - CSV: one header line, then one line per file: path, sha256, model, prediction,
   ``p_<class id>`` for every class in the model's order, seconds, classified_at,
   reused, error. A file name that is not valid UTF-8 is written with ``\\xNN`` escapes
-  (``display_text``), so the file stays UTF-8.
+  (``display_text``), so the file stays UTF-8; a text cell that starts with a formula
+  character (= + - @ tab, carriage return) gets a leading single quote (``csv_safe``).
 - JSON: ``write_json_lines`` writes JSON Lines (one object per line, what
   ``xraydesk classify --json`` prints); ``write_json_array`` writes one JSON array of
   the same objects (what the GUI's "Export JSON" saves). Both stream: a run of any size
@@ -96,19 +97,32 @@ def display_text(text: str) -> str:
     return text
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    """Text for a CSV cell that a spreadsheet shows and never evaluates: a leading
+    formula character gets a single quote before it (OWASP's advice), e.g. a file named
+    ``=HYPERLINK(...).png``; anything not valid UTF-8 is escaped (``display_text``)."""
+    text = display_text(text)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
+    """One CSV line's cells; the numbers are ours, every text cell goes through ``csv_safe``."""
     probs = row.probabilities or {}
     cells = [f"{probs[c]:.6f}" if c in probs else "" for c in class_ids]
     return [
-        display_text(str(row.path)),
-        row.content_hash or "",
-        row.model,
-        row.prediction or "",
+        csv_safe(str(row.path)),
+        csv_safe(row.content_hash or ""),
+        csv_safe(row.model),
+        csv_safe(row.prediction or ""),
         *cells,
         f"{row.seconds:.4f}",
-        row.classified_at or "",
+        csv_safe(row.classified_at or ""),
         "yes" if row.reused else "no",
-        display_text(row.error or ""),
+        csv_safe(row.error or ""),
     ]
 
 
