@@ -7,6 +7,11 @@ import csv
 import errno
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,8 @@ from xraydesk.batch import results
 from xraydesk.batch.batch_run import BatchOptions, BatchRun, classify_paths
 from xraydesk.batch.results import ExportError, ResultRow, export_rows, write_csv
 from xraydesk.batch.store import ResultStore
+
+REPO = Path(__file__).resolve().parents[1]
 
 CLASSES = ["normal", "pneumonia", "covid19"]
 
@@ -136,3 +143,44 @@ def test_csv_cells_that_start_a_formula_are_escaped(tmp_path, test_classifier, m
     write_csv([error], CLASSES, buffer)
     cells = list(csv.reader(io.StringIO(buffer.getvalue())))[1]
     assert cells[2] == "'@model 1" and cells[-1] == "'-1 bytes?"
+
+
+KILLED_EXPORT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from xraydesk.batch.results import ResultRow, export_rows
+
+    def rows():
+        for k in range(1000):
+            if k == 5:
+                print("writing", flush=True)
+                time.sleep(60)  # killed here, mid-export
+            yield ResultRow(Path(f"img{k}.png"), "m 1", error="x")
+
+    export_rows(rows(), ["a"], Path(sys.argv[1]), "csv")
+    """
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+def test_partial_files_of_killed_exports_do_not_pile_up(tmp_path):
+    script = tmp_path / "export.py"
+    script.write_text(KILLED_EXPORT)
+    exports = tmp_path / "exports"
+    for name in ("a.csv", "b.csv"):
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(exports / name)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        assert child.stdout.readline().strip() == "writing"
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        # the killed export's side file stays; the one killed before it was removed
+        assert [p.name.split(".")[1] for p in exports.glob(".*partial")] == [name[0]]
+    rows = [ResultRow(Path("x.png"), "m 1", error="x")]
+    assert export_rows(rows, ["a"], exports / "c.csv", "csv") == 1
+    assert sorted(p.name for p in exports.iterdir()) == ["c.csv"]
