@@ -10,13 +10,16 @@ starts with ``.`` or ``_``.
 
 Output columns: path, content_hash, model, version, prediction, p_<class> per class,
 warnings (the loader's notes, e.g. "frame 1 of 12"), error. A bad file is an error row,
-never a failed job. The output is appended to: a re-run leaves out every file whose
-content hash this model (name and version) already has a row for, and every unreadable
-path it already reported, so an interrupted job is simply run again.
+never a failed job. As in the desktop's folder walk, a listed file that is not an image
+by content is passed over (notes.txt) unless its name says image (then it is an error
+row: an empty .png, a text file named .dcm). The output is appended to: a re-run leaves
+out every file whose content hash this model (name and version) already has a row for,
+and every unreadable path it already reported, so an interrupted job is simply run again.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from xraydesk.spark.executor import KnownRows, ModelRef, classify_frames, result
 from xraydesk.spark.session import get_session
 
 TABLE_PREFIX = "table:"
+FILES_PER_TASK = 256  # small tasks spread slow files and let a lost executor cost little
 
 
 @dataclass
@@ -85,6 +89,7 @@ def classify(
     out = str(output)
     ref = model_ref(spark, card, ship_model, device, precision, batch_size)
     listing, base = _listing(spark, source, path_column)
+    walked = _is_location(source)
     if partitions:
         listing = listing.repartition(partitions)
     known = KnownRows() if overwrite else _known_rows(spark, out, card)
@@ -92,7 +97,7 @@ def classify(
     shared = spark.sparkContext.broadcast(known if len(known) else None)
 
     def run(frames: Any) -> Any:
-        return classify_frames(frames, ref, shared.value, base)
+        return classify_frames(frames, ref, shared.value, base, walked)
 
     rows = listing.mapInPandas(run, output_schema(card.class_ids))
     rows.write.mode("overwrite" if overwrite else "append").parquet(out)
@@ -157,17 +162,35 @@ def _listing(spark: Any, source: Any, path_column: str) -> tuple[Any, str | None
     return _files(spark, text), None
 
 
+def _is_location(source: Any) -> bool:
+    """A folder or glob (listed here), rather than a table that names its files."""
+    if not isinstance(source, str | os.PathLike):
+        return False
+    text = str(source)
+    suffix = Path(urlparse(text).path).suffix.lower()
+    return not text.startswith(TABLE_PREFIX) and suffix not in (".csv", ".parquet")
+
+
 def _files(spark: Any, location: str) -> Any:
-    """Every file under a folder or matching a glob, listed by Spark (not read, when local)."""
+    """Every file under a folder or matching a glob, listed by Spark's file index (on the
+    driver, where Spark keeps its listing anyway). Not a scan: a scan passes over empty
+    files (SPARK-26161), and an empty .png must become an error row. Remote files are read
+    by Spark (content column; null where the scan passed over the file)."""
     local = urlparse(location).scheme in ("", "file")
     if local and not any(ch in location for ch in "*?[{") and not Path(location).exists():
         raise XRayDeskError(f"{location}: not found")
     reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
     try:
-        frame = reader.load(location)
+        scan = reader.load(location)
+        files = sorted(scan.inputFiles())
     except Exception as exc:  # AnalysisException: path does not exist, or no file matched
         raise XRayDeskError(f"{location}: nothing to classify ({_first_line(exc)})") from exc
-    return frame.select("path") if local else frame.select("path", "content")
+    slices = max(spark.sparkContext.defaultParallelism, math.ceil(len(files) / FILES_PER_TASK))
+    rows = spark.sparkContext.parallelize([(f,) for f in files], max(1, slices))
+    listing = spark.createDataFrame(rows, "path string")
+    if local:
+        return listing
+    return listing.join(scan.select("path", "content"), "path", "left")
 
 
 def _folder_of(table: str) -> str | None:

@@ -30,6 +30,8 @@ from xraydesk.batch.prepare import Prepared, Preparer, read_error
 from xraydesk.batch.results import ResultRow
 from xraydesk.errors import ModelError
 from xraydesk.files import sha256_file
+from xraydesk.imaging.discover import IMAGE_EXTENSIONS
+from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier, NonFiniteOutputError
 from xraydesk.model.network import feature_extractor
@@ -37,6 +39,7 @@ from xraydesk.model.network import feature_extractor
 log = logging.getLogger(__name__)
 
 LOCAL_SCHEMES = ("", "file")
+NOT_SCANNED = "empty file (0 bytes), or it could not be read"
 
 
 @dataclass(frozen=True)
@@ -185,13 +188,17 @@ def staged(frame: Any, base: str | None) -> Iterator[list[tuple[str, Path | None
     """(shown path, local file, read error) per row. Bytes Spark read (a ``content`` column,
     for remote storage) or read here through pyarrow's file systems are written to a
     temporary file, since the loader (like the desktop's) reads files."""
-    contents = frame["content"] if "content" in frame.columns else [None] * len(frame)
+    remote = "content" in frame.columns
+    contents = frame["content"] if remote else [None] * len(frame)
     with tempfile.TemporaryDirectory(prefix="xraydesk-spark-") as tmp:
         items: list[tuple[str, Path | None, str | None]] = []
         for k, (uri, content) in enumerate(zip(frame["path"], contents, strict=True)):
             uri = str(uri)
             local = local_path(uri, base)
             shown = str(local) if local is not None else uri
+            if remote and content is None:  # Spark's scan passed over it
+                items.append((shown, None, NOT_SCANNED))
+                continue
             if local is not None and content is None:
                 items.append((shown, local, None))
                 continue
@@ -237,10 +244,16 @@ def result_columns(class_ids: list[str]) -> list[str]:
 
 
 def classify_frames(
-    frames: Iterable[Any], ref: ModelRef, known: KnownRows | None = None, base: str | None = None
+    frames: Iterable[Any],
+    ref: ModelRef,
+    known: KnownRows | None = None,
+    base: str | None = None,
+    walked: bool = False,
 ) -> Iterator[Any]:
     """``mapInPandas`` body: frames with a ``path`` (and maybe ``content``) column in, one
-    result frame per input frame out; rows already known for this model are left out."""
+    result frame per input frame out; rows already known for this model are left out.
+    ``walked``: the paths come from listing a folder, so (as in the desktop's folder walk)
+    a file that is not an image by content is passed over unless its name says image."""
     import pandas as pd
 
     model = loaded_model(ref)
@@ -269,6 +282,8 @@ def classify_frames(
                 prepared = prepare(local)
                 if prepared.row is None:
                     pending.append((k, shown, prepared))
+                elif walked and _not_an_image(prepared, shown):
+                    continue
                 elif not _reported(prepared, shown, known):
                     out.append((k, record(shown, prepared.sha256, prepared.row.error)))
         for start in range(0, len(pending), ref.batch_size):
@@ -297,6 +312,13 @@ def classify_frames(
                 )
         out.sort(key=lambda item: item[0])
         yield pd.DataFrame([r for _, r in out], columns=columns)
+
+
+def _not_an_image(prepared: Prepared, shown: str) -> bool:
+    """A listed file that is no image and whose name does not claim one (notes.txt)."""
+    assert prepared.row is not None
+    suffix = Path(urlparse(shown).path).suffix.lower()
+    return prepared.row.error == UNRECOGNISED and suffix not in IMAGE_EXTENSIONS
 
 
 def _reported(prepared: Prepared, shown: str, known: KnownRows | None) -> bool:
