@@ -122,9 +122,11 @@ def _associate(config: NodeConfig, node: RemoteNode, ae: AE) -> Association:
         kwargs["tls_args"] = (client_context(config.tls), node.host)
     assoc = ae.associate(node.host, node.port, **kwargs)
     if not assoc.is_established:
-        why = "rejected the association" if assoc.is_rejected else "could not be reached"
-        if assoc.is_aborted:
-            why = "aborted the association"
+        why = (
+            "rejected the association"
+            if assoc.is_rejected
+            else "could not be reached or aborted the association"
+        )
         raise DicomNetError(
             f"{node.describe()} {why} (this node calls as {config.ae_title}; "
             "check the PACS knows this AE title and address)"

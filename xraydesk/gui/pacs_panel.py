@@ -1,0 +1,419 @@
+"""The PACS panel: configured nodes, query, retrieve, and the incoming worklist.
+
+Everything on the network runs off the GUI thread (``jobs.Job``), and the panel shows
+only what ``xraydesk.dicomnet`` committed: the worklist table is re-read from the results
+database (every two seconds while visible, and at once when this app's own node adds a
+row), so rows from a ``xraydesk listen`` running elsewhere show up too. Double-clicking a
+worklist row opens the stored image in the viewer (``open_image_requested``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from xraydesk.dicomnet import (
+    NodeConfig,
+    StorageNode,
+    StudyMatch,
+    StudyQuery,
+    WorkItem,
+    Worklist,
+    echo,
+    find_studies,
+    load_config,
+    make_node,
+    move_studies,
+    send_results,
+)
+from xraydesk.dicomnet.node import results_dir
+from xraydesk.dicomnet.scu import CHEST_MODALITIES
+from xraydesk.errors import XRayDeskError
+from xraydesk.gui.jobs import ClassifierProvider, Job, JobThread
+
+log = logging.getLogger(__name__)
+
+REFRESH_MS = 2000
+WORKLIST_ROWS = 200
+MODALITY_CHOICES = {"CR and DX": CHEST_MODALITIES, "CR": ("CR",), "DX": ("DX",)}
+STUDY_COLUMNS = ("Date", "Modalities", "Accession", "Patient ID", "Patient", "Description")
+WORKLIST_COLUMNS = ("Received", "Status", "Modality", "Patient ID", "Prediction", "Notes")
+
+
+class CallJob(Job):
+    """Any blocking call (echo, find, move, send) as a job."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        super().__init__()
+        self.call = call
+
+    def work(self) -> object:
+        return self.call()
+
+
+class PacsPanel(QWidget):
+    open_image_requested = Signal(Path)
+    message_shown = Signal(str)
+    worklist_changed = Signal()  # a row was committed by this app's node (any thread)
+    studies_found = Signal(object)  # list[StudyMatch]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pacs-panel")
+        self._provider: ClassifierProvider | None = None
+        self._names: dict[str, str] = {}
+        self._jobs: list[JobThread] = []
+        self._node: StorageNode | None = None
+        self.studies: list[StudyMatch] = []
+        self.items: list[WorkItem] = []
+        self._build()
+        self.worklist_changed.connect(self.refresh_worklist, Qt.ConnectionType.QueuedConnection)
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self._refresh_if_visible)
+        self.timer.start()
+        self.reload_config()
+        self.refresh_worklist()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        nodes = QGroupBox("PACS nodes")
+        row = QHBoxLayout(nodes)
+        self.node_combo = QComboBox()
+        self.echo_button = QPushButton("Echo")
+        self.echo_button.clicked.connect(self.echo_selected)
+        row.addWidget(self.node_combo, 1)
+        row.addWidget(self.echo_button)
+        layout.addWidget(nodes)
+
+        add = QGroupBox("Add a node")
+        form = QHBoxLayout(add)
+        self.new_name, self.new_ae, self.new_host = QLineEdit(), QLineEdit(), QLineEdit()
+        self.new_name.setPlaceholderText("name")
+        self.new_ae.setPlaceholderText("AE title")
+        self.new_host.setPlaceholderText("host")
+        self.new_port = QSpinBox()
+        self.new_port.setRange(1, 65535)
+        self.new_port.setValue(104)
+        self.save_node_button = QPushButton("Save")
+        self.save_node_button.clicked.connect(self.save_node)
+        for widget in (self.new_name, self.new_ae, self.new_host, self.new_port):
+            form.addWidget(widget)
+        form.addWidget(self.save_node_button)
+        layout.addWidget(add)
+
+        query = QGroupBox("Query")
+        qform = QFormLayout(query)
+        self.patient_edit, self.accession_edit = QLineEdit(), QLineEdit()
+        self.date_from_edit, self.date_to_edit = QLineEdit(), QLineEdit()
+        for edit in (self.date_from_edit, self.date_to_edit):
+            edit.setPlaceholderText("YYYYMMDD")
+        self.modality_combo = QComboBox()
+        self.modality_combo.addItems(list(MODALITY_CHOICES))
+        self.find_button = QPushButton("Find studies")
+        self.find_button.clicked.connect(self.find)
+        qform.addRow("Patient ID", self.patient_edit)
+        qform.addRow("Accession", self.accession_edit)
+        qform.addRow("From", self.date_from_edit)
+        qform.addRow("To", self.date_to_edit)
+        qform.addRow("Modality", self.modality_combo)
+        qform.addRow(self.find_button)
+        layout.addWidget(query)
+
+        self.study_table = _table(STUDY_COLUMNS)
+        self.study_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.retrieve_button = QPushButton("Retrieve selected into this node")
+        self.retrieve_button.clicked.connect(self.retrieve_selected)
+        layout.addWidget(self.study_table, 1)
+        layout.addWidget(self.retrieve_button)
+
+        incoming = QGroupBox("Incoming worklist")
+        ilayout = QVBoxLayout(incoming)
+        controls = QHBoxLayout()
+        self.listen_button = QPushButton("Start receiving")
+        self.listen_button.setCheckable(True)
+        self.listen_button.toggled.connect(self._toggle_node)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh_worklist)
+        controls.addWidget(self.listen_button)
+        controls.addWidget(self.refresh_button)
+        controls.addStretch(1)
+        ilayout.addLayout(controls)
+        self.worklist_table = _table(WORKLIST_COLUMNS)
+        self.worklist_table.cellDoubleClicked.connect(self._open_row)
+        ilayout.addWidget(self.worklist_table, 2)
+        layout.addWidget(incoming, 2)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+
+    # -- model -----------------------------------------------------------------------------
+    def set_model(self, card_path: str | Path | None, device: str = "auto") -> None:
+        """Classify received images with this model (the viewer's active one)."""
+        if card_path is None:
+            self._provider = None
+            return
+        from xraydesk.model.cache import shared_cache
+        from xraydesk.model.card import ModelCard
+
+        path = Path(card_path)
+        try:
+            self._names = ModelCard.read(path).display_names
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            self._provider = None
+            return
+        self._provider = lambda: shared_cache().get(path, device)
+
+    def set_classifier_provider(self, provider: ClassifierProvider | None) -> None:
+        self._provider = provider
+
+    # -- configuration ---------------------------------------------------------------------
+    def config(self) -> NodeConfig:
+        return load_config()
+
+    def reload_config(self) -> None:
+        try:
+            config = self.config()
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            return
+        current = self.node_combo.currentData()
+        self.node_combo.clear()
+        for node in config.nodes.values():
+            self.node_combo.addItem(node.describe(), node.name)
+        index = self.node_combo.findData(current)
+        if index >= 0:
+            self.node_combo.setCurrentIndex(index)
+
+    def save_node(self) -> None:
+        try:
+            node = make_node(
+                self.new_name.text(),
+                self.new_ae.text(),
+                self.new_host.text(),
+                self.new_port.value(),
+            )
+            self.config().with_node(node).save()
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            return
+        self.reload_config()
+        self.node_combo.setCurrentIndex(self.node_combo.findData(node.name))
+        self.show_message(f"Saved {node.describe()}")
+
+    def selected_node_name(self) -> str | None:
+        return self.node_combo.currentData()
+
+    # -- network jobs ----------------------------------------------------------------------
+    def _run(self, call: Callable[[], object], done: Callable[[object], None]) -> JobThread:
+        job = CallJob(call)
+        thread = JobThread(job, self)
+        job.succeeded.connect(done)
+        job.failed.connect(self.show_message)
+        job.done.connect(lambda: self._forget(thread))
+        self._jobs.append(thread)
+        thread.start()
+        return thread
+
+    def _forget(self, thread: JobThread) -> None:
+        thread.wait()
+        if thread in self._jobs:
+            self._jobs.remove(thread)
+        thread.deleteLater()
+
+    def _with_node(self, action: Callable[[NodeConfig, object], object]):
+        name = self.selected_node_name()
+        if not name:
+            self.show_message("Add a PACS node first (name, AE title, host, port).")
+            return None
+        config = self.config()
+        node = config.node(name)
+        return lambda: action(config, node)
+
+    def echo_selected(self) -> JobThread | None:
+        call = self._with_node(echo)
+        if call is None:
+            return None
+        name = self.selected_node_name()
+        return self._run(call, lambda s: self.show_message(f"{name} answered in {s * 1000:.0f} ms"))
+
+    def query(self) -> StudyQuery:
+        return StudyQuery(
+            patient_id=self.patient_edit.text().strip(),
+            accession=self.accession_edit.text().strip(),
+            date_from=self.date_from_edit.text().strip(),
+            date_to=self.date_to_edit.text().strip(),
+            modalities=MODALITY_CHOICES[self.modality_combo.currentText()],
+        )
+
+    def find(self) -> JobThread | None:
+        query = self.query()
+        call = self._with_node(lambda config, node: find_studies(config, node, query))
+        return None if call is None else self._run(call, self._show_studies)
+
+    @Slot(object)
+    def _show_studies(self, matches: object) -> None:
+        self.studies = list(matches)  # type: ignore[call-overload]
+        table = self.study_table
+        table.setRowCount(len(self.studies))
+        for r, m in enumerate(self.studies):
+            values = (m.study_date, m.modalities, m.accession, m.patient_id, m.patient_name,
+                      m.description)  # fmt: skip
+            for c, value in enumerate(values):
+                table.setItem(r, c, QTableWidgetItem(value))
+        self.show_message(f"{len(self.studies)} studies found")
+        self.studies_found.emit(self.studies)
+
+    def retrieve_selected(self) -> JobThread | None:
+        rows = sorted({i.row() for i in self.study_table.selectedIndexes()})
+        uids = [self.studies[r].study_uid for r in rows if r < len(self.studies)]
+        if not uids:
+            self.show_message("Select the studies to retrieve.")
+            return None
+        call = self._with_node(lambda config, node: move_studies(config, node, uids))
+
+        def done(outcome: object) -> None:
+            text = f"Retrieved {outcome.completed} images ({outcome.failed} failed)"  # type: ignore[attr-defined]
+            messages = getattr(outcome, "messages", [])
+            self.show_message("; ".join([text, *messages]))
+
+        return None if call is None else self._run(call, done)
+
+    def send_results(
+        self, source: Path, probabilities: dict[str, float] | None = None
+    ) -> JobThread | None:
+        """SR + heat-map Secondary Capture of ``source`` to the selected node (the viewer's
+        "Send result to PACS")."""
+        if self._provider is None:
+            self.show_message("No model is loaded.")
+            return None
+        provider = self._provider
+
+        def action(config: NodeConfig, node: object) -> object:
+            note, _warnings = send_results(
+                config,
+                node,
+                provider(),
+                Path(source),
+                probabilities,
+                results_dir(),  # type: ignore[arg-type]
+            )
+            return note
+
+        call = self._with_node(action)
+        return None if call is None else self._run(call, lambda note: self.show_message(str(note)))
+
+    # -- the node in this app --------------------------------------------------------------
+    @Slot(bool)
+    def _toggle_node(self, on: bool) -> None:
+        if on and self._node is None:
+            if self._provider is None:
+                self.show_message("No model is loaded: the node cannot classify.")
+                self.listen_button.setChecked(False)
+                return
+            try:
+                node = StorageNode(
+                    self.config(), self._provider(), on_item=lambda _i: self.worklist_changed.emit()
+                )
+                port = node.start()
+            except XRayDeskError as exc:
+                self.show_message(str(exc))
+                self.listen_button.setChecked(False)
+                return
+            self._node = node
+            self.listen_button.setText("Stop receiving")
+            self.show_message(f"Receiving on port {port} as {node.config.ae_title}")
+        elif not on and self._node is not None:
+            self._stop_node()
+
+    def _stop_node(self) -> None:
+        node, self._node = self._node, None
+        if node is not None:
+            node.stop()
+        self.listen_button.setText("Start receiving")
+
+    @property
+    def node(self) -> StorageNode | None:
+        return self._node
+
+    # -- worklist --------------------------------------------------------------------------
+    def _refresh_if_visible(self) -> None:
+        if self.isVisible():
+            self.refresh_worklist()
+
+    @Slot()
+    def refresh_worklist(self) -> None:
+        try:
+            with Worklist() as worklist:
+                self.items = worklist.items(limit=WORKLIST_ROWS)
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            return
+        table = self.worklist_table
+        table.setRowCount(len(self.items))
+        for r, item in enumerate(self.items):
+            prediction = ""
+            if item.prediction:
+                p = (item.probabilities or {}).get(item.prediction, 0.0)
+                prediction = f"{self._names.get(item.prediction, item.prediction)} {p:.0%}"
+            notes = "; ".join(filter(None, [item.error, *item.warnings, item.results]))
+            values = (item.received_at[:19].replace("T", " "), item.status, item.modality or "",
+                      item.patient_id or "", prediction, notes)  # fmt: skip
+            for c, value in enumerate(values):
+                cell = QTableWidgetItem(value)
+                if item.status in ("failed", "skipped") or item.warnings:
+                    cell.setForeground(Qt.GlobalColor.darkRed)
+                table.setItem(r, c, cell)
+
+    @Slot(int, int)
+    def _open_row(self, row: int, _column: int) -> None:
+        if 0 <= row < len(self.items) and self.items[row].path is not None:
+            self.open_image_requested.emit(self.items[row].path)
+
+    # -- messages and lifetime -------------------------------------------------------------
+    def show_message(self, text: str) -> None:
+        self.status_label.setText(text)
+        self.message_shown.emit(text)
+
+    def shutdown(self, wait_ms: int = 30_000) -> None:
+        """Stop the node and wait for network jobs (before the panel or the app goes away)."""
+        self.timer.stop()
+        self._stop_node()
+        for thread in list(self._jobs):
+            thread.wait(wait_ms)
+        QCoreApplication.sendPostedEvents(self)
+
+
+def _table(columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.verticalHeader().setVisible(False)
+    return table
