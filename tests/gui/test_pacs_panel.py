@@ -110,3 +110,37 @@ def test_saving_a_node_and_errors_are_shown(qtbot, panel: PacsPanel) -> None:
     panel.new_ae.setText("BAD\\TITLE")
     panel.save_node_button.click()
     assert "not a valid AE title" in panel.status_label.text()
+
+
+def test_viewer_sends_the_shown_result_to_the_pacs(
+    qtbot,
+    make_window,
+    orthanc_server: Orthanc,  # noqa: F811
+    samples_dir: Path,
+) -> None:
+    from PySide6.QtWidgets import QMenu
+
+    from xraydesk.gui.tools import install_pacs
+
+    pacs_node = make_node("pacs", ORTHANC_AET, "127.0.0.1", orthanc_server.dicom_port)
+    NodeConfig(ae_title="XRAYDESK", port=0, nodes={"pacs": pacs_node}).save()
+    window = make_window()
+    panel, send = install_pacs(window)
+    try:
+        export = window.actions_by_id["export_report"]
+        file_menu = next(m for m in export.associatedObjects() if isinstance(m, QMenu))
+        assert send in file_menu.actions()
+        source = samples_dir / "dicom" / "rsna-cr-jpeg-baseline.dcm"
+        assert window.open_path(source)
+        qtbot.waitUntil(lambda: window.current_prediction is not None, timeout=WAIT_MS)
+        send.trigger()
+        qtbot.waitUntil(lambda: "sent to pacs" in panel.status_label.text(), timeout=WAIT_MS)
+        uid = pydicom.dcmread(source, stop_before_pixels=True).StudyInstanceUID
+        query = {"Level": "Series", "Query": {"StudyInstanceUID": uid}, "Expand": True}
+        modalities = {
+            s["MainDicomTags"].get("Modality")
+            for s in orthanc_server.post_json("/tools/find", query)
+        }
+        assert {"SR", "OT"} <= modalities
+    finally:
+        panel.shutdown()

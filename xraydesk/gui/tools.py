@@ -11,9 +11,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
 
 from xraydesk.gui.batch_panel import BatchPanel
 from xraydesk.gui.main_window import MainWindow
+from xraydesk.gui.pacs_panel import PacsPanel
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class Tools:
     batch: BatchPanel
     train_action: QAction
     manage_action: QAction
+    pacs: PacsPanel | None = None
+    send_action: QAction | None = None
 
 
 def install_tools(window: MainWindow) -> Tools:
@@ -43,7 +47,34 @@ def install_tools(window: MainWindow) -> Tools:
     manage.triggered.connect(lambda: open_models_dialog(window))
     menu.addAction(train)
     menu.addAction(manage)
-    return Tools(batch=batch, train_action=train, manage_action=manage)
+    pacs, send = install_pacs(window)
+    return Tools(batch, train, manage, pacs, send)
+
+
+def install_pacs(window: MainWindow) -> tuple[PacsPanel, QAction]:
+    """Dock the PACS panel (following the active model) and put "Send result to PACS"
+    beside the viewer's exports in the File menu."""
+    pacs = PacsPanel()
+    pacs.set_model(window.active_model_path, window.device)
+    window.model_changed.connect(lambda path: pacs.set_model(path, window.device))
+    pacs.message_shown.connect(lambda text: window.statusBar().showMessage(text, 8000))
+    window.add_tool_panel(pacs, "PACS")
+    send = QAction("Send result to &PACS", window)
+    send.triggered.connect(lambda: send_result_to_pacs(window, pacs))
+    export = window.actions_by_id["export_report"]
+    menus = [m for m in export.associatedObjects() if isinstance(m, QMenu)]
+    (menus[0] if menus else window.model_menu).addAction(send)
+    return pacs, send
+
+
+def send_result_to_pacs(window: MainWindow, pacs: PacsPanel):
+    """SR + heat-map Secondary Capture of the image shown, to the PACS panel's node."""
+    xray, prediction = window.current_xray, window.current_prediction
+    if xray is None:
+        window.show_message("Open a DICOM image first.")
+        return None
+    probabilities = dict(prediction.probabilities) if prediction is not None else None
+    return pacs.send_results(xray.path, probabilities)
 
 
 def _use_model(window: MainWindow, card_path: Path) -> None:
