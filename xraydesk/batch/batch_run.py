@@ -218,7 +218,9 @@ class BatchRun:
         )
         stream = ordered_map(
             prepare,
-            self._discover(),
+            _with_unreadable_folders(
+                iter_images(self.inputs, opts.recursive, self.stats), self.stats
+            ),
             workers=self._workers,
             depth=max(1, depth),
             cancel=self.cancel,
@@ -248,18 +250,6 @@ class BatchRun:
         gone = self._folders.vanished(self.stats.missing)
         if gone is not None:
             raise BatchAborted(self._gone_message(gone))
-
-    def _discover(self) -> Iterator[Path]:
-        """The walk's files, each folder that could not be listed in its place (the decode
-        stage makes its error row): the run goes on past it, and the user sees it."""
-        unreadable = self.stats.unreadable
-        reported = 0
-        for path in iter_images(self.inputs, self.options.recursive, self.stats):
-            if len(unreadable) > reported:
-                yield from list(unreadable)[reported:]
-                reported = len(unreadable)
-            yield path
-        yield from list(unreadable)[reported:]
 
     # -- the model ------------------------------------------------------------------------
     def _flush(self, pending: list[Prepared]) -> Iterator[ResultRow]:
@@ -350,6 +340,19 @@ def _write_cam(classifier: Classifier, item: Prepared, cam_dir: Path) -> None:
             raise BatchAborted(describe_write_error(out, exc, "the Grad-CAM image")) from exc
         log.warning("%s: Grad-CAM not written (%s)", out, exc.strerror or exc)
     row.seconds += time.perf_counter() - start
+
+
+def _with_unreadable_folders(paths: Iterator[Path], stats: DiscoveryStats) -> Iterator[Path]:
+    """The walk's files, each folder that could not be listed in its place (the decode
+    stage makes its error row): the run goes on past it, and the user sees it."""
+    unreadable = stats.unreadable
+    reported = 0
+    for path in paths:
+        if len(unreadable) > reported:
+            yield from list(unreadable)[reported:]
+            reported = len(unreadable)
+        yield path
+    yield from list(unreadable)[reported:]
 
 
 def _count_in_background(
