@@ -298,3 +298,23 @@ def test_cam_dir_writes_one_overlay_per_classified_file(folder, tmp_path, test_c
         if row.ok:
             with Image.open(cams / cam_filename(row.path)) as png:
                 assert png.mode == "RGB" and png.size[::-1] == load_xray(row.path).shape
+
+
+def test_a_model_output_that_is_not_a_number_is_an_error_row(folder, tmp_path, test_classifier):
+    """The batch half of issue 18 #1: NaN probabilities are one file's error row (the
+    classifier refuses to name a class from them), never 'normal' and never the run's end."""
+    import copy
+
+    import torch
+
+    network = copy.deepcopy(test_classifier.network)
+    with torch.no_grad():
+        network.fc.bias[0] = float("nan")
+    broken = Classifier(network, test_classifier.card, test_classifier.device)
+    rows, batch = run_rows([folder], broken, cam_dir=tmp_path / "cams")
+    assert batch.summary.status == "completed"
+    assert not (tmp_path / "cams").exists()  # no heat map explains an error row
+    assert [r.path for r in rows] == expected_order(folder)
+    for row in rows:
+        assert row.prediction is None and row.probabilities is None and row.error
+    assert sum("not a number" in r.error for r in rows) == 7  # all but the broken PNG

@@ -48,7 +48,7 @@ from xraydesk.batch.store import (
 from xraydesk.batch.threads import Schedule, cpu_cores
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
-from xraydesk.model.classifier import Classifier
+from xraydesk.model.classifier import Classifier, NonFiniteOutputError
 
 log = logging.getLogger(__name__)
 
@@ -271,17 +271,21 @@ class BatchRun:
         stamp = utc_now()
         ids = self.classifier.class_ids
         for item, p in zip(todo, probs, strict=True):
-            prediction = self.classifier.prediction_from(p)
-            item.row = ResultRow(
+            row = ResultRow(
                 path=item.path,
                 model=self.classifier.card.label,
-                prediction=prediction.predicted,
-                probabilities={cid: prediction.probabilities[cid] for cid in ids},
                 content_hash=item.sha256,
                 seconds=item.seconds + share,
                 classified_at=stamp,
             )
-            item.tensor = None
+            try:
+                prediction = self.classifier.prediction_from(p)
+            except NonFiniteOutputError as exc:  # NaN is no class: this file's error row
+                row.error = str(exc)
+            else:
+                row.prediction = prediction.predicted
+                row.probabilities = {cid: prediction.probabilities[cid] for cid in ids}
+            item.row, item.tensor = row, None
         if self.options.cam_dir is not None:
             for item in todo:
                 _write_cam(self.classifier, item, self.options.cam_dir)
@@ -326,7 +330,7 @@ def _write_cam(classifier: Classifier, item: Prepared, cam_dir: Path) -> None:
     from xraydesk.explain.export import cam_filename, write_cam_png
 
     row = item.row
-    if row is None or item.xray is None:
+    if row is None or not row.ok or item.xray is None:
         return
     start = time.perf_counter()
     try:
