@@ -38,17 +38,6 @@ from xraydesk.cli import main
 REPO = Path(__file__).resolve().parents[1]
 STRICT_UTF8 = {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", "PYTHONUTF8": "0"}
 
-# Defects owned elsewhere (issue 18), each failing these end-to-end checks until fixed:
-B2 = (
-    "issue 18 #2 (batch engine, helper B): the non-UTF-8 file name raises "
-    "UnicodeEncodeError in ResultStore.add_rows, which aborts the run with a traceback"
-)
-B10 = (
-    "issue 18 #10 (imaging/discover.py, helper B): x.dcm (empty), x.png and y.dcm (text) "
-    "are counted as skipped non-images instead of getting error rows"
-)
-B6 = "issue 18 #6 (batch/results.csv_record, helper B): a path cell starting with '=' is raw"
-
 
 def _no_constants(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
@@ -102,13 +91,11 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory, test_model_path: Path)
     )
 
 
-@pytest.mark.xfail(strict=True, reason=B2)
 def test_hostile_folder_no_traceback_and_exit_status_1(hostile_run: HostileRun) -> None:
     assert "Traceback" not in hostile_run.stderr, hostile_run.stderr
     assert hostile_run.returncode == 1, hostile_run.stderr  # some files failed, none crashed
 
 
-@pytest.mark.xfail(strict=True, reason=B2 + "; " + B10)
 def test_hostile_folder_one_json_row_per_file(hostile_run: HostileRun) -> None:
     rows = hostile_run.rows()
     names = [Path(row["path"]).name for row in rows]
@@ -121,7 +108,6 @@ def test_hostile_folder_one_json_row_per_file(hostile_run: HostileRun) -> None:
             assert row["error"] is None, (name, case.why, row["error"])
 
 
-@pytest.mark.xfail(strict=True, reason=B2)
 def test_hostile_folder_every_number_finite(hostile_run: HostileRun) -> None:
     rows = hostile_run.rows()  # strict_json already refuses NaN and Infinity
     assert rows, hostile_run.stderr
@@ -134,7 +120,6 @@ def test_hostile_folder_every_number_finite(hostile_run: HostileRun) -> None:
             assert row["prediction"] == max(probs, key=probs.get)
 
 
-@pytest.mark.xfail(strict=True, reason=B2 + "; " + B10)
 def test_hostile_folder_csv_one_row_per_file(hostile_run: HostileRun) -> None:
     assert hostile_run.csv_path.is_file(), hostile_run.stderr
     with open(hostile_run.csv_path, newline="", encoding="utf-8") as handle:  # valid UTF-8
@@ -146,7 +131,6 @@ def test_hostile_folder_csv_one_row_per_file(hostile_run: HostileRun) -> None:
     assert not list(hostile_run.csv_path.parent.glob(".*partial"))
 
 
-@pytest.mark.xfail(strict=True, reason=B2 + "; " + B6)
 def test_hostile_folder_csv_cells_are_not_formulas(hostile_run: HostileRun) -> None:
     """Issue 18 #6 (OWASP CSV injection): no cell may start with = + - @ as written."""
     with open(hostile_run.csv_path, newline="", encoding="utf-8") as handle:
@@ -155,7 +139,6 @@ def test_hostile_folder_csv_cells_are_not_formulas(hostile_run: HostileRun) -> N
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@")]
 
 
-@pytest.mark.xfail(strict=True, reason=B2 + "; " + B10)
 def test_hostile_folder_store_is_sound(hostile_run: HostileRun) -> None:
     assert hostile_run.db_path.is_file(), hostile_run.stderr
     with sqlite3.connect(hostile_run.db_path) as db:
@@ -167,7 +150,6 @@ def test_hostile_folder_store_is_sound(hostile_run: HostileRun) -> None:
     assert results == len(hostile_run.expected(OK, ERROR)) and bad == 0
 
 
-@pytest.mark.xfail(strict=True, reason=B2 + "; " + B10)
 def test_hostile_folder_summary_counts(hostile_run: HostileRun) -> None:
     failed = len(hostile_run.expected(ERROR))
     total = len(hostile_run.expected(OK, ERROR))
@@ -203,7 +185,8 @@ def test_non_utf8_name_in_table_and_csv(
     tmp_path: Path, test_model_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A single file (not recorded in the database) whose name is not UTF-8: the table
-    shows the byte as \\xe9, the CSV holds a backslash escape and stays valid UTF-8, and
+    shows the byte as \\xe9, the CSV holds the same escape as the database (display text)
+    and stays valid UTF-8, and
     no hidden partial CSV is left (it was, after the UnicodeEncodeError)."""
     path = tmp_path / NON_UTF8_NAME
     path.write_bytes(small_png())
@@ -213,7 +196,7 @@ def test_non_utf8_name_in_table_and_csv(
     table = _table_rows(capsys.readouterr().out)
     assert len(table) == 2 and table[1][0].endswith("caf\\xe9-latin1.png")
     text = out_csv.read_bytes().decode("utf-8")  # strict: valid UTF-8
-    assert "caf\\udce9-latin1.png" in text
+    assert "caf\\xe9-latin1.png" in text
     assert not list(tmp_path.glob(".*partial"))
 
 
