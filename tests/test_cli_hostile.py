@@ -200,14 +200,16 @@ def test_non_utf8_name_in_table_and_csv(
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_partial_csv_left_by_a_killed_run_is_reused_not_piled_up(
+def test_partial_csv_left_by_a_killed_run_is_removed_not_piled_up(
     tmp_path: Path, test_model_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.png").write_bytes(small_png())
     out_csv = tmp_path / "out.csv"
-    stale = tmp_path / ".out.csv.partial"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid now names no process: the side file of a killed writer
+    stale = tmp_path / f".out.csv.{gone.pid}-0badc0de.partial"
     stale.write_text("path\nhalf a row from a run killed with kill -9")
     args = ["classify", str(folder), "--csv", str(out_csv), "--model", str(test_model_path)]
     assert main(args) == 0

@@ -5,14 +5,21 @@ weights are checked against the sha256 in their card and batch results are keyed
 sha256 of each image's content. ``write_atomic`` writes to a temporary name beside the
 target and renames over it, so a process killed at any instant leaves the old file or the
 new one, never half of one (cards, splits, training histories and checkpoints' configs).
+``SideFile`` does the same for a file written row by row as results come (CSV and JSON
+exports), and ``process_alive`` tells whether the writer of a run or a file still lives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
+import secrets
 import tempfile
+import time
 from pathlib import Path
+from typing import IO
 
 
 def sha256_file(path: str | Path) -> str:
@@ -38,3 +45,91 @@ def write_atomic(path: Path, text: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def process_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` exists: True or False where the OS can say without harm
+    (POSIX, signal 0), None where it cannot (on Windows os.kill would end the process)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+_SIDE_FILE = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.partial$")
+_SIDE_FILE_STALE_S = 24 * 3600  # where a process cannot be asked whether it lives
+
+
+class SideFile:
+    """A text file written under a hidden name beside its target and renamed over it only
+    when complete, so a failure (a full disk, a crash, Ctrl-C) never leaves a truncated
+    file that looks finished.
+
+    The side file is ``.NAME.<pid>-<random>.partial``: two writers never share one, and
+    side files whose process is gone (killed mid-write) are removed when the next one is
+    opened in that folder, so they never pile up.
+    """
+
+    def __init__(self, target: Path, newline: str | None = None, errors: str = "strict") -> None:
+        self.target = Path(target)
+        self.path = self.target.with_name(
+            f".{self.target.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
+        )
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_side_files(self.target.parent)
+        self.file: IO[str] = open(  # noqa: SIM115 - closed by commit() or discard()
+            self.path, "x", newline=newline, encoding="utf-8", errors=errors
+        )
+
+    def commit(self) -> None:
+        """Close and put in place; OSError (a full disk at the last flush) propagates,
+        and the side file is then removed."""
+        try:
+            self.file.close()
+            os.replace(self.path, self.target)
+        except OSError:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Close and delete; never raises."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def remove_stale_side_files(folder: Path) -> int:
+    """Delete the side files of writers whose process is gone; returns how many. Never
+    fails the caller: a file it cannot delete stays."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _SIDE_FILE.match(entry.name)
+        if match is None or _writer_alive(int(match.group(1)), entry):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _writer_alive(pid: int, entry: os.DirEntry[str]) -> bool:
+    alive = process_alive(pid)
+    if alive is not None:
+        return alive
+    try:  # the OS cannot say: judge by age instead
+        return time.time() - entry.stat().st_mtime < _SIDE_FILE_STALE_S
+    except OSError:
+        return True

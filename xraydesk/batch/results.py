@@ -19,15 +19,13 @@ import csv
 import errno
 import json
 import os
-import re
-import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.files import SideFile
 
 
 @dataclass
@@ -168,10 +166,9 @@ def export_rows(
 ) -> int:
     """Write rows to ``path`` as 'csv', 'json' (an array) or 'jsonl'; returns the row count.
 
-    Written to a hidden side file beside the target (``.NAME.<pid>-<random>.partial``) and
-    renamed at the end, so a failure (a full disk) never leaves a truncated file that looks
-    complete; the message says the results themselves are safe in the database. Side
-    files that killed exports left in the folder are removed first (``remove_stale_partials``).
+    Written through a ``files.SideFile`` (a hidden side file renamed at the end), so a
+    failure (a full disk) never leaves a truncated file that looks complete; the message
+    says the results themselves are safe in the database.
     """
     writers: dict[str, Callable[[Iterable[ResultRow], IO[str]], int]] = {
         "csv": lambda r, out: write_csv(r, class_ids, out),
@@ -181,59 +178,18 @@ def export_rows(
     if fmt not in writers:
         raise ValueError(f"unknown export format {fmt!r}")
     target = Path(path)
-    partial = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(target.parent)
-        with open(partial, "x", newline="" if fmt == "csv" else None, encoding="utf-8") as out:
-            count = writers[fmt](rows, out)
-        os.replace(partial, target)
+        side = SideFile(target, newline="" if fmt == "csv" else None)
+        try:
+            count = writers[fmt](rows, side.file)
+        except BaseException:
+            side.discard()
+            raise
+        side.commit()
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         message = describe_write_error(target, exc, what=f"the {fmt.upper()} file")
         raise ExportError(message) from exc
     return count
-
-
-_PARTIAL = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.partial$")
-_STALE_AFTER_S = 24 * 3600  # where a process cannot be asked whether it lives (Windows)
-
-
-def remove_stale_partials(folder: Path) -> int:
-    """Delete the side files of exports whose process is gone (killed mid-write); returns
-    how many. Never fails an export: a file it cannot delete stays."""
-    removed = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    for entry in entries:
-        match = _PARTIAL.match(entry.name)
-        if match is None or _writer_alive(int(match.group(1)), entry):
-            continue
-        try:
-            os.unlink(entry.path)
-            removed += 1
-        except OSError:
-            pass
-    return removed
-
-
-def _writer_alive(pid: int, entry: os.DirEntry[str]) -> bool:
-    if pid == os.getpid():
-        return True  # another export of this process, now
-    if os.name == "posix":
-        try:
-            os.kill(pid, 0)  # signal 0: only asks whether the process exists
-        except (ProcessLookupError, OverflowError):
-            return False
-        except PermissionError:
-            return True  # another user's process
-        return True
-    try:  # elsewhere os.kill would end the process: judge by age instead
-        return time.time() - entry.stat().st_mtime < _STALE_AFTER_S
-    except OSError:
-        return True
 
 
 def describe_write_error(path: Path, exc: OSError, what: str = "the file") -> str:

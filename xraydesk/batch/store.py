@@ -33,6 +33,7 @@ from pathlib import Path
 from xraydesk import paths
 from xraydesk.batch.results import ResultRow, display_text
 from xraydesk.errors import XRayDeskError
+from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard
 
 DB_NAME = "results.sqlite"
@@ -472,13 +473,8 @@ def _still_running(run_id: int, pid: int | None, heartbeat: float | None) -> boo
     if pid == os.getpid():
         with _ACTIVE_LOCK:
             return run_id in _ACTIVE_RUNS
-    if pid and os.name == "posix":
-        try:
-            os.kill(pid, 0)  # signal 0: only asks whether the process exists
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    # Elsewhere os.kill would terminate the process: judge by the last commit instead.
+    alive = process_alive(pid) if pid else None
+    if alive is not None:
+        return alive
+    # The OS cannot say (Windows, or no pid recorded): judge by the last commit instead.
     return heartbeat is not None and time.time() - heartbeat < _STALE_AFTER_S

@@ -15,7 +15,6 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import IO
 
 from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun, RunSummary
 from xraydesk.batch.progress import BatchProgress
@@ -24,6 +23,7 @@ from xraydesk.batch.store import default_db_path
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
+from xraydesk.files import SideFile
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.model.library import resolve_model
@@ -155,26 +155,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 class CsvOutput:
-    """The --csv file, written as rows come, to a side file renamed when complete: a
-    failure (full disk) never leaves a truncated file that looks finished.
-
-    The side file's name is fixed (``.NAME.partial``), so one left by a killed run is
-    reused and replaced by the next run to the same target, never piling up; every
-    other ending deletes it. File names that are not valid UTF-8 are written with
-    backslash escapes (``\\udce9``) so the CSV file itself stays valid UTF-8.
+    """The --csv file, written as rows come through a ``files.SideFile`` renamed when
+    complete: a failure (full disk) never leaves a truncated file that looks finished, and
+    side files of killed runs are removed, never piling up. Cells are display text (see
+    ``batch.results.csv_record``), and anything still not UTF-8 is backslash-escaped, so
+    the CSV file itself stays valid UTF-8.
     """
 
     def __init__(self, path: Path, class_ids: list[str]) -> None:
         self.path = path
         self.class_ids = class_ids
-        self.partial = path.with_name(f".{path.name}.partial")
         self.error: OSError | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[str] = open(  # noqa: SIM115 - stays open for the whole run
-                self.partial, "w", newline="", encoding="utf-8", errors="backslashreplace"
-            )
-            self._writer = csv.writer(self._file)
+            self._side = SideFile(path, newline="", errors="backslashreplace")
+            self._writer = csv.writer(self._side.file)
             self._writer.writerow(csv_header(class_ids))
         except OSError as exc:
             raise XRayDeskError(describe_write_error(path, exc, "the CSV file")) from exc
@@ -184,16 +178,15 @@ class CsvOutput:
 
     def close(self, keep: bool) -> bool:
         """Close and put in place (``keep``) or delete; False when closing itself failed."""
-        if self._file.closed:  # already closed (and put in place or deleted)
+        if self._side.file.closed:  # already closed (and put in place or deleted)
+            return self.error is None
+        if not keep:
+            self._side.discard()
             return self.error is None
         try:
-            self._file.close()
-            if keep:
-                os.replace(self.partial, self.path)
-                return True
+            self._side.commit()
         except OSError as exc:
             self.error = exc
-        self.partial.unlink(missing_ok=True)
         return self.error is None
 
 
