@@ -35,6 +35,7 @@ from xraydesk.batch.results import ResultRow, display_text
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard
+from xraydesk.sqlite_threads import ThreadConnections
 
 DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
@@ -154,9 +155,7 @@ class ResultStore:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._threads = ThreadConnections(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connection()
@@ -180,26 +179,10 @@ class ResultStore:
 
     # -- connections ----------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # check_same_thread=False only so close() may close it from another thread;
-            # each connection is used by the thread that made it.
-            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._threads.get()
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-        self._local = threading.local()
+        self._threads.close()
 
     def __enter__(self) -> ResultStore:
         return self

@@ -32,13 +32,13 @@ import contextlib
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xraydesk.batch.store import default_db_path, utc_now
 from xraydesk.errors import XRayDeskError
+from xraydesk.sqlite_threads import ThreadConnections
 
 TABLE = "dicom_worklist"
 RECEIVED, CLASSIFIED, FAILED, SKIPPED = "received", "classified", "failed", "skipped"
@@ -123,9 +123,7 @@ class Worklist:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._threads = ThreadConnections(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connection()
@@ -138,23 +136,10 @@ class Worklist:
             raise WorklistError(f"{self.path}: cannot create the worklist ({exc})") from exc
 
     def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._threads.get()
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-        self._local = threading.local()
+        self._threads.close()
 
     def __enter__(self) -> Worklist:
         return self
