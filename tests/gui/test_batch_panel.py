@@ -68,16 +68,17 @@ def test_run_reports_progress_and_fills_the_table(qtbot, panel, folder):
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
 
 
-def test_filters_and_sorting(qtbot, panel, folder):
+def test_errors_only_filter(qtbot, panel, folder):
     run_to_end(qtbot, panel, folder)
-    rows = panel.results_model.rows
-    proxy = panel.proxy
-
     panel.errors_check.setChecked(True)  # through the control, as a user would
     assert [r.path.name for r in panel.shown_rows()] == ["broken.png"]
     panel.errors_check.setChecked(False)
-    assert proxy.rowCount() == 8
+    assert panel.proxy.rowCount() == 8
 
+
+def test_class_filter(qtbot, panel, folder):
+    run_to_end(qtbot, panel, folder)
+    rows = panel.results_model.rows
     predicted = rows[1].prediction
     panel.set_filters(class_id=predicted)
     assert panel.class_filter.currentData() == predicted
@@ -85,6 +86,10 @@ def test_filters_and_sorting(qtbot, panel, folder):
     assert shown and all(r.prediction == predicted for r in shown)
     assert len(shown) == sum(r.prediction == predicted for r in rows)
 
+
+def test_probability_threshold_filter(qtbot, panel, folder):
+    run_to_end(qtbot, panel, folder)
+    rows = panel.results_model.rows
     confidences = sorted(r.confidence for r in rows if r.ok)
     threshold = round(confidences[len(confidences) // 2], 2)
     panel.set_filters(min_probability=threshold)
@@ -92,6 +97,9 @@ def test_filters_and_sorting(qtbot, panel, folder):
         r.path for r in rows if r.ok and r.confidence >= threshold
     }
 
+
+def test_sorting_by_probability(qtbot, panel, folder):
+    run_to_end(qtbot, panel, folder)
     panel.set_filters()
     panel.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # probability, highest first
     values = [r.confidence for r in panel.shown_rows()]
@@ -162,7 +170,7 @@ def test_past_runs_can_be_reopened(qtbot, panel, folder, tmp_path):
     assert panel.class_filter.count() == 4  # all + three classes
 
 
-def test_exports_and_a_full_disk(qtbot, panel, folder, tmp_path, monkeypatch):
+def test_exports_follow_the_filters(qtbot, panel, folder, tmp_path):
     run_to_end(qtbot, panel, folder)
     panel.set_filters(errors_only=True)
     out_csv = tmp_path / "errors.csv"
@@ -174,6 +182,10 @@ def test_exports_and_a_full_disk(qtbot, panel, folder, tmp_path, monkeypatch):
     out_json = tmp_path / "all.json"
     assert panel.export(out_json, "json") == 8
     assert len(json.loads(out_json.read_text())) == 8
+
+
+def test_export_to_a_full_disk_is_a_message(qtbot, panel, folder, tmp_path, monkeypatch):
+    run_to_end(qtbot, panel, folder)
 
     def full(*_args):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -65,8 +65,13 @@ def _set_up(wiz: TrainingWizard, name: str, epochs: int) -> None:
     setup.device.setCurrentIndex(setup.device.findData("cpu"))
 
 
-def test_walk_through_all_pages_and_use_the_model(qtbot, wizard, test_model_path):
-    # 1: data, checked in a worker
+def _to_setup(qtbot, wizard: TrainingWizard) -> None:
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=WAIT_MS)
+    wizard.next()
+    assert wizard.currentId() == SETUP
+
+
+def test_data_page_checks_in_a_worker_with_counts_and_thumbnails(qtbot, wizard):
     qtbot.waitUntil(wizard.data_page.isComplete, timeout=WAIT_MS)
     counts = wizard.data_page.counts
     assert [counts.item(r, 1).text() for r in range(counts.rowCount())] == ["12", "12", "12"]
@@ -78,7 +83,9 @@ def test_walk_through_all_pages_and_use_the_model(qtbot, wizard, test_model_path
     wizard.next()
     assert wizard.currentId() == SETUP
 
-    # 2: settings; a taken name is refused on the spot
+
+def test_setup_page_refuses_a_taken_name_and_estimates(qtbot, wizard, test_model_path):
+    _to_setup(qtbot, wizard)
     for f in test_model_path.parent.iterdir():
         shutil.copy(f, paths.user_models_dir() / f.name)
     setup = wizard.setup_page
@@ -90,8 +97,16 @@ def test_walk_through_all_pages_and_use_the_model(qtbot, wizard, test_model_path
     assert wizard.button(QWizard.WizardButton.CommitButton).text() == "Train"
     wizard.next()
     assert wizard.currentId() == TRAINING
+    page = wizard.training_page  # training started: stop it (closing would ask the user)
+    assert page.stop(WAIT_MS)
+    qtbot.waitUntil(lambda: not page.is_running(), timeout=WAIT_MS)
 
-    # 3: training in a worker, with live curves
+
+def test_training_results_and_use_the_model(qtbot, wizard):
+    _to_setup(qtbot, wizard)
+    _set_up(wizard, "wiz-model", epochs=1)
+    wizard.next()
+    # training in a worker, with live curves
     page = wizard.training_page
     qtbot.waitUntil(page.isComplete, timeout=WAIT_MS)
     assert page.loss_chart.series("training") and len(page.loss_chart.series("validation")) == 1
@@ -100,7 +115,7 @@ def test_walk_through_all_pages_and_use_the_model(qtbot, wizard, test_model_path
     wizard.next()
     assert wizard.currentId() == RESULTS
 
-    # 4: results, then "Use this model"
+    # results, then "Use this model"
     results = wizard.results_page
     result = wizard.result
     assert results.table.rowCount() == 3
@@ -115,8 +130,7 @@ def test_walk_through_all_pages_and_use_the_model(qtbot, wizard, test_model_path
 
 
 def test_cancel_then_resume_from_the_training_page(qtbot, wizard):
-    qtbot.waitUntil(wizard.data_page.isComplete, timeout=WAIT_MS)
-    wizard.next()
+    _to_setup(qtbot, wizard)
     _set_up(wizard, "wiz-cancel", epochs=1)
     page = wizard.training_page
     wizard.next()  # training starts (checking and building the network come first)
@@ -153,27 +167,34 @@ def test_data_page_refuses_a_single_class(qtbot, shared_data, tmp_path):
     assert wiz.currentId() == DATA
 
 
-def test_models_dialog_lists_renames_deletes_and_uses(
-    qtbot, test_model_path, tmp_path, monkeypatch
-):
+@pytest.fixture
+def models_dialog(qtbot, test_model_path, tmp_path, monkeypatch):
+    """The model manager over a bundled chest-3class and a user copy of the test model."""
     from tests.model_factory import make_test_model
 
     bundled = tmp_path / "bundled"
     make_test_model(bundled, name="chest-3class")
     monkeypatch.setattr(paths, "bundled_models_dir", lambda: bundled)
-    library = paths.user_models_dir()
     for f in test_model_path.parent.iterdir():
-        shutil.copy(f, library / f.name)
+        shutil.copy(f, paths.user_models_dir() / f.name)
     dialog = ModelsDialog()
     qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_models_dialog_lists_and_keeps_bundled_models_read_only(models_dialog, tmp_path):
+    dialog = models_dialog
     names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
     assert names == ["chest-3class", "test-3class"]
-
     dialog.select("chest-3class")  # bundled: read-only
     assert dialog.use_button.isEnabled() and not dialog.rename_button.isEnabled()
     assert not dialog.delete_selected(confirmed=True)
-    assert (bundled / "chest-3class.json").is_file()
+    assert (tmp_path / "bundled" / "chest-3class.json").is_file()
 
+
+def test_models_dialog_renames_uses_and_deletes(qtbot, models_dialog):
+    dialog = models_dialog
+    library = paths.user_models_dir()
     dialog.select("test-3class")
     assert dialog.rename_button.isEnabled()
     with qtbot.waitSignal(dialog.models_changed):
