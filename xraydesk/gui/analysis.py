@@ -148,7 +148,11 @@ class _AnalysisTask(QRunnable):
                 return
             self._stage = STAGE_PREDICT
             self.signals.progress.emit(rid, "Classifying…")
-            prediction: Prediction = classifier.predict(xray)
+            try:
+                prediction: Prediction = classifier.predict(xray)
+            except XRayDeskError as exc:  # e.g. a non-finite output: the engine's sentence
+                self.signals.failed.emit(rid, Failure(STAGE_PREDICT, str(exc), xray.path))
+                return
             self.signals.predicted.emit(rid, prediction)
             if cam_class not in classifier.class_ids:
                 cam_class = prediction.predicted
@@ -156,7 +160,11 @@ class _AnalysisTask(QRunnable):
             return
         self._stage = STAGE_CAM
         self.signals.progress.emit(rid, "Computing the Grad-CAM heat map…")
-        cam = grad_cam(classifier, xray, cam_class)
+        try:
+            cam = grad_cam(classifier, xray, cam_class)
+        except XRayDeskError as exc:
+            self.signals.failed.emit(rid, Failure(STAGE_CAM, str(exc), xray.path))
+            return
         if not self.is_current(rid):
             return
         layer = premultiplied_display(heat_layer(cam.heatmap))

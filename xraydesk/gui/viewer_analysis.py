@@ -106,18 +106,20 @@ class ViewerAnalysis(QObject):
         w.setWindowTitle(f"{xray.path.name} — XRayDesk")
         w.settings.add_recent_file(xray.path)
         self.timings["image"] = time.perf_counter() - self._open_started
+        # what the user must be told about this image: the loader's notes (a replaced
+        # window, one frame of many) stay in the banner until dismissed
+        told = [f"{xray.path.name}: {note}" for note in xray.notes]
         if w.active_model_path is None:
             w.results.clear_results("No probabilities: no model is available.")
             w.view.busy_text = ""
-            w.show_message(
+            told.append(
                 f"{xray.path.name}: no probabilities or heat map, because no model is "
-                "installed (see the Results panel).",
-                WARNING,
+                "installed (see the Results panel)."
             )
         else:
             w.results.show_pending("Classifying…")
-        for note in xray.notes:
-            w.statusBar().showMessage(note, 8000)
+        if told:
+            w.show_message("  ".join(told), WARNING)
         w.sync_actions()
         w.image_shown.emit(xray.path)
 
