@@ -85,6 +85,8 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
         "",
         "Classes: " + ", ".join(f"`{c.id}` ({c.name})" for c in card.classes) + ".",
         "",
+        f"Population: {card.population.age_text}. {card.population.description}".rstrip(),
+        "",
         "## Data",
         "",
         "| pool | population | source and licence | images per label |",

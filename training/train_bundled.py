@@ -44,7 +44,7 @@ if str(HERE) not in sys.path:
 
 from model_card_md import render_model_card  # noqa: E402
 
-from xraydesk.model.card import ModelCard  # noqa: E402
+from xraydesk.model.card import ModelCard, Population  # noqa: E402
 from xraydesk.model.classifier import Classifier  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
 from xraydesk.model.storage import load_network, save_model  # noqa: E402
@@ -247,6 +247,8 @@ def ship(
             json.dumps(card.training.get(key, {})).replace(str(data.resolve()) + "/", "")
         )
     card.limitations = recipe_limitations(recipe) + card.limitations
+    if "population" in recipe:  # who is in the pools: the recipe says, not the engine
+        card.population = Population.from_dict(recipe["population"])
     with tempfile.TemporaryDirectory() as tmp:
         shipped = save_model(network, card, Path(tmp), half=True)
         shutil.copy(shipped.with_suffix(".safetensors"), out / f"{name}.safetensors")

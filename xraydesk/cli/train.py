@@ -112,6 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="weights",
         help="class weights in the loss (default), balanced sampling, or none",
     )
+    parser.add_argument(
+        "--population-age",
+        metavar="MIN-MAX",
+        help="ages in years the model is for, e.g. 1-5, 18- (18 and over) or 1-5,18-; results "
+        "for patients outside them carry an outside_population warning (default: the base "
+        "model's population; not stated from scratch)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="split and training seed")
     parser.add_argument("--min-per-class", type=int, default=None, metavar="N")
     parser.add_argument(
@@ -147,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         resize="letterbox" if args.letterbox else None,
         schedule=args.schedule,
         imbalance=args.imbalance,
+        population_age=args.population_age,
         **extra,
     )
 

@@ -39,6 +39,7 @@ from pydicom.pixels import (
 )
 
 from xraydesk.errors import ImageLoadError
+from xraydesk.imaging.age import parse_dicom_age, parse_dicom_sex
 from xraydesk.imaging.limits import check_size
 from xraydesk.imaging.xray import ImageMetadata, PatientInfo, Window, XRay
 
@@ -440,6 +441,8 @@ def _metadata(
         study_date=_text(ds, "StudyDate"),
         transfer_syntax=tsyntax.name or str(tsyntax),
         frames=frames,
+        age_years=parse_dicom_age(_text(ds, "PatientAge")),
+        sex=parse_dicom_sex(_text(ds, "PatientSex")),
     )
 
 

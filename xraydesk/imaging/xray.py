@@ -48,6 +48,10 @@ class ImageMetadata:
     study_date: str | None = None  # as stored, YYYYMMDD for DICOM
     transfer_syntax: str | None = None
     frames: int = 1
+    # PatientAge in years (DICOM AS: 068Y, 006M, 010W, 003D) and PatientSex (M, F, O):
+    # not identifying on their own, and needed to tell whether a model's population fits.
+    age_years: float | None = None
+    sex: str | None = None
 
 
 @dataclass(frozen=True)

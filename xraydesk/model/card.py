@@ -43,6 +43,108 @@ class ClassInfo:
     name: str
 
 
+@dataclass(frozen=True)
+class AgeRange:
+    """Ages in completed years, both ends included (``max_years`` 5 takes in 5 years and
+    11 months); None leaves that end open ("18 and over")."""
+
+    min_years: float | None = None
+    max_years: float | None = None
+
+    def contains(self, age_years: float) -> bool:
+        if self.min_years is not None and age_years < self.min_years:
+            return False
+        return self.max_years is None or age_years < self.max_years + 1
+
+    @property
+    def text(self) -> str:
+        low, high = self.min_years, self.max_years
+        if low is not None and high is not None:
+            return f"{low:g}-{high:g} years"
+        if low is not None:
+            return f"{low:g}+ years"
+        return "any age" if high is None else f"up to {high:g} years"
+
+    @classmethod
+    def parse(cls, text: str) -> AgeRange:
+        """``"1-5"``, ``"18-"`` (18 and over) or ``"-5"`` (up to 5), in years."""
+        low, sep, high = text.strip().partition("-")
+        if not sep:
+            raise ValueError(f"age range {text!r}: expected MIN-MAX in years, e.g. 1-5 or 18-")
+        try:
+            age_range = cls(
+                float(low) if low.strip() else None, float(high) if high.strip() else None
+            )
+        except ValueError:
+            raise ValueError(f"age range {text!r}: MIN and MAX must be numbers of years") from None
+        age_range.check(text)
+        return age_range
+
+    def check(self, where: str) -> None:
+        ends = [v for v in (self.min_years, self.max_years) if v is not None]
+        if any(not math.isfinite(v) or v < 0 for v in ends):
+            raise ValueError(f"{where}: ages must be finite and not negative")
+        if len(ends) == 2 and ends[0] > ends[1]:
+            raise ValueError(f"{where}: the youngest age is above the oldest")
+
+
+@dataclass(frozen=True)
+class Population:
+    """Who the model was trained on. Not result-bearing (outside the integrity hash): it
+    does not change a probability, it tells whether the probability applies to a patient.
+    No age ranges means the card does not say (cards made before this field existed)."""
+
+    age_ranges: tuple[AgeRange, ...] = ()
+    description: str = ""
+
+    @property
+    def stated(self) -> bool:
+        return bool(self.age_ranges)
+
+    def contains_age(self, age_years: float) -> bool | None:
+        """Whether an age is within the population; None when the card does not say."""
+        if not self.age_ranges:
+            return None
+        return any(r.contains(age_years) for r in self.age_ranges)
+
+    @property
+    def age_text(self) -> str:
+        """ "1-5 years", "1-5 years or 18+ years", or "not stated"."""
+        return " or ".join(r.text for r in self.age_ranges) or "not stated"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "age_ranges": [
+                {"min_years": _years(r.min_years), "max_years": _years(r.max_years)}
+                for r in self.age_ranges
+            ],
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Population:
+        if not data:
+            return cls()
+        ranges = []
+        for item in data.get("age_ranges", []):
+            low, high = item.get("min_years"), item.get("max_years")
+            age_range = AgeRange(
+                None if low is None else float(low), None if high is None else float(high)
+            )
+            age_range.check("population age range")
+            ranges.append(age_range)
+        return cls(age_ranges=tuple(ranges), description=str(data.get("description", "")))
+
+    @classmethod
+    def parse_ages(cls, text: str, description: str = "") -> Population:
+        """From ``"1-5"`` or several ranges ``"1-5,18-"`` (as ``xraydesk train
+        --population-age`` takes them)."""
+        parts = [p for p in text.split(",") if p.strip()]
+        if not parts:
+            raise ValueError("no age range given (expected MIN-MAX in years, e.g. 1-5)")
+        return cls(tuple(AgeRange.parse(p) for p in parts), description)
+
+
 @dataclass
 class ModelCard:
     name: str
@@ -62,6 +164,7 @@ class ModelCard:
     base_model: str | None = None
     created: str = field(default_factory=lambda: _dt.date.today().isoformat())
     licence: str = ""
+    population: Population = field(default_factory=Population)
     # Where the card was read from; not saved.
     path: Path | None = field(default=None, compare=False)
     source: str = field(default="file", compare=False)  # "bundled", "user" or "file"
@@ -114,6 +217,7 @@ class ModelCard:
             "base_model": self.base_model,
             "created": self.created,
             "licence": self.licence,
+            "population": self.population.to_dict(),
         }
 
     @classmethod
@@ -144,6 +248,7 @@ class ModelCard:
                 base_model=data.get("base_model"),
                 created=str(data.get("created", "")),
                 licence=str(data.get("licence", "")),
+                population=Population.from_dict(data.get("population")),
                 path=path,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -170,6 +275,11 @@ class ModelCard:
         path = Path(path)
         write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         self.path = path
+
+
+def _years(value: float | None) -> float | int | None:
+    """5 rather than 5.0 in the JSON, so rewriting a card does not change it."""
+    return int(value) if value is not None and float(value).is_integer() else value
 
 
 def meaning_hash(data: dict[str, Any]) -> str:

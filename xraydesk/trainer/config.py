@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from xraydesk.model.card import Population
 from xraydesk.model.device import DEVICE_CHOICES, DeviceChoice
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.trainer.augment import AugmentConfig
@@ -56,6 +57,9 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0  # also save mid-epoch this often (long epochs)
     version: str = "1.0"
     description: str = ""
+    # Ages the new model is for, "1-5" or "1-5,18-" (years); None: the base model's
+    # population (a fine-tuned model inherits it), or not stated from scratch.
+    population_age: str | None = None
 
     def validate(self) -> None:
         problems = []
@@ -81,6 +85,11 @@ class TrainConfig:
             problems.append("resize must be 'stretch' or 'letterbox'")
         if not 0 <= self.label_smoothing < 1:
             problems.append("label smoothing must be in [0, 1)")
+        if self.population_age is not None:
+            try:
+                Population.parse_ages(self.population_age)
+            except ValueError as exc:
+                problems.append(f"population: {exc}")
         if problems:
             raise TrainingError("Invalid training settings: " + "; ".join(problems) + ".")
 

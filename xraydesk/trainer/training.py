@@ -24,7 +24,7 @@ from torch import nn
 
 from xraydesk import paths
 from xraydesk.files import write_atomic
-from xraydesk.model.card import ClassInfo, ModelCard
+from xraydesk.model.card import ClassInfo, ModelCard, Population
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
 from xraydesk.model.library import DEFAULT_MODEL, bundled_models, resolve_model, validate_name
 from xraydesk.model.library import user_models as library_user_models
@@ -454,7 +454,16 @@ def _make_card(
         },
         base_model=base.label if base else None,
         created=_dt.date.today().isoformat(),
+        population=card_population(config, base),
     )
+
+
+def card_population(config: TrainConfig, base: ModelCard | None) -> Population:
+    """The ages the user stated, else the base model's population (fine-tuning on other
+    patients is what --population-age is for), else not stated."""
+    if config.population_age is not None:
+        return Population.parse_ages(config.population_age, "as stated when training")
+    return base.population if base is not None else Population()
 
 
 def _limitations(config: TrainConfig, base: ModelCard | None, images: int, pools: str) -> list[str]:

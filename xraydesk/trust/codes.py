@@ -1,0 +1,46 @@
+"""The warning codes a result can carry. They are stable: CSV and JSON files, the
+results database and other programs key on them, so a code is never renamed or reused.
+The message is for people and may change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NOT_CHEST = "not_chest"  # not a radiograph, or not of the chest
+ROTATED = "rotated"  # rotated 90, 180 or 270 degrees
+INVERTED = "inverted"  # a negative (inverted grey scale)
+LATERAL = "lateral"  # a lateral view; the models read frontal (PA/AP) films
+OUT_OF_DISTRIBUTION = "out_of_distribution"  # unlike the model's training images
+LOW_QUALITY = "low_quality"  # too small, heavily cropped, blank or near-constant
+OUTSIDE_POPULATION = "outside_population"  # the patient is outside the card's population
+
+WARNING_CODES = (
+    NOT_CHEST,
+    ROTATED,
+    INVERTED,
+    LATERAL,
+    OUT_OF_DISTRIBUTION,
+    LOW_QUALITY,
+    OUTSIDE_POPULATION,
+)
+
+
+@dataclass(frozen=True)
+class ResultWarning:
+    """One reason not to trust a result: a stable ``code`` and a sentence for the reader."""
+
+    code: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.code not in WARNING_CODES:
+            raise ValueError(f"unknown warning code {self.code!r} (known: {WARNING_CODES})")
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON form, as stored and exported: ``{"code": ..., "message": ...}``."""
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultWarning:
+        return cls(code=str(data["code"]), message=str(data.get("message", "")))
