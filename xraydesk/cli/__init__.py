@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from xraydesk import __version__
+from xraydesk import __version__, qt_preflight
 from xraydesk.errors import XRayDeskError
 
 # subcommand -> module in xraydesk.cli with register(subparsers) and run(args) -> int
@@ -62,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_gui(argv: list[str]) -> int:
+    # Before any PySide6 import: a missing X11 library would make Qt abort (exit 134).
+    if "-h" not in argv and "--help" not in argv and not qt_preflight.will_run_offscreen(argv):
+        problem = qt_preflight.check()
+        if problem is not None:
+            print(problem.message(), file=sys.stderr)
+            return EXIT_FAILED
     try:
         gui = importlib.import_module("xraydesk.gui.app")
     except ModuleNotFoundError as exc:
