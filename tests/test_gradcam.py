@@ -100,8 +100,10 @@ def test_overlay_blend():
 
 
 def test_colour_map_runs_cold_to_hot():
+    """Viridis (issue 19 #3): dark violet-blue where the model barely looked, yellow where
+    it looked most; uniformity and transparency are tested in tests/gui/test_heatmap_honesty."""
     lut = colormap_lut()
     assert lut.shape == (256, 3) and lut.dtype == np.uint8
-    assert lut[0].max() < 64  # near black where the model did not look
+    assert lut[0].max() < 96 and lut[0, 2] > lut[0, 1]  # dark, bluish where it did not look
     assert lut[40, 2] > lut[40, 0]  # blue when it barely looked
-    assert lut[220, 0] > 2 * lut[220, 2]  # red where it looked most
+    assert lut[255, 0] > 2 * lut[255, 2] and lut[255, 1] > 200  # bright yellow where most

@@ -11,7 +11,7 @@ from xraydesk.explain import blend_overlay
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
 from xraydesk.model.cache import ClassifierCache
 from xraydesk.viewer.overlay_layer import heat_layer
-from xraydesk.viewer.viewstate import MAX_ZOOM, MIN_ZOOM, ViewState
+from xraydesk.viewer.viewstate import MAX_OPACITY, MAX_ZOOM, MIN_ZOOM, ViewState
 from xraydesk.viewer.windowing import (
     PRESET_FILE,
     PRESET_FULL,
@@ -95,7 +95,7 @@ def test_view_state_reports_only_real_changes():
     assert state.update(invert=True) == frozenset()
     assert heard == [frozenset({"invert"})]
     state.update(zoom=1e6, overlay_opacity=3.0)
-    assert state.zoom == MAX_ZOOM and state.overlay_opacity == 1.0
+    assert state.zoom == MAX_ZOOM and state.overlay_opacity == MAX_OPACITY
     state.update(zoom=0.0, overlay_opacity=-1)
     assert state.zoom == MIN_ZOOM and state.overlay_opacity == 0.0
     state.unsubscribe(heard.append)

@@ -63,16 +63,16 @@ def test_settings_persist_in_the_data_dir(qtbot, make_window, png_path, tmp_path
     first = make_window(device=None)  # from the settings: "auto" on a fresh install
     assert first.device == "auto"
     open_and_wait(qtbot, first, png_path, until="image_shown")
-    first.set_overlay_opacity(0.7)
+    first.set_overlay_opacity(0.55)
     first.set_overlay_visible(False)
     first.set_device("cpu")
     first.resize(700, 500)  # within the offscreen screen, so restoring does not clamp
     first.close()
     assert (paths.data_dir() / SETTINGS_FILE).is_file()
     second = make_window(device=None, size=None)
-    assert second.state.overlay_opacity == pytest.approx(0.7)
+    assert second.state.overlay_opacity == pytest.approx(0.55)
     assert not second.state.overlay_visible
-    assert second.results.opacity_slider.value() == 70
+    assert second.results.opacity_slider.value() == 55
     assert second.device == "cpu"
     assert second.settings.last_folder == str(png_path.parent)
     assert (second.width(), second.height()) == (700, 500)

@@ -103,8 +103,8 @@ def test_overlay_toggle_and_opacity_change_the_pixels(opened):
     assert np.array_equal(without[..., 0], view.rendered_gray)
 
     opened.actions_by_id["toggle_overlay"].trigger()
-    opened.results.opacity_slider.setValue(90)
-    assert opened.state.overlay_opacity == pytest.approx(0.9)
+    opened.results.opacity_slider.setValue(60)  # the cap (issue 19 #3)
+    assert opened.state.overlay_opacity == pytest.approx(0.6)
     strong = rgb_array(view.composed_image()).astype(int)
     assert np.abs(strong - with_overlay).mean() > 1
     # what Qt composes is the engine's blend_overlay at the same opacity
@@ -112,13 +112,13 @@ def test_overlay_toggle_and_opacity_change_the_pixels(opened):
     expected = blend_overlay(
         xray.render(opened.state.window, opened.state.invert),
         opened.current_explanation.cam.heatmap,
-        0.9,
+        0.6,
     ).astype(int)
     assert np.abs(strong - expected).max() <= 3
 
     opened.actions_by_id["opacity_down"].trigger()
-    assert opened.results.opacity_slider.value() == 80
-    assert opened.settings.overlay_opacity == pytest.approx(0.8)
+    assert opened.results.opacity_slider.value() == 50
+    assert opened.settings.overlay_opacity == pytest.approx(0.5)
 
 
 @pytest.mark.data

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from xraydesk.errors import XRayDeskError
 from xraydesk.explain.gradcam import grad_cam
-from xraydesk.explain.overlay import blend_overlay
+from xraydesk.explain.overlay import DEFAULT_OPACITY, blend_overlay
+from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
@@ -26,19 +28,22 @@ def write_cam_png(
     source: Path,
     out_dir: Path,
     class_id: str | None = None,
-    opacity: float = 0.45,
+    opacity: float = DEFAULT_OPACITY,
     xray: XRay | None = None,
 ) -> Path:
     """Write ``source``'s Grad-CAM overlay into ``out_dir``; returns the PNG's path.
 
     ``xray`` is the image already in memory (the batch engine keeps it from decoding);
     without it the file is loaded. ``class_id`` None explains the predicted class.
-    Raises ``XRayDeskError`` when the map cannot be computed and ``OSError`` when the PNG
-    cannot be written, so a caller can tell a bad image from a full disk.
+    Raises ``XRayDeskError`` when the map cannot be computed or explains nothing (empty or
+    flat: no PNG, rather than an image labelled as an explanation) and ``OSError`` when
+    the PNG cannot be written, so a caller can tell a bad image from a full disk.
     """
     if xray is None:
         xray = load_xray(source)
     cam = grad_cam(classifier, xray, class_id)
+    if is_empty_heatmap(cam.heatmap):
+        raise XRayDeskError(f"{EMPTY_HEATMAP}, so no Grad-CAM image is written")
     rgb = blend_overlay(xray.render(), cam.heatmap, opacity)
     out = out_dir / cam_filename(source)
     out_dir.mkdir(parents=True, exist_ok=True)

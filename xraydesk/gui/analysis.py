@@ -19,7 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from xraydesk.errors import ImageLoadError, XRayDeskError
-from xraydesk.explain import CamResult, grad_cam
+from xraydesk.explain import CamResult, grad_cam, is_empty_heatmap
 from xraydesk.gui.qt_images import DisplayImage, premultiplied_display, render_display
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
@@ -44,8 +44,13 @@ class LoadedImage:
 @dataclass(frozen=True)
 class Explanation:
     cam: CamResult
-    layer: DisplayImage  # the heat map as a premultiplied layer, see overlay_layer
+    layer: DisplayImage | None  # the premultiplied layer (overlay_layer); None when empty
     model: str  # "name version" of the model it explains
+
+    @property
+    def empty(self) -> bool:
+        """The map explains nothing (empty or flat): shown as a sentence, never coloured."""
+        return self.layer is None
 
 
 @dataclass(frozen=True)
@@ -167,7 +172,8 @@ class _AnalysisTask(QRunnable):
             return
         if not self.is_current(rid):
             return
-        layer = premultiplied_display(heat_layer(cam.heatmap))
+        empty = is_empty_heatmap(cam.heatmap)
+        layer = None if empty else premultiplied_display(heat_layer(cam.heatmap))
         self.signals.explained.emit(rid, Explanation(cam, layer, classifier.card.label))
 
 

@@ -168,7 +168,8 @@ def licences_html() -> str:
     return (
         "<table cellpadding='4'><tr><th align='left'>Component</th><th align='left'>Version</th>"
         f"<th align='left'>Licence</th></tr>{rows}</table>"
-        "<p>Heat-map colours: Google's Turbo colour map (Apache-2.0).</p>"
+        "<p>Heat-map colours: the viridis colour map (van der Walt and Smith, CC0), "
+        "computed from a public-domain polynomial fit.</p>"
     )
 
 

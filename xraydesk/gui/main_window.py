@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from xraydesk import paths
 from xraydesk.errors import ModelError, XRayDeskError
+from xraydesk.explain import EMPTY_HEATMAP
 from xraydesk.gui.analysis import (
     AnalysisPipeline,
     Explanation,
@@ -439,17 +440,8 @@ class MainWindow(QMainWindow):
         path = path or self._ask_save_path("Export report", "report.pdf", "PDF (*.pdf)")
         if not path:
             return None
-        explanation, state = self.analysis.explanation, self.state
-        shown = explanation is not None and state.overlay_visible
-        content = ReportContent(
-            image=self.view.composed_image(),
-            source_name=xray.path.name,
-            prediction=prediction,
-            heat_map=heat_map_text(prediction, explanation.cam.class_id, state.overlay_opacity)
-            if shown and explanation is not None
-            else None,
-            window=window_text(state.window, state.invert),
-        )
+        content = self.report_content()
+        assert content is not None
         try:
             out = write_report(Path(path), content)
         except XRayDeskError as exc:
@@ -457,6 +449,25 @@ class MainWindow(QMainWindow):
             return None
         self.statusBar().showMessage(f"Report saved to {out}", 6000)
         return out
+
+    def report_content(self) -> ReportContent | None:
+        """What the report of the image on screen says (None before the probabilities)."""
+        xray, prediction = self.analysis.xray, self.analysis.prediction
+        if xray is None or prediction is None:
+            return None
+        explanation, state = self.analysis.explanation, self.state
+        empty = explanation is not None and explanation.empty
+        shown = explanation is not None and not empty and state.overlay_visible
+        return ReportContent(
+            image=self.view.composed_image(),
+            source_name=xray.path.name,
+            prediction=prediction,
+            heat_map=heat_map_text(prediction, explanation.cam.class_id, state.overlay_opacity)
+            if shown and explanation is not None
+            else None,
+            heat_map_note=EMPTY_HEATMAP if empty else "",
+            window=window_text(state.window, state.invert),
+        )
 
     # ================================================================ help
     def show_shortcuts(self) -> ShortcutsDialog:

@@ -30,6 +30,7 @@ class ReportContent:
     source_name: str
     prediction: Prediction
     heat_map: str | None = None  # "Pneumonia (opacity 45%)", or None when not shown
+    heat_map_note: str = ""  # why there is none, e.g. the map was empty
     window: str = ""
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().replace(microsecond=0))
 
@@ -104,7 +105,7 @@ def _paint(painter: QPainter, page: QSizeF, content: ReportContent) -> None:
     y = box.bottom() + 3 * MM
     painter.setPen(DIM)
     painter.setFont(_font(8))
-    painter.drawText(QRectF(0, y, width, 5 * MM), Qt.AlignmentFlag.AlignLeft, _caption(content))
+    painter.drawText(QRectF(0, y, width, 5 * MM), Qt.AlignmentFlag.AlignLeft, caption_text(content))
     y += 8 * MM
     _paint_probabilities(painter, width, y, content.prediction)
     _paint_notice(painter, QRectF(0, height - 24 * MM, width, 24 * MM))
@@ -147,8 +148,13 @@ def _paint_image(painter: QPainter, box: QRectF, image: QImage) -> None:
     painter.drawImage(target, image)
 
 
-def _caption(content: ReportContent) -> str:
-    heat_map = f"Heat map: {content.heat_map}" if content.heat_map else "Heat map not shown"
+def caption_text(content: ReportContent) -> str:
+    """The line under the report's image: window and what the heat map shows (or why not)."""
+    if content.heat_map:
+        heat_map = f"Heat map: {content.heat_map}"
+    else:
+        heat_map = f"Heat map: {content.heat_map_note}" if content.heat_map_note else ""
+        heat_map = heat_map or "Heat map not shown"
     return "  ·  ".join(part for part in (content.window, heat_map) if part)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QRectF, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
@@ -16,9 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from xraydesk.explain import colormap_lut
+from xraydesk.explain import EMPTY_HEATMAP, blend_overlay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Prediction
+from xraydesk.viewer.viewstate import DEFAULT_OPACITY, MAX_OPACITY
 
 NOTICE = "XRayDesk assists and does not diagnose."
 ACCENT = QColor(74, 163, 255)
@@ -86,14 +88,14 @@ class ProbabilityBar(QWidget):
 
 
 class ColorScaleLegend(QWidget):
-    """The heat map's colour scale (the same lookup table the overlay uses)."""
+    """The heat map's colour scale, drawn by the overlay's own blend over mid-grey film:
+    the low end shows as untinted film, as it does on the image."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        lut = colormap_lut()
-        self._gradient_colors = [QColor(*map(int, lut[i])) for i in range(0, 256, 15)] + [
-            QColor(*map(int, lut[255]))
-        ]
+        ramp = np.linspace(0.0, 1.0, 33, dtype=np.float32)[None, :]
+        swatch = blend_overlay(np.full_like(ramp, 0.45), ramp, 1.0)[0]
+        self._gradient_colors = [QColor(*map(int, rgb)) for rgb in swatch]
         self.setMinimumHeight(34)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -178,7 +180,7 @@ class ResultsPanel(QWidget):
         grid.setHorizontalSpacing(10)
         grid.addWidget(QLabel("Opacity"), 0, 0)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setRange(0, round(MAX_OPACITY * 100))
         self.opacity_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.opacity_slider.valueChanged.connect(self._on_opacity)
         grid.addWidget(self.opacity_slider, 0, 1)
@@ -210,7 +212,7 @@ class ResultsPanel(QWidget):
         notice.setObjectName("notice")
         notice.setWordWrap(True)
         layout.addWidget(notice)
-        self.set_opacity(0.45)
+        self.set_opacity(DEFAULT_OPACITY)
 
     # -- models ---------------------------------------------------------------------------
     def set_models(self, cards: list[ModelCard], current: str | None) -> None:
@@ -300,6 +302,14 @@ class ResultsPanel(QWidget):
     # -- heat map -------------------------------------------------------------------------
     def show_cam_done(self, class_name: str, seconds: float) -> None:
         self.cam_label.setText(f"Explains “{class_name}”  ·  Grad-CAM {seconds:.2f} s")
+
+    def show_cam_empty(self, class_name: str) -> None:
+        """Grad-CAM ran but singled nothing out: no colours, and no "Explains"."""
+        text = EMPTY_HEATMAP[0].upper() + EMPTY_HEATMAP[1:]
+        self.cam_label.setText(
+            f"{text} (Grad-CAM for “{class_name}” is all zero or flat), so nothing is "
+            "overlaid. The probabilities are shown without an explanation."
+        )
 
     def show_cam_pending(self) -> None:
         self.cam_label.setText("Computing heat map…")

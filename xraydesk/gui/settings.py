@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from xraydesk import paths
-from xraydesk.viewer.viewstate import DEFAULT_OPACITY
+from xraydesk.viewer.viewstate import DEFAULT_OPACITY, clamp_opacity
 
 MAX_RECENT = 10
 SETTINGS_FILE = "settings.ini"
@@ -66,9 +66,7 @@ class AppSettings:
     @property
     def overlay_opacity(self) -> float:
         try:
-            return min(
-                max(float(self._qs.value("view/overlay_opacity", DEFAULT_OPACITY)), 0.0), 1.0
-            )
+            return clamp_opacity(self._qs.value("view/overlay_opacity", DEFAULT_OPACITY))
         except (TypeError, ValueError):
             return DEFAULT_OPACITY
 

@@ -139,8 +139,12 @@ class ViewerAnalysis(QObject):
         self.explanation = explanation
         names = self.prediction.display_names if self.prediction else {}
         class_name = names.get(explanation.cam.class_id, explanation.cam.class_id)
-        w.view.set_heat_layer(explanation.layer, f"Heat map: {class_name}")
-        w.results.show_cam_done(class_name, explanation.cam.seconds)
+        if explanation.empty:  # nothing to colour: say so, never "Explains ..."
+            w.view.set_heat_layer(None)
+            w.results.show_cam_empty(class_name)
+        else:
+            w.view.set_heat_layer(explanation.layer, f"Heat map: {class_name}")
+            w.results.show_cam_done(class_name, explanation.cam.seconds)
         self.timings["overlay"] = time.perf_counter() - self._open_started
         self._update_timing_label()
         w.overlay_shown.emit(explanation.cam)

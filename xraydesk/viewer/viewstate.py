@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
+from xraydesk.explain.overlay import DEFAULT_OPACITY, MAX_OPACITY
 from xraydesk.imaging.xray import Window
 from xraydesk.viewer.windowing import PRESET_FILE
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
-DEFAULT_OPACITY = 0.45
+__all__ = ["DEFAULT_OPACITY", "MAX_OPACITY", "ViewState", "clamp_opacity", "clamp_zoom"]
 
 Listener = Callable[[frozenset[str]], None]
 
@@ -29,6 +30,9 @@ class ViewState:
     overlay_visible: bool = True
     overlay_opacity: float = DEFAULT_OPACITY
     _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.overlay_opacity = clamp_opacity(self.overlay_opacity)  # e.g. an older setting
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -46,7 +50,7 @@ class ViewState:
         if "zoom" in changes:
             changes["zoom"] = clamp_zoom(float(changes["zoom"]))  # type: ignore[arg-type]
         if "overlay_opacity" in changes:
-            changes["overlay_opacity"] = min(max(float(changes["overlay_opacity"]), 0.0), 1.0)  # type: ignore[arg-type]
+            changes["overlay_opacity"] = clamp_opacity(changes["overlay_opacity"])  # type: ignore[arg-type]
         changed = frozenset(name for name, value in changes.items() if getattr(self, name) != value)
         for name in changed:
             setattr(self, name, changes[name])
@@ -58,3 +62,8 @@ class ViewState:
 
 def clamp_zoom(zoom: float) -> float:
     return min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+
+
+def clamp_opacity(opacity: object) -> float:
+    """The heat map's opacity within [0, MAX_OPACITY]: the film always shows through."""
+    return min(max(float(opacity), 0.0), MAX_OPACITY)  # type: ignore[arg-type]

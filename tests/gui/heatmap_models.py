@@ -1,0 +1,38 @@
+"""A test model whose Grad-CAM is empty, as a briefly trained head often gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from tests.model_factory import THREE_CLASSES
+from xraydesk.model.card import ClassInfo, ModelCard
+from xraydesk.model.network import build_network
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.model.storage import save_model
+
+
+def make_empty_cam_model(directory: Path, size: int = 64) -> Path:
+    """A ResNet-50 whose head weights are all negative: the gradient of every logit with
+    respect to the (non-negative) last-stage activations is negative, so Grad-CAM's
+    ReLU leaves an all-zero map, while the probabilities stay ordinary."""
+    torch.manual_seed(3)
+    preprocessing = Preprocessing(size=size)
+    network = build_network("resnet50", len(THREE_CLASSES), preprocessing.channels)
+    network.train()
+    with torch.no_grad():
+        for _ in range(3):
+            network(torch.randn(8, preprocessing.channels, size, size))
+        network.fc.weight.abs_().neg_()
+    network.eval()
+    card = ModelCard(
+        name="empty-cam",
+        version="0.0-test",
+        classes=[ClassInfo(cid, display) for cid, display in THREE_CLASSES],
+        preprocessing=preprocessing,
+        weights_file="",
+        weights_sha256="",
+        description="Random weights with an all-negative head: Grad-CAM is empty.",
+    )
+    return save_model(network, card, directory)
