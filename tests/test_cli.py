@@ -191,3 +191,32 @@ def test_train_progress_on_a_pipe_is_plain_lines():
         "training  5/10",
         "epoch 1/2: train loss 0.400 acc 80.0%  val loss 0.500 acc 75.0%  (0:12)",
     ]
+
+
+def test_classify_a_folder_without_images_exits_1_and_records_nothing(
+    test_model_path, tmp_path, capsys
+):
+    """Issue 19 #6: exit 1 with the reason, no run in the results database."""
+    from xraydesk.batch.store import ResultStore, default_db_path
+
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("not an image")
+    (empty / ".hidden.png").write_bytes(b"junk")
+    assert main(["classify", "--model", str(test_model_path), str(empty)]) == 1
+    err = capsys.readouterr().err
+    assert f"no image found in {empty}" in err
+    assert "1 non-image files and 1 hidden entries passed over" in err
+    assert "-r also looks in subfolders" in err
+    assert not err.startswith("model ")  # refused before the model was loaded
+    assert main(["classify", "-r", "--model", str(test_model_path), str(empty)]) == 1
+    assert "-r also looks" not in capsys.readouterr().err
+    if default_db_path().exists():
+        with ResultStore() as store:
+            assert store.runs() == []
+    # an image in a subfolder is found with -r, and that run is recorded
+    Image.fromarray(np.zeros((40, 40), dtype=np.uint8)).save(empty / "sub" / "x.png")
+    code = main(["classify", "-r", "--model", str(test_model_path), str(empty)])
+    assert code == 0, capsys.readouterr().err
+    with ResultStore() as store:
+        assert len(store.runs()) == 1

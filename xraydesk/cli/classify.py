@@ -24,6 +24,7 @@ from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import SideFile
+from xraydesk.imaging.discover import DiscoveryStats, iter_images
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.model.library import resolve_model
@@ -75,6 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    nothing = _nothing_to_classify(args.paths, args.recursive)
+    if nothing is not None:  # before the model loads and before a run is recorded
+        print(f"xraydesk: {nothing}", file=sys.stderr)
+        return 1
     card = resolve_model(args.model)
     classifier = Classifier.load(card, device=args.device)
     print(f"model {card.label} on {classifier.device.label}", file=sys.stderr)
@@ -188,6 +193,27 @@ class CsvOutput:
         except OSError as exc:
             self.error = exc
         return self.error is None
+
+
+def _nothing_to_classify(paths: list[str], recursive: bool) -> str | None:
+    """Why a run over ``paths`` would have no row at all (folders holding no image), or
+    None. Stops at the first image, so a large folder costs one directory listing."""
+    stats = DiscoveryStats()
+    found = iter_images(paths, recursive, stats)
+    try:
+        if next(found, None) is not None or stats.unreadable:
+            return None  # an image, or a folder that cannot be read (its own error row)
+    finally:
+        found.close()
+    skipped = []
+    if stats.not_images:
+        skipped.append(f"{stats.not_images} non-image files")
+    if stats.hidden:
+        skipped.append(f"{stats.hidden} hidden entries")
+    where = ", ".join(str(p) for p in paths)
+    detail = f" ({' and '.join(skipped)} passed over)" if skipped else ""
+    hint = "" if recursive else "; -r also looks in subfolders"
+    return f"no image found in {where}{detail}{hint}; nothing was classified or recorded"
 
 
 def _dicom_output(args: argparse.Namespace, classifier: Classifier):
