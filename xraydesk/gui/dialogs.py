@@ -6,12 +6,14 @@ import html
 from importlib.metadata import PackageNotFoundError, version
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
     QLabel,
+    QMainWindow,
+    QMenu,
     QMessageBox,
     QTableWidget,
     QTableWidgetItem,
@@ -61,24 +63,54 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+def _keys_text(sequences: list[QKeySequence]) -> str:
+    return ",  ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in sequences)
+
+
+def shortcut_rows(window: QWidget | None) -> list[tuple[str, str, str]]:
+    """(group, action, keys) for every action of ``window`` that has a key, read from the
+    actions themselves (menu by menu, then those living on the window only), so a tool
+    that adds an action with a key (Ctrl+T, the wizard) is listed without editing a table.
+    Without a window: the shortcut table."""
+    if not isinstance(window, QMainWindow):
+        return [
+            (s.group, s.text.replace("&", ""), _keys_text([QKeySequence(k) for k in s.keys]))
+            for s in SHORTCUTS
+        ]
+    rows: list[tuple[str, str, str]] = []
+    seen: set[int] = set()
+
+    def add(action: QAction, group: str) -> None:
+        if action.isSeparator() or not action.shortcuts() or id(action) in seen:
+            return
+        seen.add(id(action))
+        rows.append((group, action.text().replace("&", ""), _keys_text(action.shortcuts())))
+
+    def walk(menu: QMenu, group: str) -> None:
+        for action in menu.actions():
+            if action.menu() is not None:
+                walk(action.menu(), group)
+            else:
+                add(action, group)
+
+    for top in window.menuBar().actions():
+        if top.menu() is not None:
+            walk(top.menu(), top.text().replace("&", ""))
+    groups = {s.text: s.group for s in SHORTCUTS}
+    for action in window.actions():  # keys without a menu entry (Esc, opacity)
+        add(action, groups.get(action.text(), "Other"))
+    return rows
+
+
 class ShortcutsDialog(QDialog):
-    """A table of every key and mouse gesture, built from the same list as the actions."""
+    """A table of every key and mouse gesture, read from the parent window's actions."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
         self.resize(620, 700)
         layout = QVBoxLayout(self)
-        rows = [
-            (
-                s.group,
-                s.text.replace("&", ""),
-                ",  ".join(
-                    QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in s.keys
-                ),
-            )
-            for s in SHORTCUTS
-        ]
+        rows = shortcut_rows(parent)
         rows += [("Mouse", what, gesture) for gesture, what in MOUSE_GESTURES]
         self.table = QTableWidget(len(rows), 3)
         self.table.setHorizontalHeaderLabels(["Group", "Action", "Keys"])

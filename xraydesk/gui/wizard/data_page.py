@@ -70,6 +70,7 @@ class DataPage(QWizardPage):
         self.status = QLabel("No data chosen yet.")
         self.status.setWordWrap(True)
         self.counts = QTableWidget(0, 2)
+        self.counts.setHorizontalHeaderLabels(["Class", "Images"])  # never "1", "2"
         self.counts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.counts.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.counts.verticalHeader().setVisible(False)
