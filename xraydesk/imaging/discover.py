@@ -19,6 +19,11 @@ IMAGE_EXTENSIONS = frozenset(
 _HEAD_BYTES = 132  # what ``sniff_format`` needs: DICOM's preamble and "DICM"
 
 
+SKIPPED_LISTED = 1000
+SKIP_HIDDEN = "hidden (name starts with a dot)"
+SKIP_NOT_IMAGE = "not an image (neither its name nor its content says PNG, JPEG, TIFF, BMP, DICOM)"
+
+
 @dataclass
 class DiscoveryStats:
     """What was passed over while walking, so users are told rather than left guessing."""
@@ -28,6 +33,17 @@ class DiscoveryStats:
     missing: list[Path] = field(default_factory=list)  # inputs or folders that are gone
     # folders that exist but cannot be listed (no permission, I/O error) -> the cause
     unreadable: dict[Path, str] = field(default_factory=dict)
+    # the first SKIPPED_LISTED files passed over, with the reason, for the GUI to list
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def skip(self, path: Path, hidden: bool) -> None:
+        """Count a file passed over (and name it, up to SKIPPED_LISTED)."""
+        if hidden:
+            self.hidden += 1
+        else:
+            self.not_images += 1
+        if len(self.skipped) < SKIPPED_LISTED:
+            self.skipped.append((path, SKIP_HIDDEN if hidden else SKIP_NOT_IMAGE))
 
 
 def iter_images(
@@ -107,7 +123,7 @@ def _walk(
     subfolders = []
     for entry in entries:
         if entry.name.startswith("."):
-            stats.hidden += 1
+            stats.skip(Path(entry.path), hidden=True)
             continue
         try:
             is_dir = entry.is_dir()
@@ -118,7 +134,7 @@ def _walk(
         elif claims_image(entry.path):
             yield Path(entry.path)
         else:
-            stats.not_images += 1
+            stats.skip(Path(entry.path), hidden=False)
     if recursive:
         for sub in subfolders:
             yield from _walk(sub, recursive, stats, visited)
