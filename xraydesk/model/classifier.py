@@ -15,6 +15,7 @@ from xraydesk.errors import ModelError
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
+from xraydesk.model.network import classifier_head
 from xraydesk.model.storage import load_network
 
 
@@ -90,6 +91,22 @@ class Classifier:
         with self.lock, torch.inference_mode(), self.device.autocast():
             logits = self.network(batch)
         return logits.float().cpu()
+
+    def logits_and_features(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw float32 logits and the pooled features that fed the linear head, from one
+        forward pass: the out-of-distribution score reuses them instead of a second pass."""
+        batch = batch.to(self.device.device, non_blocking=True).contiguous(
+            memory_format=self.device.memory_format
+        )
+        captured: list[torch.Tensor] = []
+        head = classifier_head(self.network)
+        with self.lock, torch.inference_mode(), self.device.autocast():
+            hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
+            try:
+                logits = self.network(batch)
+            finally:
+                hook.remove()
+        return logits.float().cpu(), captured[0].float().cpu()
 
     def prediction_from(self, probs: np.ndarray, seconds: float = 0.0) -> Prediction:
         """The named result for one row of probabilities; refuses NaN or infinity, which

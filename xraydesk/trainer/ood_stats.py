@@ -1,0 +1,60 @@
+"""Out-of-distribution statistics and per-pool calibration notes for a new model (issue 14).
+
+The card of every model the trainer makes carries them, so the OOD warning works for
+fine-tuned and from-scratch models as for the bundled ones: pooled penultimate features
+of (a sample of) the training split give the class means and the shared covariance, the
+validation split gives the threshold. Kept apart from the metrics code on purpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xraydesk.model.card import ModelCard
+from xraydesk.model.network import feature_extractor
+from xraydesk.trainer.config import RunContext, Trained
+from xraydesk.trainer.forward import run_module
+from xraydesk.trust.calibration import add_calibration_limitations
+from xraydesk.trust.ood import OODStatistics, fit
+
+MAX_TRAIN_IMAGES = 3000  # a stated sample bounds the extra pass (about 40 s on 2 CPU cores)
+
+
+def add_trust_statistics(ctx: RunContext, trained: Trained, card: ModelCard) -> None:
+    """Compute the OOD statistics with the trained network and store them in ``card``, and
+    name in its limitations any pool whose calibration error is much above the overall.
+
+    The statistics are skipped (the card then says it has none) when too few images are
+    available to estimate them, e.g. a toy run with a handful of images.
+    """
+    add_calibration_limitations(card.limitations, card.metrics)
+    stats = ood_statistics(ctx, trained)
+    if stats is not None:
+        stats.store(card)
+
+
+def ood_statistics(ctx: RunContext, trained: Trained) -> OODStatistics | None:
+    train_idx = ctx.indices("train")
+    val_idx = ctx.indices("val")
+    if len(train_idx) < 2 * len(ctx.classes) or len(val_idx) < 2:
+        return None
+    rng = np.random.default_rng(ctx.config.seed)
+    if len(train_idx) > MAX_TRAIN_IMAGES:
+        train_idx = sorted(rng.choice(train_idx, MAX_TRAIN_IMAGES, replace=False).tolist())
+    ctx.reporter.emit("evaluating", message="Out-of-distribution statistics")
+    extractor = feature_extractor(trained.network)
+    batch = max(1, int(getattr(ctx.config, "batch", 32)))
+    train, train_ok = run_module(
+        extractor, ctx.samples, train_idx, ctx.prep, ctx.device, batch, ctx.reporter
+    )
+    val, val_ok = run_module(
+        extractor, ctx.samples, val_idx, ctx.prep, ctx.device, batch, ctx.reporter
+    )
+    labels = ctx.labels[train_idx]
+    train_ok &= np.isfinite(train).all(axis=1)
+    val_ok &= np.isfinite(val).all(axis=1)
+    if train_ok.sum() < 2 * len(ctx.classes) or val_ok.sum() < 2:
+        return None
+    stats = fit(train[train_ok], labels[train_ok], val[val_ok], len(ctx.classes))
+    stats.details["computed"] = "at training time (xraydesk.trainer.ood_stats)"
+    return stats

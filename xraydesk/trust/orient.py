@@ -1,0 +1,113 @@
+"""Orientation and inversion put right in memory, and one image classified with its checks.
+
+``corrected`` turns a radiograph back and/or flips its grey scale on the loaded pixels
+only; the file is never touched. ``TrustCheck`` is what the CLI and the GUI call for one
+image: gate, classification and out-of-distribution score from a single forward pass,
+and with ``auto_orient`` (the CLI's ``--auto-orient``, the viewer's one-click correction)
+a confidently rotated or inverted image is corrected and classified again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from xraydesk.imaging.xray import XRay
+from xraydesk.model.classifier import Classifier, Prediction
+from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
+from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_thumbnail
+from xraydesk.trust.gate import view_warnings as gate_view_warnings
+from xraydesk.trust.ood import OODStatistics
+
+
+def corrected(xray: XRay, gate: GateResult) -> XRay:
+    """A copy of ``xray`` turned back and/or with its grey scale flipped, as the gate says."""
+    codes = set(gate.codes)
+    pixels, inverted, notes = xray.pixels, xray.inverted, list(xray.notes)
+    if ROTATED in codes and gate.turns:
+        pixels = np.ascontiguousarray(np.rot90(pixels, -gate.turns))
+        notes.append(f"turned back by {gate.turns * 90} degrees by XRayDesk (file unchanged)")
+    if INVERTED in codes:
+        inverted = not inverted
+        notes.append("grey scale inverted back by XRayDesk (file unchanged)")
+    return dataclasses.replace(xray, pixels=pixels, inverted=inverted, notes=tuple(notes))
+
+
+def correction_text(gate: GateResult) -> str:
+    """What one click would do, in words ("turn back by 90 degrees and invert")."""
+    parts = []
+    if ROTATED in gate.codes and gate.turns:
+        parts.append(f"turn back by {gate.turns * 90} degrees")
+    if INVERTED in gate.codes:
+        parts.append("invert the grey scale")
+    return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class CheckedResult:
+    """A prediction with the reasons not to trust it. ``xray`` is the image classified
+    (the corrected copy when ``correction`` is set)."""
+
+    prediction: Prediction
+    warnings: tuple[ResultWarning, ...]
+    gate: GateResult
+    ood_score: float | None  # None: the model's card has no statistics
+    xray: XRay
+    correction: str | None = None  # what auto-orient did, in words
+    first: CheckedResult | None = None  # the result before the correction
+
+    @property
+    def codes(self) -> list[str]:
+        return [w.code for w in self.warnings]
+
+    @property
+    def gate_failed(self) -> bool:
+        """The image itself is wrong (not just unlike the training data): hide the numbers
+        until the user asks to see them."""
+        return any(w.code != "out_of_distribution" for w in self.gate.warnings)
+
+
+class TrustCheck:
+    """Gate + classifier + OOD statistics for one model."""
+
+    def __init__(self, classifier: Classifier, gate: InputGate | None = None) -> None:
+        self.classifier = classifier
+        self.gate = gate or InputGate.default()
+        self.ood = OODStatistics.from_card(classifier.card)
+
+    def classify(self, xray: XRay, auto_orient: bool = False) -> CheckedResult:
+        """Check and classify one radiograph; corrected and classified again when asked
+        and the gate is confident it is rotated or inverted."""
+        first = self._once(xray)
+        if auto_orient and first.gate.correctable:
+            return self.correct(first)
+        return first
+
+    def correct(self, result: CheckedResult) -> CheckedResult:
+        """The one-click correction: classify the corrected image again."""
+        fixed = corrected(result.xray, result.gate)
+        again = self._once(fixed)
+        return dataclasses.replace(again, correction=correction_text(result.gate), first=result)
+
+    def _once(self, xray: XRay) -> CheckedResult:
+        start = time.perf_counter()
+        unit = xray.render()
+        tensor = self.classifier.preprocessing.from_unit(unit)
+        logits, features = self.classifier.logits_and_features(tensor[None])
+        probs = torch.softmax(logits.double() / self.classifier.card.temperature, dim=1)
+        prediction = self.classifier.prediction_from(probs[0].numpy(), time.perf_counter() - start)
+        gate = self.gate.decide(
+            unit_thumbnail(unit)[None], [image_statistics(unit)], [gate_view_warnings(xray)]
+        )[0]
+        warnings = list(gate.warnings)
+        score = None
+        if self.ood is not None:
+            score = float(self.ood.score(features.numpy())[0])
+            flag = self.ood.warning(score)
+            if flag is not None:
+                warnings.append(flag)
+        return CheckedResult(prediction, tuple(warnings), gate, score, xray)
