@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -30,6 +32,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -68,6 +72,8 @@ class BatchPanel(QWidget):
         self._runner: JobThread | None = None
         self._cam_dir: Path | None = None
         self._shown_run: int | None = None
+        self._skipped: list[tuple[Path, str]] = []
+        self._skipped_count = 0
         self._build()
         self._connect()
         self._sync()
@@ -87,7 +93,17 @@ class BatchPanel(QWidget):
         layout.addLayout(self._build_progress())
         layout.addLayout(self._build_filters_row())
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self._build_table())
+        table_box = QWidget()
+        table_layout = QVBoxLayout(table_box)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addWidget(self._build_table(), 1)
+        # the selected row in full: its error in sight even when Status is scrolled away
+        self.row_details = QLabel("Select a row to see its file and status in full.")
+        self.row_details.setObjectName("batch-row-details")
+        self.row_details.setWordWrap(True)
+        self.row_details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        table_layout.addWidget(self.row_details)
+        splitter.addWidget(table_box)
         splitter.addWidget(self._build_past_runs())
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
@@ -102,7 +118,10 @@ class BatchPanel(QWidget):
         row.addWidget(self.browse_button)
         return row
 
-    def _build_options_row(self) -> QHBoxLayout:
+    def _build_options_row(self) -> QVBoxLayout:
+        """Options on one line, Start and Cancel on the next: narrow enough for a dock
+        beside the image."""
+        box = QVBoxLayout()
         row = QHBoxLayout()
         self.recursive_check = QCheckBox("Include subfolders")
         self.recursive_check.setChecked(True)
@@ -118,9 +137,13 @@ class BatchPanel(QWidget):
         for widget in (self.recursive_check, self.no_skip_check, self.cam_check):
             row.addWidget(widget)
         row.addStretch(1)
-        row.addWidget(self.start_button)
-        row.addWidget(self.cancel_button)
-        return row
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        box.addLayout(row)
+        box.addLayout(buttons)
+        return box
 
     def _build_progress(self) -> QVBoxLayout:
         """Progress bar, progress line and the (hidden until needed) message."""
@@ -134,11 +157,22 @@ class BatchPanel(QWidget):
         self.message_label.setObjectName("batch-message")
         self.message_label.setWordWrap(True)
         self.message_label.hide()
-        for widget in (self.progress_bar, self.progress_label, self.message_label):
-            box.addWidget(widget)
+        self.skipped_button = QPushButton()
+        self.skipped_button.setObjectName("batch-skipped")
+        self.skipped_button.setToolTip("The files this run passed over, and why")
+        self.skipped_button.setFlat(True)
+        self.skipped_button.hide()
+        status = QHBoxLayout()
+        status.addWidget(self.progress_label, 1)
+        status.addWidget(self.skipped_button)
+        box.addWidget(self.progress_bar)
+        box.addLayout(status)
+        box.addWidget(self.message_label)
         return box
 
-    def _build_filters_row(self) -> QHBoxLayout:
+    def _build_filters_row(self) -> QVBoxLayout:
+        """The filters on one line, the exports on the next."""
+        box = QVBoxLayout()
         row = QHBoxLayout()
         self.class_filter = QComboBox()
         self.class_filter.addItem("All predictions", None)
@@ -156,12 +190,16 @@ class BatchPanel(QWidget):
         for widget in (self.class_filter, self.threshold_spin, self.errors_check):
             row.addWidget(widget)
         row.addStretch(1)
+        exports = QHBoxLayout()
+        exports.addStretch(1)
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_json_button = QPushButton("Export JSON…")
         for button in (self.export_csv_button, self.export_json_button):
             button.setToolTip("Save the rows shown (filters and sorting applied)")
-            row.addWidget(button)
-        return row
+            exports.addWidget(button)
+        box.addLayout(row)
+        box.addLayout(exports)
+        return box
 
     def _build_table(self) -> QTableView:
         self.results_model = BatchResultsModel(self)
@@ -198,6 +236,8 @@ class BatchPanel(QWidget):
 
     def _connect(self) -> None:
         self.browse_button.clicked.connect(self.choose_folder)
+        self.skipped_button.clicked.connect(self.show_skipped)
+        self.table.selectionModel().currentRowChanged.connect(self._show_row_details)
         self.start_button.clicked.connect(lambda: self.start())
         self.cancel_button.clicked.connect(self.cancel)
         self.folder_edit.textChanged.connect(self._sync)
@@ -286,6 +326,8 @@ class BatchPanel(QWidget):
         self.clear_message()
         self.results_model.reset([])
         self._shown_run = None
+        self._skipped, self._skipped_count = [], 0
+        self._show_skipped_count(0)
         self.progress_bar.setRange(0, 0)  # busy until the total is known
         self.progress_label.setText("Loading the model…")
         job = BatchJob(path, provider, options)
@@ -350,6 +392,9 @@ class BatchPanel(QWidget):
             runner.deleteLater()
             assert isinstance(runner.job, BatchJob)
             summary = runner.job.summary
+            self._skipped = runner.job.skipped
+        self._skipped_count = (summary.not_images + summary.hidden) if summary else 0
+        self._show_skipped_count(self._skipped_count)
         if summary is not None:
             self._shown_run = summary.run_id
             self.progress_bar.setRange(0, max(1, summary.total or summary.done))
@@ -400,10 +445,45 @@ class BatchPanel(QWidget):
         )
 
     def _resize_columns(self) -> None:
+        """Names in full in every header (no "terial pneum"), numbers narrow, so Status
+        comes into sight as early as the width allows."""
         header = self.table.horizontalHeader()
-        header.resizeSection(0, 220)
+        header.resizeSection(0, 180)
         for column in range(1, self.results_model.columnCount() - 1):
-            header.resizeSection(column, 90)
+            header.resizeSection(column, max(72, header.sectionSizeHint(column) + 8))
+
+    def _show_row_details(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            self.row_details.setText("Select a row to see its file and status in full.")
+            return
+        row = self.proxy.row_at(current.row())
+        if row.error:
+            status = f"Error: {row.error}"
+        elif row.prediction is not None:
+            names = self.results_model.display_names
+            confidence = f" ({row.confidence:.1%})" if row.confidence is not None else ""
+            status = f"{names.get(row.prediction, row.prediction)}{confidence}"
+            status += ", stored result reused" if row.reused else ""
+        else:
+            status = "no result"
+        self.row_details.setText(f"{row.path}\n{status}")
+
+    # -- skipped files -----------------------------------------------------------------------
+    @property
+    def skipped_files(self) -> list[tuple[Path, str]]:
+        """The files the last run passed over, with the reason (at most 1000 named)."""
+        return list(self._skipped)
+
+    def _show_skipped_count(self, count: int) -> None:
+        self.skipped_button.setText(f"Skipped ({count})…")
+        self.skipped_button.setVisible(count > 0)
+
+    def show_skipped(self) -> QDialog:
+        """A window listing the skipped files and why (non-modal)."""
+        dialog = SkippedFilesDialog(self._skipped, self._skipped_count, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _open_row(self, index: QModelIndex) -> None:
         if index.isValid():
@@ -542,3 +622,36 @@ def _run_text(info: RunInfo) -> str:
     files = f"{info.rows_done} files" + (f", {info.failed} failed" if info.failed else "")
     name = Path(info.folder).name or info.folder
     return f"#{info.id}  {when}  {name}  ·  {info.model}  ·  {info.status}  ·  {files}"
+
+
+class SkippedFilesDialog(QDialog):
+    """The files a run passed over (hidden, not images), each with the reason."""
+
+    def __init__(
+        self, skipped: list[tuple[Path, str]], count: int, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Skipped files ({count})")
+        self.resize(760, 420)
+        layout = QVBoxLayout(self)
+        note = f"{count} files were not classified."
+        if count > len(skipped):
+            note += f" The first {len(skipped)} are listed."
+        layout.addWidget(QLabel(note))
+        self.table = QTableWidget(len(skipped), 3)
+        self.table.setHorizontalHeaderLabels(["File", "Reason", "Folder"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        for r, (path, reason) in enumerate(skipped):
+            for c, text in enumerate((path.name, reason, str(path.parent))):
+                item = QTableWidgetItem(text)
+                item.setToolTip(str(path))
+                self.table.setItem(r, c, item)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        layout.addWidget(self.table, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)

@@ -16,9 +16,11 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
+from PySide6.QtGui import QColor
 
 from xraydesk.batch.results import ResultRow
 
+ERROR_COLOUR = QColor(255, 120, 110)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so numbers sort as numbers
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ResultRow itself
 
@@ -77,13 +79,25 @@ class BatchResultsModel(QAbstractTableModel):
         return len(self.FIXED_BEFORE) + len(self._class_ids) + len(self.FIXED_AFTER)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
+        if orientation != Qt.Orientation.Horizontal:
             return None
-        return self._column_names()[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._column_names()[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._column_tips()[section]
+        return None
 
     def _column_names(self) -> list[str]:
         classes = [f"P({self._names.get(c, c)})" for c in self._class_ids]
         return [*self.FIXED_BEFORE, *classes, *self.FIXED_AFTER]
+
+    def _column_tips(self) -> list[str]:
+        classes = [
+            f"Probability of “{self._names.get(c, c)}” given by the model" for c in self._class_ids
+        ]
+        before = ["File name", "Predicted class", "Probability of the predicted class"]
+        after = ["Error, or 'reused' when a stored result was used", "Folder of the file"]
+        return [*before, *classes, *after]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
@@ -95,6 +109,8 @@ class BatchResultsModel(QAbstractTableModel):
         n_classes = len(self._class_ids)
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{row.path}\n{row.error}" if row.error else str(row.path)
+        if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
+            return ERROR_COLOUR  # a failed row stands out even when Status is off-screen
         if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role not in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
@@ -104,7 +120,7 @@ class BatchResultsModel(QAbstractTableModel):
             return row.path.name
         if column == 1:
             if row.prediction is None:
-                return "" if sort else "—"
+                return "" if sort else ("Error" if row.error else "—")
             return self._names.get(row.prediction, row.prediction)
         if column < 3 + n_classes:
             value = (

@@ -85,6 +85,9 @@ class ImageView(QGraphicsView):
         self.viewport().setAcceptDrops(False)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(320, 240)
+        # the corner text is drawn in viewport coordinates: a pan must repaint it in place
+        # rather than scroll the old pixels (text and all) along with the image
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         state.subscribe(self._on_state_changed)
 
     # -- content --------------------------------------------------------------------------

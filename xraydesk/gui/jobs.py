@@ -118,6 +118,7 @@ class BatchJob(Job):
         self.options = options
         # set in the worker before ``done``; None when the run never started
         self.summary: RunSummary | None = None
+        self.skipped: list[tuple[Path, str]] = []  # files passed over, with the reason
 
     def work(self) -> RunSummary | None:
         classifier = self.provider()
@@ -141,6 +142,7 @@ class BatchJob(Job):
                     buffer, last = [], time.monotonic()
         finally:
             self.summary = batch.summary
+            self.skipped = list(batch.stats.skipped)
             if buffer:
                 self.rows_ready.emit(buffer)
         return self.summary

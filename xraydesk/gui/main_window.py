@@ -80,6 +80,7 @@ OPEN_FILTERS = ";;".join(
     )
 )
 DEFAULT_SIZE = QSize(1440, 900)
+TOOL_PANEL_SHARE = 0.3  # of the window's width, when a tool panel is opened
 
 
 def no_model_message() -> str:
@@ -486,23 +487,42 @@ class MainWindow(QMainWindow):
 
     # ================================================================ tool panels
     def add_tool_panel(self, widget: QWidget, title: str) -> QDockWidget:
-        """Dock another tool (batch, fine-tuning) on the left, tabbed with the others.
+        """Dock another tool (batch, PACS, fine-tuning) on the left, tabbed with the others.
 
-        A widget with an ``open_image_requested(Path)`` signal gets it connected to
-        ``open_path``, so double-clicking a row opens the image here.
+        Tool panels start closed, so the image gets the window (issue 19 #5): View >
+        Panels and the toolbar's panel buttons open them; once the user has arranged them,
+        the saved window state puts them back where they were. A widget with an
+        ``open_image_requested(Path)`` signal gets it connected to ``open_path``, so
+        double-clicking a row opens the image here.
         """
         dock = tool_dock(self, widget, title)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         if self._tool_docks:
             self.tabifyDockWidget(self._tool_docks[-1], dock)
         self._tool_docks.append(dock)
-        self.panels_menu.addAction(dock.toggleViewAction())
+        toggle = dock.toggleViewAction()
+        toggle.setToolTip(f"Show or hide the {title} panel")
+        self.panels_menu.addAction(toggle)
+        self.toolbar.addAction(toggle)
         signal = getattr(widget, "open_image_requested", None)
         if signal is not None:
             signal.connect(self.open_path)
+        if not self.restoreDockWidget(dock):
+            dock.hide()
+        dock.visibilityChanged.connect(lambda shown, d=dock: shown and self._size_tool_dock(d))
+        return dock
+
+    def show_tool_panel(self, dock: QDockWidget) -> None:
+        """Open a tool panel and bring its tab to the front."""
         dock.show()
         dock.raise_()
-        return dock
+
+    def _size_tool_dock(self, dock: QDockWidget) -> None:
+        """An opened tool panel gets room for its table, the image keeps at least half."""
+        if dock.isFloating() or dock.width() >= TOOL_PANEL_SHARE * self.width() - 1:
+            return
+        width = int(TOOL_PANEL_SHARE * self.width())
+        self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
 
     # ================================================================ lifetime
     def closeEvent(self, event: QCloseEvent) -> None:

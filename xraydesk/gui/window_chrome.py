@@ -296,6 +296,7 @@ def build_toolbar(w: MainWindow) -> None:
     bar.addSeparator()
     bar.addAction(a["export_report"])
     bar.addAction(a["export_image"])
+    bar.addSeparator()  # tool panels' show/hide buttons follow (MainWindow.add_tool_panel)
     w.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
     w.toolbar = bar
 
