@@ -111,8 +111,15 @@ def table_run(test_model_path, images, tmp_path, capsys):
 def test_table_has_a_header_and_one_row_per_image(table_run):
     code, table, _csv, _cams = table_run
     assert code == 0
-    assert table[0].split("\t") == ["FILE", "PREDICTION", "Normal", "Pneumonia", "COVID-19"]
-    assert len(table) == 4 and table[1].endswith("%")
+    assert table[0].split("\t") == [
+        "FILE",
+        "PREDICTION",
+        "Normal",
+        "Pneumonia",
+        "COVID-19",
+        "WARNINGS",
+    ]
+    assert len(table) == 4 and table[1].split("\t")[4].endswith("%")
 
 
 def test_csv_file_has_one_record_per_image(table_run):
@@ -220,3 +227,43 @@ def test_classify_a_folder_without_images_exits_1_and_records_nothing(
     assert code == 0, capsys.readouterr().err
     with ResultStore() as store:
         assert len(store.runs()) == 1
+
+
+def test_train_progress_on_a_pipe_shows_each_step_of_a_short_phase():
+    """Issue 19 #6: the head's nine fits each get a line (not only "0/9"), and so does the
+    end of a phase; a long phase's batches do not (one line per phase or 30 s)."""
+    stream = io.StringIO()
+    display = TrainDisplay(stream)
+    for done in range(5):
+        display(TrainProgress(phase="features", message="Computing", done=done, total=9))
+    for k, c in enumerate(("0.0001", "0.0003")):
+        display(TrainProgress(phase="head", message=f"Fitting (C={c})", done=k, total=2))
+        display(TrainProgress(phase="head", message=f"Fitted (C={c})", done=k + 1, total=2))
+    display.finish()
+    assert stream.getvalue().splitlines() == [
+        "Computing  0/9",
+        "Fitting (C=0.0001)  0/2",
+        "Fitted (C=0.0001)  1/2",
+        "Fitting (C=0.0003)  1/2",
+        "Fitted (C=0.0003)  2/2",
+    ]
+
+
+def test_ctrl_c_raises_even_when_sigint_was_ignored_at_start():
+    """Issue 19 #9: a background job of a shell without job control starts with SIGINT
+    ignored; while a command runs, the CLI's own handler turns Ctrl-C into
+    KeyboardInterrupt, and the ignored state is put back afterwards."""
+    import os
+    import signal
+
+    from xraydesk.cli import ctrl_c_interrupts
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt), ctrl_c_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):  # the handler runs at the next bytecode boundary
+                sum(range(1000))
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -137,6 +137,40 @@ def test_quick_run_from_the_cli_is_listed_used_and_cached(subset, no_bundled, mo
     assert again.card.metrics["test"]["confusion_matrix"] == test["confusion_matrix"]
 
 
+def test_quick_cli_reports_each_head_fit_n_intervals_and_population(subset, no_bundled, capsys):
+    """Issue 19 #6 and #7: on a pipe the head's progress moves past 0/9 and ends at 9/9;
+    the summary gives n and 95 % intervals and warns about the small test split; the card
+    stores them, the calibration decision and the population stated with --population-age."""
+    argv = ["train", str(subset), "--name", "kp", "--size", "64", "--batch", "8"]
+    assert main([*argv, "--base", "scratch", "--population-age", "1-5"]) == 0
+    captured = capsys.readouterr()
+    head = [line for line in captured.err.splitlines() if "head" in line.lower()]
+    assert head[0].startswith("Fitting the head (C=0.0001)  0/9")
+    assert any(line.startswith("Fitted the head (C=0.0001: validation loss") for line in head)
+    assert head[-1].startswith("Head fitted (C=") and head[-1].endswith(" 9/9")
+    out = captured.out
+    assert "accuracy " in out and "(95 % CI " in out and ", n=" in out
+    assert "RECALL (95 % CI)" in out and "warning: Small test split" in out
+    card = ModelCard.read(paths.user_models_dir() / "kp.json")
+    test = card.metrics["test"]
+    assert test["accuracy_ci95"][0] <= test["accuracy"] <= test["accuracy_ci95"][1]
+    assert test["min_class_n"] < 30 and "per_class" in test
+    assert any(line.startswith("Small test split") for line in card.limitations)
+    calibration = card.metrics["calibration"]
+    assert card.temperature == (
+        calibration["fitted_temperature"] if calibration["applied"] else 1.0
+    )
+    assert (
+        calibration["validation_ece_fitted"] < calibration["validation_ece_uncalibrated"]
+    ) == calibration["applied"]
+    assert card.population.age_text == "1-5 years"
+    assert main(["models", "--json"]) == 0
+    (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert listed["test"]["n"] == test["n"] and listed["test"]["small"]
+    assert listed["test"]["accuracy_ci95"] == test["accuracy_ci95"]
+    assert listed["population"]["age_ranges"] == [{"min_years": 1, "max_years": 5}]
+
+
 def test_pools_combined_with_a_label_map_are_reported_per_pool(shared_data, no_bundled, tmp_path):
     """The bundled chest model's route: several pools, bacterial/viral -> pneumonia."""
     kermany = write_manifest(tmp_path / "k.csv", kermany_rows(shared_data, 8))
@@ -275,8 +309,15 @@ def test_resume_after_sigkill_mid_epoch(subset, no_bundled, tmp_path):
     assert ModelCard.read(paths.user_models_dir() / "killed.json").training["mode"] == "full"
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.slow
-def test_ctrl_c_stops_the_cli_cleanly_and_resume_finishes(subset, no_bundled):
+@pytest.mark.parametrize("started", ["as_usual", "with_sigint_ignored"])
+def test_ctrl_c_stops_the_cli_cleanly_and_resume_finishes(subset, no_bundled, started):
+    """Also when started as a shell without job control starts a background job, SIGINT
+    ignored (issue 19 #9): the CLI installs its own handler, so Ctrl-C still stops it."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     argv = [sys.executable, "-m", "xraydesk", "train", str(subset), "--name", "ctrl-c"]
     argv += [
@@ -291,7 +332,10 @@ def test_ctrl_c_stops_the_cli_cleanly_and_resume_finishes(subset, no_bundled):
         "--base",
         "scratch",
     ]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    preexec = _ignore_sigint if started == "with_sigint_ignored" else None
+    proc = subprocess.Popen(
+        argv, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO, preexec_fn=preexec
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if line.startswith("epoch 1/50"):

@@ -6,15 +6,23 @@ import numpy as np
 import pytest
 
 from xraydesk.trainer.metrics import (
+    MIN_TEST_PER_CLASS,
+    auc_intervals,
+    choose_temperature,
     confusion_matrix,
     evaluate,
     expected_calibration_error,
     fit_temperature,
+    format_with_interval,
+    headline_metrics,
     precision_recall_f1,
     roc_auc,
     roc_curve,
     softmax,
+    wilson_interval,
 )
+
+Z95 = 1.959963984540054
 
 
 def test_confusion_matrix_precision_recall_f1():
@@ -114,3 +122,104 @@ def test_temperature_changes_confidence_not_predictions():
     )
     assert hot["confusion_matrix"] == cool["confusion_matrix"]
     assert hot["nll"] != cool["nll"]
+
+
+# -- sample size and intervals (issue 19 #7) ---------------------------------------------------
+
+
+def test_wilson_interval_closed_forms():
+    """All right (12 of 12): the upper end is 1 and the lower n / (n + z^2), not 1.0 as
+    the normal approximation says; none right mirrors it; k of n mirrors n - k of n."""
+    low, high = wilson_interval(12, 12)
+    assert high == 1.0 and low == pytest.approx(12 / (12 + Z95**2))
+    low, high = wilson_interval(0, 12)
+    assert low == 0.0 and high == pytest.approx(Z95**2 / (12 + Z95**2))
+    a, b = wilson_interval(10, 12), wilson_interval(2, 12)
+    assert a == pytest.approx((1 - b[1], 1 - b[0]))
+    # centre (k + z^2/2) / (n + z^2), half-width z sqrt(k(n-k)/n + z^2/4) / (n + z^2)
+    k, n = 83, 100
+    centre = (k + Z95**2 / 2) / (n + Z95**2)
+    half = Z95 * np.sqrt(k * (n - k) / n + Z95**2 / 4) / (n + Z95**2)
+    assert wilson_interval(k, n) == pytest.approx((centre - half, centre + half))
+    assert wilson_interval(0, 0) is None
+
+
+def test_auc_bootstrap_is_seeded_contains_the_estimate_and_narrows_with_n():
+    rng = np.random.default_rng(0)
+
+    def data(n):
+        y = rng.integers(0, 3, n)
+        logits = rng.normal(size=(n, 3))
+        logits[np.arange(n), y] += 1.5
+        return softmax(logits), y
+
+    probs, y = data(60)
+    per_class, macro = auc_intervals(probs, y, 3)
+    assert (per_class, macro) == auc_intervals(probs, y, 3)  # fixed seed: same interval
+    for i, interval in enumerate(per_class):
+        assert interval[0] <= roc_auc(y == i, probs[:, i]) <= interval[1]
+    big_probs, big_y = data(2000)
+    big_macro = auc_intervals(big_probs, big_y, 3)[1]
+    assert big_macro[1] - big_macro[0] < (macro[1] - macro[0]) / 3
+    one_class = auc_intervals(probs[y == 0], y[y == 0], 3)
+    assert one_class == ([None, None, None], None)
+
+
+def test_evaluate_stores_n_and_intervals_everywhere_a_metric_is():
+    y = np.array([0] * 12 + [1] * 12)
+    logits = np.zeros((24, 2))
+    logits[:, 1] = np.r_[np.linspace(-2, 1, 12), np.linspace(-1, 2, 12)]
+    m = evaluate(logits, y, ["a", "b"], sources=["p"] * 12 + ["q"] * 12)
+    correct = int(np.trace(np.array(m["confusion_matrix"])))
+    assert m["accuracy_ci95"] == pytest.approx(list(wilson_interval(correct, 24)))
+    assert m["min_class_n"] == 12 and m["macro_auc_ci95"][0] < m["macro_auc"]
+    for cid, row in m["per_class"].items():
+        tp = m["confusion_matrix"][["a", "b"].index(cid)][["a", "b"].index(cid)]
+        assert row["recall_ci95"] == pytest.approx(list(wilson_interval(tp, 12)))
+        assert row["auc_ci95"][0] <= row["auc"] <= row["auc_ci95"][1]
+    assert m["ci_method"]["level"] == 0.95
+    assert m["per_source"]["p"]["accuracy_ci95"] is not None  # per pool too
+    assert "accuracy_ci95" not in evaluate(logits, y, ["a", "b"], intervals=False)
+
+
+def test_headline_for_new_and_old_cards():
+    new = headline_metrics(
+        {"n": 12, "accuracy": 10 / 12, "accuracy_ci95": [0.5, 0.9], "min_class_n": 4}
+    )
+    assert new["accuracy_ci95"] == [0.5, 0.9] and new["small"]
+    old = headline_metrics(  # a card from before intervals: Wilson from n and accuracy
+        {"n": 2778, "accuracy": 0.9071274298056156, "per_class": {"a": {"support": 657}}}
+    )
+    assert old["accuracy_ci95"] == pytest.approx(list(wilson_interval(2520, 2778)))
+    assert old["min_class_n"] == 657 and not old["small"] and MIN_TEST_PER_CLASS == 30
+    assert old["macro_auc_ci95"] is None
+    assert headline_metrics({})["accuracy"] is None
+    assert format_with_interval(0.907, [0.896, 0.917], percent=True) == (
+        "90.7 % (95 % CI 89.6-91.7 %)"
+    )
+    assert format_with_interval(0.9, None) == "0.900" and format_with_interval(None, None) == "-"
+
+
+def test_a_temperature_that_worsens_the_ece_is_not_applied():
+    """12 validation images (seed 0) where the NLL-optimal temperature, 1.87, raises the
+    ECE from 0.269 to 0.285: the model stays uncalibrated (temperature 1.0)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 12)
+    logits = rng.normal(size=(12, 3)) * 2
+    logits[np.arange(12), y] += 1.0
+    fitted = fit_temperature(logits, y)
+    assert fitted == pytest.approx(1.87, abs=0.01)
+    temperature, info = choose_temperature(logits, y)
+    assert temperature == 1.0 and not info["applied"]
+    assert info["fitted_temperature"] == fitted
+    assert info["validation_ece_fitted"] > info["validation_ece_uncalibrated"]
+
+
+def test_a_temperature_that_lowers_the_ece_is_applied():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 400)
+    logits = rng.normal(size=(400, 3))
+    logits[np.arange(400), y] += 1.0
+    temperature, info = choose_temperature(logits * 4, y)  # four times overconfident
+    assert info["applied"] and temperature == pytest.approx(4.0, rel=0.25)
+    assert info["validation_ece_fitted"] < info["validation_ece_uncalibrated"]

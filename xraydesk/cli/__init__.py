@@ -7,10 +7,13 @@ subcommand) opens the desktop app.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from xraydesk import __version__, qt_preflight
 from xraydesk.errors import XRayDeskError
@@ -52,13 +55,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        with ctrl_c_interrupts():
+            return int(args.run(args))
     except XRayDeskError as exc:
         print(f"xraydesk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("xraydesk: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt while a command runs, however the process
+    was started. A shell without job control starts background commands with SIGINT
+    ignored, and Python then keeps it ignored: training could not be stopped cleanly and
+    classify not interrupted. The previous handler is put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread (main() called from a worker)
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(
+            signal.SIGINT, previous if previous is not None else signal.default_int_handler
+        )
 
 
 def _run_gui(argv: list[str]) -> int:

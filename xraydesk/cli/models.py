@@ -17,6 +17,7 @@ from xraydesk.model.library import (
     skipped_cards,
     user_model,
 )
+from xraydesk.trainer.metrics import format_with_interval, headline_metrics
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                         "classes": card.class_ids,
                         "path": str(card.path),
                         "verified": card.verified,
+                        "test": headline_metrics(card.metrics.get("test") or {}),
+                        "population": card.population.to_dict(),
                     }
                 )
             )
@@ -84,17 +87,26 @@ def run(args: argparse.Namespace) -> int:
     if not cards:
         print("No models installed. Train one with `xraydesk train`.")
         return 0
-    rows = [("NAME", "VERSION", "SOURCE", "CLASSES")]
+    rows = [("NAME", "VERSION", "SOURCE", "TEST ACCURACY", "CLASSES")]
     for card in cards:
         default = " (default)" if card.name == DEFAULT_MODEL and card.source == "bundled" else ""
         default += "" if card.verified else " (card unverified: made before integrity hashes)"
         classes = ", ".join(c.name for c in card.classes)
-        rows.append((card.name + default, card.version, card.source, classes))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        rows.append((card.name + default, card.version, card.source, _accuracy(card), classes))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+            "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
             + "  "
-            + row[3]
+            + row[4]
         )
     return 0
+
+
+def _accuracy(card) -> str:
+    """Test accuracy with its 95 % interval and n, flagged when the test split is small."""
+    head = headline_metrics(card.metrics.get("test") or {})
+    if head["accuracy"] is None:
+        return "-"
+    text = format_with_interval(head["accuracy"], head["accuracy_ci95"], percent=True)
+    return f"{text}, n={head['n']}" + (" (small test)" if head["small"] else "")

@@ -28,7 +28,8 @@ from xraydesk.trainer import (
     train_model,
 )
 from xraydesk.trainer.config import IMBALANCE, MODES, SCHEDULES
-from xraydesk.trainer.training import default_base, refuse_taken_name
+from xraydesk.trainer.metrics import format_with_interval, headline_metrics
+from xraydesk.trainer.training import default_base, refuse_taken_name, small_test_warning
 
 EXIT_OK, EXIT_USAGE, EXIT_CANCELLED = 0, 2, 130
 MAX_PROBLEMS_SHOWN = 10
@@ -237,6 +238,7 @@ class TrainDisplay:
         self.stream = stream
         self.bar = TerminalBar(stream, interval=0.2) if is_terminal(stream) else None
         self._last_phase = ""
+        self._last_message = ""
         self._last_line = 0.0
 
     def __call__(self, p: TrainProgress) -> None:
@@ -247,10 +249,14 @@ class TrainDisplay:
             self.bar.show(p.done, p.total or None, text, force=p.phase != self._last_phase)
         elif p.record is None:
             now = time.monotonic()
-            if p.phase != self._last_phase or now - self._last_line >= LOG_EVERY_S:
+            # a new phase, a new step (the message changes: each fit of the head), the end
+            # of a phase, or a while since the last line; not every batch of a long phase
+            step = p.message != self._last_message or (p.total and p.done == p.total)
+            if p.phase != self._last_phase or step or now - self._last_line >= LOG_EVERY_S:
                 self._last_line = now
                 self._line(_status_line(p))
         self._last_phase = p.phase
+        self._last_message = p.message
 
     def _line(self, text: str) -> None:
         if self.bar is not None:
@@ -316,30 +322,36 @@ def print_result(result: TrainResult, out: TextIO) -> None:
     test = result.test
     card = result.card
     print(
-        f"\nTest split: {test['n']} images (temperature {card.temperature:.2f} fitted on "
-        f"{result.validation['n']} validation images)",
+        f"\nTest split: {test['n']} images; {_calibration_text(card)}",
         file=out,
     )
-    rows = [["CLASS", "PRECISION", "RECALL", "F1", "AUC", "IMAGES"]]
+    rows = [["CLASS", "PRECISION", "RECALL (95 % CI)", "F1", "AUC (95 % CI)", "IMAGES"]]
     for cid, m in test["per_class"].items():
         rows.append(
             [
                 card.display_names.get(cid, cid),
                 f"{m['precision']:.3f}",
-                f"{m['recall']:.3f}",
+                format_with_interval(m["recall"], m.get("recall_ci95")),
                 f"{m['f1']:.3f}",
-                "-" if m["auc"] is None else f"{m['auc']:.3f}",
+                format_with_interval(m["auc"], m.get("auc_ci95")),
                 str(m["support"]),
             ]
         )
     _table(rows, out)
-    macro_auc = "-" if test["macro_auc"] is None else f"{test['macro_auc']:.3f}"
+    head = headline_metrics(test)
     print(
-        f"accuracy {test['accuracy']:.3f}  balanced accuracy {test['balanced_accuracy']:.3f}  "
-        f"macro AUC {macro_auc}  ECE {test['ece']:.3f} "
-        f"(before calibration {test['uncalibrated']['ece']:.3f})",
+        f"accuracy {format_with_interval(head['accuracy'], head['accuracy_ci95'])}, n={head['n']}",
         file=out,
     )
+    print(
+        f"macro AUC {format_with_interval(head['macro_auc'], head['macro_auc_ci95'])}  "
+        f"balanced accuracy {test['balanced_accuracy']:.3f}  ECE {test['ece']:.3f} "
+        f"(uncalibrated {test['uncalibrated']['ece']:.3f})",
+        file=out,
+    )
+    small = small_test_warning(test)
+    if small:
+        print(f"warning: {small}", file=out)
     for pair, auc in test.get("pairwise_auc", {}).items():
         if auc is not None:
             print(f"AUC {pair.replace('_vs_', ' vs ')}: {auc:.3f}", file=out)
@@ -360,6 +372,22 @@ def print_result(result: TrainResult, out: TextIO) -> None:
         file=out,
     )
     print(f"Use it: xraydesk classify --model {card.name} IMAGE", file=out)
+
+
+def _calibration_text(card) -> str:
+    """Which temperature the model got and why (kept at 1.0 when scaling did not help)."""
+    info = card.metrics.get("calibration") or {}
+    if not info:
+        return f"temperature {card.temperature:.2f}"
+    before = info["validation_ece_uncalibrated"]
+    after = info["validation_ece_fitted"]
+    if info["applied"]:
+        return f"temperature {card.temperature:.2f} (validation ECE {before:.3f} -> {after:.3f})"
+    return (
+        f"uncalibrated (temperature 1.00): the fitted temperature "
+        f"{info['fitted_temperature']:.2f} did not lower the validation ECE "
+        f"({after:.3f} against {before:.3f})"
+    )
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:

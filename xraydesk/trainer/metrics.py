@@ -9,14 +9,28 @@ that are one of the two: the score is p(b) / (p(a) + p(b)), positives are class 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.stats import norm, rankdata
 
 ECE_BINS = 15
 MAX_CURVE_POINTS = 101
+# 95 % intervals: Wilson score for proportions (accuracy, recall, precision), a percentile
+# bootstrap with a fixed seed for AUCs (same data, same interval).
+CI_LEVEL = 0.95
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+CI_METHODS = {
+    "level": CI_LEVEL,
+    "proportions": "Wilson score interval",
+    "auc": f"percentile bootstrap, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}",
+}
+# Below this many test images in a class, metrics are too uncertain to rank models by.
+MIN_TEST_PER_CLASS = 30
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -96,6 +110,62 @@ def roc_curve(
     return points
 
 
+def wilson_interval(successes: int, n: int, level: float = CI_LEVEL) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion (Wilson 1927): honest near 0 and 1 and on
+    small n, where the normal approximation gives [1.0, 1.0] for 12 out of 12. None for n 0."""
+    if n <= 0:
+        return None
+    z = float(norm.ppf(0.5 + level / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, no 1e-17
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def _fast_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """``roc_auc`` with scipy's ranks (the bootstrap calls it thousands of times)."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_intervals(
+    probs: np.ndarray, y_true: np.ndarray, n_classes: int
+) -> tuple[list[tuple[float, float] | None], tuple[float, float] | None]:
+    """Bootstrap intervals of each one-vs-rest AUC and of their mean (the macro AUC),
+    from the same resamples."""
+    probs, y_true = np.asarray(probs, dtype=np.float64), np.asarray(y_true)
+    per_class: list[list[float]] = [[] for _ in range(n_classes)]
+    macro: list[float] = []
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    n = len(y_true)
+    present = [i for i in range(n_classes) if (y_true == i).any() and (y_true != i).any()]
+    for _ in range(BOOTSTRAP_RESAMPLES if n >= 2 else 0):
+        idx = rng.integers(0, n, n)
+        y, p = y_true[idx], probs[idx]
+        aucs = [_fast_auc(y == i, p[:, i]) for i in present]
+        for i, auc in zip(present, aucs, strict=True):
+            if auc is not None:
+                per_class[i].append(auc)
+        if aucs and all(a is not None for a in aucs):
+            macro.append(float(np.mean(aucs)))
+    return [_percentile(v) for v in per_class], _percentile(macro)
+
+
+def _percentile(values: list[float]) -> tuple[float, float] | None:
+    if len(values) < BOOTSTRAP_RESAMPLES / 2:
+        return None
+    tail = (1 - CI_LEVEL) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def expected_calibration_error(
     probs: np.ndarray, y_true: np.ndarray, bins: int = ECE_BINS
 ) -> float:
@@ -139,6 +209,24 @@ def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
     return temperature if nll(np.log(temperature)) <= nll(0.0) else 1.0
 
 
+def choose_temperature(logits: np.ndarray, y_true: np.ndarray) -> tuple[float, dict[str, Any]]:
+    """The temperature to ship, and why: the NLL-fitted one only when it also lowers the
+    validation calibration error; otherwise 1.0 (uncalibrated), since a temperature that
+    makes the stated confidence worse is not a calibration."""
+    logits = np.asarray(logits, dtype=np.float64)
+    fitted = fit_temperature(logits, y_true)
+    before = expected_calibration_error(softmax(logits, 1.0), y_true)
+    after = expected_calibration_error(softmax(logits, fitted), y_true)
+    applied = fitted != 1.0 and after < before
+    return (fitted if applied else 1.0), {
+        "fitted_temperature": fitted,
+        "applied": applied,
+        "validation_ece_uncalibrated": before,
+        "validation_ece_fitted": after,
+        "rule": "applied only when it lowers the validation ECE",
+    }
+
+
 def evaluate(
     logits: np.ndarray,
     y_true: np.ndarray,
@@ -146,11 +234,13 @@ def evaluate(
     temperature: float = 1.0,
     sources: Sequence[str] | None = None,
     curves: bool = False,
+    intervals: bool = True,
 ) -> dict[str, Any]:
     """Every metric the model card and the wizard show, JSON-ready.
 
     With ``sources`` the same metrics are added per pool; with ``curves`` the ROC points
-    (one-vs-rest per class) are included.
+    (one-vs-rest per class) are included; ``intervals`` adds 95 % intervals (``*_ci95``:
+    Wilson for accuracy, recall and precision, bootstrap for AUCs) and ``min_class_n``.
     """
     logits = np.asarray(logits, dtype=np.float64).reshape(len(y_true), len(class_ids))
     y_true = np.asarray(y_true, dtype=np.int64)
@@ -187,6 +277,8 @@ def evaluate(
         "confusion_matrix": cm.tolist(),
         "classes": list(class_ids),
     }
+    if intervals:
+        _add_intervals(result, cm, probs, y_true)
     if curves:
         result["roc"] = {
             cid: roc_curve(y_true == i, probs[:, i]) for i, cid in enumerate(class_ids)
@@ -197,11 +289,75 @@ def evaluate(
         if len(pools) > 1:
             result["per_source"] = {
                 pool: evaluate(
-                    logits[sources == pool], y_true[sources == pool], class_ids, temperature
+                    logits[sources == pool],
+                    y_true[sources == pool],
+                    class_ids,
+                    temperature,
+                    intervals=intervals,
                 )
                 for pool in pools
             }
     return result
+
+
+def _add_intervals(
+    result: dict[str, Any], cm: np.ndarray, probs: np.ndarray, y_true: np.ndarray
+) -> None:
+    """The 95 % intervals and the smallest class's test count, beside the metrics."""
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+    auc_ci, macro_auc_ci = auc_intervals(probs, y_true, len(cm))
+    for i, metrics in enumerate(result["per_class"].values()):
+        tp = int(cm[i, i])
+        metrics["recall_ci95"] = _pair(wilson_interval(tp, int(support[i])))
+        metrics["precision_ci95"] = _pair(wilson_interval(tp, int(predicted[i])))
+        metrics["auc_ci95"] = _pair(auc_ci[i])
+    result["accuracy_ci95"] = _pair(wilson_interval(int(np.trace(cm)), len(y_true)))
+    result["macro_auc_ci95"] = _pair(macro_auc_ci)
+    result["min_class_n"] = int(support.min()) if len(support) else 0
+    result["ci_method"] = dict(CI_METHODS)
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [interval[0], interval[1]]
+
+
+def headline_metrics(test: dict[str, Any]) -> dict[str, Any]:
+    """The headline of a card's test metrics with sample size and 95 % intervals, for
+    every place a metric is shown. Cards made before intervals were stored get the
+    accuracy interval from their n (Wilson needs only the count) and no AUC interval."""
+    n = int(test.get("n") or 0)
+    acc = test.get("accuracy")
+    acc_ci = test.get("accuracy_ci95")
+    if acc_ci is None and acc is not None and n:
+        acc_ci = _pair(wilson_interval(round(float(acc) * n), n))
+    per_class = test.get("per_class") or {}
+    supports = [int(m.get("support", 0)) for m in per_class.values()]
+    min_class = test.get("min_class_n", min(supports) if supports else None)
+    return {
+        "n": n,
+        "accuracy": acc,
+        "accuracy_ci95": acc_ci,
+        "macro_auc": test.get("macro_auc"),
+        "macro_auc_ci95": test.get("macro_auc_ci95"),
+        "min_class_n": min_class,
+        "small": min_class is not None and min_class < MIN_TEST_PER_CLASS,
+    }
+
+
+def format_with_interval(
+    value: float | None, interval: Sequence[float] | None, percent: bool = False
+) -> str:
+    """ "0.907 (95 % CI 0.896-0.917)", or "90.7 % (95 % CI 89.6-91.7 %)"; "-" for None."""
+    if value is None:
+        return "-"
+    if percent:
+        text = f"{value:.1%}".replace("%", " %")
+        if interval is None:
+            return text
+        return f"{text} (95 % CI {interval[0] * 100:.1f}-{interval[1] * 100:.1f} %)"
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} (95 % CI {interval[0]:.3f}-{interval[1]:.3f})"
 
 
 def _pairwise_auc(probs: np.ndarray, y_true: np.ndarray, class_ids: Sequence[str]) -> dict:

@@ -212,10 +212,11 @@ def fit_head(
         random_state=seed,
         warm_start=True,
     )
+    total = len(C_GRID)
     for k, c in enumerate(C_GRID):
         if reporter is not None:
             reporter.check_cancel()
-            reporter.emit("head", message=f"Fitting the head (C={c:g})", done=k, total=len(C_GRID))
+            reporter.emit("head", message=f"Fitting the head (C={c:g})", done=k, total=total)
         model.set_params(C=c)
         with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -229,8 +230,24 @@ def fit_head(
             best = (nll, c, w, b)
         elif len(search) >= 3 and search[-3]["val_nll"] < search[-2]["val_nll"] < nll:
             break  # worse twice in a row past the best: weaker regularisation only overfits
+        if reporter is not None:  # each fit reported as it ends, not only as it starts
+            reporter.emit(
+                "head",
+                message=f"Fitted the head (C={c:g}: validation loss {nll:.3f}, "
+                f"accuracy {acc:.1%})",
+                done=k + 1,
+                total=total,
+            )
     assert best is not None
     _, best_c, w, b = best
+    if reporter is not None:  # the search may stop early: the phase still ends at total/total
+        stopped = "" if len(search) == total else f", stopped after {len(search)} of {total}"
+        reporter.emit(
+            "head",
+            message=f"Head fitted (C={best_c:g} chosen{stopped})",
+            done=total,
+            total=total,
+        )
     weight = w / scale  # fold the standardisation into the layer
     bias = b - weight @ mean
     return Head(weight=weight, bias=bias, C=best_c, search=search)

@@ -40,7 +40,7 @@ from xraydesk.trainer.dataset import (
     check_dataset,
     display_name,
 )
-from xraydesk.trainer.metrics import evaluate, fit_temperature
+from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS, choose_temperature, evaluate
 from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError
 from xraydesk.trainer.split import (
     SPLIT_FILE,
@@ -240,6 +240,7 @@ class _Evaluation:
     temperature: float
     test: dict[str, Any]
     validation: dict[str, Any]
+    calibration: dict[str, Any]  # the fitted temperature, and whether it was kept
 
 
 def _open_run(name: str, resume: bool, restart: bool, finish_early: bool) -> RunDir:
@@ -360,7 +361,9 @@ def _evaluate(ctx: RunContext, trained: Trained) -> _Evaluation:
     val_idx, test_idx = ctx.indices("val"), ctx.indices("test")
     val_ok = np.isfinite(trained.val_logits).all(axis=1)
     test_ok = np.isfinite(trained.test_logits).all(axis=1)
-    temperature = fit_temperature(trained.val_logits[val_ok], labels[val_idx][val_ok])
+    temperature, calibration = choose_temperature(
+        trained.val_logits[val_ok], labels[val_idx][val_ok]
+    )
     sources_test = [samples[i].source for i in test_idx]
     test = evaluate(
         trained.test_logits[test_ok],
@@ -381,7 +384,7 @@ def _evaluate(ctx: RunContext, trained: Trained) -> _Evaluation:
         sources=[samples[i].source for i, ok in zip(val_idx, val_ok, strict=True) if ok],
         curves=True,
     )
-    return _Evaluation(temperature, test, validation)
+    return _Evaluation(temperature, test, validation, calibration)
 
 
 def _differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
@@ -393,7 +396,7 @@ def _differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
 
 
 def _uncalibrated(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
-    raw = evaluate(logits, y, classes, 1.0)
+    raw = evaluate(logits, y, classes, 1.0, intervals=False)
     return {"ece": raw["ece"], "nll": raw["nll"]}
 
 
@@ -420,6 +423,9 @@ def _make_card(
         f"classes: {', '.join(names)}."
     )
     limitations = _limitations(config, base, data_summary["images"], pools)
+    small = small_test_warning(test)
+    if small:
+        limitations.append(small)
     return ModelCard(
         name=config.name,
         version=config.version,
@@ -451,10 +457,26 @@ def _make_card(
         metrics={
             "test": _without_curves(test),
             "validation": {k: validation[k] for k in ("n", "accuracy", "macro_auc", "ece", "nll")},
+            "calibration": evaluation.calibration,
         },
         base_model=base.label if base else None,
         created=_dt.date.today().isoformat(),
         population=card_population(config, base),
+    )
+
+
+def small_test_warning(test: dict[str, Any]) -> str | None:
+    """A limitation line when a class has fewer than ``MIN_TEST_PER_CLASS`` test images."""
+    per_class = test.get("per_class", {})
+    if not per_class:
+        return None
+    cid, metrics = min(per_class.items(), key=lambda item: item[1]["support"])
+    if metrics["support"] >= MIN_TEST_PER_CLASS:
+        return None
+    return (
+        f"Small test split: {test['n']} images, only {metrics['support']} of class {cid} "
+        f"(fewer than {MIN_TEST_PER_CLASS} per class). Its metrics are too uncertain to "
+        "compare models by; read them with their 95 % intervals."
     )
 
 
