@@ -16,7 +16,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import WAIT_MS, wait_for
 from tests.hostile_files import ERROR, OK, SKIP, Hostile, write_hostile_folder
 from xraydesk.batch.store import default_db_path
 from xraydesk.gui.batch_panel import BatchPanel
@@ -71,6 +71,7 @@ def assert_screen_finite(window) -> None:
 def test_viewer_opens_every_hostile_file_with_an_outcome(qtbot, main_window, hostile_folder):
     folder, hostile = hostile_folder
     for name, case in sorted(hostile.items()):
+        before = main_window.current_xray, main_window.results.shown_probabilities()
         errors = open_and_settle(qtbot, main_window, folder / name)
         assert_screen_finite(main_window)
         if case.expect == OK:
@@ -81,8 +82,9 @@ def test_viewer_opens_every_hostile_file_with_an_outcome(qtbot, main_window, hos
         else:  # ERROR, and SKIP too: the viewer was asked for this file by name
             assert len(errors) == 1 and errors[0].startswith("Cannot open"), (name, errors)
             assert "unexpected" not in errors[0].lower(), (name, errors)
-            assert main_window.current_xray is None, (name, case.why)
-            assert main_window.results.shown_probabilities() == {}, name
+            # issue 19 #6: the image on screen stays, with its own probabilities
+            assert main_window.current_xray is before[0], (name, case.why)
+            assert main_window.results.shown_probabilities() == before[1], name
 
 
 def test_a_replaced_window_is_a_note_the_user_sees(qtbot, main_window, hostile_folder):
@@ -98,15 +100,45 @@ def test_a_replaced_window_is_a_note_the_user_sees(qtbot, main_window, hostile_f
         assert_screen_finite(main_window)
 
 
-def test_a_failed_open_leaves_no_image_on_screen(qtbot, main_window, hostile_folder, png_path):
+def test_a_failed_open_keeps_the_image_and_its_own_result(
+    qtbot, main_window, hostile_folder, png_path
+):
+    """Issue 19 #6 (was issue 18's 'leaves no image'): the image already on screen stays,
+    with the probabilities and heat map computed for it, and nothing of the failed file."""
     folder, _ = hostile_folder
     assert not open_and_settle(qtbot, main_window, png_path)
-    assert main_window.current_xray is not None
+    xray, presets = main_window.current_xray, main_window.view.presets
+    shown = main_window.results.shown_probabilities()
+    assert xray is not None and sum(shown.values()) == pytest.approx(1.0, abs=1e-4)
     errors = open_and_settle(qtbot, main_window, folder / "slope-nan.dcm")
-    assert errors and "slope-nan.dcm" in errors[0]
-    assert main_window.current_xray is None and main_window.view.presets is None
-    assert main_window.results.shown_probabilities() == {}
+    assert errors and "slope-nan.dcm" in errors[0] and png_path.name in errors[0]
+    assert main_window.current_xray is xray and main_window.view.presets is presets
+    assert main_window.view.xray is xray and png_path.name in main_window.windowTitle()
+    assert main_window.results.shown_probabilities() == shown
+    assert main_window.current_explanation is not None
+    assert main_window.view.has_heat_layer or main_window.current_explanation.empty
     assert_screen_finite(main_window)
+    # with nothing on screen before, nothing is shown: test_viewer_open's bad-file test
+
+
+def test_a_failed_open_before_the_result_classifies_the_kept_image_again(
+    qtbot, main_window, hostile_folder, png_path
+):
+    """The previous image's result had not arrived when the bad file was opened: it is
+    computed again for that image, never left half-done or taken from another file."""
+    folder, _ = hostile_folder
+    wait_for(qtbot, main_window, "image_shown", lambda: main_window.open_path(png_path))
+    xray = main_window.current_xray
+    errors: list[str] = []
+    main_window.error_shown.connect(errors.append)
+    main_window.open_path(folder / "slope-nan.dcm")  # supersedes the png's request
+    shown = main_window.results.shown_probabilities
+    qtbot.waitUntil(
+        lambda: bool(errors and shown()) and not main_window.pipeline.busy, timeout=WAIT_MS
+    )
+    assert main_window.current_xray is xray and main_window.view.xray is xray
+    assert sum(shown().values()) == pytest.approx(1, abs=1e-4)
+    assert main_window.current_prediction is not None
 
 
 @pytest.fixture

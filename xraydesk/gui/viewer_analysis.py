@@ -41,6 +41,8 @@ class ViewerAnalysis(QObject):
         self.xray: XRay | None = None
         self.prediction: Prediction | None = None
         self.explanation: Explanation | None = None
+        # the image on screen and its results when the last open began
+        self._kept: tuple[XRay | None, Prediction | None, Explanation | None] = (None, None, None)
         self._open_started = 0.0
         self.timings: dict[str, float] = {}  # seconds from open: image, probabilities, overlay
         self.pipeline = AnalysisPipeline(cache, parent=self)
@@ -56,6 +58,8 @@ class ViewerAnalysis(QObject):
         """Load ``path``, then classify and explain it with the active model."""
         w = self._window
         self.current_path = path
+        # what is on screen now: if ``path`` cannot be opened, it stays, with its own result
+        self._kept = (self.xray, self.prediction, self.explanation)
         self.prediction = self.explanation = None
         self._open_started = time.perf_counter()
         self.timings = {}
@@ -155,12 +159,7 @@ class ViewerAnalysis(QObject):
         w.view.busy_text = ""
         w.statusBar().clearMessage()
         if failure.stage == STAGE_IMAGE:
-            self.xray = None
-            w.view.clear()
-            w.metadata.show_xray(None)
-            w.results.clear_results("No image.")
-            w.setWindowTitle("XRayDesk")
-            w.show_message(f"Cannot open {failure.message}")
+            self._keep_previous(failure)
         elif failure.stage == STAGE_CAM:
             w.results.show_cam_failed(failure.message)
             w.show_message(f"No heat map: {failure.message}", WARNING)
@@ -168,6 +167,44 @@ class ViewerAnalysis(QObject):
             w.results.clear_results(f"No probabilities ({failure.stage} failed).")
             w.show_message(f"The {failure.stage} failed: {failure.message}")
         w.sync_actions()
+
+    def _keep_previous(self, failure: Failure) -> None:
+        """A file that cannot be opened leaves the image on screen where it is.
+
+        The image stays with the results computed for it (they were kept together when
+        the open began), never with another file's; when its results had not arrived
+        yet, it is classified again, so nothing stale or half-done is shown.
+        """
+        w = self._window
+        xray, prediction, explanation = self._kept
+        self._kept = (None, None, None)
+        if xray is None or w.view.xray is not xray:
+            self.xray = self.prediction = self.explanation = None
+            w.view.clear()
+            w.metadata.show_xray(None)
+            w.results.clear_results("No image.")
+            w.setWindowTitle("XRayDesk")
+            w.show_message(f"Cannot open {failure.message}")
+            return
+        self.xray = xray
+        cause = failure.message.rstrip(". ")
+        w.show_message(f"Cannot open {cause}. Still showing {xray.path.name}.")
+        if prediction is None:
+            self.rerun()
+            return
+        self.prediction = prediction
+        w.results.show_prediction(prediction)
+        self.explanation = explanation
+        if explanation is None:
+            self.explain_class(prediction.predicted)
+        elif explanation.empty:
+            w.results.show_cam_empty(self._class_name(explanation))
+        else:
+            w.results.show_cam_done(self._class_name(explanation), explanation.cam.seconds)
+
+    def _class_name(self, explanation: Explanation) -> str:
+        names = self.prediction.display_names if self.prediction else {}
+        return names.get(explanation.cam.class_id, explanation.cam.class_id)
 
     @Slot(str)
     def _on_progress(self, text: str) -> None:
