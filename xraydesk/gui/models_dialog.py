@@ -26,8 +26,13 @@ from PySide6.QtWidgets import (
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.library import delete_user_model, list_models, rename_user_model
+from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS, format_with_interval, headline_metrics
 
-COLUMNS = ("Name", "Version", "Source", "Classes", "Created", "Test accuracy")
+COLUMNS = ("Name", "Version", "Source", "Classes", "Created", "Test accuracy (95 % CI)", "Test n")
+SMALL_TEST_TIP = (
+    "Fewer than {min_n} test images in its smallest class ({n}): too few to compare models "
+    "by. The interval shows how uncertain the accuracy is."
+)
 
 
 class ModelsDialog(QDialog):
@@ -38,7 +43,7 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("models-dialog")
         self.setWindowTitle("Models")
-        self.resize(760, 360)
+        self.resize(980, 380)
         self.cards: list[ModelCard] = []
         self.last_error = ""
         self.table = QTableWidget(0, len(COLUMNS))
@@ -52,6 +57,9 @@ class ModelsDialog(QDialog):
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.note = QLabel("Bundled models come with XRayDesk and cannot be renamed or deleted.")
         self.note.setWordWrap(True)
+        self.small_warning = QLabel()
+        self.small_warning.setObjectName("warning")
+        self.small_warning.setWordWrap(True)
         self.use_button = QPushButton("Use")
         self.rename_button = QPushButton("Rename…")
         self.delete_button = QPushButton("Delete…")
@@ -69,6 +77,7 @@ class ModelsDialog(QDialog):
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
+        layout.addWidget(self.small_warning)
         layout.addWidget(self.note)
         layout.addLayout(buttons)
         self.refresh()
@@ -76,24 +85,43 @@ class ModelsDialog(QDialog):
     def refresh(self, select: str | None = None) -> None:
         self.cards = list_models()
         self.table.setRowCount(0)
+        small = 0
         for card in self.cards:
             row = self.table.rowCount()
             self.table.insertRow(row)
-            accuracy = card.metrics.get("test", {}).get("accuracy")
+            head = headline_metrics(card.metrics.get("test") or {})
+            accuracy = (
+                "–"
+                if head["accuracy"] is None
+                else format_with_interval(head["accuracy"], head["accuracy_ci95"], percent=True)
+            )
             cells = (
                 card.name,
                 card.version,
                 card.source,
                 ", ".join(c.name for c in card.classes),
                 card.created,
-                "–" if accuracy is None else f"{accuracy:.1%}",
+                accuracy,
+                str(head["n"]) if head["n"] else "–",
             )
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(str(card.path))
                 self.table.setItem(row, col, item)
+            if head["small"] and head["accuracy"] is not None:
+                small += 1
+                tip = SMALL_TEST_TIP.format(min_n=MIN_TEST_PER_CLASS, n=head["min_class_n"])
+                for col in (5, 6):
+                    item = self.table.item(row, col)
+                    item.setText(f"⚠ {item.text()}")
+                    item.setToolTip(tip)
             if card.name == select:
                 self.table.selectRow(row)
+        self.small_warning.setText(
+            f"⚠ {small} model(s) were tested on fewer than {MIN_TEST_PER_CLASS} images in a "
+            "class: their accuracy is uncertain (see the interval), do not rank them by it."
+        )
+        self.small_warning.setVisible(small > 0)
         self._sync_buttons()
 
     def selected(self) -> ModelCard | None:

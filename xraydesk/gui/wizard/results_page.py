@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 
 from xraydesk.gui.wizard.charts import SERIES_COLORS, ConfusionMatrixTable, LineChart
 from xraydesk.trainer import TrainResult
+from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS, format_with_interval, headline_metrics
 
-COLUMNS = ("Class", "Precision", "Recall", "F1", "AUC", "Images")
+COLUMNS = ("Class", "Test images (n)", "Precision (95 % CI)", "Recall (95 % CI)", "F1", "AUC")
 
 
 class ResultsPage(QWizardPage):
@@ -38,6 +39,10 @@ class ResultsPage(QWizardPage):
         )
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.small_warning = QLabel()  # below MIN_TEST_PER_CLASS test images in a class
+        self.small_warning.setObjectName("warning")
+        self.small_warning.setWordWrap(True)
+        self.small_warning.hide()
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -70,39 +75,47 @@ class ResultsPage(QWizardPage):
         buttons.addWidget(self.use_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        layout.addWidget(self.small_warning)
         layout.addWidget(self.table)
         layout.addWidget(self.overall)
         layout.addLayout(lower, 1)
         layout.addLayout(buttons)
 
     def show_result(self, result: TrainResult) -> None:
+        """Every metric with its sample size and 95 % interval (issue 19 #7)."""
         card, test = result.card, result.test
         names = card.display_names
+        head = headline_metrics(test)
+        accuracy = format_with_interval(head["accuracy"], head["accuracy_ci95"], percent=True)
         self.summary.setText(
             f"<b>{card.label}</b> saved to {result.card_path}.<br>"
-            f"Test accuracy {test['accuracy']:.1%} on {test['n']} images "
+            f"Test accuracy {accuracy} on n = {head['n']} images "
             f"(balanced accuracy {test['balanced_accuracy']:.1%})."
         )
+        if head["small"]:
+            self.small_warning.setText(
+                f"⚠ Only {head['min_class_n']} test images in the smallest class (fewer than "
+                f"{MIN_TEST_PER_CLASS}): these numbers are too uncertain to compare models "
+                "by; the intervals show how wide the doubt is. Add data for a reliable test."
+            )
+        self.small_warning.setVisible(bool(head["small"]))
         self.table.setRowCount(0)
         for cid, m in test["per_class"].items():
             row = self.table.rowCount()
             self.table.insertRow(row)
-            auc = "–" if m["auc"] is None else f"{m['auc']:.3f}"
             cells = (
                 names.get(cid, cid),
-                f"{m['precision']:.3f}",
-                f"{m['recall']:.3f}",
-                f"{m['f1']:.3f}",
-                auc,
                 str(m["support"]),
+                format_with_interval(m["precision"], m.get("precision_ci95")),
+                format_with_interval(m["recall"], m.get("recall_ci95")),
+                f"{m['f1']:.3f}",
+                format_with_interval(m["auc"], m.get("auc_ci95")),
             )
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(text))
-        lines = [
-            f"Macro AUC {_fmt(test['macro_auc'])}; calibration error (ECE) "
-            f"{test['ece']:.3f} after temperature scaling (T = {card.temperature:.2f}), "
-            f"{test['uncalibrated']['ece']:.3f} before."
-        ]
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        macro = format_with_interval(head["macro_auc"], head["macro_auc_ci95"])
+        lines = [f"Macro AUC {macro} on n = {head['n']}; {_calibration_text(test, card)}"]
         pairs = [
             f"{pair.replace('_vs_', ' vs ')} {auc:.3f}"
             for pair, auc in test.get("pairwise_auc", {}).items()
@@ -111,7 +124,9 @@ class ResultsPage(QWizardPage):
         if pairs:
             lines.append("Pairwise AUC: " + ", ".join(pairs) + ".")
         for pool, m in test.get("per_source", {}).items():
-            lines.append(f"{pool}: accuracy {m['accuracy']:.1%} on {m['n']} images.")
+            pool_ci = headline_metrics(m)["accuracy_ci95"]  # Wilson, from its n
+            pool_acc = format_with_interval(m["accuracy"], pool_ci, percent=True)
+            lines.append(f"{pool}: accuracy {pool_acc} on n = {m['n']} images.")
         self.overall.setText("<br>".join(lines))
         _fit_height(self.table)
         self.confusion.set_matrix(
@@ -130,5 +145,16 @@ def _fit_height(table: QTableWidget) -> None:
     table.setFixedHeight(height)
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+def _calibration_text(test: dict, card) -> str:
+    """What was done about calibration, and why (temperature kept at 1 when it did not help)."""
+    before = test["uncalibrated"]["ece"]
+    decision = (card.metrics or {}).get("calibration") or {}
+    if card.temperature == 1.0 and decision and not decision.get("applied", True):
+        return (
+            f"calibration error (ECE) {before:.3f}; temperature scaling was not applied "
+            "because it did not lower the validation error."
+        )
+    return (
+        f"calibration error (ECE) {test['ece']:.3f} after temperature scaling "
+        f"(T = {card.temperature:.2f}), {before:.3f} before."
+    )
