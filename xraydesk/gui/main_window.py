@@ -33,12 +33,12 @@ from xraydesk.gui.analysis import (
     AnalysisPipeline,
     Explanation,
 )
-from xraydesk.gui.banner import ERROR, INFO, MessageBanner
+from xraydesk.gui.banner import ERROR, INFO, WARNING, MessageBanner
 from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notice
 from xraydesk.gui.folder_images import FolderImages
 from xraydesk.gui.image_view import ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
-from xraydesk.gui.model_choice import ModelChoice
+from xraydesk.gui.model_choice import ModelChoice, population_check
 from xraydesk.gui.report import ReportContent, heat_map_text, window_text, write_report
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
@@ -317,7 +317,15 @@ class MainWindow(QMainWindow):
         self.model_changed.emit(card_path)
         self.analysis.pipeline.preload(card_path, self._device)
         self.analysis.rerun()
+        self._warn_population(card_path)
         return True
+
+    def _warn_population(self, card_path: Path) -> None:
+        """Switching to a model whose population leaves out the patient on screen is said
+        at once, not only in the results (a pediatric model on an adult film)."""
+        warnings = population_check(card_path, self.analysis.xray)
+        if warnings:
+            self.show_message(f"Now using {card_path.stem}. {warnings[0].message}", WARNING)
 
     @Slot(str)
     def _on_model_selected(self, card_path: str) -> None:
@@ -327,6 +335,7 @@ class MainWindow(QMainWindow):
         self.models.select(path)
         self.model_changed.emit(path)
         self.analysis.rerun()
+        self._warn_population(path)
 
     def choose_model_file(self) -> None:
         """Model > Use a model file: ask for a card anywhere on disk."""
@@ -468,6 +477,7 @@ class MainWindow(QMainWindow):
             else None,
             heat_map_note=EMPTY_HEATMAP if empty else "",
             window=window_text(state.window, state.invert),
+            warnings=[w.message for w in self.results.warnings],
         )
 
     # ================================================================ help

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from xraydesk.errors import ModelError
+from xraydesk.errors import ModelError, XRayDeskError
 from xraydesk.gui.settings import AppSettings
+from xraydesk.imaging.xray import XRay
 from xraydesk.model import library
 from xraydesk.model.card import ModelCard
+from xraydesk.trust.codes import ResultWarning
+from xraydesk.trust.population import population_warnings
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +73,15 @@ class ModelChoice:
         """Make this the active model and remember it for the next start."""
         self.path = card_path
         self.settings.model = str(card_path)
+
+
+def population_check(card_path: Path | None, xray: XRay | None) -> list[ResultWarning]:
+    """``outside_population`` for this model and this image's patient, or ``[]`` (no
+    model, no image, an unreadable card, or an age the header does not give)."""
+    if card_path is None or xray is None:
+        return []
+    try:
+        card = ModelCard.read(card_path)
+    except XRayDeskError:
+        return []
+    return population_warnings(card, xray.metadata)

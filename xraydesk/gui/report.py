@@ -32,6 +32,7 @@ class ReportContent:
     heat_map: str | None = None  # "Pneumonia (opacity 45%)", or None when not shown
     heat_map_note: str = ""  # why there is none, e.g. the map was empty
     window: str = ""
+    warnings: list[str] = field(default_factory=list)  # reasons not to trust the result
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().replace(microsecond=0))
 
 
@@ -98,6 +99,7 @@ def _paint(painter: QPainter, page: QSizeF, content: ReportContent) -> None:
     """Top to bottom: header, the image with its caption, probabilities, model, notice."""
     width, height = page.width(), page.height()
     y = _paint_header(painter, width, content)
+    y = _paint_warnings(painter, width, y, content.warnings)
     # the image, as large as the page allows above the results
     results_height = (28 + 9 * len(content.prediction.probabilities)) * MM
     box = QRectF(0, y, width, height - y - results_height - 34 * MM)
@@ -129,6 +131,23 @@ def _paint_header(painter: QPainter, width: float, content: ReportContent) -> fl
     painter.setPen(QPen(QColor(200, 204, 210), 0.3 * MM))
     painter.drawLine(0, int(y), int(width), int(y))
     return y + 4 * MM
+
+
+def _paint_warnings(painter: QPainter, width: float, y: float, warnings: list[str]) -> float:
+    """Each reason not to trust the result, boxed above the image; returns the y below."""
+    if not warnings:
+        return y
+    painter.setFont(_font(9.5, bold=True))
+    flags = int(LEFT_MIDDLE) | int(Qt.TextFlag.TextWordWrap)
+    for text in warnings:
+        box = QRectF(0, y, width, 13 * MM)
+        painter.setPen(QPen(QColor(200, 120, 20), 0.4 * MM))
+        painter.setBrush(QColor(255, 240, 215))
+        painter.drawRect(box)
+        painter.setPen(DARK)
+        painter.drawText(box.adjusted(3 * MM, 1 * MM, -3 * MM, -1 * MM), flags, f"⚠ {text}")
+        y += 15 * MM
+    return y
 
 
 def _paint_image(painter: QPainter, box: QRectF, image: QImage) -> None:

@@ -154,9 +154,20 @@ class ResultsPanel(QWidget):
         self.no_model_label.hide()
         layout.addWidget(self.no_model_label)
 
-        # probabilities
+        # probabilities, under the reasons not to trust them
         layout.addSpacing(6)
         layout.addWidget(section_title("Probabilities"))
+        self.warnings_label = QLabel()
+        self.warnings_label.setObjectName("resultWarning")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warnings_label.setStyleSheet(
+            "QLabel#resultWarning { background: #4a3512; color: #ffd9a0; "
+            "border: 1px solid #c98a2b; border-radius: 4px; padding: 6px; }"
+        )
+        self.warnings_label.hide()
+        layout.addWidget(self.warnings_label)
+        self._warnings: list = []
         self.bars_box = QVBoxLayout()
         self.bars_box.setSpacing(6)
         layout.addLayout(self.bars_box)
@@ -250,8 +261,20 @@ class ResultsPanel(QWidget):
             self.model_selected.emit(str(data))
 
     # -- probabilities --------------------------------------------------------------------
+    def show_warnings(self, warnings: list) -> None:
+        """Reasons not to trust the probabilities (``ResultWarning``s), above the bars."""
+        self._warnings = list(warnings)
+        self.warnings_label.setText("\n".join(f"⚠ {w.message}" for w in warnings))
+        self.warnings_label.setToolTip(", ".join(w.code for w in warnings))
+        self.warnings_label.setVisible(bool(warnings))
+
+    @property
+    def warnings(self) -> list:
+        return list(self._warnings)
+
     def clear_results(self, text: str | None = None) -> None:
         self._prediction = None
+        self.show_warnings([])
         for bar in self._bars.values():
             bar.setParent(None)
             bar.deleteLater()

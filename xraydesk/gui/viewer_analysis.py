@@ -23,6 +23,7 @@ from xraydesk.gui.analysis import (
     LoadedImage,
 )
 from xraydesk.gui.banner import WARNING
+from xraydesk.gui.model_choice import population_check
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.cache import ClassifierCache
 from xraydesk.model.classifier import Prediction
@@ -132,6 +133,7 @@ class ViewerAnalysis(QObject):
         w = self._window
         self.prediction = prediction
         w.results.show_prediction(prediction)
+        w.results.show_warnings(population_check(w.active_model_path, self.xray))
         self.timings["probabilities"] = time.perf_counter() - self._open_started
         self._update_timing_label()
         w.sync_actions()
@@ -194,6 +196,7 @@ class ViewerAnalysis(QObject):
             return
         self.prediction = prediction
         w.results.show_prediction(prediction)
+        w.results.show_warnings(population_check(w.active_model_path, xray))
         self.explanation = explanation
         if explanation is None:
             self.explain_class(prediction.predicted)

@@ -1,0 +1,65 @@
+"""Issue 19 #4 (GUI): a model applied outside its population says so, in the results
+panel, the report, and when switching to it with such an image open."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.dicom_factory import make_dicom
+from tests.gui.conftest import open_and_wait
+from xraydesk import paths
+from xraydesk.gui.report import caption_text
+from xraydesk.model.card import AgeRange, ModelCard, Population
+from xraydesk.trust.codes import OUTSIDE_POPULATION
+
+
+@pytest.fixture
+def pediatric_card(test_model_path: Path) -> Path:
+    """The test model, stated to be trained on children up to 16."""
+    card = ModelCard.read(test_model_path)
+    card.name, card.weights_file = "kids", "kids.safetensors"
+    card.population = Population((AgeRange(0, 16),), "children")
+    shutil.copy(
+        test_model_path.with_suffix(".safetensors"), paths.user_models_dir() / card.weights_file
+    )
+    out = paths.user_models_dir() / "kids.json"
+    card.write(out)
+    return out
+
+
+def _film(path: Path, age: str) -> Path:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 4095, (96, 80)).astype(np.uint16)
+    return make_dicom(path, pixels, bits_stored=12, extra={"PatientAge": age, "PatientSex": "F"})
+
+
+def test_results_and_report_warn_outside_the_population(
+    qtbot, make_window, pediatric_card, tmp_path
+):
+    window = make_window(model=pediatric_card)
+    open_and_wait(qtbot, window, _film(tmp_path / "adult.dcm", "068Y"))
+    warnings = window.results.warnings
+    assert [w.code for w in warnings] == [OUTSIDE_POPULATION]
+    assert window.results.warnings_label.isVisible()
+    assert "68 years" in window.results.warnings_label.text()
+    content = window.report_content()
+    assert content.warnings and "68 years" in content.warnings[0]
+    assert window.export_report(tmp_path / "r.pdf") is not None
+    # a child inside the population: no warning
+    open_and_wait(qtbot, window, _film(tmp_path / "child.dcm", "006Y"))
+    assert window.results.warnings == [] and not window.results.warnings_label.isVisible()
+    assert caption_text(window.report_content())
+
+
+def test_switching_to_a_model_that_excludes_the_patient_warns(
+    qtbot, make_window, test_model_path, pediatric_card, tmp_path
+):
+    window = make_window(model=test_model_path)  # states no population: says nothing
+    open_and_wait(qtbot, window, _film(tmp_path / "adult.dcm", "081Y"))
+    assert window.results.warnings == []
+    assert window.set_active_model(pediatric_card)  # what the wizard's "Use this model" does
+    assert "outside the population" in window.banner.text and "81 years" in window.banner.text
