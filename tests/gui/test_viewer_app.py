@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from tests.gui.conftest import open_and_wait
+from tests.gui.conftest import WAIT_MS, open_and_wait
 from xraydesk import __version__, paths
 from xraydesk.gui.app import _make_excepthook
 from xraydesk.gui.settings import SETTINGS_FILE
@@ -20,7 +20,13 @@ from xraydesk.model.cache import ClassifierCache
 @pytest.mark.data
 def test_gui_thread_never_blocked_during_open_predict_and_cam(qtbot, make_window, dicom_path):
     """A 10 ms timer on the GUI thread keeps ticking while the model loads, the image
-    decodes, the classifier runs and Grad-CAM is computed, all on this CPU."""
+    decodes, the classifier runs and Grad-CAM is computed, all on this CPU.
+
+    On a shared, loaded machine the GUI thread is sometimes descheduled for a while even
+    when idle, so the bound is relative to that: the longest gap while idle, measured
+    in the same run, sets the scheduler's noise. Real blocking work on the GUI thread
+    (decoding this DICOM, loading the model, a forward pass) takes far longer than both.
+    """
     window = make_window(cache=ClassifierCache())  # cold: model loading is included
     qtbot.waitUntil(lambda: not window.pipeline.busy)
     ticks: list[float] = [time.perf_counter()]
@@ -30,19 +36,23 @@ def test_gui_thread_never_blocked_during_open_predict_and_cam(qtbot, make_window
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
     try:
+        qtbot.waitUntil(lambda: len(ticks) > 50, timeout=WAIT_MS)  # idle: the baseline
+        idle = [b - a for a, b in itertools.pairwise(ticks)]
+        ticks[:] = [time.perf_counter()]
         open_and_wait(qtbot, window, dicom_path)
         ticks.append(time.perf_counter())
     finally:
         timer.stop()
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    worst = max(gaps)
+    worst, noise = max(gaps), max(idle)
+    bound = max(0.100, 2.0 * noise)  # 100 ms on a quiet machine, as before
     print(
         f"\nopen -> probabilities {window.timings['probabilities']:.2f} s, "
         f"-> overlay {window.timings['overlay']:.2f} s; {len(gaps)} ticks, "
-        f"longest GUI-thread gap {worst * 1000:.0f} ms"
+        f"longest GUI-thread gap {worst * 1000:.0f} ms (idle {noise * 1000:.0f} ms)"
     )
     assert len(gaps) > 10
-    assert worst < 0.100
+    assert worst < bound, f"GUI thread stalled {worst * 1000:.0f} ms (idle {noise * 1000:.0f} ms)"
 
 
 @pytest.mark.data
