@@ -54,10 +54,12 @@ def test_csv_export_has_one_line_per_file_with_every_field(stored_run, tmp_path)
         "seconds",
         "classified_at",
         "reused",
+        "warnings",
         "error",
     ]
     assert [r["path"] for r in records] == [str(r.path) for r in rows]
     for record, row in zip(records, rows, strict=True):
+        assert record["warnings"] == ";".join(row.warning_codes)
         assert record["sha256"] == row.content_hash
         assert record["model"] == "test-3class 0.0-test"
         if row.ok:

@@ -34,6 +34,7 @@ from torch import nn
 from xraydesk.batch.prefetch import Slots
 from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates
 from xraydesk.model.classifier import Classifier
+from xraydesk.model.network import classifier_head
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +81,43 @@ class BatchModel:
         temperature = self.classifier.card.temperature
         return torch.softmax(logits.double() / temperature, dim=1).numpy()
 
+    def probabilities_and_features(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and the pooled features that fed the linear head, from one pass
+        (the out-of-distribution score of ``xraydesk.trust`` needs the features)."""
+        if not self.private:
+            logits, features = self.classifier.logits_and_features(batch)
+        else:
+            captured: list[torch.Tensor] = []
+            hook = classifier_head(self.network).register_forward_pre_hook(
+                lambda _m, args: captured.append(args[0])
+            )
+            x = batch.to(self.device.device, non_blocking=True)
+            x = x.to(self._dtype).contiguous(memory_format=self._format)
+            try:
+                with torch.inference_mode():
+                    logits = self.network(x).float().cpu()
+            finally:
+                hook.remove()
+            features = captured[0].float().cpu()
+        temperature = self.classifier.card.temperature
+        probs = torch.softmax(logits.double() / temperature, dim=1).numpy()
+        return probs, features.numpy()
+
     def classify(self, tensors: list[torch.Tensor]) -> np.ndarray:
         """Probabilities for up to ``batch_size`` preprocessed inputs, one row each."""
+        return self.classify_with_features(tensors)[0]
+
+    def classify_with_features(self, tensors: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and pooled features for up to ``batch_size`` inputs, one row each."""
         count = len(tensors)
         if self._full_batch_seen and count < self.batch_size:
             # Keep the one input shape of the run: a new shape costs new kernels and a
             # second set of activation buffers (measured +60 MB for a last batch of 28).
             tensors = tensors + tensors[-1:] * (self.batch_size - count)
-        probs = self.probabilities(self._stack(tensors))[:count]
+        probs, features = self.probabilities_and_features(self._stack(tensors))
         if count == self.batch_size:
             self._full_batch_seen = True
-        return probs
+        return probs[:count], features[:count]
 
     def _stack(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         """One input batch; on CUDA in a reused pinned buffer so the copy is asynchronous."""

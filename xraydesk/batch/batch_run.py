@@ -49,6 +49,7 @@ from xraydesk.batch.threads import Schedule, cpu_cores
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 from xraydesk.model.classifier import Classifier, NonFiniteOutputError
+from xraydesk.trust.ood import OODStatistics
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class BatchOptions:
     schedule: Schedule | None = None  # CPU threads and decode turns; None: measured per run
     optimise_model: bool = True  # fold batch norm, weights in the device's precision
     db_path: Path | None = None  # None: results.sqlite in the user data folder
+    auto_orient: bool = False  # correct confidently rotated or inverted images in memory
 
 
 @dataclass
@@ -129,6 +131,7 @@ class BatchRun:
         self._slots = Slots(self._workers)
         self._started = False
         self._stop_reason: str | None = None
+        self._ood = OODStatistics.from_card(classifier.card)  # None: the card has none
 
     # -- the run ------------------------------------------------------------------------------
     def rows(self) -> Iterator[ResultRow]:
@@ -215,6 +218,7 @@ class BatchRun:
             skip_known=opts.skip_known,
             keep_xray=opts.cam_dir is not None,
             unreadable=self.stats.unreadable,
+            auto_orient=opts.auto_orient,
         )
         stream = ordered_map(
             prepare,
@@ -266,18 +270,25 @@ class BatchRun:
         assert self._model is not None and self._cpu is not None
         model = self._model
         tensors = [item.tensor for item in todo if item.tensor is not None]
-        probs, seconds = self._cpu.run_batch(len(todo), lambda: model.classify(tensors))
+        (probs, features), seconds = self._cpu.run_batch(
+            len(todo), lambda: model.classify_with_features(tensors)
+        )
         share = seconds / len(todo)
         stamp = utc_now()
         ids = self.classifier.class_ids
-        for item, p in zip(todo, probs, strict=True):
+        scores = self._ood.score(features) if self._ood is not None else [None] * len(todo)
+        for item, p, score in zip(todo, probs, scores, strict=True):
             row = ResultRow(
                 path=item.path,
                 model=self.classifier.card.label,
                 content_hash=item.sha256,
                 seconds=item.seconds + share,
                 classified_at=stamp,
+                warnings=list(item.warnings or []),
             )
+            flag = self._ood.warning(float(score)) if self._ood is not None else None
+            if flag is not None:
+                row.warnings.append(flag)
             try:
                 prediction = self.classifier.prediction_from(p)
             except NonFiniteOutputError as exc:  # NaN is no class: this file's error row

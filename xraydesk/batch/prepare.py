@@ -3,7 +3,9 @@
 Runs in the decode threads (``prefetch.ordered_map``): check the file on ``stat`` (a
 pipe, a device or a huge file is refused before a byte is read: reading them blocks or
 takes minutes), hash it (sha256), look the hash up in the results database (a file this
-model already classified is reused, not decoded), else decode and preprocess it. Never
+model already classified is reused, not decoded), else decode and preprocess it and pass
+it through the input gate (``xraydesk.trust``; with ``auto_orient`` a confidently rotated
+or inverted image is corrected in memory before preprocessing). Never
 raises for a bad file: it becomes an error row naming the cause. A folder that discovery
 could not list gets its error row here too, in its place in the walk.
 """
@@ -27,6 +29,9 @@ from xraydesk.imaging import load_xray
 from xraydesk.imaging.limits import check_file
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
+from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
+from xraydesk.trust.gate import InputGate
+from xraydesk.trust.orient import corrected, correction_text
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,7 @@ class Prepared:
     row: ResultRow | None = None  # error or reused row: nothing left to compute
     seconds: float = 0.0
     missing: bool = False
+    warnings: list[ResultWarning] | None = None  # the input gate's, for the row
 
 
 class Preparer:
@@ -60,6 +66,7 @@ class Preparer:
         skip_known: bool = True,
         keep_xray: bool = False,
         unreadable: dict[Path, str] | None = None,
+        auto_orient: bool = False,
     ) -> None:
         self.classifier = classifier
         self.store = store if skip_known else None
@@ -68,6 +75,8 @@ class Preparer:
         self.cancel = cancel
         self.keep_xray = keep_xray
         self.unreadable = unreadable if unreadable is not None else {}  # folder -> cause
+        self.auto_orient = auto_orient
+        self.gate = InputGate.default()
 
     def __call__(self, path: Path) -> Prepared:
         """Hash, look up, decode and preprocess one file; never raises for a bad file."""
@@ -95,7 +104,8 @@ class Preparer:
             return Prepared(path, sha256=sha, row=known)
         try:
             xray = load_xray(path)
-            tensor = self.classifier.preprocess(xray)
+            xray, unit, warnings = self._gated(xray)
+            tensor = self.classifier.preprocessing.from_unit(unit)
         except ImageLoadError as exc:
             row = self.error_row(path, exc.cause, time.perf_counter() - start, sha)
             return Prepared(path, sha256=sha, row=row, missing=exc.cause == FILE_NOT_FOUND)
@@ -104,7 +114,28 @@ class Preparer:
             cause = f"unexpected error: {type(exc).__name__}: {exc}"
             return Prepared(path, sha256=sha, row=self.error_row(path, cause, 0.0, sha))
         keep = xray if self.keep_xray else None
-        return Prepared(path, sha, tensor, keep, seconds=time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        return Prepared(path, sha, tensor, keep, seconds=seconds, warnings=warnings)
+
+    def _gated(self, xray: XRay):
+        """The input gate on the rendered image; with ``auto_orient`` a confidently rotated
+        or inverted image is corrected in memory and gated again. The warnings keep the
+        rotated/inverted codes, saying the result is from the corrected image."""
+        unit = xray.render()
+        gate = self.gate.check_unit(xray, unit)
+        if not (self.auto_orient and gate.correctable):
+            return xray, unit, list(gate.warnings)
+        fixed = corrected(xray, gate)
+        unit = fixed.render()
+        again = self.gate.check_unit(fixed, unit)
+        done = correction_text(gate)
+        notes = [
+            ResultWarning(w.code, f"{w.message}; corrected in memory ({done}) and classified "
+                          "again, the file is unchanged")
+            for w in gate.warnings
+            if w.code in (ROTATED, INVERTED)
+        ]  # fmt: skip
+        return fixed, unit, notes + [w for w in again.warnings if w.code not in (ROTATED, INVERTED)]
 
     def _known(self, path: Path, sha: str) -> ResultRow | None:
         """The row this model already made for this content, renamed to ``path``."""
@@ -115,6 +146,8 @@ class Preparer:
         except sqlite3.Error as exc:  # a busy or damaged database: classify it anyway
             log.warning("results lookup failed for %s: %s", path, exc)
             return None
+        if known is not None and {ROTATED, INVERTED} & set(known.warning_codes):
+            return None  # classified as it was or corrected: this run may do the other
         if known is not None:
             known.path, known.model = path, self.label
         return known

@@ -4,13 +4,18 @@ Export formats (documented for users in ``xraydesk classify --help``):
 
 - CSV: one header line, then one line per file: path, sha256, model, prediction,
   ``p_<class id>`` for every class in the model's order, seconds, classified_at,
-  reused, error. A file name that is not valid UTF-8 is written with ``\\xNN`` escapes
-  (``display_text``), so the file stays UTF-8; a text cell that starts with a formula
-  character (= + - @ tab, carriage return) gets a leading single quote (``csv_safe``).
+  reused, warnings (the stable codes of ``xraydesk.trust.codes``, separated by ``;``,
+  empty when none; as in the Spark output), error. A file name that is not valid UTF-8
+  is written with ``\\xNN`` escapes (``display_text``), so the file stays UTF-8; a text
+  cell that starts with a formula character (= + - @ tab, carriage return) gets a leading
+  single quote (``csv_safe``).
 - JSON: ``write_json_lines`` writes JSON Lines (one object per line, what
   ``xraydesk classify --json`` prints); ``write_json_array`` writes one JSON array of
   the same objects (what the GUI's "Export JSON" saves). Both stream: a run of any size
-  is written without holding it in memory.
+  is written without holding it in memory. Each object has ``"warnings"``: the list of
+  stable codes (``not_chest``, ``rotated``, ``inverted``, ``lateral``,
+  ``out_of_distribution``, ``low_quality``, ...), and ``"warning_messages"``: the same
+  warnings as ``{"code", "message"}`` objects for people. A flagged file still has its row.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import errno
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import SideFile
+from xraydesk.trust.codes import ResultWarning
 
 
 @dataclass
@@ -39,10 +45,20 @@ class ResultRow:
     seconds: float = 0.0  # decoding, preprocessing and this file's share of its batch
     classified_at: str | None = None  # ISO 8601 UTC, when the probabilities were computed
     reused: bool = False  # taken from an earlier run: same content, same model
+    # Reasons not to trust the result (input gate, out-of-distribution): issue 14.
+    warnings: list[ResultWarning] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def warning_codes(self) -> list[str]:
+        return [w.code for w in self.warnings]
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.warnings)
 
     @property
     def confidence(self) -> float | None:
@@ -62,6 +78,8 @@ class ResultRow:
             "seconds": round(self.seconds, 6),
             "classified_at": self.classified_at,
             "reused": self.reused,
+            "warnings": self.warning_codes,
+            "warning_messages": [w.to_dict() for w in self.warnings],
         }
 
 
@@ -75,6 +93,7 @@ def csv_header(class_ids: Sequence[str]) -> list[str]:
         "seconds",
         "classified_at",
         "reused",
+        "warnings",
         "error",
     ]
 
@@ -123,6 +142,7 @@ def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
         f"{row.seconds:.4f}",
         csv_safe(row.classified_at or ""),
         "yes" if row.reused else "no",
+        csv_safe(";".join(row.warning_codes)),
         csv_safe(row.error or ""),
     ]
 

@@ -15,6 +15,11 @@ Text columns hold valid UTF-8 (``results.display_text``): a file name that is no
 (Linux names are any bytes) is stored as readable text with ``\\xNN`` escapes in ``path``
 and, so that it comes back exactly, as its bytes in ``raw_path`` (NULL for every other
 name). ``raw_path`` was added to schema 1 in place: older versions ignore it.
+
+``warnings`` (issue 14) holds a row's reasons not to trust it as JSON
+``[{"code": ..., "message": ...}]`` (``[]``: checked, nothing found). It was also added in
+place; rows from before it have NULL there (never checked), so they are not reused: a
+re-run classifies those files again and checks them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from xraydesk.errors import XRayDeskError
 from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard
 from xraydesk.sqlite_threads import ThreadConnections
+from xraydesk.trust.codes import ResultWarning
 
 DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
@@ -83,7 +89,8 @@ CREATE TABLE IF NOT EXISTS results (
     seconds REAL NOT NULL DEFAULT 0,
     classified_at TEXT,
     reused INTEGER NOT NULL DEFAULT 0,
-    raw_path BLOB                    -- the name's bytes when it is not UTF-8, else NULL
+    raw_path BLOB,                   -- the name's bytes when it is not UTF-8, else NULL
+    warnings TEXT                    -- JSON [{code, message}]; NULL: made before checks
 );
 CREATE INDEX IF NOT EXISTS results_by_run ON results(run_id, seq);
 CREATE INDEX IF NOT EXISTS results_by_content ON results(model_key, sha256)
@@ -167,6 +174,7 @@ class ResultStore:
                 )
             conn.executescript(_SCHEMA)
             _add_raw_path(conn)
+            _add_column(conn, "warnings", "TEXT")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.commit()
         except sqlite3.Error as exc:
@@ -226,8 +234,8 @@ class ResultStore:
         """Insert rows (not committed yet: ``commit`` makes them durable)."""
         self._connection().executemany(
             "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
-            " probabilities, error, seconds, classified_at, reused, raw_path)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " probabilities, error, seconds, classified_at, reused, raw_path, warnings)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     run_id,
@@ -242,6 +250,7 @@ class ResultStore:
                     row.classified_at,
                     int(row.reused),
                     _raw_path(row.path),
+                    _warnings_json(row.warnings),
                 )
                 for k, row in enumerate(rows)
             ],
@@ -291,17 +300,17 @@ class ResultStore:
         record = (
             self._connection()
             .execute(
-                "SELECT path, raw_path, prediction, probabilities, seconds, classified_at"
-                " FROM results"
+                "SELECT path, raw_path, prediction, probabilities, seconds, classified_at,"
+                " warnings FROM results"
                 " WHERE model_key = ? AND sha256 = ? AND error IS NULL AND reused = 0"
-                " ORDER BY id DESC LIMIT 1",
+                " AND warnings IS NOT NULL ORDER BY id DESC LIMIT 1",
                 (key, sha256),
             )
             .fetchone()
         )
         if record is None:
             return None
-        path, raw_path, prediction, probabilities, seconds, classified_at = record
+        path, raw_path, prediction, probabilities, seconds, classified_at, warnings = record
         return ResultRow(
             path=_stored_path(path, raw_path),
             model="",
@@ -311,6 +320,7 @@ class ResultStore:
             seconds=float(seconds or 0.0),
             classified_at=classified_at,
             reused=True,
+            warnings=_warnings_from(warnings),
         )
 
     def runs(self, limit: int | None = None) -> list[RunInfo]:
@@ -340,13 +350,13 @@ class ResultStore:
         while True:
             records = conn.execute(
                 "SELECT seq, path, raw_path, sha256, prediction, probabilities, error, seconds,"
-                " classified_at, reused FROM results WHERE run_id = ? AND seq > ?"
+                " classified_at, reused, warnings FROM results WHERE run_id = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
                 (run_id, last, chunk),
             ).fetchall()
             if not records:
                 return
-            for seq, path, raw, sha, prediction, probs, error, seconds, at, reused in records:
+            for seq, path, raw, sha, prediction, probs, error, seconds, at, reused, w in records:
                 last = seq
                 yield ResultRow(
                     path=_stored_path(path, raw),
@@ -358,6 +368,7 @@ class ResultStore:
                     seconds=float(seconds or 0.0),
                     classified_at=at,
                     reused=bool(reused),
+                    warnings=_warnings_from(w),
                 )
 
     def row_count(self, run_id: int) -> int:
@@ -384,6 +395,35 @@ def _add_raw_path(conn: sqlite3.Connection) -> None:
     except sqlite3.OperationalError as exc:
         if "duplicate column" not in str(exc):
             raise
+
+
+def _add_column(conn: sqlite3.Connection, name: str, kind: str) -> None:
+    """Add a column to ``results`` of a database made before it existed (as ``raw_path``)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
+    if name in columns:
+        return
+    try:
+        conn.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
+
+
+def _warnings_json(warnings: list[ResultWarning]) -> str:
+    return json.dumps([w.to_dict() for w in warnings], ensure_ascii=False)
+
+
+def _warnings_from(text: str | None) -> list[ResultWarning]:
+    """Stored warnings; a code this version does not know is kept out, not an error."""
+    if not text:
+        return []
+    found = []
+    for item in json.loads(text):
+        try:
+            found.append(ResultWarning.from_dict(item))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
 
 
 def _raw_path(path: Path) -> bytes | None:

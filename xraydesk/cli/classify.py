@@ -32,8 +32,16 @@ from xraydesk.model.library import resolve_model
 EPILOG = """\
 Output: a table on stdout, or with --json one JSON object per line (JSON Lines) with the
 keys path, sha256, model, prediction, probabilities (class id -> probability), error,
-seconds, classified_at (ISO 8601, UTC) and reused. --csv writes the same rows with one
-p_<class id> column per class. Error rows have an error and no prediction.
+seconds, classified_at (ISO 8601, UTC), reused, warnings (stable codes: not_chest,
+rotated, inverted, lateral, out_of_distribution, low_quality, ...) and warning_messages.
+--csv writes the same rows with one p_<class id> column per class and the codes joined by
+";". Error rows have an error and no prediction. A flagged image still gets its row: its
+warnings say why its probabilities must not be trusted (the table's WARNINGS column).
+
+--auto-orient: an image the input gate is confident is rotated by 90, 180 or 270
+degrees, or inverted (a negative), is turned back or inverted back in memory and
+classified again; the file is never changed, and the row keeps the rotated/inverted
+warning saying the result comes from the corrected image.
 
 Folders are recorded in the results database (results.sqlite in the XRayDesk data
 folder; XRAYDESK_DATA_DIR moves it). Running again over the same folder with the same
@@ -72,6 +80,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model", metavar="NAME|PATH", help="model name or card path (default: the default model)"
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument(
+        "--auto-orient",
+        action="store_true",
+        help="turn back or invert back (in memory) images the input gate is confident are "
+        "rotated or inverted, then classify them",
+    )
     parser.set_defaults(run=run)
 
 
@@ -90,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         skip_known=not args.no_skip,
         record=folders,  # single files are a quick look, not a run worth keeping
         cam_dir=args.cam_dir,
+        auto_orient=args.auto_orient,
     )
     bar = TerminalBar(sys.stderr) if is_terminal(sys.stderr) else None
 
@@ -100,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     batch = BatchRun(args.paths, classifier, options, on_progress=on_progress if bar else None)
     csv_out = CsvOutput(args.csv, ids) if args.csv else None
     if not args.json:
-        print(_table_line(["FILE", "PREDICTION", *(card.display_names[c] for c in ids)]))
+        print(
+            _table_line(["FILE", "PREDICTION", *(card.display_names[c] for c in ids), "WARNINGS"])
+        )
     dicom_out = _dicom_output(args, classifier)
     rows = batch.rows()
     stop_message: str | None = None  # why the run ended early, if it did
@@ -258,7 +275,12 @@ def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, 
         return _table_line([str(row.path), f"ERROR: {row.error}"])
     probs = row.probabilities or {}
     return _table_line(
-        [str(row.path), names.get(row.prediction or "", ""), *(f"{probs[c]:6.1%}" for c in ids)]
+        [
+            str(row.path),
+            names.get(row.prediction or "", ""),
+            *(f"{probs[c]:6.1%}" for c in ids),
+            ", ".join(row.warning_codes),
+        ]
     )
 
 

@@ -41,6 +41,7 @@ from xraydesk.trainer.dataset import (
     display_name,
 )
 from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS, choose_temperature, evaluate
+from xraydesk.trainer.ood_stats import add_trust_statistics
 from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError
 from xraydesk.trainer.split import (
     SPLIT_FILE,
@@ -335,6 +336,7 @@ def _evaluate_and_save(
     seconds = time.perf_counter() - started
     split = split_summary(data.samples, data.splits, config.fractions, config.seed)
     card = _make_card(config, ctx, base, evaluation, trained, data, split, seconds)
+    add_trust_statistics(ctx, trained, card)
     directory = Path(output_dir) if output_dir is not None else paths.user_models_dir()
     card_path = _save(
         directory, card, trained.network, ctx.run, evaluation, trained.history, problems
