@@ -233,8 +233,7 @@ def fit_head(
         if reporter is not None:  # each fit reported as it ends, not only as it starts
             reporter.emit(
                 "head",
-                message=f"Fitted the head (C={c:g}: validation loss {nll:.3f}, "
-                f"accuracy {acc:.1%})",
+                message=f"Fitted the head (C={c:g}: validation loss {nll:.3f}, accuracy {acc:.1%})",
                 done=k + 1,
                 total=total,
             )
