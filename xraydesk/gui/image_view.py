@@ -19,14 +19,25 @@ from PySide6.QtGui import (
     QImage,
     QMouseEvent,
     QPainter,
+    QPainterPath,
+    QPen,
     QPixmap,
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QWidget,
+)
 
 from xraydesk.gui.qt_images import DisplayImage, render_display
 from xraydesk.imaging.xray import XRay
+from xraydesk.viewer.measure import Point, angle_degrees, distance_text, patient_text
 from xraydesk.viewer.viewstate import ViewState, clamp_zoom
 from xraydesk.viewer.windowing import PRESET_FILE, WindowPresets, dragged_window, format_window
 
@@ -37,6 +48,49 @@ PREVIEW_ABOVE = 4_200_000
 PREVIEW_PIXELS = 1_500_000
 WHEEL_ZOOM_PER_NOTCH = 1.2
 EMPTY_TEXT = "Open a chest radiograph\nFile › Open (Ctrl+O), or drop a file here"
+TOOL_PAN, TOOL_RULER, TOOL_ANGLE = "pan", "ruler", "angle"
+MEASURE_COLOUR = QColor(90, 220, 255)
+LOUPE_SIZE, LOUPE_ZOOM = 220, 3.0  # screen pixels across, magnification over the view
+
+
+class Measurement:
+    """One ruler or angle on the image: its points (image pixels), its line and label."""
+
+    def __init__(self, scene: QGraphicsScene, kind: str) -> None:
+        self.kind = kind
+        self.points: list[Point] = []
+        pen = QPen(MEASURE_COLOUR, 2)
+        pen.setCosmetic(True)  # two screen pixels wide at any zoom
+        self.path = QGraphicsPathItem()
+        self.path.setPen(pen)
+        self.path.setZValue(2.0)
+        self.label = QGraphicsSimpleTextItem()
+        self.label.setBrush(MEASURE_COLOUR)
+        self.label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.label.setZValue(2.0)
+        scene.addItem(self.path)
+        scene.addItem(self.label)
+        self.text = ""
+
+    def update(self, points: list[Point], spacing: tuple[float, float] | None) -> None:
+        self.points = list(points)
+        path = QPainterPath(QPointF(*points[0]))
+        for point in points[1:]:
+            path.lineTo(QPointF(*point))
+        self.path.setPath(path)
+        if self.kind == TOOL_RULER and len(points) == 2:
+            self.text = distance_text(points[0], points[1], spacing)
+        elif self.kind == TOOL_ANGLE and len(points) == 3:
+            self.text = f"{angle_degrees(points[0], points[1], points[2], spacing):.1f}°"
+        else:
+            self.text = ""
+        self.label.setText(self.text)
+        anchor = points[1] if self.kind == TOOL_ANGLE and len(points) > 1 else points[-1]
+        self.label.setPos(QPointF(anchor[0], anchor[1]) + QPointF(4, 4))
+
+    def remove(self, scene: QGraphicsScene) -> None:
+        scene.removeItem(self.path)
+        scene.removeItem(self.label)
 
 
 class ImageView(QGraphicsView):
@@ -67,7 +121,13 @@ class ImageView(QGraphicsView):
         self._overlay_display: DisplayImage | None = None
         self._base_is_preview = False
         self._suspend_render = False
+        self.tool = TOOL_PAN
+        self.measurements: list[Measurement] = []
+        self._draft: Measurement | None = None  # the measurement being drawn
+        self.magnifier = False
+        self._cursor: QPointF | None = None  # last cursor position, for the loupe
         self.busy_text = ""  # shown in the corner while work is under way
+        self.title_text = ""  # top right when not busy, e.g. the compared study's name
         self.heat_caption = ""  # what the heat map explains, e.g. "Heat map: Pneumonia"
 
         self.setBackgroundBrush(QColor(0, 0, 0))
@@ -117,6 +177,7 @@ class ImageView(QGraphicsView):
         else:
             self._preview, self._preview_step = None, 1
         self.set_heat_layer(None)
+        self.clear_measurements()
         self._suspend_render = True  # the new window is rendered once, below
         try:
             self.state.update(window=xray.window, preset=PRESET_FILE, invert=False)
@@ -134,6 +195,7 @@ class ImageView(QGraphicsView):
         self.fit()
 
     def clear(self) -> None:
+        self.clear_measurements()
         self._xray = self._preview = self._presets = None
         self._base.setPixmap(QPixmap())
         self._base_display = None
@@ -234,6 +296,71 @@ class ImageView(QGraphicsView):
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
         self.state.update(zoom=zoom, fit=False)
 
+    # -- reading tools ----------------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        """Pan (left drag moves the image), distance ruler or angle (left clicks measure)."""
+        if tool not in (TOOL_PAN, TOOL_RULER, TOOL_ANGLE):
+            raise ValueError(f"unknown tool {tool!r}")
+        self._cancel_draft()
+        self.tool = tool
+        pan = tool == TOOL_PAN
+        self.setDragMode(
+            QGraphicsView.DragMode.ScrollHandDrag if pan else QGraphicsView.DragMode.NoDrag
+        )
+        if pan:
+            self.viewport().unsetCursor()
+        else:
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+
+    def set_magnifier(self, on: bool) -> None:
+        self.magnifier = bool(on)
+        self.viewport().update()
+
+    def clear_measurements(self) -> None:
+        self._cancel_draft()
+        for measurement in self.measurements:
+            measurement.remove(self._scene)
+        self.measurements.clear()
+
+    def measurement_texts(self) -> list[str]:
+        return [m.text for m in self.measurements]
+
+    def _spacing(self) -> tuple[float, float] | None:
+        return self._xray.metadata.pixel_spacing if self._xray is not None else None
+
+    def _cancel_draft(self) -> None:
+        if self._draft is not None:
+            self._draft.remove(self._scene)
+            self._draft = None
+
+    def _measure_press(self, scene: QPointF) -> None:
+        point = (scene.x(), scene.y())
+        needed = 2 if self.tool == TOOL_RULER else 3
+        if self._draft is None:
+            self._draft = Measurement(self._scene, self.tool)
+            self._draft.update([point, point], self._spacing())
+            return
+        points = [*self._draft.points[:-1], point]
+        if len(points) >= needed:
+            self._draft.update(points, self._spacing())
+            self.measurements.append(self._draft)
+            self._draft = None
+        else:
+            self._draft.update([*points, point], self._spacing())
+
+    def _measure_move(self, scene: QPointF) -> None:
+        if self._draft is not None:
+            self._draft.update([*self._draft.points[:-1], (scene.x(), scene.y())], self._spacing())
+
+    def _measure_release(self, scene: QPointF) -> None:
+        """A ruler can be drawn by dragging: releasing away from the start ends it."""
+        draft = self._draft
+        if draft is None or self.tool != TOOL_RULER or len(draft.points) != 2:
+            return
+        start = self.mapFromScene(QPointF(*draft.points[0]))
+        if (start - self.mapFromScene(scene)).manhattanLength() > 4:
+            self._measure_press(scene)
+
     # -- events ---------------------------------------------------------------------------
     def wheelEvent(self, event: QWheelEvent) -> None:
         notches = event.angleDelta().y() / 120.0
@@ -242,6 +369,11 @@ class ImageView(QGraphicsView):
         event.accept()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        measuring = self.tool != TOOL_PAN and self._xray is not None
+        if event.button() == Qt.MouseButton.LeftButton and measuring:
+            self._measure_press(self.mapToScene(event.position().toPoint()))
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.RightButton and self._xray is not None:
             self._drag_origin = event.position().toPoint()
             self._drag_window = self.state.window
@@ -252,6 +384,13 @@ class ImageView(QGraphicsView):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._report_cursor(event.position())
+        self._cursor = event.position()
+        if self.magnifier:
+            self.viewport().update()
+        if self._draft is not None:
+            self._measure_move(self.mapToScene(event.position().toPoint()))
+            event.accept()
+            return
         if self._drag_origin is not None and self._drag_window is not None:
             delta = event.position().toPoint() - self._drag_origin
             presets = self._presets
@@ -268,6 +407,10 @@ class ImageView(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self._draft is not None:
+            self._measure_release(self.mapToScene(event.position().toPoint()))
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.RightButton and self._drag_origin is not None:
             self._drag_origin = self._drag_window = None
             self.viewport().unsetCursor()
@@ -278,7 +421,7 @@ class ImageView(QGraphicsView):
         super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
+        if event.button() == Qt.MouseButton.LeftButton and self.tool == TOOL_PAN:
             self.fit()
             event.accept()
             return
@@ -286,6 +429,9 @@ class ImageView(QGraphicsView):
 
     def leaveEvent(self, event) -> None:
         self.cursor_moved.emit(None)
+        self._cursor = None
+        if self.magnifier:
+            self.viewport().update()
         super().leaveEvent(event)
 
     def resizeEvent(self, event) -> None:
@@ -355,14 +501,42 @@ class ImageView(QGraphicsView):
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
             "\n".join(lines_left),
         )
-        if self.busy_text:
+        if self.busy_text or self.title_text:
             _shadow_text(
                 painter,
                 area,
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
-                self.busy_text,
+                self.busy_text or self.title_text,
             )
+        if self.patient_line:
+            bottom_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom
+            _shadow_text(painter, area, bottom_left, self.patient_line)
+        if self.magnifier and self._cursor is not None:
+            self._draw_loupe(painter)
         painter.restore()
+
+    @property
+    def patient_line(self) -> str:
+        """Non-identifying age and sex from the file ("female, 68 years"), bottom left."""
+        return patient_text(self._xray.metadata) if self._xray is not None else ""
+
+    def _draw_loupe(self, painter: QPainter) -> None:
+        """A round magnifier beside the cursor: LOUPE_ZOOM times the view's scale."""
+        assert self._cursor is not None
+        centre = self.mapToScene(self._cursor.toPoint())
+        half = LOUPE_SIZE / 2.0 / (self.state.zoom * LOUPE_ZOOM)
+        source = QRectF(centre.x() - half, centre.y() - half, 2 * half, 2 * half)
+        target = QRectF(0, 0, LOUPE_SIZE, LOUPE_SIZE)
+        target.moveCenter(self._cursor + QPointF(LOUPE_SIZE * 0.6, -LOUPE_SIZE * 0.6))
+        clip = QPainterPath()
+        clip.addEllipse(target)
+        painter.save()
+        painter.setClipPath(clip)
+        painter.fillRect(target, QColor(0, 0, 0))
+        self._scene.render(painter, target, source)
+        painter.restore()
+        painter.setPen(QPen(QColor(235, 200, 120), 2))
+        painter.drawEllipse(target)
 
 
 def _shadow_text(painter: QPainter, area, flags, text: str) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -34,9 +35,10 @@ from xraydesk.gui.analysis import (
     Explanation,
 )
 from xraydesk.gui.banner import ERROR, INFO, WARNING, MessageBanner
+from xraydesk.gui.compare import CompareLoader, ViewLink, compare_state
 from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notice
 from xraydesk.gui.folder_images import FolderImages
-from xraydesk.gui.image_view import ImageView
+from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_RULER, ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
 from xraydesk.gui.model_choice import ModelChoice, population_check
 from xraydesk.gui.report import ReportContent, heat_map_text, window_text, write_report
@@ -153,7 +155,18 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         self.view = ImageView(self.state)
         self.view.cursor_moved.connect(self._on_cursor)
-        layout.addWidget(self.view, 1)
+        # the comparison study, beside the image, created hidden (Tools > Compare with…)
+        self.compare_view = ImageView(compare_state(self.state))
+        self.compare_view.hide()
+        self.compare_loader = CompareLoader(self.compare_view, self)
+        self.compare_loader.loaded.connect(self._on_compare_loaded)
+        self.compare_loader.failed.connect(self.show_message)
+        self.view_link = ViewLink(self.view, self.compare_view, self)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.view)
+        self.splitter.addWidget(self.compare_view)
+        layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
     def _build_side_panel(self) -> None:
@@ -416,6 +429,44 @@ class MainWindow(QMainWindow):
         self.preset_combo.setEnabled(has_image)
         self.actions_by_id["export_report"].setEnabled(self.analysis.prediction is not None)
 
+    # ================================================================ reading tools
+    def set_tool(self, tool: str) -> None:
+        """Pan, distance ruler or angle, in both views."""
+        for view in (self.view, self.compare_view):
+            view.set_tool(tool)
+        self.actions_by_id["tool_ruler"].setChecked(tool == TOOL_RULER)
+        self.actions_by_id["tool_angle"].setChecked(tool == TOOL_ANGLE)
+
+    def set_magnifier(self, on: bool) -> None:
+        for view in (self.view, self.compare_view):
+            view.set_magnifier(on)
+        self.actions_by_id["magnifier"].setChecked(on)
+
+    def compare_with(self, path: str | os.PathLike[str] | None = None) -> bool:
+        """Show another study beside this one, zoom, pan and window linked."""
+        if self.analysis.xray is None:
+            self.show_message("Open an image first, then the study to compare it with.", INFO)
+            return False
+        if path is None:
+            path = self._ask_open_path()
+            if not path:
+                return False
+        self.compare_view.show()
+        self.splitter.setSizes([1, 1])
+        self.compare_loader.open(Path(path).expanduser().absolute())
+        return True
+
+    def close_compare(self) -> None:
+        self.compare_view.clear()
+        self.compare_view.title_text = ""
+        self.compare_view.hide()
+
+    def _on_compare_loaded(self, path: Path) -> None:
+        self.compare_view.title_text = f"Compared: {path.name}"
+        self.view.fit()
+        self.compare_view.fit()
+        self.view_link.sync()
+
     # ================================================================ exports
     def _ask_save_path(self, title: str, suffix: str, file_filter: str) -> str:
         """A save dialog in the last folder, the name made from the current image's."""
@@ -552,8 +603,11 @@ class MainWindow(QMainWindow):
                 stop()
         self.analysis.pipeline.cancel()
         self.analysis.pipeline.wait(timeout_ms)
+        self.compare_loader.shutdown()
+        self.view_link.detach()
         self.state.unsubscribe(self._on_state_changed)
         self.view.detach()
+        self.compare_view.detach()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:

@@ -35,6 +35,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("preset_lung", "&Lung", ("F4",), "Window"),
     Shortcut("preset_mediastinum", "&Mediastinum", ("F5",), "Window"),
     Shortcut("reset_window", "&Reset window", ("R",), "Window"),
+    Shortcut("tool_ruler", "&Distance ruler", ("D",), "Tools"),
+    Shortcut("tool_angle", "&Angle", ("A",), "Tools"),
+    Shortcut("magnifier", "&Magnifier", ("M",), "Tools"),
+    Shortcut("clear_measurements", "&Clear measurements", ("Del",), "Tools"),
+    Shortcut("compare", "Compare &with…", ("Ctrl+Shift+O",), "Tools"),
+    Shortcut("close_compare", "Close c&omparison", ("Ctrl+Shift+W",), "Tools"),
     Shortcut("toggle_overlay", "Show &heat map", ("H",), "Heat map"),
     Shortcut("opacity_up", "Heat map opacity +10%", ("]",), "Heat map"),
     Shortcut("opacity_down", "Heat map opacity −10%", ("[",), "Heat map"),
@@ -44,7 +50,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
 
 MOUSE_GESTURES: tuple[tuple[str, str], ...] = (
     ("Wheel", "Zoom around the cursor"),
-    ("Left drag", "Pan"),
+    ("Left drag", "Pan (with the ruler: measure; the angle tool: three clicks)"),
     ("Right drag", "Window/level: horizontal = width, vertical = level"),
     ("Double-click", "Fit to window"),
     ("Drop a file", "Open it"),

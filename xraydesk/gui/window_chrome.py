@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk import paths
+from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_PAN, TOOL_RULER
 from xraydesk.gui.shortcuts import SHORTCUTS
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.viewer.windowing import (
@@ -56,6 +57,10 @@ ICONS = {  # action id -> icon file (resources/icons/NAME.svg)
     "toggle_overlay": "heatmap",
     "zoom_in": "zoom-in",
     "zoom_out": "zoom-out",
+    "tool_ruler": "ruler",
+    "tool_angle": "angle",
+    "magnifier": "magnifier",
+    "compare": "compare",
 }
 DEVICE_LABELS = {
     "auto": "Automatic (GPU if present)",
@@ -76,6 +81,11 @@ IMAGE_ACTIONS = (
     "preset_mediastinum",
     "reset_window",
     "export_image",
+    "tool_ruler",
+    "tool_angle",
+    "magnifier",
+    "clear_measurements",
+    "compare",
 )
 
 
@@ -155,6 +165,12 @@ def _handlers(w: MainWindow) -> dict[str, Callable[[], object]]:
         "toggle_overlay": lambda: w.set_overlay_visible(not state.overlay_visible),
         "opacity_up": lambda: w.set_overlay_opacity(state.overlay_opacity + OPACITY_STEP),
         "opacity_down": lambda: w.set_overlay_opacity(state.overlay_opacity - OPACITY_STEP),
+        "tool_ruler": lambda: w.set_tool(TOOL_RULER if w.view.tool != TOOL_RULER else TOOL_PAN),
+        "tool_angle": lambda: w.set_tool(TOOL_ANGLE if w.view.tool != TOOL_ANGLE else TOOL_PAN),
+        "magnifier": lambda: w.set_magnifier(not w.view.magnifier),
+        "clear_measurements": w.view.clear_measurements,
+        "compare": w.compare_with,
+        "close_compare": w.close_compare,
         "dismiss": w.banner.dismiss,
         "shortcuts": w.show_shortcuts,
     }
@@ -176,7 +192,14 @@ def build_actions(w: MainWindow) -> None:
         action.triggered.connect(handlers[shortcut.action])
         w.addAction(action)  # shortcuts work even with the menu bar hidden
         w.actions_by_id[shortcut.action] = action
-    for name in ("invert", "toggle_overlay", "full_screen"):
+    for name in (
+        "invert",
+        "toggle_overlay",
+        "full_screen",
+        "tool_ruler",
+        "tool_angle",
+        "magnifier",
+    ):
         w.actions_by_id[name].setCheckable(True)
     w.actions_by_id["toggle_overlay"].setChecked(w.state.overlay_visible)
     w.about_action = QAction("&About XRayDesk", w)
@@ -197,6 +220,14 @@ def build_menus(w: MainWindow) -> None:
         window_menu.addAction(w.actions_by_id[name])
     window_menu.addSeparator()
     window_menu.addAction(w.actions_by_id["reset_window"])
+    tools_menu = bar.addMenu("&Tools")
+    for group in (
+        ("tool_ruler", "tool_angle", "magnifier", "clear_measurements"),
+        ("compare", "close_compare"),
+    ):
+        for name in group:
+            tools_menu.addAction(w.actions_by_id[name])
+        tools_menu.addSeparator()
     _model_menu(w, bar)
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(w.actions_by_id["shortcuts"])
@@ -280,6 +311,8 @@ def build_toolbar(w: MainWindow) -> None:
             bar.addAction(a[name])
         bar.addSeparator()
     bar.addAction(a["invert"])
+    for name in ("tool_ruler", "tool_angle", "magnifier", "compare"):
+        bar.addAction(a[name])
     label = QLabel("  Window ")
     label.setObjectName("toolbarLabel")
     bar.addWidget(label)
