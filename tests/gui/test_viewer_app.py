@@ -22,37 +22,41 @@ def test_gui_thread_never_blocked_during_open_predict_and_cam(qtbot, make_window
     """A 10 ms timer on the GUI thread keeps ticking while the model loads, the image
     decodes, the classifier runs and Grad-CAM is computed, all on this CPU.
 
-    On a shared, loaded machine the GUI thread is sometimes descheduled for a while even
-    when idle, so the bound is relative to that: the longest gap while idle, measured
-    in the same run, sets the scheduler's noise. Real blocking work on the GUI thread
-    (decoding this DICOM, loading the model, a forward pass) takes far longer than both.
+    Wall-clock gaps alone cannot tell work on the GUI thread from a loaded machine
+    descheduling it (two shared cores, other test runs). So each gap is measured twice:
+    the GUI thread's own CPU time between two ticks (``time.thread_time``) is work it
+    did and must stay under 100 ms, whatever the load; and the wall-clock gap, which
+    also catches waiting (on a lock a worker holds), must stay under 250 ms or three
+    times the longest gap measured idle in the same run, when the machine is busier.
     """
     window = make_window(cache=ClassifierCache())  # cold: model loading is included
     qtbot.waitUntil(lambda: not window.pipeline.busy)
-    ticks: list[float] = [time.perf_counter()]
+    ticks: list[tuple[float, float]] = [(time.perf_counter(), time.thread_time())]
     timer = QTimer()
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(lambda: ticks.append((time.perf_counter(), time.thread_time())))
     timer.start()
     try:
         qtbot.waitUntil(lambda: len(ticks) > 50, timeout=WAIT_MS)  # idle: the baseline
-        idle = [b - a for a, b in itertools.pairwise(ticks)]
-        ticks[:] = [time.perf_counter()]
+        idle = [b[0] - a[0] for a, b in itertools.pairwise(ticks)]
+        ticks[:] = [(time.perf_counter(), time.thread_time())]
         open_and_wait(qtbot, window, dicom_path)
-        ticks.append(time.perf_counter())
+        ticks.append((time.perf_counter(), time.thread_time()))
     finally:
         timer.stop()
-    gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    worst, noise = max(gaps), max(idle)
-    bound = max(0.100, 2.0 * noise)  # 100 ms on a quiet machine, as before
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(ticks)]
+    work = [b[1] - a[1] for a, b in itertools.pairwise(ticks)]
+    worst, busiest, noise = max(gaps), max(work), max(idle)
     print(
         f"\nopen -> probabilities {window.timings['probabilities']:.2f} s, "
         f"-> overlay {window.timings['overlay']:.2f} s; {len(gaps)} ticks, "
-        f"longest GUI-thread gap {worst * 1000:.0f} ms (idle {noise * 1000:.0f} ms)"
+        f"longest GUI-thread gap {worst * 1000:.0f} ms (idle {noise * 1000:.0f} ms), "
+        f"most GUI-thread CPU between ticks {busiest * 1000:.0f} ms"
     )
     assert len(gaps) > 10
-    assert worst < bound, f"GUI thread stalled {worst * 1000:.0f} ms (idle {noise * 1000:.0f} ms)"
+    assert busiest < 0.100, f"the GUI thread worked {busiest * 1000:.0f} ms without a break"
+    assert worst < max(0.250, 3.0 * noise), f"GUI thread stalled {worst * 1000:.0f} ms"
 
 
 @pytest.mark.data
