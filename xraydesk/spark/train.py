@@ -31,9 +31,8 @@ import math
 import shutil
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,6 @@ import numpy as np
 from xraydesk import paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import write_atomic
-from xraydesk.imaging.discover import DiscoveryStats
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.device import select_device
 from xraydesk.model.storage import save_model
@@ -52,12 +50,9 @@ from xraydesk.spark.session import get_session
 from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.dataset import (
     MIN_PER_CLASS,
-    DatasetError,
     DatasetReport,
-    DataSource,
     Sample,
-    display_name,
-    read_source,
+    check_dataset,
 )
 from xraydesk.trainer.metrics import evaluate, fit_temperature, negative_log_likelihood, softmax
 from xraydesk.trainer.quick import Head, calibrate_batchnorm, write_head
@@ -194,59 +189,17 @@ def train_quick(
 
 
 def _checked_data(spark: Any, config: TrainConfig) -> DatasetReport:
-    """``check_dataset`` with the hashing on the executors (decoding happens with the
-    features: a file that fails there is left out and listed in the problems)."""
-    sources = [DataSource.parse(spec) for spec in config.data]
-    pools = [s.pool for s in sources]
-    if len(set(pools)) != len(pools):
-        raise DatasetError(f"two data sources have the same pool name ({', '.join(pools)})")
-    stats = DiscoveryStats()
-    report = DatasetReport(sources=sources)
-    entries: list[Sample] = []
-    for source in sources:
-        found = read_source(source, stats)
-        with_patient = sum(1 for s in found if s.patient)
-        report.patients_from[source.pool] = f"{with_patient} of {len(found)} images"
-        entries.extend(found)
-    report.not_images = stats.not_images
-    wanted = list(config.classes) if config.classes else None
-    mapped = []
-    for s in entries:
-        label = config.label_map.get(s.label, s.label)
-        if not label or (wanted is not None and label not in wanted):
-            report.skipped_labels[s.raw_label] += 1
-        else:
-            mapped.append(replace(s, label=label))
-    hashes = _hashes(spark, [str(s.path) for s in mapped])
-    first: dict[str, Sample] = {}
-    conflicted: set[str] = set()
-    usable = []
-    for s, (digest, cause) in zip(mapped, hashes, strict=True):
-        if cause is not None:
-            report.unreadable.append((s.path, cause))
-            continue
-        s = replace(s, sha256=digest)
-        kept = first.setdefault(digest, s)
-        if kept is s:
-            usable.append(s)
-        elif kept.label != s.label:
-            report.conflicts.append((kept.path, s.path, kept.label, s.label))
-            conflicted.add(digest)
-        else:
-            report.duplicates.append((s.path, kept.path))
-    report.samples = [s for s in usable if s.sha256 not in conflicted]
-    found = sorted({s.label for s in report.samples})
-    report.classes = wanted or sorted(found, key=lambda c: (c.lower() != "normal", c))
-    report.class_names = {c: config.class_names.get(c) or display_name(c) for c in report.classes}
-    counts = Counter(s.label for s in report.samples)
-    for cid in report.classes:
-        if counts[cid] < config.min_per_class:
-            report.errors.append(
-                f"Class {cid!r} has {counts[cid]} usable image(s); at least "
-                f"{config.min_per_class} are needed to train, validate and test."
-            )
-    if len([c for c in report.classes if counts[c]]) < 2:
-        report.errors.append("A classifier needs images of at least two classes.")
+    """The desktop's ``check_dataset``, with the hashing on the executors (decoding happens
+    with the features: a file that fails there is left out and listed in the problems)."""
+    report = check_dataset(
+        config.data,
+        label_map=config.label_map,
+        classes=config.classes or None,
+        class_names=config.class_names,
+        min_per_class=config.min_per_class,
+        verify=False,
+        hash_files=lambda paths: _hashes(spark, [str(p) for p in paths]),
+    )
     report.raise_if_refused()
     return report
 

@@ -19,7 +19,7 @@ import hashlib
 import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,8 @@ PATIENT_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 ProgressFn = Callable[[int, int], None]  # (files done, files total)
+# paths -> one (sha256, problem or None) per path, in order
+HashFiles = Callable[[list[Path]], Iterable[tuple[str, str | None]]]
 
 
 class DatasetError(XRayDeskError):
@@ -279,12 +281,15 @@ def check_dataset(
     verify: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    hash_files: HashFiles | None = None,
 ) -> DatasetReport:
     """Read, hash and (with ``verify``) decode every image; never raises for bad files.
 
     ``label_map`` renames labels (``bacterial -> pneumonia``; an empty target drops the
     label); ``classes`` fixes the class order and leaves out any other label. Raises
-    ``DatasetError`` only when a source itself cannot be read.
+    ``DatasetError`` only when a source itself cannot be read. ``hash_files`` replaces the
+    local hashing (Spark hashes on its executors): given the paths, it returns one
+    ``(sha256, problem or None)`` per path, in order.
     """
     label_map = dict(label_map or {})
     srcs = [s if isinstance(s, DataSource) else DataSource.parse(s) for s in sources]
@@ -316,17 +321,54 @@ def check_dataset(
             continue
         mapped.append(replace(s, label=label))
 
+    total = len(mapped)
+    if hash_files is not None:
+        hashes: Iterable[tuple[str, str | None]] = hash_files([s.path for s in mapped])
+    else:
+        hashes = _local_hashes(mapped, verify, progress, cancel)
+    try:
+        report.samples = _unique_samples(report, mapped, hashes)
+    except _CheckCancelled:
+        report.errors.append("Checking was cancelled.")
+        return report
+
+    found = sorted({s.label for s in report.samples})
+    report.classes = wanted if wanted is not None else _default_order(found)
+    names = dict(class_names or {})
+    report.class_names = {c: names.get(c) or display_name(c) for c in report.classes}
+    _refusals(report, min_per_class, total)
+    return report
+
+
+class _CheckCancelled(Exception):
+    pass
+
+
+def _local_hashes(
+    samples: Sequence[Sample],
+    verify: bool,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> Iterator[tuple[str, str | None]]:
+    total = len(samples)
+    for done, s in enumerate(samples, start=1):
+        if cancel is not None and cancel.is_set():
+            raise _CheckCancelled
+        result = _hash_and_verify(s.path, verify)
+        if progress is not None:
+            progress(done, total)
+        yield result
+
+
+def _unique_samples(
+    report: DatasetReport, samples: Sequence[Sample], hashes: Iterable[tuple[str, str | None]]
+) -> list[Sample]:
+    """Samples with their content hash, each image once: an unreadable file, a duplicate
+    and an image carrying two different labels are recorded in the report and left out."""
     first_by_hash: dict[str, Sample] = {}
     conflicted: set[str] = set()
     usable: list[Sample] = []
-    total = len(mapped)
-    for done, s in enumerate(mapped, start=1):
-        if cancel is not None and cancel.is_set():
-            report.errors.append("Checking was cancelled.")
-            return report
-        digest, cause = _hash_and_verify(s.path, verify)
-        if progress is not None:
-            progress(done, total)
+    for s, (digest, cause) in zip(samples, hashes, strict=True):
         if cause is not None:
             report.unreadable.append((s.path, cause))
             continue
@@ -340,14 +382,7 @@ def check_dataset(
             conflicted.add(digest)
         else:
             report.duplicates.append((s.path, kept.path))
-    report.samples = [s for s in usable if s.sha256 not in conflicted]
-
-    found = sorted({s.label for s in report.samples})
-    report.classes = wanted if wanted is not None else _default_order(found)
-    names = dict(class_names or {})
-    report.class_names = {c: names.get(c) or display_name(c) for c in report.classes}
-    _refusals(report, min_per_class, total)
-    return report
+    return [s for s in usable if s.sha256 not in conflicted]
 
 
 def _patient_origin(source: DataSource, entries: list[Sample], with_patient: int) -> str:
