@@ -31,17 +31,26 @@ def pediatric_card(test_model_path: Path) -> Path:
     return out
 
 
-def _film(path: Path, age: str) -> Path:
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 4095, (96, 80)).astype(np.uint16)
+@pytest.fixture
+def chest_pixels(shared_data: Path) -> np.ndarray:
+    """A real test-split radiograph as 12-bit pixels: the input gate (issue 14) lets it
+    through, so the only warning left to see is the population's."""
+    from tests.test_trust_gate import _test_paths
+    from xraydesk.imaging.loader import load_xray
+
+    unit = load_xray(shared_data / _test_paths(1)[0]).render()
+    return np.round(unit * 4095).astype(np.uint16)
+
+
+def _film(path: Path, age: str, pixels: np.ndarray) -> Path:
     return make_dicom(path, pixels, bits_stored=12, extra={"PatientAge": age, "PatientSex": "F"})
 
 
 def test_results_and_report_warn_outside_the_population(
-    qtbot, make_window, pediatric_card, tmp_path
+    qtbot, make_window, pediatric_card, tmp_path, chest_pixels
 ):
     window = make_window(model=pediatric_card)
-    open_and_wait(qtbot, window, _film(tmp_path / "adult.dcm", "068Y"))
+    open_and_wait(qtbot, window, _film(tmp_path / "adult.dcm", "068Y", chest_pixels))
     warnings = window.results.warnings
     assert [w.code for w in warnings] == [OUTSIDE_POPULATION]
     assert window.results.warnings_label.isVisible()
@@ -50,16 +59,16 @@ def test_results_and_report_warn_outside_the_population(
     assert content.warnings and "68 years" in content.warnings[0]
     assert window.export_report(tmp_path / "r.pdf") is not None
     # a child inside the population: no warning
-    open_and_wait(qtbot, window, _film(tmp_path / "child.dcm", "006Y"))
+    open_and_wait(qtbot, window, _film(tmp_path / "child.dcm", "006Y", chest_pixels))
     assert window.results.warnings == [] and not window.results.warnings_label.isVisible()
     assert caption_text(window.report_content())
 
 
 def test_switching_to_a_model_that_excludes_the_patient_warns(
-    qtbot, make_window, test_model_path, pediatric_card, tmp_path
+    qtbot, make_window, test_model_path, pediatric_card, tmp_path, chest_pixels
 ):
     window = make_window(model=test_model_path)  # states no population: says nothing
-    open_and_wait(qtbot, window, _film(tmp_path / "adult.dcm", "081Y"))
+    open_and_wait(qtbot, window, _film(tmp_path / "adult.dcm", "081Y", chest_pixels))
     assert window.results.warnings == []
     assert window.set_active_model(pediatric_card)  # what the wizard's "Use this model" does
     assert "outside the population" in window.banner.text and "81 years" in window.banner.text

@@ -25,6 +25,7 @@ from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.cache import ClassifierCache, shared_cache
 from xraydesk.model.classifier import Prediction
+from xraydesk.trust.orient import TrustCheck
 from xraydesk.viewer.overlay_layer import heat_layer
 from xraydesk.viewer.windowing import WindowPresets, window_presets
 
@@ -78,6 +79,7 @@ class _TaskSignals(QObject):
 
     loaded = Signal(int, object)
     predicted = Signal(int, object)
+    checked = Signal(int, object)  # trust.orient.CheckedResult, just before ``predicted``
     explained = Signal(int, object)
     progress = Signal(int, str)
     failed = Signal(int, object)
@@ -154,10 +156,12 @@ class _AnalysisTask(QRunnable):
             self._stage = STAGE_PREDICT
             self.signals.progress.emit(rid, "Classifying…")
             try:
-                prediction: Prediction = classifier.predict(xray)
+                checked = TrustCheck.of(classifier).classify(xray)  # gate + OOD, one forward
             except XRayDeskError as exc:  # e.g. a non-finite output: the engine's sentence
                 self.signals.failed.emit(rid, Failure(STAGE_PREDICT, str(exc), xray.path))
                 return
+            prediction: Prediction = checked.prediction
+            self.signals.checked.emit(rid, checked)
             self.signals.predicted.emit(rid, prediction)
             if cam_class not in classifier.class_ids:
                 cam_class = prediction.predicted
@@ -182,6 +186,7 @@ class AnalysisPipeline(QObject):
 
     image_loaded = Signal(object)  # LoadedImage
     prediction_ready = Signal(object)  # Prediction
+    checked_ready = Signal(object)  # CheckedResult (issue 14), just before prediction_ready
     explanation_ready = Signal(object)  # Explanation
     failed = Signal(object)  # Failure
     progress = Signal(str)
@@ -198,6 +203,7 @@ class AnalysisPipeline(QObject):
         self._signals = _TaskSignals(self)
         self._signals.loaded.connect(self._on_loaded)
         self._signals.predicted.connect(self._on_predicted)
+        self._signals.checked.connect(self._on_checked)
         self._signals.explained.connect(self._on_explained)
         self._signals.failed.connect(self._on_failed)
         self._signals.progress.connect(self._on_progress)
@@ -251,6 +257,11 @@ class AnalysisPipeline(QObject):
     def _on_loaded(self, rid: int, loaded: LoadedImage) -> None:
         if rid == self._current:
             self.image_loaded.emit(loaded)
+
+    @Slot(int, object)
+    def _on_checked(self, rid: int, checked: object) -> None:
+        if rid == self._current:
+            self.checked_ready.emit(checked)
 
     @Slot(int, object)
     def _on_predicted(self, rid: int, prediction: Prediction) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QSlider,
     QVBoxLayout,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 from xraydesk.explain import EMPTY_HEATMAP, blend_overlay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Prediction
+from xraydesk.trust.orient import correction_text
 from xraydesk.viewer.viewstate import DEFAULT_OPACITY, MAX_OPACITY
 
 NOTICE = "XRayDesk assists and does not diagnose."
@@ -61,6 +63,8 @@ class ProbabilityBar(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if not self.isEnabled():  # shown "anyway" past a failed input gate: greyed
+            painter.setOpacity(0.4)
         font = QFont(self.font())
         font.setBold(self.predicted)
         painter.setFont(font)
@@ -126,6 +130,7 @@ class ResultsPanel(QWidget):
     overlay_toggled = Signal(bool)
     opacity_changed = Signal(float)
     cam_class_selected = Signal(str)  # class id
+    correct_requested = Signal()  # the one-click orientation/inversion correction
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -168,6 +173,17 @@ class ResultsPanel(QWidget):
         self.warnings_label.hide()
         layout.addWidget(self.warnings_label)
         self._warnings: list = []
+        # issue 14: when the input gate fails, the numbers wait behind "show anyway"; a
+        # confidently rotated or inverted image gets a one-click correction
+        self.correct_button = QPushButton("Correct orientation and classify again")
+        self.correct_button.clicked.connect(self.correct_requested)
+        self.correct_button.hide()
+        layout.addWidget(self.correct_button)
+        self.show_anyway_button = QPushButton("Show probabilities anyway")
+        self.show_anyway_button.clicked.connect(self.reveal_probabilities)
+        self.show_anyway_button.hide()
+        layout.addWidget(self.show_anyway_button)
+        self._hidden_by_gate = False
         self.bars_box = QVBoxLayout()
         self.bars_box.setSpacing(6)
         layout.addLayout(self.bars_box)
@@ -272,9 +288,44 @@ class ResultsPanel(QWidget):
     def warnings(self) -> list:
         return list(self._warnings)
 
+    def show_trust(self, checked: object | None, others: list) -> None:
+        """The input gate's and the OOD score's warnings (a ``CheckedResult``) with
+        ``others`` (population); probabilities hidden behind "show anyway" when the gate
+        failed, and the correction offered when the gate is sure what is wrong."""
+        found = list(others) + list(getattr(checked, "warnings", ()))
+        self.show_warnings(found)
+        gate = getattr(checked, "gate", None)
+        correction = getattr(checked, "correction", None)
+        if correction:
+            self.warnings_label.setText(
+                self.warnings_label.text() + f"\n✔ Corrected in memory: {correction}."
+            )
+        self.correct_button.setVisible(bool(gate is not None and gate.correctable))
+        if gate is not None and gate.correctable:
+            self.correct_button.setText(f"Correct: {correction_text(gate)}, classify again")
+        self._hidden_by_gate = bool(getattr(checked, "gate_failed", False))
+        for bar in self._bars.values():
+            bar.setVisible(not self._hidden_by_gate)
+        self.show_anyway_button.setVisible(self._hidden_by_gate)
+
+    @property
+    def probabilities_hidden(self) -> bool:
+        return self._hidden_by_gate
+
+    def reveal_probabilities(self) -> None:
+        """ "Show anyway": the numbers, greyed, under the warning that stays."""
+        self._hidden_by_gate = False
+        for bar in self._bars.values():
+            bar.setEnabled(False)  # greyed: painted dim below
+            bar.setVisible(True)
+        self.show_anyway_button.hide()
+
     def clear_results(self, text: str | None = None) -> None:
         self._prediction = None
         self.show_warnings([])
+        self.correct_button.hide()
+        self.show_anyway_button.hide()
+        self._hidden_by_gate = False
         for bar in self._bars.values():
             bar.setParent(None)
             bar.deleteLater()

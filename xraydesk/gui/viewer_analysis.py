@@ -8,6 +8,7 @@ and device, and puts each result on the window's widgets as it arrives.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,11 +23,14 @@ from xraydesk.gui.analysis import (
     Failure,
     LoadedImage,
 )
-from xraydesk.gui.banner import WARNING
+from xraydesk.gui.banner import INFO, WARNING
 from xraydesk.gui.model_choice import population_check
+from xraydesk.gui.qt_images import render_display
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.cache import ClassifierCache
 from xraydesk.model.classifier import Prediction
+from xraydesk.trust.orient import CheckedResult, corrected, correction_text
+from xraydesk.viewer.windowing import window_presets
 
 if TYPE_CHECKING:
     from xraydesk.gui.main_window import MainWindow
@@ -42,6 +46,9 @@ class ViewerAnalysis(QObject):
         self.xray: XRay | None = None
         self.prediction: Prediction | None = None
         self.explanation: Explanation | None = None
+        self.checked: CheckedResult | None = None  # gate and OOD verdict of the prediction
+        self._correction: str | None = None  # what the one-click fix did, until re-checked
+        self._correct_connected = False  # the results panel is built after this object
         # the image on screen and its results when the last open began
         self._kept: tuple[XRay | None, Prediction | None, Explanation | None] = (None, None, None)
         self._open_started = 0.0
@@ -49,6 +56,7 @@ class ViewerAnalysis(QObject):
         self.pipeline = AnalysisPipeline(cache, parent=self)
         self.pipeline.image_loaded.connect(self._on_image_loaded)
         self.pipeline.prediction_ready.connect(self._on_prediction)
+        self.pipeline.checked_ready.connect(self._on_checked)
         self.pipeline.explanation_ready.connect(self._on_explanation)
         self.pipeline.failed.connect(self._on_failed)
         self.pipeline.progress.connect(self._on_progress)
@@ -128,12 +136,39 @@ class ViewerAnalysis(QObject):
         w.sync_actions()
         w.image_shown.emit(xray.path)
 
+    def correct_orientation(self) -> None:
+        """The one-click fix: turn back / invert back the image in memory (the file is
+        never changed), show it and classify it again."""
+        w = self._window
+        checked = self.checked
+        if checked is None or self.xray is None or not checked.gate.correctable:
+            return
+        fixed = corrected(self.xray, checked.gate)
+        w.view.set_image(
+            fixed, window_presets(fixed), render_display(fixed, fixed.window, invert=False)
+        )
+        self.xray = fixed
+        self._correction = correction_text(checked.gate)
+        w.show_message(f"{fixed.path.name}: {self._correction} (in memory; file unchanged).", INFO)
+        self.rerun()
+
+    @Slot(object)
+    def _on_checked(self, checked: CheckedResult) -> None:
+        if self._correction and checked.correction is None:
+            checked = dataclasses.replace(checked, correction=self._correction)
+        self._correction = None
+        self.checked = checked
+
     @Slot(object)
     def _on_prediction(self, prediction: Prediction) -> None:
         w = self._window
         self.prediction = prediction
         w.results.show_prediction(prediction)
-        w.results.show_warnings(population_check(w.active_model_path, self.xray))
+        if not self._correct_connected:
+            w.results.correct_requested.connect(self.correct_orientation)
+            self._correct_connected = True
+        checked = self.checked if self.checked and self.checked.prediction is prediction else None
+        w.results.show_trust(checked, population_check(w.active_model_path, self.xray))
         self.timings["probabilities"] = time.perf_counter() - self._open_started
         self._update_timing_label()
         w.sync_actions()

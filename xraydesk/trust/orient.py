@@ -10,7 +10,9 @@ a confidently rotated or inverted image is corrected and classified again.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,10 +76,24 @@ class CheckedResult:
 class TrustCheck:
     """Gate + classifier + OOD statistics for one model."""
 
-    def __init__(self, classifier: Classifier, gate: InputGate | None = None) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        gate: InputGate | None = None,
+        ood: OODStatistics | bool | None = True,
+    ) -> None:
         self.classifier = classifier
         self.gate = gate or InputGate.default()
-        self.ood = OODStatistics.from_card(classifier.card)
+        self.ood = OODStatistics.from_card(classifier.card) if ood is True else ood or None
+
+    @classmethod
+    def of(cls, classifier: Classifier) -> TrustCheck:
+        """A checker for a loaded classifier; its card's statistics are decoded once."""
+        with _STATS_LOCK:
+            if classifier not in _STATS:
+                _STATS[classifier] = OODStatistics.from_card(classifier.card)
+            stats = _STATS[classifier]
+        return cls(classifier, ood=stats)
 
     def classify(self, xray: XRay, auto_orient: bool = False) -> CheckedResult:
         """Check and classify one radiograph; corrected and classified again when asked
@@ -111,3 +127,8 @@ class TrustCheck:
             if flag is not None:
                 warnings.append(flag)
         return CheckedResult(prediction, tuple(warnings), gate, score, xray)
+
+
+# Per loaded classifier (weak: a classifier dropped from the cache takes its entry along).
+_STATS: weakref.WeakKeyDictionary[Classifier, OODStatistics | None] = weakref.WeakKeyDictionary()
+_STATS_LOCK = threading.Lock()

@@ -1,0 +1,96 @@
+"""Issue 14 in the viewer: the banner names the reason, the probabilities wait behind
+"show anyway" when the input gate fails, a rotated or inverted film is put right with
+one click (in memory), and the PDF report carries the warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.gui.conftest import open_and_wait, wait_for
+from tests.test_trust_gate import _test_paths
+from xraydesk.files import sha256_file
+from xraydesk.imaging.loader import load_xray
+from xraydesk.trust.codes import INVERTED, NOT_CHEST, ROTATED
+
+CHEST = Path(__file__).resolve().parents[2] / "models" / "chest-3class.json"
+
+
+def _png(path: Path, unit: np.ndarray) -> Path:
+    Image.fromarray(np.clip(unit * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def films(tmp_path: Path, shared_data: Path) -> dict[str, Path]:
+    unit = load_xray(shared_data / _test_paths(1)[0]).render()
+    return {
+        "upright": _png(tmp_path / "upright.png", unit),
+        "turned": _png(tmp_path / "turned.png", np.rot90(unit)),
+        "negative": _png(tmp_path / "negative.png", 1.0 - unit),
+        "noise": _png(tmp_path / "noise.png", np.random.default_rng(0).random((256, 256))),
+    }
+
+
+def test_a_good_film_shows_its_probabilities_without_a_banner(qtbot, make_window, films):
+    window = make_window(model=CHEST)
+    open_and_wait(qtbot, window, films["upright"], until="probabilities_shown")
+    panel = window.results
+    assert panel.warnings == [] and not panel.warnings_label.isVisible()
+    assert not panel.probabilities_hidden and not panel.show_anyway_button.isVisible()
+    assert all(panel.bar(c).isVisible() for c in window.analysis.prediction.probabilities)
+
+
+def test_noise_hides_the_numbers_until_show_anyway(qtbot, make_window, films, tmp_path):
+    window = make_window(model=CHEST)
+    open_and_wait(qtbot, window, films["noise"], until="probabilities_shown")
+    panel = window.results
+    assert NOT_CHEST in [w.code for w in panel.warnings]
+    assert panel.warnings_label.isVisible() and "not a radiograph" in panel.warnings_label.text()
+    ids = list(window.analysis.prediction.probabilities)
+    assert panel.probabilities_hidden and not any(panel.bar(c).isVisible() for c in ids)
+    assert panel.show_anyway_button.isVisible() and not panel.correct_button.isVisible()
+    qtbot.mouseClick(panel.show_anyway_button, Qt_left())
+    assert all(panel.bar(c).isVisible() and not panel.bar(c).isEnabled() for c in ids)
+    assert panel.warnings_label.isVisible()  # the reason stays above the greyed numbers
+    content = window.report_content()
+    assert any("not a radiograph" in text for text in content.warnings)
+    assert window.export_report(tmp_path / "noise.pdf") is not None
+
+
+@pytest.mark.parametrize(("name", "code"), [("turned", ROTATED), ("negative", INVERTED)])
+def test_one_click_correction_classifies_the_film_again(qtbot, make_window, films, name, code):
+    window = make_window(model=CHEST)
+    open_and_wait(qtbot, window, films["upright"], until="probabilities_shown")
+    upright = window.analysis.prediction
+    before = sha256_file(films[name])
+    open_and_wait(qtbot, window, films[name], until="probabilities_shown")
+    panel = window.results
+    assert code in [w.code for w in panel.warnings] and panel.probabilities_hidden
+    assert panel.correct_button.isVisible()
+    wait_for(
+        qtbot,
+        window,
+        "probabilities_shown",
+        lambda: qtbot.mouseClick(panel.correct_button, Qt_left()),
+    )
+    assert window.analysis.prediction.predicted == upright.predicted
+    assert window.analysis.prediction.probabilities == pytest.approx(
+        upright.probabilities,
+        abs=1e-3,  # the negative PNG was rounded to 8 bits
+    )
+    assert code not in [w.code for w in panel.warnings]
+    assert "Corrected in memory" in panel.warnings_label.text()
+    assert not panel.probabilities_hidden and not panel.correct_button.isVisible()
+    restored, original = window.view.xray.render(), load_xray(films["upright"]).render()
+    assert np.allclose(restored, original, atol=1.01 / 255)
+    assert sha256_file(films[name]) == before  # the file is never changed
+
+
+def Qt_left():
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
