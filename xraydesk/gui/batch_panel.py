@@ -634,7 +634,7 @@ class SkippedFilesDialog(QDialog):
         self.setWindowTitle(f"Skipped files ({count})")
         self.resize(760, 420)
         layout = QVBoxLayout(self)
-        note = f"{count} files were not classified."
+        note = "1 file was not classified." if count == 1 else f"{count} files were not classified."
         if count > len(skipped):
             note += f" The first {len(skipped)} are listed."
         layout.addWidget(QLabel(note))
@@ -642,6 +642,7 @@ class SkippedFilesDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["File", "Reason", "Folder"])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a folder's end says most
         for r, (path, reason) in enumerate(skipped):
             for c, text in enumerate((path.name, reason, str(path.parent))):
                 item = QTableWidgetItem(text)

@@ -66,6 +66,11 @@ class Measurement:
         self.path.setZValue(2.0)
         self.label = QGraphicsSimpleTextItem()
         self.label.setBrush(MEASURE_COLOUR)
+        outline = QPen(QColor(0, 0, 0, 220), 0)  # readable over lung and bone alike
+        self.label.setPen(outline)
+        font = self.label.font()
+        font.setBold(True)
+        self.label.setFont(font)
         self.label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.label.setZValue(2.0)
         scene.addItem(self.path)
@@ -86,7 +91,10 @@ class Measurement:
             self.text = ""
         self.label.setText(self.text)
         anchor = points[1] if self.kind == TOOL_ANGLE and len(points) > 1 else points[-1]
-        self.label.setPos(QPointF(anchor[0], anchor[1]) + QPointF(4, 4))
+        self.label.setPos(QPointF(anchor[0], anchor[1]))
+        # beside the point in screen pixels (the label ignores the zoom): off the lines
+        shift = QPointF(-self.label.boundingRect().width() - 10, -8)
+        self.label.setTransform(QTransform.fromTranslate(shift.x(), shift.y()))
 
     def remove(self, scene: QGraphicsScene) -> None:
         scene.removeItem(self.path)
@@ -527,7 +535,18 @@ class ImageView(QGraphicsView):
         half = LOUPE_SIZE / 2.0 / (self.state.zoom * LOUPE_ZOOM)
         source = QRectF(centre.x() - half, centre.y() - half, 2 * half, 2 * half)
         target = QRectF(0, 0, LOUPE_SIZE, LOUPE_SIZE)
-        target.moveCenter(self._cursor + QPointF(LOUPE_SIZE * 0.6, -LOUPE_SIZE * 0.6))
+        area = QRectF(self.viewport().rect())
+        dx = (
+            LOUPE_SIZE * 0.6
+            if self._cursor.x() + LOUPE_SIZE * 1.1 < area.right()
+            else -LOUPE_SIZE * 0.6
+        )
+        dy = (
+            -LOUPE_SIZE * 0.6
+            if self._cursor.y() - LOUPE_SIZE * 1.1 > area.top()
+            else LOUPE_SIZE * 0.6
+        )
+        target.moveCenter(self._cursor + QPointF(dx, dy))  # beside the cursor, inside the view
         clip = QPainterPath()
         clip.addEllipse(target)
         painter.save()
