@@ -94,3 +94,37 @@ def Qt_left():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_batch_table_has_a_warnings_column_and_a_flagged_only_filter(qtbot, test_model_path, films):
+    from PySide6.QtCore import Qt
+
+    from xraydesk.gui.batch_panel import BatchPanel
+
+    panel = BatchPanel()
+    panel.set_model(test_model_path, "cpu")
+    qtbot.addWidget(panel)
+    panel.show()
+    try:
+        with qtbot.waitSignal(panel.run_finished, timeout=120_000):
+            assert panel.start(films["upright"].parent)
+        model = panel.results_model
+        headers = [
+            model.headerData(c, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole)
+            for c in range(model.columnCount())
+        ]
+        column = headers.index("Warnings")
+        shown = {
+            model.data(model.index(r, 0)): model.data(model.index(r, column))
+            for r in range(model.rowCount())
+        }
+        assert shown["upright.png"] == "" and NOT_CHEST in shown["noise.png"]
+        assert ROTATED in shown["turned.png"] and INVERTED in shown["negative.png"]
+        assert panel.proxy.rowCount() == 4
+        panel.flagged_check.setChecked(True)
+        names = {r.path.name for r in panel.proxy.shown_rows()}
+        assert names == {"turned.png", "negative.png", "noise.png"}  # flagged rows only
+        panel.flagged_check.setChecked(False)
+        assert panel.proxy.rowCount() == 4  # nothing was dropped
+    finally:
+        panel.shutdown()

@@ -186,9 +186,15 @@ class BatchPanel(QWidget):
             "Only rows whose predicted class has at least this probability"
         )
         self.errors_check = QCheckBox("Errors only")
+        self.flagged_check = QCheckBox("Flagged only")
+        self.flagged_check.setToolTip(
+            "Only rows with warnings: not a chest radiograph, rotated, inverted, low quality, "
+            "out of distribution..."
+        )
         row.addWidget(QLabel("Show"))
         for widget in (self.class_filter, self.threshold_spin, self.errors_check):
             row.addWidget(widget)
+        row.addWidget(self.flagged_check)
         row.addStretch(1)
         exports = QHBoxLayout()
         exports.addStretch(1)
@@ -245,6 +251,7 @@ class BatchPanel(QWidget):
         self.class_filter.currentIndexChanged.connect(self._apply_filters)
         self.threshold_spin.valueChanged.connect(self._apply_filters)
         self.errors_check.toggled.connect(self._apply_filters)
+        self.flagged_check.toggled.connect(self._apply_filters)
         self.table.doubleClicked.connect(self._open_row)
         self.export_csv_button.clicked.connect(lambda: self._ask_export("csv"))
         self.export_json_button.clicked.connect(lambda: self._ask_export("json"))
@@ -441,7 +448,10 @@ class BatchPanel(QWidget):
         self.class_filter.setEnabled(not errors_only)
         self.threshold_spin.setEnabled(not errors_only)
         self.proxy.set_filters(
-            self.class_filter.currentData(), self.threshold_spin.value() / 100.0, errors_only
+            self.class_filter.currentData(),
+            self.threshold_spin.value() / 100.0,
+            errors_only,
+            flagged_only=self.flagged_check.isChecked(),
         )
 
     def _resize_columns(self) -> None:

@@ -26,10 +26,11 @@ ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ResultRow itself
 
 
 class BatchResultsModel(QAbstractTableModel):
-    """One row per file: name, prediction, its probability, each class, status, folder."""
+    """One row per file: name, prediction, its probability, each class, status, warnings,
+    folder."""
 
     FIXED_BEFORE = ("File", "Prediction", "Probability")
-    FIXED_AFTER = ("Status", "Folder")
+    FIXED_AFTER = ("Status", "Warnings", "Folder")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -96,7 +97,11 @@ class BatchResultsModel(QAbstractTableModel):
             f"Probability of “{self._names.get(c, c)}” given by the model" for c in self._class_ids
         ]
         before = ["File name", "Predicted class", "Probability of the predicted class"]
-        after = ["Error, or 'reused' when a stored result was used", "Folder of the file"]
+        after = [
+            "Error, or 'reused' when a stored result was used",
+            "Why the result must not be trusted (input gate, out of distribution)",
+            "Folder of the file",
+        ]
         return [*before, *classes, *after]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
@@ -108,7 +113,8 @@ class BatchResultsModel(QAbstractTableModel):
         column = index.column()
         n_classes = len(self._class_ids)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.path}\n{row.error}" if row.error else str(row.path)
+            lines = [str(row.path), *([row.error] if row.error else [])]
+            return "\n".join(lines + [f"⚠ {w.message}" for w in row.warnings])
         if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
             return ERROR_COLOUR  # a failed row stands out even when Status is off-screen
         if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
@@ -134,17 +140,27 @@ class BatchResultsModel(QAbstractTableModel):
         after = column - 3 - n_classes
         if after == 0:
             return row.error or ("reused" if row.reused else "")
+        if after == 1:
+            return ", ".join(row.warning_codes)
         return str(row.path.parent)
+
+    @property
+    def class_columns(self) -> range:
+        """The per-class probability columns."""
+        start = len(self.FIXED_BEFORE)
+        return range(start, start + len(self._class_ids))
 
 
 class BatchFilterProxy(QSortFilterProxyModel):
-    """Filters: predicted class, minimum probability of that prediction, errors only."""
+    """Filters: predicted class, minimum probability of that prediction, errors only,
+    flagged only (rows with warnings, issue 14)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._class_id: str | None = None
         self._min_probability = 0.0
         self._errors_only = False
+        self._flagged_only = False
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
 
@@ -153,11 +169,13 @@ class BatchFilterProxy(QSortFilterProxyModel):
         class_id: str | None = None,
         min_probability: float = 0.0,
         errors_only: bool = False,
+        flagged_only: bool = False,
     ) -> None:
         self._begin_change()
         self._class_id = class_id
         self._min_probability = min_probability
         self._errors_only = errors_only
+        self._flagged_only = flagged_only
         self._end_change()
 
     def _begin_change(self) -> None:
@@ -183,6 +201,8 @@ class BatchFilterProxy(QSortFilterProxyModel):
         row = model.row_at(source_row)
         if self._errors_only:
             return not row.ok
+        if self._flagged_only and not row.flagged:
+            return False
         if self._class_id is not None and row.prediction != self._class_id:
             return False
         if self._min_probability > 0.0:
