@@ -179,11 +179,17 @@ def _secondary_capture(
     ref: Dataset, xray, classifier: Classifier, predicted: str, confidence: float
 ) -> Dataset:
     from xraydesk.explain import blend_overlay, grad_cam
+    from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 
     cam = grad_cam(classifier, xray, predicted)
-    rgb = blend_overlay(xray.render(), cam.heatmap, 0.45)
     name = classifier.card.display_names.get(predicted, predicted)
     caption = f"XRayDesk {classifier.card.label}: {name} {confidence:.0%}"
+    if is_empty_heatmap(cam.heatmap):  # never shown as an explanation: say so instead
+        grey = np.round(np.clip(xray.render(), 0.0, 1.0) * 255.0).astype(np.uint8)
+        rgb = np.repeat(grey[..., None], 3, axis=2)
+        caption += f" - {EMPTY_HEATMAP}"
+    else:
+        rgb = blend_overlay(xray.render(), cam.heatmap)
     rgb = burn_in(rgb, NOT_FOR_DIAGNOSIS, caption)
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=ref,
