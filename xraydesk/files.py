@@ -133,3 +133,17 @@ def _writer_alive(pid: int, entry: os.DirEntry[str]) -> bool:
         return time.time() - entry.stat().st_mtime < _SIDE_FILE_STALE_S
     except OSError:
         return True
+
+
+FILE_NOT_FOUND = "file not found"
+
+
+def read_error(exc: OSError) -> str:
+    """Why a file could not be read, in words; the caller's message names the file."""
+    if isinstance(exc, FileNotFoundError):
+        return FILE_NOT_FOUND
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, not an image file"
+    if isinstance(exc, PermissionError):
+        return "permission denied: the file cannot be read"
+    return f"cannot read the file ({exc.strerror or exc})"

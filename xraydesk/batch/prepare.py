@@ -24,7 +24,7 @@ import torch
 from xraydesk.batch.results import ResultRow
 from xraydesk.batch.store import ResultStore, utc_now
 from xraydesk.errors import ImageLoadError
-from xraydesk.files import sha256_file
+from xraydesk.files import FILE_NOT_FOUND, read_error, sha256_file
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.limits import check_file
 from xraydesk.imaging.xray import XRay
@@ -35,7 +35,6 @@ from xraydesk.trust.orient import corrected, correction_text
 
 log = logging.getLogger(__name__)
 
-FILE_NOT_FOUND = "file not found"
 
 content_hash = sha256_file  # results are keyed by the sha256 of each file's bytes
 
@@ -163,14 +162,3 @@ class Preparer:
             seconds=seconds,
             classified_at=utc_now(),
         )
-
-
-def read_error(exc: OSError) -> str:
-    """The cause of a failed read, in words (the row names the file)."""
-    if isinstance(exc, FileNotFoundError):
-        return FILE_NOT_FOUND
-    if isinstance(exc, IsADirectoryError):
-        return "is a folder, not an image file"
-    if isinstance(exc, PermissionError):
-        return "permission denied: the file cannot be read"
-    return f"cannot read the file ({exc.strerror or exc})"

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from xraydesk.errors import ImageLoadError
+from xraydesk.files import read_error
 
 MAX_PIXELS = 50_000_000  # ~7000 x 7000: far above any radiograph, far below a decompression bomb
 # 2 GiB: above any radiograph file (a 7000 x 7000 x 16-bit frame is 98 MB; long
@@ -25,12 +26,8 @@ def check_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) ->
     p = Path(path)
     try:
         info = p.stat()
-    except FileNotFoundError:
-        raise ImageLoadError(p, "file not found") from None
-    except PermissionError:
-        raise ImageLoadError(p, "permission denied: the file cannot be read") from None
     except OSError as exc:
-        raise ImageLoadError(p, f"cannot read the file ({exc.strerror or exc})") from None
+        raise ImageLoadError(p, read_error(exc)) from None
     except ValueError as exc:  # e.g. an embedded NUL byte in the path
         raise ImageLoadError(p, f"not a valid file path ({exc})") from None
     if stat.S_ISDIR(info.st_mode):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from xraydesk.errors import ImageLoadError
+from xraydesk.files import read_error
 from xraydesk.imaging.dicom import read_dicom
 from xraydesk.imaging.limits import MAX_PIXELS, check_file
 from xraydesk.imaging.raster import read_raster
@@ -135,12 +136,8 @@ def _read_head(path: Path) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read(_HEAD_BYTES)
-    except FileNotFoundError:
-        raise ImageLoadError(path, "file not found") from None
-    except PermissionError:
-        raise ImageLoadError(path, "permission denied: the file cannot be read") from None
     except OSError as exc:
-        raise ImageLoadError(path, f"cannot read the file ({exc.strerror or exc})") from None
+        raise ImageLoadError(path, read_error(exc)) from None
 
 
 def _check_finite(path: Path, xray: XRay) -> XRay:

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from xraydesk.batch.batch_model import BatchModel
-from xraydesk.batch.prepare import Prepared, Preparer, read_error
+from xraydesk.batch.prepare import Prepared, Preparer
 from xraydesk.batch.results import ResultRow
 from xraydesk.errors import ModelError
-from xraydesk.files import sha256_file
+from xraydesk.files import read_error, sha256_file
 from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xraydesk.errors import ImageLoadError, XRayDeskError
+from xraydesk.files import read_error
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
 from xraydesk.imaging.limits import check_file
@@ -434,14 +435,8 @@ def _hash_and_verify(path: Path, verify: bool) -> tuple[str, str | None]:
         return "", exc.cause
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        return "", "file not found"
-    except IsADirectoryError:
-        return "", "is a folder, not an image file"
-    except PermissionError:
-        return "", "permission denied"
     except OSError as exc:
-        return "", f"cannot read the file ({exc.strerror or exc})"
+        return "", read_error(exc)
     digest = hashlib.sha256(data).hexdigest()
     if verify:
         try:
