@@ -19,7 +19,13 @@ from xraydesk.batch.store import ResultStore
 from xraydesk.cli import main
 from xraydesk.files import sha256_file
 from xraydesk.imaging.loader import load_xray
-from xraydesk.trust.codes import NOT_CHEST, ROTATED, ResultWarning
+from xraydesk.trust.codes import (
+    INVERTED,
+    NOT_CHEST,
+    OUT_OF_DISTRIBUTION,
+    ROTATED,
+    ResultWarning,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CHEST = REPO / "models" / "chest-3class.json"
@@ -115,12 +121,16 @@ def test_cli_auto_orient_corrects_in_memory_and_says_so(tmp_path, shared_data, c
     assert main([*args, str(upright), str(turned), str(inverted)]) == 0
     plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert plain[0]["warnings"] == []
-    assert plain[1]["warnings"] == [ROTATED] and plain[2]["warnings"] == ["inverted"]
+    # The gate's verdict is exact; a turned or negative film may also lie far from the
+    # training features (out_of_distribution), which depends on the CPU's precision.
+    assert set(plain[1]["warnings"]) - {OUT_OF_DISTRIBUTION} == {ROTATED}
+    assert set(plain[2]["warnings"]) - {OUT_OF_DISTRIBUTION} == {INVERTED}
     assert main([*args, "--auto-orient", str(upright), str(turned), str(inverted)]) == 0
     fixed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for row in fixed[1:]:
         assert row["prediction"] == plain[0]["prediction"]
         assert row["probabilities"] == pytest.approx(plain[0]["probabilities"], abs=1e-4)
         assert "corrected in memory" in row["warning_messages"][0]["message"]
-    assert fixed[1]["warnings"] == [ROTATED] and fixed[2]["warnings"] == ["inverted"]
+    # Corrected, the film is the upright one again: only the correction is reported.
+    assert fixed[1]["warnings"] == [ROTATED] and fixed[2]["warnings"] == [INVERTED]
     assert {p: sha256_file(p) for p in (turned, inverted)} == before
