@@ -25,6 +25,7 @@ from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DeviceChoice
 from xraydesk.spark.session import missing_requirement
+from xraydesk.trust.ood import OODStatistics
 
 FP32 = DeviceChoice(torch.device("cpu"), None, "CPU, fp32")
 PER_CLASS = 8  # kermany images per class classified (24 in all)
@@ -197,6 +198,14 @@ def test_train_quick_makes_a_model_the_desktop_uses(spark, shared_data, test_mod
     assert set(card.metrics["test"]["per_source"]) == {"kermany", "covid"}
     assert set(result.comparison) == {"logistic", "decision-tree"}
     assert (models / "spark-quick" / "split.csv").is_file()
+    # The same kind of card as `xraydesk train` makes (trainer/trained_card.py): the
+    # temperature rule, the base model's population, the small-test warning, and OOD
+    # statistics from the executors' features, so the desktop's OOD warning works.
+    assert card.metrics["calibration"]["rule"].startswith("applied only when")
+    assert card.population == ModelCard.read(test_model_path).population
+    assert any(line.startswith("Small test split") for line in card.limitations)
+    ood = OODStatistics.from_card(card)
+    assert ood is not None and "Spark" in ood.details["computed"]
 
     # The desktop loads it and classifies the test split; its accuracy is the card's.
     with open(models / "spark-quick" / "split.csv", newline="") as fh:

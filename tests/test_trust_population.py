@@ -17,7 +17,7 @@ from xraydesk.imaging.age import format_age, parse_dicom_age, parse_dicom_sex
 from xraydesk.model.card import AgeRange, ModelCard, Population
 from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.progress import TrainingError
-from xraydesk.trainer.training import card_population
+from xraydesk.trainer.trained_card import card_population
 from xraydesk.trust import WARNING_CODES, ResultWarning, population_warnings
 from xraydesk.trust.codes import OUTSIDE_POPULATION
 

@@ -25,8 +25,6 @@ Data must be on a path the driver and the executors both see (a shared mount, /d
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
 import shutil
 import tempfile
@@ -40,7 +38,6 @@ import numpy as np
 
 from xraydesk import paths
 from xraydesk.errors import XRayDeskError
-from xraydesk.files import write_atomic
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.device import select_device
 from xraydesk.model.storage import save_model
@@ -54,17 +51,25 @@ from xraydesk.trainer.dataset import (
     Sample,
     check_dataset,
 )
-from xraydesk.trainer.metrics import evaluate, fit_temperature, negative_log_likelihood, softmax
+from xraydesk.trainer.metrics import (
+    choose_temperature,
+    evaluate,
+    negative_log_likelihood,
+    softmax,
+)
+from xraydesk.trainer.ood_stats import MAX_TRAIN_IMAGES, statistics_from_features
 from xraydesk.trainer.quick import Head, calibrate_batchnorm, write_head
 from xraydesk.trainer.split import (
     DEFAULT_FRACTIONS,
-    SPLIT_FILE,
     assign_splits,
     check_split,
     split_summary,
     write_split,
 )
+from xraydesk.trainer.trained_card import TrainedModel, save_trained_model, trained_card
 from xraydesk.trainer.training import prepare_network, refuse_taken_name, resolve_base
+from xraydesk.trust.calibration import add_calibration_limitations
+from xraydesk.trust.ood import OODStatistics
 
 ENGINE = "xraydesk.spark.train-quick/1"
 HEADS = ("logistic", "random-forest", "decision-tree")
@@ -164,6 +169,7 @@ def train_quick(
             if head != "logistic":
                 comparison[head] = _brief(_other_head(head, table, report.classes, seed, fit))
                 clock.mark(head)
+        ood = _ood_statistics(table, len(report.classes), seed)
         table.unpersist()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -172,8 +178,19 @@ def train_quick(
     seconds = time.perf_counter() - started
     fit.stages = clock.seconds
     card = _card(config, report, base_card, prep, fit, comparison, samples, splits, seconds, spark)
+    add_calibration_limitations(card.limitations, card.metrics)
+    if ood is not None:
+        ood.store(card)
     directory = Path(output_dir) if output_dir is not None else paths.user_models_dir()
-    card_path = _save(directory, card, network, samples, splits, fit, problems)
+    card_path = save_trained_model(
+        directory,
+        card,
+        network,
+        lambda target: write_split(target, samples, splits),
+        fit.history,
+        {"test": fit.test, "validation": fit.validation},
+        problems,
+    )
     return SparkTrainResult(
         card_path=card_path,
         card=ModelCard.read(card_path, source="user" if output_dir is None else "file"),
@@ -279,6 +296,7 @@ class _Fit:
     head: Head
     reg_param: float
     temperature: float
+    calibration: dict[str, Any]
     test: dict[str, Any]
     validation: dict[str, Any]
     history: list[dict[str, float]]
@@ -362,12 +380,12 @@ def _fit(
     )
     val_logits, y_val, val_pools = _margins(model, val)
     test_logits, y_test, test_pools = _margins(model, _rows(table, "test"))
-    temperature = fit_temperature(val_logits, y_val)
+    temperature, calibration = choose_temperature(val_logits, y_val)
     test = evaluate(test_logits, y_test, classes, temperature, sources=test_pools, curves=True)
     raw = evaluate(test_logits, y_test, classes, 1.0)
     test["uncalibrated"] = {"ece": raw["ece"], "nll": raw["nll"]}
     validation = evaluate(val_logits, y_val, classes, temperature, sources=val_pools, curves=True)
-    return _Fit(head, reg, temperature, test, validation, history, weights)
+    return _Fit(head, reg, temperature, calibration, test, validation, history, weights)
 
 
 def _rows(table: Any, split: str) -> Any:
@@ -428,32 +446,23 @@ def _card(
     seconds: float,
     spark: Any,
 ) -> ModelCard:
-    pools = ", ".join(s.pool for s in report.sources)
-    names = [report.class_names[c] for c in report.classes]
-    limitations = [
-        f"Trained on {len(samples)} images from {pools}. Accuracy on images from other "
-        "hospitals, scanners or populations is unknown.",
-        "Test metrics come from a held-out part of the same sources; they overstate "
-        "performance on data from elsewhere.",
-    ]
-    if base is None:
-        limitations.append(
-            "Quick mode on a random backbone (no pretrained weights): only the last layer "
-            "learned from the data, so expect modest accuracy."
-        )
-    test = {k: v for k, v in fit.test.items() if k != "roc"}
-    return ModelCard(
-        name=config.name,
-        version=config.version,
-        classes=[ClassInfo(c, n) for c, n in zip(report.classes, names, strict=True)],
-        preprocessing=prep,
-        weights_file="",
-        weights_sha256="",
+    model = TrainedModel(
+        config=config,
+        classes=report.classes,
+        names=[report.class_names[c] for c in report.classes],
+        prep=prep,
         temperature=fit.temperature,
-        description=config.description
-        or (f"Trained with `xraydesk spark train-quick` on {pools}; classes: {', '.join(names)}."),
-        limitations=limitations,
-        training={
+        calibration=fit.calibration,
+        test=fit.test,
+        validation=fit.validation,
+        images=len(samples),
+        pools=", ".join(s.pool for s in report.sources),
+        how="`xraydesk spark train-quick`",
+        base=base,
+    )
+    return trained_card(
+        model,
+        {
             "engine": ENGINE,
             "mode": "quick",
             "settings": config.to_dict(),
@@ -471,42 +480,25 @@ def _card(
                 "comparison": comparison,
             },
             "history": fit.history,
-            "files": {
-                "folder": config.name,
-                "split": SPLIT_FILE,
-                "history": "history.json",
-                "evaluation": "evaluation.json",
-                "problems": "problems.txt",
-            },
         },
-        metrics={
-            "test": test,
-            "validation": {
-                k: fit.validation[k] for k in ("n", "accuracy", "macro_auc", "ece", "nll")
-            },
-        },
-        base_model=base.label if base else None,
-        created=_dt.date.today().isoformat(),
     )
 
 
-def _save(
-    directory: Path,
-    card: ModelCard,
-    network: Any,
-    samples: list[Sample],
-    splits: list[str],
-    fit: _Fit,
-    problems: list[str],
-) -> Path:
-    """Extras first, card last (as ``xraydesk train``): the card makes the model visible."""
-    extras = directory / card.name
-    if extras.exists():
-        shutil.rmtree(extras)
-    extras.mkdir(parents=True)
-    write_split(extras / SPLIT_FILE, samples, splits)
-    write_atomic(extras / "history.json", json.dumps(fit.history, indent=2) + "\n")
-    evaluation = {"test": fit.test, "validation": fit.validation}
-    write_atomic(extras / "evaluation.json", json.dumps(evaluation, indent=2) + "\n")
-    write_atomic(extras / "problems.txt", "".join(f"{line}\n" for line in problems))
-    return save_model(network.to("cpu").float().eval(), card, directory)
+def _ood_statistics(table: Any, num_classes: int, seed: int) -> OODStatistics | None:
+    """The OOD statistics from the features the executors already made (a seeded sample
+    of at most MAX_TRAIN_IMAGES training rows, every validation row)."""
+    train = table.where("split = 'train'")
+    total = train.count()
+    if total > MAX_TRAIN_IMAGES:
+        train = train.sample(fraction=min(1.0, 1.1 * MAX_TRAIN_IMAGES / total), seed=seed)
+    rows = train.select("label", "features").limit(MAX_TRAIN_IMAGES).collect()
+    val = _rows(table, "val").select("features").collect()
+    if not rows or not val:
+        return None
+    return statistics_from_features(
+        np.array([r["features"].toArray() for r in rows]),
+        np.array([int(r["label"]) for r in rows], dtype=np.int64),
+        np.array([r["features"].toArray() for r in val]),
+        num_classes,
+        "at training time (Spark executors' features, xraydesk.spark.train)",
+    )

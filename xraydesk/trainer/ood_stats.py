@@ -50,11 +50,26 @@ def ood_statistics(ctx: RunContext, trained: Trained) -> OODStatistics | None:
     val, val_ok = run_module(
         extractor, ctx.samples, val_idx, ctx.prep, ctx.device, batch, ctx.reporter
     )
-    labels = ctx.labels[train_idx]
-    train_ok &= np.isfinite(train).all(axis=1)
-    val_ok &= np.isfinite(val).all(axis=1)
-    if train_ok.sum() < 2 * len(ctx.classes) or val_ok.sum() < 2:
+    return statistics_from_features(
+        train[train_ok],
+        ctx.labels[train_idx][train_ok],
+        val[val_ok],
+        len(ctx.classes),
+        "at training time (xraydesk.trainer.ood_stats)",
+    )
+
+
+def statistics_from_features(
+    train: np.ndarray, labels: np.ndarray, val: np.ndarray, num_classes: int, computed: str
+) -> OODStatistics | None:
+    """The statistics from pooled training features (with their labels) and validation
+    features, or None when too few finite ones remain to estimate them. Shared by the
+    desktop trainer and Spark's train-quick, whose executors already made the features."""
+    finite = np.isfinite(train).all(axis=1)
+    train, labels = train[finite], labels[finite]
+    val = val[np.isfinite(val).all(axis=1)]
+    if len(train) < 2 * num_classes or len(val) < 2:
         return None
-    stats = fit(train[train_ok], labels[train_ok], val[val_ok], len(ctx.classes))
-    stats.details["computed"] = "at training time (xraydesk.trainer.ood_stats)"
+    stats = fit(train, labels, val, num_classes)
+    stats.details["computed"] = computed
     return stats

@@ -10,7 +10,6 @@ card that records how it was made. Front doors only collect settings and show pr
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import shutil
 import threading
 import time
@@ -23,14 +22,13 @@ import torch
 from torch import nn
 
 from xraydesk import paths
-from xraydesk.files import write_atomic
-from xraydesk.model.card import ClassInfo, ModelCard, Population
+from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
 from xraydesk.model.library import DEFAULT_MODEL, bundled_models, resolve_model, validate_name
 from xraydesk.model.library import user_models as library_user_models
 from xraydesk.model.network import build_network, replace_head
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import load_network, save_model
+from xraydesk.model.storage import load_network
 from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.config import SCRATCH, RunContext, TrainConfig, Trained
 from xraydesk.trainer.dataset import (
@@ -40,16 +38,21 @@ from xraydesk.trainer.dataset import (
     check_dataset,
     display_name,
 )
-from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS, choose_temperature, evaluate
+from xraydesk.trainer.metrics import choose_temperature, evaluate
 from xraydesk.trainer.ood_stats import add_trust_statistics
 from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError
 from xraydesk.trainer.split import (
-    SPLIT_FILE,
     assign_splits,
     check_split,
     read_split,
     split_summary,
     write_split,
+)
+from xraydesk.trainer.trained_card import (  # noqa: F401 (small_test_warning: cli/train)
+    TrainedModel,
+    save_trained_model,
+    small_test_warning,
+    trained_card,
 )
 
 ENGINE_VERSION = "xraydesk.train/1"  # a stable identifier in cards; not the module path
@@ -338,8 +341,14 @@ def _evaluate_and_save(
     card = _make_card(config, ctx, base, evaluation, trained, data, split, seconds)
     add_trust_statistics(ctx, trained, card)
     directory = Path(output_dir) if output_dir is not None else paths.user_models_dir()
-    card_path = _save(
-        directory, card, trained.network, ctx.run, evaluation, trained.history, problems
+    card_path = save_trained_model(
+        directory,
+        card,
+        trained.network,
+        lambda target: shutil.copyfile(ctx.run.split_path, target),
+        trained.history,
+        {"test": evaluation.test, "validation": evaluation.validation},
+        problems,
     )
     ctx.run.remove()
     reporter.emit("done", message=f"Saved {card.label} to {card_path}")
@@ -402,10 +411,6 @@ def _uncalibrated(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict
     return {"ece": raw["ece"], "nll": raw["nll"]}
 
 
-def _without_curves(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if k != "roc"}
-
-
 def _make_card(
     config: TrainConfig,
     ctx: RunContext,
@@ -417,28 +422,23 @@ def _make_card(
     seconds: float,
 ) -> ModelCard:
     data_summary, class_names = data.summary, data.class_names
-    test, validation = evaluation.test, evaluation.validation
-    pools = ", ".join(s["name"] for s in data_summary["sources"])
-    names = [class_names.get(c) or display_name(c) for c in ctx.classes]
-    description = config.description or (
-        f"Trained with `xraydesk train` ({config.mode} mode) on {pools}; "
-        f"classes: {', '.join(names)}."
-    )
-    limitations = _limitations(config, base, data_summary["images"], pools)
-    small = small_test_warning(test)
-    if small:
-        limitations.append(small)
-    return ModelCard(
-        name=config.name,
-        version=config.version,
-        classes=[ClassInfo(c, n) for c, n in zip(ctx.classes, names, strict=True)],
-        preprocessing=ctx.prep,
-        weights_file="",
-        weights_sha256="",
+    model = TrainedModel(
+        config=config,
+        classes=ctx.classes,
+        names=[class_names.get(c) or display_name(c) for c in ctx.classes],
+        prep=ctx.prep,
         temperature=evaluation.temperature,
-        description=description,
-        limitations=limitations,
-        training={
+        calibration=evaluation.calibration,
+        test=evaluation.test,
+        validation=evaluation.validation,
+        images=data_summary["images"],
+        pools=", ".join(s["name"] for s in data_summary["sources"]),
+        how=f"`xraydesk train` ({config.mode} mode)",
+        base=base,
+    )
+    return trained_card(
+        model,
+        {
             "engine": ENGINE_VERSION,
             "mode": config.mode,
             "settings": config.to_dict(),
@@ -448,89 +448,8 @@ def _make_card(
             "split": split,
             "details": trained.details,
             "history": trained.history,
-            "files": {
-                "folder": config.name,
-                "split": SPLIT_FILE,
-                "history": "history.json",
-                "evaluation": "evaluation.json",
-                "problems": "problems.txt",
-            },
         },
-        metrics={
-            "test": _without_curves(test),
-            "validation": {k: validation[k] for k in ("n", "accuracy", "macro_auc", "ece", "nll")},
-            "calibration": evaluation.calibration,
-        },
-        base_model=base.label if base else None,
-        created=_dt.date.today().isoformat(),
-        population=card_population(config, base),
     )
-
-
-def small_test_warning(test: dict[str, Any]) -> str | None:
-    """A limitation line when a class has fewer than ``MIN_TEST_PER_CLASS`` test images."""
-    per_class = test.get("per_class", {})
-    if not per_class:
-        return None
-    cid, metrics = min(per_class.items(), key=lambda item: item[1]["support"])
-    if metrics["support"] >= MIN_TEST_PER_CLASS:
-        return None
-    return (
-        f"Small test split: {test['n']} images, only {metrics['support']} of class {cid} "
-        f"(fewer than {MIN_TEST_PER_CLASS} per class). Its metrics are too uncertain to "
-        "compare models by; read them with their 95 % intervals."
-    )
-
-
-def card_population(config: TrainConfig, base: ModelCard | None) -> Population:
-    """The ages the user stated, else the base model's population (fine-tuning on other
-    patients is what --population-age is for), else not stated."""
-    if config.population_age is not None:
-        return Population.parse_ages(config.population_age, "as stated when training")
-    return base.population if base is not None else Population()
-
-
-def _limitations(config: TrainConfig, base: ModelCard | None, images: int, pools: str) -> list[str]:
-    """What the card must warn about: where the data came from and how it was trained."""
-    limitations = [
-        f"Trained on {images} images from {pools}. Accuracy on images from "
-        "other hospitals, scanners or populations is unknown.",
-        "Test metrics come from a held-out part of the same sources; they overstate "
-        "performance on data from elsewhere.",
-    ]
-    if base is None:
-        limitations.append("Trained from random initialisation (no pretrained weights).")
-        if config.mode == "quick":
-            limitations.append(
-                "Quick mode on a random backbone: only the last layer learned from the data, "
-                "so expect modest accuracy."
-            )
-    return limitations
-
-
-def _save(
-    directory: Path,
-    card: ModelCard,
-    network: nn.Module,
-    run: RunDir,
-    evaluation: _Evaluation,
-    history: list[dict[str, Any]],
-    problems: list[str],
-) -> Path:
-    """Extras first, card last: the card appearing is what makes the model visible."""
-    extras = directory / card.name
-    if extras.exists():
-        shutil.rmtree(extras)
-    extras.mkdir(parents=True)
-    shutil.copyfile(run.split_path, extras / SPLIT_FILE)
-    write_atomic(extras / "history.json", json.dumps(history, indent=2) + "\n")
-    write_atomic(
-        extras / "evaluation.json",
-        json.dumps({"test": evaluation.test, "validation": evaluation.validation}, indent=2) + "\n",
-    )
-    write_atomic(extras / "problems.txt", "".join(f"{line}\n" for line in problems))
-    network = network.to("cpu").float().eval()
-    return save_model(network, card, directory)
 
 
 # -- estimates ---------------------------------------------------------------------------------
