@@ -5,7 +5,7 @@ stores are read from worker threads (the batch engine's skip lookups, the DICOM 
 associations) while one thread writes. WAL lets those readers run beside the writer;
 ``synchronous=NORMAL`` keeps commits cheap (a committed transaction survives the process
 dying; only an OS crash can lose the last ones). Both the results store and the DICOM
-worklist live in ``results.sqlite`` and open it through this class.
+worklist live in ``results.sqlite`` and open it through these classes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import contextlib
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Self
 
 
 class ThreadConnections:
@@ -46,3 +47,44 @@ class ThreadConnections:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+class SqliteStore:
+    """Base of the stores in ``results.sqlite``: the per-thread connections, ``close`` and
+    the context manager, and one way to open the file and say why it could not be.
+
+    A subclass sets ``error`` (its typed error) and ``what`` ("the results database"), and
+    writes its schema in ``_create``, which runs in the opening thread's connection.
+    """
+
+    error: type[Exception] = sqlite3.Error
+    what = "the database"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._threads = ThreadConnections(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create(self._connection())
+        except sqlite3.Error as exc:
+            self.close()
+            raise self.error(f"{self.path}: cannot open {self.what} ({exc})") from exc
+        except OSError as exc:
+            raise self.error(
+                f"{self.path}: cannot create {self.what} ({exc.strerror or exc})"
+            ) from exc
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        raise NotImplementedError
+
+    def _connection(self) -> sqlite3.Connection:
+        return self._threads.get()
+
+    def close(self) -> None:
+        self._threads.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -40,7 +40,7 @@ from xraydesk.batch.results import ResultRow, display_text
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard
-from xraydesk.sqlite_threads import ThreadConnections
+from xraydesk.sqlite_threads import SqliteStore
 from xraydesk.trust.codes import ResultWarning
 
 DB_NAME = "results.sqlite"
@@ -156,47 +156,28 @@ _ACTIVE_LOCK = threading.Lock()
 _STALE_AFTER_S = 300.0  # where liveness cannot be asked (Windows): no commit for 5 minutes
 
 
-class ResultStore:
+class ResultStore(SqliteStore):
     """Runs and rows in ``results.sqlite``. One writer connection (the thread that drives a
     run), plus a private read connection per thread for lookups (``known_row``)."""
 
+    error = StoreError
+    what = "the results database"
+
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_db_path()
-        self._threads = ThreadConnections(self.path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connection()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path}: the results database was written by a newer XRayDesk "
-                    f"(schema {version}); update XRayDesk or move the file away"
-                )
-            conn.executescript(_SCHEMA)
-            _add_raw_path(conn)
-            _add_column(conn, "warnings", "TEXT")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.commit()
-        except sqlite3.Error as exc:
-            self.close()
-            raise StoreError(f"{self.path}: cannot open the results database ({exc})") from exc
-        except OSError as exc:
+        super().__init__(Path(path) if path is not None else default_db_path())
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path}: cannot create the results database ({exc.strerror or exc})"
-            ) from exc
-
-    # -- connections ----------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
-        return self._threads.get()
-
-    def close(self) -> None:
-        self._threads.close()
-
-    def __enter__(self) -> ResultStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+                f"{self.path}: the results database was written by a newer XRayDesk "
+                f"(schema {version}); update XRayDesk or move the file away"
+            )
+        conn.executescript(_SCHEMA)
+        _add_raw_path(conn)
+        _add_column(conn, "warnings", "TEXT")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.commit()
 
     # -- writing a run --------------------------------------------------------------------
     def start_run(

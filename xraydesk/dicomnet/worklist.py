@@ -38,7 +38,7 @@ from pathlib import Path
 
 from xraydesk.batch.store import default_db_path, utc_now
 from xraydesk.errors import XRayDeskError
-from xraydesk.sqlite_threads import ThreadConnections
+from xraydesk.sqlite_threads import SqliteStore
 
 TABLE = "dicom_worklist"
 RECEIVED, CLASSIFIED, FAILED, SKIPPED = "received", "classified", "failed", "skipped"
@@ -117,35 +117,19 @@ class WorkItem:
         return f"WorkItem(id={self.id}, status={self.status!r}, prediction={self.prediction!r})"
 
 
-class Worklist:
+class Worklist(SqliteStore):
     """The ``dicom_worklist`` table. One connection per thread (associations run in their
     own threads); each write is committed before it returns."""
 
+    error = WorklistError
+    what = "the DICOM worklist"
+
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else default_db_path()
-        self._threads = ThreadConnections(self.path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connection()
-            conn.executescript(_SCHEMA)
-            conn.commit()
-        except sqlite3.Error as exc:
-            self.close()
-            raise WorklistError(f"{self.path}: cannot open the DICOM worklist ({exc})") from exc
-        except OSError as exc:
-            raise WorklistError(f"{self.path}: cannot create the worklist ({exc})") from exc
+        super().__init__(Path(path) if path is not None else default_db_path())
 
-    def _connection(self) -> sqlite3.Connection:
-        return self._threads.get()
-
-    def close(self) -> None:
-        self._threads.close()
-
-    def __enter__(self) -> Worklist:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _create(self, conn: sqlite3.Connection) -> None:
+        conn.executescript(_SCHEMA)
+        conn.commit()
 
     # -- writing ---------------------------------------------------------------------------
     def add(self, item: WorkItem) -> int:
