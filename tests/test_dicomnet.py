@@ -154,6 +154,25 @@ def test_sr_and_secondary_capture_read_back(
     assert pixels.shape == (int(src.Rows), int(src.Columns), 3)
 
 
+@pytest.mark.data
+def test_the_sr_carries_the_trust_warnings(samples_dir: Path, test_classifier, tmp_path: Path):
+    """A film turned on its side: the SR says so beside the probabilities (issue 14)."""
+    ds = pydicom.dcmread(samples_dir / "dicom" / "nih-dx-uncompressed.dcm", force=True)
+    ds.PixelData = np.ascontiguousarray(np.rot90(ds.pixel_array)).tobytes()
+    ds.Rows, ds.Columns = ds.Columns, ds.Rows
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    turned = tmp_path / "turned.dcm"
+    ds.save_as(turned)
+    objects = make_results(turned, test_classifier)
+    comments = [
+        item.TextValue
+        for item in pydicom.dcmread(objects.write(tmp_path)[0]).ContentSequence
+        if item.ConceptNameCodeSequence[0].CodeMeaning == "Comment"
+    ]
+    assert any(text.startswith("Warning (rotated): ") for text in comments)
+    assert comments[1:] == objects.warnings
+
+
 def test_burn_in_writes_the_warning_into_the_pixels() -> None:
     plain = np.full((512, 512, 3), 90, dtype=np.uint8)
     burnt = burn_in(plain, NOT_FOR_DIAGNOSIS, "caption")

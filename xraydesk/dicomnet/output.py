@@ -55,9 +55,8 @@ class DicomOutput:
             self.not_dicom += 1
             return
         try:
-            self.files += make_results(row.path, self.classifier, row.probabilities).write(
-                self.out_dir
-            )
+            objects = make_results(row.path, self.classifier, row.probabilities, row.warnings)
+            self.files += objects.write(self.out_dir)
         except (XRayDeskError, OSError) as exc:
             self.failed += 1
             print(f"xraydesk: {row.path}: no DICOM results ({exc})", file=self.err)

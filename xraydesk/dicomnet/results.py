@@ -3,7 +3,8 @@
 For one source image:
 
 - a Comprehensive SR: the model (name and version, TID 4019 Algorithm Identification),
-  the predicted class, every class probability, the warnings (the image reader's notes)
+  the predicted class, every class probability, the warnings (the image reader's notes,
+  and the trust checks': not a chest film, rotated, inverted, out of distribution...)
   and a "not for diagnosis" comment, referencing the source image;
 - a Secondary Capture: the radiograph with the Grad-CAM heat map of the predicted class
   burnt in and "NOT FOR DIAGNOSIS" written into the pixels (Burned In Annotation YES), so
@@ -19,6 +20,7 @@ colour, which a Grayscale Softcopy Presentation State cannot carry.
 from __future__ import annotations
 
 import warnings as warnings_module
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -37,6 +39,8 @@ from xraydesk.dicomnet.storage import write_private
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.model.classifier import Classifier
+from xraydesk.trust.codes import ResultWarning
+from xraydesk.trust.orient import TrustCheck
 
 NOT_FOR_DIAGNOSIS = "NOT FOR DIAGNOSIS"
 MANUFACTURER = "XRayDesk"
@@ -93,9 +97,12 @@ def make_results(
     source: Path,
     classifier: Classifier,
     probabilities: dict[str, float] | None = None,
+    trust_warnings: Sequence[ResultWarning] | None = None,
 ) -> ResultObjects:
-    """SR and heat-map Secondary Capture for ``source``; ``probabilities`` (class id ->
-    probability, e.g. from the batch engine) avoid a second forward pass when given."""
+    """SR and heat-map Secondary Capture for ``source``. ``probabilities`` (class id ->
+    probability) and ``trust_warnings`` (gate, OOD, population) from the batch engine's
+    row avoid a second forward pass; without them the image is checked and classified
+    here (``TrustCheck``), so the SR never states a result without its warnings."""
     try:
         ref = dcmread(source, stop_before_pixels=True, force=True)
     except (OSError, InvalidDicomError) as exc:
@@ -107,11 +114,13 @@ def make_results(
         if keyword not in ref:
             setattr(ref, keyword, "")
     xray = load_xray(source)
-    if probabilities is None:
-        probabilities = classifier.predict(xray).probabilities
+    if probabilities is None or trust_warnings is None:
+        checked = TrustCheck.of(classifier).classify(xray)
+        probabilities = probabilities or checked.prediction.probabilities
+        trust_warnings = checked.warnings
     predicted = max(probabilities, key=lambda c: probabilities[c])
     names = classifier.card.display_names
-    warnings = list(xray.notes)
+    warnings = [*xray.notes, *(f"Warning ({w.code}): {w.message}" for w in trust_warnings)]
     with warnings_module.catch_warnings():
         # highdicom warns about single-component person names ("Anonymized"): copied as is
         warnings_module.simplefilter("ignore", UserWarning)
