@@ -9,13 +9,13 @@ ones by Spark (the bytes travel in the Arrow batches). Spark leaves out files wh
 starts with ``.`` or ``_``.
 
 Output columns: path, content_hash, model, version, prediction, p_<class> per class,
-warnings (the loader's notes, e.g. "frame 1 of 12"), error. A bad file is an error row,
-never a failed job. As in the desktop's folder walk, a listed file that is not an image
-by content is passed over (notes.txt) unless its name says image (then it is an error
-row: an empty .png, a text file named .dcm). The output is appended to: a re-run leaves
-out every file whose content hash this model (name and version) already has a row for,
-and every unreadable path it already reported, so an interrupted job is simply run again.
-"""
+warnings (the desktop's stable codes: not_chest, rotated, out_of_distribution...),
+error. A bad file is an error row, never a failed job. As in the desktop's folder walk,
+a listed file that is not an image by content is passed over (notes.txt) unless its name
+says image (then it is an error row: an empty .png, a text file named .dcm). The output
+is appended to: a re-run leaves out every file whose content hash this model (name and
+version) already has a row for, and every unreadable path it already reported, so an
+interrupted job is simply run again."""
 
 from __future__ import annotations
 

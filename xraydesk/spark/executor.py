@@ -35,6 +35,7 @@ from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier, NonFiniteOutputError
 from xraydesk.model.network import feature_extractor
+from xraydesk.trust.ood import OODStatistics
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,8 @@ def classify_frames(
     card = classifier.card
     ids = classifier.class_ids
     columns = result_columns(ids)
-    prepare = Preparer(classifier, known, "", threading.Event(), known is not None, True)
+    prepare = Preparer(classifier, known, "", threading.Event(), known is not None)
+    ood = OODStatistics.from_card(card)  # None: the card has no statistics
 
     def record(path: str, sha: str | None, error: str | None, **extra: Any) -> dict[str, Any]:
         row = {c: None for c in columns}
@@ -288,9 +290,13 @@ def classify_frames(
                     out.append((k, record(shown, prepared.sha256, prepared.row.error)))
         for start in range(0, len(pending), ref.batch_size):
             chunk = pending[start : start + ref.batch_size]
-            probs = model.batch.classify([p.tensor for _, _, p in chunk])
-            for (k, shown, prepared), row in zip(chunk, probs, strict=True):
-                notes = list(prepared.xray.notes) if prepared.xray is not None else []
+            probs, features = model.batch.classify_with_features([p.tensor for _, _, p in chunk])
+            scores = ood.score(features) if ood is not None else [None] * len(chunk)
+            for (k, shown, prepared), row, score in zip(chunk, probs, scores, strict=True):
+                # the desktop's codes: the input gate's (Preparer) and the OOD score's
+                flags = list(prepared.warnings or [])
+                flag = ood.warning(float(score)) if ood is not None else None
+                notes = [w.code for w in (flags if flag is None else [*flags, flag])]
                 try:
                     prediction = classifier.prediction_from(row)
                 except NonFiniteOutputError as exc:
