@@ -5,8 +5,8 @@ bundled models were trained before that existed, so this script adds them from w
 shipped: the saved split (models/NAME/split.csv) and the shipped float16 weights. The
 pooled penultimate features of a stated sample of the training split give the class
 means and the shared covariance; all of the validation split gives the threshold (its
-95th percentile). Per-pool calibration comes from the card's own test evaluation of the
-shipped weights (metrics.test.per_source, computed on the saved test split by
+97th percentile, ood.PASS_QUANTILE). Per-pool calibration comes from the card's own
+test evaluation of the shipped weights (metrics.test.per_source, computed on the saved test split by
 train_bundled.py); pools whose ECE is much larger than the overall one are named in the
 limitations. The card is rewritten through ModelCard.write (integrity hash unchanged:
 none of the fields it covers changes) and its .md regenerated.
