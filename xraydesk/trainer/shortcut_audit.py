@@ -11,8 +11,8 @@ test split, make that visible:
 * Masked accuracy: accuracy again with the border band and the corner squares filled
   with the mean of the rest of the model input. The fill is applied after the
   preprocessing (equalisation, normalisation), so the lung pixels the model sees are
-  exactly those of the plain input; only what lies in the hidden regions is gone. A model that loses much accuracy when
-  markers and borders are hidden was using them.
+  exactly those of the plain input; only what lies in the hidden regions is gone. A
+  model that loses much accuracy when markers and borders are hidden was using them.
 
 Regions are fractions of the model's square input (``AuditRegions``), so they mean the
 same at every size. The CAM is as coarse as the last stage: 4 x 4 cells at 128 px, 7 x 7
@@ -223,8 +223,7 @@ def _summary(
     out: dict[str, Any] = {
         "n": n,
         "cam_share": {
-            name: float(shares[:, k].mean()) if n else None
-            for k, name in enumerate(REGION_NAMES)
+            name: float(shares[:, k].mean()) if n else None for k, name in enumerate(REGION_NAMES)
         },
         "accuracy": acc,
         "accuracy_masked": acc_masked,
