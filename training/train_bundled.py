@@ -556,6 +556,14 @@ def add_audits(
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:  # the loading and checking plans are process-wide: leave them as found
+        configure_loading()
+        configure_checking()
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="recipe name (a file in training/configs/)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
