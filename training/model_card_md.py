@@ -129,7 +129,8 @@ def _shortcut_audit(card: ModelCard) -> list[str]:
         "corners excluded). CAM: the predicted class's head weights times the last stage's "
         "activations, ReLU, its mass shared among the regions; compare each share with the "
         "region's area. Masked: corners and border filled with the mean of the rest of the "
-        "preprocessed input.",
+        "preprocessed input. The audit makes its own pass over the images (batches of 32); "
+        "in bf16 a prediction near a tie can differ from the evaluation above.",
         "",
         "| | lung box | corners | border | rest | accuracy | accuracy masked | "
         "predictions changed |",
