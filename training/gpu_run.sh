@@ -13,16 +13,20 @@
 # the working tree), else ../shared/data. EXTRA goes to train_bundled.py for both models
 # (the CPU smoke test passes --device cpu --limit 12 --epochs 1 --size 32).
 #
-# Time budget on one H200 (estimate; the logs record the real images/s): ResNet-50 at
-# 224 px in bf16 with channels_last trains at about 2,500-3,000 images/s on an H100-class
-# GPU, forward-only about three times faster. Images are decoded once and kept in memory
-# (16 loading threads; the data check also runs once per process on 16 threads).
-#   chest-3class: 30 epochs x 9.7k training images           ~ 105 s
-#                 4 held-out runs, 15 epochs x 29k images      ~ 160 s
-#   pediatric-pneumonia: 40 epochs x 3.6k training images     ~  55 s
-#   data check, evaluation, audits, start-up                   ~  60 s
-# about 6.5 minutes in all. --time-budget stops each command at its share (5.5 and 2
-# minutes) and ships the best epoch so far, so the whole run stays under 8 minutes.
+# Time budget on one H200 (an estimate, not a measurement: no GPU was lent while this was
+# written; the logs record the real images/s per epoch). ResNet-50 at 224 px in bf16 with
+# channels_last trains at about 2,500-3,000 images/s on an H100-class GPU. The images are
+# decoded once and kept in memory, but augmentation runs per image on the CPU threads
+# (16, one per core): on the 2-core development CPU it measured 5-25 ms an image under
+# load, so 16 threads may deliver only 1,500-3,000 images/s; the epochs are sized so that
+# even 1,500 images/s fits:
+#   chest-3class: 24 epochs x 9.7k training images            233k images
+#                 4 held-out runs, 6 epochs x 29k images       175k images
+#   pediatric-pneumonia: 30 epochs x 3.6k training images     109k images
+# 517k images: 3 minutes at 2,800/s, 6 at 1,500/s, plus about a minute for the data
+# check (16 threads, once per process), evaluation, audits and start-up. --time-budget
+# stops each command at its share (5.5 and 2 minutes) and ships the best epoch so far, so
+# the whole run stays under 8 minutes whatever the throughput.
 set -euo pipefail
 
 if [[ $# -lt 1 || "$1" == -* ]]; then

@@ -78,7 +78,9 @@ def _held_out(card: ModelCard, classes: list[str]) -> list[str]:
         "Each row: a model trained with this recipe on the other pools only "
         f"({held.get('epochs')} epochs at {held.get('size')} px), tested on every image of "
         "the held-out pool. The in-source column is this model on the same pool's test "
-        "split. A large gap means the model relies on what is particular to a source."
+        "split; 'own test' is the held-out model on the test split of the pools it trained "
+        "on (same epochs and data: the fair baseline). A large gap between a pool's accuracy "
+        "and its own-test accuracy means the model relies on what is particular to a source."
     )
     out.append("")
     if held.get("note"):
@@ -88,15 +90,14 @@ def _held_out(card: ModelCard, classes: list[str]) -> list[str]:
         return out
     in_source = card.metrics.get("test", {}).get("per_source", {})
     out.append(
-        "| held-out pool | n | accuracy | in-source accuracy | balanced accuracy | "
-        + " | ".join(f"recall {c}" for c in classes)
-        + " |"
+        "| held-out pool | n | accuracy | own test accuracy | in-source accuracy | "
+        "balanced accuracy | " + " | ".join(f"recall {c}" for c in classes) + " |"
     )
-    out.append("| --- " * (5 + len(classes)) + "|")
+    out.append("| --- " * (6 + len(classes)) + "|")
     for pool, row in sources.items():
         if "skipped" in row:
             out.append(
-                f"| {pool} | - | not held out: {row['skipped']} |" + " |" * (2 + len(classes))
+                f"| {pool} | - | not held out: {row['skipped']} |" + " |" * (3 + len(classes))
             )
             continue
         same = in_source.get(pool, {}).get("accuracy")
@@ -105,7 +106,8 @@ def _held_out(card: ModelCard, classes: list[str]) -> list[str]:
             for c in classes
         )
         out.append(
-            f"| {pool} | {row['n']} | {_pct(row['accuracy'])} | {_pct(same)} | "
+            f"| {pool} | {row['n']} | {_pct(row['accuracy'])} | "
+            f"{_pct(row.get('own_test_accuracy'))} | {_pct(same)} | "
             f"{_pct(row['balanced_accuracy'])} | {recalls} |"
         )
     return out

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
 from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.config import TrainConfig
@@ -144,8 +145,12 @@ def leave_one_source_out(
             result["sources"][pool] = {"skipped": str(exc)}
             continue
         metrics = evaluate_on_source(card_path, source_samples(spec, config), config.device)
+        own = ModelCard.read(card_path).metrics.get("test", {})
         row = {
             "trained_on": [p for p in all_pools if p != pool],
+            # the same model on the test split of the pools it trained on: the fair baseline
+            # (same epochs and data size) for its accuracy on the pool it never saw
+            "own_test_accuracy": own.get("accuracy"),
             **{k: v for k, v in metrics.items() if k != "roc"},
         }
         folder.mkdir(parents=True, exist_ok=True)
