@@ -68,6 +68,92 @@ def _stages(training: dict[str, Any]) -> str:
     )
 
 
+def _held_out(card: ModelCard, classes: list[str]) -> list[str]:
+    """The leave-one-source-out table: each pool tested by a model that never saw it."""
+    held = card.metrics.get("held_out_sources")
+    if not held:
+        return []
+    out = ["", "### Held-out sources", ""]
+    out.append(
+        "Each row: a model trained with this recipe on the other pools only "
+        f"({held.get('epochs')} epochs at {held.get('size')} px), tested on every image of "
+        "the held-out pool. The in-source column is this model on the same pool's test "
+        "split; 'own test' is the held-out model on the test split of the pools it trained "
+        "on (same epochs and data: the fair baseline). A large gap between a pool's accuracy "
+        "and its own-test accuracy means the model relies on what is particular to a source."
+    )
+    out.append("")
+    if held.get("note"):
+        out += [held["note"], ""]
+    sources = held.get("sources", {})
+    if not sources:
+        return out
+    in_source = card.metrics.get("test", {}).get("per_source", {})
+    out.append(
+        "| held-out pool | n | accuracy | own test accuracy | in-source accuracy | "
+        "balanced accuracy | " + " | ".join(f"recall {c}" for c in classes) + " |"
+    )
+    out.append("| --- " * (6 + len(classes)) + "|")
+    for pool, row in sources.items():
+        if "skipped" in row:
+            out.append(
+                f"| {pool} | - | not held out: {row['skipped']} |" + " |" * (3 + len(classes))
+            )
+            continue
+        same = in_source.get(pool, {}).get("accuracy")
+        recalls = " | ".join(
+            _pct(row["per_class"][c]["recall"]) if row["per_class"][c]["support"] else "-"
+            for c in classes
+        )
+        out.append(
+            f"| {pool} | {row['n']} | {_pct(row['accuracy'])} | "
+            f"{_pct(row.get('own_test_accuracy'))} | {_pct(same)} | "
+            f"{_pct(row['balanced_accuracy'])} | {recalls} |"
+        )
+    return out
+
+
+def _shortcut_audit(card: ModelCard) -> list[str]:
+    """Where the model looks (CAM mass per region) and what hiding borders costs it."""
+    audit = card.metrics.get("shortcut_audit")
+    if not audit:
+        return []
+    regions = audit["regions"]
+    top, bottom, left, right = regions["lung"]
+    out = [
+        "",
+        "### Shortcut audit",
+        "",
+        f"On the test split ({audit['n']} images; {audit.get('evaluated', '')}). Regions are "
+        f"fractions of the {audit['size']} px input: the central lung box (rows {top}-{bottom}, "
+        f"columns {left}-{right}), the corner squares (side {regions['corner']}, where side "
+        f"markers and burnt-in text sit) and the border band (width {regions['border']}, "
+        "corners excluded). CAM: the predicted class's head weights times the last stage's "
+        "activations, ReLU, its mass shared among the regions; compare each share with the "
+        "region's area. Masked: corners and border filled with the mean of the rest of the "
+        "preprocessed input. The audit makes its own pass over the images (batches of 32); "
+        "in bf16 a prediction near a tie can differ from the evaluation above.",
+        "",
+        "| | lung box | corners | border | rest | accuracy | accuracy masked | "
+        "predictions changed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    area = audit["area"]
+    out.append(
+        f"| area of the input | {_pct(area['lung'])} | {_pct(area['corners'])} | "
+        f"{_pct(area['border'])} | {_pct(area['other'])} | | | |"
+    )
+    rows = [("all test images", audit), *audit.get("per_source", {}).items()]
+    for name, row in rows:
+        share = row["cam_share"]
+        out.append(
+            f"| {name} (n {row['n']}) | {_pct(share['lung'])} | {_pct(share['corners'])} | "
+            f"{_pct(share['border'])} | {_pct(share['other'])} | {_pct(row['accuracy'])} | "
+            f"{_pct(row['accuracy_masked'])} | {_pct(row['changed'])} |"
+        )
+    return out
+
+
 def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> str:
     test = card.metrics["test"]
     classes = card.class_ids
@@ -161,6 +247,8 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
                 for c in classes
             )
             out.append(f"| {pool} | {m['n']} | {_pct(m['accuracy'])} | {recalls} |")
+    out += _held_out(card, classes)
+    out += _shortcut_audit(card)
     out += [
         "",
         "No external test set was available while training: figures above come from held-out "

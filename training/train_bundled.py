@@ -19,12 +19,24 @@ put test images into training.
 A killed run continues where it stopped when the same command is given again (the
 engine checkpoints every epoch and every few minutes, and a finished stage is kept);
 ``--restart`` starts over.
+
+Against the source shortcut (issue 15), every shipped card also gets a shortcut audit of
+the shipped weights on the test split (CAM mass in the lung box vs borders and corners,
+accuracy with borders and corners masked) and, with ``--held-out``, a leave-one-source-
+out table: for each pool, a model trained on the other pools and tested on all of it.
+
+``--profile gpu`` applies the recipe's GPU settings (one stage at 224 px, a large batch);
+the hardware plan (device, precision, memory format, batch, loading threads and image
+cache) is chosen from the machine and recorded in the card. ``--time-budget`` stops a
+run at a deadline and ships its best epoch so far. ``training/gpu_run.sh`` runs both
+bundled models that way.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import platform
@@ -49,9 +61,11 @@ from xraydesk.model.classifier import Classifier  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
 from xraydesk.model.storage import load_network, save_model  # noqa: E402
 from xraydesk.trainer.augment import AugmentConfig  # noqa: E402
-from xraydesk.trainer.batches import batch_iterator  # noqa: E402
+from xraydesk.trainer.batches import batch_iterator, configure_loading  # noqa: E402
 from xraydesk.trainer.config import TrainConfig  # noqa: E402
+from xraydesk.trainer.dataset import configure_checking  # noqa: E402
 from xraydesk.trainer.metrics import evaluate  # noqa: E402
+from xraydesk.trainer.shortcut_audit import audit_shortcuts  # noqa: E402
 from xraydesk.trainer.split import SPLIT_FILE, read_split  # noqa: E402
 
 CONFIGS = HERE / "configs"
@@ -68,6 +82,78 @@ def load_recipe(name: str) -> dict[str, Any]:
 # What a later stage may not change: the data and its split (a different split would put
 # test images into training), the classes, and where it starts (the previous stage).
 STAGE_FIXED = ("seed", "fractions", "classes", "label_map", "mode", "base")
+
+
+def apply_profile(recipe: dict[str, Any], profile: str) -> dict[str, Any]:
+    """The recipe with one of its ``profiles`` applied: ``train`` settings overridden,
+    ``stages``, ``held_out`` and ``version`` replaced where the profile gives them."""
+    profiles = recipe.get("profiles", {})
+    if profile not in profiles:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise SystemExit(f"train_bundled: {recipe['name']} has no profile {profile!r} ({known})")
+    chosen = profiles[profile]
+    out = {**recipe, "train": {**recipe["train"], **chosen.get("train", {})}}
+    for key in ("stages", "held_out", "version"):
+        if key in chosen:
+            out[key] = chosen[key]
+    out["profile"] = profile
+    return out
+
+
+def plan_hardware(
+    device: str, batch: int | None, workers: int | None, cache_gb: float | None
+) -> dict[str, Any]:
+    """Precision, memory format, batch, loading threads and image cache for this machine.
+
+    CUDA: bf16 autocast (fp16 with loss scaling where bf16 is missing), channels_last, a
+    loading thread per core and every resized image cached in memory (the GPU would wait
+    on decoding otherwise), cuDNN autotuning. CPU: bf16 autocast where the CPU has native
+    bf16 (AVX-512 BF16 or AMX), fp32 otherwise, channels_last, one loading thread (more
+    would take cores from the model), no cache. ``batch`` None keeps the recipe's.
+    """
+    import torch
+
+    choice = select_device(device)
+    cores = os.cpu_count() or 1
+    gpu = choice.type == "cuda"
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    plan = {
+        "device": choice.label,
+        "precision": {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[
+            choice.autocast_dtype
+        ],
+        "memory_format": "channels_last"
+        if choice.memory_format == torch.channels_last
+        else "contiguous",
+        "batch": batch,
+        "loading_threads": workers or (cores if gpu else 1),
+        "image_cache_gb": cache_gb if cache_gb is not None else (24.0 if gpu else 0.0),
+        "cores": cores,
+    }
+    configure_loading(plan["loading_threads"], int(plan["image_cache_gb"] * 2**30))
+    configure_checking(plan["loading_threads"], remember=True)  # held-out runs: check once
+    return plan
+
+
+class Deadline:
+    """An event set when the time budget runs out (None: no budget)."""
+
+    def __init__(self, minutes: float | None) -> None:
+        import threading
+
+        self.event = threading.Event()
+        self.timer = None
+        if minutes is not None:
+            self.timer = threading.Timer(minutes * 60.0, self.event.set)
+            self.timer.daemon = True
+            self.timer.start()
+
+    @property
+    def passed(self) -> bool:
+        return self.event.is_set()
 
 
 def stage_settings(recipe: dict[str, Any]) -> list[dict[str, Any]]:
@@ -165,6 +251,44 @@ def evaluate_shipped(
     return evaluate(
         all_logits, y[mask], ids, classifier.card.temperature, sources=sources, curves=True
     )
+
+
+def test_samples(split_csv: Path, data: Path, limit: int | None = None, seed: int = 0):
+    """The split's samples (paths made absolute against the data folder) and its test
+    indices; ``limit`` draws a seeded sample of that many test images."""
+    samples, splits = read_split(split_csv)
+    samples = [
+        s if s.path.is_absolute() else dataclasses.replace(s, path=data / s.path) for s in samples
+    ]
+    test = [i for i, sp in enumerate(splits) if sp == "test"]
+    if limit is not None and limit < len(test):
+        rng = np.random.default_rng(seed)
+        test = sorted(int(i) for i in rng.choice(test, size=limit, replace=False))
+    return samples, test
+
+
+def shortcut_audit(
+    card_path: Path, split_csv: Path, data: Path, device: str, limit: int | None = None
+) -> dict[str, Any]:
+    """The shortcut audit (CAM mass per region, accuracy with borders and corners masked)
+    of the shipped weights on the test split, through the app's own loading path."""
+    classifier = Classifier.load(card_path, device=device)
+    samples, test = test_samples(split_csv, data, limit)
+    audit = audit_shortcuts(
+        classifier.network,
+        classifier.preprocessing,
+        samples,
+        test,
+        classifier.class_ids,
+        classifier.device,
+    )
+    audit["evaluated"] = (
+        f"shipped {classifier.card.weights_dtype} weights, "
+        + ("whole test split" if limit is None else f"seeded sample of {len(test)} test images")
+        + f", {classifier.device.label}"
+    )
+    audit["hardware"] = hardware()
+    return audit
 
 
 def metric_at(metrics: dict[str, Any], dotted: str) -> float | None:
@@ -294,12 +418,14 @@ def recipe_limitations(recipe: dict[str, Any]) -> list[str]:
     return common
 
 
-def train_stage(config: TrainConfig, work: Path, device: str) -> Path:
+def train_stage(
+    config: TrainConfig, work: Path, device: str, deadline: Deadline | None = None
+) -> Path:
     """Run one stage in its own work folder (resuming it if killed); its staged card."""
     # Run folder, checkpoints and caches live in the work folder, not the user's library.
     os.environ["XRAYDESK_DATA_DIR"] = str(work)
     from xraydesk.trainer.checkpoint import RunDir
-    from xraydesk.trainer.training import train_model
+    from xraydesk.trainer.held_out import train_within
 
     staged_card = work / "staged" / f"{config.name}.json"
     if staged_card.exists():
@@ -307,6 +433,14 @@ def train_stage(config: TrainConfig, work: Path, device: str) -> Path:
         return staged_card
     resume = RunDir(config.name).exists()
     print(f"{'resuming' if resume else 'training'} {config.name} on {select_device(device).label}")
+    progress = progress_printer()
+    config.device = device
+    train_within(config, staged_card.parent, progress, deadline.event if deadline else None)
+    return staged_card  # its card records the seconds, device and hardware
+
+
+def progress_printer():
+    """A progress callback that prints epoch records, phase changes and a line every 30 s."""
     last = {"time": 0.0, "phase": ""}
 
     def progress(p) -> None:
@@ -322,12 +456,12 @@ def train_stage(config: TrainConfig, work: Path, device: str) -> Path:
             if p.record is not None:
                 print(f"  epoch record: {json.dumps(p.record)}", flush=True)
 
-    config.device = device
-    train_model(config, progress, resume=resume, output_dir=staged_card.parent)
-    return staged_card  # its card records the seconds, device and hardware
+    return progress
 
 
-def train_stage_for_handoff(config: TrainConfig, work: Path, device: str) -> Path:
+def train_stage_for_handoff(
+    config: TrainConfig, work: Path, device: str, deadline: Deadline | None = None
+) -> Path:
     """A stage that feeds the next: its weights rounded to float16, as they would ship.
 
     The next stage starts from these, so the recipe gives the same result whether a stage
@@ -335,7 +469,7 @@ def train_stage_for_handoff(config: TrainConfig, work: Path, device: str) -> Pat
     """
     handoff = work / "handoff" / f"{config.name}.json"
     if not handoff.exists():
-        staged_card = train_stage(config, work, device)
+        staged_card = train_stage(config, work, device, deadline)
         card = ModelCard.read(staged_card)
         save_model(load_network(card), card, handoff.parent, half=True)
         shutil.copytree(staged_card.with_suffix(""), handoff.with_suffix(""), dirs_exist_ok=True)
@@ -366,25 +500,112 @@ def combine_stages(folders: list[Path], data: Path, out: Path) -> Path:
     return out
 
 
+def held_out_sources(
+    recipe: dict[str, Any],
+    data: Path,
+    sources: dict[str, Path],
+    settings: dict[str, Any],
+    work: Path,
+    device: str,
+    epochs: int | None,
+    deadline: Deadline | None,
+) -> dict[str, Any]:
+    """The leave-one-source-out table of this recipe (pools already done are kept)."""
+    os.environ["XRAYDESK_DATA_DIR"] = str(work)  # the held-out runs' checkpoints
+    from xraydesk.trainer.held_out import leave_one_source_out
+
+    config = train_config(recipe, data, sources, settings)
+    config.device = device
+    held = recipe.get("held_out", {})
+    result = leave_one_source_out(
+        config,
+        work,
+        epochs=epochs or held.get("epochs"),
+        progress=progress_printer(),
+        cancel=deadline.event if deadline else None,
+    )
+    if held.get("note"):
+        result["note"] = (result.get("note", "") + " " + held["note"]).strip()
+    return result
+
+
+def add_audits(
+    card_path: Path,
+    recipe: dict[str, Any],
+    data: Path,
+    audit: dict[str, Any] | None,
+    held_out: dict[str, Any] | None,
+    plan: dict[str, Any] | None = None,
+) -> None:
+    """Put the shortcut audit and the held-out table into the card, JSON and Markdown."""
+    card = ModelCard.read(card_path)
+    if audit is not None:
+        card.metrics["shortcut_audit"] = audit
+    if held_out is not None:
+        card.metrics["held_out_sources"] = held_out
+    if plan is not None:
+        card.training["hardware_plan"] = plan
+    card.write(card_path)
+    extras = card_path.with_suffix("")
+    for name, value in (("shortcut_audit.json", audit), ("held_out_sources.json", held_out)):
+        if value is not None and extras.is_dir():
+            (extras / name).write_text(json.dumps(value, indent=2) + "\n")
+    card_path.with_suffix(".md").write_text(
+        render_model_card(ModelCard.read(card_path), recipe, data)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:  # the loading and checking plans are process-wide: leave them as found
+        configure_loading()
+        configure_checking()
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="recipe name (a file in training/configs/)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "models")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bundled")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--profile", help="apply one of the recipe's profiles (e.g. gpu)")
     parser.add_argument("--restart", action="store_true", help="discard an unfinished run")
     parser.add_argument("--epochs", type=int, help="override the recipe (smoke runs only)")
     parser.add_argument("--size", type=int, help="override the recipe (smoke runs only)")
+    parser.add_argument("--batch", type=int, help="override the recipe's batch size")
     parser.add_argument("--limit", type=int, help="images per pool and label (smoke runs only)")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="also train one model per pool left out and test it on that pool",
+    )
+    parser.add_argument("--held-out-epochs", type=int, help="epochs of each held-out run")
+    parser.add_argument("--workers", type=int, help="loading threads (default: from hardware)")
+    parser.add_argument("--cache-gb", type=float, help="in-memory image cache (default: hw)")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        help="minutes for the whole command; a run still going then ships its best epoch",
+    )
     parser.add_argument(
         "--cards-only",
         action="store_true",
         help="only write models/NAME.md again from the shipped card and the recipe",
     )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="only run the shortcut audit of the shipped model on its test split; with the "
+        "whole split (no --audit-limit) it is written into the card",
+    )
+    parser.add_argument("--audit-limit", type=int, help="audit a seeded sample of test images")
     args = parser.parse_args(argv)
 
     recipe = load_recipe(args.name)
+    if args.profile:
+        recipe = apply_profile(recipe, args.profile)
     if args.cards_only:
         card_path = args.out / f"{args.name}.json"
         card_path.with_suffix(".md").write_text(
@@ -392,14 +613,29 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"wrote {card_path.with_suffix('.md')}")
         return 0
+    if args.audit:
+        card_path = args.out / f"{args.name}.json"
+        split_csv = args.out / args.name / SPLIT_FILE
+        audit = shortcut_audit(
+            card_path, split_csv, args.data.resolve(), args.device, args.audit_limit
+        )
+        print(json.dumps(audit, indent=2))
+        if args.audit_limit is None:
+            add_audits(card_path, recipe, args.data, audit, None)
+            print(f"wrote the audit into {card_path} and {card_path.with_suffix('.md')}")
+        return 0
+    deadline = Deadline(args.time_budget)
+    plan = plan_hardware(args.device, args.batch, args.workers, args.cache_gb)
+    print("hardware plan: " + json.dumps(plan), flush=True)
     work = (args.work / args.name).resolve()
     if args.restart and work.exists():
         shutil.rmtree(work)
     stages = stage_settings(recipe)
     for settings in stages:
-        for key, value in (("epochs", args.epochs), ("size", args.size)):
+        for key, value in (("epochs", args.epochs), ("size", args.size), ("batch", args.batch)):
             if value is not None:
                 settings[key] = value
+    plan["batch"] = stages[-1]["batch"]
     sources = pool_manifests(args.data, recipe["pools"], args.limit, work / "subsets")
     started = time.perf_counter()
     base: Path | None = None
@@ -413,9 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(stages) > 1:
             print(f"stage {number} of {len(stages)}: {config.epochs} epochs at {config.size} px")
         if number < len(stages):
-            trained = base = train_stage_for_handoff(config, stage_work, args.device)
+            trained = base = train_stage_for_handoff(config, stage_work, args.device, deadline)
         else:
-            trained = staged_card = train_stage(config, stage_work, args.device)
+            trained = staged_card = train_stage(config, stage_work, args.device, deadline)
         extras.append(trained.with_suffix(""))
         done = ModelCard.read(trained).training  # a kept stage may come from another machine
         # a shipped card (a kept stage) has its wall time; a freshly staged one, its seconds
@@ -438,12 +674,37 @@ def main(argv: list[str] | None = None) -> int:
     card_path = ship(
         recipe, staged_card, args.data, args.out.resolve(), args.device, wall, runs, history
     )
+    print(f"shipped to {card_path} ({time.perf_counter() - started:.0f} s); auditing", flush=True)
+    audit = shortcut_audit(
+        card_path, args.out / args.name / SPLIT_FILE, args.data.resolve(), args.device
+    )
+    held_out = None
+    if args.held_out:
+        held_out = held_out_sources(
+            recipe,
+            args.data,
+            sources,
+            stages[-1] if len(stages) == 1 else {**stages[0], "size": stages[-1]["size"]},
+            work / "held-out",
+            args.device,
+            args.held_out_epochs or args.epochs,
+            deadline,
+        )
+    add_audits(card_path, recipe, args.data, audit, held_out, plan)
     card = ModelCard.read(card_path)
     print(f"shipped {card.label} to {card_path} ({time.perf_counter() - started:.0f} s)")
     for t in card.metrics["targets"]:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
         verdict = "met" if t["met"] else "MISSED"
         print(f"  {t['label']:28s} {value} (target >= {t['at_least']}) {verdict}")
+    share, area = audit["cam_share"]["lung"], audit["area"]["lung"]
+    print(
+        f"  shortcut audit: CAM share in the lung box {share:.3f} (area {area:.3f}),"
+        f" accuracy {audit['accuracy']:.3f} -> {audit['accuracy_masked']:.3f} masked"
+    )
+    for pool, row in (held_out or {}).get("sources", {}).items():
+        text = row.get("skipped") or f"accuracy {row['accuracy']:.3f} on {row['n']} images"
+        print(f"  held out {pool}: {text}")
     return 0
 
 

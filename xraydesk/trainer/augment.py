@@ -45,6 +45,14 @@ class AugmentConfig:
     border_p: float = 0.25  # black or white bars at the edges (collimation, scanned film)
     border_max: float = 0.08  # widest bar, as a fraction of the side
     hflip_p: float = 0.0
+    # Against the source shortcut (issue 15); off by default. Side markers, burnt-in text
+    # and corner labels differ by hospital: erasing them, or painting random ones, makes
+    # them useless for telling pools (hence classes) apart.
+    corner_erase_p: float = 0.0  # fill 1-4 corner squares (mean grey, black, white, noise)
+    marker_p: float = 0.0  # paint 1-3 random marker/text blocks near corners and edges
+    corner_size: float = 0.18  # corner square side, fraction of the image side
+    thorax_crop_p: float = 0.0  # crop to the central thorax box and resize back
+    thorax_box: tuple[float, float, float, float] = (0.06, 0.94, 0.08, 0.92)  # t, b, l, r
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +89,8 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 def augment(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
     """Augment a (1, S, S) [0, 1] image; returns a new (1, S, S) [0, 1] tensor."""
+    if cfg.thorax_crop_p and rng.random() < cfg.thorax_crop_p:
+        image = _thorax_crop(image, cfg.thorax_box)
     out = _geometry(image, rng, cfg)
     out = _tone(out, rng, cfg)
     if cfg.blur_p and rng.random() < cfg.blur_p:
@@ -94,6 +104,10 @@ def augment(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -
         out = _jpeg(out, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
     if cfg.border_p and rng.random() < cfg.border_p:
         out = _borders(out, rng, cfg.border_max)
+    if cfg.corner_erase_p and rng.random() < cfg.corner_erase_p:
+        out = _erase_corners(out, rng, cfg.corner_size)
+    if cfg.marker_p and rng.random() < cfg.marker_p:
+        out = _paint_markers(out, rng, cfg.corner_size)
     return out
 
 
@@ -167,4 +181,56 @@ def _borders(image: torch.Tensor, rng: np.random.Generator, widest: float) -> to
             out[:, :, :width] = value
         else:
             out[:, :, size_w - width :] = value
+    return out
+
+
+def _thorax_crop(image: torch.Tensor, box: tuple[float, float, float, float]) -> torch.Tensor:
+    """Crop to the thorax box (fractions of the side) and resize back to the full size."""
+    size_h, size_w = image.shape[-2:]
+    top, bottom, left, right = box
+    crop = image[
+        :, int(top * size_h) : int(bottom * size_h), int(left * size_w) : int(right * size_w)
+    ]
+    return F.interpolate(crop[None], size=(size_h, size_w), mode="bilinear", align_corners=False)[
+        0
+    ].clamp_(0.0, 1.0)
+
+
+def _erase_corners(image: torch.Tensor, rng: np.random.Generator, side: float) -> torch.Tensor:
+    """Fill one to four corner squares, each with the mean grey, black, white or noise."""
+    out = image.clone()
+    size_h, size_w = out.shape[-2:]
+    chosen = [k for k in range(4) if rng.random() < 0.5] or [int(rng.integers(4))]
+    for corner in chosen:
+        h = max(1, int(rng.uniform(0.5, 1.0) * side * size_h))
+        w = max(1, int(rng.uniform(0.5, 1.0) * side * size_w))
+        rows = slice(0, h) if corner < 2 else slice(size_h - h, size_h)
+        cols = slice(0, w) if corner % 2 == 0 else slice(size_w - w, size_w)
+        kind = int(rng.integers(4))
+        if kind == 3:
+            noise = rng.uniform(0.0, 1.0, size=(h, w)).astype(np.float32)
+            out[0, rows, cols] = torch.from_numpy(noise)
+        else:
+            out[0, rows, cols] = (float(image.mean()), 0.0, 1.0)[kind]
+    return out
+
+
+def _paint_markers(image: torch.Tensor, rng: np.random.Generator, side: float) -> torch.Tensor:
+    """Paint 1-3 letter-sized blocks (bright, sometimes dark) where markers and text sit:
+    within a corner square or along an edge, so a real marker tells nothing."""
+    out = image.clone()
+    size_h, size_w = out.shape[-2:]
+    for _ in range(int(rng.integers(1, 4))):
+        h = max(1, int(rng.uniform(0.02, 0.06) * size_h))
+        w = max(1, int(rng.uniform(0.02, 0.12) * size_w))
+        if rng.random() < 0.7:  # in a corner square
+            top = rng.uniform(0.0, side) if rng.random() < 0.5 else rng.uniform(1 - side, 1.0)
+            left = rng.uniform(0.0, side) if rng.random() < 0.5 else rng.uniform(1 - side, 1.0)
+        else:  # anywhere along the top or bottom edge
+            top = rng.uniform(0.0, 0.08) if rng.random() < 0.5 else rng.uniform(0.92, 1.0)
+            left = rng.uniform(0.0, 1.0)
+        r0 = min(int(top * size_h), size_h - h)
+        c0 = min(int(left * size_w), size_w - w)
+        value = float(rng.uniform(0.85, 1.0)) if rng.random() < 0.8 else float(rng.uniform(0, 0.1))
+        out[0, r0 : r0 + h, c0 : c0 + w] = value
     return out

@@ -8,11 +8,18 @@ torch and PIL calls that release the GIL.
 A file that fails to load mid-run (deleted, or changed since it was checked) does not
 stop training: it is replaced in its batch by another image of the same batch and
 reported once.
+
+On a GPU the model outruns one loading thread by far. ``configure_loading`` (the recipe's
+GPU run) sets several loading threads, each building whole batches (the order and every
+augmentation draw stay the same, since both come from the seed and the position), and an
+in-memory cache of resized images, so each file is decoded and resized once per run
+rather than once per epoch.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +37,44 @@ from xraydesk.trainer.dataset import Sample
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class LoadingPlan:
+    """How batches are loaded: threads, and how many bytes of resized images to keep."""
+
+    workers: int = 1
+    cache_bytes: int = 0
+    cache: dict[tuple[str, int, str], torch.Tensor] = field(default_factory=dict)
+    cached_bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_PLAN = LoadingPlan()
+
+
+def configure_loading(workers: int = 1, cache_bytes: int = 0) -> None:
+    """Loading threads and the in-memory cache of resized images (0: no cache)."""
+    global _PLAN
+    _PLAN = LoadingPlan(workers=max(1, int(workers)), cache_bytes=max(0, int(cache_bytes)))
+
+
+def _resized(path: Path, prep: Preprocessing) -> torch.Tensor:
+    """The resized unit image (1, S, S), from the cache when the plan keeps one."""
+    plan = _PLAN
+    if not plan.cache_bytes:
+        return prep.resize_unit(load_xray(path).render())
+    key = (str(path), prep.size, prep.resize)
+    hit = plan.cache.get(key)
+    if hit is not None:
+        return hit.clone()
+    resized = prep.resize_unit(load_xray(path).render())
+    size = resized.numel() * resized.element_size()
+    with plan.lock:
+        if plan.cached_bytes + size <= plan.cache_bytes:
+            plan.cache[key] = resized.clone()
+            plan.cached_bytes += size
+    return resized
+
+
 def load_input(
     path: Path,
     prep: Preprocessing,
@@ -37,7 +82,7 @@ def load_input(
     seed_key: tuple[int, int, int] | None = None,
 ) -> torch.Tensor:
     """One image to a model input (C, S, S); augmented when ``aug`` and ``seed_key`` are given."""
-    resized = prep.resize_unit(load_xray(path).render())
+    resized = _resized(path, prep)
     if aug is not None and seed_key is not None:
         resized = augment(resized, sample_rng(*seed_key), aug)
     return prep.finish(resized)
@@ -83,8 +128,12 @@ def batch_iterator(
 def prefetch(make: Callable[[int], Batch], count: int, depth: int = 2) -> Iterator[Batch]:
     if count == 0:
         return
+    workers = _PLAN.workers
+    depth = max(depth, workers + 1)
     with ThreadPoolExecutor(
-        max_workers=1, thread_name_prefix="xraydesk-batches", initializer=use_one_torch_thread_here
+        max_workers=workers,
+        thread_name_prefix="xraydesk-batches",
+        initializer=use_one_torch_thread_here,
     ) as pool:
         pending: dict[int, Future[Batch]] = {}
         try:

@@ -23,7 +23,7 @@ from xraydesk.trainer.split import DEFAULT_FRACTIONS
 
 MODES = ("quick", "full")
 SCHEDULES = ("cosine", "onecycle")
-IMBALANCE = ("weights", "sampling", "groups", "none")
+IMBALANCE = ("weights", "sampling", "groups", "pools", "none")
 SCRATCH = "scratch"
 LR_SCRATCH = 1e-3  # AdamW from random weights, with warm-up
 LR_FINE_TUNE = 2e-4  # gentler: keep what the base model knows

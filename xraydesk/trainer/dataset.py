@@ -345,6 +345,40 @@ class _CheckCancelled(Exception):
     pass
 
 
+@dataclass
+class _CheckPlan:
+    """Threads for the data check, and whether results are remembered within the process
+    (a GPU run checks the same pools once per held-out model: once is enough)."""
+
+    workers: int = 1
+    remember: bool = False
+    seen: dict[tuple[str, int, int], tuple[str, str | None]] = field(default_factory=dict)
+
+
+_CHECK = _CheckPlan()
+
+
+def configure_checking(workers: int = 1, remember: bool = False) -> None:
+    """Hash and decode with ``workers`` threads; ``remember`` keeps each file's result
+    (keyed by path, size and modification time) for later checks in this process."""
+    global _CHECK
+    _CHECK = _CheckPlan(workers=max(1, int(workers)), remember=remember)
+
+
+def _checked(path: Path, verify: bool) -> tuple[str, str | None]:
+    plan = _CHECK
+    if not plan.remember:
+        return _hash_and_verify(path, verify)
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return _hash_and_verify(path, verify)
+    if key not in plan.seen:
+        plan.seen[key] = _hash_and_verify(path, verify)
+    return plan.seen[key]
+
+
 def _local_hashes(
     samples: Sequence[Sample],
     verify: bool,
@@ -352,10 +386,27 @@ def _local_hashes(
     cancel: threading.Event | None,
 ) -> Iterator[tuple[str, str | None]]:
     total = len(samples)
+    workers = _CHECK.workers
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        chunk = 64 * workers
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for start in range(0, total, chunk):
+                if cancel is not None and cancel.is_set():
+                    raise _CheckCancelled
+                part = [s.path for s in samples[start : start + chunk]]
+                for done, result in enumerate(
+                    pool.map(lambda path: _checked(path, verify), part), start=start + 1
+                ):
+                    if progress is not None:
+                        progress(done, total)
+                    yield result
+        return
     for done, s in enumerate(samples, start=1):
         if cancel is not None and cancel.is_set():
             raise _CheckCancelled
-        result = _hash_and_verify(s.path, verify)
+        result = _checked(s.path, verify)
         if progress is not None:
             progress(done, total)
         yield result

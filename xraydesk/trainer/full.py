@@ -69,7 +69,9 @@ def epoch_order(
     when one pool holds nearly all of a class (all the children's pneumonia, say), a plain
     class balance lets the model learn "this hospital" for "this disease"; drawing the
     small pools more often takes part of that shortcut away without repeating a few
-    hundred images until they are memorised.
+    hundred images until they are memorised. ``pools`` balances the pools within each
+    class fully (adult pneumonia from ozturk-nih weighs as much as the children's), at the
+    price of repeating small pools more often.
     """
     rng = np.random.default_rng([seed, epoch])
     idx = np.asarray(train_idx)
@@ -77,22 +79,27 @@ def epoch_order(
         counts = np.bincount(labels[idx])
         p = 1.0 / counts[labels[idx]]
         return idx[rng.choice(len(idx), size=len(idx), p=p / p.sum())].tolist()
-    if imbalance == "groups":
+    if imbalance in ("groups", "pools"):
         if sources is None:
             raise ValueError("balancing pools needs the pool of every sample")
-        p = group_balanced_probabilities(labels[idx], sources[idx])
+        power = 0.5 if imbalance == "groups" else 0.0
+        p = group_balanced_probabilities(labels[idx], sources[idx], power)
         return idx[rng.choice(len(idx), size=len(idx), p=p)].tolist()
     return idx[rng.permutation(len(idx))].tolist()
 
 
-def group_balanced_probabilities(labels: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """Per-sample draw probabilities: classes equal, pools within a class by sqrt(size)."""
+def group_balanced_probabilities(
+    labels: np.ndarray, sources: np.ndarray, power: float = 0.5
+) -> np.ndarray:
+    """Per-sample draw probabilities: classes equal, pools within a class by size**power
+    (0.5: square-root tempered; 0: every pool of a class equal)."""
     p = np.zeros(len(labels), dtype=np.float64)
     classes = np.unique(labels)
     for c in classes:
         in_class = labels == c
         pools, counts = np.unique(sources[in_class], return_counts=True)
-        shares = np.sqrt(counts) / np.sqrt(counts).sum()
+        weights = counts.astype(np.float64) ** power
+        shares = weights / weights.sum()
         for pool, count, share in zip(pools, counts, shares, strict=True):
             p[in_class & (sources == pool)] = share / count / len(classes)
     return p / p.sum()
