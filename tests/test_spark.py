@@ -85,7 +85,7 @@ def _read(spark, output: Path):
 @pytest.mark.skipif(bool(os.environ.get("PYSPARK_PYTHON")), reason="PYSPARK_PYTHON chooses")
 def test_local_workers_run_this_interpreter(spark):
     # Not "python3" on PATH, which may lack torch (a venv used without activating it).
-    assert spark.conf.get("spark.pyspark.python") == sys.executable
+    assert spark.sparkContext.pythonExec == sys.executable
 
 
 def test_classify_matches_the_desktop_engine(spark, shared_data, test_model_path, tmp_path):

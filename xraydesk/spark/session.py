@@ -65,20 +65,18 @@ def get_session(
     elif "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
         master = os.environ.get("MASTER", "local[*]")
         builder = builder.config("spark.master", master)
-    if (master or "").startswith("local") and not _worker_python_chosen(conf):
-        # Local workers run this interpreter: "python3" on PATH may be another one
-        # without torch (a virtual environment used without activating it).
-        builder = builder.config("spark.pyspark.python", sys.executable)
+    if (master or "").startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        # Local workers run this interpreter: "python3" on PATH may be another one without
+        # torch (a virtual environment used without activating it). pyspark reads the
+        # workers' interpreter from PYSPARK_PYTHON when the context starts, not from the
+        # spark.pyspark.python setting (that is spark-submit's).
+        os.environ["PYSPARK_PYTHON"] = (conf or {}).get("spark.pyspark.python", sys.executable)
     builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", ROWS_PER_ARROW_BATCH)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     tune(session)
     return session
-
-
-def _worker_python_chosen(conf: Mapping[str, str] | None) -> bool:
-    return bool(os.environ.get("PYSPARK_PYTHON")) or "spark.pyspark.python" in (conf or {})
 
 
 def tune(session: Any) -> None:
