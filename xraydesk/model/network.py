@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xraydesk.model.resnet import resnet50
+from xraydesk.model.resnet import kaiming_init, resnet50
 
 ARCHITECTURES = ("resnet50",)
 
@@ -21,7 +21,7 @@ def build_network(architecture: str, num_classes: int, in_channels: int) -> nn.M
     net = resnet50(num_classes=num_classes)
     if in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init(net.conv1.weight)
     return net
 
 

@@ -5,7 +5,7 @@ Xeon) for one class definition. This is the same network, layer for layer: the m
 names, their order, the ``state_dict`` keys and shapes, the initialisation and the
 forward pass equal ``torchvision.models.resnet50`` (v1.5: the stride sits in the 3x3
 convolution), so every saved ``.safetensors`` file loads unchanged and gives the same
-outputs. ``tests/test_model.py`` checks that against torchvision on one state dict.
+outputs. ``tests/test_startup.py`` checks that against torchvision on one state dict.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(512 * EXPANSION, num_classes)
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                kaiming_init(m.weight)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
@@ -89,6 +89,14 @@ class ResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = torch.flatten(self.avgpool(x), 1)
         return self.fc(x)
+
+
+def kaiming_init(weight: torch.Tensor) -> None:
+    """He initialisation of a convolution, as torchvision does it. A network built on the
+    meta device (to receive a weights file's tensors) has nothing to draw: skipped, as
+    ``normal_`` on a meta tensor would import torch._dynamo (and sympy) for nothing."""
+    if not weight.is_meta:
+        nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
 
 
 def resnet50(num_classes: int = 1000) -> ResNet:
