@@ -24,11 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from xraydesk.explain.geometry import to_source
+from xraydesk.explain.methods import CAM, GRADCAM
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier, ForwardOutputs
 from xraydesk.model.network import classifier_head
-
-CAM = "cam"
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class CamResult:
     heatmap: np.ndarray  # float32 (H, W) in [0, 1] at the source image's size
     class_id: str
     seconds: float
-    method: str = "gradcam"  # a key of explain.methods.METHODS
+    method: str = GRADCAM  # a key of explain.methods.METHODS
 
 
 def class_index(classifier: Classifier, class_id: str | None) -> int | None:

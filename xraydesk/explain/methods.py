@@ -1,27 +1,33 @@
 """The heat-map methods a user may choose, by key: CAM (the default), Grad-CAM, Grad-CAM++.
 
 CAM comes from the forward pass that gave the probabilities (explain/cam.py). Grad-CAM
-and Grad-CAM++ run the grad-cam package: one more forward and a backward pass each, a
-few times slower on a CPU; they are offered for comparison. Score-CAM and its kin are
-not: hundreds of forward passes per map is minutes on a CPU.
+and Grad-CAM++ run the grad-cam package: one more forward and a backward pass each,
+several times slower on a CPU; they are offered for comparison. Score-CAM and its kin
+are not: hundreds of forward passes per map take minutes on a CPU.
+
+The registry itself imports neither torch nor the grad-cam package: the settings and
+the viewer's method menu read it before any model is loaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from xraydesk.explain.cam import CAM, CamResult, class_activation_map
-from xraydesk.explain.gradcam import grad_cam
-from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier, ForwardOutputs
+if TYPE_CHECKING:
+    from xraydesk.explain.cam import CamResult
+    from xraydesk.imaging.xray import XRay
+    from xraydesk.model.classifier import Classifier, ForwardOutputs
+
+CAM, GRADCAM, GRADCAM_PLUS_PLUS = "cam", "gradcam", "gradcam++"
 
 
 @dataclass(frozen=True)
 class HeatMapMethod:
     key: str  # stored in settings and in CamResult.method
-    label: str  # what users see: the combo, the results panel, the report
+    label: str  # what users see: the menu, the results panel, the report
     backward: bool  # needs a backward pass (a second, slower computation)
-    summary: str  # the combo's tooltip
+    summary: str  # the menu's tooltip
 
 
 METHODS: dict[str, HeatMapMethod] = {
@@ -35,13 +41,13 @@ METHODS: dict[str, HeatMapMethod] = {
             "(for this network it equals Grad-CAM). Fast.",
         ),
         HeatMapMethod(
-            "gradcam",
+            GRADCAM,
             "Grad-CAM",
             True,
             "Grad-CAM (grad-cam package): a second forward and a backward pass.",
         ),
         HeatMapMethod(
-            "gradcam++",
+            GRADCAM_PLUS_PLUS,
             "Grad-CAM++",
             True,
             "Grad-CAM++ (grad-cam package): weighs positive gradients per position; "
@@ -78,5 +84,9 @@ def heat_map(
     if method not in METHODS:
         raise ValueError(f"unknown heat-map method {method!r}: choose one of {list(METHODS)}")
     if method == CAM:
+        from xraydesk.explain.cam import class_activation_map
+
         return class_activation_map(classifier, xray, class_id, outputs)
+    from xraydesk.explain.gradcam import grad_cam  # the grad-cam package, only when chosen
+
     return grad_cam(classifier, xray, class_id, method)
