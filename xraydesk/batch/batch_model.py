@@ -63,7 +63,7 @@ class BatchModel:
         self._pinned: torch.Tensor | None = None
         self._full_batch_seen = False
         # The classifier's exported runtime (None: it runs on its torch network).
-        self.backend: Backend | None = getattr(classifier, "runtime", None)
+        self.backend: Backend | None = classifier.runtime
         if optimise and self.backend is None:
             try:
                 self.network = self._prepared(classifier.network)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
 from xraydesk.model.network import cam_target_layer, classifier_head
 from xraydesk.model.storage import load_network
+from xraydesk.runtime.backend import Backend
 
 
 class NonFiniteOutputError(ModelError):
@@ -65,19 +66,39 @@ class Classifier:
     thread at the same moment would otherwise feed its activations into the heat map.
     """
 
-    def __init__(self, network: nn.Module, card: ModelCard, device: DeviceChoice) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        card: ModelCard,
+        device: DeviceChoice,
+        runtime: Backend | None = None,
+    ) -> None:
+        """``runtime``: an exported CPU runtime (``xraydesk.runtime``) that runs the forward
+        passes instead of ``network``; Grad-CAM and training still use ``network``."""
         self.card = card
-        self.device = device
+        self.device = device if runtime is None else replace(device, label=runtime.label)
         self.preprocessing = card.preprocessing
         self.network = network.to(device.device, memory_format=device.memory_format).eval()
+        self.runtime = runtime
         self.lock = threading.RLock()
 
     @classmethod
-    def load(cls, card: ModelCard | str | Path, device: str | DeviceChoice = "auto") -> Classifier:
+    def load(
+        cls,
+        card: ModelCard | str | Path,
+        device: str | DeviceChoice = "auto",
+        runtime: str | None = None,
+    ) -> Classifier:
+        """``runtime``: auto, torch, onnxruntime or openvino (None: ``XRAYDESK_RUNTIME``,
+        else auto); see ``xraydesk.runtime.select``."""
+        from xraydesk.runtime.select import select_backend
+
         if not isinstance(card, ModelCard):
             card = ModelCard.read(card)
         choice = device if isinstance(device, DeviceChoice) else select_device(device)
-        return cls(load_network(card), card, choice)
+        network = load_network(card)
+        backend = select_backend(network, card, choice, runtime)
+        return cls(network, card, choice, None if backend.runtime == "torch" else backend)
 
     @property
     def class_ids(self) -> list[str]:
@@ -101,6 +122,8 @@ class Classifier:
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Raw float32 logits on the CPU (before temperature)."""
+        if self.runtime is not None:
+            return self.runtime.run(batch, activations=False).logits
         batch = batch.to(self.device.device, non_blocking=True).contiguous(
             memory_format=self.device.memory_format
         )
@@ -122,6 +145,9 @@ class Classifier:
         through; they are removed in ``finally`` under the lock, so no hook outlives the
         call and no other thread's pass runs while they are in place.
         """
+        if self.runtime is not None:  # no hooks on the network: the lock is not needed
+            out = self.runtime.run(batch, activations)
+            return ForwardOutputs(out.logits, out.features, out.activations)
         batch = batch.to(self.device.device, non_blocking=True).contiguous(
             memory_format=self.device.memory_format
         )

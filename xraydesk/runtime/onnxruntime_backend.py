@@ -18,9 +18,13 @@ PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
 
 
 def installed() -> bool:
+    """Whether the package can be imported, without importing it."""
     import importlib.util
 
-    return importlib.util.find_spec("onnxruntime") is not None
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):  # blocked, or half-removed from sys.modules
+        return False
 
 
 class OnnxRuntimeBackend(Backend):

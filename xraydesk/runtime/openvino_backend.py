@@ -23,9 +23,13 @@ _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers
 
 
 def installed() -> bool:
+    """Whether the package can be imported, without importing it."""
     import importlib.util
 
-    return importlib.util.find_spec("openvino") is not None
+    try:
+        return importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):  # blocked, or half-removed from sys.modules
+        return False
 
 
 def cpu_has_bf16() -> bool:
