@@ -21,6 +21,7 @@ from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 
 if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
     from xraydesk.batch.batch_run import RunSummary
@@ -86,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument(
+        "--runtime",
+        choices=RUNTIME_CHOICES,
+        help=f"inference runtime (default: {RUNTIME_ENV}, else auto: on a CPU the fastest "
+        "installed one measured faithful to fp32 torch for the model, else torch)",
+    )
+    parser.add_argument(
         "--auto-orient",
         action="store_true",
         help="turn back or invert back (in memory) images the input gate is confident are "
@@ -105,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"xraydesk: {nothing}", file=sys.stderr)
         return 1
     card = resolve_model(args.model)
-    classifier = Classifier.load(card, device=args.device)
+    classifier = Classifier.load(card, device=args.device, runtime=args.runtime)
     print(f"model {card.label} on {classifier.device.label}", file=sys.stderr)
     ids = classifier.class_ids
     folders = any(Path(p).is_dir() for p in args.paths)

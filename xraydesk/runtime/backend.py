@@ -18,10 +18,9 @@ import numpy as np
 import torch
 
 from xraydesk.errors import ModelError
+from xraydesk.runtime.names import RUNTIME_NAMES
 
 Precision = Literal["fp32", "bf16", "int8"]
-RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
-RUNTIME_NAMES = {"torch": "PyTorch", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 
 
 class RuntimeUnavailable(ModelError):

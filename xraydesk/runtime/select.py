@@ -23,16 +23,14 @@ from torch import nn
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
-from xraydesk.runtime.backend import RUNTIMES, Backend, Precision, RuntimeUnavailable
+from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import exported_graph, graph_path
 from xraydesk.runtime.faithful import shipped_verdict
+from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 from xraydesk.runtime.probes import check_graph
 from xraydesk.runtime.torch_backend import TorchBackend
 
 log = logging.getLogger(__name__)
-
-RUNTIME_ENV = "XRAYDESK_RUNTIME"
-RUNTIME_CHOICES: tuple[str, ...] = ("auto", *RUNTIMES)
 
 
 @dataclass(frozen=True)
