@@ -98,10 +98,9 @@ def probabilities(run, x: np.ndarray, temperature: float) -> np.ndarray:
     return torch.softmax(logits.double() / temperature, dim=1).numpy()
 
 
-def variants(classifier: Classifier, card: ModelCard, graph: Path, int8: Path | None):
-    """name -> function (N,C,H,W) float32 array -> float32 logits tensor."""
-    out = {}
-    engine = BatchModel(classifier)  # today's engine: folded, bf16 weights where native
+def engine_variant(classifier: Classifier) -> dict:
+    """Today's batch engine: the torch network folded, bf16 weights where the CPU has bf16."""
+    engine = BatchModel(classifier)
     label = "torch bf16 (engine)" if engine._dtype == torch.bfloat16 else "torch fp32 (engine)"
 
     def engine_logits(b: np.ndarray) -> torch.Tensor:
@@ -109,7 +108,12 @@ def variants(classifier: Classifier, card: ModelCard, graph: Path, int8: Path | 
         with torch.inference_mode():
             return engine.network(x).float()
 
-    out[label] = engine_logits
+    return {label: engine_logits}
+
+
+def variants(classifier: Classifier, graph: Path, int8: Path | None, engine: bool = True) -> dict:
+    """name -> function (N,C,H,W) float32 array -> float32 logits tensor."""
+    out = engine_variant(classifier) if engine else {}
     if onnxruntime_backend.installed():
         ort32 = onnxruntime_backend.OnnxRuntimeBackend(graph, "fp32")
         out["onnxruntime fp32"] = lambda b: ort32.run(b, activations=False).logits
@@ -165,13 +169,13 @@ def measure_model(card_path: Path, args) -> dict:
     reference = TorchBackend(load_network(card), FP32_CPU)
     graph = exported_graph(network, card.weights_sha256, prep.channels, prep.size).path
     int8 = None
-    if onnxruntime_backend.installed() and not args.no_int8:
+    if onnxruntime_backend.installed() and not (args.no_int8 or args.verdicts_only):
         calib_paths = split_paths(card_path, "train")
         rng = np.random.default_rng(1)
         calib_paths = [calib_paths[i] for i in rng.choice(len(calib_paths), 64, replace=False)]
         calib = preprocess_all(calib_paths, args.data, prep)
         int8 = quantize_int8(graph, list(batches(calib, 8)), args.tmp / f"{card.name}-int8.onnx")
-    fns = variants(classifier, card, graph, int8)
+    fns = variants(classifier, graph, int8, engine=not args.verdicts_only)
     temperature = card.temperature
 
     start = time.perf_counter()
@@ -231,10 +235,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="per variant and round")
     parser.add_argument("--no-int8", action="store_true")
     parser.add_argument("--write-verdicts", action="store_true")
+    parser.add_argument(
+        "--verdicts-only",
+        action="store_true",
+        help="only the runtimes select may choose (no int8, no torch engine), no throughput",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.write_verdicts and args.limit:
         parser.error("--write-verdicts needs the whole test split (no --limit)")
+    if args.verdicts_only:
+        args.rounds = 0
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, {_versions()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
