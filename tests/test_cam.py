@@ -40,17 +40,30 @@ MIN_CORRELATION = 0.99
 
 @contextmanager
 def counted_forwards(classifier: Classifier) -> Iterator[list[int]]:
-    """Count calls of the whole network (a pre-hook, removed on exit)."""
+    """Count forward passes: calls of the torch network (a pre-hook) plus calls of the
+    exported runtime where the classifier runs on one (``classifier.runtime``); undone
+    on exit."""
     calls = [0]
 
     def count(_module: torch.nn.Module, _args: object) -> None:
         calls[0] += 1
 
     hook = classifier.network.register_forward_pre_hook(count)
+    runtime = getattr(classifier, "runtime", None)
+    if runtime is not None:
+        run = runtime.run
+
+        def counting_run(*args: object, **kwargs: object):
+            calls[0] += 1
+            return run(*args, **kwargs)
+
+        runtime.run = counting_run
     try:
         yield calls
     finally:
         hook.remove()
+        if runtime is not None:
+            del runtime.run  # the class's method again
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
