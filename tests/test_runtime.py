@@ -63,6 +63,12 @@ def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "graphs"
 
 
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random model shared by the tests that only use it (exported once)."""
+    return make_test_model(tmp_path_factory.mktemp("small-model"))
+
+
 def bundled(name: str) -> ModelCard:
     return ModelCard.read(ROOT / "models" / f"{name}.json")
 
@@ -123,6 +129,7 @@ def test_shipped_verdicts_are_those_of_the_bundled_weights(name):
         )  # fmt: skip
 
 
+@pytest.mark.slow
 @needs_exported
 def test_a_changed_weights_file_gets_a_new_graph(tmp_path, own_cache):
     card_path = make_test_model(tmp_path / "model")
@@ -163,6 +170,7 @@ def test_the_exported_graph_is_reused(tmp_path, own_cache):
     assert sorted(p.suffix for p in runtime_cache_dir().iterdir()) == [".checked", ".onnx"]
 
 
+@pytest.mark.slow
 @needs_exported
 def test_a_graph_that_differs_from_the_network_is_refused(tmp_path, own_cache):
     """The probe check at first use: a graph of other weights is not the network's."""
@@ -182,8 +190,8 @@ def test_a_graph_that_differs_from_the_network_is_refused(tmp_path, own_cache):
 
 @needs_exported
 @pytest.mark.parametrize("runtime", exported_runtimes)
-def test_one_pass_gives_logits_features_and_activations(tmp_path, own_cache, runtime):
-    card = ModelCard.read(make_test_model(tmp_path / "model"))
+def test_one_pass_gives_logits_features_and_activations(small_model, cache, runtime):
+    card = ModelCard.read(small_model)
     network = load_network(card)
     backend = build_backend(Candidate(runtime, "fp32"), network, card)
     x = probe_inputs(card.preprocessing, count=3)
@@ -212,9 +220,9 @@ def test_one_pass_gives_logits_features_and_activations(tmp_path, own_cache, run
     assert len(results) == 2 and all(torch.equal(r, out.logits) for r in results)
 
 
-def test_a_model_without_a_verdict_stays_on_torch(tmp_path, own_cache, monkeypatch):
+def test_a_model_without_a_verdict_stays_on_torch(small_model, own_cache, monkeypatch):
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
-    card = ModelCard.read(make_test_model(tmp_path / "model"))
+    card = ModelCard.read(small_model)
     backend = select_backend(load_network(card), card, FP32_CPU)
     assert backend.runtime == "torch"
     assert not own_cache.exists() or not any(own_cache.iterdir())  # nothing exported
@@ -236,8 +244,8 @@ def test_the_runtime_setting_is_checked(tmp_path, own_cache, monkeypatch):
 
 
 @needs_exported
-def test_a_named_runtime_runs_even_without_a_verdict(tmp_path, own_cache):
-    card = ModelCard.read(make_test_model(tmp_path / "model"))
+def test_a_named_runtime_runs_even_without_a_verdict(small_model, cache):
+    card = ModelCard.read(small_model)
     backend = select_backend(load_network(card), card, FP32_CPU, exported_runtimes[0])
     assert backend.runtime == exported_runtimes[0] and backend.precision == "fp32"
 
@@ -286,12 +294,12 @@ def test_without_the_optional_runtimes_the_model_runs_on_torch(tmp_path):
 
 
 @needs_exported
-def test_the_classifier_and_the_batch_engine_run_on_the_chosen_runtime(tmp_path, own_cache):
+def test_the_classifier_and_the_batch_engine_run_on_the_chosen_runtime(small_model, cache):
     from xraydesk.batch.batch_model import BatchModel
     from xraydesk.model.classifier import Classifier
     from xraydesk.runtime.names import RUNTIME_NAMES
 
-    card_path = make_test_model(tmp_path / "model")
+    card_path = small_model
     runtime = exported_runtimes[0]
     classifier = Classifier.load(card_path, device="cpu", runtime=runtime)
     assert classifier.runtime is not None and classifier.runtime.runtime == runtime
@@ -311,12 +319,12 @@ def test_the_classifier_and_the_batch_engine_run_on_the_chosen_runtime(tmp_path,
 
 
 @needs_exported
-def test_classify_cli_takes_the_runtime(tmp_path, own_cache):
+def test_classify_cli_takes_the_runtime(tmp_path, small_model, cache):
     import json
 
     from PIL import Image
 
-    card_path = make_test_model(tmp_path / "model")
+    card_path = small_model
     image = tmp_path / "film.png"
     unit = probe_inputs(ModelCard.read(card_path).preprocessing, count=1)[0, 0] * 0.25 + 0.5
     Image.fromarray((np.clip(unit, 0, 1) * 255).astype(np.uint8)).save(image)
