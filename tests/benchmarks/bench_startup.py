@@ -61,9 +61,11 @@ def cpu_name() -> str:
 
 def wall(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     """Seconds from just before the process starts until it exits (key ""), and until it
-    printed each ``MARKER TIME`` line (key MARKER)."""
+    printed each ``MARKER TIME`` line (key MARKER). It runs in the code's folder: ``-m`` and
+    ``-c`` put the working folder first on sys.path, before PYTHONPATH."""
     start = time.time()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    code = env["PYTHONPATH"].split(os.pathsep)[0]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=code)
     end = time.time()
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: exit {done.returncode}\n{done.stderr}")
