@@ -45,7 +45,8 @@ ENGINE_MODULES = (
     "xraydesk.explain",
     "xraydesk.trust.orient",
     "xraydesk.batch.batch_run",
-    "xraydesk.trainer",
+    "xraydesk.trainer.training",
+    "xraydesk.dicomnet.node",
 )
 
 
