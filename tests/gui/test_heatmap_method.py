@@ -87,6 +87,21 @@ def test_method_choice_recomputes_only_the_heat_map(qtbot, make_window, counted,
     assert not reclassified and window.analysis.prediction is prediction
 
 
+@pytest.mark.data
+def test_method_chosen_while_the_image_is_still_analysed(qtbot, make_window, png_path):
+    """The map of the method chosen last is the one shown, even when the choice is made
+    before the first map arrives (that one is then computed again)."""
+    window = make_window()
+
+    def open_then_choose() -> None:
+        window.open_path(png_path)
+        _choose(window, "gradcam")  # results are still queued: no prediction yet
+
+    wait_for(qtbot, window, "overlay_shown", open_then_choose)
+    assert window.current_explanation.cam.method == "gradcam"
+    assert window.results.cam_method() == "gradcam"
+
+
 def test_method_choice_is_remembered(qtbot, make_window):
     window = make_window(model=None)
     _choose(window, "gradcam++")  # no image: only the choice is kept
