@@ -75,6 +75,15 @@ def cpu_name() -> str:
     return f"{name}, {torch.get_num_threads()} threads, {' '.join(isa)}"
 
 
+def wide_vectors() -> bool:
+    """AVX-512 or AMX: where issue 13 asks for 2x today's engine."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512f" in flags or " amx_bf16" in flags
+
+
 def split_paths(card_path: Path, split: str) -> list[str]:
     rows = csv.DictReader((card_path.parent / card_path.stem / "split.csv").open())
     return [r["path"] for r in rows if r["split"] == split]
@@ -262,8 +271,10 @@ def main() -> int:
         vs_engine = rate / speed[r["engine"]]["batch32"]
         vs_naive = rate / speed["naive loop (fp32, 1 by 1)"]["batch32"]
         print(f"{r['card'].label}: chosen {chosen}: {vs_engine:.2f}x today's engine, "
-              f"{vs_naive:.2f}x the naive loop")  # fmt: skip
-        ok &= vs_naive >= 3.0 and vs_engine >= 0.95
+              f"{vs_naive:.2f}x the naive loop (targets: "
+              f"{2.0 if wide_vectors() else 1.0:.0f}x, 3x)")  # fmt: skip
+        target = 2.0 if wide_vectors() else 1.0  # issue 13: 2x with AVX-512/AMX, else >= 1x
+        ok &= vs_naive >= 3.0 and vs_engine >= target
     if args.write_verdicts:
         write_verdicts({r["card"].weights_sha256: _verdict_entry(r) for r in results})
         print("verdicts written to xraydesk/runtime/verdicts.json")
