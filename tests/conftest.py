@@ -39,10 +39,20 @@ def samples_dir(shared_data: Path) -> Path:
     return shared_data / "samples"
 
 
+@pytest.fixture(scope="session")
+def _runtime_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runtime-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """No test ever writes into the real user data folder."""
+def _isolated_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _runtime_cache: Path
+):
+    """No test ever writes into the real user data folder. Exported runtime graphs
+    (xraydesk.runtime, keyed by the weights' sha256) are shared by the session: each
+    bundled model is exported once, not once per test."""
     monkeypatch.setenv("XRAYDESK_DATA_DIR", str(tmp_path_factory.mktemp("xraydesk-data")))
+    monkeypatch.setenv("XRAYDESK_RUNTIME_CACHE", str(_runtime_cache))
 
 
 @pytest.fixture(scope="session")

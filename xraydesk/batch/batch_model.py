@@ -16,6 +16,11 @@ blocked by a batch. An architecture torch.fx cannot trace runs as the classifier
 ``CpuShare``: on a CPU the model and the decode threads compete for the same cores; it
 picks a ``threads.Schedule`` per batch (measured, see ``threads``), applies it and
 restores the thread count when the run ends.
+
+Where the classifier runs on an exported CPU runtime (``xraydesk.runtime``: OpenVINO or
+ONNX Runtime, chosen because it was measured faithful to fp32 torch for the model), the
+batch runs through that same backend: no torch copy is folded, and the backend's own
+threads do the work (``CpuShare`` still closes the decode slots while a batch runs).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from xraydesk.batch.prefetch import Slots
 from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.network import classifier_head
+from xraydesk.runtime.backend import Backend
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,9 @@ class BatchModel:
         self.private = False
         self._pinned: torch.Tensor | None = None
         self._full_batch_seen = False
-        if optimise:
+        # The classifier's exported runtime (None: it runs on its torch network).
+        self.backend: Backend | None = classifier.runtime
+        if optimise and self.backend is None:
             try:
                 self.network = self._prepared(classifier.network)
                 self.private = True
@@ -72,6 +80,8 @@ class BatchModel:
 
     def probabilities(self, batch: torch.Tensor) -> np.ndarray:
         """(N, classes) float64 probabilities for preprocessed inputs (N, C, H, W)."""
+        if self.backend is not None:
+            return self.probabilities_and_features(batch)[0]
         if not self.private:
             return self.classifier.predict_tensors(batch)
         x = batch.to(self.device.device, non_blocking=True)
@@ -84,7 +94,10 @@ class BatchModel:
     def probabilities_and_features(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and the pooled features that fed the linear head, from one pass
         (the out-of-distribution score of ``xraydesk.trust`` needs the features)."""
-        if not self.private:
+        if self.backend is not None:
+            out = self.backend.run(batch, activations=False)
+            logits, features = out.logits, out.features
+        elif not self.private:
             logits, features = self.classifier.logits_and_features(batch)
         else:
             captured: list[torch.Tensor] = []

@@ -2,6 +2,10 @@
 
 ``xraydesk SUBCOMMAND ...`` runs a command-line tool; ``xraydesk [PATH]`` (no
 subcommand) opens the desktop app.
+
+Start-up is kept short: only the subcommand that runs is imported, and each
+subcommand module imports its heavy libraries (torch, the engines) inside ``run``, so
+``xraydesk --version`` and ``xraydesk models`` answer without importing torch or Qt.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from xraydesk import __version__, qt_preflight
 from xraydesk.errors import XRayDeskError
@@ -32,7 +36,11 @@ SUBCOMMANDS = {
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The command-line parser with these subcommands registered (None: all of them).
+
+    Registering a subcommand imports its module; ``main`` registers only the one it runs.
+    """
     parser = argparse.ArgumentParser(
         prog="xraydesk",
         description=(
@@ -42,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"XRayDesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in SUBCOMMANDS.values():
-        importlib.import_module(module).register(sub)
+    for name in SUBCOMMANDS if commands is None else commands:
+        importlib.import_module(SUBCOMMANDS[name]).register(sub)
     return parser
 
 
@@ -52,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         return _run_gui(argv)
-    parser = build_parser()
+    # a subcommand needs only its own module; --help lists them all; --version none
+    commands = [argv[0]] if argv[0] in SUBCOMMANDS else [] if argv[0] == "--version" else None
+    parser = build_parser(commands)
     args = parser.parse_args(argv)
     try:
         with ctrl_c_interrupts():

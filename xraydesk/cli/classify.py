@@ -15,19 +15,25 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun, RunSummary
-from xraydesk.batch.progress import BatchProgress
-from xraydesk.batch.results import ResultRow, csv_header, csv_record, describe_write_error
-from xraydesk.batch.store import default_db_path
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
-from xraydesk.files import SideFile
-from xraydesk.imaging.discover import DiscoveryStats, iter_images
-from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DEVICE_CHOICES
-from xraydesk.model.library import resolve_model
+from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
+
+if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
+    from xraydesk.batch.batch_run import RunSummary
+    from xraydesk.batch.progress import BatchProgress
+    from xraydesk.batch.results import ResultRow
+    from xraydesk.model.classifier import Classifier
+
+# Up to this many files (and no folder), the batch network is not folded: folding copies
+# and traces the whole ResNet (1-2 s on 2 cores) to save ~20 % of each forward pass, a
+# loss for a quick look at a few files. Those run the classifier's own network, as the
+# viewer does.
+FOLD_FROM_FILES = 33
 
 EPILOG = """\
 Output: a table on stdout, or with --json one JSON object per line (JSON Lines) with the
@@ -81,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument(
+        "--runtime",
+        choices=RUNTIME_CHOICES,
+        help=f"inference runtime (default: {RUNTIME_ENV}, else auto: on a CPU the fastest "
+        "installed one measured faithful to fp32 torch for the model, else torch)",
+    )
+    parser.add_argument(
         "--auto-orient",
         action="store_true",
         help="turn back or invert back (in memory) images the input gate is confident are "
@@ -90,12 +102,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun
+    from xraydesk.batch.results import describe_write_error
+    from xraydesk.model.classifier import Classifier
+    from xraydesk.model.library import resolve_model
+
     nothing = _nothing_to_classify(args.paths, args.recursive)
     if nothing is not None:  # before the model loads and before a run is recorded
         print(f"xraydesk: {nothing}", file=sys.stderr)
         return 1
     card = resolve_model(args.model)
-    classifier = Classifier.load(card, device=args.device)
+    classifier = Classifier.load(card, device=args.device, runtime=args.runtime)
     print(f"model {card.label} on {classifier.device.label}", file=sys.stderr)
     ids = classifier.class_ids
     folders = any(Path(p).is_dir() for p in args.paths)
@@ -103,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         skip_known=not args.no_skip,
         record=folders,  # single files are a quick look, not a run worth keeping
+        optimise_model=folders or len(args.paths) >= FOLD_FROM_FILES,
         cam_dir=args.cam_dir,
         auto_orient=args.auto_orient,
     )
@@ -185,6 +203,9 @@ class CsvOutput:
     """
 
     def __init__(self, path: Path, class_ids: list[str]) -> None:
+        from xraydesk.batch.results import csv_header, describe_write_error
+        from xraydesk.files import SideFile
+
         self.path = path
         self.class_ids = class_ids
         self.error: OSError | None = None
@@ -196,6 +217,8 @@ class CsvOutput:
             raise XRayDeskError(describe_write_error(path, exc, "the CSV file")) from exc
 
     def write(self, row: ResultRow) -> None:
+        from xraydesk.batch.results import csv_record
+
         self._writer.writerow(csv_record(row, self.class_ids))
 
     def close(self, keep: bool) -> bool:
@@ -215,6 +238,8 @@ class CsvOutput:
 def _nothing_to_classify(paths: list[str], recursive: bool) -> str | None:
     """Why a run over ``paths`` would have no row at all (folders holding no image), or
     None. Stops at the first image, so a large folder costs one directory listing."""
+    from xraydesk.imaging.discover import DiscoveryStats, iter_images
+
     stats = DiscoveryStats()
     found = iter_images(paths, recursive, stats)
     try:
@@ -308,6 +333,8 @@ def _table_line(cells: list[str]) -> str:
 def _summary(summary: RunSummary | None) -> None:
     if summary is None:
         return
+    from xraydesk.batch.store import default_db_path
+
     total = summary.done
     parts = [f"{total - summary.failed} of {total} classified"]
     if summary.reused:

@@ -7,31 +7,83 @@ query/retrieve from a PACS, and results back as DICOM (SR + heat-map Secondary C
 - ``scu``: C-ECHO, C-FIND, C-MOVE, C-STORE as a caller (``xraydesk pacs``);
 - ``results``: the SR and Secondary Capture (highdicom);
 - ``storage``: where received files go, with private permissions.
+
+The names below are imported on first use (PEP 562): ``xraydesk listen`` and
+``xraydesk pacs`` read ``config`` to build their options, and must not import torch
+(through ``node``) for that.
 """
 
-from xraydesk.dicomnet.config import (
-    ConfigError,
-    NodeConfig,
-    RemoteNode,
-    TlsFiles,
-    config_path,
-    load_config,
-    make_node,
-)
-from xraydesk.dicomnet.node import NodeStats, StorageNode
-from xraydesk.dicomnet.results import NOT_FOR_DIAGNOSIS, ResultObjects, ResultsError, make_results
-from xraydesk.dicomnet.scu import (
-    DicomNetError,
-    StudyMatch,
-    StudyQuery,
-    TransferOutcome,
-    echo,
-    find_studies,
-    move_studies,
-    send_files,
-    send_results,
-)
-from xraydesk.dicomnet.worklist import WorkItem, Worklist, WorklistError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "ConfigError": "xraydesk.dicomnet.config",
+    "NodeConfig": "xraydesk.dicomnet.config",
+    "RemoteNode": "xraydesk.dicomnet.config",
+    "TlsFiles": "xraydesk.dicomnet.config",
+    "config_path": "xraydesk.dicomnet.config",
+    "load_config": "xraydesk.dicomnet.config",
+    "make_node": "xraydesk.dicomnet.config",
+    "NodeStats": "xraydesk.dicomnet.node",
+    "StorageNode": "xraydesk.dicomnet.node",
+    "NOT_FOR_DIAGNOSIS": "xraydesk.dicomnet.results",
+    "ResultObjects": "xraydesk.dicomnet.results",
+    "ResultsError": "xraydesk.dicomnet.results",
+    "make_results": "xraydesk.dicomnet.results",
+    "DicomNetError": "xraydesk.dicomnet.scu",
+    "StudyMatch": "xraydesk.dicomnet.scu",
+    "StudyQuery": "xraydesk.dicomnet.scu",
+    "TransferOutcome": "xraydesk.dicomnet.scu",
+    "echo": "xraydesk.dicomnet.scu",
+    "find_studies": "xraydesk.dicomnet.scu",
+    "move_studies": "xraydesk.dicomnet.scu",
+    "send_files": "xraydesk.dicomnet.scu",
+    "send_results": "xraydesk.dicomnet.scu",
+    "WorkItem": "xraydesk.dicomnet.worklist",
+    "Worklist": "xraydesk.dicomnet.worklist",
+    "WorklistError": "xraydesk.dicomnet.worklist",
+}
+
+if TYPE_CHECKING:
+    from xraydesk.dicomnet.config import (
+        ConfigError,
+        NodeConfig,
+        RemoteNode,
+        TlsFiles,
+        config_path,
+        load_config,
+        make_node,
+    )
+    from xraydesk.dicomnet.node import NodeStats, StorageNode
+    from xraydesk.dicomnet.results import (
+        NOT_FOR_DIAGNOSIS,
+        ResultObjects,
+        ResultsError,
+        make_results,
+    )
+    from xraydesk.dicomnet.scu import (
+        DicomNetError,
+        StudyMatch,
+        StudyQuery,
+        TransferOutcome,
+        echo,
+        find_studies,
+        move_studies,
+        send_files,
+        send_results,
+    )
+    from xraydesk.dicomnet.worklist import WorkItem, Worklist, WorklistError
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "NOT_FOR_DIAGNOSIS",

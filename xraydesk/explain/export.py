@@ -1,4 +1,8 @@
-"""Writing Grad-CAM overlays to PNG files (the batch engine's "Grad-CAM images" option)."""
+"""Writing heat-map overlays to PNG files (the batch engine's "Grad-CAM images" option).
+
+The map is the default method's (CAM, explain/cam.py): one forward pass and no backward
+pass per image, the same map the viewer shows first.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from xraydesk.errors import XRayDeskError
-from xraydesk.explain.gradcam import grad_cam
+from xraydesk.explain.methods import DEFAULT_METHOD, heat_map, method_label
 from xraydesk.explain.overlay import DEFAULT_OPACITY, blend_overlay
 from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 from xraydesk.imaging import load_xray
@@ -30,8 +34,9 @@ def write_cam_png(
     class_id: str | None = None,
     opacity: float = DEFAULT_OPACITY,
     xray: XRay | None = None,
+    method: str = DEFAULT_METHOD,
 ) -> Path:
-    """Write ``source``'s Grad-CAM overlay into ``out_dir``; returns the PNG's path.
+    """Write ``source``'s heat-map overlay (``method``) into ``out_dir``; returns the path.
 
     ``xray`` is the image already in memory (the batch engine keeps it from decoding);
     without it the file is loaded. ``class_id`` None explains the predicted class.
@@ -41,9 +46,9 @@ def write_cam_png(
     """
     if xray is None:
         xray = load_xray(source)
-    cam = grad_cam(classifier, xray, class_id)
+    cam = heat_map(classifier, xray, class_id, method)
     if is_empty_heatmap(cam.heatmap):
-        raise XRayDeskError(f"{EMPTY_HEATMAP}, so no Grad-CAM image is written")
+        raise XRayDeskError(f"{EMPTY_HEATMAP}, so no {method_label(method)} image is written")
     rgb = blend_overlay(xray.render(), cam.heatmap, opacity)
     out = out_dir / cam_filename(source)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,9 @@
-"""Grad-CAM: where the model looked, as a heat map over the source image.
+"""Grad-CAM and Grad-CAM++ from the grad-cam package: heat maps that need a backward pass.
+
+The viewer's default heat map is the class activation map (explain/cam.py), which equals
+Grad-CAM for these networks and comes from the forward pass that gave the probabilities.
+The package stays for the methods that differ (Grad-CAM++) and as the reference CAM is
+tested against.
 
 Uses the grad-cam package (``with GradCAM(...)``) on the last ResNet stage. Its context
 manager releases the package's hooks when the block ends, not when ``__del__`` happens to
@@ -9,40 +14,41 @@ forward pass.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
+from pytorch_grad_cam.base_cam import BaseCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+from xraydesk.explain.cam import CamResult, class_index
+from xraydesk.explain.geometry import to_source
+from xraydesk.explain.methods import GRADCAM, GRADCAM_PLUS_PLUS
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.network import cam_target_layer
 
-
-@dataclass(frozen=True)
-class CamResult:
-    heatmap: np.ndarray  # float32 (H, W) in [0, 1] at the source image's size
-    class_id: str
-    seconds: float
+PACKAGE_METHODS: dict[str, type[BaseCAM]] = {GRADCAM: GradCAM, GRADCAM_PLUS_PLUS: GradCAMPlusPlus}
 
 
-def grad_cam(classifier: Classifier, xray: XRay, class_id: str | None = None) -> CamResult:
-    """Grad-CAM for ``class_id`` (default: the predicted class), at the source image's size."""
+def grad_cam(
+    classifier: Classifier, xray: XRay, class_id: str | None = None, method: str = GRADCAM
+) -> CamResult:
+    """Grad-CAM (or ``method`` "gradcam++") for ``class_id`` (default: the predicted
+    class), at the source image's size."""
     start = time.perf_counter()
-    ids = classifier.class_ids
-    if class_id is not None and class_id not in ids:
-        raise ValueError(f"unknown class {class_id!r} for model {classifier.card.name!r}: {ids}")
-    index = None if class_id is None else ids.index(class_id)
-    cam_small, index = _cam_at_input(classifier, classifier.preprocess(xray)[None], index)
-    heatmap = _to_source(cam_small, classifier, xray.shape)
-    return CamResult(heatmap=heatmap, class_id=ids[index], seconds=time.perf_counter() - start)
+    if method not in PACKAGE_METHODS:
+        raise ValueError(f"unknown grad-cam package method {method!r}: {list(PACKAGE_METHODS)}")
+    index = class_index(classifier, class_id)
+    tensor = classifier.preprocess(xray)[None]
+    cam_small, index = _cam_at_input(classifier, tensor, index, PACKAGE_METHODS[method])
+    heatmap = to_source(cam_small, classifier.preprocessing, xray.shape)
+    seconds = time.perf_counter() - start
+    return CamResult(heatmap, classifier.class_ids[index], seconds, method)
 
 
 def _cam_at_input(
-    classifier: Classifier, tensor: torch.Tensor, index: int | None
+    classifier: Classifier, tensor: torch.Tensor, index: int | None, kind: type[BaseCAM]
 ) -> tuple[np.ndarray, int]:
     """The heat map at the model's input size; ``index`` None explains the top class.
 
@@ -62,7 +68,7 @@ def _cam_at_input(
         own_hook = network.register_forward_hook(keep_logits)
         try:
             targets = None if index is None else [ClassifierOutputTarget(index)]
-            with GradCAM(model=network, target_layers=[cam_target_layer(network)]) as cam:
+            with kind(model=network, target_layers=[cam_target_layer(network)]) as cam:
                 try:
                     with torch.enable_grad():
                         out = cam(input_tensor=tensor.to(classifier.device.device), targets=targets)
@@ -76,11 +82,3 @@ def _cam_at_input(
     if index is None:
         index = int(logits[0][0].argmax())
     return np.asarray(out[0], dtype=np.float32), index
-
-
-def _to_source(cam: np.ndarray, classifier: Classifier, shape: tuple[int, int]) -> np.ndarray:
-    """Undo the preprocessing geometry: crop any letterbox padding, resize to the source."""
-    top, left, bottom, right = classifier.preprocessing.content_box(*shape)
-    crop = torch.from_numpy(np.ascontiguousarray(cam[top:bottom, left:right]))
-    resized = F.interpolate(crop[None, None], size=shape, mode="bilinear", align_corners=False)
-    return resized[0, 0].clamp_(0.0, 1.0).numpy()

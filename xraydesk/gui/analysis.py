@@ -1,15 +1,22 @@
-"""Loading, inference and Grad-CAM off the GUI thread, newest request wins.
+"""Loading, inference and the heat map off the GUI thread, newest request wins.
 
 Every request (open a file, re-run with another model, explain another class) gets a
 new request id. Workers check the id between stages and stop as soon as a newer
 request exists; results that still arrive late are dropped in the GUI thread. The
 stages run in the order a reader needs them: image, then probabilities (emitted at
-once), then the Grad-CAM heat map, so the probabilities never wait for the heat map.
+once), then the heat map, so the probabilities never wait for the heat map.
+
+The default heat map (CAM, explain/cam.py) is computed from the activations of the very
+forward pass that gave the probabilities and the out-of-distribution score: one pass
+through the network per image. That pass is remembered (``ForwardMemo``) for the image
+on screen, so explaining another class costs no network call either; Grad-CAM and
+Grad-CAM++, chosen in the viewer, run the grad-cam package (forward and backward).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -19,12 +26,19 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from xraydesk.errors import ImageLoadError, XRayDeskError
-from xraydesk.explain import CamResult, grad_cam, is_empty_heatmap
+from xraydesk.explain import (
+    DEFAULT_METHOD,
+    CamResult,
+    heat_map,
+    is_empty_heatmap,
+    method_label,
+)
+from xraydesk.explain.cam import CAM
 from xraydesk.gui.qt_images import DisplayImage, premultiplied_display, render_display
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.cache import ClassifierCache, shared_cache
-from xraydesk.model.classifier import Prediction
+from xraydesk.model.classifier import Classifier, ForwardOutputs, Prediction
 from xraydesk.trust.orient import TrustCheck
 from xraydesk.viewer.overlay_layer import heat_layer
 from xraydesk.viewer.windowing import WindowPresets, window_presets
@@ -72,6 +86,37 @@ class Request:
     predict: bool = True
     cam: bool = True
     cam_class: str | None = None  # None: the predicted class
+    method: str = DEFAULT_METHOD  # heat-map method (explain.methods.METHODS)
+
+
+class ForwardMemo:
+    """The last forward pass kept with its image and model, for the heat map of another
+    class or method of the image on screen: CAM then needs no network call.
+
+    One entry (about 0.4 MB of activations); the image and the classifier are held by
+    reference, so an identity match means the same pixels through the same network.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entry: tuple[XRay, Classifier, ForwardOutputs] | None = None
+
+    def put(self, xray: XRay, classifier: Classifier, forward: ForwardOutputs) -> None:
+        if forward.activations is None:
+            return
+        with self._lock:
+            self._entry = (xray, classifier, forward)
+
+    def get(self, xray: XRay, classifier: Classifier) -> ForwardOutputs | None:
+        with self._lock:
+            entry = self._entry
+        if entry is not None and entry[0] is xray and entry[1] is classifier:
+            return entry[2]
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entry = None
 
 
 class _TaskSignals(QObject):
@@ -93,12 +138,14 @@ class _AnalysisTask(QRunnable):
         signals: _TaskSignals,
         cache: ClassifierCache,
         is_current: Callable[[int], bool],
+        memo: ForwardMemo,
     ) -> None:
         super().__init__()
         self.request = request
         self.signals = signals
         self.cache = cache
         self.is_current = is_current
+        self.memo = memo
 
     def run(self) -> None:  # runs in a pool thread
         rid = self.request.request_id
@@ -155,12 +202,14 @@ class _AnalysisTask(QRunnable):
                 return
             self._stage = STAGE_PREDICT
             self.signals.progress.emit(rid, "Classifying…")
-            try:
-                checked = TrustCheck.of(classifier).classify(xray)  # gate + OOD, one forward
+            try:  # gate, OOD and the activations for CAM, all from one forward pass
+                checked = TrustCheck.of(classifier).classify(xray, activations=True)
             except XRayDeskError as exc:  # e.g. a non-finite output: the engine's sentence
                 self.signals.failed.emit(rid, Failure(STAGE_PREDICT, str(exc), xray.path))
                 return
             prediction: Prediction = checked.prediction
+            if checked.forward is not None:
+                self.memo.put(xray, classifier, checked.forward)
             self.signals.checked.emit(rid, checked)
             self.signals.predicted.emit(rid, prediction)
             if cam_class not in classifier.class_ids:
@@ -168,9 +217,9 @@ class _AnalysisTask(QRunnable):
         if not req.cam or not self.is_current(rid):
             return
         self._stage = STAGE_CAM
-        self.signals.progress.emit(rid, "Computing the Grad-CAM heat map…")
+        self.signals.progress.emit(rid, f"Computing the {method_label(req.method)} heat map…")
         try:
-            cam = grad_cam(classifier, xray, cam_class)
+            cam = self._heat_map(classifier, xray, cam_class)
         except XRayDeskError as exc:
             self.signals.failed.emit(rid, Failure(STAGE_CAM, str(exc), xray.path))
             return
@@ -179,6 +228,18 @@ class _AnalysisTask(QRunnable):
         empty = is_empty_heatmap(cam.heatmap)
         layer = None if empty else premultiplied_display(heat_layer(cam.heatmap))
         self.signals.explained.emit(rid, Explanation(cam, layer, classifier.card.label))
+
+    def _heat_map(self, classifier: Classifier, xray: XRay, cam_class: str | None) -> CamResult:
+        """The requested map; CAM from the remembered forward pass of this image and model
+        (the one that gave the probabilities), or from one new forward pass kept for later."""
+        method = self.request.method
+        forward = None
+        if method == CAM:
+            forward = self.memo.get(xray, classifier)
+            if forward is None:
+                forward = classifier.forward(classifier.preprocess(xray)[None])
+                self.memo.put(xray, classifier, forward)
+        return heat_map(classifier, xray, cam_class, method, forward)
 
 
 class AnalysisPipeline(QObject):
@@ -196,10 +257,11 @@ class AnalysisPipeline(QObject):
         super().__init__(parent)
         self.cache = cache if cache is not None else shared_cache()
         self._pool = QThreadPool(self)
-        # two threads: a new image can load while the previous one's Grad-CAM finishes
+        # two threads: a new image can load while the previous one's heat map finishes
         self._pool.setMaxThreadCount(2)
         self._current = 0
         self._running: set[int] = set()
+        self.memo = ForwardMemo()
         self._signals = _TaskSignals(self)
         self._signals.loaded.connect(self._on_loaded)
         self._signals.predicted.connect(self._on_predicted)
@@ -214,17 +276,29 @@ class AnalysisPipeline(QObject):
     def busy(self) -> bool:
         return self._current in self._running
 
-    def open(self, path: Path, model: Path | None, device: str = "auto") -> int:
-        return self._submit(path=Path(path), model=model, device=device)
+    def open(
+        self, path: Path, model: Path | None, device: str = "auto", method: str = DEFAULT_METHOD
+    ) -> int:
+        return self._submit(path=Path(path), model=model, device=device, method=method)
 
     def analyse(
-        self, xray: XRay, model: Path, device: str = "auto", cam_class: str | None = None
+        self,
+        xray: XRay,
+        model: Path,
+        device: str = "auto",
+        cam_class: str | None = None,
+        method: str = DEFAULT_METHOD,
     ) -> int:
-        return self._submit(xray=xray, model=model, device=device, cam_class=cam_class)
-
-    def explain(self, xray: XRay, model: Path, device: str, cam_class: str) -> int:
         return self._submit(
-            xray=xray, model=model, device=device, predict=False, cam_class=cam_class
+            xray=xray, model=model, device=device, cam_class=cam_class, method=method
+        )
+
+    def explain(
+        self, xray: XRay, model: Path, device: str, cam_class: str, method: str = DEFAULT_METHOD
+    ) -> int:
+        """Only the heat map (another class or method): no classification."""
+        return self._submit(
+            xray=xray, model=model, device=device, predict=False, cam_class=cam_class, method=method
         )
 
     def preload(self, model: Path, device: str = "auto") -> None:
@@ -246,7 +320,8 @@ class AnalysisPipeline(QObject):
         self._current += 1
         request = Request(self._current, **fields)  # type: ignore[arg-type]
         self._running.add(self._current)
-        self._pool.start(_AnalysisTask(request, self._signals, self.cache, self._is_current))
+        task = _AnalysisTask(request, self._signals, self.cache, self._is_current, self.memo)
+        self._pool.start(task)
         return self._current
 
     def _is_current(self, request_id: int) -> bool:  # called from workers: an int read

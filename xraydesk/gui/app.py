@@ -1,14 +1,21 @@
-"""``xraydesk [PATH]`` and ``xraydesk --screenshot OUT.png PATH``: the desktop app's front door."""
+"""``xraydesk [PATH]`` and ``xraydesk --screenshot OUT.png PATH``: the desktop app's front door.
+
+Start-up (issue 13): a small start window is on screen within a fraction of a second,
+while torch and the analysis engine import on a worker thread; then the main window
+replaces it, and the model loads in the background (``model_choice.ModelLoader``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import gc
+import importlib
 import logging
 import os
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,11 +23,10 @@ from types import TracebackType
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QVBoxLayout, QWidget
 
 from xraydesk import __version__, paths
 from xraydesk.errors import XRayDeskError
-from xraydesk.gui.settings import AppSettings
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
 
@@ -29,6 +35,19 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SCREENSHOT_SIZE = (1440, 900)  # at least 1280 x 800, the documented minimum
 SCREENSHOT_TIMEOUT_S = 600.0
+# Imported on a worker thread while the start window is shown: the Qt-free modules the
+# main window needs that take seconds (torch above all). Qt modules are imported later,
+# on the GUI thread.
+ENGINE_MODULES = (
+    "torch",
+    "xraydesk.model.classifier",
+    "xraydesk.model.cache",
+    "xraydesk.explain",
+    "xraydesk.trust.orient",
+    "xraydesk.batch.batch_run",
+    "xraydesk.trainer.training",
+    "xraydesk.dicomnet.node",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # scripted docs, CI
     quiet_offscreen_notices()
     app = _application()
+    start = None
+    if not args.screenshot:
+        start = StartWindow()
+        start.show()
+        if not import_engine(start):
+            return EXIT_OK  # the start window was closed: the user changed their mind
     from xraydesk.gui.main_window import MainWindow  # after QApplication: fonts, styles
     from xraydesk.gui.tools import install_tools
 
@@ -86,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.excepthook = _make_excepthook(window)
     try:
         window.show()
+        if start is not None:
+            start.replaced()
+            start.deleteLater()
         window.show_first_start_notice()
         if args.path:
             window.open_path(args.path)
@@ -94,6 +122,73 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.excepthook = previous_hook
         window.close()  # no-op if the user closed it; waits for the workers
         window.deleteLater()
+
+
+class StartWindow(QMainWindow):
+    """What the user sees while torch and the engine import (a few seconds on a small
+    CPU): the app has started and is getting ready; closing it quits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("startWindow")
+        self.setWindowTitle("XRayDesk")
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        title = QLabel("XRayDesk is starting…")
+        title.setObjectName("startTitle")
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        title.setFont(font)
+        layout.addWidget(title)
+        layout.addWidget(QLabel("Loading the analysis engine. The window opens in a moment."))
+        busy = QProgressBar()
+        busy.setRange(0, 0)  # no known end: a moving bar says it is working
+        busy.setTextVisible(False)
+        layout.addWidget(busy)
+        self.setCentralWidget(body)
+        self.resize(440, 140)
+        self.closed_by_user = False
+        self._replaced = False
+
+    def closeEvent(self, event) -> None:
+        self.closed_by_user = not self._replaced
+        super().closeEvent(event)
+
+    def replaced(self) -> None:
+        """The main window is up: closing now is not the user's doing."""
+        self._replaced = True
+        self.close()
+
+
+def import_engine(start: StartWindow, modules: Sequence[str] = ENGINE_MODULES) -> bool:
+    """Import ``modules`` on a worker thread while the event loop keeps ``start`` painted
+    and answering. False when the user closed the start window meanwhile.
+
+    An import that fails is left to fail again, with its traceback, where the main
+    window imports it.
+    """
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            for name in modules:
+                importlib.import_module(name)
+        except Exception:  # raised again on the GUI thread, see above
+            log.debug("background import failed", exc_info=True)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name="xraydesk-import", daemon=True)
+    worker.start()
+    loop = QEventLoop()
+    poll = QTimer()
+    poll.timeout.connect(lambda: (done.is_set() or start.closed_by_user) and loop.quit())
+    poll.start(15)
+    if not done.is_set():
+        loop.exec()
+    poll.stop()
+    worker.join()  # also when closed: never leave an import half-done behind
+    return not start.closed_by_user
 
 
 def quiet_offscreen_notices() -> None:
@@ -196,6 +291,8 @@ def _screenshot(app: QApplication, args: argparse.Namespace, window_class) -> in
     except XRayDeskError as exc:
         print(f"xraydesk: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    from xraydesk.gui.settings import AppSettings  # imports imaging: not before the start window
+
     # throwaway settings: the picture does not depend on, nor change, the user's preferences
     scratch = tempfile.TemporaryDirectory(prefix="xraydesk-screenshot-")
     window = window_class(

@@ -21,6 +21,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QLabel,
     QMainWindow,
     QSplitter,
     QVBoxLayout,
@@ -40,7 +41,7 @@ from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notic
 from xraydesk.gui.folder_images import FolderImages
 from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_RULER, ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
-from xraydesk.gui.model_choice import ModelChoice, population_check
+from xraydesk.gui.model_choice import ModelChoice, ModelLoader, population_check
 from xraydesk.gui.report import ReportContent, heat_map_text, window_text, write_report
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
@@ -126,6 +127,12 @@ class MainWindow(QMainWindow):
         self._tool_docks: list[QDockWidget] = []
         self._closed = False
         self.analysis = ViewerAnalysis(self, cache)
+        # the model loads on a worker thread: the window is shown and usable before it is
+        # ready, and an image opened meanwhile waits for it (issue 13)
+        self.model_loader = ModelLoader(self.analysis.pipeline.cache, self)
+        self.model_loader.loading.connect(self._on_model_loading)
+        self.model_loader.ready.connect(self._on_model_ready)
+        self.model_loader.failed.connect(self._on_model_failed)
 
         self._build_central()
         self._build_side_panel()
@@ -134,6 +141,9 @@ class MainWindow(QMainWindow):
         build_menus(self)
         build_toolbar(self)
         build_status_bar(self)
+        self.model_state_label = QLabel()  # "Loading model …" until it is ready
+        self.model_state_label.setObjectName("statusValue")
+        self.statusBar().insertPermanentWidget(0, self.model_state_label)
         self.state.subscribe(self._on_state_changed)
         self.setAcceptDrops(True)
 
@@ -141,7 +151,7 @@ class MainWindow(QMainWindow):
         if model is not None:
             self.set_active_model(model)
         elif self.models.path is not None:
-            self.analysis.pipeline.preload(self.models.path, self._device)
+            self._load_model(self.models.path)
         self._restore_geometry()
         self.sync_actions()
 
@@ -175,6 +185,8 @@ class MainWindow(QMainWindow):
         self.results.overlay_toggled.connect(self.set_overlay_visible)
         self.results.opacity_changed.connect(self.set_overlay_opacity)
         self.results.cam_class_selected.connect(self.explain_class)
+        self.results.cam_method_selected.connect(self.analysis.set_method)
+        self.results.set_cam_method(self.analysis.method)
         self.results.set_opacity(self.state.overlay_opacity)
         self.results.set_overlay_checked(self.state.overlay_visible)
         self.metadata = MetadataPanel()
@@ -328,7 +340,7 @@ class MainWindow(QMainWindow):
         self.models.select(card_path)
         self.refresh_models()
         self.model_changed.emit(card_path)
-        self.analysis.pipeline.preload(card_path, self._device)
+        self._load_model(card_path)
         self.analysis.rerun()
         self._warn_population(card_path)
         return True
@@ -347,8 +359,35 @@ class MainWindow(QMainWindow):
             return
         self.models.select(path)
         self.model_changed.emit(path)
+        self._load_model(path)
         self.analysis.rerun()
         self._warn_population(path)
+
+    def _load_model(self, card_path: Path | None) -> None:
+        """Load this model on a worker thread (nothing to do when it is already loaded)."""
+        if card_path is not None:
+            self.model_loader.load(card_path, self._device)
+
+    @Slot(object)
+    def _on_model_loading(self, card_path: Path) -> None:
+        self.model_state_label.setText(f"Loading model {card_path.stem}…")
+        self.statusBar().showMessage(
+            f"Loading model {card_path.stem}… Images can be opened now; they are classified "
+            "as soon as it is ready."
+        )
+
+    @Slot(object)
+    def _on_model_ready(self, card_path: Path) -> None:
+        if self.model_loader.is_loading():
+            return  # another model (or device) is on its way: keep saying so
+        self.model_state_label.setText(f"Model {card_path.stem} ready")
+        self.statusBar().showMessage(f"Model {card_path.stem} ready.", 5000)
+
+    @Slot(object, str)
+    def _on_model_failed(self, card_path: Path, message: str) -> None:
+        self.model_state_label.setText(f"Model {card_path.stem} not loaded")
+        if card_path == self.models.path and self.analysis.xray is None:
+            self.show_message(message)  # with an image on screen its analysis says it
 
     def choose_model_file(self) -> None:
         """Model > Use a model file: ask for a card anywhere on disk."""
@@ -364,6 +403,7 @@ class MainWindow(QMainWindow):
         self.settings.device = device
         for action in self.device_group.actions():
             action.setChecked(action.data() == device)
+        self._load_model(self.models.path)
         self.analysis.rerun()
 
     # ================================================================ view controls
@@ -523,7 +563,9 @@ class MainWindow(QMainWindow):
             image=self.view.composed_image(),
             source_name=xray.path.name,
             prediction=prediction,
-            heat_map=heat_map_text(prediction, explanation.cam.class_id, state.overlay_opacity)
+            heat_map=heat_map_text(
+                prediction, explanation.cam.class_id, state.overlay_opacity, explanation.cam.method
+            )
             if shown and explanation is not None
             else None,
             heat_map_note=EMPTY_HEATMAP if empty else "",
@@ -603,6 +645,7 @@ class MainWindow(QMainWindow):
                 stop()
         self.analysis.pipeline.cancel()
         self.analysis.pipeline.wait(timeout_ms)
+        self.model_loader.wait(timeout_ms)
         self.compare_loader.shutdown()
         self.view_link.detach()
         self.state.unsubscribe(self._on_state_changed)

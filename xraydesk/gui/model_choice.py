@@ -1,14 +1,20 @@
-"""Which model the viewer uses: the library's models plus cards chosen by path.
+"""Which model the viewer uses: the library's models plus cards chosen by path, and
+loading it off the GUI thread.
 
 A card chosen by path (outside the library) stays listed for the session and, through
 the settings, the next start. Kept out of the main window so the rules for "which model
-is current" read in one place.
+is current" read in one place. ``ModelLoader`` loads the active model on a worker
+thread: the window is shown, and answers, before the model is ready (issue 13).
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from xraydesk.errors import ModelError, XRayDeskError
 from xraydesk.gui.settings import AppSettings
@@ -17,6 +23,9 @@ from xraydesk.model import library
 from xraydesk.model.card import ModelCard
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.population import population_warnings
+
+if TYPE_CHECKING:
+    from xraydesk.model.cache import ClassifierCache
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +94,75 @@ def population_check(card_path: Path | None, xray: XRay | None) -> list[ResultWa
     except XRayDeskError:
         return []
     return population_warnings(card, xray.metadata)
+
+
+class ModelLoader(QObject):
+    """Loads models into the viewer's classifier cache on a worker thread and says when.
+
+    The analysis of an image opened meanwhile asks the same cache for the same model and
+    waits for this load (the cache holds its lock while loading), so opening an image
+    before the model is ready queues it; it never fails for that reason.
+    """
+
+    loading = Signal(object)  # card Path: a load started
+    ready = Signal(object)  # card Path: in the cache
+    failed = Signal(object, str)  # card Path, a sentence naming the model and the cause
+
+    def __init__(self, cache: ClassifierCache, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.cache = cache
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)  # one model at a time; a second request waits
+        self._pending: set[tuple[str, str]] = set()
+        self._signals = _LoadSignals(self)  # emitted from the pool, delivered here (queued)
+        self._signals.done.connect(self._finished)
+
+    def load(self, card_path: Path, device: str) -> bool:
+        """Start loading (True), or False when it is already loaded or loading."""
+        key = (str(card_path), device)
+        if key in self._pending or self.cache.cached(card_path, device):
+            return False
+        self._pending.add(key)
+        self.loading.emit(card_path)
+        self._pool.start(_LoadTask(self.cache, self._signals, card_path, device))
+        return True
+
+    def is_loading(self, card_path: Path | None = None) -> bool:
+        return any(card_path is None or path == str(card_path) for path, _ in self._pending)
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until no load is running (shutdown and tests)."""
+        return self._pool.waitForDone(msecs)
+
+    def _finished(self, card_path: Path, device: str, error: str | None) -> None:
+        self._pending.discard((str(card_path), device))
+        if error is None:
+            self.ready.emit(card_path)
+        else:
+            self.failed.emit(card_path, error)
+
+
+class _LoadSignals(QObject):
+    done = Signal(object, str, object)  # card Path, device, error sentence or None
+
+
+class _LoadTask(QRunnable):
+    def __init__(
+        self, cache: ClassifierCache, signals: _LoadSignals, card_path: Path, device: str
+    ) -> None:
+        super().__init__()
+        self.cache = cache
+        self.signals = signals
+        self.card_path = card_path
+        self.device = device
+
+    def run(self) -> None:  # runs in the loader's pool thread
+        error: str | None = None
+        try:
+            self.cache.get(self.card_path, self.device)
+        except XRayDeskError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.error("loading %s failed:\n%s", self.card_path, traceback.format_exc())
+            error = f"{self.card_path}: unexpected error loading the model ({exc!r})"
+        self.signals.done.emit(self.card_path, self.device, error)

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainte
 
 from xraydesk import __version__
 from xraydesk.errors import XRayDeskError
+from xraydesk.explain.methods import method_label
 from xraydesk.imaging.xray import Window
 from xraydesk.model.classifier import Prediction
 from xraydesk.viewer.windowing import format_window
@@ -36,10 +37,13 @@ class ReportContent:
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().replace(microsecond=0))
 
 
-def heat_map_text(prediction: Prediction, class_id: str, opacity: float) -> str:
-    """How the report names the heat map shown on its image."""
+def heat_map_text(
+    prediction: Prediction, class_id: str, opacity: float, method: str = "gradcam"
+) -> str:
+    """How the report names the heat map shown on its image: the method (a key of
+    ``explain.METHODS``), the class it explains and the opacity."""
     name = prediction.display_names.get(class_id, class_id)
-    return f"Grad-CAM for “{name}”, opacity {opacity * 100:.0f}%"
+    return f"{method_label(method)} for “{name}”, opacity {opacity * 100:.0f}%"
 
 
 def window_text(window: Window | None, inverted: bool) -> str:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from xraydesk.explain import EMPTY_HEATMAP, blend_overlay
+from xraydesk.explain import DEFAULT_METHOD, EMPTY_HEATMAP, METHODS, blend_overlay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Prediction
 from xraydesk.trust.orient import correction_text
@@ -130,6 +130,7 @@ class ResultsPanel(QWidget):
     overlay_toggled = Signal(bool)
     opacity_changed = Signal(float)
     cam_class_selected = Signal(str)  # class id
+    cam_method_selected = Signal(str)  # heat-map method key (explain.METHODS)
     correct_requested = Signal()  # the one-click orientation/inversion correction
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -198,7 +199,7 @@ class ResultsPanel(QWidget):
 
         # heat map
         layout.addSpacing(6)
-        layout.addWidget(section_title("Heat map (Grad-CAM)"))
+        layout.addWidget(section_title("Heat map"))
         self.overlay_check = QCheckBox("Show heat map  (H)")
         self.overlay_check.setChecked(True)
         self.overlay_check.toggled.connect(self.overlay_toggled)
@@ -221,6 +222,16 @@ class ResultsPanel(QWidget):
         self.class_combo.setPlaceholderText("the predicted class")
         self.class_combo.activated.connect(self._on_class_activated)
         grid.addWidget(self.class_combo, 1, 1, 1, 2)
+        grid.addWidget(QLabel("Method"), 2, 0)
+        self.method_combo = QComboBox()
+        for method in METHODS.values():
+            self.method_combo.addItem(method.label, method.key)
+            index = self.method_combo.count() - 1
+            self.method_combo.setItemData(index, method.summary, Qt.ItemDataRole.ToolTipRole)
+        self.method_combo.setToolTip("How the heat map is computed (CAM: fastest)")
+        self.method_combo.setCurrentIndex(self.method_combo.findData(DEFAULT_METHOD))
+        self.method_combo.activated.connect(self._on_method_activated)
+        grid.addWidget(self.method_combo, 2, 1, 1, 2)
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid)
         self.legend = ColorScaleLegend()
@@ -374,14 +385,15 @@ class ResultsPanel(QWidget):
         return self._prediction
 
     # -- heat map -------------------------------------------------------------------------
-    def show_cam_done(self, class_name: str, seconds: float) -> None:
-        self.cam_label.setText(f"Explains “{class_name}”  ·  Grad-CAM {seconds:.2f} s")
+    def show_cam_done(self, class_name: str, seconds: float, method: str = "CAM") -> None:
+        """``method``: the method's label ("CAM", "Grad-CAM")."""
+        self.cam_label.setText(f"Explains “{class_name}”  ·  {method} {seconds:.2f} s")
 
-    def show_cam_empty(self, class_name: str) -> None:
-        """Grad-CAM ran but singled nothing out: no colours, and no "Explains"."""
+    def show_cam_empty(self, class_name: str, method: str = "CAM") -> None:
+        """The map was computed but singles nothing out: no colours, and no "Explains"."""
         text = EMPTY_HEATMAP[0].upper() + EMPTY_HEATMAP[1:]
         self.cam_label.setText(
-            f"{text} (Grad-CAM for “{class_name}” is all zero or flat), so nothing is "
+            f"{text} ({method} for “{class_name}” is all zero or flat), so nothing is "
             "overlaid. The probabilities are shown without an explanation."
         )
 
@@ -399,6 +411,21 @@ class ResultsPanel(QWidget):
         with QSignalBlocker(self.opacity_slider):
             self.opacity_slider.setValue(round(opacity * 100))
         self.opacity_value.setText(f"{round(opacity * 100)}%")
+
+    def set_cam_method(self, method: str) -> None:
+        """Show ``method`` (a key of ``explain.METHODS``) as chosen, without a signal."""
+        index = self.method_combo.findData(method)
+        if index >= 0:
+            with QSignalBlocker(self.method_combo):
+                self.method_combo.setCurrentIndex(index)
+
+    def cam_method(self) -> str:
+        return str(self.method_combo.currentData())
+
+    def _on_method_activated(self, index: int) -> None:
+        data = self.method_combo.itemData(index)
+        if data:
+            self.cam_method_selected.emit(str(data))
 
     def cam_class(self) -> str | None:
         data = self.class_combo.currentData()

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from xraydesk import paths
+from xraydesk.explain.methods import known_method
 from xraydesk.viewer.viewstate import DEFAULT_OPACITY, clamp_opacity
 
 MAX_RECENT = 10
@@ -81,6 +82,15 @@ class AppSettings:
     @overlay_visible.setter
     def overlay_visible(self, value: bool) -> None:
         self._qs.setValue("view/overlay_visible", bool(value))
+
+    @property
+    def heat_map_method(self) -> str:
+        """The heat-map method (a key of ``explain.METHODS``); CAM when unset or unknown."""
+        return known_method(self._qs.value("view/heat_map_method"))
+
+    @heat_map_method.setter
+    def heat_map_method(self, value: str) -> None:
+        self._qs.setValue("view/heat_map_method", value)
 
     @property
     def device(self) -> str:

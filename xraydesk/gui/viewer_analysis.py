@@ -4,6 +4,9 @@
 ``ViewerAnalysis`` holds what the main window is showing (the file opened last, its image,
 prediction and heat map, the seconds each took), starts requests for the active model
 and device, and puts each result on the window's widgets as it arrives.
+
+The heat-map method (CAM by default, Grad-CAM or Grad-CAM++) is the user's choice, kept
+in the settings; changing it recomputes only the heat map of the image on screen.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
 
+from xraydesk.explain import METHODS, known_method, method_label
 from xraydesk.gui.analysis import (
     STAGE_CAM,
     STAGE_IMAGE,
@@ -53,6 +57,7 @@ class ViewerAnalysis(QObject):
         self._kept: tuple[XRay | None, Prediction | None, Explanation | None] = (None, None, None)
         self._open_started = 0.0
         self.timings: dict[str, float] = {}  # seconds from open: image, probabilities, overlay
+        self.method = known_method(window.settings.heat_map_method)  # explain.METHODS key
         self.pipeline = AnalysisPipeline(cache, parent=self)
         self.pipeline.image_loaded.connect(self._on_image_loaded)
         self.pipeline.prediction_ready.connect(self._on_prediction)
@@ -74,7 +79,7 @@ class ViewerAnalysis(QObject):
         self.timings = {}
         w.timing_label.clear()
         w.results.show_pending(f"Loading {path.name}…")
-        self.pipeline.open(path, w.active_model_path, w.device)
+        self.pipeline.open(path, w.active_model_path, w.device, self.method)
         w.view.busy_text = "Loading…"
         w.view.viewport().update()
 
@@ -91,22 +96,40 @@ class ViewerAnalysis(QObject):
         self.timings = {}
         if self.xray is not None:
             w.results.show_pending("Classifying…")
-            self.pipeline.analyse(self.xray, w.active_model_path, w.device)
+            self.pipeline.analyse(self.xray, w.active_model_path, w.device, method=self.method)
         elif self.current_path is not None and self.pipeline.busy:
-            self.pipeline.open(self.current_path, w.active_model_path, w.device)
+            self.pipeline.open(self.current_path, w.active_model_path, w.device, self.method)
 
     def explain_class(self, class_id: str) -> None:
         """Show the heat map for another class (default: the predicted one)."""
         w = self._window
         if self.xray is None or w.active_model_path is None:
             return
-        if self.explanation is not None and self.explanation.cam.class_id == class_id:
+        shown = self.explanation.cam if self.explanation is not None else None
+        if shown is not None and (shown.class_id, shown.method) == (class_id, self.method):
             return
         self.explanation = None
         w.view.set_heat_layer(None)
         w.results.show_cam_pending()
         self._open_started = time.perf_counter()
-        self.pipeline.explain(self.xray, w.active_model_path, w.device, class_id)
+        self.pipeline.explain(self.xray, w.active_model_path, w.device, class_id, self.method)
+
+    def set_method(self, method: str) -> None:
+        """Use another heat-map method (a key of ``explain.METHODS``), remembered in the
+        settings; only the heat map of the image on screen is computed again, for the
+        class it explains now."""
+        if method not in METHODS:
+            raise ValueError(f"unknown heat-map method {method!r}: choose one of {list(METHODS)}")
+        w = self._window
+        w.results.set_cam_method(method)
+        if method == self.method:
+            return
+        self.method = method
+        w.settings.heat_map_method = method
+        if self.prediction is None:  # the running request's map is redone on arrival
+            return
+        shown = self.explanation.cam.class_id if self.explanation is not None else None
+        self.explain_class(shown or w.results.cam_class() or self.prediction.predicted)
 
     # -- results of the newest request (GUI thread) ----------------------------------------
     @Slot(object)
@@ -177,15 +200,19 @@ class ViewerAnalysis(QObject):
     @Slot(object)
     def _on_explanation(self, explanation: Explanation) -> None:
         w = self._window
+        if explanation.cam.method != self.method and self.xray is not None:
+            self.explain_class(explanation.cam.class_id)  # the method changed meanwhile
+            return
         self.explanation = explanation
         names = self.prediction.display_names if self.prediction else {}
         class_name = names.get(explanation.cam.class_id, explanation.cam.class_id)
+        method = method_label(explanation.cam.method)
         if explanation.empty:  # nothing to colour: say so, never "Explains ..."
             w.view.set_heat_layer(None)
-            w.results.show_cam_empty(class_name)
+            w.results.show_cam_empty(class_name, method)
         else:
             w.view.set_heat_layer(explanation.layer, f"Heat map: {class_name}")
-            w.results.show_cam_done(class_name, explanation.cam.seconds)
+            w.results.show_cam_done(class_name, explanation.cam.seconds, method)
         self.timings["overlay"] = time.perf_counter() - self._open_started
         self._update_timing_label()
         w.overlay_shown.emit(explanation.cam)
@@ -236,9 +263,15 @@ class ViewerAnalysis(QObject):
         if explanation is None:
             self.explain_class(prediction.predicted)
         elif explanation.empty:
-            w.results.show_cam_empty(self._class_name(explanation))
+            w.results.show_cam_empty(
+                self._class_name(explanation), method_label(explanation.cam.method)
+            )
         else:
-            w.results.show_cam_done(self._class_name(explanation), explanation.cam.seconds)
+            w.results.show_cam_done(
+                self._class_name(explanation),
+                explanation.cam.seconds,
+                method_label(explanation.cam.method),
+            )
 
     def _class_name(self, explanation: Explanation) -> str:
         names = self.prediction.display_names if self.prediction else {}

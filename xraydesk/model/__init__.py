@@ -1,11 +1,45 @@
-"""Models: network, preprocessing, cards, weights, device choice and the library."""
+"""Models: network, preprocessing, cards, weights, device choice and the library.
 
-from xraydesk.model.card import ClassInfo, ModelCard
-from xraydesk.model.classifier import Classifier, Prediction
-from xraydesk.model.device import DeviceChoice, select_device
-from xraydesk.model.library import list_models, resolve_model
-from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import load_network, save_model
+The names below are imported on first use (PEP 562), not with the package: reading
+model cards and listing the library (``xraydesk models``, the app's model menu) must not
+wait for torch to import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "ClassInfo": "xraydesk.model.card",
+    "ModelCard": "xraydesk.model.card",
+    "Classifier": "xraydesk.model.classifier",
+    "Prediction": "xraydesk.model.classifier",
+    "DeviceChoice": "xraydesk.model.device",
+    "select_device": "xraydesk.model.device",
+    "list_models": "xraydesk.model.library",
+    "resolve_model": "xraydesk.model.library",
+    "Preprocessing": "xraydesk.model.preprocessing",
+    "load_network": "xraydesk.model.storage",
+    "save_model": "xraydesk.model.storage",
+}
+
+if TYPE_CHECKING:
+    from xraydesk.model.card import ClassInfo, ModelCard
+    from xraydesk.model.classifier import Classifier, Prediction
+    from xraydesk.model.device import DeviceChoice, select_device
+    from xraydesk.model.library import list_models, resolve_model
+    from xraydesk.model.preprocessing import Preprocessing
+    from xraydesk.model.storage import load_network, save_model
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "ClassInfo",

@@ -36,8 +36,10 @@ class ClassifierCache:
             return classifier
 
     def cached(self, card_path: str | Path, device: str = "auto") -> bool:
-        with self._lock:
-            return (str(Path(card_path).resolve()), device) in self._entries
+        """Whether this model is loaded. Never waits for a load in progress (``get`` holds
+        the lock while loading): the GUI thread asks, and must not freeze for seconds."""
+        key = (str(Path(card_path).resolve()), device)
+        return key in self._entries  # one dict lookup: atomic under the GIL
 
     def clear(self) -> None:
         with self._lock:

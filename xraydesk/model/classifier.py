@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,9 @@ from xraydesk.errors import ModelError
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
-from xraydesk.model.network import classifier_head
+from xraydesk.model.network import cam_target_layer, classifier_head
 from xraydesk.model.storage import load_network
+from xraydesk.runtime.backend import Backend
 
 
 class NonFiniteOutputError(ModelError):
@@ -44,6 +45,20 @@ class Prediction:
         }
 
 
+@dataclass(frozen=True)
+class ForwardOutputs:
+    """What one forward pass yields, float32 on the CPU.
+
+    The probabilities come from ``logits``, the out-of-distribution score from
+    ``features`` and the class activation map from ``activations`` (explain/cam.py): one
+    pass through the network serves all three.
+    """
+
+    logits: torch.Tensor  # (N, classes), before temperature
+    features: torch.Tensor  # (N, D): the pooled input of the linear head
+    activations: torch.Tensor | None  # (N, D, h, w): the last stage's output; None if not kept
+
+
 class Classifier:
     """Network + card + device. Thread-safe: one forward pass (or Grad-CAM) at a time.
 
@@ -51,19 +66,39 @@ class Classifier:
     thread at the same moment would otherwise feed its activations into the heat map.
     """
 
-    def __init__(self, network: nn.Module, card: ModelCard, device: DeviceChoice) -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        card: ModelCard,
+        device: DeviceChoice,
+        runtime: Backend | None = None,
+    ) -> None:
+        """``runtime``: an exported CPU runtime (``xraydesk.runtime``) that runs the forward
+        passes instead of ``network``; Grad-CAM and training still use ``network``."""
         self.card = card
-        self.device = device
+        self.device = device if runtime is None else replace(device, label=runtime.label)
         self.preprocessing = card.preprocessing
         self.network = network.to(device.device, memory_format=device.memory_format).eval()
+        self.runtime = runtime
         self.lock = threading.RLock()
 
     @classmethod
-    def load(cls, card: ModelCard | str | Path, device: str | DeviceChoice = "auto") -> Classifier:
+    def load(
+        cls,
+        card: ModelCard | str | Path,
+        device: str | DeviceChoice = "auto",
+        runtime: str | None = None,
+    ) -> Classifier:
+        """``runtime``: auto, torch, onnxruntime or openvino (None: ``XRAYDESK_RUNTIME``,
+        else auto); see ``xraydesk.runtime.select``."""
+        from xraydesk.runtime.select import select_backend
+
         if not isinstance(card, ModelCard):
             card = ModelCard.read(card)
         choice = device if isinstance(device, DeviceChoice) else select_device(device)
-        return cls(load_network(card), card, choice)
+        network = load_network(card)
+        backend = select_backend(network, card, choice, runtime)
+        return cls(network, card, choice, None if backend.runtime == "torch" else backend)
 
     @property
     def class_ids(self) -> list[str]:
@@ -79,12 +114,16 @@ class Classifier:
 
     def predict_tensors(self, batch: torch.Tensor) -> np.ndarray:
         """Probabilities (N, classes) as float64 for preprocessed inputs (N, C, H, W)."""
-        logits = self.logits(batch)
-        probs = torch.softmax(logits.double() / self.card.temperature, dim=1)
-        return probs.numpy()
+        return self.probabilities(self.logits(batch))
+
+    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        """Probabilities (N, classes) as float64 from raw logits, with the card's temperature."""
+        return torch.softmax(logits.double() / self.card.temperature, dim=1).numpy()
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
         """Raw float32 logits on the CPU (before temperature)."""
+        if self.runtime is not None:
+            return self.runtime.run(batch, activations=False).logits
         batch = batch.to(self.device.device, non_blocking=True).contiguous(
             memory_format=self.device.memory_format
         )
@@ -95,18 +134,38 @@ class Classifier:
     def logits_and_features(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw float32 logits and the pooled features that fed the linear head, from one
         forward pass: the out-of-distribution score reuses them instead of a second pass."""
+        out = self.forward(batch, activations=False)
+        return out.logits, out.features
+
+    def forward(self, batch: torch.Tensor, activations: bool = True) -> ForwardOutputs:
+        """Logits, pooled features and (``activations``) the last stage's output of one
+        forward pass over preprocessed inputs (N, C, H, W).
+
+        Forward hooks on the head and the last stage catch the tensors on their way
+        through; they are removed in ``finally`` under the lock, so no hook outlives the
+        call and no other thread's pass runs while they are in place.
+        """
+        if self.runtime is not None:  # no hooks on the network: the lock is not needed
+            out = self.runtime.run(batch, activations)
+            return ForwardOutputs(out.logits, out.features, out.activations)
         batch = batch.to(self.device.device, non_blocking=True).contiguous(
             memory_format=self.device.memory_format
         )
-        captured: list[torch.Tensor] = []
+        features: list[torch.Tensor] = []
+        stage: list[torch.Tensor] = []
         head = classifier_head(self.network)
         with self.lock, torch.inference_mode(), self.device.autocast():
-            hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
+            hooks = [head.register_forward_pre_hook(lambda _m, args: features.append(args[0]))]
+            if activations:
+                last = cam_target_layer(self.network)
+                hooks.append(last.register_forward_hook(lambda _m, _a, out: stage.append(out)))
             try:
                 logits = self.network(batch)
             finally:
-                hook.remove()
-        return logits.float().cpu(), captured[0].float().cpu()
+                for hook in hooks:
+                    hook.remove()
+        kept = stage[0].float().cpu().contiguous() if activations else None
+        return ForwardOutputs(logits.float().cpu(), features[0].float().cpu(), kept)
 
     def prediction_from(self, probs: np.ndarray, seconds: float = 0.0) -> Prediction:
         """The named result for one row of probabilities; refuses NaN or infinity, which

@@ -1,4 +1,8 @@
-"""Choosing where and how a model runs: CUDA, Apple MPS or CPU, and at what precision."""
+"""Choosing where and how a model runs: CUDA, Apple MPS or CPU, and at what precision.
+
+torch is imported inside the functions: front doors import ``DEVICE_CHOICES`` for their
+``--device`` option at start-up, long before (or without ever) running a model.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import contextlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from xraydesk.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
 
 DevicePreference = Literal["auto", "cpu", "cuda", "mps"]
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
@@ -30,16 +35,22 @@ class DeviceChoice:
     def memory_format(self) -> torch.memory_format:
         """channels_last: what oneDNN runs fastest on a CPU, and what cuDNN's tensor-core
         convolutions want in bf16/fp16 on CUDA; MPS picks its own."""
+        import torch
+
         return torch.contiguous_format if self.device.type == "mps" else torch.channels_last
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
+        import torch
+
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
 
 def cpu_supports_bf16() -> bool:
     """True where oneDNN has native bf16 kernels (AVX-512 BF16 or AMX): there it is faster."""
+    import torch
+
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -58,6 +69,8 @@ def select_device(preference: str = "auto") -> DeviceChoice:
         raise ModelError(
             f"unknown device {preference!r}: choose one of {', '.join(DEVICE_CHOICES)}"
         )
+    import torch
+
     mixed = _precision_allowed()
     if preference in ("auto", "cuda") and torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
@@ -86,6 +99,8 @@ def use_one_torch_thread_here() -> None:
     started, but also becomes the default for threads created later, so the default is
     put back from a short-lived thread, leaving the model's threads as they were.
     """
+    import torch
+
     default = torch.get_num_threads()
     torch.set_num_threads(1)
     restore = threading.Thread(target=torch.set_num_threads, args=(default,))

@@ -1,10 +1,15 @@
-"""The network architectures a model card may name."""
+"""The network architectures a model card may name.
+
+The ResNet-50 is defined in ``xraydesk.model.resnet``, not taken from torchvision:
+importing torchvision costs seconds at every start (it pulls in torch._dynamo and sympy).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet50
+
+from xraydesk.model.resnet import kaiming_init, resnet50
 
 ARCHITECTURES = ("resnet50",)
 
@@ -13,10 +18,10 @@ def build_network(architecture: str, num_classes: int, in_channels: int) -> nn.M
     """A randomly initialised network; weights come from a model file, never a download."""
     if architecture != "resnet50":
         raise ValueError(f"unknown architecture {architecture!r} (known: {ARCHITECTURES})")
-    net = resnet50(weights=None, num_classes=num_classes)
+    net = resnet50(num_classes=num_classes)
     if in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init(net.conv1.weight)
     return net
 
 

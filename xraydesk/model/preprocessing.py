@@ -5,19 +5,22 @@ The pipeline is: the radiograph rendered with its own default window (so MONOCHR
 histogram equalisation -> normalisation -> channel count. Training inserts its
 augmentation between the unit image and ``finish`` and nowhere else, so a model always
 sees at run time what it saw when it learned.
+
+torch is imported where a tensor is made: model cards hold a ``Preprocessing``, and
+reading a card (``xraydesk models``, the app's model menu) must not import torch.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
-from xraydesk.imaging.xray import XRay
+    from xraydesk.imaging.xray import XRay
 
 ResizePolicy = Literal["stretch", "letterbox"]
 
@@ -42,6 +45,9 @@ class Preprocessing:
 
     def resize_unit(self, unit: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Resize a [0, 1] image to (1, size, size) float32 with anti-aliasing."""
+        import torch
+        import torch.nn.functional as F
+
         image = torch.as_tensor(unit, dtype=torch.float32)
         if image.ndim != 2:
             raise ValueError(f"expected a 2-D image, got shape {tuple(image.shape)}")
@@ -138,6 +144,8 @@ def _pad_to_square(image: torch.Tensor) -> torch.Tensor:
 
 def equalize_histogram(image: torch.Tensor, bins: int = 256) -> torch.Tensor:
     """Histogram-equalise a [0, 1] tensor of any shape (one histogram over all of it)."""
+    import torch
+
     flat = image.reshape(-1)
     index = (flat * (bins - 1)).round_().long().clamp_(0, bins - 1)
     hist = torch.bincount(index, minlength=bins).to(torch.float32)

@@ -58,11 +58,15 @@ def load_network(card: ModelCard) -> nn.Module:
             f"(expected {card.weights_sha256[:12]}…, found {actual[:12]}…); "
             "the file is damaged or was replaced"
         )
-    network = build_network(card.architecture, len(card.classes), card.preprocessing.channels)
+    # Built on the meta device (no memory, no random initialisation) and then given the
+    # file's tensors: initialising a ResNet-50 only to overwrite it, then copying every
+    # weight once more, took most of a second at each start.
+    with torch.device("meta"):
+        network = build_network(card.architecture, len(card.classes), card.preprocessing.channels)
     try:
         state = load_file(str(weights))
         state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-        network.load_state_dict(state, strict=True)
+        network.load_state_dict(state, strict=True, assign=True)
     except Exception as exc:  # safetensors and torch raise several types for a bad file
         raise ModelError(f"{weights}: cannot load weights for model {card.name!r} ({exc})") from exc
     network.eval()

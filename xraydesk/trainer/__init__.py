@@ -1,14 +1,46 @@
 """Training engine: fine-tune or train a classifier on labelled radiographs (no Qt here).
 
 ``train_model`` is the one entry point; ``xraydesk train`` and the app's fine-tuning
-wizard are front doors over it.
+wizard are front doors over it. The names below are imported on first use (PEP 562):
+``xraydesk models`` reads metrics helpers from this package and must not import torch.
 """
 
-from xraydesk.trainer.augment import AugmentConfig
-from xraydesk.trainer.config import TrainConfig
-from xraydesk.trainer.dataset import DatasetError, DatasetReport, DataSource, check_dataset
-from xraydesk.trainer.progress import TrainingCancelled, TrainingError, TrainProgress
-from xraydesk.trainer.training import TrainResult, check_data, estimate_seconds, train_model
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "AugmentConfig": "xraydesk.trainer.augment",
+    "TrainConfig": "xraydesk.trainer.config",
+    "DatasetError": "xraydesk.trainer.dataset",
+    "DatasetReport": "xraydesk.trainer.dataset",
+    "DataSource": "xraydesk.trainer.dataset",
+    "check_dataset": "xraydesk.trainer.dataset",
+    "TrainingCancelled": "xraydesk.trainer.progress",
+    "TrainingError": "xraydesk.trainer.progress",
+    "TrainProgress": "xraydesk.trainer.progress",
+    "TrainResult": "xraydesk.trainer.training",
+    "check_data": "xraydesk.trainer.training",
+    "estimate_seconds": "xraydesk.trainer.training",
+    "train_model": "xraydesk.trainer.training",
+}
+
+if TYPE_CHECKING:
+    from xraydesk.trainer.augment import AugmentConfig
+    from xraydesk.trainer.config import TrainConfig
+    from xraydesk.trainer.dataset import DatasetError, DatasetReport, DataSource, check_dataset
+    from xraydesk.trainer.progress import TrainingCancelled, TrainingError, TrainProgress
+    from xraydesk.trainer.training import TrainResult, check_data, estimate_seconds, train_model
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "AugmentConfig",

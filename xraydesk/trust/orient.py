@@ -13,13 +13,12 @@ import dataclasses
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier, Prediction
+from xraydesk.model.classifier import Classifier, ForwardOutputs, Prediction
 from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
 from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_thumbnail
 from xraydesk.trust.gate import view_warnings as gate_view_warnings
@@ -61,6 +60,9 @@ class CheckedResult:
     xray: XRay
     correction: str | None = None  # what auto-orient did, in words
     first: CheckedResult | None = None  # the result before the correction
+    # the forward pass behind ``prediction``, with the last stage's activations when
+    # ``classify(..., activations=True)``: the viewer's heat map (CAM) comes from it
+    forward: ForwardOutputs | None = field(default=None, compare=False, repr=False)
 
     @property
     def codes(self) -> list[str]:
@@ -95,38 +97,41 @@ class TrustCheck:
             stats = _STATS[classifier]
         return cls(classifier, ood=stats)
 
-    def classify(self, xray: XRay, auto_orient: bool = False) -> CheckedResult:
+    def classify(
+        self, xray: XRay, auto_orient: bool = False, activations: bool = False
+    ) -> CheckedResult:
         """Check and classify one radiograph; corrected and classified again when asked
-        and the gate is confident it is rotated or inverted."""
-        first = self._once(xray)
+        and the gate is confident it is rotated or inverted. ``activations`` keeps the
+        last stage's output in ``forward`` (about 0.4 MB) for the heat map."""
+        first = self._once(xray, activations)
         if auto_orient and first.gate.correctable:
-            return self.correct(first)
+            return self.correct(first, activations)
         return first
 
-    def correct(self, result: CheckedResult) -> CheckedResult:
+    def correct(self, result: CheckedResult, activations: bool = False) -> CheckedResult:
         """The one-click correction: classify the corrected image again."""
         fixed = corrected(result.xray, result.gate)
-        again = self._once(fixed)
+        again = self._once(fixed, activations)
         return dataclasses.replace(again, correction=correction_text(result.gate), first=result)
 
-    def _once(self, xray: XRay) -> CheckedResult:
+    def _once(self, xray: XRay, activations: bool) -> CheckedResult:
         start = time.perf_counter()
         unit = xray.render()
         tensor = self.classifier.preprocessing.from_unit(unit)
-        logits, features = self.classifier.logits_and_features(tensor[None])
-        probs = torch.softmax(logits.double() / self.classifier.card.temperature, dim=1)
-        prediction = self.classifier.prediction_from(probs[0].numpy(), time.perf_counter() - start)
+        forward = self.classifier.forward(tensor[None], activations=activations)
+        probs = self.classifier.probabilities(forward.logits)[0]
+        prediction = self.classifier.prediction_from(probs, time.perf_counter() - start)
         gate = self.gate.decide(
             unit_thumbnail(unit)[None], [image_statistics(unit)], [gate_view_warnings(xray)]
         )[0]
         warnings = list(gate.warnings)
         score = None
         if self.ood is not None:
-            score = float(self.ood.score(features.numpy())[0])
+            score = float(self.ood.score(forward.features.numpy())[0])
             flag = self.ood.warning(score)
             if flag is not None:
                 warnings.append(flag)
-        return CheckedResult(prediction, tuple(warnings), gate, score, xray)
+        return CheckedResult(prediction, tuple(warnings), gate, score, xray, forward=forward)
 
 
 # Per loaded classifier (weak: a classifier dropped from the cache takes its entry along).

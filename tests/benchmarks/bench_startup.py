@@ -1,0 +1,140 @@
+"""Start-up wall times: how long a user waits for ``xraydesk`` to answer or show its window.
+
+    python tests/benchmarks/bench_startup.py [--data ../shared/data] [--repeat 3]
+
+Every figure is a fresh process, timed from just before it starts until it exits (or, for
+"window shown", until the main window has been shown and the event loop runs), the median
+of --repeat runs. Two baselines are measured in the same run, so the figures compare across
+noisy machines as ratios: ``python -c pass`` (the interpreter alone) and
+``python -c "import torch"`` (the floor for anything that runs the model).
+
+To time another checkout (the code before a change), point PYTHONPATH at it:
+``PYTHONPATH=/tmp/base13 python tests/benchmarks/bench_startup.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run in the child: for each window shown (the start window, where there is one, then the
+# main window), report the wall-clock time at which it is shown and the event loop runs
+# (it answers input from then on); leave once the main window is up.
+WINDOW_SHOWN = """
+import os, sys, time
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMainWindow
+
+def _shown(self, event, _original=QMainWindow.showEvent):
+    _original(self, event)
+    name = type(self).__name__
+    def _report():
+        print(f"SHOWN-{name} {time.time():.6f}", flush=True)
+        if name == "MainWindow":
+            os._exit(0)
+    QTimer.singleShot(0, _report)
+
+QMainWindow.showEvent = _shown
+from xraydesk.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Seconds from just before the process starts until it exits (key ""), and until it
+    printed each ``MARKER TIME`` line (key MARKER). It runs in the code's folder: ``-m`` and
+    ``-c`` put the working folder first on sys.path, before PYTHONPATH."""
+    start = time.time()
+    code = env["PYTHONPATH"].split(os.pathsep)[0]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=code)
+    end = time.time()
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {done.returncode}\n{done.stderr}")
+    times = {"": end - start}
+    for line in done.stdout.splitlines():
+        if line.startswith("SHOWN-"):
+            marker, at = line.split()
+            times.setdefault(marker, float(at) - start)
+    return times
+
+
+def median_s(cmd: list[str], env: dict[str, str], repeat: int) -> dict[str, float]:
+    runs = [wall(cmd, env) for _ in range(repeat)]
+    return {key: statistics.median(run[key] for run in runs if key in run) for key in runs[0]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-screenshot", action="store_true", help="leave out the slowest")
+    args = parser.parse_args()
+    dicom = args.data / "samples" / "dicom" / "siim-cr-jpeg-baseline.dcm"
+    if not dicom.is_file():
+        print(f"{dicom}: not found (use --data)", file=sys.stderr)
+        return 2
+    scratch = Path(tempfile.mkdtemp(prefix="bench-startup-"))
+    env = dict(os.environ)
+    env["XRAYDESK_DATA_DIR"] = str(scratch / "data")  # never the user's settings or models
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env.setdefault("PYTHONPATH", str(ROOT))
+    py = [sys.executable]
+    xd = [*py, "-m", "xraydesk"]
+    code = env["PYTHONPATH"].split(os.pathsep)[0]
+    print(f"CPU: {cpu_name()} ({os.cpu_count()} cores visible)")
+    print(f"code: {code}; median of {args.repeat} fresh processes each\n")
+
+    rows: list[tuple[str, float]] = []
+
+    def measure(label: str, cmd: list[str], markers: dict[str, str] | None = None) -> None:
+        times = median_s(cmd, env, args.repeat)
+        for marker, what in (markers or {"": label}).items():
+            if marker in times:
+                rows.append((what, times[marker]))
+                print(f"  {what:44s} {times[marker]:6.2f} s", flush=True)
+
+    measure("baseline: python -c pass", [*py, "-c", "pass"])
+    measure("baseline: python -c 'import torch'", [*py, "-c", "import torch"])
+    measure("xraydesk --version", [*xd, "--version"])
+    measure("xraydesk models", [*xd, "models"])
+    measure("xraydesk models --json", [*xd, "models", "--json"])
+    measure("xraydesk classify ONE.dcm", [*xd, "classify", str(dicom)])
+    shown = {
+        "SHOWN-StartWindow": "start window shown (xraydesk ONE.dcm)",
+        "SHOWN-MainWindow": "main window shown (xraydesk ONE.dcm)",
+    }
+    measure("window", [*py, "-c", WINDOW_SHOWN, str(dicom)], shown)
+    if not args.skip_screenshot:
+        shot = scratch / "shot.png"
+        measure(
+            "xraydesk --screenshot OUT.png ONE.dcm", [*xd, "--screenshot", str(shot), str(dicom)]
+        )
+
+    torch_s = rows[1][1]
+    print(f"\n{'what':44s} {'wall s':>7s} {'x import torch':>15s}")
+    for label, seconds in rows:
+        print(f"{label:44s} {seconds:7.2f} {seconds / torch_s:15.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

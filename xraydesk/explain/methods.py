@@ -1,0 +1,92 @@
+"""The heat-map methods a user may choose, by key: CAM (the default), Grad-CAM, Grad-CAM++.
+
+CAM comes from the forward pass that gave the probabilities (explain/cam.py). Grad-CAM
+and Grad-CAM++ run the grad-cam package: one more forward and a backward pass each,
+several times slower on a CPU; they are offered for comparison. Score-CAM and its kin
+are not: hundreds of forward passes per map take minutes on a CPU.
+
+The registry itself imports neither torch nor the grad-cam package: the settings and
+the viewer's method menu read it before any model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xraydesk.explain.cam import CamResult
+    from xraydesk.imaging.xray import XRay
+    from xraydesk.model.classifier import Classifier, ForwardOutputs
+
+CAM, GRADCAM, GRADCAM_PLUS_PLUS = "cam", "gradcam", "gradcam++"
+
+
+@dataclass(frozen=True)
+class HeatMapMethod:
+    key: str  # stored in settings and in CamResult.method
+    label: str  # what users see: the menu, the results panel, the report
+    backward: bool  # needs a backward pass (a second, slower computation)
+    summary: str  # the menu's tooltip
+
+
+METHODS: dict[str, HeatMapMethod] = {
+    m.key: m
+    for m in (
+        HeatMapMethod(
+            CAM,
+            "CAM",
+            False,
+            "Class activation map from the same forward pass as the probabilities "
+            "(for this network it equals Grad-CAM). Fast.",
+        ),
+        HeatMapMethod(
+            GRADCAM,
+            "Grad-CAM",
+            True,
+            "Grad-CAM (grad-cam package): a second forward and a backward pass.",
+        ),
+        HeatMapMethod(
+            GRADCAM_PLUS_PLUS,
+            "Grad-CAM++",
+            True,
+            "Grad-CAM++ (grad-cam package): weighs positive gradients per position; "
+            "a second forward and a backward pass.",
+        ),
+    )
+}
+DEFAULT_METHOD = CAM
+
+
+def method_label(key: str) -> str:
+    """How users see the method ``key`` ("CAM", "Grad-CAM"); unknown keys as they are."""
+    method = METHODS.get(key)
+    return method.label if method else key
+
+
+def known_method(key: object) -> str:
+    """``key`` when it names a method, else the default (for settings read from disk)."""
+    return key if isinstance(key, str) and key in METHODS else DEFAULT_METHOD
+
+
+def heat_map(
+    classifier: Classifier,
+    xray: XRay,
+    class_id: str | None = None,
+    method: str = DEFAULT_METHOD,
+    outputs: ForwardOutputs | None = None,
+) -> CamResult:
+    """The heat map of ``xray`` for ``class_id`` (default: the predicted class) by ``method``.
+
+    ``outputs``: the forward pass that already classified ``xray``; CAM then needs no
+    network call at all. The grad-cam package's methods ignore it (they need gradients).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown heat-map method {method!r}: choose one of {list(METHODS)}")
+    if method == CAM:
+        from xraydesk.explain.cam import class_activation_map
+
+        return class_activation_map(classifier, xray, class_id, outputs)
+    from xraydesk.explain.gradcam import grad_cam  # the grad-cam package, only when chosen
+
+    return grad_cam(classifier, xray, class_id, method)

@@ -1,0 +1,36 @@
+"""Runtimes for inference: one interface (``Backend``) for the viewer, the CLI and the
+batch engine; torch on CUDA and MPS, and on a CPU the fastest exported runtime (OpenVINO,
+ONNX Runtime) whose results were measured faithful to fp32 torch for the model.
+
+Qt-free and part of the model layer. Training and Grad-CAM stay in torch. The names below
+are imported on first use (PEP 562): ``runtime.names`` must not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Backend": "xraydesk.runtime.backend",
+    "Outputs": "xraydesk.runtime.backend",
+    "Precision": "xraydesk.runtime.backend",
+    "RuntimeUnavailable": "xraydesk.runtime.backend",
+    "RUNTIMES": "xraydesk.runtime.names",
+    "select_backend": "xraydesk.runtime.select",
+}
+
+if TYPE_CHECKING:
+    from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable
+    from xraydesk.runtime.names import RUNTIMES
+    from xraydesk.runtime.select import select_backend
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["RUNTIMES", "Backend", "Outputs", "Precision", "RuntimeUnavailable", "select_backend"]

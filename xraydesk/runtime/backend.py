@@ -1,0 +1,59 @@
+"""The one interface every inference runtime offers: a preprocessed batch in, the three
+tensors of one forward pass out.
+
+The viewer needs the logits (probabilities), the pooled features (the out-of-distribution
+score of ``xraydesk.trust``) and the last stage's activations (the class activation map);
+the batch engine needs the first two. Every backend, torch or an exported graph, yields
+all three from one pass, so no caller runs the network twice and no caller knows which
+runtime it has.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from xraydesk.errors import ModelError
+from xraydesk.runtime.names import RUNTIME_NAMES
+
+Precision = Literal["fp32", "bf16", "int8"]
+
+
+class RuntimeUnavailable(ModelError):
+    """A runtime was asked for that is not installed, cannot run here or failed to load."""
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """One forward pass, float32 on the CPU."""
+
+    logits: torch.Tensor  # (N, classes), before temperature
+    features: torch.Tensor  # (N, D): the pooled input of the linear head
+    activations: torch.Tensor | None  # (N, D, h, w): the last stage's output; None if not asked
+
+
+class Backend(ABC):
+    """A network ready to run. ``run`` is thread-safe (each backend sees to it)."""
+
+    runtime: str  # one of RUNTIMES
+    precision: Precision
+
+    @abstractmethod
+    def run(self, batch: np.ndarray | torch.Tensor, activations: bool = True) -> Outputs:
+        """The forward pass of preprocessed inputs (N, C, H, W) float32."""
+
+    @property
+    def label(self) -> str:
+        """What users see, e.g. "OpenVINO, CPU, bf16"."""
+        return f"{RUNTIME_NAMES[self.runtime]}, CPU, {self.precision}"
+
+
+def as_numpy(batch: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A contiguous float32 NCHW array (the exported graphs' input)."""
+    if isinstance(batch, torch.Tensor):
+        batch = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+    return np.ascontiguousarray(batch, dtype=np.float32)

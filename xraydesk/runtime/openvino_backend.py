@@ -1,0 +1,83 @@
+"""OpenVINO on the CPU: the exported graph at fp32, or bf16 where the CPU has native bf16
+(AVX-512 BF16 or AMX), or a quantized int8 graph.
+
+The inference precision is always set explicitly: OpenVINO's own default on an AMX CPU is
+bf16, which would make "fp32" a lie. One infer request per calling thread, so the viewer
+and a batch run share the compiled model without waiting for each other.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable, as_numpy
+from xraydesk.runtime.graph import OUTPUT_NAMES
+
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
+_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers, f32 around
+
+
+def installed() -> bool:
+    """Whether the package can be imported, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):  # blocked, or half-removed from sys.modules
+        return False
+
+
+def cpu_has_bf16() -> bool:
+    """Whether OpenVINO runs bf16 natively on this CPU (else it would emulate it, slowly)."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:
+        return False
+
+
+class OpenVinoBackend(Backend):
+    runtime = "openvino"
+
+    def __init__(self, graph: Path, precision: Precision = "fp32", threads: int = 0) -> None:
+        if precision not in PRECISIONS:
+            raise RuntimeUnavailable(f"OpenVINO has no {precision} precision")
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise RuntimeUnavailable("OpenVINO is not installed") from exc
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": _HINT[precision],
+            "PERFORMANCE_HINT": "LATENCY",  # one stream using every core: batch 1 and 32 alike
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            core = ov.Core()
+            self.compiled = core.compile_model(str(graph), "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError for most failures
+            raise RuntimeUnavailable(f"{graph}: OpenVINO cannot compile it ({exc})") from exc
+        ports = {port.get_any_name(): port for port in self.compiled.outputs}
+        self._ports = [ports[name] for name in OUTPUT_NAMES]
+        self._local = threading.local()
+        self.precision = precision
+        self.graph = graph
+
+    def run(self, batch: np.ndarray | torch.Tensor, activations: bool = True) -> Outputs:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        result = request.infer({0: as_numpy(batch)})
+        # infer() returns views of the request's buffers, reused by its next call: copy.
+        logits, features, stage = (result[port] for port in self._ports)
+        return Outputs(
+            torch.from_numpy(np.array(logits, dtype=np.float32)),
+            torch.from_numpy(np.array(features, dtype=np.float32)),
+            torch.from_numpy(np.array(stage, dtype=np.float32)) if activations else None,
+        )

@@ -1,0 +1,43 @@
+"""The torch backend: the network as trained, on CUDA, Apple MPS or the CPU.
+
+Training and Grad-CAM need gradients and stay here; inference runs here on a GPU, and on
+a CPU when no exported backend passed the faithfulness bar for the model (or none is
+installed).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+from torch import nn
+
+from xraydesk.model.device import DeviceChoice
+from xraydesk.runtime.backend import Backend, Outputs, Precision
+from xraydesk.runtime.graph import ThreeOutputs
+
+
+class TorchBackend(Backend):
+    runtime = "torch"
+
+    def __init__(self, network: nn.Module, device: DeviceChoice) -> None:
+        self.device = device
+        self.network = network.to(device.device, memory_format=device.memory_format).eval()
+        self._three = ThreeOutputs(self.network)
+        self.precision: Precision = "bf16" if device.autocast_dtype == torch.bfloat16 else "fp32"
+        self._lock = threading.RLock()  # the hooks of one pass must not see another's
+
+    @property
+    def label(self) -> str:
+        return self.device.label
+
+    def run(self, batch: np.ndarray | torch.Tensor, activations: bool = True) -> Outputs:
+        x = torch.as_tensor(batch, dtype=torch.float32)
+        x = x.to(self.device.device, non_blocking=True).contiguous(
+            memory_format=self.device.memory_format
+        )
+        with self._lock, torch.inference_mode(), self.device.autocast():
+            logits, features, stage = self._three(x)
+        kept = stage.float().cpu().contiguous() if activations else None
+        return Outputs(logits.float().cpu(), features.float().cpu(), kept)
