@@ -6,7 +6,7 @@ For one source image:
   the predicted class, every class probability, the warnings (the image reader's notes,
   and the trust checks': not a chest film, rotated, inverted, out of distribution...)
   and a "not for diagnosis" comment, referencing the source image;
-- a Secondary Capture: the radiograph with the Grad-CAM heat map of the predicted class
+- a Secondary Capture: the radiograph with the heat map (CAM) of the predicted class
   burnt in and "NOT FOR DIAGNOSIS" written into the pixels (Burned In Annotation YES), so
   no viewer can show it without the warning.
 
@@ -187,12 +187,14 @@ def _structured_report(
 def _secondary_capture(
     ref: Dataset, xray, classifier: Classifier, predicted: str, confidence: float
 ) -> Dataset:
-    from xraydesk.explain import blend_overlay, grad_cam
+    from xraydesk.explain import DEFAULT_METHOD, blend_overlay, heat_map, method_label
     from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 
-    cam = grad_cam(classifier, xray, predicted)
+    cam = heat_map(classifier, xray, predicted)  # the viewer's default: CAM, no backward pass
     name = classifier.card.display_names.get(predicted, predicted)
-    caption = f"XRayDesk {classifier.card.label}: {name} {confidence:.0%}"
+    caption = (
+        f"XRayDesk {classifier.card.label}: {name} {confidence:.0%}, {method_label(DEFAULT_METHOD)}"
+    )
     if is_empty_heatmap(cam.heatmap):  # never shown as an explanation: say so instead
         grey = np.round(np.clip(xray.render(), 0.0, 1.0) * 255.0).astype(np.uint8)
         rgb = np.repeat(grey[..., None], 3, axis=2)
