@@ -228,7 +228,8 @@ def test_one_pass_gives_logits_features_and_activations(small_model, cache, runt
 def test_a_model_without_a_verdict_stays_on_torch(small_model, own_cache, monkeypatch):
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     card = ModelCard.read(small_model)
-    backend = select_backend(load_network(card), card, FP32_CPU)
+    assert select_backend(load_network(card), card, FP32_CPU).runtime == "torch"  # default
+    backend = select_backend(load_network(card), card, FP32_CPU, "auto")
     assert backend.runtime == "torch"
     assert not own_cache.exists() or not any(own_cache.iterdir())  # nothing exported
 
@@ -362,7 +363,7 @@ def test_auto_chooses_the_first_runtime_whose_verdict_passed(name, cache, monkey
         for c in cpu_candidates()
         if (v := shipped_verdict(card.weights_sha256, c.runtime, c.precision)) and v.passed
     )
-    backend = select_backend(load_network(card), card, FP32_CPU)
+    backend = select_backend(load_network(card), card, FP32_CPU, "auto")
     assert (backend.runtime, backend.precision) == (expected.runtime, expected.precision)
     if name == "chest-3class":
         assert backend.precision == "fp32"
