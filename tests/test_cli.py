@@ -17,6 +17,7 @@ from PIL import Image
 from xraydesk import __version__, paths
 from xraydesk.cli import main
 from xraydesk.cli.train import TrainDisplay
+from xraydesk.errors import XRayDeskError
 from xraydesk.trainer import TrainProgress
 
 
@@ -267,3 +268,20 @@ def test_ctrl_c_raises_even_when_sigint_was_ignored_at_start():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_name_value_options_are_parsed_once_and_refused_by_name():
+    from xraydesk.cli.pairs import parse_pairs
+
+    assert parse_pairs([" bacterial = pneumonia", "viral=pneumonia"], "--map") == {
+        "bacterial": "pneumonia",
+        "viral": "pneumonia",
+    }
+    for bad in ("bacterial", "=pneumonia", " =x"):
+        with pytest.raises(XRayDeskError, match=r"--map .*expected LABEL=CLASS"):
+            parse_pairs([bad], "--map", "LABEL=CLASS")
+
+
+def test_a_bad_map_option_is_a_usage_error(tmp_path, capsys):
+    assert main(["train", str(tmp_path), "--name", "x", "--map", "bacterial"]) == 2
+    assert "--map 'bacterial': expected LABEL=CLASS" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from xraydesk.cli.pairs import parse_pairs
 from xraydesk.model.device import DEVICE_CHOICES
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -93,15 +94,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _session(args: argparse.Namespace, name: str) -> Any:
-    from xraydesk.errors import XRayDeskError
     from xraydesk.spark.session import get_session
 
-    conf = {}
-    for item in args.conf:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise XRayDeskError(f"--conf {item!r}: expected KEY=VALUE")
-        conf[key.strip()] = value
+    conf = parse_pairs(args.conf, "--conf")
     return get_session(args.master, name, conf)
 
 
@@ -127,15 +122,9 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from xraydesk.errors import XRayDeskError
     from xraydesk.spark.train import train_quick
 
-    label_map = {}
-    for item in args.map:
-        raw, sep, target = item.partition("=")
-        if not sep or not raw:
-            raise XRayDeskError(f"--map {item!r}: expected LABEL=CLASS")
-        label_map[raw.strip()] = target.strip()
+    label_map = parse_pairs(args.map, "--map", "LABEL=CLASS")
     extra = {} if args.min_per_class is None else {"min_per_class": args.min_per_class}
     spark = _session(args, "xraydesk spark train-quick")
     result = train_quick(

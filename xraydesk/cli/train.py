@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Any, TextIO
 
+from xraydesk.cli.pairs import parse_pairs
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
-from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.trainer import (
     DatasetReport,
@@ -129,12 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    label_map = {}
-    for item in args.map:
-        raw, sep, target = item.partition("=")
-        if not sep or not raw:
-            raise XRayDeskError(f"--map {item!r}: expected LABEL=CLASS")
-        label_map[raw.strip()] = target.strip()
+    label_map = parse_pairs(args.map, "--map", "LABEL=CLASS")
     extra: dict[str, Any] = {}
     if args.min_per_class is not None:
         extra["min_per_class"] = args.min_per_class

@@ -8,8 +8,9 @@ grad-cam package) is loaded.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xraydesk.lazy_exports import lazy_getattr
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -54,11 +55,7 @@ if TYPE_CHECKING:
     from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 __all__ = [

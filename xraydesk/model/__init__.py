@@ -7,8 +7,9 @@ wait for torch to import.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xraydesk.lazy_exports import lazy_getattr
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -34,11 +35,7 @@ if TYPE_CHECKING:
     from xraydesk.model.storage import load_network, save_model
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -8,8 +8,9 @@ are imported on first use (PEP 562): ``runtime.names`` must not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xraydesk.lazy_exports import lazy_getattr
 
 _EXPORTS = {
     "Backend": "xraydesk.runtime.backend",
@@ -26,11 +27,7 @@ if TYPE_CHECKING:
     from xraydesk.runtime.select import select_backend
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 __all__ = ["RUNTIMES", "Backend", "Outputs", "Precision", "RuntimeUnavailable", "select_backend"]
