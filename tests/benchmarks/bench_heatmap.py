@@ -33,6 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.benchmarks.machine import cpu_name  # noqa: E402
 from xraydesk.explain import class_activation_map, grad_cam  # noqa: E402
 from xraydesk.explain.cam import CamResult  # noqa: E402
 from xraydesk.imaging import load_xray  # noqa: E402
@@ -40,19 +41,6 @@ from xraydesk.model.classifier import Classifier, Prediction  # noqa: E402
 from xraydesk.trainer.split import read_split  # noqa: E402
 
 Path_ = Callable[[Path], tuple[Prediction, CamResult]]
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def old_path(classifier: Classifier) -> Path_:

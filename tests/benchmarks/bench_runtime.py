@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from tests.benchmarks.machine import cpu_name  # noqa: E402
 from xraydesk.batch.batch_model import BatchModel  # noqa: E402
 from xraydesk.imaging.loader import load_xray  # noqa: E402
 from xraydesk.model.card import ModelCard  # noqa: E402
@@ -60,19 +60,8 @@ BATCH = 32
 FP32_CPU = DeviceChoice(torch.device("cpu"), None, "CPU, fp32")
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-        else:
-            name = platform.processor() or platform.machine()
-        flags = Path("/proc/cpuinfo").read_text()
-        isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
-    except OSError:
-        name, isa = platform.processor() or platform.machine(), []
-    return f"{name}, {torch.get_num_threads()} threads, {' '.join(isa)}"
+def machine() -> str:
+    return f"{cpu_name()}, {torch.get_num_threads()} torch threads"
 
 
 def wide_vectors() -> bool:
@@ -219,7 +208,7 @@ def measure_model(card_path: Path, args) -> dict:
     engine = next(n for n in speed if "(engine)" in n)
     naive_rate = speed["naive loop (fp32, 1 by 1)"]["batch32"]
     base = speed[engine]["batch32"]
-    print(f"\nthroughput, model alone ({cpu_name()}); best of {args.rounds} rounds")
+    print(f"\nthroughput, model alone ({machine()}); best of {args.rounds} rounds")
     print(f"| {'variant':26} | batch 1 ms | batch 32 img/s | x engine | x naive |")
     print(f"|{'-' * 28}|------------|----------------|----------|---------|")
     for name, s in speed.items():
@@ -255,7 +244,7 @@ def main() -> int:
         parser.error("--write-verdicts needs the whole test split (no --limit)")
     if args.verdicts_only:
         args.rounds = 0
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {_versions()}")
+    print(f"CPU: {machine()}; torch {torch.__version__}, {_versions()}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         args.tmp = Path(tmp)
@@ -304,7 +293,7 @@ def _verdict_entry(r: dict) -> dict:
     return {
         "model": r["card"].label,
         "split": "test",
-        "cpu": cpu_name(),
+        "cpu": machine(),
         "versions": f"torch {torch.__version__}, {_versions()}",
         "measured": measured,
     }
@@ -317,7 +306,7 @@ def _jsonable(r: dict) -> dict:
         "faithfulness": {n: f.to_dict() for n, f in r["faith"].items()},
         "throughput": r["speed"],
         "chosen": r["chosen"].label,
-        "cpu": cpu_name(),
+        "cpu": machine(),
     }
 
 

@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,15 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from tests.benchmarks.machine import cpu_name  # noqa: E402
 
 
 def pool_files(data: Path, limit: int | None) -> list[Path]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks.machine import cpu_name  # noqa: E402
 
 # Run in the child: for each window shown (the start window, where there is one, then the
 # main window), report the wall-clock time at which it is shown and the event loop runs
@@ -47,16 +49,6 @@ QMainWindow.showEvent = _shown
 from xraydesk.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> dict[str, float]:

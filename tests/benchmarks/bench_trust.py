@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import platform
 import statistics
 import sys
 import time
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.benchmarks.machine import cpu_name  # noqa: E402
 from xraydesk.imaging.loader import load_xray  # noqa: E402
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay  # noqa: E402
 from xraydesk.model.classifier import Classifier  # noqa: E402
@@ -261,7 +261,7 @@ def main() -> int:
     extra = median_ms(checks, sample)
     print(f"\nsingle image: classifier {base:.1f} ms, trust checks {extra:.2f} ms "
           f"(+{extra / base:.1%}); {torch.get_num_threads()} threads")  # fmt: skip
-    print(f"CPU: {platform.processor() or platform.machine()}; "
+    print(f"CPU: {cpu_name()}; "
           f"bench wall time {time.perf_counter() - started:.0f} s")  # fmt: skip
     return 0
 
