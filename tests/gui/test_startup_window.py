@@ -20,11 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "models" / "chest-3class.json"
 
 
-def test_window_answers_before_the_model_is_loaded_then_classifies(qtbot, make_window, samples_dir):
+@pytest.mark.parametrize("runtime", ["torch", "auto"])
+def test_window_answers_before_the_model_is_loaded_then_classifies(
+    qtbot, make_window, samples_dir, runtime, monkeypatch
+):
     """The bundled ResNet-50 loads on a worker thread: the window is shown and its event
     loop runs meanwhile, says it is loading, and an image opened before the model is ready
-    waits for it and is then classified."""
+    waits for it and is then classified. Under ``auto`` the model runs in an exported
+    runtime (OpenVINO here): closing the window after that once segfaulted in OpenVINO's
+    thread teardown (an infer request kept per worker thread)."""
     from xraydesk.model.cache import ClassifierCache
+
+    monkeypatch.setenv("XRAYDESK_RUNTIME", runtime)
 
     cache = ClassifierCache()  # fresh: nothing loaded yet
     window = make_window(model=BUNDLED, cache=cache)

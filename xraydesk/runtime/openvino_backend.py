@@ -2,13 +2,14 @@
 (AVX-512 BF16 or AMX), or a quantized int8 graph.
 
 The inference precision is always set explicitly: OpenVINO's own default on an AMX CPU is
-bf16, which would make "fp32" a lie. One infer request per calling thread, so the viewer
-and a batch run share the compiled model without waiting for each other.
+bf16, which would make "fp32" a lie. One infer request per call, made and dropped in the
+calling thread, so the viewer and a batch run share the compiled model without waiting
+for each other. (A request kept per thread in thread-local storage outlived its thread's
+Python state: the viewer segfaulted on closing after its worker had used it.)
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +66,11 @@ class OpenVinoBackend(Backend):
             raise RuntimeUnavailable(f"{graph}: OpenVINO cannot compile it ({exc})") from exc
         ports = {port.get_any_name(): port for port in self.compiled.outputs}
         self._ports = [ports[name] for name in OUTPUT_NAMES]
-        self._local = threading.local()
         self.precision = precision
         self.graph = graph
 
     def run(self, batch: np.ndarray | torch.Tensor, activations: bool = True) -> Outputs:
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self.compiled.create_infer_request()
+        request = self.compiled.create_infer_request()
         result = request.infer({0: as_numpy(batch)})
         # infer() returns views of the request's buffers, reused by its next call: copy.
         logits, features, stage = (result[port] for port in self._ports)

@@ -8,11 +8,10 @@ measured by the benchmark but never chosen: it needs calibration images at expor
 and, measured, moves probabilities past the bar.
 
 That automatic choice is made only when asked for (``auto``): the default is torch
-(``DEFAULT_RUNTIME``). OpenVINO crashed (a segfault in one of its own threads) when the
-viewer closed while its worker thread had just run the bundled model through it
-(tests/gui/test_startup_window.py under ``XRAYDESK_RUNTIME=auto``); ONNX Runtime did
-not, but at fp32 it is slower than torch's bf16 batch engine on CPUs with native bf16.
-Until both are resolved the exported runtimes are opt-in.
+(``DEFAULT_RUNTIME``). The faithful runtime for chest-3class is OpenVINO at fp32 (its
+bf16 missed the bar by a hair), which is faster than torch for one image but slower than
+torch's bf16 batch engine on CPUs with native bf16; until the choice can depend on the
+use (viewer or batch), the exported runtimes are opt-in.
 
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
 overrides the default; a named runtime that is missing or fails is an error, never a
