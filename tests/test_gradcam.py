@@ -10,7 +10,7 @@ import pytest
 
 from tests.model_factory import make_test_model
 from tests.test_model import synthetic_xray
-from xraydesk.explain import blend_overlay, colormap_lut, grad_cam
+from xraydesk.explain import blend_overlay, colormap_lut, grad_cam, heat_map
 from xraydesk.model.classifier import Classifier
 from xraydesk.model.network import cam_target_layer
 
@@ -64,20 +64,25 @@ def _rss_mib() -> float:
 
 
 @pytest.mark.slow
-def test_hooks_released_and_no_memory_growth_over_200_calls(test_classifier: Classifier):
+@pytest.mark.parametrize("method", ["gradcam", "cam"])
+def test_hooks_released_and_no_memory_growth_over_200_calls(
+    test_classifier: Classifier, method: str
+):
+    """Like pytorch-grad-cam's own tests: repeated heat maps leave no hook, no gradient
+    and no growing memory, for the package's Grad-CAM and for the forward-pass CAM."""
     xray = synthetic_xray(shape=(96, 96))
     before_hooks = _hook_count(test_classifier)
     for _ in range(20):  # warm-up: allocator pools and caches settle
-        grad_cam(test_classifier, xray)
+        heat_map(test_classifier, xray, method=method)
     gc.collect()
     start = _rss_mib()
     for _ in range(200):
-        grad_cam(test_classifier, xray)
+        heat_map(test_classifier, xray, method=method)
     gc.collect()
     growth = _rss_mib() - start
     assert _hook_count(test_classifier) == before_hooks == 0
     assert all(p.grad is None for p in test_classifier.network.parameters())
-    assert growth < 40, f"resident memory grew by {growth:.1f} MiB over 200 Grad-CAM calls"
+    assert growth < 40, f"resident memory grew by {growth:.1f} MiB over 200 {method} calls"
     # prediction afterwards is unaffected by any leftover hook state
     assert cam_target_layer(test_classifier.network)._forward_hooks == {}
 
