@@ -142,8 +142,16 @@ class ResultsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(8)
+        self._warnings: list = []
+        self._hidden_by_gate = False
+        self._build_model(layout)
+        self._build_probabilities(layout)
+        self._build_heat_map(layout)
+        self._build_notice(layout)
+        self.set_opacity(DEFAULT_OPACITY)
 
-        # model
+    # -- layout ---------------------------------------------------------------------------
+    def _build_model(self, layout: QVBoxLayout) -> None:
         layout.addWidget(section_title("Model"))
         self.model_combo = QComboBox()
         self.model_combo.setSizeAdjustPolicy(
@@ -160,7 +168,8 @@ class ResultsPanel(QWidget):
         self.no_model_label.hide()
         layout.addWidget(self.no_model_label)
 
-        # probabilities, under the reasons not to trust them
+    def _build_probabilities(self, layout: QVBoxLayout) -> None:
+        """The probabilities, under the reasons not to trust them."""
         layout.addSpacing(6)
         layout.addWidget(section_title("Probabilities"))
         self.warnings_label = QLabel()
@@ -173,7 +182,6 @@ class ResultsPanel(QWidget):
         )
         self.warnings_label.hide()
         layout.addWidget(self.warnings_label)
-        self._warnings: list = []
         # issue 14: when the input gate fails, the numbers wait behind "show anyway"; a
         # confidently rotated or inverted image gets a one-click correction
         self.correct_button = QPushButton("Correct orientation and classify again")
@@ -184,7 +192,6 @@ class ResultsPanel(QWidget):
         self.show_anyway_button.clicked.connect(self.reveal_probabilities)
         self.show_anyway_button.hide()
         layout.addWidget(self.show_anyway_button)
-        self._hidden_by_gate = False
         self.bars_box = QVBoxLayout()
         self.bars_box.setSpacing(6)
         layout.addLayout(self.bars_box)
@@ -197,7 +204,7 @@ class ResultsPanel(QWidget):
         self.details_label.setWordWrap(True)
         layout.addWidget(self.details_label)
 
-        # heat map
+    def _build_heat_map(self, layout: QVBoxLayout) -> None:
         layout.addSpacing(6)
         layout.addWidget(section_title("Heat map"))
         self.overlay_check = QCheckBox("Show heat map  (H)")
@@ -241,6 +248,7 @@ class ResultsPanel(QWidget):
         self.cam_label.setWordWrap(True)
         layout.addWidget(self.cam_label)
 
+    def _build_notice(self, layout: QVBoxLayout) -> None:
         layout.addStretch(1)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -250,7 +258,6 @@ class ResultsPanel(QWidget):
         notice.setObjectName("notice")
         notice.setWordWrap(True)
         layout.addWidget(notice)
-        self.set_opacity(DEFAULT_OPACITY)
 
     # -- models ---------------------------------------------------------------------------
     def set_models(self, cards: list[ModelCard], current: str | None) -> None:
