@@ -55,7 +55,8 @@ def main() -> int:
     from xraydesk.spark import classify
     from xraydesk.spark.session import get_session
 
-    files = pool_files(args.data, args.limit)
+    files = pool_files(args.data.resolve(), args.limit)  # a table of relative paths would
+    # be read relative to the table's own folder
     work = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     os.environ.setdefault("XRAYDESK_DATA_DIR", str(work / "data"))
     if args.model:
