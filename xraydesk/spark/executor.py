@@ -68,6 +68,7 @@ class ModelRef:
 class LoadedModel:
     classifier: Classifier
     batch: BatchModel
+    ood: OODStatistics | None = None  # decoded once per process; None: the card has none
     extractor: torch.nn.Module | None = None
 
     def features(self, tensors: list[torch.Tensor]) -> np.ndarray:
@@ -102,7 +103,8 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
                     "or meaning changed); every executor must see the same model"
                 )
             classifier = Classifier.load(card, device=ref.device)  # checks the weights' sha256
-            _MODELS[key] = LoadedModel(classifier, BatchModel(classifier, True, ref.batch_size))
+            batch = BatchModel(classifier, True, ref.batch_size)
+            _MODELS[key] = LoadedModel(classifier, batch, OODStatistics.from_card(card))
         return _MODELS[key]
 
 
@@ -263,7 +265,7 @@ def classify_frames(
     ids = classifier.class_ids
     columns = result_columns(ids)
     prepare = Preparer(classifier, known, "", threading.Event(), known is not None)
-    ood = OODStatistics.from_card(card)  # None: the card has no statistics
+    ood = model.ood
 
     def record(path: str, sha: str | None, error: str | None, **extra: Any) -> dict[str, Any]:
         row = {c: None for c in columns}
