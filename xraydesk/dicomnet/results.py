@@ -38,7 +38,7 @@ from xraydesk import __version__
 from xraydesk.dicomnet.storage import write_private
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
-from xraydesk.model.classifier import Classifier
+from xraydesk.model.classifier import Classifier, ForwardOutputs
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.orient import TrustCheck
 
@@ -114,17 +114,19 @@ def make_results(
         if keyword not in ref:
             setattr(ref, keyword, "")
     xray = load_xray(source)
+    forward = None  # the pass that classified it here, reused for the heat map
     if probabilities is None or trust_warnings is None:
-        checked = TrustCheck.of(classifier).classify(xray)
+        checked = TrustCheck.of(classifier).classify(xray, activations=True)
         probabilities = probabilities or checked.prediction.probabilities
         trust_warnings = checked.warnings
+        forward = checked.forward
     predicted = max(probabilities, key=lambda c: probabilities[c])
     names = classifier.card.display_names
     warnings = [*xray.notes, *(f"Warning ({w.code}): {w.message}" for w in trust_warnings)]
     with warnings_module.catch_warnings():
         # highdicom warns about single-component person names ("Anonymized"): copied as is
         warnings_module.simplefilter("ignore", UserWarning)
-        sc = _secondary_capture(ref, xray, classifier, predicted, probabilities[predicted])
+        sc = _secondary_capture(ref, xray, classifier, predicted, probabilities[predicted], forward)
         sr = _structured_report(ref, classifier, predicted, probabilities, warnings, names)
     return ResultObjects(sr=sr, sc=sc, prediction=predicted, warnings=warnings)
 
@@ -185,12 +187,18 @@ def _structured_report(
 
 
 def _secondary_capture(
-    ref: Dataset, xray, classifier: Classifier, predicted: str, confidence: float
+    ref: Dataset,
+    xray,
+    classifier: Classifier,
+    predicted: str,
+    confidence: float,
+    forward: ForwardOutputs | None = None,
 ) -> Dataset:
     from xraydesk.explain import DEFAULT_METHOD, blend_overlay, heat_map, method_label
     from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 
-    cam = heat_map(classifier, xray, predicted)  # the viewer's default: CAM, no backward pass
+    # the viewer's default (CAM): no backward pass, and no forward when one is given
+    cam = heat_map(classifier, xray, predicted, outputs=forward)
     name = classifier.card.display_names.get(predicted, predicted)
     caption = (
         f"XRayDesk {classifier.card.label}: {name} {confidence:.0%}, {method_label(DEFAULT_METHOD)}"
