@@ -17,7 +17,7 @@ from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
 from xraydesk.model.network import cam_target_layer, classifier_head
 from xraydesk.model.storage import load_network
-from xraydesk.runtime.backend import Backend
+from xraydesk.runtime.backend import Backend, Outputs
 
 
 class NonFiniteOutputError(ModelError):
@@ -45,18 +45,11 @@ class Prediction:
         }
 
 
-@dataclass(frozen=True)
-class ForwardOutputs:
-    """What one forward pass yields, float32 on the CPU.
-
-    The probabilities come from ``logits``, the out-of-distribution score from
-    ``features`` and the class activation map from ``activations`` (explain/cam.py): one
-    pass through the network serves all three.
-    """
-
-    logits: torch.Tensor  # (N, classes), before temperature
-    features: torch.Tensor  # (N, D): the pooled input of the linear head
-    activations: torch.Tensor | None  # (N, D, h, w): the last stage's output; None if not kept
+# What one forward pass yields (logits, pooled features, the last stage's activations),
+# float32 on the CPU: the probabilities, the out-of-distribution score and the class
+# activation map (explain/cam.py) all come from one pass. The exported runtimes return
+# the same record, so it is one type.
+ForwardOutputs = Outputs
 
 
 class Classifier:
@@ -146,8 +139,7 @@ class Classifier:
         call and no other thread's pass runs while they are in place.
         """
         if self.runtime is not None:  # no hooks on the network: the lock is not needed
-            out = self.runtime.run(batch, activations)
-            return ForwardOutputs(out.logits, out.features, out.activations)
+            return self.runtime.run(batch, activations)
         batch = batch.to(self.device.device, non_blocking=True).contiguous(
             memory_format=self.device.memory_format
         )

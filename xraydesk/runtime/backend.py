@@ -33,7 +33,7 @@ class Outputs:
 
     logits: torch.Tensor  # (N, classes), before temperature
     features: torch.Tensor  # (N, D): the pooled input of the linear head
-    activations: torch.Tensor | None  # (N, D, h, w): the last stage's output; None if not asked
+    activations: torch.Tensor | None  # (N, D, h, w): the last stage's output; None if not kept
 
 
 class Backend(ABC):
