@@ -1,16 +1,18 @@
 """Build the XRayDesk distribution: PyInstaller, then the frozen self-test, then the archive.
 
-    python packaging/build.py [--cpu-only] [--clean] [--no-archive]
+    python packaging/build.py [--cpu-only | --light] [--openvino] [--clean] [--no-archive]
 
 1. checks that models/ holds a bundled model and that the installed package metadata
    (where the version comes from) matches pyproject.toml;
 2. runs PyInstaller on packaging/xraydesk.spec (dist/XRayDesk/, plus dist/XRayDesk.app
-   on macOS);
+   on macOS; with --light, the build without torch: dist/XRayDesk-light/ and
+   dist/XRayDesk-light.app, so both targets can lie side by side);
 3. runs ``XRayDesk self-test`` on what it built, from outside the checkout, and stops
    with an error when it fails: a build that cannot classify a DICOM is never archived;
 4. packs the result: on Linux dist/XRayDesk-VERSION-linux-ARCH.tar.gz (XRayDesk/, the
    .desktop file, the icon and install.sh); on Windows the Inno Setup installer when
-   ``iscc`` is available; on macOS a .dmg of XRayDesk.app;
+   ``iscc`` is available; on macOS a .dmg of XRayDesk.app (``-cpu`` or ``-light`` after
+   the version for those builds);
 5. prints the folder and archive sizes and the largest parts of the bundle.
 """
 
@@ -34,6 +36,7 @@ ROOT = PACKAGING.parent
 DIST = ROOT / "dist"
 WORK = ROOT / "build" / "pyinstaller"
 APP = "XRayDesk"
+LIGHT_APP = "XRayDesk-light"  # the light build's folder in dist/ (its program is still XRayDesk)
 SELF_TEST_TIMEOUT = 900  # seconds; a CPU-only machine loads each ResNet-50 in about a second
 
 
@@ -49,25 +52,42 @@ def main(argv: list[str] | None = None) -> int:
         help="an app that never uses a GPU: no CUDA library with a CPU build of torch, "
         "only those torch cannot import without with a CUDA build (packaging/README.md)",
     )
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="the build without torch (ONNX Runtime on the CPU; no full fine-tuning), in "
+        "dist/XRayDesk-light/ (packaging/README.md)",
+    )
+    parser.add_argument(
+        "--openvino",
+        action="store_true",
+        help="add OpenVINO as a CPU runtime (its CPU plugin and ONNX frontend: about 95 MB)",
+    )
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
     parser.add_argument("--no-archive", action="store_true", help="stop after the self-test")
     args = parser.parse_args(argv)
+    if args.cpu_only and args.light:
+        parser.error("--cpu-only is for the torch build; the light build never uses a GPU")
     try:
-        app_version = check_sources()
+        app_version = check_sources(light=args.light, openvino=args.openvino)
         started = time.perf_counter()
-        run_pyinstaller(args.cpu_only, args.clean)
+        run_pyinstaller(args.cpu_only, args.clean, light=args.light, openvino=args.openvino)
         build_seconds = time.perf_counter() - started
         print(f"build: PyInstaller took {build_seconds / 60:.1f} min", flush=True)
-        run_self_test(self_test_program())
-        archive = None if args.no_archive else make_archive(app_version, args.cpu_only)
-        report_sizes(archive)
+        run_self_test(self_test_program(light=args.light))
+        archive = (
+            None
+            if args.no_archive
+            else make_archive(app_version, args.cpu_only, light=args.light, openvino=args.openvino)
+        )
+        report_sizes(archive, app_folder(args.light))
     except BuildError as exc:
         print(f"build: FAILED: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def check_sources() -> str:
+def check_sources(light: bool = False, openvino: bool = False) -> str:
     """The version the build will carry, after checking the inputs it cannot do without."""
     if not sorted((ROOT / "models").glob("*.json")):
         raise BuildError(
@@ -84,6 +104,15 @@ def check_sources() -> str:
         raise BuildError(
             'xraydesk is not installed in this environment: pip install -e ".[package]"'
         ) from None
+    needed = {"onnx": "light", "onnxruntime": "light"} if light else {}
+    needed |= {"openvino": "openvino"} if openvino else {}
+    for distribution, extra in needed.items():
+        try:
+            version(distribution)
+        except PackageNotFoundError:
+            raise BuildError(
+                f'{distribution} is not installed here: pip install -e ".[package,{extra}]"'
+            ) from None
     with open(ROOT / "pyproject.toml", "rb") as handle:
         declared = tomllib.load(handle)["project"]["version"]
     if installed != declared:
@@ -95,7 +124,9 @@ def check_sources() -> str:
     return installed
 
 
-def run_pyinstaller(cpu_only: bool, clean: bool) -> None:
+def run_pyinstaller(
+    cpu_only: bool, clean: bool, light: bool = False, openvino: bool = False
+) -> None:
     command = [
         sys.executable,
         "-m",
@@ -105,24 +136,33 @@ def run_pyinstaller(cpu_only: bool, clean: bool) -> None:
         "--distpath",
         str(DIST),
         "--workpath",
-        str(WORK),
+        # its own cache, so switching between the two targets does not redo either analysis
+        str(WORK.with_name(WORK.name + "-light") if light else WORK),
     ]
     if clean:
         command.append("--clean")
-    if cpu_only:
-        command += ["--", "--cpu-only"]
+    spec_options = (["--cpu-only"] if cpu_only else []) + (["--light"] if light else [])
+    spec_options += ["--openvino"] if openvino else []
+    if spec_options:
+        command += ["--", *spec_options]
     print("build: " + " ".join(command), flush=True)
     if subprocess.run(command, cwd=ROOT).returncode != 0:
         raise BuildError("PyInstaller failed (see its output above)")
 
 
-def self_test_program() -> Path:
+def app_folder(light: bool = False) -> Path:
+    """Where PyInstaller writes the one-folder build of this target."""
+    return DIST / (LIGHT_APP if light else APP)
+
+
+def self_test_program(light: bool = False) -> Path:
     """The console program of the build (the windowed one has no stdout on Windows/macOS)."""
     if sys.platform == "win32":
-        return DIST / APP / "xraydesk-cli.exe"
+        return app_folder(light) / "xraydesk-cli.exe"
     if sys.platform == "darwin":
-        return DIST / f"{APP}.app" / "Contents" / "MacOS" / "xraydesk-cli"
-    return DIST / APP / APP
+        bundle = f"{LIGHT_APP if light else APP}.app"
+        return DIST / bundle / "Contents" / "MacOS" / "xraydesk-cli"
+    return app_folder(light) / APP
 
 
 def run_self_test(program: Path) -> None:
@@ -145,32 +185,40 @@ def run_self_test(program: Path) -> None:
     print("build: self-test passed", flush=True)
 
 
-def make_archive(app_version: str, cpu_only: bool) -> Path | None:
-    flavour = "-cpu" if cpu_only else ""
+def make_archive(
+    app_version: str, cpu_only: bool, light: bool = False, openvino: bool = False
+) -> Path | None:
+    flavour = ("-light" if light else "-cpu" if cpu_only else "") + (
+        "-openvino" if openvino else ""
+    )
     machine = platform.machine().lower().replace("amd64", "x86_64")
     if sys.platform.startswith("linux"):
-        return _linux_tarball(DIST / f"{APP}-{app_version}{flavour}-linux-{machine}.tar.gz")
+        target = DIST / f"{APP}-{app_version}{flavour}-linux-{machine}.tar.gz"
+        return _linux_tarball(target, app_folder(light))
     if sys.platform == "win32":
-        return _inno_setup(app_version, flavour)
+        return _inno_setup(app_version, flavour, app_folder(light))
     if sys.platform == "darwin":
-        return _mac_dmg(DIST / f"{APP}-{app_version}{flavour}-macos-{machine}.dmg")
-    print(f"build: no archive format for {sys.platform}; the app is in {DIST / APP}")
+        bundle = DIST / f"{LIGHT_APP if light else APP}.app"
+        return _mac_dmg(DIST / f"{APP}-{app_version}{flavour}-macos-{machine}.dmg", bundle)
+    print(f"build: no archive format for {sys.platform}; the app is in {app_folder(light)}")
     return None
 
 
-def _linux_tarball(target: Path) -> Path:
-    """XRayDesk/ plus the desktop entry, the icon and install.sh at the top level."""
+def _linux_tarball(target: Path, folder: Path | None = None) -> Path:
+    """XRayDesk/ plus the desktop entry, the icon and install.sh at the top level (the
+    light build's folder is packed as XRayDesk/ too: install.sh and the menu entry are
+    the same for both targets; the archive's name tells them apart)."""
     print(f"build: writing {target}", flush=True)
     tmp = target.with_name(target.name + ".part")
     with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-        tar.add(DIST / APP, arcname=APP)
+        tar.add(folder or DIST / APP, arcname=APP)
         for name in ("xraydesk.desktop", "xraydesk.png", "install.sh"):
             tar.add(PACKAGING / "linux" / name, arcname=name)
     tmp.replace(target)
     return target
 
 
-def _inno_setup(app_version: str, flavour: str) -> Path | None:
+def _inno_setup(app_version: str, flavour: str, folder: Path | None = None) -> Path | None:
     iscc = shutil.which("iscc") or shutil.which("ISCC")
     default = Path(os.environ.get("PROGRAMFILES(X86)", r"C:\Program Files (x86)"))
     if iscc is None and (default / "Inno Setup 6" / "ISCC.exe").is_file():
@@ -188,6 +236,7 @@ def _inno_setup(app_version: str, flavour: str) -> Path | None:
         f"/DAppVersion={app_version}",
         f"/DFlavour={flavour}",
         f"/DSetupIcon={icon}",
+        f"/DSourceDir={folder or DIST / APP}",
         str(PACKAGING / "windows" / "xraydesk.iss"),
     ]
     if subprocess.run(command, cwd=ROOT).returncode != 0:
@@ -195,14 +244,14 @@ def _inno_setup(app_version: str, flavour: str) -> Path | None:
     return DIST / f"{APP}-{app_version}{flavour}-windows-x64-setup.exe"
 
 
-def _mac_dmg(target: Path) -> Path:
+def _mac_dmg(target: Path, bundle: Path | None = None) -> Path:
     command = [
         "hdiutil",
         "create",
         "-volname",
         APP,
         "-srcfolder",
-        str(DIST / f"{APP}.app"),
+        str(bundle or DIST / f"{APP}.app"),
         "-ov",
         "-format",
         "UDZO",
@@ -224,8 +273,8 @@ def tree_size(path: Path) -> int:
     return total
 
 
-def report_sizes(archive: Path | None) -> None:
-    folder = DIST / APP
+def report_sizes(archive: Path | None, folder: Path | None = None) -> None:
+    folder = folder or DIST / APP
     print(f"build: {folder}: {tree_size(folder) / 2**20:,.0f} MiB")
     internal = folder / "_internal"
     if internal.is_dir():

@@ -145,9 +145,28 @@ def test_preprocessing_shapes_and_normalisation():
     for prep in (Preprocessing(size=64), Preprocessing(size=64, resize="letterbox", channels=3)):
         tensor = prep(xray)
         assert tensor.shape == (prep.channels, 64, 64)
-        assert tensor.dtype == torch.float32
+        assert tensor.dtype == np.float32
         unit = prep.resize_unit(xray.render())
-        torch.testing.assert_close(prep.finish(unit)[0], (unit[0] - prep.mean) / prep.std)
+        np.testing.assert_allclose(prep.finish(unit)[0], (unit[0] - prep.mean) / prep.std)
+        # training hands finish a torch tensor (its augmented image) and gets one back
+        back = prep.finish(torch.from_numpy(unit))
+        assert isinstance(back, torch.Tensor)
+        np.testing.assert_array_equal(back.numpy(), prep.finish(unit))
+
+
+def test_preprocessing_resizes_as_torch_antialiased_bilinear():
+    """One resize for inference (numpy) and for the models' training inputs: torch's
+    anti-aliased bilinear, which the bundled models learned from."""
+    import torch.nn.functional as F
+
+    unit = synthetic_xray(shape=(701, 523)).render()
+    for size in (64, 224):
+        ours = Preprocessing(size=size).resize_unit(unit)
+        theirs = F.interpolate(
+            torch.from_numpy(unit)[None, None], size=(size, size), mode="bilinear",
+            antialias=True, align_corners=False,
+        )[0].clamp(0, 1).numpy()  # fmt: skip
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 def test_preprocessing_uses_display_orientation():
@@ -161,7 +180,7 @@ def test_preprocessing_uses_display_orientation():
         inverted=True,
     )
     prep = Preprocessing(size=64)
-    torch.testing.assert_close(prep(xray), prep(twin), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(prep(xray), prep(twin), atol=1e-4, rtol=0)
 
 
 def test_letterbox_keeps_aspect_and_reports_content_box():
@@ -176,15 +195,16 @@ def test_letterbox_keeps_aspect_and_reports_content_box():
 
 def test_equalisation_flattens_histogram():
     # Own generator: the global one's state depends on which tests ran first.
-    generator = torch.Generator().manual_seed(0)
-    img = torch.rand(1, 128, 128, generator=generator) ** 2  # skewed toward dark
+    img = np.random.default_rng(0).random((1, 128, 128), dtype=np.float32) ** 2  # dark
     eq = equalize_histogram(img)
     assert eq.min() == 0 and eq.max() == 1
-    quartiles = torch.quantile(eq.flatten(), torch.tensor([0.25, 0.5, 0.75]))
+    quartiles = np.quantile(eq.ravel(), [0.25, 0.5, 0.75])
     # the darkest bin (6% of these pixels) maps to 0, so quartiles sit a little low
-    torch.testing.assert_close(quartiles, torch.tensor([0.25, 0.5, 0.75]), atol=0.05, rtol=0)
-    flat = torch.full((1, 8, 8), 0.3)
-    torch.testing.assert_close(equalize_histogram(flat), flat)
+    np.testing.assert_allclose(quartiles, [0.25, 0.5, 0.75], atol=0.05, rtol=0)
+    flat = np.full((1, 8, 8), 0.3, dtype=np.float32)
+    np.testing.assert_array_equal(equalize_histogram(flat), flat)
+    as_tensor = equalize_histogram(torch.from_numpy(img))  # training's tensors
+    np.testing.assert_array_equal(as_tensor.numpy(), eq)
 
 
 def test_preprocessing_rejects_unknown_settings():

@@ -3,6 +3,7 @@ and (opt-in, slow) the whole PyInstaller build with its frozen self-test."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -55,7 +56,10 @@ def test_self_test_from_source_passes(bundled, capsys):
     assert set(model["predictions"]) == set(images)
     for prediction in model["predictions"].values():
         assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert model["grad_cam"]["shape"] == images["dicom_jpeg_baseline"]["shape"]
+    # the class activation map always; Grad-CAM too where torch and grad-cam are installed
+    assert model["cam"]["shape"] == images["dicom_jpeg_baseline"]["shape"]
+    if summary["grad_cam"]:
+        assert model["gradcam"]["shape"] == images["dicom_jpeg_baseline"]["shape"]
     assert summary["window"].startswith("skipped")
 
 
@@ -140,6 +144,24 @@ def fake_dist(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the .tar.gz is Linux's")
+def test_light_archive_packs_its_own_folder_under_the_usual_name(fake_dist):
+    """The light build lies in dist/XRayDesk-light/ beside the full one; its archive is
+    named -light- and holds it as XRayDesk/, so install.sh and the menu entry are shared."""
+    light_app = fake_dist.DIST / "XRayDesk-light"
+    (light_app / "_internal").mkdir(parents=True)
+    (light_app / "XRayDesk").write_text("#!/bin/sh\necho light\n")
+    archive = fake_dist.make_archive(__version__, cpu_only=False, light=True)
+    assert archive.name.startswith(f"XRayDesk-{__version__}-light-linux-")
+    with tarfile.open(archive) as tar:
+        program = tar.extractfile("XRayDesk/XRayDesk").read()
+        assert "install.sh" in tar.getnames()
+    assert program.endswith(b"echo light\n"), "the full build's folder was packed"
+    openvino = fake_dist.make_archive(__version__, cpu_only=False, light=True, openvino=True)
+    assert openvino.name.startswith(f"XRayDesk-{__version__}-light-openvino-linux-")
+    assert fake_dist.self_test_program(light=True).parent == light_app
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the .tar.gz is Linux's")
 def test_linux_archive_is_named_by_the_package_version(fake_dist):
     archive = fake_dist.make_archive(__version__, cpu_only=False)
     assert archive.name.startswith(f"XRayDesk-{__version__}-linux-")
@@ -194,6 +216,92 @@ def test_install_sh_adds_a_menu_entry_for_the_unpacked_folder(fake_dist, tmp_pat
         assert check.returncode == 0
 
 
+# --- the light target (no torch): what the spec leaves out, without running PyInstaller ----------
+
+
+def _spec_literal(name: str):
+    """The literal assigned to ``name`` at the top level of packaging/xraydesk.spec (the
+    spec itself only runs inside PyInstaller)."""
+    tree = ast.parse((PACKAGING / "xraydesk.spec").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"xraydesk.spec assigns no {name}")
+
+
+def test_light_spec_leaves_out_torch_and_its_stack():
+    excludes = set(_spec_literal("LIGHT_EXCLUDES"))
+    torch_stack = {"torch", "torchvision", "pytorch_grad_cam", "triton", "nvidia"}
+    assert torch_stack <= excludes, torch_stack - excludes
+    # grad-cam's own imports (OpenCV, matplotlib, scikit-learn, SciPy) go with it
+    assert {"cv2", "matplotlib", "sklearn", "scipy", "sympy"} <= excludes
+    # ...and the build stops if any of torch's stack still reaches the bundle
+    assert torch_stack <= set(_spec_literal("LIGHT_FORBIDDEN"))
+
+
+def test_light_spec_keeps_what_the_light_app_runs_on():
+    """No exclude may cover a package of the light app (each name covers its submodules)."""
+    excludes = _spec_literal("LIGHT_EXCLUDES")
+    needed = [
+        "numpy", "PIL", "pydicom", "pylibjpeg", "libjpeg", "openjpeg", "rle", "jpeg_ls",
+        "safetensors", "platformdirs", "onnx", "onnxruntime", "PySide6", "xraydesk",
+        "onnxruntime.quantization", "onnx.reference",  # the int8 quantizer imports both
+    ]  # fmt: skip
+    covered = [
+        (module, name)
+        for module in needed
+        for name in excludes
+        if module == name or module.startswith(name + ".")
+    ]
+    assert not covered, covered
+
+
+def test_build_passes_the_light_options_to_the_spec(monkeypatch):
+    build = _build_module()
+    commands = []
+    monkeypatch.setattr(
+        build.subprocess,
+        "run",
+        lambda cmd, **_: commands.append(cmd) or types.SimpleNamespace(returncode=0),
+    )
+    build.run_pyinstaller(cpu_only=False, clean=False, light=True, openvino=True)
+    build.run_pyinstaller(cpu_only=False, clean=False)
+    light, full = commands
+    assert light[light.index("--") :] == ["--", "--light", "--openvino"]
+    assert light[light.index("--workpath") + 1] != full[full.index("--workpath") + 1]
+    assert "--" not in full
+
+
+def test_build_refuses_options_that_do_not_go_together(capsys):
+    with pytest.raises(SystemExit) as exited:
+        _build_module().main(["--light", "--cpu-only"])
+    assert exited.value.code == 2
+    assert "light" in capsys.readouterr().err
+
+
+def test_light_runtime_hook_names_the_full_build_for_an_uncaught_torch_import(tmp_path):
+    """pyi_rth_light.py: an ``import torch`` nobody catches ends with a message that says
+    which build this is and what to install; find_spec still answers None."""
+    hook = PACKAGING / "hooks" / "pyi_rth_light.py"
+    script = (
+        "import runpy, sys, importlib.util\n"
+        "sys.modules['torch'] = None\n"
+        f"runpy.run_path({str(hook)!r})\n"
+        "import xraydesk.optional as o\n"
+        "assert not o.has_torch()\n"
+        "import torch\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert done.returncode == 1
+    assert "this is the light build, without PyTorch (torch is not part of it)" in done.stderr
+    assert "full build" in done.stderr
+    assert "ModuleNotFoundError" in done.stderr  # the traceback follows, for the bug report
+
+
 # --- the real build (opt-in) ---------------------------------------------------------------------
 
 
@@ -219,6 +327,46 @@ def test_frozen_build_passes_its_self_test():
     assert '"frozen": true' in result.stdout  # the summary came from the built app
     if sys.platform.startswith("linux"):
         name = f"XRayDesk-{__version__}-linux-{platform.machine().lower()}.tar.gz"
+        archive = ROOT / "dist" / name
+        assert archive.is_file(), tail
+        assert archive.stat().st_mtime >= started - 1, "the archive is left from an earlier build"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("XRAYDESK_BUILD_TEST") != "1",
+    reason="the PyInstaller build takes minutes and gigabytes: set XRAYDESK_BUILD_TEST=1",
+)
+def test_frozen_light_build_passes_its_self_test():
+    """python packaging/build.py --light: no torch in the bundle, the frozen self-test
+    passes on ONNX Runtime, the -light- archive, and the folder within issue 13's 600 MB."""
+    pytest.importorskip("PyInstaller", reason='pip install -e ".[package]"')
+    pytest.importorskip("onnxruntime", reason='pip install -e ".[package,light]"')
+    started = time.time()
+    result = subprocess.run(
+        [sys.executable, str(PACKAGING / "build.py"), "--light"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    tail = (result.stdout + result.stderr)[-6000:]
+    assert result.returncode == 0, tail
+    assert "build: self-test passed" in result.stdout
+    assert '"frozen": true' in result.stdout
+    assert '"torch": null' in result.stdout  # the summary came from an app without torch
+    folder = ROOT / "dist" / "XRayDesk-light"
+    leaked = [
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.name.split(".")[0] in ("torch", "torchvision", "pytorch_grad_cam", "triton")
+        or path.name.startswith(("libtorch", "libc10", "libcudnn", "libcublas"))
+    ]
+    assert not leaked, leaked[:20]
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    assert size <= 600 * 10**6, f"the light build is {size / 10**6:.0f} MB (issue 13: 600 MB)"
+    if sys.platform.startswith("linux"):
+        name = f"XRayDesk-{__version__}-light-linux-{platform.machine().lower()}.tar.gz"
         archive = ROOT / "dist" / name
         assert archive.is_file(), tail
         assert archive.stat().st_mtime >= started - 1, "the archive is left from an earlier build"

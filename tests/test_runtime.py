@@ -17,6 +17,7 @@ import torch
 from tests.model_factory import make_test_model
 from xraydesk.imaging.loader import load_xray
 from xraydesk.model.card import ModelCard
+from xraydesk.model.classifier import softmax
 from xraydesk.model.device import DeviceChoice
 from xraydesk.model.storage import load_network, save_model
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
@@ -79,7 +80,7 @@ def test_sample(card: ModelCard, data: Path) -> np.ndarray:
     paths = [r["path"] for r in csv.DictReader(split.open()) if r["split"] == "test"]
     rng = np.random.default_rng(13)
     chosen = sorted(rng.choice(len(paths), SAMPLE, replace=False))
-    return np.stack([card.preprocessing(load_xray(data / paths[i])).numpy() for i in chosen])
+    return np.stack([card.preprocessing(load_xray(data / paths[i])) for i in chosen])
 
 
 test_sample.__test__ = False  # a helper, not a test
@@ -87,8 +88,8 @@ test_sample.__test__ = False  # a helper, not a test
 
 def probabilities(backend, x: np.ndarray, temperature: float) -> np.ndarray:
     chunks = [x[i : i + 16] for i in range(0, len(x), 16)]
-    logits = torch.cat([backend.run(c, activations=False).logits for c in chunks])
-    return torch.softmax(logits.double() / temperature, dim=1).numpy()
+    logits = np.concatenate([backend.run(c, activations=False).logits for c in chunks])
+    return softmax(logits, temperature)
 
 
 @pytest.mark.slow
@@ -111,7 +112,7 @@ def test_every_installed_runtime_is_faithful_on_test_split_images(name, shared_d
     ]
     assert candidates  # fp32 passes for every bundled model
     for candidate in candidates:
-        backend = build_backend(candidate, network, card)
+        backend = build_backend(candidate, card, network)
         measured = compare(reference, probabilities(backend, x, card.temperature))
         assert measured.images == SAMPLE
         assert measured.passed, (candidate, measured)
@@ -141,7 +142,7 @@ def test_a_changed_weights_file_gets_a_new_graph(tmp_path, own_cache):
     card = ModelCard.read(card_path)
     network = load_network(card)
     old_sha = card.weights_sha256
-    first = exported_graph(network, old_sha, 1, card.preprocessing.size)
+    first = exported_graph(card)
     assert first.created and old_sha in first.path.name
 
     with torch.no_grad():
@@ -151,12 +152,13 @@ def test_a_changed_weights_file_gets_a_new_graph(tmp_path, own_cache):
     assert changed.weights_sha256 != old_sha
     new_network = load_network(changed)
     candidate = Candidate(exported_runtimes[0], "fp32")
-    backend = build_backend(candidate, new_network, changed)
+    backend = build_backend(candidate, changed, new_network)
     assert backend.graph != first.path and changed.weights_sha256 in backend.graph.name
     x = probe_inputs(changed.preprocessing)
     expected = TorchBackend(new_network, FP32_CPU).run(x, activations=False).logits
     got = backend.run(x, activations=False).logits
-    assert torch.allclose(got, expected, atol=1e-3, rtol=1e-3)  # the new weights' outputs
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=1e-3)  # the new weights'
+    assert first.path.is_file()  # the old weights' graph is another file, left alone
 
 
 @needs_exported
@@ -164,12 +166,12 @@ def test_the_exported_graph_is_reused(tmp_path, own_cache):
     card = ModelCard.read(make_test_model(tmp_path / "model"))
     network = load_network(card)
     candidate = Candidate(exported_runtimes[0], "fp32")
-    build_backend(candidate, network, card)
+    build_backend(candidate, card, network)
     path = graph_path(card.weights_sha256, 1, card.preprocessing.size)
     stamp = path.stat().st_mtime_ns
-    again = exported_graph(network, card.weights_sha256, 1, card.preprocessing.size)
+    again = exported_graph(card)
     assert not again.created and again.path == path
-    build_backend(candidate, network, card)  # a second start: loads, does not export
+    build_backend(candidate, card, network)  # a second start: loads, does not export
     assert path.stat().st_mtime_ns == stamp
     # written atomically: the graph and its probe-check marker, no temporary file left
     assert sorted(p.suffix for p in runtime_cache_dir().iterdir()) == [".checked", ".onnx"]
@@ -181,7 +183,7 @@ def test_a_graph_that_differs_from_the_network_is_refused(tmp_path, own_cache):
     """The probe check at first use: a graph of other weights is not the network's."""
     card = ModelCard.read(make_test_model(tmp_path / "a", seed=0))
     other = load_network(ModelCard.read(make_test_model(tmp_path / "b", seed=1)))
-    graph = exported_graph(load_network(card), card.weights_sha256, 1, card.preprocessing.size)
+    graph = exported_graph(card)
     cls = (
         openvino_backend.OpenVinoBackend
         if exported_runtimes[0] == "openvino"
@@ -198,9 +200,9 @@ def test_a_graph_that_differs_from_the_network_is_refused(tmp_path, own_cache):
 def test_one_pass_gives_logits_features_and_activations(small_model, cache, runtime):
     card = ModelCard.read(small_model)
     network = load_network(card)
-    backend = build_backend(Candidate(runtime, "fp32"), network, card)
+    backend = build_backend(Candidate(runtime, "fp32"), card, network)
     x = probe_inputs(card.preprocessing, count=3)
-    out = backend.run(torch.from_numpy(x))
+    out = backend.run(torch.from_numpy(x))  # a torch tensor in, as the full build may hand
     side = card.preprocessing.size // 32
     assert out.logits.shape == (3, 3) and out.features.shape == (3, 2048)
     assert out.activations is not None and out.activations.shape == (3, 2048, side, side)
@@ -210,11 +212,11 @@ def test_one_pass_gives_logits_features_and_activations(small_model, cache, runt
         (ref.logits, ref.features, ref.activations),
         strict=True,
     ):
-        assert got.dtype == torch.float32
-        assert float((got - want).abs().max()) <= 1e-3 * (1 + float(want.abs().max()))
+        assert got.dtype == np.float32
+        assert float(np.abs(got - want).max()) <= 1e-3 * (1 + float(np.abs(want).max()))
     assert backend.run(x, activations=False).activations is None
 
-    results: list[torch.Tensor] = []  # the viewer and a batch run at the same time
+    results: list[np.ndarray] = []  # the viewer and a batch run at the same time
     threads = [
         threading.Thread(target=lambda: results.append(backend.run(x).logits)) for _ in range(2)
     ]
@@ -222,14 +224,14 @@ def test_one_pass_gives_logits_features_and_activations(small_model, cache, runt
         t.start()
     for t in threads:
         t.join()
-    assert len(results) == 2 and all(torch.equal(r, out.logits) for r in results)
+    assert len(results) == 2 and all(np.array_equal(r, out.logits) for r in results)
 
 
 def test_a_model_without_a_verdict_stays_on_torch(small_model, own_cache, monkeypatch):
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     card = ModelCard.read(small_model)
-    assert select_backend(load_network(card), card, FP32_CPU).runtime == "torch"  # default
-    backend = select_backend(load_network(card), card, FP32_CPU, "auto")
+    assert select_backend(card, FP32_CPU).runtime == "torch"  # default
+    backend = select_backend(card, FP32_CPU, "auto")
     assert backend.runtime == "torch"
     assert not own_cache.exists() or not any(own_cache.iterdir())  # nothing exported
 
@@ -239,20 +241,18 @@ def test_the_runtime_setting_is_checked(tmp_path, own_cache, monkeypatch):
     network = load_network(card)
     monkeypatch.setenv(RUNTIME_ENV, "tensorrt")
     with pytest.raises(RuntimeUnavailable, match="unknown runtime 'tensorrt'"):
-        select_backend(network, card, FP32_CPU)
+        select_backend(card, FP32_CPU, network=network)
     monkeypatch.setenv(RUNTIME_ENV, "torch")
-    assert select_backend(network, card, FP32_CPU).runtime == "torch"
+    assert select_backend(card, FP32_CPU, network=network).runtime == "torch"
     cuda = DeviceChoice(torch.device("cuda", 0), None, "GPU")
     with pytest.raises(RuntimeUnavailable, match="runs on the CPU"):
-        select_backend(network, card, cuda, preference="openvino")
-    with pytest.raises(RuntimeUnavailable, match="weights file"):
-        select_backend(network, card, FP32_CPU, preference="openvino", verified_weights=False)
+        select_backend(card, cuda, preference="openvino", network=network)
 
 
 @needs_exported
 def test_a_named_runtime_runs_even_without_a_verdict(small_model, cache):
     card = ModelCard.read(small_model)
-    backend = select_backend(load_network(card), card, FP32_CPU, exported_runtimes[0])
+    backend = select_backend(card, FP32_CPU, exported_runtimes[0])
     assert backend.runtime == exported_runtimes[0] and backend.precision == "fp32"
 
 
@@ -266,14 +266,12 @@ class Block:
 sys.meta_path.insert(0, Block())
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import select_device
-from xraydesk.model.storage import load_network
 from xraydesk.runtime.backend import RuntimeUnavailable
 from xraydesk.runtime.select import select_backend
 card = ModelCard.read(sys.argv[1])
-network = load_network(card)
-print(select_backend(network, card, select_device("cpu")).runtime)
+print(select_backend(card, select_device("cpu")).runtime)
 try:
-    select_backend(network, card, select_device("cpu"), preference="openvino")
+    select_backend(card, select_device("cpu"), preference="openvino")
 except RuntimeUnavailable as exc:
     print(exc)
 """
@@ -316,12 +314,12 @@ def test_the_classifier_and_the_batch_engine_run_on_the_chosen_runtime(small_mod
     got, want = classifier.forward(x), reference.forward(x)
     assert got.activations is not None and want.activations is not None
     for a, b in ((got.logits, want.logits), (got.activations, want.activations)):
-        assert float((a - b).abs().max()) <= 1e-3 * (1 + float(b.abs().max()))
+        assert float(np.abs(a - b).max()) <= 1e-3 * (1 + float(np.abs(b).max()))
     engine = BatchModel(classifier)
     assert engine.backend is classifier.runtime and not engine.private  # no torch copy
     probs, features = engine.classify_with_features(list(x))
     np.testing.assert_allclose(probs, reference.predict_tensors(x), atol=1e-4)
-    np.testing.assert_allclose(features, want.features.numpy(), atol=1e-3, rtol=1e-3)
+    np.testing.assert_allclose(features, want.features, atol=1e-3, rtol=1e-3)
 
 
 @needs_exported
@@ -363,7 +361,33 @@ def test_auto_chooses_the_first_runtime_whose_verdict_passed(name, cache, monkey
         for c in cpu_candidates()
         if (v := shipped_verdict(card.weights_sha256, c.runtime, c.precision)) and v.passed
     )
-    backend = select_backend(load_network(card), card, FP32_CPU, "auto")
+    backend = select_backend(card, FP32_CPU, "auto")
     assert (backend.runtime, backend.precision) == (expected.runtime, expected.precision)
     if name == "chest-3class":
         assert backend.precision == "fp32"
+
+
+def test_graphs_of_models_no_longer_installed_are_pruned(tmp_path, own_cache, monkeypatch):
+    """A retrained or deleted model's graph (about 94 MB) does not stay in the cache
+    forever: the next export deletes graphs no installed model uses, once they are an hour
+    old (a graph just exported by another process is left alone)."""
+    import time as clock
+
+    from xraydesk.runtime import export
+
+    own_cache.mkdir(parents=True)
+    old_version = own_cache / f"{'a' * 64}-x1-c1s160.onnx"
+    replaced = own_cache / f"{'b' * 64}-x{export.EXPORT_VERSION}-c1s160.onnx"
+    fresh = own_cache / f"{'c' * 64}-x{export.EXPORT_VERSION}-c1s160.onnx"
+    for file in (old_version, replaced, fresh):
+        file.write_bytes(b"graph")
+    hour_ago = clock.time() - export.PRUNE_AFTER_S - 60
+    for file in (old_version, replaced):
+        os.utime(file, (hour_ago, hour_ago))
+    card = bundled("chest-3class")
+    kept_key = export.graph_key(card.weights_sha256, 1, card.preprocessing.size)
+    (own_cache / f"{kept_key}.onnx").write_bytes(b"graph")
+    os.utime(own_cache / f"{kept_key}.onnx", (hour_ago, hour_ago))
+    removed = export.prune_cache()
+    assert sorted(removed) == sorted([old_version, replaced])
+    assert fresh.is_file() and (own_cache / f"{kept_key}.onnx").is_file()

@@ -165,7 +165,7 @@ def test_bundled_weights_load_unchanged_and_give_torchvisions_outputs(shared_dat
     theirs.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     theirs.eval()
     xray = load_xray(shared_data / "samples" / "dicom" / "siim-cr-jpeg-baseline.dcm")
-    x = card.preprocessing(xray)[None]
+    x = torch.from_numpy(card.preprocessing(xray)[None])
     with torch.no_grad():
         assert torch.equal(ours(x), theirs(x))
     assert not ours.training

@@ -242,7 +242,7 @@ def evaluate_shipped(
     batches = [test[k : k + batch] for k in range(0, len(test), batch)]
     logits, ok = [], []
     for b in batch_iterator(samples, batches, classifier.preprocessing, pad_to=batch):
-        out = classifier.logits(b.inputs).numpy()[: len(b.ok)]
+        out = classifier.logits(b.inputs)[: len(b.ok)]
         logits.append(out)
         ok.extend(b.ok)
     mask = np.asarray(ok, dtype=bool)

@@ -33,11 +33,11 @@ from xraydesk.imaging.loader import load_xray  # noqa: E402
 from xraydesk.trust.gate import (  # noqa: E402
     GATE_FILE,
     THUMB,
-    GateNet,
     InputGate,
     image_statistics,
     standardise,
 )
+from xraydesk.trust.gate_net import GateNet, torch_logits  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 SPLIT = ROOT / "models" / "chest-3class" / "split.csv"
@@ -171,7 +171,7 @@ def generated(rng: np.random.Generator, side: int = THUMB * 2) -> np.ndarray:
 
 # -- samples ----------------------------------------------------------------------------------
 def thumb(image: torch.Tensor) -> torch.Tensor:
-    return standardise(resize(image, THUMB)[None])[0]
+    return torch.from_numpy(standardise(resize(image, THUMB)[None].numpy()))[0]
 
 
 def jitter(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -244,12 +244,14 @@ def evaluate(gate: InputGate, cache: torch.Tensor, seed: int) -> dict:
         units = [torch.rot90(u, turns, (0, 1)) for u in cache]
         units = [1 - u if inv else u for u in units]
         thumbs = torch.stack([thumb(u)[None] for u in units])
-        results = gate.decide(thumbs, [[] for _ in units])
+        results = gate.decide(thumbs.numpy(), [[] for _ in units])
         rates[name] = float(np.mean([not r.passed for r in results]))
     units = [torch.from_numpy(generated(rng)) for _ in range(400)]
     thumbs = torch.stack([thumb(u)[None] for u in units])
     stats = [image_statistics(u.numpy()) for u in units]
-    rates["generated"] = float(np.mean([not r.passed for r in gate.decide(thumbs, stats)]))
+    rates["generated"] = float(
+        np.mean([not r.passed for r in gate.decide(thumbs.numpy(), stats)])
+    )
     return rates
 
 
@@ -292,7 +294,7 @@ def main() -> None:
             print(f"  step {step} loss {loss.item():.4f} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
     net.eval()
-    rates = evaluate(InputGate(net), val, args.seed + 1)
+    rates = evaluate(InputGate(torch_logits(net)), val, args.seed + 1)
     print("validation flag rates:", json.dumps(rates), flush=True)
     info = {
         "trained_by": "training/train_gate.py",

@@ -46,7 +46,7 @@ def features(classifier: Classifier, paths: list[str], batch: int = 32) -> np.nd
         inputs = torch.stack(
             [classifier.preprocess(load_xray(DATA / p)) for p in paths[k : k + batch]]
         )
-        out.append(classifier.logits_and_features(inputs)[1].numpy())
+        out.append(classifier.logits_and_features(inputs)[1])
         if k % (batch * 20) == 0:
             print(f"    {k + len(inputs)}/{len(paths)}", flush=True)
     return np.concatenate(out)

@@ -1,7 +1,7 @@
 ; Inno Setup 6 script: the Windows installer for XRayDesk.
 ;
 ; Built by `python packaging\build.py` after PyInstaller and the self-test, as
-;   iscc /DAppVersion=0.1.0 [/DFlavour=-cpu] [/DSetupIcon=build\xraydesk.ico] packaging\windows\xraydesk.iss
+;   iscc /DAppVersion=0.1.0 [/DFlavour=-cpu|-light] [/DSourceDir=dist\XRayDesk-light] [/DSetupIcon=build\xraydesk.ico] packaging\windows\xraydesk.iss
 ; It packs dist\XRayDesk\ (the one-folder build) into dist\XRayDesk-VERSION-windows-x64-setup.exe.
 ; The version is passed in by build.py, which reads it from the package metadata: it is
 ; never written here.
@@ -15,7 +15,12 @@
 #ifndef Flavour
   #define Flavour ""
 #endif
-#define SourceDir "..\..\dist\XRayDesk"
+; The one-folder build to pack: dist\XRayDesk\, or dist\XRayDesk-light\ for the light build
+; (build.py passes /DSourceDir=... and /DFlavour=-light). Both targets install as the same
+; product (one AppId): installing one over the other replaces it.
+#ifndef SourceDir
+  #define SourceDir "..\..\dist\XRayDesk"
+#endif
 
 [Setup]
 ; AppId identifies the product across versions (upgrades replace, never duplicate): never change it

@@ -64,7 +64,8 @@ def model_ceiling(classifier, batch_size: int, seconds: float = 5.0) -> dict[str
     from xraydesk.batch.threads import schedule_candidates
 
     size = classifier.preprocessing.size
-    x = torch.randn(batch_size, classifier.preprocessing.channels, size, size)
+    shape = (batch_size, classifier.preprocessing.channels, size, size)
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)  # as the pipeline
     folded = BatchModel(classifier)
     paths = {"classifier": classifier.predict_tensors, "batch model": folded.probabilities}
     rates = {}
@@ -242,9 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{pipe['rss_before_mib']:.0f} MiB, after 1000 files {pipe['rss_after_1000_mib'] or 0:.0f}"
         f" MiB, peak {pipe['rss_peak_mib']:.0f} MiB, end {pipe['rss_end_mib'] or 0:.0f} MiB"
     )
-    naive_net = classifier.network.float().to(memory_format=torch.contiguous_format)
+    naive_net = classifier.require_network("the naive loop").float()
+    naive_net.to(memory_format=torch.contiguous_format)
     naive = run_naive(naive_net, pool_files[: args.naive], classifier.preprocessing.size)
-    classifier.network.to(memory_format=torch.channels_last)
+    naive_net.to(memory_format=classifier.device.memory_format)
     figures["pool_naive"] = naive
     ratio = pipe["images_per_s"] / naive["images_per_s"]
     figures["pool_ratio"] = ratio
@@ -267,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             repeated[: max(len(full), len(repeated) // 2)],
             classifier.preprocessing.size,
         )
-        classifier.network.to(memory_format=torch.channels_last)
+        naive_net.to(memory_format=classifier.device.memory_format)
         figures["fullres_pipeline"], figures["fullres_naive"] = fpipe, fnaive
         figures["fullres_ratio"] = fpipe["images_per_s"] / fnaive["images_per_s"]
         print(

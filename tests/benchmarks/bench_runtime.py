@@ -44,7 +44,7 @@ from tests.benchmarks.machine import cpu_name  # noqa: E402
 from xraydesk.batch.batch_model import BatchModel  # noqa: E402
 from xraydesk.imaging.loader import load_xray  # noqa: E402
 from xraydesk.model.card import ModelCard  # noqa: E402
-from xraydesk.model.classifier import Classifier  # noqa: E402
+from xraydesk.model.classifier import Classifier, softmax  # noqa: E402
 from xraydesk.model.device import DeviceChoice, select_device  # noqa: E402
 from xraydesk.model.preprocessing import Preprocessing  # noqa: E402
 from xraydesk.model.storage import load_network  # noqa: E402
@@ -80,7 +80,7 @@ def split_paths(card_path: Path, split: str) -> list[str]:
 
 def preprocess_all(paths: list[str], data: Path, prep: Preprocessing) -> np.ndarray:
     def one(rel: str) -> np.ndarray:
-        return prep(load_xray(data / rel)).numpy()
+        return prep(load_xray(data / rel))
 
     with ThreadPoolExecutor(2) as pool:
         return np.stack(list(pool.map(one, paths)))
@@ -92,25 +92,25 @@ def batches(x: np.ndarray, size: int = BATCH):
 
 
 def probabilities(run, x: np.ndarray, temperature: float) -> np.ndarray:
-    logits = torch.cat([run(b) for b in batches(x)])
-    return torch.softmax(logits.double() / temperature, dim=1).numpy()
+    return softmax(np.concatenate([np.asarray(run(b)) for b in batches(x)]), temperature)
 
 
 def engine_variant(classifier: Classifier) -> dict:
     """Today's batch engine: the torch network folded, bf16 weights where the CPU has bf16."""
     engine = BatchModel(classifier)
-    label = "torch bf16 (engine)" if engine._dtype == torch.bfloat16 else "torch fp32 (engine)"
+    dtype = classifier.device.autocast_dtype or torch.float32
+    label = "torch bf16 (engine)" if dtype == torch.bfloat16 else "torch fp32 (engine)"
 
-    def engine_logits(b: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(b).to(engine._dtype).contiguous(memory_format=engine._format)
+    def engine_logits(b: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(b).to(dtype).contiguous(memory_format=engine.device.memory_format)
         with torch.inference_mode():
-            return engine.network(x).float()
+            return engine.network(x).float().numpy()
 
     return {label: engine_logits}
 
 
 def variants(classifier: Classifier, graph: Path, int8: Path | None, engine: bool = True) -> dict:
-    """name -> function (N,C,H,W) float32 array -> float32 logits tensor."""
+    """name -> function (N,C,H,W) float32 array -> float32 logits array."""
     out = engine_variant(classifier) if engine else {}
     if onnxruntime_backend.installed():
         ort32 = onnxruntime_backend.OnnxRuntimeBackend(graph, "fp32")
@@ -165,7 +165,7 @@ def measure_model(card_path: Path, args) -> dict:
     network = load_network(card)
     classifier = Classifier(network, card, select_device("cpu"))
     reference = TorchBackend(load_network(card), FP32_CPU)
-    graph = exported_graph(network, card.weights_sha256, prep.channels, prep.size).path
+    graph = exported_graph(card).path
     int8 = None
     if onnxruntime_backend.installed() and not (args.no_int8 or args.verdicts_only):
         calib_paths = split_paths(card_path, "train")
@@ -192,14 +192,14 @@ def measure_model(card_path: Path, args) -> dict:
         print(f"| {name:22} | {f.same_top:7.2%} | {f.mean_abs:8.5f} | {f.max_abs:7.4f} | "
               f"{'yes' if f.passed else 'NO':6} | {seconds[name]:6.1f} |")  # fmt: skip
 
-    chosen = select_backend(load_network(card), card, select_device("cpu"))
+    chosen = select_backend(card, select_device("cpu"))
     result = {"card": card, "images": len(x), "faith": faith, "chosen": chosen, "speed": {}}
     if args.rounds == 0:
         return result
     naive = Classifier(load_network(card), card, FP32_CPU)
     fns_t = {
-        "naive loop (fp32, 1 by 1)": lambda b: torch.cat(
-            [naive.logits(torch.from_numpy(b[i : i + 1])) for i in range(len(b))]
+        "naive loop (fp32, 1 by 1)": lambda b: np.concatenate(
+            [naive.logits(b[i : i + 1]) for i in range(len(b))]
         ),
         "torch fp32": lambda b: reference.run(b, activations=False).logits,
         **fns,

@@ -49,10 +49,10 @@ def main() -> int:
     size = classifier.preprocessing.size
     print(f"model {classifier.card.label} at {size} px on {classifier.device.label}")
     print(f"torch threads {torch.get_num_threads()}")
-    tensor = classifier.preprocess(
-        load_xray(next((args.data / "kermany-pediatric").rglob("*.jpeg")))
-    )[None]
-    net = classifier.network
+    tensor = torch.from_numpy(
+        classifier.preprocess(load_xray(next((args.data / "kermany-pediatric").rglob("*.jpeg"))))
+    )[None].to(classifier.device.device)
+    net = classifier.require_network("the baseline")
 
     def bare_forward():
         with torch.inference_mode():

@@ -4,8 +4,11 @@
 
 Every figure is a fresh process, timed from just before it starts until it exits (or, for
 "window shown", until the main window has been shown and the event loop runs), the median
-of --repeat runs. Two baselines are measured in the same run, so the figures compare across
-noisy machines as ratios: ``python -c pass`` (the interpreter alone) and
+of --repeat runs, with the process's peak memory (resident set) beside it. The rows marked
+"light" run with torch, torchvision and the grad-cam package made unimportable, as in the
+light build (its classify exports the model's graph on the first of the runs). Two
+baselines are measured in the same run, so the figures compare across noisy machines as
+ratios: ``python -c pass`` (the interpreter alone) and
 ``python -c "import torch"`` (the floor for anything that runs the model).
 
 To time another checkout (the code before a change), point PYTHONPATH at it:
@@ -51,6 +54,23 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+# Run ``xraydesk ARGS`` and report the peak resident memory on stderr at exit; with
+# BLOCK set, as the light build: torch and what needs it cannot be imported.
+RUN = """
+import atexit, os, resource, sys
+if os.environ.get("BENCH_BLOCK"):
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "torchvision", "pytorch_grad_cam", "triton"):
+                raise ImportError(name + " is not in the light build")
+    sys.meta_path.insert(0, Block())
+atexit.register(lambda: print(f"PEAK-KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}",
+                              file=sys.stderr))
+from xraydesk.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def wall(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     """Seconds from just before the process starts until it exits (key ""), and until it
     printed each ``MARKER TIME`` line (key MARKER). It runs in the code's folder: ``-m`` and
@@ -66,6 +86,9 @@ def wall(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
         if line.startswith("SHOWN-"):
             marker, at = line.split()
             times.setdefault(marker, float(at) - start)
+    for line in done.stderr.splitlines():
+        if line.startswith("PEAK-KB "):
+            times["peak_mb"] = int(line.split()[1]) / 1024
     return times
 
 
@@ -90,19 +113,24 @@ def main() -> int:
     env["QT_QPA_PLATFORM"] = "offscreen"
     env.setdefault("PYTHONPATH", str(ROOT))
     py = [sys.executable]
-    xd = [*py, "-m", "xraydesk"]
+    xd = [*py, "-c", RUN]
     code = env["PYTHONPATH"].split(os.pathsep)[0]
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores visible)")
     print(f"code: {code}; median of {args.repeat} fresh processes each\n")
 
-    rows: list[tuple[str, float]] = []
+    rows: list[tuple[str, float, float | None]] = []
 
-    def measure(label: str, cmd: list[str], markers: dict[str, str] | None = None) -> None:
-        times = median_s(cmd, env, args.repeat)
+    def measure(
+        label: str, cmd: list[str], markers: dict[str, str] | None = None, light: bool = False
+    ) -> None:
+        run_env = {**env, "BENCH_BLOCK": "1"} if light else env
+        times = median_s(cmd, run_env, args.repeat)
         for marker, what in (markers or {"": label}).items():
             if marker in times:
-                rows.append((what, times[marker]))
-                print(f"  {what:44s} {times[marker]:6.2f} s", flush=True)
+                peak = times.get("peak_mb") if not markers else None
+                rows.append((what, times[marker], peak))
+                shown = f"{peak:6.0f} MB" if peak else ""
+                print(f"  {what:50s} {times[marker]:6.2f} s {shown}", flush=True)
 
     measure("baseline: python -c pass", [*py, "-c", "pass"])
     measure("baseline: python -c 'import torch'", [*py, "-c", "import torch"])
@@ -110,6 +138,8 @@ def main() -> int:
     measure("xraydesk models", [*xd, "models"])
     measure("xraydesk models --json", [*xd, "models", "--json"])
     measure("xraydesk classify ONE.dcm", [*xd, "classify", str(dicom)])
+    measure("light: xraydesk --version", [*xd, "--version"], light=True)
+    measure("light: xraydesk classify ONE.dcm", [*xd, "classify", str(dicom)], light=True)
     shown = {
         "SHOWN-StartWindow": "start window shown (xraydesk ONE.dcm)",
         "SHOWN-MainWindow": "main window shown (xraydesk ONE.dcm)",
@@ -122,9 +152,10 @@ def main() -> int:
         )
 
     torch_s = rows[1][1]
-    print(f"\n{'what':44s} {'wall s':>7s} {'x import torch':>15s}")
-    for label, seconds in rows:
-        print(f"{label:44s} {seconds:7.2f} {seconds / torch_s:15.2f}")
+    print(f"\n{'what':50s} {'wall s':>7s} {'x import torch':>15s} {'peak MB':>8s}")
+    for label, seconds, peak in rows:
+        memory = f"{peak:8.0f}" if peak else f"{'':8s}"
+        print(f"{label:50s} {seconds:7.2f} {seconds / torch_s:15.2f} {memory}")
     return 0
 
 

@@ -157,18 +157,18 @@ class Checked:
     def run(self, xrays: list[XRay]) -> tuple[list, np.ndarray, np.ndarray]:
         units = [x.render() for x in xrays]
         gates = self.gate.decide(
-            torch.stack([unit_thumbnail(u) for u in units]),
+            np.stack([unit_thumbnail(u) for u in units]),
             [image_statistics(u) for u in units],
             [view_warnings(x) for x in xrays],
         )
         classes, ood_flags = [], []
         prep = self.classifier.preprocessing
         for k in range(0, len(units), 32):
-            batch = torch.stack([prep.from_unit(u) for u in units[k : k + 32]])
+            batch = np.stack([prep.from_unit(u) for u in units[k : k + 32]])
             logits, features = self.classifier.logits_and_features(batch)
             classes.extend(logits.argmax(1).tolist())
             if self.ood is not None:
-                scores = self.ood.score(features.numpy())
+                scores = self.ood.score(features)
                 ood_flags.extend((scores > self.ood.threshold).tolist())
             else:
                 ood_flags.extend([False] * len(logits))

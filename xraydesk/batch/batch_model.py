@@ -30,17 +30,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
-from torch import nn
 
 from xraydesk.batch.prefetch import Slots
-from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates
-from xraydesk.model.classifier import Classifier
-from xraydesk.model.network import classifier_head
+from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates, torch_threads
+from xraydesk.model.classifier import Classifier, softmax
 from xraydesk.runtime.backend import Backend
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,7 @@ class BatchModel:
         self.classifier = classifier
         self.device = classifier.device
         self.batch_size = max(1, batch_size)
-        self._dtype = self.device.autocast_dtype or torch.float32
-        self._format = self.device.memory_format
-        self.network: nn.Module = classifier.network
+        self.network: nn.Module | None = classifier.network
         self.private = False
         self._pinned: torch.Tensor | None = None
         self._full_batch_seen = False
@@ -72,55 +71,55 @@ class BatchModel:
                 log.info("batch inference without folding (%s: %s)", type(exc).__name__, exc)
 
     def _prepared(self, network: nn.Module) -> nn.Module:
+        import torch
         from torch.fx.experimental.optimization import fuse
 
         with torch.no_grad():
             fused = fuse(copy.deepcopy(network).eval())
-        return fused.to(self.device.device, dtype=self._dtype, memory_format=self._format).eval()
+        dtype = self.device.autocast_dtype or torch.float32
+        return fused.to(
+            self.device.device, dtype=dtype, memory_format=self.device.memory_format
+        ).eval()
 
-    def probabilities(self, batch: torch.Tensor) -> np.ndarray:
+    def probabilities(self, batch: Any) -> np.ndarray:
         """(N, classes) float64 probabilities for preprocessed inputs (N, C, H, W)."""
-        if self.backend is not None:
-            return self.probabilities_and_features(batch)[0]
-        if not self.private:
-            return self.classifier.predict_tensors(batch)
-        x = batch.to(self.device.device, non_blocking=True)
-        x = x.to(self._dtype).contiguous(memory_format=self._format)
-        with torch.inference_mode():
-            logits = self.network(x).float().cpu()
-        temperature = self.classifier.card.temperature
-        return torch.softmax(logits.double() / temperature, dim=1).numpy()
+        return self.probabilities_and_features(batch)[0]
 
-    def probabilities_and_features(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities_and_features(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and the pooled features that fed the linear head, from one pass
         (the out-of-distribution score of ``xraydesk.trust`` needs the features)."""
-        if self.backend is not None:
-            out = self.backend.run(batch, activations=False)
-            logits, features = out.logits, out.features
-        elif not self.private:
+        if self.private:
+            logits, features = self._folded_pass(batch)
+        else:  # the classifier's backend: an exported runtime, or its own torch network
             logits, features = self.classifier.logits_and_features(batch)
-        else:
-            captured: list[torch.Tensor] = []
-            hook = classifier_head(self.network).register_forward_pre_hook(
-                lambda _m, args: captured.append(args[0])
-            )
-            x = batch.to(self.device.device, non_blocking=True)
-            x = x.to(self._dtype).contiguous(memory_format=self._format)
-            try:
-                with torch.inference_mode():
-                    logits = self.network(x).float().cpu()
-            finally:
-                hook.remove()
-            features = captured[0].float().cpu()
-        temperature = self.classifier.card.temperature
-        probs = torch.softmax(logits.double() / temperature, dim=1).numpy()
-        return probs, features.numpy()
+        return softmax(logits, self.classifier.card.temperature), features
 
-    def classify(self, tensors: list[torch.Tensor]) -> np.ndarray:
+    def _folded_pass(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and features of the private folded copy (torch)."""
+        import torch
+
+        from xraydesk.model.network import classifier_head
+
+        assert self.network is not None
+        captured: list[torch.Tensor] = []
+        hook = classifier_head(self.network).register_forward_pre_hook(
+            lambda _m, args: captured.append(args[0])
+        )
+        dtype = self.device.autocast_dtype or torch.float32
+        x = torch.as_tensor(batch).to(self.device.device, non_blocking=True)
+        x = x.to(dtype).contiguous(memory_format=self.device.memory_format)
+        try:
+            with torch.inference_mode():
+                logits = self.network(x).float().cpu()
+        finally:
+            hook.remove()
+        return logits.numpy(), captured[0].float().cpu().numpy()
+
+    def classify(self, tensors: list[Any]) -> np.ndarray:
         """Probabilities for up to ``batch_size`` preprocessed inputs, one row each."""
         return self.classify_with_features(tensors)[0]
 
-    def classify_with_features(self, tensors: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    def classify_with_features(self, tensors: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and pooled features for up to ``batch_size`` inputs, one row each."""
         count = len(tensors)
         if self._full_batch_seen and count < self.batch_size:
@@ -132,10 +131,14 @@ class BatchModel:
             self._full_batch_seen = True
         return probs[:count], features[:count]
 
-    def _stack(self, tensors: list[torch.Tensor]) -> torch.Tensor:
-        """One input batch; on CUDA in a reused pinned buffer so the copy is asynchronous."""
+    def _stack(self, tensors: list[Any]) -> Any:
+        """One input batch (numpy); on CUDA a torch tensor in a reused pinned buffer, so the
+        copy to the GPU is asynchronous."""
         if self.device.type != "cuda":
-            return torch.stack(tensors)
+            return np.stack(tensors)
+        import torch
+
+        tensors = [torch.as_tensor(t) for t in tensors]
         shape = (self.batch_size, *tensors[0].shape)
         if self._pinned is None or tuple(self._pinned.shape) != shape:
             self._pinned = torch.empty(shape, dtype=tensors[0].dtype, pin_memory=True)
@@ -147,6 +150,8 @@ class BatchModel:
         interrupted: the network may be the viewer's own (when it could not be folded).
         Returns the hook handles; the caller removes them."""
         owner = threading.get_ident()
+        if self.backend is not None or self.network is None:
+            return []  # an exported graph runs as one call: the batch finishes
 
         def check(_module: nn.Module, _inputs: object) -> None:
             if cancel.is_set() and threading.get_ident() == owner:
@@ -180,15 +185,15 @@ class CpuShare:
         self.tuner: Tuner[Schedule] | None = None
         if device_type == "cpu":
             self.tuner = Tuner([schedule] if schedule else schedule_candidates(cores))
-        self._threads_before = torch.get_num_threads()
+        self._threads_before = torch_threads()
         self._last_batch_end: float | None = None
 
     def run_batch(self, count: int, work: Callable[[], T]) -> tuple[T, float]:
         """``work()`` under this batch's schedule; returns its result and its seconds."""
         schedule = self.tuner.choose() if self.tuner is not None else None
         if schedule is not None:
-            if schedule.threads != torch.get_num_threads():
-                torch.set_num_threads(schedule.threads)  # this thread's OpenMP team only
+            if schedule.threads != torch_threads():
+                torch_threads(schedule.threads)  # this thread's OpenMP team only
             free = max(1, self.cores - schedule.threads)
             self.slots.set_limit(0 if schedule.gated else free)
         start = time.perf_counter()
@@ -206,8 +211,8 @@ class CpuShare:
 
     def restore(self) -> None:
         """Give the calling thread back the thread count it had before the run."""
-        if torch.get_num_threads() != self._threads_before:
-            torch.set_num_threads(self._threads_before)
+        if torch_threads() != self._threads_before:
+            torch_threads(self._threads_before)
 
     @property
     def best(self) -> str | None:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from xraydesk.batch.results import ResultRow
 from xraydesk.batch.store import ResultStore, utc_now
@@ -45,7 +45,7 @@ class Prepared:
 
     path: Path
     sha256: str | None = None
-    tensor: torch.Tensor | None = None
+    tensor: np.ndarray | None = None  # the model input (C, S, S)
     xray: XRay | None = None  # kept only for Grad-CAM
     row: ResultRow | None = None  # error or reused row: nothing left to compute
     seconds: float = 0.0

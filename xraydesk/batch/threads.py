@@ -27,7 +27,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import torch
+from xraydesk.optional import has_torch
 
 C = TypeVar("C", bound=Hashable)
 
@@ -43,7 +43,19 @@ class Schedule:
 
 
 def cpu_cores() -> int:
-    return max(1, torch.get_num_threads() or os.cpu_count() or 1)
+    return max(1, torch_threads() or os.cpu_count() or 1)
+
+
+def torch_threads(count: int | None = None) -> int:
+    """torch's intra-op thread count for the calling thread, first set to ``count`` when
+    given; without torch (the light build: the runtime has its own threads) the cores."""
+    if not has_torch():
+        return os.cpu_count() or 1
+    import torch
+
+    if count is not None:
+        torch.set_num_threads(count)
+    return torch.get_num_threads()
 
 
 def schedule_candidates(cores: int | None = None) -> list[Schedule]:

@@ -72,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to FILE")
-    parser.add_argument("--cam-dir", type=Path, metavar="DIR", help="write Grad-CAM overlays here")
+    parser.add_argument(
+        "--cam-dir", type=Path, metavar="DIR", help="write heat-map (CAM) overlays here"
+    )
     parser.add_argument(
         "--dicom-out", type=Path, metavar="DIR", help="write an SR and a heat-map SC per DICOM file"
     )

@@ -3,7 +3,7 @@
 A PyInstaller bundle that silently lost a DICOM decoder plugin, a model file or a Qt
 platform plugin still starts; only using each part shows it. So this command loads every
 bundled model, classifies a JPEG Baseline DICOM, an uncompressed DICOM and a PNG that it
-writes at run time (no patient image ships with the app), computes a Grad-CAM, checks
+writes at run time (no patient image ships with the app), computes a heat map, checks
 that every DICOM decoder plugin is present and decodes what it should, and opens and
 closes the main window. ``packaging/build.py`` runs it on every build; a user or an IT
 department can run it on an installed copy.
@@ -61,9 +61,10 @@ REQUIRED_DECODERS: dict[str, str] = {
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "self-test",
-        help="check this installation: models, DICOM decoders, Grad-CAM and the window",
+        help="check this installation: models, DICOM decoders, heat maps and the window",
         description="Load each bundled model, classify generated DICOM (JPEG Baseline and "
-        "uncompressed) and PNG images, compute a Grad-CAM and open and close the main window "
+        "uncompressed) and PNG images, compute a heat map (CAM, and Grad-CAM in the full "
+        "build) and open and close the main window "
         "(offscreen when there is no display). Prints a JSON summary. Exit status: 0 when "
         "every check passed, 1 otherwise.",
     )
@@ -140,15 +141,25 @@ def run(args: argparse.Namespace) -> int:
 
 def _environment() -> dict[str, Any]:
     import pydicom
-    import torch
 
+    from xraydesk.optional import has_torch, installed
+    from xraydesk.runtime.select import installed_runtimes
+
+    torch_version = cuda = None
+    if has_torch():
+        import torch
+
+        torch_version, cuda = torch.__version__, torch.version.cuda
     return {
         "xraydesk": __version__,
+        "build": "full" if torch_version else "light",
         "frozen": bool(getattr(sys, "frozen", False)),
         "platform": f"{platform.system()} {platform.machine()}",
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_cuda": torch.version.cuda,
+        "torch": torch_version,
+        "torch_cuda": cuda,
+        "runtimes": installed_runtimes(),
+        "grad_cam": installed("pytorch_grad_cam"),
         "pydicom": pydicom.__version__,
         "bundled_models_dir": str(paths.bundled_models_dir()),
     }
@@ -329,8 +340,9 @@ def bundled_model_cards() -> list[ModelCard]:
 
 
 def check_model(card: ModelCard, xrays: dict[str, Any], device: str) -> dict[str, Any]:
-    """Load (with the weights' sha256 check), classify every sample, Grad-CAM one."""
-    from xraydesk.explain import grad_cam
+    """Load (with the weights' sha256 check), classify every sample, heat-map one (CAM,
+    and Grad-CAM where the build has it)."""
+    from xraydesk.explain.methods import CAM, GRADCAM, available, heat_map, method_label
     from xraydesk.model.classifier import Classifier
 
     start = time.perf_counter()
@@ -356,18 +368,22 @@ def check_model(card: ModelCard, xrays: dict[str, Any], device: str) -> dict[str
             "probabilities": {k: round(v, 4) for k, v in prediction.probabilities.items()},
         }
     key = "dicom_jpeg_baseline" if "dicom_jpeg_baseline" in xrays else next(iter(xrays))
-    cam = grad_cam(classifier, xrays[key])
-    heatmap = cam.heatmap
-    if heatmap.shape != xrays[key].shape or not np.isfinite(heatmap).all():
-        raise SelfTestError(f"Grad-CAM on {key}: heat map of shape {heatmap.shape}, not finite")
-    if heatmap.min() < 0 or heatmap.max() > 1:
-        raise SelfTestError(f"Grad-CAM on {key}: values outside [0, 1]")
-    result["grad_cam"] = {
-        "image": key,
-        "class": cam.class_id,
-        "shape": list(heatmap.shape),
-        "seconds": round(cam.seconds, 2),
-    }
+    for method in (CAM, GRADCAM):  # the default map; Grad-CAM where the build has it
+        if method != CAM and not available(method):
+            continue
+        cam = heat_map(classifier, xrays[key], method=method)
+        heatmap = cam.heatmap
+        label = method_label(method)
+        if heatmap.shape != xrays[key].shape or not np.isfinite(heatmap).all():
+            raise SelfTestError(f"{label} on {key}: heat map of shape {heatmap.shape}, not finite")
+        if heatmap.min() < 0 or heatmap.max() > 1:
+            raise SelfTestError(f"{label} on {key}: values outside [0, 1]")
+        result[method] = {
+            "image": key,
+            "class": cam.class_id,
+            "shape": list(heatmap.shape),
+            "seconds": round(cam.seconds, 2),
+        }
     return result
 
 

@@ -20,14 +20,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from xraydesk.explain.geometry import to_source
 from xraydesk.explain.methods import CAM, GRADCAM
+from xraydesk.imaging.resample import resize
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier, ForwardOutputs
-from xraydesk.model.network import classifier_head
 
 
 @dataclass(frozen=True)
@@ -72,16 +70,15 @@ def class_activation_map(
     return CamResult(heatmap, classifier.class_ids[index], time.perf_counter() - start, CAM)
 
 
-def cam_at_input(classifier: Classifier, activations: torch.Tensor, index: int) -> np.ndarray:
+def cam_at_input(classifier: Classifier, activations: np.ndarray, index: int) -> np.ndarray:
     """The map at the model's input size from one image's last-stage activations (D, h, w).
 
     ReLU of the head's row ``index`` times the activations, min-max scaled at feature
     resolution, then resized bilinearly to the input square: the grad-cam package's order.
     """
-    weight = classifier_head(classifier.network).weight[index].detach().float().cpu()
-    cam = torch.einsum("d,dhw->hw", weight, activations.float()).clamp_(min=0.0)
+    weight = classifier.head[0][index]
+    cam = np.maximum(np.tensordot(weight, np.asarray(activations, np.float32), axes=1), 0.0)
     cam = cam - cam.min()
     cam = cam / (1e-7 + cam.max())
     size = classifier.preprocessing.size
-    resized = F.interpolate(cam[None, None], size=(size, size), mode="bilinear")
-    return resized[0, 0].numpy()
+    return resize(cam, size, size)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from xraydesk.imaging.resample import resize
 from xraydesk.model.preprocessing import Preprocessing
 
 
@@ -16,6 +15,5 @@ def to_source(cam: np.ndarray, preprocessing: Preprocessing, shape: tuple[int, i
     [0, 1], aligned with the source pixels.
     """
     top, left, bottom, right = preprocessing.content_box(*shape)
-    crop = torch.from_numpy(np.ascontiguousarray(cam[top:bottom, left:right], dtype=np.float32))
-    resized = F.interpolate(crop[None, None], size=shape, mode="bilinear", align_corners=False)
-    return resized[0, 0].clamp_(0.0, 1.0).numpy()
+    resized = resize(cam[top:bottom, left:right], *shape)
+    return np.clip(resized, 0.0, 1.0, out=resized)

@@ -40,7 +40,7 @@ def grad_cam(
     if method not in PACKAGE_METHODS:
         raise ValueError(f"unknown grad-cam package method {method!r}: {list(PACKAGE_METHODS)}")
     index = class_index(classifier, class_id)
-    tensor = classifier.preprocess(xray)[None]
+    tensor = torch.from_numpy(classifier.preprocess(xray)[None])
     cam_small, index = _cam_at_input(classifier, tensor, index, PACKAGE_METHODS[method])
     heatmap = to_source(cam_small, classifier.preprocessing, xray.shape)
     seconds = time.perf_counter() - start
@@ -57,7 +57,7 @@ def _cam_at_input(
     its internals), so a forward hook of our own on the network records the logits of
     that same forward pass; it is removed with the package's hooks, in ``finally``.
     """
-    network = classifier.network
+    network = classifier.require_network("Grad-CAM")
     logits: list[torch.Tensor] = []
 
     def keep_logits(_module: torch.nn.Module, _inputs: object, output: torch.Tensor) -> None:

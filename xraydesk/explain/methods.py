@@ -64,9 +64,21 @@ def method_label(key: str) -> str:
     return method.label if method else key
 
 
+def available(key: str) -> bool:
+    """Whether ``key`` can run here: the backward-pass methods need torch and the grad-cam
+    package, which the light build leaves out."""
+    from xraydesk.optional import installed
+
+    method = METHODS.get(key)
+    if method is None:
+        return False
+    return not method.backward or (installed("torch") and installed("pytorch_grad_cam"))
+
+
 def known_method(key: object) -> str:
-    """``key`` when it names a method, else the default (for settings read from disk)."""
-    return key if isinstance(key, str) and key in METHODS else DEFAULT_METHOD
+    """``key`` when it names a method that runs here, else the default (for settings read
+    from disk, perhaps written by the full build)."""
+    return key if isinstance(key, str) and available(key) else DEFAULT_METHOD
 
 
 def heat_map(
@@ -83,6 +95,11 @@ def heat_map(
     """
     if method not in METHODS:
         raise ValueError(f"unknown heat-map method {method!r}: choose one of {list(METHODS)}")
+    if not available(method):
+        from xraydesk.errors import ModelError
+        from xraydesk.optional import FULL_BUILD_HINT
+
+        raise ModelError(f"{method_label(method)} needs a backward pass: {FULL_BUILD_HINT}")
     if method == CAM:
         from xraydesk.explain.cam import class_activation_map
 

@@ -29,6 +29,7 @@ from xraydesk import __version__, paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.optional import installed
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,8 @@ def import_engine(start: StartWindow, modules: Sequence[str] = ENGINE_MODULES) -
     def work() -> None:
         try:
             for name in modules:
+                if "." not in name and not installed(name):  # torch, in the light build
+                    continue
                 importlib.import_module(name)
         except Exception:  # raised again on the GUI thread, see above
             log.debug("background import failed", exc_info=True)

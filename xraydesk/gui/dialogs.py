@@ -51,7 +51,6 @@ COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("numpy", "NumPy", "BSD-3-Clause"),
     ("Pillow", "Pillow", "MIT-CMU"),
     ("safetensors", "safetensors", "Apache-2.0"),
-    ("scikit-learn", "scikit-learn", "BSD-3-Clause"),
     ("platformdirs", "platformdirs", "MIT"),
 )
 

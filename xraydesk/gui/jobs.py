@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PySide6.QtCore import QObject, QThread, Signal
 
 from xraydesk.batch.batch_run import BatchOptions, BatchRun, RunSummary
 from xraydesk.batch.results import ResultRow
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
+from xraydesk.imaging.resample import resize
 from xraydesk.model.classifier import Classifier
 from xraydesk.trainer import (
     DatasetReport,
@@ -157,11 +156,8 @@ class CheckOutcome:
 
 def thumbnail(path: str | Path) -> np.ndarray:
     """A small 8-bit square preview of a radiograph (decoded here, not in the GUI thread)."""
-    unit = torch.as_tensor(load_xray(path).render())
-    small = F.interpolate(
-        unit[None, None], size=(THUMBNAIL_SIZE, THUMBNAIL_SIZE), mode="bilinear", antialias=True
-    )[0, 0]
-    return (small.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    small = resize(load_xray(path).render(), THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+    return (np.clip(small, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 class CheckJob(Job):

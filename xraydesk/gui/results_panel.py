@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk.explain import DEFAULT_METHOD, EMPTY_HEATMAP, METHODS, blend_overlay
+from xraydesk.explain.methods import available as method_available
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Prediction
 from xraydesk.trust.orient import correction_text
@@ -234,7 +235,11 @@ class ResultsPanel(QWidget):
         for method in METHODS.values():
             self.method_combo.addItem(method.label, method.key)
             index = self.method_combo.count() - 1
-            self.method_combo.setItemData(index, method.summary, Qt.ItemDataRole.ToolTipRole)
+            summary = method.summary
+            if not method_available(method.key):  # the light build: no backward pass
+                summary += " Needs the full build (with PyTorch)."
+                self.method_combo.model().item(index).setEnabled(False)
+            self.method_combo.setItemData(index, summary, Qt.ItemDataRole.ToolTipRole)
         self.method_combo.setToolTip("How the heat map is computed (CAM: fastest)")
         self.method_combo.setCurrentIndex(self.method_combo.findData(DEFAULT_METHOD))
         self.method_combo.activated.connect(self._on_method_activated)

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import (
@@ -31,6 +30,7 @@ from xraydesk import paths
 from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_PAN, TOOL_RULER
 from xraydesk.gui.shortcuts import SHORTCUTS
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.optional import has_torch
 from xraydesk.viewer.windowing import (
     PRESET_FILE,
     PRESET_FULL,
@@ -96,6 +96,10 @@ def icon(name: str) -> QIcon:
 
 def device_available(choice: str) -> bool:
     """Whether a device choice can work on this machine (unavailable ones are greyed out)."""
+    if not has_torch():  # the light build: the CPU only
+        return choice in ("auto", "cpu")
+    import torch
+
     if choice == "cuda":
         return torch.cuda.is_available()
     if choice == "mps":

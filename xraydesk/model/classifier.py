@@ -5,19 +5,21 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from xraydesk.errors import ModelError
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
-from xraydesk.model.network import cam_target_layer, classifier_head
-from xraydesk.model.storage import load_network
+from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.runtime.backend import Backend, Outputs
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class NonFiniteOutputError(ModelError):
@@ -53,27 +55,38 @@ ForwardOutputs = Outputs
 
 
 class Classifier:
-    """Network + card + device. Thread-safe: one forward pass (or Grad-CAM) at a time.
+    """Card + backend (+ the torch network where torch is installed). Thread-safe.
 
-    The lock matters because Grad-CAM hooks the network: a prediction running in another
-    thread at the same moment would otherwise feed its activations into the heat map.
+    Every forward pass goes through ``backend``: torch (``runtime.TorchBackend``) or an
+    exported graph (OpenVINO, ONNX Runtime). ``network`` is the torch network of the same
+    weights, which Grad-CAM needs: with an exported graph it is loaded on first use (so
+    classifying never imports torch), and the light build has none. ``lock`` is the torch
+    backend's: Grad-CAM hooks the network, and a prediction running in another thread at
+    the same moment would otherwise feed its activations into the heat map.
     """
 
     def __init__(
         self,
-        network: nn.Module,
+        network: nn.Module | None,
         card: ModelCard,
         device: DeviceChoice,
-        runtime: Backend | None = None,
+        backend: Backend | None = None,
     ) -> None:
-        """``runtime``: an exported CPU runtime (``xraydesk.runtime``) that runs the forward
-        passes instead of ``network``; Grad-CAM and training still use ``network``."""
+        """``backend`` None: torch on ``device`` with ``network``."""
+        if backend is None:
+            if network is None:
+                raise ModelError(f"model {card.name!r}: neither a network nor a runtime given")
+            from xraydesk.runtime.torch_backend import TorchBackend
+
+            backend = TorchBackend(network, device)
         self.card = card
-        self.device = device if runtime is None else replace(device, label=runtime.label)
+        self.backend = backend
+        self.device = device if backend.runtime == "torch" else replace(device, label=backend.label)
         self.preprocessing = card.preprocessing
-        self.network = network.to(device.device, memory_format=device.memory_format).eval()
-        self.runtime = runtime
-        self.lock = threading.RLock()
+        self._network = getattr(backend, "network", network)
+        if self._network is not None and backend.runtime != "torch":
+            self._network = self._network.eval()
+        self.lock = getattr(backend, "lock", None) or threading.RLock()
 
     @classmethod
     def load(
@@ -83,21 +96,60 @@ class Classifier:
         runtime: str | None = None,
     ) -> Classifier:
         """``runtime``: auto, torch, onnxruntime or openvino (None: ``XRAYDESK_RUNTIME``,
-        else auto); see ``xraydesk.runtime.select``."""
+        else the default); see ``xraydesk.runtime.select``."""
         from xraydesk.runtime.select import select_backend
 
         if not isinstance(card, ModelCard):
             card = ModelCard.read(card)
         choice = device if isinstance(device, DeviceChoice) else select_device(device)
-        network = load_network(card)
-        backend = select_backend(network, card, choice, runtime)
-        return cls(network, card, choice, None if backend.runtime == "torch" else backend)
+        return cls(None, card, choice, select_backend(card, choice, runtime))
+
+    @property
+    def network(self) -> nn.Module | None:
+        """The torch network (loaded now if the backend is an exported graph); None in the
+        light build."""
+        if self._network is None and has_torch():
+            from xraydesk.model.storage import load_network
+
+            with self.lock:
+                if self._network is None:
+                    self._network = load_network(self.card)
+        return self._network
+
+    @property
+    def runtime(self) -> Backend | None:
+        """The exported runtime running the forward passes; None when it is torch."""
+        return None if self.backend.runtime == "torch" else self.backend
 
     @property
     def class_ids(self) -> list[str]:
         return self.card.class_ids
 
-    def preprocess(self, xray: XRay) -> torch.Tensor:
+    @cached_property
+    def head(self) -> tuple[np.ndarray, np.ndarray]:
+        """The linear head's weight (classes, D) and bias (classes,), float32: the class
+        activation map weighs the last stage's activations with them."""
+        if self._network is not None:  # given, or loaded: it may differ from the file
+            from xraydesk.model.network import classifier_head
+
+            fc = classifier_head(self._network)
+            return (
+                fc.weight.detach().float().cpu().numpy().copy(),
+                fc.bias.detach().float().cpu().numpy().copy(),
+            )
+        from xraydesk.model.weights import load_state, verified_weights
+
+        state = load_state(verified_weights(self.card))
+        return state["fc.weight"], state["fc.bias"]
+
+    def require_network(self, what: str) -> nn.Module:
+        """The torch network, or a clear error in the light build, which has none."""
+        network = self.network
+        if network is None:
+            raise ModelError(f"{what}: {FULL_BUILD_HINT}")
+        return network
+
+    def preprocess(self, xray: XRay) -> np.ndarray:
         return self.preprocessing(xray)
 
     def predict(self, xray: XRay) -> Prediction:
@@ -105,59 +157,28 @@ class Classifier:
         probs = self.predict_tensors(self.preprocess(xray)[None])[0]
         return self.prediction_from(probs, time.perf_counter() - start)
 
-    def predict_tensors(self, batch: torch.Tensor) -> np.ndarray:
+    def predict_tensors(self, batch: Any) -> np.ndarray:
         """Probabilities (N, classes) as float64 for preprocessed inputs (N, C, H, W)."""
         return self.probabilities(self.logits(batch))
 
-    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities (N, classes) as float64 from raw logits, with the card's temperature."""
-        return torch.softmax(logits.double() / self.card.temperature, dim=1).numpy()
+        return softmax(logits, self.card.temperature)
 
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        """Raw float32 logits on the CPU (before temperature)."""
-        if self.runtime is not None:
-            return self.runtime.run(batch, activations=False).logits
-        batch = batch.to(self.device.device, non_blocking=True).contiguous(
-            memory_format=self.device.memory_format
-        )
-        with self.lock, torch.inference_mode(), self.device.autocast():
-            logits = self.network(batch)
-        return logits.float().cpu()
+    def logits(self, batch: Any) -> np.ndarray:
+        """Raw float32 logits (before temperature) of inputs (N, C, H, W), numpy or torch."""
+        return self.backend.run(batch, activations=False).logits
 
-    def logits_and_features(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits_and_features(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         """Raw float32 logits and the pooled features that fed the linear head, from one
         forward pass: the out-of-distribution score reuses them instead of a second pass."""
-        out = self.forward(batch, activations=False)
+        out = self.backend.run(batch, activations=False)
         return out.logits, out.features
 
-    def forward(self, batch: torch.Tensor, activations: bool = True) -> ForwardOutputs:
+    def forward(self, batch: Any, activations: bool = True) -> ForwardOutputs:
         """Logits, pooled features and (``activations``) the last stage's output of one
-        forward pass over preprocessed inputs (N, C, H, W).
-
-        Forward hooks on the head and the last stage catch the tensors on their way
-        through; they are removed in ``finally`` under the lock, so no hook outlives the
-        call and no other thread's pass runs while they are in place.
-        """
-        if self.runtime is not None:  # no hooks on the network: the lock is not needed
-            return self.runtime.run(batch, activations)
-        batch = batch.to(self.device.device, non_blocking=True).contiguous(
-            memory_format=self.device.memory_format
-        )
-        features: list[torch.Tensor] = []
-        stage: list[torch.Tensor] = []
-        head = classifier_head(self.network)
-        with self.lock, torch.inference_mode(), self.device.autocast():
-            hooks = [head.register_forward_pre_hook(lambda _m, args: features.append(args[0]))]
-            if activations:
-                last = cam_target_layer(self.network)
-                hooks.append(last.register_forward_hook(lambda _m, _a, out: stage.append(out)))
-            try:
-                logits = self.network(batch)
-            finally:
-                for hook in hooks:
-                    hook.remove()
-        kept = stage[0].float().cpu().contiguous() if activations else None
-        return ForwardOutputs(logits.float().cpu(), features[0].float().cpu(), kept)
+        forward pass over preprocessed inputs (N, C, H, W)."""
+        return self.backend.run(batch, activations)
 
     def prediction_from(self, probs: np.ndarray, seconds: float = 0.0) -> Prediction:
         """The named result for one row of probabilities; refuses NaN or infinity, which
@@ -177,3 +198,11 @@ class Classifier:
             seconds=seconds,
             display_names=self.card.display_names,
         )
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax in float64 of ``logits / temperature``, stable for large logits."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from xraydesk.errors import ModelError
+from xraydesk.optional import FULL_BUILD_HINT, has_torch
 
 if TYPE_CHECKING:
     import torch
@@ -23,13 +24,13 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 @dataclass(frozen=True)
 class DeviceChoice:
-    device: torch.device
+    device: torch.device | str  # "cpu" where torch is not installed (the light build)
     autocast_dtype: torch.dtype | None  # None: plain float32
     label: str  # what users see, e.g. "CPU, bf16" or "NVIDIA H100 (CUDA, bf16)"
 
     @property
     def type(self) -> str:
-        return self.device.type
+        return self.device if isinstance(self.device, str) else self.device.type
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -49,6 +50,8 @@ class DeviceChoice:
 
 def cpu_supports_bf16() -> bool:
     """True where oneDNN has native bf16 kernels (AVX-512 BF16 or AMX): there it is faster."""
+    if not has_torch():
+        return False
     import torch
 
     try:
@@ -69,6 +72,10 @@ def select_device(preference: str = "auto") -> DeviceChoice:
         raise ModelError(
             f"unknown device {preference!r}: choose one of {', '.join(DEVICE_CHOICES)}"
         )
+    if not has_torch():  # the light build: exported runtimes on the CPU only
+        if preference in ("cuda", "mps"):
+            raise ModelError(f"{preference.upper()} needs PyTorch: {FULL_BUILD_HINT}")
+        return DeviceChoice("cpu", None, "CPU")
     import torch
 
     mixed = _precision_allowed()
@@ -99,6 +106,8 @@ def use_one_torch_thread_here() -> None:
     started, but also becomes the default for threads created later, so the default is
     put back from a short-lived thread, leaving the model's threads as they were.
     """
+    if not has_torch():  # the light build: nothing of torch's to limit
+        return
     import torch
 
     default = torch.get_num_threads()

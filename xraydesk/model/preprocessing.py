@@ -6,8 +6,10 @@ histogram equalisation -> normalisation -> channel count. Training inserts its
 augmentation between the unit image and ``finish`` and nowhere else, so a model always
 sees at run time what it saw when it learned.
 
-torch is imported where a tensor is made: model cards hold a ``Preprocessing``, and
-reading a card (``xraydesk models``, the app's model menu) must not import torch.
+It is numpy (``imaging.resample`` resizes as torch's anti-aliased bilinear does): the
+light build has no torch, and reading a card (``xraydesk models``, the app's model menu)
+must not import it. Training hands ``finish`` the torch tensors its augmentation made and
+gets torch tensors back; everything else works in numpy arrays.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+
+from xraydesk.imaging.resample import resize
+
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
     from xraydesk.imaging.xray import XRay
@@ -35,40 +40,38 @@ class Preprocessing:
     channels: int = 1
 
     # -- the pipeline ---------------------------------------------------------------------
-    def __call__(self, xray: XRay) -> torch.Tensor:
-        """A radiograph to the model's input tensor, shape (channels, size, size)."""
+    def __call__(self, xray: XRay) -> np.ndarray:
+        """A radiograph to the model's input, float32 (channels, size, size)."""
         return self.from_unit(xray.render())
 
-    def from_unit(self, unit: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """A display image in [0, 1] (H, W) to the model's input tensor."""
+    def from_unit(self, unit: np.ndarray) -> np.ndarray:
+        """A display image in [0, 1] (H, W) to the model's input."""
         return self.finish(self.resize_unit(unit))
 
-    def resize_unit(self, unit: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def resize_unit(self, unit: np.ndarray | torch.Tensor) -> np.ndarray:
         """Resize a [0, 1] image to (1, size, size) float32 with anti-aliasing."""
-        import torch
-        import torch.nn.functional as F
-
-        image = torch.as_tensor(unit, dtype=torch.float32)
+        image = _as_array(unit)
         if image.ndim != 2:
             raise ValueError(f"expected a 2-D image, got shape {tuple(image.shape)}")
         if self.resize == "letterbox":
             image = _pad_to_square(image)
-        resized = F.interpolate(
-            image[None, None],
-            size=(self.size, self.size),
-            mode="bilinear",
-            antialias=True,
-            align_corners=False,
-        )
-        return resized[0].clamp_(0.0, 1.0)
+        resized = resize(image, self.size, self.size)
+        return np.clip(resized, 0.0, 1.0, out=resized)[None]
 
-    def finish(self, resized: torch.Tensor) -> torch.Tensor:
-        """Equalise, normalise and set the channel count of a (1, size, size) [0, 1] tensor."""
-        out = equalize_histogram(resized) if self.equalize else resized
-        out = (out - self.mean) / self.std
+    def finish(self, resized: Any) -> Any:
+        """Equalise, normalise and set the channel count of a (1, size, size) [0, 1] image.
+
+        A numpy array gives a numpy array; a torch tensor (training's augmented images)
+        gives a torch tensor."""
+        if not isinstance(resized, np.ndarray):
+            import torch
+
+            return torch.from_numpy(self.finish(_as_array(resized)))
+        out = equalize_histogram(resized) if self.equalize else resized.astype(np.float32)
+        out = (out - np.float32(self.mean)) / np.float32(self.std)
         if self.channels != 1:
-            out = out.expand(self.channels, -1, -1).contiguous()
-        return out
+            out = np.repeat(out, self.channels, axis=0)
+        return np.ascontiguousarray(out, dtype=np.float32)
 
     def content_box(self, height: int, width: int) -> tuple[int, int, int, int]:
         """Where the source image lies inside the model input: (top, left, bottom, right).
@@ -130,29 +133,39 @@ def _is_finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _pad_to_square(image: torch.Tensor) -> torch.Tensor:
+def _as_array(image: Any) -> np.ndarray:
+    """float32 numpy from numpy or a CPU torch tensor (torch is not imported for this)."""
+    if not isinstance(image, np.ndarray) and hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    return np.asarray(image, dtype=np.float32)
+
+
+def _pad_to_square(image: np.ndarray) -> np.ndarray:
     height, width = image.shape
     side = max(height, width)
     if height == width:
         return image
-    out = image.new_zeros((side, side))
+    out = np.zeros((side, side), dtype=np.float32)
     top = (side - height) // 2
     left = (side - width) // 2
     out[top : top + height, left : left + width] = image
     return out
 
 
-def equalize_histogram(image: torch.Tensor, bins: int = 256) -> torch.Tensor:
-    """Histogram-equalise a [0, 1] tensor of any shape (one histogram over all of it)."""
-    import torch
+def equalize_histogram(image: Any, bins: int = 256) -> Any:
+    """Histogram-equalise a [0, 1] image of any shape (one histogram over all of it);
+    numpy in, numpy out (a torch tensor in, a torch tensor out)."""
+    if not isinstance(image, np.ndarray):
+        import torch
 
-    flat = image.reshape(-1)
-    index = (flat * (bins - 1)).round_().long().clamp_(0, bins - 1)
-    hist = torch.bincount(index, minlength=bins).to(torch.float32)
-    cdf = hist.cumsum(0)
+        return torch.from_numpy(equalize_histogram(_as_array(image), bins))
+    flat = image.reshape(-1).astype(np.float32)
+    index = np.clip(np.rint(flat * (bins - 1)), 0, bins - 1).astype(np.int64)
+    hist = np.bincount(index, minlength=bins).astype(np.float32)
+    cdf = hist.cumsum(dtype=np.float32)
     first = cdf[hist > 0][0]
     total = cdf[-1]
     if total <= first:  # a flat image stays as it is
-        return image.clone()
-    lut = ((cdf - first) / (total - first)).clamp_(0.0, 1.0)
+        return image.astype(np.float32, copy=True)
+    lut = np.clip((cdf - first) / (total - first), 0.0, 1.0).astype(np.float32)
     return lut[index].reshape(image.shape)

@@ -1,18 +1,27 @@
-"""Saving and loading model weights: safetensors plus a checked sha256."""
+"""Saving and loading model weights: safetensors plus a checked sha256.
+
+``save_state`` writes numpy arrays (the light build's quick mode, which has no torch, saves
+a base model's weights with a new head); ``save_model`` hands it a torch network's state,
+so there is one writer and one file format.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors.torch import load_file, save_file
-from torch import nn
+import numpy as np
+from safetensors.numpy import save_file
+
+if TYPE_CHECKING:
+    from torch import nn
 
 from xraydesk.errors import ModelError
 from xraydesk.files import sha256_file
 from xraydesk.model.card import ModelCard
-from xraydesk.model.network import build_network
+from xraydesk.model.weights import verified_weights
 
 
 def save_model(
@@ -22,20 +31,28 @@ def save_model(
 
     ``half`` stores float16 weights (bundled models: half the size, loaded back to float32).
     """
+    state = {k: v.detach().cpu().contiguous().numpy() for k, v in network.state_dict().items()}
+    return save_state(state, card, directory, half)
+
+
+def save_state(
+    state: Mapping[str, np.ndarray], card: ModelCard, directory: str | Path, half: bool = False
+) -> Path:
+    """``save_model`` for weights held as numpy arrays (torch's state_dict names)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    dtype = torch.float16 if half else torch.float32
-    state = {
-        key: (value.detach().to("cpu", dtype) if value.is_floating_point() else value.cpu())
-        .contiguous()
-        .clone()
-        for key, value in network.state_dict().items()
+    dtype = np.float16 if half else np.float32
+    arrays = {
+        key: np.ascontiguousarray(
+            value.astype(dtype) if np.issubdtype(value.dtype, np.floating) else value
+        )
+        for key, value in state.items()
     }
     weights = directory / f"{card.name}.safetensors"
     tmp = weights.with_name(f".{weights.name}.tmp")
     # One metadata key: safetensors writes several in a per-process order, which would make
     # the same weights a different file (and a different sha256) on every save.
-    save_file(state, str(tmp), metadata={"format": "pt"})
+    save_file(arrays, str(tmp), metadata={"format": "pt"})
     os.chmod(tmp, 0o644)
     tmp.replace(weights)
     card.weights_file = weights.name
@@ -48,16 +65,12 @@ def save_model(
 
 def load_network(card: ModelCard) -> nn.Module:
     """Build the card's network and load its weights as float32, after checking the sha256."""
-    weights = card.weights_path
-    if not weights.is_file():
-        raise ModelError(f"{weights}: weights file of model {card.name!r} is missing")
-    actual = sha256_file(weights)
-    if actual != card.weights_sha256:
-        raise ModelError(
-            f"{weights}: weights do not match the sha256 in the model card "
-            f"(expected {card.weights_sha256[:12]}…, found {actual[:12]}…); "
-            "the file is damaged or was replaced"
-        )
+    import torch
+    from safetensors.torch import load_file
+
+    from xraydesk.model.network import build_network
+
+    weights = verified_weights(card)
     # Built on the meta device (no memory, no random initialisation) and then given the
     # file's tensors: initialising a ResNet-50 only to overwrite it, then copying every
     # weight once more, took most of a second at each start.
@@ -73,4 +86,4 @@ def load_network(card: ModelCard) -> nn.Module:
     return network
 
 
-__all__ = ["load_network", "save_model"]
+__all__ = ["load_network", "save_model", "save_state"]

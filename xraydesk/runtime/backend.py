@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from xraydesk.errors import ModelError
 from xraydesk.runtime.names import RUNTIME_NAMES
+
+if TYPE_CHECKING:
+    import torch
 
 Precision = Literal["fp32", "bf16", "int8"]
 
@@ -29,11 +31,12 @@ class RuntimeUnavailable(ModelError):
 
 @dataclass(frozen=True)
 class Outputs:
-    """One forward pass, float32 on the CPU."""
+    """One forward pass, float32 numpy arrays (whatever ran it: torch or an exported graph,
+    so the callers work the same in the light build, which has no torch)."""
 
-    logits: torch.Tensor  # (N, classes), before temperature
-    features: torch.Tensor  # (N, D): the pooled input of the linear head
-    activations: torch.Tensor | None  # (N, D, h, w): the last stage's output; None if not kept
+    logits: np.ndarray  # (N, classes), before temperature
+    features: np.ndarray  # (N, D): the pooled input of the linear head
+    activations: np.ndarray | None  # (N, D, h, w): the last stage's output; None if not kept
 
 
 class Backend(ABC):
@@ -52,8 +55,9 @@ class Backend(ABC):
         return f"{RUNTIME_NAMES[self.runtime]}, CPU, {self.precision}"
 
 
-def as_numpy(batch: np.ndarray | torch.Tensor) -> np.ndarray:
-    """A contiguous float32 NCHW array (the exported graphs' input)."""
-    if isinstance(batch, torch.Tensor):
-        batch = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+def as_numpy(batch: Any) -> np.ndarray:
+    """A contiguous float32 array from a numpy array or a torch tensor (without importing
+    torch: the light build has none)."""
+    if not isinstance(batch, np.ndarray) and hasattr(batch, "detach"):
+        batch = batch.detach().float().cpu().numpy()
     return np.ascontiguousarray(batch, dtype=np.float32)

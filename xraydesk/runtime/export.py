@@ -1,12 +1,14 @@
-"""Exporting a model's network to an ONNX graph, once, into a cache keyed by its weights.
+"""Exporting a model to an ONNX graph, once, into a cache keyed by its weights.
 
-The graph is made from the network torch loaded from the model's safetensors file (whose
-sha256 ``model.storage.load_network`` checked against the card), at its first use on a
-CPU. The file name holds that sha256, the export version and the input shape: weights
-that change (a retrained or replaced model) get a new name, so a graph of old weights is
-never used for new ones, and a change to how graphs are made (``EXPORT_VERSION``) makes
-every old one unused. The file is written atomically (``files.write_atomic``): a process
-killed mid-export leaves no half graph that a later start would load.
+The graph is built from the model's safetensors file, after its sha256 was checked against
+the card (``model.weights.verified_weights``), by ``runtime.onnx_graph`` with numpy and
+onnx alone: no torch, so the light build exports too, and what runs is what the file
+holds, never a network changed in memory. The file name holds that sha256, the export
+version and the input shape: weights that change (a retrained or replaced model) get a
+new name, so a graph of old weights is never used for new ones, and a change to how
+graphs are made (``EXPORT_VERSION``) makes every old one unused. The file is written
+atomically (``files.write_atomic``): a process killed mid-export leaves no half graph
+that a later start would load.
 
 Nothing is ever shipped exported: the cache is built on the user's machine from the
 weights that ship.
@@ -14,26 +16,23 @@ weights that ship.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
-import warnings
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from xraydesk import paths
 from xraydesk.files import write_atomic
+from xraydesk.model.card import ModelCard
 from xraydesk.runtime.backend import RuntimeUnavailable
-from xraydesk.runtime.graph import OUTPUT_NAMES, ThreeOutputs
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = 1  # raise when the graph's form changes: every cached graph is then unused
+EXPORT_VERSION = 2  # raise when the graph's form changes: every cached graph is then unused
 OPSET = 17
+PRUNE_AFTER_S = 3600.0  # an unused graph is deleted at the next export after this
 CACHE_ENV = "XRAYDESK_RUNTIME_CACHE"  # replaces the cache folder (tests share one per session)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -65,49 +64,66 @@ def graph_path(weights_sha256: str, channels: int, size: int, suffix: str = ".on
     return runtime_cache_dir() / f"{graph_key(weights_sha256, channels, size)}{suffix}"
 
 
-def exported_graph(
-    network: nn.Module, weights_sha256: str, channels: int, size: int
-) -> ExportedGraph:
-    """The network's ONNX graph from the cache, exported first if it is not there.
-
-    ``network`` must hold exactly the weights whose sha256 is given (the classifier's
-    network as ``load_network`` returned it). The batch dimension is dynamic.
-    """
-    path = graph_path(weights_sha256, channels, size)
+def exported_graph(card: ModelCard) -> ExportedGraph:
+    """The card's ONNX graph from the cache, built from its weights file first if it is not
+    there. The batch dimension is dynamic."""
+    prep = card.preprocessing
+    path = graph_path(card.weights_sha256, prep.channels, prep.size)
     if path.is_file():
         return ExportedGraph(path, created=False)
-    write_atomic(path, onnx_bytes(network, channels, size))
+    write_atomic(path, onnx_bytes(card))
     log.info("exported %s", path)
+    prune_cache(keep={path.stem})
     return ExportedGraph(path, created=True)
 
 
-def onnx_bytes(network: nn.Module, channels: int, size: int) -> bytes:
-    """The float32 ONNX graph of ``network`` on the CPU with outputs ``OUTPUT_NAMES``."""
-    import copy
+def prune_cache(keep: set[str] | None = None) -> list[Path]:
+    """Delete the graphs (about 94 MB each) that no installed model can use any more: a
+    model retrained, replaced or deleted, or an older ``EXPORT_VERSION``. ``keep``: keys
+    (``graph_key``) to keep besides those of the library's models. A graph younger than
+    ``PRUNE_AFTER_S`` stays: another process may have just exported it for a model read
+    from outside the library. Returns what went."""
+    from xraydesk.model.library import list_models
 
+    wanted = set(keep or ())
+    for card in list_models():
+        try:
+            wanted.add(
+                graph_key(card.weights_sha256, card.preprocessing.channels, card.preprocessing.size)
+            )
+        except RuntimeUnavailable:  # a card without a sha256 has no graph
+            continue
+    removed = []
+    for file in runtime_cache_dir().iterdir():
+        if file.suffix not in (".onnx", ".checked") or file.stem in wanted:
+            continue
+        try:
+            if time.time() - file.stat().st_mtime < PRUNE_AFTER_S:
+                continue
+            file.unlink()
+        except OSError:  # gone meanwhile, or not ours to delete: nothing to do
+            continue
+        removed.append(file)
+    if removed:
+        log.info("removed %d graph file(s) of models no longer installed", len(removed))
+    return removed
+
+
+def onnx_bytes(card: ModelCard) -> bytes:
+    """The float32 ONNX graph of the card's checked weights file."""
+    from xraydesk.model.weights import load_state, verified_weights
+
+    if card.architecture != "resnet50":
+        raise RuntimeUnavailable(f"no ONNX export for architecture {card.architecture!r}")
     try:
-        import onnx  # noqa: F401 - the exporter needs it; say so plainly when it is missing
-    except ImportError as exc:
+        from xraydesk.runtime.onnx_graph import resnet50_graph
+    except ImportError as exc:  # onnx itself missing
         raise RuntimeUnavailable(
             "exporting a model for a faster CPU runtime needs the 'onnx' package"
         ) from exc
-    module = ThreeOutputs(copy.deepcopy(network).to("cpu", torch.float32).eval())
-    dynamic = {name: {0: "batch"} for name in ("input", *OUTPUT_NAMES)}
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        # The TorchScript exporter is deprecated in favour of torch.export's, which needs
-        # onnxscript; this graph (convolutions, pooling, one linear layer) is what the
-        # older exporter has always handled, and the probe check verifies every export.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (torch.zeros(1, channels, size, size),),
-            buffer,
-            dynamo=False,
-            input_names=["input"],
-            output_names=list(OUTPUT_NAMES),
-            dynamic_axes=dynamic,
-            opset_version=OPSET,
-            do_constant_folding=True,
-        )
-    return buffer.getvalue()
+    state = load_state(verified_weights(card))
+    prep = card.preprocessing
+    try:
+        return resnet50_graph(state, prep.channels, prep.size)
+    except ValueError as exc:
+        raise RuntimeUnavailable(f"{card.weights_path}: cannot export ({exc})") from exc

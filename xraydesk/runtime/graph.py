@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from xraydesk.model.network import cam_target_layer, classifier_head
-
-OUTPUT_NAMES = ("logits", "features", "activations")
+from xraydesk.runtime.names import OUTPUT_NAMES
 
 
 class ThreeOutputs(nn.Module):
@@ -37,3 +36,6 @@ class ThreeOutputs(nn.Module):
             for hook in hooks:
                 hook.remove()
         return logits, features[0], stage[0]
+
+
+__all__ = ["OUTPUT_NAMES", "ThreeOutputs"]

@@ -9,22 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from xraydesk.optional import installed as _installed
 from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable, as_numpy
-from xraydesk.runtime.graph import OUTPUT_NAMES
+from xraydesk.runtime.names import OUTPUT_NAMES
 
 PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
 
 
 def installed() -> bool:
     """Whether the package can be imported, without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("onnxruntime") is not None
-    except (ImportError, ValueError):  # blocked, or half-removed from sys.modules
-        return False
+    return _installed("onnxruntime")
 
 
 class OnnxRuntimeBackend(Backend):
@@ -50,8 +45,8 @@ class OnnxRuntimeBackend(Backend):
         self.precision = precision
         self.graph = graph
 
-    def run(self, batch: np.ndarray | torch.Tensor, activations: bool = True) -> Outputs:
+    def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
         names = list(OUTPUT_NAMES if activations else OUTPUT_NAMES[:2])
         out = self.session.run(names, {"input": as_numpy(batch)})
-        tensors = [torch.from_numpy(np.ascontiguousarray(o, dtype=np.float32)) for o in out]
-        return Outputs(tensors[0], tensors[1], tensors[2] if activations else None)
+        arrays = [np.ascontiguousarray(o, dtype=np.float32) for o in out]
+        return Outputs(arrays[0], arrays[1], arrays[2] if activations else None)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from xraydesk.optional import installed as _installed
 from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable, as_numpy
-from xraydesk.runtime.graph import OUTPUT_NAMES
+from xraydesk.runtime.names import OUTPUT_NAMES
 
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers, f32 around
@@ -25,12 +25,7 @@ _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers
 
 def installed() -> bool:
     """Whether the package can be imported, without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("openvino") is not None
-    except (ImportError, ValueError):  # blocked, or half-removed from sys.modules
-        return False
+    return _installed("openvino")
 
 
 def cpu_has_bf16() -> bool:
@@ -69,13 +64,13 @@ class OpenVinoBackend(Backend):
         self.precision = precision
         self.graph = graph
 
-    def run(self, batch: np.ndarray | torch.Tensor, activations: bool = True) -> Outputs:
+    def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
         request = self.compiled.create_infer_request()
         result = request.infer({0: as_numpy(batch)})
         # infer() returns views of the request's buffers, reused by its next call: copy.
         logits, features, stage = (result[port] for port in self._ports)
         return Outputs(
-            torch.from_numpy(np.array(logits, dtype=np.float32)),
-            torch.from_numpy(np.array(features, dtype=np.float32)),
-            torch.from_numpy(np.array(stage, dtype=np.float32)) if activations else None,
+            np.array(logits, dtype=np.float32),
+            np.array(features, dtype=np.float32),
+            np.array(stage, dtype=np.float32) if activations else None,
         )

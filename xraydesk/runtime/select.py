@@ -16,6 +16,11 @@ use (viewer or batch), the exported runtimes are opt-in.
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
 overrides the default; a named runtime that is missing or fails is an error, never a
 silent fallback. ``XRAYDESK_PRECISION=fp32`` keeps every runtime at fp32.
+
+Without torch (the light build) there is no torch to compare with or fall back to: the
+default becomes ``auto``, and a model whose reduced precision has no passing verdict runs
+its exported graph at fp32, which is torch's fp32 to about 1e-6 (the graph builder is
+checked against torch in the tests).
 """
 
 from __future__ import annotations
@@ -23,18 +28,19 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice
+from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import exported_graph, graph_path
 from xraydesk.runtime.faithful import shipped_verdict
 from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
-from xraydesk.runtime.probes import check_graph
-from xraydesk.runtime.torch_backend import TorchBackend
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 DEFAULT_RUNTIME = "torch"  # see the module's docstring: the exported runtimes are opt-in
@@ -48,7 +54,8 @@ class Candidate:
 
 def runtime_preference(preference: str | None = None) -> str:
     """The caller's choice, else ``XRAYDESK_RUNTIME``, else torch; refuses unknown names."""
-    value = (preference or os.environ.get(RUNTIME_ENV) or DEFAULT_RUNTIME).strip().lower()
+    default = DEFAULT_RUNTIME if has_torch() else "auto"
+    value = (preference or os.environ.get(RUNTIME_ENV) or default).strip().lower()
     if value not in RUNTIME_CHOICES:
         raise RuntimeUnavailable(
             f"unknown runtime {value!r} (from {'the caller' if preference else RUNTIME_ENV}): "
@@ -58,8 +65,8 @@ def runtime_preference(preference: str | None = None) -> str:
 
 
 def installed_runtimes() -> list[str]:
-    """The runtimes importable here (torch always), without importing them."""
-    found = ["torch"]
+    """The runtimes importable here, without importing them."""
+    found = ["torch"] if has_torch() else []
     if onnxruntime_backend.installed():
         found.append("onnxruntime")
     if openvino_backend.installed():
@@ -85,19 +92,27 @@ def cpu_candidates(runtime: str = "auto") -> list[Candidate]:
 
 
 def build_backend(
-    candidate: Candidate, network: nn.Module, card: ModelCard, threads: int = 0
+    candidate: Candidate, card: ModelCard, network: nn.Module | None = None, threads: int = 0
 ) -> Backend:
-    """The exported backend of ``network`` (whose weights are the card's), exporting the
-    graph at first use and checking every graph once on the probes."""
+    """The exported backend of the card's weights, exporting the graph at first use.
+
+    Every new graph is checked once on the probes against the torch network of the same
+    weights (``network``, else loaded here where torch is installed); the light build has
+    no torch to check against, and relies on the graph builder's tests.
+    """
     prep = card.preprocessing
-    graph = exported_graph(network, card.weights_sha256, prep.channels, prep.size)
+    graph = exported_graph(card)
     marker = graph_path(card.weights_sha256, prep.channels, prep.size, suffix=".checked")
     cls = {"onnxruntime": onnxruntime_backend.OnnxRuntimeBackend}.get(
         candidate.runtime, openvino_backend.OpenVinoBackend
     )
     try:
-        if graph.created or not marker.is_file():
-            check_graph(cls(graph.path, "fp32", threads), network, prep)
+        if (graph.created or not marker.is_file()) and (network is not None or has_torch()):
+            from xraydesk.model.storage import load_network
+            from xraydesk.runtime.probes import check_graph
+
+            reference = network if network is not None else load_network(card)
+            check_graph(cls(graph.path, "fp32", threads), reference, prep)
             marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
         return cls(graph.path, candidate.precision, threads)
     except RuntimeUnavailable:
@@ -107,45 +122,59 @@ def build_backend(
 
 
 def select_backend(
-    network: nn.Module,
     card: ModelCard,
     device: DeviceChoice,
     preference: str | None = None,
-    verified_weights: bool = True,
+    network: nn.Module | None = None,
 ) -> Backend:
     """The backend the classifier runs on (see the module's docstring for the rule).
 
-    ``verified_weights``: the network holds exactly the weights of the card's file (as
-    ``Classifier.load`` guarantees); otherwise only torch can run it.
+    ``network``: the card's weights already loaded in torch (``load_network``), used by
+    the torch backend and to check a new export; loaded here when torch needs it.
     """
     choice = runtime_preference(preference)
-    if choice == "torch" or (choice == "auto" and (device.type != "cpu" or not verified_weights)):
-        return TorchBackend(network, device)
+    torch_here = has_torch()
+    if choice == "torch" or (
+        choice == "auto" and torch_here and (device.type != "cpu" or not _any_passed(card))
+    ):
+        if not torch_here:
+            raise RuntimeUnavailable(f"runtime torch: {FULL_BUILD_HINT}")
+        return _torch_backend(card, device, network)
     if device.type != "cpu":
         raise RuntimeUnavailable(
             f"runtime {choice} runs on the CPU, but this model was asked to run on "
             f"{device.label}: use --device cpu, or {RUNTIME_ENV}=torch"
         )
-    if not verified_weights:
+    candidates = cpu_candidates(choice)
+    if not candidates:
+        package = choice if choice != "auto" else "onnxruntime"
         raise RuntimeUnavailable(
-            f"runtime {choice} needs a model loaded from its weights file (sha256 checked)"
+            f"runtime {choice} is not installed: pip install 'xraydesk[{package}]'"
         )
+    passed = [c for c in candidates if _passed(card, c)]
     if choice != "auto":
-        candidates = cpu_candidates(choice)
-        if not candidates:
-            raise RuntimeUnavailable(
-                f"runtime {choice} is not installed: pip install 'xraydesk[{choice}]'"
-            )
-        passed = [c for c in candidates if _passed(card, c)]
-        return build_backend((passed or candidates[-1:])[0], network, card)
-    for candidate in cpu_candidates():
-        if not _passed(card, candidate):
-            continue
+        return build_backend((passed or candidates[-1:])[0], card, network)
+    if not torch_here:  # nothing to fall back to: fp32 graphs are torch's fp32
+        passed += [c for c in candidates if c.precision == "fp32" and c not in passed]
+    for candidate in passed:
         try:
-            return build_backend(candidate, network, card)
+            return build_backend(candidate, card, network)
         except RuntimeUnavailable as exc:
+            if not torch_here and candidate is passed[-1]:
+                raise
             log.warning("%s %s not used for %s: %s", *_names(candidate), card.label, exc)
-    return TorchBackend(network, device)
+    return _torch_backend(card, device, network)
+
+
+def _torch_backend(card: ModelCard, device: DeviceChoice, network: nn.Module | None) -> Backend:
+    from xraydesk.model.storage import load_network
+    from xraydesk.runtime.torch_backend import TorchBackend
+
+    return TorchBackend(network if network is not None else load_network(card), device)
+
+
+def _any_passed(card: ModelCard) -> bool:
+    return any(_passed(card, c) for c in cpu_candidates())
 
 
 def _passed(card: ModelCard, candidate: Candidate) -> bool:

@@ -26,7 +26,9 @@ class TorchBackend(Backend):
         self.network = network.to(device.device, memory_format=device.memory_format).eval()
         self._three = ThreeOutputs(self.network)
         self.precision: Precision = "bf16" if device.autocast_dtype == torch.bfloat16 else "fp32"
-        self._lock = threading.RLock()  # the hooks of one pass must not see another's
+        # One pass at a time: the hooks of one pass (and Grad-CAM's, which the classifier
+        # takes this lock for) must not see another's activations.
+        self.lock = threading.RLock()
 
     @property
     def label(self) -> str:
@@ -37,7 +39,7 @@ class TorchBackend(Backend):
         x = x.to(self.device.device, non_blocking=True).contiguous(
             memory_format=self.device.memory_format
         )
-        with self._lock, torch.inference_mode(), self.device.autocast():
+        with self.lock, torch.inference_mode(), self.device.autocast():
             logits, features, stage = self._three(x)
-        kept = stage.float().cpu().contiguous() if activations else None
-        return Outputs(logits.float().cpu(), features.float().cpu(), kept)
+        kept = stage.float().cpu().contiguous().numpy() if activations else None
+        return Outputs(logits.float().cpu().numpy(), features.float().cpu().numpy(), kept)

@@ -34,7 +34,6 @@ from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier, NonFiniteOutputError
-from xraydesk.model.network import feature_extractor
 from xraydesk.trust.ood import OODStatistics
 
 log = logging.getLogger(__name__)
@@ -69,16 +68,10 @@ class LoadedModel:
     classifier: Classifier
     batch: BatchModel
     ood: OODStatistics | None = None  # decoded once per process; None: the card has none
-    extractor: torch.nn.Module | None = None
 
-    def features(self, tensors: list[torch.Tensor]) -> np.ndarray:
+    def features(self, tensors: list[np.ndarray]) -> np.ndarray:
         """Pooled backbone features (N, D) float32, in the classifier's precision."""
-        if self.extractor is None:
-            self.extractor = feature_extractor(self.classifier.network).eval()
-        device = self.classifier.device
-        x = torch.stack(tensors).to(device.device).contiguous(memory_format=device.memory_format)
-        with torch.inference_mode(), device.autocast():
-            return self.extractor(x).float().cpu().numpy()
+        return self.classifier.logits_and_features(np.stack(tensors))[1]
 
 
 _MODELS: dict[tuple[str, str, str, str | None], LoadedModel] = {}
@@ -366,7 +359,7 @@ def feature_frames(frames: Iterable[Any], ref: ModelRef) -> Iterator[Any]:
     for frame in frames:
         features: list[Any] = [None] * len(frame)
         errors: list[str | None] = [None] * len(frame)
-        good: list[tuple[int, torch.Tensor]] = []
+        good: list[tuple[int, np.ndarray]] = []
         for k, path in enumerate(frame["path"]):
             prepared = prepare(Path(path))
             if prepared.row is not None:

@@ -20,12 +20,13 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
+
+if TYPE_CHECKING:  # torch is imported where augmentation runs: the light build has none
+    import torch
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 def augment(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
     """Augment a (1, S, S) [0, 1] image; returns a new (1, S, S) [0, 1] tensor."""
+    import torch
+
     if cfg.thorax_crop_p and rng.random() < cfg.thorax_crop_p:
         image = _thorax_crop(image, cfg.thorax_box)
     out = _geometry(image, rng, cfg)
@@ -112,6 +115,9 @@ def augment(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -
 
 
 def _geometry(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     angle = math.radians(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)) if cfg.rotate_deg else 0.0
     zoom = float(np.exp(rng.uniform(np.log(cfg.zoom[0]), np.log(cfg.zoom[1]))))
     tx, ty = (rng.uniform(-cfg.shift, cfg.shift, size=2) * 2.0) if cfg.shift else (0.0, 0.0)
@@ -143,6 +149,9 @@ def _tone(image: torch.Tensor, rng: np.random.Generator, cfg: AugmentConfig) -> 
 
 
 def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     kernel = torch.exp(-(x**2) / (2 * sigma**2))
@@ -155,6 +164,8 @@ def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def _jpeg(image: torch.Tensor, quality: int) -> torch.Tensor:
     """Re-encode as JPEG: compression artefacts differ between sites and exports."""
+    import torch
+
     gray = (image[0].numpy() * 255.0 + 0.5).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(gray).save(buffer, format="JPEG", quality=quality)
@@ -186,6 +197,8 @@ def _borders(image: torch.Tensor, rng: np.random.Generator, widest: float) -> to
 
 def _thorax_crop(image: torch.Tensor, box: tuple[float, float, float, float]) -> torch.Tensor:
     """Crop to the thorax box (fractions of the side) and resize back to the full size."""
+    import torch.nn.functional as F
+
     size_h, size_w = image.shape[-2:]
     top, bottom, left, right = box
     crop = image[
@@ -198,6 +211,8 @@ def _thorax_crop(image: torch.Tensor, box: tuple[float, float, float, float]) ->
 
 def _erase_corners(image: torch.Tensor, rng: np.random.Generator, side: float) -> torch.Tensor:
     """Fill one to four corner squares, each with the mean grey, black, white or noise."""
+    import torch
+
     out = image.clone()
     size_h, size_w = out.shape[-2:]
     chosen = [k for k in range(4) if rng.random() < 0.5] or [int(rng.integers(4))]
@@ -218,6 +233,7 @@ def _erase_corners(image: torch.Tensor, rng: np.random.Generator, side: float) -
 def _paint_markers(image: torch.Tensor, rng: np.random.Generator, side: float) -> torch.Tensor:
     """Paint 1-3 letter-sized blocks (bright, sometimes dark) where markers and text sit:
     within a corner square or along an edge, so a real marker tells nothing."""
+
     out = image.clone()
     size_h, size_w = out.shape[-2:]
     for _ in range(int(rng.integers(1, 4))):

@@ -24,15 +24,19 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from xraydesk.errors import ImageLoadError
 from xraydesk.imaging import load_xray
 from xraydesk.model.device import use_one_torch_thread_here
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.trainer.augment import AugmentConfig, augment, sample_rng
+from xraydesk.optional import has_torch
 from xraydesk.trainer.dataset import Sample
+
+if TYPE_CHECKING:
+    from xraydesk.trainer.augment import AugmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ class LoadingPlan:
 
     workers: int = 1
     cache_bytes: int = 0
-    cache: dict[tuple[str, int, str], torch.Tensor] = field(default_factory=dict)
+    cache: dict[tuple[str, int, str], np.ndarray] = field(default_factory=dict)
     cached_bytes: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,7 +61,7 @@ def configure_loading(workers: int = 1, cache_bytes: int = 0) -> None:
     _PLAN = LoadingPlan(workers=max(1, int(workers)), cache_bytes=max(0, int(cache_bytes)))
 
 
-def _resized(path: Path, prep: Preprocessing) -> torch.Tensor:
+def _resized(path: Path, prep: Preprocessing) -> np.ndarray:
     """The resized unit image (1, S, S), from the cache when the plan keeps one."""
     plan = _PLAN
     if not plan.cache_bytes:
@@ -65,13 +69,12 @@ def _resized(path: Path, prep: Preprocessing) -> torch.Tensor:
     key = (str(path), prep.size, prep.resize)
     hit = plan.cache.get(key)
     if hit is not None:
-        return hit.clone()
+        return hit.copy()
     resized = prep.resize_unit(load_xray(path).render())
-    size = resized.numel() * resized.element_size()
     with plan.lock:
-        if plan.cached_bytes + size <= plan.cache_bytes:
-            plan.cache[key] = resized.clone()
-            plan.cached_bytes += size
+        if plan.cached_bytes + resized.nbytes <= plan.cache_bytes:
+            plan.cache[key] = resized.copy()
+            plan.cached_bytes += resized.nbytes
     return resized
 
 
@@ -80,18 +83,24 @@ def load_input(
     prep: Preprocessing,
     aug: AugmentConfig | None = None,
     seed_key: tuple[int, int, int] | None = None,
-) -> torch.Tensor:
-    """One image to a model input (C, S, S); augmented when ``aug`` and ``seed_key`` are given."""
+) -> Any:
+    """One image to a model input (C, S, S); augmented when ``aug`` and ``seed_key`` are
+    given (a torch tensor then: augmentation is torch), else a numpy array."""
     resized = _resized(path, prep)
     if aug is not None and seed_key is not None:
-        resized = augment(resized, sample_rng(*seed_key), aug)
+        import torch
+
+        from xraydesk.trainer.augment import augment, sample_rng
+
+        return prep.finish(augment(torch.from_numpy(resized), sample_rng(*seed_key), aug))
     return prep.finish(resized)
 
 
 @dataclass
 class Batch:
     indices: list[int]  # sample indices actually in the batch (after substitutions)
-    inputs: torch.Tensor  # (N, C, S, S) float32, N >= len(indices) when padded
+    inputs: Any  # (N, C, S, S) float32, N >= len(indices) when padded: torch where
+    # torch is installed (training's steps take it), numpy in the light build
     ok: list[bool] = field(default_factory=list)  # per requested image: loaded (not stood in)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
@@ -157,7 +166,7 @@ def _make_batch(
     position: int,
     pad_to: int | None,
 ) -> Batch:
-    tensors: list[torch.Tensor | None] = []
+    tensors: list[Any] = []
     failed = []
     for offset, i in enumerate(indices):
         key = (seed, epoch, position + offset) if aug is not None else None
@@ -169,14 +178,22 @@ def _make_batch(
             tensors.append(None)
     good = [k for k, t in enumerate(tensors) if t is not None]
     if not good:
-        return Batch(indices=[], inputs=torch.empty(0), ok=[False] * len(indices), failed=failed)
+        return Batch(indices=[], inputs=np.empty(0), ok=[False] * len(indices), failed=failed)
     kept = list(indices)
     ok = [t is not None for t in tensors]
     for k, t in enumerate(tensors):
         if t is None:  # stand in another image of this batch, so the shape stays fixed
             donor = good[k % len(good)]
             tensors[k], kept[k] = tensors[donor], indices[donor]
-    inputs = torch.stack(tensors)  # type: ignore[arg-type]
-    if pad_to is not None and len(inputs) < pad_to:
-        inputs = torch.cat([inputs, inputs[-1:].expand(pad_to - len(inputs), -1, -1, -1)])
-    return Batch(indices=kept, inputs=inputs, ok=ok, failed=failed)
+    if pad_to is not None and len(tensors) < pad_to:
+        tensors += [tensors[-1]] * (pad_to - len(tensors))
+    return Batch(indices=kept, inputs=_stack(tensors), ok=ok, failed=failed)
+
+
+def _stack(inputs: list[Any]) -> Any:
+    """One batch: a torch tensor where torch is installed, else a numpy array."""
+    if not has_torch():
+        return np.stack(inputs)
+    import torch
+
+    return torch.stack([torch.as_tensor(x) for x in inputs])

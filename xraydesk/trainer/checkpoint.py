@@ -16,8 +16,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from xraydesk import paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import write_atomic
@@ -85,6 +83,8 @@ class RunDir:
         tmp = self.root / f".{which}.{os.getpid()}.tmp"
         try:
             with open(tmp, "wb") as fh:
+                import torch  # full mode only: the light build has no checkpoints
+
                 torch.save({"format": CHECKPOINT_FORMAT, **state}, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -100,6 +100,8 @@ class RunDir:
         if not path.is_file():
             return None
         try:
+            import torch
+
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a damaged file
             raise CheckpointError(

@@ -7,10 +7,9 @@ run (so ``resume`` continues with exactly the same settings) and with the model 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import nn
 
 from xraydesk.model.card import Population
 from xraydesk.model.device import DEVICE_CHOICES, DeviceChoice
@@ -20,6 +19,11 @@ from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.dataset import MIN_PER_CLASS, Sample
 from xraydesk.trainer.progress import Reporter, TrainingError
 from xraydesk.trainer.split import DEFAULT_FRACTIONS
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from xraydesk.model.card import ModelCard
 
 MODES = ("quick", "full")
 SCHEDULES = ("cosine", "onecycle")
@@ -123,11 +127,12 @@ class RunContext:
     splits: list[str]
     classes: list[str]
     prep: Preprocessing
-    network: nn.Module
+    network: nn.Module | None  # None in the light build (no torch): quick mode from ``base``
     scratch: bool
     device: DeviceChoice
     reporter: Reporter
     finish_early: bool = False  # skip the remaining epochs, finish from the best checkpoint
+    base: ModelCard | None = None  # the model fine-tuned (None: from scratch)
 
     def indices(self, split: str) -> list[int]:
         return [i for i, sp in enumerate(self.splits) if sp == split]
@@ -142,9 +147,13 @@ class RunContext:
 class Trained:
     """What a training mode hands back for evaluation and saving."""
 
-    network: nn.Module
+    network: nn.Module | None  # None: the weights are ``state`` (light-build quick mode)
     val_logits: np.ndarray
     test_logits: np.ndarray
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, cause) mid-run
+    state: dict[str, np.ndarray] | None = None  # the weights, where there is no network
+    # Every sample's pooled features (NaN rows: failed to load) where the mode computed
+    # them with the final backbone (quick mode): the OOD statistics reuse them.
+    features: np.ndarray | None = None

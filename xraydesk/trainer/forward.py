@@ -1,18 +1,42 @@
-"""Forward passes over many samples: features for quick mode, logits for evaluation."""
+"""Forward passes over many samples: features for quick mode, logits for evaluation.
+
+``run_forward`` takes any function from an input batch to an output array: a torch module
+(``torch_forward``) or an exported runtime's pass (quick mode in the light build, which
+has no torch); loading, failures, progress and cancelling are the same for both.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from xraydesk.model.device import DeviceChoice
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.trainer.batches import batch_iterator
 from xraydesk.trainer.dataset import Sample
 from xraydesk.trainer.progress import Reporter
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Forward = Callable[[Any], np.ndarray]  # an input batch (N, C, S, S) -> outputs (N, D)
+
+
+def torch_forward(module: nn.Module, device: DeviceChoice) -> Forward:
+    """``module`` in inference mode on ``device``, in its precision, as a ``Forward``."""
+    import torch
+
+    module.eval()
+
+    def forward(inputs: Any) -> np.ndarray:
+        x = torch.as_tensor(inputs).to(device.device, non_blocking=True)
+        x = x.contiguous(memory_format=device.memory_format)
+        with torch.inference_mode(), device.autocast():
+            return module(x).float().cpu().numpy()
+
+    return forward
 
 
 def run_module(
@@ -21,6 +45,20 @@ def run_module(
     indices: Sequence[int],
     prep: Preprocessing,
     device: DeviceChoice,
+    batch_size: int,
+    reporter: Reporter | None = None,
+    on_batch: Callable[[int, int, np.ndarray, list[int], list[bool]], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``run_forward`` of a torch module on ``device``."""
+    forward = torch_forward(module, device)
+    return run_forward(forward, samples, indices, prep, batch_size, reporter, on_batch)
+
+
+def run_forward(
+    forward: Forward,
+    samples: Sequence[Sample],
+    indices: Sequence[int],
+    prep: Preprocessing,
     batch_size: int,
     reporter: Reporter | None = None,
     on_batch: Callable[[int, int, np.ndarray, list[int], list[bool]], None] | None = None,
@@ -34,8 +72,6 @@ def run_module(
     """
     indices = list(indices)
     batches = [indices[k : k + batch_size] for k in range(0, len(indices), batch_size)]
-    module.eval()
-    fmt = device.memory_format
     outputs: list[np.ndarray | None] = []
     mask: list[bool] = []
     done = 0
@@ -46,10 +82,7 @@ def run_module(
         ok = np.asarray(batch.ok, dtype=bool)
         out = None
         if batch.indices:
-            x = batch.inputs.to(device.device, non_blocking=True).contiguous(memory_format=fmt)
-            with torch.inference_mode(), device.autocast():
-                y = module(x)
-            out = y.float().cpu().numpy()[:n].astype(np.float32, copy=True)
+            out = np.asarray(forward(batch.inputs))[:n].astype(np.float32, copy=True)
             out[~ok] = np.nan
         outputs.append(out)
         mask.extend(batch.ok)

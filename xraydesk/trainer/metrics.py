@@ -10,14 +10,13 @@ that are one of the two: the score is p(b) / (p(a) + p(b)), positives are class 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
-# scipy is imported inside the few functions that need it: ``xraydesk models`` formats
-# stored metrics with this module and must not pay scipy's import (0.6 s) for that.
+from xraydesk.model.classifier import softmax
 
 ECE_BINS = 15
 MAX_CURVE_POINTS = 101
@@ -33,13 +32,6 @@ CI_METHODS = {
 }
 # Below this many test images in a class, metrics are too uncertain to rank models by.
 MIN_TEST_PER_CLASS = 30
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -128,15 +120,27 @@ def wilson_interval(successes: int, n: int, level: float = CI_LEVEL) -> tuple[fl
 
 
 def _fast_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
-    """``roc_auc`` with scipy's ranks (the bootstrap calls it thousands of times)."""
+    """``roc_auc`` from average ranks (the bootstrap calls it thousands of times)."""
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
+    ranks = average_ranks(scores)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank (scipy's ``rankdata``, in numpy: the
+    light build has no scipy)."""
+    values = np.asarray(values)
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    new_group = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.flatnonzero(new_group)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = ((starts + 1 + ends) / 2.0)[np.cumsum(new_group) - 1]
+    return ranks
 
 
 def auc_intervals(
@@ -208,11 +212,29 @@ def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> float:
     def nll(log_t: float) -> float:
         return negative_log_likelihood(softmax(logits, float(np.exp(log_t))), y_true)
 
-    from scipy.optimize import minimize_scalar
-
-    best = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    temperature = float(np.exp(best.x))
+    temperature = float(np.exp(golden_section(nll, np.log(0.05), np.log(20.0))))
     return temperature if nll(np.log(temperature)) <= nll(0.0) else 1.0
+
+
+def golden_section(
+    f: Callable[[float], float], low: float, high: float, tol: float = 1e-5
+) -> float:
+    """The minimum of a unimodal ``f`` on [low, high] to ``tol`` (in numpy terms what
+    scipy's bounded ``minimize_scalar`` does here; the light build has no scipy)."""
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = low, high
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = f(c), f(d)
+    while b - a > tol:
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = f(d)
+    return (a + b) / 2.0
 
 
 def choose_temperature(logits: np.ndarray, y_true: np.ndarray) -> tuple[float, dict[str, Any]]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from xraydesk.model.card import ModelCard
-from xraydesk.model.network import feature_extractor
 from xraydesk.trainer.config import RunContext, Trained
-from xraydesk.trainer.forward import run_module
 from xraydesk.trust.calibration import add_calibration_limitations
 from xraydesk.trust.ood import OODStatistics, fit
 
@@ -42,18 +40,25 @@ def ood_statistics(ctx: RunContext, trained: Trained) -> OODStatistics | None:
     if len(train_idx) > MAX_TRAIN_IMAGES:
         train_idx = sorted(rng.choice(train_idx, MAX_TRAIN_IMAGES, replace=False).tolist())
     ctx.reporter.emit("evaluating", message="Out-of-distribution statistics")
-    extractor = feature_extractor(trained.network)
-    batch = max(1, int(getattr(ctx.config, "batch", 32)))
-    train, train_ok = run_module(
-        extractor, ctx.samples, train_idx, ctx.prep, ctx.device, batch, ctx.reporter
-    )
-    val, val_ok = run_module(
-        extractor, ctx.samples, val_idx, ctx.prep, ctx.device, batch, ctx.reporter
-    )
+    if trained.features is not None:  # quick mode: its features are the final backbone's
+        train, val = trained.features[train_idx], trained.features[val_idx]
+    else:
+        from xraydesk.model.network import feature_extractor
+        from xraydesk.trainer.forward import run_module
+
+        assert trained.network is not None
+        extractor = feature_extractor(trained.network)
+        batch = max(1, int(getattr(ctx.config, "batch", 32)))
+        train, _ = run_module(
+            extractor, ctx.samples, train_idx, ctx.prep, ctx.device, batch, ctx.reporter
+        )
+        val, _ = run_module(
+            extractor, ctx.samples, val_idx, ctx.prep, ctx.device, batch, ctx.reporter
+        )
     return statistics_from_features(
-        train[train_ok],
-        ctx.labels[train_idx][train_ok],
-        val[val_ok],
+        train,
+        ctx.labels[train_idx],
+        val,
         len(ctx.classes),
         "at training time (xraydesk.trainer.ood_stats)",
     )

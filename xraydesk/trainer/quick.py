@@ -1,12 +1,18 @@
 """Quick mode: a frozen backbone and a logistic-regression head.
 
+The features come from torch where it is installed (also from a random backbone, whose
+batch norm is first calibrated), and in the light build from the base model's exported
+runtime (``Classifier``): the same pooled features either way; the new weights are then
+the base model's file with the head replaced.
+
 The backbone's pooled features are computed once per image and cached on disk, keyed by
 the backbone's weights (sha256 of its state, the head excluded), the preprocessing and
 the precision, and by the image file's content hash. A second run on the same data (a
 resumed run, another class set, another regularisation) costs seconds. The head is
-fitted with scikit-learn on standardised features; the standardisation is folded into
-the weights, which are written into the network's own linear layer, so the result is an
-ordinary model: the viewer, batch classification and Grad-CAM use it unchanged.
+fitted (``trainer.logistic``, L-BFGS) on standardised features; the standardisation is
+folded into the weights, which are written into the network's own linear layer, so the
+result is an ordinary model: the viewer, batch classification and Grad-CAM use it
+unchanged.
 """
 
 from __future__ import annotations
@@ -14,46 +20,50 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
-from torch import nn
 
 from xraydesk import paths
 from xraydesk.model.device import DeviceChoice
-from xraydesk.model.network import feature_extractor, set_head
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.trainer.batches import batch_iterator
 from xraydesk.trainer.config import RunContext, Trained
 from xraydesk.trainer.dataset import Sample
-from xraydesk.trainer.forward import run_module
+from xraydesk.trainer.forward import Forward, run_forward, torch_forward
+from xraydesk.trainer.logistic import SoftmaxFit, balanced_weights, fit_softmax
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
 from xraydesk.trainer.progress import Reporter, SmoothedRate
+
+if TYPE_CHECKING:
+    from torch import nn
 
 C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)  # inverse L2 strength, rising
 FEATURE_FORMAT = "xraydesk-features/1"
 CALIBRATION_IMAGES = 64
 
 
-def backbone_key(network: nn.Module, prep: Preprocessing, device: DeviceChoice) -> str:
-    """What the features depend on: backbone weights, preprocessing, precision."""
+def backbone_key(state: Mapping[str, np.ndarray], prep: Preprocessing, precision: str) -> str:
+    """What the features depend on: backbone weights (the state without the head, float32
+    as the network holds them), preprocessing, precision."""
     digest = hashlib.sha256()
     digest.update(FEATURE_FORMAT.encode())
     digest.update(json.dumps(prep.to_dict(), sort_keys=True).encode())
-    digest.update(str(device.autocast_dtype).encode())
-    for name, tensor in sorted(network.state_dict().items()):
+    digest.update(precision.encode())
+    for name, array in sorted(state.items()):
         if name.startswith("fc."):
             continue
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def network_state(network: nn.Module) -> dict[str, np.ndarray]:
+    """A torch network's weights as numpy arrays (float32, as it holds them)."""
+    return {k: v.detach().cpu().contiguous().numpy() for k, v in network.state_dict().items()}
 
 
 class FeatureCache:
@@ -82,7 +92,6 @@ class FeatureCache:
         os.replace(tmp, path)
 
 
-@torch.no_grad()
 def calibrate_batchnorm(
     network: nn.Module,
     samples: Sequence[Sample],
@@ -98,6 +107,9 @@ def calibrate_batchnorm(
     stage by stage; features from it are numerically useless. Averaging the statistics
     over a few dozen training images makes random features usable.
     """
+    import torch
+    from torch import nn
+
     rng = np.random.default_rng(seed)
     chosen = [indices[i] for i in rng.permutation(len(indices))[:CALIBRATION_IMAGES]]
     norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -110,7 +122,8 @@ def calibrate_batchnorm(
     for batch in batch_iterator(samples, batches, prep):
         if batch.indices:
             x = batch.inputs.to(device.device).contiguous(memory_format=device.memory_format)
-            network(x)
+            with torch.no_grad():
+                network(x)
     for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
     network.eval()
@@ -125,14 +138,15 @@ class Features:
 
 
 def extract_features(
-    network: nn.Module,
+    forward: Forward,
+    key: str,
     samples: Sequence[Sample],
     prep: Preprocessing,
-    device: DeviceChoice,
     batch_size: int,
     reporter: Reporter,
 ) -> Features:
-    key = backbone_key(network, prep, device)
+    """Every sample's pooled features by ``forward``, from the cache under ``key``
+    (``backbone_key``) where an earlier run computed them."""
     cache = FeatureCache(key)
     found: dict[int, np.ndarray] = {}
     for i, s in enumerate(samples):
@@ -141,7 +155,6 @@ def extract_features(
             found[i] = features
     missing = [i for i in range(len(samples)) if i not in found]
     total = len(samples)
-    extractor = feature_extractor(network).to(device.device, memory_format=device.memory_format)
     meter = SmoothedRate()
 
     def on_batch(done: int, _total: int, out: np.ndarray, idx: list[int], ok: list[bool]) -> None:
@@ -160,8 +173,8 @@ def extract_features(
         )
 
     reporter.emit("features", message="Computing image features", done=len(found), total=total)
-    computed, ok_missing = run_module(
-        extractor, samples, missing, prep, device, batch_size, reporter, on_batch
+    computed, ok_missing = run_forward(
+        forward, samples, missing, prep, batch_size, reporter, on_batch
     )
     width = computed.shape[1] if len(missing) else next(iter(found.values())).shape[0]
     values = np.full((total, width), np.nan, dtype=np.float32)
@@ -203,25 +216,17 @@ def fit_head(
     xs_val = (x_val - mean) / scale
     best: tuple[float, float, np.ndarray, np.ndarray] | None = None
     search = []
-    # One model, C rising, each fit starting from the last solution (warm start): the path
-    # costs little more than its first fit. BLAS on one thread: on a shared 2-core machine
-    # two spinning OpenBLAS threads made each fit four times slower.
-    model = LogisticRegression(
-        max_iter=500,
-        class_weight="balanced" if balanced else None,
-        random_state=seed,
-        warm_start=True,
-    )
+    # C rising, each fit starting from the last solution (warm start): the path costs
+    # little more than its first fit.
+    weights = balanced_weights(y_train, n_classes) if balanced else None
+    fit: SoftmaxFit | None = None
     total = len(C_GRID)
     for k, c in enumerate(C_GRID):
         if reporter is not None:
             reporter.check_cancel()
             reporter.emit("head", message=f"Fitting the head (C={c:g})", done=k, total=total)
-        model.set_params(C=c)
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(xs_train, y_train)
-        w, b = _full_weights(model, n_classes)
+        fit = fit_softmax(xs_train, y_train, n_classes, c, weights, start=fit)
+        w, b = fit.weight, fit.bias
         probs = softmax(xs_val @ w.T + b)
         nll = negative_log_likelihood(probs, y_val)
         acc = float((probs.argmax(axis=1) == y_val).mean())
@@ -252,21 +257,11 @@ def fit_head(
     return Head(weight=weight, bias=bias, C=best_c, search=search)
 
 
-def _full_weights(model: LogisticRegression, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(K, D) weights and (K,) biases for softmax, also for a binary problem."""
-    coef, intercept = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
-    classes = list(model.classes_)
-    weight = np.zeros((n_classes, coef.shape[1]))
-    bias = np.zeros(n_classes)
-    if coef.shape[0] == 1:  # binary: one logit difference for the second class
-        weight[classes[1]], bias[classes[1]] = coef[0], intercept[0]
-    else:
-        for row, cls in enumerate(classes):
-            weight[cls], bias[cls] = coef[row], intercept[row]
-    return weight, bias
-
-
 def write_head(network: nn.Module, head: Head) -> None:
+    import torch
+
+    from xraydesk.model.network import set_head
+
     set_head(
         network,
         torch.as_tensor(head.weight, dtype=torch.float32),
@@ -274,16 +269,58 @@ def write_head(network: nn.Module, head: Head) -> None:
     )
 
 
+@dataclass
+class Backbone:
+    """Where quick mode's features come from, and the weights the head is written into."""
+
+    forward: Forward
+    key: str  # backbone_key: the feature cache's
+    network: nn.Module | None  # torch: the head goes into it
+    state: dict[str, np.ndarray] | None = None  # the light build: the base's weights file
+    how: str = "torch"
+
+
+def backbone(ctx: RunContext) -> Backbone:
+    """The torch network where torch is installed, else the base model's exported runtime."""
+    dev, net = ctx.device, ctx.network
+    if net is not None:
+        if ctx.scratch:
+            ctx.reporter.emit("features", message="Calibrating batch norm of the random backbone")
+            calibrate_batchnorm(
+                net, ctx.samples, ctx.indices("train"), ctx.prep, dev, ctx.config.seed
+            )
+        from xraydesk.model.network import feature_extractor
+
+        net.to(dev.device, memory_format=dev.memory_format).eval()
+        extractor = feature_extractor(net).to(dev.device, memory_format=dev.memory_format)
+        key = backbone_key(network_state(net), ctx.prep, str(dev.autocast_dtype))
+        return Backbone(torch_forward(extractor, dev), key, net)
+    from xraydesk.model.classifier import Classifier
+    from xraydesk.model.weights import load_state, verified_weights
+
+    if ctx.base is None:
+        raise ValueError("quick mode without torch needs a base model")
+    if ctx.prep != ctx.base.preprocessing:
+        from xraydesk.optional import FULL_BUILD_HINT
+        from xraydesk.trainer.progress import TrainingError
+
+        raise TrainingError(
+            f"Quick mode with other preprocessing than {ctx.base.label}'s (size, resizing, "
+            f"equalisation): {FULL_BUILD_HINT}"
+        )
+    classifier = Classifier.load(ctx.base, device="cpu")
+    runtime = classifier.backend
+    state = load_state(verified_weights(ctx.base))
+    key = backbone_key(state, ctx.prep, f"{runtime.runtime}/{runtime.precision}")
+    return Backbone(lambda x: classifier.logits_and_features(x)[1], key, None, state, runtime.label)
+
+
 def train_quick(ctx: RunContext) -> Trained:
     """Features (cached), then the head; returns validation and test logits from the features."""
-    cfg, reporter, dev = ctx.config, ctx.reporter, ctx.device
-    net = ctx.network
+    cfg, reporter = ctx.config, ctx.reporter
     train_idx, val_idx, test_idx = ctx.indices("train"), ctx.indices("val"), ctx.indices("test")
-    if ctx.scratch:
-        reporter.emit("features", message="Calibrating batch norm of the random backbone")
-        calibrate_batchnorm(net, ctx.samples, train_idx, ctx.prep, dev, cfg.seed)
-    net.to(dev.device, memory_format=dev.memory_format).eval()
-    feats = extract_features(net, ctx.samples, ctx.prep, dev, cfg.batch, reporter)
+    source = backbone(ctx)
+    feats = extract_features(source.forward, source.key, ctx.samples, ctx.prep, cfg.batch, reporter)
     labels = ctx.labels
     train_ok = [i for i in train_idx if feats.ok[i]]
     val_ok = [i for i in val_idx if feats.ok[i]]
@@ -297,23 +334,33 @@ def train_quick(ctx: RunContext) -> Trained:
         seed=cfg.seed,
         reporter=reporter,
     )
-    write_head(net, head)
+    state = None
+    if source.network is not None:
+        write_head(source.network, head)
+    else:
+        assert source.state is not None
+        state = dict(source.state)
+        state["fc.weight"] = head.weight.astype(np.float32)
+        state["fc.bias"] = head.bias.astype(np.float32)
     failed = [
         (str(ctx.samples[i].path), "could not be loaded during training")
         for i in np.nonzero(~feats.ok)[0]
     ]
     return Trained(
-        network=net,
+        network=source.network,
         val_logits=head.logits(feats.values[val_idx]),
         test_logits=head.logits(feats.values[test_idx]),
         history=head.search,
         details={
-            "head": "logistic regression (scikit-learn, L2, standardised features)",
+            "head": "logistic regression (L-BFGS, L2, standardised features)",
             "C": head.C,
             "features_cached": feats.cached,
             "features_computed": len(ctx.samples) - feats.cached,
             "feature_key": feats.key[:16],
+            "features_from": source.how,
             "batchnorm_calibrated": ctx.scratch,
         },
         failed=failed,
+        state=state,
+        features=feats.values,
     )

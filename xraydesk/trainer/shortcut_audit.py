@@ -158,7 +158,7 @@ def audit_shortcuts(
         plain, masked, kept = [], [], []
         for i in batches[k]:
             try:
-                unit = prep.resize_unit(load_xray(samples[i].path).render())
+                unit = torch.from_numpy(prep.resize_unit(load_xray(samples[i].path).render()))
             except ImageLoadError:
                 continue
             plain.append(prep.finish(unit))

@@ -13,20 +13,23 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+import numpy as np
 
 from xraydesk.files import write_atomic
 from xraydesk.model.card import ClassInfo, ModelCard, Population
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import save_model
+from xraydesk.model.storage import save_model, save_state
 from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS
 from xraydesk.trainer.split import SPLIT_FILE
+
+if TYPE_CHECKING:
+    from torch import nn
 
 VALIDATION_KEYS = ("n", "accuracy", "macro_auc", "ece", "nll")
 EXTRA_FILES = {
@@ -91,13 +94,14 @@ def trained_card(model: TrainedModel, training: dict[str, Any]) -> ModelCard:
 def save_trained_model(
     directory: Path,
     card: ModelCard,
-    network: nn.Module,
+    weights: nn.Module | Mapping[str, np.ndarray],
     write_split_file: Callable[[Path], None],
     history: list[dict[str, Any]],
     evaluation: dict[str, Any],
     problems: list[str],
 ) -> Path:
-    """Extras first (split, history, evaluation with curves, problems), card last."""
+    """Extras first (split, history, evaluation with curves, problems), card last.
+    ``weights``: the trained network, or its weights as numpy arrays (light build)."""
     extras = directory / card.name
     if extras.exists():
         shutil.rmtree(extras)
@@ -106,7 +110,9 @@ def save_trained_model(
     write_atomic(extras / EXTRA_FILES["history"], json.dumps(history, indent=2) + "\n")
     write_atomic(extras / EXTRA_FILES["evaluation"], json.dumps(evaluation, indent=2) + "\n")
     write_atomic(extras / EXTRA_FILES["problems"], "".join(f"{line}\n" for line in problems))
-    return save_model(network.to("cpu").float().eval(), card, directory)
+    if isinstance(weights, Mapping):
+        return save_state(weights, card, directory)
+    return save_model(weights.to("cpu").float().eval(), card, directory)
 
 
 def small_test_warning(test: dict[str, Any]) -> str | None:

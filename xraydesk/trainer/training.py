@@ -15,20 +15,17 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from xraydesk import paths
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
 from xraydesk.model.library import DEFAULT_MODEL, bundled_models, resolve_model, validate_name
 from xraydesk.model.library import user_models as library_user_models
-from xraydesk.model.network import build_network, replace_head
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import load_network
+from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.config import SCRATCH, RunContext, TrainConfig, Trained
 from xraydesk.trainer.dataset import (
@@ -48,6 +45,10 @@ from xraydesk.trainer.split import (
     split_summary,
     write_split,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
+
 from xraydesk.trainer.trained_card import (  # noqa: F401 (small_test_warning: cli/train)
     TrainedModel,
     save_trained_model,
@@ -117,25 +118,51 @@ def resolve_base(spec: str | None) -> ModelCard | None:
     return resolve_model(spec)
 
 
+def needs_torch(config: TrainConfig) -> str | None:
+    """Why this training cannot run without torch (the light build), or None when it can:
+    quick mode from a base model runs on that model's exported runtime."""
+    if has_torch():
+        return None
+    if config.mode == "full":
+        return f"Full fine-tuning trains every layer with PyTorch: {FULL_BUILD_HINT}."
+    if config.base == SCRATCH:
+        return f"A model from scratch (random backbone) is made with PyTorch: {FULL_BUILD_HINT}."
+    return None
+
+
 def prepare_network(
     config: TrainConfig, classes: list[str], base: ModelCard | None
-) -> tuple[nn.Module, Preprocessing]:
-    """The network to train and its preprocessing; a new class set gets a new head."""
-    torch.manual_seed(config.seed)
+) -> tuple[nn.Module | None, Preprocessing]:
+    """The network to train and its preprocessing; a new class set gets a new head.
+    Without torch (the light build) there is no network: quick mode reads the base model's
+    weights file and runs its exported graph."""
     if base is None:
         prep = Preprocessing(
             size=config.size or 224,
             resize=config.resize or "stretch",  # type: ignore[arg-type]
             equalize=bool(config.equalize),
         )
+        import torch
+
+        from xraydesk.model.network import build_network
+
+        torch.manual_seed(config.seed)
         return build_network("resnet50", len(classes), prep.channels), prep
-    network = load_network(base)
     prep = replace(
         base.preprocessing,
         size=config.size or base.preprocessing.size,
         resize=config.resize or base.preprocessing.resize,
         equalize=base.preprocessing.equalize if config.equalize is None else config.equalize,
     )
+    if not has_torch():
+        return None, prep
+    import torch
+
+    from xraydesk.model.network import replace_head
+    from xraydesk.model.storage import load_network
+
+    torch.manual_seed(config.seed)
+    network = load_network(base)
     if base.class_ids != classes:
         if sorted(base.class_ids) == sorted(classes):  # same classes, other order: keep the head
             order = [base.class_ids.index(c) for c in classes]
@@ -193,6 +220,9 @@ def train_model(
     started = time.perf_counter()
     reporter = Reporter(progress, cancel)
     config.validate()
+    missing = needs_torch(config)
+    if missing:
+        raise TrainingError(missing)
     refuse_taken_name(config.name, output_dir)
     run = _open_run(config.name, resume, restart, finish_early)
     wanted, resuming = config, run.exists()
@@ -222,6 +252,7 @@ def train_model(
         device=device,
         reporter=reporter,
         finish_early=finish_early,
+        base=base,
     )
     trained = _train(ctx)
     return _evaluate_and_save(ctx, base, trained, data, started, output_dir)
@@ -344,7 +375,7 @@ def _evaluate_and_save(
     card_path = save_trained_model(
         directory,
         card,
-        trained.network,
+        trained.network if trained.network is not None else trained.state,
         lambda target: shutil.copyfile(ctx.run.split_path, target),
         trained.history,
         {"test": evaluation.test, "validation": evaluation.validation},

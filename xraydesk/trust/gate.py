@@ -25,18 +25,15 @@ raises ``lateral`` (a lateral DICOM's ViewPosition is reported by ``view_warning
 from __future__ import annotations
 
 import functools
-import itertools
-import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from xraydesk.errors import ModelError
+from xraydesk.imaging.resample import resize
 from xraydesk.imaging.xray import XRay
 from xraydesk.trust.codes import INVERTED, LATERAL, LOW_QUALITY, NOT_CHEST, ROTATED, ResultWarning
 
@@ -50,34 +47,6 @@ P_PARTIAL = 0.5  # above: only part of one (cropped)
 P_TURNED = 0.5  # orientation probability for "not upright" above this: rotated
 P_INVERTED = 0.5
 P_CONFIDENT = 0.9  # a correction is offered only above this
-
-
-class GateNet(nn.Module):
-    """Four conv layers on a 64 x 64 thumbnail, then 9 logits: content 3, turns 4, inverted 2."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [  # a strided first layer: 32 x 32 from here on
-            nn.Conv2d(1, 16, 5, stride=2, padding=2, bias=False),
-            nn.BatchNorm2d(16),
-            nn.ReLU(inplace=True),
-        ]
-        widths = (16, 32, 64, 64)
-        for cin, cout in itertools.pairwise(widths):
-            layers += [
-                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                nn.BatchNorm2d(cout),
-                nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
-            ]
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(inplace=True), nn.Dropout(0.2)
-        )
-        self.out = nn.Linear(64, 9)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.head(self.features(x)))
 
 
 @dataclass(frozen=True)
@@ -111,20 +80,19 @@ class GateResult:
         return sure_turn and sure_inverted
 
 
-def unit_thumbnail(unit: np.ndarray | torch.Tensor, side: int = THUMB) -> torch.Tensor:
+def unit_thumbnail(unit: np.ndarray, side: int = THUMB) -> np.ndarray:
     """A [0, 1] display image (H, W) to the gate's input (1, side, side): resized with
     anti-aliasing and standardised per image, so contrast style does not matter but the
     sign of the grey scale (inversion) does."""
-    image = torch.as_tensor(unit, dtype=torch.float32)
-    small = F.interpolate(
-        image[None, None], size=(side, side), mode="bilinear", antialias=True, align_corners=False
-    )[0]
-    return standardise(small)
+    return standardise(resize(np.asarray(unit, dtype=np.float32), side, side)[None])
 
 
-def standardise(thumb: torch.Tensor) -> torch.Tensor:
-    std = thumb.std().clamp_min(1e-3)
-    return ((thumb - thumb.mean()) / std).clamp_(-4.0, 4.0)
+def standardise(thumb: np.ndarray) -> np.ndarray:
+    """Zero mean, unit standard deviation (torch's unbiased one, as the gate was trained
+    with), clipped to +-4."""
+    thumb = np.asarray(thumb, dtype=np.float32)
+    std = max(float(thumb.std(ddof=1)) if thumb.size > 1 else 0.0, 1e-3)
+    return np.clip((thumb - thumb.mean()) / np.float32(std), -4.0, 4.0).astype(np.float32)
 
 
 def image_statistics(unit: np.ndarray) -> list[ResultWarning]:
@@ -175,47 +143,47 @@ def view_warnings(xray: XRay) -> list[ResultWarning]:
     return []
 
 
-class InputGate:
-    """The fixed gate network with its decision rules. Thread-safe (one pass at a time)."""
+# The gate network as a function: standardised thumbnails (N, 1, 64, 64) -> logits (N, 9).
+GateLogits = Callable[[np.ndarray], np.ndarray]
 
-    def __init__(self, network: GateNet, info: dict | None = None) -> None:
-        self.network = network.eval()
+
+class InputGate:
+    """The fixed gate network with its decision rules. Thread-safe (one pass at a time).
+
+    The network runs in numpy (``gate_forward``), so the light build gates without torch;
+    training (``training/train_gate.py``) evaluates its torch ``GateNet`` through the same
+    rules by passing its own ``logits``."""
+
+    def __init__(self, logits: GateLogits, info: dict | None = None) -> None:
+        self.logits = logits
         self.info = info or {}
         self.lock = threading.Lock()
 
     @classmethod
     def load(cls, path: str | Path = GATE_FILE) -> InputGate:
-        from safetensors import safe_open
-        from safetensors.torch import load_file
+        from xraydesk.trust.gate_forward import GateWeights
 
         path = Path(path)
         try:
-            state = load_file(str(path))
-            with safe_open(str(path), framework="pt") as f:
-                info = json.loads((f.metadata() or {}).get("info", "{}"))
+            weights = GateWeights.load(path)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: the input gate could not be loaded ({exc})") from exc
-        net = GateNet()
-        net.load_state_dict(state)
-        return cls(net, info)
+        return cls(weights.logits, weights.info)
 
     @classmethod
     def default(cls) -> InputGate:
         """The gate shipped with the package, loaded once per process."""
         return _default_gate()
 
-    def probabilities(self, thumbs: torch.Tensor) -> np.ndarray:
+    def probabilities(self, thumbs: np.ndarray) -> np.ndarray:
         """(N, 1, 64, 64) standardised thumbnails -> (N, 9): content 3, turns 4, inverted 2."""
-        with self.lock, torch.inference_mode():
-            logits = self.network(thumbs.float())
+        from xraydesk.model.classifier import softmax
+
+        with self.lock:
+            logits = np.asarray(self.logits(np.asarray(thumbs, dtype=np.float32)), np.float64)
         return np.concatenate(
-            [
-                torch.softmax(logits[:, 0:3], 1).numpy(),
-                torch.softmax(logits[:, 3:7], 1).numpy(),
-                torch.softmax(logits[:, 7:9], 1).numpy(),
-            ],
-            axis=1,
-        ).astype(np.float64)
+            [softmax(logits[:, 0:3]), softmax(logits[:, 3:7]), softmax(logits[:, 7:9])], axis=1
+        )
 
     def check(self, xray: XRay) -> GateResult:
         """Gate one radiograph as it will be shown and classified."""
@@ -229,13 +197,13 @@ class InputGate:
         self, units: list[np.ndarray], extra: list[list[ResultWarning]] | None = None
     ) -> list[GateResult]:
         """Gate [0, 1] display images (each H x W); ``extra`` adds per-image warnings."""
-        thumbs = torch.stack([unit_thumbnail(u) for u in units]) if units else None
+        thumbs = np.stack([unit_thumbnail(u) for u in units]) if units else None
         stats = [image_statistics(np.asarray(u)) for u in units]
         return self.decide(thumbs, stats, extra)
 
     def decide(
         self,
-        thumbs: torch.Tensor | None,
+        thumbs: np.ndarray | None,
         stats: list[list[ResultWarning]],
         extra: list[list[ResultWarning]] | None = None,
     ) -> list[GateResult]:

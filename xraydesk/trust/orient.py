@@ -127,7 +127,7 @@ class TrustCheck:
         warnings = list(gate.warnings)
         score = None
         if self.ood is not None:
-            score = float(self.ood.score(forward.features.numpy())[0])
+            score = float(self.ood.score(forward.features)[0])
             flag = self.ood.warning(score)
             if flag is not None:
                 warnings.append(flag)

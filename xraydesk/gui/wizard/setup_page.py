@@ -22,6 +22,7 @@ from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import select_device
 from xraydesk.model.library import list_models
+from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.trainer import TrainConfig, estimate_seconds
 from xraydesk.trainer.config import LR_FINE_TUNE, LR_SCRATCH, SCRATCH
 from xraydesk.trainer.split import DEFAULT_FRACTIONS
@@ -52,6 +53,9 @@ class SetupPage(QWizardPage):
         self.quick = QRadioButton("Quick (frozen backbone, logistic-regression head)")
         self.full = QRadioButton("Full (all layers)")
         self.quick.setChecked(True)
+        if not has_torch():  # the light build: quick mode from an installed model only
+            self.full.setEnabled(False)
+            self.full.setToolTip(f"Full fine-tuning needs PyTorch: {FULL_BUILD_HINT}.")
         modes = QButtonGroup(self)
         modes.addButton(self.quick)
         modes.addButton(self.full)
@@ -106,7 +110,8 @@ class SetupPage(QWizardPage):
     def _populate_bases(self) -> None:
         self.base.blockSignals(True)
         self.base.clear()
-        self.base.addItem("Random weights (from scratch)", SCRATCH)
+        if has_torch():  # a random backbone is made with torch: not in the light build
+            self.base.addItem("Random weights (from scratch)", SCRATCH)
         for card in list_models():
             self.base.addItem(f"{card.label} ({card.source})", str(card.path))
         default = default_base()

@@ -1,0 +1,47 @@
+"""A model's weights file, checked and read without torch.
+
+``verified_weights`` is the one check that the file a card names is there and is the
+file the card was made with (its sha256); ``load_state`` reads it as numpy arrays. The
+torch loader (``storage.load_network``) and the ONNX export (``runtime.export``, which
+the light build uses) both start here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xraydesk.errors import ModelError
+from xraydesk.files import sha256_file
+from xraydesk.model.card import ModelCard
+
+
+def verified_weights(card: ModelCard) -> Path:
+    """The card's weights file, after checking it exists and matches the card's sha256."""
+    weights = card.weights_path
+    if not weights.is_file():
+        raise ModelError(f"{weights}: weights file of model {card.name!r} is missing")
+    actual = sha256_file(weights)
+    if actual != card.weights_sha256:
+        raise ModelError(
+            f"{weights}: weights do not match the sha256 in the model card "
+            f"(expected {card.weights_sha256[:12]}…, found {actual[:12]}…); "
+            "the file is damaged or was replaced"
+        )
+    return weights
+
+
+def load_state(path: str | Path) -> dict[str, np.ndarray]:
+    """A safetensors file's tensors as numpy arrays, floating ones as float32 (the bundled
+    models store float16)."""
+    from safetensors.numpy import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for a bad file
+        raise ModelError(f"{path}: cannot read the weights ({exc})") from exc
+    return {
+        k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
+        for k, v in state.items()
+    }

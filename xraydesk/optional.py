@@ -1,0 +1,28 @@
+"""Which optional packages this installation has, asked without importing them.
+
+The light build ships without torch (and may ship without OpenVINO or ONNX Runtime); the
+code asks here before taking a path that needs one, so a missing package becomes a
+choice (another runtime, a clear message) instead of an ImportError deep in a worker.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+FULL_BUILD_HINT = (
+    "the light build of XRayDesk has no PyTorch; install the full build (or, from source, "
+    "pip install xraydesk with torch) for this"
+)
+
+
+def installed(package: str) -> bool:
+    """Whether ``package`` can be imported here; a package blocked in ``sys.modules``
+    (set to None, as the light build's tests do) counts as missing."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError, AttributeError):  # blocked, or half-removed
+        return False
+
+
+def has_torch() -> bool:
+    return installed("torch")
