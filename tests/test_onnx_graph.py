@@ -90,6 +90,14 @@ def random_case(request, tmp_path_factory) -> tuple[Path, np.ndarray, list[np.nd
     return graph, x, torch_outputs(network, x)
 
 
+def test_the_graph_passes_the_onnx_checker(random_case):
+    """The app skips onnx's checker (it would parse a third copy of the weights at export):
+    the graphs are checked here, and differ between models only in their numbers."""
+    import onnx
+
+    onnx.checker.check_model(str(random_case[0]), full_check=True)
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_graph_equals_torch_with_batch_norm_folded(random_case, runtime):
     graph, x, reference = random_case
@@ -100,11 +108,17 @@ def test_graph_equals_torch_with_batch_norm_folded(random_case, runtime):
 
 @pytest.mark.data
 def test_bundled_model_graph_equals_torch_on_test_split_radiographs(shared_data, tmp_path):
-    """chest-3class (float16 weights on disk) on two seeded test-split images."""
+    """chest-3class (float16 weights on disk, read as stored, as the export reads them) on
+    two seeded test-split images."""
     card = ModelCard.read(ROOT / "models" / "chest-3class.json")
     prep = card.preprocessing
-    state = load_state(verified_weights(card))
-    assert all(v.dtype == np.float32 for v in state.values() if v.dtype.kind == "f")
+    assert all(
+        v.dtype == np.float32
+        for v in load_state(verified_weights(card)).values()
+        if v.dtype.kind == "f"
+    )
+    state = load_state(verified_weights(card), float32=False)
+    assert {v.dtype for v in state.values() if v.dtype.kind == "f"} == {np.dtype(np.float16)}
     graph = tmp_path / "chest-3class.onnx"
     graph.write_bytes(resnet50_graph(state, prep.channels, prep.size))
     split = ROOT / "models" / card.name / "split.csv"

@@ -32,15 +32,18 @@ def verified_weights(card: ModelCard) -> Path:
     return weights
 
 
-def load_state(path: str | Path) -> dict[str, np.ndarray]:
+def load_state(path: str | Path, float32: bool = True) -> dict[str, np.ndarray]:
     """A safetensors file's tensors as numpy arrays, floating ones as float32 (the bundled
-    models store float16)."""
+    models store float16) unless ``float32`` is False (as stored: the export, which
+    computes in float64 tensor by tensor, then holds half the memory)."""
     from safetensors.numpy import load_file
 
     try:
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises several types for a bad file
         raise ModelError(f"{path}: cannot read the weights ({exc})") from exc
+    if not float32:
+        return state
     return {
         k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
         for k, v in state.items()

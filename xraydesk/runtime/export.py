@@ -121,7 +121,7 @@ def onnx_bytes(card: ModelCard) -> bytes:
         raise RuntimeUnavailable(
             "exporting a model for a faster CPU runtime needs the 'onnx' package"
         ) from exc
-    state = load_state(verified_weights(card))
+    state = load_state(verified_weights(card), float32=False)
     prep = card.preprocessing
     try:
         return resnet50_graph(state, prep.channels, prep.size)

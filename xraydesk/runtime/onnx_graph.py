@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from xraydesk.runtime.names import OUTPUT_NAMES
 
@@ -38,8 +38,11 @@ class _Builder:
     def __init__(self, state: Mapping[str, np.ndarray]) -> None:
         self.state = state
         self.used: set[str] = set()
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
+        # Built in place: make_graph and make_model copy every initialiser (each copy is
+        # the whole network's weights, about 94 MB), which took the first classify of a
+        # model past 600 MB.
+        self.model = onnx.ModelProto()
+        self.graph = self.model.graph
 
     def take(self, key: str, shape: tuple[int | None, ...]) -> np.ndarray:
         """The state's ``key`` as float64, after checking its shape (None: any size)."""
@@ -57,11 +60,15 @@ class _Builder:
         return value.astype(np.float64)
 
     def constant(self, name: str, value: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value, np.float32), name))
+        tensor = self.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = TensorProto.FLOAT
+        tensor.dims.extend(value.shape)
+        tensor.raw_data = np.ascontiguousarray(value, dtype="<f4").tobytes()
         return name
 
     def node(self, op: str, inputs: list[str], output: str, **attrs: object) -> str:
-        self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        self.graph.node.append(helper.make_node(op, inputs, [output], name=output, **attrs))
         return output
 
     def conv_bn(
@@ -159,30 +166,26 @@ def resnet50_graph(state: Mapping[str, np.ndarray], channels: int, size: int) ->
         more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
         raise ValueError(f"the weights have entries a ResNet-50 has not: {unexpected[:5]}{more}")
     side = -(-size // 32)  # five halvings (kernel 3 or 7, padded), each rounding up
-    graph = helper.make_graph(
-        b.nodes,
-        "xraydesk-resnet50",
-        [
-            helper.make_tensor_value_info(
-                "input", TensorProto.FLOAT, ["batch", channels, size, size]
-            )
-        ],
+    graph = b.graph
+    graph.name = "xraydesk-resnet50"
+    graph.input.append(
+        helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", channels, size, size])
+    )
+    graph.output.extend(
         [
             helper.make_tensor_value_info(OUTPUT_NAMES[0], TensorProto.FLOAT, ["batch", classes]),
             helper.make_tensor_value_info(OUTPUT_NAMES[1], TensorProto.FLOAT, ["batch", FEATURES]),
             helper.make_tensor_value_info(
                 OUTPUT_NAMES[2], TensorProto.FLOAT, ["batch", FEATURES, side, side]
             ),
-        ],
-        b.inits,
+        ]
     )
-    model = helper.make_model(
-        graph,
-        producer_name="xraydesk",
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        ir_version=IR_VERSION,
-    )
-    onnx.checker.check_model(model)
+    model = b.model
+    model.ir_version = IR_VERSION
+    model.producer_name = "xraydesk"
+    model.opset_import.append(helper.make_opsetid("", OPSET))
+    # onnx.checker parses a third copy of the weights: tests/test_onnx_graph.py checks the
+    # graphs instead, which are the same for every model but for the numbers.
     return model.SerializeToString()
 
 
