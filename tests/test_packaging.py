@@ -305,17 +305,12 @@ def test_light_runtime_hook_names_the_full_build_for_an_uncaught_torch_import(tm
 # --- the real build (opt-in) ---------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("XRAYDESK_BUILD_TEST") != "1",
-    reason="the PyInstaller build takes minutes and gigabytes: set XRAYDESK_BUILD_TEST=1",
-)
-def test_frozen_build_passes_its_self_test():
-    """python packaging/build.py: PyInstaller, the frozen self-test, the archive."""
+def _build(*options: str) -> tuple[subprocess.CompletedProcess, str]:
+    """``packaging/build.py OPTIONS``, checked: it succeeded and its frozen self-test passed
+    (the summary came from the built app). Returns the run and the tail of its output."""
     pytest.importorskip("PyInstaller", reason='pip install -e ".[package]"')
-    started = time.time()
     result = subprocess.run(
-        [sys.executable, str(PACKAGING / "build.py")],
+        [sys.executable, str(PACKAGING / "build.py"), *options],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -324,7 +319,19 @@ def test_frozen_build_passes_its_self_test():
     tail = (result.stdout + result.stderr)[-6000:]
     assert result.returncode == 0, tail
     assert "build: self-test passed" in result.stdout
-    assert '"frozen": true' in result.stdout  # the summary came from the built app
+    assert '"frozen": true' in result.stdout
+    return result, tail
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("XRAYDESK_BUILD_TEST") != "1",
+    reason="the PyInstaller build takes minutes and gigabytes: set XRAYDESK_BUILD_TEST=1",
+)
+def test_frozen_build_passes_its_self_test():
+    """python packaging/build.py: PyInstaller, the frozen self-test, the archive."""
+    started = time.time()
+    _, tail = _build()
     if sys.platform.startswith("linux"):
         name = f"XRayDesk-{__version__}-linux-{platform.machine().lower()}.tar.gz"
         archive = ROOT / "dist" / name
@@ -340,20 +347,9 @@ def test_frozen_build_passes_its_self_test():
 def test_frozen_light_build_passes_its_self_test():
     """python packaging/build.py --light: no torch in the bundle, the frozen self-test
     passes on ONNX Runtime, the -light- archive, and the folder within issue 13's 600 MB."""
-    pytest.importorskip("PyInstaller", reason='pip install -e ".[package]"')
     pytest.importorskip("onnxruntime", reason='pip install -e ".[package,light]"')
     started = time.time()
-    result = subprocess.run(
-        [sys.executable, str(PACKAGING / "build.py"), "--light"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    tail = (result.stdout + result.stderr)[-6000:]
-    assert result.returncode == 0, tail
-    assert "build: self-test passed" in result.stdout
-    assert '"frozen": true' in result.stdout
+    result, tail = _build("--light")
     assert '"torch": null' in result.stdout  # the summary came from an app without torch
     folder = ROOT / "dist" / "XRayDesk-light"
     leaked = [
