@@ -7,9 +7,9 @@ Old path (before issue 13): load the file, ``Classifier.predict`` (one forward p
 torch), then ``grad_cam`` (the grad-cam package: a second forward and a backward pass).
 New path: load the file, ``Classifier.forward`` once, then the probabilities and the
 class activation map from that pass (``explain.cam``). The new path is timed on the same
-torch network (the method alone) and on the runtime ``Classifier.load`` picks by
-default (``auto``: an exported CPU runtime where one is installed and was measured
-faithful, else torch), which is what the viewer now runs.
+torch network (the method alone) and on the exported CPU runtime ``auto`` picks (the
+light build's default, opt-in in the full build: OpenVINO or ONNX Runtime where one is
+installed and was measured faithful), where there is one.
 
 Real test-split images of the model (224 px JPEGs and PNGs), each run through every path
 in turn, ``--rounds`` times, the order rotating; the medians over all runs are compared
@@ -80,7 +80,7 @@ def main() -> int:
     args = parser.parse_args()
 
     torch_classifier = Classifier.load(args.model, device="auto", runtime="torch")
-    default_classifier = Classifier.load(args.model, device="auto")
+    default_classifier = Classifier.load(args.model, device="auto", runtime="auto")
     paths: dict[str, Path_] = {
         "old: predict + grad_cam (torch)": old_path(torch_classifier),
         "new: one forward + CAM (torch)": new_path(torch_classifier),
