@@ -34,7 +34,17 @@ from tests.benchmarks.machine import cpu_name  # noqa: E402
 # Run in the child: for each window shown (the start window, where there is one, then the
 # main window), report the wall-clock time at which it is shown and the event loop runs
 # (it answers input from then on); leave once the main window is up.
-WINDOW_SHOWN = """
+# With BENCH_BLOCK set, as the light build: torch and what needs it cannot be imported.
+BLOCK = """
+import os, sys
+if os.environ.get("BENCH_BLOCK"):
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "torchvision", "pytorch_grad_cam", "triton"):
+                raise ImportError(name + " is not in the light build")
+    sys.meta_path.insert(0, Block())
+"""
+WINDOW_SHOWN = BLOCK + """
 import os, sys, time
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMainWindow
@@ -54,16 +64,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-# Run ``xraydesk ARGS`` and report the peak resident memory on stderr at exit; with
-# BLOCK set, as the light build: torch and what needs it cannot be imported.
-RUN = """
-import atexit, os, resource, sys
-if os.environ.get("BENCH_BLOCK"):
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "torchvision", "pytorch_grad_cam", "triton"):
-                raise ImportError(name + " is not in the light build")
-    sys.meta_path.insert(0, Block())
+# Run ``xraydesk ARGS`` and report the peak resident memory on stderr at exit.
+RUN = BLOCK + """
+import atexit, resource
 atexit.register(lambda: print(f"PEAK-KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}",
                               file=sys.stderr))
 from xraydesk.cli import main
@@ -145,6 +148,8 @@ def main() -> int:
         "SHOWN-MainWindow": "main window shown (xraydesk ONE.dcm)",
     }
     measure("window", [*py, "-c", WINDOW_SHOWN, str(dicom)], shown)
+    light_shown = {marker: f"light: {what}" for marker, what in shown.items()}
+    measure("light window", [*py, "-c", WINDOW_SHOWN, str(dicom)], light_shown, light=True)
     if not args.skip_screenshot:
         shot = scratch / "shot.png"
         measure(
