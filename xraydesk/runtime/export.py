@@ -124,6 +124,6 @@ def onnx_bytes(card: ModelCard) -> bytes:
     state = load_state(verified_weights(card), float32=False)
     prep = card.preprocessing
     try:
-        return resnet50_graph(state, prep.channels, prep.size)
+        return resnet50_graph(state, prep.channels, prep.size, consume=True)
     except ValueError as exc:
         raise RuntimeUnavailable(f"{card.weights_path}: cannot export ({exc})") from exc

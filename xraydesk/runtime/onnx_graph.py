@@ -35,8 +35,9 @@ _IGNORED = "num_batches_tracked"  # a training counter that changes nothing at i
 class _Builder:
     """Nodes and initialisers of one graph; every weight is checked as it is taken."""
 
-    def __init__(self, state: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, state: Mapping[str, np.ndarray], consume: bool = False) -> None:
         self.state = state
+        self.consume = consume
         self.used: set[str] = set()
         # Built in place: make_graph and make_model copy every initialiser (each copy is
         # the whole network's weights, about 94 MB), which took the first classify of a
@@ -48,7 +49,7 @@ class _Builder:
         """The state's ``key`` as float64, after checking its shape (None: any size)."""
         if key not in self.state:
             raise ValueError(f"the weights have no {key!r}, which a ResNet-50 needs")
-        value = np.asarray(self.state[key])
+        value = np.asarray(self.state.pop(key) if self.consume else self.state[key])
         if not np.issubdtype(value.dtype, np.floating):
             raise ValueError(f"{key} is {value.dtype}, not floating point")
         if value.ndim != len(shape) or any(
@@ -126,12 +127,16 @@ class _Builder:
         return self.node("Relu", [total], output or f"{name}.out")
 
 
-def resnet50_graph(state: Mapping[str, np.ndarray], channels: int, size: int) -> bytes:
+def resnet50_graph(
+    state: Mapping[str, np.ndarray], channels: int, size: int, consume: bool = False
+) -> bytes:
     """The serialised ONNX model of the ResNet-50 whose ``state_dict`` is ``state``.
 
     Input "input": float32 (batch, channels, size, size), the batch dynamic. Outputs
     "logits" (batch, classes), "features" (batch, 2048) and "activations" (batch, 2048,
     h, w). Raises ValueError naming the key when the state is not such a network.
+    ``consume``: ``state`` (a dict of the caller's, unused afterwards) is emptied as each
+    weight enters the graph, so the weights are held once, not twice (the export).
     """
     if channels < 1 or size < 1:
         raise ValueError(f"channels ({channels}) and size ({size}) must be positive")
@@ -141,7 +146,7 @@ def resnet50_graph(state: Mapping[str, np.ndarray], channels: int, size: int) ->
             f"conv1.weight has shape {tuple(np.shape(first))}: a network of "
             f"{np.shape(first)[1]} input channel(s), not {channels}"
         )
-    b = _Builder(state)
+    b = _Builder(state, consume)
     x = b.conv_bn("input", "conv1", "bn1", (64, channels, 7), 2, True)
     x = b.node("MaxPool", [x], "maxpool", kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4)
     inplanes = 64
@@ -161,7 +166,7 @@ def resnet50_graph(state: Mapping[str, np.ndarray], channels: int, size: int) ->
     bias = b.take("fc.bias", (classes,))
     fc = [features, b.constant("fc.w", weight), b.constant("fc.b", bias)]
     b.node("Gemm", fc, OUTPUT_NAMES[0], transB=1)
-    unexpected = sorted(k for k in state if k not in b.used and not k.endswith(_IGNORED))
+    unexpected = sorted(k for k in b.state if k not in b.used and not k.endswith(_IGNORED))
     if unexpected:
         more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
         raise ValueError(f"the weights have entries a ResNet-50 has not: {unexpected[:5]}{more}")
