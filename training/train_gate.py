@@ -249,9 +249,7 @@ def evaluate(gate: InputGate, cache: torch.Tensor, seed: int) -> dict:
     units = [torch.from_numpy(generated(rng)) for _ in range(400)]
     thumbs = torch.stack([thumb(u)[None] for u in units])
     stats = [image_statistics(u.numpy()) for u in units]
-    rates["generated"] = float(
-        np.mean([not r.passed for r in gate.decide(thumbs.numpy(), stats)])
-    )
+    rates["generated"] = float(np.mean([not r.passed for r in gate.decide(thumbs.numpy(), stats)]))
     return rates
 
 

@@ -18,8 +18,9 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 
 def sha256_file(path: str | Path) -> str:
@@ -31,14 +32,18 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over the target."""
+def write_atomic(path: Path, text: str | bytes | Callable[[BinaryIO], None]) -> None:
+    """Write to a temporary file in the same folder, then rename over the target.
+    ``text`` may be a function that writes the content to the open file (streamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; models and cards are read by every user
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+            if callable(text):
+                text(fh)
+            else:
+                fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

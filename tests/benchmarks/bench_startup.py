@@ -44,7 +44,9 @@ if os.environ.get("BENCH_BLOCK"):
                 raise ImportError(name + " is not in the light build")
     sys.meta_path.insert(0, Block())
 """
-WINDOW_SHOWN = BLOCK + """
+WINDOW_SHOWN = (
+    BLOCK
+    + """
 import os, sys, time
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMainWindow
@@ -62,16 +64,20 @@ QMainWindow.showEvent = _shown
 from xraydesk.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+)
 
 
 # Run ``xraydesk ARGS`` and report the peak resident memory on stderr at exit.
-RUN = BLOCK + """
+RUN = (
+    BLOCK
+    + """
 import atexit, resource
 atexit.register(lambda: print(f"PEAK-KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}",
                               file=sys.stderr))
 from xraydesk.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+)
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> dict[str, float]:

@@ -22,6 +22,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from xraydesk import paths
 from xraydesk.files import write_atomic
@@ -71,7 +72,7 @@ def exported_graph(card: ModelCard) -> ExportedGraph:
     path = graph_path(card.weights_sha256, prep.channels, prep.size)
     if path.is_file():
         return ExportedGraph(path, created=False)
-    write_atomic(path, onnx_bytes(card))
+    write_atomic(path, lambda out: write_onnx(card, out))
     log.info("exported %s", path)
     prune_cache(keep={path.stem})
     return ExportedGraph(path, created=True)
@@ -109,14 +110,14 @@ def prune_cache(keep: set[str] | None = None) -> list[Path]:
     return removed
 
 
-def onnx_bytes(card: ModelCard) -> bytes:
-    """The float32 ONNX graph of the card's checked weights file."""
+def write_onnx(card: ModelCard, out: BinaryIO) -> None:
+    """Write the float32 ONNX graph of the card's checked weights file to ``out``."""
     from xraydesk.model.weights import load_state, verified_weights
 
     if card.architecture != "resnet50":
         raise RuntimeUnavailable(f"no ONNX export for architecture {card.architecture!r}")
     try:
-        from xraydesk.runtime.onnx_graph import resnet50_graph
+        from xraydesk.runtime.onnx_graph import write_graph
     except ImportError as exc:  # onnx itself missing
         raise RuntimeUnavailable(
             "exporting a model for a faster CPU runtime needs the 'onnx' package"
@@ -124,6 +125,6 @@ def onnx_bytes(card: ModelCard) -> bytes:
     state = load_state(verified_weights(card), float32=False)
     prep = card.preprocessing
     try:
-        return resnet50_graph(state, prep.channels, prep.size, consume=True)
+        write_graph(state, prep.channels, prep.size, out, consume=True)
     except ValueError as exc:
         raise RuntimeUnavailable(f"{card.weights_path}: cannot export ({exc})") from exc
