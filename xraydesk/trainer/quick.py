@@ -300,13 +300,14 @@ def backbone(ctx: RunContext) -> Backbone:
 
     if ctx.base is None:
         raise ValueError("quick mode without torch needs a base model")
-    if ctx.prep != ctx.base.preprocessing:
+    base_prep = ctx.base.preprocessing
+    if (ctx.prep.size, ctx.prep.channels) != (base_prep.size, base_prep.channels):
         from xraydesk.optional import FULL_BUILD_HINT
         from xraydesk.trainer.progress import TrainingError
 
-        raise TrainingError(
-            f"Quick mode with other preprocessing than {ctx.base.label}'s (size, resizing, "
-            f"equalisation): {FULL_BUILD_HINT}"
+        raise TrainingError(  # the exported graph has the base model's input shape
+            f"Quick mode at another image size than {ctx.base.label}'s "
+            f"({base_prep.size} px): {FULL_BUILD_HINT}"
         )
     classifier = Classifier.load(ctx.base, device="cpu")
     runtime = classifier.backend
