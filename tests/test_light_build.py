@@ -179,3 +179,45 @@ def test_quick_fine_tuning_without_torch(tmp_path, shared_data):
         want = full.predict(load_xray(path)).probabilities
         got = by_name[Path(path).name]
         assert all(abs(got[c] - want[c]) < 0.02 for c in want), path
+
+
+WIZARD = f"""
+import json, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {BLOCKED!r}:
+            raise ImportError(name)
+sys.meta_path.insert(0, Block())
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from xraydesk.gui.wizard.wizard import TrainingWizard
+wizard = TrainingWizard()
+wizard.show()
+app.processEvents()
+page = wizard.setup_page
+print(json.dumps({{
+    "full_enabled": page.full.isEnabled(),
+    "full_tip": page.full.toolTip(),
+    "bases": [page.base.itemData(i) for i in range(page.base.count())],
+    "torch": any(m.split(".")[0] in {BLOCKED!r} for m in sys.modules),
+}}))
+wizard.close()
+"""
+
+
+def test_the_wizard_offers_quick_mode_only_without_torch(tmp_path):
+    """The fine-tuning wizard in the light build: "Full" greyed out with the reason,
+    no "from scratch" (a random backbone is made with torch), the installed models offered."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        QT_QPA_PLATFORM="offscreen",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", WIZARD], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads(done.stdout.strip().splitlines()[-1])
+    assert state["full_enabled"] is False and "full build" in state["full_tip"]
+    assert "scratch" not in state["bases"] and len(state["bases"]) >= 2
+    assert state["torch"] is False
