@@ -317,6 +317,7 @@ def test_the_classifier_and_the_batch_engine_run_on_the_chosen_runtime(small_mod
         assert float(np.abs(a - b).max()) <= 1e-3 * (1 + float(np.abs(b).max()))
     engine = BatchModel(classifier)
     assert engine.backend is classifier.runtime and not engine.private  # no torch copy
+    assert engine.network is None  # nor the torch network loaded for it
     probs, features = engine.classify_with_features(list(x))
     np.testing.assert_allclose(probs, reference.predict_tensors(x), atol=1e-4)
     np.testing.assert_allclose(features, want.features, atol=1e-3, rtol=1e-3)

@@ -57,15 +57,16 @@ class BatchModel:
         self.classifier = classifier
         self.device = classifier.device
         self.batch_size = max(1, batch_size)
-        self.network: nn.Module | None = classifier.network
         self.private = False
         self._pinned: torch.Tensor | None = None
         self._full_batch_seen = False
-        # The classifier's exported runtime (None: it runs on its torch network).
+        # The classifier's exported runtime (None: it runs on its torch network, which is
+        # not even loaded when there is an exported one).
         self.backend: Backend | None = classifier.runtime
-        if optimise and self.backend is None:
+        self.network: nn.Module | None = classifier.network if self.backend is None else None
+        if optimise and self.network is not None:
             try:
-                self.network = self._prepared(classifier.network)
+                self.network = self._prepared(self.network)
                 self.private = True
             except Exception as exc:  # not traceable: run the classifier's own network
                 log.info("batch inference without folding (%s: %s)", type(exc).__name__, exc)
