@@ -8,6 +8,9 @@ choice (another runtime, a clear message) instead of an ImportError deep in a wo
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
+
+import numpy as np
 
 FULL_BUILD_HINT = (
     "the light build of XRayDesk has no PyTorch; install the full build (or, from source, "
@@ -26,3 +29,12 @@ def installed(package: str) -> bool:
 
 def has_torch() -> bool:
     return installed("torch")
+
+
+def float32_array(values: Any) -> np.ndarray:
+    """A contiguous float32 numpy array from a numpy array or a (CPU or GPU) torch tensor,
+    without importing torch: the light build has none, and training hands its tensors
+    to the same preprocessing and runtimes."""
+    if not isinstance(values, np.ndarray) and hasattr(values, "detach"):
+        values = values.detach().float().cpu().numpy()
+    return np.ascontiguousarray(values, dtype=np.float32)

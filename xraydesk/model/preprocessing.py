@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from xraydesk.imaging.resample import resize
+from xraydesk.optional import float32_array
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +51,7 @@ class Preprocessing:
 
     def resize_unit(self, unit: np.ndarray | torch.Tensor) -> np.ndarray:
         """Resize a [0, 1] image to (1, size, size) float32 with anti-aliasing."""
-        image = _as_array(unit)
+        image = float32_array(unit)
         if image.ndim != 2:
             raise ValueError(f"expected a 2-D image, got shape {tuple(image.shape)}")
         if self.resize == "letterbox":
@@ -66,7 +67,7 @@ class Preprocessing:
         if not isinstance(resized, np.ndarray):
             import torch
 
-            return torch.from_numpy(self.finish(_as_array(resized)))
+            return torch.from_numpy(self.finish(float32_array(resized)))
         out = equalize_histogram(resized) if self.equalize else resized.astype(np.float32)
         out = (out - np.float32(self.mean)) / np.float32(self.std)
         if self.channels != 1:
@@ -133,13 +134,6 @@ def _is_finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _as_array(image: Any) -> np.ndarray:
-    """float32 numpy from numpy or a CPU torch tensor (torch is not imported for this)."""
-    if not isinstance(image, np.ndarray) and hasattr(image, "detach"):
-        image = image.detach().cpu().numpy()
-    return np.asarray(image, dtype=np.float32)
-
-
 def _pad_to_square(image: np.ndarray) -> np.ndarray:
     height, width = image.shape
     side = max(height, width)
@@ -158,7 +152,7 @@ def equalize_histogram(image: Any, bins: int = 256) -> Any:
     if not isinstance(image, np.ndarray):
         import torch
 
-        return torch.from_numpy(equalize_histogram(_as_array(image), bins))
+        return torch.from_numpy(equalize_histogram(float32_array(image), bins))
     flat = image.reshape(-1).astype(np.float32)
     index = np.clip(np.rint(flat * (bins - 1)), 0, bins - 1).astype(np.int64)
     hist = np.bincount(index, minlength=bins).astype(np.float32)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -53,11 +53,3 @@ class Backend(ABC):
     def label(self) -> str:
         """What users see, e.g. "OpenVINO, CPU, bf16"."""
         return f"{RUNTIME_NAMES[self.runtime]}, CPU, {self.precision}"
-
-
-def as_numpy(batch: Any) -> np.ndarray:
-    """A contiguous float32 array from a numpy array or a torch tensor (without importing
-    torch: the light build has none)."""
-    if not isinstance(batch, np.ndarray) and hasattr(batch, "detach"):
-        batch = batch.detach().float().cpu().numpy()
-    return np.ascontiguousarray(batch, dtype=np.float32)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from xraydesk.optional import float32_array
 from xraydesk.optional import installed as _installed
-from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable, as_numpy
+from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable
 from xraydesk.runtime.names import OUTPUT_NAMES
 
 PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
@@ -47,6 +48,6 @@ class OnnxRuntimeBackend(Backend):
 
     def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
         names = list(OUTPUT_NAMES if activations else OUTPUT_NAMES[:2])
-        out = self.session.run(names, {"input": as_numpy(batch)})
+        out = self.session.run(names, {"input": float32_array(batch)})
         arrays = [np.ascontiguousarray(o, dtype=np.float32) for o in out]
         return Outputs(arrays[0], arrays[1], arrays[2] if activations else None)

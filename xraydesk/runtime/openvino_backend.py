@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from xraydesk.optional import float32_array
 from xraydesk.optional import installed as _installed
-from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable, as_numpy
+from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable
 from xraydesk.runtime.names import OUTPUT_NAMES
 
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
@@ -66,7 +67,7 @@ class OpenVinoBackend(Backend):
 
     def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
         request = self.compiled.create_infer_request()
-        result = request.infer({0: as_numpy(batch)})
+        result = request.infer({0: float32_array(batch)})
         # infer() returns views of the request's buffers, reused by its next call: copy.
         logits, features, stage = (result[port] for port in self._ports)
         return Outputs(
