@@ -139,7 +139,7 @@ class Classifier:
             )
         from xraydesk.model.weights import load_state, verified_weights
 
-        state = load_state(verified_weights(self.card))
+        state = load_state(verified_weights(self.card), keys=("fc.weight", "fc.bias"))
         return state["fc.weight"], state["fc.bias"]
 
     def require_network(self, what: str) -> nn.Module:
