@@ -21,7 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKED = ("torch", "torchvision", "pytorch_grad_cam", "triton")
-RUNNER = f"""
+# The light build in a fresh interpreter: an import hook refuses BLOCKED.
+NO_TORCH = f"""
 import json, sys
 class Block:
     def find_spec(self, name, path=None, target=None):
@@ -29,14 +30,19 @@ class Block:
             raise ImportError(f"{{name}} is not in the light build")
         return None
 sys.meta_path.insert(0, Block())
+"""
+RUNNER = (
+    NO_TORCH
+    + """
 from xraydesk.cli import main
 try:
     code = main(sys.argv[2:])
 except SystemExit as exc:
     code = exc.code
 with open(sys.argv[1], "w") as out:
-    json.dump({{"code": code, "modules": sorted(sys.modules)}}, out)
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
 """
+)
 
 pytest.importorskip("onnxruntime", reason="the light build runs on ONNX Runtime")
 pytest.importorskip("onnx", reason="the light build exports graphs with the onnx package")
@@ -181,13 +187,9 @@ def test_quick_fine_tuning_without_torch(tmp_path, shared_data):
         assert all(abs(got[c] - want[c]) < 0.02 for c in want), path
 
 
-WIZARD = f"""
-import json, sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {BLOCKED!r}:
-            raise ImportError(name)
-sys.meta_path.insert(0, Block())
+WIZARD = (
+    NO_TORCH
+    + f"""
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from xraydesk.gui.wizard.wizard import TrainingWizard
@@ -203,6 +205,7 @@ print(json.dumps({{
 }}))
 wizard.close()
 """
+)
 
 
 def test_the_wizard_offers_quick_mode_only_without_torch(tmp_path):
