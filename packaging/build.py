@@ -1,18 +1,21 @@
 """Build the XRayDesk distribution: PyInstaller, then the frozen self-test, then the archive.
 
-    python packaging/build.py [--cpu-only | --light] [--openvino] [--clean] [--no-archive]
+    python packaging/build.py [--cpu-only | --light] [--openvino | --no-openvino] [--clean]
+                              [--no-archive]
 
 1. checks that models/ holds a bundled model and that the installed package metadata
    (where the version comes from) matches pyproject.toml;
 2. runs PyInstaller on packaging/xraydesk.spec (dist/XRayDesk/, plus dist/XRayDesk.app
    on macOS; with --light, the build without torch: dist/XRayDesk-light/ and
-   dist/XRayDesk-light.app, so both targets can lie side by side);
+   dist/XRayDesk-light.app, so both targets can lie side by side); OpenVINO is in the
+   full build unless --no-openvino, and in the light build only with --openvino;
 3. runs ``XRayDesk self-test`` on what it built, from outside the checkout, and stops
    with an error when it fails: a build that cannot classify a DICOM is never archived;
 4. packs the result: on Linux dist/XRayDesk-VERSION-linux-ARCH.tar.gz (XRayDesk/, the
    .desktop file, the icon and install.sh); on Windows the Inno Setup installer when
    ``iscc`` is available; on macOS a .dmg of XRayDesk.app (``-cpu`` or ``-light`` after
-   the version for those builds);
+   the version for those builds, then ``-openvino`` for a light build with OpenVINO and
+   ``-no-openvino`` for a full one without);
 5. prints the folder and archive sizes and the largest parts of the bundle.
 """
 
@@ -58,27 +61,38 @@ def main(argv: list[str] | None = None) -> int:
         help="the build without torch (ONNX Runtime on the CPU; no full fine-tuning), in "
         "dist/XRayDesk-light/ (packaging/README.md)",
     )
-    parser.add_argument(
+    openvino = parser.add_mutually_exclusive_group()
+    openvino.add_argument(
         "--openvino",
         action="store_true",
-        help="add OpenVINO as a CPU runtime (its CPU plugin and ONNX frontend: about 95 MB)",
+        help="add OpenVINO to the light build (its CPU plugin and ONNX frontend: about 98 MB; "
+        "the full build has it unless --no-openvino)",
+    )
+    openvino.add_argument(
+        "--no-openvino",
+        action="store_true",
+        help="leave OpenVINO out of the full build (which then keeps ONNX Runtime, if "
+        "installed, as its exported CPU runtime)",
     )
     parser.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
     parser.add_argument("--no-archive", action="store_true", help="stop after the self-test")
     args = parser.parse_args(argv)
     if args.cpu_only and args.light:
         parser.error("--cpu-only is for the torch build; the light build never uses a GPU")
+    # None: the target's default (the full build has OpenVINO, the light one not)
+    openvino = True if args.openvino else False if args.no_openvino else None
+    with_openvino = includes_openvino(args.light, openvino)
     try:
-        app_version = check_sources(light=args.light, openvino=args.openvino)
+        app_version = check_sources(light=args.light, openvino=with_openvino)
         started = time.perf_counter()
-        run_pyinstaller(args.cpu_only, args.clean, light=args.light, openvino=args.openvino)
+        run_pyinstaller(args.cpu_only, args.clean, light=args.light, openvino=with_openvino)
         build_seconds = time.perf_counter() - started
         print(f"build: PyInstaller took {build_seconds / 60:.1f} min", flush=True)
         run_self_test(self_test_program(light=args.light))
         archive = (
             None
             if args.no_archive
-            else make_archive(app_version, args.cpu_only, light=args.light, openvino=args.openvino)
+            else make_archive(app_version, args.cpu_only, light=args.light, openvino=with_openvino)
         )
         report_sizes(archive, app_folder(args.light))
     except BuildError as exc:
@@ -87,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def check_sources(light: bool = False, openvino: bool = False) -> str:
+def includes_openvino(light: bool = False, openvino: bool | None = None) -> bool:
+    """Whether the build has OpenVINO: ``openvino`` when given, else the target's default
+    (the full build has it, the light one does not)."""
+    return (not light) if openvino is None else openvino
+
+
+def check_sources(light: bool = False, openvino: bool | None = None) -> str:
     """The version the build will carry, after checking the inputs it cannot do without."""
     if not sorted((ROOT / "models").glob("*.json")):
         raise BuildError(
@@ -104,14 +124,17 @@ def check_sources(light: bool = False, openvino: bool = False) -> str:
         raise BuildError(
             'xraydesk is not installed in this environment: pip install -e ".[package]"'
         ) from None
-    needed = {"onnx": "light", "onnxruntime": "light"} if light else {}
-    needed |= {"openvino": "openvino"} if openvino else {}
-    for distribution, extra in needed.items():
+    # onnx writes the graphs both runtimes read; OpenVINO and onnx are base dependencies
+    needed = {"onnx": "package,light", "onnxruntime": "package,light"} if light else {}
+    if includes_openvino(light, openvino):
+        needed |= {"onnx": needed.get("onnx", "package"), "openvino": "package"}
+    for distribution, extras in needed.items():
         try:
             version(distribution)
         except PackageNotFoundError:
             raise BuildError(
-                f'{distribution} is not installed here: pip install -e ".[package,{extra}]"'
+                f'{distribution} is not installed here: pip install -e ".[{extras}]"'
+                + ("" if light else " (or build without it: --no-openvino)")
             ) from None
     with open(ROOT / "pyproject.toml", "rb") as handle:
         declared = tomllib.load(handle)["project"]["version"]
@@ -125,8 +148,9 @@ def check_sources(light: bool = False, openvino: bool = False) -> str:
 
 
 def run_pyinstaller(
-    cpu_only: bool, clean: bool, light: bool = False, openvino: bool = False
+    cpu_only: bool, clean: bool, light: bool = False, openvino: bool | None = None
 ) -> None:
+    """``openvino``: None for the target's default (see ``includes_openvino``)."""
     command = [
         sys.executable,
         "-m",
@@ -142,7 +166,9 @@ def run_pyinstaller(
     if clean:
         command.append("--clean")
     spec_options = (["--cpu-only"] if cpu_only else []) + (["--light"] if light else [])
-    spec_options += ["--openvino"] if openvino else []
+    with_openvino = includes_openvino(light, openvino)
+    if with_openvino != includes_openvino(light):  # only what differs from the default
+        spec_options.append("--openvino" if with_openvino else "--no-openvino")
     if spec_options:
         command += ["--", *spec_options]
     print("build: " + " ".join(command), flush=True)
@@ -186,11 +212,17 @@ def run_self_test(program: Path) -> None:
 
 
 def make_archive(
-    app_version: str, cpu_only: bool, light: bool = False, openvino: bool = False
+    app_version: str, cpu_only: bool, light: bool = False, openvino: bool | None = None
 ) -> Path | None:
-    flavour = ("-light" if light else "-cpu" if cpu_only else "") + (
-        "-openvino" if openvino else ""
-    )
+    """The archive or installer, named by what differs from the default build (``-cpu``,
+    ``-light``; ``-openvino`` for a light build with it, ``-no-openvino`` for a full one
+    without it)."""
+    with_openvino = includes_openvino(light, openvino)
+    if with_openvino == includes_openvino(light):
+        openvino_suffix = ""
+    else:
+        openvino_suffix = "-openvino" if with_openvino else "-no-openvino"
+    flavour = ("-light" if light else "-cpu" if cpu_only else "") + openvino_suffix
     machine = platform.machine().lower().replace("amd64", "x86_64")
     if sys.platform.startswith("linux"):
         target = DIST / f"{APP}-{app_version}{flavour}-linux-{machine}.tar.gz"

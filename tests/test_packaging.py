@@ -173,6 +173,12 @@ def test_linux_archive_is_named_by_the_package_version(fake_dist):
     assert mode & 0o111, "install.sh must stay executable"
     cpu = fake_dist.make_archive(__version__, cpu_only=True)
     assert cpu.name.startswith(f"XRayDesk-{__version__}-cpu-linux-")
+    # OpenVINO is in the full build by default: only its absence is named
+    assert fake_dist.make_archive(__version__, cpu_only=False, openvino=True) == archive
+    without = fake_dist.make_archive(__version__, cpu_only=False, openvino=False)
+    assert without.name.startswith(f"XRayDesk-{__version__}-no-openvino-linux-")
+    cpu_without = fake_dist.make_archive(__version__, cpu_only=True, openvino=False)
+    assert cpu_without.name.startswith(f"XRayDesk-{__version__}-cpu-no-openvino-linux-")
 
 
 def test_build_refuses_to_start_without_a_bundled_model(tmp_path, monkeypatch):
@@ -258,6 +264,142 @@ def test_light_spec_keeps_what_the_light_app_runs_on():
     assert not covered, covered
 
 
+def test_full_spec_leaves_out_only_onnx_runtime():
+    """With OpenVINO in the full build, ONNX Runtime goes; nothing the full app runs on
+    (OpenVINO itself, onnx, which writes the graphs OpenVINO reads, torch) may."""
+    excludes = _spec_literal("FULL_EXCLUDES")
+    assert "onnxruntime" in excludes
+    needed = ["openvino", "onnx", "torch", "torchvision", "pytorch_grad_cam", "numpy", "xraydesk"]
+    covered = [(m, n) for m in needed for n in excludes if m == n or m.startswith(n + ".")]
+    assert not covered, covered
+    # the exported runtimes' backends import them inside functions, so a missing one is
+    # only "not installed" to the app (xraydesk.runtime.select falls back)
+    source = (ROOT / "xraydesk" / "runtime" / "onnxruntime_backend.py").read_text()
+    assert "\nimport onnxruntime" not in source and "\nfrom onnxruntime" not in source
+
+
+def test_spec_collects_the_openvino_libraries_it_opens_by_name():
+    """OPENVINO_LIBS must match the CPU plugin and the ONNX frontend of the installed
+    OpenVINO (opened by file name: a pattern that matches nothing leaves an OpenVINO that
+    cannot run), and none of the GPU or NPU plugins."""
+    import fnmatch
+
+    patterns = _spec_literal("OPENVINO_LIBS")
+    spec = importlib.util.find_spec("openvino")
+    if spec is None or spec.origin is None:
+        pytest.skip("OpenVINO is not installed")
+    libs = [p.name for p in Path(spec.origin).parent.rglob("*") if p.is_file()]
+    kept = {name for name in libs for p in patterns if fnmatch.fnmatch(name, p)}
+    for wanted in ("openvino_intel_cpu_plugin", "openvino_onnx_frontend", "tbb"):
+        assert any(wanted in name for name in kept), (wanted, sorted(kept))
+    for unwanted in ("intel_gpu_plugin", "intel_npu_plugin", "pytorch_frontend"):
+        assert not any(unwanted in name for name in kept), (unwanted, sorted(kept))
+
+
+def _spec_function(name: str, **values):
+    """A function of packaging/xraydesk.spec with the spec's literal constants (and
+    ``values`` for the rest), run without PyInstaller."""
+    import fnmatch
+
+    tree = ast.parse((PACKAGING / "xraydesk.spec").read_text(encoding="utf-8"))
+    namespace = {"fnmatch": fnmatch, "Path": Path}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            namespace.update({t.id: value for t in node.targets})
+    namespace.update(values)
+    [function] = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    exec(compile(ast.Module([function], type_ignores=[]), "xraydesk.spec", "exec"), namespace)
+    return namespace[name]
+
+
+def test_spec_trims_only_what_the_app_never_loads():
+    unused = _spec_function("_unused", TRIM_CUDA=False, IS_LINUX=True)
+    trimmed = [
+        "PySide6/Qt/translations/qt_de.qm",
+        "PySide6/Qt/plugins/platforms/libqvnc.so",
+        "PySide6/Qt/plugins/platforms/libqeglfs.so",
+        "PySide6/Qt/plugins/platforms/libqminimal.so",
+        "PySide6/Qt/plugins/egldeviceintegrations/libqeglfs-x11-integration.so",
+        "PySide6/Qt/plugins/generic/libqevdevmouseplugin.so",
+        "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+        "PySide6/Qt/plugins/imageformats/libqtiff.so",
+        "PySide6/Qt/lib/libQt6Network.so.6",
+        "PySide6/Qt/lib/libQt6EglFSDeviceIntegration.so.6",
+        "matplotlib/mpl-data/fonts/ttf/STIXGeneral.ttf",
+        "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+        "torch/bin/protoc",
+        "torch/bin/protoc-3.21.12.0",
+        "torch/include/ATen/ATen.h",
+    ]
+    kept = [
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+        "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "PySide6/Qt/plugins/platforms/libqoffscreen.so",  # the self-test's window
+        "PySide6/Qt/plugins/imageformats/libqsvg.so",  # the toolbar icons
+        "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+        "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+        "PySide6/Qt/plugins/xcbglintegrations/libqxcb-glx-integration.so",
+        "PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so",
+        "PySide6/Qt/lib/libQt6Core.so.6",
+        "PySide6/Qt/lib/libQt6Gui.so.6",
+        "PySide6/Qt/lib/libQt6OpenGL.so.6",
+        "PySide6/Qt/lib/libQt6DBus.so.6",
+        "PySide6/Qt/lib/libicudata.so.73",
+        "matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf",
+        "matplotlib/mpl-data/matplotlibrc",
+        "torch/bin/torch_shm_manager",
+        "torch/lib/libtorch_cpu.so",
+        "xraydesk/resources/icons/app.svg",
+    ]
+    assert [d for d in trimmed if not unused(d)] == []
+    assert [d for d in kept if unused(d)] == []
+    # Windows and macOS keep their platform plugins and their Qt libraries
+    other = _spec_function("_unused", TRIM_CUDA=False, IS_LINUX=False)
+    assert not other("PySide6/plugins/platforms/qwindows.dll")
+    assert not other("PySide6/Qt/plugins/platforms/libqcocoa.dylib")
+    assert not other("PySide6/Qt6Network.dll")
+
+
+def test_spec_trims_stay_true_to_the_app():
+    """The trims' reasons, checked on the sources: no Qt translation is ever installed,
+    Qt reads no image file but the SVG icons, and the app never imports the torch
+    packages whose .py copies are left out (only their bytecode ships)."""
+    sources = {p: p.read_text(encoding="utf-8") for p in (ROOT / "xraydesk").rglob("*.py")}
+    assert not [p for p, text in sources.items() if "QTranslator" in text]
+    assert not [p for p, text in sources.items() if "QImageReader" in text or "QMovie" in text]
+    # the resources Qt draws (the stylesheet aside; dotfiles are not packed)
+    pictures = {
+        p.suffix
+        for p in (ROOT / "resources").rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.suffix != ".qss"
+    }
+    kept = _spec_literal("QT_KEPT_IMAGE_FORMATS")
+    assert pictures and all(any(f in suffix for f in kept) for suffix in pictures), pictures
+    source_free = _spec_literal("TORCH_SOURCE_FREE")
+    imported = {
+        (path.relative_to(ROOT).as_posix(), module)
+        for path, text in sources.items()
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for module in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+        )
+    }
+    uses = [
+        (path, module)
+        for path, module in imported
+        for name in source_free
+        if module == name or module.startswith(name + ".")
+    ]
+    assert not uses, uses
+
+
 def test_build_passes_the_light_options_to_the_spec(monkeypatch):
     build = _build_module()
     commands = []
@@ -274,11 +416,59 @@ def test_build_passes_the_light_options_to_the_spec(monkeypatch):
     assert "--" not in full
 
 
+def test_build_passes_the_openvino_choice_to_the_spec(monkeypatch):
+    """The full build has OpenVINO unless --no-openvino; the light one only with
+    --openvino. Only what differs from the target's default reaches the spec."""
+    build = _build_module()
+    commands = []
+    monkeypatch.setattr(
+        build.subprocess,
+        "run",
+        lambda cmd, **_: commands.append(cmd) or types.SimpleNamespace(returncode=0),
+    )
+    cases = [
+        (dict(), []),
+        (dict(openvino=True), []),
+        (dict(openvino=False), ["--no-openvino"]),
+        (dict(cpu_only=True, openvino=False), ["--cpu-only", "--no-openvino"]),
+        (dict(light=True), ["--light"]),
+        (dict(light=True, openvino=False), ["--light"]),
+        (dict(light=True, openvino=True), ["--light", "--openvino"]),
+    ]
+    for kwargs, _ in cases:
+        build.run_pyinstaller(clean=False, **{"cpu_only": False, **kwargs})
+    for (kwargs, expected), command in zip(cases, commands, strict=True):
+        passed = command[command.index("--") + 1 :] if "--" in command else []
+        assert passed == expected, kwargs
+    assert build.includes_openvino() and not build.includes_openvino(light=True)
+
+
+def test_build_checks_for_openvino_only_where_the_build_has_it(monkeypatch):
+    build = _build_module()
+    if importlib.util.find_spec("PyInstaller") is None:  # CI installs only the test extra
+        monkeypatch.setitem(sys.modules, "PyInstaller", types.ModuleType("PyInstaller"))
+    real_version = build.version
+
+    def version(distribution):
+        if distribution == "openvino":
+            raise build.PackageNotFoundError(distribution)
+        return real_version(distribution)
+
+    monkeypatch.setattr(build, "version", version)
+    with pytest.raises(build.BuildError, match=r"openvino is not installed.*--no-openvino"):
+        build.check_sources()
+    assert build.check_sources(openvino=False) == __version__
+
+
 def test_build_refuses_options_that_do_not_go_together(capsys):
     with pytest.raises(SystemExit) as exited:
         _build_module().main(["--light", "--cpu-only"])
     assert exited.value.code == 2
     assert "light" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        _build_module().main(["--openvino", "--no-openvino"])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_light_runtime_hook_names_the_full_build_for_an_uncaught_torch_import(tmp_path):
@@ -331,7 +521,13 @@ def _build(*options: str) -> tuple[subprocess.CompletedProcess, str]:
 def test_frozen_build_passes_its_self_test():
     """python packaging/build.py: PyInstaller, the frozen self-test, the archive."""
     started = time.time()
-    _, tail = _build()
+    result, tail = _build()
+    # OpenVINO, by default, with its CPU plugin; ONNX Runtime left out for it
+    assert '"openvino"' in result.stdout and '"onnxruntime"' not in result.stdout, tail
+    internal = ROOT / "dist" / "XRayDesk" / "_internal"
+    if internal.is_dir():  # Linux and Windows (macOS: inside XRayDesk.app)
+        assert any(internal.glob("openvino/libs/*openvino_intel_cpu_plugin*")), tail
+        assert not (internal / "onnxruntime").exists()
     if sys.platform.startswith("linux"):
         name = f"XRayDesk-{__version__}-linux-{platform.machine().lower()}.tar.gz"
         archive = ROOT / "dist" / name

@@ -28,6 +28,7 @@ from xraydesk.runtime.probes import check_graph, probe_inputs
 from xraydesk.runtime.select import (
     RUNTIME_ENV,
     Candidate,
+    auto_order,
     build_backend,
     cpu_candidates,
     installed_runtimes,
@@ -37,7 +38,8 @@ from xraydesk.runtime.torch_backend import TorchBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ("chest-3class", "pediatric-pneumonia")
-FP32_CPU = DeviceChoice(torch.device("cpu"), None, "CPU, fp32")
+FP32_CPU = DeviceChoice("cpu", "fp32", "CPU, fp32")
+BF16_CPU = DeviceChoice("cpu", "bf16", "CPU, bf16")
 SAMPLE = 60
 
 exported_runtimes = [r for r in ("openvino", "onnxruntime") if r in installed_runtimes()]
@@ -244,7 +246,7 @@ def test_the_runtime_setting_is_checked(tmp_path, own_cache, monkeypatch):
         select_backend(card, FP32_CPU, network=network)
     monkeypatch.setenv(RUNTIME_ENV, "torch")
     assert select_backend(card, FP32_CPU, network=network).runtime == "torch"
-    cuda = DeviceChoice(torch.device("cuda", 0), None, "GPU")
+    cuda = DeviceChoice("cuda:0", "fp32", "GPU")
     with pytest.raises(RuntimeUnavailable, match="runs on the CPU"):
         select_backend(card, cuda, preference="openvino", network=network)
 
@@ -269,7 +271,8 @@ from xraydesk.model.device import select_device
 from xraydesk.runtime.backend import RuntimeUnavailable
 from xraydesk.runtime.select import select_backend
 card = ModelCard.read(sys.argv[1])
-print(select_backend(card, select_device("cpu")).runtime)
+backend = select_backend(card, select_device("cpu"))
+print(backend.runtime, backend.precision)
 try:
     select_backend(card, select_device("cpu"), preference="openvino")
 except RuntimeUnavailable as exc:
@@ -279,7 +282,8 @@ except RuntimeUnavailable as exc:
 
 def test_without_the_optional_runtimes_the_model_runs_on_torch(tmp_path):
     """OpenVINO and ONNX Runtime absent (imports blocked in a fresh interpreter): the
-    selection falls back to torch, and naming a missing runtime says how to install it."""
+    selection falls back to torch, at fp32 (chest-3class's bf16 was measured unfaithful),
+    and naming a missing runtime says how to install it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), CACHE_ENV: str(tmp_path / "graphs")}
     env.pop(RUNTIME_ENV, None)
     card = ROOT / "models" / "chest-3class.json"
@@ -292,7 +296,7 @@ def test_without_the_optional_runtimes_the_model_runs_on_torch(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[0] == "torch"
+    assert lines[0] == "torch fp32"
     assert "runtime openvino is not installed: pip install" in lines[1]
     assert not (tmp_path / "graphs").exists() or not any((tmp_path / "graphs").iterdir())
 
@@ -366,6 +370,115 @@ def test_auto_chooses_the_first_runtime_whose_verdict_passed(name, cache, monkey
     assert (backend.runtime, backend.precision) == (expected.runtime, expected.precision)
     if name == "chest-3class":
         assert backend.precision == "fp32"
+    assert select_backend(card, FP32_CPU).runtime == backend.runtime  # auto is the default
+
+
+def _pretend_verdicts(monkeypatch: pytest.MonkeyPatch, passed: dict[str, bool]) -> None:
+    """Verdicts as if measured: "runtime/precision" -> passed; the others never measured."""
+    from xraydesk.runtime import select
+    from xraydesk.runtime.faithful import Faithfulness
+
+    good, bad = Faithfulness(100, 1.0, 0.0004, 0.006), Faithfulness(100, 0.999, 0.0005, 0.0205)
+
+    def verdict(_sha: str, runtime: str, precision: str) -> Faithfulness | None:
+        key = f"{runtime}/{precision}"
+        return None if key not in passed else good if passed[key] else bad
+
+    monkeypatch.setattr(select, "shipped_verdict", verdict)
+
+
+EXPORTED = [Candidate("openvino", "bf16"), Candidate("openvino", "fp32"),
+            Candidate("onnxruntime", "fp32")]  # fmt: skip
+ALL_FAITHFUL = {"openvino/bf16": True, "torch/bf16": True, "openvino/fp32": True,
+                "onnxruntime/fp32": True}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("passed", "expected"),
+    [
+        (ALL_FAITHFUL,  # pediatric-pneumonia's verdicts on this CPU: every bf16 faithful
+         ["openvino/bf16", "torch/bf16", "openvino/fp32", "onnxruntime/fp32", "torch/bf16"]),
+        ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False},  # chest-3class's
+         ["openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
+        ({}, ["torch/bf16"]),  # a model never measured (the user's own): torch, as before
+    ],
+)  # fmt: skip
+def test_auto_tries_the_fastest_faithful_runtime_first(passed, expected, monkeypatch):
+    """The rule of issue 13: on a CPU, the fastest runtime and precision measured faithful
+    for the weights; torch at fp32 where its bf16 was measured unfaithful."""
+    _pretend_verdicts(monkeypatch, passed)
+    order = auto_order(bundled("chest-3class"), BF16_CPU, EXPORTED)
+    assert [f"{c.runtime}/{c.precision}" for c in order] == expected
+
+
+@pytest.mark.parametrize("bf16_faithful", [True, False])
+def test_torch_runs_a_model_at_fp32_where_its_bf16_was_unfaithful(bf16_faithful, monkeypatch):
+    """Also when torch is named: a radiologist's numbers do not depend on the runtime by
+    more than the bar, whichever runtime was asked for."""
+    from xraydesk.model.classifier import Classifier
+
+    monkeypatch.delenv("XRAYDESK_PRECISION", raising=False)
+    _pretend_verdicts(monkeypatch, {"torch/bf16": bf16_faithful})
+    card = bundled("pediatric-pneumonia")
+    classifier = Classifier(None, card, BF16_CPU, select_backend(card, BF16_CPU, "torch"))
+    want = "bf16" if bf16_faithful else "fp32"
+    assert classifier.backend.precision == want
+    assert classifier.device.label == f"CPU, {want}" and classifier.device.precision == want
+
+
+CPU_WITHOUT_TORCH = """
+import sys
+from xraydesk.model.device import select_device
+choice = select_device("auto")
+print(choice.type, choice.precision, "torch" in sys.modules)
+"""
+
+
+def test_choosing_the_cpu_does_not_import_torch():
+    """Without an NVIDIA driver or Apple GPU there is nothing to ask torch (2.5 s to
+    import): the CPU and its bf16 come from the CPU's flags."""
+    from xraydesk.model.device import cpu_supports_bf16, nvidia_driver_present
+
+    if nvidia_driver_present() or sys.platform == "darwin":
+        pytest.skip("a GPU may be here (NVIDIA driver or a Mac): auto asks torch about it")
+    done = subprocess.run(
+        [sys.executable, "-c", CPU_WITHOUT_TORCH], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    want = "bf16" if cpu_supports_bf16() else "fp32"
+    assert done.stdout.split() == ["cpu", want, "False"]
+
+
+CLASSIFY_WITHOUT_TORCH = """
+import sys
+from xraydesk.cli import main
+code = main(["classify", "--json", "--model", sys.argv[1], sys.argv[2]])
+print("torch imported:", "torch" in sys.modules)
+sys.exit(code)
+"""
+
+
+@needs_exported
+def test_classifying_on_an_exported_runtime_never_imports_torch(tmp_path, cache, monkeypatch):
+    """The full build classifies as fast as the light one: once the model's graph is in the
+    cache (exported and checked against torch at first use), torch is never imported."""
+    from PIL import Image
+
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    card_path = ROOT / "models" / "chest-3class.json"
+    backend = select_backend(ModelCard.read(card_path), FP32_CPU)  # exports and checks it
+    assert backend.runtime != "torch"
+    image = tmp_path / "film.png"
+    Image.fromarray(np.full((256, 256), 128, np.uint8)).save(image)
+    done = subprocess.run(
+        [sys.executable, "-c", CLASSIFY_WITHOUT_TORCH, str(card_path), str(image)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "torch imported: False"
+    assert "OpenVINO" in done.stderr or "ONNX Runtime" in done.stderr
 
 
 def test_graphs_of_models_no_longer_installed_are_pruned(tmp_path, own_cache, monkeypatch):

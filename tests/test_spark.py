@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests.batch_helpers import write_png, write_truncated_png
 from xraydesk.batch.batch_run import BatchOptions, BatchRun
@@ -27,7 +26,7 @@ from xraydesk.model.device import DeviceChoice
 from xraydesk.spark.session import missing_requirement
 from xraydesk.trust.ood import OODStatistics
 
-FP32 = DeviceChoice(torch.device("cpu"), None, "CPU, fp32")
+FP32 = DeviceChoice("cpu", "fp32", "CPU, fp32")
 PER_CLASS = 8  # kermany images per class classified (24 in all)
 TOLERANCE = 1e-4
 

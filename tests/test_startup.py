@@ -92,7 +92,7 @@ def test_classify_never_imports_torchvision_sympy_or_dynamo(tmp_path, shared_dat
     code, modules, out = loaded_by(tmp_path, "classify", "--model", str(BUNDLED), str(dicom))
     assert code == 0
     assert dicom.name in out
-    assert "torch" in modules  # it did run the model
+    assert {"openvino", "onnxruntime", "torch"} & modules  # it did run the model
     assert present(modules, NEVER_AT_RUN_TIME) == []
     assert "PySide6" not in modules
 

@@ -106,7 +106,7 @@ def test_cam_is_the_head_times_the_last_stage(test_classifier):
     """For a ResNet the CAM's spatial mean plus the bias is the logit (before ReLU)."""
     net, device = test_classifier.network, test_classifier.device
     x = torch.randn(2, 1, 64, 64)
-    fp32 = type(device)(device.device, None, "CPU, fp32")
+    fp32 = device.at_fp32()
     logits, cams = class_activation_maps(net, x, fp32)
     assert cams.shape == (2, 2, 2) and bool((cams >= 0).all())
     with torch.no_grad():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -43,14 +44,24 @@ class Schedule:
 
 
 def cpu_cores() -> int:
-    return max(1, torch_threads() or os.cpu_count() or 1)
+    return max(1, torch_threads() or usable_cores())
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def torch_threads(count: int | None = None) -> int:
     """torch's intra-op thread count for the calling thread, first set to ``count`` when
-    given; without torch (the light build: the runtime has its own threads) the cores."""
-    if not has_torch():
-        return os.cpu_count() or 1
+    given; where torch is not loaded (an exported runtime, with its own threads, runs the
+    model; the light build has no torch) the cores this process may use, and torch is not
+    imported just to ask (2.5 s)."""
+    if not has_torch() or "torch" not in sys.modules:
+        return usable_cores()
     import torch
 
     if count is not None:

@@ -91,8 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--runtime",
         choices=RUNTIME_CHOICES,
-        help=f"inference runtime (default: {RUNTIME_ENV}, else torch; auto: on a CPU the "
-        "fastest installed one measured faithful to fp32 torch for the model, else torch)",
+        help=f"inference runtime (default: {RUNTIME_ENV}, else auto: on a CPU the fastest "
+        "installed runtime and precision measured faithful to fp32 torch for the model)",
     )
     parser.add_argument(
         "--auto-orient",

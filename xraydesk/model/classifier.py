@@ -81,7 +81,10 @@ class Classifier:
             backend = TorchBackend(network, device)
         self.card = card
         self.backend = backend
-        self.device = device if backend.runtime == "torch" else replace(device, label=backend.label)
+        # torch may run at another precision than asked (fp32 where the model's bf16 was
+        # measured unfaithful): the backend's device is the one that runs.
+        ran_on = getattr(backend, "device", device) if backend.runtime == "torch" else None
+        self.device = ran_on or replace(device, label=backend.label)
         self.preprocessing = card.preprocessing
         self._network = getattr(backend, "network", network)
         if self._network is not None and backend.runtime != "torch":
@@ -94,15 +97,17 @@ class Classifier:
         card: ModelCard | str | Path,
         device: str | DeviceChoice = "auto",
         runtime: str | None = None,
+        threads: int = 0,
     ) -> Classifier:
         """``runtime``: auto, torch, onnxruntime or openvino (None: ``XRAYDESK_RUNTIME``,
-        else the default); see ``xraydesk.runtime.select``."""
+        else the default); see ``xraydesk.runtime.select``. ``threads``: an exported
+        runtime's threads (0: every core)."""
         from xraydesk.runtime.select import select_backend
 
         if not isinstance(card, ModelCard):
             card = ModelCard.read(card)
         choice = device if isinstance(device, DeviceChoice) else select_device(device)
-        return cls(None, card, choice, select_backend(card, choice, runtime))
+        return cls(None, card, choice, select_backend(card, choice, runtime, threads=threads))
 
     @property
     def network(self) -> nn.Module | None:

@@ -67,7 +67,14 @@ def graph_path(weights_sha256: str, channels: int, size: int, suffix: str = ".on
 
 def exported_graph(card: ModelCard) -> ExportedGraph:
     """The card's ONNX graph from the cache, built from its weights file first if it is not
-    there. The batch dimension is dynamic."""
+    there. The batch dimension is dynamic.
+
+    The weights file is checked against the card's sha256 either way (40 ms): a model
+    whose weights are missing or damaged does not load, even where its graph is cached,
+    just as it does not load in torch."""
+    from xraydesk.model.weights import verified_weights
+
+    verified_weights(card)
     prep = card.preprocessing
     path = graph_path(card.weights_sha256, prep.channels, prep.size)
     if path.is_file():

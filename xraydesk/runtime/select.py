@@ -1,32 +1,40 @@
 """Choosing the runtime a model runs on, by what is installed and what the CPU has.
 
-On CUDA and Apple MPS: torch. On a CPU, automatically, the first of these that is
-installed, that the CPU runs natively and whose shipped verdict for the model's exact
-weights passed the faithfulness bar (``faithful``): OpenVINO bf16 (CPUs with AVX-512
-BF16 or AMX), OpenVINO fp32, ONNX Runtime fp32; otherwise torch as before. int8 is
-measured by the benchmark but never chosen: it needs calibration images at export time
-and, measured, moves probabilities past the bar.
+On CUDA and Apple MPS: torch. On a CPU (``auto``, the default in every build): the fastest
+runtime and precision that was measured faithful to fp32 torch for the model's exact
+weights (``faithful``: the verdicts shipped in ``verdicts.json``), in this order:
 
-That automatic choice is made only when asked for (``auto``): the default is torch
-(``DEFAULT_RUNTIME``). The faithful runtime for chest-3class is OpenVINO at fp32 (its
-bf16 missed the bar by a hair), which is faster than torch for one image but slower than
-torch's bf16 batch engine on CPUs with native bf16; until the choice can depend on the
-use (viewer or batch), the exported runtimes are opt-in.
+1. OpenVINO bf16, on CPUs with native bf16 (AVX-512 BF16 or AMX);
+2. torch bf16 (the batch engine's folded bf16 network, the viewer's autocast);
+3. OpenVINO fp32, then ONNX Runtime fp32 (the exported graph equals torch's fp32 to about
+   1e-6; faster than torch's fp32 for one image and in batches);
+4. torch at fp32 where its bf16 was measured unfaithful, else at the device's precision.
+
+torch named explicitly (``--runtime torch``) also runs at fp32 on a CPU where its bf16 was
+measured unfaithful for the model.
+
+Each step only where it is installed and the CPU runs it natively. A model without any
+verdict (your own) runs in torch as the device says, as before the exported runtimes.
+Measured on the bundled models (bench_runtime, see the README): chest-3class's bf16 misses
+the bar by a hair in torch and OpenVINO alike (max 0.0205 against 0.02), so it runs
+OpenVINO at fp32; pediatric-pneumonia runs OpenVINO bf16. int8 is measured by the
+benchmark but never chosen: it needs calibration images at export time and, measured,
+moves probabilities past the bar.
 
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
-overrides the default; a named runtime that is missing or fails is an error, never a
+overrides the choice; a named runtime that is missing or fails is an error, never a
 silent fallback. ``XRAYDESK_PRECISION=fp32`` keeps every runtime at fp32.
 
-Without torch (the light build) there is no torch to compare with or fall back to: the
-default becomes ``auto``, and a model whose reduced precision has no passing verdict runs
-its exported graph at fp32, which is torch's fp32 to about 1e-6 (the graph builder is
-checked against torch in the tests).
+Without torch (the light build) there is no torch to fall back to: a model whose reduced
+precision has no passing verdict runs its exported graph at fp32, which is torch's fp32
+to about 1e-6 (the graph builder is checked against torch in the tests).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,14 +44,14 @@ from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import exported_graph, graph_path
-from xraydesk.runtime.faithful import shipped_verdict
+from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
 from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 
 if TYPE_CHECKING:
     from torch import nn
 
 log = logging.getLogger(__name__)
-DEFAULT_RUNTIME = "torch"  # see the module's docstring: the exported runtimes are opt-in
+DEFAULT_RUNTIME = "auto"
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,8 @@ class Candidate:
 
 
 def runtime_preference(preference: str | None = None) -> str:
-    """The caller's choice, else ``XRAYDESK_RUNTIME``, else torch; refuses unknown names."""
-    default = DEFAULT_RUNTIME if has_torch() else "auto"
-    value = (preference or os.environ.get(RUNTIME_ENV) or default).strip().lower()
+    """The caller's choice, else ``XRAYDESK_RUNTIME``, else auto; refuses unknown names."""
+    value = (preference or os.environ.get(RUNTIME_ENV) or DEFAULT_RUNTIME).strip().lower()
     if value not in RUNTIME_CHOICES:
         raise RuntimeUnavailable(
             f"unknown runtime {value!r} (from {'the caller' if preference else RUNTIME_ENV}): "
@@ -126,19 +133,22 @@ def select_backend(
     device: DeviceChoice,
     preference: str | None = None,
     network: nn.Module | None = None,
+    threads: int = 0,
 ) -> Backend:
     """The backend the classifier runs on (see the module's docstring for the rule).
 
     ``network``: the card's weights already loaded in torch (``load_network``), used by
     the torch backend and to check a new export; loaded here when torch needs it.
+    ``threads``: an exported runtime's thread count (0: every core; a Spark task gets
+    its share); torch's is the process's own setting.
     """
     choice = runtime_preference(preference)
     torch_here = has_torch()
-    if choice == "torch" or (
-        choice == "auto" and torch_here and (device.type != "cpu" or not _any_passed(card))
-    ):
+    if choice == "torch" or (choice == "auto" and device.type != "cpu"):
         if not torch_here:
             raise RuntimeUnavailable(f"runtime torch: {FULL_BUILD_HINT}")
+        if device.type == "cpu" and _failed(card, Candidate("torch", "bf16")):
+            device = device.at_fp32()  # its bf16 was measured unfaithful for this model
         return _torch_backend(card, device, network)
     if device.type != "cpu":
         raise RuntimeUnavailable(
@@ -146,24 +156,44 @@ def select_backend(
             f"{device.label}: use --device cpu, or {RUNTIME_ENV}=torch"
         )
     candidates = cpu_candidates(choice)
-    if not candidates:
-        package = choice if choice != "auto" else "onnxruntime"
-        raise RuntimeUnavailable(
-            f"runtime {choice} is not installed: pip install 'xraydesk[{package}]'"
-        )
-    passed = [c for c in candidates if _passed(card, c)]
     if choice != "auto":
-        return build_backend((passed or candidates[-1:])[0], card, network)
-    if not torch_here:  # nothing to fall back to: fp32 graphs are torch's fp32
-        passed += [c for c in candidates if c.precision == "fp32" and c not in passed]
-    for candidate in passed:
+        if not candidates:
+            raise RuntimeUnavailable(f"runtime {choice} is not installed: {_how_to_get(choice)}")
+        passed = [c for c in candidates if _passed(card, c)]
+        return build_backend((passed or candidates[-1:])[0], card, network, threads)
+    order = auto_order(card, device, candidates)
+    if not order:
+        raise RuntimeUnavailable(
+            f"no runtime is installed to run models on: {_how_to_get('onnxruntime')}"
+        )
+    for candidate in order:
+        if candidate.runtime == "torch":
+            run_on = device if candidate.precision == device.precision else device.at_fp32()
+            return _torch_backend(card, run_on, network)
         try:
-            return build_backend(candidate, card, network)
+            return build_backend(candidate, card, network, threads)
         except RuntimeUnavailable as exc:
-            if not torch_here and candidate is passed[-1]:
+            if candidate is order[-1]:
                 raise
             log.warning("%s %s not used for %s: %s", *_names(candidate), card.label, exc)
-    return _torch_backend(card, device, network)
+    raise AssertionError("unreachable: the last candidate returns or raises")
+
+
+def auto_order(card: ModelCard, device: DeviceChoice, exported: list[Candidate]) -> list[Candidate]:
+    """The CPU candidates ``auto`` tries for ``card``, fastest first (the docstring's rule):
+    the last one is where it ends up when every exported runtime fails to load."""
+    torch_here = has_torch()
+    reduced = [c for c in exported if c.precision != "fp32" and _passed(card, c)]
+    fp32 = [c for c in exported if c.precision == "fp32"]
+    torch_bf16 = Candidate("torch", "bf16")
+    as_device = torch_bf16 if device.precision == "bf16" else Candidate("torch", "fp32")
+    order = list(reduced)
+    if torch_here and as_device is torch_bf16 and _passed(card, torch_bf16):
+        order.append(torch_bf16)
+    if not torch_here:  # nothing to fall back to: fp32 graphs are torch's fp32
+        return order + fp32
+    order += [c for c in fp32 if _passed(card, c)]  # none for a model never measured
+    return [*order, Candidate("torch", "fp32") if _failed(card, torch_bf16) else as_device]
 
 
 def _torch_backend(card: ModelCard, device: DeviceChoice, network: nn.Module | None) -> Backend:
@@ -173,13 +203,25 @@ def _torch_backend(card: ModelCard, device: DeviceChoice, network: nn.Module | N
     return TorchBackend(network if network is not None else load_network(card), device)
 
 
-def _any_passed(card: ModelCard) -> bool:
-    return any(_passed(card, c) for c in cpu_candidates())
+def _verdict(card: ModelCard, candidate: Candidate) -> Faithfulness | None:
+    return shipped_verdict(card.weights_sha256, candidate.runtime, candidate.precision)
 
 
 def _passed(card: ModelCard, candidate: Candidate) -> bool:
-    verdict = shipped_verdict(card.weights_sha256, candidate.runtime, candidate.precision)
+    verdict = _verdict(card, candidate)
     return verdict is not None and verdict.passed
+
+
+def _failed(card: ModelCard, candidate: Candidate) -> bool:
+    """Measured, and missed the bar (never measured is not failed)."""
+    verdict = _verdict(card, candidate)
+    return verdict is not None and not verdict.passed
+
+
+def _how_to_get(runtime: str) -> str:
+    if getattr(sys, "frozen", False):  # an installed app: pip cannot add to it
+        return "this build of XRayDesk does not include it; choose another runtime"
+    return f"pip install 'xraydesk[{runtime}]'"
 
 
 def _names(candidate: Candidate) -> tuple[str, str]:

@@ -25,7 +25,7 @@ class TorchBackend(Backend):
         self.device = device
         self.network = network.to(device.device, memory_format=device.memory_format).eval()
         self._three = ThreeOutputs(self.network)
-        self.precision: Precision = "bf16" if device.autocast_dtype == torch.bfloat16 else "fp32"
+        self.precision: Precision = "bf16" if device.precision == "bf16" else "fp32"
         # One pass at a time: the hooks of one pass (and Grad-CAM's, which the classifier
         # takes this lock for) must not see another's activations.
         self.lock = threading.RLock()

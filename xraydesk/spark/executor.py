@@ -85,7 +85,7 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
     with _MODELS_LOCK:
         if key not in _MODELS:
             _MODELS.clear()
-            _use_task_cores()
+            cores = _use_task_cores()
             if ref.precision is not None:
                 os.environ["XRAYDESK_PRECISION"] = ref.precision
             card = ModelCard.read(path)
@@ -95,7 +95,8 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
                     f"{path}: this model card differs from the one the driver read (weights "
                     "or meaning changed); every executor must see the same model"
                 )
-            classifier = Classifier.load(card, device=ref.device)  # checks the weights' sha256
+            # checks the weights' sha256; an exported runtime gets the task's cores only
+            classifier = Classifier.load(card, device=ref.device, threads=cores)
             batch = BatchModel(classifier, True, ref.batch_size)
             _MODELS[key] = LoadedModel(classifier, batch, OODStatistics.from_card(card))
         return _MODELS[key]
@@ -109,17 +110,21 @@ def _card_path(ref: ModelRef) -> str:
     return SparkFiles.get(ref.card)
 
 
-def _use_task_cores() -> None:
-    """One torch thread per core Spark gives the task (spark.task.cpus), never all cores:
-    every worker process on the machine runs a model at the same time."""
+def _use_task_cores() -> int:
+    """One model thread per core Spark gives the task (spark.task.cpus), never all cores:
+    every worker process on the machine runs a model at the same time. Returns that count
+    (0 outside a Spark task: every core)."""
     try:
         from pyspark import TaskContext
 
         context = TaskContext.get()
     except ImportError:
         context = None
-    if context is not None:
-        torch.set_num_threads(max(1, int(context.cpus())))
+    if context is None:
+        return 0
+    cores = max(1, int(context.cpus()))
+    torch.set_num_threads(cores)
+    return cores
 
 
 # -- which rows a re-run skips ---------------------------------------------------------------

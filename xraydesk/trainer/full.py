@@ -206,9 +206,7 @@ class _FullRun:
             weight=None if self.weights is None else self.weights.to(dev.device),
             label_smoothing=cfg.label_smoothing,
         )
-        self.scaler = (
-            torch.amp.GradScaler(dev.type) if dev.autocast_dtype == torch.float16 else None
-        )
+        self.scaler = torch.amp.GradScaler(dev.type) if dev.precision == "fp16" else None
         self.start_epoch, self.start_step = 0, 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
