@@ -231,6 +231,15 @@ def test_device_selection_on_this_machine(monkeypatch):
             select_device("cuda")
 
 
+def test_device_menu_offers_what_this_machine_has():
+    from xraydesk.model.device import device_available
+
+    assert device_available("auto") and device_available("cpu")
+    assert device_available("cuda") == torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None)
+    assert device_available("mps") == bool(mps is not None and mps.is_available())
+
+
 def test_probabilities_sum_to_one_and_prediction_is_argmax(test_classifier: Classifier):
     pred = test_classifier.predict(synthetic_xray())
     assert set(pred.probabilities) == {"normal", "pneumonia", "covid19"}

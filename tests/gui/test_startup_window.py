@@ -108,6 +108,10 @@ def test_start_window_is_shown_before_torch_is_imported(samples_dir):
         env=env,
     )
     shown = [line for line in done.stdout.splitlines() if line.startswith("SHOWN")]
-    assert shown == ["SHOWN StartWindow torch=False", "SHOWN MainWindow torch=True"], (
-        done.stdout + done.stderr
-    )
+    # On a CPU the bundled model runs on an exported runtime: the main window needs no
+    # torch either (a machine that may have a GPU asks torch for the Device menu).
+    from xraydesk.model.device import nvidia_driver_present
+
+    gpu_maybe = nvidia_driver_present() or sys.platform == "darwin"
+    main = "SHOWN MainWindow torch=" + ("True" if gpu_maybe else "False")
+    assert shown == ["SHOWN StartWindow torch=False", main], done.stdout + done.stderr

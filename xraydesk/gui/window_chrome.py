@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
 from xraydesk import paths
 from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_PAN, TOOL_RULER
 from xraydesk.gui.shortcuts import SHORTCUTS
-from xraydesk.model.device import DEVICE_CHOICES
-from xraydesk.optional import has_torch
+from xraydesk.model.device import DEVICE_CHOICES, device_available
 from xraydesk.viewer.windowing import (
     PRESET_FILE,
     PRESET_FULL,
@@ -92,20 +91,6 @@ IMAGE_ACTIONS = (
 def icon(name: str) -> QIcon:
     path = paths.resources_dir() / "icons" / f"{name}.svg"
     return QIcon(str(path)) if path.is_file() else QIcon()
-
-
-def device_available(choice: str) -> bool:
-    """Whether a device choice can work on this machine (unavailable ones are greyed out)."""
-    if not has_torch():  # the light build: the CPU only
-        return choice in ("auto", "cpu")
-    import torch
-
-    if choice == "cuda":
-        return torch.cuda.is_available()
-    if choice == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        return bool(mps is not None and mps.is_available())
-    return True
 
 
 # ============================================================================ docks

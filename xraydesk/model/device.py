@@ -130,6 +130,27 @@ def _may_have_mps() -> bool:
     return sys.platform == "darwin" and platform.machine() == "arm64"
 
 
+def device_available(choice: str) -> bool:
+    """Whether a device choice can work on this machine (the GUI greys out the others);
+    torch is asked only where the GPU may be there."""
+    if choice in ("auto", "cpu"):
+        return True
+    if not has_torch():  # the light build: the CPU only
+        return False
+    if choice == "cuda":
+        if not _may_have_cuda():
+            return False
+        import torch
+
+        return torch.cuda.is_available()
+    if choice == "mps" and ("torch" in sys.modules or _may_have_mps()):
+        import torch
+
+        mps = getattr(torch.backends, "mps", None)
+        return bool(mps is not None and mps.is_available())
+    return False
+
+
 def _precision_allowed() -> bool:
     # XRAYDESK_PRECISION=fp32 turns mixed precision off everywhere (reference runs, debugging).
     return os.environ.get("XRAYDESK_PRECISION", "auto").lower() != "fp32"

@@ -3,9 +3,10 @@
 Against fp32 torch on the whole test split of a model: the same top class on at least
 99.5 % of images, mean absolute probability difference at most 0.003 and maximum at most
 0.02. ``tests/benchmarks/bench_runtime.py`` measures each runtime and precision on each
-bundled model's whole test split and writes the verdicts into ``verdicts.json`` beside
-this file, keyed by the weights' sha256; ``select`` chooses a runtime automatically only
-where its verdict for those exact weights passed.
+bundled model's whole test split (torch's bf16 too, as the batch engine runs it) and
+writes the verdicts into ``verdicts.json`` beside this file, keyed by the weights' sha256;
+``select`` chooses a reduced precision or an exported runtime automatically only where its
+verdict for those exact weights passed, and runs torch at fp32 where its bf16 failed.
 
 Why a shipped verdict and not a check at first use: the bar is about real radiographs of
 the model's own test split, which do not ship with the app (no patient image does), and
