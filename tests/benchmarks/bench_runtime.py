@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,7 @@ from xraydesk.runtime import onnxruntime_backend, openvino_backend  # noqa: E402
 from xraydesk.runtime.export import exported_graph  # noqa: E402
 from xraydesk.runtime.faithful import BAR, compare, write_verdicts  # noqa: E402
 from xraydesk.runtime.quantize import quantize_int8  # noqa: E402
+from xraydesk.runtime.recheck import RecheckedBackend, recheck_threshold  # noqa: E402
 from xraydesk.runtime.select import select_backend  # noqa: E402
 from xraydesk.runtime.torch_backend import TorchBackend  # noqa: E402
 
@@ -123,8 +125,11 @@ def engine_variant(classifier: Classifier) -> dict:
     return {label: engine_logits}
 
 
-def variants(classifier: Classifier, graph: Path, int8: Path | None) -> dict:
-    """name -> function (N,C,H,W) float32 array -> float32 logits array."""
+def variants(
+    classifier: Classifier, graph: Path, int8: Path | None, logit_error: float | None = None
+) -> dict:
+    """name -> function (N,C,H,W) float32 array -> float32 logits array. ``logit_error``:
+    OpenVINO bf16's on the validation split, for the rechecked variant."""
     out = engine_variant(classifier)
     if onnxruntime_backend.installed():
         ort32 = onnxruntime_backend.OnnxRuntimeBackend(graph, "fp32")
@@ -138,6 +143,16 @@ def variants(classifier: Classifier, graph: Path, int8: Path | None) -> dict:
         for precision in precisions:
             ov = openvino_backend.OpenVinoBackend(graph, precision)
             out[f"openvino {precision}"] = lambda b, ov=ov: ov.run(b, activations=False).logits
+        if "bf16" in precisions and logit_error is not None:
+            temperature = classifier.card.temperature
+            rechecked = RecheckedBackend(
+                openvino_backend.OpenVinoBackend(graph, "bf16"),
+                lambda: openvino_backend.OpenVinoBackend(graph, "fp32"),
+                temperature,
+                recheck_threshold(logit_error, temperature),
+            )
+            out["openvino bf16+fp32"] = lambda b: rechecked.run(b, activations=False).logits
+            out["openvino bf16+fp32"].backend = rechecked  # its share of rows run again
         if int8 is not None:
             ov8 = openvino_backend.OpenVinoBackend(int8, "int8")
             out["openvino int8"] = lambda b: ov8.run(b, activations=False).logits
@@ -148,15 +163,17 @@ def throughput(fns: dict, x: np.ndarray, rounds: int, seconds: float) -> dict[st
     """Best-of-rounds batch-32 images/s and median batch-1 ms per variant, interleaved."""
     rates: dict[str, list[float]] = {name: [] for name in fns}
     single: dict[str, list[float]] = {name: [] for name in fns}
-    big = x[:BATCH] if len(x) >= BATCH else np.resize(x, (BATCH, *x.shape[1:]))
+    # every variant cycles through the same batches of real images (the rechecked one runs
+    # some of them again: a single batch would not show its average share)
+    full = [b for b in batches(x) if len(b) == BATCH] or [np.resize(x, (BATCH, *x.shape[1:]))]
     for fn in fns.values():  # warm up: first calls allocate and pick kernels
-        fn(big)
+        fn(full[0])
         fn(x[:1])
     for _ in range(rounds):
         for name, fn in fns.items():
             count, start = 0, time.perf_counter()
             while time.perf_counter() - start < seconds or count == 0:
-                fn(big)
+                fn(full[(count // BATCH) % len(full)])
                 count += BATCH
             rates[name].append(count / (time.perf_counter() - start))
             for i in range(5):
@@ -188,7 +205,8 @@ def measure_model(card_path: Path, args) -> dict:
         calib_paths = [calib_paths[i] for i in rng.choice(len(calib_paths), 64, replace=False)]
         calib = preprocess_all(calib_paths, args.data, prep)
         int8 = quantize_int8(graph, list(batches(calib, 8)), args.tmp / f"{card.name}-int8.onnx")
-    fns = variants(classifier, graph, int8)
+    logit_error = bf16_logit_error(card_path, card, graph, args)
+    fns = variants(classifier, graph, int8, logit_error)
     temperature = card.temperature
 
     start = time.perf_counter()
@@ -199,6 +217,11 @@ def measure_model(card_path: Path, args) -> dict:
         start = time.perf_counter()
         faith[name] = compare(ref, probabilities(fn, x, temperature))
         seconds[name] = time.perf_counter() - start
+        if hasattr(fn, "backend"):
+            faith[name] = replace(faith[name], logit_error=logit_error)
+            rechecked = fn.backend.rows_rechecked / max(1, fn.backend.rows_run)
+            print(f"{name}: {rechecked:.1%} of the test images run again at fp32 "
+                  f"(bf16 logit error on the validation split: {logit_error:.4f})")  # fmt: skip
     print(f"\nfaithfulness against fp32 torch ({len(x)} images; bar: same top >= "
           f"{BAR.same_top:.1%}, mean <= {BAR.mean_abs}, max <= {BAR.max_abs})")  # fmt: skip
     print(f"| {'variant':22} | same top | mean abs | max abs | passed | pass s |")
@@ -233,7 +256,30 @@ def measure_model(card_path: Path, args) -> dict:
     return {**result, "speed": speed, "engine": engine}
 
 
+def bf16_logit_error(card_path: Path, card: ModelCard, graph: Path, args) -> float | None:
+    """The largest |logit| difference between OpenVINO bf16 and fp32 torch on the model's
+    validation split (all of it, or --limit images): what ``recheck`` bounds its rows by."""
+    if not (openvino_backend.installed() and openvino_backend.cpu_has_bf16()):
+        return None
+    if os.environ.get("XRAYDESK_PRECISION") == "fp32":
+        return None
+    paths = split_paths(card_path, "val")
+    if args.limit:
+        paths = paths[: args.limit]
+    x = preprocess_all(paths, args.data, card.preprocessing)
+    reference = TorchBackend(load_network(card), FP32_CPU)
+    bf16 = openvino_backend.OpenVinoBackend(graph, "bf16")
+    worst = 0.0
+    for b in batches(x):
+        diff = reference.run(b, activations=False).logits - bf16.run(b, activations=False).logits
+        worst = max(worst, float(np.abs(diff).max()))
+    print(f"OpenVINO bf16 on {len(x)} validation-split images: largest logit error {worst:.4f}")
+    return worst
+
+
 def chosen_variant(backend) -> str:
+    if isinstance(backend, RecheckedBackend):
+        return "openvino bf16+fp32"
     if backend.runtime == "torch":
         return "torch bf16 (engine)" if backend.precision == "bf16" else "torch fp32"
     return f"{backend.runtime} {backend.precision}"

@@ -45,6 +45,9 @@ class Faithfulness:
     same_top: float
     mean_abs: float
     max_abs: float
+    # bf16 rechecked at fp32 (``recheck``): the largest logit difference from fp32 torch on
+    # the validation split, from which the rows to run again are decided
+    logit_error: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -56,7 +59,10 @@ class Faithfulness:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "passed": self.passed}
+        data = {**asdict(self), "passed": self.passed}
+        if self.logit_error is None:
+            del data["logit_error"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Faithfulness:
@@ -65,6 +71,7 @@ class Faithfulness:
             float(data["same_top"]),
             float(data["mean_abs"]),
             float(data["max_abs"]),
+            float(data["logit_error"]) if data.get("logit_error") is not None else None,
         )
 
 

@@ -6,9 +6,10 @@ weights (``faithful``: the verdicts shipped in ``verdicts.json``), in this order
 
 1. OpenVINO bf16, on CPUs with native bf16 (AVX-512 BF16 or AMX);
 2. torch bf16 (the batch engine's folded bf16 network, the viewer's autocast);
-3. OpenVINO fp32, then ONNX Runtime fp32 (the exported graph equals torch's fp32 to about
+3. OpenVINO bf16 with its uncertain rows run again at fp32 (``recheck``);
+4. OpenVINO fp32, then ONNX Runtime fp32 (the exported graph equals torch's fp32 to about
    1e-6; faster than torch's fp32 for one image and in batches);
-4. torch at fp32 where its bf16 was measured unfaithful, else at the device's precision.
+5. torch at fp32 where its bf16 was measured unfaithful, else at the device's precision.
 
 torch named explicitly (``--runtime torch``) also runs at fp32 on a CPU where its bf16 was
 measured unfaithful for the model.
@@ -17,7 +18,7 @@ Each step only where it is installed and the CPU runs it natively. A model witho
 verdict (your own) runs in torch as the device says, as before the exported runtimes.
 Measured on the bundled models (bench_runtime, see the README): chest-3class's bf16 misses
 the bar by a hair in torch and OpenVINO alike (max 0.0205 against 0.02), so it runs
-OpenVINO at fp32; pediatric-pneumonia runs OpenVINO bf16. int8 is measured by the
+OpenVINO bf16 rechecked at fp32 (max 0.0037); pediatric-pneumonia runs OpenVINO bf16. int8 is measured by the
 benchmark but never chosen: it needs calibration images at export time and, measured,
 moves probabilities past the bar.
 
@@ -46,6 +47,7 @@ from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import exported_graph, graph_path
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
 from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
+from xraydesk.runtime.recheck import RecheckedBackend, recheck_threshold
 
 if TYPE_CHECKING:
     from torch import nn
@@ -58,6 +60,12 @@ DEFAULT_RUNTIME = "auto"
 class Candidate:
     runtime: str
     precision: Precision
+    recheck: bool = False  # uncertain rows run again at fp32 (``recheck``)
+
+    @property
+    def measured_as(self) -> str:
+        """The precision's name in the verdicts: "bf16", or "bf16+fp32" when rechecked."""
+        return f"{self.precision}+fp32" if self.recheck else self.precision
 
 
 def runtime_preference(preference: str | None = None) -> str:
@@ -92,6 +100,7 @@ def cpu_candidates(runtime: str = "auto") -> list[Candidate]:
     if "openvino" in found and runtime in ("auto", "openvino"):
         if _reduced_precision_allowed() and openvino_backend.cpu_has_bf16():
             out.append(Candidate("openvino", "bf16"))
+            out.append(Candidate("openvino", "bf16", recheck=True))
         out.append(Candidate("openvino", "fp32"))
     if "onnxruntime" in found and runtime in ("auto", "onnxruntime"):
         out.append(Candidate("onnxruntime", "fp32"))
@@ -121,7 +130,16 @@ def build_backend(
             reference = network if network is not None else load_network(card)
             check_graph(cls(graph.path, "fp32", threads), reference, prep)
             marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
-        return cls(graph.path, candidate.precision, threads)
+        backend = cls(graph.path, candidate.precision, threads)
+        if not candidate.recheck:
+            return backend
+        verdict = candidate_verdict(card, candidate)
+        if verdict is None or verdict.logit_error is None:
+            raise RuntimeUnavailable(f"{card.label}: no measured bf16 error to recheck against")
+        threshold = recheck_threshold(verdict.logit_error, card.temperature)
+        return RecheckedBackend(
+            backend, lambda: cls(graph.path, "fp32", threads), card.temperature, threshold
+        )
     except RuntimeUnavailable:
         graph.path.unlink(missing_ok=True)  # never reused: the next start exports again
         marker.unlink(missing_ok=True)
@@ -187,9 +205,10 @@ def auto_order(card: ModelCard, device: DeviceChoice, exported: list[Candidate])
     fp32 = [c for c in exported if c.precision == "fp32"]
     torch_bf16 = Candidate("torch", "bf16")
     as_device = torch_bf16 if device.precision == "bf16" else Candidate("torch", "fp32")
-    order = list(reduced)
+    order = [c for c in reduced if not c.recheck]
     if torch_here and as_device is torch_bf16 and _passed(card, torch_bf16):
         order.append(torch_bf16)
+    order += [c for c in reduced if c.recheck]
     if not torch_here:  # nothing to fall back to: fp32 graphs are torch's fp32
         return order + fp32
     order += [c for c in fp32 if _passed(card, c)]  # none for a model never measured
@@ -203,18 +222,19 @@ def _torch_backend(card: ModelCard, device: DeviceChoice, network: nn.Module | N
     return TorchBackend(network if network is not None else load_network(card), device)
 
 
-def _verdict(card: ModelCard, candidate: Candidate) -> Faithfulness | None:
-    return shipped_verdict(card.weights_sha256, candidate.runtime, candidate.precision)
+def candidate_verdict(card: ModelCard, candidate: Candidate) -> Faithfulness | None:
+    """The shipped verdict of ``candidate`` for the card's weights; None if never measured."""
+    return shipped_verdict(card.weights_sha256, candidate.runtime, candidate.measured_as)
 
 
 def _passed(card: ModelCard, candidate: Candidate) -> bool:
-    verdict = _verdict(card, candidate)
+    verdict = candidate_verdict(card, candidate)
     return verdict is not None and verdict.passed
 
 
 def _failed(card: ModelCard, candidate: Candidate) -> bool:
     """Measured, and missed the bar (never measured is not failed)."""
-    verdict = _verdict(card, candidate)
+    verdict = candidate_verdict(card, candidate)
     return verdict is not None and not verdict.passed
 
 
@@ -225,4 +245,4 @@ def _how_to_get(runtime: str) -> str:
 
 
 def _names(candidate: Candidate) -> tuple[str, str]:
-    return candidate.runtime, candidate.precision
+    return candidate.runtime, candidate.measured_as
