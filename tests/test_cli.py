@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -250,24 +251,37 @@ def test_train_progress_on_a_pipe_shows_each_step_of_a_short_phase():
     ]
 
 
+CTRL_C = """
+import os, signal
+from xraydesk.cli import ctrl_c_interrupts
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+try:
+    with ctrl_c_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100):  # the handler runs at the next bytecode boundary
+            sum(range(1000))
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted", signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+"""
+
+
 def test_ctrl_c_raises_even_when_sigint_was_ignored_at_start():
     """Issue 19 #9: a background job of a shell without job control starts with SIGINT
     ignored; while a command runs, the CLI's own handler turns Ctrl-C into
-    KeyboardInterrupt, and the ignored state is put back afterwards."""
-    import os
-    import signal
+    KeyboardInterrupt, and the ignored state is put back afterwards.
 
-    from xraydesk.cli import ctrl_c_interrupts
-
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        with pytest.raises(KeyboardInterrupt), ctrl_c_interrupts():
-            os.kill(os.getpid(), signal.SIGINT)
-            for _ in range(100):  # the handler runs at the next bytecode boundary
-                sum(range(1000))
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, before)
+    In a fresh interpreter: a real SIGINT sent to the test process itself was killed by
+    the kernel (SIGSEGV on delivery) once earlier tests had run OpenVINO bf16 and Grad-CAM
+    in it; a signal frame that no longer fits an alternate signal stack left by one of the
+    native libraries is the likely cause (not reproduced outside pytest)."""
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["interrupted", "True"]
 
 
 def test_name_value_options_are_parsed_once_and_refused_by_name():
