@@ -18,9 +18,9 @@ Each step only where it is installed and the CPU runs it natively. A model witho
 verdict (your own) runs in torch as the device says, as before the exported runtimes.
 Measured on the bundled models (bench_runtime, see the README): chest-3class's bf16 misses
 the bar by a hair in torch and OpenVINO alike (max 0.0205 against 0.02), so it runs
-OpenVINO bf16 rechecked at fp32 (max 0.0037); pediatric-pneumonia runs OpenVINO bf16. int8 is measured by the
-benchmark but never chosen: it needs calibration images at export time and, measured,
-moves probabilities past the bar.
+OpenVINO bf16 rechecked at fp32 (max 0.0037); pediatric-pneumonia runs OpenVINO bf16.
+int8 is measured by the benchmark but never chosen: it needs calibration images at export
+time and, measured, moves probabilities past the bar.
 
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
 overrides the choice; a named runtime that is missing or fails is an error, never a
