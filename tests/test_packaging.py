@@ -400,14 +400,20 @@ def test_spec_trims_stay_true_to_the_app():
     assert not uses, uses
 
 
-def test_build_passes_the_light_options_to_the_spec(monkeypatch):
+def _recording_pyinstaller(monkeypatch):
+    """build.py, with the PyInstaller commands it runs recorded instead of run."""
     build = _build_module()
-    commands = []
+    commands: list[list[str]] = []
     monkeypatch.setattr(
         build.subprocess,
         "run",
         lambda cmd, **_: commands.append(cmd) or types.SimpleNamespace(returncode=0),
     )
+    return build, commands
+
+
+def test_build_passes_the_light_options_to_the_spec(monkeypatch):
+    build, commands = _recording_pyinstaller(monkeypatch)
     build.run_pyinstaller(cpu_only=False, clean=False, light=True, openvino=True)
     build.run_pyinstaller(cpu_only=False, clean=False)
     light, full = commands
@@ -419,13 +425,7 @@ def test_build_passes_the_light_options_to_the_spec(monkeypatch):
 def test_build_passes_the_openvino_choice_to_the_spec(monkeypatch):
     """The full build has OpenVINO unless --no-openvino; the light one only with
     --openvino. Only what differs from the target's default reaches the spec."""
-    build = _build_module()
-    commands = []
-    monkeypatch.setattr(
-        build.subprocess,
-        "run",
-        lambda cmd, **_: commands.append(cmd) or types.SimpleNamespace(returncode=0),
-    )
+    build, commands = _recording_pyinstaller(monkeypatch)
     cases = [
         (dict(), []),
         (dict(openvino=True), []),
