@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xraydesk.model.classifier import softmax
 from xraydesk.optional import float32_array
 from xraydesk.runtime.backend import Backend, Outputs, Precision
 from xraydesk.runtime.faithful import BAR
@@ -39,10 +40,7 @@ def recheck_threshold(logit_error: float, temperature: float, budget: float = BU
 
 def uncertain_rows(logits: np.ndarray, temperature: float, threshold: float) -> np.ndarray:
     """Rows (N,) whose probabilities rounding could move by more than the budget."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
+    p = softmax(logits, temperature)
     return np.minimum(p, 1 - p).max(axis=1) > threshold
 
 
