@@ -452,7 +452,8 @@ def progress_printer():
             last.update(time=now, phase=p.phase)
             extra = f" loss {p.loss:.3f} acc {p.acc:.3f}" if p.loss is not None else ""
             rate = f" {p.images_per_s:.1f} img/s" if p.images_per_s else ""
-            print(f"[{p.phase}] {p.message} {p.done}/{p.total}{extra}{rate}", flush=True)
+            eta = f" eta {p.eta_s:.0f}s" if p.eta_s is not None else ""
+            print(f"[{p.phase}] {p.message} {p.done}/{p.total}{extra}{rate}{eta}", flush=True)
             if p.record is not None:
                 print(f"  epoch record: {json.dumps(p.record)}", flush=True)
 
@@ -555,6 +556,44 @@ def add_audits(
     )
 
 
+def held_out_only(
+    recipe: dict[str, Any],
+    args: argparse.Namespace,
+    sources: dict[str, Path],
+    stages: list[dict[str, Any]],
+    work: Path,
+    deadline: Deadline,
+) -> int:
+    """The recipe's leave-one-source-out table alone, at its last stage's size."""
+    started = time.perf_counter()
+    settings = stages[-1] if len(stages) == 1 else {**stages[0], "size": stages[-1]["size"]}
+    table = held_out_sources(
+        recipe,
+        args.data,
+        sources,
+        settings,
+        work / "held-out",
+        args.device,
+        args.held_out_epochs or args.epochs,
+        deadline,
+    )
+    table["recipe"] = recipe["name"]
+    table["profile"] = recipe.get("profile")
+    table["hardware"] = hardware()
+    table["wall_time_s"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / f"{recipe['name']}-held-out.json"
+    out.write_text(json.dumps(table, indent=2) + "\n")
+    print(f"held-out table in {out}")
+    for pool, row in table.get("sources", {}).items():
+        text = row.get("skipped") or (
+            f"accuracy {row['accuracy']:.3f} on {row['n']} images "
+            f"(own test split {row.get('own_test_accuracy') or float('nan'):.3f})"
+        )
+        print(f"  held out {pool}: {text}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -582,6 +621,12 @@ def _main(argv: list[str] | None = None) -> int:
         help="also train one model per pool left out and test it on that pool",
     )
     parser.add_argument("--held-out-epochs", type=int, help="epochs of each held-out run")
+    parser.add_argument(
+        "--held-out-only",
+        action="store_true",
+        help="only the leave-one-source-out table (the yardstick for recipe choices), "
+        "written to OUT/NAME-held-out.json; nothing is shipped",
+    )
     parser.add_argument("--workers", type=int, help="loading threads (default: from hardware)")
     parser.add_argument("--cache-gb", type=float, help="in-memory image cache (default: hw)")
     parser.add_argument(
@@ -637,6 +682,8 @@ def _main(argv: list[str] | None = None) -> int:
                 settings[key] = value
     plan["batch"] = stages[-1]["batch"]
     sources = pool_manifests(args.data, recipe["pools"], args.limit, work / "subsets")
+    if args.held_out_only:
+        return held_out_only(recipe, args, sources, stages, work, deadline)
     started = time.perf_counter()
     base: Path | None = None
     runs: list[dict[str, Any]] = []

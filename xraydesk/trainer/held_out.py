@@ -30,6 +30,9 @@ from xraydesk.trainer.progress import ProgressCallback, TrainingCancelled, Train
 from xraydesk.trainer.training import train_model
 
 RESULT_FILE = "held_out.json"
+# Per-image logits, labels and class ids of the held-out pool: what risk-coverage tables
+# and operating rules (indeterminate thresholds, calibration under shift) are fitted on.
+PREDICTIONS_FILE = "predictions.npz"
 
 
 def pool_of(spec: str) -> str:
@@ -61,10 +64,14 @@ def source_samples(spec: str, config: TrainConfig) -> list[Sample]:
 
 
 def evaluate_on_source(
-    card_path: Path, samples: Sequence[Sample], device: str, batch: int = 64
+    card_path: Path,
+    samples: Sequence[Sample],
+    device: str,
+    batch: int = 64,
+    predictions: Path | None = None,
 ) -> dict[str, Any]:
     """A saved model's metrics on the given images (temperature applied); images that
-    fail to load are left out and counted."""
+    fail to load are left out and counted. ``predictions`` keeps the raw logits there."""
     classifier = Classifier.load(card_path, device=device)
     ids = classifier.class_ids
     y = np.array([ids.index(s.label) for s in samples], dtype=np.int64)
@@ -78,6 +85,15 @@ def evaluate_on_source(
     )
     result = evaluate(logits[ok], y[ok], ids, classifier.card.temperature)
     result["unreadable"] = int((~ok).sum())
+    if predictions is not None:
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            predictions,
+            logits=logits[ok].astype(np.float32),
+            labels=y[ok],
+            class_ids=np.array(ids),
+            temperature=np.float32(classifier.card.temperature),
+        )
     return result
 
 
@@ -144,7 +160,12 @@ def leave_one_source_out(
         except (DatasetError, TrainingError) as exc:
             result["sources"][pool] = {"skipped": str(exc)}
             continue
-        metrics = evaluate_on_source(card_path, source_samples(spec, config), config.device)
+        metrics = evaluate_on_source(
+            card_path,
+            source_samples(spec, config),
+            config.device,
+            predictions=folder / PREDICTIONS_FILE,
+        )
         own = ModelCard.read(card_path).metrics.get("test", {})
         row = {
             "trained_on": [p for p in all_pools if p != pool],

@@ -1,0 +1,448 @@
+"""The training campaign: a queue of trainings that runs for hours in the background.
+
+    python training/campaign.py start      # start, or resume, in the background (nice 19)
+    python training/campaign.py status     # where it stands: job, epoch, images/s, ETA
+    python training/campaign.py stop       # end it; the next start resumes
+    python training/campaign.py run        # the runner itself, in the foreground
+
+Why a runner of its own: one full training takes hours on a 2-core CPU and a session
+lasts three, so every job must survive being killed at any moment and pick up where it
+stopped. The queue (``training/campaign.json``) lists the jobs in order; each job is one
+``train_bundled.py`` command whose checkpoints (every epoch and every few minutes within
+one) live in the campaign folder under the user cache, outside the repository, so a
+restart of the machine or of the session loses at most minutes. A job that finished is
+recorded in ``state.json`` and never run again.
+
+Why a pinned source tree: ``start`` runs the code of one commit, checked out as a git
+worktree in the campaign folder, so refactoring the repository cannot change or break a
+training half-way. The commit is recorded at the first start and kept for every resume;
+``start --new-commit`` moves the campaign to the current HEAD (finished jobs stay done).
+
+What it writes (all under ``--root``, default ``<user cache>/xraydesk/campaign``):
+``campaign.log`` (one line a minute: job, phase, epoch, images/s, CPU, ETA),
+``status.json`` (the same, the last line), ``logs/JOB.log`` (the job's whole output),
+``work/JOB`` (checkpoints), ``out/JOB`` (held-out tables, shipped models and cards),
+``chosen.json`` (the recipe the held-out tables chose). Nothing is copied into the
+repository: shipping a finished model is a reviewed commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+QUEUE = HERE / "campaign.json"
+NICE = 19
+LOG_EVERY_S = 60.0
+
+LINE = re.compile(
+    r"^\[(?P<phase>\w+)\] (?P<message>.*?) (?P<done>\d+)/(?P<total>\d+)"
+    r"(?:.*? (?P<rate>[\d.]+) img/s)?(?:.*? eta (?P<eta>\d+)s)?"
+)
+EPOCH = re.compile(r"Epoch (\d+) of (\d+)")
+
+
+def default_root() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("xraydesk", appauthor=False)) / "campaign"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+@dataclass
+class Job:
+    """One queue entry: a ``train_bundled.py`` command, or a recipe choice."""
+
+    id: str
+    recipe: str
+    kind: str = "train"  # train | held-out | choose
+    profile: str | None = None
+    args: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)  # choose: held-out job ids
+    note: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(**data)
+
+
+def read_queue(path: Path = QUEUE) -> list[Job]:
+    jobs = [Job.from_dict(j) for j in json.loads(path.read_text())["jobs"]]
+    ids = [j.id for j in jobs]
+    if len(set(ids)) != len(ids):
+        raise SystemExit(f"campaign: duplicate job ids in {path}")
+    for job in jobs:
+        if job.kind not in ("train", "held-out", "choose"):
+            raise SystemExit(f"campaign: job {job.id} has an unknown kind {job.kind!r}")
+    return jobs
+
+
+class State:
+    """``state.json``: the pinned commit and each job's outcome, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "state.json"
+        self.data: dict[str, Any] = {"commit": None, "jobs": {}}
+        if self.path.is_file():
+            self.data = json.loads(self.path.read_text())
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
+        tmp.replace(self.path)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.data["jobs"].setdefault(job_id, {"status": "pending", "attempts": 0})
+
+
+# -- choosing a recipe from held-out tables ------------------------------------------------
+
+
+def held_out_score(table: dict[str, Any]) -> tuple[float, float]:
+    """(worst, mean) accuracy over the held-out pools that ran: higher is better.
+
+    The worst pool leads because a recipe is only as trustworthy as the hospital it does
+    worst on; the mean breaks ties.
+    """
+    accs = [
+        float(row["accuracy"])
+        for row in table.get("sources", {}).values()
+        if isinstance(row, dict) and row.get("accuracy") is not None
+    ]
+    if not accs:
+        return (float("-inf"), float("-inf"))
+    return (min(accs), sum(accs) / len(accs))
+
+
+def choose(job: Job, root: Path, jobs: dict[str, Job]) -> dict[str, Any]:
+    """The candidate whose held-out table scores best; written to ``chosen.json``."""
+    rows = []
+    for cid in job.candidates:
+        cand = jobs[cid]
+        table_path = root / "out" / cid / f"{cand.recipe}-held-out.json"
+        if not table_path.is_file():
+            rows.append({"job": cid, "profile": cand.profile, "missing": str(table_path)})
+            continue
+        worst, mean = held_out_score(json.loads(table_path.read_text()))
+        rows.append({"job": cid, "profile": cand.profile, "worst": worst, "mean": mean})
+    scored = [r for r in rows if "worst" in r]
+    if not scored:
+        raise RuntimeError(f"no held-out table among {job.candidates}")
+    best = max(scored, key=lambda r: (r["worst"], r["mean"]))
+    chosen = {"recipe": job.recipe, "profile": best["profile"], "job": best["job"], "table": rows}
+    path = root / "chosen.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[job.recipe] = chosen
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return chosen
+
+
+def resolve_profile(job: Job, root: Path) -> str | None:
+    """``@chosen`` stands for the profile a choose job picked for this recipe."""
+    if job.profile != "@chosen":
+        return job.profile
+    path = root / "chosen.json"
+    chosen = json.loads(path.read_text()).get(job.recipe) if path.is_file() else None
+    if chosen is None:
+        raise RuntimeError(f"job {job.id} needs a chosen profile for {job.recipe}; none yet")
+    return chosen["profile"]
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+def job_command(job: Job, root: Path, data: Path, source: Path) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-u",
+        str(source / "training" / "train_bundled.py"),
+        job.recipe,
+        "--data",
+        str(data),
+        "--out",
+        str(root / "out" / job.id),
+        "--work",
+        str(root / "work" / job.id),
+    ]
+    profile = resolve_profile(job, root)
+    if profile:
+        cmd += ["--profile", profile]
+    if job.kind == "held-out":
+        cmd.append("--held-out-only")
+    return cmd + list(job.args)
+
+
+class Progress:
+    """Reads a job's output lines; every minute, one line to campaign.log and status.json."""
+
+    def __init__(self, root: Path, job: Job, position: str) -> None:
+        self.root, self.job, self.position = root, job, position
+        self.last_log = 0.0
+        self.status: dict[str, Any] = {"job": job.id, "position": position, "cpu": cpu_name()}
+        self.started = time.time()
+
+    def feed(self, line: str) -> None:
+        match = LINE.match(line)
+        if match is None:
+            if line.startswith(("held out ", "  held out ", "shipped ")):
+                self.log(line.strip())
+            return
+        epoch = EPOCH.search(match["message"])
+        self.status.update(
+            phase=match["phase"],
+            done=int(match["done"]),
+            total=int(match["total"]),
+            epoch=f"{epoch[1]}/{epoch[2]}" if epoch else self.status.get("epoch"),
+        )
+        if match["rate"]:
+            self.status["images_per_s"] = float(match["rate"])
+        if match["eta"]:
+            self.status["eta_s"] = int(match["eta"])
+        if time.monotonic() - self.last_log >= LOG_EVERY_S:
+            self.log()
+
+    def log(self, text: str | None = None) -> None:
+        self.last_log = time.monotonic()
+        now = time.strftime("%Y-%m-%d %H:%M:%S")
+        s = self.status
+        self.status["updated"] = now
+        self.status["elapsed_s"] = round(time.time() - self.started)
+        if text is None:
+            eta = s.get("eta_s")
+            text = (
+                f"{s.get('phase', '?')} epoch {s.get('epoch') or '-'} "
+                f"{s.get('done', 0)}/{s.get('total', 0)}, "
+                f"{s.get('images_per_s', 0.0):.1f} img/s, "
+                f"ETA {'?' if eta is None else f'{eta / 60:.0f} min'} (this run)"
+            )
+        append_log(self.root, f"{now} [{self.job.id} {self.position}] {text} | {s['cpu']}")
+        (self.root / "status.json").write_text(json.dumps(self.status, indent=2) + "\n")
+
+
+def append_log(root: Path, line: str) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "campaign.log", "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+
+
+def run_job(job: Job, root: Path, data: Path, source: Path, position: str) -> int:
+    """One train_bundled command, its output teed to logs/JOB.log; its exit code."""
+    cmd = job_command(job, root, data, source)
+    env = {**os.environ, "PYTHONPATH": str(source), "PYTHONUNBUFFERED": "1"}
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    progress = Progress(root, job, position)
+    progress.log("start: " + " ".join(cmd[2:]))
+    with (
+        open(root / "logs" / f"{job.id}.log", "a", encoding="utf-8") as log,
+        subprocess.Popen(
+            cmd,
+            cwd=source,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            progress.feed(line)
+        code = proc.wait()
+    progress.log(f"exit {code} after {(time.time() - progress.started) / 60:.1f} min")
+    return code
+
+
+def run_queue(root: Path, data: Path, source: Path, queue: Path, max_attempts: int) -> int:
+    """Run every job not yet done, in order; a job that fails ``max_attempts`` times is
+    recorded as failed and the queue goes on (later jobs may not need it)."""
+    jobs = read_queue(queue)
+    by_id = {j.id: j for j in jobs}
+    state = State(root)
+    append_log(
+        root,
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} runner up, pid {os.getpid()}, "
+        f"source {source}, commit {state.data.get('commit')}, {cpu_name()}",
+    )
+    for number, job in enumerate(jobs, start=1):
+        record = state.job(job.id)
+        if record["status"] in ("done", "failed"):
+            continue
+        position = f"{number}/{len(jobs)}"
+        while record["status"] not in ("done", "failed"):
+            record["attempts"] += 1
+            record["status"] = "running"
+            record.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S"))
+            state.save()
+            try:
+                if job.kind == "choose":
+                    chosen = choose(job, root, by_id)
+                    append_log(root, f"[{job.id}] chose {chosen['profile']}: {chosen['table']}")
+                    code = 0
+                else:
+                    code = run_job(job, root, data, source, position)
+            except RuntimeError as exc:
+                append_log(root, f"[{job.id}] cannot run: {exc}")
+                code = 1
+            if code == 0:
+                record.update(status="done", finished=time.strftime("%Y-%m-%d %H:%M:%S"))
+            elif code < 0 or code in (130, 137, 143):  # killed: leave it for the next start
+                record["status"] = "interrupted"
+                state.save()
+                return code
+            elif record["attempts"] >= max_attempts:
+                record["status"] = "failed"
+            state.save()
+    append_log(root, f"{time.strftime('%Y-%m-%d %H:%M:%S')} queue finished")
+    return 0
+
+
+# -- start, stop, status -------------------------------------------------------------------
+
+
+def git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def pinned_source(root: Path, state: State, new_commit: bool) -> Path:
+    """The worktree of the campaign's commit (made, or moved to HEAD, as asked)."""
+    if state.data.get("commit") is None or new_commit:
+        state.data["commit"] = git("rev-parse", "HEAD")
+        state.save()
+    commit = state.data["commit"]
+    source = root / "src" / commit[:12]
+    if not (source / "training" / "train_bundled.py").is_file():
+        source.parent.mkdir(parents=True, exist_ok=True)
+        git("worktree", "prune")
+        git("worktree", "add", "--detach", str(source), commit)
+    return source
+
+
+def running_pid(root: Path) -> int | None:
+    pid_file = root / "runner.pid"
+    if not pid_file.is_file():
+        return None
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def start(args: argparse.Namespace) -> int:
+    root = args.root
+    if (pid := running_pid(root)) is not None:
+        print(f"campaign: already running (pid {pid}); see {root / 'campaign.log'}")
+        return 0
+    state = State(root)
+    source = pinned_source(root, state, args.new_commit)
+    cmd = [
+        sys.executable,
+        str(source / "training" / "campaign.py"),
+        "run",
+        "--root",
+        str(root),
+        "--data",
+        str(args.data.resolve()),
+        "--source",
+        str(source),
+    ]
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "runner.out", "a") as out:
+        proc = subprocess.Popen(
+            ["nice", "-n", str(NICE), *cmd],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    (root / "runner.pid").write_text(f"{proc.pid}\n")
+    print(
+        f"campaign: started (pid {proc.pid}, nice {NICE}) at commit "
+        f"{state.data['commit'][:12]}; log {root / 'campaign.log'}"
+    )
+    return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    pid = running_pid(args.root)
+    if pid is None:
+        print("campaign: not running")
+        return 0
+    os.killpg(os.getpgid(pid), signal.SIGTERM)
+    print(f"campaign: stopped pid {pid}; the next start resumes from the checkpoints")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    root = args.root
+    state = State(root)
+    pid = running_pid(root)
+    print(f"campaign folder {root}")
+    print(
+        f"runner: {'running, pid ' + str(pid) if pid else 'not running'}; "
+        f"commit {(state.data.get('commit') or '-')[:12]}"
+    )
+    for job in read_queue(args.queue):
+        rec = state.data["jobs"].get(job.id, {"status": "pending"})
+        print(f"  {job.id:28s} {rec['status']:12s} {job.note}")
+    if (root / "status.json").is_file():
+        print("now: " + (root / "status.json").read_text().strip())
+    log = root / "campaign.log"
+    if log.is_file():
+        print("last log lines:")
+        for line in log.read_text().splitlines()[-5:]:
+            print("  " + line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("start", "run", "stop", "status"))
+    parser.add_argument("--root", type=Path, default=None, help="campaign folder")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--queue", type=Path, default=QUEUE)
+    parser.add_argument("--source", type=Path, default=ROOT, help="(run) source tree")
+    parser.add_argument("--new-commit", action="store_true", help="(start) pin HEAD")
+    parser.add_argument("--max-attempts", type=int, default=3)
+    args = parser.parse_args(argv)
+    args.root = (args.root or default_root()).resolve()
+    if args.command == "start":
+        return start(args)
+    if args.command == "stop":
+        return stop(args)
+    if args.command == "status":
+        return status(args)
+    queue = args.source / "training" / "campaign.json" if args.queue == QUEUE else args.queue
+    return run_queue(args.root, args.data, args.source.resolve(), queue, args.max_attempts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
