@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
@@ -32,8 +31,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -44,7 +41,14 @@ from xraydesk.batch.results import ResultRow, export_rows
 from xraydesk.batch.store import ResultStore, RunInfo, default_db_path
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
-from xraydesk.gui.batch_results import BatchFilterProxy, BatchResultsModel
+from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
+from xraydesk.gui.batch_results import (
+    BatchFilterProxy,
+    BatchResultsModel,
+    ElideDelegate,
+    count_text,
+)
+from xraydesk.gui.batch_skipped import SkippedFilesDialog
 from xraydesk.gui.jobs import BatchJob, ClassifierProvider, JobThread
 from xraydesk.model.card import ModelCard
 
@@ -149,7 +153,7 @@ class BatchPanel(QWidget):
         """Progress bar, progress line and the (hidden until needed) message."""
         box = QVBoxLayout()
         self.progress_bar = QProgressBar()
-        self.progress_bar.setFormat("%v / %m")
+        self.progress_bar.setFormat("Ready")  # no "0 / 100" before a run
         self.progress_bar.setValue(0)
         self.progress_label = QLabel(" ")
         self.progress_label.setObjectName("batch-progress")
@@ -197,6 +201,9 @@ class BatchPanel(QWidget):
         row.addWidget(self.flagged_check)
         row.addStretch(1)
         exports = QHBoxLayout()
+        self.count_label = QLabel()
+        self.count_label.setObjectName("batch-count")
+        exports.addWidget(self.count_label)
         exports.addStretch(1)
         self.export_csv_button = QPushButton("Export CSV…")
         self.export_json_button = QPushButton("Export JSON…")
@@ -219,10 +226,21 @@ class BatchPanel(QWidget):
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setAlternatingRowColors(True)
+        table.setWordWrap(False)  # one line per row, elided where the delegates say
         table.verticalHeader().setVisible(False)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         table.horizontalHeader().setStretchLastSection(True)
         table.setToolTip("Double-click a row to open the image in the viewer")
+        self._name_delegate = ElideDelegate(Qt.TextElideMode.ElideMiddle, table)
+        self._folder_delegate = ElideDelegate(Qt.TextElideMode.ElideLeft, table)
+        table.setItemDelegateForColumn(0, self._name_delegate)
+        for signal in (
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+            self.proxy.modelReset,
+            self.proxy.layoutChanged,
+        ):
+            signal.connect(self._update_count)
         return table
 
     def _build_past_runs(self) -> QWidget:
@@ -336,6 +354,7 @@ class BatchPanel(QWidget):
         self._skipped, self._skipped_count = [], 0
         self._show_skipped_count(0)
         self.progress_bar.setRange(0, 0)  # busy until the total is known
+        self.progress_bar.setFormat("%v / %m")
         self.progress_label.setText("Loading the model…")
         job = BatchJob(path, provider, options)
         job.started_run.connect(self._on_started)
@@ -412,6 +431,7 @@ class BatchPanel(QWidget):
         else:
             self.progress_bar.setRange(0, 1)
             self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("Ready")
             self.progress_label.setText("Not started.")
         self.refresh_runs()
         self._sync()
@@ -453,11 +473,19 @@ class BatchPanel(QWidget):
             errors_only,
             flagged_only=self.flagged_check.isChecked(),
         )
+        self._update_count()
+
+    def _update_count(self, *_args: object) -> None:
+        """'Showing 12 of 340' under the filters, so a filtered view never passes for all."""
+        self.count_label.setText(count_text(self.proxy.rowCount(), self.results_model.rowCount()))
 
     def _resize_columns(self) -> None:
         """Names in full in every header (no "terial pneum"), numbers narrow, so Status
         comes into sight as early as the width allows."""
         header = self.table.horizontalHeader()
+        for column in range(1, self.results_model.columnCount()):
+            self.table.setItemDelegateForColumn(column, None)  # type: ignore[arg-type]
+        self.table.setItemDelegateForColumn(self.results_model.folder_column, self._folder_delegate)
         header.resizeSection(0, 180)
         for column in range(1, self.results_model.columnCount() - 1):
             header.resizeSection(column, max(72, header.sectionSizeHint(column) + 8))
@@ -503,15 +531,23 @@ class BatchPanel(QWidget):
         return self.proxy.shown_rows()
 
     def _ask_export(self, fmt: str) -> None:
+        """Ask all or filtered when a filter hides rows, then where; the title says which."""
+        shown, total = self.proxy.rowCount(), self.results_model.rowCount()
+        which = ask_export_rows(self, shown, total)
+        if which is None:
+            return
         suffix = {"csv": "CSV files (*.csv)", "json": "JSON files (*.json)"}[fmt]
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", "", suffix)
+        title = export_dialog_title(fmt, shown if which == "shown" else total, total)
+        path, _ = QFileDialog.getSaveFileName(self, title, "", suffix)
         if path:
-            self.export(path, fmt)
+            self.export(path, fmt, which)
 
-    def export(self, path: str | Path, fmt: str) -> int | None:
-        """Write the rows shown as CSV or JSON (an array); the count, or None on failure."""
+    def export(self, path: str | Path, fmt: str, which: str = "shown") -> int | None:
+        """Write the rows shown (``which="shown"``: filters and sort applied) or every row
+        (``"all"``) as CSV or JSON (an array); the count, or None on failure."""
+        rows = self.shown_rows() if which == "shown" else list(self.results_model.rows)
         try:
-            count = export_rows(self.shown_rows(), self.results_model.class_ids, path, fmt)
+            count = export_rows(rows, self.results_model.class_ids, path, fmt)
         except XRayDeskError as exc:
             self.show_message(str(exc))
             return None
@@ -563,6 +599,7 @@ class BatchPanel(QWidget):
         self._shown_run = run_id
         self.folder_edit.setText(info.inputs[0] if info.inputs else info.folder)
         done = info.rows_done
+        self.progress_bar.setFormat("%v / %m")
         self.progress_bar.setRange(0, max(1, info.total or done))
         self.progress_bar.setValue(done)
         self.progress_label.setText(f"Run {info.id}: {_run_text(info)}")
@@ -632,37 +669,3 @@ def _run_text(info: RunInfo) -> str:
     files = f"{info.rows_done} files" + (f", {info.failed} failed" if info.failed else "")
     name = Path(info.folder).name or info.folder
     return f"#{info.id}  {when}  {name}  ·  {info.model}  ·  {info.status}  ·  {files}"
-
-
-class SkippedFilesDialog(QDialog):
-    """The files a run passed over (hidden, not images), each with the reason."""
-
-    def __init__(
-        self, skipped: list[tuple[Path, str]], count: int, parent: QWidget | None = None
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Skipped files ({count})")
-        self.resize(760, 420)
-        layout = QVBoxLayout(self)
-        note = "1 file was not classified." if count == 1 else f"{count} files were not classified."
-        if count > len(skipped):
-            note += f" The first {len(skipped)} are listed."
-        layout.addWidget(QLabel(note))
-        self.table = QTableWidget(len(skipped), 3)
-        self.table.setHorizontalHeaderLabels(["File", "Reason", "Folder"])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a folder's end says most
-        for r, (path, reason) in enumerate(skipped):
-            for c, text in enumerate((path.name, reason, str(path.parent))):
-                item = QTableWidgetItem(text)
-                item.setToolTip(str(path))
-                self.table.setItem(r, c, item)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        layout.addWidget(self.table, 1)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)

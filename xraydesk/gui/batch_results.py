@@ -17,8 +17,10 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from xraydesk.batch.results import ResultRow
+from xraydesk.trust.codes import warning_label
 
 ERROR_COLOUR = QColor(255, 120, 110)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so numbers sort as numbers
@@ -114,7 +116,8 @@ class BatchResultsModel(QAbstractTableModel):
         n_classes = len(self._class_ids)
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [str(row.path), *([row.error] if row.error else [])]
-            return "\n".join(lines + [f"⚠ {w.message}" for w in row.warnings])
+            lines += [f"⚠ {warning_label(w.code)} ({w.code}): {w.message}" for w in row.warnings]
+            return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
             return ERROR_COLOUR  # a failed row stands out even when Status is off-screen
         if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
@@ -141,14 +144,43 @@ class BatchResultsModel(QAbstractTableModel):
         if after == 0:
             return row.error or ("reused" if row.reused else "")
         if after == 1:
-            return ", ".join(row.warning_codes)
+            return ", ".join(warning_label(code) for code in row.warning_codes)
         return str(row.path.parent)
+
+    @property
+    def folder_column(self) -> int:
+        return self.columnCount() - 1
 
     @property
     def class_columns(self) -> range:
         """The per-class probability columns."""
         start = len(self.FIXED_BEFORE)
         return range(start, start + len(self._class_ids))
+
+
+class ElideDelegate(QStyledItemDelegate):
+    """Elides a column's text where the distinguishing part survives: file names in the
+    middle (many share a long prefix, e.g. "1-s2.0-..."), folders at the start (their end
+    says most). The full path is in the row's tooltip."""
+
+    def __init__(self, mode: Qt.TextElideMode, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mode = mode
+
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = self.mode  # type: ignore[attr-defined]
+
+
+def count_text(shown: int, total: int) -> str:
+    """The table's count line: "Showing 12 of 340" when filtered, "340 rows" when not."""
+    if total == 0:
+        return ""
+    if shown == total:
+        return f"{total} row" + ("" if total == 1 else "s")
+    return f"Showing {shown} of {total}"
 
 
 class BatchFilterProxy(QSortFilterProxyModel):

@@ -25,6 +25,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
 from xraydesk.batch.batch_run import BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ResultRow
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
@@ -124,20 +125,30 @@ class BatchJob(Job):
         if self.cancel_event.is_set():
             return None
         self.started_run.emit([(c.id, c.name) for c in classifier.card.classes])
+        reported = [0]  # rows the engine has counted as done (it reports before yielding)
+
+        def on_progress(progress: BatchProgress) -> None:
+            reported[0] = progress.done
+            self.progress.emit(progress)
+
         batch = BatchRun(
             [self.folder],
             classifier,
             self.options,
             cancel=self.cancel_event,
-            on_progress=self.progress.emit,
+            on_progress=on_progress,
         )
         buffer: list[ResultRow] = []
-        last = time.monotonic()
+        sent, last = 0, time.monotonic()
         try:
             for row in batch.rows():
                 buffer.append(row)
-                if time.monotonic() - last >= EMIT_EVERY_S:
+                # send when a reported group is complete (the table keeps up with the
+                # progress bar) or, within a group, at most ten times a second
+                caught_up = sent + len(buffer) >= reported[0]
+                if caught_up or time.monotonic() - last >= EMIT_EVERY_S:
                     self.rows_ready.emit(buffer)
+                    sent += len(buffer)
                     buffer, last = [], time.monotonic()
         finally:
             self.summary = batch.summary

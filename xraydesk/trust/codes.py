@@ -25,6 +25,22 @@ WARNING_CODES = (
     OUTSIDE_POPULATION,
 )
 
+# Short names people read (tables, badges); the code stays in tooltips and files.
+WARNING_LABELS = {
+    NOT_CHEST: "Not a chest X-ray",
+    ROTATED: "Rotated",
+    INVERTED: "Inverted",
+    LATERAL: "Lateral view",
+    OUT_OF_DISTRIBUTION: "Unlike training images",
+    LOW_QUALITY: "Low quality",
+    OUTSIDE_POPULATION: "Outside the model's population",
+}
+
+
+def warning_label(code: str) -> str:
+    """The human name of a warning code (the code itself when it is unknown)."""
+    return WARNING_LABELS.get(code, code)
+
 
 @dataclass(frozen=True)
 class ResultWarning:
