@@ -48,8 +48,9 @@ from xraydesk.batch.store import (
 from xraydesk.batch.threads import Schedule, cpu_cores
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
-from xraydesk.model.classifier import Classifier, NonFiniteOutputError
+from xraydesk.model.classifier import Classifier
 from xraydesk.trust.ood import OODStatistics
+from xraydesk.trust.verdict import decide_all
 
 log = logging.getLogger(__name__)
 
@@ -276,27 +277,28 @@ class BatchRun:
         share = seconds / len(todo)
         stamp = utc_now()
         ids = self.classifier.class_ids
-        scores = self._ood.score(features) if self._ood is not None else [None] * len(todo)
-        for item, p, score in zip(todo, probs, scores, strict=True):
+        verdicts = decide_all(  # the one verdict every front door gives (trust.verdict)
+            self.classifier,
+            probs,
+            features,
+            ood=self._ood,
+            gate_warnings=[item.warnings for item in todo],
+            metadata=[item.metadata for item in todo],
+        )
+        for item, verdict in zip(todo, verdicts, strict=True):
             row = ResultRow(
                 path=item.path,
                 model=self.classifier.card.label,
                 content_hash=item.sha256,
                 seconds=item.seconds + share,
                 classified_at=stamp,
-                warnings=list(item.warnings or []),
+                warnings=list(verdict.warnings),
+                error=verdict.error,
             )
-            flag = self._ood.warning(float(score)) if self._ood is not None else None
-            if flag is not None:
-                row.warnings.append(flag)
-            try:
-                prediction = self.classifier.prediction_from(p)
-            except NonFiniteOutputError as exc:  # NaN is no class: this file's error row
-                row.error = str(exc)
-            else:
-                row.prediction = prediction.predicted
-                row.probabilities = {cid: prediction.probabilities[cid] for cid in ids}
-            item.row, item.tensor = row, None
+            if verdict.prediction is not None:
+                row.prediction = verdict.prediction.predicted
+                row.probabilities = {cid: verdict.prediction.probabilities[cid] for cid in ids}
+            item.row, item.tensor, item.metadata = row, None, None
         if self.options.cam_dir is not None:
             for item in todo:
                 _write_cam(self.classifier, item, self.options.cam_dir)

@@ -27,7 +27,7 @@ from xraydesk.errors import ImageLoadError
 from xraydesk.files import FILE_NOT_FOUND, read_error, sha256_file
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.limits import check_file
-from xraydesk.imaging.xray import XRay
+from xraydesk.imaging.xray import ImageMetadata, XRay
 from xraydesk.model.classifier import Classifier
 from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
 from xraydesk.trust.gate import InputGate
@@ -51,6 +51,7 @@ class Prepared:
     seconds: float = 0.0
     missing: bool = False
     warnings: list[ResultWarning] | None = None  # the input gate's, for the row
+    metadata: ImageMetadata | None = None  # the patient's age for the verdict's population
 
 
 class Preparer:
@@ -114,7 +115,9 @@ class Preparer:
             return Prepared(path, sha256=sha, row=self.error_row(path, cause, 0.0, sha))
         keep = xray if self.keep_xray else None
         seconds = time.perf_counter() - start
-        return Prepared(path, sha, tensor, keep, seconds=seconds, warnings=warnings)
+        return Prepared(
+            path, sha, tensor, keep, seconds=seconds, warnings=warnings, metadata=xray.metadata
+        )
 
     def _gated(self, xray: XRay):
         """The input gate on the rendered image; with ``auto_orient`` a confidently rotated

@@ -39,7 +39,7 @@ from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.cache import ClassifierCache, shared_cache
 from xraydesk.model.classifier import Classifier, ForwardOutputs, Prediction
-from xraydesk.trust.orient import TrustCheck
+from xraydesk.trust.check import TrustCheck
 from xraydesk.viewer.overlay_layer import heat_layer
 from xraydesk.viewer.windowing import WindowPresets, window_presets
 
@@ -124,7 +124,7 @@ class _TaskSignals(QObject):
 
     loaded = Signal(int, object)
     predicted = Signal(int, object)
-    checked = Signal(int, object)  # trust.orient.CheckedResult, just before ``predicted``
+    checked = Signal(int, object)  # trust.check.CheckedResult, just before ``predicted``
     explained = Signal(int, object)
     progress = Signal(int, str)
     failed = Signal(int, object)

@@ -33,7 +33,8 @@ from xraydesk.gui.qt_images import render_display
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.cache import ClassifierCache
 from xraydesk.model.classifier import Prediction
-from xraydesk.trust.orient import CheckedResult, corrected, correction_text
+from xraydesk.trust.check import CheckedResult
+from xraydesk.trust.orient import corrected, correction_text
 from xraydesk.viewer.windowing import window_presets
 
 if TYPE_CHECKING:
@@ -191,7 +192,10 @@ class ViewerAnalysis(QObject):
             w.results.correct_requested.connect(self.correct_orientation)
             self._correct_connected = True
         checked = self.checked if self.checked and self.checked.prediction is prediction else None
-        w.results.show_trust(checked, population_check(w.active_model_path, self.xray))
+        # the verdict's warnings include the population's (trust.verdict); without a
+        # checked result for this prediction, the population is still checked here
+        others = [] if checked is not None else population_check(w.active_model_path, self.xray)
+        w.results.show_trust(checked, others)
         self.timings["probabilities"] = time.perf_counter() - self._open_started
         self._update_timing_label()
         w.sync_actions()

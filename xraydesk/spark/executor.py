@@ -33,8 +33,9 @@ from xraydesk.files import read_error, sha256_file
 from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier, NonFiniteOutputError
+from xraydesk.model.classifier import Classifier
 from xraydesk.trust.ood import OODStatistics
+from xraydesk.trust.verdict import decide_all
 
 log = logging.getLogger(__name__)
 
@@ -291,16 +292,19 @@ def classify_frames(
         for start in range(0, len(pending), ref.batch_size):
             chunk = pending[start : start + ref.batch_size]
             probs, features = model.batch.classify_with_features([p.tensor for _, _, p in chunk])
-            scores = ood.score(features) if ood is not None else [None] * len(chunk)
-            for (k, shown, prepared), row, score in zip(chunk, probs, scores, strict=True):
-                # the desktop's codes: the input gate's (Preparer) and the OOD score's
-                flags = list(prepared.warnings or [])
-                flag = ood.warning(float(score)) if ood is not None else None
-                notes = [w.code for w in (flags if flag is None else [*flags, flag])]
-                try:
-                    prediction = classifier.prediction_from(row)
-                except NonFiniteOutputError as exc:
-                    out.append((k, record(shown, prepared.sha256, str(exc), warnings=notes)))
+            verdicts = decide_all(  # the desktop's verdict: gate, OOD, population, NaN
+                classifier,
+                probs,
+                features,
+                ood=ood,
+                gate_warnings=[p.warnings for _, _, p in chunk],
+                metadata=[p.metadata for _, _, p in chunk],
+            )
+            for (k, shown, prepared), verdict in zip(chunk, verdicts, strict=True):
+                notes = verdict.codes
+                prediction = verdict.prediction
+                if prediction is None:
+                    out.append((k, record(shown, prepared.sha256, verdict.error, warnings=notes)))
                     continue
                 values = {f"p_{cid}": prediction.probabilities[cid] for cid in ids}
                 out.append(

@@ -1,28 +1,20 @@
-"""Orientation and inversion put right in memory, and one image classified with its checks.
+"""Orientation and inversion put right in memory.
 
 ``corrected`` turns a radiograph back and/or flips its grey scale on the loaded pixels
-only; the file is never touched. ``TrustCheck`` is what the CLI and the GUI call for one
-image: gate, classification and out-of-distribution score from a single forward pass,
-and with ``auto_orient`` (the CLI's ``--auto-orient``, the viewer's one-click correction)
-a confidently rotated or inverted image is corrected and classified again.
+only; the file is never touched. The batch engine's decode stage and ``trust.check``
+(``TrustCheck``, one image for the viewer and the DICOM results) call it when the input
+gate is confident an image is rotated or inverted.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
-import weakref
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier, ForwardOutputs, Prediction
-from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
-from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_thumbnail
-from xraydesk.trust.gate import view_warnings as gate_view_warnings
-from xraydesk.trust.ood import OODStatistics
+from xraydesk.trust.codes import INVERTED, ROTATED
+from xraydesk.trust.gate import GateResult
 
 
 def corrected(xray: XRay, gate: GateResult) -> XRay:
@@ -48,92 +40,11 @@ def correction_text(gate: GateResult) -> str:
     return " and ".join(parts)
 
 
-@dataclass(frozen=True)
-class CheckedResult:
-    """A prediction with the reasons not to trust it. ``xray`` is the image classified
-    (the corrected copy when ``correction`` is set)."""
+def __getattr__(name: str) -> object:
+    """``TrustCheck`` and ``CheckedResult`` moved to ``trust.check`` (issue 24): the old
+    import path still works, loaded lazily (``check`` imports this module)."""
+    if name in ("TrustCheck", "CheckedResult"):
+        from xraydesk.trust import check
 
-    prediction: Prediction
-    warnings: tuple[ResultWarning, ...]
-    gate: GateResult
-    ood_score: float | None  # None: the model's card has no statistics
-    xray: XRay
-    correction: str | None = None  # what auto-orient did, in words
-    first: CheckedResult | None = None  # the result before the correction
-    # the forward pass behind ``prediction``, with the last stage's activations when
-    # ``classify(..., activations=True)``: the viewer's heat map (CAM) comes from it
-    forward: ForwardOutputs | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def codes(self) -> list[str]:
-        return [w.code for w in self.warnings]
-
-    @property
-    def gate_failed(self) -> bool:
-        """The image itself is wrong (not just unlike the training data): hide the numbers
-        until the user asks to see them."""
-        return any(w.code != "out_of_distribution" for w in self.gate.warnings)
-
-
-class TrustCheck:
-    """Gate + classifier + OOD statistics for one model."""
-
-    def __init__(
-        self,
-        classifier: Classifier,
-        gate: InputGate | None = None,
-        ood: OODStatistics | bool | None = True,
-    ) -> None:
-        self.classifier = classifier
-        self.gate = gate or InputGate.default()
-        self.ood = OODStatistics.from_card(classifier.card) if ood is True else ood or None
-
-    @classmethod
-    def of(cls, classifier: Classifier) -> TrustCheck:
-        """A checker for a loaded classifier; its card's statistics are decoded once."""
-        with _STATS_LOCK:
-            if classifier not in _STATS:
-                _STATS[classifier] = OODStatistics.from_card(classifier.card)
-            stats = _STATS[classifier]
-        return cls(classifier, ood=stats)
-
-    def classify(
-        self, xray: XRay, auto_orient: bool = False, activations: bool = False
-    ) -> CheckedResult:
-        """Check and classify one radiograph; corrected and classified again when asked
-        and the gate is confident it is rotated or inverted. ``activations`` keeps the
-        last stage's output in ``forward`` (about 0.4 MB) for the heat map."""
-        first = self._once(xray, activations)
-        if auto_orient and first.gate.correctable:
-            return self.correct(first, activations)
-        return first
-
-    def correct(self, result: CheckedResult, activations: bool = False) -> CheckedResult:
-        """The one-click correction: classify the corrected image again."""
-        fixed = corrected(result.xray, result.gate)
-        again = self._once(fixed, activations)
-        return dataclasses.replace(again, correction=correction_text(result.gate), first=result)
-
-    def _once(self, xray: XRay, activations: bool) -> CheckedResult:
-        start = time.perf_counter()
-        unit = xray.render()
-        tensor = self.classifier.preprocessing.from_unit(unit)
-        forward = self.classifier.forward(tensor[None], activations=activations)
-        probs = self.classifier.probabilities(forward.logits)[0]
-        prediction = self.classifier.prediction_from(probs, time.perf_counter() - start)
-        gate = self.gate.decide(
-            unit_thumbnail(unit)[None], [image_statistics(unit)], [gate_view_warnings(xray)]
-        )[0]
-        warnings = list(gate.warnings)
-        score = None
-        if self.ood is not None:
-            score = float(self.ood.score(forward.features)[0])
-            flag = self.ood.warning(score)
-            if flag is not None:
-                warnings.append(flag)
-        return CheckedResult(prediction, tuple(warnings), gate, score, xray, forward=forward)
-
-
-# Per loaded classifier (weak: a classifier dropped from the cache takes its entry along).
-_STATS: weakref.WeakKeyDictionary[Classifier, OODStatistics | None] = weakref.WeakKeyDictionary()
-_STATS_LOCK = threading.Lock()
+        return getattr(check, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,113 @@
+"""One verdict per image: what a model's outputs mean, decided once for every front door.
+
+The viewer, the CLI, the batch engine (and through it the DICOM node and the results
+database) and Spark all turn the same things into a result: the class probabilities,
+the input gate's warnings, the out-of-distribution score and the patient's age against
+the model card's population; and probabilities that are not finite numbers become an
+error, never a class. ``decide`` (one image) and ``decide_all`` (a batch) do it here,
+so a warning added to the verdict reaches every output; front doors only format it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from xraydesk.imaging.xray import ImageMetadata
+from xraydesk.model.classifier import Classifier, NonFiniteOutputError, Prediction
+from xraydesk.trust.codes import ResultWarning
+from xraydesk.trust.ood import OODStatistics
+from xraydesk.trust.population import population_warnings
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The result of one image as every front door reports it.
+
+    ``prediction`` is None when the result is withheld, ``error`` then saying why (the
+    file's error row). ``warnings`` are the reasons not to trust it, in a fixed order:
+    the input gate's, the out-of-distribution score's, then the population's; an error
+    keeps them too, so the row still says what was wrong with the image."""
+
+    prediction: Prediction | None
+    warnings: tuple[ResultWarning, ...] = ()
+    ood_score: float | None = None  # None: the model's card has no statistics
+    error: str | None = None
+
+    @property
+    def withheld(self) -> bool:
+        """No class is given (see ``error``)."""
+        return self.prediction is None
+
+    @property
+    def probabilities(self) -> dict[str, float] | None:
+        return None if self.prediction is None else self.prediction.probabilities
+
+    @property
+    def predicted(self) -> str | None:
+        return None if self.prediction is None else self.prediction.predicted
+
+    @property
+    def codes(self) -> list[str]:
+        """The warnings' stable codes (``trust.codes``), as CSV, JSON and Spark rows carry."""
+        return [w.code for w in self.warnings]
+
+
+def decide(
+    classifier: Classifier,
+    probabilities: np.ndarray,
+    *,
+    gate_warnings: Sequence[ResultWarning] = (),
+    ood: OODStatistics | None = None,
+    ood_score: float | None = None,
+    metadata: ImageMetadata | None = None,
+    stated_age: float | None = None,
+    seconds: float = 0.0,
+) -> Verdict:
+    """The verdict on one image from its row of probabilities (classes,), the gate's
+    warnings, its OOD score (with the statistics that judge it) and its metadata (the
+    patient's age; ``stated_age``, in years, from the user wins over the header)."""
+    warnings = list(gate_warnings)
+    score = None if ood is None or ood_score is None else float(ood_score)
+    if score is not None:
+        flag = ood.warning(score)  # type: ignore[union-attr]
+        if flag is not None:
+            warnings.append(flag)
+    warnings += population_warnings(classifier.card, metadata, stated_age)
+    try:
+        prediction = classifier.prediction_from(np.asarray(probabilities), seconds)
+    except NonFiniteOutputError as exc:  # NaN is no class: the image's error row
+        return Verdict(None, tuple(warnings), score, str(exc))
+    return Verdict(prediction, tuple(warnings), score)
+
+
+def decide_all(
+    classifier: Classifier,
+    probabilities: np.ndarray,
+    features: np.ndarray | None,
+    *,
+    ood: OODStatistics | None,
+    gate_warnings: Sequence[Sequence[ResultWarning] | None] | None = None,
+    metadata: Sequence[ImageMetadata | None] | None = None,
+) -> list[Verdict]:
+    """``decide`` for a batch: probabilities (N, classes) and pooled features (N, D) of
+    one forward pass; the OOD scores are computed for the whole batch at once."""
+    n = len(probabilities)
+    scores: Sequence[float | None] = [None] * n
+    if ood is not None and features is not None and n:
+        scores = [float(s) for s in ood.score(features)]
+    gates = gate_warnings if gate_warnings is not None else [()] * n
+    metas = metadata if metadata is not None else [None] * n
+    return [
+        decide(
+            classifier,
+            p,
+            gate_warnings=tuple(g or ()),
+            ood=ood,
+            ood_score=s,
+            metadata=m,
+        )
+        for p, s, g, m in zip(probabilities, scores, gates, metas, strict=True)
+    ]
