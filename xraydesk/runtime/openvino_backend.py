@@ -6,11 +6,19 @@ bf16, which would make "fp32" a lie. One infer request per call, made and droppe
 calling thread, so the viewer and a batch run share the compiled model without waiting
 for each other. (A request kept per thread in thread-local storage outlived its thread's
 Python state: the viewer segfaulted on closing after its worker had used it.)
+
+OpenVINO is only ever imported through ``import_openvino``: ``import openvino`` imports its
+model converter, whose ``openvino_telemetry`` writes ``$HOME/intel/openvino_ga_cid`` and
+``$HOME/intel/stats`` and sends an "import" event to Google Analytics. XRayDesk promises
+that nothing leaves the machine, so the telemetry package is made unimportable first
+(OpenVINO then falls back to its own no-op stub); no opt-out file is written to $HOME.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,6 +32,23 @@ PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers, f32 around
 
 
+# OpenVINO's telemetry package: blocked before OpenVINO is imported (see the docstring).
+TELEMETRY_MODULE = "openvino_telemetry"
+
+
+def import_openvino() -> ModuleType:
+    """``openvino``, imported with its telemetry switched off (ImportError if missing).
+
+    A ``None`` entry in ``sys.modules`` makes ``import openvino_telemetry`` raise
+    ImportError, which ``openvino.tools.ovc`` answers with its no-op stub: no client-id
+    file, no stats file, no DNS query, no connection. Works the same in a frozen app."""
+    if TELEMETRY_MODULE not in sys.modules:
+        sys.modules[TELEMETRY_MODULE] = None  # type: ignore[assignment]
+    import openvino
+
+    return openvino
+
+
 def installed() -> bool:
     """Whether the package can be imported, without importing it."""
     return _installed("openvino")
@@ -32,8 +57,7 @@ def installed() -> bool:
 def cpu_has_bf16() -> bool:
     """Whether OpenVINO runs bf16 natively on this CPU (else it would emulate it, slowly)."""
     try:
-        import openvino as ov
-
+        ov = import_openvino()
         return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:
         return False
@@ -46,7 +70,7 @@ class OpenVinoBackend(Backend):
         if precision not in PRECISIONS:
             raise RuntimeUnavailable(f"OpenVINO has no {precision} precision")
         try:
-            import openvino as ov
+            ov = import_openvino()
         except ImportError as exc:
             raise RuntimeUnavailable("OpenVINO is not installed") from exc
         config: dict[str, Any] = {
