@@ -22,7 +22,7 @@ from PIL import Image
 
 from xraydesk.runtime.openvino_backend import installed
 
-pytestmark = pytest.mark.skipif(not installed(), reason="OpenVINO is not installed")
+needs_openvino = pytest.mark.skipif(not installed(), reason="OpenVINO is not installed")
 
 # Runs in the child: records socket calls and files opened for writing, then runs the CLI.
 CHILD = r"""
@@ -96,6 +96,7 @@ def _events(audit: Path) -> list[list[str]]:
     return [json.loads(line) for line in audit.read_text().splitlines()]
 
 
+@needs_openvino
 def test_classify_on_openvino_opens_no_socket_and_writes_nothing_outside_the_data_folder(
     tmp_path: Path, test_model_path: Path
 ):
@@ -116,6 +117,7 @@ def test_classify_on_openvino_opens_no_socket_and_writes_nothing_outside_the_dat
     assert outside == [], outside
 
 
+@needs_openvino
 def test_openvino_is_imported_with_its_telemetry_blocked(tmp_path: Path):
     """The switch itself, in a fresh interpreter: the one import path the app uses."""
     home = tmp_path / "home"
@@ -128,3 +130,19 @@ def test_openvino_is_imported_with_its_telemetry_blocked(tmp_path: Path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert [e for e in _events(audit) if e[0].startswith("socket.")] == []
     assert list(home.rglob("*")) == []
+
+
+def test_every_frozen_build_leaves_the_telemetry_package_out():
+    """The PyInstaller spec: with OpenVINO or without, ``openvino_telemetry`` is excluded
+    (the frozen app starts through the same ``import_openvino`` as well)."""
+    import ast
+
+    spec = Path(__file__).resolve().parents[1] / "packaging" / "xraydesk.spec"
+    lists = [
+        ast.literal_eval(node.value)
+        for node in ast.walk(ast.parse(spec.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "OPENVINO_EXCLUDES" for t in node.targets)
+    ]
+    assert len(lists) == 2, lists  # the build with OpenVINO and the one without
+    assert all("openvino_telemetry" in excludes for excludes in lists), lists
