@@ -72,7 +72,7 @@ def test_ctr_ratio_in_mm_with_non_square_pixels_and_in_px_without():
     tall = ctr([(0, 0), (0, 100), (0, 0), (200, 0)], (0.2, 0.1))
     assert tall.ratio == pytest.approx(1.0)
     assert ctr(heart + thorax, None).unit == "px"
-    assert ctr_text(heart + thorax, None).startswith("CTR 0.40  (heart 100 px / thorax 250 px)")
+    assert ctr_text(heart + thorax, None).startswith("CTR 0.40\nheart 100 px / thorax 250 px")
 
 
 def test_ctr_text_while_drawing_and_at_the_reference():

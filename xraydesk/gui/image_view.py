@@ -35,9 +35,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from xraydesk.gui.corner_overlay import corner_lines
 from xraydesk.gui.qt_images import DisplayImage, render_display
+from xraydesk.gui.view_orientation import orientation_transform
 from xraydesk.imaging.xray import XRay
+from xraydesk.viewer.ctr import CTR_POINTS, ctr_text
 from xraydesk.viewer.measure import Point, angle_degrees, distance_text, patient_text
+from xraydesk.viewer.orientation import Orientation
 from xraydesk.viewer.viewstate import ViewState, clamp_zoom
 from xraydesk.viewer.windowing import PRESET_FILE, WindowPresets, dragged_window, format_window
 
@@ -48,7 +52,8 @@ PREVIEW_ABOVE = 4_200_000
 PREVIEW_PIXELS = 1_500_000
 WHEEL_ZOOM_PER_NOTCH = 1.2
 EMPTY_TEXT = "Open a chest radiograph\nFile › Open (Ctrl+O), or drop a file here"
-TOOL_PAN, TOOL_RULER, TOOL_ANGLE = "pan", "ruler", "angle"
+TOOL_PAN, TOOL_RULER, TOOL_ANGLE, TOOL_CTR = "pan", "ruler", "angle", "ctr"
+POINTS_NEEDED = {TOOL_RULER: 2, TOOL_ANGLE: 3, TOOL_CTR: CTR_POINTS}
 MEASURE_COLOUR = QColor(90, 220, 255)
 LOUPE_SIZE, LOUPE_ZOOM = 220, 3.0  # screen pixels across, magnification over the view
 
@@ -76,14 +81,20 @@ class Measurement:
         scene.addItem(self.path)
         scene.addItem(self.label)
         self.text = ""
+        self.view_position: str | None = None  # for the CTR's PA/AP remark
 
     def update(self, points: list[Point], spacing: tuple[float, float] | None) -> None:
         self.points = list(points)
         path = QPainterPath(QPointF(*points[0]))
-        for point in points[1:]:
-            path.lineTo(QPointF(*point))
+        for i, point in enumerate(points[1:], start=1):
+            if self.kind == TOOL_CTR and i == 2:  # the CTR's second line starts apart
+                path.moveTo(QPointF(*point))
+            else:
+                path.lineTo(QPointF(*point))
         self.path.setPath(path)
-        if self.kind == TOOL_RULER and len(points) == 2:
+        if self.kind == TOOL_CTR:
+            self.text = ctr_text(points, spacing, self.view_position)
+        elif self.kind == TOOL_RULER and len(points) == 2:
             self.text = distance_text(points[0], points[1], spacing)
         elif self.kind == TOOL_ANGLE and len(points) == 3:
             self.text = f"{angle_degrees(points[0], points[1], points[2], spacing):.1f}°"
@@ -94,6 +105,8 @@ class Measurement:
         self.label.setPos(QPointF(anchor[0], anchor[1]))
         # beside the point in screen pixels (the label ignores the zoom): off the lines
         shift = QPointF(-self.label.boundingRect().width() - 10, -8)
+        if self.kind == TOOL_CTR:  # a long label: below the thorax line, not over it
+            shift = QPointF(-self.label.boundingRect().width(), 10)
         self.label.setTransform(QTransform.fromTranslate(shift.x(), shift.y()))
 
     def remove(self, scene: QGraphicsScene) -> None:
@@ -137,6 +150,8 @@ class ImageView(QGraphicsView):
         self.busy_text = ""  # shown in the corner while work is under way
         self.title_text = ""  # top right when not busy, e.g. the compared study's name
         self.heat_caption = ""  # what the heat map explains, e.g. "Heat map: Pneumonia"
+        self.identity_shown = False  # patient identity in the corner text (asked for)
+        self.corners_shown = True  # the four-corner information text
 
         self.setBackgroundBrush(QColor(0, 0, 0))
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
@@ -188,7 +203,9 @@ class ImageView(QGraphicsView):
         self.clear_measurements()
         self._suspend_render = True  # the new window is rendered once, below
         try:
-            self.state.update(window=xray.window, preset=PRESET_FILE, invert=False)
+            self.state.update(
+                window=xray.window, preset=PRESET_FILE, invert=False, orientation=Orientation()
+            )
         finally:
             self._suspend_render = False
         if display is not None:
@@ -269,6 +286,8 @@ class ImageView(QGraphicsView):
             self._scene.render(painter, rect, rect)
         finally:
             painter.end()
+        if not self.state.orientation.is_identity:  # turned and mirrored as on screen
+            image = image.transformed(orientation_transform(self.state.orientation))
         return image
 
     # -- zoom -----------------------------------------------------------------------------
@@ -277,9 +296,10 @@ class ImageView(QGraphicsView):
         if self._xray is None:
             return
         rows, cols = self._xray.shape
+        shown_rows, shown_cols = self.state.orientation.displayed_shape((rows, cols))
         area = self.viewport().rect()
-        zoom = clamp_zoom(min(area.width() / cols, area.height() / rows))
-        self.setTransform(QTransform.fromScale(zoom, zoom))
+        zoom = clamp_zoom(min(area.width() / shown_cols, area.height() / shown_rows))
+        self.setTransform(orientation_transform(self.state.orientation, zoom))
         self.centerOn(cols / 2.0, rows / 2.0)
         self.state.update(zoom=zoom, fit=True)
 
@@ -298,7 +318,7 @@ class ImageView(QGraphicsView):
         zoom = clamp_zoom(zoom)
         anchor_point = (anchor or QPointF(self.viewport().rect().center())).toPoint()
         scene_point = self.mapToScene(anchor_point)
-        self.setTransform(QTransform.fromScale(zoom, zoom))
+        self.setTransform(orientation_transform(self.state.orientation, zoom))
         moved = self.mapFromScene(scene_point) - anchor_point
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
@@ -307,7 +327,7 @@ class ImageView(QGraphicsView):
     # -- reading tools ----------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
         """Pan (left drag moves the image), distance ruler or angle (left clicks measure)."""
-        if tool not in (TOOL_PAN, TOOL_RULER, TOOL_ANGLE):
+        if tool not in (TOOL_PAN, *POINTS_NEEDED):
             raise ValueError(f"unknown tool {tool!r}")
         self._cancel_draft()
         self.tool = tool
@@ -343,9 +363,11 @@ class ImageView(QGraphicsView):
 
     def _measure_press(self, scene: QPointF) -> None:
         point = (scene.x(), scene.y())
-        needed = 2 if self.tool == TOOL_RULER else 3
+        needed = POINTS_NEEDED[self.tool]
         if self._draft is None:
             self._draft = Measurement(self._scene, self.tool)
+            if self._xray is not None:
+                self._draft.view_position = self._xray.metadata.view_position
             self._draft.update([point, point], self._spacing())
             return
         points = [*self._draft.points[:-1], point]
@@ -468,8 +490,21 @@ class ImageView(QGraphicsView):
             self.render_image(preview=self.dragging_window)
         if changed & {"overlay_visible", "overlay_opacity"}:
             self._apply_overlay_state()
+        if "orientation" in changed:
+            self._apply_orientation()
         if changed & {"window", "invert", "zoom"}:
             self.viewport().update()
+
+    def _apply_orientation(self) -> None:
+        """Turn or mirror the view about its centre (image, heat map and rulers alike)."""
+        if self._xray is None:
+            return
+        if self.state.fit:
+            self.fit()
+            return
+        centre = self.mapToScene(self.viewport().rect().center())
+        self.setTransform(orientation_transform(self.state.orientation, self.state.zoom))
+        self.centerOn(centre)
 
     def _apply_overlay_state(self) -> None:
         self._overlay.setOpacity(self.state.overlay_opacity)
@@ -519,6 +554,10 @@ class ImageView(QGraphicsView):
         if self.patient_line:
             bottom_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom
             _shadow_text(painter, area, bottom_left, self.patient_line)
+        top_right, bottom_right = corner_lines(self)
+        right = Qt.AlignmentFlag.AlignRight
+        _shadow_text(painter, area, right | Qt.AlignmentFlag.AlignTop, top_right)
+        _shadow_text(painter, area, right | Qt.AlignmentFlag.AlignBottom, bottom_right)
         if self.magnifier and self._cursor is not None:
             self._draw_loupe(painter)
         painter.restore()
@@ -552,7 +591,10 @@ class ImageView(QGraphicsView):
         painter.save()
         painter.setClipPath(clip)
         painter.fillRect(target, QColor(0, 0, 0))
-        self._scene.render(painter, target, source)
+        painter.translate(target.center())  # turned and mirrored like the view
+        painter.setTransform(orientation_transform(self.state.orientation), True)
+        square = QRectF(-LOUPE_SIZE / 2.0, -LOUPE_SIZE / 2.0, LOUPE_SIZE, LOUPE_SIZE)
+        self._scene.render(painter, square, source)
         painter.restore()
         painter.setPen(QPen(QColor(235, 200, 120), 2))
         painter.drawEllipse(target)

@@ -39,7 +39,7 @@ from xraydesk.gui.banner import ERROR, INFO, WARNING, MessageBanner
 from xraydesk.gui.compare import CompareLoader, ViewLink, compare_state
 from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notice
 from xraydesk.gui.folder_images import FolderImages
-from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_RULER, ImageView
+from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_CTR, TOOL_RULER, ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
 from xraydesk.gui.model_choice import ModelChoice, ModelLoader, population_check
 from xraydesk.gui.report import ReportContent, heat_map_text, window_text, write_report
@@ -476,6 +476,7 @@ class MainWindow(QMainWindow):
             view.set_tool(tool)
         self.actions_by_id["tool_ruler"].setChecked(tool == TOOL_RULER)
         self.actions_by_id["tool_angle"].setChecked(tool == TOOL_ANGLE)
+        self.actions_by_id["tool_ctr"].setChecked(tool == TOOL_CTR)
 
     def set_magnifier(self, on: bool) -> None:
         for view in (self.view, self.compare_view):

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk import paths
+from xraydesk.gui import reading_room
 from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_PAN, TOOL_RULER
 from xraydesk.gui.shortcuts import SHORTCUTS
 from xraydesk.model.device import DEVICE_CHOICES, device_available
@@ -85,6 +86,7 @@ IMAGE_ACTIONS = (
     "magnifier",
     "clear_measurements",
     "compare",
+    *reading_room.IMAGE_ACTIONS,
 )
 
 
@@ -162,6 +164,7 @@ def _handlers(w: MainWindow) -> dict[str, Callable[[], object]]:
         "close_compare": w.close_compare,
         "dismiss": w.banner.dismiss,
         "shortcuts": w.show_shortcuts,
+        **reading_room.handlers(w),
     }
 
 
@@ -191,6 +194,7 @@ def build_actions(w: MainWindow) -> None:
     ):
         w.actions_by_id[name].setCheckable(True)
     w.actions_by_id["toggle_overlay"].setChecked(w.state.overlay_visible)
+    reading_room.install(w)
     w.about_action = QAction("&About XRayDesk", w)
     w.about_action.triggered.connect(w.show_about)
     w.refresh_models_action = QAction("&Refresh model list", w)
@@ -211,8 +215,9 @@ def build_menus(w: MainWindow) -> None:
     window_menu.addAction(w.actions_by_id["reset_window"])
     tools_menu = bar.addMenu("&Tools")
     for group in (
-        ("tool_ruler", "tool_angle", "magnifier", "clear_measurements"),
-        ("compare", "close_compare"),
+        ("tool_ruler", "tool_angle", "tool_ctr", "magnifier", "clear_measurements"),
+        ("compare", "close_compare", "compare_prior", "studies"),
+        ("tag_browser",),
     ):
         for name in group:
             tools_menu.addAction(w.actions_by_id[name])
@@ -244,6 +249,9 @@ def _view_menu(w: MainWindow, bar: QMenuBar) -> None:
         menu.addAction(a[name])
     menu.addSeparator()
     for name in ("invert", "toggle_overlay", "opacity_up", "opacity_down"):
+        menu.addAction(a[name])
+    menu.addSeparator()
+    for name in reading_room.VIEW_MENU:
         menu.addAction(a[name])
     menu.addSeparator()
     menu.addAction(a["full_screen"])

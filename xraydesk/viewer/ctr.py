@@ -47,7 +47,7 @@ def _length(value: float, unit: str) -> str:
 def ctr_text(
     points: Sequence[Point], spacing: tuple[float, float] | None, view: str | None = None
 ) -> str:
-    """The label while drawing and when done: 'heart 142.0 mm', then 'CTR 0.48 …'."""
+    """The label while drawing ('heart 142.0 mm'), then 'CTR 0.48' over both lengths."""
     if len(points) < 2:
         return ""
     if len(points) < CTR_POINTS:
@@ -57,8 +57,8 @@ def ctr_text(
     if result.ratio is None:
         return "CTR: draw the thorax line wider than zero"
     text = (
-        f"CTR {result.ratio:.2f}  (heart {_length(result.cardiac, result.unit)}"
-        f" / thorax {_length(result.thoracic, result.unit)})"
+        f"CTR {result.ratio:.2f}\nheart {_length(result.cardiac, result.unit)}"
+        f" / thorax {_length(result.thoracic, result.unit)}"
     )
     if (view or "").upper() in ("AP", "AP SUPINE"):
         text += "\nAP film: heart magnified, 0.50 does not apply"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from xraydesk.explain.overlay import DEFAULT_OPACITY, MAX_OPACITY
 from xraydesk.imaging.xray import Window
+from xraydesk.viewer.orientation import Orientation
 from xraydesk.viewer.windowing import PRESET_FILE
 
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
@@ -29,6 +30,9 @@ class ViewState:
     fit: bool = True  # follow the window size until the user zooms or pans
     overlay_visible: bool = True
     overlay_opacity: float = DEFAULT_OPACITY
+    orientation: Orientation = field(
+        default_factory=Orientation
+    )  # rotate/flip on screen only, never the pixels
     _listeners: list[Listener] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
