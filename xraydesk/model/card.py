@@ -23,13 +23,18 @@ from typing import Any
 
 from xraydesk.errors import ModelError
 from xraydesk.files import write_atomic
+from xraydesk.model.card_file import read_card_json
 from xraydesk.model.preprocessing import Preprocessing
 
 CARD_FORMAT = "xraydesk-model/1"
 # The fields a result depends on; the integrity hash covers exactly these.
 MEANING_FIELDS = ("architecture", "classes", "preprocessing", "temperature", "weights")
-# fit_temperature searches [0.05, 20]; anything outside is not a temperature we made.
-TEMPERATURE_RANGE = (0.01, 100.0)
+# fit_temperature searches [0.05, 20] (these ends leave room for rounding); anything
+# outside is not a temperature we made: 50 would flatten every answer towards 1/classes.
+TEMPERATURE_RANGE = (0.04, 25.0)
+# What the network builder (model.network) and the ONNX export (runtime.onnx_graph) build:
+# any other name would run a different network than the card says, or fail deep inside.
+ARCHITECTURES = ("resnet50",)
 DEFAULT_INTENDED_USE = (
     "Assists a qualified reader of chest radiographs by showing class probabilities and the "
     "regions that drove them. It does not diagnose and must not be the sole basis of a "
@@ -222,6 +227,15 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
+        """A checked card from its JSON; ``ModelError`` naming the file for anything else."""
+        try:
+            return cls._from_dict(data, path)
+        except RecursionError:  # deeply nested values (repr, hashing)
+            where = path or "model card"
+            raise ModelError(f"{where}: malformed model card (nested too deeply)") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any], path: Path | None) -> ModelCard:
         where = str(path) if path else "model card"
         if not isinstance(data, dict):
             raise ModelError(f"{where}: not an XRayDesk model card (a JSON {type(data).__name__})")
@@ -253,20 +267,15 @@ class ModelCard:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{where}: malformed model card ({exc})") from exc
+        verified = _check_integrity(data, where)  # first: an edit is named as one
         _check_values(card, where)
-        card.verified = _check_integrity(data, where)
+        card.verified = verified
         return card
 
     @classmethod
     def read(cls, path: str | Path, source: str = "file") -> ModelCard:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ModelError(f"{path}: model card not found") from exc
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: unreadable model card ({exc})") from exc
-        card = cls.from_dict(data, path=path)
+        card = cls.from_dict(read_card_json(path), path=path)
         card.source = source
         return card
 
@@ -317,5 +326,10 @@ def _check_values(card: ModelCard, where: str) -> None:
             f"{where}: temperature {card.temperature!r} is outside {low}..{high} "
             "(it would flatten or sharpen every probability)"
         )
-    if Path(card.weights_file).name != card.weights_file:
+    if card.architecture not in ARCHITECTURES:
+        raise ModelError(
+            f"{where}: architecture {card.architecture!r} is not one XRayDesk can run "
+            f"(it builds {', '.join(ARCHITECTURES)}); the model is not loaded"
+        )
+    if not card.weights_file or Path(card.weights_file).name != card.weights_file:
         raise ModelError(f"{where}: the weights file must sit beside the card")
