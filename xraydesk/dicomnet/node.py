@@ -347,7 +347,13 @@ class StorageNode:
                         continue
                     row_id, started = entries.popleft()
                     self._record(
-                        row_id, started, label, row.prediction, row.probabilities, row.error
+                        row_id,
+                        started,
+                        label,
+                        row.prediction,
+                        row.probabilities,
+                        row.error,
+                        [w.line for w in row.warnings],  # the verdict's, population included
                     )
             except (BatchAborted, XRayDeskError, Exception) as exc:
                 log.error("classifying received images failed: %s", type(exc).__name__)
@@ -363,6 +369,7 @@ class StorageNode:
         prediction: str | None,
         probabilities: dict[str, float] | None,
         error: str | None,
+        warnings: list[str] | None = None,
     ) -> None:
         try:
             self.worklist.set_result(
@@ -373,6 +380,7 @@ class StorageNode:
                 probabilities=probabilities,
                 error=error,
                 seconds=time.monotonic() - started,
+                warnings=warnings,
             )
         except WorklistError as exc:
             log.error("%s", exc)

@@ -19,7 +19,7 @@ its row)::
     model         TEXT     "name version" that classified it
     prediction    TEXT     class id
     probabilities TEXT     JSON {class id: probability}
-    warnings      TEXT     JSON list of strings (reader notes of the image)
+    warnings      TEXT     JSON list of strings (the verdict's warnings; with the SR, reader notes)
     error         TEXT     why it failed or was skipped
     classified_at TEXT     ISO 8601 UTC
     seconds       REAL     first byte of the association to this row (node time)
@@ -192,13 +192,15 @@ class Worklist(SqliteStore):
         probabilities: dict[str, float] | None = None,
         error: str | None = None,
         seconds: float | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
-        """Record the classification (or its failure) and commit."""
+        """Record the classification (or its failure) and commit. ``warnings``: the
+        verdict's, as the SR words them (``ResultWarning.line``); None keeps them."""
         conn = self._connection()
         try:
             conn.execute(
                 f"UPDATE {TABLE} SET status=?, model=?, prediction=?, probabilities=?, error=?,"
-                " classified_at=?, seconds=? WHERE id=?",
+                " classified_at=?, seconds=?, warnings=COALESCE(?, warnings) WHERE id=?",
                 (
                     status,
                     model,
@@ -207,6 +209,7 @@ class Worklist(SqliteStore):
                     error,
                     utc_now(),
                     seconds,
+                    json.dumps(list(warnings)) if warnings is not None else None,
                     row_id,
                 ),
             )
@@ -217,10 +220,12 @@ class Worklist(SqliteStore):
             raise WorklistError(f"{self.path}: cannot record a result ({exc})") from exc
 
     def set_results_sent(self, row_id: int, results: str, warnings: list[str]) -> None:
+        """Where the SR went and the warnings it carries; none (results not made) keeps
+        the verdict's warnings recorded with the result."""
         conn = self._connection()
         conn.execute(
-            f"UPDATE {TABLE} SET results=?, warnings=? WHERE id=?",
-            (results, json.dumps(list(warnings)), row_id),
+            f"UPDATE {TABLE} SET results=?, warnings=COALESCE(?, warnings) WHERE id=?",
+            (results, json.dumps(list(warnings)) if warnings else None, row_id),
         )
         conn.commit()
 

@@ -53,6 +53,11 @@ class ResultWarning:
         if self.code not in WARNING_CODES:
             raise ValueError(f"unknown warning code {self.code!r} (known: {WARNING_CODES})")
 
+    @property
+    def line(self) -> str:
+        """One line with its code, as the DICOM SR and the node's worklist word it."""
+        return f"Warning ({self.code}): {self.message}"
+
     def to_dict(self) -> dict[str, str]:
         """JSON form, as stored and exported: ``{"code": ..., "message": ...}``."""
         return {"code": self.code, "message": self.message}
