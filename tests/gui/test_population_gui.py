@@ -72,3 +72,24 @@ def test_switching_to_a_model_that_excludes_the_patient_warns(
     assert window.results.warnings == []
     assert window.set_active_model(pediatric_card)  # what the wizard's "Use this model" does
     assert "outside the population" in window.banner.text and "81 years" in window.banner.text
+
+
+BUNDLED_PEDIATRIC = Path(__file__).resolve().parents[2] / "models" / "pediatric-pneumonia.json"
+
+
+def test_the_window_shows_the_one_verdicts_population_warning_once(
+    qtbot, make_window, tmp_path, chest_pixels
+):
+    """Issue 24 #4 / 26 #6: the viewer's result is the verdict every front door gives
+    (``trust.verdict``), population included, and the panel shows its warning once."""
+    window = make_window(model=BUNDLED_PEDIATRIC)
+    open_and_wait(qtbot, window, _film(tmp_path / "adult.dcm", "030Y", chest_pixels))
+    checked = window.analysis.checked
+    assert checked is not None and checked.verdict is not None
+    assert OUTSIDE_POPULATION in checked.codes  # in the verdict, not added by the window
+    codes = [w.code for w in window.results.warnings]
+    assert codes.count(OUTSIDE_POPULATION) == 1 and codes == checked.codes
+    assert "30 years" in window.results.warnings_label.text()
+    open_and_wait(qtbot, window, _film(tmp_path / "toddler.dcm", "003Y", chest_pixels))
+    assert OUTSIDE_POPULATION not in window.analysis.checked.codes
+    assert OUTSIDE_POPULATION not in [w.code for w in window.results.warnings]
