@@ -39,7 +39,8 @@ EPILOG = """\
 Output: a table on stdout, or with --json one JSON object per line (JSON Lines) with the
 keys path, sha256, model, prediction, probabilities (class id -> probability), error,
 seconds, classified_at (ISO 8601, UTC), reused, warnings (stable codes: not_chest,
-rotated, inverted, lateral, out_of_distribution, low_quality, ...) and warning_messages.
+rotated, inverted, lateral, out_of_distribution, low_quality, outside_population (the
+DICOM PatientAge is outside the ages the model card states), ...) and warning_messages.
 --csv writes the same rows with one p_<class id> column per class and the codes joined by
 ";". Error rows have an error and no prediction. A flagged image still gets its row: its
 warnings say why its probabilities must not be trusted (the table's WARNINGS column).
