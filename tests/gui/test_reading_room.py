@@ -30,6 +30,7 @@ def _film(path: Path, patient: str = "P-0001", date: str = "20240102", study: st
     extra = {"PatientID": patient, "StudyDate": date, "PatientAge": "054Y", "PatientSex": "M"}
     if study:
         extra["StudyInstanceUID"] = study
+    path.parent.mkdir(parents=True, exist_ok=True)
     return make_dicom(path, pixels, bits_stored=12, pixel_spacing=(0.2, 0.2), extra=extra)
 
 
@@ -195,3 +196,22 @@ def test_no_prior_without_a_patient_id_says_why(qtbot, main_window, tmp_path):
     window.actions_by_id["compare_prior"].trigger()
     assert "no PatientID" in window.banner.text and "lone.dcm" in window.banner.text
     assert not window.compare_view.isVisible()
+
+
+def test_prior_from_the_pacs_worklist(qtbot, main_window, tmp_path):
+    """A prior received over DICOM (in the worklist, stored in another folder) is found."""
+    from xraydesk.dicomnet.worklist import WorkItem, Worklist
+    from xraydesk.imaging.studies import read_keys
+
+    window = main_window
+    today = _film(tmp_path / "today" / "today.dcm", date="20240510")
+    received = _film(tmp_path / "pacs" / "received.dcm", date="20220202")
+    keys = read_keys(received)
+    with Worklist() as worklist:
+        item = WorkItem(sop_uid="1.2.3.4", study_uid=keys.study_uid, series_uid=keys.series_uid)
+        item.patient_id, item.study_date, item.path = keys.patient_id, keys.study_date, received
+        worklist.add(item)
+    open_and_wait(qtbot, window, today, until="image_shown")
+    with qtbot.waitSignal(window.compare_loader.loaded, timeout=60_000):
+        window.actions_by_id["compare_prior"].trigger()
+    assert window.compare_view.xray.path == received
