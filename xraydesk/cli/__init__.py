@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 
-from xraydesk import __version__, qt_preflight
+from xraydesk import __version__, logs, qt_preflight
 from xraydesk.errors import XRayDeskError
 
 # subcommand -> module in xraydesk.cli with register(subparsers) and run(args) -> int
@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = [argv[0]] if argv[0] in SUBCOMMANDS else [] if argv[0] == "--version" else None
     parser = build_parser(commands)
     args = parser.parse_args(argv)
+    logs.setup(f"xraydesk {args.command}")
     try:
         with ctrl_c_interrupts():
             return int(args.run(args))

@@ -25,7 +25,7 @@ from PySide6.QtCore import QEventLoop, Qt, QTimer, QtMsgType, qInstallMessageHan
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QVBoxLayout, QWidget
 
-from xraydesk import __version__, paths
+from xraydesk import __version__, logs, paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
+    logs.setup("desktop app")
     if args.screenshot and not args.path:
         print("xraydesk: --screenshot needs an image PATH", file=sys.stderr)
         return EXIT_USAGE
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_hook = sys.excepthook
     sys.excepthook = _make_excepthook(window)
     try:
-        window.show()
+        show_main_window(window)
         if start is not None:
             start.replaced()
             start.deleteLater()
@@ -123,6 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.excepthook = previous_hook
         window.close()  # no-op if the user closed it; waits for the workers
         window.deleteLater()
+
+
+def show_main_window(window: QMainWindow) -> None:
+    """Maximised on the first launch, so the image gets the screen (issue 29); afterwards
+    as the user left it (the restored geometry says whether it was maximised)."""
+    settings = getattr(window, "settings", None)
+    if settings is not None and settings.geometry is None:
+        window.showMaximized()
+    else:
+        window.show()
 
 
 class StartWindow(QMainWindow):
@@ -278,7 +289,7 @@ def _make_excepthook(window):
         if issubclass(kind, KeyboardInterrupt):
             QApplication.quit()
             return
-        # the traceback goes to the log (stderr); identifying DICOM fields are never in it
+        # the traceback goes to the log file; identifying DICOM fields are never in it
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
         with contextlib.suppress(Exception):  # the window itself is broken: the log has it
             window.show_unexpected_error(exc)

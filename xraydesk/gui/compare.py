@@ -18,6 +18,13 @@ from xraydesk.gui.image_view import ImageView
 from xraydesk.viewer.measure import relative_window, window_from_relative
 from xraydesk.viewer.viewstate import ViewState
 
+# the second pane before its study has loaded: how to choose one (File > Open would
+# replace the first image instead)
+COMPARE_EMPTY_TEXT = (
+    "The study to compare appears here\nTools › Compare with… (Ctrl+Shift+O)\n"
+    "Tools › Close comparison (Ctrl+Shift+W) closes this pane"
+)
+
 
 class ViewLink(QObject):
     """Keeps two ImageViews on the same zoom, pan and window while both show images."""
@@ -96,6 +103,7 @@ class CompareLoader(QObject):
     def __init__(self, view: ImageView, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.view = view
+        view.empty_text = COMPARE_EMPTY_TEXT
         self.pipeline = AnalysisPipeline(parent=self)
         self.pipeline.image_loaded.connect(self._on_loaded)
         self.pipeline.failed.connect(self._on_failed)

@@ -148,6 +148,7 @@ class ImageView(QGraphicsView):
         self.magnifier = False
         self._cursor: QPointF | None = None  # last cursor position, for the loupe
         self.busy_text = ""  # shown in the corner while work is under way
+        self.empty_text = EMPTY_TEXT  # centred while no image is shown
         self.title_text = ""  # top right when not busy, e.g. the compared study's name
         self.heat_caption = ""  # what the heat map explains, e.g. "Heat map: Pneumonia"
         self.identity_shown = False  # patient identity in the corner text (asked for)
@@ -524,7 +525,7 @@ class ImageView(QGraphicsView):
             font.setPointSizeF(font.pointSizeF() * 1.3)
             painter.setFont(font)
             painter.setPen(QColor(150, 160, 175))
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, EMPTY_TEXT)
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, self.empty_text)
             painter.restore()
             return
         painter.setFont(font)

@@ -65,6 +65,7 @@ from xraydesk.model.cache import ClassifierCache
 from xraydesk.model.classifier import Prediction
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.viewer.viewstate import ViewState
+from xraydesk.logs import log_hint
 from xraydesk.viewer.windowing import (
     PRESET_FILE,
     format_window,
@@ -290,7 +291,7 @@ class MainWindow(QMainWindow):
         """For the application's excepthook: say what happened, keep the window alive."""
         self.show_message(
             f"Unexpected error ({type(exc).__name__}: {exc}). XRayDesk is still running; "
-            "if this repeats, please report it with the log."
+            f"if this repeats, please report it with {log_hint()}."
         )
 
     def show_first_start_notice(self) -> None:
@@ -488,7 +489,7 @@ class MainWindow(QMainWindow):
         if self.analysis.xray is None:
             self.show_message("Open an image first, then the study to compare it with.", INFO)
             return False
-        if path is None:
+        if path is None or isinstance(path, bool):  # a QAction's ``checked`` is no path
             path = self._ask_open_path()
             if not path:
                 return False
@@ -600,9 +601,15 @@ class MainWindow(QMainWindow):
         double-clicking a row opens the image here.
         """
         dock = tool_dock(self, widget, title)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-        if self._tool_docks:
-            self.tabifyDockWidget(self._tool_docks[-1], dock)
+        # restoreDockWidget before addDockWidget: afterwards it always "restores" (the dock
+        # is in the layout), and a first launch opened every panel over the image (#29)
+        restored = self.restoreDockWidget(dock)
+        if not restored:
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+            if self._tool_docks:
+                self.tabifyDockWidget(self._tool_docks[-1], dock)
+            dock.hide()
+        dock.setProperty("sized", restored)  # a restored panel keeps the user's width
         self._tool_docks.append(dock)
         toggle = dock.toggleViewAction()
         toggle.setToolTip(f"Show or hide the {title} panel")
@@ -611,8 +618,6 @@ class MainWindow(QMainWindow):
         signal = getattr(widget, "open_image_requested", None)
         if signal is not None:
             signal.connect(self.open_path)
-        if not self.restoreDockWidget(dock):
-            dock.hide()
         dock.visibilityChanged.connect(lambda shown, d=dock: shown and self._size_tool_dock(d))
         return dock
 
@@ -622,8 +627,12 @@ class MainWindow(QMainWindow):
         dock.raise_()
 
     def _size_tool_dock(self, dock: QDockWidget) -> None:
-        """An opened tool panel gets room for its table, the image keeps at least half."""
-        if dock.isFloating() or dock.width() >= TOOL_PANEL_SHARE * self.width() - 1:
+        """A panel opened for the first time gets room for its table, the image keeps at
+        least half; later the user's own width (saved in the window state) stands."""
+        if dock.property("sized") or dock.isFloating():
+            return
+        dock.setProperty("sized", True)
+        if dock.width() >= TOOL_PANEL_SHARE * self.width() - 1:
             return
         width = int(TOOL_PANEL_SHARE * self.width())
         self.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
