@@ -184,6 +184,7 @@ def test_warning_codes_are_stable_and_checked():
         "out_of_distribution",
         "low_quality",
         "outside_population",
+        "card_unverified",
     )
     warning = ResultWarning("rotated", "Rotated 90 degrees.")
     assert ResultWarning.from_dict(warning.to_dict()) == warning

@@ -107,8 +107,12 @@ def default_db_path() -> Path:
 
 
 def model_key(card: ModelCard) -> str:
-    """Name, version and weights hash: a retrained model with the same name is not 'the same'."""
-    return f"{card.name}@{card.version}#{card.weights_sha256 or '-'}"
+    """Name, version and weights hash: a retrained model with the same name is not 'the same'.
+    A card without an integrity record is not the same either: its rows carry the
+    ``card_unverified`` warning, and rows made under a verified card must not be reused
+    without it."""
+    unverified = "" if card.verified else "~unverified"
+    return f"{card.name}@{card.version}#{card.weights_sha256 or '-'}{unverified}"
 
 
 def utc_now() -> str:

@@ -7,8 +7,10 @@ metrics, intended use, limits), plus two hashes the loader checks: the weights' 
 and an integrity hash over the card fields that change what a result says (architecture,
 classes and their display names, preprocessing, temperature, weights). Without the second,
 swapping two display names in a text editor would turn a COVID-19 result into "Normal".
-The hash guards against edits and damage, not against someone who recomputes it; cards
-written before it existed still load and say they are unverified.
+The hash guards against edits and damage, not against someone who recomputes it; for the
+bundled models the program itself records what their cards say (``model.anchor``). Cards
+written before the hash existed still load, and every result from them says "unverified"
+(``trust.card_trust``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from xraydesk.errors import ModelError
 from xraydesk.files import write_atomic
+from xraydesk.model.anchor import check_anchor
 from xraydesk.model.card_file import read_card_json
 from xraydesk.model.preprocessing import Preprocessing
 
@@ -268,6 +271,7 @@ class ModelCard:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{where}: malformed model card ({exc})") from exc
         verified = _check_integrity(data, where)  # first: an edit is named as one
+        check_anchor(data, path, card.weights_sha256)
         _check_values(card, where)
         card.verified = verified
         return card

@@ -17,9 +17,13 @@ from xraydesk.errors import ModelError
 from xraydesk.files import sha256_file
 from xraydesk.model.card import ModelCard
 
+# The tensors whose shapes say how many classes and input channels the weights were made for.
+HEAD_KEY, STEM_KEY = "fc.weight", "conv1.weight"
+
 
 def verified_weights(card: ModelCard) -> Path:
-    """The card's weights file, after checking it exists and matches the card's sha256."""
+    """The card's weights file, after checking it exists, matches the card's sha256 and
+    has as many outputs as the card has classes (and the card's input channels)."""
     weights = card.weights_path
     if not weights.is_file():
         raise ModelError(f"{weights}: weights file of model {card.name!r} is missing")
@@ -30,7 +34,38 @@ def verified_weights(card: ModelCard) -> Path:
             f"(expected {card.weights_sha256[:12]}…, found {actual[:12]}…); "
             "the file is damaged or was replaced"
         )
+    _check_shapes(card, weights)
     return weights
+
+
+def _check_shapes(card: ModelCard, weights: Path) -> None:
+    """A 4-class card over 3-class weights would pair names with the wrong outputs (and
+    failed deep in a ``zip``): refuse it here, from the file's header alone."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="np") as f:
+            keys = set(f.keys())
+            head = f.get_slice(HEAD_KEY).get_shape() if HEAD_KEY in keys else None
+            stem = f.get_slice(STEM_KEY).get_shape() if STEM_KEY in keys else None
+    except Exception as exc:  # safetensors raises several types for a bad file
+        raise ModelError(f"{weights}: cannot read the weights ({exc})") from exc
+    if head is None or stem is None or len(head) != 2 or len(stem) != 4:
+        raise ModelError(
+            f"{weights}: not the weights of a {card.architecture} (no {HEAD_KEY} or "
+            f"{STEM_KEY} of the expected shape)"
+        )
+    if head[0] != len(card.classes):
+        raise ModelError(
+            f"{weights}: the weights have {head[0]} outputs but the card "
+            f"{card.path or card.name} names {len(card.classes)} classes; the card does "
+            "not belong to these weights, so the model is not loaded"
+        )
+    if stem[1] != card.preprocessing.channels:
+        raise ModelError(
+            f"{weights}: the weights take {stem[1]}-channel images but the card "
+            f"{card.path or card.name} says {card.preprocessing.channels}"
+        )
 
 
 def load_state(

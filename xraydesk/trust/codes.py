@@ -14,6 +14,7 @@ LATERAL = "lateral"  # a lateral view; the models read frontal (PA/AP) films
 OUT_OF_DISTRIBUTION = "out_of_distribution"  # unlike the model's training images
 LOW_QUALITY = "low_quality"  # too small, heavily cropped, blank or near-constant
 OUTSIDE_POPULATION = "outside_population"  # the patient is outside the card's population
+CARD_UNVERIFIED = "card_unverified"  # the model card has no integrity record
 
 WARNING_CODES = (
     NOT_CHEST,
@@ -23,6 +24,7 @@ WARNING_CODES = (
     OUT_OF_DISTRIBUTION,
     LOW_QUALITY,
     OUTSIDE_POPULATION,
+    CARD_UNVERIFIED,
 )
 
 # Short names people read (tables, badges); the code stays in tooltips and files.
@@ -34,6 +36,7 @@ WARNING_LABELS = {
     OUT_OF_DISTRIBUTION: "Unlike training images",
     LOW_QUALITY: "Low quality",
     OUTSIDE_POPULATION: "Outside the model's population",
+    CARD_UNVERIFIED: "Unverified model card",
 }
 
 

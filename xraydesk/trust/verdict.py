@@ -17,6 +17,7 @@ import numpy as np
 
 from xraydesk.imaging.xray import ImageMetadata
 from xraydesk.model.classifier import Classifier, NonFiniteOutputError, Prediction
+from xraydesk.trust.card_trust import card_warnings
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.population import population_warnings
@@ -76,6 +77,7 @@ def decide(
         if flag is not None:
             warnings.append(flag)
     warnings += population_warnings(classifier.card, metadata, stated_age)
+    warnings += card_warnings(classifier.card)
     try:
         prediction = classifier.prediction_from(np.asarray(probabilities), seconds)
     except NonFiniteOutputError as exc:  # NaN is no class: the image's error row
