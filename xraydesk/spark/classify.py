@@ -25,12 +25,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.library import resolve_model
 from xraydesk.spark.executor import KnownRows, ModelRef, classify_frames, result_columns
+from xraydesk.spark.listing import local_file_uris
 from xraydesk.spark.session import get_session
 
 TABLE_PREFIX = "table:"
@@ -144,7 +145,7 @@ def _listing(spark: Any, source: Any, path_column: str) -> tuple[Any, str | None
         return source.select(source[path_column].cast("string").alias("path")), None
     text = str(source)
     if text.startswith(TABLE_PREFIX):
-        frame = spark.table(text[len(TABLE_PREFIX) :])
+        frame = _table(spark, text[len(TABLE_PREFIX) :])
         return frame.select(frame[path_column].cast("string").alias("path")), None
     suffix = Path(urlparse(text).path).suffix.lower()
     if suffix in (".csv", ".parquet"):
@@ -162,6 +163,25 @@ def _listing(spark: Any, source: Any, path_column: str) -> tuple[Any, str | None
     return _files(spark, text), None
 
 
+def _table(spark: Any, name: str) -> Any:
+    """A catalog table, or a clear error naming it (not Spark's AnalysisException)."""
+    if not name.strip():
+        raise XRayDeskError("table: needs a table name (table:NAME)")
+    try:
+        return spark.table(name)
+    except Exception as exc:  # AnalysisException: TABLE_OR_VIEW_NOT_FOUND, a bad name
+        if type(exc).__name__ not in ("AnalysisException", "ParseException"):
+            raise
+        raise XRayDeskError(f"table {name!r}: {_table_cause(exc)}") from exc
+
+
+def _table_cause(exc: BaseException) -> str:
+    text = _first_line(exc)
+    if "TABLE_OR_VIEW_NOT_FOUND" in text:
+        return "no such table or view in the Spark catalog (check the name and the database)"
+    return text
+
+
 def _is_location(source: Any) -> bool:
     """A folder or glob (listed here), rather than a table that names its files."""
     if not isinstance(source, str | os.PathLike):
@@ -176,15 +196,17 @@ def _files(spark: Any, location: str) -> Any:
     driver, where Spark keeps its listing anyway). Not a scan: a scan passes over empty
     files (SPARK-26161), and an empty .png must become an error row. Remote files are read
     by Spark (content column; null where the scan passed over the file)."""
-    local = urlparse(location).scheme in ("", "file")
-    if local and not any(ch in location for ch in "*?[{") and not Path(location).exists():
-        raise XRayDeskError(f"{location}: not found")
-    reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-    try:
-        scan = reader.load(location)
-        files = sorted(scan.inputFiles())
-    except Exception as exc:  # AnalysisException: path does not exist, or no file matched
-        raise XRayDeskError(f"{location}: nothing to classify ({_first_line(exc)})") from exc
+    parsed = urlparse(location)
+    local = parsed.scheme in ("", "file")
+    where = unquote(parsed.path) if parsed.scheme == "file" else location
+    files = local_file_uris(where) if local else None
+    if files is None:  # remote storage, or a glob only Spark expands
+        reader = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+        try:
+            scan = reader.load(location)
+            files = sorted(scan.inputFiles())
+        except Exception as exc:  # AnalysisException: path does not exist, or no file matched
+            raise XRayDeskError(f"{location}: nothing to classify ({_first_line(exc)})") from exc
     slices = max(spark.sparkContext.defaultParallelism, math.ceil(len(files) / FILES_PER_TASK))
     rows = spark.sparkContext.parallelize([(f,) for f in files], max(1, slices))
     listing = spark.createDataFrame(rows, "path string")

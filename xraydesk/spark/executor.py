@@ -20,20 +20,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
 import numpy as np
 import torch
 
 from xraydesk.batch.batch_model import BatchModel
 from xraydesk.batch.prepare import Prepared, Preparer
-from xraydesk.batch.results import ResultRow
+from xraydesk.batch.results import ResultRow, display_text
 from xraydesk.errors import ModelError
 from xraydesk.files import read_error, sha256_file
 from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
+from xraydesk.spark.worker_memory import worker_runtime
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.verdict import decide_all
 
@@ -97,7 +98,9 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
                     "or meaning changed); every executor must see the same model"
                 )
             # checks the weights' sha256; an exported runtime gets the task's cores only
-            classifier = Classifier.load(card, device=ref.device, threads=cores)
+            classifier = Classifier.load(
+                card, device=ref.device, runtime=worker_runtime(), threads=cores
+            )
             batch = BatchModel(classifier, True, ref.batch_size)
             _MODELS[key] = LoadedModel(classifier, batch, OODStatistics.from_card(card))
         return _MODELS[key]
@@ -173,7 +176,8 @@ def local_path(uri: str, base: str | None = None) -> Path | None:
         return Path(uri)
     if parsed.scheme not in LOCAL_SCHEMES:
         return None
-    path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
+    # file: URIs carry a name's bytes percent-encoded (names need not be UTF-8)
+    path = Path(os.fsdecode(unquote_to_bytes(parsed.path))) if parsed.scheme else Path(uri)
     if not path.is_absolute() and base:
         path = Path(base) / path
     return path
@@ -182,7 +186,7 @@ def local_path(uri: str, base: str | None = None) -> Path | None:
 def display_path(uri: str, base: str | None = None) -> str:
     """The path as results show it: a local path for local files, else the URI."""
     local = local_path(uri, base)
-    return str(local) if local is not None else uri
+    return display_text(str(local)) if local is not None else uri
 
 
 @contextlib.contextmanager
@@ -197,7 +201,7 @@ def staged(frame: Any, base: str | None) -> Iterator[list[tuple[str, Path | None
         for k, (uri, content) in enumerate(zip(frame["path"], contents, strict=True)):
             uri = str(uri)
             local = local_path(uri, base)
-            shown = str(local) if local is not None else uri
+            shown = display_text(str(local)) if local is not None else uri
             if remote and content is None:  # Spark's scan passed over it
                 items.append((shown, None, NOT_SCANNED))
                 continue

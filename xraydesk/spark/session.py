@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.spark.worker_memory import SETTING, check_worker_memory
 
 INSTALL_HINT = 'pip install "xraydesk[spark]" (and a Java 17 runtime, e.g. openjdk-17-jre-headless)'
 # Rows per Arrow batch handed to a Python worker: one model batch, so a worker never holds
@@ -57,6 +58,7 @@ def get_session(
 
     active = SparkSession.getActiveSession()
     if active is not None and master is None and not conf:
+        check_worker_memory(_setting(active))
         tune(active)
         return active
     builder = SparkSession.builder.appName(app_name)
@@ -74,9 +76,15 @@ def get_session(
     builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", ROWS_PER_ARROW_BATCH)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
+    check_worker_memory((conf or {}).get(SETTING))  # refused before a context starts
     session = builder.getOrCreate()
+    check_worker_memory(_setting(session))  # spark-defaults.conf or spark-submit set it
     tune(session)
     return session
+
+
+def _setting(session: Any) -> str | None:
+    return session.sparkContext.getConf().get(SETTING)
 
 
 def tune(session: Any) -> None:
