@@ -136,7 +136,10 @@ def test_corner_identity_hidden_until_asked_and_hidden_again_for_the_next_image(
     top, _ = corner_lines(view)
     assert "Doe, Jane" in top and "ID P-0001" in top
     _shot(window, "corners-identity")
+    window.actions_by_id["rotate_ccw"].trigger()
+    assert window.state.orientation == Orientation(270)
     open_and_wait(qtbot, window, _film(tmp_path / "b.dcm"), until="image_shown")
+    assert window.state.orientation.is_identity  # each film is first shown as stored
     assert not window.actions_by_id["show_identity"].isChecked()
     assert "Doe" not in corner_lines(view)[0]
 
