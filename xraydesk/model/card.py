@@ -268,7 +268,7 @@ class ModelCard:
                 population=Population.from_dict(data.get("population")),
                 path=path,
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ModelError(f"{where}: malformed model card ({exc})") from exc
         verified = _check_integrity(data, where)  # first: an edit is named as one
         check_anchor(data, path, card.weights_sha256)
