@@ -271,8 +271,9 @@ class ImageView(QGraphicsView):
             return None
         return self._base_display.gray
 
-    def composed_image(self) -> QImage:
-        """The image as shown (window, inversion, heat map at its opacity), at source size.
+    def composed_image(self, heat_map: bool = True) -> QImage:
+        """The image as shown (window, inversion, heat map at its opacity), at source size;
+        ``heat_map=False`` leaves the map out (the report shows the film both ways).
 
         Renders the scene itself, so exports use the very composition on screen.
         """
@@ -281,12 +282,16 @@ class ImageView(QGraphicsView):
         rows, cols = self._xray.shape
         image = QImage(cols, rows, QImage.Format.Format_RGB32)
         image.fill(QColor(0, 0, 0))
+        overlay_shown = self._overlay.isVisible()
+        if not heat_map:
+            self._overlay.setVisible(False)
         painter = QPainter(image)
         try:
             rect = QRectF(0, 0, cols, rows)
             self._scene.render(painter, rect, rect)
         finally:
             painter.end()
+            self._overlay.setVisible(overlay_shown)
         if not self.state.orientation.is_identity:  # turned and mirrored as on screen
             image = image.transformed(orientation_transform(self.state.orientation))
         return image

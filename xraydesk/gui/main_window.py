@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 
 from xraydesk import paths
 from xraydesk.errors import ModelError, XRayDeskError
-from xraydesk.explain import EMPTY_HEATMAP
 from xraydesk.gui.analysis import (
     AnalysisPipeline,
     Explanation,
@@ -42,7 +41,13 @@ from xraydesk.gui.folder_images import FolderImages
 from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_CTR, TOOL_RULER, ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
 from xraydesk.gui.model_choice import ModelChoice, ModelLoader, population_check
-from xraydesk.gui.report import ReportContent, heat_map_text, window_text, write_report
+from xraydesk.gui.report import ReportContent, write_report
+from xraydesk.gui.report_export import (
+    build_report_content,
+    default_report_path,
+    install_report_options,
+    legend_image,
+)
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
 from xraydesk.gui.viewer_analysis import ViewerAnalysis
@@ -60,12 +65,12 @@ from xraydesk.gui.window_chrome import (
 )
 from xraydesk.imaging.discover import iter_images
 from xraydesk.imaging.xray import Window, XRay
+from xraydesk.logs import log_hint
 from xraydesk.model import library
 from xraydesk.model.cache import ClassifierCache
 from xraydesk.model.classifier import Prediction
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.viewer.viewstate import ViewState
-from xraydesk.logs import log_hint
 from xraydesk.viewer.windowing import (
     PRESET_FILE,
     format_window,
@@ -140,6 +145,7 @@ class MainWindow(QMainWindow):
         self.actions_by_id: dict[str, QAction] = {}
         build_actions(self)
         build_menus(self)
+        install_report_options(self)
         build_toolbar(self)
         build_status_bar(self)
         self.model_state_label = QLabel()  # "Loading model …" until it is ready
@@ -526,7 +532,7 @@ class MainWindow(QMainWindow):
         if not path:
             return None
         out = Path(path)
-        if not self.view.composed_image().save(str(out), "PNG"):
+        if not legend_image(self).save(str(out), "PNG"):  # labelled: class, model, notice
             self.show_message(f"{out}: cannot write the image (check the folder and free space).")
             return None
         self.statusBar().showMessage(f"Image saved to {out}", 6000)
@@ -540,9 +546,13 @@ class MainWindow(QMainWindow):
                 "Nothing to report yet: open an image and wait for the probabilities.", INFO
             )
             return None
-        path = path or self._ask_save_path("Export report", "report.pdf", "PDF (*.pdf)")
-        if not path:
-            return None
+        if not path:  # the reports folder, not beside the image
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export report", str(default_report_path(self)), "PDF (*.pdf)"
+            )
+            if not path:
+                return None
+            self.settings.report_folder = str(Path(path).parent)
         content = self.report_content()
         assert content is not None
         try:
@@ -555,25 +565,7 @@ class MainWindow(QMainWindow):
 
     def report_content(self) -> ReportContent | None:
         """What the report of the image on screen says (None before the probabilities)."""
-        xray, prediction = self.analysis.xray, self.analysis.prediction
-        if xray is None or prediction is None:
-            return None
-        explanation, state = self.analysis.explanation, self.state
-        empty = explanation is not None and explanation.empty
-        shown = explanation is not None and not empty and state.overlay_visible
-        return ReportContent(
-            image=self.view.composed_image(),
-            source_name=xray.path.name,
-            prediction=prediction,
-            heat_map=heat_map_text(
-                prediction, explanation.cam.class_id, state.overlay_opacity, explanation.cam.method
-            )
-            if shown and explanation is not None
-            else None,
-            heat_map_note=EMPTY_HEATMAP if empty else "",
-            window=window_text(state.window, state.invert),
-            warnings=[w.message for w in self.results.warnings],
-        )
+        return build_report_content(self)
 
     # ================================================================ help
     def show_shortcuts(self) -> ShortcutsDialog:

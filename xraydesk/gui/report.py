@@ -7,13 +7,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
+from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from xraydesk import __version__
 from xraydesk.errors import XRayDeskError
 from xraydesk.explain.methods import method_label
+from xraydesk.gui.report_sections import (
+    ACCENT,
+    DARK,
+    DIM,
+    DPI,
+    LEFT_MIDDLE,
+    MM,
+    READER_HEIGHT,
+    RIGHT_MIDDLE,
+    font,
+    limitations_height,
+    paint_answer,
+    paint_identifiers,
+    paint_images,
+    paint_limitations,
+    paint_reader,
+)
 from xraydesk.imaging.xray import Window
 from xraydesk.model.classifier import Prediction
+from xraydesk.viewer.report_facts import ReportFacts
 from xraydesk.viewer.windowing import format_window
 
 REPORT_NOTICE = (
@@ -21,8 +39,6 @@ REPORT_NOTICE = (
     "machine-learning model and may be wrong; every finding must be confirmed by a qualified "
     "reader."
 )
-DPI = 300
-MAX_IMAGE_SIDE = 1600  # pixels embedded in the PDF: sharp in print, small files
 
 
 @dataclass
@@ -35,6 +51,11 @@ class ReportContent:
     window: str = ""
     warnings: list[str] = field(default_factory=list)  # reasons not to trust the result
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().replace(microsecond=0))
+    # the radiology report's parts (issue 29 #3): the image without the heat map, and
+    # the words (identifiers, answer, explained class, limits) decided in viewer.report_facts
+    plain_image: QImage | None = None
+    facts: ReportFacts | None = None
+    explained_name: str | None = None  # the class the heat map explains, for its scale
 
 
 def heat_map_text(
@@ -86,43 +107,46 @@ def write_report(path: Path, content: ReportContent) -> Path:
     return path
 
 
-def _font(size: float, bold: bool = False) -> QFont:
-    font = QFont("DejaVu Sans")
-    font.setPointSizeF(size)
-    font.setBold(bold)
-    return font
-
-
-MM = DPI / 25.4  # device pixels per millimetre
-DARK, DIM, ACCENT = QColor(20, 24, 30), QColor(95, 102, 112), QColor(30, 110, 200)
-LEFT_MIDDLE = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-RIGHT_MIDDLE = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-
-
 def _paint(painter: QPainter, page: QSizeF, content: ReportContent) -> None:
-    """Top to bottom: header, the image with its caption, probabilities, model, notice."""
+    """Top to bottom: header with identifiers, warnings, the answer, the images (plain
+    and with the heat map, its colour scale), what the map explains, probabilities, the
+    model and its limits, the reader's sign-off, the notice."""
     width, height = page.width(), page.height()
+    facts = content.facts
     y = _paint_header(painter, width, content)
+    if facts is not None:
+        y = paint_identifiers(painter, width, y, facts)
     y = _paint_warnings(painter, width, y, content.warnings)
-    # the image, as large as the page allows above the results
-    results_height = (28 + 9 * len(content.prediction.probabilities)) * MM
-    box = QRectF(0, y, width, height - y - results_height - 34 * MM)
-    _paint_image(painter, box, content.image)
-    y = box.bottom() + 3 * MM
-    painter.setPen(DIM)
-    painter.setFont(_font(8))
-    painter.drawText(QRectF(0, y, width, 5 * MM), Qt.AlignmentFlag.AlignLeft, caption_text(content))
-    y += 8 * MM
-    _paint_probabilities(painter, width, y, content.prediction)
-    _paint_notice(painter, QRectF(0, height - 24 * MM, width, 24 * MM))
+    if facts is not None:
+        y = paint_answer(painter, width, y, facts)
+    bottom = height - 24 * MM - READER_HEIGHT
+    below = (14 + 7 * len(content.prediction.probabilities)) * MM
+    if facts is not None:
+        below += limitations_height(painter, width, facts) + 2 * MM
+    box = QRectF(0, y, width, max(50 * MM, bottom - y - below))
+    y = paint_images(
+        painter,
+        box,
+        content.image,
+        content.plain_image,
+        content.explained_name,
+        caption_text(content),
+        facts,
+    )
+    withheld = facts is not None and facts.answer.withheld
+    y = _paint_probabilities(painter, width, y, content.prediction, withheld)
+    if facts is not None:
+        paint_limitations(painter, width, y + 2 * MM, facts)
+    paint_reader(painter, QRectF(0, bottom, width, READER_HEIGHT))
+    _paint_notice(painter, QRectF(0, height - 22 * MM, width, 22 * MM))
 
 
 def _paint_header(painter: QPainter, width: float, content: ReportContent) -> float:
     """Title, date and source name above a rule; returns the y below it."""
     painter.setPen(DARK)
-    painter.setFont(_font(18, bold=True))
+    painter.setFont(font(18, bold=True))
     painter.drawText(QRectF(0, 0, width, 12 * MM), Qt.AlignmentFlag.AlignLeft, "XRayDesk report")
-    painter.setFont(_font(9))
+    painter.setFont(font(9))
     painter.setPen(DIM)
     painter.drawText(
         QRectF(0, 0, width, 12 * MM), RIGHT_MIDDLE, content.created.strftime("%Y-%m-%d %H:%M")
@@ -141,34 +165,17 @@ def _paint_warnings(painter: QPainter, width: float, y: float, warnings: list[st
     """Each reason not to trust the result, boxed above the image; returns the y below."""
     if not warnings:
         return y
-    painter.setFont(_font(9.5, bold=True))
+    painter.setFont(font(9.5, bold=True))
     flags = int(LEFT_MIDDLE) | int(Qt.TextFlag.TextWordWrap)
     for text in warnings:
-        box = QRectF(0, y, width, 13 * MM)
+        box = QRectF(0, y, width, 11 * MM)
         painter.setPen(QPen(QColor(200, 120, 20), 0.4 * MM))
         painter.setBrush(QColor(255, 240, 215))
         painter.drawRect(box)
         painter.setPen(DARK)
         painter.drawText(box.adjusted(3 * MM, 1 * MM, -3 * MM, -1 * MM), flags, f"⚠ {text}")
-        y += 15 * MM
+        y += 12.5 * MM
     return y
-
-
-def _paint_image(painter: QPainter, box: QRectF, image: QImage) -> None:
-    """The image centred in ``box``, at most MAX_IMAGE_SIDE pixels a side."""
-    if max(image.width(), image.height()) > MAX_IMAGE_SIDE:
-        image = image.scaled(
-            MAX_IMAGE_SIDE,
-            MAX_IMAGE_SIDE,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-    if image.isNull():
-        return
-    scale = min(box.width() / image.width(), box.height() / image.height())
-    target = QRectF(0, 0, image.width() * scale, image.height() * scale)
-    target.moveCenter(box.center())
-    painter.drawImage(target, image)
 
 
 def caption_text(content: ReportContent) -> str:
@@ -181,36 +188,46 @@ def caption_text(content: ReportContent) -> str:
     return "  ·  ".join(part for part in (content.window, heat_map) if part)
 
 
-def _paint_probabilities(painter: QPainter, width: float, y: float, prediction: Prediction) -> None:
-    """One bar per class in the model's order (the prediction bold), then the model line."""
+def _paint_probabilities(
+    painter: QPainter, width: float, y: float, prediction: Prediction, withheld: bool = False
+) -> float:
+    """One bar per class in the model's order (the prediction bold), then the model line;
+    one line instead of the bars when the answer is withheld. Returns the y below."""
     painter.setPen(DARK)
-    painter.setFont(_font(11, bold=True))
-    painter.drawText(QRectF(0, y, width, 7 * MM), Qt.AlignmentFlag.AlignLeft, "Probabilities")
-    y += 8 * MM
+    painter.setFont(font(10, bold=True))
+    painter.drawText(QRectF(0, y, width, 6 * MM), LEFT_MIDDLE, "Probabilities")
+    y += 6.5 * MM
     name_w, pct_w = 55 * MM, 22 * MM
     bar_w = width - name_w - pct_w - 4 * MM
-    for class_id, probability in prediction.probabilities.items():
+    if withheld:
+        painter.setFont(font(9))
+        painter.drawText(
+            QRectF(0, y, width, 6 * MM), LEFT_MIDDLE, "Not given: the result is withheld."
+        )
+        y += 7 * MM
+    for class_id, probability in ({} if withheld else prediction.probabilities).items():
         predicted = class_id == prediction.predicted
-        painter.setFont(_font(10, bold=predicted))
+        painter.setFont(font(9.5, bold=predicted))
         painter.setPen(DARK)
         name = prediction.display_names.get(class_id, class_id)
-        painter.drawText(QRectF(0, y, name_w, 7 * MM), LEFT_MIDDLE, name)
-        track = QRectF(name_w, y + 1.5 * MM, bar_w, 4 * MM)
+        painter.drawText(QRectF(0, y, name_w, 6 * MM), LEFT_MIDDLE, name)
+        track = QRectF(name_w, y + 1.2 * MM, bar_w, 3.6 * MM)
         painter.fillRect(track, QColor(228, 231, 236))
         fill = QRectF(track)
         fill.setWidth(track.width() * probability)
         painter.fillRect(fill, ACCENT if predicted else QColor(150, 158, 170))
-        pct = QRectF(width - pct_w, y, pct_w, 7 * MM)
+        pct = QRectF(width - pct_w, y, pct_w, 6 * MM)
         painter.drawText(pct, RIGHT_MIDDLE, f"{probability * 100:.1f}%")
-        y += 9 * MM
-    y += 2 * MM
-    painter.setFont(_font(9))
+        y += 7 * MM
+    y += 1 * MM
+    painter.setFont(font(8.5))
     painter.setPen(DIM)
     painter.drawText(
-        QRectF(0, y, width, 6 * MM),
-        Qt.AlignmentFlag.AlignLeft,
+        QRectF(0, y, width, 5 * MM),
+        LEFT_MIDDLE,
         f"Model: {prediction.model}   ·   Device: {prediction.device}   ·   XRayDesk {__version__}",
     )
+    return y + 5 * MM
 
 
 def _paint_notice(painter: QPainter, notice: QRectF) -> None:
@@ -219,7 +236,7 @@ def _paint_notice(painter: QPainter, notice: QRectF) -> None:
     painter.setBrush(QColor(255, 246, 230))
     painter.drawRect(notice)
     painter.setPen(DARK)
-    painter.setFont(_font(9.5, bold=True))
+    painter.setFont(font(9.5, bold=True))
     painter.drawText(
         notice.adjusted(4 * MM, 3 * MM, -4 * MM, -3 * MM),
         int(LEFT_MIDDLE) | int(Qt.TextFlag.TextWordWrap),

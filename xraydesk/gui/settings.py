@@ -84,6 +84,24 @@ class AppSettings:
         self._qs.setValue("view/overlay_visible", bool(value))
 
     @property
+    def report_folder(self) -> str:
+        """Where PDF reports are saved ("" until the user has saved one)."""
+        return self._str("reports/folder")
+
+    @report_folder.setter
+    def report_folder(self, folder: str) -> None:
+        self._qs.setValue("reports/folder", folder)
+
+    @property
+    def report_identifiers(self) -> bool:
+        """Reports name the patient (name, ID, birth date, accession); on by default."""
+        return self._bool("reports/identifiers", True)
+
+    @report_identifiers.setter
+    def report_identifiers(self, on: bool) -> None:
+        self._qs.setValue("reports/identifiers", bool(on))
+
+    @property
     def heat_map_method(self) -> str:
         """The heat-map method (a key of ``explain.METHODS``); CAM when unset or unknown."""
         return known_method(self._qs.value("view/heat_map_method"))

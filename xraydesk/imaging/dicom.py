@@ -451,6 +451,7 @@ def _patient(ds: Dataset) -> PatientInfo:
         name=_text(ds, "PatientName"),
         patient_id=_text(ds, "PatientID"),
         birth_date=_text(ds, "PatientBirthDate"),
+        accession=_text(ds, "AccessionNumber"),
     )
 
 

@@ -61,6 +61,7 @@ class PatientInfo:
     name: str | None = None
     patient_id: str | None = None
     birth_date: str | None = None
+    accession: str | None = None  # AccessionNumber: names the order, so it identifies too
 
     def __repr__(self) -> str:  # never leak identifiers into logs or tracebacks
         return "PatientInfo(<hidden>)"

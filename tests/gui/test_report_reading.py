@@ -1,0 +1,186 @@
+"""Issue 29 #3: the PDF is a radiology report (identifiers, both images, colour scale,
+answer, explained class, the card's limits, reader and date), saved to a reports folder;
+the exported PNG carries a legend. The PDF's text is read back with pdftotext and its
+page rendered with pdftoppm (poppler-utils)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog
+
+from tests.dicom_factory import make_dicom
+from tests.gui.conftest import open_and_wait
+from tests.model_factory import THREE_CLASSES
+from xraydesk.model.card import ClassInfo, ModelCard
+from xraydesk.model.network import build_network
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.model.storage import save_model
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
+    reason="poppler-utils (pdftotext, pdftoppm) not installed",
+)
+
+EXTRA = {
+    "PatientAge": "068Y",
+    "PatientSex": "F",
+    "AccessionNumber": "ACC-4242",
+    "StudyDate": "20240315",
+    "ViewPosition": "PA",
+}
+
+
+def pdf_text(path: Path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True)
+    return " ".join(unicodedata.normalize("NFKC", out.stdout.decode()).split())  # no "ﬁ"
+
+
+def pdf_page_png(path: Path, out_stem: Path) -> Path:
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-singlefile", str(path), str(out_stem)], check=True
+    )
+    return out_stem.with_suffix(".png")
+
+
+@pytest.fixture
+def film(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:256, 0:224]
+    pixels = 1800 + 900 * np.sin(x / 30.0) * np.cos(y / 40.0) + rng.normal(0, 60, (256, 224))
+    return make_dicom(
+        tmp_path / "film.dcm",
+        np.clip(pixels, 0, 4095).astype(np.uint16),
+        bits_stored=12,
+        extra=EXTRA,
+    )
+
+
+@pytest.fixture(scope="module")
+def limited_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small model whose head weights are all positive, so every class has a heat map
+    (the explained class can differ from the answer), with limitations on its card."""
+    torch.manual_seed(5)
+    preprocessing = Preprocessing(size=64)
+    network = build_network("resnet50", len(THREE_CLASSES), preprocessing.channels)
+    network.train()
+    with torch.no_grad():
+        for _ in range(3):
+            network(torch.randn(8, preprocessing.channels, 64, 64))
+        network.fc.weight.abs_()
+    network.eval()
+    card = ModelCard(
+        name="limited",
+        version="0.0-test",
+        classes=[ClassInfo(cid, display) for cid, display in THREE_CLASSES],
+        preprocessing=preprocessing,
+        weights_file="",
+        weights_sha256="",
+        limitations=["Trained on one hospital's films; unknown elsewhere."],
+    )
+    return save_model(network, card, tmp_path_factory.mktemp("limited"))
+
+
+def _other_class(window) -> str:
+    prediction = window.analysis.prediction
+    return next(c for c in prediction.probabilities if c != prediction.predicted)
+
+
+def test_report_is_a_radiology_report(qtbot, make_window, film, tmp_path, limited_model):
+    window = make_window(model=limited_model)
+    open_and_wait(qtbot, window, film)
+    prediction = window.analysis.prediction
+    other = _other_class(window)
+    window.explain_class(other)
+    qtbot.waitUntil(
+        lambda: (
+            window.analysis.explanation is not None
+            and window.analysis.explanation.cam.class_id == other
+            and window.view.has_heat_layer
+        ),
+        timeout=120_000,
+    )
+    explanation = window.analysis.explanation
+    assert not explanation.empty and window.state.overlay_visible
+    content = window.report_content()
+    assert content.plain_image is not None and not content.plain_image.isNull()
+    # the synthetic film fails the input gate: the app withholds the answer, so does the PDF
+    assert window.results.probabilities_hidden
+    withheld = pdf_text(window.export_report(tmp_path / "withheld.pdf"))
+    assert "Answer: Withheld (indeterminate)" in withheld and "input check" in withheld
+    assert "Not given: the result is withheld" in withheld
+    window.results.reveal_probabilities()  # "show anyway": the answer is given
+    out = window.export_report(tmp_path / "report.pdf")
+    assert out is not None
+    text = pdf_text(out)
+    names = prediction.display_names
+    answer = names[prediction.predicted]
+    assert "Doe, Jane" in text and "P-0001" in text and "ACC-4242" in text
+    assert "68 years" in text and "Female" in text and "2024-03-15" in text and "PA" in text
+    assert f"Answer: {answer} {prediction.confidence * 100:.1f}%" in text
+    assert f"NOT the answer ({answer})" in text and f"heat map explains {names[other]}" in text
+    assert f"support for {names[other]}" in text  # the colour scale's caption
+    assert "Trained on one hospital's films" in text
+    assert "Reader:" in text and "Date:" in text and "Signature:" in text
+    png = pdf_page_png(out, Path("/tmp/rep/report-differs"))
+    assert QImage(str(png)).height() > 0
+
+
+def test_identifiers_setting_leaves_them_out(qtbot, make_window, film, tmp_path):
+    window = make_window()
+    open_and_wait(qtbot, window, film)
+    action = window.actions_by_id["report_identifiers"]
+    assert action.isChecked()
+    action.setChecked(False)
+    assert window.settings.report_identifiers is False
+    out = window.export_report(tmp_path / "anon.pdf")
+    text = pdf_text(out)
+    assert "Doe" not in text and "P-0001" not in text and "ACC-4242" not in text
+    assert "identifiers left out" in text and "68 years" in text
+    pdf_page_png(out, Path("/tmp/rep/report-anon"))
+
+
+def test_report_goes_to_a_remembered_reports_folder(
+    qtbot, make_window, film, tmp_path, monkeypatch
+):
+    window = make_window()
+    open_and_wait(qtbot, window, film)
+    offered: list[str] = []
+    chosen = tmp_path / "my reports" / "film-report.pdf"
+
+    def fake_save(_parent, _title, default, _filter):
+        offered.append(default)
+        return str(chosen), "PDF (*.pdf)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_save))
+    assert window.export_report() == chosen
+    assert Path(offered[0]).parent.name == "XRayDesk reports"
+    assert Path(offered[0]).parent != film.parent  # not beside the image
+    assert window.settings.report_folder == str(chosen.parent)
+    window.export_report()
+    assert Path(offered[1]).parent == chosen.parent  # remembered
+
+
+def test_exported_png_has_a_legend(qtbot, make_window, film, tmp_path):
+    window = make_window()
+    open_and_wait(qtbot, window, film)
+    shown = window.view.composed_image()
+    out = window.export_image(tmp_path / "view.png")
+    saved = QImage(str(out))
+    assert saved.width() == shown.width() and saved.height() > shown.height() + 40
+    assert saved.copy(0, 0, shown.width(), shown.height()).convertToFormat(shown.format()) == shown
+    saved.save("/tmp/rep/legend.png")
+    strip = saved.copy(0, shown.height(), saved.width(), saved.height() - shown.height())
+    colours = {
+        strip.pixelColor(x, y).name()
+        for x in range(0, strip.width(), 3)
+        for y in range(0, strip.height(), 3)
+    }
+    assert len(colours) > 20  # text and the colour scale, not a blank band
