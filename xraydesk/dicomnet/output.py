@@ -4,7 +4,9 @@ For every DICOM file the run classifies, the SR and heat-map Secondary Capture
 (``results.make_results``, with the run's own probabilities) are written to DIR (to the
 data folder's ``dicom-results`` when only --send is given), then, with --send, C-STOREd
 to that configured node in one association at the end. Files that are not DICOM have no
-study to join: they are counted and named in the summary, not turned into DICOM.
+study to join: they are counted and named in the summary, not turned into DICOM. A file
+whose results cannot be made is named with the cause and the run goes on; header values
+not copied as they were are named (attribute and cause, never the value).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydicom.errors import InvalidDicomError
 
 from xraydesk.batch import ResultRow
 from xraydesk.dicomnet.config import load_config
+from xraydesk.dicomnet.header_values import header_note
 from xraydesk.dicomnet.results import make_results
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.classifier import Classifier
@@ -29,7 +32,7 @@ class DicomOutput:
         classifier: Classifier,
         out_dir: Path | None,
         send_to: str | None,
-        err: TextIO = sys.stderr,
+        err: TextIO | None = None,
     ) -> None:
         from xraydesk.dicomnet.node import results_dir
 
@@ -37,7 +40,7 @@ class DicomOutput:
         self.config = load_config()
         self.node = self.config.node(send_to) if send_to else None  # unknown name: fail now
         self.out_dir = out_dir or results_dir()
-        self.err = err
+        self.err = err or sys.stderr  # looked up now: a test may have replaced it
         self.files: list[Path] = []
         self.not_dicom = 0
         self.failed = 0
@@ -57,9 +60,18 @@ class DicomOutput:
         try:
             objects = make_results(row.path, self.classifier, row.probabilities, row.warnings)
             self.files += objects.write(self.out_dir)
-        except (XRayDeskError, OSError) as exc:
+        except XRayDeskError as exc:  # its message names the file, never a header value
             self.failed += 1
-            print(f"xraydesk: {row.path}: no DICOM results ({exc})", file=self.err)
+            print(f"xraydesk: no DICOM results: {exc}", file=self.err)
+            return
+        except Exception as exc:  # one file must not stop the run
+            # the text of an unexpected error may quote a header value: its type only
+            self.failed += 1
+            cause = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+            print(f"xraydesk: {row.path}: no DICOM results ({cause})", file=self.err)
+            return
+        if objects.header_notes:
+            print(f"xraydesk: {row.path}: {header_note(objects.header_notes)}", file=self.err)
 
     def finish(self) -> bool:
         """Say what was written, send it when asked; False when something failed."""

@@ -11,7 +11,9 @@ For one source image:
   no viewer can show it without the warning.
 
 Patient and study identifiers are copied from the source by highdicom (it is the SR's
-evidence and the SC's reference dataset), so both land in the source's study; every new
+evidence and the SC's reference dataset), so both land in the source's study: from a
+reference dataset ``header_values.clean_reference`` builds, since real headers hold values
+highdicom refuses (what it changed is noted in the SR, never with the value); every new
 Series and SOP Instance UID comes from ``pydicom.uid.generate_uid``. Why a Secondary
 Capture rather than a presentation state: every viewer displays it, and a heat map is
 colour, which a Grayscale Softcopy Presentation State cannot carry.
@@ -19,6 +21,7 @@ colour, which a Grayscale Softcopy Presentation State cannot carry.
 
 from __future__ import annotations
 
+import re
 import warnings as warnings_module
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from xraydesk import __version__
+from xraydesk.dicomnet.header_values import clean_reference, header_note
 from xraydesk.dicomnet.storage import write_private
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
@@ -57,17 +61,6 @@ _FINDING = Code("121071", "DCM", "Finding")
 _COMMENT = Code("121106", "DCM", "Comment")
 _SOURCE = Code("121112", "DCM", "Source of Measurement")
 _UNITLESS = Code("1", "UCUM", "no units")
-_TYPE2_IDENTIFIERS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-)
 
 
 class ResultsError(XRayDeskError):
@@ -80,6 +73,8 @@ class ResultObjects:
     sc: Dataset
     prediction: str
     warnings: list[str] = field(default_factory=list)
+    # attributes of the source header not copied as they were (names and causes only)
+    header_notes: list[str] = field(default_factory=list)
 
     def write(self, out_dir: Path) -> list[Path]:
         """Write both as ``<SOP Instance UID>.dcm`` (0600: they carry patient data)."""
@@ -104,15 +99,11 @@ def make_results(
     row avoid a second forward pass; without them the image is checked and classified
     here (``TrustCheck``), so the SR never states a result without its warnings."""
     try:
-        ref = dcmread(source, stop_before_pixels=True, force=True)
-    except (OSError, InvalidDicomError) as exc:
-        raise ResultsError(f"{source}: not a DICOM file ({exc})") from exc
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
-        if not ref.get(keyword):
-            raise ResultsError(f"{source}: the source has no {keyword}; results need it")
-    for keyword in _TYPE2_IDENTIFIERS:  # type 2: present, possibly empty
-        if keyword not in ref:
-            setattr(ref, keyword, "")
+        header = dcmread(source, stop_before_pixels=True, force=True)
+    except (OSError, InvalidDicomError, ValueError) as exc:
+        raise ResultsError(f"{source}: not a DICOM file ({type(exc).__name__})") from exc
+    clean = clean_reference(header, source)
+    ref = clean.dataset
     xray = load_xray(source)
     forward = None  # the pass that classified it here, reused for the heat map
     if probabilities is None or trust_warnings is None:
@@ -123,12 +114,24 @@ def make_results(
     predicted = max(probabilities, key=lambda c: probabilities[c])
     names = classifier.card.display_names
     warnings = [*xray.notes, *(f"Warning ({w.code}): {w.message}" for w in trust_warnings)]
-    with warnings_module.catch_warnings():
-        # highdicom warns about single-component person names ("Anonymized"): copied as is
-        warnings_module.simplefilter("ignore", UserWarning)
-        sc = _secondary_capture(ref, xray, classifier, predicted, probabilities[predicted], forward)
-        sr = _structured_report(ref, classifier, predicted, probabilities, warnings, names)
-    return ResultObjects(sr=sr, sc=sc, prediction=predicted, warnings=warnings)
+    warnings += [header_note(clean.notes)] if clean.notes else []  # SR text, no values
+    try:
+        with warnings_module.catch_warnings():
+            # highdicom warns about single-component person names ("Anonymized"): copied
+            warnings_module.simplefilter("ignore", UserWarning)
+            confidence = probabilities[predicted]
+            sc = _secondary_capture(ref, xray, classifier, predicted, confidence, forward)
+            sc.Laterality = clean.laterality or ""  # type 2C: dciodvfy asks for it
+            sr = _structured_report(ref, classifier, predicted, probabilities, warnings, names)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # highdicom's messages quote the offending value (a birth date...): not shown
+        raise ResultsError(
+            f"{source}: the SR and heat map could not be made ({type(exc).__name__} in the "
+            "DICOM encoder)"
+        ) from None
+    return ResultObjects(
+        sr=sr, sc=sc, prediction=predicted, warnings=warnings, header_notes=clean.notes
+    )
 
 
 def _structured_report(
@@ -233,7 +236,7 @@ def _secondary_capture(
 
 def _orientation(ref: Dataset) -> tuple[str, str]:
     value = ref.get("PatientOrientation")
-    if value and len(value) == 2 and all(str(v) for v in value):
+    if value and len(value) == 2 and all(re.fullmatch(r"[APRLHF]{1,3}", str(v)) for v in value):
         return str(value[0]), str(value[1])
     return ("L", "F")  # the usual PA chest view when the source does not say
 
