@@ -132,7 +132,7 @@ def test_light_results_equal_the_full_builds(tmp_path, samples_dir):
 def test_self_test_passes_without_torch(tmp_path):
     """The frozen light build runs this self-test; here the same code without torch: the
     models, the decoders, the class activation map and the main window."""
-    code, out, err, modules = light(tmp_path, "self-test")
+    code, out, err, modules = light(tmp_path, "self-test", "--json")
     assert code == 0, err[-3000:]
     report = json.loads(out[out.index("{") :])
     assert report["ok"] and report["build"] == "light" and report["torch"] is None

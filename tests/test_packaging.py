@@ -33,7 +33,7 @@ def bundled(monkeypatch, test_model_path: Path) -> Path:
 
 
 def _self_test(capsys, *args: str) -> tuple[int, dict, str]:
-    code = main(["self-test", *args])
+    code = main(["self-test", "--json", *args])
     out, err = capsys.readouterr()
     return code, json.loads(out), err
 
@@ -99,7 +99,7 @@ def test_self_test_opens_and_closes_the_main_window(test_model_path, tmp_path):
     bootstrap = (
         "import sys; from pathlib import Path; from xraydesk import paths; "
         f"paths.bundled_models_dir = lambda: Path({str(test_model_path.parent)!r}); "
-        "from xraydesk.cli import main; sys.exit(main(['self-test', '--device', 'cpu']))"
+        "from xraydesk.cli import main; sys.exit(main(['self-test', '--json', '--device', 'cpu']))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.pop("QT_QPA_PLATFORM", None)  # the self-test must choose offscreen by itself

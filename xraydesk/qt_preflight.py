@@ -181,3 +181,41 @@ def will_run_offscreen(argv: Sequence[str], environ: Mapping[str, str] | None = 
     display = environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")
     screenshot = any(a == "--screenshot" or a.startswith("--screenshot=") for a in argv)
     return screenshot and not display and not environ.get("QT_QPA_PLATFORM")
+
+
+# platforms that draw without a display server (scripted screenshots, tests, remote)
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
+
+
+def no_display_message(
+    argv: Sequence[str], environ: Mapping[str, str] | None = None, platform: str | None = None
+) -> str | None:
+    """Why the desktop app cannot open a window here, or None when it can (or may).
+
+    Without DISPLAY or WAYLAND_DISPLAY, Qt aborts (exit 134) with a message about the
+    xcb cursor library, which sends people installing packages they have. On Linux this
+    says plainly that there is no display, and what works without one.
+    """
+    environ = os.environ if environ is None else environ
+    if not (platform or sys.platform).startswith("linux") or will_run_offscreen(argv, environ):
+        return None
+    requested = environ.get("QT_QPA_PLATFORM", "").strip()
+    first = requested.split(";")[0].split(":")[0].strip().lower()
+    if first in HEADLESS_PLATFORMS:
+        return None
+    x11, wayland = environ.get("DISPLAY"), environ.get("WAYLAND_DISPLAY")
+    if (first == "xcb" and x11) or (first.startswith("wayland") and wayland):
+        return None
+    if not first and (x11 or wayland):
+        return None
+    wanted = "DISPLAY" if first == "xcb" else "WAYLAND_DISPLAY" if first else ""
+    which = f"{wanted} is not set" if wanted else "neither DISPLAY nor WAYLAND_DISPLAY is set"
+    return "\n".join(
+        (
+            f"xraydesk: no display: the desktop app needs a graphical session ({which}).",
+            "Start it from a desktop session, or over SSH with X forwarding (ssh -X).",
+            "Without a display: the command-line tools work (xraydesk --help lists them), and "
+            "QT_QPA_PLATFORM=offscreen xraydesk --screenshot OUT.png PATH saves a picture "
+            "of the window.",
+        )
+    )

@@ -16,6 +16,7 @@ import importlib
 import logging
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -31,6 +32,7 @@ SUBCOMMANDS = {
     "self-test": "xraydesk.cli.selftest",
     "spark": "xraydesk.cli.spark",
     "train": "xraydesk.cli.train",
+    "validate": "xraydesk.cli.validate",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -43,10 +45,22 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
     """
     parser = argparse.ArgumentParser(
         prog="xraydesk",
-        description=(
+        usage="xraydesk [PATH] | xraydesk COMMAND [options]",
+        description=textwrap.fill(
             "XRayDesk: a local assistant for chest radiographs. Without a subcommand it opens "
-            "the desktop app. Everything runs on this machine; no image leaves it."
+            "the desktop app: `xraydesk PATH` opens an image file (PNG, JPEG, TIFF, BMP or "
+            "DICOM) in the viewer, or the first image of a folder; `xraydesk` alone opens an "
+            "empty viewer. Everything runs on this machine; no image leaves it.",
+            width=80,
         ),
+        epilog=(
+            "examples:\n"
+            "  xraydesk chest.dcm                open an image in the viewer\n"
+            "  xraydesk classify FOLDER          classify every image of a folder\n"
+            "  xraydesk COMMAND --help           the options of one command\n"
+            "  xraydesk self-test                check this installation"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"XRayDesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -96,11 +110,16 @@ def ctrl_c_interrupts() -> Iterator[None]:
 
 
 def _run_gui(argv: list[str]) -> int:
-    # Before any PySide6 import: a missing X11 library would make Qt abort (exit 134).
+    # Before any PySide6 import: no display, or a missing X11 library, would make Qt abort
+    # (exit 134) with a misleading message.
     if "-h" not in argv and "--help" not in argv and not qt_preflight.will_run_offscreen(argv):
         problem = qt_preflight.check()
         if problem is not None:
             print(problem.message(), file=sys.stderr)
+            return EXIT_FAILED
+        no_display = qt_preflight.no_display_message(argv)
+        if no_display is not None:
+            print(no_display, file=sys.stderr)
             return EXIT_FAILED
     try:
         gui = importlib.import_module("xraydesk.gui.app")

@@ -8,9 +8,10 @@ that every DICOM decoder plugin is present and decodes what it should, and opens
 closes the main window. ``packaging/build.py`` runs it on every build; a user or an IT
 department can run it on an installed copy.
 
-It prints a JSON summary on stdout and exits 0, or 1 with the failed steps and their
-reasons (also on stderr). Qt is imported only inside ``xraydesk.gui`` (through the app's
-own ``--screenshot`` mode), never here.
+It prints a short summary on stdout (``--json``: the whole report as JSON, for the build
+and scripts) and exits 0, or 1 with the failed steps and their reasons (also on
+stderr). Qt is imported only inside ``xraydesk.gui`` (through the app's own
+``--screenshot`` mode), never here.
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Load each bundled model, classify generated DICOM (JPEG Baseline and "
         "uncompressed) and PNG images, compute a heat map (CAM, and Grad-CAM in the full "
         "build) and open and close the main window "
-        "(offscreen when there is no display). Prints a JSON summary. Exit status: 0 when "
-        "every check passed, 1 otherwise.",
+        "(offscreen when there is no display). Prints a short summary (--json: the full "
+        "report as JSON). Exit status: 0 when every check passed, 1 otherwise.",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the full report as JSON (for scripts)"
     )
     parser.add_argument(
         "--device", choices=DEVICE_CHOICES, default="auto", help="where the models run"
@@ -133,10 +137,45 @@ def run(args: argparse.Namespace) -> int:
     report.data["ok"] = not report.failures
     if report.failures:
         report.data["failures"] = report.failures
-    print(json.dumps(report.data, indent=2))
+    if getattr(args, "json", False):
+        print(json.dumps(report.data, indent=2))
+    else:
+        print("\n".join(summary_lines(report)))
     for failure in report.failures:
         print(f"xraydesk self-test: FAILED {failure['step']}: {failure['error']}", file=sys.stderr)
     return EXIT_FAILED if report.failures else EXIT_OK
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The human summary: one line per part checked, then the failures (a person reads
+    this; scripts and the build use --json)."""
+    data = report.data
+    verdict = "FAILED" if report.failures else "passed"
+    lines = [
+        f"XRayDesk {data.get('xraydesk', '')} self-test {verdict} "
+        f"in {data.get('seconds', 0):g} s ({data.get('build', '?')} build, "
+        f"{data.get('platform', '')}, Python {data.get('python', '')})"
+    ]
+    if "decoders" in data:
+        lines.append(f"  DICOM decoders: {len(data['decoders'])} transfer syntaxes decode")
+    if "images" in data:
+        lines.append(f"  sample images: {len(data['images'])} written and read back")
+    for model in data.get("models", []):
+        maps = [m for m in ("cam", "gradcam", "gradcam++") if m in model]
+        extra = f", heat maps: {', '.join(maps)}" if maps else ""
+        lines.append(
+            f"  model {model['name']} {model['version']}: {len(model['predictions'])} images "
+            f"classified on {model['device']} (loaded in {model['load_seconds']:g} s){extra}"
+        )
+    window = data.get("window")
+    if isinstance(window, dict):
+        width, height = window.get("screenshot", (0, 0))
+        lines.append(f"  main window: opened ({window.get('platform')}, {width} x {height})")
+    elif window:
+        lines.append(f"  main window: {window}")
+    lines += [f"  FAILED {f['step']}: {f['error']}" for f in report.failures]
+    lines.append("Full report: xraydesk self-test --json")
+    return lines
 
 
 def _environment() -> dict[str, Any]:
