@@ -38,6 +38,7 @@ from xraydesk.trainer import (
     check_data,
     train_model,
 )
+from xraydesk.trainer.class_sources import class_differences
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ class BatchJob(Job):
 class CheckOutcome:
     report: DatasetReport
     thumbnails: dict[str, list[np.ndarray]]  # class id -> uint8 (S, S) images
+    # where the classes differ in format, bit depth or size (shortcut risk), in words
+    class_warnings: tuple[str, ...] = ()
 
 
 def thumbnail(path: str | Path) -> np.ndarray:
@@ -193,7 +196,8 @@ class CheckJob(Job):
                 previews.append(thumbnail(sample.path))
             except XRayDeskError:
                 continue
-        return CheckOutcome(report, thumbs)
+        warnings = class_differences(report.samples, report.class_names) if report.ok else []
+        return CheckOutcome(report, thumbs, tuple(warnings))
 
 
 class TrainJob(Job):

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from xraydesk.gui.jobs import CheckJob, CheckOutcome, JobThread
 from xraydesk.trainer import DatasetReport, TrainConfig, TrainProgress
+from xraydesk.trainer.class_sources import RISK as SHORTCUT_RISK
 
 
 class DataPage(QWizardPage):
@@ -81,6 +82,15 @@ class DataPage(QWizardPage):
         self.problems.setReadOnly(True)
         self.problems.setPlaceholderText("Problems found in the data appear here.")
         self.problems.setMaximumHeight(110)
+        # the shortcut risk: each class from a different kind of file (issue 29 #4)
+        self.shortcut_warning = QLabel()
+        self.shortcut_warning.setObjectName("shortcut-warning")
+        self.shortcut_warning.setWordWrap(True)
+        self.shortcut_warning.setStyleSheet(
+            "QLabel { background: #4a3510; color: #ffe2a8; border: 1px solid #c98a20;"
+            " padding: 6px; }"
+        )
+        self.shortcut_warning.hide()
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -88,6 +98,7 @@ class DataPage(QWizardPage):
         layout.addWidget(self.status)
         layout.addWidget(self.counts)
         layout.addWidget(self.thumbs)
+        layout.addWidget(self.shortcut_warning)
         layout.addWidget(QLabel("Problems:"))
         layout.addWidget(self.problems)
 
@@ -194,6 +205,7 @@ class DataPage(QWizardPage):
     def _show_report(self, outcome: CheckOutcome | None) -> None:
         self.counts.setRowCount(0)
         self.problems.clear()
+        self.shortcut_warning.hide()
         while self.thumb_grid.count():
             item = self.thumb_grid.takeAt(0)
             if item.widget() is not None:
@@ -228,8 +240,16 @@ class DataPage(QWizardPage):
                 thumb.setPixmap(gray_pixmap(image))
                 thumb.setObjectName(f"thumb-{cid}-{c}")
                 self.thumb_grid.addWidget(thumb, r, c + 1)
-        self.problems.setPlainText("\n".join(report.problems()))
+        shortcuts = [f"Shortcut risk: {text}" for text in outcome.class_warnings]
+        self.problems.setPlainText("\n".join([*shortcuts, *report.problems()]))
         self.status.setText(_summary(report))
+        if outcome.class_warnings:
+            self.shortcut_warning.setText(
+                "⚠ Shortcut risk: the classes come from different kinds of file.\n"
+                + "\n".join(f"• {text}" for text in outcome.class_warnings)
+                + f"\n{SHORTCUT_RISK}"
+            )
+            self.shortcut_warning.show()
 
     def isComplete(self) -> bool:
         return self.outcome is not None and self.outcome.report.ok and not self.is_checking()
