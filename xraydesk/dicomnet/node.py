@@ -404,18 +404,25 @@ class StorageNode:
                 row_id = self._send_queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            item = self.worklist.get(row_id)
-            if item is None or item.path is None:
-                continue
-            note, warnings = send_results(
-                self.config,
-                self.send_to,
-                self.classifier,
-                item.path,
-                item.probabilities,
-                results_dir(),
-            )
-            self.worklist.set_results_sent(row_id, note, warnings)
+            try:  # one object that cannot be made or sent never stops the others
+                item = self.worklist.get(row_id)
+                if item is None or item.path is None:
+                    continue
+                note, warnings = send_results(
+                    self.config,
+                    self.send_to,
+                    self.classifier,
+                    item.path,
+                    item.probabilities,
+                    results_dir(),
+                )
+            except Exception as exc:  # its text may quote a header value: the type only
+                log.error("results of worklist #%s not made: %s", row_id, type(exc).__name__)
+                note, warnings = f"not sent to {self.send_to.name}: {type(exc).__name__}", []
+            try:
+                self.worklist.set_results_sent(row_id, note, warnings)
+            except Exception as exc:
+                log.error("worklist #%s: results note not saved: %s", row_id, type(exc).__name__)
 
 
 def results_dir() -> Path:
