@@ -38,6 +38,15 @@ from PySide6.QtWidgets import (
 from xraydesk.gui.corner_overlay import corner_lines
 from xraydesk.gui.qt_images import DisplayImage, render_display
 from xraydesk.gui.view_orientation import orientation_transform
+from xraydesk.gui.view_overlay import (
+    away_from,
+    draw_corners,
+    draw_ring,
+    ellipse_clip,
+    label_shift,
+    loupe_target,
+    top_right_text,
+)
 from xraydesk.imaging.xray import XRay
 from xraydesk.viewer.ctr import CTR_POINTS, ctr_text
 from xraydesk.viewer.measure import Point, angle_degrees, distance_text, patient_text
@@ -104,7 +113,9 @@ class Measurement:
         anchor = points[1] if self.kind == TOOL_ANGLE and len(points) > 1 else points[-1]
         self.label.setPos(QPointF(anchor[0], anchor[1]))
         # beside the point in screen pixels (the label ignores the zoom): off the lines
-        shift = QPointF(-self.label.boundingRect().width() - 10, -8)
+        box = self.label.boundingRect()
+        direction = away_from(points, self.kind == TOOL_ANGLE)
+        shift = label_shift(direction, box.width(), box.height())
         if self.kind == TOOL_CTR:  # a long label: below the thorax line, not over it
             shift = QPointF(-self.label.boundingRect().width(), 10)
         self.label.setTransform(QTransform.fromTranslate(shift.x(), shift.y()))
@@ -544,26 +555,10 @@ class ImageView(QGraphicsView):
             lines_left.append("Inverted")
         if self.heat_caption and self._overlay.isVisible():
             lines_left.append(f"{self.heat_caption}, {self.state.overlay_opacity * 100:.0f}%")
-        _shadow_text(
-            painter,
-            area,
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-            "\n".join(lines_left),
-        )
-        if self.busy_text or self.title_text:
-            _shadow_text(
-                painter,
-                area,
-                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
-                self.busy_text or self.title_text,
-            )
-        if self.patient_line:
-            bottom_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom
-            _shadow_text(painter, area, bottom_left, self.patient_line)
         top_right, bottom_right = corner_lines(self)
-        right = Qt.AlignmentFlag.AlignRight
-        _shadow_text(painter, area, right | Qt.AlignmentFlag.AlignTop, top_right)
-        _shadow_text(painter, area, right | Qt.AlignmentFlag.AlignBottom, bottom_right)
+        top_right = top_right_text(self.busy_text or self.title_text, top_right)
+        texts = ("\n".join(lines_left), top_right, self.patient_line, bottom_right)
+        draw_corners(painter, QRectF(area), texts)  # laid out so that none overlaps
         if self.magnifier and self._cursor is not None:
             self._draw_loupe(painter)
         painter.restore()
@@ -574,41 +569,19 @@ class ImageView(QGraphicsView):
         return patient_text(self._xray.metadata) if self._xray is not None else ""
 
     def _draw_loupe(self, painter: QPainter) -> None:
-        """A round magnifier beside the cursor: LOUPE_ZOOM times the view's scale."""
+        """A round magnifier centred on the cursor: LOUPE_ZOOM times the view's scale."""
         assert self._cursor is not None
         centre = self.mapToScene(self._cursor.toPoint())
+        centre += self._cursor - QPointF(self._cursor.toPoint())  # keep the sub-pixel part
         half = LOUPE_SIZE / 2.0 / (self.state.zoom * LOUPE_ZOOM)
         source = QRectF(centre.x() - half, centre.y() - half, 2 * half, 2 * half)
-        target = QRectF(0, 0, LOUPE_SIZE, LOUPE_SIZE)
-        area = QRectF(self.viewport().rect())
-        dx = (
-            LOUPE_SIZE * 0.6
-            if self._cursor.x() + LOUPE_SIZE * 1.1 < area.right()
-            else -LOUPE_SIZE * 0.6
-        )
-        dy = (
-            -LOUPE_SIZE * 0.6
-            if self._cursor.y() - LOUPE_SIZE * 1.1 > area.top()
-            else LOUPE_SIZE * 0.6
-        )
-        target.moveCenter(self._cursor + QPointF(dx, dy))  # beside the cursor, inside the view
-        clip = QPainterPath()
-        clip.addEllipse(target)
+        target = loupe_target(self._cursor, LOUPE_SIZE)
         painter.save()
-        painter.setClipPath(clip)
+        painter.setClipPath(ellipse_clip(target))
         painter.fillRect(target, QColor(0, 0, 0))
         painter.translate(target.center())  # turned and mirrored like the view
         painter.setTransform(orientation_transform(self.state.orientation), True)
         square = QRectF(-LOUPE_SIZE / 2.0, -LOUPE_SIZE / 2.0, LOUPE_SIZE, LOUPE_SIZE)
         self._scene.render(painter, square, source)
         painter.restore()
-        painter.setPen(QPen(QColor(235, 200, 120), 2))
-        painter.drawEllipse(target)
-
-
-def _shadow_text(painter: QPainter, area, flags, text: str) -> None:
-    """Light text with a dark outline: readable over both lungs and bone."""
-    painter.setPen(QColor(0, 0, 0, 200))
-    painter.drawText(area.translated(1, 1), flags, text)
-    painter.setPen(QColor(235, 200, 120))
-    painter.drawText(area, flags, text)
+        draw_ring(painter, target)
