@@ -1,0 +1,151 @@
+"""``xraydesk validate MODEL FOLDER``: how a model does on a site's own labelled images.
+
+A thin front door over ``xraydesk.validate``: the images are classified by the batch
+engine (the same verdict as everywhere else) and the report is written as JSON and PDF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from xraydesk.cli.progress import TerminalBar, is_terminal
+from xraydesk.errors import XRayDeskError
+from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.runtime.names import RUNTIME_CHOICES
+
+EPILOG = """\
+FOLDER holds the site's labelled images: one subfolder per label (normal/, pneumonia/,
+...), or any layout with --labels FILE.csv (columns path and label; paths relative to
+FOLDER). A label that is not one of the model's classes (by id or name) must be mapped:
+--map bacterial=pneumonia --map viral=pneumonia, or --map other=skip to leave it out.
+
+The report (OUT.json and OUT.pdf) gives n per class; accuracy, sensitivity and
+specificity per class with 95 % Wilson intervals; ROC curves with bootstrap AUC
+intervals; a reliability diagram and the ECE; the confusion matrix; the share of images
+flagged (any warning) and withheld (no answer), and the accuracy of the answers given
+without a warning; per-subgroup accuracy where DICOM headers state the manufacturer,
+view, age or sex; the most confidently wrong images (thumbnails in the PDF, file names
+in the JSON; no patient identifier); and the model card's test figures beside the
+site's, saying plainly where the site is worse. The JSON's "images" rows hold each
+image's label, prediction, probabilities and warnings, for checking every figure.
+
+Exit status: 0 report written; 1 report written but some files got no answer (each is
+named on stderr with the cause); 2 bad input (folder, labels, mapping, model), nothing
+written; 130 interrupted.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "validate",
+        help="site acceptance: a model's figures on your own labelled images (PDF, JSON)",
+        description="Validate a model on a folder of labelled images and write a report.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="model name or card path")
+    parser.add_argument("folder", type=Path, metavar="FOLDER", help="the labelled images")
+    parser.add_argument(
+        "--labels", type=Path, metavar="FILE.csv", help="labels from a CSV (path,label)"
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="LABEL=CLASS",
+        help="what a site label means in the model's classes (repeatable; CLASS skip: leave out)",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("validation"),
+        metavar="OUT",
+        help="write OUT.json and OUT.pdf (default: ./validation)",
+    )
+    parser.add_argument("--no-pdf", action="store_true", help="write the JSON report only")
+    parser.add_argument(
+        "--sample", type=int, metavar="N", help="validate a seeded random subset of N images"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the subset's seed (default 0)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="inference runtime")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from xraydesk.model.classifier import Classifier
+    from xraydesk.model.library import resolve_model
+    from xraydesk.validate.labels import load_labelled, parse_mapping
+    from xraydesk.validate.report import build_report, summary_lines, write_json
+    from xraydesk.validate.site_run import classify_site
+
+    out_json = args.out.with_name(args.out.name + ".json")
+    out_pdf = args.out.with_name(args.out.name + ".pdf")
+    _check_out_folder(out_json.parent)
+    card = resolve_model(args.model)  # before the images are listed: a typo fails fast
+    labelled = load_labelled(
+        args.folder,
+        card.class_ids,
+        card.display_names,
+        parse_mapping(args.map),
+        args.labels,
+        args.sample,
+        args.seed,
+    )
+    classifier = Classifier.load(card, device=args.device, runtime=args.runtime)
+    print(
+        f"validating {card.label} on {len(labelled.images)} images of {labelled.folder} "
+        f"({classifier.device.label})",
+        file=sys.stderr,
+    )
+    bar = TerminalBar(sys.stderr) if is_terminal(sys.stderr) else None
+    try:
+        images = classify_site(
+            labelled,
+            classifier,
+            on_progress=(lambda p: bar.show(p.done, p.total, "")) if bar else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if len(images) < len(labelled.images):
+        print("xraydesk: the run stopped early; no report written", file=sys.stderr)
+        return 1
+    report = build_report(card, labelled, images)
+    try:
+        write_json(report, out_json)
+    except OSError as exc:
+        raise XRayDeskError(
+            f"{out_json}: could not write the report ({exc.strerror or exc})"
+        ) from exc
+    written = [str(out_json)]
+    if not args.no_pdf:
+        from xraydesk.validate.pdf import write_pdf
+
+        write_pdf(report, out_pdf, labelled.folder)
+        written.append(str(out_pdf))
+    for line in summary_lines(report):
+        print(line)
+    unanswered = [s for s in images if not s.answered]
+    for s in unanswered:
+        print(f"xraydesk: {s.image.path}: no answer: {s.row.error}", file=sys.stderr)
+    print(f"xraydesk: report written to {' and '.join(written)}", file=sys.stderr)
+    if unanswered:
+        print(f"xraydesk: {len(unanswered)} files got no answer (above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _check_out_folder(folder: Path) -> None:
+    """Make the report's folder, or say why it cannot be, before any image is classified."""
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XRayDeskError(
+            f"--out: cannot make the folder {folder} ({exc.strerror or exc}); nothing was validated"
+        ) from exc
