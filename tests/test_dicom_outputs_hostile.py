@@ -254,3 +254,18 @@ def test_classify_folder_names_a_refused_patient_id(
     assert "Traceback" not in stderr and "SR and heat map of 1 image(s)" in stderr
     assert len(list(out.iterdir())) == 2
     assert_no_secrets(stdout + stderr)
+
+
+# -- multi-frame sources (item 9) ----------------------------------------------------------
+
+
+def test_multi_frame_results_say_which_frame(test_classifier, tmp_path: Path) -> None:
+    pixels = (np.random.default_rng(5).random((3, 96, 80)) * 4000).astype(np.uint16)
+    source = make_dicom(tmp_path / "three-frames.dcm", pixels)
+    objects = make_results(source, test_classifier, {c: 0.5 for c in test_classifier.class_ids})
+    note = "Classified frame 1 of 3: the other frames were not read"
+    assert note in _texts(objects.sr) and note in objects.warnings
+    assert note in objects.sc.ImageComments
+    single = make_dicom(tmp_path / "one-frame.dcm", pixels[0])
+    plain = make_results(single, test_classifier, {c: 0.5 for c in test_classifier.class_ids})
+    assert not any("frame" in text for text in _texts(plain.sr))

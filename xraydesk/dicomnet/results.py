@@ -115,6 +115,9 @@ def make_results(
     names = classifier.card.display_names
     warnings = [*xray.notes, *(f"Warning ({w.code}): {w.message}" for w in trust_warnings)]
     warnings += [header_note(clean.notes)] if clean.notes else []  # SR text, no values
+    frames = xray.metadata.frames
+    frame_note = f"Classified frame 1 of {frames}: the other frames were not read"
+    warnings += [frame_note] if frames > 1 else []  # the reader's note says "showing"
     try:
         with warnings_module.catch_warnings():
             # highdicom warns about single-component person names ("Anonymized"): copied
@@ -123,6 +126,8 @@ def make_results(
             sc = _secondary_capture(ref, xray, classifier, predicted, confidence, forward)
             sc.Laterality = clean.laterality or ""  # type 2C: dciodvfy asks for it
             sr = _structured_report(ref, classifier, predicted, probabilities, warnings, names)
+            if frames > 1:
+                sc.ImageComments = f"{DISCLAIMER} {frame_note}."
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         # highdicom's messages quote the offending value (a birth date...): not shown
         raise ResultsError(
