@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk import __version__
+from xraydesk.gui.card_html import figures_html
 from xraydesk.gui.shortcuts import MOUSE_GESTURES, SHORTCUTS
 from xraydesk.model.card import ModelCard
 
@@ -178,14 +179,11 @@ def models_html(cards: list[ModelCard]) -> str:
         ]
         table = "".join(f"<tr><td><b>{e(k)}</b></td><td>{v}</td></tr>" for k, v in rows)
         limits = "".join(f"<li>{e(item)}</li>" for item in card.limitations)
-        metrics = "".join(
-            f"<li>{e(str(k))}: {e(str(v))}</li>" for k, v in list(card.metrics.items())[:12]
-        )
         parts.append(
             f"<h3>{e(card.label)}</h3><p>{e(card.description)}</p><table>{table}</table>"
             f"<p><b>Intended use.</b> {e(card.intended_use)}</p>"
             + (f"<p><b>Limitations</b></p><ul>{limits}</ul>" if limits else "")
-            + (f"<p><b>Metrics</b></p><ul>{metrics}</ul>" if metrics else "")
+            + f"<p><b>Test figures</b></p>{figures_html(card)}"  # tables, not the raw dict
         )
     return "<hr>".join(parts)
 

@@ -6,6 +6,7 @@ renamed or deleted. The same library functions back ``xraydesk models``.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -19,11 +20,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.gui.card_html import figures_html
 from xraydesk.model.card import ModelCard
 from xraydesk.model.library import delete_user_model, list_models, rename_user_model
 from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS, format_with_interval, headline_metrics
@@ -43,7 +46,7 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("models-dialog")
         self.setWindowTitle("Models")
-        self.resize(980, 380)
+        self.resize(980, 620)
         self.cards: list[ModelCard] = []
         self.last_error = ""
         self.table = QTableWidget(0, len(COLUMNS))
@@ -69,6 +72,10 @@ class ModelsDialog(QDialog):
         self.delete_button.clicked.connect(lambda: self.delete_selected())
         close.clicked.connect(self.accept)
         self.table.itemSelectionChanged.connect(self._sync_buttons)
+        # the selected model's per-class and per-pool figures (issue 29 #5)
+        self.details = QTextBrowser()
+        self.details.setObjectName("model-figures")
+        self.details.setMinimumHeight(170)
         self.table.itemDoubleClicked.connect(lambda _item: self.use_selected())
         buttons = QHBoxLayout()
         for b in (self.use_button, self.rename_button, self.delete_button):
@@ -76,7 +83,8 @@ class ModelsDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 2)
+        layout.addWidget(self.details, 3)
         layout.addWidget(self.small_warning)
         layout.addWidget(self.note)
         layout.addLayout(buttons)
@@ -135,6 +143,11 @@ class ModelsDialog(QDialog):
 
     def _sync_buttons(self) -> None:
         card = self.selected()
+        self.details.setHtml(
+            f"<h3>{html.escape(card.label)}</h3>{figures_html(card)}"
+            if card is not None
+            else "<p>Select a model to see its figures per class and per pool.</p>"
+        )
         own = card is not None and card.source == "user"
         self.use_button.setEnabled(card is not None)
         self.rename_button.setEnabled(own)
