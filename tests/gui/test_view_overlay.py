@@ -3,6 +3,9 @@ label sits off its line, the loupe is centred on the cursor."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QLineF, QPointF, QRectF
@@ -114,3 +117,60 @@ def test_loupe_is_centred_on_the_cursor(qtbot, make_window, tmp_path):
     assert (ys.min() + ys.max()) / 2 == pytest.approx(cy, abs=3)
     assert xs.max() - xs.min() == pytest.approx(LOUPE_SIZE * ratio, abs=6)
     image.save("/tmp/rep/loupe.png")
+
+
+LOUPE_AT_SCALE = """
+import sys
+from pathlib import Path
+import numpy as np
+from PySide6.QtCore import QPointF
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from tests.gui.test_reading_tools import _film
+from xraydesk.gui.image_view import ImageView
+from xraydesk.imaging import load_xray
+from xraydesk.viewer.viewstate import ViewState
+from xraydesk.viewer.windowing import window_presets
+xray = load_xray(_film(Path(sys.argv[1])))
+view = ImageView(ViewState())
+view.resize(500, 500)
+view.show()
+view.set_image(xray, window_presets(xray))
+view.set_magnifier(True)
+app.processEvents()
+cursor = view.mapFromScene(QPointF(80, 100))
+QTest.mouseMove(view.viewport(), cursor)
+app.processEvents()
+grabbed = view.viewport().grab().toImage()
+image = grabbed.convertToFormat(grabbed.Format.Format_RGB32)
+ratio = image.devicePixelRatio()
+rgb = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.width(), 4)
+rgb = rgb[..., [2, 1, 0]]
+ring = np.all(np.abs(rgb.astype(int) - (235, 200, 120)) <= 12, axis=-1)
+cx, cy, h = cursor.x() * ratio, cursor.y() * ratio, int(130 * ratio)
+mask = np.zeros_like(ring)
+mask[int(cy) - h : int(cy) + h, int(cx) - h : int(cx) + h] = True
+ys, xs = np.nonzero(ring & mask)
+print(ratio, (xs.min() + xs.max()) / 2 - cx, (ys.min() + ys.max()) / 2 - cy)
+"""
+
+
+def test_loupe_is_centred_at_device_pixel_ratio_two(tmp_path):
+    """A high-DPI screen (QT_SCALE_FACTOR=2, in a fresh interpreter: the ratio is fixed
+    when the application starts): the loupe still sits on the cursor."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", LOUPE_AT_SCALE, str(tmp_path / "f.dcm")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    ratio, dx, dy = (float(v) for v in out.stdout.split()[-3:])
+    assert ratio == 2.0 and abs(dx) <= 3 and abs(dy) <= 3
