@@ -63,6 +63,8 @@ def check_figures_independently(report: dict) -> None:
             tp = int((preds[pos] == i).sum())
             assert pc["sensitivity"] == pytest.approx(tp / pos.sum())
             assert pc["sensitivity_ci95"] == pytest.approx(wilson(tp, int(pos.sum())), abs=1e-9)
+        else:  # no image of the class at the site: no sensitivity, not a sensitivity of 0
+            assert pc["sensitivity"] is None and pc["sensitivity_ci95"] is None
         if neg.any():
             tn = int((preds[neg] != i).sum())
             assert pc["specificity"] == pytest.approx(tn / neg.sum())
@@ -148,6 +150,9 @@ def test_kermany_labels_need_a_mapping(shared_data: Path, tmp_path: Path, capsys
         "viral",
     }
     assert not out.with_suffix(".pdf").exists()
+    assert report["figures"]["n_per_class"]["covid19"] == 0  # a child has no COVID-19 here
+    covid = next(r for r in report["comparison"] if r["metric"] == "sensitivity covid19")
+    assert covid["site"] is None and covid["verdict"] == "no figure"
     check_figures_independently(report)
 
 
@@ -160,18 +165,20 @@ def _dicom_site(root: Path) -> None:
         (root / label).mkdir(parents=True, exist_ok=True)
         pixels = rng.integers(0, 4096, (96, 96)).astype(np.uint16)
         extra = {"PatientSex": sex, "PatientAge": age, "Manufacturer": "Acme Imaging"}
-        make_dicom(root / label / f"img{i}.dcm", pixels, bits_stored=12, extra=extra)
+        # a site's file names may carry the patient id, as the NIH file names do
+        make_dicom(root / label / f"P-0001_{i}.dcm", pixels, bits_stored=12, extra=extra)
 
 
 def test_dicom_site_subgroups_and_no_identifiers(
     tmp_path: Path, test_model_path: Path, capsys
 ) -> None:
-    """Subgroups come from the headers; no patient name, id or birth date reaches the
-    report (JSON or PDF) or the terminal."""
+    """Subgroups come from the headers; with --hide-names no patient name, id or birth
+    date (header or file name) reaches the report (JSON or PDF) or the terminal."""
     site = tmp_path / "site"
     _dicom_site(site)
     out = tmp_path / "r"
-    code, stdout, stderr = run_validate([str(test_model_path), str(site), "-o", str(out)], capsys)
+    args = [str(test_model_path), str(site), "-o", str(out), "--hide-names"]
+    code, stdout, stderr = run_validate(args, capsys)
     assert code == 0, stderr
     report = json.loads(out.with_suffix(".json").read_text())
     groups = report["figures"]["subgroups"]
@@ -187,6 +194,7 @@ def test_dicom_site_subgroups_and_no_identifiers(
         {**groups["manufacturer"][0], "value": "Acme Imaging", "n": 6}
     ]
     check_figures_independently(report)
+    assert sorted(r["name"] for r in report["images"])[0] == "covid19/image-1.dcm"
     everything = out.with_suffix(".json").read_bytes() + out.with_suffix(".pdf").read_bytes()
     for secret in ("Doe^Jane", "Doe", "P-0001", "19700101"):
         assert secret.encode() not in everything

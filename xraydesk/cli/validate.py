@@ -27,7 +27,8 @@ intervals; a reliability diagram and the ECE; the confusion matrix; the share of
 flagged (any warning) and withheld (no answer), and the accuracy of the answers given
 without a warning; per-subgroup accuracy where DICOM headers state the manufacturer,
 view, age or sex; the most confidently wrong images (thumbnails in the PDF, file names
-in the JSON; no patient identifier); and the model card's test figures beside the
+in the JSON, or CLASS/image-N with --hide-names when file names identify patients; no
+DICOM header field but those four is read); and the model card's test figures beside the
 site's, saying plainly where the site is worse. The JSON's "images" rows hold each
 image's label, prediction, probabilities and warnings, for checking every figure.
 
@@ -70,6 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sample", type=int, metavar="N", help="validate a seeded random subset of N images"
     )
     parser.add_argument("--seed", type=int, default=0, help="the subset's seed (default 0)")
+    parser.add_argument(
+        "--hide-names",
+        action="store_true",
+        help="name images CLASS/image-N in the report (for file names that identify patients)",
+    )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="inference runtime")
     parser.set_defaults(run=run)
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         args.labels,
         args.sample,
         args.seed,
+        args.hide_names,
     )
     classifier = Classifier.load(card, device=args.device, runtime=args.runtime)
     print(
@@ -125,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_pdf:
         from xraydesk.validate.pdf import write_pdf
 
-        write_pdf(report, out_pdf, labelled.folder)
+        write_pdf(report, out_pdf, {s.image.name: s.image.path for s in images})
         written.append(str(out_pdf))
     for line in summary_lines(report):
         print(line)

@@ -12,7 +12,7 @@ import csv
 import os
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xraydesk.errors import XRayDeskError
@@ -68,11 +68,13 @@ def load_labelled(
     csv_path: str | os.PathLike[str] | None = None,
     sample: int | None = None,
     seed: int = 0,
+    hide_names: bool = False,
 ) -> LabelledSet:
     """The labelled images of ``folder`` with their class ids, in a stable order.
 
     ``sample`` keeps a seeded random subset of that many images (a quick look at a
-    large site); the same seed gives the same subset."""
+    large site); the same seed gives the same subset. ``hide_names`` names the images
+    CLASS/image-N in the report, for sites whose file names carry patient identifiers."""
     root = Path(folder)
     if not root.exists():
         raise LabelError(f"{root}: the folder does not exist")
@@ -95,11 +97,17 @@ def load_labelled(
     if not images:
         raise LabelError(f"{root}: no labelled image left to validate ({skipped} skipped by --map)")
     total = len(images)
+    if sample is not None and sample < 1:
+        raise LabelError(f"--sample {sample}: give a number of images of at least 1")
     if sample is not None and sample < total:
-        if sample < 1:
-            raise LabelError(f"--sample {sample}: give a number of images of at least 1")
         keep = sorted(random.Random(seed).sample(range(total), sample))
         images = [images[i] for i in keep]
+    if hide_names:  # file names that may carry identifiers never reach the report
+        width = len(str(len(images)))
+        images = [
+            replace(image, name=f"{image.label}/image-{i:0{width}d}{image.path.suffix.lower()}")
+            for i, image in enumerate(images, start=1)
+        ]
     return LabelledSet(root, source, images, used, skipped, total)
 
 

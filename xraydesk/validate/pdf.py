@@ -9,7 +9,7 @@ curves and the reliability diagram; subgroups and the most confidently wrong ima
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ WORSE_COLOUR, CLEARLY_COLOUR = "#fde2c8", "#f8c0c0"
 THUMB = 256
 
 
-def write_pdf(report: dict[str, Any], path: Path, folder: Path) -> None:
-    """Write the report's PDF to ``path``; ``folder`` is the site folder (thumbnails)."""
+def write_pdf(report: dict[str, Any], path: Path, files: Mapping[str, Path]) -> None:
+    """Write the report's PDF to ``path``; ``files``: each image's report name -> its file
+    (for the thumbnails)."""
     try:
         from matplotlib.backends.backend_pdf import PdfPages
         from matplotlib.figure import Figure
@@ -35,7 +36,7 @@ def write_pdf(report: dict[str, Any], path: Path, folder: Path) -> None:
         with PdfPages(side, metadata={"Title": "XRayDesk site validation"}) as pdf:
             for draw in (_summary_page, _class_page, _curves_page, _wrong_page):
                 fig = Figure(figsize=A4)
-                if draw(fig, report, folder):
+                if draw(fig, report, files):
                     pdf.savefig(fig)
         side.replace(path)
     except OSError as exc:
@@ -43,7 +44,7 @@ def write_pdf(report: dict[str, Any], path: Path, folder: Path) -> None:
         raise XRayDeskError(f"{path}: could not write the PDF ({exc.strerror or exc})") from exc
 
 
-def _summary_page(fig, report: dict[str, Any], folder: Path) -> bool:
+def _summary_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> bool:
     model, site, fig_data = report["model"], report["site"], report["figures"]
     counts = ", ".join(f"{_name(report, c)} {n}" for c, n in fig_data["n_per_class"].items())
     answered = fig_data["answered_unflagged"]
@@ -52,6 +53,7 @@ def _summary_page(fig, report: dict[str, Any], folder: Path) -> bool:
         f"Site folder: {site['folder']} (labels from {site['labels_from']})",
         f"Images: {fig_data['n_images']} ({counts})"
         + (f", a seeded sample of {site['images_labelled']}" if site["sampled"] else ""),
+        _mapping_line(site),
         f"Flagged (any warning): {_pct(fig_data['flagged'])}; "
         f"withheld (no answer): {_pct(fig_data['withheld'])}",
         f"Accuracy of the answers given without a warning: "
@@ -84,7 +86,7 @@ def _summary_page(fig, report: dict[str, Any], folder: Path) -> bool:
     return True
 
 
-def _class_page(fig, report: dict[str, Any], folder: Path) -> bool:
+def _class_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> bool:
     metrics = report["figures"].get("metrics")
     if not metrics:
         return False
@@ -122,7 +124,7 @@ def _class_page(fig, report: dict[str, Any], folder: Path) -> bool:
     return True
 
 
-def _curves_page(fig, report: dict[str, Any], folder: Path) -> bool:
+def _curves_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> bool:
     metrics = report["figures"].get("metrics")
     if not metrics:
         return False
@@ -158,7 +160,7 @@ def _curves_page(fig, report: dict[str, Any], folder: Path) -> bool:
     return True
 
 
-def _wrong_page(fig, report: dict[str, Any], folder: Path) -> bool:
+def _wrong_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> bool:
     figures = report["figures"]
     subgroups, wrong = figures.get("subgroups") or {}, figures.get("most_confidently_wrong") or []
     if not subgroups and not wrong:
@@ -180,17 +182,18 @@ def _wrong_page(fig, report: dict[str, Any], folder: Path) -> bool:
         y -= 0.08
     if wrong:
         fig.text(0.06, y, "Most confidently wrong", fontsize=14, weight="bold")
-        _thumbnails(fig, report, wrong, folder, top=y - 0.02)
+        _thumbnails(fig, report, wrong, files, top=y - 0.02)
     return True
 
 
-def _thumbnails(fig, report, wrong: Sequence[dict], folder: Path, top: float) -> None:
+def _thumbnails(fig, report, wrong: Sequence[dict], files: Mapping[str, Path], top: float) -> None:
     cols, size = 4, min(0.21, (top - 0.04) / 2 - 0.04)
     for i, item in enumerate(wrong[:8]):
         row, col = divmod(i, cols)
         ax = fig.add_axes((0.04 + col * 0.235, top - (row + 1) * (size + 0.05), 0.21, size))
         ax.set_axis_off()
-        pixels = _thumbnail(folder / item["name"])
+        path = files.get(item["name"])
+        pixels = None if path is None else _thumbnail(path)
         if pixels is not None:
             ax.imshow(pixels, cmap="gray", vmin=0, vmax=1)
         caption = (
@@ -235,6 +238,14 @@ def _paragraphs(fig, y: float, lines: Sequence[str], size: float) -> float:
             fig.text(0.06, y, part, fontsize=size)
             y -= 0.018
     return y
+
+
+def _mapping_line(site: dict[str, Any]) -> str:
+    """How the site's labels were read, where they are not the model's class ids."""
+    mapped = [f"{a} as {b}" for a, b in site["mapping"].items() if a != b]
+    skipped = site.get("skipped_by_mapping") or 0
+    text = "Site labels read " + ", ".join(mapped) if mapped else "Site labels are class ids"
+    return text + (f"; {skipped} images left out by --map" if skipped else "")
 
 
 def _verdict_colour(verdict: str) -> str:

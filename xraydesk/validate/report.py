@@ -94,7 +94,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         )
     worse = report["worse_than_card"]
     if worse:
-        lines.append(f"worse than the model card on {len(worse)} figures:")
+        figures_word = "figure" if len(worse) == 1 else "figures"
+        lines.append(f"worse than the model card on {len(worse)} {figures_word}:")
         lines += [f"  {line}" for line in worse]
     elif metrics:
         lines.append("no figure is worse than the model card's")

@@ -59,7 +59,10 @@ def site_figures(images: Sequence[SiteImage], class_ids: Sequence[str]) -> dict[
         row = result["per_class"][cid]
         tn = int(cm.sum() - cm[i, :].sum() - cm[:, i].sum() + cm[i, i])
         negatives = int(cm.sum() - cm[i, :].sum())
-        row["sensitivity"], row["sensitivity_ci95"] = row["recall"], row["recall_ci95"]
+        # a class with no image at the site has no sensitivity (not 0: nothing was missed)
+        has = row["support"] > 0
+        row["sensitivity"] = row["recall"] if has else None
+        row["sensitivity_ci95"] = row["recall_ci95"] if has else None
         row["specificity"] = tn / negatives if negatives else None
         row["specificity_ci95"] = _ci(tn, negatives)
     result["reliability"] = reliability_bins(probs, y_true)

@@ -58,13 +58,17 @@ def classify_site(
     paths = [image.path for image in labelled.images]
     batch = BatchRun(paths, classifier, options, cancel=cancel, on_progress=on_progress)
     rows = batch.rows()
-    out: list[SiteImage] = []
+    found: dict[Path, ResultRow] = {}  # by path, not by position: a row is never misfiled
     try:
-        for image, row in zip(labelled.images, rows, strict=False):
-            out.append(SiteImage(image, row, header_groups(image.path)))
+        for row in rows:
+            found[Path(row.path)] = row
     finally:
         rows.close()
-    return out
+    return [
+        SiteImage(image, found[image.path], header_groups(image.path))
+        for image in labelled.images
+        if image.path in found  # missing only when the run was stopped early
+    ]
 
 
 def header_groups(path: Path) -> dict[str, str]:
