@@ -15,6 +15,7 @@ from PySide6.QtCore import QItemSelectionModel
 
 from tests.orthanc import ORTHANC_AET, Orthanc, orthanc_server  # noqa: F401 - fixture
 from xraydesk.dicomnet import NodeConfig, make_node
+from xraydesk.gui.metadata_panel import MASK
 from xraydesk.gui.pacs_panel import PacsPanel
 
 pytestmark = pytest.mark.data
@@ -56,6 +57,8 @@ def test_echo_find_retrieve_worklist_open_and_send(
     with qtbot.waitSignal(panel.studies_found, timeout=WAIT_MS):
         panel.find_button.click()
     assert [m.study_uid for m in panel.studies] == [nih.StudyInstanceUID]
+    assert panel.study_table.item(0, 3).text() == MASK  # as in the viewer, until asked
+    panel.reveal_button.click()
     assert panel.study_table.item(0, 3).text() == nih.PatientID
     panel.patient_edit.clear()
     with qtbot.waitSignal(panel.studies_found, timeout=WAIT_MS):

@@ -20,12 +20,10 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -48,7 +46,9 @@ from xraydesk.dicomnet import (
 from xraydesk.dicomnet.node import results_dir
 from xraydesk.dicomnet.scu import CHEST_MODALITIES
 from xraydesk.errors import XRayDeskError
-from xraydesk.gui.jobs import ClassifierProvider, Job, JobThread
+from xraydesk.gui.jobs import ClassifierProvider, JobThread
+from xraydesk.gui.metadata_panel import MASK
+from xraydesk.gui.pacs_parts import CallJob, confirm_removal, make_table, without_node
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +57,19 @@ WORKLIST_ROWS = 200
 MODALITY_CHOICES = {"CR and DX": CHEST_MODALITIES, "CR": ("CR",), "DX": ("DX",)}
 STUDY_COLUMNS = ("Date", "Modalities", "Accession", "Patient ID", "Patient", "Description")
 WORKLIST_COLUMNS = ("Received", "Status", "Modality", "Patient ID", "Prediction", "Notes")
-
-
-class CallJob(Job):
-    """Any blocking call (echo, find, move, send) as a job."""
-
-    def __init__(self, call: Callable[[], object]) -> None:
-        super().__init__()
-        self.call = call
-
-    def work(self) -> object:
-        return self.call()
+# identifying columns, masked until "Show patient data" (as the viewer's image info)
+STUDY_IDENTIFIERS = frozenset({2, 3, 4})
+WORKLIST_IDENTIFIERS = frozenset({3})
+NO_NODE = (
+    "No PACS node is selected: add one under “Add a node” (name, AE title, host, port) "
+    "and choose it in the list."
+)
 
 
 class PacsPanel(QWidget):
     open_image_requested = Signal(Path)
     message_shown = Signal(str)
+    failed = Signal(str)  # a problem the user must see (the window shows it in its banner)
     worklist_changed = Signal()  # a row was committed by this app's node (any thread)
     studies_found = Signal(object)  # list[StudyMatch]
 
@@ -103,10 +100,16 @@ class PacsPanel(QWidget):
         nodes = QGroupBox("PACS nodes")
         row = QHBoxLayout(nodes)
         self.node_combo = QComboBox()
+        self.node_combo.setPlaceholderText("No PACS node yet: add one below")
         self.echo_button = QPushButton("Echo")
+        self.echo_button.setToolTip("Check that the selected node answers (C-ECHO)")
         self.echo_button.clicked.connect(self.echo_selected)
+        self.remove_node_button = QPushButton("Remove…")
+        self.remove_node_button.setToolTip("Remove the selected node from this computer")
+        self.remove_node_button.clicked.connect(lambda: self.remove_selected())
         row.addWidget(self.node_combo, 1)
         row.addWidget(self.echo_button)
+        row.addWidget(self.remove_node_button)
         layout.addWidget(nodes)
 
         add = QGroupBox("Add a node")
@@ -143,7 +146,7 @@ class PacsPanel(QWidget):
         qform.addRow(self.find_button)
         layout.addWidget(query)
 
-        self.study_table = _table(STUDY_COLUMNS)
+        self.study_table = make_table(STUDY_COLUMNS)
         self.study_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.retrieve_button = QPushButton("Retrieve selected into this node")
         self.retrieve_button.clicked.connect(self.retrieve_selected)
@@ -158,11 +161,18 @@ class PacsPanel(QWidget):
         self.listen_button.toggled.connect(self._toggle_node)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh_worklist)
+        self.reveal_button = QPushButton("Show patient data")
+        self.reveal_button.setCheckable(True)
+        self.reveal_button.setToolTip(
+            "Patient IDs, names and accession numbers are hidden until you ask for them"
+        )
+        self.reveal_button.toggled.connect(self.set_identifiers_revealed)
         controls.addWidget(self.listen_button)
         controls.addWidget(self.refresh_button)
         controls.addStretch(1)
+        controls.addWidget(self.reveal_button)
         ilayout.addLayout(controls)
-        self.worklist_table = _table(WORKLIST_COLUMNS)
+        self.worklist_table = make_table(WORKLIST_COLUMNS)
         self.worklist_table.cellDoubleClicked.connect(self._open_row)
         ilayout.addWidget(self.worklist_table, 2)
         layout.addWidget(incoming, 2)
@@ -183,7 +193,7 @@ class PacsPanel(QWidget):
         try:
             self._names = ModelCard.read(path).display_names
         except XRayDeskError as exc:
-            self.show_message(str(exc))
+            self.show_problem(str(exc))
             self._provider = None
             return
         self._provider = lambda: shared_cache().get(path, device)
@@ -199,15 +209,15 @@ class PacsPanel(QWidget):
         try:
             config = self.config()
         except XRayDeskError as exc:
-            self.show_message(str(exc))
+            self.show_problem(str(exc))
             return
         current = self.node_combo.currentData()
         self.node_combo.clear()
         for node in config.nodes.values():
             self.node_combo.addItem(node.describe(), node.name)
         index = self.node_combo.findData(current)
-        if index >= 0:
-            self.node_combo.setCurrentIndex(index)
+        # with a placeholder text Qt selects nothing by itself: the first node then
+        self.node_combo.setCurrentIndex(index if index >= 0 else 0 if config.nodes else -1)
 
     def save_node(self) -> None:
         try:
@@ -219,7 +229,7 @@ class PacsPanel(QWidget):
             )
             self.config().with_node(node).save()
         except XRayDeskError as exc:
-            self.show_message(str(exc))
+            self.show_problem(str(exc))
             return
         self.reload_config()
         self.node_combo.setCurrentIndex(self.node_combo.findData(node.name))
@@ -228,12 +238,38 @@ class PacsPanel(QWidget):
     def selected_node_name(self) -> str | None:
         return self.node_combo.currentData()
 
+    def node_names(self) -> list[str]:
+        return [self.node_combo.itemData(i) for i in range(self.node_combo.count())]
+
+    def remove_selected(self, confirm: bool = True) -> bool:
+        """Remove the selected node from the configuration, after asking."""
+        name = self.selected_node_name()
+        if not name:
+            self.show_problem("No PACS node is selected, so there is nothing to remove.")
+            return False
+        try:
+            config = self.config()
+            node = config.node(name)
+        except XRayDeskError as exc:
+            self.show_problem(str(exc))
+            return False
+        if confirm and not confirm_removal(self, node.describe()):
+            return False
+        try:
+            without_node(config, name).save()
+        except (XRayDeskError, OSError) as exc:
+            self.show_problem(f"Cannot remove {name}: {exc}")
+            return False
+        self.reload_config()
+        self.show_message(f"Removed {node.describe()}")
+        return True
+
     # -- network jobs ----------------------------------------------------------------------
     def _run(self, call: Callable[[], object], done: Callable[[object], None]) -> JobThread:
         job = CallJob(call)
         thread = JobThread(job, self)
         job.succeeded.connect(done)
-        job.failed.connect(self.show_message)
+        job.failed.connect(self.show_problem)
         job.done.connect(lambda: self._forget(thread))
         self._jobs.append(thread)
         thread.start()
@@ -245,20 +281,24 @@ class PacsPanel(QWidget):
             self._jobs.remove(thread)
         thread.deleteLater()
 
-    def _with_node(self, action: Callable[[NodeConfig, object], object]):
-        name = self.selected_node_name()
+    def _with_node(self, action: Callable[[NodeConfig, object], object], name: str | None = None):
+        name = name or self.selected_node_name()
         if not name:
-            self.show_message("Add a PACS node first (name, AE title, host, port).")
+            self.show_problem(NO_NODE)
             return None
-        config = self.config()
-        node = config.node(name)
+        try:
+            config = self.config()
+            node = config.node(name)
+        except XRayDeskError as exc:
+            self.show_problem(str(exc))
+            return None
         return lambda: action(config, node)
 
     def echo_selected(self) -> JobThread | None:
+        name = self.selected_node_name()
         call = self._with_node(echo)
         if call is None:
             return None
-        name = self.selected_node_name()
         return self._run(call, lambda s: self.show_message(f"{name} answered in {s * 1000:.0f} ms"))
 
     def query(self) -> StudyQuery:
@@ -278,15 +318,38 @@ class PacsPanel(QWidget):
     @Slot(object)
     def _show_studies(self, matches: object) -> None:
         self.studies = list(matches)  # type: ignore[call-overload]
+        self._fill_studies()
+        self.show_message(f"{len(self.studies)} studies found")
+        self.studies_found.emit(self.studies)
+
+    def _fill_studies(self) -> None:
         table = self.study_table
         table.setRowCount(len(self.studies))
         for r, m in enumerate(self.studies):
             values = (m.study_date, m.modalities, m.accession, m.patient_id, m.patient_name,
                       m.description)  # fmt: skip
             for c, value in enumerate(values):
-                table.setItem(r, c, QTableWidgetItem(value))
-        self.show_message(f"{len(self.studies)} studies found")
-        self.studies_found.emit(self.studies)
+                table.setItem(r, c, QTableWidgetItem(self._shown(value, c in STUDY_IDENTIFIERS)))
+
+    # -- identifiers -----------------------------------------------------------------------
+    @property
+    def identifiers_revealed(self) -> bool:
+        return self.reveal_button.isChecked()
+
+    @Slot(bool)
+    def set_identifiers_revealed(self, revealed: bool) -> None:
+        """Show or mask patient IDs, names and accession numbers in both tables."""
+        if self.reveal_button.isChecked() != revealed:
+            self.reveal_button.setChecked(revealed)  # comes back here through toggled
+            return
+        self.reveal_button.setText("Hide patient data" if revealed else "Show patient data")
+        self._fill_studies()
+        self.refresh_worklist()
+
+    def _shown(self, value: str | None, identifying: bool) -> str:
+        if identifying and value and not self.identifiers_revealed:
+            return MASK
+        return value or ""
 
     def retrieve_selected(self) -> JobThread | None:
         rows = sorted({i.row() for i in self.study_table.selectedIndexes()})
@@ -304,12 +367,15 @@ class PacsPanel(QWidget):
         return None if call is None else self._run(call, done)
 
     def send_results(
-        self, source: Path, probabilities: dict[str, float] | None = None
+        self,
+        source: Path,
+        probabilities: dict[str, float] | None = None,
+        node_name: str | None = None,
     ) -> JobThread | None:
-        """SR + heat-map Secondary Capture of ``source`` to the selected node (the viewer's
-        "Send result to PACS")."""
+        """SR + heat-map Secondary Capture of ``source`` to ``node_name`` (default: the
+        selected node), for the viewer's "Send result to PACS"."""
         if self._provider is None:
-            self.show_message("No model is loaded.")
+            self.show_problem("Cannot send to the PACS: no model is loaded.")
             return None
         provider = self._provider
 
@@ -324,15 +390,22 @@ class PacsPanel(QWidget):
             )
             return note
 
-        call = self._with_node(action)
-        return None if call is None else self._run(call, lambda note: self.show_message(str(note)))
+        def done(note: object) -> None:
+            text = str(note)
+            if text.startswith("not sent"):  # send_results returns its failure as the note
+                self.show_problem(f"The result was {text}")
+            else:
+                self.show_message(text)
+
+        call = self._with_node(action, node_name)
+        return None if call is None else self._run(call, done)
 
     # -- the node in this app --------------------------------------------------------------
     @Slot(bool)
     def _toggle_node(self, on: bool) -> None:
         if on and self._node is None:
             if self._provider is None:
-                self.show_message("No model is loaded: the node cannot classify.")
+                self.show_problem("No model is loaded: the node cannot classify.")
                 self.listen_button.setChecked(False)
                 return
             try:
@@ -341,7 +414,7 @@ class PacsPanel(QWidget):
                 )
                 port = node.start()
             except XRayDeskError as exc:
-                self.show_message(str(exc))
+                self.show_problem(str(exc))
                 self.listen_button.setChecked(False)
                 return
             self._node = node
@@ -371,7 +444,7 @@ class PacsPanel(QWidget):
             with Worklist() as worklist:
                 self.items = worklist.items(limit=WORKLIST_ROWS)
         except XRayDeskError as exc:
-            self.show_message(str(exc))
+            self.show_problem(str(exc))
             return
         table = self.worklist_table
         table.setRowCount(len(self.items))
@@ -382,7 +455,7 @@ class PacsPanel(QWidget):
                 prediction = f"{self._names.get(item.prediction, item.prediction)} {p:.0%}"
             notes = "; ".join(filter(None, [item.error, *item.warnings, item.results]))
             values = (item.received_at[:19].replace("T", " "), item.status, item.modality or "",
-                      item.patient_id or "", prediction, notes)  # fmt: skip
+                      self._shown(item.patient_id, True), prediction, notes)  # fmt: skip
             for c, value in enumerate(values):
                 cell = QTableWidgetItem(value)
                 if item.status in ("failed", "skipped") or item.warnings:
@@ -399,6 +472,12 @@ class PacsPanel(QWidget):
         self.status_label.setText(text)
         self.message_shown.emit(text)
 
+    def show_problem(self, text: str) -> None:
+        """A failure or a missing choice: in the panel, and (``failed``) in the window's
+        banner, whole, until dismissed."""
+        self.show_message(text)
+        self.failed.emit(text)
+
     def shutdown(self, wait_ms: int = 30_000) -> None:
         """Stop the node and wait for network jobs (before the panel or the app goes away)."""
         self.timer.stop()
@@ -406,14 +485,3 @@ class PacsPanel(QWidget):
         for thread in list(self._jobs):
             thread.wait(wait_ms)
         QCoreApplication.sendPostedEvents(self)
-
-
-def _table(columns: tuple[str, ...]) -> QTableWidget:
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.verticalHeader().setVisible(False)
-    return table

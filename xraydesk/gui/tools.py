@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QInputDialog, QMenu
 
 from xraydesk.gui.batch_panel import BatchPanel
 from xraydesk.gui.main_window import MainWindow
@@ -53,28 +53,52 @@ def install_tools(window: MainWindow) -> Tools:
 
 def install_pacs(window: MainWindow) -> tuple[PacsPanel, QAction]:
     """Dock the PACS panel (following the active model) and put "Send result to PACS"
-    beside the viewer's exports in the File menu."""
+    beside the viewer's exports in the File menu (above Quit). The panel's failures go to
+    the window's banner, whole, until dismissed."""
     pacs = PacsPanel()
     pacs.set_model(window.active_model_path, window.device)
     window.model_changed.connect(lambda path: pacs.set_model(path, window.device))
     pacs.message_shown.connect(lambda text: window.statusBar().showMessage(text, 8000))
+    pacs.failed.connect(window.show_message)
     window.add_tool_panel(pacs, "PACS")
-    send = QAction("Send result to &PACS", window)
+    send = QAction("Send result to &PACS…", window)
+    send.setToolTip("Send the structured report and the heat map of this image to a PACS node")
     send.triggered.connect(lambda: send_result_to_pacs(window, pacs))
-    export = window.actions_by_id["export_report"]
+    export = window.actions_by_id["export_image"]
     menus = [m for m in export.associatedObjects() if isinstance(m, QMenu)]
-    (menus[0] if menus else window.model_menu).addAction(send)
+    if menus:
+        actions = menus[0].actions()
+        after = actions.index(export) + 1
+        menus[0].insertAction(actions[after] if after < len(actions) else None, send)
+    else:
+        window.model_menu.addAction(send)
     return pacs, send
 
 
-def send_result_to_pacs(window: MainWindow, pacs: PacsPanel):
-    """SR + heat-map Secondary Capture of the image shown, to the PACS panel's node."""
+def send_result_to_pacs(window: MainWindow, pacs: PacsPanel, node: str | None = None):
+    """SR + heat-map Secondary Capture of the image shown, to a PACS node: the only one,
+    or the one the user picks when there are several."""
     xray, prediction = window.current_xray, window.current_prediction
     if xray is None:
-        window.show_message("Open a DICOM image first.")
+        window.show_message("Open a DICOM image first, then send its result to the PACS.")
         return None
+    if node is None:
+        names = pacs.node_names()
+        if not names:
+            window.show_message(
+                "No PACS node is configured: add one in the PACS panel (View > Panels > PACS)."
+            )
+            return None
+        node = names[0]
+        if len(names) > 1:
+            current = names.index(pacs.selected_node_name() or names[0])
+            node, chosen = QInputDialog.getItem(
+                window, "Send result to PACS", "Send to:", names, current, False
+            )
+            if not chosen:
+                return None
     probabilities = dict(prediction.probabilities) if prediction is not None else None
-    return pacs.send_results(xray.path, probabilities)
+    return pacs.send_results(xray.path, probabilities, node_name=node)
 
 
 def _use_model(window: MainWindow, card_path: Path) -> None:
