@@ -15,23 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QListWidget,
     QListWidgetItem,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QTableView,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -42,10 +28,8 @@ from xraydesk.batch.store import ResultStore, RunInfo, default_db_path
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
+from xraydesk.gui.batch_layout import build_panel
 from xraydesk.gui.batch_results import (
-    BatchFilterProxy,
-    BatchResultsModel,
-    ElideDelegate,
     count_text,
 )
 from xraydesk.gui.batch_skipped import SkippedFilesDialog
@@ -88,175 +72,7 @@ class BatchPanel(QWidget):
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
-        self.model_label = QLabel()
-        self.model_label.setObjectName("batch-model")
-        layout.addWidget(self.model_label)
-        layout.addLayout(self._build_folder_row())
-        layout.addLayout(self._build_options_row())
-        layout.addLayout(self._build_progress())
-        layout.addLayout(self._build_filters_row())
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        table_box = QWidget()
-        table_layout = QVBoxLayout(table_box)
-        table_layout.setContentsMargins(0, 0, 0, 0)
-        table_layout.addWidget(self._build_table(), 1)
-        # the selected row in full: its error in sight even when Status is scrolled away
-        self.row_details = QLabel("Select a row to see its file and status in full.")
-        self.row_details.setObjectName("batch-row-details")
-        self.row_details.setWordWrap(True)
-        self.row_details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        table_layout.addWidget(self.row_details)
-        splitter.addWidget(table_box)
-        splitter.addWidget(self._build_past_runs())
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        layout.addWidget(splitter, 1)
-
-    def _build_folder_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.folder_edit = QLineEdit()
-        self.folder_edit.setPlaceholderText("Folder of radiographs")
-        self.browse_button = QPushButton("Choose folder…")
-        row.addWidget(self.folder_edit, 1)
-        row.addWidget(self.browse_button)
-        return row
-
-    def _build_options_row(self) -> QVBoxLayout:
-        """Options on one line, Start and Cancel on the next: narrow enough for a dock
-        beside the image."""
-        box = QVBoxLayout()
-        row = QHBoxLayout()
-        self.recursive_check = QCheckBox("Include subfolders")
-        self.recursive_check.setChecked(True)
-        self.no_skip_check = QCheckBox("Classify again")
-        self.no_skip_check.setToolTip(
-            "Classify every file again, even those this model already classified "
-            "(otherwise their stored results are reused)"
-        )
-        self.cam_check = QCheckBox("Grad-CAM images")
-        self.cam_check.setToolTip("Save a Grad-CAM overlay PNG of every image into a folder")
-        self.start_button = QPushButton("Start")
-        self.cancel_button = QPushButton("Cancel")
-        for widget in (self.recursive_check, self.no_skip_check, self.cam_check):
-            row.addWidget(widget)
-        row.addStretch(1)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.cancel_button)
-        box.addLayout(row)
-        box.addLayout(buttons)
-        return box
-
-    def _build_progress(self) -> QVBoxLayout:
-        """Progress bar, progress line and the (hidden until needed) message."""
-        box = QVBoxLayout()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setFormat("Ready")  # no "0 / 100" before a run
-        self.progress_bar.setValue(0)
-        self.progress_label = QLabel(" ")
-        self.progress_label.setObjectName("batch-progress")
-        self.message_label = QLabel()
-        self.message_label.setObjectName("batch-message")
-        self.message_label.setWordWrap(True)
-        self.message_label.hide()
-        self.skipped_button = QPushButton()
-        self.skipped_button.setObjectName("batch-skipped")
-        self.skipped_button.setToolTip("The files this run passed over, and why")
-        self.skipped_button.setFlat(True)
-        self.skipped_button.hide()
-        status = QHBoxLayout()
-        status.addWidget(self.progress_label, 1)
-        status.addWidget(self.skipped_button)
-        box.addWidget(self.progress_bar)
-        box.addLayout(status)
-        box.addWidget(self.message_label)
-        return box
-
-    def _build_filters_row(self) -> QVBoxLayout:
-        """The filters on one line, the exports on the next."""
-        box = QVBoxLayout()
-        row = QHBoxLayout()
-        self.class_filter = QComboBox()
-        self.class_filter.addItem("All predictions", None)
-        self.threshold_spin = QDoubleSpinBox()
-        self.threshold_spin.setRange(0.0, 100.0)
-        self.threshold_spin.setDecimals(0)
-        self.threshold_spin.setSingleStep(5.0)
-        self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setPrefix("≥ ")
-        self.threshold_spin.setToolTip(
-            "Only rows whose predicted class has at least this probability"
-        )
-        self.errors_check = QCheckBox("Errors only")
-        self.flagged_check = QCheckBox("Flagged only")
-        self.flagged_check.setToolTip(
-            "Only rows with warnings: not a chest radiograph, rotated, inverted, low quality, "
-            "out of distribution..."
-        )
-        row.addWidget(QLabel("Show"))
-        for widget in (self.class_filter, self.threshold_spin, self.errors_check):
-            row.addWidget(widget)
-        row.addWidget(self.flagged_check)
-        row.addStretch(1)
-        exports = QHBoxLayout()
-        self.count_label = QLabel()
-        self.count_label.setObjectName("batch-count")
-        exports.addWidget(self.count_label)
-        exports.addStretch(1)
-        self.export_csv_button = QPushButton("Export CSV…")
-        self.export_json_button = QPushButton("Export JSON…")
-        for button in (self.export_csv_button, self.export_json_button):
-            button.setToolTip("Save the rows shown (filters and sorting applied)")
-            exports.addWidget(button)
-        box.addLayout(row)
-        box.addLayout(exports)
-        return box
-
-    def _build_table(self) -> QTableView:
-        self.results_model = BatchResultsModel(self)
-        self.proxy = BatchFilterProxy(self)
-        self.proxy.setSourceModel(self.results_model)
-        self.table = table = QTableView()
-        table.setObjectName("batch-results")
-        table.setModel(self.proxy)
-        table.setSortingEnabled(True)
-        table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # input order until asked
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setAlternatingRowColors(True)
-        table.setWordWrap(False)  # one line per row, elided where the delegates say
-        table.verticalHeader().setVisible(False)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        table.horizontalHeader().setStretchLastSection(True)
-        table.setToolTip("Double-click a row to open the image in the viewer")
-        self._name_delegate = ElideDelegate(Qt.TextElideMode.ElideMiddle, table)
-        self._folder_delegate = ElideDelegate(Qt.TextElideMode.ElideLeft, table)
-        table.setItemDelegateForColumn(0, self._name_delegate)
-        for signal in (
-            self.proxy.rowsInserted,
-            self.proxy.rowsRemoved,
-            self.proxy.modelReset,
-            self.proxy.layoutChanged,
-        ):
-            signal.connect(self._update_count)
-        return table
-
-    def _build_past_runs(self) -> QWidget:
-        past = QWidget()
-        layout = QVBoxLayout(past)
-        layout.setContentsMargins(0, 0, 0, 0)
-        header = QHBoxLayout()
-        header.addWidget(QLabel("Past runs"))
-        header.addStretch(1)
-        self.open_run_button = QPushButton("Open")
-        header.addWidget(self.open_run_button)
-        layout.addLayout(header)
-        self.runs_list = QListWidget()
-        self.runs_list.setObjectName("batch-runs")
-        layout.addWidget(self.runs_list)
-        return past
+        build_panel(self)
 
     def _connect(self) -> None:
         self.browse_button.clicked.connect(self.choose_folder)
