@@ -6,35 +6,64 @@ results database, caches), for tests and portable installs.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import platformdirs
+
+from xraydesk.errors import XRayDeskError
 
 APP_NAME = "XRayDesk"
 DATA_DIR_ENV = "XRAYDESK_DATA_DIR"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+class DataFolderError(XRayDeskError, OSError):
+    """The data folder (or a folder in it) cannot be created: read-only, full, not a
+    folder. An XRayDeskError so every front door prints one clear line naming the folder
+    and the cause; still an OSError for callers that carry on without the folder."""
+
+
 def data_dir() -> Path:
     """The user data folder (created on first use)."""
     override = os.environ.get(DATA_DIR_ENV)
     path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _created(path)
 
 
 def user_models_dir() -> Path:
     """The user's model library: fine-tuned models live here, never beside bundled ones."""
-    path = data_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _created(data_dir() / "models")
 
 
 def cache_dir() -> Path:
-    path = data_dir() / "cache"
-    path.mkdir(parents=True, exist_ok=True)
+    return _created(data_dir() / "cache")
+
+
+def _created(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFolderError(data_folder_problem(path, exc)) from exc
     return path
+
+
+def data_folder_problem(path: Path, exc: OSError) -> str:
+    """One line naming the folder, the cause and the way out (XRAYDESK_DATA_DIR)."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        cause = "a file is in the way (not a folder)"
+    elif isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        cause = "permission denied: the folder is read-only"
+    elif exc.errno == errno.ENOSPC:
+        cause = "the disk is full"
+    else:
+        cause = exc.strerror or str(exc)
+    way_out = "free some space or set" if exc.errno == errno.ENOSPC else "set"
+    return (
+        f"cannot create XRayDesk's data folder {path}: {cause}; {way_out} {DATA_DIR_ENV} "
+        "to a writable folder"
+    )
 
 
 def bundled_models_dir() -> Path:

@@ -12,12 +12,13 @@ depends on ``depth``, never on the length of the stream.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from xraydesk.model.device import use_one_torch_thread_here
 
@@ -84,11 +85,7 @@ def ordered_map(
     source = iter(items)
     window: deque[Future[Out]] = deque()
     exhausted = False
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, workers),
-        thread_name_prefix="xraydesk-decode",
-        initializer=use_one_torch_thread_here,
-    )
+    pool = DaemonPool(max(1, workers), "xraydesk-decode", use_one_torch_thread_here)
     try:
         while True:
             while not exhausted and len(window) < depth and not cancel.is_set():
@@ -98,7 +95,10 @@ def ordered_map(
                     exhausted = True
                     break
                 window.append(pool.submit(fn, item))
-            if not window or cancel.is_set():
+            if not window:
+                pool.ended = True
+                return
+            if cancel.is_set():
                 return
             head = window[0]
             while True:
@@ -113,7 +113,53 @@ def ordered_map(
     finally:
         for future in window:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
+
+
+class DaemonPool:
+    """``ThreadPoolExecutor.submit`` on daemon threads. A worker stuck in a read that never
+    returns (a network file whose server went away) must not hold up a cancelled run nor
+    the process's exit, and ``ThreadPoolExecutor`` joins its threads in both places
+    (``shutdown(wait=True)`` and at interpreter exit). ``shutdown`` waits only when the
+    stream ended normally (``ended``: every submitted item is done, so it costs nothing);
+    after a cancel, Ctrl-C or an error the stuck thread is left behind as a daemon."""
+
+    def __init__(self, workers: int, name: str, initializer: Callable[[], None]) -> None:
+        self.ended = False
+        self._tasks: queue.SimpleQueue[tuple[Future[Any], Callable[[Any], Any], Any] | None]
+        self._tasks = queue.SimpleQueue()
+        self._initializer = initializer
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}_{k}", daemon=True)
+            for k in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[[In], Out], item: In) -> Future[Out]:
+        future: Future[Out] = Future()
+        self._tasks.put((future, fn, item))
+        return future
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+        if self.ended:
+            for thread in self._threads:
+                thread.join()
+
+    def _work(self) -> None:
+        self._initializer()
+        while (task := self._tasks.get()) is not None:
+            future, fn, item = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(item)
+            except BaseException as exc:  # re-raised in the consumer, as the executor does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
 
 
 def _throttled(

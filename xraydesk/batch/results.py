@@ -212,12 +212,18 @@ def export_rows(
     return count
 
 
-def describe_write_error(path: Path, exc: OSError, what: str = "the file") -> str:
-    """A sentence for a failed write; a full disk is named as such."""
+def describe_write_error(
+    path: Path,
+    exc: OSError,
+    what: str = "the file",
+    saved: str = "the results are safe in the database",
+) -> str:
+    """A sentence for a failed write; a full disk is named as such. ``saved``: what is
+    left of the results (the default is true only of recorded runs)."""
     if exc.errno == errno.ENOSPC:
         cause = "the disk is full"
     elif exc.errno in (errno.EACCES, errno.EPERM):
         cause = "permission denied"
     else:
         cause = exc.strerror or str(exc)
-    return f"{path}: could not write {what} ({cause}); the results are safe in the database"
+    return f"{path}: could not write {what} ({cause}); {saved}"

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xraydesk.cli.outputs import NOTHING_CLASSIFIED, check_writable_folder, saved_note
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
@@ -114,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     if nothing is not None:  # before the model loads and before a run is recorded
         print(f"xraydesk: {nothing}", file=sys.stderr)
         return 1
+    if args.cam_dir is not None:  # before the model loads, not a warning per file
+        check_writable_folder(args.cam_dir, "--cam-dir")
     card = resolve_model(args.model)
     classifier = Classifier.load(card, device=args.device, runtime=args.runtime)
     print(f"model {card.label} on {classifier.device.label}", file=sys.stderr)
@@ -134,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         bar.show(p.done, p.total, _progress_text(p))
 
     batch = BatchRun(args.paths, classifier, options, on_progress=on_progress if bar else None)
+    saved = saved_note(options.record)
     csv_out = CsvOutput(args.csv, ids) if args.csv else None
     if not args.json:
         print(
@@ -159,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     csv_out.write(row)
                 except OSError as exc:
-                    stop_message = describe_write_error(csv_out.path, exc, "the CSV file")
+                    stop_message = describe_write_error(csv_out.path, exc, "the CSV file", saved)
                     batch.stop(stop_message)
                     break
     except BatchAborted as exc:
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if csv_out is not None and not csv_out.close(keep=stop_message is None):
         assert csv_out.error is not None
         stop_message = stop_message or describe_write_error(
-            csv_out.path, csv_out.error, "the CSV file"
+            csv_out.path, csv_out.error, "the CSV file", saved
         )
     _summary(batch.summary)
     if dicom_out is not None and not interrupted and not dicom_out.finish():
@@ -217,7 +221,8 @@ class CsvOutput:
             self._writer = csv.writer(self._side.file)
             self._writer.writerow(csv_header(class_ids))
         except OSError as exc:
-            raise XRayDeskError(describe_write_error(path, exc, "the CSV file")) from exc
+            cause = describe_write_error(path, exc, "the CSV file", NOTHING_CLASSIFIED)
+            raise XRayDeskError(cause) from exc
 
     def write(self, row: ResultRow) -> None:
         from xraydesk.batch.results import csv_record

@@ -13,8 +13,9 @@ from pathlib import Path
 from PIL import Image
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.explain.bounded import bounded_overlay
 from xraydesk.explain.methods import DEFAULT_METHOD, heat_map, method_label
-from xraydesk.explain.overlay import DEFAULT_OPACITY, blend_overlay
+from xraydesk.explain.overlay import DEFAULT_OPACITY
 from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
@@ -49,7 +50,8 @@ def write_cam_png(
     cam = heat_map(classifier, xray, class_id, method)
     if is_empty_heatmap(cam.heatmap):
         raise XRayDeskError(f"{EMPTY_HEATMAP}, so no {method_label(method)} image is written")
-    rgb = blend_overlay(xray.render(), cam.heatmap, opacity)
+    rgb = bounded_overlay(xray, cam.heatmap, opacity)  # at most MAX_OVERLAY_SIDE a side
+    del cam
     out = out_dir / cam_filename(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(out)

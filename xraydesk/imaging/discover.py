@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,21 +105,38 @@ def claims_image(path: str | os.PathLike[str]) -> bool:
 
 
 def _walk(
-    folder: Path, recursive: bool, stats: DiscoveryStats, visited: set[tuple[int, int]]
+    root: Path, recursive: bool, stats: DiscoveryStats, visited: set[tuple[int, int]]
 ) -> Iterator[Path]:
+    """Files of a folder by name, then each subfolder in turn (depth first). Iterative,
+    with a stack of subfolder lists: a folder 1,000 levels deep is no recursion."""
+    stack: list[Iterator[Path]] = [iter([root])]
+    while stack:
+        folder = next(stack[-1], None)
+        if folder is None:
+            stack.pop()
+            continue
+        subfolders = yield from _folder(folder, stats, visited)
+        if recursive and subfolders:
+            stack.append(iter(subfolders))
+
+
+def _folder(
+    folder: Path, stats: DiscoveryStats, visited: set[tuple[int, int]]
+) -> Generator[Path, None, list[Path]]:
+    """Yield the images of one folder; return its subfolders."""
     try:
         info = folder.stat()
         key = (info.st_dev, info.st_ino)
         if key in visited:  # a symbolic link back up the tree (or the same folder twice)
-            return
+            return []
         visited.add(key)
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         stats.missing.append(folder)
-        return
+        return []
     except OSError as exc:
         stats.unreadable[folder] = _listing_error(exc)
-        return
+        return []
     subfolders = []
     for entry in entries:
         if entry.name.startswith("."):
@@ -135,9 +152,7 @@ def _walk(
             yield Path(entry.path)
         else:
             stats.skip(Path(entry.path), hidden=False)
-    if recursive:
-        for sub in subfolders:
-            yield from _walk(sub, recursive, stats, visited)
+    return subfolders
 
 
 def _listing_error(exc: OSError) -> str:

@@ -1,0 +1,49 @@
+"""Checks on where ``xraydesk classify`` writes, made before anything is classified.
+
+A heat-map folder that cannot be written used to cost a whole run for a warning per
+file and exit 0; a CSV error used to say "the results are safe in the database" even for
+single files, which are never recorded. These helpers make both true and early.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from xraydesk.errors import XRayDeskError
+
+NOTHING_CLASSIFIED = "nothing was classified"
+STORED = "the results are safe in the database"
+NOT_STORED = "the rows printed above are the only copy (single files are not recorded)"
+
+
+def saved_note(recorded: bool) -> str:
+    """What is left of the results when an output file fails mid-run, truthfully."""
+    return STORED if recorded else NOT_STORED
+
+
+def check_writable_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` if needed and write (then remove) a probe file in it; raise a
+    clear error naming the option, the folder and the cause. A probe, not ``os.access``:
+    the permission bits do not tell about read-only mounts, full disks or root."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".xraydesk-probe-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise XRayDeskError(
+            f"{option} {folder}: cannot write there ({_cause(exc)}); {NOTHING_CLASSIFIED}"
+        ) from exc
+
+
+def _cause(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied or read-only"
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return "a file is in the way, not a folder"
+    return exc.strerror or str(exc)
