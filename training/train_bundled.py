@@ -56,6 +56,7 @@ if str(HERE) not in sys.path:
 
 from model_card_md import render_model_card  # noqa: E402
 
+from xraydesk.model import anchor  # noqa: E402
 from xraydesk.model.card import ModelCard, Population  # noqa: E402
 from xraydesk.model.classifier import Classifier  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
@@ -382,6 +383,7 @@ def ship(
     relative_split(extras_in / SPLIT_FILE, data, extras / SPLIT_FILE)
     shutil.copy(history, extras / "history.json")
     card.write(out / f"{name}.json")  # written once more below, with the shipped metrics
+    anchor.refresh_if_shipped(out)  # into models/: the program records the new card
 
     evaluation = evaluate_shipped(out / f"{name}.json", extras_in / SPLIT_FILE, device)
     targets = check_targets(recipe, evaluation)
@@ -393,6 +395,7 @@ def ship(
     }
     (extras / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
     card.write(out / f"{name}.json")
+    anchor.refresh_if_shipped(out)
     (out / f"{name}.md").write_text(render_model_card(card, recipe, data))
     return out / f"{name}.json"
 

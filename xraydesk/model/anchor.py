@@ -126,11 +126,27 @@ def render(digests: dict[str, dict[str, str]]) -> str:
     return "\n".join([*lines, "}", ""]).replace("'", '"')
 
 
+def write_digests() -> Path:
+    """Rewrite ``bundled_digests.py`` from the shipped model folder (and what this
+    process holds of it)."""
+    digests = compute_digests(shipped_models_dir())
+    DIGESTS_FILE.write_text(render(digests), encoding="utf-8")
+    current = _digests()
+    current.clear()
+    current.update(digests)
+    return DIGESTS_FILE
+
+
+def refresh_if_shipped(directory: Path) -> None:
+    """After a bundled model was trained straight into models/ (``training/
+    train_bundled.py --out models/``): record its new card, so it loads."""
+    if directory.resolve() == shipped_models_dir().resolve():
+        write_digests()
+
+
 def main() -> int:
     """Rewrite ``bundled_digests.py`` from the shipped model folder."""
-    text = render(compute_digests(shipped_models_dir()))
-    DIGESTS_FILE.write_text(text, encoding="utf-8")
-    print(f"wrote {DIGESTS_FILE}", file=sys.stderr)
+    print(f"wrote {write_digests()}", file=sys.stderr)
     return 0
 
 

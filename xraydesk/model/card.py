@@ -270,10 +270,10 @@ class ModelCard:
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ModelError(f"{where}: malformed model card ({exc})") from exc
-        verified = _check_integrity(data, where)  # first: an edit is named as one
-        check_anchor(data, path, card.weights_sha256)
         _check_values(card, where)
-        card.verified = verified
+        card.verified = _check_integrity(data, where)
+        check_anchor(data, path, card.weights_sha256)
+        _check_architecture(card, where)  # after the hash: an edited name is named as an edit
         return card
 
     @classmethod
@@ -318,6 +318,15 @@ def _check_integrity(data: dict[str, Any], where: str) -> bool:
     return True
 
 
+def _check_architecture(card: ModelCard, where: str) -> None:
+    """A ``resnet18`` card ran the ResNet-50 graph (and failed deep inside torch)."""
+    if card.architecture not in ARCHITECTURES:
+        raise ModelError(
+            f"{where}: architecture {card.architecture!r} is not one XRayDesk can run "
+            f"(it builds {', '.join(ARCHITECTURES)}); the model is not loaded"
+        )
+
+
 def _check_values(card: ModelCard, where: str) -> None:
     """Refuse a card whose numbers or names would make a result wrong or unreadable."""
     if len(card.classes) < 2 or len(set(card.class_ids)) != len(card.classes):
@@ -329,11 +338,6 @@ def _check_values(card: ModelCard, where: str) -> None:
         raise ModelError(
             f"{where}: temperature {card.temperature!r} is outside {low}..{high} "
             "(it would flatten or sharpen every probability)"
-        )
-    if card.architecture not in ARCHITECTURES:
-        raise ModelError(
-            f"{where}: architecture {card.architecture!r} is not one XRayDesk can run "
-            f"(it builds {', '.join(ARCHITECTURES)}); the model is not loaded"
         )
     if not card.weights_file or Path(card.weights_file).name != card.weights_file:
         raise ModelError(f"{where}: the weights file must sit beside the card")
