@@ -305,6 +305,8 @@ class BatchPanel(QWidget):
         header.resizeSection(0, 180)
         for column in range(1, self.results_model.columnCount() - 1):
             header.resizeSection(column, max(72, header.sectionSizeHint(column) + 8))
+        warnings = self.results_model.folder_column - 1  # one label in full, more in the tip
+        header.resizeSection(warnings, max(header.sectionSize(warnings), 170))
 
     def _show_row_details(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
