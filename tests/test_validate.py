@@ -180,6 +180,7 @@ def test_dicom_site_subgroups_and_no_identifiers(
     args = [str(test_model_path), str(site), "-o", str(out), "--hide-names"]
     code, stdout, stderr = run_validate(args, capsys)
     assert code == 0, stderr
+    assert "the model card states no test figures to compare with" in stdout
     report = json.loads(out.with_suffix(".json").read_text())
     groups = report["figures"]["subgroups"]
     assert [g["value"] for g in groups["sex"]] == ["F", "M"]

@@ -17,6 +17,7 @@ import numpy as np
 
 from xraydesk.errors import XRayDeskError
 from xraydesk.validate.compare import CLEARLY_WORSE, WORSE
+from xraydesk.validate.report import nothing_worse
 
 A4 = (8.27, 11.69)
 WORSE_COLOUR, CLEARLY_COLOUR = "#fde2c8", "#f8c0c0"
@@ -65,7 +66,7 @@ def _summary_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> boo
     worse = report["worse_than_card"]
     head = "Where this site is worse than the model card" if worse else "Compared with the card"
     fig.text(0.06, y, head, fontsize=12, weight="bold")
-    said = worse or ["No figure is worse than the model card's (see the table)."]
+    said = worse or [nothing_worse(report).capitalize() + "."]
     y = _paragraphs(fig, y - 0.03, said, size=8.5)
     rows = [
         [

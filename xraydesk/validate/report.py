@@ -98,5 +98,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"worse than the model card on {len(worse)} {figures_word}:")
         lines += [f"  {line}" for line in worse]
     elif metrics:
-        lines.append("no figure is worse than the model card's")
+        lines.append(nothing_worse(report))
     return lines
+
+
+def nothing_worse(report: dict[str, Any]) -> str:
+    """What to say when no figure is worse: that, or that the card has none to compare."""
+    if not any(row["card"] is not None for row in report["comparison"]):
+        return "the model card states no test figures to compare with"
+    return "no figure is worse than the model card's"
