@@ -80,6 +80,9 @@ def test_warnings_read_as_labels_with_the_code_in_the_tooltip(panel, tmp_path):
     assert "out_of_distribution" not in shown and "not_chest" not in shown
     tip = _cell(panel, 0, warnings_column, Qt.ItemDataRole.ToolTipRole)
     assert "(out_of_distribution)" in tip and "(not_chest)" in tip
+    panel.table.selectRow(0)
+    details = panel.row_details.text()
+    assert "⚠ Not a chest X-ray: not a chest radiograph" in details
 
 
 def test_names_elide_in_the_middle_and_folders_at_the_start(panel, tmp_path):

@@ -35,6 +35,7 @@ from xraydesk.gui.batch_results import (
 from xraydesk.gui.batch_skipped import SkippedFilesDialog
 from xraydesk.gui.jobs import BatchJob, ClassifierProvider, JobThread
 from xraydesk.model.card import ModelCard
+from xraydesk.trust.codes import warning_label
 
 PAST_RUNS_SHOWN = 100
 
@@ -322,7 +323,8 @@ class BatchPanel(QWidget):
             status += ", stored result reused" if row.reused else ""
         else:
             status = "no result"
-        self.row_details.setText(f"{row.path}\n{status}")
+        flags = [f"⚠ {warning_label(w.code)}: {w.message}" for w in row.warnings]
+        self.row_details.setText("\n".join([str(row.path), status, *flags]))
 
     # -- skipped files -----------------------------------------------------------------------
     @property
