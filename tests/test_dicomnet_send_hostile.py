@@ -3,7 +3,8 @@
 Objects whose headers hold non-conformant values (and one whose Patient ID is invalid,
 so its results are refused) arrive before good ones: every object is stored and
 classified, the results of all but the refused one reach the PACS, the refused one's
-worklist row says why, and the node's console shows no patient value.
+worklist row says why, and neither the node's console nor its log file shows a patient
+value.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ def test_node_sends_results_past_hostile_headers(
     assert listen.returncode == 0, console[-2000:]
     assert "Traceback" not in console
     assert_no_secrets(console)
+    log_file = paths.data_dir() / "logs" / "xraydesk.log"  # the node's own log file
+    assert "listen" in log_file.read_text()
+    assert_no_secrets(log_file.read_text())
     refused = studies[3]
     for study in studies:
         row = rows[study]
