@@ -91,3 +91,18 @@ def test_identifiers_never_reach_the_log_file():
     assert "bad file" in text and "/tmp/x.dcm" in text and "ValueError" in text
     for identifier in ("DOE", "JOHN", "PID-778899", "ACC42"):
         assert identifier not in text, text
+
+
+def test_the_display_check_stays_out_of_the_way_where_qt_can_draw():
+    from xraydesk.qt_preflight import no_display_message
+
+    bare: dict[str, str] = {}
+    assert no_display_message([], bare, "linux") is not None
+    assert no_display_message([], {"DISPLAY": ":0"}, "linux") is None
+    assert no_display_message([], {"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert no_display_message([], {"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert no_display_message(["--screenshot", "o.png", "x.png"], bare, "linux") is None
+    assert no_display_message([], bare, "darwin") is None
+    assert no_display_message([], bare, "win32") is None
+    wrong = no_display_message([], {"QT_QPA_PLATFORM": "xcb", "WAYLAND_DISPLAY": "w"}, "linux")
+    assert wrong is not None and "DISPLAY is not set" in wrong
