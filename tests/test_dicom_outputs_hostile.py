@@ -146,6 +146,18 @@ def test_valid_header_is_copied_without_notes(test_classifier, tmp_path: Path) -
     assert objects.sc.Laterality == "R"
 
 
+def test_non_ascii_names_are_kept_in_utf8(test_classifier, tmp_path: Path) -> None:
+    changes = {"SpecificCharacterSet": "ISO_IR 100", "PatientName": "Müller^Jürgen"}
+    source = hostile_dicom(tmp_path / "latin-1.dcm", changes)
+    objects = make_results(source, test_classifier, {c: 0.5 for c in test_classifier.class_ids})
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in objects.write(out):
+        ds = pydicom.dcmread(path)
+        assert ds.SpecificCharacterSet == "ISO_IR 192" and str(ds.PatientName) == "Müller^Jürgen"
+    assert objects.header_notes == []
+
+
 def test_invalid_patient_id_refuses_the_results(test_classifier, tmp_path: Path) -> None:
     long_id = FAKE_ID + "-" + "9" * 60
     source = hostile_dicom(tmp_path / "long-id.dcm", {"PatientID": long_id})
