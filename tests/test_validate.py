@@ -260,6 +260,10 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
     no_columns.write_text("file,class\nx.png,normal\n")
     gone = tmp / "gone.csv"
     gone.write_text("path,label\nmissing.png,normal\n")
+    ragged = tmp / "ragged.csv"  # a cell past the header's columns, then an unknown label
+    ragged.write_text("path,label\nx.png,normal,extra\nx.png,tumour\n")
+    blocked = tmp / "a-file"
+    blocked.write_text("not a folder")
     return [
         ([str(tmp / "nowhere")], "does not exist"),
         ([str(empty)], "no image found"),
@@ -271,6 +275,10 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         ([str(flat), "--labels", str(gone)], "missing.png: the image does not exist"),
         ([str(flat), "--labels", str(tmp / "none.csv")], "labels file does not exist"),
         ([str(odd), "--map", "fracture=skip"], "no labelled image left"),
+        ([str(flat), "--labels", str(ragged)], "'tumour' (from"),
+        ([str(odd), "--map", "fracture=normal", "-o", str(blocked / "r")], "--out: cannot"),
+        ([str(odd), "--map", "fracture=normal", "--sample", "0"], "--sample 0"),
+        (["--map", "a=b", str(odd)], "no class 'b'"),
     ]
 
 
@@ -279,7 +287,7 @@ def test_bad_input_gives_a_clear_message(tmp_path: Path, test_model_path: Path, 
     cause, no traceback and no report."""
     out = tmp_path / "never"
     for args, expected in _bad_inputs(tmp_path):
-        code, _, stderr = run_validate([str(test_model_path), *args, "-o", str(out)], capsys)
+        code, _, stderr = run_validate([str(test_model_path), "-o", str(out), *args], capsys)
         assert code == 2, (args, stderr)
         assert expected in stderr, (args, stderr)
         assert "Traceback" not in stderr and stderr.startswith("xraydesk: ")

@@ -147,12 +147,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_out_folder(folder: Path) -> None:
-    """Make the report's folder, or say why it cannot be, before any image is classified."""
-    if folder.is_dir():
-        return
+    """Make the report's folder and write a probe file in it, or say why it cannot be
+    done, before any image is classified (permission bits miss read-only mounts)."""
+    import os
+    import tempfile
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".xraydesk-probe-", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
     except OSError as exc:
         raise XRayDeskError(
-            f"--out: cannot make the folder {folder} ({exc.strerror or exc}); nothing was validated"
+            f"--out: cannot write in the folder {folder} ({exc.strerror or exc}); "
+            "nothing was validated"
         ) from exc

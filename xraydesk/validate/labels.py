@@ -137,8 +137,9 @@ def _pairs_from_subfolders(root: Path) -> list[tuple[Path, str]]:
 def _pairs_from_csv(root: Path, csv_path: Path) -> list[tuple[Path, str]]:
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-            fields = [f.strip().lower() for f in (rows[0].keys() if rows else [])]
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            fields = [f.strip().lower() for f in reader.fieldnames or []]
     except FileNotFoundError as exc:
         raise LabelError(f"{csv_path}: the labels file does not exist") from exc
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -149,7 +150,8 @@ def _pairs_from_csv(root: Path, csv_path: Path) -> list[tuple[Path, str]]:
         raise LabelError(f"{csv_path}: the labels file needs the columns path and label")
     pairs = []
     for line, raw in enumerate(rows, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        # cells past the header's columns come under the key None: not a path or label
+        row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
         if not row["path"] or not row["label"]:
             raise LabelError(f"{csv_path}, line {line}: empty path or label")
         path = Path(row["path"])
