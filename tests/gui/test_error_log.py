@@ -21,3 +21,17 @@ def test_an_unexpected_error_is_logged_and_the_banner_names_the_log(main_window)
     logged = path.read_text(encoding="utf-8")
     assert "unexpected error" in logged and "TypeError: expected str" in logged
     assert "test_error_log.py" in logged  # the traceback, not only the message
+
+
+def test_an_unexpected_analysis_failure_logs_its_traceback_and_names_the_log(main_window):
+    from xraydesk.gui.analysis import Failure
+
+    path = logs.setup("test")
+    assert path is not None
+    details = 'Traceback (most recent call last):\n  File "x.py"\nValueError: boom 4711'
+    failure = Failure("classification", "x.png: unexpected error (ValueError: boom)", None, details)
+    main_window.analysis.pipeline.failed.emit(failure)  # as a worker thread reports it
+    assert str(path) in main_window.banner.text
+    assert "unexpected error (ValueError: boom)" in main_window.banner.text
+    logs.setup("test")
+    assert "ValueError: boom 4711" in path.read_text(encoding="utf-8")

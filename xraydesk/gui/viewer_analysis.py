@@ -12,6 +12,7 @@ in the settings; changing it recomputes only the heat map of the image on screen
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ from xraydesk.gui.banner import INFO, WARNING
 from xraydesk.gui.model_choice import population_check
 from xraydesk.gui.qt_images import render_display
 from xraydesk.imaging.xray import XRay
+from xraydesk.logs import log_hint
 from xraydesk.model.cache import ClassifierCache
 from xraydesk.model.classifier import Prediction
 from xraydesk.trust.check import CheckedResult
@@ -224,6 +226,10 @@ class ViewerAnalysis(QObject):
     @Slot(object)
     def _on_failed(self, failure: Failure) -> None:
         w = self._window
+        if failure.details:  # an unexpected error: its traceback goes to the log file
+            logging.getLogger(__name__).error("%s failed:\n%s", failure.stage, failure.details)
+            message = f"{failure.message}. Details are in {log_hint()}."
+            failure = dataclasses.replace(failure, message=message)
         w.view.busy_text = ""
         w.statusBar().clearMessage()
         if failure.stage == STAGE_IMAGE:
