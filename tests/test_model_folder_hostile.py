@@ -260,3 +260,12 @@ def test_an_oversized_card_is_refused_by_name(test_model_path, tmp_path, monkeyp
         f.truncate(64 * 1024**2)  # sparse: 64 MiB of nothing
     assert main(["models"]) == 0
     assert f"skipped {big}: model card too large" in capsys.readouterr().err
+
+
+def test_torch_loader_names_an_unknown_architecture_of_a_card_made_in_code(test_model_path):
+    from xraydesk.model.storage import load_network
+
+    card = ModelCard.read(test_model_path)
+    card.architecture = "resnet18"
+    with pytest.raises(ModelError, match="cannot build the network"):
+        load_network(card)

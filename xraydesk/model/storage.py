@@ -74,8 +74,13 @@ def load_network(card: ModelCard) -> nn.Module:
     # Built on the meta device (no memory, no random initialisation) and then given the
     # file's tensors: initialising a ResNet-50 only to overwrite it, then copying every
     # weight once more, took most of a second at each start.
-    with torch.device("meta"):
-        network = build_network(card.architecture, len(card.classes), card.preprocessing.channels)
+    try:
+        with torch.device("meta"):
+            network = build_network(
+                card.architecture, len(card.classes), card.preprocessing.channels
+            )
+    except ValueError as exc:  # a card made in code, not read: its architecture unchecked
+        raise ModelError(f"{card.path or card.name}: cannot build the network ({exc})") from exc
     try:
         state = load_file(str(weights))
         state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
