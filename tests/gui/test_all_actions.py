@@ -98,6 +98,10 @@ def test_every_menu_and_toolbar_action_runs_without_error(
 ):
     window = make_window(size=(1600, 1000))
     install_tools(window)
+    # the empty compare pane points at Compare with…, not at File > Open (which replaces
+    # the main image)
+    assert "Compare with" in window.compare_view.empty_text
+    assert "Ctrl+O)" not in window.compare_view.empty_text
     open_and_wait(qtbot, window, dicom_path)
     errors: list[str] = []
     window.error_shown.connect(errors.append)

@@ -20,10 +20,7 @@ from xraydesk.viewer.viewstate import ViewState
 
 # the second pane before its study has loaded: how to choose one (File > Open would
 # replace the first image instead)
-COMPARE_EMPTY_TEXT = (
-    "The study to compare appears here\nTools › Compare with… (Ctrl+Shift+O)\n"
-    "Tools › Close comparison (Ctrl+Shift+W) closes this pane"
-)
+COMPARE_EMPTY_TEXT = "The study to compare appears here\nTools › Compare with… (Ctrl+Shift+O)"
 
 
 class ViewLink(QObject):
