@@ -32,8 +32,8 @@ DICOM header field but those four is read); and the model card's test figures be
 site's, saying plainly where the site is worse. The JSON's "images" rows hold each
 image's label, prediction, probabilities and warnings, for checking every figure.
 
-Exit status: 0 report written; 1 report written but some files got no answer (each is
-named on stderr with the cause); 2 bad input (folder, labels, mapping, model), nothing
+Exit status: 0 report written; 1 report written but some files could not be classified
+(each is named on stderr with the cause); 2 bad input (folder, labels, mapping, model), nothing
 written; 130 interrupted.
 """
 
@@ -138,12 +138,14 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     unanswered = [s for s in images if not s.answered]
     for s in unanswered:
-        print(f"xraydesk: {s.image.path}: no answer: {s.row.error}", file=sys.stderr)
+        cause = s.row.error or "; ".join(w.message for w in s.row.warnings) or "withheld"
+        print(f"xraydesk: {s.image.path}: no answer: {cause}", file=sys.stderr)
     print(f"xraydesk: report written to {' and '.join(written)}", file=sys.stderr)
     if unanswered:
         print(f"xraydesk: {len(unanswered)} files got no answer (above)", file=sys.stderr)
-        return 1
-    return 0
+    # a file that could not be classified is bad input; a result the verdict withholds
+    # (without an error) is a finding of the report, not a failure of the run
+    return 1 if any(s.row.error for s in unanswered) else 0
 
 
 def _check_out_folder(folder: Path) -> None:
