@@ -292,3 +292,45 @@ def test_bad_input_gives_a_clear_message(tmp_path: Path, test_model_path: Path, 
         assert expected in stderr, (args, stderr)
         assert "Traceback" not in stderr and stderr.startswith("xraydesk: ")
         assert not out.with_suffix(".json").exists()
+
+
+def test_worse_is_called_by_the_cards_interval_or_the_margin() -> None:
+    """The rule the report states: worse below the card's interval or more than 0.05
+    below its value (ECE: above); clearly worse when the site's interval leaves out the
+    card's value; card intervals not stored come from its confusion matrix (Wilson)."""
+    from xraydesk.validate.compare import compare_with_card
+
+    ids = ["a", "b"]
+    card = {  # 1000 images; accuracy 0.9 (Wilson 0.880-0.917), sensitivity of b 0.8
+        "accuracy": 0.9,
+        "confusion_matrix": [[500, 0], [100, 400]],
+        "per_class": {"a": {"recall": 1.0, "auc": 0.95}, "b": {"recall": 0.8, "auc": 0.95}},
+        "macro_auc": 0.95,
+        "ece": 0.02,
+    }
+
+    def site(acc, acc_ci, sens_b, sens_b_ci, auc, ece):
+        per = {"sensitivity": 1.0, "specificity": 0.8, "auc": auc}
+        return {
+            "accuracy": acc,
+            "accuracy_ci95": acc_ci,
+            "macro_auc": auc,
+            "ece": ece,
+            "per_class": {"a": dict(per), "b": {**per, "sensitivity": sens_b,
+                                                 "sensitivity_ci95": sens_b_ci}},
+        }  # fmt: skip
+
+    rows = compare_with_card(site(0.87, [0.80, 0.92], 0.79, [0.7, 0.85], 0.91, 0.08), card, ids)
+    verdict = {r["metric"]: r["verdict"] for r in rows}
+    card_acc = next(r for r in rows if r["metric"] == "accuracy")
+    assert card_acc["card_ci95"] == pytest.approx(wilson(900, 1000))
+    assert verdict["accuracy"] == "worse"  # 0.87 < 0.880, within 0.05; site CI holds 0.9
+    assert verdict["sensitivity b"] == "not worse"  # 0.79 is in the card's 0.763-0.833
+    assert verdict["macro AUC"] == "not worse"  # no card interval, 0.04 below: not > 0.05
+    assert verdict["ECE"] == "worse"  # 0.06 above the card's
+    assert verdict["specificity a"] == "not worse"  # the card's 0.8: equal
+    rows = compare_with_card(site(0.7, [0.6, 0.8], 0.7, [0.6, 0.78], 0.85, 0.02), card, ids)
+    verdict = {r["metric"]: r["verdict"] for r in rows}
+    assert verdict["accuracy"] == "clearly worse"  # the site's 0.6-0.8 leaves out 0.9
+    assert verdict["sensitivity b"] == "clearly worse"
+    assert verdict["macro AUC"] == "worse"  # 0.1 below, no interval on the site row
