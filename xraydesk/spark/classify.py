@@ -2,11 +2,12 @@
 
 INPUT is a folder (searched recursively), a glob, a CSV or Parquet table with a path
 column (relative paths are taken from the table's folder, as in a training manifest), a
-catalog table (``table:NAME``), or in Python a DataFrame with a path column. Folders
-and globs are listed by Spark's ``binaryFile`` source, so any file system Spark reads
+catalog table (``table:NAME``), or in Python a DataFrame with a path column. Local
+folders and globs are listed here in Python (``listing``: Java would drop names that are
+not UTF-8), remote ones by Spark's ``binaryFile`` source, so any file system Spark reads
 works (HDFS, S3A, ABFS, DBFS); local files are read by the workers themselves, remote
-ones by Spark (the bytes travel in the Arrow batches). Spark leaves out files whose name
-starts with ``.`` or ``_``.
+ones by Spark (the bytes travel in the Arrow batches). Files whose name starts with ``.``
+or ``_`` are left out, as Spark does.
 
 Output columns: path, content_hash, model, version, prediction, p_<class> per class,
 warnings (the desktop's stable codes: not_chest, rotated, out_of_distribution...),
