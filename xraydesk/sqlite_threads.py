@@ -11,6 +11,7 @@ worklist live in ``results.sqlite`` and open it through these classes.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -49,6 +50,19 @@ class ThreadConnections:
         self._local = threading.local()
 
 
+def make_private(path: Path) -> None:
+    """Create the database file 0600, or tighten it and its -wal/-shm files to 0600: it
+    holds the worklist's patient names and IDs. SQLite creates -wal and -shm with the
+    database file's permissions, so they follow."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        part = path.with_name(path.name + suffix)
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mode & 0o077:
+                os.chmod(part, 0o600)
+
+
 class SqliteStore:
     """Base of the stores in ``results.sqlite``: the per-thread connections, ``close`` and
     the context manager, and one way to open the file and say why it could not be.
@@ -65,6 +79,7 @@ class SqliteStore:
         self._threads = ThreadConnections(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path)
             self._create(self._connection())
         except sqlite3.Error as exc:
             self.close()

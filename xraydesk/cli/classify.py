@@ -22,6 +22,7 @@ from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.printable import table_line
 from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 
 if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
@@ -317,25 +318,9 @@ def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, 
     )
 
 
-_CELL_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
-def _table_cell(text: str) -> str:
-    """One table cell on one line: tabs, newlines and other control characters escaped
-    (``\\t``, ``\\n``, ``\\x1b``), bytes that are not UTF-8 shown as ``\\xe9``."""
-    try:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    if text.isprintable():
-        return text
-    return "".join(
-        _CELL_ESCAPES.get(c) or (c if c.isprintable() else f"\\x{ord(c):02x}") for c in text
-    )
-
-
 def _table_line(cells: list[str]) -> str:
-    return "\t".join(_table_cell(cell) for cell in cells)
+    """One row: tabs, newlines and other control characters in a cell escaped."""
+    return table_line(list(cells))
 
 
 def _summary(summary: RunSummary | None) -> None:

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from xraydesk.dicomnet.worklist import WorkItem
     from xraydesk.model.classifier import Classifier
     from xraydesk.model.library import resolve_model
+    from xraydesk.printable import printable
 
     config = config_from_args(args)
     card = resolve_model(args.model)
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             result = f"{names.get(item.prediction, item.prediction)} {p:.1%}"
         else:
             result = f"{item.status.upper()}: {item.error}"
-        print(f"worklist #{item.id}: {what}: {result}", flush=True)
+        print(printable(f"worklist #{item.id}: {what}: {result}"), flush=True)
 
     node = StorageNode(config, classifier, on_item=show)
     stop = threading.Event()

@@ -17,6 +17,7 @@ from xraydesk.model.library import (
     skipped_cards,
     user_model,
 )
+from xraydesk.printable import printable
 from xraydesk.trainer.metrics import format_with_interval, headline_metrics
 
 
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         default = " (default)" if card.name == DEFAULT_MODEL and card.source == "bundled" else ""
         default += "" if card.verified else " (card unverified: made before integrity hashes)"
         classes = ", ".join(c.name for c in card.classes)
-        rows.append((card.name + default, card.version, card.source, _accuracy(card), classes))
+        cells = (card.name + default, card.version, card.source, _accuracy(card), classes)
+        rows.append(tuple(printable(c) for c in cells))  # a card is a file: names are text
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         print(

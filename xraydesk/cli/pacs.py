@@ -1,24 +1,32 @@
 """``xraydesk pacs``: configure PACS nodes, echo, query, retrieve, send, see the worklist.
 
-A thin front door over ``xraydesk.dicomnet`` (C-ECHO, C-FIND, C-MOVE, C-STORE).
+A thin front door over ``xraydesk.dicomnet`` (C-ECHO, C-FIND, C-MOVE, C-STORE). Every value
+printed that came from a PACS or a received object goes through ``printable``: a Patient
+ID holding terminal escapes must not drive the terminal or forge rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from xraydesk.cli.listen import add_node_options, config_from_args
+from xraydesk.errors import XRayDeskError
+from xraydesk.printable import printable, table_line
 
 EPILOG = """\
 Nodes are kept in dicomnet.json in the XRayDesk data folder (XRAYDESK_DATA_DIR moves it).
 `find` queries at study level (Study Root) and prints one line per study: Study Instance
 UID, date, modalities, accession, patient ID, patient name (or JSON lines with --json).
 `move` asks the PACS to send studies to this node's AE title: the PACS must know that
-title with the address and port of a running `xraydesk listen`.
-Exit status: 0 done, 1 the PACS refused or failed, 2 usage or configuration error.
+title with the address and port of a running `xraydesk listen`. Dates: YYYYMMDD or
+YYYY-MM-DD. Control characters in printed values are shown escaped (\x1b, \n).
+Exit status: 0 done, 1 the PACS could not be reached, refused or failed, 2 usage or
+configuration error.
 """
 
 
@@ -52,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--patient-id", default="")
     p.add_argument("--accession", default="")
-    p.add_argument("--from", dest="date_from", default="", metavar="YYYYMMDD")
-    p.add_argument("--to", dest="date_to", default="", metavar="YYYYMMDD")
+    p.add_argument("--from", dest="date_from", default="", metavar="YYYYMMDD", type=_date)
+    p.add_argument("--to", dest="date_to", default="", metavar="YYYYMMDD", type=_date)
     p.add_argument(
         "--modality", action="append", default=[], help="repeatable (default: CR and DX)"
     )
@@ -74,13 +82,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_worklist)
     for action in actions.choices.values():
         add_node_options(action)
+        action.set_defaults(run=_network_failure_exits_1(action.get_default("run")))
+
+
+def _date(text: str) -> str:
+    """A query date as DICOM writes it (YYYYMMDD); argparse turns the error into exit 2."""
+    from xraydesk.dicomnet.scu import check_query_date
+
+    try:
+        return check_query_date(text)
+    except XRayDeskError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _network_failure_exits_1(run: Callable[[argparse.Namespace], int]):
+    """A PACS that cannot be reached, refuses or fails exits 1, as documented; the
+    configuration errors stay 2 (the front door's usage status)."""
+
+    @functools.wraps(run)
+    def wrapped(args: argparse.Namespace) -> int:
+        from xraydesk.dicomnet.scu import DicomNetError
+
+        try:
+            return run(args)
+        except DicomNetError as exc:
+            print(f"xraydesk: {exc}", file=sys.stderr)
+            return 1
+
+    return wrapped
 
 
 def _nodes(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     print(f"this node: {config.ae_title} on {config.host}:{config.port}")
     for node in config.nodes.values():
-        print(node.describe())
+        print(printable(node.describe()))
     return 0
 
 
@@ -134,7 +170,7 @@ def _find(args: argparse.Namespace) -> int:
             print(json.dumps(match.__dict__))
         else:
             print(
-                "\t".join(
+                table_line(
                     [
                         match.study_uid,
                         match.study_date,
@@ -155,7 +191,7 @@ def _move(args: argparse.Namespace) -> int:
     outcome = move_studies(config, config.node(args.name), args.study_uids, args.to_ae)
     print(f"{outcome.completed} images sent, {outcome.failed} failed, {outcome.warnings} warnings")
     for message in outcome.messages:
-        print(f"xraydesk: {message}", file=sys.stderr)
+        print(f"xraydesk: {printable(message)}", file=sys.stderr)
     return 0 if outcome.ok else 1
 
 
@@ -166,7 +202,7 @@ def _send(args: argparse.Namespace) -> int:
     outcome = send_files(config, config.node(args.name), args.files)
     print(f"{outcome.completed} sent, {outcome.failed} refused")
     for message in outcome.messages:
-        print(f"xraydesk: {message}", file=sys.stderr)
+        print(f"xraydesk: {printable(message)}", file=sys.stderr)
     return 0 if outcome.ok else 1
 
 
@@ -181,8 +217,6 @@ def _worklist(args: argparse.Namespace) -> int:
                 print(json.dumps(data))
             else:
                 result = item.prediction or item.error or ""
-                print(
-                    f"#{item.id}\t{item.received_at}\t{item.status}\t{item.modality or ''}\t"
-                    f"{item.patient_id or ''}\t{result}"
-                )
+                cells = [f"#{item.id}", item.received_at, item.status, item.modality]
+                print(table_line([*cells, item.patient_id, result]))
     return 0

@@ -10,6 +10,9 @@ The file lives in the data folder (``XRAYDESK_DATA_DIR`` moves it) and is JSON::
       "allowed_hosts": ["127.0.0.1", "::1", "10.1.0.0/16"],  # addresses or networks
       "auto_send": "pacs",               # send SR + SC of every received image back there
       "tls": {"cert": "node.pem", "key": "node.key", "ca": "ca.pem"},  # optional
+      "idle_timeout_s": 30,              # a silent connection or association is closed
+      "max_associations": 16,            # at once; more are refused (local limit)
+      "max_object_mb": 256,              # a larger object is refused, never stored
       "nodes": {"pacs": {"ae_title": "ORTHANC", "host": "10.1.2.3", "port": 4242,
                          "tls": false}}
     }
@@ -19,6 +22,9 @@ on it, so an association is accepted only from a listed calling AE title *and* a
 address (loopback when none is listed). The titles of configured ``nodes`` count as
 allowed, since those are the PACS the user chose to work with. Relative TLS paths are
 read from the data folder.
+
+Why the limits: a caller that opens connections and says nothing, or sends an object of
+gigabytes, must not lock out the PACS or exhaust the memory (``dicomnet.guard``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ CONFIG_NAME = "dicomnet.json"
 DEFAULT_AE_TITLE = "XRAYDESK"
 DEFAULT_PORT = 11112
 LOOPBACK = ("127.0.0.1", "::1")
+DEFAULT_IDLE_TIMEOUT_S = 30.0
+DEFAULT_MAX_ASSOCIATIONS = 16
+DEFAULT_MAX_OBJECT_MB = 256  # a chest radiograph is 5 to 60 MB uncompressed
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # DICOM AE: 16 chars, no backslash
 
 
@@ -92,6 +101,13 @@ class NodeConfig:
     auto_send: str | None = None
     tls: TlsFiles | None = None
     nodes: dict[str, RemoteNode] = field(default_factory=dict)
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    max_associations: int = DEFAULT_MAX_ASSOCIATIONS
+    max_object_mb: float = DEFAULT_MAX_OBJECT_MB
+
+    @property
+    def max_object_bytes(self) -> int:
+        return int(self.max_object_mb * 1024 * 1024)
 
     # -- who may connect -------------------------------------------------------------------
     @property
@@ -135,6 +151,9 @@ class NodeConfig:
             "allowed_ae_titles": list(self.allowed_ae_titles),
             "allowed_hosts": list(self.allowed_hosts),
             "auto_send": self.auto_send,
+            "idle_timeout_s": self.idle_timeout_s,
+            "max_associations": self.max_associations,
+            "max_object_mb": self.max_object_mb,
             "nodes": {
                 n.name: {k: v for k, v in asdict(n).items() if k != "name"}
                 for n in self.nodes.values()
@@ -186,6 +205,9 @@ def parse_config(raw: dict[str, Any], base: Path) -> NodeConfig:
             auto_send=raw.get("auto_send") or None,
             tls=tls,
             nodes=nodes,
+            idle_timeout_s=_positive(raw, "idle_timeout_s", DEFAULT_IDLE_TIMEOUT_S),
+            max_associations=int(_positive(raw, "max_associations", DEFAULT_MAX_ASSOCIATIONS)),
+            max_object_mb=_positive(raw, "max_object_mb", DEFAULT_MAX_OBJECT_MB),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"DICOM configuration: {type(exc).__name__}: {exc}") from exc
@@ -215,6 +237,13 @@ def check_host(host: str) -> str:
     except ValueError:
         raise ConfigError(f"{host!r} is not an IP address or network (e.g. 10.1.0.0/16)") from None
     return host
+
+
+def _positive(raw: dict[str, Any], key: str, default: float) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"DICOM configuration: {key} must be a positive number, not {value!r}")
+    return float(value)
 
 
 def _resolve(value: Any, base: Path) -> Path | None:

@@ -17,8 +17,11 @@ Taking whatever queued up while the previous group ran keeps batches full under 
 lone image at one forward pass.
 
 Robustness: a malformed object is answered with a failure status (0xC210 "cannot
-understand") and logged without its content; it never stops the node. Logs name the
-calling AE title and the status, never a patient, an accession number or a UID.
+understand") and logged without its content; it never stops the node. Its fields are read
+raw (``received``), so pydicom never logs a value. Idle connections, too many
+associations and over-size objects are handled by ``guard`` (0xA700 for the latter).
+Logs name the calling AE title and the status, never a patient, an accession number or
+a UID.
 """
 
 from __future__ import annotations
@@ -38,15 +41,20 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
-from pynetdicom.transport import ThreadedAssociationServer
 
 from xraydesk import paths
 from xraydesk.batch import BatchAborted, BatchOptions, BatchRun
 from xraydesk.dicomnet.config import ConfigError, NodeConfig, RemoteNode
+from xraydesk.dicomnet.guard import AssociationGuard
+from xraydesk.dicomnet.received import (
+    UnreadableObject,
+    not_a_chest_image,
+    quiet_pynetdicom,
+    work_item,
+)
 from xraydesk.dicomnet.results import MANUFACTURER
 from xraydesk.dicomnet.storage import (
     InvalidUID,
-    check_uid,
     instance_path,
     make_private_dirs,
     write_private,
@@ -63,12 +71,11 @@ from xraydesk.dicomnet.worklist import (
 )
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.classifier import Classifier
+from xraydesk.printable import printable
 
 log = logging.getLogger(__name__)
+quiet_pynetdicom()
 
-# Projection radiography: what a chest classifier can read.
-IMAGE_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "PX", "OT"})
-CHEST_BODY_PARTS = frozenset({"", "CHEST", "THORAX", "LUNG", "TORSO"})
 STATUS_OK = 0x0000
 STATUS_CANNOT_UNDERSTAND = 0xC210
 STATUS_OUT_OF_RESOURCES = 0xA700
@@ -91,20 +98,6 @@ class NodeStats:
         if self.first_byte is None or self.last_row is None or self.rows == 0:
             return 0.0
         return self.rows / max(self.last_row - self.first_byte, 1e-9)
-
-
-class _AllowListServer(ThreadedAssociationServer):
-    """Closes connections from addresses not on the allow-list before any DICOM byte."""
-
-    node: StorageNode
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        host = client_address[0] if isinstance(client_address, tuple) else str(client_address)
-        if self.node.config.host_allowed(host):
-            return True
-        self.node.stats.refused += 1
-        log.warning("refused a connection from %s: address not allowed", host)
-        return False
 
 
 class StorageNode:
@@ -141,7 +134,8 @@ class StorageNode:
         self._idle = threading.Condition()
         self._busy = 0  # items received and not yet given a result row
         self._marks: dict[int, float] = {}  # association id -> when its next object began
-        self._server: _AllowListServer | None = None
+        self._server: Any = None
+        self.guard = AssociationGuard(config, MAX_PDU, on_refused=self._count_refusal)
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -155,9 +149,7 @@ class StorageNode:
         ae = AE(ae_title=self.config.ae_title)
         ae.require_calling_aet = self.config.accepted_ae_titles
         ae.require_called_aet = True
-        ae.maximum_pdu_size = MAX_PDU
-        ae.maximum_associations = 16
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60.0
+        self.guard.configure(ae)
         for context in AllStoragePresentationContexts:
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         ae.add_supported_context(Verification)
@@ -166,9 +158,9 @@ class StorageNode:
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_CONN_OPEN, self._on_open),
             (evt.EVT_CONN_CLOSE, self._on_close),
-            (evt.EVT_REJECTED, self._on_rejected),
+            *self.guard.handlers(),
         ]
-        server_cls = type("NodeServer", (_AllowListServer,), {"node": self})
+        server_cls = self.guard.server_class()
         try:
             server = ae.make_server(
                 (self.config.host, self.config.port),
@@ -235,24 +227,25 @@ class StorageNode:
     def _on_close(self, event: Any) -> None:
         self._marks.pop(id(event.assoc), None)
 
-    def _on_rejected(self, event: Any) -> None:
+    def _count_refusal(self) -> None:
         self.stats.refused += 1
-        log.warning(
-            "refused an association from %s (AE title not allowed)", event.assoc.requestor.address
-        )
 
     def _on_store(self, event: Any) -> int:
         started = self._marks.get(id(event.assoc), time.monotonic())
-        calling = str(event.assoc.requestor.ae_title).strip()
+        calling = printable(str(event.assoc.requestor.ae_title).strip())
+        if self.guard.oversize(event.assoc):
+            self.guard.refuse_oversize(calling)
+            self._marks[id(event.assoc)] = time.monotonic()
+            return STATUS_OUT_OF_RESOURCES
         try:
             ds: Dataset = event.dataset
-            item = _work_item(ds, calling)
-            item.sop_uid = check_uid(ds.SOPInstanceUID, "SOP Instance UID")
-            reason = _not_a_chest_image(ds)
+            item = work_item(ds, calling)
+            reason = not_a_chest_image(ds, item, MANUFACTURER)
             data = None if reason else event.encoded_dataset()
-        except (InvalidUID, Exception) as exc:
+        except (InvalidUID, UnreadableObject, Exception) as exc:
             self.stats.refused += 1
-            what = exc if isinstance(exc, InvalidUID) else type(exc).__name__
+            known = isinstance(exc, InvalidUID | UnreadableObject)
+            what = exc if known else type(exc).__name__
             log.warning("C-STORE from %s refused: the object cannot be read (%s)", calling, what)
             self._marks[id(event.assoc)] = time.monotonic()
             return STATUS_CANNOT_UNDERSTAND
@@ -262,9 +255,7 @@ class StorageNode:
                 self.worklist.add(item)
                 return STATUS_OK
             assert data is not None
-            path = instance_path(
-                self.store_root, ds.StudyInstanceUID, ds.SeriesInstanceUID, item.sop_uid
-            )
+            path = instance_path(self.store_root, item.study_uid, item.series_uid, item.sop_uid)
             write_private(path, data)
             item.path = path
             with self._idle:
@@ -430,42 +421,3 @@ def results_dir() -> Path:
     path = paths.data_dir() / RESULTS_DIR
     make_private_dirs(path)
     return path
-
-
-def _text(ds: Dataset, keyword: str) -> str | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return None
-    return str(value)
-
-
-def _work_item(ds: Dataset, calling: str) -> WorkItem:
-    return WorkItem(
-        sop_uid="",
-        calling_ae=calling,
-        study_uid=_text(ds, "StudyInstanceUID"),
-        series_uid=_text(ds, "SeriesInstanceUID"),
-        sop_class_uid=_text(ds, "SOPClassUID"),
-        modality=_text(ds, "Modality"),
-        body_part=_text(ds, "BodyPartExamined"),
-        study_date=_text(ds, "StudyDate"),
-        study_description=_text(ds, "StudyDescription"),
-        accession=_text(ds, "AccessionNumber"),
-        patient_id=_text(ds, "PatientID"),
-        patient_name=_text(ds, "PatientName"),
-    )
-
-
-def _not_a_chest_image(ds: Dataset) -> str | None:
-    """Why the object is not for the chest classifier (stored nowhere), or None."""
-    if "PixelData" not in ds:
-        return "not an image (no pixel data)"
-    if str(ds.get("Manufacturer", "")) == MANUFACTURER:
-        return "a result XRayDesk made (heat map), not a radiograph"
-    modality = str(ds.get("Modality", "") or "").upper()
-    if modality and modality not in IMAGE_MODALITIES:
-        return f"modality {modality} is not projection radiography"
-    body_part = str(ds.get("BodyPartExamined", "") or "").upper()
-    if body_part not in CHEST_BODY_PARTS:
-        return f"body part {body_part} is not the chest"
-    return None

@@ -9,7 +9,9 @@ classified like any other. Errors name the node and the DICOM status, never a pa
 
 from __future__ import annotations
 
+import datetime
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +30,12 @@ from pynetdicom.sop_class import (
 )
 
 from xraydesk.dicomnet.config import NodeConfig, RemoteNode
+from xraydesk.dicomnet.received import UnreadableObject, quiet_pynetdicom, raw_text
 from xraydesk.dicomnet.tls import client_context
 from xraydesk.errors import XRayDeskError
 
 log = logging.getLogger(__name__)
+quiet_pynetdicom()
 
 TIMEOUT_S = 30.0
 CHEST_MODALITIES = ("CR", "DX")
@@ -39,6 +43,10 @@ CHEST_MODALITIES = ("CR", "DX")
 
 class DicomNetError(XRayDeskError):
     """A DICOM association or operation with a remote node failed."""
+
+
+class QueryError(XRayDeskError):
+    """A query the user wrote cannot be sent as it is (a bad date)."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +105,24 @@ class TransferOutcome:
         return self.failed == 0 and not self.messages
 
 
+def check_query_date(text: str) -> str:
+    """``text`` (YYYYMMDD or YYYY-MM-DD, empty for an open end) as YYYYMMDD, or
+    DicomNetError: a malformed date would be sent as a range the PACS reads its own way."""
+    text = text.strip()
+    if not text:
+        return ""
+    match = re.fullmatch(r"(\d{4})-?(\d{2})-?(\d{2})", text)
+    try:
+        if match is None:
+            raise ValueError
+        datetime.date(*(int(part) for part in match.groups()))
+    except ValueError:
+        raise QueryError(f"{text!a} is not a date (YYYYMMDD or YYYY-MM-DD)") from None
+    return "".join(match.groups())
+
+
 def _date_range(start: str, end: str) -> str:
-    start, end = start.replace("-", ""), end.replace("-", "")
+    start, end = check_query_date(start), check_query_date(end)
     if start and end:
         return f"{start}-{end}"
     if start:
@@ -175,15 +199,24 @@ def _match(ds: Dataset) -> StudyMatch:
     if not isinstance(modalities, str):
         modalities = "\\".join(str(m) for m in modalities)
     return StudyMatch(
-        study_uid=str(ds.get("StudyInstanceUID", "")),
-        patient_id=str(ds.get("PatientID", "")),
-        patient_name=str(ds.get("PatientName", "")),
-        study_date=str(ds.get("StudyDate", "")),
-        accession=str(ds.get("AccessionNumber", "")),
-        description=str(ds.get("StudyDescription", "")),
+        study_uid=_answer(ds, "StudyInstanceUID"),
+        patient_id=_answer(ds, "PatientID"),
+        patient_name=_answer(ds, "PatientName"),
+        study_date=_answer(ds, "StudyDate"),
+        accession=_answer(ds, "AccessionNumber"),
+        description=_answer(ds, "StudyDescription"),
         modalities=modalities,
         instances=int(count) if count not in (None, "") else None,
     )
+
+
+def _answer(ds: Dataset, keyword: str) -> str:
+    """A text field of a C-FIND answer, read raw: pydicom's check of an odd value would
+    log the value (a patient ID) itself."""
+    try:
+        return raw_text(ds, keyword) or ""
+    except UnreadableObject:
+        return ""
 
 
 def move_studies(
