@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import stat
 import struct
@@ -35,7 +36,7 @@ from tests.dicom_factory import make_dicom
 from tests.orthanc import ORTHANC_AET, Orthanc, free_port, orthanc_server  # noqa: F401
 from xraydesk import paths
 from xraydesk.cli import main
-from xraydesk.dicomnet import NodeConfig, StorageNode, Worklist, make_node
+from xraydesk.dicomnet import NodeConfig, StorageNode, TlsFiles, Worklist, echo, make_node
 
 NODE_AET = "XRAYDESK"
 SENDER = "SENDER"
@@ -128,6 +129,46 @@ def test_a_refused_ae_title_is_named_as_the_reason(
     lines = [m for m in _logged(caplog) if m.startswith("refused")]
     assert len(lines) == 1 and "calling AE title is not allowed" in lines[0]
     assert "\n" not in lines[0]  # the caller's title is printed escaped, not as a new line
+
+
+def test_a_silent_tls_client_does_not_stop_the_node_accepting(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a certificate")
+    cert, key = tmp_path / "node.pem", tmp_path / "node.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=xraydesk-test", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = TlsFiles(cert=cert, key=key, ca=cert)
+    config = NodeConfig(
+        ae_title=NODE_AET, port=0, allowed_ae_titles=(NODE_AET,), tls=tls, idle_timeout_s=2.0
+    )
+    with StorageNode(config, None) as secure:
+        silent = socket.create_connection(("127.0.0.1", secure.port))  # no TLS hello
+        try:
+            # the handshake waits in the connection's thread, not in the accept loop
+            over_tls = make_node("secure", NODE_AET, "127.0.0.1", secure.port, tls=True)
+            assert echo(config, over_tls) < 10
+            silent.settimeout(20)
+            with contextlib.suppress(ConnectionResetError):
+                assert silent.recv(1) == b""  # closed after idle_timeout_s
+        finally:
+            silent.close()
+
+
+def test_a_pdu_longer_than_the_maximum_is_not_read(
+    node: StorageNode, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.create_connection(("127.0.0.1", node.port)) as sock:
+        sock.sendall(struct.pack(">BBL", 0x01, 0, 0x7FFFFFF0) + b"\0" * 65536)
+        sock.settimeout(20)
+        with contextlib.suppress(ConnectionResetError):
+            while sock.recv(65536):
+                pass  # the node closes the connection instead of reading 2 GB
+    lines = [m for m in _logged(caplog) if m.startswith("refused")]
+    assert len(lines) == 1 and "longer than the node's maximum PDU" in lines[0]
 
 
 # -- hostile objects ---------------------------------------------------------------------------
