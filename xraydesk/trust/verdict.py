@@ -71,9 +71,10 @@ def decide(
     warnings, its OOD score (with the statistics that judge it) and its metadata (the
     patient's age; ``stated_age``, in years, from the user wins over the header)."""
     warnings = list(gate_warnings)
-    score = None if ood is None or ood_score is None else float(ood_score)
-    if score is not None:
-        flag = ood.warning(score)  # type: ignore[union-attr]
+    score = None
+    if ood is not None and ood_score is not None:
+        score = float(ood_score)
+        flag = ood.warning(score)
         if flag is not None:
             warnings.append(flag)
     warnings += population_warnings(classifier.card, metadata, stated_age)
