@@ -14,7 +14,7 @@ from tests.gui.conftest import open_and_wait, wait_for
 from tests.test_trust_gate import _test_paths
 from xraydesk.files import sha256_file
 from xraydesk.imaging.loader import load_xray
-from xraydesk.trust.codes import INVERTED, NOT_CHEST, ROTATED
+from xraydesk.trust.codes import INVERTED, NOT_CHEST, ROTATED, warning_label
 
 CHEST = Path(__file__).resolve().parents[2] / "models" / "chest-3class.json"
 
@@ -118,8 +118,10 @@ def test_batch_table_has_a_warnings_column_and_a_flagged_only_filter(qtbot, test
             model.data(model.index(r, 0)): model.data(model.index(r, column))
             for r in range(model.rowCount())
         }
-        assert shown["upright.png"] == "" and NOT_CHEST in shown["noise.png"]
-        assert ROTATED in shown["turned.png"] and INVERTED in shown["negative.png"]
+        # the table shows each warning's label (its code is in the tooltip)
+        assert shown["upright.png"] == "" and warning_label(NOT_CHEST) in shown["noise.png"]
+        assert warning_label(ROTATED) in shown["turned.png"]
+        assert warning_label(INVERTED) in shown["negative.png"]
         assert panel.proxy.rowCount() == 4
         panel.flagged_check.setChecked(True)
         names = {r.path.name for r in panel.proxy.shown_rows()}
