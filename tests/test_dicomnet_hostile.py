@@ -18,6 +18,7 @@ import stat
 import struct
 import subprocess
 import sys
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,6 +130,31 @@ def test_a_refused_ae_title_is_named_as_the_reason(
     lines = [m for m in _logged(caplog) if m.startswith("refused")]
     assert len(lines) == 1 and "calling AE title is not allowed" in lines[0]
     assert "\n" not in lines[0]  # the caller's title is printed escaped, not as a new line
+
+
+def test_refused_associations_give_their_slot_back() -> None:
+    with StorageNode(_config(max_associations=1), None) as running:
+        intruder = AE(ae_title="INTRUDER")
+        intruder.add_requested_context(Verification)
+        for _ in range(3):
+            assert intruder.associate("127.0.0.1", running.port, ae_title=NODE_AET).is_rejected
+        for _ in range(3):
+            assoc = _associate_when_free(running.port)
+            assert assoc.is_established
+            assoc.abort()  # an abort, not a release, gives the slot back too
+        assoc = _associate_when_free(running.port)
+        assert assoc.is_established
+        assoc.release()
+
+
+def _associate_when_free(port: int):
+    """An abort is sent without waiting for the node: give it a moment to see it."""
+    deadline = time.monotonic() + 15
+    while True:
+        assoc = _associate(port)
+        if assoc.is_established or time.monotonic() > deadline:
+            return assoc
+        time.sleep(0.1)
 
 
 def test_a_silent_tls_client_does_not_stop_the_node_accepting(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ class _Connection:
     address: str
     received: int = 0  # data-set bytes of the message in progress
     oversize: bool = False
-    counted: bool = False  # holds one of the max_associations slots
+    requested: bool = False  # sent its A-ASSOCIATE-RQ and was given a slot
 
 
 class AssociationGuard:
@@ -107,9 +107,10 @@ class AssociationGuard:
         self._host_allowed = config.host_allowed
         self._lock = threading.Lock()
         self._connections: dict[int, _Connection] = {}
-        self._negotiated = 0
+        self._ae: AE | None = None
 
     def configure(self, ae: AE) -> None:
+        self._ae = ae
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.idle_timeout
         ae.maximum_pdu_size = self.max_pdu
         # pynetdicom's own check counts bare connections too: only a backstop here
@@ -159,9 +160,16 @@ class AssociationGuard:
             self._on_refused()
         self.refusals.refused(what, reason)
 
+    def _live(self) -> list[Any]:
+        """The node's association threads still running (pynetdicom's own list)."""
+        return [a for a in self._ae.active_associations if a.is_acceptor] if self._ae else []
+
     def _on_open(self, event: Any) -> None:
         address = str(event.address[0]) if isinstance(event.address, tuple) else "?"
         with self._lock:
+            # counted from the live threads, so a close event that never came leaks nothing
+            live = {id(a) for a in self._live()} | {id(event.assoc)}
+            self._connections = {k: c for k, c in self._connections.items() if k in live}
             self._connections[id(event.assoc)] = _Connection(address)
         sock = event.assoc.dul.socket
         if sock is not None and self.max_pdu:
@@ -169,18 +177,20 @@ class AssociationGuard:
 
     def _on_close(self, event: Any) -> None:
         with self._lock:
-            conn = self._connections.pop(id(event.assoc), None)
-            if conn is not None and conn.counted:
-                self._negotiated -= 1
+            self._connections.pop(id(event.assoc), None)
 
     def _on_requested(self, event: Any) -> None:
         """A-ASSOCIATE-RQ received: take a slot, or refuse with "local limit exceeded"."""
         with self._lock:
+            others = [a for a in self._live() if a is not event.assoc]
+            busy = 0
+            for assoc in others:
+                conn = self._connections.get(id(assoc))
+                busy += bool(assoc.is_established or (conn is not None and conn.requested))
+            full = busy >= self.max_associations
             conn = self._connections.get(id(event.assoc))
-            full = self._negotiated >= self.max_associations
             if conn is not None and not full:
-                conn.counted = True
-                self._negotiated += 1
+                conn.requested = True
         if full:
             event.assoc.acse.send_reject(0x02, 0x03, 0x02)
             event.assoc.kill()  # as pynetdicom does: the DUL sends the rejection first
