@@ -281,3 +281,26 @@ def test_multi_frame_results_say_which_frame(test_classifier, tmp_path: Path) ->
     single = make_dicom(tmp_path / "one-frame.dcm", pixels[0])
     plain = make_results(single, test_classifier, {c: 0.5 for c in test_classifier.class_ids})
     assert not any("frame" in text for text in _texts(plain.sr))
+
+
+def test_classify_json_and_csv_say_which_frame(test_model_path, tmp_path: Path, capsys) -> None:
+    """The CLI's rows of a multi-frame source say that frame 1 of N was classified."""
+    import csv
+    import json
+
+    from xraydesk.cli import main
+
+    pixels = (np.random.default_rng(6).random((3, 96, 80)) * 4000).astype(np.uint16)
+    multi = make_dicom(tmp_path / "three-frames.dcm", pixels)
+    single = make_dicom(tmp_path / "one-frame.dcm", pixels[0])
+    args = ["classify", str(multi), str(single), "--model", str(test_model_path)]
+    assert main([*args, "--json"]) == 0
+    rows = {Path(r["path"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["three-frames.dcm"]["frames"] == 3
+    assert rows["three-frames.dcm"]["note"].startswith("classified frame 1 of 3")
+    assert rows["one-frame.dcm"]["frames"] == 1 and "note" not in rows["one-frame.dcm"]
+    out = tmp_path / "rows.csv"
+    assert main([*args, "--csv", str(out), "--no-skip"]) == 0
+    with open(out, newline="") as fh:
+        frames = {Path(r["path"]).name: r["frames"] for r in csv.DictReader(fh)}
+    assert frames == {"three-frames.dcm": "3", "one-frame.dcm": "1"}

@@ -294,6 +294,7 @@ class BatchRun:
                 classified_at=stamp,
                 warnings=list(verdict.warnings),
                 error=verdict.error,
+                frames=item.metadata.frames if item.metadata is not None else None,
             )
             if verdict.prediction is not None:
                 row.prediction = verdict.prediction.predicted

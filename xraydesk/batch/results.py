@@ -16,6 +16,8 @@ Export formats (documented for users in ``xraydesk classify --help``):
   stable codes (``not_chest``, ``rotated``, ``inverted``, ``lateral``,
   ``out_of_distribution``, ``low_quality``, ...), and ``"warning_messages"``: the same
   warnings as ``{"code", "message"}`` objects for people. A flagged file still has its row.
+  ``"frames"`` is the source's frame count (null where not known) and, for a multi-frame
+  source, ``"note"`` says that frame 1 of N was classified.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ class ResultRow:
     reused: bool = False  # taken from an earlier run: same content, same model
     # Reasons not to trust the result (input gate, out-of-distribution): issue 14.
     warnings: list[ResultWarning] = field(default_factory=list)
+    # Frames in the source: only frame 1 is classified (None: not known, e.g. reused rows)
+    frames: int | None = None
+
+    @property
+    def frame_note(self) -> str | None:
+        """What a reader must know about a multi-frame source (None for a single frame)."""
+        if self.frames is None or self.frames <= 1:
+            return None
+        return f"classified frame 1 of {self.frames}: the other frames were not read"
 
     @property
     def ok(self) -> bool:
@@ -80,6 +91,8 @@ class ResultRow:
             "reused": self.reused,
             "warnings": self.warning_codes,
             "warning_messages": [w.to_dict() for w in self.warnings],
+            "frames": self.frames,
+            **({"note": note} if (note := self.frame_note) else {}),
         }
 
 
@@ -95,6 +108,7 @@ def csv_header(class_ids: Sequence[str]) -> list[str]:
         "reused",
         "warnings",
         "error",
+        "frames",
     ]
 
 
@@ -144,6 +158,7 @@ def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
         "yes" if row.reused else "no",
         csv_safe(";".join(row.warning_codes)),
         csv_safe(row.error or ""),
+        "" if row.frames is None else str(row.frames),
     ]
 
 
