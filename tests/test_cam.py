@@ -29,7 +29,7 @@ from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.classifier import Classifier
 from xraydesk.trainer.split import read_split
-from xraydesk.trust.orient import TrustCheck
+from xraydesk.trust.check import TrustCheck
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "models" / "chest-3class.json"

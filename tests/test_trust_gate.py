@@ -14,9 +14,10 @@ from xraydesk.files import sha256_file
 from xraydesk.imaging.loader import load_xray
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
 from xraydesk.model.classifier import Classifier
+from xraydesk.trust.check import TrustCheck
 from xraydesk.trust.codes import INVERTED, LATERAL, LOW_QUALITY, NOT_CHEST, ROTATED
 from xraydesk.trust.gate import InputGate, image_statistics
-from xraydesk.trust.orient import TrustCheck, corrected
+from xraydesk.trust.orient import corrected
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = REPO / "models" / "chest-3class" / "split.csv"

@@ -13,6 +13,7 @@ from tests.test_trust_gate import _xray
 from xraydesk.model.card import ModelCard
 from xraydesk.model.classifier import Classifier
 from xraydesk.trust.calibration import add_calibration_limitations, calibration_limitations
+from xraydesk.trust.check import TrustCheck
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION
 from xraydesk.trust.ood import (
     NO_STATISTICS,
@@ -22,7 +23,6 @@ from xraydesk.trust.ood import (
     describe,
     fit,
 )
-from xraydesk.trust.orient import TrustCheck
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -381,7 +381,8 @@ def bundled_model_cards() -> list[ModelCard]:
 def check_model(card: ModelCard, xrays: dict[str, Any], device: str) -> dict[str, Any]:
     """Load (with the weights' sha256 check), classify every sample, heat-map one (CAM,
     and Grad-CAM where the build has it)."""
-    from xraydesk.explain.methods import CAM, GRADCAM, available, heat_map, method_label
+    from xraydesk.explain.heatmaps import heat_map
+    from xraydesk.explain.methods import CAM, GRADCAM, available, method_label
     from xraydesk.model.classifier import Classifier
 
     start = time.perf_counter()

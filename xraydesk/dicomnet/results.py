@@ -43,8 +43,8 @@ from xraydesk.dicomnet.storage import write_private
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.model.classifier import Classifier, ForwardOutputs
+from xraydesk.trust.check import TrustCheck
 from xraydesk.trust.codes import ResultWarning
-from xraydesk.trust.orient import TrustCheck
 
 NOT_FOR_DIAGNOSIS = "NOT FOR DIAGNOSIS"
 MANUFACTURER = "XRayDesk"

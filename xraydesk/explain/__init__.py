@@ -20,7 +20,7 @@ _EXPORTS = {
     "DEFAULT_METHOD": "xraydesk.explain.methods",
     "METHODS": "xraydesk.explain.methods",
     "HeatMapMethod": "xraydesk.explain.methods",
-    "heat_map": "xraydesk.explain.methods",
+    "heat_map": "xraydesk.explain.heatmaps",
     "known_method": "xraydesk.explain.methods",
     "method_label": "xraydesk.explain.methods",
     "DEFAULT_OPACITY": "xraydesk.explain.overlay",
@@ -36,11 +36,11 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from xraydesk.explain.cam import CamResult, class_activation_map
     from xraydesk.explain.gradcam import grad_cam
+    from xraydesk.explain.heatmaps import heat_map
     from xraydesk.explain.methods import (
         DEFAULT_METHOD,
         METHODS,
         HeatMapMethod,
-        heat_map,
         known_method,
         method_label,
     )

@@ -14,7 +14,8 @@ from PIL import Image
 
 from xraydesk.errors import XRayDeskError
 from xraydesk.explain.bounded import bounded_overlay
-from xraydesk.explain.methods import DEFAULT_METHOD, heat_map, method_label
+from xraydesk.explain.heatmaps import heat_map
+from xraydesk.explain.methods import DEFAULT_METHOD, method_label
 from xraydesk.explain.overlay import DEFAULT_OPACITY
 from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 from xraydesk.imaging import load_xray

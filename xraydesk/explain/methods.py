@@ -6,18 +6,14 @@ several times slower on a CPU; they are offered for comparison. Score-CAM and it
 are not: hundreds of forward passes per map take minutes on a CPU.
 
 The registry itself imports neither torch nor the grad-cam package: the settings and
-the viewer's method menu read it before any model is loaded.
+the viewer's method menu read it before any model is loaded. Running the chosen method is
+``explain.heatmaps.heat_map``: this registry stays below cam.py and gradcam.py, which use
+its keys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from xraydesk.explain.cam import CamResult
-    from xraydesk.imaging.xray import XRay
-    from xraydesk.model.classifier import Classifier, ForwardOutputs
 
 CAM, GRADCAM, GRADCAM_PLUS_PLUS = "cam", "gradcam", "gradcam++"
 
@@ -79,31 +75,3 @@ def known_method(key: object) -> str:
     """``key`` when it names a method that runs here, else the default (for settings read
     from disk, perhaps written by the full build)."""
     return key if isinstance(key, str) and available(key) else DEFAULT_METHOD
-
-
-def heat_map(
-    classifier: Classifier,
-    xray: XRay,
-    class_id: str | None = None,
-    method: str = DEFAULT_METHOD,
-    outputs: ForwardOutputs | None = None,
-) -> CamResult:
-    """The heat map of ``xray`` for ``class_id`` (default: the predicted class) by ``method``.
-
-    ``outputs``: the forward pass that already classified ``xray``; CAM then needs no
-    network call at all. The grad-cam package's methods ignore it (they need gradients).
-    """
-    if method not in METHODS:
-        raise ValueError(f"unknown heat-map method {method!r}: choose one of {list(METHODS)}")
-    if not available(method):
-        from xraydesk.errors import ModelError
-        from xraydesk.optional import FULL_BUILD_HINT
-
-        raise ModelError(f"{method_label(method)} needs a backward pass: {FULL_BUILD_HINT}")
-    if method == CAM:
-        from xraydesk.explain.cam import class_activation_map
-
-        return class_activation_map(classifier, xray, class_id, outputs)
-    from xraydesk.explain.gradcam import grad_cam  # the grad-cam package, only when chosen
-
-    return grad_cam(classifier, xray, class_id, method)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xraydesk.errors import ModelError
+from xraydesk.model.card_file import meaning_hash, read_card_json
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DIGESTS_FILE = Path(__file__).with_name("bundled_digests.py")
@@ -54,8 +55,6 @@ def _digests() -> dict[str, dict[str, str]]:
 def anchored_meaning(data: dict[str, Any]) -> str:
     """The card's integrity hash with the weights file's name left out: a copy of a
     bundled model under another name still says the same thing."""
-    from xraydesk.model.card import meaning_hash
-
     weights = data.get("weights")
     if isinstance(weights, dict):
         data = {**data, "weights": {**weights, "file": ""}}
@@ -95,8 +94,6 @@ def _in_shipped_folder(path: Path) -> bool:
 
 def compute_digests(directory: Path) -> dict[str, dict[str, str]]:
     """What ``bundled_digests.py`` should hold for the cards in ``directory``."""
-    from xraydesk.model.card_file import read_card_json
-
     digests = {}
     for card in sorted(directory.glob("*.json")):
         data = read_card_json(card)

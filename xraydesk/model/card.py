@@ -16,7 +16,6 @@ written before the hash existed still load, and every result from them says "unv
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -26,12 +25,10 @@ from typing import Any
 from xraydesk.errors import ModelError
 from xraydesk.files import write_atomic
 from xraydesk.model.anchor import check_anchor
-from xraydesk.model.card_file import read_card_json
+from xraydesk.model.card_file import MEANING_FIELDS, meaning_hash, read_card_json
 from xraydesk.model.preprocessing import Preprocessing
 
 CARD_FORMAT = "xraydesk-model/1"
-# The fields a result depends on; the integrity hash covers exactly these.
-MEANING_FIELDS = ("architecture", "classes", "preprocessing", "temperature", "weights")
 # fit_temperature searches [0.05, 20] (these ends leave room for rounding); anything
 # outside is not a temperature we made: 50 would flatten every answer towards 1/classes.
 TEMPERATURE_RANGE = (0.04, 25.0)
@@ -293,13 +290,6 @@ class ModelCard:
 def _years(value: float | None) -> float | int | None:
     """5 rather than 5.0 in the JSON, so rewriting a card does not change it."""
     return int(value) if value is not None and float(value).is_integer() else value
-
-
-def meaning_hash(data: dict[str, Any]) -> str:
-    """sha256 of the result-bearing fields of a card's JSON, in a canonical form."""
-    meaning = {key: data.get(key) for key in MEANING_FIELDS}
-    canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def _check_integrity(data: dict[str, Any], where: str) -> bool:

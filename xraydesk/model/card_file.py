@@ -11,6 +11,7 @@ file swapped for a pipe between a look and the open cannot block it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -23,6 +24,15 @@ from xraydesk.files import read_error
 # The bundled cards are about 210 KB (most of it the out-of-distribution statistics);
 # a card 40 times that is not one XRayDesk wrote.
 MAX_CARD_BYTES = 8 * 1024**2
+# The fields a result depends on; a card's integrity hash covers exactly these.
+MEANING_FIELDS = ("architecture", "classes", "preprocessing", "temperature", "weights")
+
+
+def meaning_hash(data: dict[str, Any]) -> str:
+    """sha256 of the result-bearing fields of a card's JSON, in a canonical form."""
+    meaning = {key: data.get(key) for key in MEANING_FIELDS}
+    canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def read_card_json(path: Path, max_bytes: int = MAX_CARD_BYTES) -> Any:

@@ -38,13 +38,3 @@ def correction_text(gate: GateResult) -> str:
     if INVERTED in gate.codes:
         parts.append("invert the grey scale")
     return " and ".join(parts)
-
-
-def __getattr__(name: str) -> object:
-    """``TrustCheck`` and ``CheckedResult`` moved to ``trust.check`` (issue 24): the old
-    import path still works, loaded lazily (``check`` imports this module)."""
-    if name in ("TrustCheck", "CheckedResult"):
-        from xraydesk.trust import check
-
-        return getattr(check, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
