@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.gui.conftest import flush_deletes
 from xraydesk import paths
+from xraydesk.gui.tool_panel import ToolPanel
 from xraydesk.gui.tools import install_tools, open_models_dialog, open_wizard
 from xraydesk.model.card import ModelCard
 
@@ -23,6 +24,24 @@ def test_tools_are_installed_and_follow_the_window(make_window, qtbot, samples_d
     image = samples_dir / "fullres" / "nih-00000001_000.png"
     with qtbot.waitSignal(window.probabilities_shown, timeout=60_000):
         tools.batch.open_image_requested.emit(image)
+
+
+def test_model_device_menu_reaches_the_batch_and_pacs_panels(make_window):
+    """Model > Device used to reach only the viewer: the panels kept classifying on the
+    device they were given when they were docked."""
+    window = make_window()  # on the CPU
+    tools = install_tools(window)
+    assert tools.pacs is not None
+    for panel in (tools.batch, tools.pacs):
+        assert isinstance(panel, ToolPanel)  # wired by protocol: opens, follows, stops
+        assert (panel.model_path, panel.model_device) == (window.active_model_path, "cpu")
+    auto = next(a for a in window.device_group.actions() if a.data() == "auto")
+    assert auto.isEnabled()
+    auto.trigger()
+    assert window.device == "auto"
+    for panel in (tools.batch, tools.pacs):
+        assert panel.model_path == window.active_model_path
+        assert panel.model_device == "auto"
 
 
 def test_wizard_model_ready_makes_it_the_active_model(make_window, qtbot, test_model_path: Path):

@@ -58,6 +58,8 @@ class BatchPanel(QWidget):
         self.setObjectName("batch-panel")
         self._provider = provider
         self._model_label = model_label
+        self.model_path: Path | None = None  # what ``set_model`` was last given
+        self.model_device = "auto"
         self._runner: JobThread | None = None
         self._cam_dir: Path | None = None
         self._shown_run: int | None = None
@@ -104,6 +106,8 @@ class BatchPanel(QWidget):
     def set_model(self, card_path: str | Path | None, device: str = "auto") -> None:
         """Use this model card (the main window's active model), loaded through the app's
         classifier cache so the viewer and the batch share one copy."""
+        self.model_path = None if card_path is None else Path(card_path)
+        self.model_device = device
         if card_path is None:
             self.set_classifier_provider(None)
             return

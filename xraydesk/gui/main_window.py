@@ -2,7 +2,8 @@
 
 Public surface for the panels other parts of the app add (batch, fine-tuning):
 ``open_path``, ``add_tool_panel``, ``set_active_model``, ``refresh_models``,
-``active_model_path``, ``device`` and the ``model_changed`` signal.
+``active_model_path``, ``device``, the ``model_changed`` signal and ``active_model_changed``
+(card path, device), which every tool panel that classifies follows (``tool_panel``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from xraydesk.gui.report_export import (
 )
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
+from xraydesk.gui.tool_panel import FollowsModel, OpensImages, StopsWork
 from xraydesk.gui.viewer_analysis import ViewerAnalysis
 from xraydesk.gui.window_chrome import (
     IMAGE_ACTIONS,
@@ -107,6 +109,8 @@ class MainWindow(QMainWindow):
     analysis_finished = Signal()  # the newest request has nothing more to deliver
     error_shown = Signal(str)
     model_changed = Signal(object)  # card Path, or None when no model is available
+    # what tool panels classify with: (card Path or None, device), on a model or device change
+    active_model_changed = Signal(object, str)
 
     def __init__(
         self,
@@ -332,7 +336,7 @@ class MainWindow(QMainWindow):
         self.results.show_no_model(None if cards else no_model_message())
         if new_path != self.models.path:
             self.models.path = new_path
-            self.model_changed.emit(new_path)
+            self._announce_model()
             if self.analysis.xray is not None:
                 self.analysis.rerun()
         self.sync_actions()
@@ -346,7 +350,7 @@ class MainWindow(QMainWindow):
             return False
         self.models.select(card_path)
         self.refresh_models()
-        self.model_changed.emit(card_path)
+        self._announce_model()
         self._load_model(card_path)
         self.analysis.rerun()
         self._warn_population(card_path)
@@ -365,10 +369,15 @@ class MainWindow(QMainWindow):
         if path == self.models.path:
             return
         self.models.select(path)
-        self.model_changed.emit(path)
+        self._announce_model()
         self._load_model(path)
         self.analysis.rerun()
         self._warn_population(path)
+
+    def _announce_model(self) -> None:
+        """Tell the app and every tool panel which model (and device) is active now."""
+        self.model_changed.emit(self.models.path)
+        self.active_model_changed.emit(self.models.path, self._device)
 
     def _load_model(self, card_path: Path | None) -> None:
         """Load this model on a worker thread (nothing to do when it is already loaded)."""
@@ -410,6 +419,7 @@ class MainWindow(QMainWindow):
         self.settings.device = device
         for action in self.device_group.actions():
             action.setChecked(action.data() == device)
+        self.active_model_changed.emit(self.models.path, device)  # tool panels follow it too
         self._load_model(self.models.path)
         self.analysis.rerun()
 
@@ -588,9 +598,9 @@ class MainWindow(QMainWindow):
 
         Tool panels start closed, so the image gets the window (issue 19 #5): View >
         Panels and the toolbar's panel buttons open them; once the user has arranged them,
-        the saved window state puts them back where they were. A widget with an
-        ``open_image_requested(Path)`` signal gets it connected to ``open_path``, so
-        double-clicking a row opens the image here.
+        the saved window state puts them back where they were. The panel is wired by what it
+        offers (``tool_panel``): ``open_image_requested`` opens the image here, ``set_model``
+        follows ``active_model_changed`` from now on, ``shutdown`` runs when the window closes.
         """
         dock = tool_dock(self, widget, title)
         # restoreDockWidget before addDockWidget: afterwards it always "restores" (the dock
@@ -607,9 +617,11 @@ class MainWindow(QMainWindow):
         toggle.setToolTip(f"Show or hide the {title} panel")
         self.panels_menu.addAction(toggle)
         self.toolbar.addAction(toggle)
-        signal = getattr(widget, "open_image_requested", None)
-        if signal is not None:
-            signal.connect(self.open_path)
+        if isinstance(widget, OpensImages):
+            widget.open_image_requested.connect(self.open_path)
+        if isinstance(widget, FollowsModel):
+            widget.set_model(self.models.path, self._device)
+            self.active_model_changed.connect(widget.set_model)
         dock.visibilityChanged.connect(lambda shown, d=dock: shown and self._size_tool_dock(d))
         return dock
 
@@ -642,9 +654,9 @@ class MainWindow(QMainWindow):
         """Drop pending work and wait for the workers (they hold references to this window)."""
         self._closed = True
         for dock in self._tool_docks:  # tool panels with workers of their own stop them too
-            stop = getattr(dock.widget(), "shutdown", None)
-            if stop is not None:
-                stop()
+            panel = dock.widget()
+            if isinstance(panel, StopsWork):
+                panel.shutdown()
         self.analysis.pipeline.cancel()
         self.analysis.pipeline.wait(timeout_ms)
         self.model_loader.wait(timeout_ms)

@@ -77,6 +77,8 @@ class PacsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("pacs-panel")
         self._provider: ClassifierProvider | None = None
+        self.model_path: Path | None = None  # what ``set_model`` was last given
+        self.model_device = "auto"
         self._names: dict[str, str] = {}
         self._jobs: list[JobThread] = []
         self._node: StorageNode | None = None
@@ -183,6 +185,8 @@ class PacsPanel(QWidget):
     # -- model -----------------------------------------------------------------------------
     def set_model(self, card_path: str | Path | None, device: str = "auto") -> None:
         """Classify received images with this model (the viewer's active one)."""
+        self.model_path = None if card_path is None else Path(card_path)
+        self.model_device = device
         if card_path is None:
             self._provider = None
             return

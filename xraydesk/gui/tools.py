@@ -30,13 +30,11 @@ class Tools:
 def install_tools(window: MainWindow) -> Tools:
     """Dock the batch panel and add the Model menu's wizard and manager entries.
 
-    The batch panel follows the viewer's active model and device; double-clicking one of
-    its rows opens the image in the viewer (``add_tool_panel`` connects that).
+    The batch panel follows the viewer's active model and device, and double-clicking one
+    of its rows opens the image in the viewer (``add_tool_panel`` connects both).
     """
     batch = BatchPanel()
-    batch.set_model(window.active_model_path, window.device)
-    window.model_changed.connect(lambda path: batch.set_model(path, window.device))
-    window.add_tool_panel(batch, "Batch")
+    window.add_tool_panel(batch, "Batch")  # follows the active model and device from now on
 
     menu = window.model_menu
     menu.addSeparator()
@@ -56,8 +54,6 @@ def install_pacs(window: MainWindow) -> tuple[PacsPanel, QAction]:
     beside the viewer's exports in the File menu (above Quit). The panel's failures go to
     the window's banner, whole, until dismissed."""
     pacs = PacsPanel()
-    pacs.set_model(window.active_model_path, window.device)
-    window.model_changed.connect(lambda path: pacs.set_model(path, window.device))
     pacs.message_shown.connect(lambda text: window.statusBar().showMessage(text, 8000))
     pacs.failed.connect(window.show_message)
     window.add_tool_panel(pacs, "PACS")
