@@ -5,7 +5,9 @@ Export formats (documented for users in ``xraydesk classify --help``):
 - CSV: one header line, then one line per file: path, sha256, model, prediction,
   ``p_<class id>`` for every class in the model's order, seconds, classified_at,
   reused, warnings (the stable codes of ``xraydesk.trust.codes``, separated by ``;``,
-  empty when none; as in the Spark output), error. A file name that is not valid UTF-8
+  empty when none; as in the Spark output), error, frames (the source's frame count:
+  only frame 1 of a multi-frame file is classified; empty where not known, since rows
+  read back from the database do not keep it). A file name that is not valid UTF-8
   is written with ``\\xNN`` escapes (``display_text``), so the file stays UTF-8; a text
   cell that starts with a formula character (= + - @ tab, carriage return) gets a leading
   single quote (``csv_safe``).
