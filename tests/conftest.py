@@ -65,6 +65,6 @@ def test_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def test_classifier(test_model_path: Path):
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
 
     return Classifier.load(test_model_path, device="cpu")

@@ -16,9 +16,9 @@ from tests.batch_helpers import expected_order, make_folder, write_png
 from xraydesk import paths
 from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun, classify_paths
 from xraydesk.batch.store import ResultStore, StoreError
+from xraydesk.classifier import Classifier
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
-from xraydesk.model.classifier import Classifier
 
 
 def run_rows(inputs, classifier, **options) -> tuple[list, BatchRun]:

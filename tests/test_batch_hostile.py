@@ -73,7 +73,7 @@ AS_ANOTHER_USER = textwrap.dedent(
     import json, os, sys
     from pathlib import Path
     from xraydesk.batch.batch_run import BatchOptions, BatchRun
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
 
     study, model, warm_up, uid, gid = sys.argv[1:6]
     classifier = Classifier.load(model, device="cpu")

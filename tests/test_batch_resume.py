@@ -18,8 +18,8 @@ from torch import nn
 from tests.batch_helpers import write_png
 from xraydesk.batch.batch_run import BatchOptions, BatchRun
 from xraydesk.batch.store import ResultStore
+from xraydesk.classifier import Classifier
 from xraydesk.cli import main
-from xraydesk.model.classifier import Classifier
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from xraydesk.batch.batch_run import BatchOptions, BatchRun
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
 
     classifier = Classifier.load(sys.argv[2], device="cpu")
     options = BatchOptions(recursive=True, batch_size=4)

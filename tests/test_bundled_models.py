@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xraydesk.classifier import Classifier
 from xraydesk.cli import main
 from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.paths import bundled_models_dir
 from xraydesk.trainer.split import read_split
 

@@ -16,6 +16,7 @@ import torch
 from tests.model_factory import make_test_model
 from tests.test_gradcam import _hook_count
 from tests.test_model import synthetic_xray
+from xraydesk.classifier import Classifier
 from xraydesk.explain import (
     DEFAULT_METHOD,
     METHODS,
@@ -27,7 +28,6 @@ from xraydesk.explain import (
 )
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier
 from xraydesk.trainer.split import read_split
 from xraydesk.trust.check import TrustCheck
 

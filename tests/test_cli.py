@@ -299,3 +299,11 @@ def test_name_value_options_are_parsed_once_and_refused_by_name():
 def test_a_bad_map_option_is_a_usage_error(tmp_path, capsys):
     assert main(["train", str(tmp_path), "--name", "x", "--map", "bacterial"]) == 2
     assert "--map 'bacterial': expected LABEL=CLASS" in capsys.readouterr().err
+
+
+def test_subcommand_usage_starts_with_its_own_name(capsys):
+    """`xraydesk classify --help` reads 'usage: xraydesk classify', not the main usage."""
+    for command in ("classify", "models", "validate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert capsys.readouterr().out.startswith(f"usage: xraydesk {command} "), command

@@ -10,8 +10,8 @@ import pytest
 
 from tests.model_factory import make_test_model
 from tests.test_model import synthetic_xray
+from xraydesk.classifier import Classifier
 from xraydesk.explain import blend_overlay, colormap_lut, grad_cam, heat_map
-from xraydesk.model.classifier import Classifier
 from xraydesk.model.network import cam_target_layer
 
 

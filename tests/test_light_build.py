@@ -159,8 +159,8 @@ def test_quick_fine_tuning_without_torch(tmp_path, shared_data):
     what its weights give."""
     from tests.test_train_data import kermany_rows, write_manifest
     from xraydesk import paths
+    from xraydesk.classifier import Classifier
     from xraydesk.model.card import ModelCard
-    from xraydesk.model.classifier import Classifier
 
     rows = kermany_rows(shared_data, 12, labels=("normal", "bacterial"))
     manifest = write_manifest(tmp_path / "subset.csv", rows)

@@ -15,12 +15,12 @@ import torch
 
 from tests.model_factory import make_test_model
 from xraydesk import paths
+from xraydesk.classifier import Classifier
 from xraydesk.errors import ModelError, NoModelError
 from xraydesk.files import sha256_file
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
 from xraydesk.model import library
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
 from xraydesk.model.preprocessing import Preprocessing, equalize_histogram
 from xraydesk.model.storage import load_network

@@ -18,11 +18,11 @@ import pytest
 
 from tests.model_factory import make_test_model
 from xraydesk import paths
+from xraydesk.classifier import Classifier, NonFiniteOutputError
 from xraydesk.errors import ModelError
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
 from xraydesk.model import library
 from xraydesk.model.card import ModelCard, meaning_hash
-from xraydesk.model.classifier import Classifier, NonFiniteOutputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xraydesk.model.classifier import softmax
+from xraydesk.model.probabilities import softmax
 from xraydesk.runtime.backend import Backend, Outputs
 from xraydesk.runtime.recheck import (
     BUDGET,

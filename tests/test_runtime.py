@@ -17,8 +17,8 @@ import torch
 from tests.model_factory import make_test_model
 from xraydesk.imaging.loader import load_xray
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import softmax
 from xraydesk.model.device import DeviceChoice
+from xraydesk.model.probabilities import softmax
 from xraydesk.model.storage import load_network, save_model
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
 from xraydesk.runtime.backend import RuntimeUnavailable
@@ -304,7 +304,7 @@ def test_without_the_optional_runtimes_the_model_runs_on_torch(tmp_path):
 @needs_exported
 def test_the_classifier_and_the_batch_engine_run_on_the_chosen_runtime(small_model, cache):
     from xraydesk.batch.batch_model import BatchModel
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
     from xraydesk.runtime.names import RUNTIME_NAMES
 
     card_path = small_model
@@ -416,7 +416,7 @@ def test_auto_tries_the_fastest_faithful_runtime_first(passed, expected, monkeyp
 def test_torch_runs_a_model_at_fp32_where_its_bf16_was_unfaithful(bf16_faithful, monkeypatch):
     """Also when torch is named: a radiologist's numbers do not depend on the runtime by
     more than the bar, whichever runtime was asked for."""
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
 
     monkeypatch.delenv("XRAYDESK_PRECISION", raising=False)
     _pretend_verdicts(monkeypatch, {"torch/bf16": bf16_faithful})

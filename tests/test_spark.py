@@ -20,8 +20,8 @@ import pytest
 
 from tests.batch_helpers import write_png, write_truncated_png
 from xraydesk.batch.batch_run import BatchOptions, BatchRun
+from xraydesk.classifier import Classifier
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import DeviceChoice
 from xraydesk.spark.session import missing_requirement
 from xraydesk.trust.ood import OODStatistics

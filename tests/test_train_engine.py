@@ -24,11 +24,11 @@ import torch
 from tests.model_factory import make_test_model
 from tests.test_train_data import kermany_rows, write_manifest
 from xraydesk import paths
+from xraydesk.classifier import Classifier
 from xraydesk.cli import main
 from xraydesk.errors import NoModelError
 from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.trainer import (
     DatasetError,
     TrainConfig,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from xraydesk.classifier import Classifier
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.model.device import cpu_supports_bf16
 from xraydesk.trainer.augment import AugmentConfig, augment, sample_rng
 from xraydesk.trainer.config import TrainConfig

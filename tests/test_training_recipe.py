@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xraydesk.classifier import Classifier
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.trainer.full import epoch_order, group_balanced_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]

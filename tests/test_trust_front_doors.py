@@ -21,8 +21,8 @@ import pytest
 
 from tests.test_trust_verdict import AGES, MODELS, OUTSIDE, chest_pixels, make_films  # noqa: F401
 from xraydesk.batch.store import ResultStore, default_db_path
+from xraydesk.classifier import Classifier
 from xraydesk.cli import main
-from xraydesk.model.classifier import Classifier
 from xraydesk.trust.codes import OUTSIDE_POPULATION
 
 PEDIATRIC = "pediatric-pneumonia"

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xraydesk.classifier import Classifier
 from xraydesk.files import sha256_file
 from xraydesk.imaging.loader import load_xray
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
-from xraydesk.model.classifier import Classifier
 from xraydesk.trust.check import TrustCheck
 from xraydesk.trust.codes import INVERTED, LATERAL, LOW_QUALITY, NOT_CHEST, ROTATED
 from xraydesk.trust.gate import InputGate, image_statistics

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.test_trust_gate import _xray
+from xraydesk.classifier import Classifier
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.trust.calibration import add_calibration_limitations, calibration_limitations
 from xraydesk.trust.check import TrustCheck
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION

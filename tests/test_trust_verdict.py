@@ -17,9 +17,9 @@ import pytest
 
 from tests.dicom_factory import make_dicom
 from xraydesk.batch.batch_run import classify_paths
+from xraydesk.classifier import Classifier
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import ImageMetadata
-from xraydesk.model.classifier import Classifier
 from xraydesk.trust import TrustCheck, Verdict, decide, decide_all
 from xraydesk.trust.codes import (
     LOW_QUALITY,

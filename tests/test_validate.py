@@ -99,7 +99,7 @@ def test_validate_a_pool_as_a_site(shared_data: Path, tmp_path: Path, capsys) ->
     check_figures_independently(report)
     # the same verdict as the batch front door (xraydesk classify) for the same files
     from xraydesk.batch.batch_run import classify_paths
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
 
     few = report["images"][:6]

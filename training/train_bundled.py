@@ -56,9 +56,9 @@ if str(HERE) not in sys.path:
 
 from model_card_md import render_model_card  # noqa: E402
 
+from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
 from xraydesk.model.card import ModelCard, Population  # noqa: E402
-from xraydesk.model.classifier import Classifier  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
 from xraydesk.model.storage import load_network, save_model  # noqa: E402
 from xraydesk.trainer.augment import AugmentConfig  # noqa: E402

@@ -29,9 +29,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.imaging.loader import load_xray  # noqa: E402
 from xraydesk.model.card import ModelCard  # noqa: E402
-from xraydesk.model.classifier import Classifier  # noqa: E402
 from xraydesk.trust.calibration import add_calibration_limitations  # noqa: E402
 from xraydesk.trust.ood import fit  # noqa: E402
 

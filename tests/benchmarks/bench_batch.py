@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.model_factory import make_test_model
     from xraydesk.batch.batch_run import default_workers
+    from xraydesk.classifier import Classifier
     from xraydesk.imaging.discover import iter_images
-    from xraydesk.model.classifier import Classifier
     from xraydesk.model.library import resolve_model
 
     if args.model:

@@ -104,7 +104,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XRAYDESK_DATA_DIR"] = str(Path(tmp) / "data")
-        from xraydesk.model.classifier import Classifier
+        from xraydesk.classifier import Classifier
         from xraydesk.model.library import resolve_model
 
         card = resolve_model(args.model)

@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.benchmarks.machine import cpu_name  # noqa: E402
+from xraydesk.classifier import Classifier, Prediction  # noqa: E402
 from xraydesk.explain import class_activation_map, grad_cam  # noqa: E402
 from xraydesk.explain.cam import CamResult  # noqa: E402
 from xraydesk.imaging import load_xray  # noqa: E402
-from xraydesk.model.classifier import Classifier, Prediction  # noqa: E402
 from xraydesk.trainer.split import read_split  # noqa: E402
 
 Path_ = Callable[[Path], tuple[Prediction, CamResult]]

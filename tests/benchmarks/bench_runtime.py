@@ -55,11 +55,12 @@ import torch  # noqa: E402
 
 from tests.benchmarks.machine import cpu_name  # noqa: E402
 from xraydesk.batch.batch_model import BatchModel  # noqa: E402
+from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.imaging.loader import load_xray  # noqa: E402
 from xraydesk.model.card import ModelCard  # noqa: E402
-from xraydesk.model.classifier import Classifier, softmax  # noqa: E402
 from xraydesk.model.device import DeviceChoice, select_device  # noqa: E402
 from xraydesk.model.preprocessing import Preprocessing  # noqa: E402
+from xraydesk.model.probabilities import softmax  # noqa: E402
 from xraydesk.model.storage import load_network  # noqa: E402
 from xraydesk.runtime import onnxruntime_backend, openvino_backend  # noqa: E402
 from xraydesk.runtime.export import exported_graph  # noqa: E402

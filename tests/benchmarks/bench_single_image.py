@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.model_factory import make_test_model  # noqa: E402
+from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.explain import grad_cam  # noqa: E402
 from xraydesk.imaging import load_xray  # noqa: E402
-from xraydesk.model.classifier import Classifier  # noqa: E402
 
 
 def median_ms(fn, repeat: int) -> float:

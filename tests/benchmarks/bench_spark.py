@@ -50,7 +50,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from xraydesk.batch.batch_run import BatchOptions, BatchRun
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
     from xraydesk.spark import classify
     from xraydesk.spark.session import get_session

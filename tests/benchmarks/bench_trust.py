@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.benchmarks.machine import cpu_name  # noqa: E402
+from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.imaging.loader import load_xray  # noqa: E402
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay  # noqa: E402
-from xraydesk.model.classifier import Classifier  # noqa: E402
 from xraydesk.trust.codes import INVERTED, ROTATED  # noqa: E402
 from xraydesk.trust.gate import (  # noqa: E402
     InputGate,

@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(["xraydesk-benchmark"])
+    from xraydesk.classifier.cache import ClassifierCache
     from xraydesk.gui.app import apply_theme, quiet_offscreen_notices
     from xraydesk.gui.main_window import MainWindow
     from xraydesk.gui.settings import AppSettings
-    from xraydesk.model.cache import ClassifierCache
 
     apply_theme(app)
     quiet_offscreen_notices()

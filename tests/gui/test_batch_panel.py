@@ -18,8 +18,8 @@ from PySide6.QtCore import Qt
 from tests.batch_helpers import expected_order, make_folder, write_png
 from xraydesk.batch import results
 from xraydesk.batch.store import ResultStore
+from xraydesk.classifier import Classifier
 from xraydesk.gui.batch_panel import BatchPanel
-from xraydesk.model.classifier import Classifier
 
 WAIT_MS = 120_000
 

@@ -118,9 +118,9 @@ def test_viewer_and_report_say_the_heat_map_is_empty(
 
 @pytest.mark.data
 def test_batch_cam_writer_writes_no_png_for_an_empty_map(empty_cam_model, png_path, tmp_path):
+    from xraydesk.classifier import Classifier
     from xraydesk.errors import XRayDeskError
     from xraydesk.explain.export import write_cam_png
-    from xraydesk.model.classifier import Classifier
 
     classifier = Classifier.load(empty_cam_model, device="cpu")
     with pytest.raises(XRayDeskError, match=EMPTY_HEATMAP):

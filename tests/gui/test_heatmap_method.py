@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tests.gui.conftest import open_and_wait, wait_for
+from xraydesk.classifier.cache import ClassifierCache
 from xraydesk.gui.report import caption_text
-from xraydesk.model.cache import ClassifierCache
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_window_answers_before_the_model_is_loaded_then_classifies(
     waits for it and is then classified. Under ``auto`` the model runs in an exported
     runtime (OpenVINO here): closing the window after that once segfaulted in OpenVINO's
     thread teardown (an infer request kept per worker thread)."""
-    from xraydesk.model.cache import ClassifierCache
+    from xraydesk.classifier.cache import ClassifierCache
 
     monkeypatch.setenv("XRAYDESK_RUNTIME", runtime)
 
@@ -58,7 +58,7 @@ def test_window_answers_before_the_model_is_loaded_then_classifies(
 def test_a_model_that_cannot_load_is_said_and_the_window_stays(qtbot, make_window, tmp_path):
     """A card whose weights are missing: the load fails on the worker, the window says
     so with the file's name and keeps working."""
-    from xraydesk.model.cache import ClassifierCache
+    from xraydesk.classifier.cache import ClassifierCache
 
     card = tmp_path / BUNDLED.name  # the card alone, without its weights file
     card.write_bytes(BUNDLED.read_bytes())

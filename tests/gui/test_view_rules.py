@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xraydesk.classifier.cache import ClassifierCache
 from xraydesk.explain import blend_overlay
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
-from xraydesk.model.cache import ClassifierCache
 from xraydesk.viewer.overlay_layer import heat_layer
 from xraydesk.viewer.viewstate import MAX_OPACITY, MAX_ZOOM, MIN_ZOOM, ViewState
 from xraydesk.viewer.windowing import (

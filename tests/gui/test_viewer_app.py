@@ -11,10 +11,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from tests.gui.conftest import WAIT_MS, open_and_wait
 from xraydesk import __version__, paths
+from xraydesk.classifier.cache import ClassifierCache
 from xraydesk.gui.app import _make_excepthook
 from xraydesk.gui.settings import SETTINGS_FILE
 from xraydesk.gui.shortcuts import SHORTCUTS
-from xraydesk.model.cache import ClassifierCache
 
 
 @pytest.mark.data

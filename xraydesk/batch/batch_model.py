@@ -36,7 +36,8 @@ import numpy as np
 
 from xraydesk.batch.prefetch import Slots
 from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates, torch_threads
-from xraydesk.model.classifier import Classifier, softmax
+from xraydesk.classifier import Classifier
+from xraydesk.model.probabilities import softmax
 from xraydesk.runtime.backend import Backend
 
 if TYPE_CHECKING:

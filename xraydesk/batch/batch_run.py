@@ -46,9 +46,9 @@ from xraydesk.batch.store import (
     utc_now,
 )
 from xraydesk.batch.threads import Schedule, cpu_cores
+from xraydesk.classifier import Classifier
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
-from xraydesk.model.classifier import Classifier
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.verdict import decide_all
 

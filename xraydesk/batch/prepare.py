@@ -23,12 +23,12 @@ import numpy as np
 
 from xraydesk.batch.results import ResultRow
 from xraydesk.batch.store import ResultStore, utc_now
+from xraydesk.classifier import Classifier
 from xraydesk.errors import ImageLoadError
 from xraydesk.files import FILE_NOT_FOUND, read_error, sha256_file
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.limits import check_file
 from xraydesk.imaging.xray import ImageMetadata, XRay
-from xraydesk.model.classifier import Classifier
 from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
 from xraydesk.trust.gate import InputGate
 from xraydesk.trust.orient import corrected, correction_text

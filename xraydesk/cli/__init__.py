@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "classify": "xraydesk.cli.classify",
     "listen": "xraydesk.cli.listen",
     "models": "xraydesk.cli.models",
+    "monitor": "xraydesk.cli.monitor",
     "pacs": "xraydesk.cli.pacs",
     "self-test": "xraydesk.cli.selftest",
     "spark": "xraydesk.cli.spark",
@@ -63,7 +64,7 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"XRayDesk {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="xraydesk")
     for name in SUBCOMMANDS if commands is None else commands:
         importlib.import_module(SUBCOMMANDS[name]).register(sub)
     return parser

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
     from xraydesk.batch.batch_run import RunSummary
     from xraydesk.batch.progress import BatchProgress
     from xraydesk.batch.results import ResultRow
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
 
 # Up to this many files (and no folder), the batch network is not folded: folding copies
 # and traces the whole ResNet (1-2 s on 2 cores) to save ~20 % of each forward pass, a
@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun
     from xraydesk.batch.results import describe_write_error
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
 
     nothing = _nothing_to_classify(args.paths, args.recursive)

@@ -102,9 +102,9 @@ def _path(value: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from xraydesk.classifier import Classifier
     from xraydesk.dicomnet.node import StorageNode
     from xraydesk.dicomnet.worklist import WorkItem
-    from xraydesk.model.classifier import Classifier
     from xraydesk.model.library import resolve_model
     from xraydesk.printable import printable
 

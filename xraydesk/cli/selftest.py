@@ -381,9 +381,9 @@ def bundled_model_cards() -> list[ModelCard]:
 def check_model(card: ModelCard, xrays: dict[str, Any], device: str) -> dict[str, Any]:
     """Load (with the weights' sha256 check), classify every sample, heat-map one (CAM,
     and Grad-CAM where the build has it)."""
+    from xraydesk.classifier import Classifier
     from xraydesk.explain.heatmaps import heat_map
     from xraydesk.explain.methods import CAM, GRADCAM, available, method_label
-    from xraydesk.model.classifier import Classifier
 
     start = time.perf_counter()
     classifier = Classifier.load(card, device=device)

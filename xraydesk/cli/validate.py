@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
     from xraydesk.validate.labels import load_labelled, parse_mapping
     from xraydesk.validate.report import build_report, summary_lines, write_json

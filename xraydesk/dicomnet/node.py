@@ -44,6 +44,7 @@ from pynetdicom.sop_class import Verification
 
 from xraydesk import paths
 from xraydesk.batch import BatchAborted, BatchOptions, BatchRun
+from xraydesk.classifier import Classifier
 from xraydesk.dicomnet.config import ConfigError, NodeConfig, RemoteNode
 from xraydesk.dicomnet.guard import AssociationGuard
 from xraydesk.dicomnet.received import (
@@ -70,7 +71,6 @@ from xraydesk.dicomnet.worklist import (
     WorklistError,
 )
 from xraydesk.errors import XRayDeskError
-from xraydesk.model.classifier import Classifier
 from xraydesk.printable import printable
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from xraydesk.batch import ResultRow
+from xraydesk.classifier import Classifier
 from xraydesk.dicomnet.config import load_config
 from xraydesk.dicomnet.header_values import header_note
 from xraydesk.dicomnet.results import make_results
 from xraydesk.errors import XRayDeskError
-from xraydesk.model.classifier import Classifier
 
 
 class DicomOutput:

@@ -38,11 +38,11 @@ from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from xraydesk import __version__
+from xraydesk.classifier import Classifier, ForwardOutputs
 from xraydesk.dicomnet.header_values import clean_reference, header_note
 from xraydesk.dicomnet.storage import write_private
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
-from xraydesk.model.classifier import Classifier, ForwardOutputs
 from xraydesk.trust.check import TrustCheck
 from xraydesk.trust.codes import ResultWarning
 

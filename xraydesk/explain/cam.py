@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xraydesk.classifier import Classifier, ForwardOutputs
 from xraydesk.explain.geometry import to_source
 from xraydesk.explain.methods import CAM, GRADCAM
 from xraydesk.imaging.resample import resize
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier, ForwardOutputs
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from xraydesk.classifier import Classifier
 from xraydesk.errors import XRayDeskError
 from xraydesk.explain.bounded import bounded_overlay
 from xraydesk.explain.heatmaps import heat_map
@@ -20,7 +21,6 @@ from xraydesk.explain.overlay import DEFAULT_OPACITY
 from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier
 
 
 def cam_filename(source: Path) -> str:

@@ -21,11 +21,11 @@ from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
 from pytorch_grad_cam.base_cam import BaseCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+from xraydesk.classifier import Classifier
 from xraydesk.explain.cam import CamResult, class_index
 from xraydesk.explain.geometry import to_source
 from xraydesk.explain.methods import GRADCAM, GRADCAM_PLUS_PLUS
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier
 from xraydesk.model.network import cam_target_layer
 
 PACKAGE_METHODS: dict[str, type[BaseCAM]] = {GRADCAM: GradCAM, GRADCAM_PLUS_PLUS: GradCAMPlusPlus}

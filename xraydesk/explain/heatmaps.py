@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from xraydesk.explain.methods import CAM, DEFAULT_METHOD, METHODS, available, method_label
 
 if TYPE_CHECKING:
+    from xraydesk.classifier import Classifier, ForwardOutputs
     from xraydesk.explain.cam import CamResult
     from xraydesk.imaging.xray import XRay
-    from xraydesk.model.classifier import Classifier, ForwardOutputs
 
 
 def heat_map(

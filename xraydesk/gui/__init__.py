@@ -3,7 +3,7 @@
 ``app.main(argv)`` is the entry point; ``main_window.MainWindow`` the window. The rules
 the widgets follow live below, without Qt, so they can be tested without a display:
 ``xraydesk.viewer`` (view state, windowing, the heat-map layer) and
-``xraydesk.model.cache`` (loaded classifiers kept between images).
+``xraydesk.classifier.cache`` (loaded classifiers kept between images).
 """
 
 import sys

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from xraydesk.classifier import Classifier, ForwardOutputs, Prediction
+from xraydesk.classifier.cache import ClassifierCache, shared_cache
 from xraydesk.errors import ImageLoadError, XRayDeskError
 from xraydesk.explain import (
     DEFAULT_METHOD,
@@ -37,8 +39,6 @@ from xraydesk.explain.cam import CAM
 from xraydesk.gui.qt_images import DisplayImage, premultiplied_display, render_display
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.cache import ClassifierCache, shared_cache
-from xraydesk.model.classifier import Classifier, ForwardOutputs, Prediction
 from xraydesk.trust.check import TrustCheck
 from xraydesk.viewer.overlay_layer import heat_layer
 from xraydesk.viewer.windowing import WindowPresets, window_presets

@@ -41,8 +41,8 @@ SCREENSHOT_TIMEOUT_S = 600.0
 # Not torch (2.5 s, 400 MB): on a CPU the models run on an exported runtime, and torch is
 # imported on a worker only where something needs it (Grad-CAM, training, a GPU).
 ENGINE_MODULES = (
-    "xraydesk.model.classifier",
-    "xraydesk.model.cache",
+    "xraydesk.classifier",
+    "xraydesk.classifier.cache",
     "xraydesk.explain",
     "xraydesk.trust.orient",
     "xraydesk.batch.batch_run",

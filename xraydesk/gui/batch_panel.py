@@ -111,7 +111,7 @@ class BatchPanel(QWidget):
         if card_path is None:
             self.set_classifier_provider(None)
             return
-        from xraydesk.model.cache import shared_cache
+        from xraydesk.classifier.cache import shared_cache
 
         try:
             label = ModelCard.read(card_path).label

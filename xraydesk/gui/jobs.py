@@ -27,10 +27,10 @@ from PySide6.QtCore import QObject, QThread, Signal
 from xraydesk.batch.batch_run import BatchOptions, BatchRun, RunSummary
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ResultRow
+from xraydesk.classifier import Classifier
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.resample import resize
-from xraydesk.model.classifier import Classifier
 from xraydesk.trainer import (
     DatasetReport,
     TrainConfig,

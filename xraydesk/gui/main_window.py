@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from xraydesk import paths
+from xraydesk.classifier import Prediction
+from xraydesk.classifier.cache import ClassifierCache
 from xraydesk.errors import ModelError, XRayDeskError
 from xraydesk.gui.analysis import (
     AnalysisPipeline,
@@ -69,8 +71,6 @@ from xraydesk.imaging.discover import iter_images
 from xraydesk.imaging.xray import Window, XRay
 from xraydesk.logs import log_hint
 from xraydesk.model import library
-from xraydesk.model.cache import ClassifierCache
-from xraydesk.model.classifier import Prediction
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.viewer.viewstate import ViewState
 from xraydesk.viewer.windowing import (

@@ -25,7 +25,7 @@ from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.population import population_warnings
 
 if TYPE_CHECKING:
-    from xraydesk.model.cache import ClassifierCache
+    from xraydesk.classifier.cache import ClassifierCache
 
 log = logging.getLogger(__name__)
 

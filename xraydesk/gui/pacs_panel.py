@@ -190,7 +190,7 @@ class PacsPanel(QWidget):
         if card_path is None:
             self._provider = None
             return
-        from xraydesk.model.cache import shared_cache
+        from xraydesk.classifier.cache import shared_cache
         from xraydesk.model.card import ModelCard
 
         path = Path(card_path)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QPen
 
 from xraydesk import __version__
+from xraydesk.classifier import Prediction
 from xraydesk.errors import XRayDeskError
 from xraydesk.explain.methods import method_label
 from xraydesk.gui.report_sections import (
@@ -30,7 +31,6 @@ from xraydesk.gui.report_sections import (
     paint_reader,
 )
 from xraydesk.imaging.xray import Window
-from xraydesk.model.classifier import Prediction
 from xraydesk.viewer.report_facts import ReportFacts
 from xraydesk.viewer.windowing import format_window
 

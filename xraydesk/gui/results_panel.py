@@ -18,10 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from xraydesk.classifier import Prediction
 from xraydesk.explain import DEFAULT_METHOD, EMPTY_HEATMAP, METHODS, blend_overlay
 from xraydesk.explain.methods import available as method_available
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Prediction
 from xraydesk.trust.orient import correction_text
 from xraydesk.viewer.viewstate import DEFAULT_OPACITY, MAX_OPACITY
 

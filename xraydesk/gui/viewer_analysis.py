@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
 
+from xraydesk.classifier import Prediction
+from xraydesk.classifier.cache import ClassifierCache
 from xraydesk.explain import METHODS, known_method, method_label
 from xraydesk.gui.analysis import (
     STAGE_CAM,
@@ -33,8 +35,6 @@ from xraydesk.gui.model_choice import population_check
 from xraydesk.gui.qt_images import render_display
 from xraydesk.imaging.xray import XRay
 from xraydesk.logs import log_hint
-from xraydesk.model.cache import ClassifierCache
-from xraydesk.model.classifier import Prediction
 from xraydesk.trust.check import CheckedResult
 from xraydesk.trust.orient import corrected, correction_text
 from xraydesk.viewer.windowing import window_presets

@@ -1,5 +1,8 @@
 """Models: network, preprocessing, cards, weights, device choice and the library.
 
+The loaded classifier (card + runtime) is ``xraydesk.classifier``, a layer above
+``xraydesk.runtime``, which uses this package.
+
 The names below are imported on first use (PEP 562), not with the package: reading
 model cards and listing the library (``xraydesk models``, the app's model menu) must not
 wait for torch to import.
@@ -15,8 +18,6 @@ from xraydesk.lazy_exports import lazy_getattr
 _EXPORTS = {
     "ClassInfo": "xraydesk.model.card",
     "ModelCard": "xraydesk.model.card",
-    "Classifier": "xraydesk.model.classifier",
-    "Prediction": "xraydesk.model.classifier",
     "DeviceChoice": "xraydesk.model.device",
     "select_device": "xraydesk.model.device",
     "list_models": "xraydesk.model.library",
@@ -28,7 +29,6 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from xraydesk.model.card import ClassInfo, ModelCard
-    from xraydesk.model.classifier import Classifier, Prediction
     from xraydesk.model.device import DeviceChoice, select_device
     from xraydesk.model.library import list_models, resolve_model
     from xraydesk.model.preprocessing import Preprocessing
@@ -40,10 +40,8 @@ __getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 __all__ = [
     "ClassInfo",
-    "Classifier",
     "DeviceChoice",
     "ModelCard",
-    "Prediction",
     "Preprocessing",
     "list_models",
     "load_network",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from xraydesk.model.classifier import softmax
+from xraydesk.model.probabilities import softmax
 from xraydesk.optional import float32_array
 from xraydesk.runtime.backend import Backend, Outputs, Precision
 from xraydesk.runtime.faithful import BAR

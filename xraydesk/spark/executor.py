@@ -28,12 +28,12 @@ import torch
 from xraydesk.batch.batch_model import BatchModel
 from xraydesk.batch.prepare import Prepared, Preparer
 from xraydesk.batch.results import ResultRow, display_text
+from xraydesk.classifier import Classifier
 from xraydesk.errors import ModelError
 from xraydesk.files import read_error, sha256_file
 from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.spark.worker_memory import worker_runtime
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.verdict import decide_all

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from xraydesk.classifier import Classifier
 from xraydesk.model.card import ModelCard
-from xraydesk.model.classifier import Classifier
 from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.dataset import DatasetError, DataSource, Sample, read_source

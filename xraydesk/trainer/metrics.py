@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xraydesk.model.classifier import softmax
+from xraydesk.model.probabilities import softmax
 
 ECE_BINS = 15
 MAX_CURVE_POINTS = 101

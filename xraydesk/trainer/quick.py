@@ -295,7 +295,7 @@ def backbone(ctx: RunContext) -> Backbone:
         extractor = feature_extractor(net).to(dev.device, memory_format=dev.memory_format)
         key = backbone_key(network_state(net), ctx.prep, str(dev.autocast_dtype))
         return Backbone(torch_forward(extractor, dev), key, net)
-    from xraydesk.model.classifier import Classifier
+    from xraydesk.classifier import Classifier
     from xraydesk.model.weights import load_state, verified_weights
 
     if ctx.base is None:

@@ -15,8 +15,8 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
+from xraydesk.classifier import Classifier, ForwardOutputs, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import XRay
-from xraydesk.model.classifier import Classifier, ForwardOutputs, NonFiniteOutputError, Prediction
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION, ResultWarning
 from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_thumbnail
 from xraydesk.trust.gate import view_warnings as gate_view_warnings

@@ -177,7 +177,7 @@ class InputGate:
 
     def probabilities(self, thumbs: np.ndarray) -> np.ndarray:
         """(N, 1, 64, 64) standardised thumbnails -> (N, 9): content 3, turns 4, inverted 2."""
-        from xraydesk.model.classifier import softmax
+        from xraydesk.model.probabilities import softmax
 
         with self.lock:
             logits = np.asarray(self.logits(np.asarray(thumbs, dtype=np.float32)), np.float64)

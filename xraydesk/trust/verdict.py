@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xraydesk.classifier import Classifier, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import ImageMetadata
-from xraydesk.model.classifier import Classifier, NonFiniteOutputError, Prediction
 from xraydesk.trust.card_trust import card_warnings
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.ood import OODStatistics

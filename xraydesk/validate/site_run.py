@@ -19,9 +19,9 @@ from pathlib import Path
 
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.results import ResultRow
+from xraydesk.classifier import Classifier
 from xraydesk.imaging.age import parse_dicom_age, parse_dicom_sex
 from xraydesk.imaging.loader import sniff_format
-from xraydesk.model.classifier import Classifier
 from xraydesk.validate.labels import LabelledImage, LabelledSet
 
 log = logging.getLogger(__name__)

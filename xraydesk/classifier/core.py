@@ -1,4 +1,8 @@
-"""A loaded model ready to classify radiographs."""
+"""A loaded model ready to classify radiographs: a model card and the runtime that runs it.
+
+Above ``xraydesk.runtime`` (``Classifier.load`` chooses the runtime) and so outside
+``xraydesk.model``, whose cards, weights and network the runtime itself uses.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from xraydesk.errors import ModelError
 from xraydesk.imaging.xray import XRay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
+from xraydesk.model.probabilities import softmax
 from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.runtime.backend import Backend, Outputs
 
@@ -203,11 +208,3 @@ class Classifier:
             seconds=seconds,
             display_names=self.card.display_names,
         )
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax in float64 of ``logits / temperature``, stable for large logits."""
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)

@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from xraydesk.model.classifier import Classifier
+from xraydesk.classifier.core import Classifier
 
 
 class ClassifierCache:
