@@ -32,6 +32,9 @@ configured node's title in dicomnet.json) AND an allowed address (--allow-host, 
 or a network such as 10.1.0.0/16; loopback when none is given) are accepted.
 --send-results NAME sends an SR and a heat-map Secondary Capture of every classified
 image to the configured node NAME. Output: one line per image, without patient data.
+--metrics-port N serves the per-day counts of the results database (images, classes,
+indeterminate, warning codes, confidence, latency; no patient data) for Prometheus at
+http://127.0.0.1:N/metrics; --metrics-host ADDR listens elsewhere (your choice to expose).
 """
 
 
@@ -55,6 +58,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--send-results", metavar="NODE", help="send SR + heat map to this node")
     parser.add_argument("--model", metavar="NAME|PATH", help="model (default: the default model)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve per-day counts in the Prometheus text format on this port (/metrics)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (127.0.0.1)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -128,6 +140,16 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     port = node.start()
+    metrics = None
+    if args.metrics_port is not None:
+        from xraydesk.monitor.prometheus import serve_metrics
+
+        try:
+            metrics = serve_metrics(node.worklist.path, args.metrics_port, args.metrics_host)
+        except BaseException:
+            node.stop()
+            raise
+        print(f"xraydesk: metrics on {metrics.url}", file=sys.stderr, flush=True)
     allowed = ", ".join(config.accepted_ae_titles)
     print(
         f"xraydesk: listening on {config.host}:{port} as {config.ae_title}"
@@ -142,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if metrics is not None:
+            metrics.stop()
         node.stop()
     print(f"xraydesk: node stopped ({node.stats.rows} images classified)", file=sys.stderr)
     return 0

@@ -1,0 +1,252 @@
+"""Monitoring (issue 30): per-day figures of the results database, the node's Prometheus
+endpoint scraped by a real Prometheus server, and the drift check of `xraydesk monitor`.
+
+Real components: the results database written by ``ResultStore`` / ``Worklist`` (and by
+the node and ``xraydesk classify``), prometheus-client's HTTP server, the Debian
+``prometheus`` binary on loopback, pynetdicom sending to the node on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.dicom_factory import make_dicom
+from xraydesk.batch.results import ResultRow
+from xraydesk.batch.store import ResultStore
+from xraydesk.cli import main
+from xraydesk.dicomnet.worklist import CLASSIFIED, FAILED, WorkItem, Worklist
+from xraydesk.model.card import ModelCard
+from xraydesk.monitor.daily import daily_stats
+from xraydesk.monitor.drift import Thresholds, class_mix_check, rate_check
+from xraydesk.monitor.prometheus import serve_metrics
+from xraydesk.trust.codes import LATERAL, OUT_OF_DISTRIBUTION, ResultWarning
+
+PATIENT_NAME, PATIENT_ID = "DOE^JANE", "PID-998877"
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def _fill(db: Path, card: ModelCard) -> None:
+    """Three batch rows (one reused, one error) and three worklist rows (one failed)."""
+    ood = ResultWarning(OUT_OF_DISTRIBUTION, "unlike")
+    store = ResultStore(db)
+    run = store.start_run(["/x"], False, card)
+    at = datetime.now(UTC).isoformat()
+    a, b = card.class_ids[0], card.class_ids[1]
+    rows = [
+        ResultRow(Path("/x/1.png"), card.label, a, {a: 0.8, b: 0.2}, seconds=0.1,
+                  classified_at=at, warnings=[ood, ResultWarning(LATERAL, "side")]),
+        ResultRow(Path("/x/2.png"), card.label, b, {a: 0.4, b: 0.6}, seconds=0.3,
+                  classified_at=at, reused=True),
+        ResultRow(Path("/x/3.png"), card.label, error="cannot decode", classified_at=at),
+    ]  # fmt: skip
+    store.add_rows(run, "key", 0, rows)
+    store.finish_run(run, "completed")
+    store.close()
+    with Worklist(db) as worklist:
+        for k, (pred, status) in enumerate([(b, CLASSIFIED), (b, CLASSIFIED), (None, FAILED)]):
+            item = WorkItem(f"1.2.3.{k}", patient_name=PATIENT_NAME, patient_id=PATIENT_ID)
+            row = worklist.add(item)
+            worklist.set_result(
+                row,
+                status=status,
+                model=card.label,
+                prediction=pred,
+                probabilities={a: 0.1, b: 0.9} if pred else None,
+                error=None if pred else "not classified",
+                seconds=2.0,
+                warnings=[ood.line] if k == 0 else [],
+            )
+
+
+def test_daily_figures_count_batch_and_worklist_rows(test_model_path: Path, tmp_path: Path):
+    card = ModelCard.read(test_model_path)
+    db = tmp_path / "results.sqlite"
+    _fill(db, card)
+    days = daily_stats(db)
+    assert [(d.day, d.model) for d in days] == [(_today(), card.label)]
+    day = days[0]
+    a, b = card.class_ids[0], card.class_ids[1]
+    # the reused batch row is not counted again; errors and failed rows are indeterminate
+    assert day.images == 5 and day.classes == {a: 1, b: 2} and day.indeterminate == 2
+    assert day.warnings == {OUT_OF_DISTRIBUTION: 2, LATERAL: 1}
+    assert day.mean_confidence == pytest.approx((0.8 + 0.9 + 0.9) / 3)
+    assert day.mean_latency == pytest.approx((0.1 + 0.0 + 2.0 * 3) / 5)
+    assert not daily_stats(db, since=datetime(2001, 1, 1).date(), until=datetime(2001, 1, 2).date())
+    assert daily_stats(tmp_path / "none.sqlite") == []
+
+
+def test_metrics_endpoint_serves_the_counts_without_identifiers(test_model_path, tmp_path):
+    card = ModelCard.read(test_model_path)
+    db = tmp_path / "results.sqlite"
+    _fill(db, card)
+    server = serve_metrics(db, 0)
+    try:
+        assert server.host == "127.0.0.1"
+        text = urllib.request.urlopen(server.url, timeout=10).read().decode()
+    finally:
+        server.stop()
+    label = card.label
+    assert f'xraydesk_images_total{{model="{label}"}} 5.0' in text
+    assert f'xraydesk_indeterminate_total{{model="{label}"}} 2.0' in text
+    assert f'xraydesk_warnings_total{{code="out_of_distribution",model="{label}"}} 2.0' in text
+    assert f'xraydesk_daily_images{{day="{_today()}",model="{label}"}} 5.0' in text
+    assert PATIENT_NAME not in text and PATIENT_ID not in text and "1.2.3." not in text
+    labels = {
+        name.split("=")[0]
+        for line in text.splitlines()
+        if "{" in line and not line.startswith("#")
+        for name in line[line.index("{") + 1 : line.index("}")].split(",")
+    }
+    assert labels <= {"model", "class", "code", "day"}
+
+
+@pytest.mark.parametrize(
+    ("baseline", "current", "drifted"),
+    [
+        ({"normal": 60, "pneumonia": 40}, {"normal": 58, "pneumonia": 42}, False),
+        ({"normal": 60, "pneumonia": 40}, {"normal": 20, "pneumonia": 30, "covid19": 50}, True),
+        # a large distance on a handful of images is not judged
+        ({"normal": 60, "pneumonia": 40}, {"pneumonia": 10}, False),
+        # significant on many images, yet too small a change to matter
+        ({"normal": 6000, "pneumonia": 4000}, {"normal": 5600, "pneumonia": 4400}, False),
+    ],
+)
+def test_class_mix_drift_needs_significance_size_and_enough_images(baseline, current, drifted):
+    check = class_mix_check(baseline, current, Thresholds())
+    assert check.drifted is drifted
+    if sum(current.values()) < Thresholds().min_images:
+        assert not check.judged and "too few" in check.test
+
+
+def test_rate_drift_needs_significance_and_size():
+    limits = Thresholds()
+    assert rate_check("ood", (5, 100), (40, 100), limits).drifted
+    assert not rate_check("ood", (5, 100), (8, 100), limits).drifted
+    assert not rate_check("ood", (500, 10000), (700, 10000), limits).drifted  # p tiny, 2 %
+    assert not rate_check("ood", (0, 100), (0, 100), limits).drifted
+
+
+def test_monitor_refuses_a_bad_baseline_with_its_name(tmp_path, capsys):
+    bad = tmp_path / "report.json"
+    bad.write_text('{"format": "something else"}')
+    assert main(["monitor", "--db", str(tmp_path / "r.sqlite"), "--baseline", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "not a baseline" in err and "Traceback" not in err
+    bad.write_text("{")
+    assert main(["monitor", "--baseline", str(bad)]) == 2
+    assert "not JSON" in capsys.readouterr().err
+
+
+# -- a real Prometheus server scraping the node ---------------------------------------------
+
+
+def _prometheus() -> str:
+    found = shutil.which("prometheus") or (
+        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").is_file() else None
+    )
+    if found is None:
+        reason = "the prometheus server is not installed (Debian package prometheus)"
+        if os.environ.get("XRAYDESK_REQUIRE_DATA") == "1":
+            pytest.fail(reason + "; XRAYDESK_REQUIRE_DATA=1 forbids skipping")
+        pytest.skip(reason)
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _query(port: int, promql: str) -> dict[tuple, float]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    data = json.loads(urllib.request.urlopen(url, timeout=10).read())
+    assert data["status"] == "success"
+    return {
+        tuple(sorted(r["metric"].items())): float(r["value"][1]) for r in data["data"]["result"]
+    }
+
+
+def test_prometheus_scrapes_the_node_while_images_arrive(test_classifier, tmp_path):
+    """A real Prometheus (1 s scrapes) reads the node's endpoint while pynetdicom stores
+    images; what its query API reports matches the worklist, class by class."""
+    from xraydesk.dicomnet import NodeConfig, StorageNode, make_node, send_files
+
+    binary = _prometheus()
+    rng = np.random.default_rng(30)
+    films = [
+        make_dicom(
+            tmp_path / f"film-{k}.dcm",
+            rng.integers(0, 4096, (96, 96), dtype=np.uint16),
+            bits_stored=12,
+            extra={"PatientName": PATIENT_NAME, "PatientID": PATIENT_ID},
+        )
+        for k in range(8)
+    ]
+    config = NodeConfig(ae_title="XRAYDESK", port=0, allowed_ae_titles=("XRAYDESK",))
+    with StorageNode(config, test_classifier) as node:
+        metrics = serve_metrics(node.worklist.path, 0)
+        prom_port = _free_port()
+        (tmp_path / "prometheus.yml").write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: xraydesk\n    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{metrics.port}']\n"
+        )
+        prom = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            target = make_node("self", "XRAYDESK", "127.0.0.1", node.port)
+            assert send_files(config, target, films[:3]).ok  # while Prometheus starts
+            assert send_files(config, target, films[3:]).ok
+            assert node.wait_idle(120)
+            with Worklist(node.worklist.path) as worklist:
+                items = worklist.items()
+            assert len(items) == len(films)
+            classes = Counter(i.prediction for i in items if i.prediction)
+            deadline = time.monotonic() + 90
+            seen: dict[tuple, float] = {}
+            while time.monotonic() < deadline:
+                try:
+                    seen = _query(prom_port, "sum(xraydesk_images_total)")
+                except OSError:
+                    seen = {}
+                if seen.get(()) == len(films):
+                    break
+                assert prom.poll() is None, "prometheus exited"
+                time.sleep(1)
+            assert seen.get(()) == len(films), f"Prometheus reported {seen}"
+            by_class = _query(prom_port, "sum by (class) (xraydesk_predictions_total)")
+            assert {dict(k)["class"]: v for k, v in by_class.items()} == dict(classes)
+            daily = _query(prom_port, "sum by (day) (xraydesk_daily_images)")
+            assert daily == {(("day", _today()),): float(len(films))}
+            series = _query(prom_port, '{__name__=~"xraydesk_.*"}')
+            text = json.dumps(list(series))
+            assert PATIENT_NAME not in text and PATIENT_ID not in text
+        finally:
+            prom.terminate()
+            prom.wait(timeout=30)
+            metrics.stop()
