@@ -185,6 +185,8 @@ def test_warning_codes_are_stable_and_checked():
         "low_quality",
         "outside_population",
         "card_unverified",
+        "indeterminate",
+        "site_profile_refused",
     )
     warning = ResultWarning("rotated", "Rotated 90 degrees.")
     assert ResultWarning.from_dict(warning.to_dict()) == warning

@@ -20,6 +20,7 @@ from xraydesk.imaging.xray import XRay
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, select_device
 from xraydesk.model.probabilities import softmax
+from xraydesk.model.site_profile import load_state
 from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.runtime.backend import Backend, Outputs
 
@@ -95,6 +96,8 @@ class Classifier:
         if self._network is not None and backend.runtime != "torch":
             self._network = self._network.eval()
         self.lock = getattr(backend, "lock", None) or threading.RLock()
+        # the site's calibration (``model.site_profile``), applied by the one verdict
+        self.site_profile = load_state(card)
 
     @classmethod
     def load(

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from xraydesk.cli import models_profile
 from xraydesk.model.library import (
     DEFAULT_MODEL,
     delete_user_model,
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.add_argument("name", metavar="NAME")
     delete.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     delete.set_defaults(run=run_delete)
+    models_profile.register(actions)
     parser.set_defaults(run=run)
 
 
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                         "verified": card.verified,
                         "test": headline_metrics(card.metrics.get("test") or {}),
                         "population": card.population.to_dict(),
+                        "site_profile": models_profile.profile_text(card),
                     }
                 )
             )
@@ -102,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
             + "  "
             + row[4]
         )
+    for card in cards:
+        line = models_profile.profile_text(card)
+        if line:
+            print(f"{printable(card.name)}: {printable(line)}")
     return 0
 
 

@@ -32,6 +32,17 @@ DICOM header field but those four is read); and the model card's test figures be
 site's, saying plainly where the site is worse. The JSON's "images" rows hold each
 image's label, prediction, probabilities and warnings, for checking every figure.
 
+PROFILE: --adopt-profile splits the images in two by a seeded draw (--seed), whole
+patients at a time where the labels CSV has a patient column. On the first half it fits
+the site's temperature and operating rule: answers whose top probability is below
+--indeterminate-below are withheld as "indeterminate", and per class the threshold at
+which about --sensitivity of that class's images are called positive. The report's
+"site_profile" part gives the held-back half's figures with and without the profile
+(figures on the fitting half are optimistic). The profile is stored signed (sha256 over
+its content and the model's weights digest) and applied by every front door; an edited
+or foreign profile is refused with a warning. `xraydesk models profile MODEL --remove`
+removes it.
+
 Exit status: 0 report written; 1 report written but some files could not be classified
 (each is named on stderr with the cause); 2 bad input (folder, labels, mapping, model), nothing
 written; 130 interrupted.
@@ -76,6 +87,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="name images CLASS/image-N in the report (for file names that identify patients)",
     )
+    parser.add_argument(
+        "--adopt-profile",
+        action="store_true",
+        help="fit a site profile (temperature, indeterminate threshold, class thresholds) on "
+        "a seeded half of the images, report the other half with and without it, and store "
+        "it beside the model (see PROFILE below)",
+    )
+    parser.add_argument(
+        "--indeterminate-below",
+        type=_probability,
+        default=0.5,
+        metavar="P",
+        help="with --adopt-profile: withhold answers whose top probability is below P "
+        "(default 0.5)",
+    )
+    parser.add_argument(
+        "--sensitivity",
+        type=_probability,
+        default=0.9,
+        metavar="S",
+        help="with --adopt-profile: per-class thresholds for this sensitivity (default 0.9)",
+    )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="inference runtime")
     parser.set_defaults(run=run)
@@ -103,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
         args.hide_names,
     )
     classifier = Classifier.load(card, device=args.device, runtime=args.runtime)
+    if args.adopt_profile:  # fitted on the card's own calibration, not a former profile's
+        from xraydesk.model.site_profile import NO_PROFILE
+
+        classifier.site_profile = NO_PROFILE
+    elif classifier.site_profile.profile is not None:
+        print(f"{card.label}: {classifier.site_profile.profile.line}", file=sys.stderr)
     print(
         f"validating {card.label} on {len(labelled.images)} images of {labelled.folder} "
         f"({classifier.device.label})",
@@ -122,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         print("xraydesk: the run stopped early; no report written", file=sys.stderr)
         return 1
     report = build_report(card, labelled, images)
+    if args.adopt_profile:
+        report["site_profile"] = _adopt(card, labelled, images, args)
     try:
         write_json(report, out_json)
     except OSError as exc:
@@ -136,6 +177,11 @@ def run(args: argparse.Namespace) -> int:
         written.append(str(out_pdf))
     for line in summary_lines(report):
         print(line)
+    if "site_profile" in report:
+        from xraydesk.validate.profile_fit import profile_lines
+
+        for line in profile_lines(report["site_profile"]):
+            print(line)
     unanswered = [s for s in images if not s.answered]
     for s in unanswered:
         cause = s.row.error or "; ".join(w.message for w in s.row.warnings) or "withheld"
@@ -146,6 +192,35 @@ def run(args: argparse.Namespace) -> int:
     # a file that could not be classified is bad input; a result the verdict withholds
     # (without an error) is a finding of the report, not a failure of the run
     return 1 if any(s.row.error for s in unanswered) else 0
+
+
+def _adopt(card, labelled, images, args: argparse.Namespace) -> dict:
+    """Fit the profile on one part, store it, and the report's section on the other."""
+    from xraydesk.model.site_profile import save_profile
+    from xraydesk.validate.profile_fit import fit_profile, profile_section, split_fit_held
+
+    fit, held = split_fit_held(images, args.seed)
+    profile = fit_profile(
+        card,
+        fit,
+        indeterminate_below=args.indeterminate_below,
+        sensitivity=args.sensitivity,
+        folder=str(labelled.folder),
+        seed=args.seed,
+    )
+    path = save_profile(profile, card)
+    print(f"xraydesk: site profile stored in {path}", file=sys.stderr)
+    return profile_section(profile, card, fit, held)
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a probability between 0 and 1")
+    return value
 
 
 def _check_out_folder(folder: Path) -> None:

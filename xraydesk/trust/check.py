@@ -117,10 +117,13 @@ class TrustCheck:
             metadata=xray.metadata,
             seconds=seconds,
         )
-        if verdict.prediction is None:
+        # an indeterminate answer (site profile) keeps its bars: the warning says why
+        # no class is given, as a gate warning does
+        shown = verdict.prediction or verdict.indeterminate
+        if shown is None:
             raise NonFiniteOutputError(verdict.error or "no result")
         return CheckedResult(
-            verdict.prediction,
+            shown,
             verdict.warnings,
             gate,
             verdict.ood_score,

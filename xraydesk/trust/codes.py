@@ -15,6 +15,8 @@ OUT_OF_DISTRIBUTION = "out_of_distribution"  # unlike the model's training image
 LOW_QUALITY = "low_quality"  # too small, heavily cropped, blank or near-constant
 OUTSIDE_POPULATION = "outside_population"  # the patient is outside the card's population
 CARD_UNVERIFIED = "card_unverified"  # the model card has no integrity record
+INDETERMINATE = "indeterminate"  # below the site profile's top-probability threshold
+PROFILE_REFUSED = "site_profile_refused"  # the site profile was edited or is another model's
 
 WARNING_CODES = (
     NOT_CHEST,
@@ -25,6 +27,8 @@ WARNING_CODES = (
     LOW_QUALITY,
     OUTSIDE_POPULATION,
     CARD_UNVERIFIED,
+    INDETERMINATE,
+    PROFILE_REFUSED,
 )
 
 # Short names people read (tables, badges); the code stays in tooltips and files.
@@ -37,6 +41,8 @@ WARNING_LABELS = {
     LOW_QUALITY: "Low quality",
     OUTSIDE_POPULATION: "Outside the model's population",
     CARD_UNVERIFIED: "Unverified model card",
+    INDETERMINATE: "Indeterminate",
+    PROFILE_REFUSED: "Site profile refused",
 }
 
 

@@ -21,6 +21,7 @@ from xraydesk.trust.card_trust import card_warnings
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.population import population_warnings
+from xraydesk.trust.site_rule import indeterminate_warning, profile_warnings
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,15 @@ class Verdict:
     warnings: tuple[ResultWarning, ...] = ()
     ood_score: float | None = None  # None: the model's card has no statistics
     error: str | None = None
+    # the site profile's rule (``model.site_profile``): the answer withheld as
+    # indeterminate (``prediction`` None, no error), and the classes at or above their
+    # site threshold
+    indeterminate: Prediction | None = None
+    site_positive: tuple[str, ...] = ()
 
     @property
     def withheld(self) -> bool:
-        """No class is given (see ``error``)."""
+        """No class is given (see ``error``, or ``indeterminate``)."""
         return self.prediction is None
 
     @property
@@ -79,11 +85,24 @@ def decide(
             warnings.append(flag)
     warnings += population_warnings(classifier.card, metadata, stated_age)
     warnings += card_warnings(classifier.card)
+    state = getattr(classifier, "site_profile", None)
+    warnings += profile_warnings(state)
+    probs = np.asarray(probabilities)
     try:
-        prediction = classifier.prediction_from(np.asarray(probabilities), seconds)
+        prediction = classifier.prediction_from(probs, seconds)
     except NonFiniteOutputError as exc:  # NaN is no class: the image's error row
         return Verdict(None, tuple(warnings), score, str(exc))
-    return Verdict(prediction, tuple(warnings), score)
+    profile = state.profile if state is not None else None
+    if profile is None:
+        return Verdict(prediction, tuple(warnings), score)
+    # the site's temperature before the probabilities, then its operating rule
+    probs = profile.tempered(probs, classifier.card.temperature)
+    prediction = classifier.prediction_from(probs, seconds)
+    positive = profile.positives(classifier.class_ids, probs)
+    if profile.indeterminate(probs):
+        warnings.append(indeterminate_warning(profile, prediction.confidence))
+        return Verdict(None, tuple(warnings), score, None, prediction, positive)
+    return Verdict(prediction, tuple(warnings), score, site_positive=positive)
 
 
 def decide_all(

@@ -31,6 +31,7 @@ class LabelledImage:
     name: str  # path relative to the site folder, as the report shows it
     site_label: str  # the label as the site wrote it
     label: str  # the model's class id
+    patient: str | None = None  # the CSV's patient column: keeps a patient in one split
 
 
 @dataclass
@@ -86,14 +87,14 @@ def load_labelled(
         pairs, source = _pairs_from_subfolders(root), "subfolders"
     resolve = _resolver(class_ids, display_names, dict(mapping or {}), source)
     images, used, skipped = [], {}, 0
-    for path, site_label in pairs:
+    for path, site_label, patient in pairs:
         target = resolve(site_label)
         used[site_label] = target
         if target == SKIP:
             skipped += 1
             continue
         name = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        images.append(LabelledImage(path, name, site_label, target))
+        images.append(LabelledImage(path, name, site_label, target, patient))
     if not images:
         raise LabelError(f"{root}: no labelled image left to validate ({skipped} skipped by --map)")
     total = len(images)
@@ -111,7 +112,7 @@ def load_labelled(
     return LabelledSet(root, source, images, used, skipped, total)
 
 
-def _pairs_from_subfolders(root: Path) -> list[tuple[Path, str]]:
+def _pairs_from_subfolders(root: Path) -> list[tuple[Path, str, str | None]]:
     try:
         subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError as exc:
@@ -127,14 +128,14 @@ def _pairs_from_subfolders(root: Path) -> list[tuple[Path, str]]:
         found = [Path(p) for p in iter_images([sub], True, stats)]
         if stats.unreadable:
             raise LabelError(f"{sub}: cannot read the folder")
-        pairs += [(p, sub.name) for p in found]
+        pairs += [(p, sub.name, None) for p in found]
     if not pairs:
         names = ", ".join(s.name for s in subfolders)
         raise LabelError(f"{root}: no image found in its class subfolders ({names})")
     return pairs
 
 
-def _pairs_from_csv(root: Path, csv_path: Path) -> list[tuple[Path, str]]:
+def _pairs_from_csv(root: Path, csv_path: Path) -> list[tuple[Path, str, str | None]]:
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -158,7 +159,7 @@ def _pairs_from_csv(root: Path, csv_path: Path) -> list[tuple[Path, str]]:
         path = path if path.is_absolute() else root / path
         if not path.is_file():
             raise LabelError(f"{csv_path}, line {line}: {path}: the image does not exist")
-        pairs.append((path, row["label"]))
+        pairs.append((path, row["label"], row.get("patient") or None))
     return pairs
 
 
