@@ -57,11 +57,8 @@ from xraydesk.gui.tool_panel import FollowsModel, OpensImages, StopsWork
 from xraydesk.gui.viewer_analysis import ViewerAnalysis
 from xraydesk.gui.window_chrome import (
     IMAGE_ACTIONS,
-    build_actions,
-    build_menus,
+    build_chrome,
     build_side_dock,
-    build_status_bar,
-    build_toolbar,
     cursor_text,
     icon,
     show_preset,
@@ -147,11 +144,14 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_side_panel()
         self.actions_by_id: dict[str, QAction] = {}
-        build_actions(self)
-        build_menus(self)
+        self.chrome = chrome = build_chrome(self, self.side_dock)
+        # the parts the tools, the panels and the tests reach, under the window's names
+        self.model_menu, self.panels_menu = chrome.model_menu, chrome.panels_menu
+        self.device_group, self.toolbar = chrome.device_group, chrome.toolbar
+        self.preset_combo, self.cursor_label = chrome.preset_combo, chrome.cursor_label
+        self.window_label, self.zoom_label = chrome.window_label, chrome.zoom_label
+        self.timing_label = chrome.timing_label
         install_report_options(self)
-        build_toolbar(self)
-        build_status_bar(self)
         self.model_state_label = QLabel()  # "Loading model …" until it is ready
         self.model_state_label.setObjectName("statusValue")
         self.statusBar().insertPermanentWidget(0, self.model_state_label)
@@ -342,11 +342,16 @@ class MainWindow(QMainWindow):
         self.sync_actions()
 
     def set_active_model(self, name_or_card_path: str | Path) -> bool:
-        """Use this model (a library name or a card path); re-runs the current image."""
+        """Use this model (a library name or a card path); re-runs the current image.
+
+        Every way of choosing a model ends here: the command line, Model > Use a model
+        file, the wizard, the model manager and the results panel's selector.
+        """
         try:
             card_path = self.models.resolve(name_or_card_path)
         except ModelError as exc:
             self.show_message(str(exc))
+            self.refresh_models()  # the selector goes back to the model in use
             return False
         self.models.select(card_path)
         self.refresh_models()
@@ -365,14 +370,9 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_model_selected(self, card_path: str) -> None:
-        path = Path(card_path)
-        if path == self.models.path:
-            return
-        self.models.select(path)
-        self._announce_model()
-        self._load_model(path)
-        self.analysis.rerun()
-        self._warn_population(path)
+        """The results panel's selector: a different model is used as any other way."""
+        if Path(card_path) != self.models.path:
+            self.set_active_model(card_path)
 
     def _announce_model(self) -> None:
         """Tell the app and every tool panel which model (and device) is active now."""

@@ -1,14 +1,16 @@
 """The main window's chrome: docks, actions, menus, toolbar and status bar.
 
 Built here, once (the actions from the shortcut table), so the window class keeps only
-what the viewer does. The builders set the attributes the window and its tests use
-(``actions_by_id``, ``model_menu``, ``panels_menu``, ``recent_menu``, ``device_group``,
-``preset_combo``, the status labels).
+what the viewer does. ``build_chrome`` returns what it made as one record (``Chrome``:
+the model actions, menus, device group, toolbar, preset combo and status labels) for the
+window to keep; the builders set no attribute on the window (they fill only the window's
+own ``actions_by_id`` table).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,6 +92,48 @@ IMAGE_ACTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class Chrome:
+    """What the chrome builders made and the window keeps (its public names copy these)."""
+
+    about_action: QAction
+    refresh_models_action: QAction
+    open_model_action: QAction
+    recent_menu: QMenu
+    panels_menu: QMenu
+    model_menu: QMenu
+    device_group: QActionGroup
+    toolbar: QToolBar
+    preset_combo: QComboBox
+    cursor_label: QLabel
+    window_label: QLabel
+    zoom_label: QLabel
+    timing_label: QLabel
+
+
+def build_chrome(w: MainWindow, side_dock: QDockWidget) -> Chrome:
+    """Actions, menus, toolbar and status bar, in that order (menus use the actions)."""
+    about, refresh, open_model = build_actions(w)
+    recent, panels, model, devices = build_menus(w, side_dock, (about, refresh, open_model))
+    toolbar, combo = build_toolbar(w)
+    cursor, window, zoom, timing = build_status_bar(w)
+    return Chrome(
+        about_action=about,
+        refresh_models_action=refresh,
+        open_model_action=open_model,
+        recent_menu=recent,
+        panels_menu=panels,
+        model_menu=model,
+        device_group=devices,
+        toolbar=toolbar,
+        preset_combo=combo,
+        cursor_label=cursor,
+        window_label=window,
+        zoom_label=zoom,
+        timing_label=timing,
+    )
+
+
 def icon(name: str) -> QIcon:
     path = paths.resources_dir() / "icons" / f"{name}.svg"
     return QIcon(str(path)) if path.is_file() else QIcon()
@@ -168,8 +212,9 @@ def _handlers(w: MainWindow) -> dict[str, Callable[[], object]]:
     }
 
 
-def build_actions(w: MainWindow) -> None:
-    """One QAction per shortcut-table entry (``w.actions_by_id``), plus the model actions."""
+def build_actions(w: MainWindow) -> tuple[QAction, QAction, QAction]:
+    """One QAction per shortcut-table entry (into ``w.actions_by_id``); returns the other
+    three: About, Refresh model list, Use a model file."""
     handlers = _handlers(w)
     for shortcut in SHORTCUTS:
         action = QAction(shortcut.text, w)
@@ -195,19 +240,25 @@ def build_actions(w: MainWindow) -> None:
         w.actions_by_id[name].setCheckable(True)
     w.actions_by_id["toggle_overlay"].setChecked(w.state.overlay_visible)
     reading_room.install(w)
-    w.about_action = QAction("&About XRayDesk", w)
-    w.about_action.triggered.connect(w.show_about)
-    w.refresh_models_action = QAction("&Refresh model list", w)
-    w.refresh_models_action.triggered.connect(w.refresh_models)
-    w.open_model_action = QAction("Use a model &file…", w)
-    w.open_model_action.triggered.connect(w.choose_model_file)
+    about = QAction("&About XRayDesk", w)
+    about.triggered.connect(w.show_about)
+    refresh = QAction("&Refresh model list", w)
+    refresh.triggered.connect(w.refresh_models)
+    open_model = QAction("Use a model &file…", w)
+    open_model.triggered.connect(w.choose_model_file)
+    return about, refresh, open_model
 
 
 # ============================================================================ menus
-def build_menus(w: MainWindow) -> None:
+def build_menus(
+    w: MainWindow, side_dock: QDockWidget, model_actions: tuple[QAction, QAction, QAction]
+) -> tuple[QMenu, QMenu, QMenu, QActionGroup]:
+    """The menu bar; returns the menus the window fills later (recent files, panels,
+    model) and the device group."""
+    about, refresh, open_model = model_actions
     bar = w.menuBar()
-    _file_menu(w, bar)
-    _view_menu(w, bar)
+    recent = _file_menu(w, bar)
+    panels = _view_menu(w, bar, side_dock)
     window_menu = bar.addMenu("&Window")
     for name in ("preset_file", "preset_full", "preset_lung", "preset_mediastinum"):
         window_menu.addAction(w.actions_by_id[name])
@@ -222,27 +273,29 @@ def build_menus(w: MainWindow) -> None:
         for name in group:
             tools_menu.addAction(w.actions_by_id[name])
         tools_menu.addSeparator()
-    _model_menu(w, bar)
+    model, devices = _model_menu(w, bar, open_model, refresh)
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(w.actions_by_id["shortcuts"])
-    help_menu.addAction(w.about_action)
+    help_menu.addAction(about)
+    return recent, panels, model, devices
 
 
-def _file_menu(w: MainWindow, bar: QMenuBar) -> None:
+def _file_menu(w: MainWindow, bar: QMenuBar) -> QMenu:
     a = w.actions_by_id
     menu = bar.addMenu("&File")
     menu.addAction(a["open"])
-    w.recent_menu = QMenu("Open &recent", w)
-    w.recent_menu.aboutToShow.connect(lambda: fill_recent_menu(w))
-    menu.addMenu(w.recent_menu)
-    fill_recent_menu(w)
+    recent = QMenu("Open &recent", w)
+    recent.aboutToShow.connect(lambda: fill_recent_menu(w, recent))
+    menu.addMenu(recent)
+    fill_recent_menu(w, recent)
     for group in (("previous", "next"), ("export_report", "export_image"), ("quit",)):
         menu.addSeparator()
         for name in group:
             menu.addAction(a[name])
+    return recent
 
 
-def _view_menu(w: MainWindow, bar: QMenuBar) -> None:
+def _view_menu(w: MainWindow, bar: QMenuBar, side_dock: QDockWidget) -> QMenu:
     a = w.actions_by_id
     menu = bar.addMenu("&View")
     for name in ("fit", "actual_size", "zoom_in", "zoom_out"):
@@ -255,30 +308,33 @@ def _view_menu(w: MainWindow, bar: QMenuBar) -> None:
         menu.addAction(a[name])
     menu.addSeparator()
     menu.addAction(a["full_screen"])
-    w.panels_menu = menu.addMenu("&Panels")
-    w.panels_menu.addAction(w.side_dock.toggleViewAction())
-    w.side_dock.toggleViewAction().setText("Analysis panel")
+    panels = menu.addMenu("&Panels")
+    panels.addAction(side_dock.toggleViewAction())
+    side_dock.toggleViewAction().setText("Analysis panel")
+    return panels
 
 
-def _model_menu(w: MainWindow, bar: QMenuBar) -> None:
-    w.model_menu = menu = bar.addMenu("&Model")
-    menu.addAction(w.open_model_action)
-    menu.addAction(w.refresh_models_action)
+def _model_menu(
+    w: MainWindow, bar: QMenuBar, open_model: QAction, refresh: QAction
+) -> tuple[QMenu, QActionGroup]:
+    menu = bar.addMenu("&Model")
+    menu.addAction(open_model)
+    menu.addAction(refresh)
     device_menu = menu.addMenu("&Device")
-    w.device_group = QActionGroup(w)
+    group = QActionGroup(w)
     for choice in DEVICE_CHOICES:
         action = QAction(DEVICE_LABELS.get(choice, choice), w, checkable=True)
         action.setData(choice)
         action.setChecked(choice == w.device)
         action.setEnabled(device_available(choice))
         action.triggered.connect(lambda _=False, c=choice: w.set_device(c))
-        w.device_group.addAction(action)
+        group.addAction(action)
         device_menu.addAction(action)
+    return menu, group
 
 
-def fill_recent_menu(w: MainWindow) -> None:
+def fill_recent_menu(w: MainWindow, menu: QMenu) -> None:
     """File > Open recent, re-read from the settings each time it opens."""
-    menu = w.recent_menu
     menu.clear()
     recent = w.settings.recent_files
     for i, entry in enumerate(recent):
@@ -296,7 +352,8 @@ def fill_recent_menu(w: MainWindow) -> None:
 
 
 # ============================================================================ bars
-def build_toolbar(w: MainWindow) -> None:
+def build_toolbar(w: MainWindow) -> tuple[QToolBar, QComboBox]:
+    """The main toolbar and its window-preset combo."""
     a = w.actions_by_id
     bar = QToolBar("Main", w)
     bar.setObjectName("mainToolbar")
@@ -313,13 +370,13 @@ def build_toolbar(w: MainWindow) -> None:
     label = QLabel("  Window ")
     label.setObjectName("toolbarLabel")
     bar.addWidget(label)
-    w.preset_combo = QComboBox()
-    w.preset_combo.setObjectName("presetCombo")
-    w.preset_combo.setToolTip("Window presets (F2–F5); right-drag on the image for custom")
-    w.preset_combo.addItems(PRESET_NAMES)
-    w.preset_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    w.preset_combo.activated.connect(lambda i: w.set_window_preset(w.preset_combo.itemText(i)))
-    bar.addWidget(w.preset_combo)
+    combo = QComboBox()
+    combo.setObjectName("presetCombo")
+    combo.setToolTip("Window presets (F2–F5); right-drag on the image for custom")
+    combo.addItems(PRESET_NAMES)
+    combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    combo.activated.connect(lambda i: w.set_window_preset(combo.itemText(i)))
+    bar.addWidget(combo)
     bar.addAction(a["reset_window"])
     bar.addSeparator()
     bar.addAction(a["toggle_overlay"])
@@ -328,20 +385,19 @@ def build_toolbar(w: MainWindow) -> None:
     bar.addAction(a["export_image"])
     bar.addSeparator()  # tool panels' show/hide buttons follow (MainWindow.add_tool_panel)
     w.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-    w.toolbar = bar
+    return bar, combo
 
 
-def build_status_bar(w: MainWindow) -> None:
+def build_status_bar(w: MainWindow) -> tuple[QLabel, QLabel, QLabel, QLabel]:
+    """The status bar's cursor, window, zoom and timing readouts."""
     status = w.statusBar()
-    w.cursor_label = QLabel()
-    w.cursor_label.setMinimumWidth(230)
-    w.window_label = QLabel()
-    w.zoom_label = QLabel()
-    w.timing_label = QLabel()
-    for label in (w.cursor_label, w.window_label, w.zoom_label, w.timing_label):
+    labels = (QLabel(), QLabel(), QLabel(), QLabel())
+    labels[0].setMinimumWidth(230)  # the cursor readout
+    for label in labels:
         label.setObjectName("statusValue")
         status.addPermanentWidget(label)
     status.showMessage("Ready. Open a chest radiograph with Ctrl+O or drop a file here.")
+    return labels
 
 
 def show_preset(combo: QComboBox, preset: str | None) -> None:
