@@ -25,7 +25,7 @@ import pytest
 
 from tests.dicom_factory import make_dicom
 from xraydesk.batch.results import ResultRow
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch.store import ResultStore, default_db_path
 from xraydesk.cli import main
 from xraydesk.dicomnet.worklist import CLASSIFIED, FAILED, WorkItem, Worklist
 from xraydesk.model.card import ModelCard
@@ -250,3 +250,62 @@ def test_prometheus_scrapes_the_node_while_images_arrive(test_classifier, tmp_pa
             prom.terminate()
             prom.wait(timeout=30)
             metrics.stop()
+
+
+# -- drift between pools, through `xraydesk classify` runs ------------------------------------
+
+POOL_SAMPLE = 40
+CHEST_3CLASS = Path(__file__).resolve().parents[1] / "models" / "chest-3class.json"
+
+
+def _pool_files(shared_data: Path, pool: str) -> list[Path]:
+    lines = (shared_data / pool / "manifest.csv").read_text().splitlines()[1:]
+    return [shared_data / pool / line.split(",")[0] for line in lines]
+
+
+def _classify_into(tmp_path: Path, monkeypatch, name: str, files: list[Path]) -> Path:
+    """A `xraydesk classify FOLDER` run (a folder run is recorded) into its own data
+    folder; its results database. The images are copied to a temporary folder."""
+    folder = tmp_path / f"{name}-images"
+    folder.mkdir()
+    for k, path in enumerate(files):
+        shutil.copyfile(path, folder / f"{k:03d}{path.suffix}")
+    data = tmp_path / name
+    monkeypatch.setenv("XRAYDESK_DATA_DIR", str(data))
+    args = ["classify", str(folder), "--model", str(CHEST_3CLASS), "--device", "cpu"]
+    assert main(args) == 0
+    assert default_db_path() == data / "results.sqlite"
+    return data / "results.sqlite"
+
+
+@pytest.mark.slow
+def test_monitor_warns_when_another_pool_arrives_and_not_for_the_same_pool(
+    shared_data: Path, tmp_path: Path, monkeypatch, capsys
+):
+    """A baseline of kermany-pediatric images (saved by `monitor --save-baseline`), then
+    another seeded sample of the same pool: no drift; covid19-radiography images: drift."""
+    rng = np.random.default_rng(30)
+    kermany = _pool_files(shared_data, "kermany-pediatric")
+    covid = _pool_files(shared_data, "covid19-radiography")
+    picked = rng.choice(len(kermany), 2 * POOL_SAMPLE, replace=False)
+    base_files = [kermany[i] for i in picked[:POOL_SAMPLE]]
+    same_files = [kermany[i] for i in picked[POOL_SAMPLE:]]
+    other_files = [covid[i] for i in rng.choice(len(covid), POOL_SAMPLE, replace=False)]
+
+    base_db = _classify_into(tmp_path, monkeypatch, "baseline", base_files)
+    baseline = tmp_path / "baseline.json"
+    assert main(["monitor", "--db", str(base_db), "--save-baseline", str(baseline)]) == 0
+    saved = json.loads(baseline.read_text())
+    assert saved["images"] == POOL_SAMPLE and sum(saved["classes"].values()) > 0
+    capsys.readouterr()
+
+    same_db = _classify_into(tmp_path, monkeypatch, "same", same_files)
+    assert main(["monitor", "--db", str(same_db), "--baseline", str(baseline)]) == 0
+    out = capsys.readouterr().out
+    assert "DRIFT" not in out and out.count("ok: ") == 3, out
+
+    other_db = _classify_into(tmp_path, monkeypatch, "other", other_files)
+    assert main(["monitor", "--db", str(other_db), "--baseline", str(baseline)]) == 1
+    captured = capsys.readouterr()
+    assert "DRIFT: class mix" in captured.out, captured.out
+    assert "drift from the baseline" in captured.err
