@@ -246,6 +246,7 @@ def test_prometheus_scrapes_the_node_while_images_arrive(test_classifier, tmp_pa
             series = _query(prom_port, '{__name__=~"xraydesk_.*"}')
             text = json.dumps(list(series))
             assert PATIENT_NAME not in text and PATIENT_ID not in text
+            _check_dashboard(prom_port, {dict(k)["__name__"] for k in series})
         finally:
             prom.terminate()
             prom.wait(timeout=30)
@@ -309,3 +310,20 @@ def test_monitor_warns_when_another_pool_arrives_and_not_for_the_same_pool(
     captured = capsys.readouterr()
     assert "DRIFT: class mix" in captured.out, captured.out
     assert "drift from the baseline" in captured.err
+
+
+DASHBOARD = CHEST_3CLASS.parents[1] / "packaging" / "grafana" / "xraydesk-dashboard.json"
+
+
+def _check_dashboard(prom_port: int, names: set[str]) -> None:
+    """Every query of the sample Grafana dashboard runs on the real Prometheus and names
+    only metrics the endpoint exposes (so a renamed metric breaks this test)."""
+    import re
+
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    exprs = [t["expr"] for p in panels for t in p["targets"]]
+    assert len(exprs) >= 8
+    for expr in exprs:
+        used = set(re.findall(r"\bxraydesk_[a-z_]+", expr))
+        assert used and used <= names, (expr, used - names)
+        _query(prom_port, expr.replace("$model", ".*"))  # asserts status success
