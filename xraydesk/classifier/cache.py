@@ -45,6 +45,15 @@ class ClassifierCache:
         with self._lock:
             self._entries.clear()
 
+    def refresh_profiles(self) -> None:
+        """Re-read every loaded model's site profile (``model.site_profile``) after one
+        was adopted or removed, so the next result uses it without reloading the model."""
+        from xraydesk.model.site_profile import load_state
+
+        with self._lock:
+            for classifier in self._entries.values():
+                classifier.site_profile = load_state(classifier.card)
+
 
 _SHARED: ClassifierCache | None = None
 _SHARED_LOCK = threading.Lock()

@@ -196,21 +196,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _adopt(card, labelled, images, args: argparse.Namespace) -> dict:
     """Fit the profile on one part, store it, and the report's section on the other."""
-    from xraydesk.model.site_profile import save_profile
-    from xraydesk.validate.profile_fit import fit_profile, profile_section, split_fit_held
+    from xraydesk.validate.profile_fit import adopt_profile
 
-    fit, held = split_fit_held(images, args.seed)
-    profile = fit_profile(
-        card,
-        fit,
-        indeterminate_below=args.indeterminate_below,
-        sensitivity=args.sensitivity,
-        folder=str(labelled.folder),
-        seed=args.seed,
+    section = adopt_profile(
+        card, labelled, images, args.seed, args.indeterminate_below, args.sensitivity
     )
-    path = save_profile(profile, card)
-    print(f"xraydesk: site profile stored in {path}", file=sys.stderr)
-    return profile_section(profile, card, fit, held)
+    print(f"xraydesk: site profile stored in {section['stored_in']}", file=sys.stderr)
+    return section
 
 
 def _probability(text: str) -> float:

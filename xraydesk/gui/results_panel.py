@@ -168,6 +168,11 @@ class ResultsPanel(QWidget):
         self.no_model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.no_model_label.hide()
         layout.addWidget(self.no_model_label)
+        self.profile_label = QLabel()  # the model's site profile (model.site_profile)
+        self.profile_label.setObjectName("siteProfile")
+        self.profile_label.setWordWrap(True)
+        self.profile_label.hide()
+        layout.addWidget(self.profile_label)
 
     def _build_probabilities(self, layout: QVBoxLayout) -> None:
         """The probabilities, under the reasons not to trust them."""
@@ -298,6 +303,11 @@ class ResultsPanel(QWidget):
         data = self.model_combo.itemData(index) if index >= 0 else None
         if data:
             self.model_selected.emit(str(data))
+
+    def show_profile(self, line: str | None) -> None:
+        """The active model's site profile ("calibrated for this site on n = ..."), or none."""
+        self.profile_label.setText(f"Site profile: {line}" if line else "")
+        self.profile_label.setVisible(bool(line))
 
     # -- probabilities --------------------------------------------------------------------
     def show_warnings(self, warnings: list) -> None:

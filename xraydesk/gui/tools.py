@@ -25,6 +25,7 @@ class Tools:
     manage_action: QAction
     pacs: PacsPanel | None = None
     send_action: QAction | None = None
+    validate_action: QAction | None = None
 
 
 def install_tools(window: MainWindow) -> Tools:
@@ -43,10 +44,13 @@ def install_tools(window: MainWindow) -> Tools:
     train.triggered.connect(lambda: open_wizard(window))
     manage = QAction("&Manage models…", window)
     manage.triggered.connect(lambda: open_models_dialog(window))
+    validate = QAction("&Validate a model on your images…", window)
+    validate.triggered.connect(lambda: open_validate_page(window))
     menu.addAction(train)
+    menu.addAction(validate)
     menu.addAction(manage)
     pacs, send = install_pacs(window)
-    return Tools(batch, train, manage, pacs, send)
+    return Tools(batch, train, manage, pacs, send, validate)
 
 
 def install_pacs(window: MainWindow) -> tuple[PacsPanel, QAction]:
@@ -111,6 +115,18 @@ def open_wizard(window: MainWindow):
     wizard.model_ready.connect(lambda path: _use_model(window, Path(path)))
     wizard.show()
     return wizard
+
+
+def open_validate_page(window: MainWindow):
+    """Non-modal, like the wizard: the site's labelled images are classified off the GUI
+    thread. An adopted profile shows in the results panel from the next image on."""
+    from xraydesk.gui.validate_page import ValidatePage
+
+    page = ValidatePage(window, window.active_model_path, window.device)
+    page.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    page.profile_adopted.connect(lambda _path: window.refresh_models())
+    page.show()
+    return page
 
 
 def open_models_dialog(window: MainWindow):

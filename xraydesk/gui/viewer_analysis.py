@@ -185,6 +185,15 @@ class ViewerAnalysis(QObject):
         self._correction = None
         self.checked = checked
 
+    def _profile_line(self) -> str | None:
+        """The loaded model's site profile in words (the one its verdicts applied)."""
+        w = self._window
+        cache = self.pipeline.cache
+        if w.active_model_path is None or not cache.cached(w.active_model_path, w.device):
+            return None
+        profile = cache.get(w.active_model_path, w.device).site_profile.profile
+        return profile.line if profile is not None else None
+
     @Slot(object)
     def _on_prediction(self, prediction: Prediction) -> None:
         w = self._window
@@ -198,6 +207,7 @@ class ViewerAnalysis(QObject):
         # checked result for this prediction, the population is still checked here
         others = [] if checked is not None else population_check(w.active_model_path, self.xray)
         w.results.show_trust(checked, others)
+        w.results.show_profile(self._profile_line())
         self.timings["probabilities"] = time.perf_counter() - self._open_started
         self._update_timing_label()
         w.sync_actions()

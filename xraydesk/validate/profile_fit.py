@@ -24,6 +24,7 @@ from xraydesk.model.card import ModelCard
 from xraydesk.model.site_profile import SiteProfile
 from xraydesk.trainer.metrics import fit_temperature
 from xraydesk.trust.site_rule import indeterminate_warning
+from xraydesk.validate.labels import LabelledSet
 from xraydesk.validate.site_metrics import site_figures
 from xraydesk.validate.site_run import SiteImage
 
@@ -150,6 +151,31 @@ def profile_section(
         else None,
         "fit_with_profile_optimistic": site_figures(with_profile(profile, card, fit), ids),
     }
+
+
+def adopt_profile(
+    card: ModelCard,
+    labelled: LabelledSet,
+    images: Sequence[SiteImage],
+    seed: int = 0,
+    indeterminate_below: float = DEFAULT_INDETERMINATE,
+    sensitivity: float = DEFAULT_SENSITIVITY,
+) -> dict[str, Any]:
+    """Split, fit on one part, store the signed profile, and the report's section (with
+    ``stored_in``, the profile's path). The CLI and the GUI's validation page share it."""
+    from xraydesk.model.site_profile import save_profile
+
+    fit, held = split_fit_held(images, seed)
+    profile = fit_profile(
+        card,
+        fit,
+        indeterminate_below=indeterminate_below,
+        sensitivity=sensitivity,
+        folder=str(labelled.folder),
+        seed=seed,
+    )
+    path = save_profile(profile, card)
+    return {**profile_section(profile, card, fit, held), "stored_in": str(path)}
 
 
 def profile_lines(section: dict[str, Any]) -> list[str]:
