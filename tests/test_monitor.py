@@ -142,6 +142,34 @@ def test_rate_drift_needs_significance_and_size():
     assert not rate_check("ood", (0, 100), (0, 100), limits).drifted
 
 
+def test_monitor_baseline_days_of_the_store(test_model_path: Path, tmp_path: Path, capsys):
+    """A baseline period of the database: 50/50 on 2020-01-01, 90/10 today is drift (exit
+    1, the trend printed per day); the baseline day against itself is not."""
+    card = ModelCard.read(test_model_path)
+    a, b = card.class_ids[0], card.class_ids[1]
+    db = tmp_path / "results.sqlite"
+    store = ResultStore(db)
+    run = store.start_run(["/x"], False, card)
+    old, now = "2020-01-01T10:00:00.000+00:00", datetime.now(UTC).isoformat()
+    plan = [(old, a)] * 50 + [(old, b)] * 50 + [(now, a)] * 90 + [(now, b)] * 10
+    rows = [
+        ResultRow(Path(f"/x/{k}.png"), card.label, c, {c: 0.9}, classified_at=at)
+        for k, (at, c) in enumerate(plan)
+    ]
+    store.add_rows(run, "key", 0, rows)
+    store.finish_run(run, "completed")
+    store.close()
+    base = ["monitor", "--db", str(db), "--baseline-days", "2020-01-01..2020-01-01"]
+    assert main(base) == 1
+    out = capsys.readouterr().out
+    assert f"{_today()} {card.label}: 100 images" in out and "DRIFT: class mix" in out
+    assert main([*base, "--since", "2020-01-01", "--until", "2020-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "2020-01-01" in out and "DRIFT" not in out
+    assert main([*base[:3], "--baseline-days", "2020-01-02"]) == 2
+    assert "FROM..TO" in capsys.readouterr().err
+
+
 def test_monitor_refuses_a_bad_baseline_with_its_name(tmp_path, capsys):
     bad = tmp_path / "report.json"
     bad.write_text('{"format": "something else"}')
@@ -283,8 +311,9 @@ def _classify_into(tmp_path: Path, monkeypatch, name: str, files: list[Path]) ->
 def test_monitor_warns_when_another_pool_arrives_and_not_for_the_same_pool(
     shared_data: Path, tmp_path: Path, monkeypatch, capsys
 ):
-    """A baseline of kermany-pediatric images (saved by `monitor --save-baseline`), then
-    another seeded sample of the same pool: no drift; covid19-radiography images: drift."""
+    """A baseline of kermany-pediatric images (saved by `monitor --save-baseline`, or the
+    validation report of the same images), then another seeded sample of the same pool:
+    no drift; covid19-radiography images: drift."""
     rng = np.random.default_rng(30)
     kermany = _pool_files(shared_data, "kermany-pediatric")
     covid = _pool_files(shared_data, "covid19-radiography")
@@ -310,6 +339,22 @@ def test_monitor_warns_when_another_pool_arrives_and_not_for_the_same_pool(
     captured = capsys.readouterr()
     assert "DRIFT: class mix" in captured.out, captured.out
     assert "drift from the baseline" in captured.err
+
+    # the same judgement from the site's validation report of the baseline images
+    site = tmp_path / "site"
+    for k, path in enumerate(base_files):
+        label = "normal" if path.parent.name == "normal" else "pneumonia"
+        (site / label).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, site / label / f"{k:03d}{path.suffix}")
+    out = tmp_path / "validation"
+    validate = ["validate", str(CHEST_3CLASS), str(site), "-o", str(out), "--no-pdf"]
+    assert main([*validate, "--device", "cpu"]) == 0
+    report = str(out.with_suffix(".json"))
+    capsys.readouterr()
+    assert main(["monitor", "--db", str(same_db), "--baseline", report]) == 0
+    assert "DRIFT" not in capsys.readouterr().out
+    assert main(["monitor", "--db", str(other_db), "--baseline", report]) == 1
+    assert "DRIFT: class mix" in capsys.readouterr().out
 
 
 DASHBOARD = CHEST_3CLASS.parents[1] / "packaging" / "grafana" / "xraydesk-dashboard.json"
