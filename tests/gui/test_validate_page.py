@@ -95,6 +95,13 @@ def test_validate_page_shows_the_reports_figures_and_adopts_a_profile(
         assert panel.profile_label.isVisibleTo(panel)
         assert f"calibrated for this site on n = {fitted}" in panel.profile_label.text()
         assert panel.grab().save(str(SHOTS / "results_panel_profile.png"))
+        # removed from the page: the next image is read with the card's calibration
+        assert page.remove_button.isEnabled()
+        page.remove_profile()
+        assert not profile_path(card).exists() and not page.remove_button.isEnabled()
+        open_and_wait(qtbot, window, png_path, until="probabilities_shown")
+        assert not panel.profile_label.isVisibleTo(panel)
+        assert "indeterminate" not in [w.code for w in panel.warnings]
     finally:  # the shared model cache outlives this test's data folder
         remove_profile(card)
         shared_cache().refresh_profiles()

@@ -49,7 +49,7 @@ class ValidatePage(QDialog):
     """Non-modal: the viewer stays usable while the images are classified."""
 
     finished_run = Signal(object)  # ValidationOutcome, or None when it failed or stopped
-    profile_adopted = Signal(str)  # card path of the model that now has a site profile
+    profile_adopted = Signal(str)  # card path of a model whose site profile was adopted/removed
 
     def __init__(
         self, parent: QWidget | None = None, model: Path | None = None, device: str = "auto"
@@ -109,7 +109,13 @@ class ValidatePage(QDialog):
         row.addWidget(self.indeterminate_spin)
         row.addWidget(QLabel("sensitivity"))
         row.addWidget(self.sensitivity_spin)
+        self.remove_button = QPushButton("Remove profile")
+        self.remove_button.setToolTip("Remove the chosen model's site profile")
+        self.remove_button.clicked.connect(self.remove_profile)
+        row.addWidget(self.remove_button)
         form.addRow("Site profile", row)
+        self.model_combo.currentIndexChanged.connect(self._update_profile_state)
+        self._update_profile_state()
         return form
 
     def _with_browse(self, edit: QLineEdit, browse) -> QHBoxLayout:
@@ -238,6 +244,7 @@ class ValidatePage(QDialog):
 
             shared_cache().refresh_profiles()  # loaded models use the new profile at once
             self.profile_adopted.emit(str(self._running.card_path))
+            self._update_profile_state()
         self.finished_run.emit(outcome)
 
     @Slot(str)
@@ -251,6 +258,48 @@ class ValidatePage(QDialog):
         self.stop_button.setEnabled(False)
         if self.progress_bar.maximum() == 0:
             self.progress_bar.setRange(0, 1)
+
+    # -- the site profile -----------------------------------------------------------------
+    def _card(self):
+        from xraydesk.model.card import ModelCard
+
+        path = self.model_combo.currentData()
+        return ModelCard.read(path) if path else None
+
+    @Slot()
+    def _update_profile_state(self) -> None:
+        """Enable "Remove profile" when the chosen model has one; say what it is."""
+        from xraydesk.model.site_profile import load_state
+
+        try:
+            card = self._card()
+        except XRayDeskError:
+            card = None
+        state = load_state(card) if card is not None else None
+        has = state is not None and (state.profile is not None or state.refused is not None)
+        self.remove_button.setEnabled(has)
+        if state is not None and state.profile is not None:
+            self.remove_button.setToolTip(f"Remove the site profile: {state.profile.line}")
+        elif state is not None and state.refused:
+            self.remove_button.setToolTip(f"Remove the refused site profile: {state.refused}")
+
+    @Slot()
+    def remove_profile(self) -> None:
+        """Remove the chosen model's profile; loaded models stop using it at once."""
+        from xraydesk.classifier.cache import shared_cache
+        from xraydesk.model.site_profile import remove_profile
+
+        try:
+            card = self._card()
+            removed = remove_profile(card) if card is not None else None
+        except XRayDeskError as exc:
+            self.status_label.setText(str(exc))
+            return
+        shared_cache().refresh_profiles()
+        if removed is not None:
+            self.status_label.setText(f"Removed the site profile of {card.label}.")
+            self.profile_adopted.emit(str(self.model_combo.currentData()))
+        self._update_profile_state()
 
     # -- results --------------------------------------------------------------------------
     def show_outcome(self, outcome: ValidationOutcome) -> None:
