@@ -54,7 +54,7 @@ from xraydesk.gui.report_export import (
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
 from xraydesk.gui.tool_panel import FollowsModel, OpensImages, StopsWork
-from xraydesk.gui.viewer_analysis import ViewerAnalysis
+from xraydesk.gui.viewer_analysis import AnalysisWidgets, ViewerAnalysis
 from xraydesk.gui.window_chrome import (
     IMAGE_ACTIONS,
     build_chrome,
@@ -133,7 +133,9 @@ class MainWindow(QMainWindow):
         self.folder_images = FolderImages()
         self._tool_docks: list[QDockWidget] = []
         self._closed = False
-        self.analysis = ViewerAnalysis(self, cache)
+        self.analysis = ViewerAnalysis(
+            self.settings, lambda: (self.models.path, self._device), cache, parent=self
+        )
         # the model loads on a worker thread: the window is shown and usable before it is
         # ready, and an image opened meanwhile waits for it (issue 13)
         self.model_loader = ModelLoader(self.analysis.pipeline.cache, self)
@@ -151,6 +153,7 @@ class MainWindow(QMainWindow):
         self.preset_combo, self.cursor_label = chrome.preset_combo, chrome.cursor_label
         self.window_label, self.zoom_label = chrome.window_label, chrome.zoom_label
         self.timing_label = chrome.timing_label
+        self._bind_analysis()
         install_report_options(self)
         self.model_state_label = QLabel()  # "Loading model …" until it is ready
         self.model_state_label.setObjectName("statusValue")
@@ -204,6 +207,26 @@ class MainWindow(QMainWindow):
         tabs = ((self.results, "Results"), (self.metadata, "Image info"))
         self.side_dock = build_side_dock(self, tabs)
         self.side_tabs = self.side_dock.widget()
+
+    def _bind_analysis(self) -> None:
+        """The analysis shows its results on this window's widgets and tells the window
+        the rest: its signals become the window's, its messages go to the banner."""
+        a = self.analysis
+        a.bind(AnalysisWidgets(self.view, self.results, self.metadata, self.timing_label))
+        a.image_shown.connect(self.image_shown)
+        a.probabilities_shown.connect(self.probabilities_shown)
+        a.overlay_shown.connect(self.overlay_shown)
+        a.analysis_finished.connect(self.analysis_finished)
+        a.message.connect(self.show_message)
+        a.status.connect(self._show_status)
+        a.title_changed.connect(self.setWindowTitle)
+        a.actions_changed.connect(self.sync_actions)
+
+    def _show_status(self, text: str, timeout_ms: int) -> None:
+        if text:
+            self.statusBar().showMessage(text, timeout_ms)
+        else:
+            self.statusBar().clearMessage()
 
     def _restore_geometry(self) -> None:
         geometry = self.settings.geometry

@@ -1,9 +1,11 @@
 """The viewer's side of the analysis pipeline: what it asks for and what it shows.
 
 ``AnalysisPipeline`` (gui/analysis.py) runs requests in worker threads, newest wins.
-``ViewerAnalysis`` holds what the main window is showing (the file opened last, its image,
+``ViewerAnalysis`` holds what the viewer is showing (the file opened last, its image,
 prediction and heat map, the seconds each took), starts requests for the active model
-and device, and puts each result on the window's widgets as it arrives.
+and device, and puts each result on the widgets it is bound to (``AnalysisWidgets``) as it
+arrives. It knows no window: what the window does about a result (its banner, status
+bar, title, actions, public signals) it hears from this object's signals.
 
 The heat-map method (CAM by default, Grad-CAM or Grad-CAM++) is the user's choice, kept
 in the settings; changing it recomputes only the heat map of the image on screen.
@@ -14,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QLabel
 
 from xraydesk.classifier import Prediction
 from xraydesk.classifier.cache import ClassifierCache
@@ -30,37 +33,67 @@ from xraydesk.gui.analysis import (
     Failure,
     LoadedImage,
 )
-from xraydesk.gui.banner import INFO, WARNING
+from xraydesk.gui.banner import ERROR, INFO, WARNING
+from xraydesk.gui.image_view import ImageView
+from xraydesk.gui.metadata_panel import MetadataPanel
 from xraydesk.gui.model_choice import population_check
 from xraydesk.gui.qt_images import render_display
+from xraydesk.gui.results_panel import ResultsPanel
+from xraydesk.gui.settings import AppSettings
 from xraydesk.imaging.xray import XRay
 from xraydesk.logs import log_hint
 from xraydesk.trust.check import CheckedResult
 from xraydesk.trust.orient import corrected, correction_text
 from xraydesk.viewer.windowing import window_presets
 
-if TYPE_CHECKING:
-    from xraydesk.gui.main_window import MainWindow
+ActiveModel = Callable[[], tuple[Path | None, str]]  # the card path to use (or None), device
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisWidgets:
+    """Where the analysis shows what it has: the image, the results, the image info and
+    the status bar's timing readout."""
+
+    view: ImageView
+    results: ResultsPanel
+    metadata: MetadataPanel
+    timing_label: QLabel
 
 
 class ViewerAnalysis(QObject):
-    """The current image and its results, for one main window."""
+    """The current image and its results, for one viewer (bound to its widgets)."""
 
-    def __init__(self, window: MainWindow, cache: ClassifierCache | None = None) -> None:
-        super().__init__(window)
-        self._window = window
+    image_shown = Signal(object)  # Path
+    probabilities_shown = Signal(object)  # Prediction
+    overlay_shown = Signal(object)  # CamResult
+    analysis_finished = Signal()  # the newest request has nothing more to deliver
+    message = Signal(str, str)  # text for the banner, its kind (banner.ERROR, WARNING, INFO)
+    status = Signal(str, int)  # status-bar text ("" clears it), milliseconds (0: until replaced)
+    title_changed = Signal(str)  # the window title for the image on screen
+    actions_changed = Signal()  # what can be done with the image changed
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        active_model: ActiveModel,
+        cache: ClassifierCache | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._active_model = active_model
+        self.widgets: AnalysisWidgets | None = None  # ``bind`` before the first request
         self.current_path: Path | None = None  # the file opened last (even if it failed)
         self.xray: XRay | None = None
         self.prediction: Prediction | None = None
         self.explanation: Explanation | None = None
         self.checked: CheckedResult | None = None  # gate and OOD verdict of the prediction
         self._correction: str | None = None  # what the one-click fix did, until re-checked
-        self._correct_connected = False  # the results panel is built after this object
         # the image on screen and its results when the last open began
         self._kept: tuple[XRay | None, Prediction | None, Explanation | None] = (None, None, None)
         self._open_started = 0.0
         self.timings: dict[str, float] = {}  # seconds from open: image, probabilities, overlay
-        self.method = known_method(window.settings.heat_map_method)  # explain.METHODS key
+        self.method = known_method(settings.heat_map_method)  # explain.METHODS key
         self.pipeline = AnalysisPipeline(cache, parent=self)
         self.pipeline.image_loaded.connect(self._on_image_loaded)
         self.pipeline.prediction_ready.connect(self._on_prediction)
@@ -70,10 +103,23 @@ class ViewerAnalysis(QObject):
         self.pipeline.progress.connect(self._on_progress)
         self.pipeline.finished.connect(self._on_pipeline_finished)
 
+    def bind(self, widgets: AnalysisWidgets) -> None:
+        """Show results on these widgets (built after this object, which they call)."""
+        self.widgets = widgets
+        widgets.results.correct_requested.connect(self.correct_orientation)
+
+    def _bound(self) -> AnalysisWidgets:
+        if self.widgets is None:
+            raise RuntimeError("ViewerAnalysis: bind() its widgets before the first request")
+        return self.widgets
+
+    def _model_path(self) -> Path | None:
+        return self._active_model()[0]
+
     # -- requests --------------------------------------------------------------------------
     def open(self, path: Path) -> None:
         """Load ``path``, then classify and explain it with the active model."""
-        w = self._window
+        w = self._bound()
         self.current_path = path
         # what is on screen now: if ``path`` cannot be opened, it stays, with its own result
         self._kept = (self.xray, self.prediction, self.explanation)
@@ -82,16 +128,16 @@ class ViewerAnalysis(QObject):
         self.timings = {}
         w.timing_label.clear()
         w.results.show_pending(f"Loading {path.name}…")
-        self.pipeline.open(path, w.active_model_path, w.device, self.method)
+        self.pipeline.open(path, *self._active_model(), self.method)
         w.view.busy_text = "Loading…"
         w.view.viewport().update()
 
     def rerun(self) -> None:
         """Classify the current image again (new model or device)."""
-        w = self._window
+        w = self._bound()
         self.prediction = self.explanation = None
         w.view.set_heat_layer(None)
-        if w.active_model_path is None:
+        if self._model_path() is None:
             self.pipeline.cancel()
             w.results.clear_results("No probabilities: no model is available.")
             return
@@ -99,14 +145,14 @@ class ViewerAnalysis(QObject):
         self.timings = {}
         if self.xray is not None:
             w.results.show_pending("Classifying…")
-            self.pipeline.analyse(self.xray, w.active_model_path, w.device, method=self.method)
+            self.pipeline.analyse(self.xray, *self._active_model(), method=self.method)
         elif self.current_path is not None and self.pipeline.busy:
-            self.pipeline.open(self.current_path, w.active_model_path, w.device, self.method)
+            self.pipeline.open(self.current_path, *self._active_model(), self.method)
 
     def explain_class(self, class_id: str) -> None:
         """Show the heat map for another class (default: the predicted one)."""
-        w = self._window
-        if self.xray is None or w.active_model_path is None:
+        w = self._bound()
+        if self.xray is None or self._model_path() is None:
             return
         shown = self.explanation.cam if self.explanation is not None else None
         if shown is not None and (shown.class_id, shown.method) == (class_id, self.method):
@@ -115,7 +161,7 @@ class ViewerAnalysis(QObject):
         w.view.set_heat_layer(None)
         w.results.show_cam_pending()
         self._open_started = time.perf_counter()
-        self.pipeline.explain(self.xray, w.active_model_path, w.device, class_id, self.method)
+        self.pipeline.explain(self.xray, *self._active_model(), class_id, self.method)
 
     def set_method(self, method: str) -> None:
         """Use another heat-map method (a key of ``explain.METHODS``), remembered in the
@@ -123,12 +169,12 @@ class ViewerAnalysis(QObject):
         class it explains now."""
         if method not in METHODS:
             raise ValueError(f"unknown heat-map method {method!r}: choose one of {list(METHODS)}")
-        w = self._window
+        w = self._bound()
         w.results.set_cam_method(method)
         if method == self.method:
             return
         self.method = method
-        w.settings.heat_map_method = method
+        self._settings.heat_map_method = method
         if self.prediction is None:  # the running request's map is redone on arrival
             return
         shown = self.explanation.cam.class_id if self.explanation is not None else None
@@ -137,18 +183,18 @@ class ViewerAnalysis(QObject):
     # -- results of the newest request (GUI thread) ----------------------------------------
     @Slot(object)
     def _on_image_loaded(self, loaded: LoadedImage) -> None:
-        w = self._window
+        w = self._bound()
         xray = loaded.xray
         self.xray = xray
         w.view.set_image(xray, loaded.presets, loaded.display)  # resets window and inversion
         w.metadata.show_xray(xray)
-        w.setWindowTitle(f"{xray.path.name} — XRayDesk")
-        w.settings.add_recent_file(xray.path)
+        self.title_changed.emit(f"{xray.path.name} — XRayDesk")
+        self._settings.add_recent_file(xray.path)
         self.timings["image"] = time.perf_counter() - self._open_started
         # what the user must be told about this image: the loader's notes (a replaced
         # window, one frame of many) stay in the banner until dismissed
         told = [f"{xray.path.name}: {note}" for note in xray.notes]
-        if w.active_model_path is None:
+        if self._model_path() is None:
             w.results.clear_results("No probabilities: no model is available.")
             w.view.busy_text = ""
             told.append(
@@ -158,14 +204,14 @@ class ViewerAnalysis(QObject):
         else:
             w.results.show_pending("Classifying…")
         if told:
-            w.show_message("  ".join(told), WARNING)
-        w.sync_actions()
-        w.image_shown.emit(xray.path)
+            self.message.emit("  ".join(told), WARNING)
+        self.actions_changed.emit()
+        self.image_shown.emit(xray.path)
 
     def correct_orientation(self) -> None:
         """The one-click fix: turn back / invert back the image in memory (the file is
         never changed), show it and classify it again."""
-        w = self._window
+        w = self._bound()
         checked = self.checked
         if checked is None or self.xray is None or not checked.gate.correctable:
             return
@@ -175,7 +221,8 @@ class ViewerAnalysis(QObject):
         )
         self.xray = fixed
         self._correction = correction_text(checked.gate)
-        w.show_message(f"{fixed.path.name}: {self._correction} (in memory; file unchanged).", INFO)
+        told = f"{fixed.path.name}: {self._correction} (in memory; file unchanged)."
+        self.message.emit(told, INFO)
         self.rerun()
 
     @Slot(object)
@@ -187,35 +234,32 @@ class ViewerAnalysis(QObject):
 
     def _profile_line(self) -> str | None:
         """The loaded model's site profile in words (the one its verdicts applied)."""
-        w = self._window
+        model, device = self._active_model()
         cache = self.pipeline.cache
-        if w.active_model_path is None or not cache.cached(w.active_model_path, w.device):
+        if model is None or not cache.cached(model, device):
             return None
-        profile = cache.get(w.active_model_path, w.device).site_profile.profile
+        profile = cache.get(model, device).site_profile.profile
         return profile.line if profile is not None else None
 
     @Slot(object)
     def _on_prediction(self, prediction: Prediction) -> None:
-        w = self._window
+        w = self._bound()
         self.prediction = prediction
         w.results.show_prediction(prediction)
-        if not self._correct_connected:
-            w.results.correct_requested.connect(self.correct_orientation)
-            self._correct_connected = True
         checked = self.checked if self.checked and self.checked.prediction is prediction else None
         # the verdict's warnings include the population's (trust.verdict); without a
         # checked result for this prediction, the population is still checked here
-        others = [] if checked is not None else population_check(w.active_model_path, self.xray)
+        others = [] if checked is not None else population_check(self._model_path(), self.xray)
         w.results.show_trust(checked, others)
         w.results.show_profile(self._profile_line())
         self.timings["probabilities"] = time.perf_counter() - self._open_started
         self._update_timing_label()
-        w.sync_actions()
-        w.probabilities_shown.emit(prediction)
+        self.actions_changed.emit()
+        self.probabilities_shown.emit(prediction)
 
     @Slot(object)
     def _on_explanation(self, explanation: Explanation) -> None:
-        w = self._window
+        w = self._bound()
         if explanation.cam.method != self.method and self.xray is not None:
             self.explain_class(explanation.cam.class_id)  # the method changed meanwhile
             return
@@ -231,26 +275,26 @@ class ViewerAnalysis(QObject):
             w.results.show_cam_done(class_name, explanation.cam.seconds, method)
         self.timings["overlay"] = time.perf_counter() - self._open_started
         self._update_timing_label()
-        w.overlay_shown.emit(explanation.cam)
+        self.overlay_shown.emit(explanation.cam)
 
     @Slot(object)
     def _on_failed(self, failure: Failure) -> None:
-        w = self._window
+        w = self._bound()
         if failure.details:  # an unexpected error: its traceback goes to the log file
             logging.getLogger(__name__).error("%s failed:\n%s", failure.stage, failure.details)
             message = f"{failure.message}. Details are in {log_hint()}."
             failure = dataclasses.replace(failure, message=message)
         w.view.busy_text = ""
-        w.statusBar().clearMessage()
+        self.status.emit("", 0)
         if failure.stage == STAGE_IMAGE:
             self._keep_previous(failure)
         elif failure.stage == STAGE_CAM:
             w.results.show_cam_failed(failure.message)
-            w.show_message(f"No heat map: {failure.message}", WARNING)
+            self.message.emit(f"No heat map: {failure.message}", WARNING)
         else:
             w.results.clear_results(f"No probabilities ({failure.stage} failed).")
-            w.show_message(f"The {failure.stage} failed: {failure.message}")
-        w.sync_actions()
+            self.message.emit(f"The {failure.stage} failed: {failure.message}", ERROR)
+        self.actions_changed.emit()
 
     def _keep_previous(self, failure: Failure) -> None:
         """A file that cannot be opened leaves the image on screen where it is.
@@ -259,7 +303,7 @@ class ViewerAnalysis(QObject):
         the open began), never with another file's; when its results had not arrived
         yet, it is classified again, so nothing stale or half-done is shown.
         """
-        w = self._window
+        w = self._bound()
         xray, prediction, explanation = self._kept
         self._kept = (None, None, None)
         if xray is None or w.view.xray is not xray:
@@ -267,18 +311,18 @@ class ViewerAnalysis(QObject):
             w.view.clear()
             w.metadata.show_xray(None)
             w.results.clear_results("No image.")
-            w.setWindowTitle("XRayDesk")
-            w.show_message(f"Cannot open {failure.message}")
+            self.title_changed.emit("XRayDesk")
+            self.message.emit(f"Cannot open {failure.message}", ERROR)
             return
         self.xray = xray
         cause = failure.message.rstrip(". ")
-        w.show_message(f"Cannot open {cause}. Still showing {xray.path.name}.")
+        self.message.emit(f"Cannot open {cause}. Still showing {xray.path.name}.", ERROR)
         if prediction is None:
             self.rerun()
             return
         self.prediction = prediction
         w.results.show_prediction(prediction)
-        w.results.show_warnings(population_check(w.active_model_path, xray))
+        w.results.show_warnings(population_check(self._model_path(), xray))
         self.explanation = explanation
         if explanation is None:
             self.explain_class(prediction.predicted)
@@ -299,22 +343,22 @@ class ViewerAnalysis(QObject):
 
     @Slot(str)
     def _on_progress(self, text: str) -> None:
-        w = self._window
+        w = self._bound()
         w.view.busy_text = text
         w.view.viewport().update()
-        w.statusBar().showMessage(text)
+        self.status.emit(text, 0)
 
     @Slot()
     def _on_pipeline_finished(self) -> None:
-        w = self._window
+        w = self._bound()
         w.view.busy_text = ""
         w.view.viewport().update()
         if self.timings:
-            w.statusBar().showMessage("Ready.", 3000)
-        w.analysis_finished.emit()
+            self.status.emit("Ready.", 3000)
+        self.analysis_finished.emit()
 
     def _update_timing_label(self) -> None:
-        w = self._window
+        w = self._bound()
         parts = []
         if "probabilities" in self.timings:
             parts.append(f"probabilities {self.timings['probabilities']:.2f} s")
