@@ -191,3 +191,31 @@ def test_profile_is_listed_and_removed(test_model_path: Path, capsys) -> None:
     assert Classifier.load(card, device="cpu").site_profile.profile is None
     assert main(["models", "profile", str(test_model_path), "--remove"]) == 0
     assert "nothing removed" in capsys.readouterr().out
+
+
+def test_batch_rows_follow_the_profile(test_model_path: Path, tmp_path: Path, capsys) -> None:
+    """The batch engine's rows (CLI, GUI batch, node) get the profile's verdict; rows made
+    under a profile are not reused once it is removed (the database keys on it)."""
+    from tests.hostile_files import small_png
+
+    card = ModelCard.read(test_model_path)
+    profile = _profile(card, temperature=5.0)
+    save_profile(SiteProfile(**{**profile.__dict__, "indeterminate_below": 0.9}), card)
+    site = tmp_path / "site"
+    site.mkdir()
+    for i in range(3):
+        (site / f"a{i}.png").write_bytes(small_png(seed=i))
+    args = ["classify", str(site), "--model", str(test_model_path), "--device", "cpu", "--json"]
+    for reused in (False, True):
+        assert main(args) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert len(rows) == 3
+        for row in rows:
+            assert row["prediction"] is None and row["error"] is None
+            assert "indeterminate" in row["warnings"] and row["reused"] is reused
+    assert main(["models", "profile", str(test_model_path), "--remove"]) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(r["prediction"] and not r["reused"] for r in rows)
+    assert not any("indeterminate" in r["warnings"] for r in rows)

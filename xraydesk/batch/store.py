@@ -40,6 +40,7 @@ from xraydesk.batch.results import ResultRow, display_text
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard
+from xraydesk.model.site_profile import site_profile_key
 from xraydesk.sqlite_threads import SqliteStore
 from xraydesk.trust.codes import ResultWarning
 
@@ -112,7 +113,8 @@ def model_key(card: ModelCard) -> str:
     ``card_unverified`` warning, and rows made under a verified card must not be reused
     without it."""
     unverified = "" if card.verified else "~unverified"
-    return f"{card.name}@{card.version}#{card.weights_sha256 or '-'}{unverified}"
+    key = f"{card.name}@{card.version}#{card.weights_sha256 or '-'}{unverified}"
+    return key + site_profile_key(card)  # a site profile changes the verdicts too
 
 
 def utc_now() -> str:
@@ -300,7 +302,8 @@ class ResultStore(SqliteStore):
             path=_stored_path(path, raw_path),
             model="",
             prediction=prediction,
-            probabilities=json.loads(probabilities),
+            # None: withheld by the verdict without an error (a site profile's indeterminate)
+            probabilities=json.loads(probabilities) if probabilities is not None else None,
             content_hash=sha256,
             seconds=float(seconds or 0.0),
             classified_at=classified_at,

@@ -296,6 +296,8 @@ def _finite_row(row: ResultRow) -> ResultRow:
     probs = row.probabilities
     if row.ok and probs is not None and all(math.isfinite(p) for p in probs.values()):
         return row
+    if row.ok and probs is None and row.prediction is None:  # withheld: indeterminate
+        return row
     if row.ok:
         cause = "the model gave probabilities that are not finite numbers (NaN or infinity)"
         return replace(row, prediction=None, probabilities=None, error=cause)
@@ -308,11 +310,12 @@ def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, 
     if not row.ok:
         return _table_line([str(row.path), f"ERROR: {row.error}"])
     probs = row.probabilities or {}
+    withheld = "INDETERMINATE" if "indeterminate" in row.warning_codes else ""
     return _table_line(
         [
             str(row.path),
-            names.get(row.prediction or "", ""),
-            *(f"{probs[c]:6.1%}" for c in ids),
+            names.get(row.prediction, row.prediction) if row.prediction else withheld,
+            *(f"{probs[c]:6.1%}" if c in probs else "     -" for c in ids),
             ", ".join(row.warning_codes),
         ]
     )

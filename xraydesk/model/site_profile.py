@@ -122,6 +122,17 @@ class ProfileState:
 NO_PROFILE = ProfileState()
 
 
+def site_profile_key(card: ModelCard) -> str:
+    """What the results database adds to a model's key (``batch.store.model_key``): rows
+    made under one profile, another or none are not reused for each other."""
+    state = load_state(card)
+    if state.refused is not None:
+        return "~site-profile-refused"
+    if state.profile is None:
+        return ""
+    return f"~site-{card_digest(state.profile.content())[:16]}"
+
+
 def profile_path(card: ModelCard) -> Path:
     """Where the site profile of ``card``'s model is kept."""
     from xraydesk.paths import data_dir
