@@ -372,3 +372,47 @@ def _check_dashboard(prom_port: int, names: set[str]) -> None:
         used = set(re.findall(r"\bxraydesk_[a-z_]+", expr))
         assert used and used <= names, (expr, used - names)
         _query(prom_port, expr.replace("$model", ".*"))  # asserts status success
+
+
+def test_listen_metrics_port_serves_on_loopback(test_model_path: Path, tmp_path: Path):
+    """`xraydesk listen --metrics-port 0` (a subprocess, as users run it): the endpoint is
+    on 127.0.0.1, counts an image sent to the node, and the node stops on SIGTERM."""
+    import re
+    import signal
+    import sys
+
+    from xraydesk.dicomnet import NodeConfig, make_node, send_files
+
+    film = make_dicom(
+        tmp_path / "film.dcm",
+        np.random.default_rng(1).integers(0, 4096, (96, 96), dtype=np.uint16),
+        bits_stored=12,
+        extra={"PatientName": PATIENT_NAME, "PatientID": PATIENT_ID},
+    )
+    command = [sys.executable, "-m", "xraydesk", "listen", "--port", "0", "--allow-ae", "SENDER"]
+    command += ["--model", str(test_model_path), "--device", "cpu", "--metrics-port", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        text = ""
+        for _ in range(30):  # the start-up lines: the node's and the endpoint's
+            line = proc.stderr.readline()
+            text += line
+            if not line or ("metrics on" in text and "listening on" in text):
+                break
+        node_port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+        url = re.search(r"metrics on (http://127\.0\.0\.1:\d+/metrics)", text).group(1)  # type: ignore[union-attr]
+        config = NodeConfig(ae_title="SENDER")
+        assert send_files(config, make_node("n", "XRAYDESK", "127.0.0.1", node_port), [film]).ok
+        deadline = time.monotonic() + 60
+        body = ""
+        while "xraydesk_images_total{" not in body and time.monotonic() < deadline:
+            time.sleep(0.5)
+            body = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert re.search(r'xraydesk_images_total\{model="[^"]+"\} 1\.0', body), body
+        assert PATIENT_NAME not in body and PATIENT_ID not in body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert PATIENT_NAME not in out + err and PATIENT_ID not in out + err
