@@ -94,6 +94,10 @@ def test_validate_page_shows_the_reports_figures_and_adopts_a_profile(
         panel = window.results
         assert panel.profile_label.isVisibleTo(panel)
         assert f"calibrated for this site on n = {fitted}" in panel.profile_label.text()
+        # the random test model's site temperature flattens it below 0.4: indeterminate,
+        # and no class is highlighted
+        assert "indeterminate" in [w.code for w in panel.warnings]
+        assert not any(panel.bar(c).predicted for c in card.class_ids)
         assert panel.grab().save(str(SHOTS / "results_panel_profile.png"))
         # removed from the page: the next image is read with the card's calibration
         assert page.remove_button.isEnabled()

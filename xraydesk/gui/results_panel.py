@@ -22,6 +22,7 @@ from xraydesk.classifier import Prediction
 from xraydesk.explain import DEFAULT_METHOD, EMPTY_HEATMAP, METHODS, blend_overlay
 from xraydesk.explain.methods import available as method_available
 from xraydesk.model.card import ModelCard
+from xraydesk.trust.codes import INDETERMINATE
 from xraydesk.trust.orient import correction_text
 from xraydesk.viewer.viewstate import DEFAULT_OPACITY, MAX_OPACITY
 
@@ -337,6 +338,9 @@ class ResultsPanel(QWidget):
         if gate is not None and gate.correctable:
             self.correct_button.setText(f"Correct: {correction_text(gate)}, classify again")
         self._hidden_by_gate = bool(getattr(checked, "gate_failed", False))
+        if any(w.code == INDETERMINATE for w in found):  # the site profile gives no class
+            for bar in self._bars.values():
+                bar.set_value(bar.probability, False)
         for bar in self._bars.values():
             bar.setVisible(not self._hidden_by_gate)
         self.show_anyway_button.setVisible(self._hidden_by_gate)
