@@ -416,3 +416,24 @@ def test_listen_metrics_port_serves_on_loopback(test_model_path: Path, tmp_path:
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert PATIENT_NAME not in out + err and PATIENT_ID not in out + err
+
+
+def test_chi_square_matches_scipy():
+    """The dependency-free test of homogeneity gives scipy's statistic, p and dof
+    (Yates-corrected 2 x 2 tables included), on random tables and far tails."""
+    stats = pytest.importorskip("scipy.stats")
+    from xraydesk.monitor.chi2 import chi2_sf, contingency
+
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        table = rng.integers(1, 80, (int(rng.integers(2, 4)), int(rng.integers(2, 6))))
+        for correction in (False, True):
+            stat, p, dof = contingency(table.tolist(), correction)
+            want = stats.chi2_contingency(table, correction=correction)
+            assert dof == want[2]
+            assert stat == pytest.approx(want[0], rel=1e-9)
+            assert p == pytest.approx(want[1], rel=1e-6, abs=1e-12)
+    for dof in range(1, 10):
+        for x in (0.5, 3.84, 30.0, 150.0):
+            assert chi2_sf(x, dof) == pytest.approx(stats.chi2.sf(x, dof), rel=1e-6, abs=1e-300)
+    assert contingency([[5, 0], [7, 0]]) == (0.0, 1.0, 0)

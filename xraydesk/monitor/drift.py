@@ -35,9 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import chi2_contingency
-
 from xraydesk.files import write_atomic
+from xraydesk.monitor.chi2 import contingency
 from xraydesk.monitor.daily import DayStats, MonitorError
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION
 
@@ -187,8 +186,7 @@ def class_mix_check(
     table = _pooled(b, c)
     p = 1.0
     if len(table[0]) >= 2:
-        result = chi2_contingency(table, correction=False)
-        stat, p, dof = float(result[0]), float(result[1]), int(result[2])
+        stat, p, dof = contingency(table)
         test = f"chi-square {stat:.1f} on {dof} df, p={p:.2g}, total variation {tvd:.2f}"
     else:
         test = f"one class only, total variation {tvd:.2f}"
@@ -207,7 +205,7 @@ def rate_check(
     change = kc / nc - kb / nb
     p = 1.0
     if (kb + kc) > 0 and (nb - kb + nc - kc) > 0:
-        p = float(chi2_contingency([[kb, nb - kb], [kc, nc - kc]], correction=True)[1])
+        _, p, _ = contingency([[kb, nb - kb], [kc, nc - kc]], correction=True)
     drifted = p < limits.alpha and abs(change) >= limits.max_rate_change
     test = f"change {change:+.1%}, chi-square p={p:.2g}"
     return DriftCheck(figure, shown_b, shown_c, test, judged=True, drifted=drifted)
