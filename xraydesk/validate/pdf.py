@@ -61,6 +61,12 @@ def _summary_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> boo
         f"{_ci_text(answered['accuracy'], answered['accuracy_ci95'])} on {answered['n']} images",
         f"Made {report['created']} by XRayDesk {report['xraydesk']}",
     ]
+    if model.get("site_profile_in_use"):
+        lines.insert(-1, f"Site profile in use: {model['site_profile_in_use']}")
+    if report.get("site_profile"):  # adopted in this run: held-back figures, with and without
+        from xraydesk.validate.profile_fit import profile_lines
+
+        lines[-1:-1] = profile_lines(report["site_profile"])
     fig.text(0.06, 0.95, "Site validation report", fontsize=18, weight="bold")
     y = _paragraphs(fig, 0.91, lines, size=9) - 0.02
     worse = report["worse_than_card"]
