@@ -97,7 +97,7 @@ def test_metrics_endpoint_serves_the_counts_without_identifiers(test_model_path,
     _fill(db, card)
     server = serve_metrics(db, 0)
     try:
-        assert server.host == "127.0.0.1"
+        assert server._server.server_address[0] == "127.0.0.1"  # loopback unless asked
         text = urllib.request.urlopen(server.url, timeout=10).read().decode()
     finally:
         server.stop()
@@ -168,6 +168,21 @@ def test_monitor_baseline_days_of_the_store(test_model_path: Path, tmp_path: Pat
     assert "2020-01-01" in out and "DRIFT" not in out
     assert main([*base[:3], "--baseline-days", "2020-01-02"]) == 2
     assert "FROM..TO" in capsys.readouterr().err
+
+
+def test_a_damaged_database_is_named_not_a_traceback(tmp_path, capsys):
+    """`monitor` names the file and exits 2; the endpoint answers with readable 0."""
+    db = tmp_path / "results.sqlite"
+    db.write_bytes(b"this is not a database" * 100)
+    assert main(["monitor", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert str(db) in err and "Traceback" not in err
+    server = serve_metrics(db, 0)
+    try:
+        text = urllib.request.urlopen(server.url, timeout=10).read().decode()
+    finally:
+        server.stop()
+    assert "xraydesk_database_readable 0.0" in text and "Traceback" not in text
 
 
 def test_monitor_refuses_a_bad_baseline_with_its_name(tmp_path, capsys):

@@ -18,13 +18,16 @@ a UID):
   ``xraydesk_daily_indeterminate{model,day}``, ``xraydesk_daily_warnings{model,code,day}``,
   ``xraydesk_daily_mean_confidence{model,day}``,
   ``xraydesk_daily_mean_latency_seconds{model,day}``: the same per UTC day, for the last
-  ``DAYS`` days only (a bounded number of series).
+  ``DAYS`` days only (a bounded number of series);
+- ``xraydesk_database_readable``: 1, or 0 when the database could not be read (the
+  scrape still answers; the cause goes to the log).
 
 The endpoint listens on loopback (127.0.0.1) unless another address is asked for.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,7 +43,9 @@ from prometheus_client.core import (
 )
 
 from xraydesk.errors import XRayDeskError
-from xraydesk.monitor.daily import DayStats, daily_stats, merge, models_of
+from xraydesk.monitor.daily import DayStats, MonitorError, daily_stats, merge, models_of
+
+log = logging.getLogger(__name__)
 
 DAYS = 7
 DEFAULT_HOST = "127.0.0.1"
@@ -57,7 +62,18 @@ class DatabaseCollector:
         return []  # read on scrape: registering must not open the database
 
     def collect(self) -> Iterator[Metric]:
-        days = daily_stats(self.db_path)
+        readable = GaugeMetricFamily(
+            "xraydesk_database_readable", "1 when the results database could be read"
+        )
+        try:
+            days = daily_stats(self.db_path)
+        except MonitorError as exc:  # a scrape answers, and says so; never a traceback
+            log.warning("metrics: %s", exc)
+            readable.add_metric([], 0)
+            yield readable
+            return
+        readable.add_metric([], 1)
+        yield readable
         yield from total_metrics(days)
         first = (datetime.now(UTC).date() - timedelta(days=self.days - 1)).isoformat()
         yield from daily_metrics([d for d in days if d.day >= first])
