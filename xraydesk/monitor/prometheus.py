@@ -57,6 +57,7 @@ class DatabaseCollector:
     def __init__(self, db_path: Path, days: int = DAYS) -> None:
         self.db_path = Path(db_path)
         self.days = days
+        self._last_error = ""
 
     def describe(self) -> list[Metric]:
         return []  # read on scrape: registering must not open the database
@@ -68,10 +69,13 @@ class DatabaseCollector:
         try:
             days = daily_stats(self.db_path)
         except MonitorError as exc:  # a scrape answers, and says so; never a traceback
-            log.warning("metrics: %s", exc)
+            if str(exc) != self._last_error:  # once per cause, not once a scrape
+                log.warning("metrics: %s", exc)
+                self._last_error = str(exc)
             readable.add_metric([], 0)
             yield readable
             return
+        self._last_error = ""
         readable.add_metric([], 1)
         yield readable
         yield from total_metrics(days)
