@@ -6,6 +6,13 @@ the input gate's warnings, the out-of-distribution score and the patient's age a
 the model card's population; and probabilities that are not finite numbers become an
 error, never a class. ``decide`` (one image) and ``decide_all`` (a batch) do it here,
 so a warning added to the verdict reaches every output; front doors only format it.
+
+A model's site profile (``model.site_profile``, adopted from ``xraydesk validate``) is
+applied here too: its temperature before the probabilities (softmax(logits / T_site)),
+then its rule: a top probability below its threshold withholds the class (prediction
+None, ``indeterminate`` kept, warning ``indeterminate``); classes at or above their
+per-class threshold are listed in ``site_positive``. A refused profile is not applied
+and every result carries ``site_profile_refused``.
 """
 
 from __future__ import annotations
