@@ -57,28 +57,38 @@ def test_readme_app_command_runs_the_declared_entry_point():
     assert minimum and project["requires-python"] == f">={minimum.group(1)}"
 
 
-def _help(subcommand: str | None) -> str:
-    """``xraydesk [SUBCOMMAND] --help`` as text; fails if argparse refuses the subcommand."""
+def _help(command: tuple[str, ...]) -> str:
+    """``xraydesk [COMMAND...] --help`` as text; fails if argparse refuses the command."""
     from xraydesk.cli import build_parser
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
-        build_parser().parse_args([*([subcommand] if subcommand else []), "--help"])
-    assert done.value.code == 0, f"xraydesk {subcommand}: no such subcommand"
+        build_parser().parse_args([*command, "--help"])
+    assert done.value.code == 0, f"xraydesk {' '.join(command)}: no such subcommand"
     return out.getvalue()
+
+
+def _command_words(words: list[str]) -> tuple[str, ...]:
+    """The (sub)command words of a synopsis line: lowercase words before any argument."""
+    command = []
+    for word in words[1:]:
+        if not re.fullmatch(r"[a-z][a-z-]*", word):
+            break
+        command.append(word)
+    return tuple(command)
 
 
 def test_readme_command_line_synopsis_matches_the_parser():
     """Every subcommand and --option in the README's synopsis exists in the parser
     (read through its --help text: argparse has no public introspection)."""
     blocks = re.findall(r"```text\n(.*?)\n```", _readme_section("Command line"), flags=re.S)
-    helps: dict[str | None, str] = {}
-    current: str | None = None
+    helps: dict[tuple[str, ...], str] = {}
+    current: tuple[str, ...] = ()
     checked = 0
     for line in blocks[0].splitlines():
         words = line.split()
         if words[:1] == ["xraydesk"]:
-            current = None if words[1].startswith("-") else words[1]
+            current = _command_words(words)
         if current not in helps:
             helps[current] = _help(current)
         for option in re.findall(r"(--[a-z][a-z-]*)", line):
