@@ -1,8 +1,10 @@
 """XRayDesk: a local diagnostic assistant for chest radiographs.
 
-Layers, one way only: ``imaging`` (files to pixels) -> ``model`` and ``explain``
-(pixels to probabilities and heat maps) -> ``batch`` and ``train`` (engines) ->
-``cli`` and ``gui`` (front doors). Nothing below ``gui`` imports Qt.
+Layers, one way only: ``imaging`` (files to pixels) -> ``model`` -> ``runtime`` ->
+``classifier`` (pixels to probabilities) -> ``explain`` and ``trust`` -> the engines
+(``batch``, ``trainer``, ``viewer``; then ``dicomnet``, ``spark``, ``validate``,
+``monitor``) -> ``gui`` and ``cli`` (front doors). Nothing below ``gui`` imports Qt.
+pyproject.toml's import-linter contracts hold the exact order.
 """
 
 from importlib.metadata import PackageNotFoundError, version

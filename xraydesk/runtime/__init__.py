@@ -2,7 +2,8 @@
 batch engine; torch on CUDA and MPS, and on a CPU the fastest exported runtime (OpenVINO,
 ONNX Runtime) whose results were measured faithful to fp32 torch for the model.
 
-Qt-free and part of the model layer. Training and Grad-CAM stay in torch. The names below
+Qt-free; a layer above ``xraydesk.model`` (whose cards, weights and network it uses)
+and below ``xraydesk.classifier``. Training and Grad-CAM stay in torch. The names below
 are imported on first use (PEP 562): ``runtime.names`` must not import torch.
 """
 
