@@ -4,6 +4,9 @@ Public surface for the panels other parts of the app add (batch, fine-tuning):
 ``open_path``, ``add_tool_panel``, ``set_active_model``, ``refresh_models``,
 ``active_model_path``, ``device``, the ``model_changed`` signal and ``active_model_changed``
 (card path, device), which every tool panel that classifies follows (``tool_panel``).
+
+The model handling, the view controls and the exports live in mixins of their own
+(``window_models``, ``window_viewing``, ``window_exports``).
 """
 
 from __future__ import annotations
@@ -29,51 +32,41 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from xraydesk import paths
 from xraydesk.classifier import Prediction
 from xraydesk.classifier.cache import ClassifierCache
-from xraydesk.errors import ModelError, XRayDeskError
 from xraydesk.gui.analysis import (
     AnalysisPipeline,
     Explanation,
 )
-from xraydesk.gui.banner import ERROR, INFO, WARNING, MessageBanner
+from xraydesk.gui.banner import ERROR, MessageBanner
 from xraydesk.gui.compare import CompareLoader, ViewLink, compare_state
 from xraydesk.gui.dialogs import AboutDialog, ShortcutsDialog, first_start_notice
 from xraydesk.gui.folder_images import FolderImages
-from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_CTR, TOOL_RULER, ImageView
+from xraydesk.gui.image_view import ImageView
 from xraydesk.gui.metadata_panel import MetadataPanel
-from xraydesk.gui.model_choice import ModelChoice, ModelLoader, population_check
-from xraydesk.gui.report import ReportContent, write_report
+from xraydesk.gui.model_choice import ModelChoice, ModelLoader
 from xraydesk.gui.report_export import (
-    build_report_content,
-    default_report_path,
     install_report_options,
-    legend_image,
 )
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
 from xraydesk.gui.tool_panel import FollowsModel, OpensImages, StopsWork
 from xraydesk.gui.viewer_analysis import AnalysisWidgets, ViewerAnalysis
 from xraydesk.gui.window_chrome import (
-    IMAGE_ACTIONS,
     build_chrome,
     build_side_dock,
-    cursor_text,
     icon,
-    show_preset,
     tool_dock,
 )
+from xraydesk.gui.window_exports import ExportActions
+from xraydesk.gui.window_models import ModelActions
+from xraydesk.gui.window_viewing import ViewControls
 from xraydesk.imaging.discover import iter_images
-from xraydesk.imaging.xray import Window, XRay
+from xraydesk.imaging.xray import XRay
 from xraydesk.logs import log_hint
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.viewer.viewstate import ViewState
-from xraydesk.viewer.windowing import (
-    PRESET_FILE,
-    format_window,
-)
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +84,7 @@ DEFAULT_SIZE = QSize(1440, 900)
 TOOL_PANEL_SHARE = 0.3  # of the window's width, when a tool panel is opened
 
 
-def no_model_message() -> str:
-    return (
-        "No model is installed. XRayDesk shows images, but needs a model for probabilities "
-        f"and heat maps. Add a model card (.json) and its weights to {paths.user_models_dir()}, "
-        "train one with `xraydesk train`, or start with `xraydesk --model CARD.json`."
-    )
-
-
-class MainWindow(QMainWindow):
+class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
     image_shown = Signal(object)  # Path
     probabilities_shown = Signal(object)  # Prediction
     overlay_shown = Signal(object)  # CamResult
@@ -340,265 +325,6 @@ class MainWindow(QMainWindow):
         self.settings.notice_acknowledged = True
         self.settings.sync()
         box.deleteLater()
-
-    # ================================================================ models
-    @property
-    def active_model_path(self) -> Path | None:
-        return self.models.path
-
-    @property
-    def device(self) -> str:
-        return self._device
-
-    def refresh_models(self) -> None:
-        """Re-read the model library (after training, import, rename or delete)."""
-        cards = self.models.cards()
-        current = self.models.current_among(cards)
-        self.results.set_models(cards, current)
-        new_path = Path(current) if current else None
-        self.results.show_no_model(None if cards else no_model_message())
-        if new_path != self.models.path:
-            self.models.path = new_path
-            self._announce_model()
-            if self.analysis.xray is not None:
-                self.analysis.rerun()
-        self.sync_actions()
-
-    def set_active_model(self, name_or_card_path: str | Path) -> bool:
-        """Use this model (a library name or a card path); re-runs the current image.
-
-        Every way of choosing a model ends here: the command line, Model > Use a model
-        file, the wizard, the model manager and the results panel's selector.
-        """
-        try:
-            card_path = self.models.resolve(name_or_card_path)
-        except ModelError as exc:
-            self.show_message(str(exc))
-            self.refresh_models()  # the selector goes back to the model in use
-            return False
-        self.models.select(card_path)
-        self.refresh_models()
-        self._announce_model()
-        self._load_model(card_path)
-        self.analysis.rerun()
-        self._warn_population(card_path)
-        return True
-
-    def _warn_population(self, card_path: Path) -> None:
-        """Switching to a model whose population leaves out the patient on screen is said
-        at once, not only in the results (a pediatric model on an adult film)."""
-        warnings = population_check(card_path, self.analysis.xray)
-        if warnings:
-            self.show_message(f"Now using {card_path.stem}. {warnings[0].message}", WARNING)
-
-    @Slot(str)
-    def _on_model_selected(self, card_path: str) -> None:
-        """The results panel's selector: a different model is used as any other way."""
-        if Path(card_path) != self.models.path:
-            self.set_active_model(card_path)
-
-    def _announce_model(self) -> None:
-        """Tell the app and every tool panel which model (and device) is active now."""
-        self.model_changed.emit(self.models.path)
-        self.active_model_changed.emit(self.models.path, self._device)
-
-    def _load_model(self, card_path: Path | None) -> None:
-        """Load this model on a worker thread (nothing to do when it is already loaded)."""
-        if card_path is not None:
-            self.model_loader.load(card_path, self._device)
-
-    @Slot(object)
-    def _on_model_loading(self, card_path: Path) -> None:
-        self.model_state_label.setText(f"Loading model {card_path.stem}…")
-        self.statusBar().showMessage(
-            f"Loading model {card_path.stem}… Images can be opened now; they are classified "
-            "as soon as it is ready."
-        )
-
-    @Slot(object)
-    def _on_model_ready(self, card_path: Path) -> None:
-        if self.model_loader.is_loading():
-            return  # another model (or device) is on its way: keep saying so
-        self.model_state_label.setText(f"Model {card_path.stem} ready")
-        self.statusBar().showMessage(f"Model {card_path.stem} ready.", 5000)
-
-    @Slot(object, str)
-    def _on_model_failed(self, card_path: Path, message: str) -> None:
-        self.model_state_label.setText(f"Model {card_path.stem} not loaded")
-        if card_path == self.models.path and self.analysis.xray is None:
-            self.show_message(message)  # with an image on screen its analysis says it
-
-    def choose_model_file(self) -> None:
-        """Model > Use a model file: ask for a card anywhere on disk."""
-        start = str(paths.user_models_dir())
-        path, _ = QFileDialog.getOpenFileName(self, "Use a model", start, "Model cards (*.json)")
-        if path:
-            self.set_active_model(path)
-
-    def set_device(self, device: str) -> None:
-        if device == self._device:
-            return
-        self._device = device
-        self.settings.device = device
-        for action in self.device_group.actions():
-            action.setChecked(action.data() == device)
-        self.active_model_changed.emit(self.models.path, device)  # tool panels follow it too
-        self._load_model(self.models.path)
-        self.analysis.rerun()
-
-    # ================================================================ view controls
-    @Slot(str)
-    def explain_class(self, class_id: str) -> None:
-        """Show the heat map for another class (default: the predicted one)."""
-        self.analysis.explain_class(class_id)
-
-    def set_window(self, window: Window) -> None:
-        self.state.update(window=window, preset=None)
-
-    def set_window_preset(self, name: str) -> None:
-        presets = self.view.presets
-        if presets is None or name not in presets.windows:
-            return
-        self.state.update(window=presets[name], preset=name)
-
-    def reset_window(self) -> None:
-        self.set_window_preset(PRESET_FILE)
-
-    def set_invert(self, invert: bool) -> None:
-        self.state.update(invert=bool(invert))
-
-    @Slot(bool)
-    def set_overlay_visible(self, visible: bool) -> None:
-        self.state.update(overlay_visible=bool(visible))
-
-    @Slot(float)
-    def set_overlay_opacity(self, opacity: float) -> None:
-        self.state.update(overlay_opacity=opacity)
-
-    def toggle_full_screen(self) -> None:
-        if self.isFullScreen():
-            self.showNormal()
-        else:
-            self.showFullScreen()
-
-    def _on_state_changed(self, changed: frozenset[str]) -> None:
-        state = self.state
-        if "overlay_visible" in changed:
-            self.actions_by_id["toggle_overlay"].setChecked(state.overlay_visible)
-            self.results.set_overlay_checked(state.overlay_visible)
-            self.settings.overlay_visible = state.overlay_visible
-        if "overlay_opacity" in changed:
-            self.results.set_opacity(state.overlay_opacity)
-            self.settings.overlay_opacity = state.overlay_opacity
-        if "invert" in changed:
-            self.actions_by_id["invert"].setChecked(state.invert)
-        if changed & {"window", "preset"}:
-            window = state.window
-            self.window_label.setText(format_window(window) if window is not None else "")
-            show_preset(self.preset_combo, state.preset)
-        if "zoom" in changed:
-            self.zoom_label.setText(f"Zoom {state.zoom * 100:.0f}%")
-
-    def _on_cursor(self, info: tuple[int, int, float] | None) -> None:
-        self.cursor_label.setText(cursor_text(info))
-
-    def sync_actions(self) -> None:
-        has_image = self.analysis.xray is not None
-        for name in IMAGE_ACTIONS:
-            self.actions_by_id[name].setEnabled(has_image)
-        self.preset_combo.setEnabled(has_image)
-        self.actions_by_id["export_report"].setEnabled(self.analysis.prediction is not None)
-
-    # ================================================================ reading tools
-    def set_tool(self, tool: str) -> None:
-        """Pan, distance ruler or angle, in both views."""
-        for view in (self.view, self.compare_view):
-            view.set_tool(tool)
-        self.actions_by_id["tool_ruler"].setChecked(tool == TOOL_RULER)
-        self.actions_by_id["tool_angle"].setChecked(tool == TOOL_ANGLE)
-        self.actions_by_id["tool_ctr"].setChecked(tool == TOOL_CTR)
-
-    def set_magnifier(self, on: bool) -> None:
-        for view in (self.view, self.compare_view):
-            view.set_magnifier(on)
-        self.actions_by_id["magnifier"].setChecked(on)
-
-    def compare_with(self, path: str | os.PathLike[str] | None = None) -> bool:
-        """Show another study beside this one, zoom, pan and window linked."""
-        if self.analysis.xray is None:
-            self.show_message("Open an image first, then the study to compare it with.", INFO)
-            return False
-        if path is None or isinstance(path, bool):  # a QAction's ``checked`` is no path
-            path = self._ask_open_path()
-            if not path:
-                return False
-        self.compare_view.show()
-        self.splitter.setSizes([1, 1])
-        self.compare_loader.open(Path(path).expanduser().absolute())
-        return True
-
-    def close_compare(self) -> None:
-        self.compare_view.clear()
-        self.compare_view.title_text = ""
-        self.compare_view.hide()
-
-    def _on_compare_loaded(self, path: Path) -> None:
-        self.compare_view.title_text = f"Compared: {path.name}"
-        self.view.fit()
-        self.compare_view.fit()
-        self.view_link.sync()
-
-    # ================================================================ exports
-    def _ask_save_path(self, title: str, suffix: str, file_filter: str) -> str:
-        """A save dialog in the last folder, the name made from the current image's."""
-        stem = self.analysis.xray.path.stem if self.analysis.xray is not None else "xraydesk"
-        default = Path(self.settings.last_folder or Path.home()) / f"{stem}-{suffix}"
-        path, _ = QFileDialog.getSaveFileName(self, title, str(default), file_filter)
-        return path
-
-    def export_image(self, path: str | os.PathLike[str] | None = None) -> Path | None:
-        """Save the image as shown (window, inversion, heat map) as a PNG."""
-        if self.analysis.xray is None:
-            self.show_message("Nothing to export: open an image first.", INFO)
-            return None
-        path = path or self._ask_save_path("Export image", "view.png", "PNG (*.png)")
-        if not path:
-            return None
-        out = Path(path)
-        if not legend_image(self).save(str(out), "PNG"):  # labelled: class, model, notice
-            self.show_message(f"{out}: cannot write the image (check the folder and free space).")
-            return None
-        self.statusBar().showMessage(f"Image saved to {out}", 6000)
-        return out
-
-    def export_report(self, path: str | os.PathLike[str] | None = None) -> Path | None:
-        """Write the one-page PDF report for the current image and prediction."""
-        xray, prediction = self.analysis.xray, self.analysis.prediction
-        if xray is None or prediction is None:
-            self.show_message(
-                "Nothing to report yet: open an image and wait for the probabilities.", INFO
-            )
-            return None
-        if not path:  # the reports folder, not beside the image
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export report", str(default_report_path(self)), "PDF (*.pdf)"
-            )
-            if not path:
-                return None
-            self.settings.report_folder = str(Path(path).parent)
-        content = self.report_content()
-        assert content is not None
-        try:
-            out = write_report(Path(path), content)
-        except XRayDeskError as exc:
-            self.show_message(str(exc))
-            return None
-        self.statusBar().showMessage(f"Report saved to {out}", 6000)
-        return out
-
-    def report_content(self) -> ReportContent | None:
-        """What the report of the image on screen says (None before the probabilities)."""
-        return build_report_content(self)
 
     # ================================================================ help
     def show_shortcuts(self) -> ShortcutsDialog:
