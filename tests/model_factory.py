@@ -9,7 +9,7 @@ import torch
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import save_model
+from xraydesk.model.saving import save_model
 
 THREE_CLASSES = (("normal", "Normal"), ("pneumonia", "Pneumonia"), ("covid19", "COVID-19"))
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.batch_helpers import expected_order, make_folder, write_png
 from xraydesk import paths
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch.database import ResultStore
 from xraydesk.cli import classify as classify_cli
 from xraydesk.cli import main
 

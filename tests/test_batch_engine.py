@@ -14,8 +14,8 @@ from PIL import Image
 
 from tests.batch_helpers import expected_order, make_folder, write_png
 from xraydesk import paths
-from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun, classify_paths
-from xraydesk.batch.store import ResultStore, StoreError
+from xraydesk.batch.database import ResultStore, StoreError
+from xraydesk.batch.run import BatchAborted, BatchOptions, BatchRun, classify_paths
 from xraydesk.classifier import Classifier
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.batch_helpers import make_folder, write_png
-from xraydesk.batch import results
-from xraydesk.batch.batch_run import BatchOptions, BatchRun, classify_paths
-from xraydesk.batch.results import ExportError, ResultRow, export_rows, write_csv
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch import rows as batch_rows
+from xraydesk.batch.database import ResultStore
+from xraydesk.batch.rows import ExportError, ResultRow, export_rows, write_csv
+from xraydesk.batch.run import BatchOptions, BatchRun, classify_paths
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def test_json_exports(stored_run, tmp_path, fmt):
 @pytest.mark.parametrize(("fmt", "writer"), [("csv", "write_csv"), ("json", "write_json_array")])
 def test_full_disk_while_exporting(stored_run, tmp_path, monkeypatch, fmt, writer):
     run_id, rows = stored_run
-    original = getattr(results, writer)
+    original = getattr(batch_rows, writer)
 
     def fill_the_disk(rows_in, *args):
         def some_then_full():
@@ -104,7 +104,7 @@ def test_full_disk_while_exporting(stored_run, tmp_path, monkeypatch, fmt, write
 
         return original(some_then_full(), *args)
 
-    monkeypatch.setattr(results, writer, fill_the_disk)
+    monkeypatch.setattr(batch_rows, writer, fill_the_disk)
     out = tmp_path / f"run.{fmt}"
     with ResultStore() as store, pytest.raises(ExportError) as info:
         export_rows(store.iter_rows(run_id), store.run(run_id).class_ids, out, fmt)
@@ -153,7 +153,7 @@ KILLED_EXPORT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from xraydesk.batch.results import ResultRow, export_rows
+    from xraydesk.batch.rows import ResultRow, export_rows
 
     def rows():
         for k in range(1000):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.batch_helpers import write_png
-from xraydesk.batch.batch_run import BatchOptions, BatchRun, classify_paths
-from xraydesk.batch.results import ResultRow
+from xraydesk.batch.rows import ResultRow
+from xraydesk.batch.run import BatchOptions, BatchRun, classify_paths
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ AS_ANOTHER_USER = textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
-    from xraydesk.batch.batch_run import BatchOptions, BatchRun
+    from xraydesk.batch.run import BatchOptions, BatchRun
     from xraydesk.classifier import Classifier
 
     study, model, warm_up, uid, gid = sys.argv[1:6]

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from tests.batch_helpers import write_png
-from xraydesk.batch.batch_run import BatchOptions, BatchRun
-from xraydesk.batch.results import display_text, export_rows
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch.database import ResultStore
+from xraydesk.batch.rows import display_text, export_rows
+from xraydesk.batch.run import BatchOptions, BatchRun
 
 CLASSES = ["normal", "pneumonia", "covid19"]
 

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from tests.batch_helpers import write_png
-from xraydesk.batch.batch_run import BatchOptions, BatchRun
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch.database import ResultStore
+from xraydesk.batch.run import BatchOptions, BatchRun
 from xraydesk.classifier import Classifier
 from xraydesk.cli import main
 
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from xraydesk.batch.batch_run import BatchOptions, BatchRun
+    from xraydesk.batch.run import BatchOptions, BatchRun
     from xraydesk.classifier import Classifier
 
     classifier = Classifier.load(sys.argv[2], device="cpu")

@@ -76,7 +76,7 @@ def test_slots_pause_and_resume_workers():
 
 def test_gated_schedule_gives_the_same_rows(tmp_path, test_classifier):
     from tests.batch_helpers import make_folder
-    from xraydesk.batch.batch_run import BatchOptions, BatchRun
+    from xraydesk.batch.run import BatchOptions, BatchRun
 
     folder = make_folder(tmp_path / "study")
     runs = {}

@@ -206,7 +206,7 @@ def test_classify_a_folder_without_images_exits_1_and_records_nothing(
     test_model_path, tmp_path, capsys
 ):
     """Issue 19 #6: exit 1 with the reason, no run in the results database."""
-    from xraydesk.batch.store import ResultStore, default_db_path
+    from xraydesk.batch.database import ResultStore, default_db_path
 
     empty = tmp_path / "empty"
     (empty / "sub").mkdir(parents=True)

@@ -30,8 +30,8 @@ from tests.hostile_files import (
     small_png,
     write_hostile_folder,
 )
-from xraydesk.batch.results import ResultRow
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch.database import ResultStore
+from xraydesk.batch.rows import ResultRow
 from xraydesk.cli import classify as classify_cli
 from xraydesk.cli import main
 

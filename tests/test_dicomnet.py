@@ -18,8 +18,8 @@ import pytest
 from xraydesk import paths
 from xraydesk.dicomnet import config as dconfig
 from xraydesk.dicomnet.config import ConfigError, NodeConfig, load_config, make_node
-from xraydesk.dicomnet.results import NOT_FOR_DIAGNOSIS, burn_in, make_results
-from xraydesk.dicomnet.storage import InvalidUID, instance_path, store_root, write_private
+from xraydesk.dicomnet.instance_files import InvalidUID, instance_path, store_root, write_private
+from xraydesk.dicomnet.result_objects import NOT_FOR_DIAGNOSIS, burn_in, make_results
 from xraydesk.dicomnet.worklist import CLASSIFIED, RECEIVED, WorkItem, Worklist
 
 SAMPLES = (

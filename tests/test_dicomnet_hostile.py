@@ -384,7 +384,7 @@ def test_query_dates_are_sent_as_dicom_ranges() -> None:
 
 # -- the results database ----------------------------------------------------------------------
 def test_results_database_is_private() -> None:
-    from xraydesk.batch.store import ResultStore
+    from xraydesk.batch.database import ResultStore
     from xraydesk.dicomnet.worklist import WorkItem
 
     db = paths.data_dir() / "results.sqlite"

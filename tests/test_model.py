@@ -23,7 +23,7 @@ from xraydesk.model import library
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
 from xraydesk.model.preprocessing import Preprocessing, equalize_histogram
-from xraydesk.model.storage import load_network
+from xraydesk.model.saving import load_network
 
 
 def synthetic_xray(shape=(300, 240), bits=12, seed=0) -> XRay:
@@ -107,7 +107,7 @@ def test_half_precision_weights_load_as_float32(tmp_path: Path):
     full = make_test_model(tmp_path / "full", name="m")
     card = ModelCard.read(full)
     net = load_network(card)
-    from xraydesk.model.storage import save_model
+    from xraydesk.model.saving import save_model
 
     half_path = save_model(net, ModelCard.read(full), tmp_path / "half", half=True)
     half_card = ModelCard.read(half_path)
@@ -121,7 +121,7 @@ SAVE_AGAIN = """
 import sys
 from pathlib import Path
 from xraydesk.model.card import ModelCard
-from xraydesk.model.storage import load_network, save_model
+from xraydesk.model.saving import load_network, save_model
 card = ModelCard.read(Path(sys.argv[1]))
 save_model(load_network(card), card, Path(sys.argv[2]), half=True)
 """

@@ -263,7 +263,7 @@ def test_an_oversized_card_is_refused_by_name(test_model_path, tmp_path, monkeyp
 
 
 def test_torch_loader_names_an_unknown_architecture_of_a_card_made_in_code(test_model_path):
-    from xraydesk.model.storage import load_network
+    from xraydesk.model.saving import load_network
 
     card = ModelCard.read(test_model_path)
     card.architecture = "resnet18"

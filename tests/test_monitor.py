@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from tests.dicom_factory import make_dicom
-from xraydesk.batch.results import ResultRow
-from xraydesk.batch.store import ResultStore, default_db_path
+from xraydesk.batch.database import ResultStore, default_db_path
+from xraydesk.batch.rows import ResultRow
 from xraydesk.cli import main
 from xraydesk.dicomnet.worklist import CLASSIFIED, FAILED, WorkItem, Worklist
 from xraydesk.model.card import ModelCard

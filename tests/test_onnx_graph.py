@@ -20,7 +20,7 @@ from xraydesk.imaging.loader import load_xray
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import load_network, save_model
+from xraydesk.model.saving import load_network, save_model
 from xraydesk.model.weights import load_state, verified_weights
 from xraydesk.runtime.graph import ThreeOutputs
 from xraydesk.runtime.names import OUTPUT_NAMES

@@ -19,7 +19,7 @@ from xraydesk.imaging.loader import load_xray
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice
 from xraydesk.model.probabilities import softmax
-from xraydesk.model.storage import load_network, save_model
+from xraydesk.model.saving import load_network, save_model
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
 from xraydesk.runtime.backend import RuntimeUnavailable
 from xraydesk.runtime.export import CACHE_ENV, exported_graph, graph_path, runtime_cache_dir

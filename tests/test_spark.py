@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.batch_helpers import write_png, write_truncated_png
-from xraydesk.batch.batch_run import BatchOptions, BatchRun
+from xraydesk.batch.run import BatchOptions, BatchRun
 from xraydesk.classifier import Classifier
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice

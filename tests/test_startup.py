@@ -19,7 +19,7 @@ import torch
 from xraydesk.model.card import ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.resnet import resnet50
-from xraydesk.model.storage import load_network
+from xraydesk.model.saving import load_network
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "models" / "chest-3class.json"

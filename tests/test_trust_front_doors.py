@@ -20,7 +20,7 @@ import pydicom
 import pytest
 
 from tests.test_trust_verdict import AGES, MODELS, OUTSIDE, chest_pixels, make_films  # noqa: F401
-from xraydesk.batch.store import ResultStore, default_db_path
+from xraydesk.batch.database import ResultStore, default_db_path
 from xraydesk.classifier import Classifier
 from xraydesk.cli import main
 from xraydesk.trust.codes import OUTSIDE_POPULATION
@@ -126,7 +126,7 @@ def test_node_worklist_and_its_sr_say_outside_population(films, tmp_path):
     warnings; the SR made for a row (as the node's sender makes it, from the row's
     probabilities) carries the population warning too."""
     from xraydesk.dicomnet import NodeConfig, StorageNode, Worklist, make_node, send_files
-    from xraydesk.dicomnet.results import make_results
+    from xraydesk.dicomnet.result_objects import make_results
 
     classifier = Classifier.load(MODELS[PEDIATRIC], device="cpu")
     config = NodeConfig(ae_title="XRAYDESK", port=0, allowed_ae_titles=("XRAYDESK",))

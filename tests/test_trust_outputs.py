@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from tests.test_trust_gate import _test_paths
-from xraydesk.batch.batch_run import BatchOptions, BatchRun, classify_paths
-from xraydesk.batch.results import ResultRow, export_rows
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch.database import ResultStore
+from xraydesk.batch.rows import ResultRow, export_rows
+from xraydesk.batch.run import BatchOptions, BatchRun, classify_paths
 from xraydesk.cli import main
 from xraydesk.files import sha256_file
 from xraydesk.imaging.loader import load_xray

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.dicom_factory import make_dicom
-from xraydesk.batch.batch_run import classify_paths
+from xraydesk.batch.run import classify_paths
 from xraydesk.classifier import Classifier
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import ImageMetadata

@@ -98,7 +98,7 @@ def test_validate_a_pool_as_a_site(shared_data: Path, tmp_path: Path, capsys) ->
     assert report["site"]["images_labelled"] == 985
     check_figures_independently(report)
     # the same verdict as the batch front door (xraydesk classify) for the same files
-    from xraydesk.batch.batch_run import classify_paths
+    from xraydesk.batch.run import classify_paths
     from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
 

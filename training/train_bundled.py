@@ -60,7 +60,7 @@ from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
 from xraydesk.model.card import ModelCard, Population  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
-from xraydesk.model.storage import load_network, save_model  # noqa: E402
+from xraydesk.model.saving import load_network, save_model  # noqa: E402
 from xraydesk.trainer.augment import AugmentConfig  # noqa: E402
 from xraydesk.trainer.batches import batch_iterator, configure_loading  # noqa: E402
 from xraydesk.trainer.config import TrainConfig  # noqa: E402

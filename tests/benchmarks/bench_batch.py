@@ -85,7 +85,7 @@ def model_ceiling(classifier, batch_size: int, seconds: float = 5.0) -> dict[str
 
 
 def run_pipeline(classifier, inputs, args, db: Path, no_skip: bool = False) -> dict:
-    from xraydesk.batch.batch_run import BatchOptions, BatchRun
+    from xraydesk.batch.run import BatchOptions, BatchRun
 
     samples: list[tuple[int, float]] = []
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["XRAYDESK_DATA_DIR"] = str(work / "data")
 
     from tests.model_factory import make_test_model
-    from xraydesk.batch.batch_run import default_workers
+    from xraydesk.batch.run import default_workers
     from xraydesk.classifier import Classifier
     from xraydesk.imaging.discover import iter_images
     from xraydesk.model.library import resolve_model

@@ -61,7 +61,7 @@ from xraydesk.model.card import ModelCard  # noqa: E402
 from xraydesk.model.device import DeviceChoice, select_device  # noqa: E402
 from xraydesk.model.preprocessing import Preprocessing  # noqa: E402
 from xraydesk.model.probabilities import softmax  # noqa: E402
-from xraydesk.model.storage import load_network  # noqa: E402
+from xraydesk.model.saving import load_network  # noqa: E402
 from xraydesk.runtime import onnxruntime_backend, openvino_backend  # noqa: E402
 from xraydesk.runtime.export import exported_graph  # noqa: E402
 from xraydesk.runtime.faithful import BAR, compare, write_verdicts  # noqa: E402

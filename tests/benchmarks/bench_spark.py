@@ -49,7 +49,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
 
-    from xraydesk.batch.batch_run import BatchOptions, BatchRun
+    from xraydesk.batch.run import BatchOptions, BatchRun
     from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
     from xraydesk.spark import classify

@@ -10,7 +10,7 @@ from tests.model_factory import THREE_CLASSES
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import save_model
+from xraydesk.model.saving import save_model
 
 
 def make_empty_cam_model(directory: Path, size: int = 64) -> Path:

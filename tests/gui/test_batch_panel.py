@@ -16,8 +16,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.batch_helpers import expected_order, make_folder, write_png
-from xraydesk.batch import results
-from xraydesk.batch.store import ResultStore
+from xraydesk.batch import rows as batch_rows
+from xraydesk.batch.database import ResultStore
 from xraydesk.classifier import Classifier
 from xraydesk.gui.batch_panel import BatchPanel
 
@@ -190,7 +190,7 @@ def test_export_to_a_full_disk_is_a_message(qtbot, panel, folder, tmp_path, monk
     def full(*_args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(results, "write_json_array", full)
+    monkeypatch.setattr(batch_rows, "write_json_array", full)
     with qtbot.waitSignal(panel.message_shown, timeout=5000) as blocker:
         assert panel.export(tmp_path / "again.json", "json") is None
     assert "disk is full" in blocker.args[0]

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from tests.batch_helpers import make_folder
-from xraydesk.batch.results import ResultRow
+from xraydesk.batch.rows import ResultRow
 from xraydesk.gui.batch_export import export_dialog_title
 from xraydesk.gui.batch_panel import BatchPanel
 from xraydesk.gui.batch_results import count_text

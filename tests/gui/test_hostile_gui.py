@@ -18,12 +18,12 @@ from PySide6.QtCore import Qt
 
 from tests.gui.conftest import WAIT_MS, wait_for
 from tests.hostile_files import ERROR, OK, SKIP, Hostile, write_hostile_folder
-from xraydesk.batch.store import default_db_path
+from xraydesk.batch.database import default_db_path
 from xraydesk.gui.batch_panel import BatchPanel
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import save_model
+from xraydesk.model.saving import save_model
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)|\b(?:nan|inf|infinity)\b", re.IGNORECASE)
 

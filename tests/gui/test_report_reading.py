@@ -22,7 +22,7 @@ from tests.model_factory import THREE_CLASSES
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import save_model
+from xraydesk.model.saving import save_model
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,

@@ -1,10 +1,14 @@
 """Classifying many files: discovery, the pipeline, the results store, exports.
 
 The one entry point is ``BatchRun`` (``xraydesk classify`` and the GUI's batch panel both
-drive it); see ``batch_run`` for how the stages overlap and ``store`` for the database.
+drive it); see ``run`` for how the stages overlap, ``rows`` for a result row and its
+exports, and ``database`` for the results database.
 """
 
-from xraydesk.batch.batch_run import (
+from xraydesk.batch.database import ResultStore, RunInfo, StoreError
+from xraydesk.batch.progress import BatchProgress
+from xraydesk.batch.rows import ExportError, ResultRow, export_rows
+from xraydesk.batch.run import (
     BatchAborted,
     BatchOptions,
     BatchRun,
@@ -12,9 +16,6 @@ from xraydesk.batch.batch_run import (
     classify_paths,
     content_hash,
 )
-from xraydesk.batch.progress import BatchProgress
-from xraydesk.batch.results import ExportError, ResultRow, export_rows
-from xraydesk.batch.store import ResultStore, RunInfo, StoreError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 
 __all__ = [

@@ -12,8 +12,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from xraydesk.batch.results import ResultRow
-from xraydesk.batch.store import ResultStore, model_key
+from xraydesk.batch.database import ResultStore, model_key
+from xraydesk.batch.rows import ResultRow
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats
 from xraydesk.model.card import ModelCard

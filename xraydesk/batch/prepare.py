@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xraydesk.batch.results import ResultRow
-from xraydesk.batch.store import ResultStore, utc_now
+from xraydesk.batch.database import ResultStore, utc_now
+from xraydesk.batch.rows import ResultRow
 from xraydesk.classifier import Classifier
 from xraydesk.errors import ImageLoadError
 from xraydesk.files import FILE_NOT_FOUND, read_error, sha256_file

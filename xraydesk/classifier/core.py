@@ -122,7 +122,7 @@ class Classifier:
         """The torch network (loaded now if the backend is an exported graph); None in the
         light build."""
         if self._network is None and has_torch():
-            from xraydesk.model.storage import load_network
+            from xraydesk.model.saving import load_network
 
             with self.lock:
                 if self._network is None:

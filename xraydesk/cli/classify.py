@@ -26,9 +26,9 @@ from xraydesk.printable import table_line
 from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 
 if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
-    from xraydesk.batch.batch_run import RunSummary
     from xraydesk.batch.progress import BatchProgress
-    from xraydesk.batch.results import ResultRow
+    from xraydesk.batch.rows import ResultRow
+    from xraydesk.batch.run import RunSummary
     from xraydesk.classifier import Classifier
 
 # Up to this many files (and no folder), the batch network is not folded: folding copies
@@ -107,8 +107,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xraydesk.batch.batch_run import BatchAborted, BatchOptions, BatchRun
-    from xraydesk.batch.results import describe_write_error
+    from xraydesk.batch.rows import describe_write_error
+    from xraydesk.batch.run import BatchAborted, BatchOptions, BatchRun
     from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
 
@@ -206,12 +206,12 @@ class CsvOutput:
     """The --csv file, written as rows come through a ``files.SideFile`` renamed when
     complete: a failure (full disk) never leaves a truncated file that looks finished, and
     side files of killed runs are removed, never piling up. Cells are display text (see
-    ``batch.results.csv_record``), and anything still not UTF-8 is backslash-escaped, so
+    ``batch.rows.csv_record``), and anything still not UTF-8 is backslash-escaped, so
     the CSV file itself stays valid UTF-8.
     """
 
     def __init__(self, path: Path, class_ids: list[str]) -> None:
-        from xraydesk.batch.results import csv_header, describe_write_error
+        from xraydesk.batch.rows import csv_header, describe_write_error
         from xraydesk.files import SideFile
 
         self.path = path
@@ -226,7 +226,7 @@ class CsvOutput:
             raise XRayDeskError(cause) from exc
 
     def write(self, row: ResultRow) -> None:
-        from xraydesk.batch.results import csv_record
+        from xraydesk.batch.rows import csv_record
 
         self._writer.writerow(csv_record(row, self.class_ids))
 
@@ -329,7 +329,7 @@ def _table_line(cells: list[str]) -> str:
 def _summary(summary: RunSummary | None) -> None:
     if summary is None:
         return
-    from xraydesk.batch.store import default_db_path
+    from xraydesk.batch.database import default_db_path
 
     total = summary.done
     parts = [f"{total - summary.failed} of {total} classified"]

@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xraydesk.batch.store import default_db_path
+    from xraydesk.batch.database import default_db_path
     from xraydesk.monitor.daily import daily_stats, merge, models_of
     from xraydesk.monitor.drift import Baseline, Thresholds, check_drift, load_baseline
     from xraydesk.printable import printable

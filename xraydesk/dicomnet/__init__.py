@@ -5,8 +5,8 @@ query/retrieve from a PACS, and results back as DICOM (SR + heat-map Secondary C
 - ``node``: ``StorageNode``, the listening node behind ``xraydesk listen``;
 - ``worklist``: the ``dicom_worklist`` table in the results database;
 - ``scu``: C-ECHO, C-FIND, C-MOVE, C-STORE as a caller (``xraydesk pacs``);
-- ``results``: the SR and Secondary Capture (highdicom);
-- ``storage``: where received files go, with private permissions.
+- ``result_objects``: the SR and Secondary Capture (highdicom);
+- ``instance_files``: where received files go, with private permissions.
 
 The names below are imported on first use (PEP 562): ``xraydesk listen`` and
 ``xraydesk pacs`` read ``config`` to build their options, and must not import torch
@@ -30,10 +30,10 @@ _EXPORTS = {
     "make_node": "xraydesk.dicomnet.config",
     "NodeStats": "xraydesk.dicomnet.node",
     "StorageNode": "xraydesk.dicomnet.node",
-    "NOT_FOR_DIAGNOSIS": "xraydesk.dicomnet.results",
-    "ResultObjects": "xraydesk.dicomnet.results",
-    "ResultsError": "xraydesk.dicomnet.results",
-    "make_results": "xraydesk.dicomnet.results",
+    "NOT_FOR_DIAGNOSIS": "xraydesk.dicomnet.result_objects",
+    "ResultObjects": "xraydesk.dicomnet.result_objects",
+    "ResultsError": "xraydesk.dicomnet.result_objects",
+    "make_results": "xraydesk.dicomnet.result_objects",
     "DicomNetError": "xraydesk.dicomnet.scu",
     "StudyMatch": "xraydesk.dicomnet.scu",
     "StudyQuery": "xraydesk.dicomnet.scu",
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
         make_node,
     )
     from xraydesk.dicomnet.node import NodeStats, StorageNode
-    from xraydesk.dicomnet.results import (
+    from xraydesk.dicomnet.result_objects import (
         NOT_FOR_DIAGNOSIS,
         ResultObjects,
         ResultsError,

@@ -165,7 +165,7 @@ class NodeConfig:
 
     def save(self, path: Path | None = None) -> Path:
         """Write the file (0600: it names the hospital's PACS and its addresses)."""
-        from xraydesk.dicomnet.storage import write_private
+        from xraydesk.dicomnet.instance_files import write_private
 
         path = path or config_path()
         write_private(path, (json.dumps(self.to_json(), indent=2) + "\n").encode("utf-8"))

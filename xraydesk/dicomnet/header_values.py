@@ -25,7 +25,7 @@ from pydicom.datadict import dictionary_description
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from xraydesk.dicomnet.storage import InvalidUID, check_uid
+from xraydesk.dicomnet.instance_files import InvalidUID, check_uid
 from xraydesk.errors import XRayDeskError
 
 UTF8 = "ISO_IR 192"

@@ -47,20 +47,20 @@ from xraydesk.batch import BatchAborted, BatchOptions, BatchRun
 from xraydesk.classifier import Classifier
 from xraydesk.dicomnet.config import ConfigError, NodeConfig, RemoteNode
 from xraydesk.dicomnet.guard import AssociationGuard
+from xraydesk.dicomnet.instance_files import (
+    InvalidUID,
+    instance_path,
+    make_private_dirs,
+    write_private,
+)
+from xraydesk.dicomnet.instance_files import store_root as default_store_root
 from xraydesk.dicomnet.received import (
     UnreadableObject,
     not_a_chest_image,
     quiet_pynetdicom,
     work_item,
 )
-from xraydesk.dicomnet.results import MANUFACTURER
-from xraydesk.dicomnet.storage import (
-    InvalidUID,
-    instance_path,
-    make_private_dirs,
-    write_private,
-)
-from xraydesk.dicomnet.storage import store_root as default_store_root
+from xraydesk.dicomnet.result_objects import MANUFACTURER
 from xraydesk.dicomnet.tls import server_context
 from xraydesk.dicomnet.worklist import (
     CLASSIFIED,

@@ -1,7 +1,7 @@
 """``xraydesk classify --dicom-out DIR --send NODE``: DICOM results for classified files.
 
 For every DICOM file the run classifies, the SR and heat-map Secondary Capture
-(``results.make_results``, with the run's own probabilities) are written to DIR (to the
+(``result_objects.make_results``, with the run's own probabilities) are written to DIR (to the
 data folder's ``dicom-results`` when only --send is given), then, with --send, C-STOREd
 to that configured node in one association at the end. Files that are not DICOM have no
 study to join: they are counted and named in the summary, not turned into DICOM. A file
@@ -22,7 +22,7 @@ from xraydesk.batch import ResultRow
 from xraydesk.classifier import Classifier
 from xraydesk.dicomnet.config import load_config
 from xraydesk.dicomnet.header_values import header_note
-from xraydesk.dicomnet.results import make_results
+from xraydesk.dicomnet.result_objects import make_results
 from xraydesk.errors import XRayDeskError
 
 

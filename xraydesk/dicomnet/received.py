@@ -21,7 +21,7 @@ from pydicom.datadict import dictionary_description, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from xraydesk.dicomnet.storage import check_uid
+from xraydesk.dicomnet.instance_files import check_uid
 from xraydesk.dicomnet.worklist import WorkItem
 from xraydesk.errors import XRayDeskError
 

@@ -328,7 +328,7 @@ def send_results(
     """Make the SR and heat-map Secondary Capture of ``source``, keep them in ``out_dir``
     and C-STORE them to ``node``. Returns a note for the worklist and the warnings put
     in the SR; a failure is the note, never an exception (the node goes on)."""
-    from xraydesk.dicomnet.results import make_results
+    from xraydesk.dicomnet.result_objects import make_results
 
     try:
         objects = make_results(source, classifier, probabilities)

@@ -1,7 +1,7 @@
 """The incoming worklist: every DICOM object the node received and what the model said.
 
 It lives in the results database (``results.sqlite``, beside the batch runs) in its own
-table, written only by this module. WAL mode as in ``batch.store``: the node commits a
+table, written only by this module. WAL mode as in ``batch.database``: the node commits a
 row before anything shows it (the GUI, the CLI, a callback), so a killed node never loses
 a row it reported, and readers never block the writer.
 
@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xraydesk.batch.store import default_db_path, utc_now
+from xraydesk.batch.database import default_db_path, utc_now
 from xraydesk.errors import XRayDeskError
 from xraydesk.sqlite_threads import SqliteStore
 

@@ -45,7 +45,7 @@ ENGINE_MODULES = (
     "xraydesk.classifier.cache",
     "xraydesk.explain",
     "xraydesk.trust.orient",
-    "xraydesk.batch.batch_run",
+    "xraydesk.batch.run",
     "xraydesk.trainer.training",
     "xraydesk.dicomnet.node",
 )

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from xraydesk.batch.batch_run import BatchOptions, RunSummary
+from xraydesk.batch.database import ResultStore, RunInfo, default_db_path
 from xraydesk.batch.progress import BatchProgress
-from xraydesk.batch.results import ResultRow, export_rows
-from xraydesk.batch.store import ResultStore, RunInfo, default_db_path
+from xraydesk.batch.rows import ResultRow, export_rows
+from xraydesk.batch.run import BatchOptions, RunSummary
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title

@@ -19,7 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from xraydesk.batch.results import ResultRow
+from xraydesk.batch.rows import ResultRow
 from xraydesk.trust.codes import warning_label
 
 ERROR_COLOUR = QColor(255, 120, 110)

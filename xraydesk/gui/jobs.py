@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
-from xraydesk.batch.batch_run import BatchOptions, BatchRun, RunSummary
+from xraydesk.batch.run import BatchOptions, BatchRun, RunSummary
 from xraydesk.batch.progress import BatchProgress
-from xraydesk.batch.results import ResultRow
+from xraydesk.batch.rows import ResultRow
 from xraydesk.classifier import Classifier
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray

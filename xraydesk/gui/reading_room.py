@@ -137,7 +137,7 @@ def _keys_of(index: StudyIndex) -> list[StudyKeys]:
 
 def _worklist_keys() -> list[StudyKeys]:
     """Received PACS objects with a file on disk (nothing when there is no worklist yet)."""
-    from xraydesk.batch.store import default_db_path
+    from xraydesk.batch.database import default_db_path
     from xraydesk.dicomnet.worklist import Worklist
 
     if not default_db_path().is_file():

@@ -23,8 +23,8 @@ _EXPORTS = {
     "list_models": "xraydesk.model.library",
     "resolve_model": "xraydesk.model.library",
     "Preprocessing": "xraydesk.model.preprocessing",
-    "load_network": "xraydesk.model.storage",
-    "save_model": "xraydesk.model.storage",
+    "load_network": "xraydesk.model.saving",
+    "save_model": "xraydesk.model.saving",
 }
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from xraydesk.model.device import DeviceChoice, select_device
     from xraydesk.model.library import list_models, resolve_model
     from xraydesk.model.preprocessing import Preprocessing
-    from xraydesk.model.storage import load_network, save_model
+    from xraydesk.model.saving import load_network, save_model
 
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS)

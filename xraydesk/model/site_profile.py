@@ -123,7 +123,7 @@ NO_PROFILE = ProfileState()
 
 
 def site_profile_key(card: ModelCard) -> str:
-    """What the results database adds to a model's key (``batch.store.model_key``): rows
+    """What the results database adds to a model's key (``batch.database.model_key``): rows
     made under one profile, another or none are not reused for each other."""
     state = load_state(card)
     if state.refused is not None:

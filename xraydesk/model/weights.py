@@ -2,7 +2,7 @@
 
 ``verified_weights`` is the one check that the file a card names is there and is the
 file the card was made with (its sha256); ``load_state`` reads it as numpy arrays. The
-torch loader (``storage.load_network``) and the ONNX export (``runtime.export``, which
+torch loader (``saving.load_network``) and the ONNX export (``runtime.export``, which
 the light build uses) both start here.
 """
 

@@ -124,7 +124,7 @@ def build_backend(
     )
     try:
         if (graph.created or not marker.is_file()) and (network is not None or has_torch()):
-            from xraydesk.model.storage import load_network
+            from xraydesk.model.saving import load_network
             from xraydesk.runtime.probes import check_graph
 
             reference = network if network is not None else load_network(card)
@@ -216,7 +216,7 @@ def auto_order(card: ModelCard, device: DeviceChoice, exported: list[Candidate])
 
 
 def _torch_backend(card: ModelCard, device: DeviceChoice, network: nn.Module | None) -> Backend:
-    from xraydesk.model.storage import load_network
+    from xraydesk.model.saving import load_network
     from xraydesk.runtime.torch_backend import TorchBackend
 
     return TorchBackend(network if network is not None else load_network(card), device)

@@ -27,7 +27,7 @@ import torch
 
 from xraydesk.batch.batch_model import BatchModel
 from xraydesk.batch.prepare import Prepared, Preparer
-from xraydesk.batch.results import ResultRow, display_text
+from xraydesk.batch.rows import ResultRow, display_text
 from xraydesk.classifier import Classifier
 from xraydesk.errors import ModelError
 from xraydesk.files import read_error, sha256_file

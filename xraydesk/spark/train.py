@@ -40,7 +40,7 @@ from xraydesk import paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.device import select_device
-from xraydesk.model.storage import save_model
+from xraydesk.model.saving import save_model
 from xraydesk.spark.classify import model_ref
 from xraydesk.spark.executor import feature_frames, hash_frames
 from xraydesk.spark.session import get_session

@@ -23,7 +23,7 @@ import numpy as np
 from xraydesk.files import write_atomic
 from xraydesk.model.card import ClassInfo, ModelCard, Population
 from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.storage import save_model, save_state
+from xraydesk.model.saving import save_model, save_state
 from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS
 from xraydesk.trainer.split import SPLIT_FILE

@@ -159,7 +159,7 @@ def prepare_network(
     import torch
 
     from xraydesk.model.network import replace_head
-    from xraydesk.model.storage import load_network
+    from xraydesk.model.saving import load_network
 
     torch.manual_seed(config.seed)
     network = load_network(base)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xraydesk.batch.progress import BatchProgress
-from xraydesk.batch.results import ResultRow
+from xraydesk.batch.rows import ResultRow
 from xraydesk.classifier import Classifier
 from xraydesk.imaging.age import parse_dicom_age, parse_dicom_sex
 from xraydesk.imaging.loader import sniff_format
@@ -52,7 +52,7 @@ def classify_site(
     cancel: threading.Event | None = None,
 ) -> list[SiteImage]:
     """Every labelled image with its verdict, in the labelled set's order."""
-    from xraydesk.batch.batch_run import BatchOptions, BatchRun
+    from xraydesk.batch.run import BatchOptions, BatchRun
 
     options = BatchOptions(record=False, skip_known=False, count_total=False)
     paths = [image.path for image in labelled.images]

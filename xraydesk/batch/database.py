@@ -11,7 +11,7 @@ A file is "already classified" by a model when a row with its sha256 and that mo
 key (name, version and weights hash) exists without an error. Re-running a folder reuses
 such rows instead of classifying the file again.
 
-Text columns hold valid UTF-8 (``results.display_text``): a file name that is not UTF-8
+Text columns hold valid UTF-8 (``rows.display_text``): a file name that is not UTF-8
 (Linux names are any bytes) is stored as readable text with ``\\xNN`` escapes in ``path``
 and, so that it comes back exactly, as its bytes in ``raw_path`` (NULL for every other
 name). ``raw_path`` was added to schema 1 in place: older versions ignore it.
@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from xraydesk import paths
-from xraydesk.batch.results import ResultRow, display_text
+from xraydesk.batch.rows import ResultRow, display_text
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard

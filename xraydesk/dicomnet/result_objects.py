@@ -40,7 +40,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from xraydesk import __version__
 from xraydesk.classifier import Classifier, ForwardOutputs
 from xraydesk.dicomnet.header_values import clean_reference, header_note
-from xraydesk.dicomnet.storage import write_private
+from xraydesk.dicomnet.instance_files import write_private
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.trust.check import TrustCheck

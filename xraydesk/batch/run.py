@@ -32,19 +32,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xraydesk.batch.batch_model import BatchModel, CpuShare, ForwardCancelled
-from xraydesk.batch.ledger import BatchAborted, RunLedger
-from xraydesk.batch.memory import reuse_large_allocations
-from xraydesk.batch.prefetch import Slots, ordered_map
-from xraydesk.batch.prepare import Prepared, Preparer, content_hash
-from xraydesk.batch.progress import BatchProgress, WindowedRate
-from xraydesk.batch.results import ResultRow, describe_write_error
-from xraydesk.batch.store import (
+from xraydesk.batch.database import (
     CANCELLED,
     COMPLETED,
     FAILED,
     StoreError,
     utc_now,
 )
+from xraydesk.batch.ledger import BatchAborted, RunLedger
+from xraydesk.batch.memory import reuse_large_allocations
+from xraydesk.batch.prefetch import Slots, ordered_map
+from xraydesk.batch.prepare import Prepared, Preparer, content_hash
+from xraydesk.batch.progress import BatchProgress, WindowedRate
+from xraydesk.batch.rows import ResultRow, describe_write_error
 from xraydesk.batch.threads import Schedule, cpu_cores
 from xraydesk.classifier import Classifier
 from xraydesk.errors import XRayDeskError
