@@ -26,13 +26,12 @@ from tests.test_train_data import kermany_rows, write_manifest
 from xraydesk import paths
 from xraydesk.classifier import Classifier
 from xraydesk.cli import main
-from xraydesk.errors import NoModelError
+from xraydesk.errors import Cancelled, NoModelError
 from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
 from xraydesk.trainer import (
     DatasetError,
     TrainConfig,
-    TrainingCancelled,
     TrainingError,
     estimate_seconds,
     train_model,
@@ -249,7 +248,7 @@ def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(subset, no_bu
         if p.epoch == 2 and p.step == 1:
             cancel.set()
 
-    with pytest.raises(TrainingCancelled, match="cancelled in epoch 2 of 2"):
+    with pytest.raises(Cancelled, match="cancelled in epoch 2 of 2"):
         train_model(tiny(subset, "cut", mode="full", epochs=2), cancel_in_epoch_two, cancel)
     run = RunDir("cut")
     state = run.load(LAST)

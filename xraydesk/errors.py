@@ -14,6 +14,16 @@ class XRayDeskError(Exception):
     """Base class: ``str(err)`` is a complete sentence fit to show a user."""
 
 
+class Cancelled(XRayDeskError):
+    """The person (or the caller) asked a running task to stop: training, a batch, a data
+    check, a forward pass. The one cancellation every engine raises and every front door
+    catches. ``resumable``: the work done so far is kept and the task can continue."""
+
+    def __init__(self, message: str = "Cancelled.", resumable: bool = True) -> None:
+        super().__init__(message)
+        self.resumable = resumable
+
+
 class ImageLoadError(XRayDeskError):
     """A file could not be turned into a radiograph."""
 

@@ -9,9 +9,8 @@ import threading
 import pytest
 from PySide6.QtCore import QThread
 
-from xraydesk.errors import XRayDeskError
+from xraydesk.errors import Cancelled, XRayDeskError
 from xraydesk.gui.jobs import Job, JobThread
-from xraydesk.trainer import TrainingCancelled
 
 WAIT_MS = 10_000
 
@@ -19,7 +18,7 @@ WAIT_MS = 10_000
 class _Counting(Job):
     """Counts to ``n``, reporting each step; stops early when cancelled."""
 
-    cancel_errors = (TrainingCancelled,)
+    cancel_errors = (Cancelled,)
 
     def __init__(self, n: int = 3, block: threading.Event | None = None) -> None:
         super().__init__()
@@ -33,7 +32,7 @@ class _Counting(Job):
             if self.block is not None:
                 self.block.wait(WAIT_MS / 1000)
             if self.cancel_event.is_set():
-                raise TrainingCancelled(f"Cancelled at {i}.")
+                raise Cancelled(f"Cancelled at {i}.")
             self.progress.emit(i)
         return self.n
 

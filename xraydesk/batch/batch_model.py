@@ -37,6 +37,7 @@ import numpy as np
 from xraydesk.batch.prefetch import Slots
 from xraydesk.batch.threads import Schedule, Tuner, schedule_candidates, torch_threads
 from xraydesk.classifier import Classifier
+from xraydesk.errors import Cancelled
 from xraydesk.model.probabilities import softmax
 from xraydesk.runtime.backend import Backend
 
@@ -47,10 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class ForwardCancelled(Exception):
-    """Raised inside the network's forward pass to drop a batch when the run is cancelled."""
 
 
 class BatchModel:
@@ -148,7 +145,7 @@ class BatchModel:
 
     def interrupt_on(self, cancel: threading.Event) -> list[Any]:
         """Let ``cancel`` interrupt a forward pass between layers (a batch of 32 can take
-        several seconds on a busy CPU) with ``ForwardCancelled``. Only the calling thread is
+        several seconds on a busy CPU) with ``Cancelled``. Only the calling thread is
         interrupted: the network may be the viewer's own (when it could not be folded).
         Returns the hook handles; the caller removes them."""
         owner = threading.get_ident()
@@ -157,7 +154,7 @@ class BatchModel:
 
         def check(_module: nn.Module, _inputs: object) -> None:
             if cancel.is_set() and threading.get_ident() == owner:
-                raise ForwardCancelled()
+                raise Cancelled("The batch was cancelled.")
 
         leaves = [m for m in self.network.modules() if next(m.children(), None) is None]
         return [m.register_forward_pre_hook(check) for m in leaves]

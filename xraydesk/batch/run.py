@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xraydesk.batch.batch_model import BatchModel, CpuShare, ForwardCancelled
+from xraydesk.batch.batch_model import BatchModel, CpuShare
 from xraydesk.batch.database import (
     CANCELLED,
     COMPLETED,
@@ -45,9 +45,10 @@ from xraydesk.batch.prefetch import Slots, ordered_map
 from xraydesk.batch.prepare import Prepared, Preparer, content_hash
 from xraydesk.batch.progress import BatchProgress, WindowedRate
 from xraydesk.batch.rows import ResultRow, describe_write_error
+from xraydesk.batch.run_state import RunCounts, RunStatus
 from xraydesk.batch.threads import Schedule, cpu_cores
 from xraydesk.classifier import Classifier
-from xraydesk.errors import XRayDeskError
+from xraydesk.errors import Cancelled, XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.verdict import decide_all
@@ -79,24 +80,16 @@ class BatchOptions:
     auto_orient: bool = False  # correct confidently rotated or inverted images in memory
 
 
-@dataclass
-class RunSummary:
+@dataclass(frozen=True)
+class RunSummary(RunCounts):
+    """How a run ended (its counts: ``RunCounts``, as the database records them)."""
+
     run_id: int | None
-    status: str  # completed | cancelled | failed
-    total: int | None
-    classified: int
-    reused: int
-    failed: int
-    not_images: int
-    hidden: int
+    status: RunStatus  # completed | cancelled | failed
     missing: list[Path] = field(default_factory=list)  # inputs or subfolders not found
     message: str | None = None
     seconds: float = 0.0
     schedule: str | None = None  # how the CPU was shared, as measured best (None: GPU)
-
-    @property
-    def done(self) -> int:
-        return self.classified + self.reused + self.failed
 
 
 class BatchRun:
@@ -160,7 +153,7 @@ class BatchRun:
             with reuse_large_allocations():
                 yield from self._drive()
             status = CANCELLED if self.cancel.is_set() else COMPLETED
-        except ForwardCancelled:
+        except Cancelled:
             status = CANCELLED
         except BatchAborted as exc:
             message = str(exc)
@@ -306,7 +299,7 @@ class BatchRun:
                 item.xray = None
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _summarise(self, status: str, message: str | None, seconds: float) -> RunSummary:
+    def _summarise(self, status: RunStatus, message: str | None, seconds: float) -> RunSummary:
         return RunSummary(
             run_id=self.run_id,
             status=status,
@@ -349,6 +342,8 @@ def _write_cam(classifier: Classifier, item: Prepared, cam_dir: Path) -> None:
     start = time.perf_counter()
     try:
         write_cam_png(classifier, item.path, cam_dir, row.prediction, xray=item.xray)
+    except Cancelled:
+        raise  # the run was cancelled during the Grad-CAM pass: not this file's fault
     except XRayDeskError as exc:
         log.warning("%s: Grad-CAM not computed (%s)", item.path, exc)
         return

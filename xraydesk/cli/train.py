@@ -17,11 +17,11 @@ from typing import Any, TextIO
 from xraydesk.cli.pairs import parse_pairs
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
+from xraydesk.errors import Cancelled
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.trainer import (
     DatasetReport,
     TrainConfig,
-    TrainingCancelled,
     TrainProgress,
     TrainResult,
     check_data,
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     worker.join()
     bar.finish()
     error = outcome.get("error")
-    if isinstance(error, TrainingCancelled):
+    if isinstance(error, Cancelled):
         print(f"xraydesk: {error}", file=sys.stderr)
         print(
             f"Continue with: xraydesk train {' '.join(args.data)} --name {config.name} --resume",

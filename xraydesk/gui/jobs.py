@@ -24,17 +24,16 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
 
-from xraydesk.batch.run import BatchOptions, BatchRun, RunSummary
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.rows import ResultRow
+from xraydesk.batch.run import BatchOptions, BatchRun, RunSummary
 from xraydesk.classifier import Classifier
-from xraydesk.errors import XRayDeskError
+from xraydesk.errors import Cancelled, XRayDeskError
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.resample import resize
 from xraydesk.trainer import (
     DatasetReport,
     TrainConfig,
-    TrainingCancelled,
     check_data,
     train_model,
 )
@@ -177,7 +176,7 @@ def thumbnail(path: str | Path) -> np.ndarray:
 class CheckJob(Job):
     """Checks training data and makes a few thumbnails per class."""
 
-    cancel_errors = (TrainingCancelled,)
+    cancel_errors = (Cancelled,)
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__()
@@ -186,7 +185,7 @@ class CheckJob(Job):
     def work(self) -> CheckOutcome:
         report = check_data(self.config, self.progress.emit, self.cancel_event)
         if self.cancel_event.is_set():
-            raise TrainingCancelled("Checking was cancelled.")
+            raise Cancelled("Checking was cancelled.")
         thumbs: dict[str, list[np.ndarray]] = {c: [] for c in report.classes}
         for sample in report.samples:
             previews = thumbs.get(sample.label)
@@ -203,7 +202,7 @@ class CheckJob(Job):
 class TrainJob(Job):
     """Trains (or resumes, or finishes early) one model."""
 
-    cancel_errors = (TrainingCancelled,)
+    cancel_errors = (Cancelled,)
 
     def __init__(
         self, config: TrainConfig, resume: bool = False, finish_early: bool = False

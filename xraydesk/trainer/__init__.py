@@ -19,7 +19,6 @@ _EXPORTS = {
     "DatasetReport": "xraydesk.trainer.dataset",
     "DataSource": "xraydesk.trainer.dataset",
     "check_dataset": "xraydesk.trainer.dataset",
-    "TrainingCancelled": "xraydesk.trainer.progress",
     "TrainingError": "xraydesk.trainer.progress",
     "TrainProgress": "xraydesk.trainer.progress",
     "TrainResult": "xraydesk.trainer.training",
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
     from xraydesk.trainer.augment import AugmentConfig
     from xraydesk.trainer.config import TrainConfig
     from xraydesk.trainer.dataset import DatasetError, DatasetReport, DataSource, check_dataset
-    from xraydesk.trainer.progress import TrainingCancelled, TrainingError, TrainProgress
+    from xraydesk.trainer.progress import TrainingError, TrainProgress
     from xraydesk.trainer.training import TrainResult, check_data, estimate_seconds, train_model
 
 
@@ -47,7 +46,6 @@ __all__ = [
     "TrainConfig",
     "TrainProgress",
     "TrainResult",
-    "TrainingCancelled",
     "TrainingError",
     "check_data",
     "check_dataset",

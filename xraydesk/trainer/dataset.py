@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from xraydesk.errors import ImageLoadError, XRayDeskError
+from xraydesk.errors import Cancelled, ImageLoadError, XRayDeskError
 from xraydesk.files import read_error
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
@@ -329,7 +329,7 @@ def check_dataset(
         hashes = _local_hashes(mapped, verify, progress, cancel)
     try:
         report.samples = _unique_samples(report, mapped, hashes)
-    except _CheckCancelled:
+    except Cancelled:
         report.errors.append("Checking was cancelled.")
         return report
 
@@ -339,10 +339,6 @@ def check_dataset(
     report.class_names = {c: names.get(c) or display_name(c) for c in report.classes}
     _refusals(report, min_per_class, total)
     return report
-
-
-class _CheckCancelled(Exception):
-    pass
 
 
 @dataclass
@@ -394,7 +390,7 @@ def _local_hashes(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for start in range(0, total, chunk):
                 if cancel is not None and cancel.is_set():
-                    raise _CheckCancelled
+                    raise Cancelled("Checking was cancelled.")
                 part = [s.path for s in samples[start : start + chunk]]
                 for done, result in enumerate(
                     pool.map(lambda path: _checked(path, verify), part), start=start + 1
@@ -405,7 +401,7 @@ def _local_hashes(
         return
     for done, s in enumerate(samples, start=1):
         if cancel is not None and cancel.is_set():
-            raise _CheckCancelled
+            raise Cancelled("Checking was cancelled.")
         result = _checked(s.path, verify)
         if progress is not None:
             progress(done, total)

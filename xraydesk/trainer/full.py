@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from xraydesk.errors import Cancelled
 from xraydesk.trainer.batches import batch_iterator
 from xraydesk.trainer.checkpoint import BEST, LAST
 from xraydesk.trainer.config import RunContext, Trained
 from xraydesk.trainer.forward import run_module
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
-from xraydesk.trainer.progress import SmoothedRate, TrainingCancelled, TrainingError
+from xraydesk.trainer.progress import SmoothedRate, TrainingError
 
 GRAD_CLIP = 5.0
 EVAL_SPEEDUP = 3.0  # forward-only vs training images/s, until measured
@@ -260,9 +261,9 @@ class _FullRun:
         try:
             self._train_steps(epoch, pos)
             val_logits, ok = self._validate(epoch)
-        except TrainingCancelled:
+        except Cancelled:
             self.save_last(epoch, pos.step, pos.sums)
-            raise TrainingCancelled(
+            raise Cancelled(
                 f"Training was cancelled in epoch {epoch + 1} of {self.cfg.epochs}; the "
                 "checkpoint is kept, resume continues from there."
             ) from None
@@ -401,7 +402,7 @@ class _FullRun:
         """Reload the best epoch and compute its validation and test logits."""
         best_state = self.ctx.run.load(BEST)
         if best_state is None:
-            raise TrainingCancelled("No epoch has finished yet, so there is no model to keep.")
+            raise Cancelled("No epoch has finished yet, so there is no model to keep.")
         ctx, plan, net = self.ctx, self.plan, self.net
         net.load_state_dict(best_state["model"])
         self.reporter.emit(

@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from xraydesk.classifier import Classifier
+from xraydesk.errors import Cancelled
 from xraydesk.model.card import ModelCard
 from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.dataset import DatasetError, DataSource, Sample, read_source
 from xraydesk.trainer.forward import run_module
 from xraydesk.trainer.metrics import evaluate
-from xraydesk.trainer.progress import ProgressCallback, TrainingCancelled, TrainingError
+from xraydesk.trainer.progress import ProgressCallback, TrainingError
 from xraydesk.trainer.training import train_model
 
 RESULT_FILE = "held_out.json"
@@ -110,7 +111,7 @@ def train_within(
         return train_model(
             config, progress, deadline, resume=resume, output_dir=output_dir
         ).card_path
-    except TrainingCancelled:
+    except Cancelled:
         if deadline is None or not deadline.is_set():
             raise
     return train_model(

@@ -14,21 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from xraydesk.errors import XRayDeskError
+from xraydesk.errors import Cancelled, XRayDeskError
 
 PHASES = ("checking", "splitting", "features", "head", "training", "evaluating", "saving", "done")
 
 
 class TrainingError(XRayDeskError):
     """Training cannot start or cannot go on; the message says why and what to do."""
-
-
-class TrainingCancelled(XRayDeskError):
-    """The user cancelled; the checkpoints are kept and ``resume`` continues the run."""
-
-    def __init__(self, message: str, resumable: bool = True) -> None:
-        super().__init__(message)
-        self.resumable = resumable
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,7 @@ class Reporter:
 
     def check_cancel(self, message: str = "Training was cancelled.") -> None:
         if self.cancelled:
-            raise TrainingCancelled(message)
+            raise Cancelled(message)
 
 
 class SmoothedRate:

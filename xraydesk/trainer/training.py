@@ -215,7 +215,7 @@ def train_model(
     (only the device may change); ``restart`` discards it; ``finish_early`` ends a
     resumed full run with the best epoch so far. ``output_dir`` saves somewhere other
     than the user library (used to make bundled models). Raises ``TrainingError``,
-    ``DatasetError``, ``ModelError`` (all ``XRayDeskError``) or ``TrainingCancelled``.
+    ``DatasetError``, ``ModelError`` (all ``XRayDeskError``) or ``Cancelled`` (xraydesk.errors).
     """
     started = time.perf_counter()
     reporter = Reporter(progress, cancel)
