@@ -15,44 +15,34 @@ import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QFont,
     QImage,
     QMouseEvent,
     QPainter,
-    QPainterPath,
-    QPen,
     QPixmap,
-    QTransform,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
-    QGraphicsItem,
-    QGraphicsPathItem,
     QGraphicsPixmapItem,
     QGraphicsScene,
-    QGraphicsSimpleTextItem,
     QGraphicsView,
     QWidget,
 )
 
-from xraydesk.gui.corner_overlay import corner_lines
-from xraydesk.gui.qt_images import DisplayImage, render_display
-from xraydesk.gui.view_orientation import orientation_transform
-from xraydesk.gui.view_overlay import (
-    away_from,
-    draw_corners,
-    draw_ring,
-    ellipse_clip,
-    label_shift,
-    loupe_target,
-    top_right_text,
+from xraydesk.gui.measurements import (  # noqa: F401 (the tool names are imported from here)
+    TOOL_ANGLE,
+    TOOL_CTR,
+    TOOL_PAN,
+    TOOL_RULER,
+    Measurement,
+    MeasuringTools,
 )
+from xraydesk.gui.qt_images import DisplayImage, render_display
+from xraydesk.gui.view_annotations import LOUPE_SIZE, ViewAnnotations  # noqa: F401
+from xraydesk.gui.view_orientation import orientation_transform
 from xraydesk.imaging.xray import XRay
-from xraydesk.viewer.ctr import CTR_POINTS, ctr_text
-from xraydesk.viewer.measure import Point, angle_degrees, distance_text, patient_text
 from xraydesk.viewer.orientation import Orientation
 from xraydesk.viewer.viewstate import ViewState, clamp_zoom
-from xraydesk.viewer.windowing import PRESET_FILE, WindowPresets, dragged_window, format_window
+from xraydesk.viewer.windowing import PRESET_FILE, WindowPresets, dragged_window
 
 # Images above PREVIEW_ABOVE pixels are windowed from a subsampled copy of at most
 # PREVIEW_PIXELS while the right button is held: about 10 ms a frame on a laptop CPU.
@@ -61,71 +51,9 @@ PREVIEW_ABOVE = 4_200_000
 PREVIEW_PIXELS = 1_500_000
 WHEEL_ZOOM_PER_NOTCH = 1.2
 EMPTY_TEXT = "Open a chest radiograph\nFile › Open (Ctrl+O), or drop a file here"
-TOOL_PAN, TOOL_RULER, TOOL_ANGLE, TOOL_CTR = "pan", "ruler", "angle", "ctr"
-POINTS_NEEDED = {TOOL_RULER: 2, TOOL_ANGLE: 3, TOOL_CTR: CTR_POINTS}
-MEASURE_COLOUR = QColor(90, 220, 255)
-LOUPE_SIZE, LOUPE_ZOOM = 220, 3.0  # screen pixels across, magnification over the view
 
 
-class Measurement:
-    """One ruler or angle on the image: its points (image pixels), its line and label."""
-
-    def __init__(self, scene: QGraphicsScene, kind: str) -> None:
-        self.kind = kind
-        self.points: list[Point] = []
-        pen = QPen(MEASURE_COLOUR, 2)
-        pen.setCosmetic(True)  # two screen pixels wide at any zoom
-        self.path = QGraphicsPathItem()
-        self.path.setPen(pen)
-        self.path.setZValue(2.0)
-        self.label = QGraphicsSimpleTextItem()
-        self.label.setBrush(MEASURE_COLOUR)
-        outline = QPen(QColor(0, 0, 0, 220), 0)  # readable over lung and bone alike
-        self.label.setPen(outline)
-        font = self.label.font()
-        font.setBold(True)
-        self.label.setFont(font)
-        self.label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        self.label.setZValue(2.0)
-        scene.addItem(self.path)
-        scene.addItem(self.label)
-        self.text = ""
-        self.view_position: str | None = None  # for the CTR's PA/AP remark
-
-    def update(self, points: list[Point], spacing: tuple[float, float] | None) -> None:
-        self.points = list(points)
-        path = QPainterPath(QPointF(*points[0]))
-        for i, point in enumerate(points[1:], start=1):
-            if self.kind == TOOL_CTR and i == 2:  # the CTR's second line starts apart
-                path.moveTo(QPointF(*point))
-            else:
-                path.lineTo(QPointF(*point))
-        self.path.setPath(path)
-        if self.kind == TOOL_CTR:
-            self.text = ctr_text(points, spacing, self.view_position)
-        elif self.kind == TOOL_RULER and len(points) == 2:
-            self.text = distance_text(points[0], points[1], spacing)
-        elif self.kind == TOOL_ANGLE and len(points) == 3:
-            self.text = f"{angle_degrees(points[0], points[1], points[2], spacing):.1f}°"
-        else:
-            self.text = ""
-        self.label.setText(self.text)
-        anchor = points[1] if self.kind == TOOL_ANGLE and len(points) > 1 else points[-1]
-        self.label.setPos(QPointF(anchor[0], anchor[1]))
-        # beside the point in screen pixels (the label ignores the zoom): off the lines
-        box = self.label.boundingRect()
-        direction = away_from(points, self.kind == TOOL_ANGLE)
-        shift = label_shift(direction, box.width(), box.height())
-        if self.kind == TOOL_CTR:  # a long label: below the thorax line, not over it
-            shift = QPointF(-self.label.boundingRect().width(), 10)
-        self.label.setTransform(QTransform.fromTranslate(shift.x(), shift.y()))
-
-    def remove(self, scene: QGraphicsScene) -> None:
-        scene.removeItem(self.path)
-        scene.removeItem(self.label)
-
-
-class ImageView(QGraphicsView):
+class ImageView(MeasuringTools, ViewAnnotations, QGraphicsView):
     """Shows one XRay under a ViewState; emits what lies under the cursor."""
 
     cursor_moved = Signal(object)  # (column, row, value) or None outside the image
@@ -342,71 +270,9 @@ class ImageView(QGraphicsView):
         self.state.update(zoom=zoom, fit=False)
 
     # -- reading tools ----------------------------------------------------------------------
-    def set_tool(self, tool: str) -> None:
-        """Pan (left drag moves the image), distance ruler or angle (left clicks measure)."""
-        if tool not in (TOOL_PAN, *POINTS_NEEDED):
-            raise ValueError(f"unknown tool {tool!r}")
-        self._cancel_draft()
-        self.tool = tool
-        pan = tool == TOOL_PAN
-        self.setDragMode(
-            QGraphicsView.DragMode.ScrollHandDrag if pan else QGraphicsView.DragMode.NoDrag
-        )
-        if pan:
-            self.viewport().unsetCursor()
-        else:
-            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
-
     def set_magnifier(self, on: bool) -> None:
         self.magnifier = bool(on)
         self.viewport().update()
-
-    def clear_measurements(self) -> None:
-        self._cancel_draft()
-        for measurement in self.measurements:
-            measurement.remove(self._scene)
-        self.measurements.clear()
-
-    def measurement_texts(self) -> list[str]:
-        return [m.text for m in self.measurements]
-
-    def _spacing(self) -> tuple[float, float] | None:
-        return self._xray.metadata.pixel_spacing if self._xray is not None else None
-
-    def _cancel_draft(self) -> None:
-        if self._draft is not None:
-            self._draft.remove(self._scene)
-            self._draft = None
-
-    def _measure_press(self, scene: QPointF) -> None:
-        point = (scene.x(), scene.y())
-        needed = POINTS_NEEDED[self.tool]
-        if self._draft is None:
-            self._draft = Measurement(self._scene, self.tool)
-            if self._xray is not None:
-                self._draft.view_position = self._xray.metadata.view_position
-            self._draft.update([point, point], self._spacing())
-            return
-        points = [*self._draft.points[:-1], point]
-        if len(points) >= needed:
-            self._draft.update(points, self._spacing())
-            self.measurements.append(self._draft)
-            self._draft = None
-        else:
-            self._draft.update([*points, point], self._spacing())
-
-    def _measure_move(self, scene: QPointF) -> None:
-        if self._draft is not None:
-            self._draft.update([*self._draft.points[:-1], (scene.x(), scene.y())], self._spacing())
-
-    def _measure_release(self, scene: QPointF) -> None:
-        """A ruler can be drawn by dragging: releasing away from the start ends it."""
-        draft = self._draft
-        if draft is None or self.tool != TOOL_RULER or len(draft.points) != 2:
-            return
-        start = self.mapFromScene(QPointF(*draft.points[0]))
-        if (start - self.mapFromScene(scene)).manhattanLength() > 4:
-            self._measure_press(scene)
 
     # -- events ---------------------------------------------------------------------------
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -530,58 +396,3 @@ class ImageView(QGraphicsView):
     def detach(self) -> None:
         """Stop listening to the shared state (before the widget goes away)."""
         self.state.unsubscribe(self._on_state_changed)
-
-    # -- corner annotations, as on a reading-room viewer ---------------------------------------
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
-        painter.save()
-        painter.resetTransform()
-        area = self.viewport().rect().adjusted(12, 10, -12, -10)
-        font = QFont(self.font())
-        if self._xray is None:
-            font.setPointSizeF(font.pointSizeF() * 1.3)
-            painter.setFont(font)
-            painter.setPen(QColor(150, 160, 175))
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, self.empty_text)
-            painter.restore()
-            return
-        painter.setFont(font)
-        window = self.state.window
-        lines_left = []
-        if window is not None:
-            preset = f"  ({self.state.preset})" if self.state.preset else ""
-            lines_left.append(f"{format_window(window)}{preset}")
-        lines_left.append(f"Zoom {self.state.zoom * 100:.0f}%")
-        if self.state.invert:
-            lines_left.append("Inverted")
-        if self.heat_caption and self._overlay.isVisible():
-            lines_left.append(f"{self.heat_caption}, {self.state.overlay_opacity * 100:.0f}%")
-        top_right, bottom_right = corner_lines(self)
-        top_right = top_right_text(self.busy_text or self.title_text, top_right)
-        texts = ("\n".join(lines_left), top_right, self.patient_line, bottom_right)
-        draw_corners(painter, QRectF(area), texts)  # laid out so that none overlaps
-        if self.magnifier and self._cursor is not None:
-            self._draw_loupe(painter)
-        painter.restore()
-
-    @property
-    def patient_line(self) -> str:
-        """Non-identifying age and sex from the file ("female, 68 years"), bottom left."""
-        return patient_text(self._xray.metadata) if self._xray is not None else ""
-
-    def _draw_loupe(self, painter: QPainter) -> None:
-        """A round magnifier centred on the cursor: LOUPE_ZOOM times the view's scale."""
-        assert self._cursor is not None
-        centre = self.mapToScene(self._cursor.toPoint())
-        centre += self._cursor - QPointF(self._cursor.toPoint())  # keep the sub-pixel part
-        half = LOUPE_SIZE / 2.0 / (self.state.zoom * LOUPE_ZOOM)
-        source = QRectF(centre.x() - half, centre.y() - half, 2 * half, 2 * half)
-        target = loupe_target(self._cursor, LOUPE_SIZE)
-        painter.save()
-        painter.setClipPath(ellipse_clip(target))
-        painter.fillRect(target, QColor(0, 0, 0))
-        painter.translate(target.center())  # turned and mirrored like the view
-        painter.setTransform(orientation_transform(self.state.orientation), True)
-        square = QRectF(-LOUPE_SIZE / 2.0, -LOUPE_SIZE / 2.0, LOUPE_SIZE, LOUPE_SIZE)
-        self._scene.render(painter, square, source)
-        painter.restore()
-        draw_ring(painter, target)

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Slot
 
 from xraydesk.gui.banner import INFO
-from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_CTR, TOOL_RULER
+from xraydesk.gui.measurements import TOOL_ANGLE, TOOL_CTR, TOOL_RULER
 from xraydesk.gui.window_chrome import IMAGE_ACTIONS, cursor_text, show_preset
 from xraydesk.imaging.xray import Window
 from xraydesk.viewer.windowing import PRESET_FILE, format_window
