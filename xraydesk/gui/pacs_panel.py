@@ -15,17 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSpinBox,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -44,19 +34,16 @@ from xraydesk.dicomnet import (
     send_results,
 )
 from xraydesk.dicomnet.node import results_dir
-from xraydesk.dicomnet.scu import CHEST_MODALITIES
 from xraydesk.errors import XRayDeskError
 from xraydesk.gui.jobs import ClassifierProvider, JobThread
 from xraydesk.gui.metadata_panel import MASK
-from xraydesk.gui.pacs_parts import CallJob, confirm_removal, make_table, without_node
+from xraydesk.gui.pacs_layout import MODALITY_CHOICES, build_pacs_layout
+from xraydesk.gui.pacs_parts import CallJob, confirm_removal, without_node
 
 log = logging.getLogger(__name__)
 
 REFRESH_MS = 2000
 WORKLIST_ROWS = 200
-MODALITY_CHOICES = {"CR and DX": CHEST_MODALITIES, "CR": ("CR",), "DX": ("DX",)}
-STUDY_COLUMNS = ("Date", "Modalities", "Accession", "Patient ID", "Patient", "Description")
-WORKLIST_COLUMNS = ("Received", "Status", "Modality", "Patient ID", "Prediction", "Notes")
 # identifying columns, masked until "Show patient data" (as the viewer's image info)
 STUDY_IDENTIFIERS = frozenset({2, 3, 4})
 WORKLIST_IDENTIFIERS = frozenset({3})
@@ -98,89 +85,7 @@ class PacsPanel(QWidget):
 
     # -- layout ----------------------------------------------------------------------------
     def _build(self) -> None:
-        layout = QVBoxLayout(self)
-        nodes = QGroupBox("PACS nodes")
-        row = QHBoxLayout(nodes)
-        self.node_combo = QComboBox()
-        self.node_combo.setPlaceholderText("No PACS node yet: add one below")
-        self.echo_button = QPushButton("Echo")
-        self.echo_button.setToolTip("Check that the selected node answers (C-ECHO)")
-        self.echo_button.clicked.connect(self.echo_selected)
-        self.remove_node_button = QPushButton("Remove…")
-        self.remove_node_button.setToolTip("Remove the selected node from this computer")
-        self.remove_node_button.clicked.connect(lambda: self.remove_selected())
-        row.addWidget(self.node_combo, 1)
-        row.addWidget(self.echo_button)
-        row.addWidget(self.remove_node_button)
-        layout.addWidget(nodes)
-
-        add = QGroupBox("Add a node")
-        form = QHBoxLayout(add)
-        self.new_name, self.new_ae, self.new_host = QLineEdit(), QLineEdit(), QLineEdit()
-        self.new_name.setPlaceholderText("name")
-        self.new_ae.setPlaceholderText("AE title")
-        self.new_host.setPlaceholderText("host")
-        self.new_port = QSpinBox()
-        self.new_port.setRange(1, 65535)
-        self.new_port.setValue(104)
-        self.save_node_button = QPushButton("Save")
-        self.save_node_button.clicked.connect(self.save_node)
-        for widget in (self.new_name, self.new_ae, self.new_host, self.new_port):
-            form.addWidget(widget)
-        form.addWidget(self.save_node_button)
-        layout.addWidget(add)
-
-        query = QGroupBox("Query")
-        qform = QFormLayout(query)
-        self.patient_edit, self.accession_edit = QLineEdit(), QLineEdit()
-        self.date_from_edit, self.date_to_edit = QLineEdit(), QLineEdit()
-        for edit in (self.date_from_edit, self.date_to_edit):
-            edit.setPlaceholderText("YYYYMMDD")
-        self.modality_combo = QComboBox()
-        self.modality_combo.addItems(list(MODALITY_CHOICES))
-        self.find_button = QPushButton("Find studies")
-        self.find_button.clicked.connect(self.find)
-        qform.addRow("Patient ID", self.patient_edit)
-        qform.addRow("Accession", self.accession_edit)
-        qform.addRow("From", self.date_from_edit)
-        qform.addRow("To", self.date_to_edit)
-        qform.addRow("Modality", self.modality_combo)
-        qform.addRow(self.find_button)
-        layout.addWidget(query)
-
-        self.study_table = make_table(STUDY_COLUMNS)
-        self.study_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.retrieve_button = QPushButton("Retrieve selected into this node")
-        self.retrieve_button.clicked.connect(self.retrieve_selected)
-        layout.addWidget(self.study_table, 1)
-        layout.addWidget(self.retrieve_button)
-
-        incoming = QGroupBox("Incoming worklist")
-        ilayout = QVBoxLayout(incoming)
-        controls = QHBoxLayout()
-        self.listen_button = QPushButton("Start receiving")
-        self.listen_button.setCheckable(True)
-        self.listen_button.toggled.connect(self._toggle_node)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh_worklist)
-        self.reveal_button = QPushButton("Show patient data")
-        self.reveal_button.setCheckable(True)
-        self.reveal_button.setToolTip(
-            "Patient IDs, names and accession numbers are hidden until you ask for them"
-        )
-        self.reveal_button.toggled.connect(self.set_identifiers_revealed)
-        controls.addWidget(self.listen_button)
-        controls.addWidget(self.refresh_button)
-        controls.addStretch(1)
-        controls.addWidget(self.reveal_button)
-        ilayout.addLayout(controls)
-        self.worklist_table = make_table(WORKLIST_COLUMNS)
-        self.worklist_table.cellDoubleClicked.connect(self._open_row)
-        ilayout.addWidget(self.worklist_table, 2)
-        layout.addWidget(incoming, 2)
-        self.status_label = QLabel()
-        self.status_label.setWordWrap(True)
-        layout.addWidget(self.status_label)
+        build_pacs_layout(self)
 
     # -- model -----------------------------------------------------------------------------
     def set_model(self, card_path: str | Path | None, device: str = "auto") -> None:
