@@ -17,17 +17,16 @@ from PySide6.QtCore import QCoreApplication, QModelIndex, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
-    QListWidgetItem,
     QWidget,
 )
 
-from xraydesk.batch.database import ResultStore, RunInfo, default_db_path
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.rows import ResultRow, export_rows
 from xraydesk.batch.run import BatchOptions, RunSummary
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
+from xraydesk.gui.batch_history import PastRuns
 from xraydesk.gui.batch_layout import build_panel
 from xraydesk.gui.batch_results import (
     count_text,
@@ -37,11 +36,9 @@ from xraydesk.gui.jobs import BatchJob, ClassifierProvider, JobThread
 from xraydesk.model.card import ModelCard
 from xraydesk.trust.codes import warning_label
 
-PAST_RUNS_SHOWN = 100
-
 
 # ============================================================================ the panel
-class BatchPanel(QWidget):
+class BatchPanel(PastRuns, QWidget):
     open_image_requested = Signal(Path)
     run_started = Signal()
     progress_changed = Signal(object)  # BatchProgress
@@ -378,63 +375,6 @@ class BatchPanel(QWidget):
         self.progress_label.setText(f"Exported {count} rows to {path}")
         return count
 
-    # -- past runs -------------------------------------------------------------------------
-    def refresh_runs(self) -> None:
-        runs: list[RunInfo] = []
-        if default_db_path().exists():  # looking does not create the database
-            try:
-                with ResultStore() as store:
-                    runs = store.runs(limit=PAST_RUNS_SHOWN)
-            except XRayDeskError as exc:
-                self.show_message(str(exc))
-        self.runs_list.clear()
-        for info in runs:
-            item = QListWidgetItem(_run_text(info))
-            item.setData(Qt.ItemDataRole.UserRole, info.id)
-            item.setToolTip(info.message or info.folder)
-            self.runs_list.addItem(item)
-        self._sync()
-
-    def _open_selected_run(self) -> None:
-        item = self.runs_list.currentItem()
-        if item is not None:
-            self.open_run(int(item.data(Qt.ItemDataRole.UserRole)))
-
-    def open_run(self, run_id: int) -> bool:
-        """Show a past run's rows (from the database) in the table."""
-        if self.is_running():
-            return False
-        try:
-            with ResultStore() as store:
-                info = store.run(run_id)
-                self.results_model.reset(info.classes)
-                chunk: list[ResultRow] = []
-                for row in store.iter_rows(run_id):
-                    chunk.append(row)
-                    if len(chunk) >= 1000:
-                        self.results_model.append_rows(chunk)
-                        chunk = []
-                self.results_model.append_rows(chunk)
-        except XRayDeskError as exc:
-            self.show_message(str(exc))
-            return False
-        self._fill_class_filter(info.classes)
-        self._resize_columns()
-        self._shown_run = run_id
-        self.folder_edit.setText(info.inputs[0] if info.inputs else info.folder)
-        done = info.rows_done
-        self.progress_bar.setFormat("%v / %m")
-        self.progress_bar.setRange(0, max(1, info.total or done))
-        self.progress_bar.setValue(done)
-        self.progress_label.setText(f"Run {info.id}: {_run_text(info)}")
-        self.clear_message()
-        self._sync()
-        return True
-
-    @property
-    def shown_run(self) -> int | None:
-        return self._shown_run
-
     # -- messages and state ----------------------------------------------------------------
     @Slot(str)
     def show_message(self, text: str) -> None:
@@ -486,10 +426,3 @@ def _summary_text(summary: RunSummary) -> str:
     if summary.seconds > 0:
         parts.append(f"{summary.done / summary.seconds:.1f} images/s")
     return " · ".join(parts)
-
-
-def _run_text(info: RunInfo) -> str:
-    when = info.started.replace("T", " ")[:16]
-    files = f"{info.rows_done} files" + (f", {info.failed} failed" if info.failed else "")
-    name = Path(info.folder).name or info.folder
-    return f"#{info.id}  {when}  {name}  ·  {info.model}  ·  {info.status}  ·  {files}"
