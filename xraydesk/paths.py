@@ -7,15 +7,15 @@ results database, caches), for tests and portable installs.
 from __future__ import annotations
 
 import errno
-import os
 from pathlib import Path
 
 import platformdirs
 
+from xraydesk.environment import DATA_DIR, SettingError, folder_setting
 from xraydesk.errors import XRayDeskError
 
 APP_NAME = "XRayDesk"
-DATA_DIR_ENV = "XRAYDESK_DATA_DIR"
+DATA_DIR_ENV = DATA_DIR  # read through xraydesk.environment
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -27,8 +27,11 @@ class DataFolderError(XRayDeskError, OSError):
 
 def data_dir() -> Path:
     """The user data folder (created on first use)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, False))
+    try:
+        override = folder_setting(DATA_DIR)  # this variable alone: logging needs the folder
+    except SettingError as exc:  # an OSError too, as callers without the folder expect
+        raise DataFolderError(str(exc)) from exc
+    path = override or Path(platformdirs.user_data_dir(APP_NAME, False))
     return _created(path)
 
 

@@ -106,16 +106,19 @@ class Classifier:
         device: str | DeviceChoice = "auto",
         runtime: str | None = None,
         threads: int = 0,
+        precision: str | None = None,
     ) -> Classifier:
         """``runtime``: auto, torch, onnxruntime or openvino (None: ``XRAYDESK_RUNTIME``,
         else the default); see ``xraydesk.runtime.select``. ``threads``: an exported
-        runtime's threads (0: every core)."""
+        runtime's threads (0: every core). ``precision``: "fp32" keeps every runtime at
+        fp32 (None: ``XRAYDESK_PRECISION``; a given ``DeviceChoice`` keeps its own)."""
         from xraydesk.runtime.select import select_backend
 
         if not isinstance(card, ModelCard):
             card = ModelCard.read(card)
-        choice = device if isinstance(device, DeviceChoice) else select_device(device)
-        return cls(None, card, choice, select_backend(card, choice, runtime, threads=threads))
+        choice = device if isinstance(device, DeviceChoice) else select_device(device, precision)
+        backend = select_backend(card, choice, runtime, threads=threads, precision=precision)
+        return cls(None, card, choice, backend)
 
     @property
     def network(self) -> nn.Module | None:

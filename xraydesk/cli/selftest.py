@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from xraydesk import __version__, paths
+from xraydesk.environment import from_environ
 from xraydesk.errors import ModelError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DEVICE_CHOICES
@@ -87,6 +88,7 @@ class Report:
 
     data: dict[str, Any] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
+    debug: bool = False  # XRAYDESK_DEBUG: print the traceback of an unexpected failure
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -98,7 +100,7 @@ class Report:
             reason = str(exc) or type(exc).__name__
             if not isinstance(exc, (SelfTestError, ModelError)):
                 reason = f"{type(exc).__name__}: {reason}"
-                if os.environ.get("XRAYDESK_DEBUG"):
+                if self.debug:
                     traceback.print_exc()
             self.failures.append({"step": name, "error": reason})
 
@@ -109,7 +111,7 @@ class SelfTestError(Exception):
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    report = Report()
+    report = Report(debug=from_environ().debug)  # a bad XRAYDESK_* value: stops here
     report.data.update(_environment())
     with tempfile.TemporaryDirectory(prefix="xraydesk-selftest-") as tmp:
         workdir = Path(tmp)

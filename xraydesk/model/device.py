@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from xraydesk.environment import reduced_precision_allowed
 from xraydesk.errors import ModelError
 from xraydesk.optional import FULL_BUILD_HINT, has_torch
 
@@ -151,13 +152,9 @@ def device_available(choice: str) -> bool:
     return False
 
 
-def _precision_allowed() -> bool:
-    # XRAYDESK_PRECISION=fp32 turns mixed precision off everywhere (reference runs, debugging).
-    return os.environ.get("XRAYDESK_PRECISION", "auto").lower() != "fp32"
-
-
-def select_device(preference: str = "auto") -> DeviceChoice:
-    """Resolve a user preference to a device; ``auto`` prefers CUDA, then MPS, then CPU."""
+def select_device(preference: str = "auto", precision: str | None = None) -> DeviceChoice:
+    """Resolve a user preference to a device; ``auto`` prefers CUDA, then MPS, then CPU.
+    ``precision``: "auto" or "fp32" (None: as ``XRAYDESK_PRECISION`` says)."""
     preference = (preference or "auto").lower()
     if preference not in DEVICE_CHOICES:
         raise ModelError(
@@ -167,7 +164,7 @@ def select_device(preference: str = "auto") -> DeviceChoice:
         if preference in ("cuda", "mps"):
             raise ModelError(f"{preference.upper()} needs PyTorch: {FULL_BUILD_HINT}")
         return DeviceChoice("cpu", "fp32", "CPU")
-    mixed = _precision_allowed()
+    mixed = reduced_precision_allowed(precision)  # fp32: reference runs, debugging
     if preference == "cuda" or (preference == "auto" and _may_have_cuda()):
         import torch
 

@@ -17,7 +17,6 @@ weights that ship.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xraydesk import paths
+from xraydesk.environment import RUNTIME_CACHE, from_environ
 from xraydesk.files import write_atomic
 from xraydesk.model.card import ModelCard
 from xraydesk.runtime.backend import RuntimeUnavailable
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 EXPORT_VERSION = 2  # raise when the graph's form changes: every cached graph is then unused
 OPSET = 17
 PRUNE_AFTER_S = 3600.0  # an unused graph is deleted at the next export after this
-CACHE_ENV = "XRAYDESK_RUNTIME_CACHE"  # replaces the cache folder (tests share one per session)
+CACHE_ENV = RUNTIME_CACHE  # replaces the cache folder (tests share one per session)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -46,8 +46,8 @@ class ExportedGraph:
 
 def runtime_cache_dir() -> Path:
     """Where exported graphs live: ``<user data>/cache/runtime`` unless ``CACHE_ENV`` says."""
-    override = os.environ.get(CACHE_ENV)
-    path = Path(override) if override else paths.cache_dir() / "runtime"
+    override = from_environ().runtime_cache
+    path = override if override is not None else paths.cache_dir() / "runtime"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -14,17 +14,22 @@ weights (``faithful``: the verdicts shipped in ``verdicts.json``), in this order
 torch named explicitly (``--runtime torch``) also runs at fp32 on a CPU where its bf16 was
 measured unfaithful for the model.
 
-Each step only where it is installed and the CPU runs it natively. A model without any
-verdict (your own) runs in torch as the device says, as before the exported runtimes.
-Measured on the bundled models (bench_runtime, see the README): chest-3class's bf16 misses
-the bar by a hair in torch and OpenVINO alike (max 0.0205 against 0.02), so it runs
-OpenVINO bf16 rechecked at fp32 (max 0.0037); pediatric-pneumonia runs OpenVINO bf16.
-int8 is measured by the benchmark but never chosen: it needs calibration images at export
-time and, measured, moves probabilities past the bar.
+Why this order: reduced precision is faster than fp32 on a CPU that has it natively, but
+is used only where its verdict says it stays within the bar for the model's weights; a
+recheck costs a second pass over the uncertain rows, so the plain bf16 runtimes come
+first; the exported fp32 graphs beat torch's fp32 and are the same numbers. Each step only
+where it is installed (``runtime.registry``) and the CPU runs it natively. A model
+without any verdict (your own) runs in torch as the device says, as before the exported
+runtimes. Which step each bundled model ends on, and the measured speeds and errors
+behind the verdicts, are in the output of tests/benchmarks/bench_runtime.py and the
+README. int8 is measured by the benchmark but never chosen: it needs calibration images
+at export time and, measured, moves probabilities past the bar.
 
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
 overrides the choice; a named runtime that is missing or fails is an error, never a
-silent fallback. ``XRAYDESK_PRECISION=fp32`` keeps every runtime at fp32.
+silent fallback, and an unknown name is an error listing the known ones.
+``XRAYDESK_PRECISION=fp32`` (or the caller's ``precision``) keeps every runtime at fp32;
+the variables are read through ``xraydesk.environment``.
 
 Without torch (the light build) there is no torch to fall back to: a model whose reduced
 precision has no passing verdict runs its exported graph at fp32, which is torch's fp32
@@ -34,26 +39,32 @@ to about 1e-6 (the graph builder is checked against torch in the tests).
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from xraydesk.environment import RUNTIME as RUNTIME_ENV
+from xraydesk.environment import from_environ, reduced_precision_allowed
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice
-from xraydesk.optional import FULL_BUILD_HINT, has_torch
-from xraydesk.runtime import onnxruntime_backend, openvino_backend
+from xraydesk.optional import has_torch
+from xraydesk.runtime import openvino_backend
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import exported_graph, graph_path
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
-from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 from xraydesk.runtime.recheck import RecheckedBackend, recheck_threshold
+from xraydesk.runtime.registry import (
+    AUTO,
+    REGISTRY,
+    available_runtimes,
+    how_to_get,
+    runtime_spec,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
 log = logging.getLogger(__name__)
-DEFAULT_RUNTIME = "auto"
+DEFAULT_RUNTIME = AUTO
 
 
 @dataclass(frozen=True)
@@ -69,36 +80,27 @@ class Candidate:
 
 
 def runtime_preference(preference: str | None = None) -> str:
-    """The caller's choice, else ``XRAYDESK_RUNTIME``, else auto; refuses unknown names."""
-    value = (preference or os.environ.get(RUNTIME_ENV) or DEFAULT_RUNTIME).strip().lower()
-    if value not in RUNTIME_CHOICES:
-        raise RuntimeUnavailable(
-            f"unknown runtime {value!r} (from {'the caller' if preference else RUNTIME_ENV}): "
-            f"choose one of {', '.join(RUNTIME_CHOICES)}"
-        )
+    """The caller's choice, else ``XRAYDESK_RUNTIME``, else auto; an unknown name is an
+    error listing the known ones (``runtime.registry``)."""
+    source = "the caller" if preference else RUNTIME_ENV
+    value = (preference or from_environ().runtime or DEFAULT_RUNTIME).strip().lower()
+    if value != AUTO:
+        runtime_spec(value, source)
     return value
 
 
 def installed_runtimes() -> list[str]:
     """The runtimes importable here, without importing them."""
-    found = ["torch"] if has_torch() else []
-    if onnxruntime_backend.installed():
-        found.append("onnxruntime")
-    if openvino_backend.installed():
-        found.append("openvino")
-    return found
+    return available_runtimes()
 
 
-def _reduced_precision_allowed() -> bool:
-    return os.environ.get("XRAYDESK_PRECISION", "auto").lower() != "fp32"
-
-
-def cpu_candidates(runtime: str = "auto") -> list[Candidate]:
-    """The exported runtimes and precisions this CPU runs natively, fastest first."""
+def cpu_candidates(runtime: str = "auto", precision: str | None = None) -> list[Candidate]:
+    """The exported runtimes and precisions this CPU runs natively, fastest first
+    (``precision`` "fp32": fp32 only; None: as ``XRAYDESK_PRECISION`` says)."""
     found = installed_runtimes()
     out: list[Candidate] = []
     if "openvino" in found and runtime in ("auto", "openvino"):
-        if _reduced_precision_allowed() and openvino_backend.cpu_has_bf16():
+        if reduced_precision_allowed(precision) and openvino_backend.cpu_has_bf16():
             out.append(Candidate("openvino", "bf16"))
             out.append(Candidate("openvino", "bf16", recheck=True))
         out.append(Candidate("openvino", "fp32"))
@@ -116,12 +118,10 @@ def build_backend(
     weights (``network``, else loaded here where torch is installed); the light build has
     no torch to check against, and relies on the graph builder's tests.
     """
+    cls = runtime_spec(candidate.runtime).backend_class()  # an unknown name: an error
     prep = card.preprocessing
     graph = exported_graph(card)
     marker = graph_path(card.weights_sha256, prep.channels, prep.size, suffix=".checked")
-    cls = {"onnxruntime": onnxruntime_backend.OnnxRuntimeBackend}.get(
-        candidate.runtime, openvino_backend.OpenVinoBackend
-    )
     try:
         if (graph.created or not marker.is_file()) and (network is not None or has_torch()):
             from xraydesk.model.saving import load_network
@@ -152,19 +152,21 @@ def select_backend(
     preference: str | None = None,
     network: nn.Module | None = None,
     threads: int = 0,
+    precision: str | None = None,
 ) -> Backend:
     """The backend the classifier runs on (see the module's docstring for the rule).
 
     ``network``: the card's weights already loaded in torch (``load_network``), used by
     the torch backend and to check a new export; loaded here when torch needs it.
     ``threads``: an exported runtime's thread count (0: every core; a Spark task gets
-    its share); torch's is the process's own setting.
+    its share); torch's is the process's own setting. ``precision``: "fp32" keeps the
+    exported runtimes at fp32 (None: ``XRAYDESK_PRECISION``); torch's is ``device``'s.
     """
     choice = runtime_preference(preference)
-    torch_here = has_torch()
     if choice == "torch" or (choice == "auto" and device.type != "cpu"):
-        if not torch_here:
-            raise RuntimeUnavailable(f"runtime torch: {FULL_BUILD_HINT}")
+        missing = REGISTRY["torch"].unavailable_reason()
+        if missing:
+            raise RuntimeUnavailable(missing)
         if device.type == "cpu" and _failed(card, Candidate("torch", "bf16")):
             device = device.at_fp32()  # its bf16 was measured unfaithful for this model
         return _torch_backend(card, device, network)
@@ -173,16 +175,18 @@ def select_backend(
             f"runtime {choice} runs on the CPU, but this model was asked to run on "
             f"{device.label}: use --device cpu, or {RUNTIME_ENV}=torch"
         )
-    candidates = cpu_candidates(choice)
+    candidates = cpu_candidates(choice, precision)
     if choice != "auto":
         if not candidates:
-            raise RuntimeUnavailable(f"runtime {choice} is not installed: {_how_to_get(choice)}")
+            raise RuntimeUnavailable(
+                runtime_spec(choice).unavailable_reason() or f"runtime {choice} cannot run here"
+            )
         passed = [c for c in candidates if _passed(card, c)]
         return build_backend((passed or candidates[-1:])[0], card, network, threads)
     order = auto_order(card, device, candidates)
     if not order:
         raise RuntimeUnavailable(
-            f"no runtime is installed to run models on: {_how_to_get('onnxruntime')}"
+            f"no runtime is installed to run models on: {how_to_get(REGISTRY['onnxruntime'])}"
         )
     for candidate in order:
         if candidate.runtime == "torch":
@@ -236,12 +240,6 @@ def _failed(card: ModelCard, candidate: Candidate) -> bool:
     """Measured, and missed the bar (never measured is not failed)."""
     verdict = candidate_verdict(card, candidate)
     return verdict is not None and not verdict.passed
-
-
-def _how_to_get(runtime: str) -> str:
-    if getattr(sys, "frozen", False):  # an installed app: pip cannot add to it
-        return "this build of XRayDesk does not include it; choose another runtime"
-    return f"pip install 'xraydesk[{runtime}]'"
 
 
 def _names(candidate: Candidate) -> tuple[str, str]:

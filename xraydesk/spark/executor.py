@@ -55,7 +55,9 @@ class ModelRef:
     integrity: str  # the card's integrity hash as the driver read it
     shipped: bool = False
     device: str = "auto"
-    precision: str | None = None  # "fp32" or "auto" sets XRAYDESK_PRECISION in the worker
+    # "fp32" or "auto", passed to the worker's model as data (None: the worker's own
+    # XRAYDESK_PRECISION); never written into the worker's environment
+    precision: str | None = None
     batch_size: int = 32
 
     @classmethod
@@ -88,8 +90,6 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
         if key not in _MODELS:
             _MODELS.clear()
             cores = _use_task_cores()
-            if ref.precision is not None:
-                os.environ["XRAYDESK_PRECISION"] = ref.precision
             card = ModelCard.read(path)
             integrity = card.to_dict()["integrity"]["sha256"]
             if card.weights_sha256 != ref.weights_sha256 or integrity != ref.integrity:
@@ -99,7 +99,11 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
                 )
             # checks the weights' sha256; an exported runtime gets the task's cores only
             classifier = Classifier.load(
-                card, device=ref.device, runtime=worker_runtime(), threads=cores
+                card,
+                device=ref.device,
+                runtime=worker_runtime(),
+                threads=cores,
+                precision=ref.precision,
             )
             batch = BatchModel(classifier, True, ref.batch_size)
             _MODELS[key] = LoadedModel(classifier, batch, OODStatistics.from_card(card))
