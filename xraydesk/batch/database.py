@@ -37,6 +37,7 @@ from pathlib import Path
 
 from xraydesk import paths
 from xraydesk.batch.rows import ResultRow, display_text
+from xraydesk.batch.run_state import RunCounts, RunStatus, run_status
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard
@@ -48,11 +49,11 @@ DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
 
 RUNNING, COMPLETED, CANCELLED, FAILED, INTERRUPTED = (
-    "running",
-    "completed",
-    "cancelled",
-    "failed",
-    "interrupted",
+    RunStatus.RUNNING,
+    RunStatus.COMPLETED,
+    RunStatus.CANCELLED,
+    RunStatus.FAILED,
+    RunStatus.INTERRUPTED,
 )
 
 _SCHEMA = """
@@ -122,8 +123,8 @@ def utc_now() -> str:
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    """One past or current run, as the list of past runs shows it."""
+class RunInfo(RunCounts):
+    """One past or current run, as the list of past runs shows it (its counts: ``RunCounts``)."""
 
     id: int
     folder: str
@@ -134,13 +135,7 @@ class RunInfo:
     classes: list[tuple[str, str]]  # (id, display name) in the model's order
     started: str
     finished: str | None
-    status: str  # running | completed | cancelled | failed | interrupted
-    total: int | None
-    classified: int
-    reused: int
-    failed: int
-    not_images: int
-    hidden: int
+    status: RunStatus | str  # text only when a newer XRayDesk wrote a status unknown here
     message: str | None
 
     @property
@@ -153,7 +148,7 @@ class RunInfo:
 
     @property
     def rows_done(self) -> int:
-        return self.classified + self.reused + self.failed
+        return self.done
 
 
 # Runs this process is driving right now: a "running" row of ours not in here was abandoned.
@@ -258,7 +253,7 @@ class ResultStore(SqliteStore):
     def commit(self) -> None:
         self._connection().commit()
 
-    def finish_run(self, run_id: int, status: str, message: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: RunStatus, message: str | None = None) -> None:
         """Record how the run ended; pending rows are committed with it."""
         conn = self._connection()
         try:
@@ -456,6 +451,7 @@ def _run_info(record: tuple) -> RunInfo:
         hidden,
         message,
     ) = record
+    status = run_status(status)
     if status == RUNNING and not _still_running(run_id, pid, heartbeat):
         status = INTERRUPTED
     return RunInfo(

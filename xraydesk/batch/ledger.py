@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xraydesk.batch.database import ResultStore, model_key
 from xraydesk.batch.rows import ResultRow
+from xraydesk.batch.run_state import RunStatus
 from xraydesk.errors import XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats
 from xraydesk.model.card import ModelCard
@@ -100,7 +101,7 @@ class RunLedger:
             f"(run {self.run_id}); run again to classify the rest"
         )
 
-    def close(self, status: str, message: str | None) -> None:
+    def close(self, status: RunStatus, message: str | None) -> None:
         """Record how the run ended; a failure here is logged (the rows are committed)."""
         store, self.store = self.store, None
         if store is None or self.run_id is None:

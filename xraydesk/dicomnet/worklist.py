@@ -34,6 +34,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from xraydesk.batch.database import default_db_path, utc_now
@@ -41,7 +42,32 @@ from xraydesk.errors import XRayDeskError
 from xraydesk.sqlite_threads import SqliteStore
 
 TABLE = "dicom_worklist"
-RECEIVED, CLASSIFIED, FAILED, SKIPPED = "received", "classified", "failed", "skipped"
+
+
+class WorkStatus(StrEnum):
+    """A received instance's ``status`` as stored in the worklist table."""
+
+    RECEIVED = "received"  # stored, waiting to be classified
+    CLASSIFIED = "classified"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not a chest radiograph the model reads (or not stored)
+
+
+RECEIVED, CLASSIFIED, FAILED, SKIPPED = (
+    WorkStatus.RECEIVED,
+    WorkStatus.CLASSIFIED,
+    WorkStatus.FAILED,
+    WorkStatus.SKIPPED,
+)
+
+
+def work_status(text: str) -> WorkStatus | str:
+    """The ``WorkStatus`` of a stored status; one this version does not know stays text."""
+    try:
+        return WorkStatus(text)
+    except ValueError:
+        return text
+
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -102,7 +128,7 @@ class WorkItem:
     patient_id: str | None = None
     patient_name: str | None = None
     path: Path | None = None
-    status: str = RECEIVED
+    status: WorkStatus | str = RECEIVED
     model: str | None = None
     prediction: str | None = None
     probabilities: dict[str, float] | None = None
@@ -114,7 +140,9 @@ class WorkItem:
     id: int | None = None
 
     def __repr__(self) -> str:  # never leak identifiers into logs or tracebacks
-        return f"WorkItem(id={self.id}, status={self.status!r}, prediction={self.prediction!r})"
+        return (
+            f"WorkItem(id={self.id}, status={str(self.status)!r}, prediction={self.prediction!r})"
+        )
 
 
 class Worklist(SqliteStore):
@@ -186,7 +214,7 @@ class Worklist(SqliteStore):
         self,
         row_id: int,
         *,
-        status: str,
+        status: WorkStatus,
         model: str | None,
         prediction: str | None = None,
         probabilities: dict[str, float] | None = None,
@@ -296,7 +324,7 @@ def _item(record: tuple) -> WorkItem:
         patient_id=patient_id,
         patient_name=patient_name,
         path=Path(path) if path else None,
-        status=status,
+        status=work_status(status),
         model=model,
         prediction=prediction,
         probabilities=json.loads(probabilities) if probabilities else None,
