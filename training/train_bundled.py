@@ -20,7 +20,8 @@ A killed run continues where it stopped when the same command is given again (th
 engine checkpoints every epoch and every few minutes, and a finished stage is kept);
 ``--restart`` starts over.
 
-Against the source shortcut (issue 15), every shipped card also gets a shortcut audit of
+Against the source shortcut (a model learning the hospital, not the finding), every
+shipped card also gets a shortcut audit of
 the shipped weights on the test split (CAM mass in the lung box vs borders and corners,
 accuracy with borders and corners masked) and, with ``--held-out``, a leave-one-source-
 out table: for each pool, a model trained on the other pools and tested on all of it.

@@ -16,7 +16,7 @@ Text columns hold valid UTF-8 (``rows.display_text``): a file name that is not U
 and, so that it comes back exactly, as its bytes in ``raw_path`` (NULL for every other
 name). ``raw_path`` was added to schema 1 in place: older versions ignore it.
 
-``warnings`` (issue 14) holds a row's reasons not to trust it as JSON
+``warnings`` holds a row's reasons not to trust it as JSON
 ``[{"code": ..., "message": ...}]`` (``[]``: checked, nothing found). It was also added in
 place; rows from before it have NULL there (never checked), so they are not reused: a
 re-run classifies those files again and checks them.

@@ -49,7 +49,7 @@ class ResultRow:
     seconds: float = 0.0  # decoding, preprocessing and this file's share of its batch
     classified_at: str | None = None  # ISO 8601 UTC, when the probabilities were computed
     reused: bool = False  # taken from an earlier run: same content, same model
-    # Reasons not to trust the result (input gate, out-of-distribution): issue 14.
+    # Reasons not to trust the result (input gate, out-of-distribution).
     warnings: list[ResultWarning] = field(default_factory=list)
     # Frames in the source: only frame 1 is classified (None: not known, e.g. reused rows)
     frames: int | None = None

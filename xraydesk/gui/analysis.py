@@ -247,7 +247,7 @@ class AnalysisPipeline(QObject):
 
     image_loaded = Signal(object)  # LoadedImage
     prediction_ready = Signal(object)  # Prediction
-    checked_ready = Signal(object)  # CheckedResult (issue 14), just before prediction_ready
+    checked_ready = Signal(object)  # CheckedResult (the verdict), just before prediction_ready
     explanation_ready = Signal(object)  # Explanation
     failed = Signal(object)  # Failure
     progress = Signal(str)

@@ -1,6 +1,6 @@
 """``xraydesk [PATH]`` and ``xraydesk --screenshot OUT.png PATH``: the desktop app's front door.
 
-Start-up (issue 13): a small start window is on screen within a fraction of a second,
+Start-up: a small start window is on screen within a fraction of a second,
 while torch and the analysis engine import on a worker thread; then the main window
 replaces it, and the model loads in the background (``model_choice.ModelLoader``).
 """
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def show_main_window(window: QMainWindow) -> None:
-    """Maximised on the first launch, so the image gets the screen (issue 29); afterwards
+    """Maximised on the first launch, so the image gets the screen; afterwards
     as the user left it (the restored geometry says whether it was maximised)."""
     settings = getattr(window, "settings", None)
     if settings is not None and settings.geometry is None:

@@ -185,7 +185,7 @@ def count_text(shown: int, total: int) -> str:
 
 class BatchFilterProxy(QSortFilterProxyModel):
     """Filters: predicted class, minimum probability of that prediction, errors only,
-    flagged only (rows with warnings, issue 14)."""
+    flagged only (rows with a reason not to trust them)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -122,7 +122,7 @@ class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
             self.settings, lambda: (self.models.path, self._device), cache, parent=self
         )
         # the model loads on a worker thread: the window is shown and usable before it is
-        # ready, and an image opened meanwhile waits for it (issue 13)
+        # ready, and an image opened meanwhile waits for it
         self.model_loader = ModelLoader(self.analysis.pipeline.cache, self)
         self.model_loader.loading.connect(self._on_model_loading)
         self.model_loader.ready.connect(self._on_model_ready)
@@ -345,7 +345,7 @@ class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
     def add_tool_panel(self, widget: QWidget, title: str) -> QDockWidget:
         """Dock another tool (batch, PACS, fine-tuning) on the left, tabbed with the others.
 
-        Tool panels start closed, so the image gets the window (issue 19 #5): View >
+        Tool panels start closed, so the image gets the window: View >
         Panels and the toolbar's panel buttons open them; once the user has arranged them,
         the saved window state puts them back where they were. The panel is wired by what it
         offers (``tool_panel``): ``open_image_requested`` opens the image here, ``set_model``

@@ -4,7 +4,7 @@ loading it off the GUI thread.
 A card chosen by path (outside the library) stays listed for the session and, through
 the settings, the next start. Kept out of the main window so the rules for "which model
 is current" read in one place. ``ModelLoader`` loads the active model on a worker
-thread: the window is shown, and answers, before the model is ready (issue 13).
+thread: the window is shown, and answers, before the model is ready.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class ModelsDialog(QDialog):
         self.delete_button.clicked.connect(lambda: self.delete_selected())
         close.clicked.connect(self.accept)
         self.table.itemSelectionChanged.connect(self._sync_buttons)
-        # the selected model's per-class and per-pool figures (issue 29 #5)
+        # the selected model's per-class and per-pool figures, so a model is chosen on its evidence
         self.details = QTextBrowser()
         self.details.setObjectName("model-figures")
         self.details.setMinimumHeight(170)

@@ -1,4 +1,4 @@
-"""Reading-room basics wired into the main window (issue 29 #7): rotate and flip, the CTR
+"""Reading-room basics wired into the main window: rotate and flip, the CTR
 tool, the DICOM tag browser, patient identity in the corners, studies and the prior.
 
 ``handlers`` gives the shortcut-table actions their work; ``install`` makes the toggles

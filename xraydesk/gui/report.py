@@ -51,7 +51,7 @@ class ReportContent:
     window: str = ""
     warnings: list[str] = field(default_factory=list)  # reasons not to trust the result
     created: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().replace(microsecond=0))
-    # the radiology report's parts (issue 29 #3): the image without the heat map, and
+    # the radiology report's parts: the image without the heat map, and
     # the words (identifiers, answer, explained class, limits) decided in viewer.report_facts
     plain_image: QImage | None = None
     facts: ReportFacts | None = None

@@ -189,7 +189,7 @@ class ResultsPanel(QWidget):
         )
         self.warnings_label.hide()
         layout.addWidget(self.warnings_label)
-        # issue 14: when the input gate fails, the numbers wait behind "show anyway"; a
+        # when the input gate fails, the numbers wait behind "show anyway"; a
         # confidently rotated or inverted image gets a one-click correction
         self.correct_button = QPushButton("Correct orientation and classify again")
         self.correct_button.clicked.connect(self.correct_requested)

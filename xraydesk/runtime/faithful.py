@@ -1,4 +1,4 @@
-"""Faithful: an exported runtime gives the results fp32 torch gives, by issue 13's bar.
+"""Faithful: an exported runtime gives the results fp32 torch gives, by a fixed bar.
 
 Against fp32 torch on the whole test split of a model: the same top class on at least
 99.5 % of images, mean absolute probability difference at most 0.003 and maximum at most

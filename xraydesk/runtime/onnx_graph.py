@@ -154,7 +154,7 @@ def write_graph(
     reader (onnx, ONNX Runtime, OpenVINO) parses the file as the one model. Building it
     whole and serialising it held two more copies of the weights (the message and its
     bytes): the first classify of a model in the light build peaked at 435 MB against
-    issue 13's 400 MB (now about 340 MB).
+    the light build's budget of 400 MB resident (now about 340 MB).
 
     Input "input": float32 (batch, channels, size, size), the batch dynamic. Outputs
     "logits" (batch, classes), "features" (batch, 2048) and "activations" (batch, 2048,

@@ -46,7 +46,7 @@ class AugmentConfig:
     border_p: float = 0.25  # black or white bars at the edges (collimation, scanned film)
     border_max: float = 0.08  # widest bar, as a fraction of the side
     hflip_p: float = 0.0
-    # Against the source shortcut (issue 15); off by default. Side markers, burnt-in text
+    # Against the source shortcut; off by default. Side markers, burnt-in text
     # and corner labels differ by hospital: erasing them, or painting random ones, makes
     # them useless for telling pools (hence classes) apart.
     corner_erase_p: float = 0.0  # fill 1-4 corner squares (mean grey, black, white, noise)

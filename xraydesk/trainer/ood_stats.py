@@ -1,4 +1,4 @@
-"""Out-of-distribution statistics and per-pool calibration notes for a new model (issue 14).
+"""Out-of-distribution statistics and per-pool calibration notes for a new model.
 
 The card of every model the trainer makes carries them, so the OOD warning works for
 fine-tuned and from-scratch models as for the bundled ones: pooled penultimate features

@@ -82,7 +82,7 @@ class DataPage(QWizardPage):
         self.problems.setReadOnly(True)
         self.problems.setPlaceholderText("Problems found in the data appear here.")
         self.problems.setMaximumHeight(110)
-        # the shortcut risk: each class from a different kind of file (issue 29 #4)
+        # the shortcut risk: each class from a different kind of file (learnt, not the finding)
         self.shortcut_warning = QLabel()
         self.shortcut_warning.setObjectName("shortcut-warning")
         self.shortcut_warning.setWordWrap(True)

@@ -82,7 +82,7 @@ class ResultsPage(QWizardPage):
         layout.addLayout(buttons)
 
     def show_result(self, result: TrainResult) -> None:
-        """Every metric with its sample size and 95 % interval (issue 19 #7)."""
+        """Every metric with its sample size and 95 % interval: a figure without its n misleads."""
         card, test = result.card, result.test
         names = card.display_names
         head = headline_metrics(test)
