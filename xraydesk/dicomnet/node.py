@@ -184,7 +184,19 @@ class StorageNode:
         return self.port
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        """Start one of the node's background services (the DICOM server, the classify and
+        send queues) as a named daemon thread. These are a network node's services, not GUI
+        work, so they are plain threads rather than GUI jobs; ``stop`` ends and joins them.
+        A service that dies is logged by name and exception type only (a message could
+        carry a header value), never as a bare traceback on stderr."""
+
+        def service() -> None:
+            try:
+                target()
+            except Exception as exc:
+                log.error("%s stopped on an unexpected %s", name, type(exc).__name__)
+
+        thread = threading.Thread(target=service, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 

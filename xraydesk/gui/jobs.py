@@ -1,34 +1,27 @@
-"""Long jobs off the GUI thread: one idiom for the batch panel and the fine-tuning wizard.
+"""The long jobs of the batch panel and the fine-tuning wizard.
 
-A ``Job`` is a QObject that stays in the GUI thread (nothing calls ``moveToThread``). A
-``JobThread`` calls ``job.run()`` directly from its ``run``, so the job's signals are
-emitted in the worker thread and Qt queues them to their receivers in the GUI thread. The
-thread has no event loop, so waiting for it never deadlocks on a queued quit. Cancel sets
-the job's ``threading.Event``, which the engines poll: a batch stops within a second and
-keeps its rows, a training run stops within one batch and keeps its checkpoint.
-
-The viewer's image analysis is a different idiom (many short requests, newest wins): see
-``xraydesk.gui.analysis``.
+They follow the GUI's one worker idiom, ``Job`` with ``JobThread`` (xraydesk.gui.worker,
+re-exported here): a batch stops within a second of a cancel and keeps its rows, a
+training run stops within one batch and keeps its checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import Signal
 
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.rows import ResultRow
 from xraydesk.batch.run import BatchOptions, BatchRun, RunSummary
 from xraydesk.classifier import Classifier
 from xraydesk.errors import Cancelled, XRayDeskError
+from xraydesk.gui.worker import Job, JobThread
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.resample import resize
 from xraydesk.trainer import (
@@ -41,67 +34,21 @@ from xraydesk.trainer.class_sources import class_differences
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "BatchJob",
+    "CheckJob",
+    "CheckOutcome",
+    "ClassifierProvider",
+    "Job",
+    "JobThread",
+    "TrainJob",
+]
+
 ClassifierProvider = Callable[[], Classifier]  # may take a second (loads the model)
 
 EMIT_EVERY_S = 0.1  # batch rows reach the GUI in chunks at most ten times a second
 THUMBNAILS_PER_CLASS = 4
 THUMBNAIL_SIZE = 88
-
-
-# ============================================================================ the idiom
-class Job(QObject):
-    """One piece of work for a JobThread; ``done`` is always the last signal."""
-
-    progress = Signal(object)  # the engine's progress record
-    succeeded = Signal(object)  # what work() returned
-    failed = Signal(str)  # a sentence for the user
-    cancelled = Signal(str)
-    done = Signal()
-
-    # exceptions that mean "the user cancelled" (reported through ``cancelled``)
-    cancel_errors: tuple[type[BaseException], ...] = ()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cancel_event = threading.Event()
-
-    def cancel(self) -> None:
-        """Ask the engine to stop (thread-safe; returns at once)."""
-        self.cancel_event.set()
-
-    def work(self) -> object:
-        """The job itself, run in the worker thread."""
-        raise NotImplementedError
-
-    def run(self) -> None:
-        try:
-            self.succeeded.emit(self.work())
-        except self.cancel_errors as exc:
-            self.cancelled.emit(str(exc))
-        except XRayDeskError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # never let a worker die silently
-            log.error("%s failed:\n%s", type(self).__name__, traceback.format_exc())
-            self.failed.emit(f"Unexpected error: {type(exc).__name__}: {exc}")
-        finally:
-            self.done.emit()
-
-
-class JobThread(QThread):
-    """Runs one job in its own thread (no event loop: waiting for it never deadlocks)."""
-
-    def __init__(self, job: Job, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.job = job
-        self.setObjectName(f"xraydesk-{type(job).__name__}")
-
-    def run(self) -> None:
-        self.job.run()
-
-    def stop(self, wait_ms: int = 60_000) -> bool:
-        """Cancel and wait for the thread; True when it has ended."""
-        self.job.cancel()
-        return self.wait(wait_ms) if self.isRunning() else True
 
 
 # ============================================================================ batch

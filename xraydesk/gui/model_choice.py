@@ -10,14 +10,14 @@ thread: the window is shown, and answers, before the model is ready.
 from __future__ import annotations
 
 import logging
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from xraydesk.errors import ModelError, XRayDeskError
 from xraydesk.gui.settings import AppSettings
+from xraydesk.gui.worker import Job, start_job
 from xraydesk.imaging.xray import XRay
 from xraydesk.model import library
 from xraydesk.model.card import ModelCard
@@ -114,8 +114,7 @@ class ModelLoader(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)  # one model at a time; a second request waits
         self._pending: set[tuple[str, str]] = set()
-        self._signals = _LoadSignals(self)  # emitted from the pool, delivered here (queued)
-        self._signals.done.connect(self._finished)
+        self._jobs: set[_LoadJob] = set()  # alive until their queued ``done`` arrives
 
     def load(self, card_path: Path, device: str) -> bool:
         """Start loading (True), or False when it is already loaded or loading."""
@@ -124,7 +123,13 @@ class ModelLoader(QObject):
             return False
         self._pending.add(key)
         self.loading.emit(card_path)
-        self._pool.start(_LoadTask(self.cache, self._signals, card_path, device))
+        job = _LoadJob(self.cache, card_path, device)
+        # bound methods of this QObject: delivered in the GUI thread, in emission order
+        job.succeeded.connect(self._loaded)
+        job.failed.connect(self._load_failed)
+        job.done.connect(self._load_done)
+        self._jobs.add(job)
+        start_job(job, self._pool)
         return True
 
     def is_loading(self, card_path: Path | None = None) -> bool:
@@ -134,35 +139,36 @@ class ModelLoader(QObject):
         """Block until no load is running (shutdown and tests)."""
         return self._pool.waitForDone(msecs)
 
-    def _finished(self, card_path: Path, device: str, error: str | None) -> None:
-        self._pending.discard((str(card_path), device))
-        if error is None:
-            self.ready.emit(card_path)
-        else:
-            self.failed.emit(card_path, error)
+    def _loaded(self, _result: object) -> None:
+        job = self.sender()
+        assert isinstance(job, _LoadJob)
+        self._pending.discard((str(job.card_path), job.device))
+        self.ready.emit(job.card_path)
+
+    def _load_failed(self, error: str) -> None:
+        job = self.sender()
+        assert isinstance(job, _LoadJob)
+        self._pending.discard((str(job.card_path), job.device))
+        self.failed.emit(job.card_path, error)
+
+    def _load_done(self) -> None:
+        job = self.sender()
+        if isinstance(job, _LoadJob):  # a cancelled load (none yet) must not stay pending
+            self._pending.discard((str(job.card_path), job.device))
+            self._jobs.discard(job)
 
 
-class _LoadSignals(QObject):
-    done = Signal(object, str, object)  # card Path, device, error sentence or None
+class _LoadJob(Job):
+    """Loads one model into the cache (in a pool thread)."""
 
-
-class _LoadTask(QRunnable):
-    def __init__(
-        self, cache: ClassifierCache, signals: _LoadSignals, card_path: Path, device: str
-    ) -> None:
+    def __init__(self, cache: ClassifierCache, card_path: Path, device: str) -> None:
         super().__init__()
         self.cache = cache
-        self.signals = signals
         self.card_path = card_path
         self.device = device
 
-    def run(self) -> None:  # runs in the loader's pool thread
-        error: str | None = None
-        try:
-            self.cache.get(self.card_path, self.device)
-        except XRayDeskError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.error("loading %s failed:\n%s", self.card_path, traceback.format_exc())
-            error = f"{self.card_path}: unexpected error loading the model ({exc!r})"
-        self.signals.done.emit(self.card_path, self.device, error)
+    def work(self) -> None:
+        self.cache.get(self.card_path, self.device)
+
+    def unexpected(self, exc: Exception) -> str:
+        return f"{self.card_path}: unexpected error loading the model ({exc!r})"
