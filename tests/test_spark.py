@@ -159,7 +159,8 @@ def test_bad_files_are_error_rows_and_a_rerun_skips(spark, test_model_path, tmp_
 
 
 def test_train_quick_makes_a_model_the_desktop_uses(spark, shared_data, test_model_path, tmp_path):
-    from xraydesk.spark import train_quick
+    from xraydesk.spark import SparkOptions, train_quick
+    from xraydesk.trainer.config import TrainConfig
 
     manifest = tmp_path / "kermany.csv"
     with open(manifest, "w", newline="") as fh:
@@ -179,17 +180,16 @@ def test_train_quick_makes_a_model_the_desktop_uses(spark, shared_data, test_mod
                 writer.writerow([pool / row["path"], row["label"]])
 
     models = tmp_path / "models"
-    result = train_quick(
-        [f"kermany={manifest}", f"covid={covid}"],
-        "spark-quick",
-        spark=spark,
+    config = TrainConfig(
+        data=[f"kermany={manifest}", f"covid={covid}"],
+        name="spark-quick",
         base=str(test_model_path),
         label_map={"bacterial": "pneumonia", "viral": "pneumonia"},
-        compare=["decision-tree"],
-        reg_grid=(0.1, 0.01),
-        precision="fp32",
-        output_dir=models,
     )
+    options = SparkOptions(
+        compare=["decision-tree"], reg_grid=(0.1, 0.01), precision="fp32", output_dir=models
+    )
+    result = train_quick(config, options, spark=spark)
     card = ModelCard.read(result.card_path)  # the desktop's reader: hashes checked
     assert card.class_ids == ["normal", "covid19", "pneumonia"]
     assert card.training["engine"].startswith("xraydesk.spark")

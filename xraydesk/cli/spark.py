@@ -122,29 +122,33 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from xraydesk.spark.train import train_quick
+    from xraydesk.spark.train import SparkOptions, train_quick
+    from xraydesk.trainer.config import TrainConfig
 
     label_map = parse_pairs(args.map, "--map", "LABEL=CLASS")
     extra = {} if args.min_per_class is None else {"min_per_class": args.min_per_class}
-    spark = _session(args, "xraydesk spark train-quick")
-    result = train_quick(
-        args.data,
-        args.name,
-        spark=spark,
+    config = TrainConfig(
+        data=list(args.data),
+        name=args.name,
+        mode="quick",
         base=args.base,
-        classes=[c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None,
+        classes=[c.strip() for c in (args.classes or "").split(",") if c.strip()] or None,
         label_map=label_map,
-        compare=[h.strip() for h in args.compare.split(",") if h.strip()],
         seed=args.seed,
         size=args.size,
         device=args.device,
-        precision=args.precision,
-        batch_size=args.batch,
+        batch=args.batch,
         imbalance=args.imbalance,
-        ship_model=args.ship_model,
-        output_dir=args.output_dir,
         **extra,
     )
+    options = SparkOptions(
+        compare=[h.strip() for h in args.compare.split(",") if h.strip()],
+        precision=args.precision,
+        ship_model=args.ship_model,
+        output_dir=args.output_dir,
+    )
+    spark = _session(args, "xraydesk spark train-quick")
+    result = train_quick(config, options, spark=spark)
     out = sys.stdout
     print(f"Saved {result.card.label} to {result.card_path} ({result.seconds:.0f} s)", file=out)
     print("Test split (heads on the same features):", file=out)

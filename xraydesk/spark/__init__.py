@@ -11,6 +11,6 @@ it. Entry points for notebooks: ``classify`` and ``train_quick``; the command li
 from __future__ import annotations
 
 from xraydesk.spark.classify import ClassifySummary, classify
-from xraydesk.spark.train import SparkTrainResult, train_quick
+from xraydesk.spark.train import SparkOptions, SparkTrainResult, train_quick
 
-__all__ = ["ClassifySummary", "SparkTrainResult", "classify", "train_quick"]
+__all__ = ["ClassifySummary", "SparkOptions", "SparkTrainResult", "classify", "train_quick"]

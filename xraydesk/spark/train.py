@@ -29,8 +29,8 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ from xraydesk.spark.executor import feature_frames, hash_frames
 from xraydesk.spark.session import get_session
 from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.dataset import (
-    MIN_PER_CLASS,
     DatasetReport,
     Sample,
     check_dataset,
@@ -60,7 +59,6 @@ from xraydesk.trainer.metrics import (
 from xraydesk.trainer.ood_stats import MAX_TRAIN_IMAGES, statistics_from_features
 from xraydesk.trainer.quick import Head, calibrate_batchnorm, write_head
 from xraydesk.trainer.split import (
-    DEFAULT_FRACTIONS,
     assign_splits,
     check_split,
     split_summary,
@@ -89,58 +87,37 @@ class SparkTrainResult:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SparkOptions:
+    """What only the Spark trainer needs beyond the trainer's ``TrainConfig``."""
+
+    compare: Sequence[str] = ()  # extra MLlib heads: "random-forest", "decision-tree"
+    precision: str | None = None  # the executors' runtime precision (None: as measured)
+    reg_grid: Sequence[float] = REG_GRID  # logistic regularisation tried on validation
+    ship_model: bool | None = None  # send the weights to executors (None: when not shared)
+    output_dir: Path | None = None  # None: the user's model library
+
+
 def train_quick(
-    data: Sequence[str | Path],
-    name: str,
+    config: TrainConfig,
+    options: SparkOptions | None = None,
     *,
     spark: Any = None,
     master: str | None = None,
-    base: str | None = None,
-    classes: Sequence[str] | None = None,
-    label_map: Mapping[str, str] | None = None,
-    class_names: Mapping[str, str] | None = None,
-    compare: Sequence[str] = (),
-    seed: int = 0,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    size: int | None = None,
-    device: str = "auto",
-    precision: str | None = None,
-    batch_size: int = 32,
-    imbalance: str = "weights",
-    min_per_class: int = MIN_PER_CLASS,
-    reg_grid: Sequence[float] = REG_GRID,
-    ship_model: bool | None = None,
-    output_dir: Path | None = None,
-    version: str = "1.0",
-    description: str = "",
 ) -> SparkTrainResult:
     """Train a quick-mode model on Spark and save it (the user library, or ``output_dir``).
 
-    ``base``: model name or card path, "scratch", or None for the default bundled model.
-    ``compare``: extra MLlib heads ("random-forest", "decision-tree") evaluated on the same
-    split. Raises ``XRayDeskError`` subclasses for bad settings or data."""
+    ``config`` is the trainer's, as ``xraydesk train`` takes it (its mode is quick here,
+    and ``base`` is a model name or card path, "scratch", or None for the default bundled
+    model). Raises ``XRayDeskError`` subclasses for bad settings or data."""
     started = time.perf_counter()
+    options = options or SparkOptions()
+    compare, output_dir = options.compare, options.output_dir
     unknown = [h for h in compare if h not in HEADS]
     if unknown:
         raise XRayDeskError(f"unknown head(s) {unknown}: choose from {', '.join(HEADS[1:])}")
-    config = TrainConfig(
-        data=[str(d) for d in data],
-        name=name,
-        mode="quick",
-        batch=batch_size,
-        size=size,
-        base=base,
-        device=device,
-        seed=seed,
-        fractions=tuple(fractions),  # type: ignore[arg-type]
-        label_map=dict(label_map or {}),
-        classes=list(classes) if classes else None,
-        class_names=dict(class_names or {}),
-        imbalance=imbalance,
-        min_per_class=min_per_class,
-        version=version,
-        description=description,
-    )
+    config = replace(config, mode="quick", data=[str(d) for d in config.data])
+    name, base, device, seed = config.name, config.base, config.device, config.seed
     config.validate()
     refuse_taken_name(name, output_dir)
     base_card = resolve_base(base)
@@ -159,10 +136,14 @@ def train_quick(
     work = Path(tempfile.mkdtemp(prefix="xraydesk-spark-backbone-"))
     try:
         backbone = _backbone_card(network, prep, report, name, work)
-        ref = model_ref(spark, backbone, ship_model, device, precision, batch_size)
+        ref = model_ref(
+            spark, backbone, options.ship_model, device, options.precision, config.batch
+        )
         table, failed = _features(spark, ref, samples, splits, report.classes)
         clock.mark("features")
-        fit = _fit(spark, table, report.classes, samples, splits, imbalance, seed, reg_grid)
+        fit = _fit(
+            spark, table, report.classes, samples, splits, config.imbalance, seed, options.reg_grid
+        )
         clock.mark("logistic")
         comparison = {"logistic": _brief(fit.test)}
         for head in compare:
