@@ -29,6 +29,7 @@ from xraydesk.errors import Cancelled
 from xraydesk.trainer.batches import batch_iterator
 from xraydesk.trainer.checkpoint import BEST, LAST
 from xraydesk.trainer.config import RunContext, Trained
+from xraydesk.trainer.epoch_record import EpochRecord
 from xraydesk.trainer.forward import run_module
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
 from xraydesk.trainer.progress import SmoothedRate, TrainingError
@@ -351,50 +352,50 @@ class _FullRun:
         val_logits: np.ndarray,
         ok: np.ndarray,
         epoch_started: float,
-    ) -> dict[str, Any]:
+    ) -> EpochRecord:
         y_val = self.labels[self.plan.val_idx][ok]
         probs = softmax(val_logits[ok])
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": pos.loss_sum / max(pos.seen, 1),
-            "train_acc": pos.correct / max(pos.seen, 1),
-            "val_loss": negative_log_likelihood(probs, y_val),
-            "val_acc": float((probs.argmax(axis=1) == y_val).mean()) if len(y_val) else 0.0,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - epoch_started,
-            "images_per_s": self.meter.rate,
-        }
-        self.history.append(record)
+        record = EpochRecord(
+            epoch=epoch + 1,
+            train_loss=pos.loss_sum / max(pos.seen, 1),
+            train_acc=pos.correct / max(pos.seen, 1),
+            val_loss=negative_log_likelihood(probs, y_val),
+            val_acc=float((probs.argmax(axis=1) == y_val).mean()) if len(y_val) else 0.0,
+            lr=self.optimizer.param_groups[0]["lr"],
+            seconds=time.perf_counter() - epoch_started,
+            images_per_s=self.meter.rate,
+        )
+        self.history.append(record.to_dict())  # dicts: what last.pt and history.json hold
         return record
 
-    def _checkpoint_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+    def _checkpoint_epoch(self, epoch: int, record: EpochRecord) -> None:
         """``best.pt`` when the validation loss improved, ``last.pt`` at the epoch's end."""
-        if self.best is None or record["val_loss"] < self.best["val_loss"]:
+        if self.best is None or record.val_loss < self.best["val_loss"]:
             self.best = {
                 "epoch": epoch + 1,
-                "val_loss": record["val_loss"],
-                "val_acc": record["val_acc"],
+                "val_loss": record.val_loss,
+                "val_acc": record.val_acc,
             }
             self.ctx.run.save(BEST, {"model": self.net.state_dict(), "epoch": epoch + 1})
         self.save_last(epoch + 1, 0, (0.0, 0, 0))
         self.last_save = time.monotonic()
 
-    def _emit_epoch_end(self, epoch: int, record: dict[str, Any]) -> None:
+    def _emit_epoch_end(self, epoch: int, record: EpochRecord) -> None:
         steps = self.plan.steps
         self.reporter.emit(
             "training",
-            message=f"Epoch {epoch + 1}: validation loss {record['val_loss']:.3f}, "
-            f"accuracy {record['val_acc']:.1%}",
+            message=f"Epoch {epoch + 1}: validation loss {record.val_loss:.3f}, "
+            f"accuracy {record.val_acc:.1%}",
             done=(epoch + 1) * steps,
             total=self.plan.total_steps,
             epoch=epoch + 1,
             epochs=self.cfg.epochs,
             step=steps,
             steps=steps,
-            loss=record["train_loss"],
-            acc=record["train_acc"],
+            loss=record.train_loss,
+            acc=record.train_acc,
             images_per_s=self.meter.rate,
-            record=record,
+            record=record.to_dict(),
         )
 
     # -- the end ----------------------------------------------------------------------------
