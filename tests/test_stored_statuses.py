@@ -83,3 +83,10 @@ def test_worklist_status_round_trips_through_the_database(
     with sqlite3.connect(db) as conn:
         (text,) = conn.execute(f"SELECT status FROM {TABLE}").fetchone()
     assert type(text) is str and text == status.value
+
+
+def test_training_modes_are_the_strings_cards_and_the_cli_use() -> None:
+    from xraydesk.trainer.config import MODES, TrainingMode
+
+    assert MODES == ("quick", "full") and all(type(m) is str for m in MODES)
+    assert TrainingMode("full") is TrainingMode.FULL and TrainingMode.QUICK == "quick"

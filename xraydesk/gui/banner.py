@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
-ERROR, WARNING, INFO = "error", "warning", "info"
+
+class BannerKind(StrEnum):
+    """How serious a banner message is; the value is the style sheet's ``kind`` property."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+ERROR, WARNING, INFO = BannerKind.ERROR, BannerKind.WARNING, BannerKind.INFO
 _ICONS = {
     ERROR: QStyle.StandardPixmap.SP_MessageBoxCritical,
     WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning,
@@ -42,9 +53,9 @@ class MessageBanner(QFrame):
         layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    def show_message(self, text: str, kind: str = ERROR) -> None:
+    def show_message(self, text: str, kind: BannerKind | str = ERROR) -> None:
         self.kind = kind
-        self.setProperty("kind", kind)
+        self.setProperty("kind", str(kind))  # a plain string for the style sheet
         self.style().unpolish(self)  # re-apply the style sheet for the new kind
         self.style().polish(self)
         self.icon.setPixmap(

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import (
@@ -21,7 +23,17 @@ from xraydesk.gui.view_overlay import away_from, label_shift
 from xraydesk.viewer.ctr import CTR_POINTS, ctr_text
 from xraydesk.viewer.measure import Point, angle_degrees, distance_text
 
-TOOL_PAN, TOOL_RULER, TOOL_ANGLE, TOOL_CTR = "pan", "ruler", "angle", "ctr"
+
+class Tool(StrEnum):
+    """What a left drag on the image does: pan, or place a measurement's points."""
+
+    PAN = "pan"
+    RULER = "ruler"
+    ANGLE = "angle"
+    CTR = "ctr"  # cardiothoracic ratio
+
+
+TOOL_PAN, TOOL_RULER, TOOL_ANGLE, TOOL_CTR = Tool.PAN, Tool.RULER, Tool.ANGLE, Tool.CTR
 POINTS_NEEDED = {TOOL_RULER: 2, TOOL_ANGLE: 3, TOOL_CTR: CTR_POINTS}
 MEASURE_COLOUR = QColor(90, 220, 255)
 

@@ -7,6 +7,7 @@ run (so ``resume`` continues with exactly the same settings) and with the model 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +26,15 @@ if TYPE_CHECKING:
 
     from xraydesk.model.card import ModelCard
 
-MODES = ("quick", "full")
+
+class TrainingMode(StrEnum):
+    """Quick: a new head on the base model's features; full: every layer trained."""
+
+    QUICK = "quick"
+    FULL = "full"
+
+
+MODES = tuple(m.value for m in TrainingMode)  # plain strings: argparse choices, messages
 SCHEDULES = ("cosine", "onecycle")
 IMBALANCE = ("weights", "sampling", "groups", "pools", "none")
 SCRATCH = "scratch"
