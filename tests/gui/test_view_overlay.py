@@ -98,6 +98,9 @@ def test_loupe_is_centred_on_the_cursor(qtbot, make_window, tmp_path):
     view = window.view
     window.set_magnifier(True)
     cursor = view.mapFromScene(QPointF(80, 100))
+    # from elsewhere first: a move to where the cursor already is (an earlier test put it
+    # there) sends no event, and the loupe would never be drawn
+    qtbot.mouseMove(view.viewport(), view.mapFromScene(QPointF(20, 20)))
     qtbot.mouseMove(view.viewport(), cursor)
     QApplication.processEvents()
     image = view.viewport().grab().toImage()
