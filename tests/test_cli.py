@@ -169,7 +169,7 @@ EPOCH = {
 
 def _train_reports() -> list[TrainProgress]:
     return [
-        TrainProgress(phase="features", message="features", done=3, total=10, eta_s=30.0),
+        TrainProgress(phase="features", message="features", done=3, total=10, eta=30.0),
         TrainProgress(phase="training", done=5, total=10, epochs=2, step=5, steps=10, loss=0.5),
         TrainProgress(phase="training", done=10, total=10, epochs=2, record=EPOCH),
     ]

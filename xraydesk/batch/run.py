@@ -43,13 +43,14 @@ from xraydesk.batch.ledger import BatchAborted, RunLedger
 from xraydesk.batch.memory import reuse_large_allocations
 from xraydesk.batch.prefetch import Slots, ordered_map
 from xraydesk.batch.prepare import Prepared, Preparer, content_hash
-from xraydesk.batch.progress import BatchProgress, WindowedRate
+from xraydesk.batch.progress import BatchProgress, batch_progress
 from xraydesk.batch.rows import ResultRow, describe_write_error
 from xraydesk.batch.run_state import RunCounts, RunStatus
 from xraydesk.batch.threads import Schedule, cpu_cores
 from xraydesk.classifier import Classifier
 from xraydesk.errors import Cancelled, XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
+from xraydesk.progress import Rate
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.verdict import decide_all
 
@@ -116,7 +117,7 @@ class BatchRun:
         self.stats = DiscoveryStats()
         self.summary: RunSummary | None = None
         self._ledger = RunLedger(classifier.card, self.stats)
-        self._meter = WindowedRate()
+        self._meter = Rate()
         self._folders = _FolderWatch(self.inputs)
         self._model: BatchModel | None = None
         self._cpu: CpuShare | None = None
@@ -324,7 +325,7 @@ class BatchRun:
             if total is not None and total < done:  # files added while counting
                 total = done
             self.on_progress(
-                self._meter.progress(done, total, c["classified"], c["reused"], c["failed"])
+                batch_progress(self._meter, done, total, c["classified"], c["reused"], c["failed"])
             )
 
     def _gone_message(self, folder: Path) -> str:

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_progress(p: BatchProgress) -> None:
         assert bar is not None
-        bar.show(p.done, p.total, _progress_text(p))
+        bar.draw(p, _progress_text(p))
 
     batch = BatchRun(args.paths, classifier, options, on_progress=on_progress if bar else None)
     saved = saved_note(options.record)

@@ -1,6 +1,7 @@
 """The command line's one progress display: a tqdm bar on a terminal, nothing on a pipe.
 
-``classify`` and ``train`` both draw through ``TerminalBar``. Piped or redirected
+``classify``, ``validate`` and ``train`` all draw their engine's ``Progress`` records
+(xraydesk.progress) through ``TerminalBar``. Piped or redirected
 output never gets a bar (no carriage returns or escape codes in a log file); the
 callers decide that with ``is_terminal`` and print plain lines instead.
 """
@@ -11,6 +12,8 @@ import time
 from typing import IO
 
 from tqdm import tqdm
+
+from xraydesk.progress import Progress
 
 # "[#####.....] 12/40 text": the count, then what the caller says (rate, ETA, loss...).
 BAR_FORMAT = "[{bar}] {n_fmt}/{total_fmt} {desc}"
@@ -37,8 +40,10 @@ class TerminalBar:
         self._bar: tqdm | None = None  # created on the first report: nothing drawn before
         self._drawn_at = 0.0
 
-    def show(self, done: int, total: int | None, text: str, *, force: bool = False) -> None:
-        """Set the count and the text; redraw if ``interval`` has passed (or ``force``)."""
+    def draw(self, progress: Progress, text: str, *, force: bool = False) -> None:
+        """Show the record's count with ``text``; redraw if ``interval`` has passed (or
+        ``force``). An unknown total (None or 0) draws a count without a bar."""
+        done, total = progress.done, progress.total or None
         if self._bar is None:
             self._bar = tqdm(  # draws itself once, as it is now
                 desc=text,

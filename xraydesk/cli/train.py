@@ -241,7 +241,7 @@ class TrainDisplay:
             self._line(_epoch_line(p.record, p.epochs))
         if self.bar is not None:
             text = _bar_text(p)
-            self.bar.show(p.done, p.total or None, text, force=p.phase != self._last_phase)
+            self.bar.draw(p, text, force=p.phase != self._last_phase)
         elif p.record is None:
             now = time.monotonic()
             # a new phase, a new step (the message changes: each fit of the head), the end
@@ -272,10 +272,10 @@ def _bar_text(p: TrainProgress) -> str:
         parts.append(f"loss {p.loss:.3f}")
     if p.acc is not None:
         parts.append(f"acc {p.acc:.1%}")
-    if p.images_per_s:
-        parts.append(f"{p.images_per_s:.1f} img/s")
-    if p.eta_s is not None:
-        parts.append(f"ETA {format_duration(p.eta_s)}")
+    if p.rate:
+        parts.append(f"{p.rate:.1f} img/s")
+    if p.eta is not None:
+        parts.append(f"ETA {format_duration(p.eta)}")
     return "  ".join(parts)
 
 
@@ -284,10 +284,10 @@ def _status_line(p: TrainProgress) -> str:
     parts = [p.message or p.phase]
     if p.total:
         parts.append(f"{p.done}/{p.total}")
-    if p.images_per_s:
-        parts.append(f"{p.images_per_s:.1f} img/s")
-    if p.eta_s is not None:
-        parts.append(f"ETA {format_duration(p.eta_s)}")
+    if p.rate:
+        parts.append(f"{p.rate:.1f} img/s")
+    if p.eta is not None:
+        parts.append(f"ETA {format_duration(p.eta)}")
     return "  ".join(parts)
 
 

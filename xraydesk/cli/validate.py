@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         images = classify_site(
             labelled,
             classifier,
-            on_progress=(lambda p: bar.show(p.done, p.total, "")) if bar else None,
+            on_progress=(lambda p: bar.draw(p, "")) if bar else None,
         )
     finally:
         if bar is not None:

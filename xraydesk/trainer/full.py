@@ -26,13 +26,14 @@ import torch
 from torch import nn
 
 from xraydesk.errors import Cancelled
+from xraydesk.progress import Rate
 from xraydesk.trainer.batches import batch_iterator
 from xraydesk.trainer.checkpoint import BEST, LAST
 from xraydesk.trainer.config import RunContext, Trained
 from xraydesk.trainer.epoch_record import EpochRecord
 from xraydesk.trainer.forward import run_module
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
-from xraydesk.trainer.progress import SmoothedRate, TrainingError
+from xraydesk.trainer.progress import TrainingError
 
 GRAD_CLIP = 5.0
 EVAL_SPEEDUP = 3.0  # forward-only vs training images/s, until measured
@@ -214,7 +215,7 @@ class _FullRun:
         self.best: dict[str, Any] | None = None
         self.running = (0.0, 0, 0)  # loss sum, correct, seen in the interrupted epoch
         self.failed: list[tuple[str, str]] = []
-        self.meter = SmoothedRate()
+        self.meter = Rate()
         self.eval_rate: float | None = None
         self.last_save = time.monotonic()
 
@@ -298,7 +299,7 @@ class _FullRun:
                 pos.correct += hits
                 pos.seen += len(b.indices)
             pos.step += 1
-            self._emit_step(epoch, global_step, pos, self.meter.update(len(b.indices)))
+            self._emit_step(epoch, global_step, pos, self.meter.add(len(b.indices)))
             if time.monotonic() - self.last_save > cfg.checkpoint_minutes * 60:
                 self.save_last(epoch, pos.step, pos.sums)
                 self.last_save = time.monotonic()
@@ -325,8 +326,8 @@ class _FullRun:
             steps=plan.steps,
             loss=pos.loss_sum / max(pos.seen, 1),
             acc=pos.correct / max(pos.seen, 1),
-            images_per_s=rate,
-            eta_s=eta,
+            rate=rate,
+            eta=eta,
         )
 
     def _validate(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -394,7 +395,7 @@ class _FullRun:
             steps=steps,
             loss=record.train_loss,
             acc=record.train_acc,
-            images_per_s=self.meter.rate,
+            rate=self.meter.rate,
             record=record.to_dict(),
         )
 

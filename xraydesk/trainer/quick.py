@@ -30,13 +30,14 @@ import numpy as np
 from xraydesk import paths
 from xraydesk.model.device import DeviceChoice
 from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.progress import Rate
 from xraydesk.trainer.batches import batch_iterator
 from xraydesk.trainer.config import RunContext, Trained
 from xraydesk.trainer.dataset import Sample
 from xraydesk.trainer.forward import Forward, run_forward, torch_forward
 from xraydesk.trainer.logistic import SoftmaxFit, balanced_weights, fit_softmax
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
-from xraydesk.trainer.progress import Reporter, SmoothedRate
+from xraydesk.trainer.progress import Reporter
 
 if TYPE_CHECKING:
     from torch import nn
@@ -155,21 +156,21 @@ def extract_features(
             found[i] = features
     missing = [i for i in range(len(samples)) if i not in found]
     total = len(samples)
-    meter = SmoothedRate()
+    meter = Rate()
 
     def on_batch(done: int, _total: int, out: np.ndarray, idx: list[int], ok: list[bool]) -> None:
         for row, i, good in zip(out, idx, ok, strict=True):
             if good:
                 cache.put(samples[i].sha256, row)
-        rate = meter.update(len(idx))
+        rate = meter.add(len(idx))
         left = len(missing) - done
         reporter.emit(
             "features",
             message=f"Computing image features ({len(found)} cached)",
             done=len(found) + done,
             total=total,
-            images_per_s=rate,
-            eta_s=left / rate if rate else None,
+            rate=rate,
+            eta=left / rate if rate else None,
         )
 
     reporter.emit("features", message="Computing image features", done=len(found), total=total)

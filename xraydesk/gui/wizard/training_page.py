@@ -131,10 +131,10 @@ class TrainingPage(QWizardPage):
             self.bar.setRange(0, 0)
         if p.epochs:
             self.epoch_label.setText(f"Epoch {p.epoch} of {p.epochs}")
-        if p.images_per_s:
-            self.speed_label.setText(f"{p.images_per_s:.1f} images/s")
-        if p.eta_s is not None:
-            self.eta_label.setText(f"Time left {format_duration(p.eta_s, rounded=True)}")
+        if p.rate:
+            self.speed_label.setText(f"{p.rate:.1f} images/s")
+        if p.eta is not None:
+            self.eta_label.setText(f"Time left {format_duration(p.eta, rounded=True)}")
         if p.phase == "training" and p.steps and p.loss is not None and p.record is None:
             x = (p.epoch - 1) + p.step / p.steps
             self.loss_chart.add_point("training", x, p.loss, TRAIN_COLOR)
