@@ -90,3 +90,20 @@ def test_training_modes_are_the_strings_cards_and_the_cli_use() -> None:
 
     assert MODES == ("quick", "full") and all(type(m) is str for m in MODES)
     assert TrainingMode("full") is TrainingMode.FULL and TrainingMode.QUICK == "quick"
+
+
+def test_training_stages_are_the_phase_strings_in_run_order() -> None:
+    from xraydesk.trainer.progress import PHASES, TrainingStage
+
+    assert PHASES == (
+        "checking",
+        "splitting",
+        "features",
+        "head",
+        "training",
+        "evaluating",
+        "saving",
+        "done",
+    )
+    assert [s.value for s in TrainingStage] == list(PHASES)
+    assert all(type(p) is str for p in PHASES) and TrainingStage("head") is TrainingStage.HEAD

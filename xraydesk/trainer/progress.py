@@ -12,12 +12,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from xraydesk.errors import Cancelled, XRayDeskError
 from xraydesk.progress import Progress
 
-PHASES = ("checking", "splitting", "features", "head", "training", "evaluating", "saving", "done")
+
+class TrainingStage(StrEnum):
+    """A training run's phase (``TrainProgress.phase``), in the order a run goes through."""
+
+    CHECKING = "checking"  # reading and checking the data
+    SPLITTING = "splitting"  # the patient-grouped split
+    FEATURES = "features"  # quick mode: the base model's features
+    HEAD = "head"  # quick mode: fitting the head
+    TRAINING = "training"  # full mode: the epochs
+    EVALUATING = "evaluating"
+    SAVING = "saving"
+    DONE = "done"
+
+
+PHASES = tuple(stage.value for stage in TrainingStage)
 
 
 class TrainingError(XRayDeskError):
