@@ -455,8 +455,8 @@ def progress_printer():
         if p.record is not None or changed or now - last["time"] > 30:
             last.update(time=now, phase=p.phase)
             extra = f" loss {p.loss:.3f} acc {p.acc:.3f}" if p.loss is not None else ""
-            rate = f" {p.images_per_s:.1f} img/s" if p.images_per_s else ""
-            eta = f" eta {p.eta_s:.0f}s" if p.eta_s is not None else ""
+            rate = f" {p.rate:.1f} img/s" if p.rate else ""
+            eta = f" eta {p.eta:.0f}s" if p.eta is not None else ""
             print(f"[{p.phase}] {p.message} {p.done}/{p.total}{extra}{rate}{eta}", flush=True)
             if p.record is not None:
                 print(f"  epoch record: {json.dumps(p.record)}", flush=True)
