@@ -16,6 +16,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+# Tests that start a real outside component (Orthanc, local Spark with its Java runtime)
+# through these fixtures are integration tests, marked so automatically; tests that start
+# one themselves (Xvfb, Prometheus, a PyInstaller build) carry the mark in their file.
+# The quick local run leaves them out: pytest -m "not slow and not integration".
+INTEGRATION_FIXTURES = frozenset({"orthanc_server", "spark"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 def _data_root() -> Path:
     return Path(os.environ.get("XRAYDESK_TEST_DATA", DEFAULT_DATA))
 

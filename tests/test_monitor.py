@@ -226,6 +226,7 @@ def _query(port: int, promql: str) -> dict[tuple, float]:
     }
 
 
+@pytest.mark.integration
 def test_prometheus_scrapes_the_node_while_images_arrive(test_classifier, tmp_path):
     """A real Prometheus (1 s scrapes) reads the node's endpoint while pynetdicom stores
     images; what its query API reports matches the worklist, class by class."""

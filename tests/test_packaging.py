@@ -518,6 +518,7 @@ def _build(*options: str) -> tuple[subprocess.CompletedProcess, str]:
     os.environ.get("XRAYDESK_BUILD_TEST") != "1",
     reason="the PyInstaller build takes minutes and gigabytes: set XRAYDESK_BUILD_TEST=1",
 )
+@pytest.mark.integration
 def test_frozen_build_passes_its_self_test():
     """python packaging/build.py: PyInstaller, the frozen self-test, the archive."""
     started = time.time()
@@ -540,6 +541,7 @@ def test_frozen_build_passes_its_self_test():
     os.environ.get("XRAYDESK_BUILD_TEST") != "1",
     reason="the PyInstaller build takes minutes and gigabytes: set XRAYDESK_BUILD_TEST=1",
 )
+@pytest.mark.integration
 def test_frozen_light_build_passes_its_self_test():
     """python packaging/build.py --light: no torch in the bundle, the frozen self-test
     passes on ONNX Runtime, the -light- archive, and the folder within issue 13's 600 MB."""

@@ -19,6 +19,8 @@ from tests.conftest import REPO_ROOT
 from tests.xserver import XServer, XServerMissing
 from xraydesk import qt_preflight
 
+pytestmark = pytest.mark.integration  # a real X server (Xvfb and openbox) per test
+
 REAL_X_FILES = ("tests/gui/test_all_actions.py", "tests/gui/test_first_launch.py")
 RUN_TIMEOUT_S = 900
 
