@@ -276,7 +276,7 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         ([str(flat), "--labels", str(tmp / "none.csv")], "labels file does not exist"),
         ([str(odd), "--map", "fracture=skip"], "no labelled image left"),
         ([str(flat), "--labels", str(ragged)], "'tumour' (from"),
-        ([str(odd), "--map", "fracture=normal", "-o", str(blocked / "r")], "--out: cannot"),
+        ([str(odd), "--map", "fracture=normal", "-o", str(blocked / "r")], "cannot write there"),
         ([str(odd), "--map", "fracture=normal", "--sample", "0"], "--sample 0"),
         (["--map", "a=b", str(odd)], "no class 'b'"),
     ]

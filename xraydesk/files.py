@@ -152,3 +152,16 @@ def read_error(exc: OSError) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied: the file cannot be read"
     return f"cannot read the file ({exc.strerror or exc})"
+
+
+def special_file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, for messages that refuse to read it."""
+    import stat
+
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"

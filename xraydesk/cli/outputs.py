@@ -24,7 +24,7 @@ def saved_note(recorded: bool) -> str:
     return STORED if recorded else NOT_STORED
 
 
-def check_writable_folder(folder: Path, option: str) -> None:
+def check_writable_folder(folder: Path, option: str, consequence: str = NOTHING_CLASSIFIED) -> None:
     """Create ``folder`` if needed and write (then remove) a probe file in it; raise a
     clear error naming the option, the folder and the cause. A probe, not ``os.access``:
     the permission bits do not tell about read-only mounts, full disks or root."""
@@ -35,7 +35,7 @@ def check_writable_folder(folder: Path, option: str) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise XRayDeskError(
-            f"{option} {folder}: cannot write there ({_cause(exc)}); {NOTHING_CLASSIFIED}"
+            f"{option} {folder}: cannot write there ({_cause(exc)}); {consequence}"
         ) from exc
 
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from xraydesk.cli.outputs import check_writable_folder
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 
     out_json = args.out.with_name(args.out.name + ".json")
     out_pdf = args.out.with_name(args.out.name + ".pdf")
-    _check_out_folder(out_json.parent)
+    check_writable_folder(out_json.parent, "--out", "nothing was validated")
     card = resolve_model(args.model)  # before the images are listed: a typo fails fast
     labelled = load_labelled(
         args.folder,
@@ -213,21 +214,3 @@ def _probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r}: give a probability between 0 and 1")
     return value
-
-
-def _check_out_folder(folder: Path) -> None:
-    """Make the report's folder and write a probe file in it, or say why it cannot be
-    done, before any image is classified (permission bits miss read-only mounts)."""
-    import os
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=".xraydesk-probe-", dir=folder)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise XRayDeskError(
-            f"--out: cannot write in the folder {folder} ({exc.strerror or exc}); "
-            "nothing was validated"
-        ) from exc

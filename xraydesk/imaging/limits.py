@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from xraydesk.errors import ImageLoadError
-from xraydesk.files import read_error
+from xraydesk.files import read_error, special_file_kind
 
 MAX_PIXELS = 50_000_000  # ~7000 x 7000: far above any radiograph, far below a decompression bomb
 # 2 GiB: above any radiograph file (a 7000 x 7000 x 16-bit frame is 98 MB; long
@@ -33,7 +33,7 @@ def check_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) ->
     if stat.S_ISDIR(info.st_mode):
         raise ImageLoadError(p, "is a folder, not an image file")
     if not stat.S_ISREG(info.st_mode):
-        raise ImageLoadError(p, f"not a regular file ({_kind(info.st_mode)}): not read")
+        raise ImageLoadError(p, f"not a regular file ({special_file_kind(info.st_mode)}): not read")
     if info.st_size == 0:
         raise ImageLoadError(p, "empty file (0 bytes)")
     if info.st_size > max_bytes:
@@ -43,16 +43,6 @@ def check_file(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) ->
             "for an image file: not read",
         )
     return info
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
 
 
 def check_size(path: Path, rows: int, columns: int, max_pixels: int) -> None:

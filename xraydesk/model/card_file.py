@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from xraydesk.errors import ModelError
-from xraydesk.files import read_error
+from xraydesk.files import read_error, special_file_kind
 
 # The bundled cards are about 210 KB (most of it the out-of-distribution statistics);
 # a card 40 times that is not one XRayDesk wrote.
@@ -79,19 +79,10 @@ def _check(path: Path, info: os.stat_result, max_bytes: int) -> None:
     if stat.S_ISDIR(mode):
         raise ModelError(f"{path}: is a folder, not a model card")
     if not stat.S_ISREG(mode):
-        raise ModelError(f"{path}: not a regular file ({_kind(mode)}): not read as a model card")
+        kind = special_file_kind(mode)
+        raise ModelError(f"{path}: not a regular file ({kind}): not read as a model card")
     if info.st_size > max_bytes:
         raise ModelError(
             f"{path}: model card too large ({info.st_size:,} bytes exceeds the limit of "
             f"{max_bytes:,}): not read"
         )
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
