@@ -113,3 +113,17 @@ def wait_for(qtbot, window, until: str, action) -> None:
 def open_and_wait(qtbot, window, path: Path, until: str = "overlay_shown") -> None:
     """Open through the window's one entry point and wait for the named signal."""
     wait_for(qtbot, window, until, lambda: window.open_path(path))
+
+
+@pytest.fixture
+def panel(qtbot, test_model_path):
+    """A shown batch panel on the session's small test model (a file may define its own)."""
+    from xraydesk.gui.batch_panel import BatchPanel
+
+    widget = BatchPanel()
+    widget.set_model(test_model_path, "cpu")
+    widget.resize(900, 600)
+    qtbot.addWidget(widget)
+    widget.show()
+    yield widget
+    widget.shutdown()

@@ -25,17 +25,6 @@ WAIT_MS = 120_000
 
 
 @pytest.fixture
-def panel(qtbot, test_model_path):
-    widget = BatchPanel()
-    widget.set_model(test_model_path, "cpu")
-    widget.resize(900, 600)
-    qtbot.addWidget(widget)
-    widget.show()
-    yield widget
-    widget.shutdown()
-
-
-@pytest.fixture
 def folder(tmp_path: Path) -> Path:
     return make_folder(tmp_path / "study")
 

@@ -12,7 +12,6 @@ import csv
 import itertools
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
@@ -31,17 +30,6 @@ from xraydesk.trust.codes import (
 
 WAIT_MS = 120_000
 CLASSES = [("normal", "Normal"), ("pneumonia", "Pneumonia")]
-
-
-@pytest.fixture
-def panel(qtbot, test_model_path):
-    widget = BatchPanel()
-    widget.set_model(test_model_path, "cpu")
-    widget.resize(900, 600)
-    qtbot.addWidget(widget)
-    widget.show()
-    yield widget
-    widget.shutdown()
 
 
 def _rows(folder: Path, count: int) -> list[ResultRow]:
