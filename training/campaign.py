@@ -196,7 +196,9 @@ def job_command(job: Job, root: Path, data: Path, source: Path) -> list[str]:
 
 
 class Progress:
-    """Reads a job's output lines; every minute, one line to campaign.log and status.json."""
+    """Reads a job's output lines; one line to campaign.log and status.json when the
+    phase or epoch changes and otherwise every minute, so even a run that lasts seconds
+    leaves its rate in the log."""
 
     def __init__(self, root: Path, job: Job, position: str) -> None:
         self.root, self.job, self.position = root, job, position
@@ -211,6 +213,7 @@ class Progress:
                 self.log(line.strip())
             return
         epoch = EPOCH.search(match["message"])
+        stage = (self.status.get("phase"), self.status.get("epoch"))
         self.status.update(
             phase=match["phase"],
             done=int(match["done"]),
@@ -221,7 +224,8 @@ class Progress:
             self.status["images_per_s"] = float(match["rate"])
         if match["eta"]:
             self.status["eta_s"] = int(match["eta"])
-        if time.monotonic() - self.last_log >= LOG_EVERY_S:
+        changed = stage != (self.status["phase"], self.status["epoch"])
+        if changed or time.monotonic() - self.last_log >= LOG_EVERY_S:
             self.log()
 
     def log(self, text: str | None = None) -> None:
