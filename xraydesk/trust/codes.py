@@ -17,6 +17,7 @@ OUTSIDE_POPULATION = "outside_population"  # the patient is outside the card's p
 CARD_UNVERIFIED = "card_unverified"  # the model card has no integrity record
 INDETERMINATE = "indeterminate"  # below the site profile's top-probability threshold
 PROFILE_REFUSED = "site_profile_refused"  # the site profile was edited or is another model's
+EVIDENCE_OUTSIDE_LUNGS = "evidence_outside_lungs"  # the heat map lies mostly outside the lungs
 
 WARNING_CODES = (
     NOT_CHEST,
@@ -29,6 +30,7 @@ WARNING_CODES = (
     CARD_UNVERIFIED,
     INDETERMINATE,
     PROFILE_REFUSED,
+    EVIDENCE_OUTSIDE_LUNGS,
 )
 
 # Short names people read (tables, badges); the code stays in tooltips and files.
@@ -43,6 +45,7 @@ WARNING_LABELS = {
     CARD_UNVERIFIED: "Unverified model card",
     INDETERMINATE: "Indeterminate",
     PROFILE_REFUSED: "Site profile refused",
+    EVIDENCE_OUTSIDE_LUNGS: "Evidence outside the lungs",
 }
 
 
