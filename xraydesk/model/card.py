@@ -25,7 +25,13 @@ from typing import Any
 from xraydesk.errors import ModelError
 from xraydesk.files import write_atomic
 from xraydesk.model.anchor import check_anchor
-from xraydesk.model.card_file import MEANING_FIELDS, meaning_hash, read_card_json
+from xraydesk.model.card_file import (  # MEANING_FIELDS: tests import it from here
+    MEANING_FIELDS,  # noqa: F401
+    meaning_fields,
+    meaning_hash,
+    read_card_json,
+)
+from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.preprocessing import Preprocessing
 
 CARD_FORMAT = "xraydesk-model/1"
@@ -170,6 +176,9 @@ class ModelCard:
     created: str = field(default_factory=lambda: _dt.date.today().isoformat())
     licence: str = ""
     population: Population = field(default_factory=Population)
+    # Below its confidence the model names no class (``model.operating_rule``); None: the
+    # model answers every image (cards made before the rule existed).
+    operating_rule: OperatingRule | None = None
     # Where the card was read from; not saved.
     path: Path | None = field(default=None, compare=False)
     source: str = field(default="file", compare=False)  # "bundled", "user" or "file"
@@ -197,7 +206,7 @@ class ModelCard:
 
     def to_dict(self) -> dict[str, Any]:
         data = self._content()
-        data["integrity"] = {"covers": list(MEANING_FIELDS), "sha256": meaning_hash(data)}
+        data["integrity"] = {"covers": meaning_fields(data), "sha256": meaning_hash(data)}
         return data
 
     def _content(self) -> dict[str, Any]:
@@ -223,7 +232,9 @@ class ModelCard:
             "created": self.created,
             "licence": self.licence,
             "population": self.population.to_dict(),
-        }
+        } | (
+            {} if self.operating_rule is None else {"operating_rule": self.operating_rule.to_dict()}
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
@@ -263,6 +274,7 @@ class ModelCard:
                 created=str(data.get("created", "")),
                 licence=str(data.get("licence", "")),
                 population=Population.from_dict(data.get("population")),
+                operating_rule=OperatingRule.from_dict(data.get("operating_rule"), where),
                 path=path,
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
@@ -301,9 +313,10 @@ def _check_integrity(data: dict[str, Any], where: str) -> bool:
         raise ModelError(f"{where}: malformed integrity record")
     if integrity["sha256"] != meaning_hash(data):
         raise ModelError(
-            f"{where}: the card's classes, preprocessing, temperature or weights entry were "
-            "changed after the model was made (integrity hash mismatch); results from it "
-            "could be mislabelled, so it is not loaded. Restore the original card."
+            f"{where}: the card's classes, preprocessing, temperature, operating rule or "
+            "weights entry were changed after the model was made (integrity hash mismatch); "
+            "results from it could be mislabelled, so it is not loaded. Restore the original "
+            "card."
         )
     return True
 

@@ -26,11 +26,19 @@ from xraydesk.files import read_error, special_file_kind
 MAX_CARD_BYTES = 8 * 1024**2
 # The fields a result depends on; a card's integrity hash covers exactly these.
 MEANING_FIELDS = ("architecture", "classes", "preprocessing", "temperature", "weights")
+# Result-bearing fields that cards made before them lack: hashed only when present, so an
+# older card keeps its hash, and deleting one from a card that had it is an edit.
+OPTIONAL_MEANING_FIELDS = ("operating_rule",)
+
+
+def meaning_fields(data: dict[str, Any]) -> list[str]:
+    """The fields the integrity hash of this card's JSON covers."""
+    return [*MEANING_FIELDS, *(k for k in OPTIONAL_MEANING_FIELDS if data.get(k) is not None)]
 
 
 def meaning_hash(data: dict[str, Any]) -> str:
     """sha256 of the result-bearing fields of a card's JSON, in a canonical form."""
-    meaning = {key: data.get(key) for key in MEANING_FIELDS}
+    meaning = {key: data.get(key) for key in meaning_fields(data)}
     canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 

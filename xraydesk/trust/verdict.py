@@ -13,6 +13,10 @@ then its rule: a top probability below its threshold withholds the class (predic
 None, ``indeterminate`` kept, warning ``indeterminate``); classes at or above their
 per-class threshold are listed in ``site_positive``. A refused profile is not applied
 and every result carries ``site_profile_refused``.
+
+Without an adopted profile the model card's operating rule (``model.operating_rule``,
+applied in ``trust.card_rule``) withholds the class the same way below its threshold;
+an adopted site profile's rule replaces the card's.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 
 from xraydesk.classifier import Classifier, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import ImageMetadata
+from xraydesk.trust.card_rule import card_indeterminate_warning, card_rule
 from xraydesk.trust.card_trust import card_warnings
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.ood import OODStatistics
@@ -101,6 +106,10 @@ def decide(
         return Verdict(None, tuple(warnings), score, str(exc))
     profile = state.profile if state is not None else None
     if profile is None:
+        rule = card_rule(classifier.card)  # the card's operating rule, when it has one
+        if rule is not None and rule.indeterminate(probs):
+            warnings.append(card_indeterminate_warning(classifier.card, rule, probs))
+            return Verdict(None, tuple(warnings), score, None, prediction)
         return Verdict(prediction, tuple(warnings), score)
     # the site's temperature before the probabilities, then its operating rule
     probs = profile.tempered(probs, classifier.card.temperature)

@@ -1,0 +1,34 @@
+"""The model card's operating rule (``model.operating_rule``), as the one verdict applies it.
+
+Where no site profile is adopted, an answer below the card's threshold is withheld as
+indeterminate (prediction None, the withheld answer kept in ``Verdict.indeterminate``);
+an adopted site profile's rule replaces the card's (``trust.site_rule``). The warning
+says whose rule it was, its threshold, and what the rule was chosen from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xraydesk.model.card import ModelCard
+from xraydesk.model.operating_rule import OperatingRule, confidence_of
+from xraydesk.trust.codes import INDETERMINATE, ResultWarning
+
+
+def card_rule(card: ModelCard) -> OperatingRule | None:
+    """The card's rule, None when it has none (the model then answers every image)."""
+    return getattr(card, "operating_rule", None)
+
+
+def card_indeterminate_warning(
+    card: ModelCard, rule: OperatingRule, probabilities: np.ndarray
+) -> ResultWarning:
+    """Why an answer is withheld as indeterminate under the model card's operating rule."""
+    value = float(confidence_of(probabilities, rule.measure))
+    return ResultWarning(
+        INDETERMINATE,
+        f"The {rule.measure_words} is {value:.1%}, below the model card's threshold of "
+        f"{rule.threshold:.0%} ({card.label}'s operating rule, chosen from "
+        f"{rule.source_text}): the model is not sure, so no class is given; read the image "
+        "without the model's answer.",
+    )
