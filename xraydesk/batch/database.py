@@ -20,6 +20,13 @@ name). ``raw_path`` was added to schema 1 in place: older versions ignore it.
 ``[{"code": ..., "message": ...}]`` (``[]``: checked, nothing found). It was also added in
 place; rows from before it have NULL there (never checked), so they are not reused: a
 re-run classifies those files again and checks them.
+
+``indeterminate`` is 1 for a row classified without a class named (the one verdict's
+``is_indeterminate``: the operating rule, or the input gate): ``prediction`` NULL,
+``error`` NULL, ``probabilities`` those of the answer withheld. 0 for every other row.
+Added in place too (``stored_columns.add_column``); rows from before it have NULL
+there: they are not reused (a gate-flagged film then still had a class), and read back
+as indeterminate when they have neither a class nor an error.
 """
 
 from __future__ import annotations
@@ -38,12 +45,19 @@ from pathlib import Path
 from xraydesk import paths
 from xraydesk.batch.rows import ResultRow, display_text
 from xraydesk.batch.run_state import RunCounts, RunStatus, run_status
+from xraydesk.batch.stored_columns import (
+    add_column,
+    raw_path,
+    stored_indeterminate,
+    stored_path,
+    warnings_from,
+    warnings_json,
+)
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import process_alive
 from xraydesk.model.card import ModelCard
 from xraydesk.model.site_profile import site_profile_key
 from xraydesk.sqlite_threads import SqliteStore
-from xraydesk.trust.codes import ResultWarning
 
 DB_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
@@ -92,7 +106,8 @@ CREATE TABLE IF NOT EXISTS results (
     classified_at TEXT,
     reused INTEGER NOT NULL DEFAULT 0,
     raw_path BLOB,                   -- the name's bytes when it is not UTF-8, else NULL
-    warnings TEXT                    -- JSON [{code, message}]; NULL: made before checks
+    warnings TEXT,                   -- JSON [{code, message}]; NULL: made before checks
+    indeterminate INTEGER            -- 1: classified, no class named; NULL: made before it
 );
 CREATE INDEX IF NOT EXISTS results_by_run ON results(run_id, seq);
 CREATE INDEX IF NOT EXISTS results_by_content ON results(model_key, sha256)
@@ -175,8 +190,9 @@ class ResultStore(SqliteStore):
                 f"(schema {version}); update XRayDesk or move the file away"
             )
         conn.executescript(_SCHEMA)
-        _add_raw_path(conn)
-        _add_column(conn, "warnings", "TEXT")
+        add_column(conn, "raw_path", "BLOB")
+        add_column(conn, "warnings", "TEXT")
+        add_column(conn, "indeterminate", "INTEGER")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.commit()
 
@@ -216,8 +232,8 @@ class ResultStore(SqliteStore):
         """Insert rows (not committed yet: ``commit`` makes them durable)."""
         self._connection().executemany(
             "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
-            " probabilities, error, seconds, classified_at, reused, raw_path, warnings)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " probabilities, error, seconds, classified_at, reused, raw_path, warnings,"
+            " indeterminate) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     run_id,
@@ -231,8 +247,9 @@ class ResultStore(SqliteStore):
                     row.seconds,
                     row.classified_at,
                     int(row.reused),
-                    _raw_path(row.path),
-                    _warnings_json(row.warnings),
+                    raw_path(row.path),
+                    warnings_json(row.warnings),
+                    int(row.indeterminate),
                 )
                 for k, row in enumerate(rows)
             ],
@@ -285,25 +302,27 @@ class ResultStore(SqliteStore):
                 "SELECT path, raw_path, prediction, probabilities, seconds, classified_at,"
                 " warnings FROM results"
                 " WHERE model_key = ? AND sha256 = ? AND error IS NULL AND reused = 0"
-                " AND warnings IS NOT NULL ORDER BY id DESC LIMIT 1",
+                " AND warnings IS NOT NULL AND indeterminate IS NOT NULL"
+                " ORDER BY id DESC LIMIT 1",
                 (key, sha256),
             )
             .fetchone()
         )
         if record is None:
             return None
-        path, raw_path, prediction, probabilities, seconds, classified_at, warnings = record
+        path, raw, prediction, probabilities, seconds, classified_at, warnings = record
         return ResultRow(
-            path=_stored_path(path, raw_path),
+            path=stored_path(path, raw),
             model="",
             prediction=prediction,
-            # None: withheld by the verdict without an error (a site profile's indeterminate)
+            # prediction None without an error: indeterminate (only such rows are reused)
             probabilities=json.loads(probabilities) if probabilities is not None else None,
+            indeterminate=prediction is None,
             content_hash=sha256,
             seconds=float(seconds or 0.0),
             classified_at=classified_at,
             reused=True,
-            warnings=_warnings_from(warnings),
+            warnings=warnings_from(warnings),
         )
 
     def runs(self, limit: int | None = None) -> list[RunInfo]:
@@ -333,16 +352,18 @@ class ResultStore(SqliteStore):
         while True:
             records = conn.execute(
                 "SELECT seq, path, raw_path, sha256, prediction, probabilities, error, seconds,"
-                " classified_at, reused, warnings FROM results WHERE run_id = ? AND seq > ?"
+                " classified_at, reused, warnings, indeterminate FROM results"
+                " WHERE run_id = ? AND seq > ?"
                 " ORDER BY seq LIMIT ?",
                 (run_id, last, chunk),
             ).fetchall()
             if not records:
                 return
-            for seq, path, raw, sha, prediction, probs, error, seconds, at, reused, w in records:
+            for record in records:
+                seq, path, raw, sha, prediction, probs, error, seconds, at, reused, w, flag = record
                 last = seq
                 yield ResultRow(
-                    path=_stored_path(path, raw),
+                    path=stored_path(path, raw),
                     model=info.model,
                     prediction=prediction,
                     probabilities=json.loads(probs) if probs is not None else None,
@@ -351,7 +372,8 @@ class ResultStore(SqliteStore):
                     seconds=float(seconds or 0.0),
                     classified_at=at,
                     reused=bool(reused),
-                    warnings=_warnings_from(w),
+                    warnings=warnings_from(w),
+                    indeterminate=stored_indeterminate(flag, prediction, error),
                 )
 
     def row_count(self, run_id: int) -> int:
@@ -365,62 +387,6 @@ class ResultStore(SqliteStore):
     def integrity_ok(self) -> bool:
         record = self._connection().execute("PRAGMA integrity_check").fetchone()
         return record is not None and record[0] == "ok"
-
-
-def _add_raw_path(conn: sqlite3.Connection) -> None:
-    """Add ``raw_path`` to a database made before it existed (another process may be
-    doing the same at this moment: its column is as good as ours)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
-    if "raw_path" in columns:
-        return
-    try:
-        conn.execute("ALTER TABLE results ADD COLUMN raw_path BLOB")
-    except sqlite3.OperationalError as exc:
-        if "duplicate column" not in str(exc):
-            raise
-
-
-def _add_column(conn: sqlite3.Connection, name: str, kind: str) -> None:
-    """Add a column to ``results`` of a database made before it existed (as ``raw_path``)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
-    if name in columns:
-        return
-    try:
-        conn.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
-    except sqlite3.OperationalError as exc:
-        if "duplicate column" not in str(exc):
-            raise
-
-
-def _warnings_json(warnings: list[ResultWarning]) -> str:
-    return json.dumps([w.to_dict() for w in warnings], ensure_ascii=False)
-
-
-def _warnings_from(text: str | None) -> list[ResultWarning]:
-    """Stored warnings; a code this version does not know is kept out, not an error."""
-    if not text:
-        return []
-    found = []
-    for item in json.loads(text):
-        try:
-            found.append(ResultWarning.from_dict(item))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return found
-
-
-def _raw_path(path: Path) -> bytes | None:
-    """The bytes of a name that is not valid UTF-8 (None for every other name)."""
-    text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(text)
-    return None
-
-
-def _stored_path(text: str, raw: bytes | None) -> Path:
-    return Path(os.fsdecode(raw)) if raw is not None else Path(text)
 
 
 _RUN_COLUMNS = (

@@ -51,6 +51,8 @@ class Prepared:
     seconds: float = 0.0
     missing: bool = False
     warnings: list[ResultWarning] | None = None  # the input gate's, for the row
+    # what auto-orient corrected before classifying (rotated/inverted notes, not withheld)
+    corrections: list[ResultWarning] | None = None
     metadata: ImageMetadata | None = None  # the patient's age for the verdict's population
 
 
@@ -104,7 +106,7 @@ class Preparer:
             return Prepared(path, sha256=sha, row=known)
         try:
             xray = load_xray(path)
-            xray, unit, warnings = self._gated(xray)
+            xray, unit, warnings, corrections = self._gated(xray)
             tensor = self.classifier.preprocessing.from_unit(unit)
         except ImageLoadError as exc:
             row = self.error_row(path, exc.cause, time.perf_counter() - start, sha)
@@ -116,17 +118,25 @@ class Preparer:
         keep = xray if self.keep_xray else None
         seconds = time.perf_counter() - start
         return Prepared(
-            path, sha, tensor, keep, seconds=seconds, warnings=warnings, metadata=xray.metadata
+            path,
+            sha,
+            tensor,
+            keep,
+            seconds=seconds,
+            warnings=warnings,
+            corrections=corrections,
+            metadata=xray.metadata,
         )
 
     def _gated(self, xray: XRay):
         """The input gate on the rendered image; with ``auto_orient`` a confidently rotated
-        or inverted image is corrected in memory and gated again. The warnings keep the
-        rotated/inverted codes, saying the result is from the corrected image."""
+        or inverted image is corrected in memory and gated again. The corrections keep the
+        rotated/inverted codes, saying the result is from the corrected image; they do not
+        withhold its class (the corrected image's own gate warnings do)."""
         unit = xray.render()
         gate = self.gate.check_unit(xray, unit)
         if not (self.auto_orient and gate.correctable):
-            return xray, unit, list(gate.warnings)
+            return xray, unit, list(gate.warnings), []
         fixed = corrected(xray, gate)
         unit = fixed.render()
         again = self.gate.check_unit(fixed, unit)
@@ -137,7 +147,7 @@ class Preparer:
             for w in gate.warnings
             if w.code in (ROTATED, INVERTED)
         ]  # fmt: skip
-        return fixed, unit, notes + [w for w in again.warnings if w.code not in (ROTATED, INVERTED)]
+        return fixed, unit, [w for w in again.warnings if w.code not in (ROTATED, INVERTED)], notes
 
     def _known(self, path: Path, sha: str) -> ResultRow | None:
         """The row this model already made for this content, renamed to ``path``."""

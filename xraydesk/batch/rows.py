@@ -3,7 +3,8 @@
 Export formats (documented for users in ``xraydesk classify --help``):
 
 - CSV: one header line, then one line per file: path, sha256, model, prediction,
-  ``p_<class id>`` for every class in the model's order, seconds, classified_at,
+  indeterminate (``true``/``false``), withheld_prediction, ``p_<class id>`` for every
+  class in the model's order, seconds, classified_at,
   reused, warnings (the stable codes of ``xraydesk.trust.codes``, separated by ``;``,
   empty when none; as in the Spark output), error, frames (the source's frame count:
   only frame 1 of a multi-frame file is classified; empty where not known, since rows
@@ -20,6 +21,14 @@ Export formats (documented for users in ``xraydesk classify --help``):
   warnings as ``{"code", "message"}`` objects for people. A flagged file still has its row.
   ``"frames"`` is the source's frame count (null where not known) and, for a multi-frame
   source, ``"note"`` says that frame 1 of N was classified.
+
+Indeterminate (the one verdict, ``trust.verdict``): a file classified without a class
+named, because its top probability is below the operating rule's threshold (warning
+``indeterminate``) or the input gate flagged the image (``not_chest``, ``rotated``...,
+whose numbers the viewer hides behind "Show anyway"), has ``prediction`` null (empty)
+and ``indeterminate`` true; its probabilities are kept for reference, and the top class
+it would have named is only under ``withheld_prediction``. Every other row has
+``indeterminate`` false and ``withheld_prediction`` null.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from typing import IO, Any
 from xraydesk.errors import XRayDeskError
 from xraydesk.files import SideFile
 from xraydesk.trust.codes import ResultWarning
+from xraydesk.trust.verdict import Verdict
 
 
 @dataclass
@@ -53,6 +63,28 @@ class ResultRow:
     warnings: list[ResultWarning] = field(default_factory=list)
     # Frames in the source: only frame 1 is classified (None: not known, e.g. reused rows)
     frames: int | None = None
+    # classified, yet no class named (``Verdict.is_indeterminate``): ``prediction`` is
+    # None, ``probabilities`` the withheld answer's
+    indeterminate: bool = False
+
+    @property
+    def withheld_prediction(self) -> str | None:
+        """The top class an indeterminate row does not name (None for every other row)."""
+        if not self.indeterminate or not self.probabilities:
+            return None
+        return max(self.probabilities, key=lambda c: self.probabilities[c])  # type: ignore[index]
+
+    def take_verdict(self, verdict: Verdict, class_ids: Sequence[str]) -> None:
+        """The one verdict's outcome on this row: its class, or none with the withheld
+        answer's probabilities (indeterminate), or its error; and its warnings."""
+        shown = verdict.prediction or verdict.indeterminate
+        self.prediction = verdict.predicted
+        self.indeterminate = verdict.is_indeterminate
+        self.probabilities = (
+            None if shown is None else {c: shown.probabilities[c] for c in class_ids}
+        )
+        self.error = verdict.error
+        self.warnings = list(verdict.warnings)
 
     @property
     def frame_note(self) -> str | None:
@@ -86,6 +118,8 @@ class ResultRow:
             "sha256": self.content_hash,
             "model": self.model,
             "prediction": self.prediction,
+            "indeterminate": self.indeterminate,
+            "withheld_prediction": self.withheld_prediction,
             "probabilities": self.probabilities,
             "error": self.error,
             "seconds": round(self.seconds, 6),
@@ -104,6 +138,8 @@ def csv_header(class_ids: Sequence[str]) -> list[str]:
         "sha256",
         "model",
         "prediction",
+        "indeterminate",
+        "withheld_prediction",
         *(f"p_{cid}" for cid in class_ids),
         "seconds",
         "classified_at",
@@ -154,6 +190,8 @@ def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
         csv_safe(row.content_hash or ""),
         csv_safe(row.model),
         csv_safe(row.prediction or ""),
+        "true" if row.indeterminate else "false",
+        csv_safe(row.withheld_prediction or ""),
         *cells,
         f"{row.seconds:.4f}",
         csv_safe(row.classified_at or ""),

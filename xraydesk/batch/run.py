@@ -278,6 +278,7 @@ class BatchRun:
             ood=self._ood,
             gate_warnings=[item.warnings for item in todo],
             metadata=[item.metadata for item in todo],
+            corrections=[item.corrections for item in todo],
         )
         for item, verdict in zip(todo, verdicts, strict=True):
             row = ResultRow(
@@ -286,13 +287,9 @@ class BatchRun:
                 content_hash=item.sha256,
                 seconds=item.seconds + share,
                 classified_at=stamp,
-                warnings=list(verdict.warnings),
-                error=verdict.error,
                 frames=item.metadata.frames if item.metadata is not None else None,
             )
-            if verdict.prediction is not None:
-                row.prediction = verdict.prediction.predicted
-                row.probabilities = {cid: verdict.prediction.probabilities[cid] for cid in ids}
+            row.take_verdict(verdict, ids)
             item.row, item.tensor, item.metadata = row, None, None
         if self.options.cam_dir is not None:
             for item in todo:
@@ -334,11 +331,12 @@ class BatchRun:
 
 
 def _write_cam(classifier: Classifier, item: Prepared, cam_dir: Path) -> None:
-    """The Grad-CAM PNG of a classified file; only a full disk ends the run."""
+    """The Grad-CAM PNG of a classified file; only a full disk ends the run. A row given
+    no class (indeterminate, withheld) gets none: the map would name the class held back."""
     from xraydesk.explain.export import cam_filename, write_cam_png
 
     row = item.row
-    if row is None or not row.ok or item.xray is None:
+    if row is None or not row.ok or row.prediction is None or item.xray is None:
         return
     start = time.perf_counter()
     try:

@@ -37,15 +37,26 @@ if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
 # viewer does.
 FOLD_FROM_FILES = 33
 
+# The table's PREDICTION for a file classified without a class named (``indeterminate``)
+INDETERMINATE = "INDETERMINATE"
+
 EPILOG = """\
 Output: a table on stdout, or with --json one JSON object per line (JSON Lines) with the
 keys path, sha256, model, prediction, probabilities (class id -> probability), error,
 seconds, classified_at (ISO 8601, UTC), reused, warnings (stable codes: not_chest,
 rotated, inverted, lateral, out_of_distribution, low_quality, outside_population (the
-DICOM PatientAge is outside the ages the model card states), ...) and warning_messages.
---csv writes the same rows with one p_<class id> column per class and the codes joined by
-";". Error rows have an error and no prediction. A flagged image still gets its row: its
-warnings say why its probabilities must not be trusted (the table's WARNINGS column).
+DICOM PatientAge is outside the ages the model card states), ...), warning_messages,
+indeterminate and withheld_prediction. --csv writes the same rows with one p_<class id>
+column per class and the codes joined by ";". Error rows have an error and no
+prediction. A flagged image still gets its row: its warnings say why its probabilities
+must not be trusted (the table's WARNINGS column).
+
+Indeterminate: a file classified without a class named, because its top probability is
+below the model's operating rule (warning indeterminate) or the input gate flagged the
+image (not_chest, rotated, inverted, lateral, low_quality: the viewer hides its numbers
+too), has prediction null and indeterminate true (the table's PREDICTION says
+INDETERMINATE); its probabilities are still printed for reference, and the top class it
+withholds is only under withheld_prediction. Every other row has indeterminate false.
 
 --auto-orient: an image the input gate is confident is rotated by 90, 180 or 270
 degrees, or inverted (a negative), is turned back or inverted back in memory and
@@ -296,11 +307,11 @@ def _finite_row(row: ResultRow) -> ResultRow:
     probs = row.probabilities
     if row.ok and probs is not None and all(math.isfinite(p) for p in probs.values()):
         return row
-    if row.ok and probs is None and row.prediction is None:  # withheld: indeterminate
+    if row.ok and probs is None and row.indeterminate:  # withheld, stored without numbers
         return row
     if row.ok:
         cause = "the model gave probabilities that are not finite numbers (NaN or infinity)"
-        return replace(row, prediction=None, probabilities=None, error=cause)
+        return replace(row, prediction=None, probabilities=None, error=cause, indeterminate=False)
     return row
 
 
@@ -310,7 +321,8 @@ def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, 
     if not row.ok:
         return _table_line([str(row.path), f"ERROR: {row.error}"])
     probs = row.probabilities or {}
-    withheld = "INDETERMINATE" if "indeterminate" in row.warning_codes else ""
+    # no class named (the one verdict): the numbers stay, as "Show anyway" shows them
+    withheld = INDETERMINATE if row.indeterminate else ""
     return _table_line(
         [
             str(row.path),

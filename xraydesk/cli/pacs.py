@@ -207,6 +207,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _worklist(args: argparse.Namespace) -> int:
+    from xraydesk.cli.classify import INDETERMINATE
     from xraydesk.dicomnet.worklist import Worklist
 
     with Worklist() as worklist:
@@ -216,7 +217,8 @@ def _worklist(args: argparse.Namespace) -> int:
                 data["path"] = str(item.path) if item.path else None
                 print(json.dumps(data))
             else:
-                result = item.prediction or item.error or ""
+                withheld = INDETERMINATE if item.indeterminate else ""
+                result = item.prediction or item.error or withheld
                 cells = [f"#{item.id}", item.received_at, item.status, item.modality]
                 print(table_line([*cells, item.patient_id, result]))
     return 0

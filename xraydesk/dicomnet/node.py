@@ -324,8 +324,6 @@ class StorageNode:
 
     # -- classification (one thread) -------------------------------------------------------
     def _classify_loop(self) -> None:
-        assert self.classifier is not None
-        label = self.classifier.card.label
         while not self._stop.is_set():
             try:
                 group = [self._queue.get(timeout=0.2)]
@@ -336,33 +334,42 @@ class StorageNode:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            waiting: dict[str, collections.deque[tuple[int, float]]] = {}
-            for row_id, path, started in group:
-                waiting.setdefault(str(path), collections.deque()).append((row_id, started))
-            options = BatchOptions(
-                record=False, skip_known=False, count_total=False, batch_size=self.batch_size
-            )
-            run = BatchRun([p for _, p, _ in group], self.classifier, options, cancel=self._stop)
-            try:
-                for row in run.rows():
-                    entries = waiting.get(str(row.path))
-                    if not entries:
-                        continue
-                    row_id, started = entries.popleft()
-                    self._record(
-                        row_id,
-                        started,
-                        label,
-                        row.prediction,
-                        row.probabilities,
-                        row.error,
-                        [w.line for w in row.warnings],  # the verdict's, population included
-                    )
-            except (BatchAborted, XRayDeskError, Exception) as exc:
-                log.error("classifying received images failed: %s", type(exc).__name__)
-            for entries in waiting.values():
-                for row_id, started in entries:
-                    self._record(row_id, started, label, None, None, "not classified")
+            self.classify_group(group)
+
+    def classify_group(self, group: list[tuple[int, Path, float]]) -> None:
+        """Classify received worklist rows ``(row id, stored file, when it began)`` with
+        the batch engine and record each row's verdict in the worklist (what the classify
+        thread does with each group; callable directly, without the network)."""
+        assert self.classifier is not None
+        label = self.classifier.card.label
+        waiting: dict[str, collections.deque[tuple[int, float]]] = {}
+        for row_id, path, started in group:
+            waiting.setdefault(str(path), collections.deque()).append((row_id, started))
+        options = BatchOptions(
+            record=False, skip_known=False, count_total=False, batch_size=self.batch_size
+        )
+        run = BatchRun([p for _, p, _ in group], self.classifier, options, cancel=self._stop)
+        try:
+            for row in run.rows():
+                entries = waiting.get(str(row.path))
+                if not entries:
+                    continue
+                row_id, started = entries.popleft()
+                self._record(
+                    row_id,
+                    started,
+                    label,
+                    row.prediction,
+                    row.probabilities,
+                    row.error,
+                    [w.line for w in row.warnings],  # the verdict's, population included
+                    row.indeterminate,
+                )
+        except (BatchAborted, XRayDeskError, Exception) as exc:
+            log.error("classifying received images failed: %s", type(exc).__name__)
+        for entries in waiting.values():
+            for row_id, started in entries:
+                self._record(row_id, started, label, None, None, "not classified")
 
     def _record(
         self,
@@ -373,6 +380,7 @@ class StorageNode:
         probabilities: dict[str, float] | None,
         error: str | None,
         warnings: list[str] | None = None,
+        indeterminate: bool = False,
     ) -> None:
         try:
             self.worklist.set_result(
@@ -384,6 +392,7 @@ class StorageNode:
                 error=error,
                 seconds=time.monotonic() - started,
                 warnings=warnings,
+                indeterminate=indeterminate,
             )
         except WorklistError as exc:
             log.error("%s", exc)
@@ -418,6 +427,7 @@ class StorageNode:
                     item.path,
                     item.probabilities,
                     results_dir(),
+                    item.indeterminate,
                 )
             except Exception as exc:  # its text may quote a header value: the type only
                 log.error("results of worklist #%s not made: %s", row_id, type(exc).__name__)

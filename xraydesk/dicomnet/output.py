@@ -1,9 +1,10 @@
 """``xraydesk classify --dicom-out DIR --send NODE``: DICOM results for classified files.
 
 For every DICOM file the run classifies, the SR and heat-map Secondary Capture
-(``result_objects.make_results``, with the run's own probabilities) are written to DIR (to the
-data folder's ``dicom-results`` when only --send is given), then, with --send, C-STOREd
-to that configured node in one association at the end. Files that are not DICOM have no
+(``result_objects.make_results``, with the run's own verdict: probabilities, warnings,
+indeterminate) are written to DIR (to the data folder's ``dicom-results`` when only
+--send is given), then, with --send, C-STOREd to that configured node in one
+association at the end. Files that are not DICOM have no
 study to join: they are counted and named in the summary, not turned into DICOM. A file
 whose results cannot be made is named with the cause and the run goes on; header values
 not copied as they were are named (attribute and cause, never the value).
@@ -58,7 +59,9 @@ class DicomOutput:
             self.not_dicom += 1
             return
         try:
-            objects = make_results(row.path, self.classifier, row.probabilities, row.warnings)
+            objects = make_results(
+                row.path, self.classifier, row.probabilities, row.warnings, row.indeterminate
+            )
             self.files += objects.write(self.out_dir)
         except XRayDeskError as exc:  # its message names the file, never a header value
             self.failed += 1

@@ -10,6 +10,12 @@ For one source image:
   burnt in and "NOT FOR DIAGNOSIS" written into the pixels (Burned In Annotation YES), so
   no viewer can show it without the warning.
 
+An indeterminate result (the one verdict names no class: the operating rule, or the
+input gate) says so: the SR's finding is "Indeterminate" (code ``INDETERMINATE``), never
+the withheld class, with a comment saying no class is given; the probabilities stay
+listed for reference; the Secondary Capture carries no heat map (it would show the
+withheld answer) and its caption says "Indeterminate".
+
 Patient and study identifiers are copied from the source by highdicom (it is the SR's
 evidence and the SC's reference dataset), so both land in the source's study: from a
 reference dataset ``header_values.clean_reference`` builds, since real headers hold values
@@ -61,6 +67,11 @@ _FINDING = Code("121071", "DCM", "Finding")
 _COMMENT = Code("121106", "DCM", "Comment")
 _SOURCE = Code("121112", "DCM", "Source of Measurement")
 _UNITLESS = Code("1", "UCUM", "no units")
+INDETERMINATE_FINDING = Code("INDETERMINATE", SCHEME, "Indeterminate")
+INDETERMINATE_COMMENT = (
+    "Indeterminate: the model names no class for this image (see the warnings); read it "
+    "without the model's answer. The probabilities are listed for reference only."
+)
 
 
 class ResultsError(XRayDeskError):
@@ -71,7 +82,7 @@ class ResultsError(XRayDeskError):
 class ResultObjects:
     sr: Dataset
     sc: Dataset
-    prediction: str
+    prediction: str | None  # None: indeterminate, no class named
     warnings: list[str] = field(default_factory=list)
     # attributes of the source header not copied as they were (names and causes only)
     header_notes: list[str] = field(default_factory=list)
@@ -93,11 +104,14 @@ def make_results(
     classifier: Classifier,
     probabilities: dict[str, float] | None = None,
     trust_warnings: Sequence[ResultWarning] | None = None,
+    indeterminate: bool | None = None,
 ) -> ResultObjects:
     """SR and heat-map Secondary Capture for ``source``. ``probabilities`` (class id ->
     probability) and ``trust_warnings`` (gate, OOD, population) from the batch engine's
     row avoid a second forward pass; without them the image is checked and classified
-    here (``TrustCheck``), so the SR never states a result without its warnings."""
+    here (``TrustCheck``), so the SR never states a result without its warnings.
+    ``indeterminate``: the verdict's (the row's flag); None takes it from the check made
+    here, so no class is named where the one verdict names none."""
     try:
         header = dcmread(source, stop_before_pixels=True, force=True)
     except (OSError, InvalidDicomError, ValueError) as exc:
@@ -106,12 +120,15 @@ def make_results(
     ref = clean.dataset
     xray = load_xray(source)
     forward = None  # the pass that classified it here, reused for the heat map
-    if probabilities is None or trust_warnings is None:
+    if probabilities is None or trust_warnings is None or indeterminate is None:
         checked = TrustCheck.of(classifier).classify(xray, activations=True)
         probabilities = probabilities or checked.prediction.probabilities
-        trust_warnings = checked.warnings
+        trust_warnings = checked.warnings if trust_warnings is None else trust_warnings
+        if indeterminate is None:
+            indeterminate = checked.verdict is not None and checked.verdict.is_indeterminate
         forward = checked.forward
-    predicted = max(probabilities, key=lambda c: probabilities[c])
+    top = max(probabilities, key=lambda c: probabilities[c])  # the verdict's class, or withheld
+    predicted = None if indeterminate else top
     names = classifier.card.display_names
     warnings = [*xray.notes, *(f"Warning ({w.code}): {w.message}" for w in trust_warnings)]
     warnings += [header_note(clean.notes)] if clean.notes else []  # SR text, no values
@@ -122,7 +139,7 @@ def make_results(
         with warnings_module.catch_warnings():
             # highdicom warns about single-component person names ("Anonymized"): copied
             warnings_module.simplefilter("ignore", UserWarning)
-            confidence = probabilities[predicted]
+            confidence = probabilities[top]
             sc = _secondary_capture(ref, xray, classifier, predicted, confidence, forward)
             sc.Laterality = clean.laterality or ""  # type 2C: dciodvfy asks for it
             sr = _structured_report(ref, classifier, predicted, probabilities, warnings, names)
@@ -142,20 +159,21 @@ def make_results(
 def _structured_report(
     ref: Dataset,
     classifier: Classifier,
-    predicted: str,
+    predicted: str | None,
     probabilities: dict[str, float],
     warnings: list[str],
     names: dict[str, str],
 ) -> Dataset:
     card = classifier.card
     items: list[Dataset] = [*hd.sr.AlgorithmIdentification(name=card.name, version=card.version)]
-    items.append(
-        hd.sr.CodeContentItem(
-            name=_FINDING,
-            value=Code(predicted, SCHEME, names.get(predicted, predicted)),
-            relationship_type="CONTAINS",
-        )
+    finding = (
+        INDETERMINATE_FINDING
+        if predicted is None
+        else Code(predicted, SCHEME, names.get(predicted, predicted))
     )
+    items.append(hd.sr.CodeContentItem(name=_FINDING, value=finding, relationship_type="CONTAINS"))
+    if predicted is None:
+        warnings = [INDETERMINATE_COMMENT, *warnings]
     for cid in classifier.class_ids:
         items.append(
             hd.sr.NumContentItem(
@@ -198,25 +216,29 @@ def _secondary_capture(
     ref: Dataset,
     xray,
     classifier: Classifier,
-    predicted: str,
+    predicted: str | None,
     confidence: float,
     forward: ForwardOutputs | None = None,
 ) -> Dataset:
     from xraydesk.explain import DEFAULT_METHOD, blend_overlay, heat_map, method_label
     from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
 
-    # the viewer's default (CAM): no backward pass, and no forward when one is given
-    cam = heat_map(classifier, xray, predicted, outputs=forward)
-    name = classifier.card.display_names.get(predicted, predicted)
-    caption = (
-        f"XRayDesk {classifier.card.label}: {name} {confidence:.0%}, {method_label(DEFAULT_METHOD)}"
-    )
-    if is_empty_heatmap(cam.heatmap):  # never shown as an explanation: say so instead
-        grey = np.round(np.clip(xray.render(), 0.0, 1.0) * 255.0).astype(np.uint8)
-        rgb = np.repeat(grey[..., None], 3, axis=2)
-        caption += f" - {EMPTY_HEATMAP}"
+    grey = np.round(np.clip(xray.render(), 0.0, 1.0) * 255.0).astype(np.uint8)
+    plain = np.repeat(grey[..., None], 3, axis=2)
+    if predicted is None:  # indeterminate: a heat map would show the withheld answer
+        caption = f"XRayDesk {classifier.card.label}: Indeterminate (no class given), no heat map"
+        rgb = plain
     else:
-        rgb = blend_overlay(xray.render(), cam.heatmap)
+        # the viewer's default (CAM): no backward pass, and no forward when one is given
+        cam = heat_map(classifier, xray, predicted, outputs=forward)
+        name = classifier.card.display_names.get(predicted, predicted)
+        method = method_label(DEFAULT_METHOD)
+        caption = f"XRayDesk {classifier.card.label}: {name} {confidence:.0%}, {method}"
+        if is_empty_heatmap(cam.heatmap):  # never shown as an explanation: say so instead
+            rgb = plain
+            caption += f" - {EMPTY_HEATMAP}"
+        else:
+            rgb = blend_overlay(xray.render(), cam.heatmap)
     rgb = burn_in(rgb, NOT_FOR_DIAGNOSIS, caption)
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=ref,

@@ -324,14 +324,16 @@ def send_results(
     source: Path,
     probabilities: dict[str, float] | None,
     out_dir: Path,
+    indeterminate: bool | None = None,
 ) -> tuple[str, list[str]]:
     """Make the SR and heat-map Secondary Capture of ``source``, keep them in ``out_dir``
     and C-STORE them to ``node``. Returns a note for the worklist and the warnings put
-    in the SR; a failure is the note, never an exception (the node goes on)."""
+    in the SR; a failure is the note, never an exception (the node goes on).
+    ``indeterminate``: the verdict's flag recorded with the result (None: checked here)."""
     from xraydesk.dicomnet.result_objects import make_results
 
     try:
-        objects = make_results(source, classifier, probabilities)
+        objects = make_results(source, classifier, probabilities, indeterminate=indeterminate)
         files = objects.write(out_dir)
         outcome = send_files(config, node, files)
     except XRayDeskError as exc:

@@ -17,13 +17,18 @@ its row)::
     path          TEXT     the stored file (NULL when not stored, see status)
     status        TEXT     received | classified | failed | skipped
     model         TEXT     "name version" that classified it
-    prediction    TEXT     class id
+    prediction    TEXT     class id (NULL when indeterminate or failed)
+    indeterminate INTEGER  1: classified, no class named (the one verdict: the operating
+                           rule or the input gate); probabilities are the withheld answer's
     probabilities TEXT     JSON {class id: probability}
     warnings      TEXT     JSON list of strings (the verdict's warnings; with the SR, reader notes)
     error         TEXT     why it failed or was skipped
     classified_at TEXT     ISO 8601 UTC
     seconds       REAL     first byte of the association to this row (node time)
     results       TEXT     where the SR and Secondary Capture went ("sent to pacs", ...)
+
+``indeterminate`` was added in place (a table made before it gains it when opened); its
+rows have NULL there and read back as indeterminate when classified without a class.
 """
 
 from __future__ import annotations
@@ -94,7 +99,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     error TEXT,
     classified_at TEXT,
     seconds REAL,
-    results TEXT
+    results TEXT,
+    indeterminate INTEGER
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_by_status ON {TABLE}(status);
 """
@@ -102,7 +108,8 @@ CREATE INDEX IF NOT EXISTS {TABLE}_by_status ON {TABLE}(status);
 _COLUMNS = (
     "id, received_at, calling_ae, study_uid, series_uid, sop_uid, sop_class_uid, modality,"
     " body_part, study_date, study_description, accession, patient_id, patient_name, path,"
-    " status, model, prediction, probabilities, warnings, error, classified_at, seconds, results"
+    " status, model, prediction, probabilities, warnings, error, classified_at, seconds, results,"
+    " indeterminate"
 )
 
 
@@ -138,6 +145,7 @@ class WorkItem:
     seconds: float | None = None
     results: str | None = None
     id: int | None = None
+    indeterminate: bool = False  # classified, no class named (``prediction`` None)
 
     def __repr__(self) -> str:  # never leak identifiers into logs or tracebacks
         return (
@@ -157,6 +165,10 @@ class Worklist(SqliteStore):
 
     def _create(self, conn: sqlite3.Connection) -> None:
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+        if "indeterminate" not in columns:  # a worklist made before the column
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN indeterminate INTEGER")
         conn.commit()
 
     # -- writing ---------------------------------------------------------------------------
@@ -196,7 +208,8 @@ class Worklist(SqliteStore):
                 " accession=excluded.accession, patient_id=excluded.patient_id,"
                 " patient_name=excluded.patient_name, path=excluded.path, status=excluded.status,"
                 " error=excluded.error, model=NULL, prediction=NULL, probabilities=NULL,"
-                " warnings=NULL, classified_at=NULL, seconds=NULL, results=NULL",
+                " warnings=NULL, classified_at=NULL, seconds=NULL, results=NULL,"
+                " indeterminate=NULL",
                 values,
             )
             record = conn.execute(
@@ -221,14 +234,17 @@ class Worklist(SqliteStore):
         error: str | None = None,
         seconds: float | None = None,
         warnings: list[str] | None = None,
+        indeterminate: bool = False,
     ) -> None:
         """Record the classification (or its failure) and commit. ``warnings``: the
-        verdict's, as the SR words them (``ResultWarning.line``); None keeps them."""
+        verdict's, as the SR words them (``ResultWarning.line``); None keeps them.
+        ``indeterminate``: the verdict names no class (``prediction`` None)."""
         conn = self._connection()
         try:
             conn.execute(
                 f"UPDATE {TABLE} SET status=?, model=?, prediction=?, probabilities=?, error=?,"
-                " classified_at=?, seconds=?, warnings=COALESCE(?, warnings) WHERE id=?",
+                " classified_at=?, seconds=?, warnings=COALESCE(?, warnings), indeterminate=?"
+                " WHERE id=?",
                 (
                     status,
                     model,
@@ -238,6 +254,7 @@ class Worklist(SqliteStore):
                     utc_now(),
                     seconds,
                     json.dumps(list(warnings)) if warnings is not None else None,
+                    int(indeterminate),
                     row_id,
                 ),
             )
@@ -306,7 +323,7 @@ def _item(record: tuple) -> WorkItem:
         row_id, received_at, calling_ae, study_uid, series_uid, sop_uid, sop_class_uid,
         modality, body_part, study_date, study_description, accession, patient_id,
         patient_name, path, status, model, prediction, probabilities, warnings, error,
-        classified_at, seconds, results,
+        classified_at, seconds, results, indeterminate,
     ) = record  # fmt: skip
     return WorkItem(
         id=row_id,
@@ -333,4 +350,9 @@ def _item(record: tuple) -> WorkItem:
         classified_at=classified_at,
         seconds=seconds,
         results=results,
+        indeterminate=(
+            bool(indeterminate)
+            if indeterminate is not None
+            else status == CLASSIFIED and prediction is None and error is None
+        ),
     )

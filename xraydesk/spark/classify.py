@@ -9,14 +9,16 @@ works (HDFS, S3A, ABFS, DBFS); local files are read by the workers themselves, r
 ones by Spark (the bytes travel in the Arrow batches). Files whose name starts with ``.``
 or ``_`` are left out, as Spark does.
 
-Output columns: path, content_hash, model, version, prediction, p_<class> per class,
-warnings (the desktop's stable codes: not_chest, rotated, out_of_distribution...),
-error. A bad file is an error row, never a failed job. As in the desktop's folder walk,
-a listed file that is not an image by content is passed over (notes.txt) unless its name
-says image (then it is an error row: an empty .png, a text file named .dcm). The output
-is appended to: a re-run leaves out every file whose content hash this model (name and
-version) already has a row for, and every unreadable path it already reported, so an
-interrupted job is simply run again."""
+Output columns: path, content_hash, model, version, prediction, indeterminate,
+p_<class> per class, warnings (the desktop's stable codes: not_chest, rotated,
+out_of_distribution...), error. ``indeterminate`` is true where the one verdict names no
+class (the operating rule, or the input gate): prediction null, the p_ columns those of
+the withheld answer; false on every other row. A bad file is an error row, never a
+failed job. As in the desktop's folder walk, a listed file that is not an image by
+content is passed over (notes.txt) unless its name says image (then it is an error row:
+an empty .png, a text file named .dcm). The output is appended to: a re-run leaves out
+every file whose content hash this model (name and version) already has a row for, and
+every unreadable path it already reported, so an interrupted job is simply run again."""
 
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ class ClassifySummary:
 
 def output_schema(class_ids: list[str]) -> str:
     """The Parquet schema, as a Spark DDL string."""
-    types = {"warnings": "array<string>"}
+    types = {"warnings": "array<string>", "indeterminate": "boolean"}
     for cid in class_ids:
         types[f"p_{cid}"] = "double"
     return ", ".join(f"`{c}` {types.get(c, 'string')}" for c in result_columns(class_ids))
@@ -251,14 +253,16 @@ def _read_output(spark: Any, output: str) -> Any:
 
 
 def _tally(spark: Any, output: str, card: ModelCard) -> tuple[int, int]:
-    """(rows, rows with a prediction) the output holds for this model."""
+    """(rows, rows classified: no error, indeterminate ones too) the output holds for
+    this model."""
     from pyspark.sql import functions as F
 
     table = _read_output(spark, output)
     if table is None:
         return 0, 0
     mine = table.filter((F.col("model") == card.name) & (F.col("version") == card.version))
-    totals = mine.agg(F.count(F.lit(1)).alias("rows"), F.count("prediction").alias("ok")).first()
+    ok = F.count(F.when(F.col("error").isNull(), 1)).alias("ok")
+    totals = mine.agg(F.count(F.lit(1)).alias("rows"), ok).first()
     return int(totals["rows"]), int(totals["ok"])
 
 

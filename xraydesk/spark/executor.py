@@ -247,6 +247,7 @@ def result_columns(class_ids: list[str]) -> list[str]:
         "model",
         "version",
         "prediction",
+        "indeterminate",
         *(f"p_{cid}" for cid in class_ids),
         "warnings",
         "error",
@@ -277,7 +278,7 @@ def classify_frames(
     def record(path: str, sha: str | None, error: str | None, **extra: Any) -> dict[str, Any]:
         row = {c: None for c in columns}
         row.update(path=path, content_hash=sha, model=card.name, version=card.version)
-        row.update(error=error, warnings=[])
+        row.update(error=error, warnings=[], indeterminate=False)
         row.update(extra)
         return row
 
@@ -307,14 +308,15 @@ def classify_frames(
                 ood=ood,
                 gate_warnings=[p.warnings for _, _, p in chunk],
                 metadata=[p.metadata for _, _, p in chunk],
+                corrections=[p.corrections for _, _, p in chunk],
             )
             for (k, shown, prepared), verdict in zip(chunk, verdicts, strict=True):
                 notes = verdict.codes
-                prediction = verdict.prediction
-                if prediction is None:
+                answer = verdict.prediction or verdict.indeterminate  # withheld: numbers kept
+                if answer is None:
                     out.append((k, record(shown, prepared.sha256, verdict.error, warnings=notes)))
                     continue
-                values = {f"p_{cid}": prediction.probabilities[cid] for cid in ids}
+                values = {f"p_{cid}": answer.probabilities[cid] for cid in ids}
                 out.append(
                     (
                         k,
@@ -322,7 +324,8 @@ def classify_frames(
                             shown,
                             prepared.sha256,
                             None,
-                            prediction=prediction.predicted,
+                            prediction=verdict.predicted,
+                            indeterminate=verdict.is_indeterminate,
                             warnings=notes,
                             **values,
                         ),

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from xraydesk.classifier import Classifier, ForwardOutputs, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import XRay
-from xraydesk.trust.codes import OUT_OF_DISTRIBUTION, ResultWarning
+from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_thumbnail
 from xraydesk.trust.gate import view_warnings as gate_view_warnings
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.orient import corrected, correction_text
-from xraydesk.trust.verdict import Verdict, decide
+from xraydesk.trust.verdict import Verdict, decide, gate_withholds
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class CheckedResult:
     @property
     def gate_failed(self) -> bool:
         """The image itself is wrong (not just unlike the training data): hide the numbers
-        until the user asks to see them."""
-        return any(w.code != OUT_OF_DISTRIBUTION for w in self.gate.warnings)
+        until the user asks to see them (the one verdict withholds its class too)."""
+        return gate_withholds(self.gate.warnings)
 
 
 class TrustCheck:

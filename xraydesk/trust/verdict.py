@@ -17,6 +17,14 @@ and every result carries ``site_profile_refused``.
 Without an adopted profile the model card's operating rule (``model.operating_rule``,
 applied in ``trust.card_rule``) withholds the class the same way below its threshold;
 an adopted site profile's rule replaces the card's.
+
+An image the input gate flags (``GATE_WITHHOLDS``: not a chest film, rotated, inverted,
+lateral, low quality) gets no class either: the viewer hides its numbers behind "Show
+anyway", so every other front door withholds the class the same way (prediction None,
+the answer kept in ``indeterminate``, the gate's warnings saying why). ``corrections``
+are the notes of an image corrected in memory before it was classified (auto-orient):
+reported, never withholding. ``Verdict.is_indeterminate`` is the one test every output
+uses: classified, yet no class named.
 """
 
 from __future__ import annotations
@@ -30,30 +38,53 @@ from xraydesk.classifier import Classifier, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import ImageMetadata
 from xraydesk.trust.card_rule import card_indeterminate_warning, card_rule
 from xraydesk.trust.card_trust import card_warnings
-from xraydesk.trust.codes import ResultWarning
+from xraydesk.trust.codes import (
+    INVERTED,
+    LATERAL,
+    LOW_QUALITY,
+    NOT_CHEST,
+    ROTATED,
+    ResultWarning,
+)
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.population import population_warnings
 from xraydesk.trust.site_rule import indeterminate_warning, profile_warnings
+
+# The input gate's codes that withhold the class: the image itself is wrong (the
+# out-of-distribution score only says it is unlike the training images).
+GATE_WITHHOLDS = frozenset({NOT_CHEST, ROTATED, INVERTED, LATERAL, LOW_QUALITY})
+
+
+def gate_withholds(gate_warnings: Sequence[ResultWarning]) -> bool:
+    """Whether the gate's warnings on the image classified withhold its class."""
+    return any(w.code in GATE_WITHHOLDS for w in gate_warnings)
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The result of one image as every front door reports it.
 
-    ``prediction`` is None when the result is withheld, ``error`` then saying why (the
-    file's error row). ``warnings`` are the reasons not to trust it, in a fixed order:
-    the input gate's, the out-of-distribution score's, then the population's; an error
-    keeps them too, so the row still says what was wrong with the image."""
+    ``prediction`` is None when the result is withheld: ``error`` says why (the file's
+    error row), or ``indeterminate`` holds the answer not given (``is_indeterminate``).
+    ``warnings`` are the reasons not to trust it, in a fixed order: auto-orient's
+    corrections, the input gate's, the out-of-distribution score's, then the population's;
+    an error keeps them too, so the row still says what was wrong with the image."""
 
     prediction: Prediction | None
     warnings: tuple[ResultWarning, ...] = ()
     ood_score: float | None = None  # None: the model's card has no statistics
     error: str | None = None
-    # the site profile's rule (``model.site_profile``): the answer withheld as
-    # indeterminate (``prediction`` None, no error), and the classes at or above their
-    # site threshold
+    # the answer withheld as indeterminate (``prediction`` None, no error): the site
+    # profile's rule (``model.site_profile``) or the input gate; and the classes at or
+    # above their site threshold
     indeterminate: Prediction | None = None
     site_positive: tuple[str, ...] = ()
+
+    @property
+    def is_indeterminate(self) -> bool:
+        """Classified, yet no class is named (the operating rule, or the input gate):
+        JSON's and the database's ``indeterminate``, the SR's "Indeterminate"."""
+        return self.prediction is None and self.error is None and self.indeterminate is not None
 
     @property
     def withheld(self) -> bool:
@@ -84,11 +115,13 @@ def decide(
     metadata: ImageMetadata | None = None,
     stated_age: float | None = None,
     seconds: float = 0.0,
+    corrections: Sequence[ResultWarning] = (),
 ) -> Verdict:
     """The verdict on one image from its row of probabilities (classes,), the gate's
     warnings, its OOD score (with the statistics that judge it) and its metadata (the
-    patient's age; ``stated_age``, in years, from the user wins over the header)."""
-    warnings = list(gate_warnings)
+    patient's age; ``stated_age``, in years, from the user wins over the header).
+    ``corrections``: what auto-orient corrected before classifying (never withholds)."""
+    warnings = [*corrections, *gate_warnings]
     score = None
     if ood is not None and ood_score is not None:
         score = float(ood_score)
@@ -110,6 +143,8 @@ def decide(
         if rule is not None and rule.indeterminate(probs):
             warnings.append(card_indeterminate_warning(classifier.card, rule, probs))
             return Verdict(None, tuple(warnings), score, None, prediction)
+        if gate_withholds(gate_warnings):
+            return Verdict(None, tuple(warnings), score, None, prediction)
         return Verdict(prediction, tuple(warnings), score)
     # the site's temperature before the probabilities, then its operating rule
     probs = profile.tempered(probs, classifier.card.temperature)
@@ -117,6 +152,8 @@ def decide(
     positive = profile.positives(classifier.class_ids, probs)
     if profile.indeterminate(probs):
         warnings.append(indeterminate_warning(profile, prediction.confidence))
+        return Verdict(None, tuple(warnings), score, None, prediction, positive)
+    if gate_withholds(gate_warnings):
         return Verdict(None, tuple(warnings), score, None, prediction, positive)
     return Verdict(prediction, tuple(warnings), score, site_positive=positive)
 
@@ -129,6 +166,7 @@ def decide_all(
     ood: OODStatistics | None,
     gate_warnings: Sequence[Sequence[ResultWarning] | None] | None = None,
     metadata: Sequence[ImageMetadata | None] | None = None,
+    corrections: Sequence[Sequence[ResultWarning] | None] | None = None,
 ) -> list[Verdict]:
     """``decide`` for a batch: probabilities (N, classes) and pooled features (N, D) of
     one forward pass; the OOD scores are computed for the whole batch at once."""
@@ -138,6 +176,7 @@ def decide_all(
         scores = [float(s) for s in ood.score(features)]
     gates = gate_warnings if gate_warnings is not None else [()] * n
     metas = metadata if metadata is not None else [None] * n
+    fixes = corrections if corrections is not None else [()] * n
     return [
         decide(
             classifier,
@@ -146,6 +185,7 @@ def decide_all(
             ood=ood,
             ood_score=s,
             metadata=m,
+            corrections=tuple(c or ()),
         )
-        for p, s, g, m in zip(probabilities, scores, gates, metas, strict=True)
+        for p, s, g, m, c in zip(probabilities, scores, gates, metas, fixes, strict=True)
     ]

@@ -121,7 +121,7 @@ def with_profile(
         )
         if profile.indeterminate(probs):
             row.warnings.append(indeterminate_warning(profile, float(probs.max())))
-            row.prediction, row.probabilities = None, None
+            row.prediction, row.indeterminate = None, True  # as ``ResultRow.take_verdict``
         out.append(dataclasses.replace(s, row=row))
     return out
 
