@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import REPO_ROOT
+
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 
 

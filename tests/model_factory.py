@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from xraydesk.classifier import Classifier
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.preprocessing import Preprocessing
@@ -45,3 +46,13 @@ def make_test_model(
         description="Random weights for tests: its outputs mean nothing.",
     )
     return save_model(network, card, directory)
+
+
+def hook_count(classifier: Classifier) -> int:
+    """Hooks left on the network: a heat map must leave none behind."""
+    count = 0
+    for module in classifier.network.modules():
+        count += len(module._forward_hooks) + len(module._backward_hooks)
+        count += len(getattr(module, "_forward_pre_hooks", {}))
+        count += len(getattr(module, "_backward_pre_hooks", {}))
+    return count

@@ -6,7 +6,7 @@ File dialogs answer with real files (a sample radiograph, the test model's card,
 file in tmp_path); modal boxes are closed as they appear; windows an action opens
 (About, shortcuts, the model manager, the wizard) are closed after it. Any exception
 fails the test (pytest-qt), and so does a banner saying "Unexpected error". Runs
-offscreen here and in a real X server (tests/gui/test_real_x.py).
+offscreen here and in a real X server (tests/integration/test_real_x.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Issue 29 #2: the first launch gives the image the screen, and panel state sticks.
 
-Written for a real X server with a window manager (tests/gui/test_real_x.py runs this
+Written for a real X server with a window manager (tests/integration/test_real_x.py runs this
 file under Xvfb + openbox at 1600 x 1000, where a maximised window and docked panels
 behave as on a desktop); it runs offscreen too, where the 800 x 600 screen is too small
 for the 70 % width check (XRAYDESK_REAL_X=1, set by the real-X run, makes it required).

@@ -11,6 +11,7 @@ import pytest
 
 from tests.dicom_factory import make_dicom
 from tests.gui.conftest import open_and_wait
+from tests.paths import REPO_ROOT
 from xraydesk import paths
 from xraydesk.gui.report import caption_text
 from xraydesk.model.card import AgeRange, ModelCard, Population
@@ -35,10 +36,10 @@ def pediatric_card(test_model_path: Path) -> Path:
 def chest_pixels(shared_data: Path) -> np.ndarray:
     """A real test-split radiograph as 12-bit pixels: the input gate (issue 14) lets it
     through, so the only warning left to see is the population's."""
-    from tests.test_trust_gate import _test_paths
+    from tests.xrays import split_test_paths
     from xraydesk.imaging.loader import load_xray
 
-    unit = load_xray(shared_data / _test_paths(1)[0]).render()
+    unit = load_xray(shared_data / split_test_paths(1)[0]).render()
     return np.round(unit * 4095).astype(np.uint16)
 
 
@@ -74,7 +75,7 @@ def test_switching_to_a_model_that_excludes_the_patient_warns(
     assert "outside the population" in window.banner.text and "81 years" in window.banner.text
 
 
-BUNDLED_PEDIATRIC = Path(__file__).resolve().parents[2] / "models" / "pediatric-pneumonia.json"
+BUNDLED_PEDIATRIC = REPO_ROOT / "models" / "pediatric-pneumonia.json"
 
 
 def test_the_window_shows_the_one_verdicts_population_warning_once(

@@ -4,32 +4,16 @@ magnifier, linked side-by-side comparison, age and sex in the overlay, presets o
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QApplication
 
-from tests.dicom_factory import make_dicom
 from tests.gui.conftest import open_and_wait
+from tests.gui.reading_films import click_scene, film
 from xraydesk.gui.image_view import TOOL_ANGLE, TOOL_PAN, TOOL_RULER
 from xraydesk.imaging import load_xray
 from xraydesk.viewer.measure import angle_degrees, distance_text
 from xraydesk.viewer.windowing import PRESET_LUNG, PRESET_MEDIASTINUM, window_presets
-
-
-def _film(path: Path, spacing=(0.2, 0.2), bits: int = 12, age: str = "068Y") -> Path:
-    rng = np.random.default_rng(1)
-    top = 2**bits - 1
-    pixels = rng.integers(top // 8, top, (200, 160)).astype(np.uint16)
-    extra = {"PatientAge": age, "PatientSex": "F"}
-    return make_dicom(path, pixels, bits_stored=bits, pixel_spacing=spacing, extra=extra)
-
-
-def _click(qtbot, view, x: float, y: float) -> None:
-    point = view.mapFromScene(QPointF(x, y))
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
 
 
 def test_distance_and_angle_rules():
@@ -42,12 +26,12 @@ def test_distance_and_angle_rules():
 
 def test_ruler_measures_mm_on_a_dicom_with_pixel_spacing(qtbot, make_window, tmp_path):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "a.dcm"), until="image_shown")
+    open_and_wait(qtbot, window, film(tmp_path / "a.dcm"), until="image_shown")
     window.actions_by_id["tool_ruler"].trigger()
     assert window.view.tool == TOOL_RULER
     view = window.view
-    _click(qtbot, view, 20, 30)
-    _click(qtbot, view, 20, 130)
+    click_scene(qtbot, view, 20, 30)
+    click_scene(qtbot, view, 20, 130)
     assert len(view.measurements) == 1
     text = view.measurement_texts()[0]
     assert text.endswith(" mm")
@@ -66,7 +50,7 @@ def test_ruler_measures_mm_on_a_dicom_with_pixel_spacing(qtbot, make_window, tmp
     window.actions_by_id["tool_angle"].trigger()
     assert view.tool == TOOL_ANGLE and not window.actions_by_id["tool_ruler"].isChecked()
     for x, y in ((120, 40), (60, 40), (60, 100)):
-        _click(qtbot, view, x, y)
+        click_scene(qtbot, view, x, y)
     assert view.measurement_texts()[2].endswith("°")
     assert float(view.measurement_texts()[2][:-1]) == pytest.approx(90.0, abs=3.0)
     window.actions_by_id["clear_measurements"].trigger()
@@ -77,23 +61,23 @@ def test_ruler_measures_mm_on_a_dicom_with_pixel_spacing(qtbot, make_window, tmp
 
 def test_ruler_says_px_when_the_spacing_is_unknown(qtbot, make_window, tmp_path):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "b.dcm", spacing=None), until="image_shown")
+    open_and_wait(qtbot, window, film(tmp_path / "b.dcm", spacing=None), until="image_shown")
     window.set_tool(TOOL_RULER)
-    _click(qtbot, window.view, 20, 30)
-    _click(qtbot, window.view, 20, 130)
+    click_scene(qtbot, window.view, 20, 30)
+    click_scene(qtbot, window.view, 20, 130)
     assert window.view.measurement_texts()[0].endswith(" px")
 
 
 def test_overlay_shows_age_and_sex_but_no_identifiers(qtbot, make_window, tmp_path):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "c.dcm"), until="image_shown")
+    open_and_wait(qtbot, window, film(tmp_path / "c.dcm"), until="image_shown")
     assert window.view.patient_line == "female, 68 years"
     assert "Doe" not in window.view.patient_line
 
 
 def test_magnifier_draws_a_loupe_at_the_cursor(qtbot, make_window, tmp_path):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "d.dcm"), until="image_shown")
+    open_and_wait(qtbot, window, film(tmp_path / "d.dcm"), until="image_shown")
     view = window.view
     window.actions_by_id["magnifier"].trigger()
     assert view.magnifier
@@ -110,8 +94,8 @@ def test_magnifier_draws_a_loupe_at_the_cursor(qtbot, make_window, tmp_path):
 
 def test_comparison_links_zoom_pan_and_window(qtbot, make_window, tmp_path):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "now.dcm"), until="image_shown")
-    other = _film(tmp_path / "before.dcm", bits=16)
+    open_and_wait(qtbot, window, film(tmp_path / "now.dcm"), until="image_shown")
+    other = film(tmp_path / "before.dcm", bits=16)
     with qtbot.waitSignal(window.compare_loader.loaded, timeout=60_000):
         assert window.compare_with(other)
     main, second = window.view, window.compare_view
@@ -137,7 +121,7 @@ def test_comparison_links_zoom_pan_and_window(qtbot, make_window, tmp_path):
 
 @pytest.mark.parametrize("bits", [12, 14, 16])
 def test_presets_fit_12_to_16_bit_data(tmp_path, bits):
-    xray = load_xray(_film(tmp_path / f"{bits}.dcm", bits=bits))
+    xray = load_xray(film(tmp_path / f"{bits}.dcm", bits=bits))
     presets = window_presets(xray)
     low, high = presets.value_range
     assert high > 2**bits / 2  # the real range, not 8 bits

@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
 
 from tests.gui.conftest import SIIM_DICOM, WAIT_MS
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED = ROOT / "models" / "chest-3class.json"
+BUNDLED = REPO_ROOT / "models" / "chest-3class.json"
 
 
 @pytest.mark.parametrize("runtime", ["torch", "auto"])
@@ -97,14 +96,14 @@ def test_start_window_is_shown_before_torch_is_imported(samples_dir):
     env = dict(
         os.environ,
         QT_QPA_PLATFORM="offscreen",
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     )
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(samples_dir / SIIM_DICOM)],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         env=env,
     )
     shown = [line for line in done.stdout.splitlines() if line.startswith("SHOWN")]

@@ -11,12 +11,13 @@ import pytest
 from PIL import Image
 
 from tests.gui.conftest import open_and_wait, wait_for
-from tests.test_trust_gate import _test_paths
+from tests.paths import REPO_ROOT
+from tests.xrays import split_test_paths
 from xraydesk.files import sha256_file
 from xraydesk.imaging.loader import load_xray
 from xraydesk.trust.codes import INVERTED, NOT_CHEST, ROTATED, warning_label
 
-CHEST = Path(__file__).resolve().parents[2] / "models" / "chest-3class.json"
+CHEST = REPO_ROOT / "models" / "chest-3class.json"
 
 
 def _png(path: Path, unit: np.ndarray) -> Path:
@@ -26,7 +27,7 @@ def _png(path: Path, unit: np.ndarray) -> Path:
 
 @pytest.fixture
 def films(tmp_path: Path, shared_data: Path) -> dict[str, Path]:
-    unit = load_xray(shared_data / _test_paths(1)[0]).render()
+    unit = load_xray(shared_data / split_test_paths(1)[0]).render()
     return {
         "upright": _png(tmp_path / "upright.png", unit),
         "turned": _png(tmp_path / "turned.png", np.rot90(unit)),

@@ -4,7 +4,6 @@ label sits off its line, the loupe is centred on the cursor."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QApplication
 
 from tests.gui.conftest import open_and_wait
-from tests.gui.test_reading_tools import _click, _film
+from tests.gui.reading_films import click_scene, film
+from tests.paths import REPO_ROOT
 from xraydesk.gui.image_view import LOUPE_SIZE, TOOL_ANGLE, TOOL_RULER
 from xraydesk.gui.view_overlay import corner_rects, top_right_text
 
@@ -63,11 +63,11 @@ def _segment_hits(rect: QRectF, line: QLineF) -> bool:
 )
 def test_ruler_label_sits_off_its_line(qtbot, make_window, tmp_path, start, end):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "r.dcm"), until="image_shown")
+    open_and_wait(qtbot, window, film(tmp_path / "r.dcm"), until="image_shown")
     view = window.view
     window.set_tool(TOOL_RULER)
-    _click(qtbot, view, *start)
-    _click(qtbot, view, *end)
+    click_scene(qtbot, view, *start)
+    click_scene(qtbot, view, *end)
     measurement = view.measurements[0]
     label = measurement.label
     on_screen = label.deviceTransform(view.viewportTransform()).mapRect(label.boundingRect())
@@ -79,12 +79,12 @@ def test_ruler_label_sits_off_its_line(qtbot, make_window, tmp_path, start, end)
 
 def test_angle_label_sits_outside_the_angle(qtbot, make_window, tmp_path):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "a.dcm"), until="image_shown")
+    open_and_wait(qtbot, window, film(tmp_path / "a.dcm"), until="image_shown")
     view = window.view
     window.set_tool(TOOL_ANGLE)
     points = [(120, 40), (60, 40), (60, 100)]
     for point in points:
-        _click(qtbot, view, *point)
+        click_scene(qtbot, view, *point)
     label = view.measurements[0].label
     on_screen = label.deviceTransform(view.viewportTransform()).mapRect(label.boundingRect())
     screen = [QPointF(view.mapFromScene(QPointF(*p))) for p in points]
@@ -94,7 +94,7 @@ def test_angle_label_sits_outside_the_angle(qtbot, make_window, tmp_path):
 
 def test_loupe_is_centred_on_the_cursor(qtbot, make_window, tmp_path):
     window = make_window()
-    open_and_wait(qtbot, window, _film(tmp_path / "d.dcm"), until="image_shown")
+    open_and_wait(qtbot, window, film(tmp_path / "d.dcm"), until="image_shown")
     view = window.view
     window.set_magnifier(True)
     cursor = view.mapFromScene(QPointF(80, 100))
@@ -130,12 +130,12 @@ from PySide6.QtCore import QPointF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from tests.gui.test_reading_tools import _film
+from tests.gui.reading_films import film
 from xraydesk.gui.image_view import ImageView
 from xraydesk.imaging import load_xray
 from xraydesk.viewer.viewstate import ViewState
 from xraydesk.viewer.windowing import window_presets
-xray = load_xray(_film(Path(sys.argv[1])))
+xray = load_xray(film(Path(sys.argv[1])))
 view = ImageView(ViewState())
 view.resize(500, 500)
 view.show()
@@ -171,7 +171,7 @@ def test_loupe_is_centred_at_device_pixel_ratio_two(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO_ROOT,
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]

@@ -14,7 +14,7 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWizard
 
-from tests.test_train_data import kermany_rows, write_manifest
+from tests.training_data import kermany_rows, write_manifest
 from xraydesk import paths
 from xraydesk.gui.models_dialog import ModelsDialog
 from xraydesk.gui.wizard import TrainingWizard
@@ -28,7 +28,7 @@ WAIT_MS = 180_000
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     before = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/test_train_engine.py: shared cores, tiny batches
+    torch.set_num_threads(1)  # see tests/trainer/test_train_engine.py: shared cores, tiny batches
     yield
     torch.set_num_threads(before)
 

@@ -5,7 +5,7 @@ Xeon) for one class definition. This is the same network, layer for layer: the m
 names, their order, the ``state_dict`` keys and shapes, the initialisation and the
 forward pass equal ``torchvision.models.resnet50`` (v1.5: the stride sits in the 3x3
 convolution), so every saved ``.safetensors`` file loads unchanged and gives the same
-outputs. ``tests/test_startup.py`` checks that against torchvision on one state dict.
+outputs. ``tests/project/test_startup.py`` checks that against torchvision on one state dict.
 """
 
 from __future__ import annotations

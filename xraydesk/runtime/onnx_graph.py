@@ -9,7 +9,7 @@ convolution before it (in float64, stored as float32), so the graph is convoluti
 ReLUs, additions, one max pool, one average pool and the linear head. It has three
 outputs, in ``OUTPUT_NAMES`` order: the logits, the pooled features that feed the head,
 and the last stage's activations (what the class activation map weighs).
-tests/test_onnx_graph.py checks all three against torch in both runtimes.
+tests/runtime/test_onnx_graph.py checks all three against torch in both runtimes.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def write_graph(
         ]
     )
     model = b.model
-    # onnx.checker parses a copy of the weights: tests/test_onnx_graph.py checks the graphs
+    # onnx.checker parses a copy of the weights: tests/runtime/test_onnx_graph.py checks the graphs
     # instead, which are the same for every model but for the numbers.
     out.write(model.SerializeToString())
 

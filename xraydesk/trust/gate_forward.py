@@ -5,7 +5,7 @@
 gates every image exactly as the full build does. Batch norm is folded into the
 convolutions once at load (eval mode); each convolution is then one matrix product over
 the image's patches (im2col), computed channels-last so that the patches are copied in
-contiguous runs. tests/test_gate_forward.py checks the logits against the torch network.
+contiguous runs. tests/trust/test_gate_forward.py checks the logits against the torch network.
 """
 
 from __future__ import annotations

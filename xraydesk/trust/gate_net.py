@@ -1,7 +1,7 @@
 """The input gate's network in torch, for training it (``training/train_gate.py``).
 
 The app runs the trained weights in numpy (``gate_forward``), so that the light build,
-which has no torch, gates every image too; tests/test_gate_forward.py checks that both
+which has no torch, gates every image too; tests/trust/test_gate_forward.py checks that both
 compute the same logits.
 """
 

@@ -1,0 +1,165 @@
+"""The training campaign's runner (training/campaign.py): queue, recipe choice, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.paths import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "training"))
+
+import campaign
+
+TINY = ["--limit", "6", "--size", "32", "--batch", "8"]
+
+
+def write_queue(path: Path, jobs: list[dict]) -> Path:
+    path.write_text(json.dumps({"jobs": jobs}))
+    return path
+
+
+def table(accuracies: dict[str, float | None]) -> dict:
+    return {
+        "sources": {
+            pool: ({"skipped": "too few"} if acc is None else {"accuracy": acc, "n": 10})
+            for pool, acc in accuracies.items()
+        }
+    }
+
+
+def test_the_shipped_queue_names_known_recipes_and_profiles():
+    jobs = campaign.read_queue()
+    ids = {j.id for j in jobs}
+    for job in jobs:
+        if job.kind == "choose":
+            assert set(job.candidates) <= ids
+            continue
+        recipe = json.loads((REPO_ROOT / "training" / "configs" / f"{job.recipe}.json").read_text())
+        if job.profile and job.profile != "@chosen":
+            assert job.profile in recipe["profiles"], (job.id, job.profile)
+    # the held-out tables come before the choice that reads them, and that before training
+    order = [j.id for j in jobs]
+    choose = next(j for j in jobs if j.kind == "choose")
+    assert all(order.index(c) < order.index(choose.id) for c in choose.candidates)
+    chosen = [j for j in jobs if j.profile == "@chosen"]
+    assert chosen and all(order.index(j.id) > order.index(choose.id) for j in chosen)
+
+
+def test_the_worst_held_out_pool_decides_and_the_mean_breaks_ties():
+    assert campaign.held_out_score(table({"a": 0.9, "b": 0.6, "c": None})) == pytest.approx(
+        (0.6, 0.75)
+    )
+    assert campaign.held_out_score(table({})) == (float("-inf"), float("-inf"))
+
+
+def test_choose_writes_the_best_candidate_and_training_uses_it(tmp_path: Path):
+    jobs = {
+        "a": campaign.Job(id="a", recipe="r", kind="held-out", profile="plain"),
+        "b": campaign.Job(id="b", recipe="r", kind="held-out", profile="shortcut"),
+        "gone": campaign.Job(id="gone", recipe="r", kind="held-out", profile="other"),
+    }
+    for job_id, accs in (("a", {"x": 0.95, "y": 0.55}), ("b", {"x": 0.85, "y": 0.70})):
+        out = tmp_path / "out" / job_id
+        out.mkdir(parents=True)
+        (out / "r-held-out.json").write_text(json.dumps(table(accs)))
+    pick = campaign.Job(id="pick", recipe="r", kind="choose", candidates=["a", "b", "gone"])
+    chosen = campaign.choose(pick, tmp_path, jobs)
+    assert chosen["profile"] == "shortcut"  # worst pool 0.70 beats 0.55
+    assert any("missing" in row for row in chosen["table"])
+    train = campaign.Job(id="t", recipe="r", profile="@chosen")
+    assert campaign.resolve_profile(train, tmp_path) == "shortcut"
+    other = campaign.Job(id="u", recipe="elsewhere", profile="@chosen")
+    with pytest.raises(RuntimeError, match="chosen profile"):
+        campaign.resolve_profile(other, tmp_path)
+
+
+def test_progress_lines_of_train_bundled_are_read(tmp_path: Path):
+    job = campaign.Job(id="j", recipe="r")
+    progress = campaign.Progress(tmp_path, job, "1/1")
+    progress.feed("[training] Epoch 3 of 14 120/630 loss 0.912 acc 0.601 21.5 img/s eta 4200s\n")
+    assert progress.status["epoch"] == "3/14"
+    assert progress.status["images_per_s"] == pytest.approx(21.5)
+    assert progress.status["eta_s"] == 4200
+    line = (tmp_path / "campaign.log").read_text()
+    assert "21.5 img/s" in line and "ETA 70 min" in line and progress.status["cpu"] in line
+
+
+@pytest.mark.slow
+def test_a_killed_campaign_resumes_from_its_checkpoints(shared_data: Path, tmp_path: Path):
+    """The CPU smoke run: a tiny queue, killed in its training job, started again."""
+    queue = write_queue(
+        tmp_path / "queue.json",
+        [
+            {"id": "held", "recipe": "chest-3class", "kind": "held-out", "profile": "cpu",
+             "args": [*TINY, "--held-out-epochs", "1"]},
+            {"id": "pick", "recipe": "chest-3class", "kind": "choose", "candidates": ["held"]},
+            {"id": "train", "recipe": "chest-3class", "profile": "@chosen",
+             "args": [*TINY, "--epochs", "3"]},
+        ],
+    )  # fmt: skip
+    root = tmp_path / "campaign"
+    cmd = [sys.executable, str(REPO_ROOT / "training" / "campaign.py"), "run", "--root", str(root),
+           "--queue", str(queue), "--data", str(shared_data)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    first = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    train_log = root / "logs" / "train.log"
+    deadline = time.monotonic() + 600
+    try:  # kill it once the training job has checkpointed its first epoch
+        while "epoch record" not in (train_log.read_text() if train_log.is_file() else ""):
+            assert first.poll() is None, "the campaign ended before it could be killed"
+            assert time.monotonic() < deadline, "no epoch finished in 10 minutes"
+            time.sleep(0.5)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    state = json.loads((root / "state.json").read_text())
+    assert state["jobs"]["held"]["status"] == "done"
+    assert state["jobs"]["train"]["status"] == "running"
+
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stdout + second.stderr
+    state = json.loads((root / "state.json").read_text())
+    assert {k: v["status"] for k, v in state["jobs"].items()} == dict.fromkeys(
+        ("held", "pick", "train"), "done"
+    )
+    assert state["jobs"]["train"]["attempts"] == 2
+    assert "Resuming at epoch 2" in train_log.read_text()  # not started over
+    held_out = json.loads((root / "out" / "held" / "chest-3class-held-out.json").read_text())
+    ran = [p for p, row in held_out["sources"].items() if "accuracy" in row]
+    assert ran, held_out
+    for pool in ran:  # per-image logits kept for risk-coverage and operating rules
+        assert (root / "work" / "held" / "chest-3class" / "held-out" / pool /
+                "predictions.npz").is_file()  # fmt: skip
+    assert (root / "out" / "train" / "chest-3class.json").is_file()
+    log = (root / "campaign.log").read_text()
+    assert "img/s" in log and "queue finished" in log
+
+
+def test_risk_coverage_answers_the_most_confident_first(tmp_path: Path):
+    import numpy as np
+    import risk_coverage
+
+    # 10 images: the 5 most confident right, the 5 least confident wrong
+    margins = np.linspace(4.0, 0.2, 10)
+    logits = np.stack([margins, np.zeros(10), np.zeros(10)], axis=1)
+    labels = np.array([0] * 5 + [1] * 5)
+    rc = risk_coverage.risk_coverage(logits, labels, temperature=1.0)
+    by_cov = {row["coverage"]: row["accuracy"] for row in rc["by_coverage"]}
+    assert by_cov[1.0] == pytest.approx(0.5)
+    assert by_cov[0.5] == pytest.approx(1.0)
+    everything = rc["by_threshold"][0]
+    assert everything["threshold"] == 0.0 and everything["coverage"] == 1.0
+    folder = tmp_path / "held-out" / "some-pool"
+    folder.mkdir(parents=True)
+    np.savez(folder / risk_coverage.PREDICTIONS_FILE, logits=logits, labels=labels,
+             class_ids=np.array(["a", "b", "c"]), temperature=np.float32(1.0))  # fmt: skip
+    assert risk_coverage.main([str(tmp_path / "held-out")]) == 0
+    assert risk_coverage.folder_table(tmp_path / "held-out")["some-pool"]["n"] == 10

@@ -1,0 +1,229 @@
+"""The ONNX graph built from a weights file with numpy and onnx alone (runtime.onnx_graph):
+the light build, which has no torch, exports models with it, so it must compute what the
+torch ResNet-50 computes (all three outputs, with every batch norm folded) and must never
+need torch to be built."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.paths import REPO_ROOT
+from xraydesk.errors import ModelError
+from xraydesk.imaging.loader import load_xray
+from xraydesk.model.card import ClassInfo, ModelCard
+from xraydesk.model.network import build_network
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.model.saving import load_network, save_model
+from xraydesk.model.weights import load_state, verified_weights
+from xraydesk.runtime.graph import ThreeOutputs
+from xraydesk.runtime.names import OUTPUT_NAMES
+from xraydesk.runtime.onnx_graph import resnet50_graph
+
+RUNTIMES = ("onnxruntime", "openvino")
+SIZE = 64
+
+
+def randomised_network(channels: int, classes: int, seed: int) -> torch.nn.Module:
+    """A ResNet-50 whose batch norms are far from the identity, so folding really matters."""
+    torch.manual_seed(seed)
+    network = build_network("resnet50", classes, channels)
+    with torch.no_grad():
+        for m in network.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.3, 3.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+    return network.eval()
+
+
+def numpy_state(network: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy() for k, v in network.state_dict().items()}
+
+
+def run_graph(graph: Path, x: np.ndarray, runtime: str) -> list[np.ndarray]:
+    """The graph's three outputs in ``runtime`` at fp32 (skips a runtime not installed)."""
+    if runtime == "onnxruntime":
+        ort = pytest.importorskip("onnxruntime")
+        session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+        return session.run(list(OUTPUT_NAMES), {"input": x})
+    ov = pytest.importorskip("openvino")
+    # fp32 said explicitly: OpenVINO's default on an AMX CPU is bf16.
+    compiled = ov.Core().compile_model(str(graph), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled.create_infer_request().infer({0: x})
+    ports = {port.get_any_name(): port for port in compiled.outputs}
+    return [np.array(result[ports[name]]) for name in OUTPUT_NAMES]
+
+
+def torch_outputs(network: torch.nn.Module, x: np.ndarray) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [t.numpy() for t in ThreeOutputs(network.eval())(torch.from_numpy(x))]
+
+
+def assert_same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    """Each output within 1e-4 of its own largest magnitude (fp32 rounding, nothing more)."""
+    for name, g, w in zip(OUTPUT_NAMES, got, want, strict=True):
+        assert g.shape == w.shape, (name, g.shape, w.shape)
+        scale = float(np.abs(w).max())
+        assert scale > 0, name
+        error = float(np.abs(g - w).max())
+        assert error <= 1e-4 * scale, (name, error, scale)
+
+
+@pytest.fixture(scope="module", params=[(1, 3), (3, 2)], ids=["1ch-3class", "3ch-2class"])
+def random_case(request, tmp_path_factory) -> tuple[Path, np.ndarray, list[np.ndarray]]:
+    """A randomised network's graph (built once for both runtimes), an input batch of 2 and
+    the torch outputs for it."""
+    channels, classes = request.param
+    network = randomised_network(channels, classes, seed=channels)
+    graph = tmp_path_factory.mktemp("graph") / "resnet50.onnx"
+    graph.write_bytes(resnet50_graph(numpy_state(network), channels, SIZE))
+    x = np.random.default_rng(channels).standard_normal((2, channels, SIZE, SIZE), np.float32)
+    return graph, x, torch_outputs(network, x)
+
+
+def test_the_graph_passes_the_onnx_checker(random_case):
+    """The app skips onnx's checker (it would parse a third copy of the weights at export):
+    the graphs are checked here, and differ between models only in their numbers."""
+    import onnx
+
+    onnx.checker.check_model(str(random_case[0]), full_check=True)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_graph_equals_torch_with_batch_norm_folded(random_case, runtime):
+    graph, x, reference = random_case
+    outputs = run_graph(graph, x, runtime)
+    assert [o.shape for o in outputs][1:] == [(2, 2048), (2, 2048, 2, 2)]
+    assert_same(outputs, reference)
+
+
+@pytest.mark.data
+def test_bundled_model_graph_equals_torch_on_test_split_radiographs(shared_data, tmp_path):
+    """chest-3class (float16 weights on disk, read as stored, as the export reads them) on
+    two seeded test-split images."""
+    card = ModelCard.read(REPO_ROOT / "models" / "chest-3class.json")
+    prep = card.preprocessing
+    assert all(
+        v.dtype == np.float32
+        for v in load_state(verified_weights(card)).values()
+        if v.dtype.kind == "f"
+    )
+    state = load_state(verified_weights(card), float32=False)
+    assert {v.dtype for v in state.values() if v.dtype.kind == "f"} == {np.dtype(np.float16)}
+    graph = tmp_path / "chest-3class.onnx"
+    graph.write_bytes(resnet50_graph(state, prep.channels, prep.size))
+    split = REPO_ROOT / "models" / card.name / "split.csv"
+    paths = [r["path"] for r in csv.DictReader(split.open()) if r["split"] == "test"]
+    chosen = sorted(np.random.default_rng(13).choice(len(paths), 2, replace=False))
+    x = np.stack([prep(load_xray(shared_data / paths[i])) for i in chosen])
+    reference = torch_outputs(load_network(card), x)
+    for runtime in RUNTIMES:
+        try:
+            outputs = run_graph(graph, x, runtime)
+        except pytest.skip.Exception:
+            continue  # that runtime is not installed; the other still counts
+        assert_same(outputs, reference)
+
+
+def test_weights_that_are_not_a_resnet50_are_named():
+    state = numpy_state(build_network("resnet50", 3, 1))
+    with pytest.raises(ValueError, match=r"conv1\.weight.*1 input channel\(s\), not 3"):
+        resnet50_graph(state, 3, SIZE)
+    missing = {k: v for k, v in state.items() if k != "layer3.2.bn2.running_var"}
+    with pytest.raises(ValueError, match=r"'layer3\.2\.bn2\.running_var'"):
+        resnet50_graph(missing, 1, SIZE)
+    unexpected = {**state, "layer5.0.conv1.weight": np.zeros((1, 1, 1, 1), np.float32)}
+    with pytest.raises(ValueError, match=r"layer5\.0\.conv1\.weight"):
+        resnet50_graph(unexpected, 1, SIZE)
+    narrow = {**state, "layer2.1.conv2.weight": np.zeros((128, 64, 3, 3), np.float32)}
+    with pytest.raises(ValueError, match=r"layer2\.1\.conv2\.weight has shape \(128, 64, 3, 3\)"):
+        resnet50_graph(narrow, 1, SIZE)
+    bias = {**state, "fc.bias": np.zeros(4, np.float32)}
+    with pytest.raises(ValueError, match=r"fc\.bias has shape \(4,\)"):
+        resnet50_graph(bias, 1, SIZE)
+    # num_batches_tracked is a training counter: present or not, it changes nothing.
+    counters = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    assert resnet50_graph(counters, 1, SIZE) == resnet50_graph(state, 1, SIZE)
+
+
+def test_verified_weights_checks_presence_and_sha256(tmp_path):
+    card = ModelCard(
+        name="m",
+        version="1",
+        classes=[ClassInfo("a", "A"), ClassInfo("b", "B")],
+        preprocessing=Preprocessing(size=SIZE),
+        weights_file="m.safetensors",
+        weights_sha256="0" * 64,
+        path=tmp_path / "m.json",
+    )
+    with pytest.raises(ModelError, match="weights file of model 'm' is missing"):
+        verified_weights(card)
+    (tmp_path / "m.safetensors").write_bytes(b"not these weights")
+    with pytest.raises(ModelError, match="do not match the sha256 in the model card"):
+        verified_weights(card)
+
+
+def python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter from the repository root; its stdout."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_importing_the_export_modules_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "import xraydesk.runtime.onnx_graph, xraydesk.model.weights\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    assert python(code) == "[]"
+
+
+def test_a_safetensors_file_becomes_a_graph_without_torch(tmp_path):
+    """float16 weights saved as a model, exported in an interpreter where torch cannot be
+    imported, give the outputs of the torch network loaded from that same file."""
+    network = randomised_network(1, 3, seed=7)
+    card = ModelCard(
+        name="half",
+        version="1",
+        classes=[ClassInfo(c, c) for c in ("a", "b", "c")],
+        preprocessing=Preprocessing(size=SIZE),
+        weights_file="",
+        weights_sha256="",
+    )
+    card_path = save_model(network, card, tmp_path / "model", half=True)
+    graph = tmp_path / "graph.onnx"
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # any import of torch now fails\n"
+        "from pathlib import Path\n"
+        "from xraydesk.model.card import ModelCard\n"
+        "from xraydesk.model.weights import load_state, verified_weights\n"
+        "from xraydesk.runtime.onnx_graph import resnet50_graph\n"
+        f"card = ModelCard.read(Path({str(card_path)!r}))\n"
+        "state = load_state(verified_weights(card))\n"
+        "prep = card.preprocessing\n"
+        f"Path({str(graph)!r}).write_bytes(resnet50_graph(state, prep.channels, prep.size))\n"
+        "print(sys.modules['torch'])\n"
+    )
+    assert python(code) == "None"
+    x = np.random.default_rng(7).standard_normal((2, 1, SIZE, SIZE), np.float32)
+    reference = torch_outputs(load_network(ModelCard.read(card_path)), x)
+    assert_same(run_graph(graph, x, "onnxruntime"), reference)
