@@ -158,6 +158,15 @@ class Classifier:
         state = load_state(verified_weights(self.card), keys=("fc.weight", "fc.bias"))
         return state["fc.weight"], state["fc.bias"]
 
+    def class_maps(self, activations: np.ndarray, indices: Any) -> np.ndarray:
+        """The class activation maps ReLU(sum_k w_ck A_k) at feature resolution (N, h, w),
+        float32: image n's last-stage activations (N, D, h, w) weighed with the head's row
+        ``indices[n]``. The viewer's heat map (explain/cam.py) and the attention check
+        (trust/attention.py) both start from it."""
+        weight = self.head[0][np.asarray(indices, dtype=np.int64)]
+        maps = np.einsum("nd,ndhw->nhw", weight, np.asarray(activations, np.float32))
+        return np.maximum(maps, 0.0)
+
     def require_network(self, what: str) -> nn.Module:
         """The torch network, or a clear error in the light build, which has none."""
         network = self.network

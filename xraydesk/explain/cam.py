@@ -76,8 +76,7 @@ def cam_at_input(classifier: Classifier, activations: np.ndarray, index: int) ->
     ReLU of the head's row ``index`` times the activations, min-max scaled at feature
     resolution, then resized bilinearly to the input square: the grad-cam package's order.
     """
-    weight = classifier.head[0][index]
-    cam = np.maximum(np.tensordot(weight, np.asarray(activations, np.float32), axes=1), 0.0)
+    cam = classifier.class_maps(np.asarray(activations)[None], [index])[0]
     cam = cam - cam.min()
     cam = cam / (1e-7 + cam.max())
     size = classifier.preprocessing.size

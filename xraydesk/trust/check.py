@@ -1,6 +1,7 @@
 """One image checked and classified, for the viewer, the DICOM results and the CLI.
 
-``TrustCheck`` runs the gate, the classifier and the out-of-distribution score from a
+``TrustCheck`` runs the gate, the classifier, the out-of-distribution score and the
+attention check (``trust.attention``: is the answer's heat map in the lungs?) from a
 single forward pass and hands the outputs to the one verdict (``trust.verdict.decide``),
 which every front door shares; with ``auto_orient`` (the CLI's ``--auto-orient``, the
 viewer's one-click correction) a confidently rotated or inverted image is corrected in
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 from xraydesk.classifier import Classifier, ForwardOutputs, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import XRay
+from xraydesk.trust.attention import lung_shares
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_thumbnail
 from xraydesk.trust.gate import view_warnings as gate_view_warnings
@@ -99,9 +101,16 @@ class TrustCheck:
         start = time.perf_counter()
         unit = xray.render()
         tensor = self.classifier.preprocessing.from_unit(unit)
-        forward = self.classifier.forward(tensor[None], activations=activations)
+        # the activations always: the attention check weighs them (trust.attention)
+        forward = self.classifier.forward(tensor[None], activations=True)
         probs = self.classifier.probabilities(forward.logits)[0]
         seconds = time.perf_counter() - start
+        share = None
+        if forward.activations is not None:
+            maps = forward.activations
+            share = float(lung_shares(self.classifier, maps, probs[None], [xray.shape])[0])
+        if not activations:  # not kept for a heat map: about 0.4 MB less per result
+            forward = dataclasses.replace(forward, activations=None)
         gate = self.gate.decide(
             unit_thumbnail(unit)[None], [image_statistics(unit)], [gate_view_warnings(xray)]
         )[0]
@@ -116,6 +125,7 @@ class TrustCheck:
             ood_score=score,
             metadata=xray.metadata,
             seconds=seconds,
+            lung_share=share,
         )
         # an indeterminate answer (site profile) keeps its bars: the warning says why
         # no class is given, as a gate warning does

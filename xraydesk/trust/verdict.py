@@ -36,6 +36,7 @@ import numpy as np
 
 from xraydesk.classifier import Classifier, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import ImageMetadata
+from xraydesk.trust.attention import attention_warning, lung_shares
 from xraydesk.trust.card_rule import card_indeterminate_warning, card_rule
 from xraydesk.trust.card_trust import card_warnings
 from xraydesk.trust.codes import (
@@ -116,11 +117,14 @@ def decide(
     stated_age: float | None = None,
     seconds: float = 0.0,
     corrections: Sequence[ResultWarning] = (),
+    lung_share: float | None = None,
 ) -> Verdict:
     """The verdict on one image from its row of probabilities (classes,), the gate's
     warnings, its OOD score (with the statistics that judge it) and its metadata (the
     patient's age; ``stated_age``, in years, from the user wins over the header).
-    ``corrections``: what auto-orient corrected before classifying (never withholds)."""
+    ``corrections``: what auto-orient corrected before classifying (never withholds).
+    ``lung_share``: the share of the answer's heat map in the lung fields
+    (``trust.attention``); too little withholds the class (None: not measured)."""
     warnings = [*corrections, *gate_warnings]
     score = None
     if ood is not None and ood_score is not None:
@@ -137,13 +141,18 @@ def decide(
         prediction = classifier.prediction_from(probs, seconds)
     except NonFiniteOutputError as exc:  # NaN is no class: the image's error row
         return Verdict(None, tuple(warnings), score, str(exc))
+    attention = attention_warning(
+        lung_share, prediction.display_names.get(prediction.predicted, prediction.predicted)
+    )
+    if attention is not None:  # the evidence lies mostly outside the lungs
+        warnings.append(attention)
     profile = state.profile if state is not None else None
     if profile is None:
         rule = card_rule(classifier.card)  # the card's operating rule, when it has one
         if rule is not None and rule.indeterminate(probs):
             warnings.append(card_indeterminate_warning(classifier.card, rule, probs))
             return Verdict(None, tuple(warnings), score, None, prediction)
-        if gate_withholds(gate_warnings):
+        if gate_withholds(gate_warnings) or attention is not None:
             return Verdict(None, tuple(warnings), score, None, prediction)
         return Verdict(prediction, tuple(warnings), score)
     # the site's temperature before the probabilities, then its operating rule
@@ -153,7 +162,7 @@ def decide(
     if profile.indeterminate(probs):
         warnings.append(indeterminate_warning(profile, prediction.confidence))
         return Verdict(None, tuple(warnings), score, None, prediction, positive)
-    if gate_withholds(gate_warnings):
+    if gate_withholds(gate_warnings) or attention is not None:
         return Verdict(None, tuple(warnings), score, None, prediction, positive)
     return Verdict(prediction, tuple(warnings), score, site_positive=positive)
 
@@ -167,10 +176,15 @@ def decide_all(
     gate_warnings: Sequence[Sequence[ResultWarning] | None] | None = None,
     metadata: Sequence[ImageMetadata | None] | None = None,
     corrections: Sequence[Sequence[ResultWarning] | None] | None = None,
+    activations: np.ndarray | None = None,
 ) -> list[Verdict]:
-    """``decide`` for a batch: probabilities (N, classes) and pooled features (N, D) of
-    one forward pass; the OOD scores are computed for the whole batch at once."""
+    """``decide`` for a batch: probabilities (N, classes), pooled features (N, D) and the
+    last stage's activations (N, D', h, w; None: no attention check) of one forward pass;
+    the OOD scores and the lung shares are computed for the whole batch at once."""
     n = len(probabilities)
+    shares: Sequence[float | None] = [None] * n
+    if activations is not None and n:
+        shares = [float(v) for v in lung_shares(classifier, activations, probabilities)]
     scores: Sequence[float | None] = [None] * n
     if ood is not None and features is not None and n:
         scores = [float(s) for s in ood.score(features)]
@@ -186,6 +200,7 @@ def decide_all(
             ood_score=s,
             metadata=m,
             corrections=tuple(c or ()),
+            lung_share=a,
         )
-        for p, s, g, m, c in zip(probabilities, scores, gates, metas, fixes, strict=True)
+        for p, s, g, m, c, a in zip(probabilities, scores, gates, metas, fixes, shares, strict=True)
     ]
