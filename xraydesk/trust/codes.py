@@ -18,6 +18,7 @@ CARD_UNVERIFIED = "card_unverified"  # the model card has no integrity record
 INDETERMINATE = "indeterminate"  # below the site profile's top-probability threshold
 PROFILE_REFUSED = "site_profile_refused"  # the site profile was edited or is another model's
 EVIDENCE_OUTSIDE_LUNGS = "evidence_outside_lungs"  # the heat map lies mostly outside the lungs
+MIRRORED = "mirrored"  # mirrored left to right (the heart on the image's left)
 
 WARNING_CODES = (
     NOT_CHEST,
@@ -31,6 +32,7 @@ WARNING_CODES = (
     INDETERMINATE,
     PROFILE_REFUSED,
     EVIDENCE_OUTSIDE_LUNGS,
+    MIRRORED,
 )
 
 # Short names people read (tables, badges); the code stays in tooltips and files.
@@ -46,6 +48,7 @@ WARNING_LABELS = {
     INDETERMINATE: "Indeterminate",
     PROFILE_REFUSED: "Site profile refused",
     EVIDENCE_OUTSIDE_LUNGS: "Evidence outside the lungs",
+    MIRRORED: "Mirrored",
 }
 
 
