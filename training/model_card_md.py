@@ -113,6 +113,47 @@ def _held_out(card: ModelCard, classes: list[str]) -> list[str]:
     return out
 
 
+def _operating_rule(card: ModelCard) -> list[str]:
+    """When the model names no class, and the temperature under shift (both ECEs)."""
+    rule = card.operating_rule
+    out = ["", "### When the model does not answer", ""]
+    if rule is None:
+        return [*out, "No operating rule: the model names a class for every image."]
+    out += [rule.line, ""]
+    if rule.held_out:
+        out += [
+            "What the rule does on each held-out source (a model trained without it):",
+            "",
+            "| held-out pool | n | answered | accuracy of answered | wrong at p >= 0.9 |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for pool, row in rule.held_out.items():
+            out.append(
+                f"| {pool} | {row['n']} | {_pct(row['coverage'])} | {_pct(row['accuracy'])} "
+                f"| {_pct(row['wrong_confident_share'])} |"
+            )
+        out.append("")
+    shift = card.metrics.get("calibration_under_shift")
+    if shift:
+        ece = shift.get("ece_at_applied_temperature", {})
+        held = shift.get("held_out_sources", {})
+        why = "; ".join(shift.get("not_applied_because", []))
+        out.append(
+            f"Temperature {shift['temperature']:.3f} applied, fitted on the "
+            f"{shift['applied_from']}{f' (the held-out fit is not used: {why})' if why else ''}. "
+            f"Expected calibration error at it: validation split "
+            f"{_pct(ece.get('validation_split'))}, held-out sources "
+            f"{_pct(ece.get('held_out_sources'))}"
+            + (
+                f" (a temperature factor of {held['fitted_factor']:.3g} fitted there would "
+                f"give {_pct(held['ece_at_fitted_factor'])})."
+                if held
+                else "."
+            )
+        )
+    return out
+
+
 def _shortcut_audit(card: ModelCard) -> list[str]:
     """Where the model looks (CAM mass per region) and what hiding borders costs it."""
     audit = card.metrics.get("shortcut_audit")
@@ -248,6 +289,7 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
             )
             out.append(f"| {pool} | {m['n']} | {_pct(m['accuracy'])} | {recalls} |")
     out += _held_out(card, classes)
+    out += _operating_rule(card)
     out += _shortcut_audit(card)
     out += [
         "",

@@ -6,13 +6,13 @@ the sha256 of its weights."""
 
 DIGESTS: dict[str, dict[str, str]] = {
     "chest-3class": {
-        "card": "b64b80bd36d65146e65859cb84af4db74d304a67f42e9f7f6f9d6e31cf557209",
-        "meaning": "afdde5e2d2bcaeadad398c7837a43c5abf686a04a59f484cf5636d43b78d4c4a",
+        "card": "c55c42aa87fbfc4298e69287092b7000689e8ae3a0e66204fb5c51abdcac778d",
+        "meaning": "5858abc14c51fb97d05e4e607d6d82dc6574020eb590859f3b2071d40a121717",
         "weights": "c35974d097b24ff20d50639dd76119a485b1f2d848f048bda3edf71d7d2cf1e4",
     },
     "pediatric-pneumonia": {
-        "card": "6603f3582050a13f9fbd32968556a9cefcd4fa3e83ddc19c661e12795aab2ecf",
-        "meaning": "eed111fe19ef9b4e5f82f8bbc0586a6a578e0b20d818c5905afe9a6e8ce97dcc",
+        "card": "462f3843f00b5fc831327de2d4e9121430b8724266a5552632675fcab65ca937",
+        "meaning": "26ff774b477649571142c3c59dd2c1ab698da30a1ed04865c1ebffd79041daaf",
         "weights": "1525010501fb1ca9d02b6be1b23f8f0ff15ee15db183c30855dc6e4bfec3f9e0",
     },
 }

@@ -97,9 +97,11 @@ class OperatingRule:
     def line(self) -> str:
         """One sentence for the card's text and ``xraydesk models``."""
         text = (
-            f"Indeterminate below a {self.measure_words} of {self.threshold:.0%}, chosen "
-            f"from {self.source_text} for the target: {self.target_text}."
+            f"Indeterminate below a {self.measure_words} of {self.threshold:.0%}"
+            if self.threshold > 0
+            else "Answers every image (no threshold)"
         )
+        text += f", chosen from {self.source_text} for the target: {self.target_text}."
         if self.coverage is not None and self.accuracy is not None:
             text += (
                 f" There it answers {self.coverage:.0%} of images with accuracy {self.accuracy:.3f}"

@@ -22,6 +22,7 @@ import numpy as np
 
 from xraydesk.files import write_atomic
 from xraydesk.model.card import ClassInfo, ModelCard, Population
+from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.model.saving import save_model, save_state
 from xraydesk.trainer.config import TrainConfig
@@ -56,6 +57,8 @@ class TrainedModel:
     pools: str  # the data sources, comma-separated
     how: str  # "`xraydesk train` (full mode)", for the default description
     base: ModelCard | None = None
+    # the confidence below which it names no class (from its validation split)
+    operating_rule: OperatingRule | None = None
 
 
 def trained_card(model: TrainedModel, training: dict[str, Any]) -> ModelCard:
@@ -88,6 +91,7 @@ def trained_card(model: TrainedModel, training: dict[str, Any]) -> ModelCard:
         base_model=model.base.label if model.base else None,
         created=_dt.date.today().isoformat(),
         population=card_population(config, model.base),
+        operating_rule=model.operating_rule,
     )
 
 

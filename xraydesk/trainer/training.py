@@ -22,6 +22,7 @@ import numpy as np
 from xraydesk import paths
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
+from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.trainer.checkpoint import RunDir
 from xraydesk.trainer.config import RunContext, TrainConfig, Trained
 from xraydesk.trainer.dataset import (
@@ -33,6 +34,7 @@ from xraydesk.trainer.dataset import (
 )
 from xraydesk.trainer.metrics import choose_temperature, evaluate
 from xraydesk.trainer.ood_stats import add_trust_statistics
+from xraydesk.trainer.operating_choice import validation_rule
 from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError
 from xraydesk.trainer.split import (
     assign_splits,
@@ -181,6 +183,7 @@ class _Evaluation:
     test: dict[str, Any]
     validation: dict[str, Any]
     calibration: dict[str, Any]  # the fitted temperature, and whether it was kept
+    rule: OperatingRule | None = None  # chosen on the validation split, marked as such
 
 
 def _open_run(name: str, resume: bool, restart: bool, finish_early: bool) -> RunDir:
@@ -323,15 +326,19 @@ def _evaluate(ctx: RunContext, trained: Trained) -> _Evaluation:
     test["uncalibrated"] = _uncalibrated(
         trained.test_logits[test_ok], labels[test_idx][test_ok], classes
     )
+    val_sources = [samples[i].source for i, ok in zip(val_idx, val_ok, strict=True) if ok]
     validation = evaluate(
         trained.val_logits[val_ok],
         labels[val_idx][val_ok],
         classes,
         temperature,
-        sources=[samples[i].source for i, ok in zip(val_idx, val_ok, strict=True) if ok],
+        sources=val_sources,
         curves=True,
     )
-    return _Evaluation(temperature, test, validation, calibration)
+    rule = validation_rule(
+        trained.val_logits[val_ok], labels[val_idx][val_ok], temperature, sorted(set(val_sources))
+    )
+    return _Evaluation(temperature, test, validation, calibration, rule)
 
 
 def _differences(saved: TrainConfig, wanted: TrainConfig) -> list[str]:
@@ -371,6 +378,7 @@ def _make_card(
         pools=", ".join(s["name"] for s in data_summary["sources"]),
         how=f"`xraydesk train` ({config.mode} mode)",
         base=base,
+        operating_rule=evaluation.rule,
     )
     return trained_card(
         model,
