@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -48,6 +49,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BatchOutputs:
+    """One batch's forward pass: what the one verdict (``trust.verdict.decide_all``) needs."""
+
+    probabilities: np.ndarray  # (N, classes) float64
+    features: np.ndarray  # (N, D): the pooled input of the head (the OOD score)
+    activations: np.ndarray | None  # (N, D, h, w): the last stage (the attention check)
 
 
 class BatchModel:
@@ -87,23 +97,41 @@ class BatchModel:
     def probabilities_and_features(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and the pooled features that fed the linear head, from one pass
         (the out-of-distribution score of ``xraydesk.trust`` needs the features)."""
-        if self.private:
-            logits, features = self._folded_pass(batch)
-        else:  # the classifier's backend: an exported runtime, or its own torch network
-            logits, features = self.classifier.logits_and_features(batch)
-        return softmax(logits, self.classifier.card.temperature), features
+        out = self.outputs(batch, activations=False)
+        return out.probabilities, out.features
 
-    def _folded_pass(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and features of the private folded copy (torch)."""
+    def outputs(self, batch: Any, activations: bool = True) -> BatchOutputs:
+        """Probabilities, pooled features and (``activations``) the last stage's output
+        of one pass: the CAM of the attention check is a weighted sum of the latter, so
+        keeping it costs a copy, not a second pass."""
+        if self.private:
+            logits, features, maps = self._folded_pass(batch, activations)
+        else:  # the classifier's backend: an exported runtime, or its own torch network
+            out = self.classifier.forward(batch, activations)
+            logits, features, maps = out.logits, out.features, out.activations
+        return BatchOutputs(softmax(logits, self.classifier.card.temperature), features, maps)
+
+    def _folded_pass(
+        self, batch: Any, activations: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Logits, features and (``activations``) the last stage of the private folded
+        copy (torch). The last stage is caught entering the pooling: the folded graph
+        calls its leaf modules only, so a hook on the stage itself would never run."""
         import torch
 
         from xraydesk.model.network import classifier_head
 
         assert self.network is not None
         captured: list[torch.Tensor] = []
-        hook = classifier_head(self.network).register_forward_pre_hook(
-            lambda _m, args: captured.append(args[0])
-        )
+        stage: list[torch.Tensor] = []
+        hooks = [
+            classifier_head(self.network).register_forward_pre_hook(
+                lambda _m, args: captured.append(args[0])
+            )
+        ]
+        pool = _pooling(self.network) if activations else None
+        if pool is not None:
+            hooks.append(pool.register_forward_pre_hook(lambda _m, args: stage.append(args[0])))
         dtype = self.device.autocast_dtype or torch.float32
         x = torch.as_tensor(batch).to(self.device.device, non_blocking=True)
         x = x.to(dtype).contiguous(memory_format=self.device.memory_format)
@@ -111,8 +139,10 @@ class BatchModel:
             with torch.inference_mode():
                 logits = self.network(x).float().cpu()
         finally:
-            hook.remove()
-        return logits.numpy(), captured[0].float().cpu().numpy()
+            for hook in hooks:
+                hook.remove()
+        maps = stage[0].float().cpu().contiguous().numpy() if stage else None
+        return logits.numpy(), captured[0].float().cpu().numpy(), maps
 
     def classify(self, tensors: list[Any]) -> np.ndarray:
         """Probabilities for up to ``batch_size`` preprocessed inputs, one row each."""
@@ -120,15 +150,21 @@ class BatchModel:
 
     def classify_with_features(self, tensors: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and pooled features for up to ``batch_size`` inputs, one row each."""
+        out = self.classify_outputs(tensors, activations=False)
+        return out.probabilities, out.features
+
+    def classify_outputs(self, tensors: list[Any], activations: bool = True) -> BatchOutputs:
+        """``outputs`` for up to ``batch_size`` preprocessed inputs, one row each."""
         count = len(tensors)
         if self._full_batch_seen and count < self.batch_size:
             # Keep the one input shape of the run: a new shape costs new kernels and a
             # second set of activation buffers (measured +60 MB for a last batch of 28).
             tensors = tensors + tensors[-1:] * (self.batch_size - count)
-        probs, features = self.probabilities_and_features(self._stack(tensors))
+        out = self.outputs(self._stack(tensors), activations)
         if count == self.batch_size:
             self._full_batch_seen = True
-        return probs[:count], features[:count]
+        maps = None if out.activations is None else out.activations[:count]
+        return BatchOutputs(out.probabilities[:count], out.features[:count], maps)
 
     def _stack(self, tensors: list[Any]) -> Any:
         """One input batch (numpy); on CUDA a torch tensor in a reused pinned buffer, so the
@@ -158,6 +194,15 @@ class BatchModel:
 
         leaves = [m for m in self.network.modules() if next(m.children(), None) is None]
         return [m.register_forward_pre_hook(check) for m in leaves]
+
+
+def _pooling(network: nn.Module) -> nn.Module | None:
+    """The global pooling before the head (None: an architecture without one; its batch
+    then gets no attention check rather than a failed run)."""
+    try:
+        return network.get_submodule("avgpool")
+    except AttributeError:
+        return None
 
 
 class CpuShare:

@@ -265,9 +265,8 @@ class BatchRun:
         assert self._model is not None and self._cpu is not None
         model = self._model
         tensors = [item.tensor for item in todo if item.tensor is not None]
-        (probs, features), seconds = self._cpu.run_batch(
-            len(todo), lambda: model.classify_with_features(tensors)
-        )
+        out, seconds = self._cpu.run_batch(len(todo), lambda: model.classify_outputs(tensors))
+        probs, features = out.probabilities, out.features
         share = seconds / len(todo)
         stamp = utc_now()
         ids = self.classifier.class_ids
@@ -279,6 +278,7 @@ class BatchRun:
             gate_warnings=[item.warnings for item in todo],
             metadata=[item.metadata for item in todo],
             corrections=[item.corrections for item in todo],
+            activations=out.activations,  # the attention check (trust.attention)
         )
         for item, verdict in zip(todo, verdicts, strict=True):
             row = ResultRow(

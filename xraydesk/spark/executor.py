@@ -300,15 +300,16 @@ def classify_frames(
                     out.append((k, record(shown, prepared.sha256, prepared.row.error)))
         for start in range(0, len(pending), ref.batch_size):
             chunk = pending[start : start + ref.batch_size]
-            probs, features = model.batch.classify_with_features([p.tensor for _, _, p in chunk])
-            verdicts = decide_all(  # the desktop's verdict: gate, OOD, population, NaN
+            outputs = model.batch.classify_outputs([p.tensor for _, _, p in chunk])
+            verdicts = decide_all(  # the desktop's verdict: gate, OOD, population, attention
                 classifier,
-                probs,
-                features,
+                outputs.probabilities,
+                outputs.features,
                 ood=ood,
                 gate_warnings=[p.warnings for _, _, p in chunk],
                 metadata=[p.metadata for _, _, p in chunk],
                 corrections=[p.corrections for _, _, p in chunk],
+                activations=outputs.activations,
             )
             for (k, shown, prepared), verdict in zip(chunk, verdicts, strict=True):
                 notes = verdict.codes
