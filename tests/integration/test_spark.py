@@ -201,6 +201,9 @@ def test_train_quick_makes_a_model_the_desktop_uses(spark, shared_data, test_mod
     # temperature rule, the base model's population, the small-test warning, and OOD
     # statistics from the executors' features, so the desktop's OOD warning works.
     assert card.metrics["calibration"]["rule"].startswith("applied only when")
+    rule = card.operating_rule  # a user's model: its rule from its validation split
+    assert rule is not None and rule.chosen_from == "validation_split"
+    assert rule.n == card.metrics["validation"]["n"]
     assert card.population == ModelCard.read(test_model_path).population
     assert any(line.startswith("Small test split") for line in card.limitations)
     ood = OODStatistics.from_card(card)

@@ -40,6 +40,7 @@ from xraydesk import paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.device import select_device
+from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.saving import save_model
 from xraydesk.spark.classify import model_ref
 from xraydesk.spark.executor import feature_frames, hash_frames
@@ -57,6 +58,7 @@ from xraydesk.trainer.metrics import (
     softmax,
 )
 from xraydesk.trainer.ood_stats import MAX_TRAIN_IMAGES, statistics_from_features
+from xraydesk.trainer.operating_choice import validation_rule
 from xraydesk.trainer.quick import Head, calibrate_batchnorm, write_head
 from xraydesk.trainer.split import (
     assign_splits,
@@ -283,6 +285,7 @@ class _Fit:
     history: list[dict[str, float]]
     weights: dict[int, float]
     stages: dict[str, float] = field(default_factory=dict)
+    rule: OperatingRule | None = None  # from the validation split, marked as such
 
 
 class _Stages:
@@ -366,7 +369,8 @@ def _fit(
     raw = evaluate(test_logits, y_test, classes, 1.0)
     test["uncalibrated"] = {"ece": raw["ece"], "nll": raw["nll"]}
     validation = evaluate(val_logits, y_val, classes, temperature, sources=val_pools, curves=True)
-    return _Fit(head, reg, temperature, calibration, test, validation, history, weights)
+    rule = validation_rule(val_logits, y_val, temperature, sorted(set(val_pools)))
+    return _Fit(head, reg, temperature, calibration, test, validation, history, weights, rule=rule)
 
 
 def _rows(table: Any, split: str) -> Any:
@@ -440,6 +444,7 @@ def _card(
         pools=", ".join(s.pool for s in report.sources),
         how="`xraydesk spark train-quick`",
         base=base,
+        operating_rule=fit.rule,
     )
     return trained_card(
         model,

@@ -1,0 +1,141 @@
+"""Issue 27's measure of the indeterminate outcome: per held-out source, before and after.
+
+    python tests/benchmarks/bench_indeterminate.py [--held-out FOLDER ...]
+        [--card models/chest-3class.json] [--validation NPZ]
+
+Each held-out source is a pool that a model of the card's recipe never saw in training
+(the leave-one-source-out folders of ``xraydesk.trainer.held_out``: ``POOL/predictions.npz``
+with the held-out model's logits on every image of the pool). By default every such
+folder of the training campaign is read (``~/.cache/xraydesk/campaign/work/*/NAME/
+held-out``, read only); more folds just add rows. Per source, three risk-coverage rows:
+
+- before: no rule, every image answered;
+- card rule: the rule the card carries (``model.operating_rule``), at the card's
+  temperature factor under shift;
+- other folds: a rule chosen (``trainer.operating_choice.choose_rule``) from the other
+  held-out sources only, so the source it is judged on played no part in choosing it
+  (the honest leave-one-source-out figure; "-" while there is no other fold).
+
+Columns: the share of images answered, the accuracy of the answered ones, and the share
+of all images answered wrongly at p >= 0.9 (from the logits alone: the input gate, OOD,
+population and attention checks, which need the images, are not applied here, so
+"without warning" means "not indeterminate"). ``--validation`` (an npz of the card's
+validation logits and labels, as ``training/operating_rules.py --cache`` keeps them) adds
+the in-source row: the share of untouched validation films the rule leaves indeterminate.
+The CPU is named with the output; the figures do not depend on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks.machine import cpu_name  # noqa: E402
+from xraydesk.model.card import ModelCard  # noqa: E402
+from xraydesk.model.operating_rule import TOP_PROBABILITY  # noqa: E402
+from xraydesk.trainer.metrics import softmax  # noqa: E402
+from xraydesk.trainer.operating_choice import (  # noqa: E402
+    PoolPredictions,
+    choose_rule,
+    load_held_out,
+    rule_effect,
+)
+
+CAMPAIGN = Path.home() / ".cache" / "xraydesk" / "campaign" / "work"
+
+
+def held_out_folders(card: ModelCard) -> list[Path]:
+    """The campaign's leave-one-source-out folders of the card's recipe."""
+    return sorted(CAMPAIGN.glob(f"*/{card.name}/held-out"))
+
+
+def gather(folders: list[Path], card: ModelCard) -> list[PoolPredictions]:
+    """Every held-out pool's predictions; a pool held out in several folders counts once
+    (the folder listed last wins: a later campaign's run)."""
+    found: dict[str, PoolPredictions] = {}
+    for folder in folders:
+        for pool in load_held_out(folder, card.class_ids):
+            found[pool.pool] = pool
+    return [found[k] for k in sorted(found)]
+
+
+def cells(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return f"{'-':>8} {'-':>8} {'-':>8}"
+    accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.3f}"
+    return f"{row['coverage']:8.3f} {accuracy:>8} {row['wrong_confident_share']:8.3f}"
+
+
+def table(card: ModelCard, pools: list[PoolPredictions]) -> list[str]:
+    rule = card.operating_rule
+    factor = (card.metrics.get("calibration_under_shift") or {}).get("factor_applied", 1.0)
+    head = f"{'':30s}" + "".join(
+        f"| {name:27s}" for name in ("before (no rule)", "card rule", "rule from other folds")
+    )
+    columns = f"{'answered':>8} {'accuracy':>8} {'wrong.9':>8}"
+    sub = f"{'held-out source':22s} {'n':>6} " + f"| {columns} " * 3
+    lines = [head, sub]
+    for pool in pools:
+        probs = pool.probabilities(factor)
+        before = rule_effect(probs, pool.labels, TOP_PROBABILITY, 0.0)
+        after = (
+            None if rule is None else rule_effect(probs, pool.labels, rule.measure, rule.threshold)
+        )
+        others = [p for p in pools if p.pool != pool.pool]
+        loso = None
+        if others:
+            chosen = choose_rule(others, factor=factor, max_error=rule.max_error if rule else 0.08)
+            loso = rule_effect(probs, pool.labels, chosen.measure, chosen.threshold)
+        lines.append(
+            f"{pool.pool:22s} {len(pool.labels):6d} | {cells(before)} | {cells(after)} | "
+            f"{cells(loso)}"
+        )
+    return lines
+
+
+def in_source(card: ModelCard, npz: Path) -> str:
+    rule = card.operating_rule
+    with np.load(npz) as data:
+        probs = softmax(data["logits"].astype(np.float64), card.temperature)
+        labels = data["labels"]
+    before = rule_effect(probs, labels, TOP_PROBABILITY, 0.0)
+    after = None if rule is None else rule_effect(probs, labels, rule.measure, rule.threshold)
+    return f"{'in-source validation':22s} {len(labels):6d} | {cells(before)} | {cells(after)} |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--card", type=Path, default=ROOT / "models" / "chest-3class.json")
+    parser.add_argument("--held-out", type=Path, action="append", default=[])
+    parser.add_argument("--validation", type=Path, help="npz of validation logits and labels")
+    args = parser.parse_args(argv)
+    card = ModelCard.read(args.card)
+    folders = held_out_folders(card) + args.held_out
+    pools = gather(folders, card)
+    print(f"{card.label}; CPU: {cpu_name()} (shared with a background training run)")
+    rule = card.operating_rule
+    print(f"card rule: {rule.line if rule else 'none'}")
+    print(f"held-out folders: {', '.join(map(str, folders)) or 'none'}")
+    if not pools:
+        print("no held-out predictions found")
+    lines = table(card, pools)
+    if args.validation is not None and args.validation.is_file():
+        lines.append(in_source(card, args.validation))
+    print("\n".join(lines))
+    print(
+        "answered: share of images given a class; accuracy: of the answered images; "
+        "wrong.9: share of all images answered wrongly at p >= 0.9 (logits only: no "
+        "gate, OOD, population or attention warning applied)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
