@@ -56,8 +56,9 @@ N_HIDDEN = 64
 N_LOGITS = 9
 
 
-def expected_shapes() -> dict[str, tuple[int, ...]]:
-    """Every tensor GateNet's state dict holds, with its shape."""
+def expected_shapes(n_logits: int = N_LOGITS) -> dict[str, tuple[int, ...]]:
+    """Every tensor GateNet's state dict holds, with its shape (``n_logits`` outputs: 9
+    for the gate, other widths for networks of the same shape, ``trust.appearance``)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for s in CONVS:
         shapes[f"{s.conv}.weight"] = (s.cout, s.cin, s.kernel, s.kernel)
@@ -67,8 +68,8 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
     flat = CONVS[-1].cout * FINAL_SIDE * FINAL_SIDE
     shapes[f"{HIDDEN}.weight"] = (N_HIDDEN, flat)
     shapes[f"{HIDDEN}.bias"] = (N_HIDDEN,)
-    shapes[f"{OUT}.weight"] = (N_LOGITS, N_HIDDEN)
-    shapes[f"{OUT}.bias"] = (N_LOGITS,)
+    shapes[f"{OUT}.weight"] = (n_logits, N_HIDDEN)
+    shapes[f"{OUT}.bias"] = (n_logits,)
     return shapes
 
 
@@ -100,7 +101,7 @@ class GateWeights:
     info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path) -> GateWeights:
+    def load(cls, path: str | Path, n_logits: int = N_LOGITS) -> GateWeights:
         """The weights and the ``info`` metadata of a gate safetensors file.
 
         ``ValueError`` names any tensor that is missing, unexpected or misshapen."""
@@ -110,14 +111,17 @@ class GateWeights:
         state = load_file(str(path))
         with safe_open(str(path), framework="np") as f:
             info = json.loads((f.metadata() or {}).get("info", "{}"))
-        return cls.from_state(state, info)
+        return cls.from_state(state, info, n_logits)
 
     @classmethod
     def from_state(
-        cls, state: dict[str, np.ndarray], info: dict[str, Any] | None = None
+        cls,
+        state: dict[str, np.ndarray],
+        info: dict[str, Any] | None = None,
+        n_logits: int = N_LOGITS,
     ) -> GateWeights:
         """Check a GateNet state dict (numpy arrays) and fold it for inference."""
-        tensors = _checked(state)
+        tensors = _checked(state, n_logits)
         convs = tuple(_fold(s, tensors) for s in CONVS)
         # torch flattens (C, H, W); the numpy pass ends channels-last (H, W, C), so the
         # hidden layer's input columns are permuted once here instead of every pass.
@@ -143,7 +147,7 @@ class GateWeights:
             )
         n = len(x)
         if n == 0:
-            return np.zeros((0, N_LOGITS), np.float32)
+            return np.zeros((0, len(self.out_bias)), np.float32)
         x = x.reshape(n, THUMB, THUMB, 1)  # channels-last; one channel, so a free reshape
         for conv in self.convs:
             x = _convolve(x, conv)
@@ -158,9 +162,9 @@ class GateWeights:
         return out
 
 
-def _checked(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _checked(state: dict[str, np.ndarray], n_logits: int = N_LOGITS) -> dict[str, np.ndarray]:
     """The state dict's tensors as float64, after checking names and shapes."""
-    expected = expected_shapes()
+    expected = expected_shapes(n_logits)
     for key in state:
         if key not in expected:
             raise ValueError(f"the gate's weights hold an unexpected tensor {key!r}")

@@ -14,9 +14,10 @@ from torch import nn
 
 
 class GateNet(nn.Module):
-    """Four conv layers on a 64 x 64 thumbnail, then 9 logits: content 3, turns 4, inverted 2."""
+    """Four conv layers on a 64 x 64 thumbnail, then 9 logits: content 3, turns 4, inverted 2
+    (``n_out`` other than 9: the same network for other questions, ``trust.appearance``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_out: int = 9) -> None:
         super().__init__()
         layers: list[nn.Module] = [  # a strided first layer: 32 x 32 from here on
             nn.Conv2d(1, 16, 5, stride=2, padding=2, bias=False),
@@ -35,7 +36,7 @@ class GateNet(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.ReLU(inplace=True), nn.Dropout(0.2)
         )
-        self.out = nn.Linear(64, 9)
+        self.out = nn.Linear(64, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.head(self.features(x)))

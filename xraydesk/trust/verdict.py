@@ -36,6 +36,7 @@ import numpy as np
 
 from xraydesk.classifier import Classifier, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import ImageMetadata
+from xraydesk.trust.appearance import Appearance, appearance_warnings
 from xraydesk.trust.attention import attention_warning, lung_shares
 from xraydesk.trust.card_rule import card_indeterminate_warning, card_rule
 from xraydesk.trust.card_trust import card_warnings
@@ -118,13 +119,16 @@ def decide(
     seconds: float = 0.0,
     corrections: Sequence[ResultWarning] = (),
     lung_share: float | None = None,
+    appearance: Appearance | None = None,
 ) -> Verdict:
     """The verdict on one image from its row of probabilities (classes,), the gate's
     warnings, its OOD score (with the statistics that judge it) and its metadata (the
     patient's age; ``stated_age``, in years, from the user wins over the header).
     ``corrections``: what auto-orient corrected before classifying (never withholds).
     ``lung_share``: the share of the answer's heat map in the lung fields
-    (``trust.attention``); too little withholds the class (None: not measured)."""
+    (``trust.attention``); too little withholds the class (None: not measured).
+    ``appearance``: the image's mirror and age-group estimate (``trust.appearance``), for
+    ``mirrored`` and, when no age is known, an estimated ``outside_population``."""
     warnings = [*corrections, *gate_warnings]
     score = None
     if ood is not None and ood_score is not None:
@@ -133,6 +137,9 @@ def decide(
         if flag is not None:
             warnings.append(flag)
     warnings += population_warnings(classifier.card, metadata, stated_age)
+    warnings += appearance_warnings(
+        classifier.card, appearance, gate_warnings, metadata, stated_age
+    )
     warnings += card_warnings(classifier.card)
     state = getattr(classifier, "site_profile", None)
     warnings += profile_warnings(state)
@@ -177,6 +184,7 @@ def decide_all(
     metadata: Sequence[ImageMetadata | None] | None = None,
     corrections: Sequence[Sequence[ResultWarning] | None] | None = None,
     activations: np.ndarray | None = None,
+    appearance: Sequence[Appearance | None] | None = None,
 ) -> list[Verdict]:
     """``decide`` for a batch: probabilities (N, classes), pooled features (N, D) and the
     last stage's activations (N, D', h, w; None: no attention check) of one forward pass;
@@ -191,6 +199,7 @@ def decide_all(
     gates = gate_warnings if gate_warnings is not None else [()] * n
     metas = metadata if metadata is not None else [None] * n
     fixes = corrections if corrections is not None else [()] * n
+    looks = appearance if appearance is not None else [None] * n
     return [
         decide(
             classifier,
@@ -201,6 +210,9 @@ def decide_all(
             metadata=m,
             corrections=tuple(c or ()),
             lung_share=a,
+            appearance=look,
         )
-        for p, s, g, m, c, a in zip(probabilities, scores, gates, metas, fixes, shares, strict=True)
+        for p, s, g, m, c, a, look in zip(
+            probabilities, scores, gates, metas, fixes, shares, looks, strict=True
+        )
     ]
