@@ -126,3 +126,7 @@ def test_measures() -> None:
     assert not OperatingRule(0.5).indeterminate(probs[0])  # at the threshold: answered
     assert "Indeterminate below a top-class probability of 72%" in RULE.line
     assert "(target not reached)" in RULE.line
+    assert RULE.summary == (
+        "indeterminate below a top-class probability of 72% (rule from its held-out sources)"
+    )
+    assert OperatingRule(0.0).summary.startswith("answers every image")

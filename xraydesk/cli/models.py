@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
                         "test": headline_metrics(card.metrics.get("test") or {}),
                         "population": card.population.to_dict(),
                         "site_profile": models_profile.profile_text(card),
+                        "operating_rule": (
+                            card.operating_rule.to_dict() if card.operating_rule else None
+                        ),
                     }
                 )
             )
@@ -106,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
             + row[4]
         )
     for card in cards:
+        if card.operating_rule is not None:  # the site profile's rule below replaces it
+            print(f"{printable(card.name)}: {printable(card.operating_rule.summary)}")
         line = models_profile.profile_text(card)
         if line:
             print(f"{printable(card.name)}: {printable(line)}")

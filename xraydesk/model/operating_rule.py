@@ -94,6 +94,17 @@ class OperatingRule:
         return f"validation split (not held-out sources): {pools}, n = {self.n}"
 
     @property
+    def summary(self) -> str:
+        """A few words for listings: the threshold and where it was chosen."""
+        where = "held-out sources" if self.chosen_from == HELD_OUT_SOURCES else "validation split"
+        if self.threshold <= 0:
+            return f"answers every image (rule from its {where})"
+        return (
+            f"indeterminate below a {self.measure_words} of {self.threshold:.0%} "
+            f"(rule from its {where})"
+        )
+
+    @property
     def line(self) -> str:
         """One sentence for the card's text and ``xraydesk models``."""
         text = (

@@ -1,0 +1,25 @@
+"""`xraydesk models` says each card's operating rule and where it was chosen."""
+
+from __future__ import annotations
+
+import json
+
+from xraydesk.cli import main
+from xraydesk.model.card import ModelCard
+from xraydesk.paths import bundled_models_dir
+
+
+def test_models_lists_the_cards_rules(capsys) -> None:
+    cards = {p.stem: ModelCard.read(p) for p in sorted(bundled_models_dir().glob("*.json"))}
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name, card in cards.items():
+        assert card.operating_rule is not None, name
+        assert f"{name}: {card.operating_rule.summary}" in out
+        assert "(rule from its validation split)" in card.operating_rule.summary
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    for name, card in cards.items():
+        rule = rows[name]["operating_rule"]
+        assert rule["chosen_from"] == "validation_split"
+        assert rule["threshold"] == card.operating_rule.threshold
