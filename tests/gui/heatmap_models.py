@@ -36,3 +36,29 @@ def make_empty_cam_model(directory: Path, size: int = 64) -> Path:
         description="Random weights with an all-negative head: Grad-CAM is empty.",
     )
     return save_model(network, card, directory)
+
+
+def make_leaning_model(directory: Path, lean: str, name: str, margin: float = 6.0) -> Path:
+    """A ResNet-50 whose head weights are all positive (every class has a heat map) and
+    whose bias favours ``lean`` by ``margin`` logits: it answers ``lean`` on any film."""
+    torch.manual_seed(5)
+    preprocessing = Preprocessing(size=64)
+    network = build_network("resnet50", len(THREE_CLASSES), preprocessing.channels)
+    network.train()
+    with torch.no_grad():
+        for _ in range(3):
+            network(torch.randn(8, preprocessing.channels, 64, 64))
+        network.fc.weight.abs_()
+        network.fc.bias.zero_()
+        network.fc.bias[[cid for cid, _ in THREE_CLASSES].index(lean)] = margin
+    network.eval()
+    card = ModelCard(
+        name=name,
+        version="0.0-test",
+        classes=[ClassInfo(cid, display) for cid, display in THREE_CLASSES],
+        preprocessing=preprocessing,
+        weights_file="",
+        weights_sha256="",
+        description=f"Random weights with a head that leans to {lean}.",
+    )
+    return save_model(network, card, directory)

@@ -79,11 +79,12 @@ def test_class_filter(qtbot, panel, folder):
 def test_probability_threshold_filter(qtbot, panel, folder):
     run_to_end(qtbot, panel, folder)
     rows = panel.results_model.rows
-    confidences = sorted(r.confidence for r in rows if r.ok)
+    # rows given no class (indeterminate, withheld) have no probability to filter on
+    confidences = sorted(r.confidence for r in rows if r.confidence is not None)
     threshold = round(confidences[len(confidences) // 2], 2)
     panel.set_filters(min_probability=threshold)
     assert {r.path for r in panel.shown_rows()} == {
-        r.path for r in rows if r.ok and r.confidence >= threshold
+        r.path for r in rows if r.confidence is not None and r.confidence >= threshold
     }
 
 
@@ -92,8 +93,9 @@ def test_sorting_by_probability(qtbot, panel, folder):
     panel.set_filters()
     panel.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # probability, highest first
     values = [r.confidence for r in panel.shown_rows()]
-    assert values[-1] is None  # the error row sorts last
-    assert values[:-1] == sorted(values[:-1], reverse=True)
+    known = [v for v in values if v is not None]
+    assert values[-1] is None  # the error row (and any row given no class) sorts last
+    assert values[: len(known)] == sorted(known, reverse=True)
 
 
 def test_double_click_emits_open_image_requested(qtbot, panel, folder):
@@ -156,7 +158,7 @@ def test_past_runs_can_be_reopened(qtbot, panel, folder, tmp_path):
     panel.open_run_button.click()
     assert panel.shown_run == first.run_id
     assert [r.path for r in panel.results_model.rows] == expected_order(folder)
-    assert panel.class_filter.count() == 4  # all + three classes
+    assert panel.class_filter.count() == 5  # all + three classes + indeterminate
 
 
 def test_exports_follow_the_filters(qtbot, panel, folder, tmp_path):

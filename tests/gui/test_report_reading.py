@@ -103,20 +103,22 @@ def test_report_is_a_radiology_report(qtbot, make_window, film, tmp_path, limite
         lambda: (
             window.analysis.explanation is not None
             and window.analysis.explanation.cam.class_id == other
-            and window.view.has_heat_layer
         ),
         timeout=120_000,
     )
     explanation = window.analysis.explanation
     assert not explanation.empty and window.state.overlay_visible
-    content = window.report_content()
-    assert content.plain_image is not None and not content.plain_image.isNull()
-    # the synthetic film fails the input gate: the app withholds the answer, so does the PDF
-    assert window.results.probabilities_hidden
+    # the synthetic film fails the input gate: the app withholds the answer, so does the
+    # PDF, and the heat map (it names a class) is held back with it, on screen and on paper
+    assert window.results.probabilities_hidden and not window.view.has_heat_layer
     withheld = pdf_text(window.export_report(tmp_path / "withheld.pdf"))
     assert "Answer: Withheld (indeterminate)" in withheld and "input check" in withheld
     assert "Not given: the result is withheld" in withheld
-    window.results.reveal_probabilities()  # "show anyway": the answer is given
+    assert "supports" not in withheld and "would name the class" in withheld
+    window.results.reveal_probabilities()  # "show anyway": the answer is given, and its map
+    assert window.view.has_heat_layer
+    content = window.report_content()
+    assert content.plain_image is not None and not content.plain_image.isNull()
     out = window.export_report(tmp_path / "report.pdf")
     assert out is not None
     text = pdf_text(out)

@@ -1,7 +1,9 @@
 """Writing heat-map overlays to PNG files (the batch engine's "Grad-CAM images" option).
 
 The map is the default method's (CAM, explain/cam.py): one forward pass and no backward
-pass per image, the same map the viewer shows first.
+pass per image, the same map the viewer shows first. Each PNG carries its legend
+(``explain.legend``): the colour scale, the class the map supports, the model's name and
+version and "Not for diagnosis", so the picture says what it is wherever it goes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from xraydesk.classifier import Classifier
 from xraydesk.errors import XRayDeskError
 from xraydesk.explain.bounded import bounded_overlay
 from xraydesk.explain.heatmaps import heat_map
+from xraydesk.explain.legend import with_legend
 from xraydesk.explain.methods import DEFAULT_METHOD, method_label
 from xraydesk.explain.overlay import DEFAULT_OPACITY
 from xraydesk.explain.quality import EMPTY_HEATMAP, is_empty_heatmap
@@ -41,7 +44,8 @@ def write_cam_png(
     """Write ``source``'s heat-map overlay (``method``) into ``out_dir``; returns the path.
 
     ``xray`` is the image already in memory (the batch engine keeps it from decoding);
-    without it the file is loaded. ``class_id`` None explains the predicted class.
+    without it the file is loaded. ``class_id`` None explains the predicted class. The
+    image is labelled below (``explain.legend``): colour scale, class, model, notice.
     Raises ``XRayDeskError`` when the map cannot be computed or explains nothing (empty or
     flat: no PNG, rather than an image labelled as an explanation) and ``OSError`` when
     the PNG cannot be written, so a caller can tell a bad image from a full disk.
@@ -52,6 +56,8 @@ def write_cam_png(
     if is_empty_heatmap(cam.heatmap):
         raise XRayDeskError(f"{EMPTY_HEATMAP}, so no {method_label(method)} image is written")
     rgb = bounded_overlay(xray, cam.heatmap, opacity)  # at most MAX_OVERLAY_SIDE a side
+    card = classifier.card
+    rgb = with_legend(rgb, card.display_names.get(cam.class_id, cam.class_id), card.label)
     del cam
     out = out_dir / cam_filename(source)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -185,6 +185,7 @@ def build_table(panel: BatchPanel) -> QTableView:
         panel.proxy.rowsRemoved,
         panel.proxy.modelReset,
         panel.proxy.layoutChanged,
+        panel.results_model.rowsInserted,  # the filter's counts, for rows it hides too
     ):
         signal.connect(panel._update_count)
     return table

@@ -29,7 +29,11 @@ from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
 from xraydesk.gui.batch_history import PastRuns
 from xraydesk.gui.batch_layout import build_panel
 from xraydesk.gui.batch_results import (
+    INDETERMINATE_TEXT,
+    NO_CLASS,
     count_text,
+    filter_entry_text,
+    outcome_summary,
 )
 from xraydesk.gui.batch_skipped import SkippedFilesDialog
 from xraydesk.gui.jobs import BatchJob, ClassifierProvider, JobThread
@@ -243,7 +247,10 @@ class BatchPanel(PastRuns, QWidget):
             self._shown_run = summary.run_id
             self.progress_bar.setRange(0, max(1, summary.total or summary.done))
             self.progress_bar.setValue(summary.done)
-            self.progress_label.setText(_summary_text(summary))
+            line = " · ".join(
+                p for p in (_summary_text(summary), outcome_summary(self.results_model.counts)) if p
+            )
+            self.progress_label.setText(line)
             if summary.message and summary.status != "completed":
                 self.show_message(summary.message)
         else:
@@ -263,6 +270,7 @@ class BatchPanel(PastRuns, QWidget):
         self.class_filter.addItem("All predictions", None)
         for cid, name in classes:
             self.class_filter.addItem(name, cid)
+        self.class_filter.addItem(INDETERMINATE_TEXT, NO_CLASS)  # classified, no class given
         index = self.class_filter.findData(current)
         self.class_filter.setCurrentIndex(max(0, index))
         self.class_filter.blockSignals(False)
@@ -296,6 +304,12 @@ class BatchPanel(PastRuns, QWidget):
     def _update_count(self, *_args: object) -> None:
         """'Showing 12 of 340' under the filters, so a filtered view never passes for all."""
         self.count_label.setText(count_text(self.proxy.rowCount(), self.results_model.rowCount()))
+        counts, names = self.results_model.counts, self.results_model.display_names
+        names = {**names, NO_CLASS: INDETERMINATE_TEXT, None: "All predictions"}
+        for k in range(self.class_filter.count()):  # each entry with its rows: "Normal (12)"
+            key = self.class_filter.itemData(k)
+            n = self.results_model.rowCount() if key is None else counts.get(key, 0)
+            self.class_filter.setItemText(k, filter_entry_text(names.get(key, key), n))
 
     def _resize_columns(self) -> None:
         """Names in full in every header (no "terial pneum"), numbers narrow, so Status
@@ -322,8 +336,8 @@ class BatchPanel(PastRuns, QWidget):
             confidence = f" ({row.confidence:.1%})" if row.confidence is not None else ""
             status = f"{names.get(row.prediction, row.prediction)}{confidence}"
             status += ", stored result reused" if row.reused else ""
-        else:
-            status = "no result"
+        else:  # classified, yet no class given
+            status = f"{INDETERMINATE_TEXT}: no class given (see the warnings)"
         flags = [f"⚠ {warning_label(w.code)}: {w.message}" for w in row.warnings]
         self.row_details.setText("\n".join([str(row.path), status, *flags]))
 

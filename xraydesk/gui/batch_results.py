@@ -6,6 +6,7 @@ read and tested without the widgets around it.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from PySide6.QtCore import (
@@ -25,6 +26,29 @@ from xraydesk.trust.codes import warning_label
 ERROR_COLOUR = QColor(255, 120, 110)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so numbers sort as numbers
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ResultRow itself
+# The class filter's entry for rows classified yet given no class (the operating rule or
+# the input gate withheld it): not a class id, which never holds a colon.
+NO_CLASS = ":indeterminate"
+INDETERMINATE_TEXT = "Indeterminate"
+
+
+def row_outcome(row: ResultRow) -> str | None:
+    """What the class filter and its counts file a row under: its class id, ``NO_CLASS``
+    when it was classified but given no class, None for an error row."""
+    if not row.ok:
+        return None
+    return row.prediction if row.prediction is not None else NO_CLASS
+
+
+def filter_entry_text(name: str, count: int) -> str:
+    """A class filter entry with its count: "Indeterminate (3)"."""
+    return f"{name} ({count})"
+
+
+def outcome_summary(counts: Counter[str | None]) -> str:
+    """The finished run's line about answers not given ("" when every row has a class)."""
+    n = counts.get(NO_CLASS, 0)
+    return f"{n} indeterminate (no class given)" if n else ""
 
 
 class BatchResultsModel(QAbstractTableModel):
@@ -39,6 +63,7 @@ class BatchResultsModel(QAbstractTableModel):
         self._rows: list[ResultRow] = []
         self._class_ids: list[str] = []
         self._names: dict[str, str] = {}
+        self._counts: Counter[str | None] = Counter()  # row_outcome -> rows
 
     # -- content ---------------------------------------------------------------------------
     def reset(self, classes: list[tuple[str, str]]) -> None:
@@ -47,6 +72,7 @@ class BatchResultsModel(QAbstractTableModel):
         self._rows = []
         self._class_ids = [cid for cid, _ in classes]
         self._names = dict(classes)
+        self._counts = Counter()
         self.endResetModel()
 
     def append_rows(self, rows: list[ResultRow]) -> None:
@@ -55,7 +81,14 @@ class BatchResultsModel(QAbstractTableModel):
         first = len(self._rows)
         self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
         self._rows.extend(rows)
+        self._counts.update(row_outcome(row) for row in rows)
         self.endInsertRows()
+
+    @property
+    def counts(self) -> Counter[str | None]:
+        """Rows per outcome (``row_outcome``), kept as rows arrive, so the filter's
+        counts cost nothing per chunk however long the run."""
+        return self._counts
 
     def row_at(self, row: int) -> ResultRow:
         return self._rows[row]
@@ -129,7 +162,7 @@ class BatchResultsModel(QAbstractTableModel):
             return row.path.name
         if column == 1:
             if row.prediction is None:
-                return "" if sort else ("Error" if row.error else "—")
+                return "" if sort else ("Error" if row.error else INDETERMINATE_TEXT)
             return self._names.get(row.prediction, row.prediction)
         if column < 3 + n_classes:
             value = (
@@ -184,8 +217,8 @@ def count_text(shown: int, total: int) -> str:
 
 
 class BatchFilterProxy(QSortFilterProxyModel):
-    """Filters: predicted class, minimum probability of that prediction, errors only,
-    flagged only (rows with a reason not to trust them)."""
+    """Filters: predicted class (or ``NO_CLASS``: indeterminate), minimum probability of
+    that prediction, errors only, flagged only (rows with a reason not to trust them)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -235,7 +268,7 @@ class BatchFilterProxy(QSortFilterProxyModel):
             return not row.ok
         if self._flagged_only and not row.flagged:
             return False
-        if self._class_id is not None and row.prediction != self._class_id:
+        if self._class_id is not None and row_outcome(row) != self._class_id:
             return False
         if self._min_probability > 0.0:
             confidence = row.confidence

@@ -31,7 +31,7 @@ from xraydesk.gui.report_sections import (
     paint_reader,
 )
 from xraydesk.imaging.xray import Window
-from xraydesk.viewer.report_facts import ReportFacts
+from xraydesk.viewer.report_facts import NOT_FOR_DIAGNOSIS, ReportFacts
 from xraydesk.viewer.windowing import format_window
 
 REPORT_NOTICE = (
@@ -155,6 +155,9 @@ def _paint_header(painter: QPainter, width: float, content: ReportContent) -> fl
     painter.drawText(
         QRectF(0, y, width, 6 * MM), Qt.AlignmentFlag.AlignLeft, f"Image: {content.source_name}"
     )
+    painter.setFont(font(9, bold=True))  # on the page whatever the heat map and answer
+    painter.setPen(QColor(200, 120, 20))
+    painter.drawText(QRectF(0, y, width, 6 * MM), Qt.AlignmentFlag.AlignRight, NOT_FOR_DIAGNOSIS)
     y += 7 * MM
     painter.setPen(QPen(QColor(200, 204, 210), 0.3 * MM))
     painter.drawLine(0, int(y), int(width), int(y))

@@ -10,15 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtGui import QAction, QImage
 
 from xraydesk import paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.explain import EMPTY_HEATMAP
+from xraydesk.explain.legend import with_legend
+from xraydesk.gui.qt_images import rgb_array
 from xraydesk.gui.report import ReportContent, heat_map_text, window_text
-from xraydesk.gui.report_layout import with_legend
 from xraydesk.model.card import ModelCard
+from xraydesk.viewer.heat_policy import HeatHold
 from xraydesk.viewer.report_facts import report_facts
 
 if TYPE_CHECKING:
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
 
 REPORTS_FOLDER_NAME = "XRayDesk reports"
 WITHHELD_BY_GATE = "the image failed the input check (see the warnings)"
+WITHHELD_HEAT_MAP = "not shown, since it would name the class the answer withholds"
+NORMAL_HEAT_MAP = "not shown by default for a Normal answer (offered on request)"
 
 
 def reports_folder(window: MainWindow) -> Path:
@@ -71,11 +76,23 @@ def _card(window: MainWindow) -> ModelCard | None:
 
 
 def _explained_class(window: MainWindow) -> str | None:
-    """The class the heat map on screen explains (None when no map is shown)."""
+    """The class the heat map on screen explains (None when no map is shown: none was
+    computed, it is empty, switched off, or held back by ``viewer.heat_policy``)."""
     explanation, state = window.analysis.explanation, window.state
     if explanation is None or explanation.empty or not state.overlay_visible:
         return None
+    if not window.view.has_heat_layer:
+        return None
     return explanation.cam.class_id
+
+
+def _withheld_reason(window: MainWindow) -> str:
+    """Why the report gives no class ("" when it gives one): the gate, or the
+    indeterminate result's own reason (shown or collapsed, no class is named)."""
+    results = window.results
+    if results.withheld_by_gate:
+        return WITHHELD_BY_GATE
+    return results.indeterminate_reason or ""
 
 
 def build_report_content(window: MainWindow) -> ReportContent | None:
@@ -85,9 +102,10 @@ def build_report_content(window: MainWindow) -> ReportContent | None:
         return None
     explanation, state = window.analysis.explanation, window.state
     empty = explanation is not None and explanation.empty
-    explained = _explained_class(window)
+    withheld = _withheld_reason(window)
+    # a withheld answer's report carries no heat map: the map names the class held back
+    explained = None if withheld else _explained_class(window)
     card = _card(window)
-    withheld = WITHHELD_BY_GATE if window.results.probabilities_hidden else ""
     facts = report_facts(
         metadata=xray.metadata,
         patient=xray.patient,
@@ -103,12 +121,17 @@ def build_report_content(window: MainWindow) -> ReportContent | None:
     heat = None
     if explained is not None and explanation is not None:
         heat = heat_map_text(prediction, explained, state.overlay_opacity, explanation.cam.method)
+    note = EMPTY_HEATMAP if empty else ""
+    if withheld and explanation is not None and not empty:
+        note = WITHHELD_HEAT_MAP
+    elif explanation is not None and window.analysis.heat_held is HeatHold.NORMAL:
+        note = NORMAL_HEAT_MAP
     return ReportContent(
-        image=window.view.composed_image(),
+        image=window.view.composed_image(heat_map=explained is not None),
         source_name=xray.path.name,
         prediction=prediction,
         heat_map=heat,
-        heat_map_note=EMPTY_HEATMAP if empty else "",
+        heat_map_note=note,
         window=window_text(state.window, state.invert),
         warnings=[w.message for w in window.results.warnings],
         plain_image=window.view.composed_image(heat_map=False) if explained else None,
@@ -132,7 +155,13 @@ def legend_image(window: MainWindow) -> QImage:
     names = prediction.display_names if prediction is not None else {}
     model = prediction.model if prediction is not None else (_card_label(window))
     name = names.get(explained, explained) if explained else None
-    return with_legend(window.view.composed_image(), name, model)
+    shown = window.view.composed_image()
+    if shown.isNull():
+        return shown
+    labelled = np.ascontiguousarray(with_legend(rgb_array(shown), name, model))
+    height, width = labelled.shape[:2]
+    image = QImage(labelled.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return image.copy()  # owns its pixels: the array goes away with this function
 
 
 def _card_label(window: MainWindow) -> str:

@@ -58,17 +58,22 @@ def paint_identifiers(painter: QPainter, width: float, y: float, facts: ReportFa
 def paint_answer(painter: QPainter, width: float, y: float, facts: ReportFacts) -> float:
     """ "Answer: Normal 92.0%" large, or "Withheld (indeterminate)" boxed with the reason."""
     answer = facts.answer
-    if answer.withheld:
-        box = QRectF(0, y, width, 14 * MM)
+    if answer.withheld:  # the answer, then its reason wrapped under it (never overprinted)
+        box = QRectF(0, y, width, 21 * MM)
         painter.setPen(QPen(WARN_EDGE, 0.5 * MM))
         painter.setBrush(WARN_FILL)
         painter.drawRect(box)
         painter.setPen(DARK)
         painter.setFont(font(13, bold=True))
         inner = box.adjusted(3 * MM, 1 * MM, -3 * MM, -1 * MM)
-        painter.drawText(inner, LEFT_MIDDLE, f"Answer: {answer.text}")
+        painter.drawText(
+            QRectF(inner.left(), inner.top(), inner.width(), 8 * MM),
+            LEFT_MIDDLE,
+            f"Answer: {answer.text}",
+        )
         painter.setFont(font(8.5))
-        painter.drawText(inner, RIGHT_MIDDLE, answer.reason[:90])
+        reason = QRectF(inner.left(), inner.top() + 8 * MM, inner.width(), inner.height() - 8 * MM)
+        painter.drawText(reason, WRAP, answer.reason)
         return box.bottom() + 3 * MM
     painter.setPen(DARK)
     painter.setFont(font(15, bold=True))

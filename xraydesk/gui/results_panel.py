@@ -1,10 +1,12 @@
-"""The right-hand panel: model choice, class probabilities and the heat-map controls."""
+"""The right-hand panel: model choice, class probabilities and the heat-map controls.
+
+What is held back (gate, indeterminate, the heat map with them) is ``results_answer``'s;
+the bars and the colour scale are drawn in ``result_bars``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import QRectF, QSignalBlocker, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QLinearGradient, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -12,128 +14,37 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from xraydesk.classifier import Prediction
-from xraydesk.explain import DEFAULT_METHOD, EMPTY_HEATMAP, METHODS, blend_overlay
+from xraydesk.explain import DEFAULT_METHOD, EMPTY_HEATMAP, METHODS
 from xraydesk.explain.methods import available as method_available
+from xraydesk.gui.result_bars import (  # noqa: F401  (re-exported: the panel's pieces)
+    ACCENT,
+    BAR_FILL,
+    BAR_TRACK,
+    NOTICE,
+    ColorScaleLegend,
+    ProbabilityBar,
+    section_title,
+)
+from xraydesk.gui.results_answer import AnswerDisplay
 from xraydesk.model.card import ModelCard
-from xraydesk.trust.codes import INDETERMINATE
-from xraydesk.trust.orient import correction_text
 from xraydesk.viewer.viewstate import DEFAULT_OPACITY, MAX_OPACITY
 
-NOTICE = "XRayDesk assists and does not diagnose."
-ACCENT = QColor(74, 163, 255)
-BAR_TRACK = QColor(52, 58, 68)
-BAR_FILL = QColor(110, 124, 145)
 
-
-def section_title(text: str) -> QLabel:
-    label = QLabel(text.upper())
-    label.setObjectName("sectionTitle")
-    return label
-
-
-class ProbabilityBar(QWidget):
-    """One class: its name, a bar and the percentage; the predicted one is highlighted."""
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.name = name
-        self.probability = 0.0
-        self.predicted = False
-        self.setMinimumHeight(30)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def set_value(self, probability: float, predicted: bool) -> None:
-        self.probability = probability
-        self.predicted = predicted
-        self.setToolTip(f"{self.name}: {probability * 100:.1f}%")
-        self.update()
-
-    @property
-    def percent_text(self) -> str:
-        return f"{self.probability * 100:.1f}%"
-
-    def sizeHint(self) -> QSize:
-        return QSize(260, 34)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if not self.isEnabled():  # shown "anyway" past a failed input gate: greyed
-            painter.setOpacity(0.4)
-        font = QFont(self.font())
-        font.setBold(self.predicted)
-        painter.setFont(font)
-        metrics = painter.fontMetrics()
-        rect = self.rect()
-        text_h = metrics.height()
-        # first line: name (left) and percent (right); second line: the bar
-        text_color = QColor(255, 255, 255) if self.predicted else QColor(200, 206, 214)
-        painter.setPen(text_color)
-        name = ("▶ " if self.predicted else "") + self.name
-        painter.drawText(QRectF(0, 0, rect.width() - 70, text_h), Qt.AlignmentFlag.AlignLeft, name)
-        painter.drawText(
-            QRectF(rect.width() - 70, 0, 70, text_h), Qt.AlignmentFlag.AlignRight, self.percent_text
-        )
-        bar = QRectF(0, text_h + 3, rect.width(), max(6.0, rect.height() - text_h - 5))
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(BAR_TRACK)
-        painter.drawRoundedRect(bar, 3, 3)
-        filled = QRectF(bar)
-        filled.setWidth(bar.width() * min(max(self.probability, 0.0), 1.0))
-        if filled.width() > 0.5:
-            painter.setBrush(ACCENT if self.predicted else BAR_FILL)
-            painter.drawRoundedRect(filled, 3, 3)
-        painter.end()
-
-
-class ColorScaleLegend(QWidget):
-    """The heat map's colour scale, drawn by the overlay's own blend over mid-grey film:
-    the low end shows as untinted film, as it does on the image."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        ramp = np.linspace(0.0, 1.0, 33, dtype=np.float32)[None, :]
-        swatch = blend_overlay(np.full_like(ramp, 0.45), ramp, 1.0)[0]
-        self._gradient_colors = [QColor(*map(int, rgb)) for rgb in swatch]
-        self.setMinimumHeight(34)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def sizeHint(self) -> QSize:
-        return QSize(240, 36)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        rect = self.rect()
-        bar = QRectF(0, 0, rect.width(), 12)
-        gradient = QLinearGradient(bar.topLeft(), bar.topRight())
-        last = len(self._gradient_colors) - 1
-        for i, color in enumerate(self._gradient_colors):
-            gradient.setColorAt(i / last, color)
-        painter.fillRect(bar, gradient)
-        painter.setPen(QPen(QColor(90, 96, 106)))
-        painter.drawRect(bar.adjusted(0, 0, -1, -1))
-        painter.setPen(QColor(170, 176, 186))
-        text = QRectF(0, 14, rect.width(), rect.height() - 14)
-        painter.drawText(text, Qt.AlignmentFlag.AlignLeft, "low")
-        painter.drawText(text, Qt.AlignmentFlag.AlignHCenter, "model attention")
-        painter.drawText(text, Qt.AlignmentFlag.AlignRight, "high")
-        painter.end()
-
-
-class ResultsPanel(QWidget):
+class ResultsPanel(AnswerDisplay, QWidget):
     model_selected = Signal(str)  # card path
     overlay_toggled = Signal(bool)
     opacity_changed = Signal(float)
     cam_class_selected = Signal(str)  # class id
     cam_method_selected = Signal(str)  # heat-map method key (explain.METHODS)
     correct_requested = Signal()  # the one-click orientation/inversion correction
+    answer_shown = Signal(bool)  # the bars are on screen (False: withheld or collapsed)
+    heat_map_requested = Signal()  # "Show heat map" for an answer whose map is offered
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -145,7 +56,6 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(14, 12, 14, 12)
         layout.setSpacing(8)
         self._warnings: list = []
-        self._hidden_by_gate = False
         self._build_model(layout)
         self._build_probabilities(layout)
         self._build_heat_map(layout)
@@ -188,6 +98,7 @@ class ResultsPanel(QWidget):
             "border: 1px solid #c98a2b; border-radius: 4px; padding: 6px; }"
         )
         self.warnings_label.hide()
+        self._build_verdict(layout)
         layout.addWidget(self.warnings_label)
         # when the input gate fails, the numbers wait behind "show anyway"; a
         # confidently rotated or inverted image gets a one-click correction
@@ -199,6 +110,7 @@ class ResultsPanel(QWidget):
         self.show_anyway_button.clicked.connect(self.reveal_probabilities)
         self.show_anyway_button.hide()
         layout.addWidget(self.show_anyway_button)
+        self._build_toggle(layout)
         self.bars_box = QVBoxLayout()
         self.bars_box.setSpacing(6)
         layout.addLayout(self.bars_box)
@@ -258,6 +170,7 @@ class ResultsPanel(QWidget):
         self.cam_label.setObjectName("dim")
         self.cam_label.setWordWrap(True)
         layout.addWidget(self.cam_label)
+        self._build_heat_request(layout)
 
     def _build_notice(self, layout: QVBoxLayout) -> None:
         layout.addStretch(1)
@@ -311,58 +224,12 @@ class ResultsPanel(QWidget):
         self.profile_label.setVisible(bool(line))
 
     # -- probabilities --------------------------------------------------------------------
-    def show_warnings(self, warnings: list) -> None:
-        """Reasons not to trust the probabilities (``ResultWarning``s), above the bars."""
-        self._warnings = list(warnings)
-        self.warnings_label.setText("\n".join(f"⚠ {w.message}" for w in warnings))
-        self.warnings_label.setToolTip(", ".join(w.code for w in warnings))
-        self.warnings_label.setVisible(bool(warnings))
-
-    @property
-    def warnings(self) -> list:
-        return list(self._warnings)
-
-    def show_trust(self, checked: object | None, others: list) -> None:
-        """The input gate's and the OOD score's warnings (a ``CheckedResult``) with
-        ``others`` (population); probabilities hidden behind "show anyway" when the gate
-        failed, and the correction offered when the gate is sure what is wrong."""
-        found = list(others) + list(getattr(checked, "warnings", ()))
-        self.show_warnings(found)
-        gate = getattr(checked, "gate", None)
-        correction = getattr(checked, "correction", None)
-        if correction:
-            self.warnings_label.setText(
-                self.warnings_label.text() + f"\n✔ Corrected in memory: {correction}."
-            )
-        self.correct_button.setVisible(bool(gate is not None and gate.correctable))
-        if gate is not None and gate.correctable:
-            self.correct_button.setText(f"Correct: {correction_text(gate)}, classify again")
-        self._hidden_by_gate = bool(getattr(checked, "gate_failed", False))
-        if any(w.code == INDETERMINATE for w in found):  # the site profile gives no class
-            for bar in self._bars.values():
-                bar.set_value(bar.probability, False)
-        for bar in self._bars.values():
-            bar.setVisible(not self._hidden_by_gate)
-        self.show_anyway_button.setVisible(self._hidden_by_gate)
-
-    @property
-    def probabilities_hidden(self) -> bool:
-        return self._hidden_by_gate
-
-    def reveal_probabilities(self) -> None:
-        """ "Show anyway": the numbers, greyed, under the warning that stays."""
-        self._hidden_by_gate = False
-        for bar in self._bars.values():
-            bar.setEnabled(False)  # greyed: painted dim below
-            bar.setVisible(True)
-        self.show_anyway_button.hide()
-
     def clear_results(self, text: str | None = None) -> None:
         self._prediction = None
         self.show_warnings([])
         self.correct_button.hide()
         self.show_anyway_button.hide()
-        self._hidden_by_gate = False
+        self._reset_answer()
         for bar in self._bars.values():
             bar.setParent(None)
             bar.deleteLater()
@@ -413,20 +280,24 @@ class ResultsPanel(QWidget):
     # -- heat map -------------------------------------------------------------------------
     def show_cam_done(self, class_name: str, seconds: float, method: str = "CAM") -> None:
         """``method``: the method's label ("CAM", "Grad-CAM")."""
-        self.cam_label.setText(f"Explains “{class_name}”  ·  {method} {seconds:.2f} s")
+        self.heat_request_button.hide()
+        self.cam_label.setText(f"Shows what supports “{class_name}”  ·  {method} {seconds:.2f} s")
 
     def show_cam_empty(self, class_name: str, method: str = "CAM") -> None:
         """The map was computed but singles nothing out: no colours, and no "Explains"."""
         text = EMPTY_HEATMAP[0].upper() + EMPTY_HEATMAP[1:]
+        self.heat_request_button.hide()
         self.cam_label.setText(
             f"{text} ({method} for “{class_name}” is all zero or flat), so nothing is "
             "overlaid. The probabilities are shown without an explanation."
         )
 
     def show_cam_pending(self) -> None:
+        self.heat_request_button.hide()
         self.cam_label.setText("Computing heat map…")
 
     def show_cam_failed(self, message: str) -> None:
+        self.heat_request_button.hide()
         self.cam_label.setText(f"No heat map: {message}")
 
     def set_overlay_checked(self, checked: bool) -> None:

@@ -9,6 +9,10 @@ bar, title, actions, public signals) it hears from this object's signals.
 
 The heat-map method (CAM by default, Grad-CAM or Grad-CAM++) is the user's choice, kept
 in the settings; changing it recomputes only the heat map of the image on screen.
+
+Whether the map is shown is ``viewer.heat_policy``'s rule: not while the probabilities
+are held back (it would name the class they hide), and not by default for a Normal
+answer (offered on a button, labelled as what supports Normal).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from xraydesk.imaging.xray import XRay
 from xraydesk.logs import log_hint
 from xraydesk.trust.check import CheckedResult
 from xraydesk.trust.orient import corrected, correction_text
+from xraydesk.viewer.heat_policy import HeatHold, heat_caption, heat_hold
 from xraydesk.viewer.windowing import window_presets
 
 ActiveModel = Callable[[], tuple[Path | None, str]]  # the card path to use (or None), device
@@ -89,6 +94,8 @@ class ViewerAnalysis(QObject):
         self.explanation: Explanation | None = None
         self.checked: CheckedResult | None = None  # gate and OOD verdict of the prediction
         self._correction: str | None = None  # what the one-click fix did, until re-checked
+        self._heat_requested = False  # the user asked for the map (lifts the Normal default)
+        self.heat_held: HeatHold | None = None  # why the computed map is not on screen
         # the image on screen and its results when the last open began
         self._kept: tuple[XRay | None, Prediction | None, Explanation | None] = (None, None, None)
         self._open_started = 0.0
@@ -107,6 +114,8 @@ class ViewerAnalysis(QObject):
         """Show results on these widgets (built after this object, which they call)."""
         self.widgets = widgets
         widgets.results.correct_requested.connect(self.correct_orientation)
+        widgets.results.answer_shown.connect(lambda _shown: self._apply_heat())
+        widgets.results.heat_map_requested.connect(self.request_heat_map)
 
     def _bound(self) -> AnalysisWidgets:
         if self.widgets is None:
@@ -149,13 +158,18 @@ class ViewerAnalysis(QObject):
         elif self.current_path is not None and self.pipeline.busy:
             self.pipeline.open(self.current_path, *self._active_model(), self.method)
 
-    def explain_class(self, class_id: str) -> None:
-        """Show the heat map for another class (default: the predicted one)."""
+    def explain_class(self, class_id: str, requested: bool | None = True) -> None:
+        """Show the heat map for another class (default: the predicted one).
+        ``requested``: the user chose it (None: an internal redo, which keeps whether
+        the map was asked for)."""
         w = self._bound()
         if self.xray is None or self._model_path() is None:
             return
+        if requested is not None:
+            self._heat_requested = requested
         shown = self.explanation.cam if self.explanation is not None else None
         if shown is not None and (shown.class_id, shown.method) == (class_id, self.method):
+            self._apply_heat()
             return
         self.explanation = None
         w.view.set_heat_layer(None)
@@ -178,7 +192,12 @@ class ViewerAnalysis(QObject):
         if self.prediction is None:  # the running request's map is redone on arrival
             return
         shown = self.explanation.cam.class_id if self.explanation is not None else None
-        self.explain_class(shown or w.results.cam_class() or self.prediction.predicted)
+        self.explain_class(shown or w.results.cam_class() or self.prediction.predicted, None)
+
+    def request_heat_map(self) -> None:
+        """The user asks for the map held back by default (a Normal answer's)."""
+        self._heat_requested = True
+        self._apply_heat()
 
     # -- results of the newest request (GUI thread) ----------------------------------------
     @Slot(object)
@@ -244,6 +263,18 @@ class ViewerAnalysis(QObject):
     @Slot(object)
     def _on_prediction(self, prediction: Prediction) -> None:
         w = self._bound()
+        self._heat_requested = False  # a new answer: its map follows the default rule
+        self._show_result(prediction)
+        w.results.show_profile(self._profile_line())
+        self.timings["probabilities"] = time.perf_counter() - self._open_started
+        self._update_timing_label()
+        self.actions_changed.emit()
+        self.probabilities_shown.emit(prediction)
+
+    def _show_result(self, prediction: Prediction) -> None:
+        """The bars and the verdict's warnings (a gate failure or an indeterminate result
+        holds them back) of ``prediction``."""
+        w = self._bound()
         self.prediction = prediction
         w.results.show_prediction(prediction)
         checked = self.checked if self.checked and self.checked.prediction is prediction else None
@@ -251,28 +282,42 @@ class ViewerAnalysis(QObject):
         # checked result for this prediction, the population is still checked here
         others = [] if checked is not None else population_check(self._model_path(), self.xray)
         w.results.show_trust(checked, others)
-        w.results.show_profile(self._profile_line())
-        self.timings["probabilities"] = time.perf_counter() - self._open_started
-        self._update_timing_label()
-        self.actions_changed.emit()
-        self.probabilities_shown.emit(prediction)
 
-    @Slot(object)
-    def _on_explanation(self, explanation: Explanation) -> None:
+    def _apply_heat(self) -> None:
+        """Put the current explanation on screen, or say why it is held back: not while
+        the probabilities are hidden, not by default for a Normal answer."""
         w = self._bound()
-        if explanation.cam.method != self.method and self.xray is not None:
-            self.explain_class(explanation.cam.class_id)  # the method changed meanwhile
+        explanation = self.explanation
+        if explanation is None:
             return
-        self.explanation = explanation
-        names = self.prediction.display_names if self.prediction else {}
-        class_name = names.get(explanation.cam.class_id, explanation.cam.class_id)
+        class_name = self._class_name(explanation)
+        hold = heat_hold(
+            answer_hidden=w.results.probabilities_hidden,
+            explained=explanation.cam.class_id,
+            explained_name=class_name,
+            requested=self._heat_requested,
+            empty=explanation.empty,
+        )
+        self.heat_held = hold
         method = method_label(explanation.cam.method)
-        if explanation.empty:  # nothing to colour: say so, never "Explains ..."
+        if hold is not None:
+            w.view.set_heat_layer(None)
+            w.results.show_cam_held(hold, class_name)
+        elif explanation.empty:  # nothing to colour: say so, never "what supports ..."
             w.view.set_heat_layer(None)
             w.results.show_cam_empty(class_name, method)
         else:
-            w.view.set_heat_layer(explanation.layer, f"Heat map: {class_name}")
+            w.view.set_heat_layer(explanation.layer, heat_caption(class_name))
             w.results.show_cam_done(class_name, explanation.cam.seconds, method)
+            w.results.set_cam_class(explanation.cam.class_id)
+
+    @Slot(object)
+    def _on_explanation(self, explanation: Explanation) -> None:
+        if explanation.cam.method != self.method and self.xray is not None:
+            self.explain_class(explanation.cam.class_id, None)  # the method changed meanwhile
+            return
+        self.explanation = explanation
+        self._apply_heat()
         self.timings["overlay"] = time.perf_counter() - self._open_started
         self._update_timing_label()
         self.overlay_shown.emit(explanation.cam)
@@ -320,22 +365,12 @@ class ViewerAnalysis(QObject):
         if prediction is None:
             self.rerun()
             return
-        self.prediction = prediction
-        w.results.show_prediction(prediction)
-        w.results.show_warnings(population_check(self._model_path(), xray))
+        self._show_result(prediction)  # with its verdict: what was held back stays so
         self.explanation = explanation
         if explanation is None:
-            self.explain_class(prediction.predicted)
-        elif explanation.empty:
-            w.results.show_cam_empty(
-                self._class_name(explanation), method_label(explanation.cam.method)
-            )
+            self.explain_class(prediction.predicted, None)
         else:
-            w.results.show_cam_done(
-                self._class_name(explanation),
-                explanation.cam.seconds,
-                method_label(explanation.cam.method),
-            )
+            self._apply_heat()
 
     def _class_name(self, explanation: Explanation) -> str:
         names = self.prediction.display_names if self.prediction else {}

@@ -1,7 +1,7 @@
 """What a report says, as plain text (no Qt here): who and what was imaged, the answer,
 what the heat map explains, the model's limits.
 
-The PDF (gui/report.py) and the exported PNG's legend (gui/report_layout.py) only lay
+The PDF (gui/report.py) and the exported PNG's legend (explain/legend.py) only lay
 these out, so the wording is decided once and tested without a display.
 """
 
@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from xraydesk.explain.legend import NOT_FOR_DIAGNOSIS, legend_lines
 from xraydesk.imaging.xray import ImageMetadata, PatientInfo
 from xraydesk.viewer.corners import format_date, format_name
 
-NOT_FOR_DIAGNOSIS = "Not for diagnosis"
+__all__ = ["NOT_FOR_DIAGNOSIS", "legend_text", "report_facts"]
 IDENTIFIERS_LEFT_OUT = (
     "Patient identifiers left out (setting: File › Patient identifiers in reports)"
 )
@@ -145,10 +146,5 @@ def report_facts(
 
 
 def legend_text(explained_class_name: str | None, model: str) -> tuple[str, ...]:
-    """The exported PNG's legend lines, beside the colour scale."""
-    first = (
-        f"Heat map: what supports {explained_class_name}"
-        if explained_class_name
-        else "No heat map shown"
-    )
-    return (first, f"Model: {model}" if model else "Model: none", NOT_FOR_DIAGNOSIS)
+    """The exported PNG's legend lines, beside the colour scale (``explain.legend``)."""
+    return legend_lines(explained_class_name, model)
