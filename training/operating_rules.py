@@ -39,6 +39,7 @@ from xraydesk.trainer.operating_choice import (  # noqa: E402
     shift_temperature,
 )
 from xraydesk.trainer.split import SPLIT_FILE, read_split  # noqa: E402
+from xraydesk.trust.calibration import add_calibration_limitations  # noqa: E402
 
 
 def split_logits(
@@ -105,6 +106,7 @@ def apply_operating_rule(
         held, (logits, labels, temperature, names), account["factor_applied"], max_error
     )
     card.metrics["calibration_under_shift"] = account
+    add_calibration_limitations(card.limitations, card.metrics)
     card.write(card_path)
     anchor.refresh_if_shipped(card_path.parent)
     recipe_path = HERE / "configs" / f"{card.name}.json"

@@ -27,6 +27,7 @@ from xraydesk.trainer.operating_choice import (
     rule_effect,
     shift_temperature,
 )
+from xraydesk.trust.calibration import calibration_limitations
 
 
 def _rows(top: float, second: float, k: int = 3) -> np.ndarray:
@@ -212,3 +213,15 @@ def test_shift_temperature_without_held_out() -> None:
         "no held-out source predictions"
     ]
     assert set(account["ece_at_applied_temperature"]) == {"validation_split"}
+
+
+def test_held_out_calibration_is_a_card_limitation() -> None:
+    _, account = shift_temperature([_pool("kermany", INVERTED)], 0.76)
+    metrics = {"test": {"ece": 0.01}, "calibration_under_shift": account}
+    notes = calibration_limitations(metrics)
+    assert len(notes) == 1
+    assert notes[0].startswith("Calibration on sources not seen in training is much worse")
+    assert "held-out sources (kermany, n = 100" in notes[0]
+    assert "fitted on the validation split" in notes[0]
+    metrics["test"]["ece"] = 0.5  # no worse than the test split: nothing to say
+    assert calibration_limitations(metrics) == []

@@ -12,23 +12,12 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-import pytest
-import torch
 
 from tests.training_data import kermany_rows, write_manifest
 from xraydesk.classifier import Classifier
 from xraydesk.model.operating_rule import VALIDATION_SPLIT, confidence_of
 from xraydesk.trainer import TrainConfig, operating_choice, train_model
 from xraydesk.trust.verdict import decide
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny 64 px batches gain nothing from a second thread on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_users_model_rule_is_from_its_validation_split(shared_data, tmp_path, monkeypatch):

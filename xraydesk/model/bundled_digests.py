@@ -6,7 +6,7 @@ the sha256 of its weights."""
 
 DIGESTS: dict[str, dict[str, str]] = {
     "chest-3class": {
-        "card": "c55c42aa87fbfc4298e69287092b7000689e8ae3a0e66204fb5c51abdcac778d",
+        "card": "c2200190914272472ccbe58cf0aad50c42bc2d5ffdff7bab099c0d9d031ea6cf",
         "meaning": "5858abc14c51fb97d05e4e607d6d82dc6574020eb590859f3b2071d40a121717",
         "weights": "c35974d097b24ff20d50639dd76119a485b1f2d848f048bda3edf71d7d2cf1e4",
     },

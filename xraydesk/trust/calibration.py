@@ -2,7 +2,9 @@
 
 The trainer's evaluation reports the expected calibration error (ECE) per pool of the
 test split (``metrics["test"]["per_source"]``). A single overall ECE hides a pool whose
-probabilities are far off; the card's limitations name such pools.
+probabilities are far off; the card's limitations name such pools, and held-out sources
+(``metrics["calibration_under_shift"]``, ``trainer.operating_choice``) when their ECE is
+much worse than the test split's.
 """
 
 from __future__ import annotations
@@ -38,7 +40,27 @@ def calibration_limitations(metrics: dict[str, Any]) -> list[str]:
                 "so its probabilities overstate or understate how often they are right. "
                 "Expect the same, or worse, on images from other hospitals."
             )
-    return notes
+    return notes + shift_limitations(metrics, overall)
+
+
+def shift_limitations(metrics: dict[str, Any], overall: float) -> list[str]:
+    """One sentence when held-out sources (pools a model of the recipe never saw,
+    ``metrics["calibration_under_shift"]``) are much worse calibrated than the test split."""
+    shift = metrics.get("calibration_under_shift") or {}
+    held = shift.get("held_out_sources") or {}
+    ece = (shift.get("ece_at_applied_temperature") or {}).get("held_out_sources")
+    if not isinstance(ece, int | float) or int(held.get("n", 0)) < MIN_IMAGES:
+        return []
+    if ece <= max(FACTOR * overall, overall + MIN_GAP):
+        return []
+    return [
+        f"Calibration on sources not seen in training is much worse: expected calibration "
+        f"error {ece:.3f} on held-out sources ({', '.join(held.get('pools', []))}, "
+        f"n = {held['n']}, each predicted by a model of this recipe trained without it) "
+        f"against {overall:.3f} on the test split, with the temperature fitted on the "
+        f"{shift.get('applied_from', 'validation split')}. Its probabilities overstate how "
+        "often it is right on images from another hospital."
+    ]
 
 
 def add_calibration_limitations(card_limitations: list[str], metrics: dict[str, Any]) -> None:
