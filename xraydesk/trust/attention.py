@@ -71,10 +71,12 @@ def lung_share(class_map: np.ndarray, mask: np.ndarray) -> float:
 
 
 def attention_warning(
-    share: float | None, class_name: str, threshold: float = MIN_LUNG_SHARE
+    share: float | None, class_name: str, threshold: float | None = None
 ) -> ResultWarning | None:
-    """``evidence_outside_lungs`` when less than ``threshold`` of the heat map of the
-    answer (``class_name``) lies in the lung fields; None when it does, or is unknown."""
+    """``evidence_outside_lungs`` when less than ``threshold`` (None: ``MIN_LUNG_SHARE``)
+    of the heat map of the answer (``class_name``) lies in the lung fields; None when it
+    does, or is unknown."""
+    threshold = MIN_LUNG_SHARE if threshold is None else threshold
     if share is None or not np.isfinite(share) or share >= threshold:
         return None
     return ResultWarning(
