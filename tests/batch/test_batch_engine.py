@@ -52,7 +52,8 @@ def test_rows_in_walk_order_with_error_rows_and_counts(folder, test_classifier):
         assert len(row.content_hash) == 64 and row.classified_at and row.seconds > 0
         assert list(row.probabilities) == ["normal", "pneumonia", "covid19"]
         assert sum(row.probabilities.values()) == pytest.approx(1.0)
-        assert row.prediction == max(row.probabilities, key=row.probabilities.get)
+        top = max(row.probabilities, key=row.probabilities.get)
+        assert (row.prediction or row.withheld_prediction) == top  # named, or withheld
     summary = batch.summary
     assert (summary.status, summary.classified, summary.failed, summary.reused) == (
         "completed",
@@ -287,17 +288,27 @@ def test_real_samples_match_single_predictions(samples_dir, test_classifier):
         assert np.allclose([row.probabilities[c] for c in single], list(single.values()), atol=0.02)
 
 
-def test_cam_dir_writes_one_overlay_per_classified_file(folder, tmp_path, test_classifier):
+def test_cam_dir_writes_one_overlay_per_classified_file(
+    folder, tmp_path, test_classifier, samples_dir
+):
+    """One overlay per file given a class; none for an error row or an indeterminate one
+    (the random test images, which the input gate flags: a map would name the withheld
+    class), so a real radiograph joins them."""
     from xraydesk.explain.export import cam_filename
 
+    shutil.copy(samples_dir / "fullres" / "nih-00000001_000.png", folder / "real.png")
     cams = tmp_path / "cams"
     rows, _ = run_rows([folder], test_classifier, cam_dir=cams, batch_size=4)
     written = sorted(p.name for p in cams.iterdir())
-    assert written == sorted(cam_filename(r.path) for r in rows if r.ok)
+    named = [r for r in rows if r.ok and r.prediction is not None]
+    assert [r.path.name for r in named] == ["real.png"]
+    assert written == sorted(cam_filename(r.path) for r in named)
     for row in rows:
-        if row.ok:
+        if row.ok and row.prediction is not None:
             with Image.open(cams / cam_filename(row.path)) as png:
-                assert png.mode == "RGB" and png.size[::-1] == load_xray(row.path).shape
+                rows_, cols = load_xray(row.path).shape
+                # the overlay at the image's size, its legend strip below (explain.legend)
+                assert png.mode == "RGB" and png.width == cols and png.height > rows_
 
 
 def test_a_model_output_that_is_not_a_number_is_an_error_row(folder, tmp_path, test_classifier):

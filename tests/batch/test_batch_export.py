@@ -47,6 +47,8 @@ def test_csv_export_has_one_line_per_file_with_every_field(stored_run, tmp_path)
         "sha256",
         "model",
         "prediction",
+        "indeterminate",
+        "withheld_prediction",
         "p_normal",
         "p_pneumonia",
         "p_covid19",
@@ -62,8 +64,10 @@ def test_csv_export_has_one_line_per_file_with_every_field(stored_run, tmp_path)
         assert record["warnings"] == ";".join(row.warning_codes)
         assert record["sha256"] == row.content_hash
         assert record["model"] == "test-3class 0.0-test"
+        assert record["indeterminate"] == ("true" if row.indeterminate else "false")
+        assert record["withheld_prediction"] == (row.withheld_prediction or "")
         if row.ok:
-            assert record["prediction"] == row.prediction and record["error"] == ""
+            assert record["prediction"] == (row.prediction or "") and record["error"] == ""
             assert float(record["p_pneumonia"]) == pytest.approx(
                 row.probabilities["pneumonia"], abs=1e-6
             )

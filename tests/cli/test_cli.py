@@ -80,7 +80,9 @@ def test_classify_json_rows(test_model_path, images, capsys):
         assert row["error"] is None
         assert row["model"] == "test-3class 0.0-test"
         assert sum(row["probabilities"].values()) == pytest.approx(1.0)
-        assert row["prediction"] == max(row["probabilities"], key=row["probabilities"].get)
+        top = max(row["probabilities"], key=row["probabilities"].get)
+        assert (row["prediction"] or row["withheld_prediction"]) == top  # named, or withheld
+        assert row["indeterminate"] is (row["prediction"] is None)
     assert "1 non-image files skipped" in captured.err
 
 

@@ -146,7 +146,7 @@ def test_find_then_move_to_the_listen_command(
         src = uploaded[row.study_uid]
         assert row.calling_ae == ORTHANC_AET and row.modality == src.Modality
         assert row.patient_id == (src.get("PatientID") or None)
-        assert row.prediction in row.probabilities
+        assert row.prediction in row.probabilities or (row.indeterminate and row.probabilities)
         assert sum(row.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
         assert row.path == root / row.study_uid / row.series_uid / f"{row.sop_uid}.dcm"
         assert stat.S_IMODE(row.path.stat().st_mode) == 0o600

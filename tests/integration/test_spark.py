@@ -100,7 +100,7 @@ def test_classify_matches_the_desktop_engine(spark, shared_data, test_model_path
     got = _read(spark, output)
     card = ModelCard.read(test_model_path)
     p_columns = [f"p_{c}" for c in card.class_ids]
-    expected_columns = ["path", "content_hash", "model", "version", "prediction"]
+    expected_columns = ["path", "content_hash", "model", "version", "prediction", "indeterminate"]
     assert list(got.columns) == [*expected_columns, *p_columns, "warnings", "error"]
     desktop = _desktop(test_model_path, files)
     assert sorted(got["path"]) == sorted(desktop)
@@ -116,6 +116,7 @@ def test_classify_matches_the_desktop_engine(spark, shared_data, test_model_path
         worst = max(worst, float(np.abs(ours - theirs).max()))
         assert np.abs(ours - theirs).max() < TOLERANCE, mine["path"]
         assert mine["prediction"] == ref.prediction
+        assert bool(mine["indeterminate"]) is ref.indeterminate
         assert list(mine["warnings"]) == ref.warning_codes  # gate and OOD, as the desktop
     assert abs(got[p_columns].sum(axis=1) - 1).max() < 1e-9
     print(f"largest probability difference Spark vs desktop (fp32): {worst:.2e}")
@@ -143,8 +144,9 @@ def test_bad_files_are_error_rows_and_a_rerun_skips(spark, test_model_path, tmp_
         row = got.loc[path]
         assert row["error"] and row["prediction"] is None and np.isnan(row["p_normal"])
     assert "not an image" in got.loc[str(folder / "report.dcm"), "error"]
-    for path in good:
-        assert got.loc[path, "error"] is None and got.loc[path, "prediction"] is not None
+    for path in good:  # classified: a class, or none named (random pixels: the gate)
+        row = got.loc[path]
+        assert row["error"] is None and (row["prediction"] is not None or row["indeterminate"])
 
     again = classify(folder, output, model=test_model_path, spark=spark, precision="fp32")
     assert (again.rows, again.already) == (0, 6)

@@ -56,7 +56,8 @@ def test_every_file_gets_a_row_whatever_its_name(spark, test_model_path, tmp_pat
     assert sorted(rows.index) == sorted(
         [str(folder / "ok.png"), f"{folder}/bad\\xff.png", f"{folder}/caf\\xe9.png"]
     )
-    assert rows.loc[f"{folder}/bad\\xff.png", "prediction"] is not None
+    bad = rows.loc[f"{folder}/bad\\xff.png"]  # classified: a class, or none (indeterminate)
+    assert bad["error"] is None and (bad["prediction"] is not None or bad["indeterminate"])
     assert rows.loc[f"{folder}/caf\\xe9.png", "error"]
     assert rows.loc[f"{folder}/caf\\xe9.png", "prediction"] is None
 

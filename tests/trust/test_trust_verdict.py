@@ -57,12 +57,19 @@ def test_decide_orders_gate_ood_population_and_withholds_nan(classifiers):
     verdict = decide(
         pediatric, probs, gate_warnings=gate, ood=ood, ood_score=ood.threshold + 1, metadata=adult
     )
-    assert isinstance(verdict, Verdict) and not verdict.withheld
+    # the gate's low_quality withholds the class (as the viewer hides it): indeterminate,
+    # the answer kept apart
+    assert isinstance(verdict, Verdict) and verdict.withheld and verdict.is_indeterminate
     assert verdict.codes == [LOW_QUALITY, OUT_OF_DISTRIBUTION, OUTSIDE_POPULATION]
-    assert verdict.predicted == pediatric.class_ids[1] and verdict.error is None
+    assert verdict.predicted is None and verdict.error is None
+    assert verdict.indeterminate is not None
+    assert verdict.indeterminate.predicted == pediatric.class_ids[1]
     expected = dict(zip(pediatric.class_ids, probs, strict=True))
-    assert verdict.probabilities == pytest.approx(expected)
+    assert verdict.indeterminate.probabilities == pytest.approx(expected)
     assert "68 years" in verdict.warnings[-1].message
+    ood_only = decide(pediatric, probs, ood=ood, ood_score=ood.threshold + 1, metadata=adult)
+    assert ood_only.predicted == pediatric.class_ids[1]  # unlike training: named, warned
+    assert not ood_only.is_indeterminate
 
     nan = decide(pediatric, np.array([np.nan, 0.5, 0.5]), ood=ood, ood_score=0.0, metadata=adult)
     assert nan.withheld and nan.probabilities is None and nan.predicted is None
