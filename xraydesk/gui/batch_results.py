@@ -24,6 +24,7 @@ from xraydesk.batch.rows import ResultRow
 from xraydesk.trust.codes import warning_label
 
 ERROR_COLOUR = QColor(255, 120, 110)
+WITHHELD_COLOUR = QColor(150, 156, 166)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # raw values, so numbers sort as numbers
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the ResultRow itself
 # The class filter's entry for rows classified yet given no class (the operating rule or
@@ -153,6 +154,8 @@ class BatchResultsModel(QAbstractTableModel):
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
             return ERROR_COLOUR  # a failed row stands out even when Status is off-screen
+        if role == Qt.ItemDataRole.ForegroundRole and row.prediction is None:
+            return WITHHELD_COLOUR  # no class given: its numbers are no answer, dimmed
         if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role not in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
