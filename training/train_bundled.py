@@ -56,6 +56,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from model_card_md import render_model_card  # noqa: E402
+from operating_rules import apply_operating_rule, split_logits  # noqa: E402
 
 from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
@@ -63,7 +64,7 @@ from xraydesk.model.card import ModelCard, Population  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
 from xraydesk.model.saving import load_network, save_model  # noqa: E402
 from xraydesk.trainer.augment import AugmentConfig  # noqa: E402
-from xraydesk.trainer.batches import batch_iterator, configure_loading  # noqa: E402
+from xraydesk.trainer.batches import configure_loading  # noqa: E402
 from xraydesk.trainer.config import TrainConfig  # noqa: E402
 from xraydesk.trainer.dataset import configure_checking  # noqa: E402
 from xraydesk.trainer.metrics import evaluate  # noqa: E402
@@ -236,23 +237,9 @@ def evaluate_shipped(
     card_path: Path, split_csv: Path, device: str, batch: int = 64
 ) -> dict[str, Any]:
     """Metrics of the shipped weights on the test split, through the app's own classifier."""
-    classifier = Classifier.load(card_path, device=device)
-    samples, splits = read_split(split_csv)
-    test = [i for i, sp in enumerate(splits) if sp == "test"]
-    ids = classifier.class_ids
-    y = np.array([ids.index(samples[i].label) for i in test])
-    batches = [test[k : k + batch] for k in range(0, len(test), batch)]
-    logits, ok = [], []
-    for b in batch_iterator(samples, batches, classifier.preprocessing, pad_to=batch):
-        out = classifier.logits(b.inputs)[: len(b.ok)]
-        logits.append(out)
-        ok.extend(b.ok)
-    mask = np.asarray(ok, dtype=bool)
-    all_logits = np.concatenate(logits)[mask]
-    sources = [samples[i].source for i, good in zip(test, mask, strict=True) if good]
-    return evaluate(
-        all_logits, y[mask], ids, classifier.card.temperature, sources=sources, curves=True
-    )
+    logits, labels, sources = split_logits(card_path, split_csv, "test", None, device, batch)
+    card = ModelCard.read(card_path)
+    return evaluate(logits, labels, card.class_ids, card.temperature, sources=sources, curves=True)
 
 
 def test_samples(split_csv: Path, data: Path, limit: int | None = None, seed: int = 0):
@@ -399,6 +386,14 @@ def ship(
     anchor.refresh_if_shipped(out)
     (out / f"{name}.md").write_text(render_model_card(card, recipe, data))
     return out / f"{name}.json"
+
+
+def recipe_max_error(recipe: dict[str, Any]) -> float:
+    """The recipe's target for its operating rule (``operating_rule.max_error``), else the
+    default: at most that share of answered images wrong."""
+    from xraydesk.trainer.operating_choice import MAX_ERROR
+
+    return float(recipe.get("operating_rule", {}).get("max_error", MAX_ERROR))
 
 
 def recipe_limitations(recipe: dict[str, Any]) -> list[str]:
@@ -742,7 +737,12 @@ def _main(argv: list[str] | None = None) -> int:
             deadline,
         )
     add_audits(card_path, recipe, args.data, audit, held_out, plan)
-    card = ModelCard.read(card_path)
+    # the operating rule and the temperature under shift, from the held-out predictions
+    # (every pool's, also those of earlier runs) or else the validation split
+    card = apply_operating_rule(
+        card_path, work / "held-out", args.data.resolve(), args.device, recipe_max_error(recipe)
+    )
+    print(f"  {card.operating_rule.line if card.operating_rule else 'no operating rule'}")
     print(f"shipped {card.label} to {card_path} ({time.perf_counter() - started:.0f} s)")
     for t in card.metrics["targets"]:
         value = "n/a" if t["value"] is None else f"{t['value']:.3f}"

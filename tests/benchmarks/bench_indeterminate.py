@@ -154,8 +154,7 @@ def cross_pool(card_path: Path, pool: str, data: Path, limit: int, seed: int = 0
     rule = card.operating_rule
     before = rule_effect(probs, labels, TOP_PROBABILITY, 0.0)
     after = None if rule is None else rule_effect(probs, labels, rule.measure, rule.threshold)
-    name = f"{pool} (cross-pool)"
-    return f"{name:22s} {len(kept):6d} | {cells(before)} | {cells(after)} |"
+    return f"{pool + ' (cross)':22.22s} {len(kept):6d} | {cells(before)} | {cells(after)} |"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,6 +118,11 @@ def test_smoke_run_ships_a_usable_model(shared_data: Path, tmp_path: Path, monke
     for heading in ("## Intended use", "## Data", "## Evaluation", "### Per pool", "## Training"):
         assert heading in md
     assert "does not diagnose" in md
+    # an operating rule from the validation split (no held-out run here), said in the card
+    rule = card.operating_rule
+    assert rule is not None and rule.chosen_from == "validation_split"
+    assert card.metrics["calibration_under_shift"]["applied_from"] == "validation split"
+    assert "### When the model does not answer" in md and rule.source_text in md
     # the shipped model loads through the app's own path and gives a distribution
     classifier = Classifier.load(out / "chest-3class.json", device="cpu")
     assert classifier.card.weights_dtype == "float16"
