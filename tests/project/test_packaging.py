@@ -182,7 +182,7 @@ def test_linux_archive_is_named_by_the_package_version(fake_dist):
 def test_build_refuses_to_start_without_a_bundled_model(tmp_path, monkeypatch):
     build = _build_module()
     (tmp_path / "models").mkdir()
-    monkeypatch.setattr(build, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(build, "ROOT", tmp_path)
     with pytest.raises(build.BuildError, match="no bundled model"):
         build.check_sources()
 
