@@ -25,6 +25,10 @@ the answer kept in ``indeterminate``, the gate's warnings saying why). ``correct
 are the notes of an image corrected in memory before it was classified (auto-orient):
 reported, never withholding. ``Verdict.is_indeterminate`` is the one test every output
 uses: classified, yet no class named.
+
+An answer whose heat map lies mostly outside the lung fields (``trust.attention``: the
+share of the predicted class's CAM mass there, from the activations of the same pass)
+is withheld the same way, with ``evidence_outside_lungs`` saying why.
 """
 
 from __future__ import annotations
