@@ -186,6 +186,8 @@ def test_warning_codes_are_stable_and_checked():
         "card_unverified",
         "indeterminate",
         "site_profile_refused",
+        "evidence_outside_lungs",
+        "mirrored",
     )
     warning = ResultWarning("rotated", "Rotated 90 degrees.")
     assert ResultWarning.from_dict(warning.to_dict()) == warning
