@@ -1,8 +1,9 @@
 """Loading, inference and the heat map off the GUI thread, newest request wins.
 
-Every request (open a file, re-run with another model, explain another class) gets a
-new request id. Workers check the id between stages and stop as soon as a newer
-request exists; results that still arrive late are dropped in the GUI thread. The
+Every request (open a file, re-run with another model, explain another class) is an
+``AnalysisJob`` (the GUI's one worker idiom, gui/worker.py) with a new request id, run
+on the pipeline's thread pool. A newer request cancels the older jobs, which stop at
+their next stage; results that still arrive late are dropped in the GUI thread. The
 stages run in the order a reader needs them: image, then probabilities (emitted at
 once), then the heat map, so the probabilities never wait for the heat map.
 
@@ -19,11 +20,10 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from xraydesk.classifier import Classifier, ForwardOutputs, Prediction
 from xraydesk.classifier.cache import ClassifierCache, shared_cache
@@ -37,6 +37,7 @@ from xraydesk.explain import (
 )
 from xraydesk.explain.cam import CAM
 from xraydesk.gui.qt_images import DisplayImage, premultiplied_display, render_display
+from xraydesk.gui.worker import Job, start_job
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.xray import XRay
 from xraydesk.trust.check import TrustCheck
@@ -119,115 +120,106 @@ class ForwardMemo:
             self._entry = None
 
 
-class _TaskSignals(QObject):
-    """Lives in the GUI thread; workers emit through it (queued across threads)."""
+class AnalysisJob(Job):
+    """One request's stages on a pool thread: image, probabilities, heat map.
 
-    loaded = Signal(int, object)
-    predicted = Signal(int, object)
-    checked = Signal(int, object)  # trust.check.CheckedResult, just before ``predicted``
-    explained = Signal(int, object)
-    progress = Signal(int, str)
-    failed = Signal(int, object)
-    finished = Signal(int)
+    A newer request cancels it (``Job.cancel``): it stops at the next stage boundary, and
+    whatever it still reports is dropped by the pipeline, which passes on only the newest
+    request's signals. A stage's own error (a file that cannot be read, a model that does
+    not load) arrives as a ``Failure`` through ``stage_failed``; a bug arrives through
+    ``failed`` with its traceback kept in ``details``.
+    """
 
+    loaded = Signal(object)  # LoadedImage
+    checked = Signal(object)  # trust.check.CheckedResult, just before ``predicted``
+    predicted = Signal(object)  # Prediction
+    explained = Signal(object)  # Explanation
+    stage_failed = Signal(object)  # Failure
+    # ``progress`` carries the status line (str) of the stage that starts
 
-class _AnalysisTask(QRunnable):
-    def __init__(
-        self,
-        request: Request,
-        signals: _TaskSignals,
-        cache: ClassifierCache,
-        is_current: Callable[[int], bool],
-        memo: ForwardMemo,
-    ) -> None:
+    def __init__(self, request: Request, cache: ClassifierCache, memo: ForwardMemo) -> None:
         super().__init__()
         self.request = request
-        self.signals = signals
         self.cache = cache
-        self.is_current = is_current
         self.memo = memo
+        self.stage = STAGE_IMAGE
+        self.details = ""  # the traceback of a bug, set before ``failed``
 
-    def run(self) -> None:  # runs in a pool thread
-        rid = self.request.request_id
-        try:
-            self._run(rid)
-        except Exception as exc:  # a bug must reach the user as a message, not kill a thread
-            stage = getattr(self, "_stage", STAGE_IMAGE)
-            where = self.request.path or (self.request.xray.path if self.request.xray else None)
-            self.signals.failed.emit(
-                rid,
-                Failure(
-                    stage,
-                    f"{where}: unexpected error during {stage} ({type(exc).__name__}: {exc})",
-                    where,
-                    traceback.format_exc(),
-                ),
-            )
-        finally:
-            self.signals.finished.emit(rid)
+    @property
+    def where(self) -> Path | None:
+        """The file (or, before it is read, the path asked for) the request is about."""
+        req = self.request
+        return req.path or (req.xray.path if req.xray else None)
 
-    def _run(self, rid: int) -> None:
+    def unexpected(self, exc: Exception) -> str:
+        self.details = traceback.format_exc()
+        return f"{self.where}: unexpected error during {self.stage} ({type(exc).__name__}: {exc})"
+
+    def _stale(self) -> bool:
+        """A newer request exists (read from the worker: one Event)."""
+        return self.cancel_event.is_set()
+
+    def work(self) -> None:
         req = self.request
         xray = req.xray
-        self._stage = STAGE_IMAGE
+        self.stage = STAGE_IMAGE
         if req.path is not None:
-            if not self.is_current(rid):
+            if self._stale():
                 return
-            self.signals.progress.emit(rid, f"Loading {req.path.name}…")
+            self.progress.emit(f"Loading {req.path.name}…")
             start = time.perf_counter()
             try:
                 xray = load_xray(req.path)
             except ImageLoadError as exc:
-                self.signals.failed.emit(rid, Failure(STAGE_IMAGE, str(exc), exc.path))
+                self.stage_failed.emit(Failure(STAGE_IMAGE, str(exc), exc.path))
                 return
             presets = window_presets(xray)
             display = render_display(xray, xray.window, invert=False)
-            loaded = LoadedImage(xray, presets, display, time.perf_counter() - start)
-            self.signals.loaded.emit(rid, loaded)
+            self.loaded.emit(LoadedImage(xray, presets, display, time.perf_counter() - start))
         if req.model is None or xray is None or not (req.predict or req.cam):
             return
-        if not self.is_current(rid):
+        if self._stale():
             return
-        self._stage = STAGE_MODEL
+        self.stage = STAGE_MODEL
         if not self.cache.cached(req.model, req.device):
-            self.signals.progress.emit(rid, f"Loading model {req.model.stem}…")
+            self.progress.emit(f"Loading model {req.model.stem}…")
         try:
             classifier = self.cache.get(req.model, req.device)
         except XRayDeskError as exc:
-            self.signals.failed.emit(rid, Failure(STAGE_MODEL, str(exc), req.model))
+            self.stage_failed.emit(Failure(STAGE_MODEL, str(exc), req.model))
             return
         cam_class = req.cam_class
         if req.predict:
-            if not self.is_current(rid):
+            if self._stale():
                 return
-            self._stage = STAGE_PREDICT
-            self.signals.progress.emit(rid, "Classifying…")
+            self.stage = STAGE_PREDICT
+            self.progress.emit("Classifying…")
             try:  # gate, OOD and the activations for CAM, all from one forward pass
                 checked = TrustCheck.of(classifier).classify(xray, activations=True)
             except XRayDeskError as exc:  # e.g. a non-finite output: the engine's sentence
-                self.signals.failed.emit(rid, Failure(STAGE_PREDICT, str(exc), xray.path))
+                self.stage_failed.emit(Failure(STAGE_PREDICT, str(exc), xray.path))
                 return
             prediction: Prediction = checked.prediction
             if checked.forward is not None:
                 self.memo.put(xray, classifier, checked.forward)
-            self.signals.checked.emit(rid, checked)
-            self.signals.predicted.emit(rid, prediction)
+            self.checked.emit(checked)
+            self.predicted.emit(prediction)
             if cam_class not in classifier.class_ids:
                 cam_class = prediction.predicted
-        if not req.cam or not self.is_current(rid):
+        if not req.cam or self._stale():
             return
-        self._stage = STAGE_CAM
-        self.signals.progress.emit(rid, f"Computing the {method_label(req.method)} heat map…")
+        self.stage = STAGE_CAM
+        self.progress.emit(f"Computing the {method_label(req.method)} heat map…")
         try:
             cam = self._heat_map(classifier, xray, cam_class)
         except XRayDeskError as exc:
-            self.signals.failed.emit(rid, Failure(STAGE_CAM, str(exc), xray.path))
+            self.stage_failed.emit(Failure(STAGE_CAM, str(exc), xray.path))
             return
-        if not self.is_current(rid):
+        if self._stale():
             return
         empty = is_empty_heatmap(cam.heatmap)
         layer = None if empty else premultiplied_display(heat_layer(cam.heatmap))
-        self.signals.explained.emit(rid, Explanation(cam, layer, classifier.card.label))
+        self.explained.emit(Explanation(cam, layer, classifier.card.label))
 
     def _heat_map(self, classifier: Classifier, xray: XRay, cam_class: str | None) -> CamResult:
         """The requested map; CAM from the remembered forward pass of this image and model
@@ -260,21 +252,13 @@ class AnalysisPipeline(QObject):
         # two threads: a new image can load while the previous one's heat map finishes
         self._pool.setMaxThreadCount(2)
         self._current = 0
-        self._running: set[int] = set()
+        self._jobs: dict[int, AnalysisJob] = {}  # alive until their queued ``done`` arrives
         self.memo = ForwardMemo()
-        self._signals = _TaskSignals(self)
-        self._signals.loaded.connect(self._on_loaded)
-        self._signals.predicted.connect(self._on_predicted)
-        self._signals.checked.connect(self._on_checked)
-        self._signals.explained.connect(self._on_explained)
-        self._signals.failed.connect(self._on_failed)
-        self._signals.progress.connect(self._on_progress)
-        self._signals.finished.connect(self._on_finished)
 
     # -- requests -------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._current in self._running
+        return self._current in self._jobs
 
     def open(
         self, path: Path, model: Path | None, device: str = "auto", method: str = DEFAULT_METHOD
@@ -301,16 +285,10 @@ class AnalysisPipeline(QObject):
             xray=xray, model=model, device=device, predict=False, cam_class=cam_class, method=method
         )
 
-    def preload(self, model: Path, device: str = "auto") -> None:
-        """Load a model into the cache ahead of the first image (does not supersede requests)."""
-        if self.cache.cached(model, device):
-            return
-        request = Request(self._current, model=model, device=device, predict=False, cam=False)
-        self._pool.start(_PreloadTask(request, self._signals, self.cache))
-
     def cancel(self) -> None:
         """Make every pending result stale."""
         self._current += 1
+        self._cancel_older()
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the workers are idle (for shutdown and tests)."""
@@ -318,75 +296,78 @@ class AnalysisPipeline(QObject):
 
     def _submit(self, **fields: object) -> int:
         self._current += 1
+        self._cancel_older()
         request = Request(self._current, **fields)  # type: ignore[arg-type]
-        self._running.add(self._current)
-        task = _AnalysisTask(request, self._signals, self.cache, self._is_current, self.memo)
-        self._pool.start(task)
+        job = AnalysisJob(request, self.cache, self.memo)
+        # bound methods of this QObject: delivered in the GUI thread, in emission order
+        job.loaded.connect(self._on_loaded)
+        job.checked.connect(self._on_checked)
+        job.predicted.connect(self._on_predicted)
+        job.explained.connect(self._on_explained)
+        job.stage_failed.connect(self._on_failed)
+        job.failed.connect(self._on_unexpected)
+        job.progress.connect(self._on_progress)
+        job.done.connect(self._on_done)
+        self._jobs[self._current] = job
+        start_job(job, self._pool)
         return self._current
 
-    def _is_current(self, request_id: int) -> bool:  # called from workers: an int read
-        return request_id == self._current
+    def _cancel_older(self) -> None:
+        for request_id, job in self._jobs.items():
+            if request_id != self._current:
+                job.cancel()
+
+    def _newest(self) -> AnalysisJob | None:
+        """The job whose signal is being delivered, when it is the newest request's."""
+        job = self.sender()
+        if isinstance(job, AnalysisJob) and job.request.request_id == self._current:
+            return job
+        return None
 
     # -- results (GUI thread) -------------------------------------------------------------
-    @Slot(int, object)
-    def _on_loaded(self, rid: int, loaded: LoadedImage) -> None:
-        if rid == self._current:
+    @Slot(object)
+    def _on_loaded(self, loaded: LoadedImage) -> None:
+        if self._newest():
             self.image_loaded.emit(loaded)
 
-    @Slot(int, object)
-    def _on_checked(self, rid: int, checked: object) -> None:
-        if rid == self._current:
+    @Slot(object)
+    def _on_checked(self, checked: object) -> None:
+        if self._newest():
             self.checked_ready.emit(checked)
 
-    @Slot(int, object)
-    def _on_predicted(self, rid: int, prediction: Prediction) -> None:
-        if rid == self._current:
+    @Slot(object)
+    def _on_predicted(self, prediction: Prediction) -> None:
+        if self._newest():
             self.prediction_ready.emit(prediction)
 
-    @Slot(int, object)
-    def _on_explained(self, rid: int, explanation: Explanation) -> None:
-        if rid == self._current:
+    @Slot(object)
+    def _on_explained(self, explanation: Explanation) -> None:
+        if self._newest():
             self.explanation_ready.emit(explanation)
 
-    @Slot(int, object)
-    def _on_failed(self, rid: int, failure: Failure) -> None:
-        if failure.details:
-            log.error("worker error during %s:\n%s", failure.stage, failure.details)
-        if rid == self._current:
+    @Slot(object)
+    def _on_failed(self, failure: Failure) -> None:
+        if self._newest():
             self.failed.emit(failure)
 
-    @Slot(int, str)
-    def _on_progress(self, rid: int, text: str) -> None:
-        if rid == self._current:
-            self.progress.emit(text)
+    @Slot(str)
+    def _on_unexpected(self, message: str) -> None:
+        """A bug in a worker (``Job`` has logged its traceback): said as a Failure."""
+        job = self._newest()
+        if job is not None:
+            self.failed.emit(Failure(job.stage, message, job.where, job.details))
 
-    @Slot(int)
-    def _on_finished(self, rid: int) -> None:
-        self._running.discard(rid)
-        if rid == self._current:
+    @Slot(object)
+    def _on_progress(self, text: object) -> None:
+        if self._newest():
+            self.progress.emit(str(text))
+
+    @Slot()
+    def _on_done(self) -> None:
+        job = self.sender()
+        if not isinstance(job, AnalysisJob):
+            return
+        request_id = job.request.request_id
+        self._jobs.pop(request_id, None)
+        if request_id == self._current:
             self.finished.emit()
-
-
-class _PreloadTask(QRunnable):
-    def __init__(self, request: Request, signals: _TaskSignals, cache: ClassifierCache) -> None:
-        super().__init__()
-        self.request = request
-        self.signals = signals
-        self.cache = cache
-
-    def run(self) -> None:
-        assert self.request.model is not None
-        try:
-            self.cache.get(self.request.model, self.request.device)
-        except XRayDeskError as exc:
-            failure = Failure(STAGE_MODEL, str(exc), self.request.model)
-            self.signals.failed.emit(self.request.request_id, failure)
-        except Exception as exc:
-            failure = Failure(
-                STAGE_MODEL,
-                f"{self.request.model}: unexpected error loading the model "
-                f"({type(exc).__name__}: {exc})",
-                self.request.model,
-                traceback.format_exc(),
-            )
-            self.signals.failed.emit(self.request.request_id, failure)

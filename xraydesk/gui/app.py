@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, Q
 
 from xraydesk import __version__, logs, paths
 from xraydesk.errors import XRayDeskError
+from xraydesk.gui.worker import Job, JobThread
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.optional import installed
@@ -172,36 +172,38 @@ class StartWindow(QMainWindow):
         self.close()
 
 
-def import_engine(start: StartWindow, modules: Sequence[str] = ENGINE_MODULES) -> bool:
-    """Import ``modules`` on a worker thread while the event loop keeps ``start`` painted
-    and answering. False when the user closed the start window meanwhile.
+class _ImportJob(Job):
+    """Imports the engine's modules; a failing one is left to fail again, with its
+    traceback, where the main window imports it on the GUI thread."""
 
-    An import that fails is left to fail again, with its traceback, where the main
-    window imports it.
-    """
-    done = threading.Event()
+    def __init__(self, modules: Sequence[str]) -> None:
+        super().__init__()
+        self.modules = tuple(modules)
 
-    def work() -> None:
+    def work(self) -> None:
         try:
-            for name in modules:
+            for name in self.modules:
                 if "." not in name and not installed(name):  # torch, in the light build
                     continue
                 importlib.import_module(name)
         except Exception:  # raised again on the GUI thread, see above
             log.debug("background import failed", exc_info=True)
-        finally:
-            done.set()
 
-    worker = threading.Thread(target=work, name="xraydesk-import", daemon=True)
+
+def import_engine(start: StartWindow, modules: Sequence[str] = ENGINE_MODULES) -> bool:
+    """Import ``modules`` on a worker thread while the event loop keeps ``start`` painted
+    and answering. False when the user closed the start window meanwhile."""
+    worker = JobThread(_ImportJob(modules))
+    worker.setObjectName("xraydesk-import")
     worker.start()
     loop = QEventLoop()
     poll = QTimer()
-    poll.timeout.connect(lambda: (done.is_set() or start.closed_by_user) and loop.quit())
+    poll.timeout.connect(lambda: (worker.isFinished() or start.closed_by_user) and loop.quit())
     poll.start(15)
-    if not done.is_set():
+    if not worker.isFinished():
         loop.exec()
     poll.stop()
-    worker.join()  # also when closed: never leave an import half-done behind
+    worker.wait()  # also when closed: never leave an import half-done behind
     return not start.closed_by_user
 
 

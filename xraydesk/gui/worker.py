@@ -8,9 +8,11 @@ bug each have their own signal, and a bug is logged with its traceback, never lo
 a dead thread.
 
 Two ways to give a job a thread, one idiom: ``JobThread`` (one long job: a batch, a
-training run; no event loop, so waiting for it never deadlocks on a queued quit) and
-``start_job`` (many short jobs sharing a ``QThreadPool``: model loads, image analysis).
-Cancel sets the job's ``threading.Event``, which the engines poll.
+training run, the start-up imports; no event loop, so waiting for it never deadlocks on
+a queued quit) and ``start_job`` (many short jobs sharing a ``QThreadPool``: model
+loads, image analysis). Cancel sets the job's ``threading.Event``, which the engines
+poll; a job superseded by a newer one (the image analysis) is cancelled the same way,
+and its late signals are dropped by whoever started it.
 """
 
 from __future__ import annotations
