@@ -148,6 +148,7 @@ def image_rows(images: Sequence[SiteImage]) -> list[dict[str, Any]]:
             "site_label": s.image.site_label,
             "label": s.image.label,
             "prediction": s.row.prediction,
+            "indeterminate": s.row.indeterminate,  # classified, no class named
             "probabilities": s.row.probabilities,
             "warnings": s.row.warning_codes,
             "withheld": not s.answered,
