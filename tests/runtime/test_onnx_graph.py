@@ -22,8 +22,8 @@ from xraydesk.model.card import ClassInfo, ModelCard
 from xraydesk.model.network import build_network
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.model.saving import load_network, save_model
+from xraydesk.model.three_outputs import ThreeOutputs
 from xraydesk.model.weights import load_state, verified_weights
-from xraydesk.runtime.graph import ThreeOutputs
 from xraydesk.runtime.names import OUTPUT_NAMES
 from xraydesk.runtime.onnx_graph import resnet50_graph
 

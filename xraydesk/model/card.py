@@ -33,6 +33,7 @@ from xraydesk.model.card_file import (  # MEANING_FIELDS: tests import it from h
 )
 from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.model.reference_outputs import ReferenceOutputs
 
 CARD_FORMAT = "xraydesk-model/1"
 # fit_temperature searches [0.05, 20] (these ends leave room for rounding); anything
@@ -179,6 +180,9 @@ class ModelCard:
     # Below its confidence the model names no class (``model.operating_rule``); None: the
     # model answers every image (cards made before the rule existed).
     operating_rule: OperatingRule | None = None
+    # The weights' fp32 outputs on seeded probes (``model.reference_outputs``): an
+    # exported graph is checked against them without torch. None: cards made before them.
+    reference_outputs: ReferenceOutputs | None = None
     # Where the card was read from; not saved.
     path: Path | None = field(default=None, compare=False)
     source: str = field(default="file", compare=False)  # "bundled", "user" or "file"
@@ -210,7 +214,7 @@ class ModelCard:
         return data
 
     def _content(self) -> dict[str, Any]:
-        return {
+        data = {
             "format": CARD_FORMAT,
             "name": self.name,
             "version": self.version,
@@ -232,9 +236,13 @@ class ModelCard:
             "created": self.created,
             "licence": self.licence,
             "population": self.population.to_dict(),
-        } | (
-            {} if self.operating_rule is None else {"operating_rule": self.operating_rule.to_dict()}
-        )
+        }
+        # written only when present: a card made before them keeps its integrity hash
+        if self.operating_rule is not None:
+            data["operating_rule"] = self.operating_rule.to_dict()
+        if self.reference_outputs is not None:
+            data["reference_outputs"] = self.reference_outputs.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
@@ -275,6 +283,9 @@ class ModelCard:
                 licence=str(data.get("licence", "")),
                 population=Population.from_dict(data.get("population")),
                 operating_rule=OperatingRule.from_dict(data.get("operating_rule"), where),
+                reference_outputs=ReferenceOutputs.from_dict(
+                    data.get("reference_outputs"), where, len(classes)
+                ),
                 path=path,
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
@@ -313,8 +324,9 @@ def _check_integrity(data: dict[str, Any], where: str) -> bool:
         raise ModelError(f"{where}: malformed integrity record")
     if integrity["sha256"] != meaning_hash(data):
         raise ModelError(
-            f"{where}: the card's classes, preprocessing, temperature, operating rule or "
-            "weights entry were changed after the model was made (integrity hash mismatch); "
+            f"{where}: the card's classes, preprocessing, temperature, operating rule, "
+            "reference outputs or weights entry were changed after the model was made "
+            "(integrity hash mismatch); "
             "results from it could be mislabelled, so it is not loaded. Restore the original "
             "card."
         )

@@ -30,9 +30,17 @@ def save_model(
     """Write ``NAME.safetensors`` and ``NAME.json`` into ``directory``; returns the card path.
 
     ``half`` stores float16 weights (bundled models: half the size, loaded back to float32).
+    The card also gets the saved weights' outputs on the probe images
+    (``model.reference_outputs``), which every exported graph is checked against.
     """
+    from xraydesk.model.reference_outputs import reference_outputs
+
     state = {k: v.detach().cpu().contiguous().numpy() for k, v in network.state_dict().items()}
-    return save_state(state, card, directory, half)
+    card_path = save_state(state, card, directory, half)
+    saved = load_network(card) if half else network  # float16 weights compute otherwise
+    card.reference_outputs = reference_outputs(saved, card.preprocessing)
+    card.write(card_path)
+    return card_path
 
 
 def save_state(

@@ -114,21 +114,18 @@ def build_backend(
 ) -> Backend:
     """The exported backend of the card's weights, exporting the graph at first use.
 
-    Every new graph is checked once on the probes against the torch network of the same
-    weights (``network``, else loaded here where torch is installed); the light build has
-    no torch to check against, and relies on the graph builder's tests.
+    Every new graph is checked once on the probes (``runtime.probes``): against the fp32
+    outputs saved in the card, with no torch; for a card made before those were saved,
+    against the torch network of the same weights (``network``, else loaded here where
+    torch is installed); without either, it relies on the graph builder's tests.
     """
     cls = runtime_spec(candidate.runtime).backend_class()  # an unknown name: an error
     prep = card.preprocessing
     graph = exported_graph(card)
     marker = graph_path(card.weights_sha256, prep.channels, prep.size, suffix=".checked")
     try:
-        if (graph.created or not marker.is_file()) and (network is not None or has_torch()):
-            from xraydesk.model.saving import load_network
-            from xraydesk.runtime.probes import check_graph
-
-            reference = network if network is not None else load_network(card)
-            check_graph(cls(graph.path, "fp32", threads), reference, prep)
+        fresh = graph.created or not marker.is_file()
+        if fresh and _check_new_graph(cls(graph.path, "fp32", threads), card, network):
             marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
         backend = cls(graph.path, candidate.precision, threads)
         if not candidate.recheck:
@@ -144,6 +141,23 @@ def build_backend(
         graph.path.unlink(missing_ok=True)  # never reused: the next start exports again
         marker.unlink(missing_ok=True)
         raise
+
+
+def _check_new_graph(fp32: Backend, card: ModelCard, network: nn.Module | None) -> bool:
+    """Check a graph at fp32 against the card's saved outputs, else against torch where it
+    is here; False when there is nothing to check against. Raises ``RuntimeUnavailable``."""
+    from xraydesk.runtime import probes
+
+    if card.reference_outputs is not None:
+        probes.check_graph_against_card(fp32, card.reference_outputs, card.preprocessing)
+        return True
+    if network is None and not has_torch():
+        return False
+    from xraydesk.model.saving import load_network
+
+    reference = network if network is not None else load_network(card)
+    probes.check_graph(fp32, reference, card.preprocessing)
+    return True
 
 
 def select_backend(

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from xraydesk.model.device import DeviceChoice
+from xraydesk.model.three_outputs import ThreeOutputs
 from xraydesk.runtime.backend import Backend, Outputs, Precision
-from xraydesk.runtime.graph import ThreeOutputs
 
 
 class TorchBackend(Backend):

@@ -1,4 +1,5 @@
-"""The network as one function with three outputs, the form the exported graph takes.
+"""The network as one function with three outputs, the form the exported graph takes
+(``runtime.names.OUTPUT_NAMES`` names them in that order).
 
 Hooks on the classifier head (its input: the pooled features) and on the last stage (its
 output: what the class activation map weighs) catch the two tensors on their way through
@@ -11,7 +12,6 @@ import torch
 from torch import nn
 
 from xraydesk.model.network import cam_target_layer, classifier_head
-from xraydesk.runtime.names import OUTPUT_NAMES
 
 
 class ThreeOutputs(nn.Module):
@@ -36,6 +36,3 @@ class ThreeOutputs(nn.Module):
             for hook in hooks:
                 hook.remove()
         return logits, features[0], stage[0]
-
-
-__all__ = ["OUTPUT_NAMES", "ThreeOutputs"]
