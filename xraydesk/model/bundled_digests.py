@@ -6,13 +6,13 @@ the sha256 of its weights."""
 
 DIGESTS: dict[str, dict[str, str]] = {
     "chest-3class": {
-        "card": "c2200190914272472ccbe58cf0aad50c42bc2d5ffdff7bab099c0d9d031ea6cf",
-        "meaning": "5858abc14c51fb97d05e4e607d6d82dc6574020eb590859f3b2071d40a121717",
+        "card": "514305a3ae9469d8bbbf08ff91dfa009b63ac1065d7b2d96e17a701069cbdb2b",
+        "meaning": "627fc464868169099c9e5a3b8036b050b131419797ad8281d9653f6f4139df92",
         "weights": "c35974d097b24ff20d50639dd76119a485b1f2d848f048bda3edf71d7d2cf1e4",
     },
     "pediatric-pneumonia": {
-        "card": "462f3843f00b5fc831327de2d4e9121430b8724266a5552632675fcab65ca937",
-        "meaning": "26ff774b477649571142c3c59dd2c1ab698da30a1ed04865c1ebffd79041daaf",
+        "card": "541b049ea23b7a90d836121ce58c6c5be33653be317ff679ba5c66673feffd40",
+        "meaning": "2f116a7b5bd1699dc0f2503ed434a3ec74820064a75c075623a7d0852b550582",
         "weights": "1525010501fb1ca9d02b6be1b23f8f0ff15ee15db183c30855dc6e4bfec3f9e0",
     },
 }
