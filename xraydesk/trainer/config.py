@@ -46,7 +46,7 @@ LR_FINE_TUNE = 2e-4  # gentler: keep what the base model knows
 class TrainConfig:
     data: list[str]  # PATH or NAME=PATH per source (folder or CSV manifest)
     name: str
-    mode: str = "quick"
+    mode: str = TrainingMode.QUICK  # a TrainingMode; plain text as read from JSON
     epochs: int = 10
     lr: float | None = None  # None: LR_SCRATCH or LR_FINE_TUNE
     batch: int = 32

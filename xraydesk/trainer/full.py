@@ -33,7 +33,7 @@ from xraydesk.trainer.config import RunContext, Trained
 from xraydesk.trainer.epoch_record import EpochRecord
 from xraydesk.trainer.forward import run_module
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
-from xraydesk.trainer.progress import TrainingError
+from xraydesk.trainer.progress import TrainingError, TrainingStage
 
 GRAD_CLIP = 5.0
 EVAL_SPEEDUP = 3.0  # forward-only vs training images/s, until measured
@@ -231,7 +231,7 @@ class _FullRun:
         self.history, self.best = list(state["history"]), state["best"]
         self.running = tuple(state["running"])  # type: ignore[assignment]
         self.reporter.emit(
-            "training",
+            TrainingStage.TRAINING,
             message=f"Resuming at epoch {self.start_epoch + 1}, step {self.start_step + 1}",
             epoch=min(self.start_epoch + 1, self.cfg.epochs),
             epochs=self.cfg.epochs,
@@ -316,7 +316,7 @@ class _FullRun:
             plan.n_test,
         )
         self.reporter.emit(
-            "training",
+            TrainingStage.TRAINING,
             message=f"Epoch {epoch + 1} of {cfg.epochs}",
             done=global_step + 1,
             total=plan.total_steps,
@@ -333,7 +333,7 @@ class _FullRun:
     def _validate(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """Validation logits (and which rows are finite); measures the forward-only rate."""
         self.reporter.emit(
-            "evaluating",
+            TrainingStage.EVALUATING,
             message=f"Validating epoch {epoch + 1}",
             epoch=epoch + 1,
             epochs=self.cfg.epochs,
@@ -384,7 +384,7 @@ class _FullRun:
     def _emit_epoch_end(self, epoch: int, record: EpochRecord) -> None:
         steps = self.plan.steps
         self.reporter.emit(
-            "training",
+            TrainingStage.TRAINING,
             message=f"Epoch {epoch + 1}: validation loss {record.val_loss:.3f}, "
             f"accuracy {record.val_acc:.1%}",
             done=(epoch + 1) * steps,
@@ -408,7 +408,7 @@ class _FullRun:
         ctx, plan, net = self.ctx, self.plan, self.net
         net.load_state_dict(best_state["model"])
         self.reporter.emit(
-            "evaluating", message=f"Evaluating the best epoch ({best_state['epoch']})"
+            TrainingStage.EVALUATING, message=f"Evaluating the best epoch ({best_state['epoch']})"
         )
 
         def logits(indices: list[int]) -> np.ndarray:

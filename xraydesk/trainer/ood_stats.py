@@ -12,6 +12,7 @@ import numpy as np
 
 from xraydesk.model.card import ModelCard
 from xraydesk.trainer.config import RunContext, Trained
+from xraydesk.trainer.progress import TrainingStage
 from xraydesk.trust.calibration import add_calibration_limitations
 from xraydesk.trust.ood import OODStatistics, fit
 
@@ -39,7 +40,7 @@ def ood_statistics(ctx: RunContext, trained: Trained) -> OODStatistics | None:
     rng = np.random.default_rng(ctx.config.seed)
     if len(train_idx) > MAX_TRAIN_IMAGES:
         train_idx = sorted(rng.choice(train_idx, MAX_TRAIN_IMAGES, replace=False).tolist())
-    ctx.reporter.emit("evaluating", message="Out-of-distribution statistics")
+    ctx.reporter.emit(TrainingStage.EVALUATING, message="Out-of-distribution statistics")
     if trained.features is not None:  # quick mode: its features are the final backbone's
         train, val = trained.features[train_idx], trained.features[val_idx]
     else:

@@ -64,7 +64,7 @@ class Reporter:
     cancel_event: threading.Event | None = None
     started: float = field(default_factory=time.perf_counter)
 
-    def emit(self, phase: str, **fields: Any) -> None:
+    def emit(self, phase: TrainingStage, **fields: Any) -> None:
         if self.callback is not None:
             elapsed = time.perf_counter() - self.started
             self.callback(replace(TrainProgress(phase=phase), elapsed=elapsed, **fields))

@@ -37,7 +37,7 @@ from xraydesk.trainer.dataset import Sample
 from xraydesk.trainer.forward import Forward, run_forward, torch_forward
 from xraydesk.trainer.logistic import SoftmaxFit, balanced_weights, fit_softmax
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
-from xraydesk.trainer.progress import Reporter
+from xraydesk.trainer.progress import Reporter, TrainingStage
 
 if TYPE_CHECKING:
     from torch import nn
@@ -165,7 +165,7 @@ def extract_features(
         rate = meter.add(len(idx))
         left = len(missing) - done
         reporter.emit(
-            "features",
+            TrainingStage.FEATURES,
             message=f"Computing image features ({len(found)} cached)",
             done=len(found) + done,
             total=total,
@@ -173,7 +173,9 @@ def extract_features(
             eta=left / rate if rate else None,
         )
 
-    reporter.emit("features", message="Computing image features", done=len(found), total=total)
+    reporter.emit(
+        TrainingStage.FEATURES, message="Computing image features", done=len(found), total=total
+    )
     computed, ok_missing = run_forward(
         forward, samples, missing, prep, batch_size, reporter, on_batch
     )
@@ -225,7 +227,9 @@ def fit_head(
     for k, c in enumerate(C_GRID):
         if reporter is not None:
             reporter.check_cancel()
-            reporter.emit("head", message=f"Fitting the head (C={c:g})", done=k, total=total)
+            reporter.emit(
+                TrainingStage.HEAD, message=f"Fitting the head (C={c:g})", done=k, total=total
+            )
         fit = fit_softmax(xs_train, y_train, n_classes, c, weights, start=fit)
         w, b = fit.weight, fit.bias
         probs = softmax(xs_val @ w.T + b)
@@ -238,7 +242,7 @@ def fit_head(
             break  # worse twice in a row past the best: weaker regularisation only overfits
         if reporter is not None:  # each fit reported as it ends, not only as it starts
             reporter.emit(
-                "head",
+                TrainingStage.HEAD,
                 message=f"Fitted the head (C={c:g}: validation loss {nll:.3f}, accuracy {acc:.1%})",
                 done=k + 1,
                 total=total,
@@ -248,7 +252,7 @@ def fit_head(
     if reporter is not None:  # the search may stop early: the phase still ends at total/total
         stopped = "" if len(search) == total else f", stopped after {len(search)} of {total}"
         reporter.emit(
-            "head",
+            TrainingStage.HEAD,
             message=f"Head fitted (C={best_c:g} chosen{stopped})",
             done=total,
             total=total,
@@ -286,7 +290,9 @@ def backbone(ctx: RunContext) -> Backbone:
     dev, net = ctx.device, ctx.network
     if net is not None:
         if ctx.scratch:
-            ctx.reporter.emit("features", message="Calibrating batch norm of the random backbone")
+            ctx.reporter.emit(
+                TrainingStage.FEATURES, message="Calibrating batch norm of the random backbone"
+            )
             calibrate_batchnorm(
                 net, ctx.samples, ctx.indices("train"), ctx.prep, dev, ctx.config.seed
             )

@@ -15,7 +15,7 @@ from xraydesk.model.library import DEFAULT_MODEL, bundled_models, resolve_model,
 from xraydesk.model.library import user_models as library_user_models
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.optional import FULL_BUILD_HINT, has_torch
-from xraydesk.trainer.config import SCRATCH, TrainConfig
+from xraydesk.trainer.config import SCRATCH, TrainConfig, TrainingMode
 from xraydesk.trainer.progress import TrainingError
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def needs_torch(config: TrainConfig) -> str | None:
     quick mode from a base model runs on that model's exported runtime."""
     if has_torch():
         return None
-    if config.mode == "full":
+    if config.mode == TrainingMode.FULL:
         return f"Full fine-tuning trains every layer with PyTorch: {FULL_BUILD_HINT}."
     if config.base == SCRATCH:
         return f"A model from scratch (random backbone) is made with PyTorch: {FULL_BUILD_HINT}."

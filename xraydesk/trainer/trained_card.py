@@ -25,7 +25,7 @@ from xraydesk.model.card import ClassInfo, ModelCard, Population
 from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.model.saving import save_model, save_state
-from xraydesk.trainer.config import TrainConfig
+from xraydesk.trainer.config import TrainConfig, TrainingMode
 from xraydesk.trainer.metrics import MIN_TEST_PER_CLASS
 from xraydesk.trainer.split import SPLIT_FILE
 
@@ -154,7 +154,7 @@ def data_limitations(
     ]
     if base is None:
         limitations.append("Trained from random initialisation (no pretrained weights).")
-        if config.mode == "quick":
+        if config.mode == TrainingMode.QUICK:
             limitations.append(
                 "Quick mode on a random backbone: only the last layer learned from the data, "
                 "so expect modest accuracy."

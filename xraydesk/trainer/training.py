@@ -24,7 +24,7 @@ from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, cpu_supports_bf16, select_device
 from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.trainer.checkpoint import RunDir
-from xraydesk.trainer.config import RunContext, TrainConfig, Trained
+from xraydesk.trainer.config import RunContext, TrainConfig, Trained, TrainingMode
 from xraydesk.trainer.dataset import (
     DatasetReport,
     DataSource,
@@ -35,7 +35,7 @@ from xraydesk.trainer.dataset import (
 from xraydesk.trainer.metrics import choose_temperature, evaluate
 from xraydesk.trainer.ood_stats import add_trust_statistics
 from xraydesk.trainer.operating_choice import validation_rule
-from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError
+from xraydesk.trainer.progress import ProgressCallback, Reporter, TrainingError, TrainingStage
 from xraydesk.trainer.split import (
     assign_splits,
     check_split,
@@ -90,7 +90,7 @@ def check_data(
 
     def on_file(done: int, total: int) -> None:
         if done == total or done % 50 == 0:
-            reporter.emit("checking", message="Checking images", done=done, total=total)
+            reporter.emit(TrainingStage.CHECKING, message="Checking images", done=done, total=total)
 
     return check_dataset(
         [DataSource.parse(spec) for spec in config.data],
@@ -206,7 +206,7 @@ def _resumed_data(
 ) -> _RunData:
     samples, splits = read_split(run.split_path)
     note = f" (its saved settings are kept; ignored: {', '.join(ignored)})" if ignored else ""
-    reporter.emit("splitting", message=f"Resuming the run in {run.root}{note}")
+    reporter.emit(TrainingStage.SPLITTING, message=f"Resuming the run in {run.root}{note}")
     return _RunData(
         samples=samples,
         splits=splits,
@@ -224,7 +224,9 @@ def _new_data(
     report = check_data(config, reporter.callback, cancel)
     reporter.check_cancel("Checking was cancelled.")
     report.raise_if_refused()
-    reporter.emit("splitting", message="Splitting by patient into train, validation and test")
+    reporter.emit(
+        TrainingStage.SPLITTING, message="Splitting by patient into train, validation and test"
+    )
     samples = report.samples
     splits = assign_splits(samples, config.fractions, config.seed)
     check_split(samples, splits, report.classes)
@@ -252,7 +254,7 @@ def _new_data(
 
 
 def _train(ctx: RunContext) -> Trained:
-    if ctx.config.mode == "quick":
+    if ctx.config.mode == TrainingMode.QUICK:
         from xraydesk.trainer.quick import train_quick
 
         return train_quick(ctx)
@@ -271,9 +273,9 @@ def _evaluate_and_save(
 ) -> TrainResult:
     """Calibrate and evaluate the trained network, save it with its card, drop the run."""
     config, reporter = ctx.config, ctx.reporter
-    reporter.emit("evaluating", message="Calibrating on validation, evaluating on test")
+    reporter.emit(TrainingStage.EVALUATING, message="Calibrating on validation, evaluating on test")
     evaluation = _evaluate(ctx, trained)
-    reporter.emit("saving", message="Saving the model")
+    reporter.emit(TrainingStage.SAVING, message="Saving the model")
     problems = data.problems + [f"{p}: {c}" for p, c in trained.failed]
     seconds = time.perf_counter() - started
     split = split_summary(data.samples, data.splits, config.fractions, config.seed)
@@ -290,7 +292,7 @@ def _evaluate_and_save(
         problems,
     )
     ctx.run.remove()
-    reporter.emit("done", message=f"Saved {card.label} to {card_path}")
+    reporter.emit(TrainingStage.DONE, message=f"Saved {card.label} to {card_path}")
     return TrainResult(
         card_path=card_path,
         card=ModelCard.read(card_path, source="user" if output_dir is None else "file"),
@@ -425,7 +427,7 @@ def estimate_seconds(
     forward = CPU_FORWARD_224 * scale * factor
     train = CPU_TRAIN_224 * scale * factor
     total = sum(counts.values())
-    if mode == "quick":
+    if mode == TrainingMode.QUICK:
         return 5.0 + total * (1 - cached_fraction) / forward + 2e-3 * counts.get("train", 0)
     per_epoch = counts.get("train", 0) / train + counts.get("val", 0) / forward
     return 10.0 + epochs * per_epoch + (counts.get("val", 0) + counts.get("test", 0)) / forward
