@@ -3,6 +3,7 @@ sessions, and AVX2, AVX-512 BF16 and AMX give very different numbers)."""
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -23,3 +24,13 @@ def cpu_name() -> str:
     cores = sum(1 for line in lines if line.startswith("processor"))
     isa = " ".join(f for f in ISA_FLAGS if f in flags) or "no AVX2"
     return f"{name}, {cores} cores, {isa}"
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, printed beside figures: on a 2-core machine
+    a load above 2 means the figures were taken while something else ran."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
