@@ -53,7 +53,7 @@ def test_decide_orders_gate_ood_population_and_withholds_nan(classifiers):
     assert ood is not None
     adult = ImageMetadata(Path("a.dcm"), "DICOM", age_years=68.0)
     gate = [ResultWarning(LOW_QUALITY, "too small")]
-    probs = np.array([0.2, 0.7, 0.1])
+    probs = np.array([0.05, 0.9, 0.05])  # above the card's operating rule (top 0.83)
     verdict = decide(
         pediatric, probs, gate_warnings=gate, ood=ood, ood_score=ood.threshold + 1, metadata=adult
     )
@@ -78,6 +78,10 @@ def test_decide_orders_gate_ood_population_and_withholds_nan(classifiers):
 
     child = ImageMetadata(Path("c.dcm"), "DICOM", age_years=3.0)
     assert decide(pediatric, probs, ood=ood, ood_score=0.0, metadata=child).codes == []
+    # below the card's operating rule: indeterminate, the card's rule named in the warning
+    unsure = decide(pediatric, np.array([0.2, 0.7, 0.1]), ood=ood, ood_score=0.0, metadata=child)
+    assert unsure.is_indeterminate and unsure.codes == ["indeterminate"]
+    assert "model card's threshold of 83%" in unsure.warnings[0].message
     assert decide(pediatric, probs, metadata=child, stated_age=40.0).codes == [OUTSIDE_POPULATION]
     assert decide(pediatric, probs).codes == []  # no age known: nothing said
 
@@ -89,7 +93,11 @@ def test_decide_all_scores_the_batch_and_keeps_each_images_metadata(classifiers)
     features = np.stack([ood.means[0], ood.means[0] + 1e3]).astype(np.float32)
     ages = [ImageMetadata(Path("a"), "DICOM", age_years=a) for a in (68.0, 2.0)]
     first, second = decide_all(
-        pediatric, np.array([[0.3, 0.6, 0.1], [0.6, 0.3, 0.1]]), features, ood=ood, metadata=ages
+        pediatric,
+        np.array([[0.05, 0.9, 0.05], [0.9, 0.05, 0.05]]),
+        features,
+        ood=ood,
+        metadata=ages,
     )
     assert first.codes == [OUTSIDE_POPULATION] and first.ood_score is not None
     assert second.codes == [OUT_OF_DISTRIBUTION]

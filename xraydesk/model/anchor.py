@@ -30,6 +30,8 @@ from xraydesk.model.card_file import meaning_hash, read_card_json
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DIGESTS_FILE = Path(__file__).with_name("bundled_digests.py")
 REGENERATE = "python -m xraydesk.model.anchor"
+# Result-bearing fields a copy of a bundled model may set for itself.
+_OWN_FIELDS = ("operating_rule",)
 
 
 def shipped_models_dir() -> Path:
@@ -53,11 +55,14 @@ def _digests() -> dict[str, dict[str, str]]:
 
 
 def anchored_meaning(data: dict[str, Any]) -> str:
-    """The card's integrity hash with the weights file's name left out: a copy of a
-    bundled model under another name still says the same thing."""
+    """The card's integrity hash with the weights file's name and the operating rule left
+    out: a copy of a bundled model under another name, or with a rule of its own (a rule
+    only withholds answers, as a site profile's does; it never relabels one), still says
+    the same thing."""
     weights = data.get("weights")
     if isinstance(weights, dict):
         data = {**data, "weights": {**weights, "file": ""}}
+    data = {key: value for key, value in data.items() if key not in _OWN_FIELDS}
     return meaning_hash(data)
 
 

@@ -7,12 +7,12 @@ the sha256 of its weights."""
 DIGESTS: dict[str, dict[str, str]] = {
     "chest-3class": {
         "card": "514305a3ae9469d8bbbf08ff91dfa009b63ac1065d7b2d96e17a701069cbdb2b",
-        "meaning": "627fc464868169099c9e5a3b8036b050b131419797ad8281d9653f6f4139df92",
+        "meaning": "d2d5bd1f070e076cca805cee62992c3fce7158cc6b7573d7de715be3b15333a6",
         "weights": "c35974d097b24ff20d50639dd76119a485b1f2d848f048bda3edf71d7d2cf1e4",
     },
     "pediatric-pneumonia": {
         "card": "541b049ea23b7a90d836121ce58c6c5be33653be317ff679ba5c66673feffd40",
-        "meaning": "2f116a7b5bd1699dc0f2503ed434a3ec74820064a75c075623a7d0852b550582",
+        "meaning": "ffb0fc4c33b876937c3ede447b613cf47fbd4c6b680e2869fdfe0deb603d3100",
         "weights": "1525010501fb1ca9d02b6be1b23f8f0ff15ee15db183c30855dc6e4bfec3f9e0",
     },
 }
