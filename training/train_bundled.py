@@ -68,6 +68,7 @@ from xraydesk.trainer.batches import configure_loading  # noqa: E402
 from xraydesk.trainer.config import TrainConfig  # noqa: E402
 from xraydesk.trainer.dataset import configure_checking  # noqa: E402
 from xraydesk.trainer.metrics import evaluate  # noqa: E402
+from xraydesk.trainer.progress import TrainingStage  # noqa: E402
 from xraydesk.trainer.shortcut_audit import audit_shortcuts  # noqa: E402
 from xraydesk.trainer.split import SPLIT_FILE, read_split  # noqa: E402
 
@@ -446,7 +447,10 @@ def progress_printer():
         # every epoch record and phase change; otherwise a line every 30 s (a long log stays
         # readable: checking 13,883 images reports every 50 of them)
         now = time.monotonic()
-        changed = p.phase != last["phase"] or p.phase not in ("training", "checking")
+        changed = p.phase != last["phase"] or p.phase not in (
+            TrainingStage.TRAINING,
+            TrainingStage.CHECKING,
+        )
         if p.record is not None or changed or now - last["time"] > 30:
             last.update(time=now, phase=p.phase)
             extra = f" loss {p.loss:.3f} acc {p.acc:.3f}" if p.loss is not None else ""

@@ -123,14 +123,14 @@ def run_classify(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from xraydesk.spark.train import SparkOptions, train_quick
-    from xraydesk.trainer.config import TrainConfig
+    from xraydesk.trainer.config import TrainConfig, TrainingMode
 
     label_map = parse_pairs(args.map, "--map", "LABEL=CLASS")
     extra = {} if args.min_per_class is None else {"min_per_class": args.min_per_class}
     config = TrainConfig(
         data=list(args.data),
         name=args.name,
-        mode="quick",
+        mode=TrainingMode.QUICK,
         base=args.base,
         classes=[c.strip() for c in (args.classes or "").split(",") if c.strip()] or None,
         label_map=label_map,

@@ -45,7 +45,7 @@ from xraydesk.model.saving import save_model
 from xraydesk.spark.classify import model_ref
 from xraydesk.spark.executor import feature_frames, hash_frames
 from xraydesk.spark.session import get_session
-from xraydesk.trainer.config import TrainConfig
+from xraydesk.trainer.config import TrainConfig, TrainingMode
 from xraydesk.trainer.dataset import (
     DatasetReport,
     Sample,
@@ -118,7 +118,7 @@ def train_quick(
     unknown = [h for h in compare if h not in HEADS]
     if unknown:
         raise XRayDeskError(f"unknown head(s) {unknown}: choose from {', '.join(HEADS[1:])}")
-    config = replace(config, mode="quick", data=[str(d) for d in config.data])
+    config = replace(config, mode=TrainingMode.QUICK, data=[str(d) for d in config.data])
     name, base, device, seed = config.name, config.base, config.device, config.seed
     config.validate()
     refuse_taken_name(name, output_dir)

@@ -24,7 +24,7 @@ from xraydesk.model.device import select_device
 from xraydesk.model.library import list_models
 from xraydesk.optional import FULL_BUILD_HINT, has_torch
 from xraydesk.trainer import TrainConfig, estimate_seconds
-from xraydesk.trainer.config import LR_FINE_TUNE, LR_SCRATCH, SCRATCH
+from xraydesk.trainer.config import LR_FINE_TUNE, LR_SCRATCH, SCRATCH, TrainingMode
 from xraydesk.trainer.split import DEFAULT_FRACTIONS
 from xraydesk.trainer.training import default_base, refuse_taken_name
 
@@ -182,7 +182,7 @@ class SetupPage(QWizardPage):
         return TrainConfig(
             data=list(data),
             name=self.name.text().strip(),
-            mode="full" if self.full.isChecked() else "quick",
+            mode=TrainingMode.FULL if self.full.isChecked() else TrainingMode.QUICK,
             epochs=self.epochs.value(),
             lr=self.lr.value() if self.full.isChecked() else None,
             batch=self.batch.value(),

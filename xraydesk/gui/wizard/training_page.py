@@ -24,6 +24,8 @@ from xraydesk.gui.jobs import JobThread, TrainJob
 from xraydesk.gui.wizard.charts import LineChart
 from xraydesk.trainer import TrainConfig, TrainProgress, TrainResult
 from xraydesk.trainer.checkpoint import BEST, RunDir
+from xraydesk.trainer.config import TrainingMode
+from xraydesk.trainer.progress import TrainingStage
 
 TRAIN_COLOR, VAL_COLOR = "#0072B2", "#E69F00"
 
@@ -84,7 +86,7 @@ class TrainingPage(QWizardPage):
     def start(self, resume: bool = False, finish_early: bool = False) -> None:
         if self.config is None or self._running:
             return
-        full = self.config.mode == "full"
+        full = self.config.mode == TrainingMode.FULL
         self.loss_chart.setVisible(full)
         self.acc_chart.setVisible(full)
         self.quick_note.setVisible(not full)
@@ -135,7 +137,12 @@ class TrainingPage(QWizardPage):
             self.speed_label.setText(f"{p.rate:.1f} images/s")
         if p.eta is not None:
             self.eta_label.setText(f"Time left {format_duration(p.eta, rounded=True)}")
-        if p.phase == "training" and p.steps and p.loss is not None and p.record is None:
+        if (
+            p.phase == TrainingStage.TRAINING
+            and p.steps
+            and p.loss is not None
+            and p.record is None
+        ):
             x = (p.epoch - 1) + p.step / p.steps
             self.loss_chart.add_point("training", x, p.loss, TRAIN_COLOR)
             self.acc_chart.add_point("training", x, p.acc or 0.0, TRAIN_COLOR)
@@ -184,7 +191,7 @@ class TrainingPage(QWizardPage):
         can_finish = (
             resumable
             and self.config is not None
-            and self.config.mode == "full"
+            and self.config.mode == TrainingMode.FULL
             and RunDir(self.config.name).has(BEST)
         )
         self.finish_button.setVisible(bool(can_finish))
