@@ -29,8 +29,9 @@ from xraydesk.files import FILE_NOT_FOUND, read_error, sha256_file
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.limits import check_file
 from xraydesk.imaging.xray import ImageMetadata, XRay
+from xraydesk.trust.appearance import Appearance, AppearanceHeads
 from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
-from xraydesk.trust.gate import InputGate
+from xraydesk.trust.gate import InputGate, unit_thumbnail
 from xraydesk.trust.orient import corrected, correction_text
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Prepared:
     # what auto-orient corrected before classifying (rotated/inverted notes, not withheld)
     corrections: list[ResultWarning] | None = None
     metadata: ImageMetadata | None = None  # the patient's age for the verdict's population
+    appearance: Appearance | None = None  # mirrored? a child's or an adult's? (estimated)
 
 
 class Preparer:
@@ -79,6 +81,7 @@ class Preparer:
         self.unreadable = unreadable if unreadable is not None else {}  # folder -> cause
         self.auto_orient = auto_orient
         self.gate = InputGate.default()
+        self.appearance = AppearanceHeads.default()
 
     def __call__(self, path: Path) -> Prepared:
         """Hash, look up, decode and preprocess one file; never raises for a bad file."""
@@ -107,6 +110,7 @@ class Preparer:
         try:
             xray = load_xray(path)
             xray, unit, warnings, corrections = self._gated(xray)
+            look = self.appearance.estimate(unit_thumbnail(unit)[None])[0]
             tensor = self.classifier.preprocessing.from_unit(unit)
         except ImageLoadError as exc:
             row = self.error_row(path, exc.cause, time.perf_counter() - start, sha)
@@ -126,6 +130,7 @@ class Preparer:
             warnings=warnings,
             corrections=corrections,
             metadata=xray.metadata,
+            appearance=look,
         )
 
     def _gated(self, xray: XRay):

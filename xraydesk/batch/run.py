@@ -277,6 +277,7 @@ class BatchRun:
             ood=self._ood,
             gate_warnings=[item.warnings for item in todo],
             metadata=[item.metadata for item in todo],
+            appearance=[item.appearance for item in todo],
             corrections=[item.corrections for item in todo],
             activations=out.activations,  # the attention check (trust.attention)
         )

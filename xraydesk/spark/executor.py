@@ -308,6 +308,7 @@ def classify_frames(
                 ood=ood,
                 gate_warnings=[p.warnings for _, _, p in chunk],
                 metadata=[p.metadata for _, _, p in chunk],
+                appearance=[p.appearance for _, _, p in chunk],
                 corrections=[p.corrections for _, _, p in chunk],
                 activations=outputs.activations,
             )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from xraydesk.classifier import Classifier, ForwardOutputs, NonFiniteOutputError, Prediction
 from xraydesk.imaging.xray import XRay
+from xraydesk.trust.appearance import AppearanceHeads
 from xraydesk.trust.attention import lung_shares
 from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_thumbnail
@@ -63,9 +64,11 @@ class TrustCheck:
         classifier: Classifier,
         gate: InputGate | None = None,
         ood: OODStatistics | bool | None = True,
+        appearance: AppearanceHeads | None = None,
     ) -> None:
         self.classifier = classifier
         self.gate = gate or InputGate.default()
+        self.appearance = appearance or AppearanceHeads.default()
         self.ood = OODStatistics.from_card(classifier.card) if ood is True else ood or None
 
     @classmethod
@@ -111,9 +114,9 @@ class TrustCheck:
             share = float(lung_shares(self.classifier, maps, probs[None], [xray.shape])[0])
         if not activations:  # not kept for a heat map: about 0.4 MB less per result
             forward = dataclasses.replace(forward, activations=None)
-        gate = self.gate.decide(
-            unit_thumbnail(unit)[None], [image_statistics(unit)], [gate_view_warnings(xray)]
-        )[0]
+        thumb = unit_thumbnail(unit)[None]  # the gate's and the appearance heads' input
+        gate = self.gate.decide(thumb, [image_statistics(unit)], [gate_view_warnings(xray)])[0]
+        look = self.appearance.estimate(thumb)[0]
         score = None
         if self.ood is not None:
             score = float(self.ood.score(forward.features)[0])
@@ -126,6 +129,7 @@ class TrustCheck:
             metadata=xray.metadata,
             seconds=seconds,
             lung_share=share,
+            appearance=look,
         )
         # an indeterminate answer (site profile) keeps its bars: the warning says why
         # no class is given, as a gate warning does
