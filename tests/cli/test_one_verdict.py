@@ -10,8 +10,9 @@ indeterminate flag and withheld class, and the same warning codes.
 The films: a real CR chest film from ``samples/``, and that film turned 90 degrees and
 written as a new DICOM: the input gate flags it ``rotated``, and chest-3class reads it
 "COVID-19 99.9 %", the issue's case of a class the CLI printed while the viewer withheld
-it. Once without a site profile, once with one whose operating rule makes every film
-indeterminate.
+it. Once with the bundled card as it is (its own operating rule answers the real film),
+once with a card whose operating rule withholds every answer, once with a site profile
+whose rule does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from xraydesk.cli import main
 from xraydesk.cli.classify import INDETERMINATE
 from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
+from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.site_profile import SiteProfile, save_profile
 from xraydesk.trust import TrustCheck
 from xraydesk.trust.codes import ROTATED
@@ -68,6 +70,17 @@ def _adopt_rule(card: ModelCard) -> None:
     )
 
 
+def _strict_card(folder: Path) -> Path:
+    """chest-3class with an operating rule no answer meets (top probability 0.9999; the
+    turned film reads COVID-19 99.90 %)."""
+    card = ModelCard.read(CARD)
+    folder.mkdir()
+    (folder / card.weights_file).symlink_to(card.weights_path)
+    strict = replace(card, operating_rule=OperatingRule(0.9999, pools=("test",), n=1))
+    strict.write(folder / CARD.name)
+    return folder / CARD.name
+
+
 def _uid(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
 
@@ -96,9 +109,10 @@ def _expected_finding(outcome: Outcome) -> str:
     return "INDETERMINATE" if outcome.indeterminate else str(outcome.prediction)
 
 
-@pytest.mark.parametrize("rule", ["card", "site-profile"])
+@pytest.mark.parametrize("rule", ["card", "card-rule", "site-profile"])
 def test_every_front_door_gives_the_same_verdict(rule, films, tmp_path, capsys):
-    card = ModelCard.read(CARD)
+    card_path = _strict_card(tmp_path / "strict") if rule == "card-rule" else CARD
+    card = ModelCard.read(card_path)
     if rule == "site-profile":
         _adopt_rule(card)
     classifier = Classifier.load(card, device="cpu")
@@ -121,7 +135,7 @@ def test_every_front_door_gives_the_same_verdict(rule, films, tmp_path, capsys):
     turned = viewer["turned"]
     assert ROTATED in turned.codes and turned.indeterminate and turned.prediction is None
     assert turned.withheld is not None  # kept, only under its own name
-    if rule == "site-profile":
+    if rule != "card":  # the card's or the site's rule withholds every answer
         assert all(o.indeterminate and "indeterminate" in o.codes for o in viewer.values())
     else:
         assert not viewer["real"].indeterminate and viewer["real"].prediction is not None
@@ -135,7 +149,7 @@ def test_every_front_door_gives_the_same_verdict(rule, films, tmp_path, capsys):
 
     # the CLI: JSON lines, the CSV file and the SR of --dicom-out in one run
     out_csv, out_dicom = tmp_path / "rows.csv", tmp_path / "dicom-out"
-    args = ["classify", *map(str, paths), "--model", MODEL, "--device", "cpu"]
+    args = ["classify", *map(str, paths), "--model", str(card_path), "--device", "cpu"]
     assert main([*args, "--json", "--csv", str(out_csv), "--dicom-out", str(out_dicom)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     cli = {

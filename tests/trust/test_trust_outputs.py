@@ -21,6 +21,7 @@ from xraydesk.cli import main
 from xraydesk.files import sha256_file
 from xraydesk.imaging.loader import load_xray
 from xraydesk.trust.codes import (
+    INDETERMINATE,
     INVERTED,
     NOT_CHEST,
     OUT_OF_DISTRIBUTION,
@@ -122,9 +123,13 @@ def test_cli_auto_orient_corrects_in_memory_and_says_so(tmp_path, shared_data, c
     plain = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert plain[0]["warnings"] == []
     # The gate's verdict is exact; a turned or negative film may also lie far from the
-    # training features (out_of_distribution), which depends on the CPU's precision.
-    assert set(plain[1]["warnings"]) - {OUT_OF_DISTRIBUTION} == {ROTATED}
-    assert set(plain[2]["warnings"]) - {OUT_OF_DISTRIBUTION} == {INVERTED}
+    # training features (out_of_distribution), which depends on the CPU's precision, and
+    # fall below the card's operating rule (indeterminate). The gate withholds its class.
+    unsure = {OUT_OF_DISTRIBUTION, INDETERMINATE}
+    assert set(plain[1]["warnings"]) - unsure == {ROTATED}
+    assert set(plain[2]["warnings"]) - unsure == {INVERTED}
+    assert plain[1]["prediction"] is None and plain[1]["indeterminate"]
+    assert plain[2]["prediction"] is None and plain[2]["indeterminate"]
     assert main([*args, "--auto-orient", str(upright), str(turned), str(inverted)]) == 0
     fixed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for row in fixed[1:]:

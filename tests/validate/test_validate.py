@@ -20,6 +20,7 @@ import pytest
 from tests.dicom_factory import make_dicom
 from tests.hostile_files import small_png
 from xraydesk.cli import main
+from xraydesk.imaging import load_xray
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal distribution
 
@@ -156,26 +157,35 @@ def test_kermany_labels_need_a_mapping(shared_data: Path, tmp_path: Path, capsys
     check_figures_independently(report)
 
 
-def _dicom_site(root: Path) -> None:
-    """Six DICOM files with subgroup facts and patient identifiers in their headers."""
-    rng = np.random.default_rng(0)
+def _real_films(samples_dir: Path) -> list[Path]:
+    """Real radiographs the input gate passes (random pixels it flags, and the verdict
+    then gives them no class: issue 27)."""
+    return sorted((samples_dir / "fullres").glob("*.png"))
+
+
+def _dicom_site(root: Path, samples_dir: Path) -> None:
+    """Six DICOM files with subgroup facts and patient identifiers in their headers, the
+    pixels of a real radiograph (12 bits, 256 x 256)."""
+    unit = load_xray(_real_films(samples_dir)[0]).render()
+    step = max(1, min(unit.shape) // 256)
+    film = np.round(unit[::step, ::step] * 4095).astype(np.uint16)
     facts = [("normal", "F", "034Y"), ("normal", "M", "071Y"), ("pneumonia", "F", "052Y")]
     facts += [("pneumonia", "M", "008Y"), ("covid19", "F", "066Y"), ("covid19", "M", "045Y")]
     for i, (label, sex, age) in enumerate(facts):
         (root / label).mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 4096, (96, 96)).astype(np.uint16)
+        pixels = film
         extra = {"PatientSex": sex, "PatientAge": age, "Manufacturer": "Acme Imaging"}
         # a site's file names may carry the patient id, as the NIH file names do
         make_dicom(root / label / f"P-0001_{i}.dcm", pixels, bits_stored=12, extra=extra)
 
 
 def test_dicom_site_subgroups_and_no_identifiers(
-    tmp_path: Path, test_model_path: Path, capsys
+    tmp_path: Path, test_model_path: Path, samples_dir: Path, capsys
 ) -> None:
     """Subgroups come from the headers; with --hide-names no patient name, id or birth
     date (header or file name) reaches the report (JSON or PDF) or the terminal."""
     site = tmp_path / "site"
-    _dicom_site(site)
+    _dicom_site(site, samples_dir)
     out = tmp_path / "r"
     args = [str(test_model_path), str(site), "-o", str(out), "--hide-names"]
     code, stdout, stderr = run_validate(args, capsys)
@@ -203,14 +213,15 @@ def test_dicom_site_subgroups_and_no_identifiers(
 
 
 def test_unreadable_file_is_named_and_counted_as_withheld(
-    tmp_path: Path, test_model_path: Path, capsys
+    tmp_path: Path, test_model_path: Path, samples_dir: Path, capsys
 ) -> None:
     """A corrupt image still gets its row: named with its cause on stderr, withheld in the
     report, exit 1; the other images are validated."""
     site = tmp_path / "site"
+    films = _real_films(samples_dir)
     for i, label in enumerate(["normal", "pneumonia", "covid19", "normal"]):
         (site / label).mkdir(parents=True, exist_ok=True)
-        (site / label / f"ok{i}.png").write_bytes(small_png(seed=i))
+        shutil.copy(films[i], site / label / f"ok{i}.png")
     broken = site / "pneumonia" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     out = tmp_path / "r"
