@@ -52,7 +52,9 @@ def test_round_trip(test_model_path: Path, tmp_path: Path) -> None:
 def test_card_without_rule_keeps_its_hash(test_model_path: Path) -> None:
     data = json.loads(test_model_path.read_text())
     assert "operating_rule" not in data
-    assert data["integrity"]["covers"] == list(MEANING_FIELDS)
+    covers = data["integrity"]["covers"]
+    assert covers[: len(MEANING_FIELDS)] == list(MEANING_FIELDS)
+    assert "operating_rule" not in covers
     assert ModelCard.read(test_model_path).operating_rule is None
 
 
@@ -130,3 +132,16 @@ def test_measures() -> None:
         "indeterminate below a top-class probability of 72% (rule from its held-out sources)"
     )
     assert OperatingRule(0.0).summary.startswith("answers every image")
+
+
+def test_a_copy_of_a_bundled_model_may_set_its_own_rule(tmp_path: Path) -> None:
+    """The anchor refuses bundled weights under another meaning, but not a stricter rule:
+    a rule only withholds answers, never relabels one."""
+    bundled = ModelCard.read(Path(__file__).resolve().parents[2] / "models" / "chest-3class.json")
+    strict = replace(bundled, operating_rule=OperatingRule(0.95, pools=("my-site",), n=200))
+    strict.write(tmp_path / "strict.json")
+    assert ModelCard.read(tmp_path / "strict.json").operating_rule.threshold == 0.95
+    warmer = replace(bundled, temperature=bundled.temperature * 2)
+    warmer.write(tmp_path / "warmer.json")
+    with pytest.raises(ModelError, match="uses the weights of the bundled model"):
+        ModelCard.read(tmp_path / "warmer.json")
