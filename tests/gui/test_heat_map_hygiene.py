@@ -17,9 +17,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
 
-from tests.dicom_factory import make_dicom
 from tests.gui.conftest import open_and_wait
-from tests.gui.heatmap_models import make_leaning_model
+from tests.gui.heatmap_models import make_leaning_model, synthetic_film
 from xraydesk.classifier.cache import shared_cache
 from xraydesk.gui.qt_images import rgb_array
 from xraydesk.gui.results_answer import INDETERMINATE_TITLE, SHOW_PROBABILITIES
@@ -62,13 +61,14 @@ def unsure_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def gate_failing_film(tmp_path: Path) -> Path:
-    """A synthetic DICOM the input gate refuses (not a chest film)."""
-    rng = np.random.default_rng(3)
-    y, x = np.mgrid[0:256, 0:224]
-    pixels = 1800 + 900 * np.sin(x / 30.0) * np.cos(y / 40.0) + rng.normal(0, 60, (256, 224))
-    return make_dicom(
-        tmp_path / "film.dcm", np.clip(pixels, 0, 4095).astype(np.uint16), bits_stored=12
-    )
+    return synthetic_film(tmp_path / "film.dcm")
+
+
+def opened(qtbot, make_window, model: Path, image: Path):
+    """A main window on ``model`` with ``image`` open and its heat map computed."""
+    window = make_window(model=model)
+    open_and_wait(qtbot, window, image)
+    return window
 
 
 def visible_texts(window) -> list[str]:
@@ -91,8 +91,7 @@ def assert_nothing_names(window, class_name: str) -> None:
 def test_indeterminate_reads_as_such_and_hides_the_heat_map(
     qtbot, make_window, unsure_model, png_path, tmp_path
 ):
-    window = make_window(model=unsure_model)
-    open_and_wait(qtbot, window, png_path)
+    window = opened(qtbot, make_window, unsure_model, png_path)
     panel = window.results
     checked = window.analysis.checked
     assert checked is not None and checked.verdict.prediction is None  # the verdict's rule
@@ -138,8 +137,7 @@ def test_indeterminate_reads_as_such_and_hides_the_heat_map(
 def test_withheld_by_the_gate_hides_the_heat_map_and_its_label(
     qtbot, make_window, covid_model, gate_failing_film
 ):
-    window = make_window(model=covid_model)
-    open_and_wait(qtbot, window, gate_failing_film)
+    window = opened(qtbot, make_window, covid_model, gate_failing_film)
     panel = window.results
     assert panel.withheld_by_gate and panel.probabilities_hidden
     assert panel.show_anyway_button.isVisible() and not panel.verdict_label.isVisible()
@@ -162,8 +160,7 @@ def test_withheld_by_the_gate_hides_the_heat_map_and_its_label(
 def test_a_normal_answer_offers_its_heat_map_instead_of_showing_it(
     qtbot, make_window, normal_model, png_path, tmp_path
 ):
-    window = make_window(model=normal_model)
-    open_and_wait(qtbot, window, png_path)
+    window = opened(qtbot, make_window, normal_model, png_path)
     panel = window.results
     assert window.analysis.prediction.predicted == "normal" and not panel.probabilities_hidden
     explanation = window.analysis.explanation

@@ -10,19 +10,12 @@ import subprocess
 import unicodedata
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
-from tests.dicom_factory import make_dicom
 from tests.gui.conftest import open_and_wait
-from tests.model_factory import THREE_CLASSES
-from xraydesk.model.card import ClassInfo, ModelCard
-from xraydesk.model.network import build_network
-from xraydesk.model.preprocessing import Preprocessing
-from xraydesk.model.saving import save_model
+from tests.gui.heatmap_models import make_head_model, synthetic_film
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
@@ -52,40 +45,18 @@ def pdf_page_png(path: Path, out_stem: Path) -> Path:
 
 @pytest.fixture
 def film(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(3)
-    y, x = np.mgrid[0:256, 0:224]
-    pixels = 1800 + 900 * np.sin(x / 30.0) * np.cos(y / 40.0) + rng.normal(0, 60, (256, 224))
-    return make_dicom(
-        tmp_path / "film.dcm",
-        np.clip(pixels, 0, 4095).astype(np.uint16),
-        bits_stored=12,
-        extra=EXTRA,
-    )
+    return synthetic_film(tmp_path / "film.dcm", EXTRA)
 
 
 @pytest.fixture(scope="module")
 def limited_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small model whose head weights are all positive, so every class has a heat map
     (the explained class can differ from the answer), with limitations on its card."""
-    torch.manual_seed(5)
-    preprocessing = Preprocessing(size=64)
-    network = build_network("resnet50", len(THREE_CLASSES), preprocessing.channels)
-    network.train()
-    with torch.no_grad():
-        for _ in range(3):
-            network(torch.randn(8, preprocessing.channels, 64, 64))
-        network.fc.weight.abs_()
-    network.eval()
-    card = ModelCard(
-        name="limited",
-        version="0.0-test",
-        classes=[ClassInfo(cid, display) for cid, display in THREE_CLASSES],
-        preprocessing=preprocessing,
-        weights_file="",
-        weights_sha256="",
+    return make_head_model(
+        tmp_path_factory.mktemp("limited"),
+        "limited",
         limitations=["Trained on one hospital's films; unknown elsewhere."],
     )
-    return save_model(network, card, tmp_path_factory.mktemp("limited"))
 
 
 def _other_class(window) -> str:
