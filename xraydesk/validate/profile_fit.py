@@ -7,7 +7,11 @@ in two by a seeded draw, whole patients at a time where the labels give a patien
 part, and the report gives the held-back part's figures with and without it.
 
 The profile's rule is applied to the held-back rows by the very methods the one verdict
-uses (``SiteProfile.tempered``, ``indeterminate``), so the figures are those users get.
+uses (``SiteProfile.tempered``, ``indeterminate``, ``verdict.gate_withholds``), so the
+figures are those users get: the site's rule replaces the card's (a row the card's rule
+withheld is judged again by the site's), and a film the input gate flags stays withheld.
+The temperature is fitted on every classified image the gate passed, answered or held
+back by the card's rule alike, since the site's temperature applies to all of them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import numpy as np
 from xraydesk.model.card import ModelCard
 from xraydesk.model.site_profile import SiteProfile
 from xraydesk.trainer.metrics import fit_temperature
+from xraydesk.trust.codes import INDETERMINATE
 from xraydesk.trust.site_rule import indeterminate_warning
+from xraydesk.trust.verdict import gate_withholds
 from xraydesk.validate.labels import LabelledSet
 from xraydesk.validate.site_metrics import site_figures
 from xraydesk.validate.site_run import SiteImage
@@ -66,9 +72,9 @@ def fit_profile(
     seed: int = 0,
 ) -> SiteProfile:
     """The site's temperature (NLL fit, as the card's) and per-class thresholds for
-    ``sensitivity`` on the fit part's answered images."""
+    ``sensitivity`` on the fit part's classified images the input gate passed."""
     ids = card.class_ids
-    answered = [s for s in fit if s.answered]
+    answered = [s for s in fit if _judged(s)]
     if not answered:
         from xraydesk.validate.labels import LabelError
 
@@ -101,15 +107,23 @@ def fit_profile(
     )
 
 
+def _judged(s: SiteImage) -> bool:
+    """Classified with probabilities (answered, or withheld by the card's rule) and not
+    flagged by the input gate: what a site's temperature and rule apply to."""
+    row = s.row
+    return row.error is None and row.probabilities is not None and not gate_withholds(row.warnings)
+
+
 def with_profile(
     profile: SiteProfile, card: ModelCard, images: Sequence[SiteImage]
 ) -> list[SiteImage]:
     """The rows as the verdict gives them under ``profile``: probabilities at the site's
-    temperature; under the threshold, no class and the ``indeterminate`` warning."""
+    temperature; the card's rule replaced by the site's (under its threshold no class and
+    the ``indeterminate`` warning); errors and films the gate flags as they were."""
     ids = card.class_ids
     out = []
     for s in images:
-        if not s.answered:
+        if not _judged(s):
             out.append(s)
             continue
         probs = profile.tempered(np.array([s.row.probabilities[c] for c in ids]), card.temperature)
@@ -117,7 +131,8 @@ def with_profile(
             s.row,
             probabilities={c: float(p) for c, p in zip(ids, probs, strict=True)},
             prediction=ids[int(np.argmax(probs))],
-            warnings=list(s.row.warnings),
+            indeterminate=False,
+            warnings=[w for w in s.row.warnings if w.code != INDETERMINATE],  # the card's
         )
         if profile.indeterminate(probs):
             row.warnings.append(indeterminate_warning(profile, float(probs.max())))
