@@ -116,7 +116,7 @@ def _path(value: str | None):
 def run(args: argparse.Namespace) -> int:
     from xraydesk.classifier import Classifier
     from xraydesk.dicomnet.node import StorageNode
-    from xraydesk.dicomnet.worklist import WorkItem
+    from xraydesk.dicomnet.worklist import WorkItem, WorkStatus
     from xraydesk.model.library import resolve_model
     from xraydesk.printable import printable
 
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     names = card.display_names
 
     def show(item: WorkItem) -> None:
-        if item.status == "received":
+        if item.status == WorkStatus.RECEIVED:
             return
         what = f"{item.modality or '?'} image from {item.calling_ae or '?'}"
         if item.prediction:

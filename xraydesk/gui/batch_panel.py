@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.rows import ResultRow, export_rows
 from xraydesk.batch.run import BatchOptions, RunSummary
+from xraydesk.batch.run_state import RunStatus
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
@@ -251,7 +252,7 @@ class BatchPanel(PastRuns, QWidget):
                 p for p in (_summary_text(summary), outcome_summary(self.results_model.counts)) if p
             )
             self.progress_label.setText(line)
-            if summary.message and summary.status != "completed":
+            if summary.message and summary.status != RunStatus.COMPLETED:
                 self.show_message(summary.message)
         else:
             self.progress_bar.setRange(0, 1)
@@ -426,9 +427,12 @@ class BatchPanel(PastRuns, QWidget):
 
 
 def _summary_text(summary: RunSummary) -> str:
-    status = {"completed": "Done", "cancelled": "Cancelled", "failed": "Stopped"}.get(
-        summary.status, summary.status
-    )
+    words = {
+        RunStatus.COMPLETED: "Done",
+        RunStatus.CANCELLED: "Cancelled",
+        RunStatus.FAILED: "Stopped",
+    }
+    status = words.get(summary.status, summary.status)
     parts = [f"{status}: {summary.done - summary.failed} of {summary.done} classified"]
     if summary.reused:
         parts.append(f"{summary.reused} reused")

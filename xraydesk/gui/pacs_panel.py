@@ -34,6 +34,7 @@ from xraydesk.dicomnet import (
     send_results,
 )
 from xraydesk.dicomnet.node import results_dir
+from xraydesk.dicomnet.worklist import WorkStatus
 from xraydesk.errors import XRayDeskError
 from xraydesk.gui.jobs import ClassifierProvider, JobThread
 from xraydesk.gui.metadata_panel import MASK
@@ -367,7 +368,7 @@ class PacsPanel(QWidget):
                       self._shown(item.patient_id, True), prediction, notes)  # fmt: skip
             for c, value in enumerate(values):
                 cell = QTableWidgetItem(value)
-                if item.status in ("failed", "skipped") or item.warnings:
+                if item.status in (WorkStatus.FAILED, WorkStatus.SKIPPED) or item.warnings:
                     cell.setForeground(Qt.GlobalColor.darkRed)
                 table.setItem(r, c, cell)
 
