@@ -137,7 +137,8 @@ def appearance_warnings(
                 OUTSIDE_POPULATION,
                 f"this looks like {article} {appearance.group}'s film (estimated from the "
                 f"image, p={appearance.p_group:.2f}; the file gives no age), and {card.label} "
-                f"was trained on {card.population.age_text}; its probabilities may not apply",
+                f"was trained on patients aged {card.population.age_text}; its probabilities may "
+                "not apply",
             )
         )
     if appearance.mirrored:
