@@ -21,7 +21,7 @@ from html import escape
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QToolButton, QVBoxLayout
 
-from xraydesk.trust.codes import INDETERMINATE, ResultWarning
+from xraydesk.trust.codes import INDETERMINATE_REASONS, ResultWarning
 from xraydesk.trust.orient import correction_text
 from xraydesk.viewer.heat_policy import HOLD_TEXT, HeatHold
 
@@ -73,9 +73,10 @@ class AnswerDisplay:
     # -- the verdict ------------------------------------------------------------------------
     def show_warnings(self, warnings: list[ResultWarning]) -> None:
         """Reasons not to trust the probabilities (``ResultWarning``s), above the bars; the
-        indeterminate one is the headline's reason, so it is not repeated here."""
+        indeterminate one (``INDETERMINATE_REASONS``: the operating rule's, or evidence
+        outside the lungs) is the headline's reason, so it is not repeated here."""
         self._warnings = list(warnings)
-        shown = [w for w in warnings if w.code != INDETERMINATE]
+        shown = [w for w in warnings if w.code not in INDETERMINATE_REASONS]
         self.warnings_label.setText("\n".join(f"⚠ {w.message}" for w in shown))
         self.warnings_label.setToolTip(", ".join(w.code for w in warnings))
         self.warnings_label.setVisible(bool(shown))
@@ -101,7 +102,7 @@ class AnswerDisplay:
         if gate is not None and gate.correctable:
             self.correct_button.setText(f"Correct: {correction_text(gate)}, classify again")
         self._hidden_by_gate = bool(getattr(checked, "gate_failed", False))
-        reason = next((w.message for w in found if w.code == INDETERMINATE), None)
+        reason = next((w.message for w in found if w.code in INDETERMINATE_REASONS), None)
         self._indeterminate_reason = reason
         self._collapsed = reason is not None
         if reason is not None:  # no class is named: none highlighted

@@ -70,19 +70,18 @@ def lung_share(class_map: np.ndarray, mask: np.ndarray) -> float:
     return float(up[mask].sum() / total) if total > 0 else float("nan")
 
 
-def attention_warning(
-    share: float | None, class_name: str, threshold: float | None = None
-) -> ResultWarning | None:
+def attention_warning(share: float | None, threshold: float | None = None) -> ResultWarning | None:
     """``evidence_outside_lungs`` when less than ``threshold`` (None: ``MIN_LUNG_SHARE``)
-    of the heat map of the answer (``class_name``) lies in the lung fields; None when it
-    does, or is unknown."""
+    of the heat map of the answer lies in the lung fields; None when it does, or is
+    unknown. The message does not name the class: it is shown while the class is held
+    back."""
     threshold = MIN_LUNG_SHARE if threshold is None else threshold
     if share is None or not np.isfinite(share) or share >= threshold:
         return None
     return ResultWarning(
         EVIDENCE_OUTSIDE_LUNGS,
-        f"Only {share:.0%} of the heat map for {class_name} lies in the lung fields (at "
-        f"least {threshold:.0%} expected): the model's evidence is mostly on the chest wall, "
-        "the abdomen, the film's border or a burnt-in marker, not the lungs, so no class "
-        "is given; read the image without the model's answer.",
+        f"Only {share:.0%} of the heat map of the model's answer lies in the lung fields and "
+        f"the mediastinum (at least {threshold:.0%} expected): the model's evidence is "
+        "mostly on the chest wall, the abdomen, the film's border or a burnt-in marker, not "
+        "the lungs, so no class is given; read the image without the model's answer.",
     )

@@ -35,6 +35,10 @@ WARNING_CODES = (
     MIRRORED,
 )
 
+# The warnings that say why an answer is indeterminate (its class withheld though the
+# image itself is fine): the results panel's "Indeterminate" headline gives their reason.
+INDETERMINATE_REASONS = frozenset({INDETERMINATE, EVIDENCE_OUTSIDE_LUNGS})
+
 # Short names people read (tables, badges); the code stays in tooltips and files.
 WARNING_LABELS = {
     NOT_CHEST: "Not a chest X-ray",

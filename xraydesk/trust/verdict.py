@@ -152,9 +152,7 @@ def decide(
         prediction = classifier.prediction_from(probs, seconds)
     except NonFiniteOutputError as exc:  # NaN is no class: the image's error row
         return Verdict(None, tuple(warnings), score, str(exc))
-    attention = attention_warning(
-        lung_share, prediction.display_names.get(prediction.predicted, prediction.predicted)
-    )
+    attention = attention_warning(lung_share)
     if attention is not None:  # the evidence lies mostly outside the lungs
         warnings.append(attention)
     profile = state.profile if state is not None else None
