@@ -27,7 +27,7 @@ import numpy as np
 from xraydesk.model.card import ModelCard
 from xraydesk.model.site_profile import SiteProfile
 from xraydesk.trainer.metrics import fit_temperature
-from xraydesk.trust.codes import INDETERMINATE
+from xraydesk.trust.codes import EVIDENCE_OUTSIDE_LUNGS, INDETERMINATE
 from xraydesk.trust.site_rule import indeterminate_warning
 from xraydesk.trust.verdict import gate_withholds
 from xraydesk.validate.labels import LabelledSet
@@ -108,9 +108,13 @@ def fit_profile(
 
 
 def _judged(s: SiteImage) -> bool:
-    """Classified with probabilities (answered, or withheld by the card's rule) and not
-    flagged by the input gate: what a site's temperature and rule apply to."""
+    """Classified with probabilities (answered, or withheld by the card's rule), not
+    flagged by the input gate and not withheld for evidence outside the lungs (a site's
+    temperature leaves the answer's class, hence its heat map, as it was): what a site's
+    temperature and rule apply to."""
     row = s.row
+    if any(w.code == EVIDENCE_OUTSIDE_LUNGS for w in row.warnings):
+        return False
     return row.error is None and row.probabilities is not None and not gate_withholds(row.warnings)
 
 
