@@ -133,8 +133,8 @@ def test_trust_check_gives_both_codes_in_its_verdict(test_model_path, tmp_path, 
     assert OUTSIDE_POPULATION not in codes and MIRRORED not in codes
 
 
-def test_the_batch_engine_and_spark_path_carry_the_codes(test_model_path, tmp_path, adults):
-    """The decode stage (batch engine and Spark) estimates, ``decide_all`` warns."""
+def test_the_spark_path_carries_the_codes(test_model_path, tmp_path, adults):
+    """Spark's executor: the decode stage estimates, ``decide_all`` warns (as it calls them)."""
     import threading
 
     from xraydesk.batch.prepare import Preparer
@@ -159,6 +159,24 @@ def test_the_batch_engine_and_spark_path_carry_the_codes(test_model_path, tmp_pa
     )
     assert OUTSIDE_POPULATION in verdicts[0].codes and MIRRORED not in verdicts[0].codes
     assert {OUTSIDE_POPULATION, MIRRORED} <= set(verdicts[1].codes)
+
+
+def test_batch_engine_rows_carry_the_codes(test_model_path, tmp_path, adults):
+    from PIL import Image
+
+    from xraydesk.batch.run import BatchOptions, BatchRun
+
+    (tmp_path / "model").mkdir()
+    classifier = pediatric_test_model(test_model_path, tmp_path / "model")
+    folder = tmp_path / "films"
+    folder.mkdir()
+    film = Image.open(adults[0])
+    film.save(folder / "adult.png")
+    film.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "mirrored.png")
+    run = BatchRun([folder], classifier, BatchOptions(recursive=True, skip_known=False))
+    codes = {row.path.name: row.warning_codes for row in run.rows()}
+    assert OUTSIDE_POPULATION in codes["adult.png"] and MIRRORED not in codes["adult.png"]
+    assert {OUTSIDE_POPULATION, MIRRORED} <= set(codes["mirrored.png"])
 
 
 # -- the weights file -------------------------------------------------------------------------
