@@ -19,14 +19,17 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
 
 # Tests that start a real outside component (Orthanc, local Spark with its Java runtime)
 # through these fixtures are integration tests, marked so automatically; tests that start
-# one themselves (Xvfb, Prometheus, a PyInstaller build) carry the mark in their file.
+# one themselves (Xvfb, Prometheus, a PyInstaller build) carry the mark in their file, and
+# every test under tests/integration/ has it too.
 # The quick local run leaves them out: pytest -m "not slow and not integration".
 INTEGRATION_FIXTURES = frozenset({"orthanc_server", "spark"})
+INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+        in_folder = INTEGRATION_DIR in Path(item.path).resolve().parents
+        if in_folder or INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
 
 
