@@ -171,6 +171,13 @@ def resolve_profile(job: Job, root: Path) -> str | None:
     return chosen["profile"]
 
 
+def chosen_held_out(job: Job, root: Path) -> Path:
+    """The leave-one-source-out folder of the held-out job whose profile a train job
+    ships: its predictions choose the shipped card's operating rule and shift calibration."""
+    chosen = json.loads((root / "chosen.json").read_text())[job.recipe]
+    return root / "work" / chosen["job"] / job.recipe / "held-out"
+
+
 # -- running -------------------------------------------------------------------------------
 
 
@@ -190,6 +197,8 @@ def job_command(job: Job, root: Path, data: Path, source: Path) -> list[str]:
     profile = resolve_profile(job, root)
     if profile:
         cmd += ["--profile", profile]
+    if job.kind == "train" and job.profile == "@chosen":
+        cmd += ["--held-out-from", str(chosen_held_out(job, root))]
     if job.kind == "held-out":
         cmd.append("--held-out-only")
     return cmd + list(job.args)

@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from xraydesk.trainer.batches import batch_iterator  # noqa: E402
 from xraydesk.trainer.operating_choice import (  # noqa: E402
     MAX_ERROR,
     choose_rule,
-    load_held_out,
+    held_out_pools,
     shift_temperature,
 )
 from xraydesk.trainer.split import SPLIT_FILE, read_split  # noqa: E402
@@ -77,7 +78,7 @@ def validation_temperature(card: ModelCard) -> float:
 
 def apply_operating_rule(
     card_path: Path,
-    held_out: Path | None,
+    held_out: Sequence[Path] | Path | None,
     data: Path | None,
     device: str = "cpu",
     max_error: float = MAX_ERROR,
@@ -95,7 +96,8 @@ def apply_operating_rule(
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(cached, logits=logits, labels=labels, pools=np.array(pools))
-    held = load_held_out(held_out, card.class_ids) if held_out is not None else []
+    folders = [held_out] if isinstance(held_out, Path) else list(held_out or [])
+    held = held_out_pools(folders, card.class_ids)
     t_val = validation_temperature(card)
     temperature, account = shift_temperature(held, t_val, (logits, labels))
     if temperature != t_val:
@@ -123,7 +125,9 @@ def apply_operating_rule(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("card", type=Path)
-    parser.add_argument("--held-out", type=Path, help="leave-one-source-out work folder")
+    parser.add_argument(
+        "--held-out", type=Path, action="append", default=[], help="leave-one-source-out folder"
+    )
     parser.add_argument("--data", type=Path, help="the data folder the split is relative to")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-error", type=float, default=MAX_ERROR)

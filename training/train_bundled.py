@@ -625,6 +625,14 @@ def _main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--held-out-epochs", type=int, help="epochs of each held-out run")
     parser.add_argument(
+        "--held-out-from",
+        type=Path,
+        action="append",
+        default=[],
+        help="a leave-one-source-out folder of this recipe made by another run (POOL/"
+        "predictions.npz): its predictions choose the operating rule too",
+    )
+    parser.add_argument(
         "--held-out-only",
         action="store_true",
         help="only the leave-one-source-out table (the yardstick for recipe choices), "
@@ -744,7 +752,11 @@ def _main(argv: list[str] | None = None) -> int:
     # the operating rule and the temperature under shift, from the held-out predictions
     # (every pool's, also those of earlier runs) or else the validation split
     card = apply_operating_rule(
-        card_path, work / "held-out", args.data.resolve(), args.device, recipe_max_error(recipe)
+        card_path,
+        [*args.held_out_from, work / "held-out"],
+        args.data.resolve(),
+        args.device,
+        recipe_max_error(recipe),
     )
     print(f"  {card.operating_rule.line if card.operating_rule else 'no operating rule'}")
     print(f"shipped {card.label} to {card_path} ({time.perf_counter() - started:.0f} s)")

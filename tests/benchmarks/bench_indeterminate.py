@@ -48,7 +48,7 @@ from xraydesk.trainer.metrics import softmax  # noqa: E402
 from xraydesk.trainer.operating_choice import (  # noqa: E402
     PoolPredictions,
     choose_rule,
-    load_held_out,
+    held_out_pools,
     rule_effect,
 )
 
@@ -58,16 +58,6 @@ CAMPAIGN = Path.home() / ".cache" / "xraydesk" / "campaign" / "work"
 def held_out_folders(card: ModelCard) -> list[Path]:
     """The campaign's leave-one-source-out folders of the card's recipe."""
     return sorted(CAMPAIGN.glob(f"*/{card.name}/held-out"))
-
-
-def gather(folders: list[Path], card: ModelCard) -> list[PoolPredictions]:
-    """Every held-out pool's predictions; a pool held out in several folders counts once
-    (the folder listed last wins: a later campaign's run)."""
-    found: dict[str, PoolPredictions] = {}
-    for folder in folders:
-        for pool in load_held_out(folder, card.class_ids):
-            found[pool.pool] = pool
-    return [found[k] for k in sorted(found)]
 
 
 def cells(row: dict[str, Any] | None) -> str:
@@ -173,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     card = ModelCard.read(args.card)
     folders = held_out_folders(card) + args.held_out
-    pools = gather(folders, card)
+    pools = held_out_pools(folders, card.class_ids)  # a pool in several: the last folder's
     print(f"{card.label}; CPU: {cpu_name()} (shared with a background training run)")
     rule = card.operating_rule
     print(f"card rule: {rule.line if rule else 'none'}")

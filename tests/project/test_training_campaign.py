@@ -76,6 +76,10 @@ def test_choose_writes_the_best_candidate_and_training_uses_it(tmp_path: Path):
     assert any("missing" in row for row in chosen["table"])
     train = campaign.Job(id="t", recipe="r", profile="@chosen")
     assert campaign.resolve_profile(train, tmp_path) == "shortcut"
+    # the shipped card's operating rule is chosen from the chosen job's held-out predictions
+    command = campaign.job_command(train, tmp_path, tmp_path / "data", tmp_path / "src")
+    folder = command[command.index("--held-out-from") + 1]
+    assert folder == str(tmp_path / "work" / "b" / "r" / "held-out")
     other = campaign.Job(id="u", recipe="elsewhere", profile="@chosen")
     with pytest.raises(RuntimeError, match="chosen profile"):
         campaign.resolve_profile(other, tmp_path)

@@ -8,6 +8,8 @@ and when a temperature fitted on held-out sources is applied or refused.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,7 @@ from xraydesk.trainer.operating_choice import (
     best_choice,
     choose_rule,
     choose_threshold,
+    held_out_pools,
     rule_effect,
     shift_temperature,
 )
@@ -225,3 +228,27 @@ def test_held_out_calibration_is_a_card_limitation() -> None:
     assert "fitted on the validation split" in notes[0]
     metrics["test"]["ece"] = 0.5  # no worse than the test split: nothing to say
     assert calibration_limitations(metrics) == []
+
+
+def _write_fold(folder: Path, pool: str, n: int, class_ids=("a", "b", "c")) -> None:
+    (folder / pool).mkdir(parents=True)
+    np.savez_compressed(
+        folder / pool / "predictions.npz",
+        logits=np.zeros((n, 3), dtype=np.float32),
+        labels=np.zeros(n, dtype=np.int64),
+        class_ids=np.array(class_ids),
+        temperature=np.float32(1.5),
+    )
+
+
+def test_held_out_pools_merge_folders(tmp_path: Path) -> None:
+    """More folds just add pools; a pool in two folders counts once (the later folder's);
+    another recipe's classes and missing folders are left out."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    _write_fold(first, "kermany", 10)
+    _write_fold(first, "other-recipe", 5, class_ids=("x", "y", "z"))
+    _write_fold(second, "kermany", 20)
+    _write_fold(second, "ozturk", 7)
+    pools = held_out_pools([first, tmp_path / "missing", second], ["a", "b", "c"])
+    assert [(p.pool, len(p.labels)) for p in pools] == [("kermany", 20), ("ozturk", 7)]
+    assert pools[0].temperature == pytest.approx(1.5)

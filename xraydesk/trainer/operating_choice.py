@@ -82,6 +82,17 @@ def load_held_out(folder: Path, class_ids: Sequence[str]) -> list[PoolPrediction
     return pools
 
 
+def held_out_pools(folders: Sequence[Path], class_ids: Sequence[str]) -> list[PoolPredictions]:
+    """Every held-out pool's predictions in several such folders (missing ones are
+    skipped); a pool found in several counts once, the folder listed last winning."""
+    found: dict[str, PoolPredictions] = {}
+    for folder in folders:
+        if Path(folder).is_dir():
+            for pool in load_held_out(folder, class_ids):
+                found[pool.pool] = pool
+    return [found[k] for k in sorted(found)]
+
+
 @dataclass(frozen=True)
 class Choice:
     """A threshold on one measure and what it does on the images it was chosen on."""
