@@ -154,7 +154,8 @@ class BatchResultsModel(QAbstractTableModel):
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
             return ERROR_COLOUR  # a failed row stands out even when Status is off-screen
-        if role == Qt.ItemDataRole.ForegroundRole and row.prediction is None:
+        withheld = row.prediction is None and 3 <= column < 3 + n_classes
+        if role == Qt.ItemDataRole.ForegroundRole and withheld:
             return WITHHELD_COLOUR  # no class given: its numbers are no answer, dimmed
         if role == Qt.ItemDataRole.TextAlignmentRole and 2 <= column < 3 + n_classes:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
