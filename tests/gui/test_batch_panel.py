@@ -9,6 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import csv
 import errno
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -76,7 +77,12 @@ def test_class_filter(qtbot, panel, folder):
     assert len(shown) == sum(r.prediction == predicted for r in rows)
 
 
-def test_probability_threshold_filter(qtbot, panel, folder):
+@pytest.mark.data
+def test_probability_threshold_filter(qtbot, panel, folder, samples_dir):
+    # real radiographs get a class (the random test images are gate-flagged: no class,
+    # no probability of a prediction to filter on)
+    for name in ("nih-00000001_000.png", "nih-00000002_000.png", "nih-00027426_000.png"):
+        shutil.copy(samples_dir / "fullres" / name, folder / name)
     run_to_end(qtbot, panel, folder)
     rows = panel.results_model.rows
     # rows given no class (indeterminate, withheld) have no probability to filter on
