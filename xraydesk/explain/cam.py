@@ -11,7 +11,7 @@ activations, which the forward pass computing the probabilities already has
 
 The scaling follows the grad-cam package (ReLU, min-max to [0, 1] at feature
 resolution, bilinear resize to the input), then ``geometry.to_source`` maps it onto the
-source pixels the same way as for Grad-CAM; tests/test_cam.py checks the two agree.
+source pixels the same way as for Grad-CAM; tests/explain/test_cam.py checks the two agree.
 """
 
 from __future__ import annotations

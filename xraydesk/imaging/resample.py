@@ -8,7 +8,7 @@ the scale factor when shrinking, so a 2,500-pixel radiograph becomes a 224-pixel
 without aliasing. For enlarging (a 7 x 7 heat map to the input square) the triangle
 spans one pixel and this is plain bilinear interpolation with edge clamping. It lives
 here, not in torch, so that inference runs in a build without torch and the models see
-the same inputs whichever build reads the image (tests/test_resample.py checks it
+the same inputs whichever build reads the image (tests/model/test_model.py checks it
 against torch).
 
 The two passes are separable: rows, then columns, each a gather of a few neighbours

@@ -13,7 +13,7 @@ folder does not also rewrite:
   are refused wherever the card is put.
 
 ``python -m xraydesk.model.anchor`` rewrites ``bundled_digests.py`` from models/; the test
-``tests/test_bundled_anchor.py`` fails when models/ changes without it.
+``tests/cli/test_model_folder_hostile.py`` fails when models/ changes without it.
 """
 
 from __future__ import annotations
