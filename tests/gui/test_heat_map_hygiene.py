@@ -65,10 +65,11 @@ def gate_failing_film(tmp_path: Path) -> Path:
 
 
 def opened(qtbot, make_window, model: Path, image: Path):
-    """A main window on ``model`` with ``image`` open and its heat map computed."""
+    """A main window on ``model`` with ``image`` open and its heat map computed, and
+    its results panel."""
     window = make_window(model=model)
     open_and_wait(qtbot, window, image)
-    return window
+    return window, window.results
 
 
 def visible_texts(window) -> list[str]:
@@ -91,8 +92,7 @@ def assert_nothing_names(window, class_name: str) -> None:
 def test_indeterminate_reads_as_such_and_hides_the_heat_map(
     qtbot, make_window, unsure_model, png_path, tmp_path
 ):
-    window = opened(qtbot, make_window, unsure_model, png_path)
-    panel = window.results
+    window, panel = opened(qtbot, make_window, unsure_model, png_path)
     checked = window.analysis.checked
     assert checked is not None and checked.verdict.prediction is None  # the verdict's rule
     top = panel.prediction.display_names[panel.prediction.predicted]
@@ -137,8 +137,7 @@ def test_indeterminate_reads_as_such_and_hides_the_heat_map(
 def test_withheld_by_the_gate_hides_the_heat_map_and_its_label(
     qtbot, make_window, covid_model, gate_failing_film
 ):
-    window = opened(qtbot, make_window, covid_model, gate_failing_film)
-    panel = window.results
+    window, panel = opened(qtbot, make_window, covid_model, gate_failing_film)
     assert panel.withheld_by_gate and panel.probabilities_hidden
     assert panel.show_anyway_button.isVisible() and not panel.verdict_label.isVisible()
     explanation = window.analysis.explanation
@@ -160,8 +159,7 @@ def test_withheld_by_the_gate_hides_the_heat_map_and_its_label(
 def test_a_normal_answer_offers_its_heat_map_instead_of_showing_it(
     qtbot, make_window, normal_model, png_path, tmp_path
 ):
-    window = opened(qtbot, make_window, normal_model, png_path)
-    panel = window.results
+    window, panel = opened(qtbot, make_window, normal_model, png_path)
     assert window.analysis.prediction.predicted == "normal" and not panel.probabilities_hidden
     explanation = window.analysis.explanation
     assert explanation is not None and not explanation.empty
