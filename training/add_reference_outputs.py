@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         data = json.loads(path.read_text(encoding="utf-8"))
         card = ModelCard.from_dict(data, path=path)  # checked: hash, anchor, weights entry
         card.reference_outputs = reference_outputs(load_network(card), card.preprocessing)
+        if card.reference_outputs is None:
+            print(f"{path}: its outputs on the probes are not finite; not changed", file=sys.stderr)
+            continue
         data["reference_outputs"] = card.reference_outputs.to_dict()
         data["integrity"] = {"covers": meaning_fields(data), "sha256": meaning_hash(data)}
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

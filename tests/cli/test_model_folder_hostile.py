@@ -247,7 +247,8 @@ def test_models_classify_and_rename_skip_a_hostile_card_file(test_model_path, tm
     film = str(_film(tmp_path))
     classified = _run_child(["classify", film, "--model", "mine", "--json"], tmp_path)
     assert classified.returncode == 0, classified.stderr
-    assert json.loads(classified.stdout.splitlines()[-1])["prediction"]
+    row = json.loads(classified.stdout.splitlines()[-1])
+    assert row["prediction"] or row["indeterminate"]  # a verdict (noise: the gate withholds)
     renamed = _run_child(["models", "rename", "mine", "ours"], tmp_path)
     assert renamed.returncode == 0, renamed.stderr
     assert (paths.user_models_dir() / "ours.json").is_file()

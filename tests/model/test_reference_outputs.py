@@ -58,7 +58,8 @@ def test_outputs_of_other_weights_are_told_apart(test_model_path: Path, tmp_path
     "change, says",
     [
         (lambda r: r.update(probes="noise"), "unknown probes"),
-        (lambda r: r.update(logits=r["logits"][:2]), "reference_outputs.logits must be 4 x 3"),
+        (lambda r: r.update(logits=r["logits"][:2]), "reference_outputs.logits must be 4 x"),
+        (lambda r: r["logits"][1].pop(), "malformed reference_outputs"),
         (lambda r: r["features"][0].__setitem__(0, "NaN"), "reference_outputs.features"),
         (lambda r: r.update(activations="x"), "reference_outputs"),
         (lambda r: r.pop("seed"), "malformed reference_outputs"),
@@ -147,3 +148,20 @@ def test_the_first_classify_of_a_model_imports_no_torch(
     assert result["code"] == 0, done.stderr[-3000:]
     assert result["torch"] is False, "the first run imported torch"
     assert list(cache.glob("*.checked")), "the new graph was not checked"
+
+
+def test_a_network_with_non_finite_outputs_saves_no_reference(test_model_path: Path, tmp_path):
+    """Nothing to check a graph against: the card still loads, so that classifying it
+    says what is wrong (the classifier's non-finite error) rather than the card."""
+    import torch
+
+    from xraydesk.model.saving import save_model
+
+    card = ModelCard.read(test_model_path)
+    network = load_network(card)
+    with torch.no_grad():
+        network.fc.bias.fill_(float("nan"))
+    assert reference_outputs(network, card.preprocessing) is None
+    card.path = None
+    saved = ModelCard.read(save_model(network, card, tmp_path / "nan"))
+    assert saved.reference_outputs is None

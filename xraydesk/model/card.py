@@ -283,9 +283,7 @@ class ModelCard:
                 licence=str(data.get("licence", "")),
                 population=Population.from_dict(data.get("population")),
                 operating_rule=OperatingRule.from_dict(data.get("operating_rule"), where),
-                reference_outputs=ReferenceOutputs.from_dict(
-                    data.get("reference_outputs"), where, len(classes)
-                ),
+                reference_outputs=ReferenceOutputs.from_dict(data.get("reference_outputs"), where),
                 path=path,
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:

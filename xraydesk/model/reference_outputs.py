@@ -138,9 +138,10 @@ class ReferenceOutputs:
         }
 
     @classmethod
-    def from_dict(cls, data: Any, where: str, classes: int) -> ReferenceOutputs | None:
+    def from_dict(cls, data: Any, where: str) -> ReferenceOutputs | None:
         """The checked record of a card's ``reference_outputs`` (None when absent), or
-        ``ModelError`` naming the card and what is wrong."""
+        ``ModelError`` naming the card and what is wrong. (Whether the logits have one
+        column per class is the weights' check, which names both numbers.)"""
         if data is None:
             return None
         if not isinstance(data, dict):
@@ -152,16 +153,15 @@ class ReferenceOutputs:
             arrays = {name: np.asarray(data[name], dtype=np.float64) for name in OUTPUTS}
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ModelError(f"{where}: malformed reference_outputs ({exc})") from None
-        shapes = {"logits": (count, classes), "features": (count, PROJECTIONS)}
-        shapes["activations"] = shapes["features"]
-        for name, shape in shapes.items():
-            if arrays[name].shape != shape or not np.isfinite(arrays[name]).all():
-                raise ModelError(
-                    f"{where}: reference_outputs.{name} must be {shape[0]} x {shape[1]} "
-                    "finite numbers"
-                )
         if not 1 <= count <= 64:
             raise ModelError(f"{where}: reference_outputs count {count} is not 1..64")
+        for name, array in arrays.items():
+            columns = PROJECTIONS if name != "logits" else array.shape[-1] if array.ndim else 0
+            if array.shape != (count, columns) or not columns or not np.isfinite(array).all():
+                wanted = f"{count} x {columns or 'N'}"
+                raise ModelError(
+                    f"{where}: reference_outputs.{name} must be {wanted} finite numbers"
+                )
         return cls(**{k: _rows(v) for k, v in arrays.items()}, count=count, seed=seed)
 
 
@@ -170,9 +170,11 @@ def _rows(values: np.ndarray) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(f"{v:.9g}") for v in row) for row in np.asarray(values))
 
 
-def reference_outputs(network: nn.Module, preprocessing: Preprocessing) -> ReferenceOutputs:
+def reference_outputs(network: nn.Module, preprocessing: Preprocessing) -> ReferenceOutputs | None:
     """The probes through ``network`` at fp32 on the CPU, as a card saves them (torch: at
-    training time, or where a card made before them is checked)."""
+    training time, or where a card made before them is checked); None when they are not
+    finite numbers (a broken network: nothing to check a graph against, and its card
+    still loads, so that classifying says what is wrong)."""
     import copy
 
     import torch
@@ -189,6 +191,7 @@ def reference_outputs(network: nn.Module, preprocessing: Preprocessing) -> Refer
             logits, features, activations = ThreeOutputs(network.eval())(torch.from_numpy(probes))
     finally:
         network.train(training)  # a network in training stays so
-    return ReferenceOutputs.from_arrays(
-        **summarise(logits.numpy(), features.numpy(), activations.numpy())
-    )
+    saved = summarise(logits.numpy(), features.numpy(), activations.numpy())
+    if not all(np.isfinite(array).all() for array in saved.values()):
+        return None
+    return ReferenceOutputs.from_arrays(**saved)

@@ -58,6 +58,9 @@ def check_graph_against_card(
 def check_graph(backend: Backend, network: nn.Module, preprocessing: Preprocessing) -> float:
     """``check_graph_against_card`` with the reference computed by the torch network now
     (a card without saved reference outputs)."""
-    return check_graph_against_card(
-        backend, reference_outputs(network, preprocessing), preprocessing
-    )
+    reference = reference_outputs(network, preprocessing)
+    if reference is None:
+        raise RuntimeUnavailable(
+            "the network's own outputs on the probes are not finite numbers: export refused"
+        )
+    return check_graph_against_card(backend, reference, preprocessing)
