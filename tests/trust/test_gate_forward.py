@@ -158,3 +158,16 @@ def test_timings(weights):
         print(f"numpy gate, N={count}: median {medians[count]:.2f} ms over 20 runs")
     # generous: a single thumbnail takes about a millisecond even on a shared 2-core CPU
     assert medians[1] < 25.0
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 64, b"\xff" * 8 + b"{not json"])
+def test_a_damaged_gate_file_is_a_clear_error(tmp_path, content):
+    """Not a safetensors file: ModelError naming the file, never safetensors' own error."""
+    from xraydesk.errors import ModelError
+    from xraydesk.trust.gate import InputGate
+
+    path = tmp_path / "gate.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ModelError, match="the input gate could not be loaded") as err:
+        InputGate.load(path)
+    assert str(path) in str(err.value)

@@ -84,14 +84,12 @@ class AppearanceHeads:
     @classmethod
     def load(cls, path: str | Path = APPEARANCE_FILE) -> AppearanceHeads:
         """The heads from a safetensors file; ``ModelError`` names the file and the cause."""
-        from safetensors import SafetensorError
-
         from xraydesk.trust.gate_forward import GateWeights
 
         path = Path(path)
         try:
             weights = GateWeights.load(path, n_logits=N_OUTPUTS)
-        except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(
                 f"{path}: the mirror and age-group check could not be loaded ({exc}); "
                 "reinstall XRayDesk"

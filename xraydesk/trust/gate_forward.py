@@ -104,13 +104,18 @@ class GateWeights:
     def load(cls, path: str | Path, n_logits: int = N_LOGITS) -> GateWeights:
         """The weights and the ``info`` metadata of a gate safetensors file.
 
-        ``ValueError`` names any tensor that is missing, unexpected or misshapen."""
-        from safetensors import safe_open
+        ``ValueError`` names any tensor that is missing, unexpected or misshapen, and says
+        so for a file that is not safetensors at all (safetensors' own error type is not
+        one every caller would catch)."""
+        from safetensors import SafetensorError, safe_open
         from safetensors.numpy import load_file
 
-        state = load_file(str(path))
-        with safe_open(str(path), framework="np") as f:
-            info = json.loads((f.metadata() or {}).get("info", "{}"))
+        try:
+            state = load_file(str(path))
+            with safe_open(str(path), framework="np") as f:
+                info = json.loads((f.metadata() or {}).get("info", "{}"))
+        except SafetensorError as exc:
+            raise ValueError(f"not a readable safetensors file: {exc}") from None
         return cls.from_state(state, info, n_logits)
 
     @classmethod
