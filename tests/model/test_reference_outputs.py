@@ -4,16 +4,13 @@ checked against them, so a model's first run needs no torch (issue 28, item 3)."
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.paths import REPO_ROOT
+from tests.cli_child import run_cli
 from xraydesk.errors import ModelError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.preprocessing import Preprocessing
@@ -105,18 +102,6 @@ def test_a_graph_unlike_the_reference_is_refused(test_model_path: Path, tmp_path
         check_graph_against_card(wrong, card.reference_outputs, card.preprocessing)
 
 
-FIRST_RUN = """
-import json, sys
-from xraydesk.cli import main
-try:
-    code = main(sys.argv[2:])
-except SystemExit as exc:
-    code = exc.code
-with open(sys.argv[1], "w") as out:
-    json.dump({"code": code, "torch": "torch" in sys.modules}, out)
-"""
-
-
 @pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
 def test_the_first_classify_of_a_model_imports_no_torch(
     test_model_path: Path, tmp_path: Path, samples_dir: Path, runtime: str
@@ -125,43 +110,15 @@ def test_the_first_classify_of_a_model_imports_no_torch(
     card's reference outputs and used, and torch is never imported (the full build)."""
     pytest.importorskip(runtime)
     cache = tmp_path / "cache"
-    report = tmp_path / "report.json"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    dicom = samples_dir / "dicom" / "nih-dx-uncompressed.dcm"
+    run = run_cli(
+        tmp_path,
+        *("classify", str(dicom), "--model", str(test_model_path), "--json"),
         XRAYDESK_DATA_DIR=str(tmp_path / "data"),
         XRAYDESK_RUNTIME_CACHE=str(cache),
         XRAYDESK_RUNTIME=runtime,
         XRAYDESK_PRECISION="fp32",
     )
-    dicom = samples_dir / "dicom" / "nih-dx-uncompressed.dcm"
-    args = ["classify", str(dicom), "--model", str(test_model_path), "--json"]
-    done = subprocess.run(
-        [sys.executable, "-c", FIRST_RUN, str(report), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO_ROOT,
-        env=env,
-    )
-    result = json.loads(report.read_text())
-    assert result["code"] == 0, done.stderr[-3000:]
-    assert result["torch"] is False, "the first run imported torch"
+    assert run.code == 0, run.stderr[-3000:]
+    assert "torch" not in run.modules, "the first run imported torch"
     assert list(cache.glob("*.checked")), "the new graph was not checked"
-
-
-def test_a_network_with_non_finite_outputs_saves_no_reference(test_model_path: Path, tmp_path):
-    """Nothing to check a graph against: the card still loads, so that classifying it
-    says what is wrong (the classifier's non-finite error) rather than the card."""
-    import torch
-
-    from xraydesk.model.saving import save_model
-
-    card = ModelCard.read(test_model_path)
-    network = load_network(card)
-    with torch.no_grad():
-        network.fc.bias.fill_(float("nan"))
-    assert reference_outputs(network, card.preprocessing) is None
-    card.path = None
-    saved = ModelCard.read(save_model(network, card, tmp_path / "nan"))
-    assert saved.reference_outputs is None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_child import run_cli
 from tests.paths import REPO_ROOT
 
 BLOCKED = ("torch", "torchvision", "pytorch_grad_cam", "triton")
@@ -32,44 +33,15 @@ class Block:
         return None
 sys.meta_path.insert(0, Block())
 """
-RUNNER = (
-    NO_TORCH
-    + """
-from xraydesk.cli import main
-try:
-    code = main(sys.argv[2:])
-except SystemExit as exc:
-    code = exc.code
-with open(sys.argv[1], "w") as out:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
-"""
-)
-
 pytest.importorskip("onnxruntime", reason="the light build runs on ONNX Runtime")
 pytest.importorskip("onnx", reason="the light build exports graphs with the onnx package")
 
 
 def light(tmp_path: Path, *args: str, **env_extra: str) -> tuple[int, str, str, set[str]]:
     """``xraydesk ARGS`` without torch: exit status, stdout, stderr, modules loaded."""
-    report = tmp_path / f"run-{len(list(tmp_path.glob('run-*.json')))}.json"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
-        XRAYDESK_RUNTIME="",  # the light build's own default
-        QT_QPA_PLATFORM="offscreen",
-        **env_extra,
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(report), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO_ROOT,
-        env=env,
-    )
-    assert report.is_file(), done.stderr[-3000:]
-    data = json.loads(report.read_text())
-    return data["code"], done.stdout, done.stderr, set(data["modules"])
+    env = {"XRAYDESK_RUNTIME": "", "QT_QPA_PLATFORM": "offscreen", **env_extra}
+    run = run_cli(tmp_path, *args, prelude=NO_TORCH, **env)  # "": the light build's default
+    return run.code, run.stdout, run.stderr, run.modules
 
 
 def test_classify_a_dicom_without_torch(tmp_path, samples_dir):

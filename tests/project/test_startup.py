@@ -8,14 +8,12 @@ which modules it loaded.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.cli_child import run_cli
 from tests.paths import REPO_ROOT
 from xraydesk.model.card import ModelCard
 from xraydesk.model.network import build_network
@@ -25,37 +23,14 @@ from xraydesk.model.saving import load_network
 BUNDLED = REPO_ROOT / "models" / "chest-3class.json"
 
 # Run ``xraydesk ARGS`` in this interpreter, then write the exit status and sys.modules.
-PROBE = """
-import json, sys
-from xraydesk.cli import main
-try:
-    code = main(sys.argv[2:])
-except SystemExit as exc:  # --version and --help leave through argparse
-    code = exc.code
-with open(sys.argv[1], "w") as out:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
-"""
 HEAVY = ("torch", "torchvision", "scipy", "PySide6", "sympy")
 NEVER_AT_RUN_TIME = ("torchvision", "sympy", "torch._dynamo")
 
 
 def loaded_by(tmp_path: Path, *args: str) -> tuple[int, set[str], str]:
     """Exit status, modules loaded and stdout of ``xraydesk ARGS`` in a fresh interpreter."""
-    report = tmp_path / "modules.json"
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(report), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO_ROOT,
-        env=env,
-    )
-    assert report.is_file(), done.stderr
-    data = json.loads(report.read_text())
-    return data["code"], set(data["modules"]), done.stdout
+    run = run_cli(tmp_path, *args, timeout=300)
+    return run.code, run.modules, run.stdout
 
 
 def present(modules: set[str], names: tuple[str, ...]) -> list[str]:
