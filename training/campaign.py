@@ -265,6 +265,12 @@ def run_job(job: Job, root: Path, data: Path, source: Path, position: str) -> in
     """One train_bundled command, its output teed to logs/JOB.log; its exit code."""
     cmd = job_command(job, root, data, source)
     env = {**os.environ, "PYTHONPATH": str(source), "PYTHONUNBUFFERED": "1"}
+    # One compute thread unless told otherwise: on this 2-core machine the campaign shares
+    # the CPU with the session's own work, and a torch process with two OpenMP threads
+    # whose other core is busy waits at every parallel region for a descheduled thread
+    # (measured on the Intel Xeon: a 64 px ResNet-50 forward pass took 2.4 s with two
+    # threads under load against 0.064 s with one), so two threads are far slower there.
+    env.setdefault("OMP_NUM_THREADS", "1")
     (root / "logs").mkdir(parents=True, exist_ok=True)
     progress = Progress(root, job, position)
     progress.log("start: " + " ".join(cmd[2:]))
