@@ -193,7 +193,7 @@ def test_a_graph_that_differs_from_the_network_is_refused(tmp_path, own_cache):
     )
     backend = cls(graph.path, "fp32")
     assert check_graph(backend, load_network(card), card.preprocessing) < 1e-3
-    with pytest.raises(RuntimeUnavailable, match="differ from torch"):
+    with pytest.raises(RuntimeUnavailable, match="differ from the model card's reference"):
         check_graph(backend, other, card.preprocessing)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from xraydesk.model.card import TEMPERATURE_RANGE
 from xraydesk.model.operating_rule import (
     HELD_OUT_SOURCES,
     MEASURES,
@@ -313,6 +314,12 @@ def shift_temperature(
             reasons.append(f"factor {factor:.3g} at the end of the search range")
         if not after < before:
             reasons.append("it does not lower the held-out ECE")
+        t_low, t_high = TEMPERATURE_RANGE
+        if not t_low <= validation_temperature * factor <= t_high:
+            reasons.append(
+                f"the temperature it gives, {validation_temperature * factor:.3g}, is outside "
+                f"the {t_low}..{t_high} a card may carry"
+            )
     else:
         reasons.append("no held-out source predictions")
     applied = not reasons
