@@ -201,6 +201,14 @@ def test_shift_temperature_applied_from_two_pools() -> None:
     assert held["ece_at_fitted_factor"] < held["ece_at_validation_temperature"]
 
 
+def test_shift_temperature_never_leaves_the_range_a_card_may_carry() -> None:
+    """A factor of about 3 on a validation temperature of 10 would give 30, past the 25 a
+    card may carry (the card would then be refused): the validation temperature stays."""
+    temperature, account = shift_temperature([_overconfident(1), _overconfident(2)], 10.0)
+    assert temperature == 10.0 and account["applied_from"] == "validation split"
+    assert "outside" in " ".join(account["not_applied_because"])
+
+
 def test_shift_temperature_refused_from_one_pool_and_at_the_bound() -> None:
     temperature, account = shift_temperature([_pool("kermany", INVERTED)], 0.76)
     assert temperature == 0.76 and account["applied_from"] == "validation split"
