@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from tests.gui.conftest import open_and_wait
-from tests.hostile_files import small_png
+from tests.real_films import write_real_film
 from xraydesk.classifier.cache import shared_cache
 from xraydesk.gui.tools import install_tools, open_validate_page
 from xraydesk.gui.validate_view import table_texts
@@ -18,11 +18,12 @@ from xraydesk.model.site_profile import profile_path, remove_profile
 SHOTS = Path("/tmp")
 
 
-def _site(root: Path) -> Path:
+def _site(shared_data: Path, root: Path) -> Path:
+    """Twelve real films under made-up labels: the gate passes them, so the random test
+    model answers and a site profile can be fitted (pixel noise would be withheld)."""
     labels = ["normal", "pneumonia", "covid19"] * 4
     for i, label in enumerate(labels):
-        (root / label).mkdir(parents=True, exist_ok=True)
-        (root / label / f"img{i:02d}.png").write_bytes(small_png(seed=i))
+        write_real_film(shared_data, root / label / f"img{i:02d}.png", index=i)
     return root
 
 
@@ -33,14 +34,19 @@ def _fmt(value, interval) -> str:
 
 
 def test_validate_page_shows_the_reports_figures_and_adopts_a_profile(
-    make_window, qtbot, tmp_path: Path, test_model_path: Path, png_path: Path
+    make_window,
+    qtbot,
+    tmp_path: Path,
+    test_model_path: Path,
+    png_path: Path,
+    shared_data: Path,
 ) -> None:
     window = make_window()
     tools = install_tools(window)
     assert tools.validate_action in window.model_menu.actions()
     page = open_validate_page(window)
     assert page.model_combo.currentData() == str(test_model_path)
-    page.folder_edit.setText(str(_site(tmp_path / "site")))
+    page.folder_edit.setText(str(_site(shared_data, tmp_path / "site")))
     page.adopt.setChecked(True)
     page.indeterminate_spin.setValue(0.4)
     card = ModelCard.read(test_model_path)

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.dicom_factory import make_dicom
 from tests.paths import REPO_ROOT
+from tests.real_films import pool_films
 from xraydesk.dicomnet.worklist import Worklist
 from xraydesk.monitor.prometheus import serve_metrics
 
@@ -61,21 +63,28 @@ def _query(port: int, promql: str) -> dict[tuple, float]:
 
 
 @pytest.mark.integration
-def test_prometheus_scrapes_the_node_while_images_arrive(test_classifier, tmp_path):
+def test_prometheus_scrapes_the_node_while_images_arrive(test_classifier, tmp_path, shared_data):
     """A real Prometheus (1 s scrapes) reads the node's endpoint while pynetdicom stores
-    images; what its query API reports matches the worklist, class by class."""
+    images; what its query API reports matches the worklist, class by class. The films
+    are mostly real radiographs (8-bit pool films widened to 12 bits): the input gate
+    withholds the class of pixel noise, and the per-class counter needs images with a
+    class; the one noise picture gives the warnings counter its series."""
     from xraydesk.dicomnet import NodeConfig, StorageNode, make_node, send_files
 
     binary = _prometheus()
-    rng = np.random.default_rng(30)
+    pixels = [
+        np.asarray(Image.open(source).convert("L"), dtype=np.uint16) * 16
+        for source in pool_films(shared_data, 7)
+    ]  # and one noise picture, so the warnings counter has a series too
+    pixels.append(np.random.default_rng(30).integers(0, 4096, (96, 96), dtype=np.uint16))
     films = [
         make_dicom(
             tmp_path / f"film-{k}.dcm",
-            rng.integers(0, 4096, (96, 96), dtype=np.uint16),
+            image,
             bits_stored=12,
             extra={"PatientName": PATIENT_NAME, "PatientID": PATIENT_ID},
         )
-        for k in range(8)
+        for k, image in enumerate(pixels)
     ]
     config = NodeConfig(ae_title="XRAYDESK", port=0, allowed_ae_titles=("XRAYDESK",))
     with StorageNode(config, test_classifier) as node:
@@ -105,6 +114,7 @@ def test_prometheus_scrapes_the_node_while_images_arrive(test_classifier, tmp_pa
                 items = worklist.items()
             assert len(items) == len(films)
             classes = Counter(i.prediction for i in items if i.prediction)
+            assert classes, "no real film got a class: the per-class counter is untested"
             deadline = time.monotonic() + 90
             seen: dict[tuple, float] = {}
             while time.monotonic() < deadline:
