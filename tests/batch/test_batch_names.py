@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.batch_helpers import write_png
+from tests.real_films import write_real_film
 from xraydesk.batch.database import ResultStore
 from xraydesk.batch.rows import display_text, export_rows
 from xraydesk.batch.run import BatchOptions, BatchRun
@@ -26,10 +26,11 @@ def test_display_text_escapes_only_what_is_not_utf8():
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux file names are any bytes")
-def test_non_utf8_names_are_classified_stored_and_exported(tmp_path, test_classifier):
+def test_non_utf8_names_are_classified_stored_and_exported(tmp_path, test_classifier, shared_data):
     folder = tmp_path / os.fsdecode(b"caf\xe9")  # Latin-1 folder name
-    good = write_png(folder / "good.png", seed=1)
-    odd = write_png(folder / os.fsdecode(b"bad\xff.png"), seed=2)
+    # Real chest films: the gate withholds the class (and the heat map) of noise pictures.
+    good = write_real_film(shared_data, folder / "good.png", index=0)
+    odd = write_real_film(shared_data, folder / os.fsdecode(b"bad\xff.png"), index=1)
     cams = tmp_path / "cams"
     batch = BatchRun([folder], test_classifier, BatchOptions(cam_dir=cams))
     rows = list(batch.rows())

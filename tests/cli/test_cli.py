@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.paths import REPO_ROOT
+from tests.real_films import write_real_film
 from xraydesk import __version__, paths
 from xraydesk.cli import main
 from xraydesk.cli.train import TrainDisplay
@@ -30,6 +31,21 @@ def images(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (80, 90), dtype=np.uint8)).save(folder / f"cxr{i}.png")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.png").write_bytes(b"junk")
+    return folder
+
+
+@pytest.fixture
+def films(tmp_path: Path, shared_data: Path) -> Path:
+    """Three real chest films at 180 x 160 (the gate withholds the class and heat map of
+    noise, and of films too small to read), plus a text file and a hidden file the walk
+    must skip."""
+    folder = tmp_path / "films"
+    for i in range(3):
+        film = write_real_film(shared_data, folder / f"cxr{i}.png", index=i)
+        with Image.open(film) as image:
+            image.resize((180, 160), Image.Resampling.BILINEAR).save(film)
     (folder / "notes.txt").write_text("not an image")
     (folder / ".hidden.png").write_bytes(b"junk")
     return folder
@@ -104,11 +120,11 @@ def test_bad_file_gives_error_row_and_run_goes_on(test_model_path, images, capsy
 
 
 @pytest.fixture
-def table_run(test_model_path, images, tmp_path, capsys):
+def table_run(test_model_path, films, tmp_path, capsys):
     """One run with the table, --csv and --cam-dir; each test below checks one output."""
     out_csv = tmp_path / "out" / "results.csv"
     cams = tmp_path / "cams"
-    args = ["classify", str(images), "--csv", str(out_csv), "--cam-dir", str(cams)]
+    args = ["classify", str(films), "--csv", str(out_csv), "--cam-dir", str(cams)]
     code = main([*args, "--model", str(test_model_path)])
     return code, capsys.readouterr().out.splitlines(), out_csv, cams
 
@@ -139,7 +155,9 @@ def test_cam_dir_gets_one_overlay_per_image_at_image_size(table_run):
     *_, cams = table_run
     pngs = sorted(cams.glob("*.png"))
     assert len(pngs) == 3
-    assert Image.open(pngs[0]).size == (90, 80)
+    for png in pngs:  # the film at its own size, the legend strip below it
+        with Image.open(png) as overlay:
+            assert overlay.width == 180 and overlay.height > 160
 
 
 def test_models_lists_user_models(test_model_path, no_bundled, capsys):
