@@ -35,10 +35,11 @@ from pynetdicom.sop_class import Verification
 
 from tests.dicom_factory import make_dicom
 from tests.dicomnet.hostile_patient import FAKE_NAME, assert_no_identifier, hostile_patient, logged
+from tests.dicomnet.tls_files import self_signed_tls
 from tests.orthanc import free_port
 from xraydesk import paths
 from xraydesk.cli import main
-from xraydesk.dicomnet import NodeConfig, StorageNode, TlsFiles, Worklist, echo, make_node
+from xraydesk.dicomnet import NodeConfig, StorageNode, Worklist, echo, make_node
 
 NODE_AET = "XRAYDESK"
 SENDER = "SENDER"
@@ -153,14 +154,7 @@ def _associate_when_free(port: int):
 def test_a_silent_tls_client_does_not_stop_the_node_accepting(tmp_path: Path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a certificate")
-    cert, key = tmp_path / "node.pem", tmp_path / "node.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=xraydesk-test", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    tls = TlsFiles(cert=cert, key=key, ca=cert)
+    tls = self_signed_tls(tmp_path)
     config = NodeConfig(
         ae_title=NODE_AET, port=0, allowed_ae_titles=(NODE_AET,), tls=tls, idle_timeout_s=2.0
     )

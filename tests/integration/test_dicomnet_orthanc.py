@@ -26,6 +26,7 @@ from pynetdicom import AE
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.sop_class import SecondaryCaptureImageStorage, Verification
 
+from tests.dicomnet.tls_files import self_signed_tls
 from tests.orthanc import ORTHANC_AET, Orthanc, orthanc_server  # noqa: F401 - fixture
 from xraydesk import paths
 from xraydesk.dicomnet import (
@@ -33,7 +34,6 @@ from xraydesk.dicomnet import (
     NodeConfig,
     StorageNode,
     StudyQuery,
-    TlsFiles,
     Worklist,
     echo,
     find_studies,
@@ -290,14 +290,7 @@ def _file_with_body(path: Path, body: bytes) -> Path:
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a cert")
 def test_tls_association(node: StorageNode, test_classifier, tmp_path: Path) -> None:
-    cert, key = tmp_path / "node.pem", tmp_path / "node.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=xraydesk-test", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    tls = TlsFiles(cert=cert, key=key, ca=cert)
+    tls = self_signed_tls(tmp_path)
     config = NodeConfig(ae_title=NODE_AET, port=0, allowed_ae_titles=(NODE_AET,), tls=tls)
     with StorageNode(config, None) as secure:
         over_tls = make_node("secure", NODE_AET, "127.0.0.1", secure.port, tls=True)
