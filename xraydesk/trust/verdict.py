@@ -187,14 +187,19 @@ def decide_all(
     corrections: Sequence[Sequence[ResultWarning] | None] | None = None,
     activations: np.ndarray | None = None,
     appearance: Sequence[Appearance | None] | None = None,
+    shapes: Sequence[tuple[int, int] | None] | None = None,
 ) -> list[Verdict]:
     """``decide`` for a batch: probabilities (N, classes), pooled features (N, D) and the
     last stage's activations (N, D', h, w; None: no attention check) of one forward pass;
-    the OOD scores and the lung shares are computed for the whole batch at once."""
+    the OOD scores and the lung shares are computed for the whole batch at once.
+    ``shapes``: each image's (height, width) as preprocessed, which places the lung
+    fields when the model letterboxes (None: as if the film filled the input square,
+    which is right only for stretching models), as the single-image check does."""
     n = len(probabilities)
     shares: Sequence[float | None] = [None] * n
     if activations is not None and n:
-        shares = [float(v) for v in lung_shares(classifier, activations, probabilities)]
+        found = lung_shares(classifier, activations, probabilities, shapes)
+        shares = [float(v) for v in found]
     scores: Sequence[float | None] = [None] * n
     if ood is not None and features is not None and n:
         scores = [float(s) for s in ood.score(features)]
