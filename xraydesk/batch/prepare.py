@@ -56,6 +56,7 @@ class Prepared:
     corrections: list[ResultWarning] | None = None
     metadata: ImageMetadata | None = None  # the patient's age for the verdict's population
     appearance: Appearance | None = None  # mirrored? a child's or an adult's? (estimated)
+    shape: tuple[int, int] | None = None  # (rows, cols) preprocessed: the lung prior's place
 
 
 class Preparer:
@@ -131,6 +132,7 @@ class Preparer:
             corrections=corrections,
             metadata=xray.metadata,
             appearance=look,
+            shape=xray.shape,
         )
 
     def _gated(self, xray: XRay):

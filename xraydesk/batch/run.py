@@ -280,6 +280,7 @@ class BatchRun:
             appearance=[item.appearance for item in todo],
             corrections=[item.corrections for item in todo],
             activations=out.activations,  # the attention check (trust.attention)
+            shapes=[item.shape for item in todo],  # where a letterbox puts the lungs
         )
         for item, verdict in zip(todo, verdicts, strict=True):
             row = ResultRow(
