@@ -1,8 +1,10 @@
 """Issue 27 items 1 and 5: an indeterminate result reads as such in the results panel
 (probabilities one click away), and nothing on screen or in the report names a class the
 app holds back: the heat map and its label are hidden with the probabilities (input gate,
-indeterminate), a Normal answer gets no map by default (offered, labelled as what
-supports Normal), and the exported images carry their legend."""
+indeterminate) and stay hidden, on screen and in the exported PNG and PDF, after the
+numbers are opened ("Show anyway", the one click), since the result still names no
+class; a Normal answer gets no map by default (offered, labelled as what supports
+Normal), and the exported images carry their legend."""
 
 from __future__ import annotations
 
@@ -117,14 +119,15 @@ def test_indeterminate_reads_as_such_and_hides_the_heat_map(
     text = pdf_text(window.export_report(tmp_path / "indeterminate.pdf"))
     assert "Answer: Withheld (indeterminate)" in text and "below this site" in text
     assert top not in text and "supports" not in text and "Not for diagnosis" in text
-    # one click: the probabilities, no class highlighted, and the heat map with them
+    # one click: the probabilities, no class highlighted, and still no heat map: the
+    # result names no class, and a map shows what supports one
     qtbot.mouseClick(toggle, Qt.MouseButton.LeftButton)
     assert not panel.probabilities_hidden
     assert all(panel.bar(c).isVisible() for c in panel.shown_probabilities())
     assert not any(panel.bar(c).predicted for c in panel.shown_probabilities())
-    assert window.view.has_heat_layer
-    assert window.view.heat_caption == f"Heat map: what supports {top}"
-    assert panel.class_combo.isEnabled() and panel.class_combo.currentText() == top
+    assert not window.view.has_heat_layer and window.view.heat_caption == ""
+    assert panel.cam_label.text() == HOLD_TEXT[HeatHold.NO_CLASS]
+    assert panel.class_combo.currentIndex() == -1 and not panel.class_combo.isEnabled()
     # a report still gives no class and so carries no map, even with the bars open
     text = pdf_text(window.export_report(tmp_path / "opened.pdf"))
     assert "Withheld (indeterminate)" in text and "supports" not in text
@@ -149,9 +152,10 @@ def test_withheld_by_the_gate_hides_the_heat_map_and_its_label(
     strip_free = window.view.composed_image(heat_map=False)
     assert window.view.composed_image() == strip_free
     qtbot.mouseClick(panel.show_anyway_button, Qt.MouseButton.LeftButton)  # "show anyway"
-    assert window.view.has_heat_layer
-    assert window.view.heat_caption == "Heat map: what supports COVID-19"
-    assert panel.class_combo.currentText() == "COVID-19"
+    assert not panel.probabilities_hidden and panel.gate_failed  # opened, still no class
+    assert not window.view.has_heat_layer and window.view.heat_caption == ""
+    assert panel.cam_label.text() == HOLD_TEXT[HeatHold.NO_CLASS]
+    assert panel.class_combo.currentIndex() == -1
 
 
 @pytest.mark.data
@@ -200,3 +204,73 @@ def assert_has_legend(strip: np.ndarray) -> None:
         assert (np.abs(pixels - lut[k]).max(axis=1) <= 6).any(), f"colour {k} missing"
     notice = np.abs(pixels - np.array([255, 190, 90])).max(axis=1) <= 10
     assert notice.sum() > 20  # "Not for diagnosis", drawn in its own colour
+
+
+def scale_colours(pixels: np.ndarray) -> int:
+    """How many of the colour scale's low, middle and high colours are in ``pixels``."""
+    from xraydesk.explain.overlay import colormap_lut
+
+    lut, flat = colormap_lut().astype(int), pixels.reshape(-1, 3).astype(int)
+    return sum(bool((np.abs(flat - lut[k]).max(axis=1) <= 6).any()) for k in (0, 128, 255))
+
+
+@pytest.mark.data
+@needs_poppler
+@pytest.mark.parametrize("case", ["indeterminate", "gate"])
+def test_exports_carry_no_heat_map_after_the_numbers_are_opened(
+    qtbot, make_window, request, png_path, case, tmp_path
+):
+    """Opened numbers name no class: the PNG and the PDF carry no map, even when a map
+    is forced onto the screen (the exports ask the rule, not the screen)."""
+    if case == "indeterminate":
+        model, film = request.getfixturevalue("unsure_model"), png_path
+    else:
+        model, film = request.getfixturevalue("covid_model"), synthetic_film(tmp_path / "f.dcm")
+    window, panel = opened(qtbot, make_window, model, film)
+    assert panel.names_no_class and panel.probabilities_hidden
+    if case == "indeterminate":
+        panel.set_probabilities_expanded(True)
+    else:
+        qtbot.mouseClick(panel.show_anyway_button, Qt.MouseButton.LeftButton)
+    assert not panel.probabilities_hidden  # the numbers are open
+    explanation = window.analysis.explanation
+    assert explanation is not None and not explanation.empty
+    window.view.set_heat_layer(explanation.layer, "forced")  # a screen that went wrong
+    plain = rgb_array(window.view.composed_image(heat_map=False))
+    saved = rgb_array(QImage(str(window.export_image(tmp_path / "view.png"))))
+    assert np.array_equal(saved[: plain.shape[0]], plain)  # the film, no map over it
+    strip = saved[plain.shape[0] :]
+    assert scale_colours(strip) == 0  # no colour scale: there is no map to read
+    text = pdf_text(window.export_report(tmp_path / "report.pdf"))
+    assert "Withheld (indeterminate)" in text and "supports" not in text
+    assert "not shown, since it would name the class" in text and "Not for diagnosis" in text
+
+
+@pytest.mark.data
+def test_h_and_the_offer_are_one_action(qtbot, make_window, normal_model, png_path):
+    """H, View > Show heat map, the toolbar button, the panel's check box and the
+    "Show heat map: what supports Normal" offer are one QAction: H shows the Normal map
+    the button offers, and the button triggers that action."""
+    window, panel = opened(qtbot, make_window, normal_model, png_path)
+    action = window.actions_by_id["toggle_overlay"]
+    assert [k.toString() for k in action.shortcuts()] == ["H"]
+    view_menu = next(m.menu() for m in window.menuBar().actions() if m.text() == "&View")
+    assert action in view_menu.actions() and action in window.toolbar.actions()
+    assert not window.view.has_heat_layer and panel.heat_request_button.isVisible()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window.view, Qt.Key.Key_H)  # the key itself, through the shortcut map
+    assert window.view.has_heat_layer and not panel.heat_request_button.isVisible()
+    assert window.view.heat_caption == "Heat map: what supports Normal"
+    assert action.isChecked() and panel.overlay_check.isChecked()
+    qtbot.keyClick(window.view, Qt.Key.Key_H)  # shown: H hides it, as it always did
+    assert not window.state.overlay_visible and not action.isChecked()
+    assert not panel.overlay_check.isChecked()
+    qtbot.keyClick(window.view, Qt.Key.Key_H)
+    assert window.state.overlay_visible and window.view.has_heat_layer
+    # another Normal film: its offer again, and the offer's button is the same action
+    open_and_wait(qtbot, window, png_path)
+    assert not window.view.has_heat_layer and panel.heat_request_button.isVisible()
+    with qtbot.waitSignal(action.triggered, timeout=2000):
+        qtbot.mouseClick(panel.heat_request_button, Qt.MouseButton.LeftButton)
+    assert window.view.has_heat_layer and action.isChecked()

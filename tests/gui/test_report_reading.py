@@ -10,12 +10,16 @@ import subprocess
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
+from tests.dicom_factory import make_dicom
 from tests.gui.conftest import open_and_wait
 from tests.gui.heatmap_models import make_head_model, synthetic_film
+from tests.real_films import write_real_film
 
 pytestmark = pytest.mark.skipif(
     shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
@@ -48,6 +52,15 @@ def film(tmp_path: Path) -> Path:
     return synthetic_film(tmp_path / "film.dcm", EXTRA)
 
 
+@pytest.fixture
+def real_film(shared_data: Path, tmp_path: Path) -> Path:
+    """A real chest film (tests/real_films.py) as a 12-bit DICOM with the same header:
+    it passes the input gate, so the report gives an answer and may carry its map."""
+    png = write_real_film(shared_data, tmp_path / "real.png")
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=np.uint16) * 16
+    return make_dicom(tmp_path / "real.dcm", pixels, bits_stored=12, extra=EXTRA)
+
+
 @pytest.fixture(scope="module")
 def limited_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small model whose head weights are all positive, so every class has a heat map
@@ -64,10 +77,8 @@ def _other_class(window) -> str:
     return next(c for c in prediction.probabilities if c != prediction.predicted)
 
 
-def test_report_is_a_radiology_report(qtbot, make_window, film, tmp_path, limited_model):
-    window = make_window(model=limited_model)
-    open_and_wait(qtbot, window, film)
-    prediction = window.analysis.prediction
+def _explain_other(qtbot, window) -> str:
+    """Ask for the map of a class other than the answer; returns its id once computed."""
     other = _other_class(window)
     window.explain_class(other)
     qtbot.waitUntil(
@@ -77,16 +88,33 @@ def test_report_is_a_radiology_report(qtbot, make_window, film, tmp_path, limite
         ),
         timeout=120_000,
     )
+    return other
+
+
+@pytest.mark.data
+def test_report_is_a_radiology_report(qtbot, make_window, film, real_film, tmp_path, limited_model):
+    window = make_window(model=limited_model)
+    open_and_wait(qtbot, window, film)
+    _explain_other(qtbot, window)
     explanation = window.analysis.explanation
     assert not explanation.empty and window.state.overlay_visible
     # the synthetic film fails the input gate: the app withholds the answer, so does the
-    # PDF, and the heat map (it names a class) is held back with it, on screen and on paper
+    # PDF, and the heat map (it names a class) is held back with it, on screen and on paper,
+    # also after "Show anyway" (the numbers are shown, no class is given)
     assert window.results.probabilities_hidden and not window.view.has_heat_layer
-    withheld = pdf_text(window.export_report(tmp_path / "withheld.pdf"))
-    assert "Answer: Withheld (indeterminate)" in withheld and "input check" in withheld
-    assert "Not given: the result is withheld" in withheld
-    assert "supports" not in withheld and "would name the class" in withheld
-    window.results.reveal_probabilities()  # "show anyway": the answer is given, and its map
+    for opened in (False, True):
+        if opened:
+            window.results.reveal_probabilities()
+        assert not window.view.has_heat_layer
+        withheld = pdf_text(window.export_report(tmp_path / "withheld.pdf"))
+        assert "Answer: Withheld (indeterminate)" in withheld and "input check" in withheld
+        assert "Not given: the result is withheld" in withheld
+        assert "supports" not in withheld and "would name the class" in withheld
+    # a real film passes the check: the answer is given, and the map of another class
+    open_and_wait(qtbot, window, real_film)
+    prediction = window.analysis.prediction
+    assert window.analysis.checked.verdict.prediction is not None  # a class is given
+    other = _explain_other(qtbot, window)
     assert window.view.has_heat_layer
     content = window.report_content()
     assert content.plain_image is not None and not content.plain_image.isNull()

@@ -181,7 +181,6 @@ class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
     def _build_side_panel(self) -> None:
         self.results = ResultsPanel()
         self.results.model_selected.connect(self._on_model_selected)
-        self.results.overlay_toggled.connect(self.set_overlay_visible)
         self.results.opacity_changed.connect(self.set_overlay_opacity)
         self.results.cam_class_selected.connect(self.explain_class)
         self.results.cam_method_selected.connect(self.analysis.set_method)
@@ -198,6 +197,10 @@ class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
         the rest: its signals become the window's, its messages go to the banner."""
         a = self.analysis
         a.bind(AnalysisWidgets(self.view, self.results, self.metadata, self.timing_label))
+        # the panel's check box and its "Show heat map" offer are the H action itself
+        heat = self.actions_by_id["toggle_overlay"]
+        self.results.overlay_toggled.connect(lambda _on: heat.trigger())
+        self.results.heat_map_requested.connect(heat.trigger)
         a.image_shown.connect(self.image_shown)
         a.probabilities_shown.connect(self.probabilities_shown)
         a.overlay_shown.connect(self.overlay_shown)

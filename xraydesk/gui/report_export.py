@@ -21,7 +21,7 @@ from xraydesk.explain.legend import with_legend
 from xraydesk.gui.qt_images import rgb_array
 from xraydesk.gui.report import ReportContent, heat_map_text, window_text
 from xraydesk.model.card import ModelCard
-from xraydesk.viewer.heat_policy import HeatHold
+from xraydesk.viewer.heat_policy import HeatHold, may_export
 from xraydesk.viewer.report_facts import report_facts
 
 if TYPE_CHECKING:
@@ -76,12 +76,16 @@ def _card(window: MainWindow) -> ModelCard | None:
 
 
 def _explained_class(window: MainWindow) -> str | None:
-    """The class the heat map on screen explains (None when no map is shown: none was
-    computed, it is empty, switched off, or held back by ``viewer.heat_policy``)."""
-    explanation, state = window.analysis.explanation, window.state
-    if explanation is None or explanation.empty or not state.overlay_visible:
+    """The class whose heat map an export may carry (None: none was computed, it is
+    empty, switched off, or ``viewer.heat_policy`` holds it back, as for a result that
+    names no class even after its numbers were opened). The rule is asked afresh, not
+    read off the screen, so an export can never carry more than the viewer may show."""
+    explanation = window.analysis.explanation
+    if explanation is None:
         return None
-    if not window.view.has_heat_layer:
+    hold = window.analysis.heat_hold_of(explanation)
+    shown = window.state.overlay_visible and window.view.has_heat_layer
+    if not may_export(hold, empty=explanation.empty, shown=shown):
         return None
     return explanation.cam.class_id
 
@@ -90,7 +94,7 @@ def _withheld_reason(window: MainWindow) -> str:
     """Why the report gives no class ("" when it gives one): the gate, or the
     indeterminate result's own reason (shown or collapsed, no class is named)."""
     results = window.results
-    if results.withheld_by_gate:
+    if results.gate_failed:  # "Show anyway" opens the numbers, it gives no class
         return WITHHELD_BY_GATE
     return results.indeterminate_reason or ""
 
@@ -103,8 +107,8 @@ def build_report_content(window: MainWindow) -> ReportContent | None:
     explanation, state = window.analysis.explanation, window.state
     empty = explanation is not None and explanation.empty
     withheld = _withheld_reason(window)
-    # a withheld answer's report carries no heat map: the map names the class held back
-    explained = None if withheld else _explained_class(window)
+    # the one rule: a withheld answer's report carries no map (it names the class held back)
+    explained = _explained_class(window)
     card = _card(window)
     facts = report_facts(
         metadata=xray.metadata,
@@ -155,7 +159,7 @@ def legend_image(window: MainWindow) -> QImage:
     names = prediction.display_names if prediction is not None else {}
     model = prediction.model if prediction is not None else (_card_label(window))
     name = names.get(explained, explained) if explained else None
-    shown = window.view.composed_image()
+    shown = window.view.composed_image(heat_map=explained is not None)
     if shown.isNull():
         return shown
     labelled = np.ascontiguousarray(with_legend(rgb_array(shown), name, model))

@@ -11,7 +11,9 @@ Three states of the answer on screen:
 
 While the bars are not on screen nothing else names the class they hold: the heat map
 and its label stay hidden (``viewer.heat_policy``), and the "Explains" choice is
-cleared. A mixin of ``ResultsPanel`` (it uses the panel's bars, labels and combos).
+cleared. A result that names no class (gate failed, indeterminate) keeps them so even
+after its numbers are opened: a map shows what supports one class. A mixin of
+``ResultsPanel`` (it uses the panel's bars, labels and combos).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from html import escape
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QToolButton, QVBoxLayout
 
-from xraydesk.trust.codes import INDETERMINATE_REASONS, ResultWarning
+from xraydesk.trust.codes import INDETERMINATE_REASONS, MIRRORED, ResultWarning
 from xraydesk.trust.orient import correction_text
 from xraydesk.viewer.heat_policy import HOLD_TEXT, HeatHold
 
 INDETERMINATE_TITLE = "Indeterminate: the model is not sure"
 SHOW_PROBABILITIES, HIDE_PROBABILITIES = "Show probabilities", "Hide probabilities"
+FLIP_TEXT = "Flip left-right and analyse again"
 
 
 class AnswerDisplay:
@@ -39,6 +42,7 @@ class AnswerDisplay:
         self._indeterminate_reason: str | None = None
         self._collapsed = False
         self._hidden_by_gate = False
+        self._gate_failed = False  # stays True after "Show anyway": still no class given
         self.verdict_label = QLabel()
         self.verdict_label.setObjectName("indeterminate")
         self.verdict_label.setWordWrap(True)
@@ -88,8 +92,9 @@ class AnswerDisplay:
     def show_trust(self, checked: object | None, others: list[ResultWarning]) -> None:
         """The verdict's warnings (a ``CheckedResult``) with ``others`` (population): the
         numbers hidden behind "show anyway" when the gate failed, collapsed under the
-        indeterminate headline when the operating rule names no class, and the
-        correction offered when the gate is sure what is wrong."""
+        indeterminate headline when the operating rule names no class, the correction
+        offered when the gate is sure what is wrong, and a flip when the film looks
+        mirrored."""
         found = list(others) + list(getattr(checked, "warnings", ()))
         self.show_warnings(found)
         gate = getattr(checked, "gate", None)
@@ -99,9 +104,11 @@ class AnswerDisplay:
             self.warnings_label.setText(text.lstrip("\n"))
             self.warnings_label.show()
         self.correct_button.setVisible(bool(gate is not None and gate.correctable))
+        self.flip_button.setVisible(any(w.code == MIRRORED for w in found))
         if gate is not None and gate.correctable:
             self.correct_button.setText(f"Correct: {correction_text(gate)}, classify again")
         self._hidden_by_gate = bool(getattr(checked, "gate_failed", False))
+        self._gate_failed = self._hidden_by_gate
         reason = next((w.message for w in found if w.code in INDETERMINATE_REASONS), None)
         self._indeterminate_reason = reason
         self._collapsed = reason is not None
@@ -121,6 +128,18 @@ class AnswerDisplay:
     def withheld_by_gate(self) -> bool:
         """The input gate failed and "Show anyway" was not clicked."""
         return self._hidden_by_gate
+
+    @property
+    def gate_failed(self) -> bool:
+        """The input gate failed: no class is given, whether or not "Show anyway" was
+        clicked (the verdict withholds it; the numbers are only the model's)."""
+        return self._gate_failed
+
+    @property
+    def names_no_class(self) -> bool:
+        """The result on screen gives no class (gate failed, or indeterminate), its
+        numbers opened or not: no heat map and no "Explains" choice then."""
+        return self._gate_failed or self._indeterminate_reason is not None
 
     @property
     def indeterminate_reason(self) -> str | None:
@@ -145,6 +164,7 @@ class AnswerDisplay:
 
     def _reset_answer(self) -> None:
         self._hidden_by_gate = False
+        self._gate_failed = False
         self._indeterminate_reason = None
         self._collapsed = False
         self.verdict_label.hide()
@@ -165,14 +185,15 @@ class AnswerDisplay:
         arrow = Qt.ArrowType.RightArrow if self._collapsed else Qt.ArrowType.DownArrow
         toggle.setText(SHOW_PROBABILITIES if self._collapsed else HIDE_PROBABILITIES)
         toggle.setArrowType(arrow)
+        no_choice = hidden or self.names_no_class  # no map, so nothing to explain
         with QSignalBlocker(self.class_combo):
-            if hidden:  # its current item would name the class held back
+            if no_choice:  # its current item would name the class held back
                 self.class_combo.setCurrentIndex(-1)
             elif self.class_combo.currentIndex() < 0 and self._prediction is not None:
                 self.class_combo.setCurrentIndex(
                     self.class_combo.findData(self._prediction.predicted)
                 )
-        self.class_combo.setEnabled(not hidden and self.class_combo.count() > 0)
+        self.class_combo.setEnabled(not no_choice and self.class_combo.count() > 0)
         self.answer_shown.emit(not hidden)
 
     # -- the heat map held back -------------------------------------------------------------

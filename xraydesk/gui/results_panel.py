@@ -31,7 +31,7 @@ from xraydesk.gui.result_bars import (  # noqa: F401  (re-exported: the panel's 
     ProbabilityBar,
     section_title,
 )
-from xraydesk.gui.results_answer import AnswerDisplay
+from xraydesk.gui.results_answer import FLIP_TEXT, AnswerDisplay
 from xraydesk.model.card import ModelCard
 from xraydesk.viewer.viewstate import DEFAULT_OPACITY, MAX_OPACITY
 
@@ -43,6 +43,7 @@ class ResultsPanel(AnswerDisplay, QWidget):
     cam_class_selected = Signal(str)  # class id
     cam_method_selected = Signal(str)  # heat-map method key (explain.METHODS)
     correct_requested = Signal()  # the one-click orientation/inversion correction
+    flip_requested = Signal()  # a film flagged mirrored: flip left-right, analyse again
     answer_shown = Signal(bool)  # the bars are on screen (False: withheld or collapsed)
     heat_map_requested = Signal()  # "Show heat map" for an answer whose map is offered
 
@@ -106,6 +107,11 @@ class ResultsPanel(AnswerDisplay, QWidget):
         self.correct_button.clicked.connect(self.correct_requested)
         self.correct_button.hide()
         layout.addWidget(self.correct_button)
+        self.flip_button = QPushButton(FLIP_TEXT)  # shown with the ``mirrored`` warning
+        self.flip_button.setToolTip("Mirror the pixels in memory (the file is unchanged)")
+        self.flip_button.clicked.connect(self.flip_requested)
+        self.flip_button.hide()
+        layout.addWidget(self.flip_button)
         self.show_anyway_button = QPushButton("Show probabilities anyway")
         self.show_anyway_button.clicked.connect(self.reveal_probabilities)
         self.show_anyway_button.hide()
@@ -228,6 +234,7 @@ class ResultsPanel(AnswerDisplay, QWidget):
         self._prediction = None
         self.show_warnings([])
         self.correct_button.hide()
+        self.flip_button.hide()
         self.show_anyway_button.hide()
         self._reset_answer()
         for bar in self._bars.values():

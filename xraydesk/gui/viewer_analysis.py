@@ -10,9 +10,10 @@ bar, title, actions, public signals) it hears from this object's signals.
 The heat-map method (CAM by default, Grad-CAM or Grad-CAM++) is the user's choice, kept
 in the settings; changing it recomputes only the heat map of the image on screen.
 
-Whether the map is shown is ``viewer.heat_policy``'s rule: not while the probabilities
-are held back (it would name the class they hide), and not by default for a Normal
-answer (offered on a button, labelled as what supports Normal).
+Whether the map is shown is ``viewer.heat_policy``'s rule, asked in ``heat_hold_of`` by
+the screen and the exports alike: not while the probabilities are held back, never for
+a result that names no class (it would name the class withheld), and not by default
+for a Normal answer (offered on a button, labelled as what supports Normal).
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ from xraydesk.gui.settings import AppSettings
 from xraydesk.imaging.xray import XRay
 from xraydesk.logs import log_hint
 from xraydesk.trust.check import CheckedResult
-from xraydesk.trust.orient import corrected, correction_text
+from xraydesk.trust.orient import (
+    FLIPPED_BY_USER,
+    corrected,
+    correction_text,
+    flipped_left_right,
+)
 from xraydesk.viewer.heat_policy import HeatHold, heat_caption, heat_hold
 from xraydesk.viewer.windowing import window_presets
 
@@ -114,8 +120,8 @@ class ViewerAnalysis(QObject):
         """Show results on these widgets (built after this object, which they call)."""
         self.widgets = widgets
         widgets.results.correct_requested.connect(self.correct_orientation)
+        widgets.results.flip_requested.connect(self.flip_left_right)
         widgets.results.answer_shown.connect(lambda _shown: self._apply_heat())
-        widgets.results.heat_map_requested.connect(self.request_heat_map)
 
     def _bound(self) -> AnalysisWidgets:
         if self.widgets is None:
@@ -230,18 +236,28 @@ class ViewerAnalysis(QObject):
     def correct_orientation(self) -> None:
         """The one-click fix: turn back / invert back the image in memory (the file is
         never changed), show it and classify it again."""
-        w = self._bound()
         checked = self.checked
         if checked is None or self.xray is None or not checked.gate.correctable:
             return
-        fixed = corrected(self.xray, checked.gate)
+        self._analyse_fixed(corrected(self.xray, checked.gate), correction_text(checked.gate))
+
+    def flip_left_right(self) -> None:
+        """The mirrored film's one-click fix (the user's): its pixels mirrored left to
+        right in memory, shown, and analysed again on the same path as any image; the
+        panel then says the user flipped it."""
+        if self.xray is not None:
+            self._analyse_fixed(flipped_left_right(self.xray), FLIPPED_BY_USER)
+
+    def _analyse_fixed(self, fixed: XRay, done: str) -> None:
+        """Show ``fixed`` (the image on screen put right in memory; the file is never
+        changed) and classify it again; ``done`` says what was done, on the panel."""
+        w = self._bound()
         w.view.set_image(
             fixed, window_presets(fixed), render_display(fixed, fixed.window, invert=False)
         )
         self.xray = fixed
-        self._correction = correction_text(checked.gate)
-        told = f"{fixed.path.name}: {self._correction} (in memory; file unchanged)."
-        self.message.emit(told, INFO)
+        self._correction = done
+        self.message.emit(f"{fixed.path.name}: {done} (in memory; file unchanged).", INFO)
         self.rerun()
 
     @Slot(object)
@@ -283,21 +299,29 @@ class ViewerAnalysis(QObject):
         others = [] if checked is not None else population_check(self._model_path(), self.xray)
         w.results.show_trust(checked, others)
 
+    def heat_hold_of(self, explanation: Explanation) -> HeatHold | None:
+        """Why ``explanation``'s map may not be shown now (None: it may): the one rule
+        (``viewer.heat_policy``) that the screen, the PNG and the PDF exports all ask."""
+        results = self._bound().results
+        return heat_hold(
+            answer_hidden=results.probabilities_hidden,
+            explained=explanation.cam.class_id,
+            explained_name=self._class_name(explanation),
+            requested=self._heat_requested,
+            empty=explanation.empty,
+            no_class=results.names_no_class,
+        )
+
     def _apply_heat(self) -> None:
         """Put the current explanation on screen, or say why it is held back: not while
-        the probabilities are hidden, not by default for a Normal answer."""
+        the probabilities are hidden nor when the result names no class, not by default
+        for a Normal answer."""
         w = self._bound()
         explanation = self.explanation
         if explanation is None:
             return
         class_name = self._class_name(explanation)
-        hold = heat_hold(
-            answer_hidden=w.results.probabilities_hidden,
-            explained=explanation.cam.class_id,
-            explained_name=class_name,
-            requested=self._heat_requested,
-            empty=explanation.empty,
-        )
+        hold = self.heat_hold_of(explanation)
         self.heat_held = hold
         method = method_label(explanation.cam.method)
         if hold is not None:

@@ -197,7 +197,7 @@ def _handlers(w: MainWindow) -> dict[str, Callable[[], object]]:
         "preset_lung": lambda: w.set_window_preset(PRESET_LUNG),
         "preset_mediastinum": lambda: w.set_window_preset(PRESET_MEDIASTINUM),
         "reset_window": w.reset_window,
-        "toggle_overlay": lambda: w.set_overlay_visible(not state.overlay_visible),
+        "toggle_overlay": w.toggle_heat_map,
         "opacity_up": lambda: w.set_overlay_opacity(state.overlay_opacity + OPACITY_STEP),
         "opacity_down": lambda: w.set_overlay_opacity(state.overlay_opacity - OPACITY_STEP),
         "tool_ruler": lambda: w.set_tool(TOOL_RULER if w.view.tool != TOOL_RULER else TOOL_PAN),

@@ -15,6 +15,7 @@ from xraydesk.gui.banner import INFO
 from xraydesk.gui.measurements import TOOL_ANGLE, TOOL_CTR, TOOL_RULER
 from xraydesk.gui.window_chrome import IMAGE_ACTIONS, cursor_text, show_preset
 from xraydesk.imaging.xray import Window
+from xraydesk.viewer.heat_policy import HeatHold
 from xraydesk.viewer.windowing import PRESET_FILE, format_window
 
 
@@ -44,6 +45,20 @@ class ViewControls:
     @Slot(bool)
     def set_overlay_visible(self, visible: bool) -> None:
         self.state.update(overlay_visible=bool(visible))
+
+    def toggle_heat_map(self) -> None:
+        """The one heat-map action: H, View > Show heat map, the toolbar button, the
+        panel's check box and its "Show heat map: what supports Normal" offer all trigger
+        it. A map offered but not shown (a Normal answer's) is shown, switched on;
+        otherwise the heat map is switched off or on."""
+        if self.analysis.heat_held is HeatHold.NORMAL:
+            self.set_overlay_visible(True)
+            self.analysis.request_heat_map()
+        else:
+            self.set_overlay_visible(not self.state.overlay_visible)
+        # a checkable action and check box toggle themselves: put them back in step
+        self.actions_by_id["toggle_overlay"].setChecked(self.state.overlay_visible)
+        self.results.set_overlay_checked(self.state.overlay_visible)
 
     @Slot(float)
     def set_overlay_opacity(self, opacity: float) -> None:

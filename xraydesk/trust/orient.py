@@ -3,7 +3,9 @@
 ``corrected`` turns a radiograph back and/or flips its grey scale on the loaded pixels
 only; the file is never touched. The batch engine's decode stage and ``trust.check``
 (``TrustCheck``, one image for the viewer and the DICOM results) call it when the input
-gate is confident an image is rotated or inverted.
+gate is confident an image is rotated or inverted. ``flipped_left_right`` is the viewer's
+one-click answer to a film the appearance heads call ``mirrored``: the user asks, the
+pixels are flipped in memory and the image is analysed again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ def corrected(xray: XRay, gate: GateResult) -> XRay:
         inverted = not inverted
         notes.append("grey scale inverted back by XRayDesk (file unchanged)")
     return dataclasses.replace(xray, pixels=pixels, inverted=inverted, notes=tuple(notes))
+
+
+FLIPPED_BY_USER = "flipped left to right by the user"
+
+
+def flipped_left_right(xray: XRay) -> XRay:
+    """A copy of ``xray`` with its pixels mirrored left to right (the file is unchanged)."""
+    pixels = np.ascontiguousarray(xray.pixels[:, ::-1])
+    notes = (*xray.notes, f"{FLIPPED_BY_USER} in XRayDesk (file unchanged)")
+    return dataclasses.replace(xray, pixels=pixels, notes=notes)
 
 
 def correction_text(gate: GateResult) -> str:
