@@ -63,10 +63,12 @@ from xraydesk.model.preprocessing import Preprocessing  # noqa: E402
 from xraydesk.model.probabilities import softmax  # noqa: E402
 from xraydesk.model.saving import load_network  # noqa: E402
 from xraydesk.runtime import onnxruntime_backend, openvino_backend  # noqa: E402
+from xraydesk.runtime.batch_mode import BATCH_MODE, batch_backend  # noqa: E402
 from xraydesk.runtime.export import exported_graph  # noqa: E402
-from xraydesk.runtime.faithful import BAR, compare, write_verdicts  # noqa: E402
+from xraydesk.runtime.faithful import BAR, compare, shipped_entries, write_verdicts  # noqa: E402
+from xraydesk.runtime.mixed import MixedOpenVinoBackend  # noqa: E402
 from xraydesk.runtime.quantize import quantize_int8  # noqa: E402
-from xraydesk.runtime.recheck import RecheckedBackend, recheck_threshold  # noqa: E402
+from xraydesk.runtime.recheck import RecheckedBackend, difference_error  # noqa: E402
 from xraydesk.runtime.select import select_backend  # noqa: E402
 from xraydesk.runtime.torch_backend import TorchBackend  # noqa: E402
 
@@ -76,6 +78,10 @@ FP32_CPU = DeviceChoice("cpu", "fp32", "CPU, fp32")
 
 
 AS_BUILT = "chosen, as the app builds it"
+AS_BUILT_BATCH = "chosen, as the batch engine builds it"
+THROUGHPUT = "openvino bf16 (throughput mode)"
+MIXED = "openvino bf16-fp32stem"  # the stem at fp32 (runtime.mixed)
+RECHECKED = "openvino bf16-fp32stem+fp32"  # and uncertain rows again at fp32 (recheck)
 
 
 def machine() -> str:
@@ -133,7 +139,8 @@ def variants(
     classifier: Classifier, graph: Path, int8: Path | None, logit_error: float | None = None
 ) -> dict:
     """name -> function (N,C,H,W) float32 array -> float32 logits array. ``logit_error``:
-    OpenVINO bf16's on the validation split, for the rechecked variant."""
+    the logit-difference error of OpenVINO bf16 with its stem at fp32 on the validation
+    split (``recheck``'s D), for the rechecked variant."""
     out = engine_variant(classifier)
     if onnxruntime_backend.installed():
         ort32 = onnxruntime_backend.OnnxRuntimeBackend(graph, "fp32")
@@ -147,20 +154,33 @@ def variants(
         for precision in precisions:
             ov = openvino_backend.OpenVinoBackend(graph, precision)
             out[f"openvino {precision}"] = lambda b, ov=ov: ov.run(b, activations=False).logits
+        if "bf16" in precisions:
+            mixed = MixedOpenVinoBackend(graph)
+            out[MIXED] = lambda b: mixed.run(b, activations=False).logits
         if "bf16" in precisions and logit_error is not None:
-            temperature = classifier.card.temperature
             rechecked = RecheckedBackend(
-                openvino_backend.OpenVinoBackend(graph, "bf16"),
+                mixed,
                 lambda: openvino_backend.OpenVinoBackend(graph, "fp32"),
-                temperature,
-                recheck_threshold(logit_error, temperature),
+                classifier.card.temperature,
+                logit_error,
             )
-            out["openvino bf16+fp32"] = lambda b: rechecked.run(b, activations=False).logits
-            out["openvino bf16+fp32"].backend = rechecked  # its share of rows run again
+            out[RECHECKED] = lambda b: rechecked.run(b, activations=False).logits
+            out[RECHECKED].backend = rechecked  # its share of rows run again
         if int8 is not None:
             ov8 = openvino_backend.OpenVinoBackend(int8, "int8")
             out["openvino int8"] = lambda b: ov8.run(b, activations=False).logits
     return out
+
+
+def throughput_variant(graph: Path) -> dict:
+    """Plain OpenVINO bf16 in throughput mode (timed only: the same numbers as latency
+    mode, tests/runtime/test_mixed.py), the baseline of the batch engine's row."""
+    if not (openvino_backend.installed() and openvino_backend.cpu_has_bf16()):
+        return {}
+    if os.environ.get("XRAYDESK_PRECISION") == "fp32":
+        return {}
+    ovt = openvino_backend.OpenVinoBackend(graph, "bf16", mode="throughput")
+    return {THROUGHPUT: lambda b: ovt.run(b, activations=False).logits}
 
 
 def throughput(fns: dict, x: np.ndarray, rounds: int, seconds: float) -> dict[str, dict]:
@@ -224,8 +244,8 @@ def measure_model(card_path: Path, args) -> dict:
         if hasattr(fn, "backend"):
             faith[name] = replace(faith[name], logit_error=logit_error)
             rechecked = fn.backend.rows_rechecked / max(1, fn.backend.rows_run)
-            print(f"{name}: {rechecked:.1%} of the test images run again at fp32 "
-                  f"(bf16 logit error on the validation split: {logit_error:.4f})")  # fmt: skip
+            print(f"{name}: {rechecked:.1%} of the test images run again at fp32 (logit-"
+                  f"difference error on the validation split: {logit_error:.4f})")  # fmt: skip
     print(f"\nfaithfulness against fp32 torch ({len(x)} images; bar: same top >= "
           f"{BAR.same_top:.1%}, mean <= {BAR.mean_abs}, max <= {BAR.max_abs})")  # fmt: skip
     print(f"| {'variant':22} | same top | mean abs | max abs | passed | pass s |")
@@ -235,6 +255,7 @@ def measure_model(card_path: Path, args) -> dict:
               f"{'yes' if f.passed else 'NO':6} | {seconds[name]:6.1f} |")  # fmt: skip
 
     chosen = select_backend(card, select_device("cpu"))
+    chosen_batch = batch_backend(chosen)  # what the batch engine runs (BatchModel)
     result = {"card": card, "images": len(x), "faith": faith, "chosen": chosen, "speed": {}}
     if args.rounds == 0:
         return result
@@ -248,6 +269,8 @@ def measure_model(card_path: Path, args) -> dict:
         # what the app runs: select_backend's backend with the shipped bound (a variant
         # above with the same name uses the bound measured in this run, which may differ)
         AS_BUILT: lambda b: chosen.run(b, activations=False).logits,
+        **throughput_variant(graph),
+        AS_BUILT_BATCH: lambda b: chosen_batch.run(b, activations=False).logits,
     }
     speed = throughput(fns_t, x, args.rounds, args.seconds)
     engine = next(n for n in speed if "(engine)" in n)
@@ -264,15 +287,20 @@ def measure_model(card_path: Path, args) -> dict:
         share = chosen.rows_rechecked / max(1, chosen.rows_run)
         print(f"as the app builds it (shipped bound): {share:.1%} of rows run again at fp32")
         result["as_built_rechecked"] = share
-    plain = speed.get("openvino bf16")
-    if plain:
-        print(f"as built: {speed[AS_BUILT]['batch32'] / plain['batch32']:.2f}x plain OpenVINO bf16")
+    plain, plain_t = speed.get("openvino bf16"), speed.get(THROUGHPUT)
+    if plain and plain_t:
+        built, batch = speed[AS_BUILT]["batch32"], speed[AS_BUILT_BATCH]["batch32"]
+        print(f"as built: {built / plain['batch32']:.2f}x plain OpenVINO bf16 (both latency "
+              f"mode); the batch engine's: {batch / plain_t['batch32']:.2f}x plain OpenVINO "
+              f"bf16 in the same mode ({BATCH_MODE}), {batch / plain['batch32']:.2f}x plain "
+              f"OpenVINO bf16 in latency mode")  # fmt: skip
     return {**result, "speed": speed, "engine": engine}
 
 
 def bf16_logit_error(card_path: Path, card: ModelCard, graph: Path, args) -> float | None:
-    """The largest |logit| difference between OpenVINO bf16 and fp32 torch on the model's
-    validation split (all of it, or --limit images): what ``recheck`` bounds its rows by."""
+    """The largest error of a logit difference (``recheck.difference_error``) of OpenVINO
+    bf16 with its stem at fp32 against fp32 torch on the model's validation split (all of
+    it, or --limit images): what ``recheck`` bounds its rows by."""
     if not (openvino_backend.installed() and openvino_backend.cpu_has_bf16()):
         return None
     if os.environ.get("XRAYDESK_PRECISION") == "fp32":
@@ -282,18 +310,19 @@ def bf16_logit_error(card_path: Path, card: ModelCard, graph: Path, args) -> flo
         paths = paths[: args.limit]
     x = preprocess_all(paths, args.data, card.preprocessing)
     reference = TorchBackend(load_network(card), FP32_CPU)
-    bf16 = openvino_backend.OpenVinoBackend(graph, "bf16")
+    mixed = MixedOpenVinoBackend(graph)
     worst = 0.0
     for b in batches(x):
-        diff = reference.run(b, activations=False).logits - bf16.run(b, activations=False).logits
-        worst = max(worst, float(np.abs(diff).max()))
-    print(f"OpenVINO bf16 on {len(x)} validation-split images: largest logit error {worst:.4f}")
+        exact = reference.run(b, activations=False).logits
+        worst = max(worst, difference_error(mixed.run(b, activations=False).logits, exact))
+    print(f"OpenVINO bf16, stem at fp32, on {len(x)} validation-split images: largest "
+          f"logit-difference error {worst:.4f}")  # fmt: skip
     return worst
 
 
 def chosen_variant(backend) -> str:
     if isinstance(backend, RecheckedBackend):
-        return "openvino bf16+fp32"
+        return RECHECKED
     if backend.runtime == "torch":
         return "torch bf16 (engine)" if backend.precision == "bf16" else "torch fp32"
     return f"{backend.runtime} {backend.precision}"
@@ -344,8 +373,9 @@ def main() -> int:
               f"{2.0 if wide_vectors() else 1.0:.0f}x, 3x)")  # fmt: skip
         target = 2.0 if wide_vectors() else 1.0  # issue 13: 2x with AVX-512/AMX, else >= 1x
         ok &= vs_naive >= 3.0 and vs_engine >= target
-    if args.write_verdicts:
-        write_verdicts({r["card"].weights_sha256: _verdict_entry(r) for r in results})
+    if args.write_verdicts:  # models not measured in this run keep their verdicts
+        measured = {r["card"].weights_sha256: _verdict_entry(r) for r in results}
+        write_verdicts({**shipped_entries(), **measured})
         print("verdicts written to xraydesk/runtime/verdicts.json")
     if args.json:
         args.json.write_text(json.dumps([_jsonable(r) for r in results], indent=2))

@@ -11,38 +11,81 @@ from xraydesk.runtime.backend import Backend, Outputs
 from xraydesk.runtime.recheck import (
     BUDGET,
     RecheckedBackend,
-    recheck_threshold,
+    difference_error,
+    probability_bound,
     uncertain_rows,
 )
 
 TEMPERATURE = 0.7588  # chest-3class's
 
 
-@pytest.mark.parametrize("logit_error", [0.01, 0.05, 0.2])
-def test_a_kept_row_moves_by_at_most_the_budget(logit_error):
-    """Whatever the rounding does to each logit within the error, the probabilities of a
-    row that is not run again move by at most the budget: worst cases included (every
-    logit moved by +-E in the directions that hurt most)."""
-    rng = np.random.default_rng(7)
-    logits = rng.normal(0, 3, size=(20000, 3)) * rng.uniform(0.1, 3, size=(20000, 1))
-    threshold = recheck_threshold(logit_error, TEMPERATURE)
-    kept = ~uncertain_rows(logits, TEMPERATURE, threshold)
+def _logits(n: int = 20000, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 3, size=(n, 3)) * rng.uniform(0.1, 3, size=(n, 1))
+
+
+def _worst_moves(logits: np.ndarray, error: float) -> np.ndarray:
+    """(N,) the largest probability change over the perturbations whose logit differences
+    stay within ``error``: every logit +-error/2 in every sign pattern (the corners, where
+    the worst case lies), and random ones inside."""
+    exact = softmax(logits, TEMPERATURE)
+    worst = np.zeros(len(logits))
+    for sign in np.array(np.meshgrid(*[[1, -1]] * logits.shape[1])).T.reshape(-1, logits.shape[1]):
+        moved = softmax(logits + sign * error / 2, TEMPERATURE)
+        worst = np.maximum(worst, np.abs(moved - exact).max(axis=1))
+    rng = np.random.default_rng(3)
+    moved = softmax(logits + rng.uniform(-0.5, 0.5, logits.shape) * error, TEMPERATURE)
+    return np.maximum(worst, np.abs(moved - exact).max(axis=1))
+
+
+@pytest.mark.parametrize("error", [0.05, 0.1, 0.3])
+def test_a_kept_row_moves_by_at_most_the_budget(error):
+    """Whatever the rounding does within the measured logit-difference error, the
+    probabilities of a row that is not run again move by at most the budget: worst cases
+    included. (Below D = 0.04 at this temperature no row can move by the budget at all.)"""
+    logits = _logits()
+    kept = ~uncertain_rows(logits, TEMPERATURE, error)
     assert 0 < kept.sum() < len(kept)  # some of each
-    exact = softmax(logits[kept], TEMPERATURE)
-    signs = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1], [1, -1, 1]])
-    worst = 0.0
-    for sign in signs:
-        for flip in (1, -1):
-            moved = softmax(logits[kept] + flip * sign * logit_error, TEMPERATURE)
-            worst = max(worst, float(np.abs(moved - exact).max()))
-    moved = softmax(logits[kept] + rng.uniform(-1, 1, size=exact.shape) * logit_error, TEMPERATURE)
-    worst = max(worst, float(np.abs(moved - exact).max()))
-    assert worst <= BUDGET
+    assert _worst_moves(logits[kept], error).max() <= BUDGET
+
+
+@pytest.mark.parametrize("error", [0.01, 0.05, 0.2])
+def test_the_bound_holds_for_every_row_and_is_attained(error):
+    """``probability_bound`` is never exceeded, and it is the worst case itself (not a
+    loose over-estimate): the corner perturbations reach it to rounding."""
+    logits = _logits(3000)
+    bound, worst = probability_bound(logits, TEMPERATURE, error), _worst_moves(logits, error)
+    assert np.all(worst <= bound + 1e-12)
+    np.testing.assert_allclose(worst, bound, rtol=1e-6, atol=1e-12)
+
+
+def test_the_bound_is_never_looser_than_the_one_it_replaced():
+    """The old rule ran a row again when ``min(p, 1 - p) > budget / (exp(2 E / T) - 1)``
+    (E: the largest single-logit error). Any single-logit error E gives difference errors
+    of at most 2 E, and with D = 2 E the new rule runs a subset of those rows again."""
+    logits = _logits()
+    p = softmax(logits, TEMPERATURE)
+    for e in (0.005, 0.0414, 0.1):
+        old = np.minimum(p, 1 - p).max(axis=1) > BUDGET / np.expm1(2 * e / TEMPERATURE)
+        new = uncertain_rows(logits, TEMPERATURE, 2 * e)
+        assert not np.any(new & ~old)
+        assert new.sum() < old.sum() or old.sum() == 0  # strictly fewer where any
+
+
+def test_difference_error_ignores_what_softmax_ignores():
+    """A shift common to a row's logits changes no probability: it is no error; a shift
+    of one logit against the others is."""
+    exact = _logits(50)
+    assert difference_error(exact + 3.0, exact) == pytest.approx(0.0, abs=1e-12)
+    moved = exact.copy()
+    moved[7, 1] += 0.02
+    moved[9] += [0.01, -0.01, 0.0]
+    assert difference_error(moved, exact) == pytest.approx(0.02)
 
 
 def test_no_measured_error_runs_nothing_again():
     logits = np.array([[0.0, 0.0, 0.0]])
-    assert not uncertain_rows(logits, 1.0, recheck_threshold(0.0, 1.0)).any()
+    assert not uncertain_rows(logits, 1.0, 0.0).any()
 
 
 class Fixed(Backend):
@@ -73,7 +116,7 @@ def test_only_the_uncertain_rows_are_run_again_and_the_rest_kept():
         built.append(Fixed("fp32", 1.001))
         return built[-1]
 
-    backend = RecheckedBackend(fast, make_exact, 1.0, recheck_threshold(0.05, 1.0))
+    backend = RecheckedBackend(fast, make_exact, 1.0, 0.05)
     sure = np.full((2, 1, 4, 4), 1.0, np.float32)  # logits (10, -10, 0): certain
     assert backend.run(sure).logits.shape == (2, 3) and not built  # fp32 never built
     unsure = np.full((1, 1, 4, 4), 0.02, np.float32)  # logits (0.2, -0.2, 0): uncertain

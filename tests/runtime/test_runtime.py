@@ -126,7 +126,7 @@ def test_shipped_verdicts_are_those_of_the_bundled_weights(name):
     a verdict is keyed by the weights' sha256, so an old one would silently stop counting
     and the model would fall back to torch."""
     card = bundled(name)
-    measured = ("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "bf16+fp32"), (
+    measured = ("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "bf16-fp32stem+fp32"), (
         "onnxruntime", "fp32")  # fmt: skip
     for runtime, precision in measured:
         verdict = shipped_verdict(card.weights_sha256, runtime, precision)
@@ -385,9 +385,10 @@ def _pretend_verdicts(monkeypatch: pytest.MonkeyPatch, passed: dict[str, bool]) 
     monkeypatch.setattr(select, "shipped_verdict", verdict)
 
 
-EXPORTED = [Candidate("openvino", "bf16"), Candidate("openvino", "bf16", recheck=True),
+RECHECKED = "openvino/bf16-fp32stem+fp32"  # bf16, fp32 head, uncertain rows again at fp32
+EXPORTED = [Candidate("openvino", "bf16"), Candidate("openvino", "bf16", True, mixed=True),
             Candidate("openvino", "fp32"), Candidate("onnxruntime", "fp32")]  # fmt: skip
-ALL_FAITHFUL = {"openvino/bf16": True, "torch/bf16": True, "openvino/bf16+fp32": True,
+ALL_FAITHFUL = {"openvino/bf16": True, "torch/bf16": True, RECHECKED: True,
                 "openvino/fp32": True, "onnxruntime/fp32": True}  # fmt: skip
 
 
@@ -395,12 +396,15 @@ ALL_FAITHFUL = {"openvino/bf16": True, "torch/bf16": True, "openvino/bf16+fp32":
     ("passed", "expected"),
     [
         (ALL_FAITHFUL,  # pediatric-pneumonia's verdicts on this CPU: every bf16 faithful
-         ["openvino/bf16", "torch/bf16", "openvino/bf16+fp32", "openvino/fp32",
+         ["openvino/bf16", "torch/bf16", RECHECKED, "openvino/fp32",
           "onnxruntime/fp32", "torch/bf16"]),
         ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False},  # chest-3class's
-         ["openvino/bf16+fp32", "openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
+         [RECHECKED, "openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
         ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False,
-          "openvino/bf16+fp32": False}, ["openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
+          RECHECKED: False}, ["openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
+        # the old bound's verdict ("bf16+fp32") passing does not make the new path chosen
+        ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False, RECHECKED: False,
+          "openvino/bf16+fp32": True}, ["openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
         ({}, ["torch/bf16"]),  # a model never measured (the user's own): torch, as before
     ],
 )  # fmt: skip

@@ -45,8 +45,9 @@ class Faithfulness:
     same_top: float
     mean_abs: float
     max_abs: float
-    # bf16 rechecked at fp32 (``recheck``): the largest logit difference from fp32 torch on
-    # the validation split, from which the rows to run again are decided
+    # bf16 rechecked at fp32 (``recheck``): the largest error of a logit difference
+    # (``recheck.difference_error``) against fp32 torch on the validation split, from
+    # which the rows to run again are decided
     logit_error: float | None = None
 
     @property
@@ -100,6 +101,12 @@ def _shipped() -> dict[str, Any]:
     if data.get("format") != VERDICTS_FORMAT:
         return {}
     return data.get("models", {})
+
+
+def shipped_entries() -> dict[str, Any]:
+    """Every model's entry in the shipped verdicts, by weights sha256 (the benchmark keeps
+    those of the models it did not measure when it writes the file)."""
+    return dict(_shipped())
 
 
 def shipped_verdict(weights_sha256: str, runtime: str, precision: str) -> Faithfulness | None:

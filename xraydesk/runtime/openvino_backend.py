@@ -7,6 +7,11 @@ calling thread, so the viewer and a batch run share the compiled model without w
 for each other. (A request kept per thread in thread-local storage outlived its thread's
 Python state: the viewer segfaulted on closing after its worker had used it.)
 
+Two modes (``MODES``): "latency", one stream using every core, for the viewer's single
+image; "throughput", several streams (2 of 1 thread each on 2 cores), with a batch split
+between them, one request per part, in threads (``run_split``), for the batch engine
+(``batch_mode``). Both give the same numbers (tests/runtime/test_mixed.py).
+
 OpenVINO is only ever imported through ``import_openvino``: ``import openvino`` imports its
 model converter, whose ``openvino_telemetry`` writes ``$HOME/intel/openvino_ga_cid`` and
 ``$HOME/intel/stats`` and sends an "import" event to Google Analytics. XRayDesk promises
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,6 +38,9 @@ from xraydesk.runtime.names import OUTPUT_NAMES
 
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers, f32 around
+# LATENCY: one stream using every core (the viewer, one image); THROUGHPUT: several streams,
+# a batch split between them (``ThroughputRuns``), for batch work where it measured faster
+MODES = ("latency", "throughput")
 
 
 # OpenVINO's telemetry package: blocked before OpenVINO is imported (see the docstring).
@@ -75,33 +85,26 @@ def cpu_has_bf16() -> bool:
 class OpenVinoBackend(Backend):
     runtime = "openvino"
 
-    def __init__(self, graph: Path, precision: Precision = "fp32", threads: int = 0) -> None:
+    def __init__(
+        self, graph: Path, precision: Precision = "fp32", threads: int = 0, mode: str = "latency"
+    ) -> None:
         if precision not in PRECISIONS:
             raise RuntimeUnavailable(f"OpenVINO has no {precision} precision")
-        try:
-            ov_core = core()
-        except ImportError as exc:
-            raise RuntimeUnavailable("OpenVINO is not installed") from exc
-        except Exception as exc:  # its CPU plugin did not load
-            raise RuntimeUnavailable(f"OpenVINO cannot start ({exc})") from exc
-        config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": _HINT[precision],
-            "PERFORMANCE_HINT": "LATENCY",  # one stream using every core: batch 1 and 32 alike
-        }
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
-        try:
-            self.compiled = ov_core.compile_model(str(graph), "CPU", config)
-        except Exception as exc:  # OpenVINO raises RuntimeError for most failures
-            raise RuntimeUnavailable(f"{graph}: OpenVINO cannot compile it ({exc})") from exc
+        self.compiled = compile_graph(str(graph), precision, mode, threads, graph)
         ports = {port.get_any_name(): port for port in self.compiled.outputs}
         self._ports = [ports[name] for name in OUTPUT_NAMES]
         self.precision = precision
         self.graph = graph
+        self.threads = threads
+        self.mode = mode
+        self.streams = streams(self.compiled)
 
     def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
+        return run_split(self._run_part, float32_array(batch), self.streams, activations)
+
+    def _run_part(self, batch: np.ndarray, activations: bool) -> Outputs:
         request = self.compiled.create_infer_request()
-        result = request.infer({0: float32_array(batch)})
+        result = request.infer({0: batch})
         # infer() returns views of the request's buffers, reused by its next call: copy.
         logits, features, stage = (result[port] for port in self._ports)
         return Outputs(
@@ -109,3 +112,63 @@ class OpenVinoBackend(Backend):
             np.array(features, dtype=np.float32),
             np.array(stage, dtype=np.float32) if activations else None,
         )
+
+
+def compile_config(precision: Precision, mode: str = "latency", threads: int = 0) -> dict:
+    """OpenVINO's compile settings: the precision always explicit (see the docstring), the
+    performance hint, and a thread count when the caller limits it (a Spark task)."""
+    if mode not in MODES:
+        raise RuntimeUnavailable(f"OpenVINO has no {mode!r} mode: choose one of {MODES}")
+    config: dict[str, Any] = {
+        "INFERENCE_PRECISION_HINT": _HINT[precision],
+        "PERFORMANCE_HINT": mode.upper(),
+    }
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
+def compile_graph(
+    model: Any, precision: Precision, mode: str, threads: int, graph: Path | str
+) -> Any:
+    """``model`` (a file name or an ``ov.Model``) compiled for the CPU; an error names
+    ``graph``."""
+    try:
+        ov_core = core()
+    except ImportError as exc:
+        raise RuntimeUnavailable("OpenVINO is not installed") from exc
+    except Exception as exc:  # its CPU plugin did not load
+        raise RuntimeUnavailable(f"OpenVINO cannot start ({exc})") from exc
+    config = compile_config(precision, mode, threads)
+    try:
+        return ov_core.compile_model(model, "CPU", config)
+    except Exception as exc:  # OpenVINO raises RuntimeError for most failures
+        raise RuntimeUnavailable(f"{graph}: OpenVINO cannot compile it ({exc})") from exc
+
+
+def streams(compiled: Any) -> int:
+    """How many requests the compiled model runs at once (1 in latency mode)."""
+    try:
+        return max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+    except Exception:
+        return 1
+
+
+def run_split(
+    run_part: Callable[[np.ndarray, bool], Outputs], batch: np.ndarray, parts: int, keep: bool
+) -> Outputs:
+    """``run_part`` on ``parts`` slices of the batch at once (one request each, in threads:
+    ``infer`` releases the GIL), joined in order; the whole batch at once when ``parts``
+    is 1 or the batch has one row."""
+    parts = min(parts, len(batch))
+    if parts <= 1:
+        return run_part(batch, keep)
+    slices = np.array_split(batch, parts)
+    with ThreadPoolExecutor(parts) as pool:
+        outs = list(pool.map(lambda part: run_part(part, keep), slices))
+    maps = [o.activations for o in outs]
+    return Outputs(
+        np.concatenate([o.logits for o in outs]),
+        np.concatenate([o.features for o in outs]),
+        np.concatenate(maps) if keep and all(m is not None for m in maps) else None,
+    )

@@ -6,7 +6,10 @@ weights (``faithful``: the verdicts shipped in ``verdicts.json``), in this order
 
 1. OpenVINO bf16, on CPUs with native bf16 (AVX-512 BF16 or AMX);
 2. torch bf16 (the batch engine's folded bf16 network, the viewer's autocast);
-3. OpenVINO bf16 with its uncertain rows run again at fp32 (``recheck``);
+3. OpenVINO bf16 with its stem at fp32 (``mixed``) and the rows whose
+   probabilities its rounding could move past half the bar run again at fp32
+   (``recheck``: a worst-case bound from the logit-difference error measured on the
+   validation split);
 4. OpenVINO fp32, then ONNX Runtime fp32 (the exported graph equals torch's fp32 to about
    1e-6; faster than torch's fp32 for one image and in batches);
 5. torch at fp32 where its bf16 was measured unfaithful, else at the device's precision.
@@ -17,7 +20,12 @@ measured unfaithful for the model.
 Why this order: reduced precision is faster than fp32 on a CPU that has it natively, but
 is used only where its verdict says it stays within the bar for the model's weights; a
 recheck costs a second pass over the uncertain rows, so the plain bf16 runtimes come
-first; the exported fp32 graphs beat torch's fp32 and are the same numbers. Each step only
+first; the exported fp32 graphs beat torch's fp32 and are the same numbers. Measured on
+chest-3class, whose plain bf16 misses the bar (max 0.0204 against 0.02), on an Intel
+Xeon (family 6 model 207, AMX, 2 cores, loaded): bf16 with the fp32 stem and the recheck
+runs a few percent of the rows again and keeps about 0.9 of plain OpenVINO bf16's
+images/s at batch 32, where the bound it replaced ran 35 % again (0.25-0.57x);
+tests/benchmarks/bench_bf16_sources.py and bench_runtime.py print the figures. Each step only
 where it is installed (``runtime.registry``) and the CPU runs it natively. A model
 without any verdict (your own) runs in torch as the device says, as before the exported
 runtimes. Which step each bundled model ends on, and the measured speeds and errors
@@ -51,7 +59,7 @@ from xraydesk.runtime import openvino_backend
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import exported_graph, graph_path
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
-from xraydesk.runtime.recheck import RecheckedBackend, recheck_threshold
+from xraydesk.runtime.recheck import RecheckedBackend
 from xraydesk.runtime.registry import (
     AUTO,
     REGISTRY,
@@ -72,11 +80,14 @@ class Candidate:
     runtime: str
     precision: Precision
     recheck: bool = False  # uncertain rows run again at fp32 (``recheck``)
+    mixed: bool = False  # the stem (first convolution, max pool) at fp32 (``mixed``)
 
     @property
     def measured_as(self) -> str:
-        """The precision's name in the verdicts: "bf16", or "bf16+fp32" when rechecked."""
-        return f"{self.precision}+fp32" if self.recheck else self.precision
+        """The precision's name in the verdicts: "bf16"; "bf16-fp32stem" with the stem at
+        fp32 (``mixed``); "+fp32" appended when uncertain rows run again at fp32."""
+        name = f"{self.precision}-fp32stem" if self.mixed else self.precision
+        return f"{name}+fp32" if self.recheck else name
 
 
 def runtime_preference(preference: str | None = None) -> str:
@@ -102,7 +113,7 @@ def cpu_candidates(runtime: str = "auto", precision: str | None = None) -> list[
     if "openvino" in found and runtime in ("auto", "openvino"):
         if reduced_precision_allowed(precision) and openvino_backend.cpu_has_bf16():
             out.append(Candidate("openvino", "bf16"))
-            out.append(Candidate("openvino", "bf16", recheck=True))
+            out.append(Candidate("openvino", "bf16", recheck=True, mixed=True))
         out.append(Candidate("openvino", "fp32"))
     if "onnxruntime" in found and runtime in ("auto", "onnxruntime"):
         out.append(Candidate("onnxruntime", "fp32"))
@@ -110,9 +121,14 @@ def cpu_candidates(runtime: str = "auto", precision: str | None = None) -> list[
 
 
 def build_backend(
-    candidate: Candidate, card: ModelCard, network: nn.Module | None = None, threads: int = 0
+    candidate: Candidate,
+    card: ModelCard,
+    network: nn.Module | None = None,
+    threads: int = 0,
+    mode: str = "latency",
 ) -> Backend:
     """The exported backend of the card's weights, exporting the graph at first use.
+    ``mode``: OpenVINO's "latency" (one image, the viewer) or "throughput" (batches).
 
     Every new graph is checked once on the probes (``runtime.probes``): against the fp32
     outputs saved in the card, with no torch; for a card made before those were saved,
@@ -127,15 +143,23 @@ def build_backend(
         fresh = graph.created or not marker.is_file()
         if fresh and _check_new_graph(cls(graph.path, "fp32", threads), card, network):
             marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
-        backend = cls(graph.path, candidate.precision, threads)
+        options = {"mode": mode} if candidate.runtime == "openvino" else {}
+        if candidate.mixed:
+            from xraydesk.runtime.mixed import MixedOpenVinoBackend
+
+            backend: Backend = MixedOpenVinoBackend(graph.path, threads=threads, mode=mode)
+        else:
+            backend = cls(graph.path, candidate.precision, threads, **options)
         if not candidate.recheck:
             return backend
         verdict = candidate_verdict(card, candidate)
         if verdict is None or verdict.logit_error is None:
             raise RuntimeUnavailable(f"{card.label}: no measured bf16 error to recheck against")
-        threshold = recheck_threshold(verdict.logit_error, card.temperature)
         return RecheckedBackend(
-            backend, lambda: cls(graph.path, "fp32", threads), card.temperature, threshold
+            backend,
+            lambda: cls(graph.path, "fp32", threads, **options),
+            card.temperature,
+            verdict.logit_error,
         )
     except RuntimeUnavailable:
         graph.path.unlink(missing_ok=True)  # never reused: the next start exports again
@@ -167,6 +191,7 @@ def select_backend(
     network: nn.Module | None = None,
     threads: int = 0,
     precision: str | None = None,
+    mode: str = "latency",
 ) -> Backend:
     """The backend the classifier runs on (see the module's docstring for the rule).
 
@@ -175,6 +200,8 @@ def select_backend(
     ``threads``: an exported runtime's thread count (0: every core; a Spark task gets
     its share); torch's is the process's own setting. ``precision``: "fp32" keeps the
     exported runtimes at fp32 (None: ``XRAYDESK_PRECISION``); torch's is ``device``'s.
+    ``mode``: OpenVINO's performance hint, "latency" (the viewer) or "throughput" (the
+    batch engine, see ``openvino_backend``); the choice of runtime does not depend on it.
     """
     choice = runtime_preference(preference)
     if choice == "torch" or (choice == "auto" and device.type != "cpu"):
@@ -196,7 +223,7 @@ def select_backend(
                 runtime_spec(choice).unavailable_reason() or f"runtime {choice} cannot run here"
             )
         passed = [c for c in candidates if _passed(card, c)]
-        return build_backend((passed or candidates[-1:])[0], card, network, threads)
+        return build_backend((passed or candidates[-1:])[0], card, network, threads, mode)
     order = auto_order(card, device, candidates)
     if not order:
         raise RuntimeUnavailable(
@@ -207,7 +234,7 @@ def select_backend(
             run_on = device if candidate.precision == device.precision else device.at_fp32()
             return _torch_backend(card, run_on, network)
         try:
-            return build_backend(candidate, card, network, threads)
+            return build_backend(candidate, card, network, threads, mode)
         except RuntimeUnavailable as exc:
             if candidate is order[-1]:
                 raise
