@@ -68,6 +68,15 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     min_per_class: int = MIN_PER_CLASS
     checkpoint_minutes: float = 5.0  # also save mid-epoch this often (long epochs)
+    # Full mode, off by default (trainer/ema.py, trainer/mix.py): an EMA of the weights,
+    # validated, selected and shipped instead of the live ones, from ``ema_start`` (share
+    # of the run's steps) on; mixup / CutMix with soft targets on a share ``mix_p`` of the
+    # batches (Beta(alpha, alpha) mixing weight; 0 turns each off).
+    ema_decay: float = 0.0
+    ema_start: float = 0.0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    mix_p: float = 1.0
     version: str = "1.0"
     description: str = ""
     # Ages the new model is for, "1-5" or "1-5,18-" (years); None: the base model's
@@ -98,6 +107,14 @@ class TrainConfig:
             problems.append("resize must be 'stretch' or 'letterbox'")
         if not 0 <= self.label_smoothing < 1:
             problems.append("label smoothing must be in [0, 1)")
+        if not (self.ema_decay == 0 or 0 < self.ema_decay < 1) or not 0 <= self.ema_start < 1:
+            problems.append("EMA decay must be 0 (off) or in (0, 1), its start in [0, 1)")
+        if min(self.mixup_alpha, self.cutmix_alpha) < 0 or not 0 < self.mix_p <= 1:
+            problems.append("mixup/CutMix alphas must be >= 0 and their share in (0, 1]")
+        if self.mode == TrainingMode.QUICK and (
+            self.ema_decay or self.mixup_alpha or self.cutmix_alpha
+        ):
+            problems.append("EMA, mixup and CutMix train every layer: they need full mode")
         if self.population_age is not None:
             try:
                 Population.parse_ages(self.population_age)

@@ -9,9 +9,12 @@ Determinism: the epoch's order comes from (seed, epoch) and each image's augment
 from (seed, epoch, position in the epoch). A resumed run therefore sees exactly the
 batches the killed run would have seen, from the first step it had not saved.
 
-Checkpoints: ``last.pt`` (model, optimiser, position, history) at the end of every
-epoch, every ``checkpoint_minutes`` within long epochs, and on cancel; ``best.pt``
-(model only) whenever the validation loss improves. The final model is the best epoch.
+Checkpoints: ``last.pt`` (model, optimiser, position, history, the weight average) at
+the end of every epoch, every ``checkpoint_minutes`` within long epochs, and on cancel;
+``best.pt`` (model only) whenever the validation loss improves. The final model is the
+best epoch. With ``ema_decay`` the model validated, kept in ``best.pt`` and shipped is the
+EMA of the weights (trainer/ema.py); ``mixup_alpha``/``cutmix_alpha`` mix each training
+batch with soft targets (trainer/mix.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,10 +34,17 @@ from xraydesk.progress import Rate
 from xraydesk.trainer.batches import batch_iterator
 from xraydesk.trainer.checkpoint import BEST, LAST
 from xraydesk.trainer.config import RunContext, Trained
+from xraydesk.trainer.ema import weight_average
 from xraydesk.trainer.epoch_record import EpochRecord
 from xraydesk.trainer.forward import run_module
 from xraydesk.trainer.metrics import negative_log_likelihood, softmax
+from xraydesk.trainer.mix import batch_mix
 from xraydesk.trainer.progress import TrainingError, TrainingStage
+from xraydesk.trainer.sampling import (  # noqa: F401 (tests import epoch_order here)
+    class_weights,
+    epoch_order,
+    group_balanced_probabilities,
+)
 
 GRAD_CLIP = 5.0
 EVAL_SPEEDUP = 3.0  # forward-only vs training images/s, until measured
@@ -55,64 +66,6 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 
 def _cos_between(start: float, end: float, t: float) -> float:
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * t))
-
-
-def epoch_order(
-    train_idx: list[int],
-    labels: np.ndarray,
-    epoch: int,
-    seed: int,
-    imbalance: str,
-    sources: np.ndarray | None = None,
-) -> list[int]:
-    """The epoch's sample order: a seeded shuffle, or a balanced draw with replacement.
-
-    ``sampling`` balances classes. ``groups`` also balances the pools within each class,
-    tempered by a square root (pool share of a class proportional to sqrt of its size):
-    when one pool holds nearly all of a class (all the children's pneumonia, say), a plain
-    class balance lets the model learn "this hospital" for "this disease"; drawing the
-    small pools more often takes part of that shortcut away without repeating a few
-    hundred images until they are memorised. ``pools`` balances the pools within each
-    class fully (adult pneumonia from ozturk-nih weighs as much as the children's), at the
-    price of repeating small pools more often.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    idx = np.asarray(train_idx)
-    if imbalance == "sampling":
-        counts = np.bincount(labels[idx])
-        p = 1.0 / counts[labels[idx]]
-        return idx[rng.choice(len(idx), size=len(idx), p=p / p.sum())].tolist()
-    if imbalance in ("groups", "pools"):
-        if sources is None:
-            raise ValueError("balancing pools needs the pool of every sample")
-        power = 0.5 if imbalance == "groups" else 0.0
-        p = group_balanced_probabilities(labels[idx], sources[idx], power)
-        return idx[rng.choice(len(idx), size=len(idx), p=p)].tolist()
-    return idx[rng.permutation(len(idx))].tolist()
-
-
-def group_balanced_probabilities(
-    labels: np.ndarray, sources: np.ndarray, power: float = 0.5
-) -> np.ndarray:
-    """Per-sample draw probabilities: classes equal, pools within a class by size**power
-    (0.5: square-root tempered; 0: every pool of a class equal)."""
-    p = np.zeros(len(labels), dtype=np.float64)
-    classes = np.unique(labels)
-    for c in classes:
-        in_class = labels == c
-        pools, counts = np.unique(sources[in_class], return_counts=True)
-        weights = counts.astype(np.float64) ** power
-        shares = weights / weights.sum()
-        for pool, count, share in zip(pools, counts, shares, strict=True):
-            p[in_class & (sources == pool)] = share / count / len(classes)
-    return p / p.sum()
-
-
-def class_weights(train_labels: np.ndarray, n_classes: int) -> torch.Tensor:
-    """n / (K * n_c): each class contributes equally to the loss."""
-    counts = np.bincount(train_labels, minlength=n_classes).astype(np.float64)
-    weights = np.where(counts > 0, len(train_labels) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return torch.as_tensor(weights, dtype=torch.float32)
 
 
 def param_groups(network: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -210,6 +163,8 @@ class _FullRun:
             label_smoothing=cfg.label_smoothing,
         )
         self.scaler = torch.amp.GradScaler(dev.type) if dev.precision == "fp16" else None
+        self.ema = weight_average(self.net, cfg.ema_decay, cfg.ema_start, self.plan.total_steps)
+        self.mix = batch_mix(cfg.mixup_alpha, cfg.cutmix_alpha, cfg.mix_p, n_classes, cfg.seed)
         self.start_epoch, self.start_step = 0, 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
@@ -230,6 +185,8 @@ class _FullRun:
         self.start_epoch, self.start_step = int(state["epoch"]), int(state["step"])
         self.history, self.best = list(state["history"]), state["best"]
         self.running = tuple(state["running"])  # type: ignore[assignment]
+        if self.ema is not None:  # a checkpoint without one: the average starts afresh
+            self.ema.load_state_dict(state.get("ema") or self.ema.state_dict())
         self.reporter.emit(
             TrainingStage.TRAINING,
             message=f"Resuming at epoch {self.start_epoch + 1}, step {self.start_step + 1}",
@@ -249,8 +206,14 @@ class _FullRun:
                 "history": self.history,
                 "best": self.best,
                 "running": list(run_stats),
+                "ema": None if self.ema is None else self.ema.state_dict(),
             },
         )
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """What is validated and kept: the weight average once it has begun, else the net."""
+        return self.net if self.ema is None else self.ema.evaluated(self.net)
 
     # -- one epoch --------------------------------------------------------------------------
     def epoch(self, epoch: int) -> None:
@@ -292,9 +255,19 @@ class _FullRun:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             if b.indices:
+                mix = self.mix and partial(self.mix.apply, epoch=epoch, step=pos.step)
                 loss, hits = _step(
-                    self.net, b, self.labels, self.criterion, self.optimizer, self.scaler, self.dev
+                    self.net,
+                    b,
+                    self.labels,
+                    self.criterion,
+                    self.optimizer,
+                    self.scaler,
+                    self.dev,
+                    mix,
                 )
+                if self.ema is not None:
+                    self.ema.update(self.net, global_step)
                 pos.loss_sum += loss * len(b.indices)
                 pos.correct += hits
                 pos.seen += len(b.indices)
@@ -341,7 +314,7 @@ class _FullRun:
         plan, ctx = self.plan, self.ctx
         started = time.perf_counter()
         val_logits, ok = run_module(
-            self.net, ctx.samples, plan.val_idx, ctx.prep, self.dev, plan.batch, self.reporter
+            self.evaluated, ctx.samples, plan.val_idx, ctx.prep, self.dev, plan.batch, self.reporter
         )
         self.eval_rate = len(plan.val_idx) / max(time.perf_counter() - started, 1e-6)
         return val_logits, ok
@@ -377,7 +350,7 @@ class _FullRun:
                 "val_loss": record.val_loss,
                 "val_acc": record.val_acc,
             }
-            self.ctx.run.save(BEST, {"model": self.net.state_dict(), "epoch": epoch + 1})
+            self.ctx.run.save(BEST, {"model": self.evaluated.state_dict(), "epoch": epoch + 1})
         self.save_last(epoch + 1, 0, (0.0, 0, 0))
         self.last_save = time.monotonic()
 
@@ -432,17 +405,22 @@ class _FullRun:
                 "steps_per_epoch": plan.steps,
                 "warmup_steps": plan.warmup,
                 "class_weights": None if self.weights is None else self.weights.tolist(),
+                "weight_average": None if self.ema is None else self.ema.details(),
+                "mix": None if self.mix is None else self.mix.details(),
             },
             failed=self.failed,
         )
 
 
-def _step(net, batch, labels, criterion, optimizer, scaler, dev) -> tuple[float, int]:
+def _step(net, batch, labels, criterion, optimizer, scaler, dev, mix=None) -> tuple[float, int]:
+    """One optimiser step; ``mix(x, y)`` gives mixed inputs and soft targets (the hits
+    still count each image's own label)."""
     x = batch.inputs.to(dev.device, non_blocking=True).contiguous(memory_format=dev.memory_format)
     y = torch.as_tensor(labels[batch.indices], device=dev.device)
+    x, target = mix(x, y) if mix else (x, y)
     with dev.autocast():
         logits = net(x)
-    loss = criterion(logits.float(), y)
+    loss = criterion(logits.float(), target)
     if not torch.isfinite(loss):
         raise TrainingError(
             "Training diverged (the loss is not a finite number); lower the learning rate. "
