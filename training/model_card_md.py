@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from xraydesk.model.card import ModelCard
+from xraydesk.trainer.card_figures import run_options
 
 POOL_INFO = {
     "kermany-pediatric": (
@@ -268,7 +269,9 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
         out.append(
             f"| {t['label']} | {_pct(t['value'])} | >= {t['at_least']} | {verdict}{margin} |"
         )
-    tried = recipe.get("tried", [])
+    tried = recipe.get("tried", []) + [
+        f"This model's run: {line}" for line in run_options(training.get("settings", {}))
+    ]
     if tried:
         out += ["", "### What was tried", "", *[f"- {line}" for line in tried]]
     per_pool = test.get("per_source", {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from xraydesk.trainer.card_figures import class_figures, percent, pool_figures
+from xraydesk.trainer.card_figures import class_figures, percent, pool_figures, run_options
 
 TEST = {
     "n": 10,
@@ -38,3 +38,15 @@ def test_pools_largest_first():
         ("small-pool", 3, 0.5),
     ]
     assert pool_figures({}) == [] and class_figures({}) == []
+
+
+def test_the_run_options_a_card_records():
+    settings = {"ema_decay": 0.998, "ema_start": 0.5, "mixup_alpha": 0.0, "cutmix_alpha": 0.0}
+    (line,) = run_options(settings)
+    assert line.startswith("Weight averaging: EMA of the weights (decay 0.998) from 50%")
+    assert run_options({}) == []  # a card from before the options: nothing to say
+    both = run_options({"mixup_alpha": 0.2, "cutmix_alpha": 1.0, "mix_p": 0.5})
+    assert both == [
+        "Batch mixing: mixup (alpha 0.2) or CutMix (alpha 1) on 50% of the training batches, "
+        "with soft targets."
+    ]

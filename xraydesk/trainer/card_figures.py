@@ -65,6 +65,33 @@ def pool_figures(test: Mapping[str, Any]) -> list[PoolFigure]:
     return sorted(rows, key=lambda r: -r.n)
 
 
+def run_options(settings: Mapping[str, Any]) -> list[str]:
+    """The recipe candidates a run used beyond the plain recipe (weight averaging, mixup,
+    CutMix), one line each, from the card's ``training["settings"]``; [] when none, or
+    for cards written before the options existed."""
+    lines = []
+    decay = _num(settings.get("ema_decay")) or 0.0
+    if decay > 0:
+        start = _num(settings.get("ema_start")) or 0.0
+        lines.append(
+            f"Weight averaging: EMA of the weights (decay {decay:g}) from {start:.0%} of the "
+            "run's steps on, batch-norm statistics averaged with them; the averaged weights "
+            "were validated, chosen and shipped."
+        )
+    mixes = [
+        f"{name} (alpha {alpha:g})"
+        for name, key in (("mixup", "mixup_alpha"), ("CutMix", "cutmix_alpha"))
+        if (alpha := _num(settings.get(key)) or 0.0) > 0
+    ]
+    if mixes:
+        share = _num(settings.get("mix_p"))
+        lines.append(
+            f"Batch mixing: {' or '.join(mixes)} on {1.0 if share is None else share:.0%} of "
+            "the training batches, with soft targets."
+        )
+    return lines
+
+
 def _num(value: Any) -> float | None:
     try:
         return None if value is None else float(value)
