@@ -61,17 +61,18 @@ def test_constant_decay_equals_the_closed_form():
     assert net.w.item() == LIVE[-1]  # the live network is left alone
 
 
-def test_warm_up_uses_the_smaller_decay_early_on():
-    net, d = Toy(), 0.99
-    average = WeightAverage(net, d)
-    run_toy(average, net)
-    decays = [0.0] + [min(d, (1 + k) / (10 + k)) for k in range(1, len(LIVE))]
-    assert decays[1] == pytest.approx(2 / 11)  # far below 0.99: the start does not linger
-    # avg_K = sum_k (1 - d_k) prod_(j>k) d_j p_k
-    expected = sum(
-        (1 - decays[k]) * float(np.prod(decays[k + 1 :])) * p for k, p in enumerate(LIVE)
-    )
-    assert average.module.w.item() == pytest.approx(expected, rel=1e-6)
+def test_warm_up_is_the_plain_mean_until_the_horizon_then_the_decay():
+    net = Toy()
+    long = WeightAverage(net, 0.99)  # horizon 100 steps: six are simply averaged
+    run_toy(long, net)
+    assert long.module.w.item() == pytest.approx(float(np.mean(LIVE)), rel=1e-6)
+    short = WeightAverage(Toy(), 0.75)  # horizon 4: the mean of the first four, then EMA
+    run_toy(short, net)
+    expected = float(np.mean(LIVE[:4]))
+    for p in LIVE[4:]:
+        expected = 0.75 * expected + 0.25 * p
+    assert short.decay_at(2) == pytest.approx(2 / 3) and short.decay_at(5) == 0.75
+    assert short.module.w.item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_nothing_is_averaged_before_the_start_step():

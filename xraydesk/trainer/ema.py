@@ -20,15 +20,18 @@ Batch norm: its running mean and variance are averaged with the same decay as th
 weights (integer buffers, the batch counter, are copied), as torchvision's reference
 EMA (``AveragedModel(use_buffers=True)``) and timm's ``ModelEmaV2`` do. Copying the
 live buffers would pair the averaged weights with statistics of other (the live)
-weights; recomputing them exactly (``torch.optim.swa_utils.update_bn``) costs a forward
-pass over the training images before every validation, about a third of an epoch on
-these CPUs, to stay consistent between epochs. Averaged buffers follow the trajectory
-the averaged weights come from, cost nothing, and every epoch is validated the way the
-shipped model will run.
+weights. Recomputing them exactly (``torch.optim.swa_utils.update_bn``) costs a forward
+pass over the training images before every validation, to stay consistent between
+epochs: a third of an epoch's time by the engine's estimate of forward-only speed.
+Averaged buffers follow the trajectory the averaged weights come from, cost nothing,
+and every epoch is validated the way the shipped model will run.
 
-Decay warm-up: the k-th update after the start uses ``min(decay, (1 + k) / (10 + k))``,
-so the first hundred-odd steps are close to a plain mean of the weights seen (SWA-like)
-and the start point does not weigh on the result for thousands of steps.
+Decay warm-up: the update after k others uses ``min(decay, k / (k + 1))``: the average is
+the plain mean of every weight since the start (as in SWA) until it spans
+``1 / (1 - decay)`` steps, and an EMA of that horizon after that. So "the last epochs"
+are averaged evenly in a short run (a held-out run of 5 epochs) and the start point does
+not linger in a long one. (timm's ``(1 + k) / (10 + k)`` would cap the horizon near k / 9
+steps, far below ``1 / (1 - decay)``, in runs as short as these.)
 """
 
 from __future__ import annotations
@@ -55,8 +58,10 @@ class WeightAverage:
         self.module = copy.deepcopy(network).eval().requires_grad_(False)
 
     def decay_at(self, k: int) -> float:
-        """The decay of the k-th update (k = 1 for the first after the copy at start)."""
-        return min(self.decay, (1 + k) / (10 + k)) if self.warmup else self.decay
+        """The decay of the update that follows k others (0 for the first: a copy)."""
+        if k == 0:
+            return 0.0
+        return min(self.decay, k / (k + 1)) if self.warmup else self.decay
 
     @torch.no_grad()
     def update(self, network: nn.Module, step: int) -> None:
@@ -64,7 +69,7 @@ class WeightAverage:
         if step < self.start_step:
             return
         live = network.state_dict()
-        weight = 1.0 - (self.decay_at(self.updates) if self.updates else 0.0)
+        weight = 1.0 - self.decay_at(self.updates)
         for name, avg in self.module.state_dict().items():
             value = live[name].detach()
             if avg.is_floating_point():
