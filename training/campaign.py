@@ -13,6 +13,12 @@ one) live in the campaign folder under the user cache, outside the repository, s
 restart of the machine or of the session loses at most minutes. A job that finished is
 recorded in ``state.json`` and never run again.
 
+A changed queue (``start --new-commit`` moves the campaign to HEAD, whose
+``campaign.json`` is then read): jobs are matched by id, so finished ones stay done, an
+interrupted one resumes from its checkpoints, new ones run in their place in the order.
+A recipe choice already made is made again when the queue now names candidates it did
+not weigh, as long as no job training with that choice has started (``stale_choice``).
+
 Why a pinned source tree: ``start`` runs the code of one commit, checked out as a git
 worktree in the campaign folder, so refactoring the repository cannot change or break a
 training half-way. The commit is recorded at the first start and kept for every resume;
@@ -158,6 +164,23 @@ def choose(job: Job, root: Path, jobs: dict[str, Job]) -> dict[str, Any]:
     data[job.recipe] = chosen
     path.write_text(json.dumps(data, indent=2) + "\n")
     return chosen
+
+
+def stale_choice(job: Job, root: Path, jobs: list[Job], state: State) -> bool:
+    """Whether a finished choice must be made again: the queue (moved to a new commit with
+    ``start --new-commit``) names candidates its table did not weigh, and no job that
+    trains with this recipe's choice has started yet. Once one has, the choice stands: a
+    resumed training must not change profile half-way, so later candidates' tables are
+    only kept for the card's "What was tried"."""
+    path = root / "chosen.json"
+    chosen = json.loads(path.read_text()).get(job.recipe) if path.is_file() else None
+    if chosen is None or set(job.candidates) <= {row["job"] for row in chosen["table"]}:
+        return False
+    return all(
+        state.data["jobs"].get(j.id, {}).get("status", "pending") == "pending"
+        for j in jobs
+        if j.profile == "@chosen" and j.recipe == job.recipe
+    )
 
 
 def resolve_profile(job: Job, root: Path) -> str | None:
@@ -309,6 +332,13 @@ def run_queue(root: Path, data: Path, source: Path, queue: Path, max_attempts: i
     )
     for number, job in enumerate(jobs, start=1):
         record = state.job(job.id)
+        if (
+            job.kind == "choose"
+            and record["status"] == "done"
+            and stale_choice(job, root, jobs, state)
+        ):
+            record["status"] = "pending"
+            append_log(root, f"[{job.id}] the queue names new candidates: choosing again")
         if record["status"] in ("done", "failed"):
             continue
         position = f"{number}/{len(jobs)}"

@@ -85,6 +85,40 @@ def test_choose_writes_the_best_candidate_and_training_uses_it(tmp_path: Path):
         campaign.resolve_profile(other, tmp_path)
 
 
+def test_a_moved_queue_with_new_candidates_chooses_again_until_training_starts(tmp_path: Path):
+    out = tmp_path / "out" / "a"
+    out.mkdir(parents=True)
+    (out / "r-held-out.json").write_text(json.dumps(table({"x": 0.9})))
+    jobs = {"a": campaign.Job(id="a", recipe="r", kind="held-out", profile="plain")}
+    campaign.choose(campaign.Job(id="pick", recipe="r", kind="choose", candidates=["a"]),
+                    tmp_path, jobs)  # fmt: skip
+    moved = campaign.Job(id="pick", recipe="r", kind="choose", candidates=["a", "ema"])
+    train = campaign.Job(id="t", recipe="r", profile="@chosen")
+    queue = [jobs["a"], moved, train]
+    state = campaign.State(tmp_path)
+    state.data["jobs"] = {"a": {"status": "done"}, "pick": {"status": "done"}}
+    assert campaign.stale_choice(moved, tmp_path, queue, state)  # "ema" was never weighed
+    same = campaign.Job(id="pick", recipe="r", kind="choose", candidates=["a"])
+    assert not campaign.stale_choice(same, tmp_path, queue, state)
+    state.data["jobs"]["t"] = {"status": "interrupted"}  # training with the choice began
+    assert not campaign.stale_choice(moved, tmp_path, queue, state)
+
+    # the runner, moved to a queue naming a finished new candidate, chooses again
+    ema = tmp_path / "out" / "ema"
+    ema.mkdir(parents=True)
+    (ema / "r-held-out.json").write_text(json.dumps(table({"x": 0.95})))
+    state.data["jobs"] = {k: {"status": "done", "attempts": 1} for k in ("a", "ema", "pick")}
+    state.save()
+    path = write_queue(tmp_path / "queue.json", [
+        {"id": "a", "recipe": "r", "kind": "held-out", "profile": "plain"},
+        {"id": "ema", "recipe": "r", "kind": "held-out", "profile": "plain-ema"},
+        {"id": "pick", "recipe": "r", "kind": "choose", "candidates": ["a", "ema"]},
+    ])  # fmt: skip
+    assert campaign.run_queue(tmp_path, tmp_path, tmp_path, path, 3) == 0
+    assert json.loads((tmp_path / "chosen.json").read_text())["r"]["profile"] == "plain-ema"
+    assert "choosing again" in (tmp_path / "campaign.log").read_text()
+
+
 def test_progress_lines_of_train_bundled_are_read(tmp_path: Path):
     job = campaign.Job(id="j", recipe="r")
     progress = campaign.Progress(tmp_path, job, "1/1")
