@@ -31,7 +31,13 @@ from xraydesk.imaging.limits import check_file
 from xraydesk.imaging.xray import ImageMetadata, XRay
 from xraydesk.trust.appearance import Appearance, AppearanceHeads
 from xraydesk.trust.codes import INVERTED, ROTATED, ResultWarning
-from xraydesk.trust.gate import InputGate, unit_thumbnail
+from xraydesk.trust.gate import (
+    GateResult,
+    InputGate,
+    image_statistics,
+    unit_thumbnail,
+    view_warnings,
+)
 from xraydesk.trust.orient import corrected, correction_text
 
 log = logging.getLogger(__name__)
@@ -110,8 +116,8 @@ class Preparer:
             return Prepared(path, sha256=sha, row=known)
         try:
             xray = load_xray(path)
-            xray, unit, warnings, corrections = self._gated(xray)
-            look = self.appearance.estimate(unit_thumbnail(unit)[None])[0]
+            xray, unit, thumb, warnings, corrections = self._gated(xray)
+            look = self.appearance.estimate(thumb)[0]
             tensor = self.classifier.preprocessing.from_unit(unit)
         except ImageLoadError as exc:
             row = self.error_row(path, exc.cause, time.perf_counter() - start, sha)
@@ -139,14 +145,15 @@ class Preparer:
         """The input gate on the rendered image; with ``auto_orient`` a confidently rotated
         or inverted image is corrected in memory and gated again. The corrections keep the
         rotated/inverted codes, saying the result is from the corrected image; they do not
-        withhold its class (the corrected image's own gate warnings do)."""
+        withhold its class (the corrected image's own gate warnings do). Also returns the
+        final image's thumbnail (1, 1, 64, 64), the appearance heads' input: made once."""
         unit = xray.render()
-        gate = self.gate.check_unit(xray, unit)
+        gate, thumb = self._check(xray, unit)
         if not (self.auto_orient and gate.correctable):
-            return xray, unit, list(gate.warnings), []
+            return xray, unit, thumb, list(gate.warnings), []
         fixed = corrected(xray, gate)
         unit = fixed.render()
-        again = self.gate.check_unit(fixed, unit)
+        again, thumb = self._check(fixed, unit)
         done = correction_text(gate)
         notes = [
             ResultWarning(w.code, f"{w.message}; corrected in memory ({done}) and classified "
@@ -154,7 +161,15 @@ class Preparer:
             for w in gate.warnings
             if w.code in (ROTATED, INVERTED)
         ]  # fmt: skip
-        return fixed, unit, [w for w in again.warnings if w.code not in (ROTATED, INVERTED)], notes
+        kept = [w for w in again.warnings if w.code not in (ROTATED, INVERTED)]
+        return fixed, unit, thumb, kept, notes
+
+    def _check(self, xray: XRay, unit: np.ndarray) -> tuple[GateResult, np.ndarray]:
+        """The gate's verdict on ``unit`` and the thumbnail it was made from (as
+        ``InputGate.check_unit``, keeping the thumbnail for the appearance heads)."""
+        thumb = unit_thumbnail(unit)[None]
+        gate = self.gate.decide(thumb, [image_statistics(unit)], [view_warnings(xray)])[0]
+        return gate, thumb
 
     def _known(self, path: Path, sha: str) -> ResultRow | None:
         """The row this model already made for this content, renamed to ``path``."""
