@@ -346,35 +346,29 @@ class ResultStore(SqliteStore):
 
     def iter_rows(self, run_id: int, chunk: int = 500) -> Iterator[ResultRow]:
         """A run's rows in their order, read in chunks (a run of any size, bounded memory)."""
-        info = self.run(run_id)
-        conn = self._connection()
-        last = -1
+        model = self.run(run_id).model
+        first = 0
         while True:
-            records = conn.execute(
-                "SELECT seq, path, raw_path, sha256, prediction, probabilities, error, seconds,"
-                " classified_at, reused, warnings, indeterminate FROM results"
-                " WHERE run_id = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (run_id, last, chunk),
-            ).fetchall()
-            if not records:
+            rows = self.rows_at(run_id, first, chunk, model)
+            if not rows:
                 return
-            for record in records:
-                seq, path, raw, sha, prediction, probs, error, seconds, at, reused, w, flag = record
-                last = seq
-                yield ResultRow(
-                    path=stored_path(path, raw),
-                    model=info.model,
-                    prediction=prediction,
-                    probabilities=json.loads(probs) if probs is not None else None,
-                    error=error,
-                    content_hash=sha,
-                    seconds=float(seconds or 0.0),
-                    classified_at=at,
-                    reused=bool(reused),
-                    warnings=warnings_from(w),
-                    indeterminate=stored_indeterminate(flag, prediction, error),
-                )
+            yield from rows
+            first += len(rows)
+
+    def rows_at(self, run_id: int, first: int, count: int, model: str) -> list[ResultRow]:
+        """Up to ``count`` rows of a run from position ``first`` (its ``seq``) on, in
+        order: what a table shows of a run of any size, read when it is shown."""
+        records = (
+            self._connection()
+            .execute(
+                "SELECT path, raw_path, sha256, prediction, probabilities, error, seconds,"
+                " classified_at, reused, warnings, indeterminate FROM results"
+                " WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (run_id, first, count),
+            )
+            .fetchall()
+        )
+        return [_stored_row(record, model) for record in records]
 
     def row_count(self, run_id: int) -> int:
         record = (
@@ -387,6 +381,23 @@ class ResultStore(SqliteStore):
     def integrity_ok(self) -> bool:
         record = self._connection().execute("PRAGMA integrity_check").fetchone()
         return record is not None and record[0] == "ok"
+
+
+def _stored_row(record: tuple, model: str) -> ResultRow:
+    path, raw, sha, prediction, probs, error, seconds, at, reused, warnings, flag = record
+    return ResultRow(
+        path=stored_path(path, raw),
+        model=model,
+        prediction=prediction,
+        probabilities=json.loads(probs) if probs is not None else None,
+        error=error,
+        content_hash=sha,
+        seconds=float(seconds or 0.0),
+        classified_at=at,
+        reused=bool(reused),
+        warnings=warnings_from(warnings),
+        indeterminate=stored_indeterminate(flag, prediction, error),
+    )
 
 
 _RUN_COLUMNS = (

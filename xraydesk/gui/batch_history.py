@@ -6,14 +6,16 @@ widgets and messages): a past run's rows come back from the database, not from a
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidgetItem
 
 from xraydesk.batch.database import ResultStore, RunInfo, default_db_path
-from xraydesk.batch.rows import ResultRow
+from xraydesk.batch.stored_rows import StoredRows
 from xraydesk.errors import XRayDeskError
+from xraydesk.gui.batch_results import row_outcome
 
 PAST_RUNS_SHOWN = 100
 
@@ -45,23 +47,25 @@ class PastRuns:
             self.open_run(int(item.data(Qt.ItemDataRole.UserRole)))
 
     def open_run(self, run_id: int) -> bool:
-        """Show a past run's rows (from the database) in the table."""
+        """Show a past run's rows in the table, read from the database as they are shown
+        (``StoredRows``: a run of any size costs the table a few MB)."""
         if self.is_running():
             return False
         try:
-            with ResultStore() as store:
-                info = store.run(run_id)
-                self.results_model.reset(info.classes)
-                chunk: list[ResultRow] = []
-                for row in store.iter_rows(run_id):
-                    chunk.append(row)
-                    if len(chunk) >= 1000:
-                        self.results_model.append_rows(chunk)
-                        chunk = []
-                self.results_model.append_rows(chunk)
+            store = ResultStore()
         except XRayDeskError as exc:
             self.show_message(str(exc))
             return False
+        try:
+            info = store.run(run_id)
+            rows = StoredRows(store, run_id)
+            counts = Counter(row_outcome(row) for row in rows)  # one pass, a chunk at a time
+        except XRayDeskError as exc:
+            store.close()
+            self.show_message(str(exc))
+            return False
+        self.results_model.reset(info.classes)
+        self.results_model.show_stored(rows, counts)  # the table closes the store
         self._fill_class_filter(info.classes)
         self._resize_columns()
         self._shown_run = run_id

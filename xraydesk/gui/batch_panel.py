@@ -11,6 +11,7 @@ any ``set_classifier_provider``) and connects ``open_image_requested`` to its vi
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QModelIndex, Qt, Signal, Slot
@@ -20,10 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from xraydesk.batch.database import ResultStore
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.rows import ResultRow, export_rows
 from xraydesk.batch.run import BatchOptions, RunSummary
 from xraydesk.batch.run_state import RunStatus
+from xraydesk.batch.stored_rows import StoredRows
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
@@ -40,6 +43,8 @@ from xraydesk.gui.batch_skipped import SkippedFilesDialog
 from xraydesk.gui.jobs import BatchJob, ClassifierProvider, JobThread
 from xraydesk.model.card import ModelCard
 from xraydesk.trust.codes import warning_label
+
+log = logging.getLogger(__name__)
 
 
 # ============================================================================ the panel
@@ -214,6 +219,23 @@ class BatchPanel(PastRuns, QWidget):
     @Slot(object)
     def _on_rows(self, rows: list[ResultRow]) -> None:
         self.results_model.append_rows(rows)
+        self._read_rows_from_store()
+
+    def _read_rows_from_store(self) -> None:
+        """Once the run is recorded, let the table read its rows from the database
+        rather than hold them (issue 28): the rows sent so far are committed there."""
+        runner = self._runner
+        run_id = getattr(runner.job, "run_id", None) if runner is not None else None
+        if run_id is None or self.results_model.stored:
+            return
+        assert runner is not None and isinstance(runner.job, BatchJob)
+        try:
+            store = ResultStore(runner.job.options.db_path)
+            rows = StoredRows(store, run_id, count=self.results_model.rowCount())
+        except XRayDeskError:  # the table keeps holding its rows: slower to grow, no worse
+            log.warning("the batch table keeps its rows in memory", exc_info=True)
+            return
+        self.results_model.show_stored(rows)
 
     @Slot(object)
     def _on_progress(self, progress: BatchProgress) -> None:
@@ -381,7 +403,7 @@ class BatchPanel(PastRuns, QWidget):
     def export(self, path: str | Path, fmt: str, which: str = "shown") -> int | None:
         """Write the rows shown (``which="shown"``: filters and sort applied) or every row
         (``"all"``) as CSV or JSON (an array); the count, or None on failure."""
-        rows = self.shown_rows() if which == "shown" else list(self.results_model.rows)
+        rows = self.shown_rows() if which == "shown" else self.results_model.rows
         try:
             count = export_rows(rows, self.results_model.class_ids, path, fmt)
         except XRayDeskError as exc:

@@ -66,6 +66,9 @@ class BatchJob(Job):
         # set in the worker before ``done``; None when the run never started
         self.summary: RunSummary | None = None
         self.skipped: list[tuple[Path, str]] = []  # files passed over, with the reason
+        # the run's id in the results database, set before its first rows are sent (the
+        # table then reads them from there rather than holding them)
+        self.run_id: int | None = None
 
     def work(self) -> RunSummary | None:
         classifier = self.provider()
@@ -89,6 +92,7 @@ class BatchJob(Job):
         sent, last = 0, time.monotonic()
         try:
             for row in batch.rows():
+                self.run_id = batch.run_id
                 buffer.append(row)
                 # send when a reported group is complete (the table keeps up with the
                 # progress bar) or, within a group, at most ten times a second
