@@ -270,7 +270,8 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
             f"| {t['label']} | {_pct(t['value'])} | >= {t['at_least']} | {verdict}{margin} |"
         )
     tried = recipe.get("tried", []) + [
-        f"This model's run: {line}" for line in run_options(training.get("settings", {}))
+        f"This model's run: {line}"
+        for line in run_options(training.get("settings", {}), training.get("details"))
     ]
     if tried:
         out += ["", "### What was tried", "", *[f"- {line}" for line in tried]]

@@ -44,6 +44,9 @@ def test_the_run_options_a_card_records():
     settings = {"ema_decay": 0.998, "ema_start": 0.5, "mixup_alpha": 0.0, "cutmix_alpha": 0.0}
     (line,) = run_options(settings)
     assert line.startswith("Weight averaging: EMA of the weights (decay 0.998) from 50%")
+    assert line.endswith("the averaged weights were validated, chosen and shipped.")
+    early = run_options(settings, {"weight_average": {"kind": "ema", "shipped": False}})
+    assert "the best epoch came before the average began" in early[0]
     assert run_options({}) == []  # a card from before the options: nothing to say
     both = run_options({"mixup_alpha": 0.2, "cutmix_alpha": 1.0, "mix_p": 0.5})
     assert both == [

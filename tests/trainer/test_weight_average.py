@@ -168,6 +168,7 @@ def test_ema_survives_a_cancel_and_resume_and_is_what_ships(subset, no_bundled, 
     details = resumed.card.training["details"]
     assert details["weight_average"]["kind"] == "ema" and details["weight_average"]["decay"] == 0.9
     assert resumed.card.training["settings"]["ema_decay"] == 0.9
+    assert details["weight_average"]["shipped"] is True  # averaging began at the first step
     best = averages["ema-cut", details["best_epoch"]]
     for name, value in load_network(resumed.card).state_dict().items():
         torch.testing.assert_close(value, best[name].to(value.dtype), rtol=0, atol=1e-6)

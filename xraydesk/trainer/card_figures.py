@@ -65,18 +65,23 @@ def pool_figures(test: Mapping[str, Any]) -> list[PoolFigure]:
     return sorted(rows, key=lambda r: -r.n)
 
 
-def run_options(settings: Mapping[str, Any]) -> list[str]:
+def run_options(settings: Mapping[str, Any], details: Mapping[str, Any] | None = None) -> list[str]:
     """The recipe candidates a run used beyond the plain recipe (weight averaging, mixup,
-    CutMix), one line each, from the card's ``training["settings"]``; [] when none, or
-    for cards written before the options existed."""
+    CutMix), one line each, from the card's ``training["settings"]`` (and ``["details"]``:
+    whether the shipped epoch was averaged); [] when none, or for older cards."""
     lines = []
     decay = _num(settings.get("ema_decay")) or 0.0
     if decay > 0:
         start = _num(settings.get("ema_start")) or 0.0
+        average = (details or {}).get("weight_average") or {}
+        kept = (
+            "the best epoch came before the average began, so its live weights were shipped"
+            if average.get("shipped") is False
+            else "the averaged weights were validated, chosen and shipped"
+        )
         lines.append(
             f"Weight averaging: EMA of the weights (decay {decay:g}) from {start:.0%} of the "
-            "run's steps on, batch-norm statistics averaged with them; the averaged weights "
-            "were validated, chosen and shipped."
+            f"run's steps on, batch-norm statistics averaged with them; {kept}."
         )
     mixes = [
         f"{name} (alpha {alpha:g})"

@@ -350,7 +350,11 @@ class _FullRun:
                 "val_loss": record.val_loss,
                 "val_acc": record.val_acc,
             }
-            self.ctx.run.save(BEST, {"model": self.evaluated.state_dict(), "epoch": epoch + 1})
+            kept = self.evaluated  # the weight average once it has begun
+            averaged = kept is not self.net
+            self.ctx.run.save(
+                BEST, {"model": kept.state_dict(), "epoch": epoch + 1, "averaged": averaged}
+            )
         self.save_last(epoch + 1, 0, (0.0, 0, 0))
         self.last_save = time.monotonic()
 
@@ -405,7 +409,9 @@ class _FullRun:
                 "steps_per_epoch": plan.steps,
                 "warmup_steps": plan.warmup,
                 "class_weights": None if self.weights is None else self.weights.tolist(),
-                "weight_average": None if self.ema is None else self.ema.details(),
+                "weight_average": None
+                if self.ema is None
+                else {**self.ema.details(), "shipped": bool(best_state.get("averaged"))},
                 "mix": None if self.mix is None else self.mix.details(),
             },
             failed=self.failed,
