@@ -229,8 +229,11 @@ def measure_model(card_path: Path, args) -> dict:
         calib_paths = [calib_paths[i] for i in rng.choice(len(calib_paths), 64, replace=False)]
         calib = preprocess_all(calib_paths, args.data, prep)
         int8 = quantize_int8(graph, list(batches(calib, 8)), args.tmp / f"{card.name}-int8.onnx")
-    logit_error = bf16_logit_error(card_path, card, graph, args)
+    wanted = args.only or []
+    needs_error = not wanted or RECHECKED in wanted
+    logit_error = bf16_logit_error(card_path, card, graph, args) if needs_error else None
     fns = variants(classifier, graph, int8, logit_error)
+    fns = {k: v for k, v in fns.items() if k in wanted} if wanted else fns
     temperature = card.temperature
 
     start = time.perf_counter()
@@ -323,6 +326,8 @@ def bf16_logit_error(card_path: Path, card: ModelCard, graph: Path, args) -> flo
 def chosen_variant(backend) -> str:
     if isinstance(backend, RecheckedBackend):
         return RECHECKED
+    if isinstance(backend, MixedOpenVinoBackend):
+        return MIXED
     if backend.runtime == "torch":
         return "torch bf16 (engine)" if backend.precision == "bf16" else "torch fp32"
     return f"{backend.runtime} {backend.precision}"
@@ -341,6 +346,14 @@ def main() -> int:
         "--verdicts-only",
         action="store_true",
         help="only the runtimes select may choose (no int8), no throughput",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="VARIANT",
+        help="measure only this variant (as the tables name it, e.g. "
+        f"'{RECHECKED}'); with --write-verdicts its verdict replaces the shipped one and "
+        "the model's other verdicts are kept (each entry says where it was measured)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
@@ -374,7 +387,7 @@ def main() -> int:
         target = 2.0 if wide_vectors() else 1.0  # issue 13: 2x with AVX-512/AMX, else >= 1x
         ok &= vs_naive >= 3.0 and vs_engine >= target
     if args.write_verdicts:  # models not measured in this run keep their verdicts
-        measured = {r["card"].weights_sha256: _verdict_entry(r) for r in results}
+        measured = {r["card"].weights_sha256: _verdict_entry(r, bool(args.only)) for r in results}
         write_verdicts({**shipped_entries(), **measured})
         print("verdicts written to xraydesk/runtime/verdicts.json")
     if args.json:
@@ -401,15 +414,26 @@ def _key(name: str) -> str | None:
     return f"{runtime}/{precision}" if runtime in ("onnxruntime", "openvino") else None
 
 
-def _verdict_entry(r: dict) -> dict:
+RETIRED = ("openvino/bf16+fp32",)  # plain bf16 rechecked with the bound before issue 28
+
+
+def _verdict_entry(r: dict, only: bool = False) -> dict:
+    """The model's verdicts; ``only`` (--only): this run's replace the shipped ones of the
+    same variants, the rest are kept, and ``measured_on`` names this run's machine."""
     measured = {k: f.to_dict() for n, f in r["faith"].items() if (k := _key(n))}
-    return {
+    entry = {
         "model": r["card"].label,
         "split": "test",
         "cpu": machine(),
         "versions": f"torch {torch.__version__}, {_versions()}",
         "measured": measured,
     }
+    if only:
+        old = shipped_entries().get(r["card"].weights_sha256, {})
+        on = {**old.get("measured_on", {}), **dict.fromkeys(measured, machine())}
+        kept = {k: v for k, v in old.get("measured", {}).items() if k not in RETIRED}
+        entry = {**old, "measured": {**kept, **measured}, "measured_on": on}
+    return entry
 
 
 def _jsonable(r: dict) -> dict:

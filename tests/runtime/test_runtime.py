@@ -25,6 +25,7 @@ from xraydesk.runtime import onnxruntime_backend, openvino_backend
 from xraydesk.runtime.backend import RuntimeUnavailable
 from xraydesk.runtime.export import CACHE_ENV, exported_graph, graph_path, runtime_cache_dir
 from xraydesk.runtime.faithful import compare, shipped_verdict
+from xraydesk.runtime.mixed import MixedOpenVinoBackend
 from xraydesk.runtime.probes import check_graph, probe_inputs
 from xraydesk.runtime.recheck import RecheckedBackend
 from xraydesk.runtime.select import (
@@ -126,8 +127,10 @@ def test_shipped_verdicts_are_those_of_the_bundled_weights(name):
     a verdict is keyed by the weights' sha256, so an old one would silently stop counting
     and the model would fall back to torch."""
     card = bundled(name)
-    measured = ("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "bf16-fp32stem+fp32"), (
-        "onnxruntime", "fp32")  # fmt: skip
+    measured = [("openvino", "fp32"), ("openvino", "bf16"), ("onnxruntime", "fp32")]
+    plain = shipped_verdict(card.weights_sha256, "openvino", "bf16")
+    if plain is not None and not plain.passed:  # then the mixed paths are measured
+        measured += [("openvino", "bf16-fp32stem"), ("openvino", "bf16-fp32stem+fp32")]
     for runtime, precision in measured:
         verdict = shipped_verdict(card.weights_sha256, runtime, precision)
         assert verdict is not None, (name, runtime, precision)
@@ -358,7 +361,7 @@ def test_classify_cli_takes_the_runtime(tmp_path, small_model, cache):
 def test_auto_chooses_the_first_runtime_whose_verdict_passed(name, cache, monkeypatch):
     """On this CPU: the fastest installed runtime measured faithful for these weights
     (chest-3class's plain bf16 failed the bar on its test split, so it runs bf16 with its
-    uncertain images run again at fp32, or fp32 where the CPU has no bf16)."""
+    first convolution at fp32, or fp32 where the CPU has no bf16)."""
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     monkeypatch.delenv("XRAYDESK_PRECISION", raising=False)
     card = bundled(name)
@@ -366,8 +369,9 @@ def test_auto_chooses_the_first_runtime_whose_verdict_passed(name, cache, monkey
     backend = select_backend(card, FP32_CPU, "auto")
     assert (backend.runtime, backend.precision) == (expected.runtime, expected.precision)
     assert isinstance(backend, RecheckedBackend) == expected.recheck
+    assert isinstance(backend, MixedOpenVinoBackend) == (expected.mixed and not expected.recheck)
     if name == "chest-3class":  # its plain bf16 missed the bar: never chosen
-        assert backend.precision == "fp32" or isinstance(backend, RecheckedBackend)
+        assert backend.precision == "fp32" or expected.mixed
     assert select_backend(card, FP32_CPU).runtime == backend.runtime  # auto is the default
 
 
@@ -385,26 +389,31 @@ def _pretend_verdicts(monkeypatch: pytest.MonkeyPatch, passed: dict[str, bool]) 
     monkeypatch.setattr(select, "shipped_verdict", verdict)
 
 
-RECHECKED = "openvino/bf16-fp32stem+fp32"  # bf16, fp32 head, uncertain rows again at fp32
-EXPORTED = [Candidate("openvino", "bf16"), Candidate("openvino", "bf16", True, mixed=True),
+MIXED = "openvino/bf16-fp32stem"  # bf16 with the stem (first convolution) at fp32
+RECHECKED = "openvino/bf16-fp32stem+fp32"  # and uncertain rows again at fp32
+EXPORTED = [Candidate("openvino", "bf16"), Candidate("openvino", "bf16", mixed=True),
+            Candidate("openvino", "bf16", True, mixed=True),
             Candidate("openvino", "fp32"), Candidate("onnxruntime", "fp32")]  # fmt: skip
-ALL_FAITHFUL = {"openvino/bf16": True, "torch/bf16": True, RECHECKED: True,
+ALL_FAITHFUL = {"openvino/bf16": True, "torch/bf16": True, MIXED: True, RECHECKED: True,
                 "openvino/fp32": True, "onnxruntime/fp32": True}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("passed", "expected"),
     [
-        (ALL_FAITHFUL,  # pediatric-pneumonia's verdicts on this CPU: every bf16 faithful
-         ["openvino/bf16", "torch/bf16", RECHECKED, "openvino/fp32",
+        (ALL_FAITHFUL,  # every bf16 faithful (pediatric-pneumonia's plain bf16 passes)
+         ["openvino/bf16", MIXED, "torch/bf16", RECHECKED, "openvino/fp32",
           "onnxruntime/fp32", "torch/bf16"]),
         ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False},  # chest-3class's
+         [MIXED, RECHECKED, "openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
+        ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False, MIXED: False},
          [RECHECKED, "openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
-        ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False,
+        ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False, MIXED: False,
           RECHECKED: False}, ["openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
-        # the old bound's verdict ("bf16+fp32") passing does not make the new path chosen
-        ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False, RECHECKED: False,
-          "openvino/bf16+fp32": True}, ["openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
+        # the old bound's verdict ("bf16+fp32") passing does not make a new path chosen
+        ({**ALL_FAITHFUL, "openvino/bf16": False, "torch/bf16": False, MIXED: False,
+          RECHECKED: False, "openvino/bf16+fp32": True},
+         ["openvino/fp32", "onnxruntime/fp32", "torch/fp32"]),
         ({}, ["torch/bf16"]),  # a model never measured (the user's own): torch, as before
     ],
 )  # fmt: skip
