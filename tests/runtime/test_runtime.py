@@ -23,6 +23,7 @@ from xraydesk.model.probabilities import softmax
 from xraydesk.model.saving import load_network, save_model
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
 from xraydesk.runtime.backend import RuntimeUnavailable
+from xraydesk.runtime.batch_mode import batch_backend
 from xraydesk.runtime.export import CACHE_ENV, exported_graph, graph_path, runtime_cache_dir
 from xraydesk.runtime.faithful import compare, shipped_verdict
 from xraydesk.runtime.mixed import MixedOpenVinoBackend
@@ -323,7 +324,8 @@ def test_the_classifier_and_the_batch_engine_run_on_the_chosen_runtime(small_mod
     for a, b in ((got.logits, want.logits), (got.activations, want.activations)):
         assert float(np.abs(a - b).max()) <= 1e-3 * (1 + float(np.abs(b).max()))
     engine = BatchModel(classifier)
-    assert engine.backend is classifier.runtime and not engine.private  # no torch copy
+    # the classifier's runtime, as the batch engine runs it (OpenVINO: its throughput twin)
+    assert engine.backend is batch_backend(classifier.runtime) and not engine.private
     assert engine.network is None  # nor the torch network loaded for it
     probs, features = engine.classify_with_features(list(x))
     np.testing.assert_allclose(probs, reference.predict_tensors(x), atol=1e-4)
