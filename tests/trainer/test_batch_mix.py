@@ -14,8 +14,6 @@ import torch
 from torch import nn
 
 from tests.paths import REPO_ROOT
-from tests.training_data import kermany_rows, write_manifest
-from xraydesk import paths
 from xraydesk.classifier import Classifier
 from xraydesk.imaging import load_xray
 from xraydesk.trainer import TrainConfig, TrainingError, train_model
@@ -110,21 +108,9 @@ def test_mixing_settings_are_checked():
         TrainConfig(data=["x"], name="m", mode="quick", cutmix_alpha=1.0).validate()
 
 
-@pytest.fixture
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_a_tiny_run_with_mixup_and_cutmix_ships_a_loadable_card(
-    shared_data: Path, tmp_path: Path, monkeypatch, one_torch_thread
+    subset: Path, no_bundled: Path, tmp_path: Path, monkeypatch
 ):
-    empty = tmp_path / "no-bundled"
-    empty.mkdir()
-    monkeypatch.setattr(paths, "bundled_models_dir", lambda: empty)
-    subset = write_manifest(tmp_path / "kermany.csv", kermany_rows(shared_data, 12))
     config = TrainConfig(
         data=[str(subset)], name="mixed", mode="full", epochs=1, size=32, batch=8,
         base="scratch", imbalance="sampling", mixup_alpha=0.4, cutmix_alpha=1.0, mix_p=0.8,

@@ -38,15 +38,6 @@ import train_bundled
 from model_card_md import render_model_card
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: tiny batches on a shared 2-core machine gain nothing from two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def pool_rows(shared_data: Path, pool: str, per_label: int) -> list[tuple[str, str, str]]:
     """The first ``per_label`` images of each label of a pool, with absolute paths."""
     counts: dict[str, int] = {}

@@ -12,8 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from tests.training_data import kermany_rows, write_manifest
-from xraydesk import paths
 from xraydesk.classifier import Classifier
 from xraydesk.errors import Cancelled
 from xraydesk.imaging import load_xray
@@ -100,27 +98,6 @@ def test_state_round_trips():
 
 
 # -- in the full-mode loop ---------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def subset(shared_data: Path, tmp_path: Path) -> Path:
-    """36 real images: 12 each of normal, bacterial, viral."""
-    return write_manifest(tmp_path / "kermany-subset.csv", kermany_rows(shared_data, 12))
-
-
-@pytest.fixture
-def no_bundled(monkeypatch, tmp_path):
-    empty = tmp_path / "no-bundled"
-    empty.mkdir()
-    monkeypatch.setattr(paths, "bundled_models_dir", lambda: empty)
 
 
 def ema_config(subset: Path, name: str) -> TrainConfig:
