@@ -64,10 +64,14 @@ class StoredRows(Sequence[ResultRow]):
         return rows[index % CHUNK]
 
     def __iter__(self) -> Iterator[ResultRow]:
-        """Every row in order, read a chunk at a time without filling the cache."""
-        for first in range(0, self._count, CHUNK):
+        return self.iter_from(0)
+
+    def iter_from(self, first: int) -> Iterator[ResultRow]:
+        """The rows from ``first`` on, in order, read a chunk at a time (the cache is
+        left as it was: a pass over a whole run would only flush it)."""
+        for start in range(first, self._count, CHUNK):
             yield from self.store.rows_at(
-                self.run_id, first, min(CHUNK, self._count - first), self.model
+                self.run_id, start, min(CHUNK, self._count - start), self.model
             )
 
     def _chunk(self, number: int) -> list[ResultRow]:

@@ -6,7 +6,6 @@ widgets and messages): a past run's rows come back from the database, not from a
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -15,7 +14,6 @@ from PySide6.QtWidgets import QListWidgetItem
 from xraydesk.batch.database import ResultStore, RunInfo, default_db_path
 from xraydesk.batch.stored_rows import StoredRows
 from xraydesk.errors import XRayDeskError
-from xraydesk.gui.batch_results import row_outcome
 
 PAST_RUNS_SHOWN = 100
 
@@ -59,13 +57,12 @@ class PastRuns:
         try:
             info = store.run(run_id)
             rows = StoredRows(store, run_id)
-            counts = Counter(row_outcome(row) for row in rows)  # one pass, a chunk at a time
         except XRayDeskError as exc:
             store.close()
             self.show_message(str(exc))
             return False
         self.results_model.reset(info.classes)
-        self.results_model.show_stored(rows, counts)  # the table closes the store
+        self.results_model.show_stored(rows)  # the table closes the store
         self._fill_class_filter(info.classes)
         self._resize_columns()
         self._shown_run = run_id

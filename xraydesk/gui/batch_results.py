@@ -4,13 +4,16 @@ Kept apart from the panel so the table's behaviour (columns, sort values, filter
 read and tested without the widgets around it.
 
 A recorded run's rows are not held: once the table knows the run (``show_stored``) it
-keeps their number, their counts per outcome and the sort values of the one column it is
-sorted by, and reads the rows it shows from the results database (``StoredRows``), so a
-run of a million files costs the table a few MB, not 1.4 KB per file (issue 28).
+keeps their number, what the filters ask of each (``RowFacts``: 11 bytes a row) and the
+sort values of the one column it is sorted by, and reads the rows it shows from the
+results database (``StoredRows``), so a run of a million files costs the table tens of
+MB, not 1.4 KB per file (issue 28).
 """
 
 from __future__ import annotations
 
+import math
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -59,6 +62,51 @@ def outcome_summary(counts: Counter[str | None]) -> str:
     return f"{n} indeterminate (no class given)" if n else ""
 
 
+class RowFacts:
+    """What the filters and their counts ask of each row, kept in arrays (11 bytes a row):
+    its outcome (``row_outcome``), the probability of its prediction, whether it is
+    flagged. Filtering then reads no row from the database."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str | None] = Counter()  # row_outcome -> rows
+        self._outcomes: list[str | None] = []
+        self._index: dict[str | None, int] = {}
+        self._outcome = array("h")
+        self._confidence = array("d")  # NaN: none
+        self._flagged = array("b")
+
+    def __len__(self) -> int:
+        return len(self._outcome)
+
+    def add(self, row: ResultRow) -> None:
+        key = row_outcome(row)
+        k = self._index.get(key)
+        if k is None:
+            k = self._index[key] = len(self._outcomes)
+            self._outcomes.append(key)
+        confidence = row.confidence
+        self._outcome.append(k)
+        self._confidence.append(math.nan if confidence is None else confidence)
+        self._flagged.append(row.flagged)
+        self.counts[key] += 1
+
+    def accepts(
+        self, row: int, class_id: str | None, min_probability: float, errors: bool, flagged: bool
+    ) -> bool:
+        """The filters of ``BatchFilterProxy`` on row ``row``."""
+        outcome = self._outcomes[self._outcome[row]]
+        if errors:
+            return outcome is None
+        if flagged and not self._flagged[row]:
+            return False
+        if class_id is not None and outcome != class_id:
+            return False
+        if min_probability > 0.0:
+            confidence = self._confidence[row]
+            return not math.isnan(confidence) and confidence >= min_probability
+        return True
+
+
 class BatchResultsModel(QAbstractTableModel):
     """One row per file: name, prediction, its probability, each class, status, warnings,
     folder."""
@@ -71,7 +119,7 @@ class BatchResultsModel(QAbstractTableModel):
         self._rows: list[ResultRow] | StoredRows = []
         self._class_ids: list[str] = []
         self._names: dict[str, str] = {}
-        self._counts: Counter[str | None] = Counter()  # row_outcome -> rows
+        self._facts = RowFacts()
         self._sort_keys: tuple[int, list[Any]] | None = None  # (column, a value per row)
         self._store_rows: StoredRows | None = None  # the rows read from the database
 
@@ -83,17 +131,17 @@ class BatchResultsModel(QAbstractTableModel):
         self._rows = []
         self._class_ids = [cid for cid, _ in classes]
         self._names = dict(classes)
-        self._counts = Counter()
+        self._facts = RowFacts()
         self._sort_keys = None
         self.endResetModel()
 
-    def show_stored(self, rows: StoredRows, counts: Counter[str | None] | None = None) -> None:
+    def show_stored(self, rows: StoredRows) -> None:
         """Read the rows from the results database from now on, the table's own rows the
         first ``len(rows)`` of it (a run going on: those received so far, committed
-        before they were sent). ``counts`` (``row_outcome`` -> rows) with rows not received
-        here (a past run); the table takes ``rows``' store and closes it."""
-        if counts is not None:
-            self._counts = counts
+        before they were sent; a past run: read once here for the filters' facts). The
+        table takes ``rows``' store and closes it."""
+        for row in rows.iter_from(len(self._facts)):
+            self._facts.add(row)
         first, self._rows = len(self._rows), rows
         self._close_store(keep=rows)
         if len(rows) > first:
@@ -115,7 +163,8 @@ class BatchResultsModel(QAbstractTableModel):
             self._rows.grow(len(rows))  # stored before they were sent: read when shown
         else:
             self._rows.extend(rows)
-        self._counts.update(row_outcome(row) for row in rows)
+        for row in rows:
+            self._facts.add(row)
         if self._sort_keys is not None:
             column, keys = self._sort_keys
             keys.extend(self._value(row, column, sort=True) for row in rows)
@@ -125,7 +174,13 @@ class BatchResultsModel(QAbstractTableModel):
     def counts(self) -> Counter[str | None]:
         """Rows per outcome (``row_outcome``), kept as rows arrive, so the filter's
         counts cost nothing per chunk however long the run."""
-        return self._counts
+        return self._facts.counts
+
+    def accepts(
+        self, row: int, class_id: str | None, min_probability: float, errors: bool, flagged: bool
+    ) -> bool:
+        """Whether row ``row`` passes these filters (``RowFacts.accepts``)."""
+        return self._facts.accepts(row, class_id, min_probability, errors, flagged)
 
     def row_at(self, row: int) -> ResultRow:
         return self._rows[row]
@@ -322,17 +377,13 @@ class BatchFilterProxy(QSortFilterProxyModel):
         model = self.sourceModel()
         if not isinstance(model, BatchResultsModel) or source_row >= len(model.rows):
             return True
-        row = model.row_at(source_row)
-        if self._errors_only:
-            return not row.ok
-        if self._flagged_only and not row.flagged:
-            return False
-        if self._class_id is not None and row_outcome(row) != self._class_id:
-            return False
-        if self._min_probability > 0.0:
-            confidence = row.confidence
-            return confidence is not None and confidence >= self._min_probability
-        return True
+        return model.accepts(
+            source_row,
+            self._class_id,
+            self._min_probability,
+            self._errors_only,
+            self._flagged_only,
+        )
 
     def row_at(self, proxy_row: int) -> ResultRow:
         index = self.mapToSource(self.index(proxy_row, 0))
