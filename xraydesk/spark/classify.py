@@ -33,8 +33,9 @@ from urllib.parse import unquote, urlparse
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.library import resolve_model
-from xraydesk.spark.executor import KnownRows, ModelRef, classify_frames, result_columns
-from xraydesk.spark.listing import local_file_uris
+from xraydesk.spark import warm
+from xraydesk.spark.executor import KnownRows, ModelRef, result_columns
+from xraydesk.spark.listing import local_csv_paths, local_file_uris
 from xraydesk.spark.session import get_session
 
 TABLE_PREFIX = "table:"
@@ -92,22 +93,48 @@ def classify(
     spark = spark if spark is not None else get_session(master, "xraydesk classify")
     out = str(output)
     ref = model_ref(spark, card, ship_model, device, precision, batch_size)
+    warmup = warm.start(spark, ref)  # the workers load the model while the driver lists
+    try:
+        summary = _classify(spark, card, ref, source, out, path_column, partitions, overwrite)
+    finally:
+        if warmup is not None:
+            warmup.finish()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _classify(
+    spark: Any,
+    card: ModelCard,
+    ref: ModelRef,
+    source: Any,
+    out: str,
+    path_column: str,
+    partitions: int | None,
+    overwrite: bool,
+) -> ClassifySummary:
     listing, base = _listing(spark, source, path_column)
     walked = _is_location(source)
-    if partitions:
-        listing = listing.repartition(partitions)
+    listing = listing.repartition(partitions) if partitions else spread(spark, listing)
     known = KnownRows() if overwrite else _known_rows(spark, out, card)
-    rows_before, ok_before = (0, 0) if overwrite else _tally(spark, out, card)
+    rows_before = 0 if overwrite else _tally(spark, out, card)
     shared = spark.sparkContext.broadcast(known if len(known) else None)
+    # rows written and rows without an error, counted by the tasks as they write (Spark
+    # applies a successful write task's counts once), not by reading the output again
+    written, ok = spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0)
 
-    def run(frames: Any) -> Any:
-        return classify_frames(frames, ref, shared.value, base, walked)
+    def run(batches: Any) -> Any:
+        from xraydesk.spark.worker_classify import classify_batches
 
-    rows = listing.mapInPandas(run, output_schema(card.class_ids))
+        for batch in classify_batches(batches, ref, shared.value, base, walked):
+            written.add(batch.num_rows)
+            ok.add(batch.column("error").null_count)
+            yield batch
+
+    rows = listing.mapInArrow(run, output_schema(card.class_ids))
     rows.write.mode("overwrite" if overwrite else "append").parquet(out)
-    rows_after, ok_after = _tally(spark, out, card)
     shared.unpersist()
-    added, classified = rows_after - rows_before, ok_after - ok_before
+    added, classified = int(written.value), int(ok.value)
     return ClassifySummary(
         output=out,
         model=card.label,
@@ -115,7 +142,7 @@ def classify(
         classified=classified,
         failed=added - classified,
         already=rows_before,
-        seconds=time.perf_counter() - started,
+        seconds=0.0,  # set by ``classify``
     )
 
 
@@ -151,6 +178,9 @@ def _listing(spark: Any, source: Any, path_column: str) -> tuple[Any, str | None
         frame = _table(spark, text[len(TABLE_PREFIX) :])
         return frame.select(frame[path_column].cast("string").alias("path")), None
     suffix = Path(urlparse(text).path).suffix.lower()
+    paths = local_csv_paths(text, path_column) if suffix == ".csv" else None
+    if paths is not None:
+        return _path_frame(spark, paths), _folder_of(text)
     if suffix in (".csv", ".parquet"):
         if suffix == ".csv":
             frame = spark.read.option("header", True).csv(text)
@@ -210,12 +240,26 @@ def _files(spark: Any, location: str) -> Any:
             files = sorted(scan.inputFiles())
         except Exception as exc:  # AnalysisException: path does not exist, or no file matched
             raise XRayDeskError(f"{location}: nothing to classify ({_first_line(exc)})") from exc
-    slices = max(spark.sparkContext.defaultParallelism, math.ceil(len(files) / FILES_PER_TASK))
-    rows = spark.sparkContext.parallelize([(f,) for f in files], max(1, slices))
-    listing = spark.createDataFrame(rows, "path string")
+    listing = _path_frame(spark, files)
     if local:
         return listing
     return listing.join(scan.select("path", "content"), "path", "left")
+
+
+def _path_frame(spark: Any, files: list[str] | list[str | None]) -> Any:
+    """The listed paths as a DataFrame in ``FILES_PER_TASK``-file slices. Built from a local
+    list, which the JVM reads itself: from an RDD, every task first ran a Python worker
+    just to turn pickled rows into Spark's."""
+    frame = spark.createDataFrame([(f,) for f in files], "path string")
+    slices = max(spark.sparkContext.defaultParallelism, math.ceil(len(files) / FILES_PER_TASK))
+    return frame.repartition(slices) if frame.rdd.getNumPartitions() != slices else frame
+
+
+def spread(spark: Any, listing: Any) -> Any:
+    """A table of paths spread over every core: a small CSV is one partition, which kept
+    one Python worker busy and the other cores idle (half the speed on local[2])."""
+    cores = spark.sparkContext.defaultParallelism
+    return listing.repartition(cores) if listing.rdd.getNumPartitions() < cores else listing
 
 
 def _folder_of(table: str) -> str | None:
@@ -252,18 +296,15 @@ def _read_output(spark: Any, output: str) -> Any:
         return None
 
 
-def _tally(spark: Any, output: str, card: ModelCard) -> tuple[int, int]:
-    """(rows, rows classified: no error, indeterminate ones too) the output holds for
-    this model."""
+def _tally(spark: Any, output: str, card: ModelCard) -> int:
+    """How many rows the output already holds for this model."""
     from pyspark.sql import functions as F
 
     table = _read_output(spark, output)
     if table is None:
-        return 0, 0
+        return 0
     mine = table.filter((F.col("model") == card.name) & (F.col("version") == card.version))
-    ok = F.count(F.when(F.col("error").isNull(), 1)).alias("ok")
-    totals = mine.agg(F.count(F.lit(1)).alias("rows"), ok).first()
-    return int(totals["rows"]), int(totals["ok"])
+    return int(mine.count())
 
 
 def _first_line(exc: BaseException) -> str:

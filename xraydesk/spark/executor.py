@@ -1,47 +1,41 @@
 """What runs inside Spark's Python workers: the desktop engine, one model per process.
 
 Each worker process loads the model once (``loaded_model``: keyed by the card's path and
-its weights' sha256, checked again against what the driver saw) and then classifies
-Arrow batches of paths with the desktop batch engine's own parts: ``batch.prepare.Preparer``
-(content hash, loader, preprocessing; a bad file becomes an error row naming the cause)
-and ``batch.batch_model.BatchModel`` (the folded network the desktop batch runs). The
-functions take and yield pandas frames, so ``mapInPandas`` calls them and a test can too.
-Nothing here imports pyspark except to find shipped files and the task's core count.
+its weights' sha256, checked again against what the driver saw) on the runtime the
+desktop would choose (``Classifier.load``, ``runtime.select``: the exported graph where
+one was measured faithful), with the task's share of the cores, and keeps it for every
+later task (Spark reuses its Python workers). ``classify`` runs ``worker_classify`` on
+Arrow batches; the training jobs run ``hash_frames`` and ``feature_frames`` here (pandas
+frames, ``mapInPandas``). Nothing here imports pyspark except to find shipped files and
+the task's core count, nor torch unless the chosen runtime is torch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlparse
 
 import numpy as np
-import torch
 
 from xraydesk.batch.batch_model import BatchModel
-from xraydesk.batch.prepare import Prepared, Preparer
-from xraydesk.batch.rows import ResultRow, display_text
+from xraydesk.batch.prepare import Preparer
+from xraydesk.batch.rows import ResultRow
+from xraydesk.batch.threads import torch_threads
 from xraydesk.classifier import Classifier
 from xraydesk.errors import ModelError
 from xraydesk.files import read_error, sha256_file
-from xraydesk.imaging.discover import IMAGE_EXTENSIONS
-from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.model.card import ModelCard
+from xraydesk.model.device import select_device
+from xraydesk.runtime.batch_mode import BATCH_MODE
+from xraydesk.runtime.select import select_backend
 from xraydesk.spark.worker_memory import worker_runtime
 from xraydesk.trust.ood import OODStatistics
-from xraydesk.trust.verdict import decide_all
 
 log = logging.getLogger(__name__)
-
-LOCAL_SCHEMES = ("", "file")
-NOT_SCANNED = "empty file (0 bytes), or it could not be read"
 
 
 @dataclass(frozen=True)
@@ -89,7 +83,7 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
     with _MODELS_LOCK:
         if key not in _MODELS:
             _MODELS.clear()
-            cores = _use_task_cores()
+            cores = task_cores()
             card = ModelCard.read(path)
             integrity = card.to_dict()["integrity"]["sha256"]
             if card.weights_sha256 != ref.weights_sha256 or integrity != ref.integrity:
@@ -97,14 +91,17 @@ def loaded_model(ref: ModelRef) -> LoadedModel:
                     f"{path}: this model card differs from the one the driver read (weights "
                     "or meaning changed); every executor must see the same model"
                 )
-            # checks the weights' sha256; an exported runtime gets the task's cores only
-            classifier = Classifier.load(
-                card,
-                device=ref.device,
-                runtime=worker_runtime(),
-                threads=cores,
-                precision=ref.precision,
+            # the desktop batch engine's runtime, in its batch mode (Classifier.load would
+            # also compile the viewer's latency twin, which no worker uses); checks the
+            # weights' sha256; an exported runtime gets the task's cores only
+            device = select_device(ref.device, ref.precision)
+            runtime = worker_runtime()
+            backend = select_backend(
+                card, device, runtime, threads=cores, precision=ref.precision, mode=BATCH_MODE
             )
+            classifier = Classifier(None, card, device, backend)
+            if cores:  # torch (where the runtime is torch): the task's cores, not all
+                torch_threads(cores)
             batch = BatchModel(classifier, True, ref.batch_size)
             _MODELS[key] = LoadedModel(classifier, batch, OODStatistics.from_card(card))
         return _MODELS[key]
@@ -118,10 +115,11 @@ def _card_path(ref: ModelRef) -> str:
     return SparkFiles.get(ref.card)
 
 
-def _use_task_cores() -> int:
+def task_cores() -> int:
     """One model thread per core Spark gives the task (spark.task.cpus), never all cores:
-    every worker process on the machine runs a model at the same time. Returns that count
-    (0 outside a Spark task: every core)."""
+    every worker process on the machine runs a model at the same time (two threads per
+    worker on a 2-core local[2] would each wait at every layer for a descheduled thread).
+    0 outside a Spark task: every core."""
     try:
         from pyspark import TaskContext
 
@@ -130,9 +128,7 @@ def _use_task_cores() -> int:
         context = None
     if context is None:
         return 0
-    cores = max(1, int(context.cpus()))
-    torch.set_num_threads(cores)
-    return cores
+    return max(1, int(context.cpus()))
 
 
 # -- which rows a re-run skips ---------------------------------------------------------------
@@ -169,75 +165,7 @@ class KnownRows:
         return None
 
 
-# -- inputs ----------------------------------------------------------------------------------
-
-
-def local_path(uri: str, base: str | None = None) -> Path | None:
-    """The local file behind a plain path or a ``file:`` URI (relative paths are taken
-    from ``base``, the folder of the table that listed them); None for other schemes."""
-    parsed = urlparse(uri)
-    if len(parsed.scheme) == 1:  # a Windows drive letter, not a scheme
-        return Path(uri)
-    if parsed.scheme not in LOCAL_SCHEMES:
-        return None
-    # file: URIs carry a name's bytes percent-encoded (names need not be UTF-8)
-    path = Path(os.fsdecode(unquote_to_bytes(parsed.path))) if parsed.scheme else Path(uri)
-    if not path.is_absolute() and base:
-        path = Path(base) / path
-    return path
-
-
-def display_path(uri: str, base: str | None = None) -> str:
-    """The path as results show it: a local path for local files, else the URI."""
-    local = local_path(uri, base)
-    return display_text(str(local)) if local is not None else uri
-
-
-@contextlib.contextmanager
-def staged(frame: Any, base: str | None) -> Iterator[list[tuple[str, Path | None, str | None]]]:
-    """(shown path, local file, read error) per row. Bytes Spark read (a ``content`` column,
-    for remote storage) or read here through pyarrow's file systems are written to a
-    temporary file, since the loader (like the desktop's) reads files."""
-    remote = "content" in frame.columns
-    contents = frame["content"] if remote else [None] * len(frame)
-    with tempfile.TemporaryDirectory(prefix="xraydesk-spark-") as tmp:
-        items: list[tuple[str, Path | None, str | None]] = []
-        for k, (uri, content) in enumerate(zip(frame["path"], contents, strict=True)):
-            uri = str(uri)
-            local = local_path(uri, base)
-            shown = display_text(str(local)) if local is not None else uri
-            if remote and content is None:  # Spark's scan passed over it
-                items.append((shown, None, NOT_SCANNED))
-                continue
-            if local is not None and content is None:
-                items.append((shown, local, None))
-                continue
-            try:
-                data = bytes(content) if content is not None else _read_remote(uri)
-            except OSError as exc:
-                items.append((shown, None, read_error(exc)))
-                continue
-            copy = Path(tmp) / f"{k}{Path(urlparse(uri).path).suffix}"
-            copy.write_bytes(data)
-            items.append((shown, copy, None))
-        yield items
-
-
-def _read_remote(uri: str) -> bytes:
-    """A file on storage only pyarrow can reach from Python (s3://, gs://, hdfs://...)."""
-    from pyarrow import fs
-
-    try:
-        filesystem, path = fs.FileSystem.from_uri(uri)
-        with filesystem.open_input_file(path) as handle:
-            return handle.read()
-    except OSError:
-        raise
-    except Exception as exc:  # pyarrow raises ArrowInvalid etc. for an unusable URI
-        raise OSError(f"{type(exc).__name__}: {exc}") from exc
-
-
-# -- classification --------------------------------------------------------------------------
+# -- classification ----------------------------------------------------------------------
 
 
 def result_columns(class_ids: list[str]) -> list[str]:
@@ -261,96 +189,15 @@ def classify_frames(
     base: str | None = None,
     walked: bool = False,
 ) -> Iterator[Any]:
-    """``mapInPandas`` body: frames with a ``path`` (and maybe ``content``) column in, one
-    result frame per input frame out; rows already known for this model are left out.
-    ``walked``: the paths come from listing a folder, so (as in the desktop's folder walk)
-    a file that is not an image by content is passed over unless its name says image."""
-    import pandas as pd
+    """``worker_classify.classify_batches`` on pandas frames (a frame per batch, for
+    callers that hold frames; Spark itself runs the Arrow batches)."""
+    import pyarrow as pa
 
-    model = loaded_model(ref)
-    classifier = model.classifier
-    card = classifier.card
-    ids = classifier.class_ids
-    columns = result_columns(ids)
-    prepare = Preparer(classifier, known, "", threading.Event(), known is not None)
-    ood = model.ood
+    from xraydesk.spark.worker_classify import classify_batches
 
-    def record(path: str, sha: str | None, error: str | None, **extra: Any) -> dict[str, Any]:
-        row = {c: None for c in columns}
-        row.update(path=path, content_hash=sha, model=card.name, version=card.version)
-        row.update(error=error, warnings=[], indeterminate=False)
-        row.update(extra)
-        return row
-
-    for frame in frames:
-        out: list[tuple[int, dict[str, Any]]] = []
-        pending: list[tuple[int, str, Prepared]] = []
-        with staged(frame, base) as items:
-            for k, (shown, local, cause) in enumerate(items):
-                if cause is not None or local is None:
-                    if not (known is not None and shown in known.failed_paths):
-                        out.append((k, record(shown, None, cause or "cannot be read")))
-                    continue
-                prepared = prepare(local)
-                if prepared.row is None:
-                    pending.append((k, shown, prepared))
-                elif walked and _not_an_image(prepared, shown):
-                    continue
-                elif not _reported(prepared, shown, known):
-                    out.append((k, record(shown, prepared.sha256, prepared.row.error)))
-        for start in range(0, len(pending), ref.batch_size):
-            chunk = pending[start : start + ref.batch_size]
-            outputs = model.batch.classify_outputs([p.tensor for _, _, p in chunk])
-            verdicts = decide_all(  # the desktop's verdict: gate, OOD, population, attention
-                classifier,
-                outputs.probabilities,
-                outputs.features,
-                ood=ood,
-                gate_warnings=[p.warnings for _, _, p in chunk],
-                metadata=[p.metadata for _, _, p in chunk],
-                appearance=[p.appearance for _, _, p in chunk],
-                corrections=[p.corrections for _, _, p in chunk],
-                activations=outputs.activations,
-            )
-            for (k, shown, prepared), verdict in zip(chunk, verdicts, strict=True):
-                notes = verdict.codes
-                answer = verdict.prediction or verdict.indeterminate  # withheld: numbers kept
-                if answer is None:
-                    out.append((k, record(shown, prepared.sha256, verdict.error, warnings=notes)))
-                    continue
-                values = {f"p_{cid}": answer.probabilities[cid] for cid in ids}
-                out.append(
-                    (
-                        k,
-                        record(
-                            shown,
-                            prepared.sha256,
-                            None,
-                            prediction=verdict.predicted,
-                            indeterminate=verdict.is_indeterminate,
-                            warnings=notes,
-                            **values,
-                        ),
-                    )
-                )
-        out.sort(key=lambda item: item[0])
-        yield pd.DataFrame([r for _, r in out], columns=columns)
-
-
-def _not_an_image(prepared: Prepared, shown: str) -> bool:
-    """A listed file that is no image and whose name does not claim one (notes.txt)."""
-    assert prepared.row is not None
-    suffix = Path(urlparse(shown).path).suffix.lower()
-    return prepared.row.error == UNRECOGNISED and suffix not in IMAGE_EXTENSIONS
-
-
-def _reported(prepared: Prepared, shown: str, known: KnownRows | None) -> bool:
-    """True when the output already has this file's row: its content (a reused row), or
-    its path among the files that could not be read."""
-    assert prepared.row is not None
-    if prepared.row.reused:
-        return True
-    return prepared.sha256 is None and known is not None and shown in known.failed_paths
+    batches = (pa.RecordBatch.from_pandas(f, preserve_index=False) for f in frames)
+    for out in classify_batches(batches, ref, known, base, walked):
+        yield out.to_pandas()
 
 
 # -- training --------------------------------------------------------------------------------
