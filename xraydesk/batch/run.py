@@ -15,7 +15,10 @@ Stages, overlapping so the model never waits for the disk:
    stores the rows (``ledger.RunLedger``: committed before they are handed out, so a
    killed run loses no reported row) and yields them in input order.
 
-Memory is bounded by the batch size and the prefetch depth, never by the folder size.
+Memory is bounded by the batch size and the prefetch depth, never by the folder size:
+nothing is kept per row (tests/batch/test_memory_flat.py), the GUI's table reads a
+recorded run's rows back from the database (``stored_rows``), and
+tests/benchmarks/bench_batch_memory.py checks the peak over 50,000 files.
 A bad file becomes an error row; a folder that disappears mid-run or a database that
 cannot be written ends the run with ``BatchAborted``; ``cancel`` stops it within a second
 (inference is interrupted between network blocks)."""
