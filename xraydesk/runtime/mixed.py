@@ -33,7 +33,13 @@ import numpy as np
 from xraydesk.optional import float32_array
 from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable
 from xraydesk.runtime.names import OUTPUT_NAMES
-from xraydesk.runtime.openvino_backend import compile_graph, core, run_split, streams
+from xraydesk.runtime.openvino_backend import (
+    RequestPool,
+    compile_graph,
+    core,
+    run_split,
+    streams,
+)
 
 # Cut points of the exported ResNet-50 (``onnx_graph``'s node names): after the stem (the
 # shipped mixed path: the stem at fp32), before the head, the last block, the last stage
@@ -118,6 +124,7 @@ class MixedOpenVinoBackend(Backend):
         self.precisions: tuple[Precision, Precision] = (body, tail)
         self.precision: Precision = "bf16" if "bf16" in self.precisions else body
         self.streams = streams(self.body)
+        self._requests = (RequestPool(self.body), RequestPool(self.tail))
 
     @property
     def label(self) -> str:
@@ -130,17 +137,13 @@ class MixedOpenVinoBackend(Backend):
         return run_split(self._run_part, float32_array(batch), self.streams, activations)
 
     def _run_part(self, batch: np.ndarray, activations: bool) -> Outputs:
-        first = _named(self.body.create_infer_request().infer({0: batch}))
-        second = _named(self.tail.create_infer_request().infer({0: first[self.cut]}))
+        first = _named(self._requests[0].infer({0: batch}))
+        second = _named(self._requests[1].infer({0: first[self.cut]}))
         both = {**first, **second}
         logits, features, stage = (both[name] for name in OUTPUT_NAMES)
         return Outputs(logits, features, stage if activations else None)
 
 
-def _named(result: Any) -> dict[str, np.ndarray]:
-    """An infer result as name -> float32 copy (its buffers are reused by the next call)."""
-    out = {}
-    for port, value in result.items():
-        for name in port.get_names():
-            out[name] = np.array(value, dtype=np.float32)
-    return out
+def _named(result: dict[Any, np.ndarray]) -> dict[str, np.ndarray]:
+    """An inference's outputs by tensor name."""
+    return {name: value for port, value in result.items() for name in port.get_names()}
