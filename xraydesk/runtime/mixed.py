@@ -37,6 +37,7 @@ from xraydesk.runtime.openvino_backend import (
     RequestPool,
     compile_graph,
     core,
+    import_openvino,
     run_split,
     streams,
 )
@@ -53,10 +54,9 @@ def split_graph(graph: Path | str, cut: str) -> tuple[Any, Any]:
     """The graph's two ``ov.Model``s: input -> ``cut`` (plus any output computed before
     it), and ``cut`` -> the outputs after it. Raises ``RuntimeUnavailable`` for an unknown
     cut."""
-    import openvino as ov  # imported by ``core()`` first, telemetry off
-
-    ov_core = core()
-    body, tail = ov_core.read_model(str(graph)), ov_core.read_model(str(graph))
+    ov = import_openvino()  # telemetry off (``openvino_backend``)
+    body = core().read_model(str(graph))
+    tail = body.clone()
     cut_op = _op(body, cut, graph)
     upstream = _ancestors(cut_op)
     before = [r for r in body.get_results() if _name(r.input_value(0)) in upstream]
