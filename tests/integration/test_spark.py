@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from tests.batch_helpers import write_png, write_truncated_png
+from tests.integration.spark_session import local_session
 from xraydesk.batch.run import BatchOptions, BatchRun
 from xraydesk.classifier import Classifier
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice
-from xraydesk.spark.session import missing_requirement
 from xraydesk.trust.ood import OODStatistics
 
 FP32 = DeviceChoice("cpu", "fp32", "CPU, fp32")
@@ -30,31 +30,9 @@ PER_CLASS = 8  # kermany images per class classified (24 in all)
 TOLERANCE = 1e-4
 
 
-def _required() -> bool:
-    return os.environ.get("XRAYDESK_REQUIRE_DATA") == "1" or os.environ.get("CI") == "true"
-
-
 @pytest.fixture(scope="module")
 def spark():
-    reason = missing_requirement()
-    if reason is not None:
-        if _required():
-            pytest.fail(f"{reason}; CI must run the Spark tests")
-        pytest.skip(reason)
-    from xraydesk.spark.session import get_session
-
-    session = get_session(
-        "local[2]",
-        "xraydesk-tests",
-        {
-            "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false",
-            "spark.sql.shuffle.partitions": "4",
-        },
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_session("xraydesk-tests", {"spark.sql.shuffle.partitions": "4"})
 
 
 def _desktop(card_path: Path, files: list[Path]) -> dict[str, dict]:

@@ -16,25 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.batch_helpers import write_png, write_truncated_png
+from tests.integration.spark_session import local_session
 from tests.paths import REPO_ROOT
 from xraydesk.cli import main
-from xraydesk.spark.session import missing_requirement
 
 
 @pytest.fixture(scope="module")
 def spark():
-    reason = missing_requirement()
-    if reason is not None:
-        if os.environ.get("XRAYDESK_REQUIRE_DATA") == "1" or os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run the Spark tests")
-        pytest.skip(reason)
-    from xraydesk.spark.session import get_session
-
-    settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
-    session = get_session("local[2]", "xraydesk-hostile-tests", settings)
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_session("xraydesk-hostile-tests")
 
 
 def _named(folder: Path, raw: bytes) -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.cli.test_one_verdict import CARD, films  # noqa: F401
-from tests.integration.test_spark import spark  # noqa: F401
+from tests.integration.spark_session import local_session
 from xraydesk.classifier import Classifier
 from xraydesk.imaging import load_xray
 from xraydesk.model.card import ModelCard
@@ -24,6 +24,11 @@ from xraydesk.trust import TrustCheck
 from xraydesk.trust.codes import ROTATED
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def spark():
+    yield from local_session("xraydesk-verdict-tests")
 
 
 def test_spark_rows_give_the_viewers_verdict(spark, films, tmp_path):  # noqa: F811

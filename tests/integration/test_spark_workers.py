@@ -5,30 +5,18 @@ The speed itself is measured by tests/benchmarks/bench_spark.py, not here."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+from tests.integration.spark_session import local_session
 from xraydesk.model.card import ModelCard
-from xraydesk.spark.session import LOCAL_JVM_FLAGS, missing_requirement
+from xraydesk.spark.session import LOCAL_JVM_FLAGS
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def spark():
-    reason = missing_requirement()
-    if reason is not None:
-        if os.environ.get("XRAYDESK_REQUIRE_DATA") == "1" or os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run the Spark tests")
-        pytest.skip(reason)
-    from xraydesk.spark.session import get_session
-
-    settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
-    session = get_session("local[2]", "xraydesk-worker-tests", settings)
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    yield from local_session("xraydesk-worker-tests")
 
 
 def test_the_local_jvm_runs_its_quick_compiler_only(spark):

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 from xraydesk.batch.prepare import Prepared, Preparer
 from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
+from xraydesk.runtime.recheck import RecheckedBackend
 from xraydesk.spark.executor import KnownRows, LoadedModel, ModelRef, loaded_model, result_columns
 from xraydesk.spark.inputs import staged
 from xraydesk.trust.verdict import decide_all
@@ -142,11 +143,15 @@ def _reported(prepared: Prepared, shown: str, known: KnownRows | None) -> bool:
 
 def warm_up(ref: ModelRef) -> str:
     """Ready this worker for ``classify_batches``: the model loaded (its graph compiled)
-    and the decode stage's gate and heads read. No pass is run: a blank batch would cost
-    a real batch's time. Returns "" or why it could not (the real job reports it)."""
+    and the decode stage's gate and heads read; a rechecked runtime's fp32 graph compiled
+    too (built at its first uncertain row otherwise, which every worker's first batch
+    has). No pass is run: a blank batch would cost a real batch's time. Returns "" or why
+    it could not (the real job reports it)."""
     try:
         model = loaded_model(ref)
         Preparer(model.classifier, None, "", threading.Event(), False)
+        if isinstance(model.batch.backend, RecheckedBackend):
+            model.batch.backend.exact()
     except Exception as exc:  # the real job gives the error row or failure
         return f"{type(exc).__name__}: {exc}"
     return ""
