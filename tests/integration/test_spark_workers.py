@@ -57,7 +57,7 @@ def test_warm_workers_keep_their_model_for_the_job(spark, test_model_path):
     import pyarrow as pa
 
     from xraydesk.spark import warm
-    from xraydesk.spark.executor import ModelRef
+    from xraydesk.spark.worker_model import ModelRef
 
     ref = ModelRef.of(ModelCard.read(test_model_path), device="cpu", precision="fp32")
     warmup = warm.start(spark, ref)
@@ -65,11 +65,11 @@ def test_warm_workers_keep_their_model_for_the_job(spark, test_model_path):
     warmup.finish()
 
     def loaded(batches):
-        from xraydesk.spark import executor
+        from xraydesk.spark import worker_model
 
         for _ in batches:
             pass
-        yield pa.RecordBatch.from_pydict({"models": [len(executor._MODELS)]})
+        yield pa.RecordBatch.from_pydict({"models": [len(worker_model._MODELS)]})
 
     tasks = spark.range(2, numPartitions=2).mapInArrow(loaded, "models long")
     counts = [r["models"] for r in tasks.collect()]

@@ -43,10 +43,10 @@ def _batches(paths: list[str], size: int) -> list:
 
 @pytest.fixture
 def fresh_models(monkeypatch):
-    from xraydesk.spark import executor
+    from xraydesk.spark import worker_model
 
-    monkeypatch.setattr(executor, "_MODELS", {})  # this test's model only
-    return executor
+    monkeypatch.setattr(worker_model, "_MODELS", {})  # this test's model only
+    return worker_model
 
 
 def test_arrow_rows_are_the_desktop_engines(fresh_models, shared_data, test_model_path, tmp_path):
@@ -134,6 +134,6 @@ def test_no_side_job_where_spark_does_not_reuse_its_workers():
 
 
 def test_task_cores_outside_a_task_is_every_core():
-    from xraydesk.spark.executor import task_cores
+    from xraydesk.spark.worker_model import task_cores
 
     assert task_cores() == 0

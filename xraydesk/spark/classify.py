@@ -34,9 +34,9 @@ from xraydesk.errors import XRayDeskError
 from xraydesk.model.card import ModelCard
 from xraydesk.model.library import resolve_model
 from xraydesk.spark import warm
-from xraydesk.spark.executor import KnownRows, ModelRef, result_columns
 from xraydesk.spark.listing import local_csv_paths, local_file_uris
 from xraydesk.spark.session import get_session
+from xraydesk.spark.worker_model import KnownRows, ModelRef, result_columns
 
 TABLE_PREFIX = "table:"
 FILES_PER_TASK = 256  # small tasks spread slow files and let a lost executor cost little

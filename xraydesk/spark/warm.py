@@ -6,7 +6,7 @@ None of that needs the file list, so ``classify``
 starts it at once in a side job (``start``), one task per core: while the driver lists
 the input and plans the write (the JVM's own first-job start-up, seconds more), every
 worker gets ready. Spark reuses its Python workers, and each keeps its model
-(``executor.loaded_model``), so the write's tasks find them ready. Without worker reuse
+(``worker_model.loaded_model``), so the write's tasks find them ready. Without worker reuse
 (``spark.python.worker.reuse=false``) a warm worker would be thrown away: nothing is
 started then. The side job never fails a run: a worker that cannot load the model says
 why in the real job.
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from xraydesk.spark.executor import ModelRef
+from xraydesk.spark.worker_model import ModelRef
 
 log = logging.getLogger(__name__)
 

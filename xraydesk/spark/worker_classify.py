@@ -5,7 +5,7 @@ storage, their bytes); each batch is decoded by the desktop's decode stage
 (``batch.prepare.Preparer``: content hash, loader, preprocessing, input gate), classified
 by the desktop's batch model on the model the desktop would choose (``runtime.select``:
 the exported graph, OpenVINO bf16 with its uncertain rows rechecked at fp32 for the
-bundled models; loaded once per worker process, ``executor.loaded_model``) and given the
+bundled models; loaded once per worker process, ``worker_model.loaded_model``) and given the
 desktop's verdict (``trust.verdict.decide_all``); one result record batch comes back per
 batch, built column by column. No pandas: a frame per batch and a Python object per cell
 cost more than the verdict, and pandas is not even imported.
@@ -23,8 +23,14 @@ from xraydesk.batch.prepare import Prepared, Preparer
 from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.runtime.recheck import RecheckedBackend
-from xraydesk.spark.executor import KnownRows, LoadedModel, ModelRef, loaded_model, result_columns
 from xraydesk.spark.inputs import staged
+from xraydesk.spark.worker_model import (
+    KnownRows,
+    LoadedModel,
+    ModelRef,
+    loaded_model,
+    result_columns,
+)
 from xraydesk.trust.verdict import decide_all
 
 
