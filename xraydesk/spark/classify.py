@@ -124,6 +124,9 @@ def _classify(
     written, ok = spark.sparkContext.accumulator(0), spark.sparkContext.accumulator(0)
 
     def run(batches: Any) -> Any:
+        from xraydesk.spark.worker_memory import map_torch_first
+
+        map_torch_first()  # before any Arrow batch is read
         from xraydesk.spark.worker_classify import classify_batches
 
         for batch in classify_batches(batches, ref, shared.value, base, walked):

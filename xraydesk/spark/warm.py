@@ -70,10 +70,14 @@ def start(spark: Any, ref: ModelRef) -> Warmup | None:
 
 def _warm(batches: Iterator[Any], ref: ModelRef) -> Iterator[Any]:
     """Worker side: load the model and run one pass; one row, "" or why it could not."""
+    from xraydesk.spark.worker_memory import map_torch_first
+
+    map_torch_first()  # before any Arrow batch is read
     import pyarrow as pa
 
     from xraydesk.spark.worker_classify import warm_up
 
+    note = warm_up(ref)
     for _batch in batches:
         pass
-    yield pa.RecordBatch.from_pydict({"note": [warm_up(ref)]})
+    yield pa.RecordBatch.from_pydict({"note": [note]})

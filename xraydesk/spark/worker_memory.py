@@ -38,6 +38,15 @@ def worker_runtime() -> str | None:
     return "torch" if address_space_limited() else None
 
 
+def map_torch_first() -> None:
+    """Under an address-space limit, import torch now, before the worker reads its first
+    Arrow batch: pyarrow's allocator (mimalloc) reserves arenas of address space at its
+    first allocation, after which torch's libraries (3.1 GB of mappings) no longer fit
+    under 4 GiB ("failed to map segment"). A no-op without a limit."""
+    if worker_runtime() == "torch":
+        import torch  # noqa: F401
+
+
 def parse_size(text: str) -> int | None:
     """Bytes in a Spark size (``4g``, ``512m``, ``2048``: MiB without a unit); None when
     it is not one."""
