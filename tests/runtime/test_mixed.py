@@ -175,3 +175,45 @@ def test_the_rechecked_mixed_path_is_built_only_from_its_own_verdict(test_model_
     monkeypatch.setattr(select, "shipped_verdict", lambda *_: Faithfulness(100, 1, 0, 0))
     with pytest.raises(RuntimeUnavailable, match="no measured bf16 error"):
         select.build_backend(candidate, card)
+
+
+def test_the_parts_are_saved_once_and_give_the_same_numbers(graph: Path, tmp_path: Path):
+    """A new process compiles the saved parts (from OpenVINO's compiled cache) instead of
+    reading and cutting the ONNX graph again; the numbers are those of the in-memory cut."""
+    import shutil
+
+    from xraydesk.runtime.mixed import STEM, MixedOpenVinoBackend, parts_folder, split_parts
+    from xraydesk.runtime.openvino_backend import compiled_cache_dir
+
+    copy = tmp_path / graph.name
+    shutil.copy2(graph, copy)
+    body, tail = split_parts(copy, STEM)
+    assert Path(body).parent == parts_folder(copy) and Path(tail).is_file()
+    assert Path(body).with_suffix(".bin").is_file() and Path(tail).with_suffix(".bin").is_file()
+    made = Path(tail).stat().st_mtime_ns
+    assert split_parts(copy, STEM) == (body, tail)  # found, not made again
+    assert Path(tail).stat().st_mtime_ns == made
+    assert not [p for p in parts_folder(copy).iterdir() if p.name.startswith(".")]
+
+    x = _inputs()
+    saved = MixedOpenVinoBackend(copy).run(x).logits
+    assert any(compiled_cache_dir(body).iterdir())  # the compiled parts were cached
+    again = MixedOpenVinoBackend(copy).run(x).logits  # compiled from the cache
+    np.testing.assert_array_equal(saved, again)
+    # a graph written again at the same path never meets the old graph's parts
+    copy.write_bytes(copy.read_bytes())
+    assert parts_folder(copy) != Path(body).parent
+
+
+def test_parts_of_a_read_only_folder_stay_in_memory(graph: Path, monkeypatch):
+    """Where the parts cannot be saved the backend still runs, from the in-memory cut."""
+    from xraydesk.runtime import mixed
+
+    def refuse(model, xml):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(mixed, "_save_part", refuse)
+    monkeypatch.setattr(mixed, "parts_folder", lambda g: Path("/nonexistent-xraydesk") / "p")
+    body, tail = mixed.split_parts(graph, mixed.STEM)
+    assert not isinstance(body, str) and not isinstance(tail, str)  # ov.Models
+    assert mixed.MixedOpenVinoBackend(graph).run(_inputs(2)).logits.shape[0] == 2

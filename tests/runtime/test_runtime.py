@@ -180,7 +180,10 @@ def test_the_exported_graph_is_reused(tmp_path, own_cache):
     build_backend(candidate, card, network)  # a second start: loads, does not export
     assert path.stat().st_mtime_ns == stamp
     # written atomically: the graph and its probe-check marker, no temporary file left
-    assert sorted(p.suffix for p in runtime_cache_dir().iterdir()) == [".checked", ".onnx"]
+    files = [p for p in runtime_cache_dir().iterdir() if p.is_file()]
+    assert sorted(p.suffix for p in files) == [".checked", ".onnx"]
+    # beside them only OpenVINO's compiled cache (``openvino_backend.compiled_cache_dir``)
+    assert {p.name for p in runtime_cache_dir().iterdir() if p.is_dir()} <= {"compiled"}
 
 
 @pytest.mark.slow
@@ -518,6 +521,18 @@ def test_graphs_of_models_no_longer_installed_are_pruned(tmp_path, own_cache, mo
     kept_key = export.graph_key(card.weights_sha256, 1, card.preprocessing.size)
     (own_cache / f"{kept_key}.onnx").write_bytes(b"graph")
     os.utime(own_cache / f"{kept_key}.onnx", (hour_ago, hour_ago))
+    # what was made from the graphs: the mixed path's saved parts, OpenVINO's compiled cache
+    parts = {key: own_cache / "parts" / f"{key}-5-123" for key in ("b" * 64, kept_key)}
+    for folder in parts.values():
+        folder.mkdir(parents=True)
+        (folder / "maxpool-tail.xml").write_text("<net/>")
+        os.utime(folder, (hour_ago, hour_ago))
+    (own_cache / "compiled").mkdir()
+    (own_cache / "compiled" / "1234.blob").write_bytes(b"blob")
     removed = export.prune_cache()
-    assert sorted(removed) == sorted([old_version, replaced])
+    assert sorted(removed) == sorted(
+        [old_version, replaced, parts["b" * 64], own_cache / "compiled"]
+    )
     assert fresh.is_file() and (own_cache / f"{kept_key}.onnx").is_file()
+    assert parts[kept_key].is_dir() and not parts["b" * 64].exists()
+    assert not (own_cache / "compiled").exists()  # emptied whole; filled at the next compile

@@ -71,17 +71,29 @@ class BatchModel:
         self._full_batch_seen = False
         # The classifier's exported runtime (None: it runs on its torch network, which is
         # not even loaded when there is an exported one).
-        # OpenVINO runs batches in its throughput mode where that measured faster
-        # (``runtime.batch_mode``, issue 28): a twin of the viewer's backend, compiled once.
-        runtime = classifier.runtime
-        self.backend: Backend | None = None if runtime is None else batch_backend(runtime)
-        self.network: nn.Module | None = classifier.network if self.backend is None else None
+        self._runtime: Backend | None = classifier.runtime
+        self.network: nn.Module | None = classifier.network if self._runtime is None else None
         if optimise and self.network is not None:
             try:
                 self.network = self._prepared(self.network)
                 self.private = True
             except Exception as exc:  # not traceable: run the classifier's own network
                 log.info("batch inference without folding (%s: %s)", type(exc).__name__, exc)
+
+    @property
+    def backend(self) -> Backend | None:
+        """The exported runtime batches run on (None: torch). OpenVINO runs batches in its
+        throughput mode where that measured faster (``runtime.batch_mode``): a twin of the
+        classifier's backend, compiled at its first use, so a run whose batches all hold
+        one image (``xraydesk classify ONE.dcm``) never compiles it."""
+        return None if self._runtime is None else batch_backend(self._runtime)
+
+    def _run(self, rows: int) -> Any:
+        """What runs a batch of ``rows`` images: one image on the classifier's own backend
+        (latency mode gives the same numbers, ``tests/runtime/test_batch_mode.py``)."""
+        if self._runtime is None:
+            return self.classifier.forward
+        return (self._runtime if rows == 1 else batch_backend(self._runtime)).run
 
     def _prepared(self, network: nn.Module) -> nn.Module:
         import torch
@@ -111,8 +123,7 @@ class BatchModel:
         if self.private:
             logits, features, maps = self._folded_pass(batch, activations)
         else:  # an exported runtime in the batch engine's mode, or the classifier's network
-            run = self.backend.run if self.backend is not None else self.classifier.forward
-            out = run(batch, activations)
+            out = self._run(len(batch))(batch, activations)
             logits, features, maps = out.logits, out.features, out.activations
         return BatchOutputs(softmax(logits, self.classifier.card.temperature), features, maps)
 
@@ -190,7 +201,7 @@ class BatchModel:
         interrupted: the network may be the viewer's own (when it could not be folded).
         Returns the hook handles; the caller removes them."""
         owner = threading.get_ident()
-        if self.backend is not None or self.network is None:
+        if self._runtime is not None or self.network is None:
             return []  # an exported graph runs as one call: the batch finishes
 
         def check(_module: nn.Module, _inputs: object) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +113,33 @@ def prune_cache(keep: set[str] | None = None) -> list[Path]:
         except OSError:  # gone meanwhile, or not ours to delete: nothing to do
             continue
         removed.append(file)
+    removed += _prune_derived(wanted)
     if removed:
         log.info("removed %d graph file(s) of models no longer installed", len(removed))
     return removed
+
+
+def _prune_derived(wanted: set[str]) -> list[Path]:
+    """What was made from the graphs that went: their saved parts (``mixed.PARTS_DIR``,
+    a folder per graph named after it) and, when any went, OpenVINO's compiled cache
+    (``openvino_backend.COMPILED_DIR``: blobs named by hash, so it is emptied whole and
+    filled again at the next compile)."""
+    from xraydesk.runtime.mixed import PARTS_DIR
+    from xraydesk.runtime.openvino_backend import COMPILED_DIR
+
+    root = runtime_cache_dir()
+    gone = [
+        folder
+        for folder in sorted((root / PARTS_DIR).glob("*"))
+        if folder.is_dir()
+        and not any(folder.name.startswith(f"{key}-") for key in wanted)
+        and time.time() - folder.stat().st_mtime >= PRUNE_AFTER_S
+    ]
+    if gone and (root / COMPILED_DIR).is_dir():
+        gone.append(root / COMPILED_DIR)
+    for folder in gone:
+        shutil.rmtree(folder, ignore_errors=True)
+    return gone
 
 
 def write_onnx(card: ModelCard, out: BinaryIO) -> None:
