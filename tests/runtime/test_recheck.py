@@ -131,3 +131,25 @@ def test_only_the_uncertain_rows_are_run_again_and_the_rest_kept():
     assert backend.rows_rechecked == 1 and backend.rows_run == 5
     assert backend.run(batch, activations=False).activations is None
     assert "fp32 where uncertain" in backend.label
+
+
+def test_many_uncertain_rows_are_run_again_in_chunks_in_order():
+    """The exact backend sees at most RECHECK_CHUNK rows at once (its buffers stay small
+    in a long batch run), and every row still gets its own exact answer, in order."""
+    from xraydesk.runtime.recheck import RECHECK_CHUNK
+
+    fast, built = Fixed("bf16", 1.0), []
+
+    def make_exact() -> Backend:
+        built.append(Fixed("fp32", 1.001))
+        return built[-1]
+
+    backend = RecheckedBackend(fast, make_exact, 1.0, 0.05)
+    n = 2 * RECHECK_CHUNK + 3
+    unsure = np.linspace(0.001, 0.03, n, dtype=np.float32)[:, None, None, None]
+    batch = np.broadcast_to(unsure, (n, 1, 4, 4)).copy()
+    out = backend.run(batch)
+    assert built[0].rows == [RECHECK_CHUNK, RECHECK_CHUNK, 3]
+    np.testing.assert_allclose(out.logits, fast.run(batch).logits * 1.001, rtol=1e-5)
+    assert out.activations is not None and out.activations.shape == (n, 2, 2, 2)
+    np.testing.assert_allclose(out.features[:, 0], unsure.ravel() * 1.001, rtol=1e-5)
