@@ -139,6 +139,11 @@ def main() -> int:
     print(f"CPU: {cpu_name()} ({os.cpu_count()} cores visible)")
     print(f"load average at start: {load_average()}")
     print(f"code: {code}; median of {args.repeat} fresh processes each\n")
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        # every process would compile its modules from source again (~0.2 s for classify):
+        # an installed app has them compiled, so the runs here may write them once
+        print("PYTHONDONTWRITEBYTECODE unset for the runs (an install has compiled modules)\n")
+        subprocess.run([*py, "-c", RUN, "--version"], env=env, capture_output=True)
 
     rows: list[tuple[str, float, float | None]] = []
 
