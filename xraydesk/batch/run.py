@@ -50,12 +50,12 @@ from xraydesk.batch.progress import BatchProgress, batch_progress
 from xraydesk.batch.rows import ResultRow, describe_write_error
 from xraydesk.batch.run_state import RunCounts, RunStatus
 from xraydesk.batch.threads import Schedule, cpu_cores
+from xraydesk.batch.verdicts import prepared_verdicts
 from xraydesk.classifier import Classifier
 from xraydesk.errors import Cancelled, XRayDeskError
 from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
 from xraydesk.progress import Rate
 from xraydesk.trust.ood import OODStatistics
-from xraydesk.trust.verdict import decide_all
 
 log = logging.getLogger(__name__)
 
@@ -269,22 +269,11 @@ class BatchRun:
         model = self._model
         tensors = [item.tensor for item in todo if item.tensor is not None]
         out, seconds = self._cpu.run_batch(len(todo), lambda: model.classify_outputs(tensors))
-        probs, features = out.probabilities, out.features
         share = seconds / len(todo)
         stamp = utc_now()
         ids = self.classifier.class_ids
-        verdicts = decide_all(  # the one verdict every front door gives (trust.verdict)
-            self.classifier,
-            probs,
-            features,
-            ood=self._ood,
-            gate_warnings=[item.warnings for item in todo],
-            metadata=[item.metadata for item in todo],
-            appearance=[item.appearance for item in todo],
-            corrections=[item.corrections for item in todo],
-            activations=out.activations,  # the attention check (trust.attention)
-            shapes=[item.shape for item in todo],  # where a letterbox puts the lungs
-        )
+        # the one verdict every front door gives (trust.verdict), as Spark's workers give it
+        verdicts = prepared_verdicts(self.classifier, out, todo, self._ood)
         for item, verdict in zip(todo, verdicts, strict=True):
             row = ResultRow(
                 path=item.path,

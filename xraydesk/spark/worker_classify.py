@@ -3,11 +3,11 @@
 ``mapInArrow`` hands each worker process pyarrow record batches of paths (and, for remote
 storage, their bytes); each batch is decoded by the desktop's decode stage
 (``batch.prepare.Preparer``: content hash, loader, preprocessing, input gate), classified
-by the desktop's batch model on the model the desktop would choose (``runtime.select``:
-the exported graph, OpenVINO bf16 with its uncertain rows rechecked at fp32 for the
-bundled models; loaded once per worker process, ``worker_model.loaded_model``) and given the
-desktop's verdict (``trust.verdict.decide_all``); one result record batch comes back per
-batch, built column by column. No pandas: a frame per batch and a Python object per cell
+by the desktop's batch model on the runtime the desktop would choose (``runtime.select``:
+the exported graph at the precision measured faithful for the model's weights; loaded
+once per worker process, ``worker_model.loaded_model``) and given the desktop's verdict
+(``batch.verdicts.prepared_verdicts``); one result record batch comes back per batch,
+built column by column. No pandas: a frame per batch and a Python object per cell
 cost more than the verdict, and pandas is not even imported.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from xraydesk.batch.prepare import Prepared, Preparer
+from xraydesk.batch.verdicts import prepared_verdicts
 from xraydesk.imaging.discover import IMAGE_EXTENSIONS
 from xraydesk.imaging.loader import UNRECOGNISED
 from xraydesk.runtime.recheck import RecheckedBackend
@@ -31,7 +32,6 @@ from xraydesk.spark.worker_model import (
     loaded_model,
     result_columns,
 )
-from xraydesk.trust.verdict import decide_all
 
 
 def arrow_schema(class_ids: list[str]) -> Any:
@@ -107,17 +107,7 @@ def classify_batches(
 def _classify(model: LoadedModel, chunk: list[tuple[int, str, Prepared]], rows: _Rows) -> None:
     """One model batch and the desktop's verdict (gate, OOD, population, attention)."""
     outputs = model.batch.classify_outputs([p.tensor for _, _, p in chunk])
-    verdicts = decide_all(
-        model.classifier,
-        outputs.probabilities,
-        outputs.features,
-        ood=model.ood,
-        gate_warnings=[p.warnings for _, _, p in chunk],
-        metadata=[p.metadata for _, _, p in chunk],
-        appearance=[p.appearance for _, _, p in chunk],
-        corrections=[p.corrections for _, _, p in chunk],
-        activations=outputs.activations,
-    )
+    verdicts = prepared_verdicts(model.classifier, outputs, [p for _, _, p in chunk], model.ood)
     for (k, shown, prepared), verdict in zip(chunk, verdicts, strict=True):
         notes = verdict.codes
         answer = verdict.prediction or verdict.indeterminate  # withheld: numbers kept
