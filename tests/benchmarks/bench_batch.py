@@ -39,6 +39,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from tests.benchmarks.machine import cpu_name, hardware_limit  # noqa: E402
+from xraydesk.model.saving import load_network  # noqa: E402
+
 RATIO_TARGET = 4.0
 RATE_TARGET = 80.0
 
@@ -281,12 +284,23 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_start": os.getloadavg(),
         }
     }
+    print(f"CPU: {cpu_name()}")
     print(f"machine: {figures['machine']}")
     ceiling = model_ceiling(classifier, args.batch_size)
     figures["model_only_by_threads"] = ceiling
     figures["model_only"] = max(ceiling.values())
     shown = "; ".join(f"{name}: {rate:.1f} images/s" for name, rate in ceiling.items())
     print(f"model alone, batches of {args.batch_size}: {shown}")
+    network = load_network(classifier.card)
+    prep = classifier.card.preprocessing
+    limit = hardware_limit(network, prep.channels, prep.size)
+    figures["hardware_limit"] = limit
+    print(
+        f"hardware limit: {limit['gflop_per_image']:.2f} GFLOP an image, a bf16 matrix "
+        f"product at {limit['peak_gflops']:.0f} GFLOP/s (measured) -> "
+        f"{limit['images_per_s']:.0f} images/s; the model alone reaches "
+        f"{figures['model_only'] / limit['images_per_s']:.0%} of it"
+    )
 
     pipe, naive = naive_interleaved(
         Path(classifier.card.path),
@@ -309,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         f"images/s (fresh processes before and after: "
         f"{' and '.join(f'{r:.1f}' for r in naive['before_and_after_images_per_s'])}); "
         f"ratio {ratio:.2f}x (target {RATIO_TARGET:.0f}x); pipeline at "
-        f"{pipe['images_per_s'] / figures['model_only']:.0%} of the model alone; per CPU-second: "
-        f"pipeline {pipe['images_per_cpu_s']:.1f}, naive {naive['images_per_cpu_s']:.1f} images"
+        f"{pipe['images_per_s'] / figures['model_only']:.0%} of the model alone, "
+        f"{pipe['images_per_s'] / limit['images_per_s']:.0%} of the hardware limit; "
+        f"per CPU-second: pipeline {pipe['images_per_cpu_s']:.1f}, "
+        f"naive {naive['images_per_cpu_s']:.1f} images"
     )
 
     if not args.skip_fullres:

@@ -61,7 +61,7 @@ if AS_AVX2:  # before torch or OpenVINO loads oneDNN (see the docstring)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tests.benchmarks.machine import cpu_name, load_average  # noqa: E402
+from tests.benchmarks.machine import cpu_name, hardware_limit, load_average  # noqa: E402
 from xraydesk.batch.batch_model import BatchModel  # noqa: E402
 from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.imaging.loader import load_xray  # noqa: E402
@@ -294,6 +294,14 @@ def measure_model(card_path: Path, args) -> dict:
         print(f"| {name:26} | {s['batch1_ms']:10.1f} | {s['batch32']:14.1f} | "
               f"{s['batch32'] / base:8.2f} | {s['batch32'] / naive_rate:7.2f} |")  # fmt: skip
     print(f"select_backend chooses: {chosen.label}")
+    limit = hardware_limit(network, prep.channels, prep.size)
+    ceiling = limit["images_per_s"]
+    plain_share = speed.get("openvino bf16", {}).get("batch32", 0) / ceiling
+    print(f"hardware limit: {limit['gflop_per_image']:.2f} GFLOP an image at {prep.size} px; "
+          f"a bf16 matrix product runs at {limit['peak_gflops']:.0f} GFLOP/s on every core "
+          f"(measured) -> {ceiling:.0f} images/s; plain OpenVINO bf16 {plain_share:.0%} of "
+          f"it, as the app builds it {speed[AS_BUILT]['batch32'] / ceiling:.0%}")  # fmt: skip
+    result["hardware_limit"] = limit
     if isinstance(chosen, RecheckedBackend):
         share = chosen.rows_rechecked / max(1, chosen.rows_run)
         print(f"as the app builds it (shipped bound): {share:.1%} of rows run again at fp32")

@@ -34,3 +34,76 @@ def load_average() -> str:
     except OSError:
         return "unknown"
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min)"
+
+
+def matmul_peak_gflops(dtype: str = "bf16", n: int = 2048, seconds: float = 1.0) -> float:
+    """The CPU's measured peak for dense matrix products (GFLOP/s, best of repeated
+    ``n`` x ``n`` products in torch, which calls oneDNN: AMX or AVX-512 BF16 for bf16),
+    on every core whatever the caller's thread setting.
+
+    Why measured and not computed from the clock and the flags: AMX's tile unit, AVX-512
+    BF16 and AVX2 differ by an order of magnitude per cycle, and the clock a 2-core
+    virtual machine actually runs at is not in /proc/cpuinfo; a product this size is as
+    close to the hardware's limit as software gets, so a network can be judged by its
+    share of it."""
+    import time
+
+    import torch
+
+    kind = {"bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        a = torch.randn(n, n).to(kind)
+        b = torch.randn(n, n).to(kind)
+        torch.mm(a, b)  # the first product picks and builds oneDNN's kernel
+        best, end = float("inf"), time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return 2 * n**3 / best / 1e9
+
+
+def network_gflop(network: object, channels: int, size: int) -> float:
+    """Floating-point operations (GFLOP, a multiply-add counted as two) of one image's
+    forward pass through ``network`` (a torch module): its convolutions and linear layers,
+    which are all but a fraction of a percent of a ResNet's arithmetic."""
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def count(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            per_out = (
+                module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            )
+            total += 2 * per_out * output.numel()
+        elif isinstance(module, nn.Linear):
+            total += 2 * module.in_features * output.numel()
+
+    hooks = [
+        m.register_forward_hook(count)
+        for m in network.modules()  # type: ignore[attr-defined]
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            network.eval()(torch.zeros(1, channels, size, size))  # type: ignore[attr-defined]
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total / 1e9
+
+
+def hardware_limit(network: object, channels: int, size: int, dtype: str = "bf16") -> dict:
+    """The images/s the measured matrix peak allows for ``network`` at ``size`` px: what a
+    runtime's images/s is a share of (issue 28). Printed by the runtime and batch
+    benchmarks beside their rates."""
+    gflop = network_gflop(network, channels, size)
+    peak = matmul_peak_gflops(dtype)
+    return {"gflop_per_image": gflop, "peak_gflops": peak, "images_per_s": peak / gflop}
