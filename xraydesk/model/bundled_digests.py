@@ -6,7 +6,7 @@ the sha256 of its weights."""
 
 DIGESTS: dict[str, dict[str, str]] = {
     "chest-3class": {
-        "card": "1fcd57ccf53526641fcebc083ef5031fbdb9416305384094524e6916449848f2",
+        "card": "59177f318805a2e185909853485da160b846d24bd6bf9a9c7696056e36047c2f",
         "meaning": "d2d5bd1f070e076cca805cee62992c3fce7158cc6b7573d7de715be3b15333a6",
         "weights": "c35974d097b24ff20d50639dd76119a485b1f2d848f048bda3edf71d7d2cf1e4",
     },
