@@ -11,6 +11,7 @@ runtime it has.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -37,6 +38,17 @@ class Outputs:
     logits: np.ndarray  # (N, classes), before temperature
     features: np.ndarray  # (N, D): the pooled input of the linear head
     activations: np.ndarray | None  # (N, D, h, w): the last stage's output; None if not kept
+
+    @classmethod
+    def joined(cls, parts: Sequence[Outputs]) -> Outputs:
+        """The passes of consecutive slices of one batch as one, in order (activations
+        only where every part kept them)."""
+        maps = [part.activations for part in parts]
+        return cls(
+            np.concatenate([part.logits for part in parts]),
+            np.concatenate([part.features for part in parts]),
+            np.concatenate(maps) if all(m is not None for m in maps) else None,  # type: ignore[arg-type]
+        )
 
 
 class Backend(ABC):

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers, f32 around
 # LATENCY: one stream using every core (the viewer, one image); THROUGHPUT: several streams,
-# a batch split between them (``ThroughputRuns``), for batch work where it measured faster
+# a batch split between them (``run_split``), for batch work where it measured faster
 MODES = ("latency", "throughput")
 
 
@@ -222,10 +222,4 @@ def run_split(
         return run_part(batch, keep)
     slices = np.array_split(batch, parts)
     with ThreadPoolExecutor(parts) as pool:
-        outs = list(pool.map(lambda part: run_part(part, keep), slices))
-    maps = [o.activations for o in outs]
-    return Outputs(
-        np.concatenate([o.logits for o in outs]),
-        np.concatenate([o.features for o in outs]),
-        np.concatenate(maps) if keep and all(m is not None for m in maps) else None,
-    )
+        return Outputs.joined(list(pool.map(lambda part: run_part(part, keep), slices)))

@@ -140,13 +140,9 @@ class RecheckedBackend(Backend):
         exact = self.exact()
         if len(rows) <= RECHECK_CHUNK:
             return exact.run(rows, activations)
-        parts = [
-            exact.run(rows[i : i + RECHECK_CHUNK], activations)
-            for i in range(0, len(rows), RECHECK_CHUNK)
-        ]
-        maps = [p.activations for p in parts]
-        return Outputs(
-            np.concatenate([p.logits for p in parts]),
-            np.concatenate([p.features for p in parts]),
-            np.concatenate(maps) if all(m is not None for m in maps) else None,
+        return Outputs.joined(
+            [
+                exact.run(rows[i : i + RECHECK_CHUNK], activations)
+                for i in range(0, len(rows), RECHECK_CHUNK)
+            ]
         )
