@@ -168,7 +168,7 @@ def variants(
         if "bf16" in precisions and logit_error is not None:
             rechecked = RecheckedBackend(
                 mixed,
-                lambda: openvino_backend.OpenVinoBackend(graph, "fp32"),
+                lambda mode: openvino_backend.OpenVinoBackend(graph, "fp32", mode=mode),
                 classifier.card.temperature,
                 logit_error,
             )

@@ -42,6 +42,7 @@ def test_openvino_batches_run_on_a_throughput_twin_with_the_same_numbers(
     viewer = openvino_backend.OpenVinoBackend(graph, "fp32")
     twin = batch_backend(viewer, "throughput")
     assert twin.mode == "throughput" and viewer.mode == "latency"
+    assert (twin.graph, twin.precision, twin.threads) == (graph, "fp32", 0)  # type: ignore[attr-defined]
     assert batch_backend(viewer, "throughput") is twin  # compiled once
     assert batch_backend(twin, "throughput") is twin
     x = np.random.default_rng(0).normal(size=(6, 1, 64, 64)).astype(np.float32)
@@ -50,14 +51,31 @@ def test_openvino_batches_run_on_a_throughput_twin_with_the_same_numbers(
     # the rechecked mixed path keeps its measured error and its fp32 rerun
     precisions = ("fp32", "fp32")  # any CPU: the structure, not the rounding, is tested
     mixed = MixedOpenVinoBackend(graph, body=precisions[0], tail=precisions[1])
-    rechecked = RecheckedBackend(mixed, lambda: viewer, 1.0, 0.5)
+    asked: list[str | None] = []
+
+    def exact(mode: str | None) -> Backend:
+        asked.append(mode)
+        return openvino_backend.OpenVinoBackend(graph, "fp32", mode=mode or "latency")
+
+    rechecked = RecheckedBackend(mixed, exact, 1.0, 0.5)
     batch = batch_backend(rechecked, "throughput")
     assert isinstance(batch, RecheckedBackend) and batch.error == 0.5
     assert batch.fast.mode == "throughput" and batch.fast.cut == mixed.cut
+    assert batch.fast.precisions == precisions and not asked  # the exact one: lazily
     assert batch.exact().mode == "throughput" and batch.exact().precision == "fp32"
+    assert asked == ["throughput"]  # built once, in the twin's mode, never in latency
     np.testing.assert_array_equal(batch.run(x).logits, rechecked.run(x).logits)
     assert batch_backend(rechecked, "latency") is rechecked
     assert BATCH_MODE in openvino_backend.MODES
+
+
+def test_a_backend_in_its_own_mode_or_without_modes_is_its_own_twin():
+    """``in_mode`` builds nothing where there is nothing to change: another runtime, or a
+    recheck over one (their exact backend is never asked for)."""
+    other = Other()
+    assert other.mode is None and other.in_mode("throughput") is other
+    rechecked = RecheckedBackend(other, lambda mode: pytest.fail("built"), 1.0, 0.5)
+    assert rechecked.mode is None and batch_backend(rechecked) is rechecked
 
 
 @needs_openvino

@@ -112,7 +112,7 @@ class Fixed(Backend):
 def test_only_the_uncertain_rows_are_run_again_and_the_rest_kept():
     fast, built = Fixed("bf16", 1.0), []
 
-    def make_exact() -> Backend:
+    def make_exact(mode: str | None) -> Backend:
         built.append(Fixed("fp32", 1.001))
         return built[-1]
 
@@ -140,7 +140,7 @@ def test_many_uncertain_rows_are_run_again_in_chunks_in_order():
 
     fast, built = Fixed("bf16", 1.0), []
 
-    def make_exact() -> Backend:
+    def make_exact(mode: str | None) -> Backend:
         built.append(Fixed("fp32", 1.001))
         return built[-1]
 

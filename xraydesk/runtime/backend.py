@@ -56,10 +56,17 @@ class Backend(ABC):
 
     runtime: str  # one of RUNTIMES
     precision: Precision
+    mode: str | None = None  # OpenVINO's performance hint; None for runtimes without one
 
     @abstractmethod
     def run(self, batch: np.ndarray | torch.Tensor, activations: bool = True) -> Outputs:
         """The forward pass of preprocessed inputs (N, C, H, W) float32."""
+
+    def in_mode(self, mode: str) -> Backend:
+        """The same network compiled for OpenVINO's ``mode`` (a new backend: the batch
+        engine's twin, ``batch_mode``); itself where the runtime has no modes. Each
+        backend builds its own twin, so no caller needs to know how it was made."""
+        return self
 
     @property
     def label(self) -> str:

@@ -10,7 +10,8 @@ request, and is what matters when another process takes a core away now and then
 ``BATCH_MODE`` is the measured choice (tests/benchmarks/bench_runtime.py prints both
 modes side by side: "openvino bf16" and "openvino bf16 (throughput mode)"). The twin is
 compiled once per backend, at the first batch, and shares nothing with the viewer's
-requests; torch and ONNX Runtime backends are used as they are.
+requests; each backend builds its own twin (``Backend.in_mode``: how it was made stays
+in its class), and torch and ONNX Runtime backends are used as they are.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ import threading
 import weakref
 
 from xraydesk.runtime.backend import Backend
-from xraydesk.runtime.mixed import MixedOpenVinoBackend
-from xraydesk.runtime.openvino_backend import OpenVinoBackend
-from xraydesk.runtime.recheck import RecheckedBackend
 
 BATCH_MODE = "throughput"
 _twins: weakref.WeakKeyDictionary[Backend, Backend] = weakref.WeakKeyDictionary()
@@ -31,32 +29,10 @@ _lock = threading.Lock()
 def batch_backend(backend: Backend, mode: str = BATCH_MODE) -> Backend:
     """``backend`` as the batch engine should run it: in ``mode`` where it is an
     OpenVINO backend in another mode (compiled once, then reused), else itself."""
-    if _mode(backend) in (None, mode):
+    if backend.mode in (None, mode):
         return backend
     with _lock:
         twin = _twins.get(backend)
         if twin is None:
-            twin = _twins[backend] = _twin(backend, mode)
+            twin = _twins[backend] = backend.in_mode(mode)
         return twin
-
-
-def _mode(backend: Backend) -> str | None:
-    if isinstance(backend, RecheckedBackend):
-        return _mode(backend.fast)
-    return getattr(backend, "mode", None) if backend.runtime == "openvino" else None
-
-
-def _twin(backend: Backend, mode: str) -> Backend:
-    if isinstance(backend, RecheckedBackend):
-        fast = backend.fast  # the exact backend is the same graph at fp32 (``select``)
-        return RecheckedBackend(
-            _twin(fast, mode),
-            lambda: OpenVinoBackend(fast.graph, "fp32", fast.threads, mode),  # type: ignore[attr-defined]
-            backend.temperature,
-            backend.error,
-        )
-    if isinstance(backend, MixedOpenVinoBackend):
-        body, tail = backend.precisions
-        return MixedOpenVinoBackend(backend.graph, backend.cut, backend.threads, mode, body, tail)
-    assert isinstance(backend, OpenVinoBackend)
-    return OpenVinoBackend(backend.graph, backend.precision, backend.threads, mode)

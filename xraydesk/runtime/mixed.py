@@ -184,6 +184,13 @@ class MixedOpenVinoBackend(Backend):
         kept = f"fp32 {part}" if self.precisions[0] == "fp32" else f"fp32 after {part}"
         return f"{super().label}, {kept}"
 
+    def in_mode(self, mode: str) -> Backend:
+        """The same graph, cut, precisions and threads compiled for ``mode`` (its parts
+        read from the same saved files); itself if it is."""
+        if mode == self.mode:
+            return self
+        return MixedOpenVinoBackend(self.graph, self.cut, self.threads, mode, *self.precisions)
+
     def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
         return run_split(self._run_part, float32_array(batch), self.streams, activations)
 

@@ -106,6 +106,12 @@ class OpenVinoBackend(Backend):
         self.streams = streams(self.compiled)
         self.requests = RequestPool(self.compiled)
 
+    def in_mode(self, mode: str) -> Backend:
+        """The same graph, precision and threads compiled for ``mode``; itself if it is."""
+        if mode == self.mode:
+            return self
+        return OpenVinoBackend(self.graph, self.precision, self.threads, mode)
+
     def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
         return run_split(self._run_part, float32_array(batch), self.streams, activations)
 

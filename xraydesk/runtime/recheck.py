@@ -83,18 +83,23 @@ RECHECK_CHUNK = 8  # rows the exact backend runs at once (``_exact_in_chunks``)
 class RecheckedBackend(Backend):
     """``fast`` (reduced precision) for every row, ``exact`` (fp32, built at its first
     use) again for the uncertain ones; ``error``: the measured ``D`` of ``fast``.
-    Thread-safe as both backends are."""
+    Thread-safe as both backends are.
+
+    ``exact`` is called with ``fast``'s OpenVINO mode (None for a runtime without modes),
+    so the twin in another mode (``in_mode``) builds its own exact backend in that mode,
+    from the same recipe, once and only if a row is ever uncertain."""
 
     def __init__(
         self,
         fast: Backend,
-        exact: Callable[[], Backend],
+        exact: Callable[[str | None], Backend],
         temperature: float,
         error: float,
     ) -> None:
         self.fast = fast
         self.runtime = fast.runtime
         self.precision: Precision = fast.precision
+        self.mode = fast.mode
         self.temperature = temperature
         self.error = error
         self._make_exact = exact
@@ -107,10 +112,18 @@ class RecheckedBackend(Backend):
     def label(self) -> str:
         return f"{self.fast.label}, fp32 where uncertain"
 
+    def in_mode(self, mode: str) -> Backend:
+        """``fast``'s twin in ``mode``, rechecked by an exact backend built in ``mode`` at
+        its first use; itself where ``fast`` is already in ``mode`` (or has no modes)."""
+        if self.mode in (None, mode):
+            return self
+        fast = self.fast.in_mode(mode)
+        return RecheckedBackend(fast, self._make_exact, self.temperature, self.error)
+
     def exact(self) -> Backend:
         with self._lock:
             if self._exact is None:
-                self._exact = self._make_exact()
+                self._exact = self._make_exact(self.mode)
             return self._exact
 
     def run(self, batch, activations: bool = True) -> Outputs:

@@ -163,7 +163,9 @@ def build_backend(
             raise RuntimeUnavailable(f"{card.label}: no measured bf16 error to recheck against")
         return RecheckedBackend(
             backend,
-            lambda: cls(graph.path, "fp32", threads, **options),
+            lambda in_mode: cls(
+                graph.path, "fp32", threads, **({"mode": in_mode} if in_mode else {})
+            ),
             card.temperature,
             verdict.logit_error,
         )
