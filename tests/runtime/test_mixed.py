@@ -205,6 +205,38 @@ def test_the_parts_are_saved_once_and_give_the_same_numbers(graph: Path, tmp_pat
     assert parts_folder(copy) != Path(body).parent
 
 
+def test_exporting_the_same_weights_again_leaves_one_parts_folder(
+    test_model_path: Path, tmp_path: Path, monkeypatch
+):
+    """The graph exported again (deleted after a failed check, or by hand) gets new parts
+    at its first use; the export deletes the old ones (about 90 MB), however young, and
+    never the parts of the graph as it now is. A backend compiled from the old parts
+    runs on (OpenVINO read them when it compiled)."""
+    from xraydesk.runtime import export
+    from xraydesk.runtime.mixed import PARTS_DIR, MixedOpenVinoBackend, parts_folder
+
+    monkeypatch.setenv("XRAYDESK_RUNTIME_CACHE", str(tmp_path))
+    card = ModelCard.read(test_model_path)
+    first = exported_graph(card).path
+    running = MixedOpenVinoBackend(first, body="fp32", tail="fp32")  # any CPU
+    old_parts = parts_folder(first)
+    x = _inputs(4)
+    before = running.run(x).logits
+    assert old_parts.is_dir()
+
+    first.unlink()  # as select.build_backend does when a new graph fails its check
+    again = exported_graph(card)  # the export prunes
+    assert again.created and again.path == first
+    assert parts_folder(again.path) != old_parts and not old_parts.exists()
+    np.testing.assert_array_equal(running.run(x).logits, before)
+
+    current = MixedOpenVinoBackend(again.path, body="fp32", tail="fp32")
+    export.prune_cache()  # another export meanwhile: the parts in use stay
+    assert list((tmp_path / PARTS_DIR).iterdir()) == [parts_folder(again.path)]
+    twin = current.in_mode("throughput")  # compiled from the same saved parts
+    np.testing.assert_array_equal(twin.run(x).logits, before)
+
+
 def test_parts_of_a_read_only_folder_stay_in_memory(graph: Path, monkeypatch):
     """Where the parts cannot be saved the backend still runs, from the in-memory cut."""
     from xraydesk.runtime import mixed

@@ -521,18 +521,31 @@ def test_graphs_of_models_no_longer_installed_are_pruned(tmp_path, own_cache, mo
     kept_key = export.graph_key(card.weights_sha256, 1, card.preprocessing.size)
     (own_cache / f"{kept_key}.onnx").write_bytes(b"graph")
     os.utime(own_cache / f"{kept_key}.onnx", (hour_ago, hour_ago))
-    # what was made from the graphs: the mixed path's saved parts, OpenVINO's compiled cache
-    parts = {key: own_cache / "parts" / f"{key}-5-123" for key in ("b" * 64, kept_key)}
+    # what was made from the graphs: the mixed path's saved parts, OpenVINO's compiled
+    # cache; the kept graph's parts as it is now stay, those of an earlier file of the same
+    # name go (its size and time differ), however young
+    from xraydesk.runtime.mixed import parts_folder
+
+    parts = {
+        "replaced": own_cache / "parts" / f"{'b' * 64}-5-123",
+        "kept": parts_folder(own_cache / f"{kept_key}.onnx"),
+        "kept, written before": own_cache / "parts" / f"{kept_key}-5-123",
+    }
     for folder in parts.values():
         folder.mkdir(parents=True)
         (folder / "maxpool-tail.xml").write_text("<net/>")
-        os.utime(folder, (hour_ago, hour_ago))
     (own_cache / "compiled").mkdir()
     (own_cache / "compiled" / "1234.blob").write_bytes(b"blob")
     removed = export.prune_cache()
     assert sorted(removed) == sorted(
-        [old_version, replaced, parts["b" * 64], own_cache / "compiled"]
+        [
+            old_version,
+            replaced,
+            parts["replaced"],
+            parts["kept, written before"],
+            own_cache / "compiled",
+        ]
     )
     assert fresh.is_file() and (own_cache / f"{kept_key}.onnx").is_file()
-    assert parts[kept_key].is_dir() and not parts["b" * 64].exists()
+    assert [p for p in (own_cache / "parts").iterdir()] == [parts["kept"]]
     assert not (own_cache / "compiled").exists()  # emptied whole; filled at the next compile

@@ -113,33 +113,47 @@ def prune_cache(keep: set[str] | None = None) -> list[Path]:
         except OSError:  # gone meanwhile, or not ours to delete: nothing to do
             continue
         removed.append(file)
-    removed += _prune_derived(wanted)
+    removed += _prune_derived(graphs_went=bool(removed))
     if removed:
         log.info("removed %d graph file(s) of models no longer installed", len(removed))
     return removed
 
 
-def _prune_derived(wanted: set[str]) -> list[Path]:
-    """What was made from the graphs that went: their saved parts (``mixed.PARTS_DIR``,
-    a folder per graph named after it) and, when any went, OpenVINO's compiled cache
+def _prune_derived(graphs_went: bool) -> list[Path]:
+    """What was made from graphs that are gone or were written again, whatever its age:
+    the saved parts (``mixed.PARTS_DIR``) whose folder names no graph file of the cache
+    as it is now (``mixed.parts_folder``: its name, size and time), with the compiled
+    parts inside; and, when anything went, OpenVINO's compiled cache of whole graphs
     (``openvino_backend.COMPILED_DIR``: blobs named by hash, so it is emptied whole and
-    filled again at the next compile)."""
-    from xraydesk.runtime.mixed import PARTS_DIR
+    filled again at the next compile).
+
+    Why no age: the same weights exported again (after a failed check, or a graph someone
+    deleted) get a new parts folder at first use, and nothing finds the old one (about
+    90 MB) again. A process running from old parts is not disturbed: OpenVINO reads them
+    only when it compiles, and one whose parts vanish while it saves them runs them from
+    memory (``mixed.split_parts``). What cannot be deleted (a file open on Windows) is
+    tried again at the next export."""
+    from xraydesk.runtime.mixed import PARTS_DIR, parts_folder
     from xraydesk.runtime.openvino_backend import COMPILED_DIR
 
     root = runtime_cache_dir()
+    current = set()
+    for graph in root.glob("*.onnx"):
+        try:
+            current.add(parts_folder(graph).name)
+        except OSError:  # gone meanwhile: its parts are stale too
+            continue
+    parts = root / PARTS_DIR
     gone = [
         folder
-        for folder in sorted((root / PARTS_DIR).glob("*"))
-        if folder.is_dir()
-        and not any(folder.name.startswith(f"{key}-") for key in wanted)
-        and time.time() - folder.stat().st_mtime >= PRUNE_AFTER_S
+        for folder in (sorted(parts.iterdir()) if parts.is_dir() else [])
+        if folder.is_dir() and folder.name not in current
     ]
-    if gone and (root / COMPILED_DIR).is_dir():
+    if (gone or graphs_went) and (root / COMPILED_DIR).is_dir():
         gone.append(root / COMPILED_DIR)
     for folder in gone:
         shutil.rmtree(folder, ignore_errors=True)
-    return gone
+    return [folder for folder in gone if not folder.exists()]
 
 
 def write_onnx(card: ModelCard, out: BinaryIO) -> None:

@@ -84,7 +84,8 @@ PARTS_DIR = "parts"
 def parts_folder(graph: Path | str) -> Path:
     """Where the parts of ``graph`` are saved: named by the graph's file name, size and
     time, so a graph written again (another file at the same path) never meets the parts
-    of the old one. ``export.prune_cache`` removes those of graphs no longer used."""
+    of the old one. ``export.prune_cache`` removes those that name no graph file as it
+    now is (deleted, or written again)."""
     graph = Path(graph)
     stat = graph.stat()
     return graph.parent / PARTS_DIR / f"{graph.stem}-{stat.st_size}-{stat.st_mtime_ns}"
