@@ -61,6 +61,7 @@ if AS_AVX2:  # before torch or OpenVINO loads oneDNN (see the docstring)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from tests.benchmarks.baselines import plain_bf16  # noqa: E402
 from tests.benchmarks.machine import cpu_name, hardware_limit, load_average  # noqa: E402
 from xraydesk.batch.batch_model import BatchModel  # noqa: E402
 from xraydesk.classifier import Classifier  # noqa: E402
@@ -183,12 +184,8 @@ def variants(
 def throughput_variant(graph: Path) -> dict:
     """Plain OpenVINO bf16 in throughput mode (timed only: the same numbers as latency
     mode, tests/runtime/test_mixed.py), the baseline of the batch engine's row."""
-    if not (openvino_backend.installed() and openvino_backend.cpu_has_bf16()):
-        return {}
-    if os.environ.get("XRAYDESK_PRECISION") == "fp32":
-        return {}
-    ovt = openvino_backend.OpenVinoBackend(graph, "bf16", mode="throughput")
-    return {THROUGHPUT: lambda b: ovt.run(b, activations=False).logits}
+    run = plain_bf16(graph)
+    return {THROUGHPUT: run} if run is not None else {}
 
 
 def throughput(fns: dict, x: np.ndarray, rounds: int, seconds: float) -> dict[str, dict]:
