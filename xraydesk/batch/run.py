@@ -53,7 +53,7 @@ from xraydesk.batch.threads import Schedule, cpu_cores
 from xraydesk.batch.verdicts import prepared_verdicts
 from xraydesk.classifier import Classifier
 from xraydesk.errors import Cancelled, XRayDeskError
-from xraydesk.imaging.discover import DiscoveryStats, count_images, iter_images
+from xraydesk.imaging.discover import DiscoveryStats, SharedListings, count_images, iter_images
 from xraydesk.progress import Rate
 from xraydesk.trust.ood import OODStatistics
 
@@ -118,6 +118,8 @@ class BatchRun:
         self.cancel = cancel if cancel is not None else threading.Event()
         self.on_progress = on_progress
         self.stats = DiscoveryStats()
+        # each folder listed once for the walk and its count (``discover.SharedListings``)
+        self._listings = SharedListings() if self.options.count_total else None
         self.summary: RunSummary | None = None
         self._ledger = RunLedger(classifier.card, self.stats)
         self._meter = Rate()
@@ -141,7 +143,7 @@ class BatchRun:
         start = time.monotonic()
         if opts.record:
             self._ledger.open(opts.db_path, self.inputs, opts.recursive, self.classifier.card)
-        stop_counting = _count_in_background(self.inputs, opts, self._ledger)
+        stop_counting = _count_in_background(self.inputs, opts, self._ledger, self._listings)
         status, message = FAILED, None
         model = self._model = BatchModel(self.classifier, opts.optimise_model, opts.batch_size)
         hooks = model.interrupt_on(self.cancel)
@@ -221,7 +223,7 @@ class BatchRun:
         stream = ordered_map(
             prepare,
             _with_unreadable_folders(
-                iter_images(self.inputs, opts.recursive, self.stats), self.stats
+                iter_images(self.inputs, opts.recursive, self.stats, self._listings), self.stats
             ),
             workers=self._workers,
             depth=max(1, depth),
@@ -362,14 +364,15 @@ def _with_unreadable_folders(paths: Iterator[Path], stats: DiscoveryStats) -> It
 
 
 def _count_in_background(
-    inputs: list[Path], opts: BatchOptions, ledger: RunLedger
+    inputs: list[Path], opts: BatchOptions, ledger: RunLedger, listings: SharedListings | None
 ) -> threading.Event:
-    """Count the images in a side thread (for the time left); set the event to stop it."""
+    """Count the images in a side thread (for the time left); set the event to stop it.
+    ``listings``: shared with the run's walk, so no folder is listed twice."""
     stop = threading.Event()
 
     def count() -> None:
         try:
-            ledger.total = count_images(inputs, opts.recursive, stop)
+            ledger.total = count_images(inputs, opts.recursive, stop, listings)
         except Exception:  # counting is a nicety: progress without a total still works
             log.debug("counting the images failed", exc_info=True)
 

@@ -47,7 +47,10 @@ class DiscoveryStats:
 
 
 def iter_images(
-    paths: Iterable[str | Path], recursive: bool = False, stats: DiscoveryStats | None = None
+    paths: Iterable[str | Path],
+    recursive: bool = False,
+    stats: DiscoveryStats | None = None,
+    listings: SharedListings | None = None,
 ) -> Iterator[Path]:
     """Yield image files in a stable order, streaming (never the whole tree in memory at once).
 
@@ -57,29 +60,39 @@ def iter_images(
     included) says image, or when it cannot be read to tell (the reader then names the
     cause); hidden entries and files with neither are skipped and counted. A folder that
     cannot be listed is recorded in ``stats.unreadable`` and the walk goes on.
+    ``listings``: shared with a ``count_images`` of the same inputs, so each folder is
+    listed once for both (``SharedListings``).
     """
     stats = stats if stats is not None else DiscoveryStats()
     visited: set[tuple[int, int]] = set()
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            yield from _walk(path, recursive, stats, visited)
-        elif path.exists() or path.is_symlink():
-            yield path
-        else:
-            stats.missing.append(path)
-            yield path  # the loader reports "file not found" as an error row
+    try:
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                yield from _walk(path, recursive, stats, visited, listings)
+            elif path.exists() or path.is_symlink():
+                yield path
+            else:
+                stats.missing.append(path)
+                yield path  # the loader reports "file not found" as an error row
+    finally:
+        if listings is not None:
+            listings.walk_ended()
 
 
 def count_images(
-    paths: Iterable[str | Path], recursive: bool = False, cancel: threading.Event | None = None
+    paths: Iterable[str | Path],
+    recursive: bool = False,
+    cancel: threading.Event | None = None,
+    listings: SharedListings | None = None,
 ) -> int | None:
     """How many rows a run over ``iter_images`` makes (its items and one per unreadable
     folder), for progress and time left; None if cancelled. Holds only a counter, so it
-    is as cheap in memory as the walk itself."""
+    is as cheap in memory as the walk itself; ``listings``: shared with the run's walk
+    (``SharedListings``)."""
     count = 0
     stats = DiscoveryStats()
-    for _ in iter_images(paths, recursive, stats):
+    for _ in iter_images(paths, recursive, stats, listings):
         count += 1
         if cancel is not None and cancel.is_set():
             return None
@@ -105,7 +118,11 @@ def claims_image(path: str | os.PathLike[str]) -> bool:
 
 
 def _walk(
-    root: Path, recursive: bool, stats: DiscoveryStats, visited: set[tuple[int, int]]
+    root: Path,
+    recursive: bool,
+    stats: DiscoveryStats,
+    visited: set[tuple[int, int]],
+    listings: SharedListings | None,
 ) -> Iterator[Path]:
     """Files of a folder by name, then each subfolder in turn (depth first). Iterative,
     with a stack of subfolder lists: a folder 1,000 levels deep is no recursion."""
@@ -115,13 +132,16 @@ def _walk(
         if folder is None:
             stack.pop()
             continue
-        subfolders = yield from _folder(folder, stats, visited)
+        subfolders = yield from _folder(folder, stats, visited, listings)
         if recursive and subfolders:
             stack.append(iter(subfolders))
 
 
 def _folder(
-    folder: Path, stats: DiscoveryStats, visited: set[tuple[int, int]]
+    folder: Path,
+    stats: DiscoveryStats,
+    visited: set[tuple[int, int]],
+    listings: SharedListings | None,
 ) -> Generator[Path, None, list[Path]]:
     """Yield the images of one folder; return its subfolders."""
     try:
@@ -130,7 +150,7 @@ def _folder(
         if key in visited:  # a symbolic link back up the tree (or the same folder twice)
             return []
         visited.add(key)
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        entries = listings.entries(folder, key) if listings else _listing(folder)
     except (FileNotFoundError, NotADirectoryError):
         stats.missing.append(folder)
         return []
@@ -153,6 +173,95 @@ def _folder(
         else:
             stats.skip(Path(entry.path), hidden=False)
     return subfolders
+
+
+def _listing(folder: Path) -> list[os.DirEntry[str]]:
+    """A folder's entries by name: one ``scandir``, held whole to be sorted."""
+    return sorted(os.scandir(folder), key=lambda e: e.name)
+
+
+LISTINGS_HELD = 50_000  # entries one walk may keep waiting for the other (about 15 MB)
+
+
+class SharedListings:
+    """Each folder's sorted listing, made once for two walks of the same inputs: a batch
+    run's (``iter_images``) and its count for the time left (``count_images``, in a side
+    thread).
+
+    Why: each walk listed every folder itself, so a run listed the whole tree twice, and
+    a flat folder of a million files was held twice at once (two sorted lists of a
+    million entries). Now whichever walk reaches a folder first lists it and keeps the
+    listing for the other, which takes it (the walks meet the folders in the same order);
+    one that arrives while the other lists it waits for that listing. Beyond ``held``
+    entries waiting to be taken (one folder is always kept, however large), a listing is
+    not kept and the later walk lists that folder itself, so memory stays bounded when
+    the count runs far ahead of the run; once either walk has ended, nothing more is
+    kept. A folder that cannot be listed is tried once; both walks see its error."""
+
+    def __init__(self, held: int = LISTINGS_HELD) -> None:
+        self.held = held
+        self._kept: dict[tuple, list[os.DirEntry[str]] | OSError] = {}
+        self._kept_entries = 0
+        self._busy: dict[tuple, threading.Event] = {}  # being listed by one walk now
+        self._not_kept: set[tuple] = set()  # listed by one walk: the other lists it too
+        self._ended = False
+        self._lock = threading.Lock()
+
+    def entries(self, folder: Path, key: tuple[int, int]) -> list[os.DirEntry[str]]:
+        """``folder``'s entries by name (``key``: its device and inode); raises the
+        ``OSError`` of listing it."""
+        key = (*key, str(folder))  # the entries' paths are made from the folder's path
+        with self._lock:
+            busy = self._busy.get(key)
+            first = busy is None and key not in self._kept and key not in self._not_kept
+            if first:
+                busy = self._busy[key] = threading.Event()
+        if not first:
+            if busy is not None:
+                busy.wait()
+            return self._take(key, folder)
+        try:
+            found: list[os.DirEntry[str]] | OSError = _listing(folder)
+        except OSError as exc:
+            found = exc
+        with self._lock:
+            size = len(found) if isinstance(found, list) else 0
+            if self._ended:  # the other walk will not come here
+                pass
+            elif self._kept and self._kept_entries + size > self.held:
+                self._not_kept.add(key)
+            else:
+                self._kept[key] = found
+                self._kept_entries += size
+            del self._busy[key]
+            busy.set()
+        if isinstance(found, OSError):
+            raise found
+        return found
+
+    @property
+    def waiting(self) -> int:
+        """Entries listed by one walk and not yet taken by the other."""
+        with self._lock:
+            return self._kept_entries
+
+    def walk_ended(self) -> None:
+        """One walk is over (done, or stopped): keep nothing more for it."""
+        with self._lock:
+            self._ended = True
+
+    def _take(self, key: tuple, folder: Path) -> list[os.DirEntry[str]]:
+        """The listing the other walk made of ``folder``; listed again if not kept."""
+        with self._lock:
+            found = self._kept.pop(key, None)
+            self._not_kept.discard(key)
+            if isinstance(found, list):
+                self._kept_entries -= len(found)
+        if found is None:
+            return _listing(folder)
+        if isinstance(found, OSError):
+            raise found
+        return found
 
 
 def _listing_error(exc: OSError) -> str:
