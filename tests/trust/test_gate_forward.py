@@ -171,3 +171,13 @@ def test_a_damaged_gate_file_is_a_clear_error(tmp_path, content):
     with pytest.raises(ModelError, match="the input gate could not be loaded") as err:
         InputGate.load(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 3])
+def test_zero_padding_is_numpys(pad: int):
+    from xraydesk.trust.gate_forward import _zero_padded
+
+    x = np.random.default_rng(2).standard_normal((2, 5, 7, 3)).astype(np.float32)
+    want = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    got = _zero_padded(x, pad)
+    assert got.dtype == x.dtype and np.array_equal(got, want)

@@ -123,3 +123,19 @@ def test_auto_orient_classifies_the_corrected_image_again(radiographs):
             assert fixed.prediction.probabilities == pytest.approx(
                 upright.prediction.probabilities, abs=1e-6
             )
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (1, 600), (37, 5)])
+def test_the_noise_check_is_numpys_correlation_and_leaves_the_image_alone(shape):
+    """The dot-product form of the neighbour correlation (issue 28: np.corrcoef was a
+    sixth of the decode stage) gives np.corrcoef's value and never writes the image."""
+    from xraydesk.trust.gate import _neighbour_correlation
+
+    rng = np.random.default_rng(3)
+    for image in (rng.random(shape, dtype=np.float32), np.cumsum(rng.random(shape), 1)):
+        image = (image / image.max()).astype(np.float32)
+        kept = image.copy()
+        a, b = image[:, :-1].ravel(), image[:, 1:].ravel()
+        assert _neighbour_correlation(image) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-5)
+        assert np.array_equal(image, kept)
+    assert _neighbour_correlation(np.full(shape, 0.5, np.float32)) == 1.0  # flat

@@ -25,6 +25,7 @@ raises ``lateral`` (a lateral DICOM's ViewPosition is reported by ``view_warning
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,7 +110,8 @@ def image_statistics(unit: np.ndarray) -> list[ResultWarning]:
         )
     step = max(1, max(height, width) // 512)
     sample = np.asarray(unit[::step, ::step], dtype=np.float32)
-    spread = float(np.percentile(sample, 99) - np.percentile(sample, 1))
+    low, high = np.percentile(sample, [1, 99])  # one partition for both
+    spread = float(high - low)
     if spread < 0.04 or float(sample.std()) < 0.02:
         found.append(
             ResultWarning(NOT_CHEST, "the image is blank or nearly uniform: not a radiograph")
@@ -122,11 +124,16 @@ def image_statistics(unit: np.ndarray) -> list[ResultWarning]:
 
 def _neighbour_correlation(sample: np.ndarray) -> float:
     """Correlation of horizontally adjacent pixels: near 1 for radiographs, near 0 for noise."""
-    a = sample[:, :-1].ravel()
-    b = sample[:, 1:].ravel()
-    if a.size < 4 or a.std() < 1e-6 or b.std() < 1e-6:
+    a = sample[:, :-1].astype(np.float32).ravel()  # copies: centred in place below
+    b = sample[:, 1:].astype(np.float32).ravel()
+    if a.size < 4:
         return 1.0
-    return float(np.corrcoef(a, b)[0, 1])
+    a -= a.mean()
+    b -= b.mean()
+    aa, bb = float(a @ a), float(b @ b)  # BLAS dot products: np.corrcoef's float64
+    if min(aa, bb) < 1e-12 * a.size:  # covariance matrix cost 1.7 ms an image, this 0.2
+        return 1.0  # a standard deviation under 1e-6: flat
+    return float(a @ b) / math.sqrt(aa * bb)
 
 
 def view_warnings(xray: XRay) -> list[ResultWarning]:

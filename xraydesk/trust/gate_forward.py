@@ -210,7 +210,7 @@ def _convolve(x: np.ndarray, conv: _Conv) -> np.ndarray:
     matrix product. Returns (N, H', W', cout) float32."""
     p, k, s = conv.padding, conv.kernel, conv.stride
     n = len(x)
-    padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    padded = _zero_padded(x, p)
     # (N, H', W', C, k, k) views; strided layers keep every s-th window
     windows = sliding_window_view(padded, (k, k), axis=(1, 2))[:, ::s, ::s]
     h, w = windows.shape[1:3]
@@ -220,6 +220,18 @@ def _convolve(x: np.ndarray, conv: _Conv) -> np.ndarray:
     out = _matmul(columns, conv.weight)
     out += conv.bias
     return out.reshape(n, h, w, -1)
+
+
+def _zero_padded(x: np.ndarray, p: int) -> np.ndarray:
+    """(N, H, W, C) maps with ``p`` zeros around H and W: what ``np.pad`` makes, without
+    its per-call bookkeeping (0.2-0.3 ms a call, a quarter of the gate's time on one
+    image, Intel Xeon family 6 model 207)."""
+    if p == 0:
+        return x
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)
+    padded[:, p : p + h, p : p + w] = x
+    return padded
 
 
 def _max_pool(x: np.ndarray) -> np.ndarray:
