@@ -3,11 +3,10 @@ the listings (``imaging.discover.SharedListings``)."""
 
 from __future__ import annotations
 
-import os
-from collections import Counter
 from pathlib import Path
 
 from tests.batch_helpers import make_folder, write_png
+from tests.listings import count_listings
 from xraydesk.batch.run import BatchOptions, BatchRun
 
 
@@ -16,14 +15,7 @@ def test_a_run_and_its_count_list_each_folder_once(tmp_path: Path, test_classifi
     for k in range(3):
         write_png(root / f"series{k}" / "img.png", seed=50 + k)
     folders = {str(root)} | {str(p) for p in root.rglob("*") if p.is_dir()}
-    listed: Counter = Counter()
-    scandir = os.scandir
-
-    def counting(path):
-        listed[os.fspath(path)] += 1
-        return scandir(path)
-
-    monkeypatch.setattr(os, "scandir", counting)
+    listed = count_listings(monkeypatch)
     options = BatchOptions(recursive=True, batch_size=4, db_path=tmp_path / "results.sqlite")
     assert options.count_total  # the count runs beside the walk
     batch = BatchRun([root], test_classifier, options)

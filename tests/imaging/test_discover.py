@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.batch_helpers import make_folder, write_png
+from tests.listings import count_listings
 from xraydesk.imaging.discover import DiscoveryStats, SharedListings, count_images, iter_images
 
 
@@ -34,15 +35,7 @@ def _folders(root: Path) -> set[str]:
 @pytest.fixture
 def listed(monkeypatch: pytest.MonkeyPatch) -> Counter:
     """How many times each folder was listed (``os.scandir`` calls, by path)."""
-    calls: Counter = Counter()
-    scandir = os.scandir
-
-    def counting(path):
-        calls[os.fspath(path)] += 1
-        return scandir(path)
-
-    monkeypatch.setattr(os, "scandir", counting)
-    return calls
+    return count_listings(monkeypatch)
 
 
 def _walk(root: Path, listings: SharedListings | None) -> tuple[list[Path], DiscoveryStats]:
