@@ -178,6 +178,7 @@ class BatchRun:
                 hook.remove()
             self._cpu.restore()
             stop_counting.set()
+            self._listings = None  # what the count kept for a walk stopped early goes
             if status == CANCELLED and self._stop_reason:
                 message = self._stop_reason
             self.summary = self._summarise(status, message, time.monotonic() - start)
