@@ -14,7 +14,7 @@ import pytest
 from xraydesk.model.card import ModelCard
 from xraydesk.runtime import openvino_backend, select
 from xraydesk.runtime.backend import RuntimeUnavailable
-from xraydesk.runtime.export import graph_path
+from xraydesk.runtime.export import SUFFIXES, checked_marker, graph_path
 
 pytestmark = pytest.mark.skipif(not openvino_backend.installed(), reason="needs OpenVINO")
 
@@ -34,9 +34,10 @@ def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _paths(card: ModelCard) -> tuple[Path, Path]:
+    """The graph OpenVINO runs (its own IR, no ONNX) and its check's marker."""
     prep = card.preprocessing
-    graph = graph_path(card.weights_sha256, prep.channels, prep.size)
-    return graph, graph.with_suffix(".checked")
+    graph = graph_path(card.weights_sha256, prep.channels, prep.size, SUFFIXES["ir"])
+    return graph, checked_marker(graph)
 
 
 def _with_reference_of(card: ModelCard, other: ModelCard) -> ModelCard:
@@ -51,10 +52,15 @@ def test_a_first_build_is_checked_and_marked(
     card = ModelCard.read(test_model_path)
     backend = select.build_backend(candidate, card)
     graph, marker = _paths(card)
-    assert graph.is_file() and marker.is_file()
+    assert graph.is_file() and graph.with_suffix(".bin").is_file() and marker.is_file()
+    assert not graph.with_suffix(".onnx").exists()  # no ONNX written for OpenVINO
     size = card.preprocessing.size
     out = backend.run(np.zeros((2, card.preprocessing.channels, size, size), np.float32))
     assert out.logits.shape == (2, len(card.classes))
+    # the compiled cache holds what is kept (the mixed path's two parts, or the fp32
+    # graph), not the whole fp32 graph compiled for the mixed path's check and dropped
+    blobs = list(own_cache.rglob("*.blob"))
+    assert len(blobs) == (2 if candidate.mixed else 1), blobs
 
 
 @pytest.mark.parametrize("candidate", BOTH)
@@ -69,3 +75,4 @@ def test_a_graph_that_fails_its_check_is_refused_and_deleted(
         select.build_backend(candidate, _with_reference_of(card, other))
     graph, marker = _paths(card)
     assert not graph.exists() and not marker.exists()
+    assert not graph.with_suffix(".bin").exists()  # the IR's weights went with it

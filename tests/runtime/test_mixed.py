@@ -25,11 +25,12 @@ needs_bf16 = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def graph(test_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test model's exported graph (64 px, random weights, calibrated batch norm)."""
+    """The test model's exported graph (64 px, random weights, calibrated batch norm), in
+    the form OpenVINO runs it: its own IR (``export``)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("XRAYDESK_RUNTIME_CACHE", str(tmp_path_factory.mktemp("mixed-cache")))
     try:
-        return exported_graph(ModelCard.read(test_model_path)).path
+        return exported_graph(ModelCard.read(test_model_path), "ir").path
     finally:
         mp.undo()
 
@@ -179,7 +180,7 @@ def test_the_rechecked_mixed_path_is_built_only_from_its_own_verdict(test_model_
 
 def test_the_parts_are_saved_once_and_give_the_same_numbers(graph: Path, tmp_path: Path):
     """A new process compiles the saved parts (from OpenVINO's compiled cache) instead of
-    reading and cutting the ONNX graph again; the numbers are those of the in-memory cut."""
+    reading and cutting the graph again; the numbers are those of the in-memory cut."""
     import shutil
 
     from xraydesk.runtime.mixed import STEM, MixedOpenVinoBackend, parts_folder, split_parts
@@ -187,6 +188,7 @@ def test_the_parts_are_saved_once_and_give_the_same_numbers(graph: Path, tmp_pat
 
     copy = tmp_path / graph.name
     shutil.copy2(graph, copy)
+    shutil.copy2(graph.with_suffix(".bin"), copy.with_suffix(".bin"))  # the IR's weights
     body, tail = split_parts(copy, STEM)
     assert Path(body).parent == parts_folder(copy) and Path(tail).is_file()
     assert Path(body).with_suffix(".bin").is_file() and Path(tail).with_suffix(".bin").is_file()
@@ -217,15 +219,16 @@ def test_exporting_the_same_weights_again_leaves_one_parts_folder(
 
     monkeypatch.setenv("XRAYDESK_RUNTIME_CACHE", str(tmp_path))
     card = ModelCard.read(test_model_path)
-    first = exported_graph(card).path
+    first = exported_graph(card, "ir").path
     running = MixedOpenVinoBackend(first, body="fp32", tail="fp32")  # any CPU
     old_parts = parts_folder(first)
     x = _inputs(4)
     before = running.run(x).logits
     assert old_parts.is_dir()
 
-    first.unlink()  # as select.build_backend does when a new graph fails its check
-    again = exported_graph(card)  # the export prunes
+    for file in (first, first.with_suffix(".bin")):
+        file.unlink()  # as select.build_backend does when a new graph fails its check
+    again = exported_graph(card, "ir")  # the export prunes
     assert again.created and again.path == first
     assert parts_folder(again.path) != old_parts and not old_parts.exists()
     np.testing.assert_array_equal(running.run(x).logits, before)
@@ -244,7 +247,7 @@ def test_parts_of_a_read_only_folder_stay_in_memory(graph: Path, monkeypatch):
     def refuse(model, xml):
         raise OSError("read-only file system")
 
-    monkeypatch.setattr(mixed, "_save_part", refuse)
+    monkeypatch.setattr(mixed, "save_ir", refuse)
     monkeypatch.setattr(mixed, "parts_folder", lambda g: Path("/nonexistent-xraydesk") / "p")
     body, tail = mixed.split_parts(graph, mixed.STEM)
     assert not isinstance(body, str) and not isinstance(tail, str)  # ov.Models

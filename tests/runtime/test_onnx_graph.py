@@ -1,11 +1,14 @@
-"""The ONNX graph built from a weights file with numpy and onnx alone (runtime.onnx_graph):
-the light build, which has no torch, exports models with it, so it must compute what the
-torch ResNet-50 computes (all three outputs, with every batch norm folded) and must never
-need torch to be built."""
+"""The graphs built from a weights file without torch by the one walk (runtime.resnet_walk):
+ONNX with numpy and onnx (runtime.onnx_graph: the light build's ONNX Runtime) and
+OpenVINO's own model with numpy and OpenVINO (runtime.openvino_graph: what OpenVINO
+runs). Each must compute what the torch ResNet-50 computes (all three outputs, with every
+batch norm folded) and must never need torch to be built; the OpenVINO model never
+needs onnx."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -27,8 +30,25 @@ from xraydesk.model.weights import load_state, verified_weights
 from xraydesk.runtime.names import OUTPUT_NAMES
 from xraydesk.runtime.onnx_graph import resnet50_graph
 
-RUNTIMES = ("onnxruntime", "openvino")
+# "openvino-ir": OpenVINO running the model runtime.openvino_graph built (saved as IR)
+RUNTIMES = ("onnxruntime", "openvino", "openvino-ir")
 SIZE = 64
+
+
+def write_ir(state: dict[str, np.ndarray], channels: int, size: int, xml: Path) -> None:
+    """The OpenVINO model of ``state`` saved as ``xml`` (nothing where OpenVINO is not
+    installed: ``run_graph`` skips it then)."""
+    if importlib.util.find_spec("openvino") is None:
+        return
+    from xraydesk.runtime.openvino_graph import resnet50_model, save_ir
+
+    save_ir(resnet50_model(state, channels, size), xml)
+
+
+def write_both(state: dict[str, np.ndarray], channels: int, size: int, graph: Path) -> None:
+    """The ONNX graph at ``graph`` and the OpenVINO model beside it (``.xml``)."""
+    graph.write_bytes(resnet50_graph(state, channels, size))
+    write_ir(state, channels, size, graph.with_suffix(".xml"))
 
 
 def randomised_network(channels: int, classes: int, seed: int) -> torch.nn.Module:
@@ -50,7 +70,10 @@ def numpy_state(network: torch.nn.Module) -> dict[str, np.ndarray]:
 
 
 def run_graph(graph: Path, x: np.ndarray, runtime: str) -> list[np.ndarray]:
-    """The graph's three outputs in ``runtime`` at fp32 (skips a runtime not installed)."""
+    """The graph's three outputs in ``runtime`` at fp32 (skips a runtime not installed);
+    "openvino-ir" runs the OpenVINO model saved beside the ONNX graph."""
+    if runtime == "openvino-ir":
+        graph = graph.with_suffix(".xml")
     if runtime == "onnxruntime":
         ort = pytest.importorskip("onnxruntime")
         session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
@@ -85,7 +108,7 @@ def random_case(request, tmp_path_factory) -> tuple[Path, np.ndarray, list[np.nd
     channels, classes = request.param
     network = randomised_network(channels, classes, seed=channels)
     graph = tmp_path_factory.mktemp("graph") / "resnet50.onnx"
-    graph.write_bytes(resnet50_graph(numpy_state(network), channels, SIZE))
+    write_both(numpy_state(network), channels, SIZE, graph)
     x = np.random.default_rng(channels).standard_normal((2, channels, SIZE, SIZE), np.float32)
     return graph, x, torch_outputs(network, x)
 
@@ -120,7 +143,7 @@ def test_bundled_model_graph_equals_torch_on_test_split_radiographs(shared_data,
     state = load_state(verified_weights(card), float32=False)
     assert {v.dtype for v in state.values() if v.dtype.kind == "f"} == {np.dtype(np.float16)}
     graph = tmp_path / "chest-3class.onnx"
-    graph.write_bytes(resnet50_graph(state, prep.channels, prep.size))
+    write_both(state, prep.channels, prep.size, graph)
     split = REPO_ROOT / "models" / card.name / "split.csv"
     paths = [r["path"] for r in csv.DictReader(split.open()) if r["split"] == "test"]
     chosen = sorted(np.random.default_rng(13).choice(len(paths), 2, replace=False))
@@ -134,25 +157,64 @@ def test_bundled_model_graph_equals_torch_on_test_split_radiographs(shared_data,
         assert_same(outputs, reference)
 
 
-def test_weights_that_are_not_a_resnet50_are_named():
+def _ir_builder():
+    pytest.importorskip("openvino")
+    from xraydesk.runtime.openvino_graph import resnet50_model
+
+    return resnet50_model
+
+
+@pytest.mark.parametrize("form", ["onnx", "ir"])
+def test_weights_that_are_not_a_resnet50_are_named(form):
+    """Both builders walk the weights the same way (runtime.resnet_walk): the same errors."""
+    build = resnet50_graph if form == "onnx" else _ir_builder()
     state = numpy_state(build_network("resnet50", 3, 1))
     with pytest.raises(ValueError, match=r"conv1\.weight.*1 input channel\(s\), not 3"):
-        resnet50_graph(state, 3, SIZE)
+        build(state, 3, SIZE)
     missing = {k: v for k, v in state.items() if k != "layer3.2.bn2.running_var"}
     with pytest.raises(ValueError, match=r"'layer3\.2\.bn2\.running_var'"):
-        resnet50_graph(missing, 1, SIZE)
+        build(missing, 1, SIZE)
     unexpected = {**state, "layer5.0.conv1.weight": np.zeros((1, 1, 1, 1), np.float32)}
     with pytest.raises(ValueError, match=r"layer5\.0\.conv1\.weight"):
-        resnet50_graph(unexpected, 1, SIZE)
+        build(unexpected, 1, SIZE)
     narrow = {**state, "layer2.1.conv2.weight": np.zeros((128, 64, 3, 3), np.float32)}
     with pytest.raises(ValueError, match=r"layer2\.1\.conv2\.weight has shape \(128, 64, 3, 3\)"):
-        resnet50_graph(narrow, 1, SIZE)
+        build(narrow, 1, SIZE)
     bias = {**state, "fc.bias": np.zeros(4, np.float32)}
     with pytest.raises(ValueError, match=r"fc\.bias has shape \(4,\)"):
-        resnet50_graph(bias, 1, SIZE)
+        build(bias, 1, SIZE)
+    negative = {**state, "bn1.running_var": -np.ones(64, np.float32)}
+    with pytest.raises(ValueError, match=r"bn1\.running_var has negative values"):
+        build(negative, 1, SIZE)
     # num_batches_tracked is a training counter: present or not, it changes nothing.
     counters = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    assert resnet50_graph(counters, 1, SIZE) == resnet50_graph(state, 1, SIZE)
+    if form == "onnx":
+        assert resnet50_graph(counters, 1, SIZE) == resnet50_graph(state, 1, SIZE)
+    else:
+        assert len(build(counters, 1, SIZE).get_ops()) == len(build(state, 1, SIZE).get_ops())
+
+
+@pytest.mark.parametrize("precision", ["f32", "bf16"])
+def test_openvino_runs_its_own_model_as_it_ran_the_onnx_graph(random_case, precision):
+    """The IR OpenVINO now runs and the ONNX graph it ran before give the same numbers,
+    bit for bit, at fp32 and at bf16: the same weights, operations and node names
+    (``Convolution`` named as OpenVINO's ONNX reader names it), so the faithfulness
+    verdicts measured on either hold for both."""
+    ov = pytest.importorskip("openvino")
+    from xraydesk.runtime import openvino_backend
+
+    if precision == "bf16" and not openvino_backend.cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16")
+    graph, x, _ = random_case
+    core = ov.Core()
+    outputs = []
+    for path in (graph, graph.with_suffix(".xml")):
+        compiled = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision})
+        ports = {port.get_any_name(): port for port in compiled.outputs}
+        result = compiled.create_infer_request().infer({0: x})
+        outputs.append([np.array(result[ports[name]]) for name in OUTPUT_NAMES])
+    for name, onnx_out, ir_out in zip(OUTPUT_NAMES, *outputs, strict=True):
+        np.testing.assert_array_equal(ir_out, onnx_out, err_msg=name)
 
 
 def test_verified_weights_checks_presence_and_sha256(tmp_path):
@@ -190,16 +252,15 @@ def python(code: str) -> str:
 def test_importing_the_export_modules_does_not_import_torch():
     code = (
         "import sys\n"
-        "import xraydesk.runtime.onnx_graph, xraydesk.model.weights\n"
+        "import xraydesk.runtime.onnx_graph, xraydesk.runtime.openvino_graph\n"
+        "import xraydesk.model.weights\n"
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
     )
     assert python(code) == "[]"
 
 
-def test_a_safetensors_file_becomes_a_graph_without_torch(tmp_path):
-    """float16 weights saved as a model, exported in an interpreter where torch cannot be
-    imported, give the outputs of the torch network loaded from that same file."""
-    network = randomised_network(1, 3, seed=7)
+def half_model(tmp_path: Path, seed: int) -> Path:
+    """A randomised network saved as a model with float16 weights; its card's path."""
     card = ModelCard(
         name="half",
         version="1",
@@ -208,22 +269,55 @@ def test_a_safetensors_file_becomes_a_graph_without_torch(tmp_path):
         weights_file="",
         weights_sha256="",
     )
-    card_path = save_model(network, card, tmp_path / "model", half=True)
-    graph = tmp_path / "graph.onnx"
+    return save_model(randomised_network(1, 3, seed), card, tmp_path / "model", half=True)
+
+
+def export_in_child(card_path: Path, blocked: tuple[str, ...], export: str) -> str:
+    """Run the statements ``export`` (``card``: the model's card) in a fresh interpreter
+    where none of ``blocked`` can be imported; what it then holds for them."""
     code = (
         "import sys\n"
-        "sys.modules['torch'] = None  # any import of torch now fails\n"
+        f"for name in {blocked!r}:\n"
+        "    sys.modules[name] = None  # any import of it now fails\n"
         "from pathlib import Path\n"
         "from xraydesk.model.card import ModelCard\n"
+        f"card = ModelCard.read(Path({str(card_path)!r}))\n"
+        f"{export}\n"
+        f"print([sys.modules[name] for name in {blocked!r}])\n"
+    )
+    return python(code)
+
+
+def test_a_safetensors_file_becomes_a_graph_without_torch(tmp_path):
+    """float16 weights saved as a model, exported in an interpreter where torch cannot be
+    imported, give the outputs of the torch network loaded from that same file."""
+    card_path = half_model(tmp_path, seed=7)
+    graph = tmp_path / "graph.onnx"
+    export = (
         "from xraydesk.model.weights import load_state, verified_weights\n"
         "from xraydesk.runtime.onnx_graph import resnet50_graph\n"
-        f"card = ModelCard.read(Path({str(card_path)!r}))\n"
         "state = load_state(verified_weights(card))\n"
         "prep = card.preprocessing\n"
-        f"Path({str(graph)!r}).write_bytes(resnet50_graph(state, prep.channels, prep.size))\n"
-        "print(sys.modules['torch'])\n"
+        f"Path({str(graph)!r}).write_bytes(resnet50_graph(state, prep.channels, prep.size))"
     )
-    assert python(code) == "None"
+    assert export_in_child(card_path, ("torch",), export) == "[None]"
     x = np.random.default_rng(7).standard_normal((2, 1, SIZE, SIZE), np.float32)
     reference = torch_outputs(load_network(ModelCard.read(card_path)), x)
     assert_same(run_graph(graph, x, "onnxruntime"), reference)
+
+
+def test_a_safetensors_file_becomes_an_openvino_model_without_torch_or_onnx(tmp_path):
+    """float16 weights saved as a model, exported for OpenVINO (``export.write_ir``) in an
+    interpreter where neither torch nor onnx can be imported, give the outputs of the
+    torch network loaded from that same file."""
+    pytest.importorskip("openvino")
+    card_path = half_model(tmp_path, seed=8)
+    graph = tmp_path / "graph.onnx"  # run_graph's "openvino-ir" runs graph.xml
+    export = (
+        "from xraydesk.runtime.export import write_ir\n"
+        f"write_ir(card, Path({str(graph.with_suffix('.xml'))!r}))"
+    )
+    assert export_in_child(card_path, ("torch", "onnx"), export) == "[None, None]"
+    x = np.random.default_rng(8).standard_normal((2, 1, SIZE, SIZE), np.float32)
+    reference = torch_outputs(load_network(ModelCard.read(card_path)), x)
+    assert_same(run_graph(graph, x, "openvino-ir"), reference)

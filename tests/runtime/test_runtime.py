@@ -24,7 +24,13 @@ from xraydesk.model.saving import load_network, save_model
 from xraydesk.runtime import onnxruntime_backend, openvino_backend
 from xraydesk.runtime.backend import RuntimeUnavailable
 from xraydesk.runtime.batch_mode import batch_backend
-from xraydesk.runtime.export import CACHE_ENV, exported_graph, graph_path, runtime_cache_dir
+from xraydesk.runtime.export import (
+    CACHE_ENV,
+    SUFFIXES,
+    exported_graph,
+    graph_path,
+    runtime_cache_dir,
+)
 from xraydesk.runtime.faithful import compare, shipped_verdict
 from xraydesk.runtime.mixed import MixedOpenVinoBackend
 from xraydesk.runtime.probes import check_graph, probe_inputs
@@ -173,15 +179,17 @@ def test_the_exported_graph_is_reused(tmp_path, own_cache):
     network = load_network(card)
     candidate = Candidate(exported_runtimes[0], "fp32")
     build_backend(candidate, card, network)
-    path = graph_path(card.weights_sha256, 1, card.preprocessing.size)
+    form = "ir" if candidate.runtime == "openvino" else "onnx"  # OpenVINO runs its own IR
+    path = graph_path(card.weights_sha256, 1, card.preprocessing.size, SUFFIXES[form])
     stamp = path.stat().st_mtime_ns
-    again = exported_graph(card)
+    again = exported_graph(card, form)
     assert not again.created and again.path == path
     build_backend(candidate, card, network)  # a second start: loads, does not export
     assert path.stat().st_mtime_ns == stamp
     # written atomically: the graph and its probe-check marker, no temporary file left
     files = [p for p in runtime_cache_dir().iterdir() if p.is_file()]
-    assert sorted(p.suffix for p in files) == [".checked", ".onnx"]
+    graph_files = [".bin", ".xml"] if form == "ir" else [".onnx"]
+    assert sorted(p.suffix for p in files) == sorted([".checked", *graph_files])
     # beside them only OpenVINO's compiled cache (``openvino_backend.compiled_cache_dir``)
     assert {p.name for p in runtime_cache_dir().iterdir() if p.is_dir()} <= {"compiled"}
 
@@ -512,15 +520,19 @@ def test_graphs_of_models_no_longer_installed_are_pruned(tmp_path, own_cache, mo
     old_version = own_cache / f"{'a' * 64}-x1-c1s160.onnx"
     replaced = own_cache / f"{'b' * 64}-x{export.EXPORT_VERSION}-c1s160.onnx"
     fresh = own_cache / f"{'c' * 64}-x{export.EXPORT_VERSION}-c1s160.onnx"
-    for file in (old_version, replaced, fresh):
+    # the OpenVINO form of the replaced model's graph: IR, its weights, its check's marker
+    replaced_ir = [replaced.with_name(replaced.stem + s) for s in (".xml", ".bin", ".xml.checked")]
+    for file in (old_version, replaced, fresh, *replaced_ir):
         file.write_bytes(b"graph")
     hour_ago = clock.time() - export.PRUNE_AFTER_S - 60
-    for file in (old_version, replaced):
+    for file in (old_version, replaced, *replaced_ir):
         os.utime(file, (hour_ago, hour_ago))
     card = bundled("chest-3class")
     kept_key = export.graph_key(card.weights_sha256, 1, card.preprocessing.size)
-    (own_cache / f"{kept_key}.onnx").write_bytes(b"graph")
-    os.utime(own_cache / f"{kept_key}.onnx", (hour_ago, hour_ago))
+    kept = [own_cache / f"{kept_key}{s}" for s in (".onnx", ".xml", ".bin", ".xml.checked")]
+    for file in kept:
+        file.write_bytes(b"graph")
+        os.utime(file, (hour_ago, hour_ago))
     # what was made from the graphs: the mixed path's saved parts, OpenVINO's compiled
     # cache; the kept graph's parts as it is now stay, those of an earlier file of the same
     # name go (its size and time differ), however young
@@ -529,6 +541,7 @@ def test_graphs_of_models_no_longer_installed_are_pruned(tmp_path, own_cache, mo
     parts = {
         "replaced": own_cache / "parts" / f"{'b' * 64}-5-123",
         "kept": parts_folder(own_cache / f"{kept_key}.onnx"),
+        "kept IR": parts_folder(own_cache / f"{kept_key}.xml"),
         "kept, written before": own_cache / "parts" / f"{kept_key}-5-123",
     }
     for folder in parts.values():
@@ -541,11 +554,12 @@ def test_graphs_of_models_no_longer_installed_are_pruned(tmp_path, own_cache, mo
         [
             old_version,
             replaced,
+            *replaced_ir,
             parts["replaced"],
             parts["kept, written before"],
             own_cache / "compiled",
         ]
     )
-    assert fresh.is_file() and (own_cache / f"{kept_key}.onnx").is_file()
-    assert [p for p in (own_cache / "parts").iterdir()] == [parts["kept"]]
+    assert fresh.is_file() and all(file.is_file() for file in kept)
+    assert sorted((own_cache / "parts").iterdir()) == sorted([parts["kept"], parts["kept IR"]])
     assert not (own_cache / "compiled").exists()  # emptied whole; filled at the next compile

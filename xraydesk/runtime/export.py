@@ -1,14 +1,18 @@
-"""Exporting a model to an ONNX graph, once, into a cache keyed by its weights.
+"""Exporting a model to a graph file, once, into a cache keyed by its weights.
 
-The graph is built from the model's safetensors file, after its sha256 was checked against
-the card (``model.weights.verified_weights``), by ``runtime.onnx_graph`` with numpy and
-onnx alone: no torch, so the light build exports too, and what runs is what the file
-holds, never a network changed in memory. The file name holds that sha256, the export
-version and the input shape: weights that change (a retrained or replaced model) get a
-new name, so a graph of old weights is never used for new ones, and a change to how
-graphs are made (``EXPORT_VERSION``) makes every old one unused. The file is written
-atomically (``files.write_atomic``): a process killed mid-export leaves no half graph
-that a later start would load.
+Two forms of the same graph, each made when a runtime first needs it: ONNX (``.onnx``,
+``runtime.onnx_graph``, numpy and onnx alone) for ONNX Runtime, and OpenVINO IR (``.xml``
+and ``.bin``, ``runtime.openvino_graph``, OpenVINO's own operations: no onnx import and
+no ONNX written and parsed again) for OpenVINO. Both are built by one walk through the
+weights (``runtime.resnet_walk``) from the model's safetensors file, after its sha256
+was checked against the card (``model.weights.verified_weights``): no torch, so the light
+build exports too, and what runs is what the file holds, never a network changed in
+memory. The file name holds that sha256, the export version and the input shape: weights
+that change (a retrained or replaced model) get a new name, so a graph of old weights is
+never used for new ones, and a change to how graphs are made (``EXPORT_VERSION``) makes
+every old one unused. The files are written atomically (``files.write_atomic``,
+``openvino_graph.save_ir``): a process killed mid-export leaves no half graph that a
+later start would load.
 
 Nothing is ever shipped exported: the cache is built on the user's machine from the
 weights that ship.
@@ -37,6 +41,9 @@ OPSET = 17
 PRUNE_AFTER_S = 3600.0  # an unused graph is deleted at the next export after this
 CACHE_ENV = RUNTIME_CACHE  # replaces the cache folder (tests share one per session)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# the graph's forms and their files' suffixes: ONNX (ONNX Runtime), OpenVINO IR (OpenVINO)
+SUFFIXES = {"onnx": ".onnx", "ir": ".xml"}
+_GRAPH_FILES = (".onnx", ".xml", ".bin", ".checked")  # what prune_cache looks at
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,15 @@ def graph_path(weights_sha256: str, channels: int, size: int, suffix: str = ".on
     return runtime_cache_dir() / f"{graph_key(weights_sha256, channels, size)}{suffix}"
 
 
-def exported_graph(card: ModelCard) -> ExportedGraph:
-    """The card's ONNX graph from the cache, built from its weights file first if it is not
-    there. The batch dimension is dynamic.
+def checked_marker(graph: Path) -> Path:
+    """The file whose presence says ``graph`` passed its check at first use
+    (``select.build_backend``): one per form, each file being checked on its own."""
+    return graph.with_name(f"{graph.name}.checked")
+
+
+def exported_graph(card: ModelCard, form: str = "onnx") -> ExportedGraph:
+    """The card's graph in ``form`` ("onnx" or "ir", ``SUFFIXES``) from the cache, built
+    from its weights file first if it is not there. The batch dimension is dynamic.
 
     The weights file is checked against the card's sha256 either way (40 ms): a model
     whose weights are missing or damaged does not load, even where its graph is cached,
@@ -77,17 +90,22 @@ def exported_graph(card: ModelCard) -> ExportedGraph:
 
     verified_weights(card)
     prep = card.preprocessing
-    path = graph_path(card.weights_sha256, prep.channels, prep.size)
+    if form not in SUFFIXES:
+        raise RuntimeUnavailable(f"no graph form {form!r}: choose one of {sorted(SUFFIXES)}")
+    path = graph_path(card.weights_sha256, prep.channels, prep.size, SUFFIXES[form])
     if path.is_file():
         return ExportedGraph(path, created=False)
-    write_atomic(path, lambda out: write_onnx(card, out))
+    if form == "ir":
+        write_ir(card, path)
+    else:
+        write_atomic(path, lambda out: write_onnx(card, out))
     log.info("exported %s", path)
     prune_cache(keep={path.stem})
     return ExportedGraph(path, created=True)
 
 
 def prune_cache(keep: set[str] | None = None) -> list[Path]:
-    """Delete the graphs (about 94 MB each) that no installed model can use any more: a
+    """Delete the graphs (about 94 MB a form) that no installed model can use any more: a
     model retrained, replaced or deleted, or an older ``EXPORT_VERSION``. ``keep``: keys
     (``graph_key``) to keep besides those of the library's models. A graph younger than
     ``PRUNE_AFTER_S`` stays: another process may have just exported it for a model read
@@ -104,7 +122,7 @@ def prune_cache(keep: set[str] | None = None) -> list[Path]:
             continue
     removed = []
     for file in runtime_cache_dir().iterdir():
-        if file.suffix not in (".onnx", ".checked") or file.stem in wanted:
+        if file.suffix not in _GRAPH_FILES or file.name.split(".")[0] in wanted:
             continue
         try:
             if time.time() - file.stat().st_mtime < PRUNE_AFTER_S:
@@ -138,7 +156,7 @@ def _prune_derived(graphs_went: bool) -> list[Path]:
 
     root = runtime_cache_dir()
     current = set()
-    for graph in root.glob("*.onnx"):
+    for graph in (g for suffix in SUFFIXES.values() for g in root.glob(f"*{suffix}")):
         try:
             current.add(parts_folder(graph).name)
         except OSError:  # gone meanwhile: its parts are stale too
@@ -156,19 +174,44 @@ def _prune_derived(graphs_went: bool) -> list[Path]:
     return [folder for folder in gone if not folder.exists()]
 
 
-def write_onnx(card: ModelCard, out: BinaryIO) -> None:
-    """Write the float32 ONNX graph of the card's checked weights file to ``out``."""
+def _resnet50_state(card: ModelCard) -> dict:
+    """The card's checked weights as stored (float16 stays float16: the walk folds them in
+    float64), for the graph builders, which empty it as they go."""
     from xraydesk.model.weights import load_state, verified_weights
 
     if card.architecture != "resnet50":
-        raise RuntimeUnavailable(f"no ONNX export for architecture {card.architecture!r}")
+        raise RuntimeUnavailable(f"no export for architecture {card.architecture!r}")
+    return load_state(verified_weights(card), float32=False)
+
+
+def write_ir(card: ModelCard, xml: Path) -> None:
+    """Save the float32 OpenVINO model of the card's checked weights file as ``xml`` (and
+    its ``.bin``). The model is dropped once saved: the compile reads the files."""
+    from xraydesk.runtime.openvino_graph import resnet50_model, save_ir
+
+    state = _resnet50_state(card)
+    prep = card.preprocessing
+    try:
+        model = resnet50_model(state, prep.channels, prep.size, consume=True)
+    except ImportError as exc:
+        raise RuntimeUnavailable("OpenVINO is not installed") from exc
+    except ValueError as exc:
+        raise RuntimeUnavailable(f"{card.weights_path}: cannot export ({exc})") from exc
+    try:
+        save_ir(model, xml)
+    except (OSError, RuntimeError) as exc:
+        raise RuntimeUnavailable(f"{xml}: cannot save the OpenVINO model ({exc})") from exc
+
+
+def write_onnx(card: ModelCard, out: BinaryIO) -> None:
+    """Write the float32 ONNX graph of the card's checked weights file to ``out``."""
     try:
         from xraydesk.runtime.onnx_graph import write_graph
     except ImportError as exc:  # onnx itself missing
         raise RuntimeUnavailable(
             "exporting a model for a faster CPU runtime needs the 'onnx' package"
         ) from exc
-    state = load_state(verified_weights(card), float32=False)
+    state = _resnet50_state(card)
     prep = card.preprocessing
     try:
         write_graph(state, prep.channels, prep.size, out, consume=True)

@@ -18,22 +18,22 @@ fp32 when its ``disable_fp16_compression`` runtime attribute is set (C++
 attribute: a string entry of the same key in ``node.get_rt_info()``, or the attribute
 written into an IR file, is ignored (measured: the runtime model still reports the marked
 convolutions as bf16, and the outputs are bit-identical to plain bf16). So the exported
-graph is cut at a named tensor (``cut``): each part is compiled with its own inference
-precision and a batch runs through both in turn. Each part's precision is then what its
+graph (OpenVINO IR, ``export``; an ONNX file works too) is cut at a named tensor
+(``cut``): each part is compiled with its own inference precision and a batch runs
+through both in turn. Each part's precision is then what its
 compile asked for, which the tests read back from OpenVINO's runtime model.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xraydesk.optional import float32_array
+from xraydesk.runtime import resnet_walk
 from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable
 from xraydesk.runtime.names import OUTPUT_NAMES
 from xraydesk.runtime.openvino_backend import (
@@ -44,13 +44,15 @@ from xraydesk.runtime.openvino_backend import (
     run_split,
     streams,
 )
+from xraydesk.runtime.openvino_graph import save_ir
 
 log = logging.getLogger(__name__)
 
-# Cut points of the exported ResNet-50 (``onnx_graph``'s node names): after the stem (the
-# shipped mixed path: the stem at fp32), before the head, the last block, the last stage
-# (kept for the measurement of where the error comes from).
-STEM = "maxpool"
+# Cut points of the exported ResNet-50 (``resnet_walk``'s node names, the same in its ONNX
+# and OpenVINO forms): after the stem (the shipped mixed path: the stem at fp32), before the
+# head, the last block, the last stage (kept for the measurement of where the error comes
+# from).
+STEM = resnet_walk.STEM  # "maxpool"
 HEAD = OUTPUT_NAMES[1]  # "features": the pooled input of the linear head
 CUTS = {"stem": STEM, "head": HEAD, "layer4.2": "layer4.1.out", "layer4": "layer3.5.out"}
 
@@ -82,21 +84,23 @@ PARTS_DIR = "parts"
 
 
 def parts_folder(graph: Path | str) -> Path:
-    """Where the parts of ``graph`` are saved: named by the graph's file name, size and
-    time, so a graph written again (another file at the same path) never meets the parts
-    of the old one. ``export.prune_cache`` removes those that name no graph file as it
-    now is (deleted, or written again)."""
+    """Where the parts of ``graph`` are saved: named by the graph's file name (its form
+    too: ONNX or IR), size and time, so a graph written again (another file at the same
+    path) never meets the parts of the old one. ``export.prune_cache`` removes those that
+    name no graph file as it now is (deleted, or written again)."""
     graph = Path(graph)
     stat = graph.stat()
-    return graph.parent / PARTS_DIR / f"{graph.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+    form = graph.suffix.lstrip(".")
+    return graph.parent / PARTS_DIR / f"{graph.stem}-{form}-{stat.st_size}-{stat.st_mtime_ns}"
 
 
 def split_parts(graph: Path | str, cut: str) -> tuple[Any, Any]:
     """The graph's two parts (``split_graph``) as OpenVINO IR files saved beside it, made
     at the first use; the ``ov.Model``s themselves where they cannot be saved.
 
-    Why files: reading and cutting the ONNX graph costs about 0.3 s in every new process
-    and OpenVINO's compiled cache (``openvino_backend.compiled_cache_dir``) only works for
+    Why files: reading and cutting the graph cost about 0.3 s in every new process when it
+    was ONNX (0.04 s from the OpenVINO IR that ``export`` now writes for OpenVINO), and
+    OpenVINO's compiled cache (``openvino_backend.compiled_cache_dir``) only works for
     files; a saved part is compiled from that cache in about 0.05 s (Intel Xeon family 6
     model 207, 2 cores). The ``.bin`` is moved into place before its ``.xml``, so a
     process that finds the ``.xml`` finds a whole part."""
@@ -111,18 +115,11 @@ def split_parts(graph: Path | str, cut: str) -> tuple[Any, Any]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for model, xml in zip(models, files, strict=True):
-            _save_part(model, xml)
+            save_ir(model, xml)
     except (OSError, RuntimeError) as exc:  # read-only folder, full disk: run from memory
         log.info("graph parts kept in memory (%s: %s)", type(exc).__name__, exc)
         return models
     return str(files[0]), str(files[1])
-
-
-def _save_part(model: Any, xml: Path) -> None:
-    temp = xml.with_name(f".{xml.stem}-{os.getpid()}-{threading.get_ident()}.xml")
-    import_openvino().save_model(model, str(temp), compress_to_fp16=False)
-    os.replace(temp.with_suffix(".bin"), xml.with_suffix(".bin"))
-    os.replace(temp, xml)
 
 
 def _name(output: Any) -> str:

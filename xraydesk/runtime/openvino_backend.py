@@ -92,11 +92,19 @@ class OpenVinoBackend(Backend):
     runtime = "openvino"
 
     def __init__(
-        self, graph: Path, precision: Precision = "fp32", threads: int = 0, mode: str = "latency"
+        self,
+        graph: Path,
+        precision: Precision = "fp32",
+        threads: int = 0,
+        mode: str = "latency",
+        cached: bool = True,
     ) -> None:
+        """``cached``: False for a backend used once and dropped (the check of a new graph
+        before another backend is built from it), whose compiled blob would never be read
+        again and would cost its write (``compiled_cache_dir``)."""
         if precision not in PRECISIONS:
             raise RuntimeUnavailable(f"OpenVINO has no {precision} precision")
-        self.compiled = compile_graph(str(graph), precision, mode, threads, graph)
+        self.compiled = compile_graph(str(graph), precision, mode, threads, graph, cached)
         ports = {port.get_any_name(): port for port in self.compiled.outputs}
         self._ports = [ports[name] for name in OUTPUT_NAMES]
         self.precision = precision
@@ -160,10 +168,15 @@ def compile_config(precision: Precision, mode: str = "latency", threads: int = 0
 
 
 def compile_graph(
-    model: Any, precision: Precision, mode: str, threads: int, graph: Path | str
+    model: Any,
+    precision: Precision,
+    mode: str,
+    threads: int,
+    graph: Path | str,
+    cached: bool = True,
 ) -> Any:
-    """``model`` (a file name or an ``ov.Model``) compiled for the CPU; an error names
-    ``graph``."""
+    """``model`` (a file name or an ``ov.Model``) compiled for the CPU, through the
+    compiled cache unless not ``cached``; an error names ``graph``."""
     try:
         ov_core = core()
     except ImportError as exc:
@@ -171,7 +184,7 @@ def compile_graph(
     except Exception as exc:  # its CPU plugin did not load
         raise RuntimeUnavailable(f"OpenVINO cannot start ({exc})") from exc
     config = compile_config(precision, mode, threads)
-    blobs = compiled_cache_dir(model)
+    blobs = compiled_cache_dir(model) if cached else None
     if blobs is not None:
         try:
             return ov_core.compile_model(model, "CPU", {**config, "CACHE_DIR": str(blobs)})

@@ -62,7 +62,7 @@ from xraydesk.model.device import DeviceChoice
 from xraydesk.optional import has_torch
 from xraydesk.runtime import openvino_backend
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
-from xraydesk.runtime.export import exported_graph, graph_path
+from xraydesk.runtime.export import checked_marker, exported_graph
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
 from xraydesk.runtime.recheck import RecheckedBackend
 from xraydesk.runtime.registry import (
@@ -142,10 +142,11 @@ def build_backend(
     torch is installed); without either, it relies on the graph builder's tests.
     """
     cls = runtime_spec(candidate.runtime).backend_class()  # an unknown name: an error
-    prep = card.preprocessing
-    graph = exported_graph(card)
-    marker = graph_path(card.weights_sha256, prep.channels, prep.size, suffix=".checked")
-    options = {"mode": mode} if candidate.runtime == "openvino" else {}
+    openvino = candidate.runtime == "openvino"
+    # OpenVINO's own IR for OpenVINO (built with no onnx import, nothing parsed again)
+    graph = exported_graph(card, "ir" if openvino else "onnx")
+    marker = checked_marker(graph.path)
+    options = {"mode": mode} if openvino else {}
 
     def build() -> Backend:
         if candidate.mixed:
@@ -162,8 +163,12 @@ def build_backend(
             checked = _check_new_graph(backend, card, network)
         else:
             # One compiled graph at a time, not the check beside the build: at once they
-            # cut 0.4-0.6 s but raised the first classify's peak from 422 to 617 MB.
-            checked = fresh and _check_new_graph(cls(graph.path, "fp32", threads), card, network)
+            # cut 0.4-0.6 s but raised the first classify's peak from 422 to 617 MB. The
+            # check's compile is dropped after it: not written to OpenVINO's compiled cache.
+            once = {"cached": False} if openvino else {}
+            checked = fresh and _check_new_graph(
+                cls(graph.path, "fp32", threads, **once), card, network
+            )
             backend = build()
         if checked:
             marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
@@ -181,8 +186,9 @@ def build_backend(
             verdict.logit_error,
         )
     except RuntimeUnavailable:
-        graph.path.unlink(missing_ok=True)  # never reused: the next start exports again
-        marker.unlink(missing_ok=True)
+        weights = [graph.path.with_suffix(".bin")] if openvino else []  # the IR's weights
+        for file in (graph.path, *weights, marker):
+            file.unlink(missing_ok=True)  # never reused: the next start exports again
         raise
 
 
