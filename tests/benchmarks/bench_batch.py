@@ -107,9 +107,12 @@ class PlainRates(list):
 def plain_bf16_rates(classifier, batch_size: int) -> PlainRates | None:
     """Issue 28's yardstick for the whole pipeline, timed once now; None where OpenVINO
     bf16 cannot run here."""
+    from xraydesk.runtime import openvino_backend
     from xraydesk.runtime.export import exported_graph
 
-    run = plain_bf16(exported_graph(classifier.card).path)
+    if not openvino_backend.installed():
+        return None
+    run = plain_bf16(exported_graph(classifier.card, "ir").path)  # OpenVINO's IR, as the app
     if run is None:
         return None
     prep = classifier.preprocessing

@@ -118,7 +118,7 @@ def main() -> int:
     paths = split_paths(card_path, "val")
     paths = paths[: args.limit] if args.limit else paths
     x = preprocess_all(paths, args.data, card.preprocessing)
-    graph = exported_graph(card).path
+    graph = exported_graph(card, "ir").path  # OpenVINO's own IR, as the app runs it
     backends = variants(graph)
     exact = logits(backends["everything (fp32)"], x)
     t = card.temperature

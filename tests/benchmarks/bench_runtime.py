@@ -147,17 +147,20 @@ def engine_variant(classifier: Classifier) -> dict:
 def variants(
     classifier: Classifier, graph: Path, int8: Path | None, logit_error: float | None = None
 ) -> dict:
-    """name -> function (N,C,H,W) float32 array -> float32 logits array. ``logit_error``:
+    """name -> function (N,C,H,W) float32 array -> float32 logits array. ``graph``: the
+    ONNX graph (ONNX Runtime); OpenVINO runs the card's IR, as the app does. ``logit_error``:
     the logit-difference error of OpenVINO bf16 with its stem at fp32 on the validation
     split (``recheck``'s D), for the rechecked variant."""
     out = engine_variant(classifier)
+    onnx = graph
     if onnxruntime_backend.installed():
-        ort32 = onnxruntime_backend.OnnxRuntimeBackend(graph, "fp32")
+        ort32 = onnxruntime_backend.OnnxRuntimeBackend(onnx, "fp32")
         out["onnxruntime fp32"] = lambda b: ort32.run(b, activations=False).logits
         if int8 is not None:
             ort8 = onnxruntime_backend.OnnxRuntimeBackend(int8, "int8")
             out["onnxruntime int8"] = lambda b: ort8.run(b, activations=False).logits
     if openvino_backend.installed():
+        graph = exported_graph(classifier.card, "ir").path
         bf16 = openvino_backend.cpu_has_bf16() and os.environ.get("XRAYDESK_PRECISION") != "fp32"
         precisions = ["fp32", "bf16"] if bf16 else ["fp32"]
         for precision in precisions:
@@ -181,10 +184,13 @@ def variants(
     return out
 
 
-def throughput_variant(graph: Path) -> dict:
-    """Plain OpenVINO bf16 in throughput mode (timed only: the same numbers as latency
-    mode, tests/runtime/test_mixed.py), the baseline of the batch engine's row."""
-    run = plain_bf16(graph)
+def throughput_variant(card: ModelCard) -> dict:
+    """Plain OpenVINO bf16 in throughput mode on the card's IR (timed only: the same
+    numbers as latency mode, tests/runtime/test_mixed.py), the baseline of the batch
+    engine's row."""
+    if not openvino_backend.installed():
+        return {}
+    run = plain_bf16(exported_graph(card, "ir").path)
     return {THROUGHPUT: run} if run is not None else {}
 
 
@@ -236,7 +242,7 @@ def measure_model(card_path: Path, args) -> dict:
         int8 = quantize_int8(graph, list(batches(calib, 8)), args.tmp / f"{card.name}-int8.onnx")
     wanted = args.only or []
     needs_error = not wanted or RECHECKED in wanted
-    logit_error = bf16_logit_error(card_path, card, graph, args) if needs_error else None
+    logit_error = bf16_logit_error(card_path, card, args) if needs_error else None
     fns = variants(classifier, graph, int8, logit_error)
     fns = {k: v for k, v in fns.items() if k in wanted} if wanted else fns
     temperature = card.temperature
@@ -277,7 +283,7 @@ def measure_model(card_path: Path, args) -> dict:
         # what the app runs: select_backend's backend with the shipped bound (a variant
         # above with the same name uses the bound measured in this run, which may differ)
         AS_BUILT: lambda b: chosen.run(b, activations=False).logits,
-        **throughput_variant(graph),
+        **throughput_variant(card),
         AS_BUILT_BATCH: lambda b: chosen_batch.run(b, activations=False).logits,
     }
     speed = throughput(fns_t, x, args.rounds, args.seconds)
@@ -345,7 +351,7 @@ def paired_ratios(fns: dict, x: np.ndarray, pairs: int) -> tuple[float, float, f
     return tuple(statistics.median(r[i] for r in rounds) for i in range(3))  # type: ignore[return-value]
 
 
-def bf16_logit_error(card_path: Path, card: ModelCard, graph: Path, args) -> float | None:
+def bf16_logit_error(card_path: Path, card: ModelCard, args) -> float | None:
     """The largest error of a logit difference (``recheck.difference_error``) of OpenVINO
     bf16 with its stem at fp32 against fp32 torch on the model's validation split (all of
     it, or --limit images): what ``recheck`` bounds its rows by."""
@@ -358,7 +364,7 @@ def bf16_logit_error(card_path: Path, card: ModelCard, graph: Path, args) -> flo
         paths = paths[: args.limit]
     x = preprocess_all(paths, args.data, card.preprocessing)
     reference = TorchBackend(load_network(card), FP32_CPU)
-    mixed = MixedOpenVinoBackend(graph)
+    mixed = MixedOpenVinoBackend(exported_graph(card, "ir").path)
     worst = 0.0
     for b in batches(x):
         exact = reference.run(b, activations=False).logits
