@@ -122,3 +122,6 @@ def test_the_first_classify_of_a_model_imports_no_torch(
     assert run.code == 0, run.stderr[-3000:]
     assert "torch" not in run.modules, "the first run imported torch"
     assert list(cache.glob("*.checked")), "the new graph was not checked"
+    if runtime == "openvino":  # its own IR, built with OpenVINO (issue 28 item 3)
+        assert "onnx" not in run.modules, "OpenVINO's first run imported onnx"
+        assert not list(cache.glob("*.onnx")), "an ONNX graph was written for OpenVINO"
