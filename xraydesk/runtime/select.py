@@ -164,8 +164,9 @@ def build_backend(
         else:
             # One compiled graph at a time, not the check beside the build: at once they
             # cut 0.4-0.6 s but raised the first classify's peak from 422 to 617 MB. The
-            # check's compile is dropped after it: not written to OpenVINO's compiled cache.
-            once = {"cached": False} if openvino else {}
+            # check's compile is dropped after it, so it is not written to OpenVINO's
+            # compiled cache, unless the recheck's exact fp32 backend compiles it again.
+            once = {"cached": False} if openvino and not candidate.recheck else {}
             checked = fresh and _check_new_graph(
                 cls(graph.path, "fp32", threads, **once), card, network
             )
