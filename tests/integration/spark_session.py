@@ -24,9 +24,14 @@ def local_session(app_name: str, extra: Mapping[str, str] | None = None) -> Iter
         if os.environ.get("XRAYDESK_REQUIRE_DATA") == "1" or os.environ.get("CI") == "true":
             pytest.fail(f"{reason}; CI must run the Spark tests")
         pytest.skip(reason)
+    from xraydesk.spark import jvm_archive
     from xraydesk.spark.session import get_session
 
-    session = get_session("local[2]", app_name, {**QUIET, **(extra or {})})
+    with pytest.MonkeyPatch.context() as patch:
+        # no class archive: each test process would write one (180 MB) as it exits;
+        # tests/integration/test_spark_jvm_archive.py runs the archive in its own processes
+        patch.setenv(jvm_archive.SWITCH, "0")
+        session = get_session("local[2]", app_name, {**QUIET, **(extra or {})})
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -49,6 +49,19 @@ def test_a_listing_is_split_over_the_cores_without_a_shuffle(spark):
     assert frame.rdd.getNumPartitions() == 2
     plan = frame._jdf.queryExecution().executedPlan().toString()
     assert "Exchange" not in plan and "BatchEvalPython" not in plan, plan
+    # the JVM holds the paths itself (an Arrow table): no Python RDD, whose rows a second
+    # set of Python workers had to re-pickle in the write's first stage
+    assert "LocalTableScan" in plan and "ExistingRDD" not in plan, plan
+    assert sorted(r["path"] for r in frame.collect()) == sorted(f"/x/{k}.png" for k in range(40))
+
+
+def test_a_long_listing_is_cut_into_tasks_of_files_per_task(spark):
+    from xraydesk.spark.classify import FILES_PER_TASK, _path_frame
+
+    files = [f"/x/{k}.png" for k in range(3 * FILES_PER_TASK + 1)]
+    frame = _path_frame(spark, files)
+    assert frame.rdd.getNumPartitions() == 4
+    assert frame.count() == len(files)
 
 
 def test_warm_workers_keep_their_model_for_the_job(spark, test_model_path):

@@ -250,10 +250,16 @@ def _files(spark: Any, location: str) -> Any:
 
 
 def _path_frame(spark: Any, files: list[str] | list[str | None]) -> Any:
-    """The listed paths as a DataFrame in ``FILES_PER_TASK``-file slices. Built from a local
-    list, which the JVM reads itself: from an RDD, every task first ran a Python worker
-    just to turn pickled rows into Spark's."""
-    frame = spark.createDataFrame([(f,) for f in files], "path string")
+    """The listed paths as a DataFrame in ``FILES_PER_TASK``-file slices, handed to the JVM
+    as one Arrow table: a local relation, one slice per core, with no job of its own.
+    Why not a list of tuples: pyspark sends that as a Python RDD whose rows a Python map
+    re-pickles, so the write's first stage started a second set of Python workers (their
+    own daemon, apart from the warm SQL ones) just to turn paths into rows: seconds on the
+    critical path of a 500-file job (measured, tests/benchmarks/bench_spark.py). A list
+    longer than ``FILES_PER_TASK`` a core is cut finer (a shuffle, small beside its work)."""
+    import pyarrow as pa
+
+    frame = spark.createDataFrame(pa.table({"path": pa.array(files, pa.string())}))
     slices = max(spark.sparkContext.defaultParallelism, math.ceil(len(files) / FILES_PER_TASK))
     return frame.repartition(slices) if frame.rdd.getNumPartitions() != slices else frame
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.spark import jvm_archive
 from xraydesk.spark.worker_memory import SETTING, check_worker_memory
 
 INSTALL_HINT = 'pip install "xraydesk[spark]" (and a Java 17 runtime, e.g. openjdk-17-jre-headless)'
@@ -28,10 +29,12 @@ JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 LOCAL_JVM_FLAGS = "-XX:TieredStopAtLevel=1"
 
 
-def local_java_options(given: str | None) -> str:
+def local_java_options(given: str | None, archive: str = "") -> str:
     """The driver JVM's options for a local master: the caller's, after the quick-start
-    flag (a later flag wins in Java, so a caller's own choice is kept)."""
-    return f"{LOCAL_JVM_FLAGS} {given}".strip() if given else LOCAL_JVM_FLAGS
+    flag and the class archive's (``jvm_archive``; a later flag wins in Java, so a
+    caller's own choice is kept)."""
+    ours = f"{LOCAL_JVM_FLAGS} {archive}".strip()
+    return f"{ours} {given}".strip() if given else ours
 
 
 class SparkUnavailable(XRayDeskError):
@@ -88,15 +91,25 @@ def get_session(
         os.environ["PYSPARK_PYTHON"] = (conf or {}).get("spark.pyspark.python", sys.executable)
     builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", ROWS_PER_ARROW_BATCH)
     settings = dict(conf or {})
+    pending = None
     if (master or "").startswith("local"):
-        settings[JAVA_OPTIONS] = local_java_options(settings.get(JAVA_OPTIONS))
+        # the class archive only where this call starts the JVM (a running one keeps its flags)
+        archive, pending = jvm_archive.java_flags() if _no_jvm_yet() else ("", None)
+        settings[JAVA_OPTIONS] = local_java_options(settings.get(JAVA_OPTIONS), archive)
     for key, value in settings.items():
         builder = builder.config(key, value)
     check_worker_memory((conf or {}).get(SETTING))  # refused before a context starts
     session = builder.getOrCreate()
+    jvm_archive.record(session, pending)
     check_worker_memory(_setting(session))  # spark-defaults.conf or spark-submit set it
     tune(session)
     return session
+
+
+def _no_jvm_yet() -> bool:
+    from pyspark import SparkContext
+
+    return SparkContext._gateway is None
 
 
 def _setting(session: Any) -> str | None:
