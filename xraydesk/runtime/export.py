@@ -85,15 +85,15 @@ def exported_graph(card: ModelCard, form: str = "onnx") -> ExportedGraph:
 
     The weights file is checked against the card's sha256 either way (40 ms): a model
     whose weights are missing or damaged does not load, even where its graph is cached,
-    just as it does not load in torch."""
+    just as it does not load in torch. (Once: an export checks the file as it reads it.)"""
     from xraydesk.model.weights import verified_weights
 
-    verified_weights(card)
     prep = card.preprocessing
     if form not in SUFFIXES:
         raise RuntimeUnavailable(f"no graph form {form!r}: choose one of {sorted(SUFFIXES)}")
     path = graph_path(card.weights_sha256, prep.channels, prep.size, SUFFIXES[form])
     if path.is_file():
+        verified_weights(card)
         return ExportedGraph(path, created=False)
     if form == "ir":
         write_ir(card, path)
