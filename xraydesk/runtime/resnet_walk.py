@@ -158,7 +158,7 @@ def walk(
         weight, bias = w.folded(conv, norm, shape)
         conv_out = f"{conv}.out" if relu or out is None else out
         y = emit.conv(x, conv, weight, bias, stride, conv_out)
-        del weight, bias  # the emitter keeps its own copy: one layer's float32 at a time
+        del weight, bias  # now held by the emitter alone (ONNX: written out; OpenVINO: shared)
         return emit.relu(y, out or f"{conv}.relu") if relu else y
 
     x = conv_bn(emit.input(channels, size), "conv1", "bn1", (64, channels, 7), 2, True)
