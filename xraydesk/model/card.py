@@ -39,7 +39,7 @@ CARD_FORMAT = "xraydesk-model/1"
 # fit_temperature searches [0.05, 20] (these ends leave room for rounding); anything
 # outside is not a temperature we made: 50 would flatten every answer towards 1/classes.
 TEMPERATURE_RANGE = (0.04, 25.0)
-# What the network builder (model.network) and the ONNX export (runtime.onnx_graph) build:
+# What the network builder (model.network) and the exports (runtime.resnet_walk) build:
 # any other name would run a different network than the card says, or fail deep inside.
 ARCHITECTURES = ("resnet50",)
 DEFAULT_INTENDED_USE = (
