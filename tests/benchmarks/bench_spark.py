@@ -145,6 +145,7 @@ def run_child(kind: str, args: argparse.Namespace, files: Path, out: Path) -> di
     if cpu is not None:
         marks = result.pop("marks")
         result["cpu"] = phase_lines(cpu, marks, max(1, result["rows"]))
+        result["processes"] = cpu.processes()
         # CPU seconds to the last row, leaving out Spark's session start as its time does
         spent = [cpu.between(start, end) for name, start, end in marks[:-1] if name != "session"]
         if all(spent):
@@ -251,6 +252,14 @@ class TreeCpu:
             except (OSError, ValueError, IndexError):  # /proc not there: no figures
                 return
             self.stop.wait(SAMPLE_S)
+
+    def processes(self) -> dict[str, int]:
+        """How many processes of each role ran (a second daemon, or more workers than
+        cores, means Spark started Python twice)."""
+        counts = dict.fromkeys(ROLES, 0)
+        for _comm, role in self.roles.values():
+            counts[role] += 1
+        return {role: n for role, n in counts.items() if n}
 
     def finish(self) -> None:
         self.stop.set()
