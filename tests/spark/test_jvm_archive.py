@@ -77,3 +77,20 @@ def test_the_callers_java_options_come_last():
     options = local_java_options("-Xmx2g", "-XX:SharedArchiveFile=/a.jsa")
     assert options == f"{LOCAL_JVM_FLAGS} -XX:SharedArchiveFile=/a.jsa -Xmx2g"
     assert local_java_options(None) == LOCAL_JVM_FLAGS
+
+
+def test_the_session_stops_before_its_jvm_is_ended(switched_on):
+    """Its accumulator server printed an EOFError traceback when the JVM went first."""
+    order: list[str] = []
+
+    class Stdin(io.BytesIO):
+        def close(self) -> None:
+            order.append("jvm ended")
+            super().close()
+
+    _flags, pending = jvm_archive.java_flags()
+    jvm = FakeJvm(0, writes=pending)
+    jvm.stdin = Stdin()
+    session = type("Session", (), {"stop": lambda self: order.append("session stopped")})()
+    jvm_archive._finish(jvm, pending, session)
+    assert order == ["session stopped", "jvm ended"]

@@ -98,12 +98,16 @@ def record(session: Any, pending: Path | None) -> None:
     process = getattr(getattr(session.sparkContext, "_gateway", None), "proc", None)
     if process is None:  # not a JVM this interpreter started: nothing to wait for
         return
-    atexit.register(_finish, process, pending)
+    atexit.register(_finish, process, pending, session)
 
 
-def _finish(process: Any, pending: Path) -> None:
+def _finish(process: Any, pending: Path, session: Any = None) -> None:
     final = pending.with_name(pending.name.split(".", 1)[0] + ".jsa")
     try:
+        if session is not None:
+            # stopped first: its accumulator server in this process would print an EOFError
+            # traceback when the JVM it listens to went away under it
+            session.stop()
         if process.stdin is not None:
             process.stdin.close()  # the gateway JVM exits when its stdin ends
         code = process.wait(timeout=EXIT_WAIT_S)
