@@ -6,7 +6,7 @@ the sha256 of its weights."""
 
 DIGESTS: dict[str, dict[str, str]] = {
     "chest-3class": {
-        "card": "59177f318805a2e185909853485da160b846d24bd6bf9a9c7696056e36047c2f",
+        "card": "40c9bea519f8b2037e4215918f6ba19b43f524ffdba52f425d23f0bde3a68495",
         "meaning": "d2d5bd1f070e076cca805cee62992c3fce7158cc6b7573d7de715be3b15333a6",
         "weights": "c35974d097b24ff20d50639dd76119a485b1f2d848f048bda3edf71d7d2cf1e4",
     },
