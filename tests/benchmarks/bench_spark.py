@@ -39,6 +39,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -327,6 +328,14 @@ def main() -> int:
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    try:
+        return compare(args, work)
+    finally:  # the exported graph, the Parquet tables, the JVM's class archive (180 MB)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def compare(args: argparse.Namespace, work: Path) -> int:
+    """The rounds, in ``work``; 0 when Spark reached the target and the rows agree."""
     os.environ.setdefault("XRAYDESK_DATA_DIR", str(work / "data"))  # children inherit it
     from xraydesk.classifier import Classifier
     from xraydesk.model.library import resolve_model
