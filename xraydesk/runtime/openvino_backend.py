@@ -74,8 +74,28 @@ def installed() -> bool:
 @functools.cache
 def core() -> Any:
     """The process's one ``ov.Core``: making one loads OpenVINO's CPU plugin (about 0.2 s),
-    which asking for the CPU's capabilities and compiling each graph then share."""
-    return import_openvino().Core()
+    which asking for the CPU's capabilities and compiling each graph then share. Every
+    inference needs it first, so it also makes the process's first tensor read
+    (``_first_tensor_read``)."""
+    ov = import_openvino()
+    _first_tensor_read(ov)
+    return ov.Core()
+
+
+_FIRST_READ = threading.Lock()
+
+
+def _first_tensor_read(ov: ModuleType) -> None:
+    """Read a tensor's ``data`` once, under a lock, before any inference thread does.
+
+    Why: the first ``Tensor.data`` of a process sets up numpy's API inside OpenVINO's
+    bindings, a C++ one-time initialisation that takes the GIL inside its guard. Two
+    threads reading their first outputs at once (the throughput split's, or a decode and
+    a viewer thread) deadlocked: one held the guard waiting for the GIL, the other held
+    the GIL waiting for the guard (gdb on a hung batch run; 11 of 30 fresh processes hung
+    with four threads started together, none after this read; OpenVINO 2026.4)."""
+    with _FIRST_READ:
+        ov.Tensor(np.zeros(1, np.float32)).data  # noqa: B018 - the read is the point
 
 
 @functools.cache
