@@ -12,6 +12,10 @@ The variables (unset or empty: the default):
     (``runtime.registry``) refuses a name it does not know, listing the known ones.
 ``XRAYDESK_PRECISION`` (``auto`` or ``fp32``; default: auto)
     ``fp32`` turns reduced precision (bf16) off everywhere: reference runs, debugging.
+``XRAYDESK_GATE_RUNTIME`` (``auto`` or ``numpy``; default: auto)
+    ``numpy`` runs the input gate's and the appearance heads' small networks in numpy
+    even where OpenVINO could run them (``runtime.gate_graph``): the light build's path,
+    for comparing and debugging; read when a gate first decides, once per process.
 ``XRAYDESK_DEBUG`` (``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``;
 default: off) the self-test prints the traceback of an unexpected failure.
 
@@ -36,9 +40,12 @@ RUNTIME_CACHE = "XRAYDESK_RUNTIME_CACHE"
 RUNTIME = "XRAYDESK_RUNTIME"
 PRECISION = "XRAYDESK_PRECISION"
 DEBUG = "XRAYDESK_DEBUG"
+GATE_RUNTIME = "XRAYDESK_GATE_RUNTIME"
 
 PrecisionSetting = Literal["auto", "fp32"]
 PRECISIONS: tuple[PrecisionSetting, ...] = ("auto", "fp32")
+GateRuntimeSetting = Literal["auto", "numpy"]
+GATE_RUNTIMES: tuple[GateRuntimeSetting, ...] = ("auto", "numpy")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -61,6 +68,7 @@ class Environment:
     runtime: str | None = None  # lower case; checked against the runtime registry
     precision: PrecisionSetting = "auto"
     debug: bool = False
+    gate_runtime: GateRuntimeSetting = "auto"
 
     @property
     def reduced_precision_allowed(self) -> bool:
@@ -78,6 +86,7 @@ def from_environ(env: Mapping[str, str] | None = None) -> Environment:
         runtime=_name(env, RUNTIME),
         precision=parse_precision(env.get(PRECISION, ""), PRECISION),
         debug=_flag(env, DEBUG),
+        gate_runtime=_gate_runtime(env),
     )
 
 
@@ -125,3 +134,13 @@ def _flag(env: Mapping[str, str], variable: str) -> bool:
     if text in _TRUE:
         return True
     raise SettingError(variable, value, f"not a yes/no value ({'/'.join(_TRUE + _FALSE)})")
+
+
+def _gate_runtime(env: Mapping[str, str]) -> GateRuntimeSetting:
+    value = env.get(GATE_RUNTIME, "")
+    text = value.strip().lower()
+    if not text:
+        return "auto"
+    if text not in GATE_RUNTIMES:
+        raise SettingError(GATE_RUNTIME, value, f"choose one of {', '.join(GATE_RUNTIMES)}")
+    return text  # type: ignore[return-value]  # one of GATE_RUNTIMES

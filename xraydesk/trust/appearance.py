@@ -75,7 +75,9 @@ class Appearance:
 
 
 class AppearanceHeads:
-    """The mirror and age-group network with its rules. Stateless numpy: thread-safe."""
+    """The mirror and age-group network with its rules. Thread-safe: the shipped network
+    runs in OpenVINO or numpy (``GateWeights.runner``), both callable from several threads
+    at once."""
 
     def __init__(self, logits, info: dict | None = None) -> None:
         self.logits = logits  # (N, 1, 64, 64) standardised thumbnails -> (N, 4)
@@ -94,7 +96,7 @@ class AppearanceHeads:
                 f"{path}: the mirror and age-group check could not be loaded ({exc}); "
                 "reinstall XRayDesk"
             ) from exc
-        return cls(weights.logits, weights.info)
+        return cls(weights.runner(), weights.info)
 
     @classmethod
     def default(cls) -> AppearanceHeads:

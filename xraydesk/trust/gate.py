@@ -24,6 +24,7 @@ raises ``lateral`` (a lateral DICOM's ViewPosition is reported by ``view_warning
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
@@ -37,6 +38,7 @@ from xraydesk.errors import ModelError
 from xraydesk.imaging.resample import resize
 from xraydesk.imaging.xray import XRay
 from xraydesk.trust.codes import INVERTED, LATERAL, LOW_QUALITY, NOT_CHEST, ROTATED, ResultWarning
+from xraydesk.trust.percentiles import low_high
 
 GATE_FILE = Path(__file__).with_name("gate.safetensors")
 THUMB = 64  # the gate's input side in pixels
@@ -110,7 +112,7 @@ def image_statistics(unit: np.ndarray) -> list[ResultWarning]:
         )
     step = max(1, max(height, width) // 512)
     sample = np.asarray(unit[::step, ::step], dtype=np.float32)
-    low, high = np.percentile(sample, [1, 99])  # one partition for both
+    low, high = low_high(sample, 1, 99)  # np.percentile's values, partitioning the tails only
     spread = float(high - low)
     if spread < 0.04 or float(sample.std()) < 0.02:
         found.append(
@@ -155,16 +157,24 @@ GateLogits = Callable[[np.ndarray], np.ndarray]
 
 
 class InputGate:
-    """The fixed gate network with its decision rules. Thread-safe (one pass at a time).
+    """The fixed gate network with its decision rules. Thread-safe.
 
-    The network runs in numpy (``gate_forward``), so the light build gates without torch;
-    training (``training/train_gate.py``) evaluates its torch ``GateNet`` through the same
-    rules by passing its own ``logits``."""
+    The shipped network runs in OpenVINO where it is installed and in numpy otherwise
+    (``GateWeights.runner``), so the light build gates without torch; both are safe to
+    call from several threads at once, and the decode threads of a batch run do, so no
+    lock is held around them (``serialize`` False). Training (``training/train_gate.py``)
+    evaluates its torch ``GateNet`` through the same rules by passing its own ``logits``,
+    which are run one pass at a time (``serialize``, the default, as for any network a
+    caller brings)."""
 
-    def __init__(self, logits: GateLogits, info: dict | None = None) -> None:
+    def __init__(
+        self, logits: GateLogits, info: dict | None = None, serialize: bool = True
+    ) -> None:
         self.logits = logits
         self.info = info or {}
-        self.lock = threading.Lock()
+        self.lock: contextlib.AbstractContextManager = (
+            threading.Lock() if serialize else contextlib.nullcontext()
+        )
 
     @classmethod
     def load(cls, path: str | Path = GATE_FILE) -> InputGate:
@@ -175,7 +185,7 @@ class InputGate:
             weights = GateWeights.load(path)
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: the input gate could not be loaded ({exc})") from exc
-        return cls(weights.logits, weights.info)
+        return cls(weights.runner(), weights.info, serialize=False)
 
     @classmethod
     def default(cls) -> InputGate:

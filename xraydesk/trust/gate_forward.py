@@ -6,6 +6,10 @@ gates every image exactly as the full build does. Batch norm is folded into the
 convolutions once at load (eval mode); each convolution is then one matrix product over
 the image's patches (im2col), computed channels-last so that the patches are copied in
 contiguous runs. tests/trust/test_gate_forward.py checks the logits against the torch network.
+
+Where OpenVINO is installed, ``GateWeights.runner`` hands the same folded weights to
+``runtime.gate_graph``, which compiles them into an OpenVINO model (fp32) that costs a
+third of this pass; this pass remains its fallback and the light build's network.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+if TYPE_CHECKING:
+    from xraydesk.runtime.gate_graph import GateLayers, GateRunner
 
 THUMB = 64  # the input side; kept here so this module needs nothing from gate.py
 BN_EPS = 1e-5  # torch's BatchNorm2d default, which GateNet uses
@@ -140,6 +147,36 @@ class GateWeights:
             out_weight=_f32(tensors[f"{OUT}.weight"].T),
             out_bias=_f32(tensors[f"{OUT}.bias"]),
             info=dict(info or {}),
+        )
+
+    def runner(self, compile_after: int | None = None) -> GateRunner:
+        """The network as the app runs it: OpenVINO where it is installed and compiles,
+        this numpy pass (``logits``) otherwise (``runtime.gate_graph``); ``compile_after``
+        images run in numpy first (default ``gate_graph.COMPILE_AFTER``)."""
+        from xraydesk.runtime.gate_graph import COMPILE_AFTER, GateRunner
+
+        after = COMPILE_AFTER if compile_after is None else compile_after
+        return GateRunner(self.layers(), self.logits, after)
+
+    def layers(self) -> GateLayers:
+        """The same folded weights in torch's layouts, as an OpenVINO model takes them:
+        convolutions (cout, cin, k, k), the hidden layer's columns in (C, H, W) order."""
+        from xraydesk.runtime.gate_graph import ConvLayer, GateLayers
+
+        convs = []
+        for conv in self.convs:
+            k, cout = conv.kernel, conv.weight.shape[1]
+            oihw = conv.weight.reshape(k, k, -1, cout).transpose(3, 2, 0, 1)
+            convs.append(ConvLayer(_f32(oihw), conv.bias, conv.stride, conv.padding, conv.pool))
+        side = FINAL_SIDE
+        hidden = self.hidden_weight.reshape(side, side, -1, N_HIDDEN).transpose(3, 2, 0, 1)
+        return GateLayers(
+            convs=tuple(convs),
+            hidden_weight=_f32(hidden.reshape(N_HIDDEN, -1)),
+            hidden_bias=self.hidden_bias,
+            out_weight=_f32(self.out_weight.T),
+            out_bias=self.out_bias,
+            side=THUMB,
         )
 
     def logits(self, thumbs: np.ndarray) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""Two tail percentiles of an image, equal to ``np.percentile(values, [low, high])``
+(its default 'linear' method) at a fraction of its cost.
+
+Why: the input gate's blank check reads the 1st and 99th percentiles of every image, and
+``np.percentile`` partitions the whole image to find them: 0.35-0.45 ms of the decode
+stage's few milliseconds on a 224 x 224 image (Intel Xeon family 6 model 207). Only the
+tails matter, so a strided sample gives thresholds that bound them, and only the pixels
+beyond each threshold (a few percent) are partitioned. The k-th smallest value of all
+pixels is the k-th smallest of those at or below a threshold whenever more than k of them
+are, which is counted before it is relied on: a sample that misjudged the tails (a
+periodic pattern in step with the stride) falls back to the full partition, so the
+result is always numpy's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAMPLE_STEP = 16  # every 16th pixel estimates the tails
+MARGIN = 2.0  # each threshold is taken at twice the tail's share (1 % -> 2 %) of the sample
+SMALL = 4096  # below this many values the full partition is as cheap
+
+
+def low_high(values: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:
+    """``np.percentile(values, [low, high])`` as two floats (``low`` < 50 < ``high``);
+    NaN or infinite values leave the answer to numpy itself."""
+    flat = np.asarray(values).ravel()
+    n = flat.size
+    virtual = (n - 1) * (np.array([low, high], dtype=np.float64) / 100)  # numpy's indexes
+    below = np.floor(virtual).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    if not np.isfinite(flat.sum(dtype=np.float64)):  # NaN sorts last: numpy's own rules
+        a, b = np.percentile(flat, [low, high])
+        return float(a), float(b)
+    picked = _tails(flat, below, above, low, high) if n >= SMALL and low < 50 < high else None
+    if picked is None:
+        ordered = np.partition(flat, np.unique(np.concatenate([below, above])))
+        picked = ordered[below], ordered[above]
+    previous, following = picked
+    result = _lerp(previous, following, virtual - below)
+    return float(result[0]), float(result[1])
+
+
+def _tails(
+    flat: np.ndarray, below: np.ndarray, above: np.ndarray, low: float, high: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The values at sorted ranks ``below`` and ``above`` (two each: the low and the high
+    percentile's), from the pixels beyond thresholds read off a strided sample; None when
+    the thresholds do not hold enough pixels."""
+    n = flat.size
+    sample = flat[::SAMPLE_STEP].copy()
+    m = sample.size
+    at_floor = min(m - 1, int(np.ceil(m * MARGIN * low / 100)))
+    at_ceiling = max(0, m - 1 - int(np.ceil(m * MARGIN * (100 - high) / 100)))
+    sample.partition([at_floor, at_ceiling] if at_floor < at_ceiling else [at_floor])
+    floor, ceiling = sample[at_floor], sample[at_ceiling]
+    bottom = flat[flat <= floor]  # every value at or below: ranks 0 .. len - 1
+    top = flat[flat >= ceiling]  # ranks n - len .. n - 1
+    if bottom.size <= above[0] or top.size < n - below[1]:
+        return None
+    start = n - top.size  # the rank of top's smallest value among all
+    ranks_low = np.array([below[0], above[0]])
+    ranks_high = np.array([below[1], above[1]]) - start
+    bottom.partition(np.unique(ranks_low))
+    top.partition(np.unique(ranks_high))
+    previous = np.array([bottom[ranks_low[0]], top[ranks_high[0]]], dtype=flat.dtype)
+    following = np.array([bottom[ranks_low[1]], top[ranks_high[1]]], dtype=flat.dtype)
+    return previous, following
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's own interpolation between neighbouring sorted values (``_lerp`` in
+    ``np.percentile``), the same operations in the same types: the same result bit for
+    bit."""
+    diff = b - a
+    out = np.add(a, diff * t)
+    np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5, casting="unsafe", dtype=out.dtype)
+    return out
