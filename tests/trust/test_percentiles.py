@@ -30,7 +30,11 @@ def _image(kind: int, rng: np.random.Generator) -> np.ndarray:
         return (np.round(rng.random((h, w)) * 255) / 255).astype(np.float32)
     if kind == 2:  # constant
         return np.full((h, w), rng.random(), np.float32)
-    if kind == 3:  # one bright column in every SAMPLE_STEP: the sample sees only those
+    if kind == 3:  # the sample sees only bright pixels, or only dark ones
+        image = np.full(h * w, float(rng.random() < 0.5), np.float32)
+        image[::SAMPLE_STEP] = 1 - image[0]
+        return image.reshape(h, w)
+    if kind == 7:  # bright columns a sample's step apart
         return np.tile((np.arange(w) % SAMPLE_STEP == 0).astype(np.float32), (h, 1))
     if kind == 4:  # heavy tails
         return (rng.standard_normal((h, w)) ** 3).astype(np.float32)
@@ -39,7 +43,7 @@ def _image(kind: int, rng: np.random.Generator) -> np.ndarray:
     return rng.random((h, w))  # float64
 
 
-@pytest.mark.parametrize("kind", range(7))
+@pytest.mark.parametrize("kind", range(8))
 def test_equals_numpy_on_random_images(kind):
     rng = np.random.default_rng(kind)
     for _ in range(150):
@@ -49,7 +53,7 @@ def test_equals_numpy_on_random_images(kind):
 @pytest.mark.parametrize(("low", "high"), [(0.5, 99.5), (2.0, 98.0), (1.0, 65.0), (35.0, 99.7)])
 def test_other_tails(low, high):
     rng = np.random.default_rng(7)
-    for kind in range(7):
+    for kind in range(8):
         _same(_image(kind, rng), low, high)
         _same(rng.random((224, 224)).astype(np.float32), low, high)
 

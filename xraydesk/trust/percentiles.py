@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_STEP = 16  # every 16th pixel estimates the tails
+# Every 17th pixel estimates the tails: a prime, so that successive rows are sampled in
+# different columns (a step of 16 sampled the same 14 columns of every 224-pixel row, and a
+# dark border there misjudged 7 of 200 films' tails).
+SAMPLE_STEP = 17
 MARGIN = 2.0  # each threshold is taken at twice the tail's share (1 % -> 2 %) of the sample
 SMALL = 4096  # below this many values the full partition is as cheap
 
 
 def low_high(values: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:
-    """``np.percentile(values, [low, high])`` as two floats (``low`` < 50 < ``high``);
-    NaN or infinite values leave the answer to numpy itself."""
+    """``np.percentile(values, [low, high])`` as two floats; values holding NaN, and
+    empty ones, are left to numpy itself."""
     flat = np.asarray(values).ravel()
     n = flat.size
     virtual = (n - 1) * (np.array([low, high], dtype=np.float64) / 100)  # numpy's indexes
     below = np.floor(virtual).astype(np.intp)
     above = np.minimum(below + 1, n - 1)
-    if not np.isfinite(flat.sum(dtype=np.float64)):  # NaN sorts last: numpy's own rules
+    if n == 0 or np.isnan(flat.max()):  # NaN sorts last, and numpy has its own rules for it
         a, b = np.percentile(flat, [low, high])
         return float(a), float(b)
     picked = _tails(flat, below, above, low, high) if n >= SMALL and low < 50 < high else None
