@@ -87,12 +87,26 @@ def input_chest_mask(
     With letterboxing the film sits in ``preprocessing.content_box`` of the square and the
     padding is never lung; without the source ``shape`` (or when stretched) the film fills
     the square."""
+    return boxed_chest_mask(preprocessing.size, film_box(preprocessing, shape), float(level))
+
+
+def film_box(
+    preprocessing: Preprocessing, shape: tuple[int, int] | None
+) -> tuple[int, int, int, int]:
+    """Where the film lies in the input square, (top, left, bottom, right): all of it
+    without the source ``shape``. Films of one aspect ratio share a box, hence a mask."""
     size = preprocessing.size
-    top, left, bottom, right = (0, 0, size, size)
-    if shape is not None:
-        top, left, bottom, right = preprocessing.content_box(*shape)
-    if (top, left, bottom, right) == (0, 0, size, size):
+    return (0, 0, size, size) if shape is None else preprocessing.content_box(*shape)
+
+
+@lru_cache(maxsize=64)
+def boxed_chest_mask(size: int, box: tuple[int, int, int, int], level: float = LEVEL) -> np.ndarray:
+    """``chest_mask`` of a film placed at ``box`` in a (size, size) square, the rest
+    outside; read-only (shared between calls)."""
+    top, left, bottom, right = box
+    if box == (0, 0, size, size):
         return chest_mask(size, level)
     out = np.zeros((size, size), dtype=bool)
     out[top:bottom, left:right] = with_mediastinum(_fields(bottom - top, right - left, level))
+    out.flags.writeable = False
     return out
