@@ -104,7 +104,9 @@ def _blocks(source: int, target: int, lines: int, columns: bool) -> tuple[Block,
         lo, hi = int(inputs.min()), int(inputs.max()) + 1
         block = np.zeros((stop - start, hi - lo), np.float32)
         np.add.at(block, (rows, inputs - lo), weight[start:stop][rows, taps])
-        blocks.append((start, stop, lo, hi, np.ascontiguousarray(block.T) if columns else block))
+        block = np.ascontiguousarray(block.T) if columns else block
+        block.flags.writeable = False  # shared by every thread that resizes
+        blocks.append((start, stop, lo, hi, block))
     return tuple(blocks)
 
 
