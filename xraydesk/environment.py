@@ -15,7 +15,7 @@ The variables (unset or empty: the default):
 ``XRAYDESK_GATE_RUNTIME`` (``auto`` or ``numpy``; default: auto)
     ``numpy`` runs the input gate's and the appearance heads' small networks in numpy
     even where OpenVINO could run them (``runtime.gate_graph``): the light build's path,
-    for comparing and debugging; read when a gate first decides, once per process.
+    for comparing and debugging; read when the gate is loaded, once per process.
 ``XRAYDESK_DEBUG`` (``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``;
 default: off) the self-test prints the traceback of an unexpected failure.
 

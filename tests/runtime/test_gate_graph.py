@@ -19,7 +19,7 @@ from tests.paths import REPO_ROOT
 from xraydesk.environment import GATE_RUNTIME, SettingError, from_environ
 from xraydesk.runtime import gate_graph, openvino_backend
 from xraydesk.trust.appearance import APPEARANCE_FILE, N_OUTPUTS
-from xraydesk.trust.gate import GATE_FILE, standardise
+from xraydesk.trust.gate import GATE_FILE, InputGate, standardise
 from xraydesk.trust.gate_forward import GateWeights
 
 needs_openvino = pytest.mark.skipif(not openvino_backend.installed(), reason="needs OpenVINO")
@@ -156,11 +156,15 @@ def test_the_environment_forces_numpy(monkeypatch, value):
     assert again.runtime == "openvino"
 
 
-def test_the_environment_setting_is_checked():
+def test_the_environment_setting_is_checked_when_the_gate_is_loaded(monkeypatch):
     assert from_environ({}).gate_runtime == "auto"
     assert from_environ({GATE_RUNTIME: "NUMPY"}).gate_runtime == "numpy"
-    with pytest.raises(SettingError, match=rf"^{GATE_RUNTIME}='torch': choose one of auto, numpy"):
+    message = rf"^{GATE_RUNTIME}='torch': choose one of auto, numpy"
+    with pytest.raises(SettingError, match=message):
         from_environ({GATE_RUNTIME: "torch"})
+    monkeypatch.setenv(GATE_RUNTIME, "torch")
+    with pytest.raises(SettingError, match=message):  # in the caller, not in a worker later
+        InputGate.load()
 
 
 @needs_openvino
@@ -203,7 +207,6 @@ def test_a_gate_loaded_from_its_file_never_serialises_its_callers():
     """The decode threads of a batch run call the gate at once: the loaded gate holds no
     lock around its network (two calls meet inside it), while a network brought by a
     caller (training's torch) is still run one call at a time (they cannot meet)."""
-    from xraydesk.trust.gate import InputGate
 
     def meet_in(gate: InputGate, wait: float) -> list[bool]:
         meeting = threading.Barrier(2, timeout=wait)

@@ -109,7 +109,8 @@ def compile_gate(layers: GateLayers) -> Any:
 
 
 def numpy_forced() -> bool:
-    """Whether ``XRAYDESK_GATE_RUNTIME`` asks for the numpy pass (read now)."""
+    """Whether ``XRAYDESK_GATE_RUNTIME`` asks for the numpy pass (read now; a bad value
+    raises ``SettingError``)."""
     return from_environ().gate_runtime == "numpy"
 
 
@@ -129,7 +130,9 @@ class GateRunner:
         self.fallback = fallback
         self.compile_after = compile_after
         self.compiled: Any = None
-        self.numpy_only = False  # decided: never OpenVINO in this runner
+        # decided: never OpenVINO in this runner. The setting is read here, where the gate
+        # is loaded, so that a bad value is reported by the front door, not by a worker.
+        self.numpy_only = numpy_forced()
         self.compile_seconds: float | None = None
         self._seen = 0
         self._compiling = threading.Lock()
@@ -170,10 +173,6 @@ class GateRunner:
         return self.compiled
 
     def _compile(self) -> None:
-        if numpy_forced():
-            log.debug("XRAYDESK_GATE_RUNTIME=numpy: the gate's network runs in numpy")
-            self.numpy_only = True
-            return
         if not openvino_backend.installed():
             self.numpy_only = True
             return
