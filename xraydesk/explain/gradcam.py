@@ -35,10 +35,17 @@ def grad_cam(
     classifier: Classifier, xray: XRay, class_id: str | None = None, method: str = GRADCAM
 ) -> CamResult:
     """Grad-CAM (or ``method`` "gradcam++") for ``class_id`` (default: the predicted
-    class), at the source image's size."""
+    class), at the source image's size.
+
+    The predicted class is the one the app's runtime names (``Classifier.predict``), not
+    the top class of the torch pass made here for the gradients: on a near tie the two
+    can differ (a reduced-precision runtime moves probabilities by up to the faithfulness
+    bar), and the map must explain the class the verdict shows."""
     start = time.perf_counter()
     if method not in PACKAGE_METHODS:
         raise ValueError(f"unknown grad-cam package method {method!r}: {list(PACKAGE_METHODS)}")
+    if class_id is None:
+        class_id = classifier.predict(xray).predicted
     index = class_index(classifier, class_id)
     tensor = torch.from_numpy(classifier.preprocess(xray)[None])
     cam_small, index = _cam_at_input(classifier, tensor, index, PACKAGE_METHODS[method])
