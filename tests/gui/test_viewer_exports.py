@@ -70,6 +70,38 @@ def test_screenshot_mode_saves_a_large_window_picture(
     assert "screenshot saved" in capsys.readouterr().out
 
 
+def test_screenshot_is_taken_once_the_analysis_has_ended(
+    qapp, dicom_path, test_model_path, tmp_path
+):
+    """Grabbed at the heat map's arrival, the picture showed "Computing the heat map…"
+    in the image's corner and the status bar: the analysis had not finished yet."""
+    import argparse
+
+    from xraydesk.gui.app import _screenshot
+    from xraydesk.gui.main_window import MainWindow
+
+    seen: dict[str, str] = {}
+
+    class Recording(MainWindow):
+        def grab(self, *args):
+            seen["corner"] = self.view.busy_text
+            seen["status"] = self.statusBar().currentMessage()
+            return super().grab(*args)
+
+    out = tmp_path / "shot.png"
+    args = argparse.Namespace(
+        screenshot=str(out),
+        path=str(dicom_path),
+        model=str(test_model_path),
+        device="cpu",
+        timeout=120.0,
+    )
+    assert _screenshot(qapp, args, Recording) == 0
+    assert out.exists()
+    assert seen["corner"] == ""
+    assert "Computing" not in seen["status"]
+
+
 def test_screenshot_mode_fails_clearly_on_a_bad_image(tmp_path, test_model_path, capsys):
     from xraydesk.gui.app import main
 

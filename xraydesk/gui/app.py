@@ -324,11 +324,17 @@ def _screenshot(app: QApplication, args: argparse.Namespace, window_class) -> in
         outcome.setdefault(key, value)
         loop.quit()
 
-    window.overlay_shown.connect(lambda _cam: finish("ok", ""))
+    def finished() -> None:
+        """The analysis ended: grab now, so the picture shows the window as the user sees
+        it afterwards (grabbing at the heat map's arrival caught "Computing the heat map…"
+        still in the image's corner and the status bar)."""
+        if "ok" not in outcome:
+            outcome.setdefault("error", f"{path}: no heat map was produced")
+        loop.quit()
+
+    window.overlay_shown.connect(lambda _cam: outcome.setdefault("ok", ""))
     window.error_shown.connect(lambda message: finish("error", message))
-    window.analysis_finished.connect(
-        lambda: QTimer.singleShot(0, lambda: finish("error", f"{path}: no heat map was produced"))
-    )
+    window.analysis_finished.connect(lambda: QTimer.singleShot(0, finished))
     previous_hook = sys.excepthook
     sys.excepthook = lambda kind, exc, tb: finish(
         "error", f"unexpected error: {kind.__name__}: {exc}"
