@@ -18,14 +18,20 @@ import numpy as np
 from xraydesk.runtime import openvino_backend
 
 
-def plain_bf16(graph: Path) -> Callable[[np.ndarray], np.ndarray] | None:
+def plain_bf16(
+    graph: Path, per_stream: int = openvino_backend.CHUNKS_PER_STREAM
+) -> Callable[[np.ndarray], np.ndarray] | None:
     """The graph on plain OpenVINO bf16, throughput mode, returning logits; None where
-    OpenVINO or native bf16 is missing, or fp32 was asked for (``XRAYDESK_PRECISION``)."""
+    OpenVINO or native bf16 is missing, or fp32 was asked for (``XRAYDESK_PRECISION``).
+    ``per_stream``: slices of a batch per stream (1: one half-batch per stream on 2 cores,
+    often the fastest with nothing beside the model)."""
     if not (openvino_backend.installed() and openvino_backend.cpu_has_bf16()):
         return None
     if os.environ.get("XRAYDESK_PRECISION") == "fp32":
         return None
-    backend = openvino_backend.OpenVinoBackend(graph, "bf16", mode="throughput")
+    backend = openvino_backend.OpenVinoBackend(
+        graph, "bf16", mode="throughput", per_stream=per_stream
+    )
     return lambda batch: backend.run(batch, activations=False).logits
 
 

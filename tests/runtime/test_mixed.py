@@ -129,15 +129,20 @@ def test_an_unknown_cut_is_a_clear_error(graph):
         MixedOpenVinoBackend(graph, "nowhere")
 
 
+@pytest.mark.parametrize("per_stream", [1, 2, 3])
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_throughput_mode_returns_the_latency_modes_logits(graph, precision):
-    """The batch split between streams, each part on its own request, joined in order:
-    the same numbers as one request for the whole batch."""
+def test_throughput_mode_returns_the_latency_modes_logits(graph, precision, per_stream):
+    """The batch split between streams (in ``per_stream`` slices each, taken by whichever
+    stream is free), each slice on its own request, joined in order: the same numbers as
+    one request for the whole batch."""
     if precision == "bf16" and not openvino_backend.cpu_has_bf16():
         pytest.skip("this CPU has no native bf16")
     x = _inputs(9)
     latency = openvino_backend.OpenVinoBackend(graph, precision)
-    throughput = openvino_backend.OpenVinoBackend(graph, precision, mode="throughput")
+    throughput = openvino_backend.OpenVinoBackend(
+        graph, precision, mode="throughput", per_stream=per_stream
+    )
+    assert throughput.in_mode("latency").in_mode("throughput").per_stream == per_stream
     assert latency.streams == 1 and latency.mode == "latency"
     a, b = latency.run(x), throughput.run(x)
     np.testing.assert_array_equal(a.logits, b.logits)

@@ -3,9 +3,10 @@ OpenVINO's throughput mode, whichever was measured faster for batches on CPUs li
 
 The viewer classifies one image at a time and wants it soon: OpenVINO's LATENCY hint, one
 stream using every core. A batch of 32 can instead be split between several streams
-(THROUGHPUT: on 2 cores, 2 streams of 1 thread, each running half the batch on its own
-request), which spares the per-layer synchronisation of two threads working on one
-request, and is what matters when another process takes a core away now and then.
+(THROUGHPUT: on 2 cores, 2 streams of 1 thread, each taking quarters of the batch on its
+own request as it becomes free: ``openvino_backend.run_split``), which spares the
+per-layer synchronisation of two threads working on one request, and is what matters
+when another process, or the run's own decoding, takes a core away now and then.
 
 ``BATCH_MODE`` is the measured choice (tests/benchmarks/bench_runtime.py prints both
 modes side by side: "openvino bf16" and "openvino bf16 (throughput mode)"). The twin is

@@ -37,6 +37,7 @@ from xraydesk.runtime import resnet_walk
 from xraydesk.runtime.backend import Backend, Outputs, Precision, RuntimeUnavailable
 from xraydesk.runtime.names import OUTPUT_NAMES
 from xraydesk.runtime.openvino_backend import (
+    CHUNKS_PER_STREAM,
     RequestPool,
     compile_graph,
     core,
@@ -162,6 +163,7 @@ class MixedOpenVinoBackend(Backend):
         mode: str = "latency",
         body: Precision = "fp32",
         tail: Precision = "bf16",
+        per_stream: int = CHUNKS_PER_STREAM,
     ) -> None:
         body_model, tail_model = split_parts(graph, cut)
         self.body = compile_graph(body_model, body, mode, threads, graph)
@@ -173,6 +175,7 @@ class MixedOpenVinoBackend(Backend):
         self.precisions: tuple[Precision, Precision] = (body, tail)
         self.precision: Precision = "bf16" if "bf16" in self.precisions else body
         self.streams = streams(self.body)
+        self.per_stream = per_stream  # slices of a batch per stream (``run_split``)
         self._requests = (RequestPool(self.body), RequestPool(self.tail))
 
     @property
@@ -187,10 +190,13 @@ class MixedOpenVinoBackend(Backend):
         read from the same saved files); itself if it is."""
         if mode == self.mode:
             return self
-        return MixedOpenVinoBackend(self.graph, self.cut, self.threads, mode, *self.precisions)
+        return MixedOpenVinoBackend(
+            self.graph, self.cut, self.threads, mode, *self.precisions, self.per_stream
+        )
 
     def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
-        return run_split(self._run_part, float32_array(batch), self.streams, activations)
+        batch = float32_array(batch)
+        return run_split(self._run_part, batch, self.streams, activations, self.per_stream)
 
     def _run_part(self, batch: np.ndarray, activations: bool) -> Outputs:
         first = _named(self._requests[0].infer({0: batch}))

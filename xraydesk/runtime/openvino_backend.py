@@ -10,8 +10,9 @@ the viewer segfaulted on closing after its worker had used it; the pool's reques
 and die with the backend.)
 
 Two modes (``MODES``): "latency", one stream using every core, for the viewer's single
-image; "throughput", several streams (2 of 1 thread each on 2 cores), with a batch split
-between them, one request per part, in threads (``run_split``), for the batch engine
+image; "throughput", several streams (2 of 1 thread each on 2 cores), with a batch cut
+into slices that the streams take as they become free, one request per slice, in threads
+(``run_split``, ``CHUNKS_PER_STREAM``), for the batch engine
 (``batch_mode``). Both give the same numbers (tests/runtime/test_mixed.py).
 
 OpenVINO is only ever imported through ``import_openvino``: ``import openvino`` imports its
@@ -47,6 +48,16 @@ _HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8: quantized layers
 # LATENCY: one stream using every core (the viewer, one image); THROUGHPUT: several streams,
 # a batch split between them (``run_split``), for batch work where it measured faster
 MODES = ("latency", "throughput")
+# Slices of a batch per stream in throughput mode, taken by whichever stream is free
+# (``run_split``). Why more than one: the batch engine decodes on the same cores while the
+# model runs, so one stream shares its core and lags; with one half-batch per stream the
+# batch ended when the slower half did. Quarters let the free stream take the lagging
+# one's share: chest-3class's folder pipeline ran 142-157 images/s instead of 110-137
+# (kermany-pediatric, 1,500 files, Intel Xeon family 6 model 207, 2 cores, quiet;
+# alternate runs in one process). Alone, with nothing beside it, halves are about as fast
+# or a little faster (213 against 198 images/s in the same run): bench_batch's plain bf16
+# yardstick takes the better of the two.
+CHUNKS_PER_STREAM = 2
 
 
 # OpenVINO's telemetry package: blocked before OpenVINO is imported (see the docstring).
@@ -118,10 +129,12 @@ class OpenVinoBackend(Backend):
         threads: int = 0,
         mode: str = "latency",
         cached: bool = True,
+        per_stream: int = CHUNKS_PER_STREAM,
     ) -> None:
         """``cached``: False for a backend used once and dropped (the check of a new graph
         before another backend is built from it), whose compiled blob would never be read
-        again and would cost its write (``compiled_cache_dir``)."""
+        again and would cost its write (``compiled_cache_dir``). ``per_stream``: slices of
+        a batch per stream in throughput mode (``CHUNKS_PER_STREAM``)."""
         if precision not in PRECISIONS:
             raise RuntimeUnavailable(f"OpenVINO has no {precision} precision")
         self.compiled = compile_graph(str(graph), precision, mode, threads, graph, cached)
@@ -132,16 +145,20 @@ class OpenVinoBackend(Backend):
         self.threads = threads
         self.mode = mode
         self.streams = streams(self.compiled)
+        self.per_stream = per_stream
         self.requests = RequestPool(self.compiled)
 
     def in_mode(self, mode: str) -> Backend:
         """The same graph, precision and threads compiled for ``mode``; itself if it is."""
         if mode == self.mode:
             return self
-        return OpenVinoBackend(self.graph, self.precision, self.threads, mode)
+        return OpenVinoBackend(
+            self.graph, self.precision, self.threads, mode, per_stream=self.per_stream
+        )
 
     def run(self, batch: np.ndarray, activations: bool = True) -> Outputs:
-        return run_split(self._run_part, float32_array(batch), self.streams, activations)
+        batch = float32_array(batch)
+        return run_split(self._run_part, batch, self.streams, activations, self.per_stream)
 
     def _run_part(self, batch: np.ndarray, activations: bool) -> Outputs:
         result = self.requests.infer({0: batch})
@@ -251,14 +268,19 @@ def streams(compiled: Any) -> int:
 
 
 def run_split(
-    run_part: Callable[[np.ndarray, bool], Outputs], batch: np.ndarray, parts: int, keep: bool
+    run_part: Callable[[np.ndarray, bool], Outputs],
+    batch: np.ndarray,
+    parts: int,
+    keep: bool,
+    per_part: int = 1,
 ) -> Outputs:
-    """``run_part`` on ``parts`` slices of the batch at once (one request each, in threads:
-    ``infer`` releases the GIL), joined in order; the whole batch at once when ``parts``
-    is 1 or the batch has one row."""
+    """``run_part`` on ``parts`` threads at once (one request each: ``infer`` releases the
+    GIL), over ``parts * per_part`` slices of the batch that each thread takes as it
+    becomes free (the pool's queue: a thread slowed by other work on its core does fewer),
+    joined in order; the whole batch at once when ``parts`` is 1 or the batch has one row."""
     parts = min(parts, len(batch))
     if parts <= 1:
         return run_part(batch, keep)
-    slices = np.array_split(batch, parts)
+    slices = np.array_split(batch, min(len(batch), parts * max(1, per_part)))
     with ThreadPoolExecutor(parts) as pool:
         return Outputs.joined(list(pool.map(lambda part: run_part(part, keep), slices)))
