@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+# OpenBLAS's threading threshold, defined once with the resize that shares it: above it a
+# product wakes BLAS worker threads, costing a time slice on a busy machine (8 ms or more
+# for a product of 0.1 ms), so products here are cut into blocks under it.
+from xraydesk.imaging.resample import SINGLE_THREAD_MNK
+
 if TYPE_CHECKING:
     from xraydesk.runtime.gate_graph import GateLayers, GateRunner
 
 THUMB = 64  # the input side; kept here so this module needs nothing from gate.py
 BN_EPS = 1e-5  # torch's BatchNorm2d default, which GateNet uses
-# OpenBLAS runs a product of m x k by k x n on one thread up to m * n * k = 65536 * 4
-# (GEMM_MULTITHREAD_THRESHOLD); above, it wakes its worker threads, and on a busy machine
-# (the classifier running beside the gate) waiting for them costs a scheduler time slice,
-# 8 ms or more, for a product that takes 0.1 ms. Products are cut into blocks under this.
-SINGLE_THREAD_MNK = 65536 * 4
 
 
 @dataclass(frozen=True)
