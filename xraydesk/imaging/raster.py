@@ -65,8 +65,8 @@ def _grey_pixels(img: Image.Image) -> tuple[np.ndarray, int, Window]:
         if values.size and values.min() >= 0 and values.max() <= 0xFFFF:
             return _deep(values, 16)
         return _float_range(values.astype(np.float32), 32)
-    if mode == "F":
-        return _float_range(np.asarray(img, dtype=np.float32), 32)
+    if mode == "F":  # a copy: Pillow's array view is read-only, and NaN/inf are replaced
+        return _float_range(np.array(img, dtype=np.float32), 32)
     if mode in ("LA", "La"):
         img = img.getchannel(0)
     elif mode != "L":
