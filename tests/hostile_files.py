@@ -160,6 +160,11 @@ def write_hostile_folder(directory: str | os.PathLike[str]) -> dict[str, Hostile
         (d / name).write_bytes(png)
         out[name] = Hostile(OK, why)
 
+    ramp = np.linspace(-1.0, 3.0, 64 * 64, dtype=np.float32).reshape(64, 64)
+    ramp[3, 5], ramp[7, 9] = np.nan, np.inf
+    Image.fromarray(ramp, mode="F").save(d / "float-nan.tif", format="TIFF")
+    out["float-nan.tif"] = Hostile(OK, "32-bit float TIFF with a NaN and an infinity")
+
     (d / "notes.txt").write_text("reading notes, not an image\n")
     out["notes.txt"] = Hostile(SKIP, "text file with neither image extension nor content")
     return out

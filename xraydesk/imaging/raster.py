@@ -6,6 +6,7 @@ all three channels); 16-bit grey keeps its full depth, because the viewer re-win
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,13 @@ from xraydesk.imaging.limits import check_size
 from xraydesk.imaging.xray import ImageMetadata, Window, XRay
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+# Pillow warns (on stderr, naming its own source file) for images over 89 million pixels
+# as it opens them; ``check_size`` then refuses anything over ``limits.MAX_PIXELS`` (50
+# million) with a message naming the file, so the warning only added noise to the CLI's
+# output and the logs. Set once here: ``warnings.catch_warnings`` is not thread-safe and the
+# batch engine opens files on several threads.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def read_raster(path: Path, fmt: str, max_pixels: int) -> XRay:
