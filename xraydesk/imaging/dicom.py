@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pydicom.uid as uids
@@ -33,13 +31,13 @@ from pydicom.encaps import parse_basic_offsets, parse_fragments
 from pydicom.pixels import (
     apply_color_lut,
     apply_modality_lut,
-    apply_voi,
-    apply_windowing,
     get_decoder,
 )
 
 from xraydesk.errors import ImageLoadError
 from xraydesk.imaging.age import parse_dicom_age, parse_dicom_sex
+from xraydesk.imaging.dicom_values import float_value, int_value, one_line, text_value
+from xraydesk.imaging.dicom_voi import voi_stage
 from xraydesk.imaging.limits import check_size
 from xraydesk.imaging.xray import ImageMetadata, PatientInfo, Window, XRay
 
@@ -76,14 +74,16 @@ _DECODER_HINTS: dict[str, tuple[str, str]] = {
 }
 
 _PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_LINEAR_FUNCTIONS = ("LINEAR", "LINEAR_EXACT")
 
 
 def read_dicom(path: Path, max_pixels: int) -> XRay:
     """Read a DICOM radiograph: header checks first, then decode frame 1 only."""
     ds = _read_dataset(path)
     if not any(keyword in ds for keyword in _PIXEL_TAGS):
+        if _has_pixel_data_tag(path):  # pydicom drops an element the file ends inside
+            raise ImageLoadError(
+                path, "damaged or truncated DICOM: the file ends inside its pixel data"
+            )
         raise ImageLoadError(
             path,
             "DICOM file has no pixel data (e.g. a structured report or a presentation state)",
@@ -103,7 +103,9 @@ def read_dicom(path: Path, max_pixels: int) -> XRay:
     if frames > 1:
         notes.append(f"multi-frame DICOM with {frames} frames: showing frame 1")
 
-    bits_stored = _int(ds, "BitsStored") or _int(ds, "BitsAllocated") or decoded.itemsize * 8
+    bits_stored = (
+        int_value(ds, "BitsStored") or int_value(ds, "BitsAllocated") or decoded.itemsize * 8
+    )
     if photometric == "PALETTE COLOR":
         decoded = apply_color_lut(decoded, ds)
         bits_stored = decoded.itemsize * 8
@@ -113,7 +115,7 @@ def read_dicom(path: Path, max_pixels: int) -> XRay:
         inverted = False
     elif decoded.ndim == 2:
         pixels = _modality_lut(path, ds, decoded)
-        pixels, window = _voi(ds, pixels, notes)
+        pixels, window = voi_stage(ds, pixels, notes)
         inverted = photometric == "MONOCHROME1" or _presentation_inverse(ds)
     else:
         raise ImageLoadError(path, _volume_cause(f"pixel array of {decoded.ndim} dimensions"))
@@ -129,12 +131,27 @@ def read_dicom(path: Path, max_pixels: int) -> XRay:
     )
 
 
+# The Pixel Data tag (7FE0,0010) as it is written in little- and big-endian files.
+_PIXEL_DATA_TAG_BYTES = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
+
+
+def _has_pixel_data_tag(path: Path) -> bool:
+    """Whether the file holds the Pixel Data tag although pydicom read no pixel data: a file
+    cut short inside its (encapsulated) pixel data, which pydicom drops with only a warning.
+    Read only on that error path; ``check_file`` has bounded the file's size."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return any(tag in data for tag in _PIXEL_DATA_TAG_BYTES)
+
+
 def _read_dataset(path: Path) -> Dataset:
     try:
         # force=True: files without the 128-byte preamble and "DICM" are common (NEMA)
         return dcmread(path, force=True, defer_size=_DEFER_SIZE)
     except Exception as exc:
-        raise ImageLoadError(path, f"damaged or truncated DICOM header ({_one_line(exc)})") from exc
+        raise ImageLoadError(path, f"damaged or truncated DICOM header ({one_line(exc)})") from exc
 
 
 def _transfer_syntax(path: Path, ds: Dataset) -> uids.UID:
@@ -158,11 +175,11 @@ def _transfer_syntax(path: Path, ds: Dataset) -> uids.UID:
 
 
 def _geometry(path: Path, ds: Dataset) -> tuple[int, int, int, int]:
-    rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
+    rows, columns = int_value(ds, "Rows"), int_value(ds, "Columns")
     if rows is None or columns is None:
         raise ImageLoadError(path, "DICOM header lacks Rows or Columns")
-    frames = _int(ds, "NumberOfFrames") or 1
-    samples = _int(ds, "SamplesPerPixel") or 1
+    frames = int_value(ds, "NumberOfFrames") or 1
+    samples = int_value(ds, "SamplesPerPixel") or 1
     return rows, columns, max(frames, 1), samples
 
 
@@ -215,7 +232,7 @@ def _check_pixel_data_length(
                 f"pixel data holds only {fragments:,} fragment(s)",
             )
         return
-    bits = _int(ds, "BitsAllocated") or 0
+    bits = int_value(ds, "BitsAllocated") or 0
     if bits not in (1, 8, 16, 32, 64):
         raise ImageLoadError(path, f"damaged DICOM header: Bits Allocated {bits} is not valid")
     photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
@@ -265,16 +282,12 @@ def _decode_first_frame(path: Path, ds: Dataset, tsyntax: uids.UID, frames: int)
     except RuntimeError as exc:  # pydicom: no usable plugin, or every plugin failed
         if "missing dependencies" in str(exc):
             raise ImageLoadError(path, _missing_decoder_cause(tsyntax)) from exc
-        cause = f"damaged {tsyntax.name} pixel data: the decoder failed ({_one_line(exc)})"
+        cause = f"damaged {tsyntax.name} pixel data: the decoder failed ({one_line(exc)})"
         raise ImageLoadError(path, cause) from exc
     except (ValueError, EOFError, OSError, AttributeError, KeyError, TypeError) as exc:
         raise ImageLoadError(
-            path, f"damaged or truncated DICOM pixel data ({tsyntax.name}): {_one_line(exc)}"
+            path, f"damaged or truncated DICOM pixel data ({tsyntax.name}): {one_line(exc)}"
         ) from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -298,8 +311,8 @@ def _modality_lut(path: Path, ds: Dataset, stored: np.ndarray) -> np.ndarray:
     if ds.get("ModalityLUTSequence"):
         return np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
     pixels = stored.astype(np.float32)
-    slope = _float(ds, "RescaleSlope", 1.0)
-    intercept = _float(ds, "RescaleIntercept", 0.0)
+    slope = float_value(ds, "RescaleSlope", 1.0)
+    intercept = float_value(ds, "RescaleIntercept", 0.0)
     assert slope is not None and intercept is not None
     with np.errstate(over="ignore", invalid="ignore"):
         if slope != 1.0:
@@ -315,114 +328,6 @@ def _modality_lut(path: Path, ds: Dataset, stored: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _voi(ds: Dataset, pixels: np.ndarray, notes: list[str]) -> tuple[np.ndarray, Window]:
-    """The VOI stage (PS3.3 C.11.2), after the modality LUT and before any inversion.
-
-    A VOI LUT table, or a sigmoid window, maps the pixels (pydicom's ``apply_voi`` and
-    ``apply_windowing``) and its output range becomes the window. A linear window
-    (LINEAR or LINEAR_EXACT) is only recorded, so the viewer re-windows full-depth
-    values. A window that cannot be shown (NaN, infinite, not positive, or wholly
-    outside the pixel values) falls back to the full range, with a note saying so.
-    """
-    if ds.get("VOILUTSequence"):
-        mapped = _apply_voi_table(ds, pixels, notes)
-        if mapped is not None:
-            return mapped
-    window = _file_window(ds, pixels, notes)
-    if window is None:
-        return pixels, _range_window(pixels)
-    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
-    if function == "SIGMOID":
-        return _sigmoid(ds, pixels, window, notes)
-    if function not in _LINEAR_FUNCTIONS:
-        notes.append(f"unknown VOI LUT Function {function!r}: shown with a linear window")
-    return pixels, window
-
-
-def _range_window(pixels: np.ndarray) -> Window:
-    return Window.from_range(float(pixels.min()), float(pixels.max()))
-
-
-def _apply_voi_table(
-    ds: Dataset, pixels: np.ndarray, notes: list[str]
-) -> tuple[np.ndarray, Window] | None:
-    """The first VOI LUT table through pydicom, or None (with a note) when unusable.
-
-    Inputs are rounded and clamped to the table here: pydicom expects integers and
-    would wrap values beyond 16 bits instead of clamping them to the last entry.
-    """
-    item = ds.VOILUTSequence[0]
-    try:
-        if not item.get("LUTData"):
-            notes.append("the VOI LUT table is empty: ignored")
-            return None
-        entries, first = (int(v) for v in item.LUTDescriptor[:2])
-        entries = entries or 65536
-        index = np.rint(pixels).astype(np.int64)
-        np.clip(index, first, first + entries - 1, out=index)
-        table = apply_voi(np.arange(first, first + entries, dtype=np.int64), ds)
-        out = np.asarray(apply_voi(index, ds), dtype=np.float32)
-    except Exception as exc:  # a malformed table must not block the image
-        notes.append(f"the VOI LUT table cannot be used ({_one_line(exc) or type(exc).__name__})"
-                     ": ignored")  # fmt: skip
-        return None
-    return out, Window.from_range(float(table.min()), float(table.max()))
-
-
-def _file_window(ds: Dataset, pixels: np.ndarray, notes: list[str]) -> Window | None:
-    """The first Window Center/Width, when both are present and usable."""
-    center = _float(ds, "WindowCenter", None)
-    width = _float(ds, "WindowWidth", None)
-    if center is None or width is None:
-        return None
-    stated = f"the file's window (center {center:g}, width {width:g})"
-    fallback = "showing the full pixel range"
-    finite = math.isfinite(center) and math.isfinite(width)
-    if not finite or width <= 0 or abs(center) > _FLOAT32_MAX or width > _FLOAT32_MAX:
-        notes.append(f"{stated} is unusable: {fallback}")
-        return None
-    window = Window(center=center, width=width)
-    if window.high < float(pixels.min()) or window.low > float(pixels.max()):
-        notes.append(f"{stated} lies outside the pixel values: {fallback}")
-        return None
-    return window
-
-
-def _sigmoid(
-    ds: Dataset, pixels: np.ndarray, window: Window, notes: list[str]
-) -> tuple[np.ndarray, Window]:
-    """PS3.3 C.11.2.1.3.1 through pydicom: the output spans the modality value range."""
-    item = Dataset()  # only what apply_windowing reads: the file's own dataset stays as is
-    item.PhotometricInterpretation = "MONOCHROME2"  # inversion comes later, in render
-    item.WindowCenter, item.WindowWidth = window.center, window.width
-    item.VOILUTFunction = "SIGMOID"
-    for keyword in ("BitsStored", "PixelRepresentation", "ModalityLUTSequence"):
-        if keyword in ds:
-            item[keyword] = ds[keyword]
-    slope, intercept = _float(ds, "RescaleSlope", None), _float(ds, "RescaleIntercept", None)
-    if slope is not None and intercept is not None:
-        item.RescaleSlope, item.RescaleIntercept = slope, intercept
-    try:
-        with np.errstate(over="ignore"):  # exp overflow far from the center is exact 0
-            out = np.asarray(apply_windowing(pixels, item), dtype=np.float32)
-        y_min, y_max = _output_range(item)
-    except Exception as exc:  # e.g. no Bits Stored: show the linear window instead
-        notes.append(f"the sigmoid VOI function cannot be applied ({_one_line(exc)}): "
-                     "shown with a linear window")  # fmt: skip
-        return pixels, window
-    if not np.isfinite(out).all() or not y_max > y_min:
-        notes.append("the sigmoid VOI function gives no usable values: shown with a linear window")
-        return pixels, window
-    return out, Window.from_range(y_min, y_max)
-
-
-def _output_range(item: Dataset) -> tuple[float, float]:
-    """The sigmoid's output range, as ``apply_windowing`` computes it (PS3.3 C.11.2.1.3.1)."""
-    ones = np.array([-np.inf, np.inf])
-    low, high = (float(v) for v in apply_windowing(ones, item))
-    return min(low, high), max(low, high)
-
-
 def _presentation_inverse(ds: Dataset) -> bool:
     return str(ds.get("PresentationLUTShape", "") or "").strip().upper() == "INVERSE"
 
@@ -433,25 +338,25 @@ def _metadata(
     return ImageMetadata(
         path=path,
         format="DICOM",
-        modality=_text(ds, "Modality"),
-        view_position=_text(ds, "ViewPosition"),
-        body_part=_text(ds, "BodyPartExamined"),
+        modality=text_value(ds, "Modality"),
+        view_position=text_value(ds, "ViewPosition"),
+        body_part=text_value(ds, "BodyPartExamined"),
         photometric_interpretation=photometric or None,
         pixel_spacing=_spacing(ds),
-        study_date=_text(ds, "StudyDate"),
+        study_date=text_value(ds, "StudyDate"),
         transfer_syntax=tsyntax.name or str(tsyntax),
         frames=frames,
-        age_years=parse_dicom_age(_text(ds, "PatientAge")),
-        sex=parse_dicom_sex(_text(ds, "PatientSex")),
+        age_years=parse_dicom_age(text_value(ds, "PatientAge")),
+        sex=parse_dicom_sex(text_value(ds, "PatientSex")),
     )
 
 
 def _patient(ds: Dataset) -> PatientInfo:
     return PatientInfo(
-        name=_text(ds, "PatientName"),
-        patient_id=_text(ds, "PatientID"),
-        birth_date=_text(ds, "PatientBirthDate"),
-        accession=_text(ds, "AccessionNumber"),
+        name=text_value(ds, "PatientName"),
+        patient_id=text_value(ds, "PatientID"),
+        birth_date=text_value(ds, "PatientBirthDate"),
+        accession=text_value(ds, "AccessionNumber"),
     )
 
 
@@ -464,34 +369,3 @@ def _spacing(ds: Dataset) -> tuple[float, float] | None:
         if row > 0 and column > 0:
             return row, column
     return None
-
-
-def _first(value: Any) -> Any:
-    """The first of a multi-valued element (Window Center may hold several windows)."""
-    if isinstance(value, (str, bytes)):
-        return value
-    if isinstance(value, Sequence):
-        return value[0] if len(value) else None
-    return value
-
-
-def _float(ds: Dataset, keyword: str, default: float | None) -> float | None:
-    try:
-        value = _first(ds.get(keyword))
-        return default if value is None or value == "" else float(value)
-    except Exception:  # a malformed optional number falls back to its default
-        return default
-
-
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = _float(ds, keyword, None)
-    return None if value is None else int(value)
-
-
-def _text(ds: Dataset, keyword: str) -> str | None:
-    try:
-        value = ds.get(keyword)
-    except Exception:  # a malformed optional element must not block the image
-        return None
-    text = "" if value is None else str(value).strip()
-    return text or None

@@ -138,18 +138,44 @@ def _neighbour_correlation(sample: np.ndarray) -> float:
     return float(a @ b) / math.sqrt(aa * bb)
 
 
+# Body Part Examined values (DICOM PS3.16 CID 4031 terms and common spellings) that name a
+# part a chest film does not show. Only exact names, after normalising case, spaces,
+# hyphens and underscores: "CHEST", "THORAX", "PORT CHEST", "CHEST ABDOMEN", "TSPINE" (a
+# thoracic spine film shows the chest), free text and unknown values never warn.
+OTHER_BODY_PARTS = frozenset((
+    "HEAD", "SKULL", "BRAIN", "FACE", "JAW", "TMJ", "SINUS", "ORBIT", "NOSE", "EAR", "NECK",
+    "CSPINE", "LSPINE", "SSPINE", "LUMBARSPINE", "CERVICALSPINE", "SACRUM", "COCCYX",
+    "PELVIS", "HIP", "KNEE", "ANKLE", "FOOT", "TOE", "HEEL", "HAND", "FINGER", "THUMB",
+    "WRIST", "FOREARM", "ELBOW", "ARM", "UPPERARM", "HUMERUS", "FEMUR", "THIGH", "LEG",
+    "LOWERLEG", "TIBIA", "FIBULA", "EXTREMITY", "LOWERLIMB", "UPPERLIMB", "SHOULDER",
+    "ABDOMEN", "BREAST",
+))  # fmt: skip
+
+
 def view_warnings(xray: XRay) -> list[ResultWarning]:
-    """A DICOM that says it is a lateral view (ViewPosition LL, RL, LAT...)."""
+    """What a DICOM's header says against reading it: a lateral view (ViewPosition LL, RL,
+    LAT...) or a body part other than the chest (BodyPartExamined HAND, KNEE, ABDOMEN...).
+    Both withhold the class as the gate's own findings do (``trust.verdict``)."""
+    found: list[ResultWarning] = []
     view = (xray.metadata.view_position or "").strip().upper()
     if view in ("LL", "RL", "LATERAL", "LAT", "LLD", "RLD"):
-        return [
+        found.append(
             ResultWarning(
                 LATERAL,
                 f"the file says this is a lateral view ({view}); the models read frontal "
                 "(PA or AP) radiographs only",
             )
-        ]
-    return []
+        )
+    part = (xray.metadata.body_part or "").strip().upper()
+    if "".join(part.replace("-", " ").replace("_", " ").split()) in OTHER_BODY_PARTS:
+        found.append(
+            ResultWarning(
+                NOT_CHEST,
+                f"the file says the body part examined is {part}, not the chest; the models "
+                "read chest radiographs only",
+            )
+        )
+    return found
 
 
 # The gate network as a function: standardised thumbnails (N, 1, 64, 64) -> logits (N, 9).
