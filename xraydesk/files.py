@@ -12,6 +12,7 @@ exports), and ``process_alive`` tells whether the writer of a run or a file stil
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -84,6 +85,8 @@ class SideFile:
 
     def __init__(self, target: Path, newline: str | None = None, errors: str = "strict") -> None:
         self.target = Path(target)
+        if self.target.is_dir():  # found now, not when the rename fails after all the work
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.target))
         self.path = self.target.with_name(
             f".{self.target.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
         )

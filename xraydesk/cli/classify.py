@@ -129,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.cam_dir is not None:  # before the model loads, not a warning per file
         check_writable_folder(args.cam_dir, "--cam-dir")
+    if args.dicom_out is not None:  # likewise: not "0 image(s)" after the whole run
+        check_writable_folder(args.dicom_out, "--dicom-out")
     card = resolve_model(args.model)
     classifier = Classifier.load(card, device=args.device, runtime=args.runtime)
     print(f"model {card.label} on {classifier.device.label}", file=sys.stderr)
