@@ -136,8 +136,10 @@ def _curves_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> bool
     if not metrics:
         return False
     ax = fig.add_axes((0.14, 0.56, 0.72, 0.38))
+    curves = 0
     for cid, points in metrics.get("roc", {}).items():
         if points:
+            curves += 1
             pc = metrics["per_class"][cid]
             fpr, tpr = zip(*points, strict=True)
             ax.plot(
@@ -147,7 +149,11 @@ def _curves_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> bool
             )
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC, one class against the rest")
-    ax.legend(fontsize=7, loc="lower right")
+    if curves:
+        ax.legend(fontsize=7, loc="lower right")
+    else:  # no class with both answered positives and negatives (matplotlib would warn)
+        ax.text(0.5, 0.5, "no ROC curve: too few answered images of each class",
+                ha="center", va="center", fontsize=8, transform=ax.transAxes)  # fmt: skip
     ax = fig.add_axes((0.14, 0.08, 0.72, 0.38))
     bins = [b for b in metrics["reliability"] if b["n"]]
     ax.bar(
