@@ -19,6 +19,7 @@ from tests.xrays import xray_from_pixels
 from xraydesk.cli import main
 from xraydesk.imaging.loader import load_xray
 from xraydesk.imaging.xray import XRay
+from xraydesk.trust.body_part import is_chest, other_part
 from xraydesk.trust.codes import NOT_CHEST
 from xraydesk.trust.gate import view_warnings
 
@@ -40,6 +41,21 @@ def test_another_body_part_is_not_chest(part: str) -> None:
 )
 def test_chest_like_or_unknown_parts_never_warn(part: str | None) -> None:
     assert view_warnings(_with_part(part)) == []
+
+
+@pytest.mark.parametrize(
+    ("part", "chest"),
+    [(None, True), ("", True), ("chest", True), ("Port Chest", True), ("THORAX", True),
+     ("HAND", False), ("TSPINE", False), ("CHEST_ABDOMEN", False), ("XR", False)],
+)  # fmt: skip
+def test_the_nodes_allow_list_and_the_verdicts_deny_list_share_one_reading(
+    part: str | None, chest: bool
+) -> None:
+    """The DICOM node stores only plain chest values; the verdict flags only clear other
+    parts; a value in neither (TSPINE, CHEST_ABDOMEN, XR) is stored by neither rule's
+    mistake: the node passes it over, a file opened on purpose gets no header warning."""
+    assert is_chest(part) is chest
+    assert not (is_chest(part) and other_part(part) is not None)
 
 
 def test_cli_withholds_a_film_labelled_hand(

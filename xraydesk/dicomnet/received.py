@@ -24,10 +24,10 @@ from pydicom.dataset import Dataset
 from xraydesk.dicomnet.instance_files import check_uid
 from xraydesk.dicomnet.worklist import WorkItem
 from xraydesk.errors import XRayDeskError
+from xraydesk.trust.body_part import is_chest
 
 # Projection radiography: what a chest classifier can read.
 IMAGE_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "PX", "OT"})
-CHEST_BODY_PARTS = frozenset({"", "CHEST", "THORAX", "LUNG", "TORSO"})
 # The longest text a kept attribute may hold: a PN has 3 groups of 64 characters, a UI
 # 64, an LO 64 (x4 for multi-byte character sets, and room for several values).
 MAX_VALUE_BYTES = 1024
@@ -113,7 +113,6 @@ def not_a_chest_image(ds: Dataset, item: WorkItem, own_manufacturer: str) -> str
     modality = (item.modality or "").upper()
     if modality and modality not in IMAGE_MODALITIES:
         return f"modality {modality} is not projection radiography"
-    body_part = (item.body_part or "").upper()
-    if body_part not in CHEST_BODY_PARTS:
-        return f"body part {body_part} is not the chest"
+    if not is_chest(item.body_part):  # the node's allow-list (``trust.body_part``)
+        return f"body part {(item.body_part or '').upper()} is not the chest"
     return None

@@ -37,6 +37,7 @@ import numpy as np
 from xraydesk.errors import ModelError
 from xraydesk.imaging.resample import resize
 from xraydesk.imaging.xray import XRay
+from xraydesk.trust.body_part import other_part
 from xraydesk.trust.codes import INVERTED, LATERAL, LOW_QUALITY, NOT_CHEST, ROTATED, ResultWarning
 from xraydesk.trust.percentiles import low_high
 
@@ -138,20 +139,6 @@ def _neighbour_correlation(sample: np.ndarray) -> float:
     return float(a @ b) / math.sqrt(aa * bb)
 
 
-# Body Part Examined values (DICOM PS3.16 CID 4031 terms and common spellings) that name a
-# part a chest film does not show. Only exact names, after normalising case, spaces,
-# hyphens and underscores: "CHEST", "THORAX", "PORT CHEST", "CHEST ABDOMEN", "TSPINE" (a
-# thoracic spine film shows the chest), free text and unknown values never warn.
-OTHER_BODY_PARTS = frozenset((
-    "HEAD", "SKULL", "BRAIN", "FACE", "JAW", "TMJ", "SINUS", "ORBIT", "NOSE", "EAR", "NECK",
-    "CSPINE", "LSPINE", "SSPINE", "LUMBARSPINE", "CERVICALSPINE", "SACRUM", "COCCYX",
-    "PELVIS", "HIP", "KNEE", "ANKLE", "FOOT", "TOE", "HEEL", "HAND", "FINGER", "THUMB",
-    "WRIST", "FOREARM", "ELBOW", "ARM", "UPPERARM", "HUMERUS", "FEMUR", "THIGH", "LEG",
-    "LOWERLEG", "TIBIA", "FIBULA", "EXTREMITY", "LOWERLIMB", "UPPERLIMB", "SHOULDER",
-    "ABDOMEN", "BREAST",
-))  # fmt: skip
-
-
 def view_warnings(xray: XRay) -> list[ResultWarning]:
     """What a DICOM's header says against reading it: a lateral view (ViewPosition LL, RL,
     LAT...) or a body part other than the chest (BodyPartExamined HAND, KNEE, ABDOMEN...).
@@ -166,8 +153,8 @@ def view_warnings(xray: XRay) -> list[ResultWarning]:
                 "(PA or AP) radiographs only",
             )
         )
-    part = (xray.metadata.body_part or "").strip().upper()
-    if "".join(part.replace("-", " ").replace("_", " ").split()) in OTHER_BODY_PARTS:
+    part = other_part(xray.metadata.body_part)
+    if part is not None:
         found.append(
             ResultWarning(
                 NOT_CHEST,
