@@ -161,6 +161,9 @@ SAMPLE_S = 0.1
 # a Spark child's processes: the driver (the child itself), the JVM (and spark-submit's
 # launcher scripts), pyspark's daemon (forks the workers) and the Python workers
 ROLES = ("driver", "jvm", "daemon", "workers")
+# the daemon's module (``python -m``): pyspark's, or xraydesk's on local masters
+# (``xraydesk.spark.daemon``); an argument of its own, not the JVM's setting that names it
+DAEMONS = (b"pyspark.daemon", b"xraydesk.spark.daemon")
 
 
 def _proc_table() -> dict[int, tuple[str, int, int]]:
@@ -217,7 +220,8 @@ class TreeCpu:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             command = b""
-        if b"pyspark.daemon" in command or b"pyspark/daemon" in command:
+        args = command.split(b"\0")
+        if any(arg in DAEMONS or arg.endswith(b"pyspark/daemon.py") for arg in args):
             parent = self.roles.get(table[pid][1], ("", ""))[1]
             return "workers" if parent in ("daemon", "workers") else "daemon"
         if b"pyspark.worker" in command:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xraydesk.errors import XRayDeskError
-from xraydesk.spark import jvm_archive
+from xraydesk.spark import daemon, jvm_archive
 from xraydesk.spark.worker_memory import SETTING, check_worker_memory
 
 INSTALL_HINT = 'pip install "xraydesk[spark]" (and a Java 17 runtime, e.g. openjdk-17-jre-headless)'
@@ -26,6 +26,7 @@ ROWS_PER_ARROW_BATCH = 32
 # its quick compiler alone (C1) starts the session and runs each first job faster than
 # C1+C2, which spend seconds of CPU compiling hot code that this small work never needs.
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+DAEMON_MODULE = "spark.python.daemon.module"
 LOCAL_JVM_FLAGS = "-XX:TieredStopAtLevel=1"
 
 
@@ -96,6 +97,10 @@ def get_session(
         # the class archive only where this call starts the JVM (a running one keeps its flags)
         archive, pending = jvm_archive.java_flags() if _no_jvm_yet() else ("", None)
         settings[JAVA_OPTIONS] = local_java_options(settings.get(JAVA_OPTIONS), archive)
+        if os.environ.get("PYSPARK_PYTHON") == sys.executable:
+            # the workers run this interpreter, which has xraydesk: its daemon imports
+            # the installed pyspark, not the zip's source (``daemon``)
+            settings.setdefault(DAEMON_MODULE, daemon.MODULE)
     for key, value in settings.items():
         builder = builder.config(key, value)
     check_worker_memory((conf or {}).get(SETTING))  # refused before a context starts
