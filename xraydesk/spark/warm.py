@@ -75,9 +75,10 @@ def _warm(batches: Iterator[Any], ref: ModelRef) -> Iterator[Any]:
     map_torch_first()  # before any Arrow batch is read
     import pyarrow as pa
 
+    from xraydesk.spark.arrow_columns import record_batch
     from xraydesk.spark.worker_classify import warm_up
 
     note = warm_up(ref)
     for _batch in batches:
         pass
-    yield pa.RecordBatch.from_pydict({"note": [note]})
+    yield record_batch({"note": [note]}, pa.schema([("note", pa.string())]))
