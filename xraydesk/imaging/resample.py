@@ -29,6 +29,9 @@ from functools import lru_cache
 
 import numpy as np
 
+# Every block's product stays under OpenBLAS's threading threshold (``xraydesk.blas``).
+from xraydesk.blas import SINGLE_THREAD_MNK
+
 
 @lru_cache(maxsize=64)
 def _taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +52,6 @@ def _taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight.astype(np.float32)
 
 
-# OpenBLAS runs a product of m x k by k x n on the calling thread up to m * n * k = 65536 * 4
-# (its GEMM_MULTITHREAD_THRESHOLD); above, it wakes its worker threads, and on a busy
-# machine waiting for them costs a scheduler time slice (milliseconds) for a product of
-# microseconds. Every block's product stays under it (trust/gate_forward.py does the same).
-SINGLE_THREAD_MNK = 65536 * 4
 MAX_BLOCK = 64  # output lines per block: beyond, the band's zeros cost more than the calls
 Block = tuple[int, int, int, int, np.ndarray]  # start, stop, lo, hi, weights (see _blocks)
 

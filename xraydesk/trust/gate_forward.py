@@ -22,10 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-# OpenBLAS's threading threshold, defined once with the resize that shares it: above it a
-# product wakes BLAS worker threads, costing a time slice on a busy machine (8 ms or more
-# for a product of 0.1 ms), so products here are cut into blocks under it.
-from xraydesk.imaging.resample import SINGLE_THREAD_MNK
+# Products cut into row blocks under OpenBLAS's threading threshold (``xraydesk.blas``).
+from xraydesk.blas import matmul_on_this_thread as _matmul
 
 if TYPE_CHECKING:
     from xraydesk.runtime.gate_graph import GateLayers, GateRunner
@@ -276,16 +274,3 @@ def _max_pool(x: np.ndarray) -> np.ndarray:
     views (several times faster than a reduction over two strided axes)."""
     top = np.maximum(x[:, 0::2, 0::2], x[:, 0::2, 1::2])
     return np.maximum(top, np.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2]), out=top)
-
-
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` in row blocks small enough that BLAS keeps each on the calling thread."""
-    m, k = a.shape
-    n = b.shape[1]
-    rows = max(1, SINGLE_THREAD_MNK // (k * n))
-    if m <= rows:
-        return a @ b
-    out = np.empty((m, n), np.float32)
-    for start in range(0, m, rows):
-        np.matmul(a[start : start + rows], b, out=out[start : start + rows])
-    return out

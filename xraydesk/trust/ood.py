@@ -20,11 +20,13 @@ then unavailable and ``describe`` says so: no out-of-distribution warning is pos
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from xraydesk.blas import matmul_on_this_thread
 from xraydesk.model.card import ModelCard
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION, ResultWarning
 
@@ -49,21 +51,36 @@ class OODStatistics:
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance to the nearest class mean, divided by the feature
-        count (so scores of different models are of similar size). (N, D) -> (N,)."""
+        count (so scores of different models are of similar size). (N, D) -> (N,).
+
+        Two products per call, whatever the number of classes: the features' projections
+        on the components and on the class means (the differences to each mean follow by
+        subtraction), each cut under OpenBLAS's threading threshold (``xraydesk.blas``).
+        The batch engine scores every batch on its main thread while the model waits."""
         x = np.asarray(features, dtype=np.float64)
         if x.ndim == 1:
             x = x[None]
+        means, comps, inv, mean_proj, mean_sq = self._float64
+        projected = matmul_on_this_thread(x, comps)  # (N, rank)
+        against_means = matmul_on_this_thread(x, means.T)  # (N, classes)
+        squared = np.einsum("nd,nd->n", x, x)
+        best = np.full(len(x), np.inf)
+        for c in range(len(means)):
+            z = projected - mean_proj[c]
+            inside = (z * z) @ inv
+            distance = squared - 2.0 * against_means[:, c] + mean_sq[c]  # |x - mean|^2
+            outside = (distance - np.einsum("nk,nk->n", z, z)).clip(0)
+            best = np.minimum(best, inside + outside / self.residual)
+        return best / x.shape[1]
+
+    @functools.cached_property
+    def _float64(self) -> tuple[np.ndarray, ...]:
+        """Means, components, inverse eigenvalues, the means' projections and squared
+        norms, in float64: computed once, not per batch."""
         means = self.means.astype(np.float64)
         comps = self.components.astype(np.float64)
         inv = 1.0 / self.eigenvalues.astype(np.float64)
-        best = np.full(len(x), np.inf)
-        for mean in means:
-            diff = x - mean
-            z = diff @ comps
-            inside = (z * z) @ inv
-            outside = (np.einsum("nd,nd->n", diff, diff) - np.einsum("nk,nk->n", z, z)).clip(0)
-            best = np.minimum(best, inside + outside / self.residual)
-        return best / x.shape[1]
+        return means, comps, inv, means @ comps, np.einsum("cd,cd->c", means, means)
 
     @property
     def pass_rate(self) -> float:
