@@ -95,9 +95,9 @@ def test_local_workers_import_the_installed_pyspark(spark):
     in every process: 0.7 CPU s more per worker start)."""
     import pyarrow as pa
 
-    from xraydesk.spark.daemon import MODULE
+    from xraydesk.spark.session import LOCAL_DAEMON
 
-    assert spark.sparkContext.getConf().get("spark.python.daemon.module") == MODULE
+    assert spark.sparkContext.getConf().get("spark.python.daemon.module") == LOCAL_DAEMON
 
     def where(batches):
         import sys

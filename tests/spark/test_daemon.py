@@ -73,3 +73,16 @@ def test_the_daemon_imports_the_installed_pyspark_and_no_zip():
     assert done.returncode == 0, done.stderr
     worker, py4j, left = done.stdout.split()
     assert ".zip" not in worker and ".zip" not in py4j and left == "0"
+
+
+def test_the_daemon_starts_without_a_warning():
+    """Run as Spark runs it (``python -m``, the port on stdout; it ends, with status 1,
+    when its stdin does): no "found in sys.modules" warning, which the daemon printed to every job's
+    console when its own package had imported it already."""
+    pytest.importorskip("pyspark")
+    done = subprocess.run(
+        [sys.executable, "-m", "xraydesk.spark.daemon"], stdin=subprocess.DEVNULL,
+        capture_output=True, timeout=120, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert len(done.stdout) >= 4, done.stderr  # it started: its port, then stdin ended
+    assert b"Warning" not in done.stderr, done.stderr

@@ -17,8 +17,6 @@ import importlib.machinery
 import sys
 from pathlib import Path
 
-MODULE = "xraydesk.spark.daemon"
-
 
 def shipped_zips(path: list[str]) -> list[str]:
     """The entries of ``path`` that are zips in an installed pyspark's own ``python/lib``

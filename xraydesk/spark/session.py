@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from xraydesk.errors import XRayDeskError
-from xraydesk.spark import daemon, jvm_archive
+from xraydesk.spark import jvm_archive
 from xraydesk.spark.worker_memory import SETTING, check_worker_memory
 
 INSTALL_HINT = 'pip install "xraydesk[spark]" (and a Java 17 runtime, e.g. openjdk-17-jre-headless)'
@@ -27,6 +27,9 @@ ROWS_PER_ARROW_BATCH = 32
 # C1+C2, which spend seconds of CPU compiling hot code that this small work never needs.
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 DAEMON_MODULE = "spark.python.daemon.module"
+# named, not imported: the daemon runs as ``python -m``, which warns when the module was
+# already imported by its package (this module is, through ``classify``)
+LOCAL_DAEMON = "xraydesk.spark.daemon"
 LOCAL_JVM_FLAGS = "-XX:TieredStopAtLevel=1"
 
 
@@ -100,7 +103,7 @@ def get_session(
         if os.environ.get("PYSPARK_PYTHON") == sys.executable:
             # the workers run this interpreter, which has xraydesk: its daemon imports
             # the installed pyspark, not the zip's source (``daemon``)
-            settings.setdefault(DAEMON_MODULE, daemon.MODULE)
+            settings.setdefault(DAEMON_MODULE, LOCAL_DAEMON)
     for key, value in settings.items():
         builder = builder.config(key, value)
     check_worker_memory((conf or {}).get(SETTING))  # refused before a context starts
