@@ -63,6 +63,19 @@ def make_private(path: Path) -> None:
                 os.chmod(part, 0o600)
 
 
+def damaged_remedy(exc: BaseException) -> str:
+    """What to do when SQLite says the file is not a usable database ("malformed", "not a
+    database"): move it aside, which keeps its rows for recovery and lets XRayDesk start
+    an empty one; "" for other errors (a locked file, a full disk), which pass."""
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+        return (
+            "; the file is damaged: rename or move it (its earlier results stay in it for "
+            "recovery) and XRayDesk starts a new, empty one"
+        )
+    return ""
+
+
 class SqliteStore:
     """Base of the stores in ``results.sqlite``: the per-thread connections, ``close`` and
     the context manager, and one way to open the file and say why it could not be.
@@ -83,7 +96,9 @@ class SqliteStore:
             self._create(self._connection())
         except sqlite3.Error as exc:
             self.close()
-            raise self.error(f"{self.path}: cannot open {self.what} ({exc})") from exc
+            raise self.error(
+                f"{self.path}: cannot open {self.what} ({exc}){damaged_remedy(exc)}"
+            ) from exc
         except OSError as exc:
             raise self.error(
                 f"{self.path}: cannot create {self.what} ({exc.strerror or exc})"

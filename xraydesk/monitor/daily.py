@@ -32,6 +32,7 @@ from datetime import date
 from pathlib import Path
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.sqlite_threads import damaged_remedy
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION, WARNING_CODES
 
 
@@ -116,7 +117,8 @@ def daily_stats(
     try:
         conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
-        raise MonitorError(f"{db_path}: cannot open the results database ({exc})") from exc
+        cause = f"{exc}){damaged_remedy(exc)}"
+        raise MonitorError(f"{db_path}: cannot open the results database ({cause}") from exc
     try:
         found: dict[tuple[str, str], DayStats] = {}
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -125,7 +127,8 @@ def daily_stats(
         if "dicom_worklist" in tables:
             _collect(conn, _worklist_sql(conn), lo, hi, found)
     except sqlite3.Error as exc:
-        raise MonitorError(f"{db_path}: cannot read the results database ({exc})") from exc
+        cause = f"{exc}){damaged_remedy(exc)}"
+        raise MonitorError(f"{db_path}: cannot read the results database ({cause}") from exc
     finally:
         conn.close()
     return [found[key] for key in sorted(found)]
