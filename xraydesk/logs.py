@@ -36,6 +36,12 @@ _TAG = re.compile(
     r"(?P<key>\(0010,\s*00(?:10|20|30)\)|\(0008,\s*0050\)|\(0010,\s*1000\))(?P<value>[^\n]*)",
     re.IGNORECASE,
 )
+# pydicom's validation warning quotes the value it read: "Invalid value for VR DA:
+# '19520101'." (a birth date, a UID, an ID with a stray character)
+_VR_VALUE = re.compile(
+    r"(?P<key>Invalid value for VR [A-Z]{2}: )"
+    r"(?P<value>b?'(?:[^'\\]|\\.)*'|b?\"(?:[^\"\\]|\\.)*\"|\S+)"
+)
 # a DICOM person name: FAMILY^GIVEN (carets are not used in ordinary text or paths)
 _PERSON_NAME = re.compile(r"\b[^\W\d_][\w\-]*\^[\w\-^]*")
 
@@ -43,6 +49,7 @@ _PERSON_NAME = re.compile(r"\b[^\W\d_][\w\-]*\^[\w\-^]*")
 def scrub(text: str) -> str:
     """``text`` with DICOM identifiers replaced by ``[removed]``."""
     text = _TAG.sub(lambda m: f"{m.group('key')} {REMOVED}", text)
+    text = _VR_VALUE.sub(lambda m: f"{m.group('key')}{REMOVED}", text)
     text = _KEYED.sub(lambda m: f"{m.group('key')}{REMOVED}", text)
     return _PERSON_NAME.sub(REMOVED, text)
 
