@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import warnings
 from pathlib import Path
 
 from xraydesk import __version__, paths
@@ -98,6 +99,10 @@ def setup(front_door: str) -> Path | None:
     Safe to call more than once (the GUI is started from the CLI): the file handler is
     replaced, for instance when ``XRAYDESK_DATA_DIR`` has changed in between.
     """
+    # pydicom's warn_and_log both logs a message (through the scrubber below) and raises it
+    # as a Python warning, which Python prints to stderr as it is: with the value it read
+    # ("Invalid value for VR DA: '19520101'"), where a service's stderr becomes a log.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _XRayDeskFileHandler):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from pydicom import config, dcmread
 
+from tests.cli_child import run_cli
 from tests.dicom_factory import make_dicom
 from xraydesk import logs
-from xraydesk.cli import main
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,8 @@ def test_scrub_keeps_messages_without_a_value() -> None:
 
 
 def test_a_classified_file_leaves_no_invalid_value_in_the_log(tmp_path: Path) -> None:
+    """In a fresh interpreter, so stderr is what a terminal (or a service's journal) gets,
+    not what pytest's warning capture keeps."""
     pixels = (np.arange(256 * 256).reshape(256, 256) % 4096).astype(np.uint16)
     (tmp_path / "in").mkdir()
     path = make_dicom(tmp_path / "in" / "film.dcm", pixels, bits_stored=12)
@@ -52,8 +54,9 @@ def test_a_classified_file_leaves_no_invalid_value_in_the_log(tmp_path: Path) ->
         ds.save_as(path, enforce_file_format=True)
     finally:
         config.settings.writing_validation_mode = saved
-    assert main(["classify", "--dicom-out", str(tmp_path / "sr"), str(path)]) in (0, 1)
-    logs.setup("test")  # closes the handler: everything is on disk
+    done = run_cli(tmp_path, "classify", "--dicom-out", str(tmp_path / "sr"), str(path))
+    assert done.code in (0, 1), done.stderr
     text = logs.log_file().read_text(encoding="utf-8")
     assert "Invalid value for VR" in text  # the warning was logged, without its value
     assert "SECRET" not in text, text
+    assert "SECRET" not in done.stderr and "SECRET" not in done.stdout, done.stderr
