@@ -70,11 +70,23 @@ def list_models() -> list[ModelCard]:
     return bundled + user_models()
 
 
+# Names Windows reserves for devices, with any extension ("CON", "nul.v2", "COM1"): a
+# model library copied to, or made on, a Windows workstation could not hold their files.
+_DEVICE_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{port}{n}" for port in ("COM", "LPT") for n in range(10)}
+)
+
+
 def validate_name(name: str) -> str:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.match(name) or name.endswith("."):
         raise ModelError(
             f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit and not ending with '.'"
+        )
+    if name.split(".")[0].upper() in _DEVICE_NAMES:
+        raise ModelError(
+            f"invalid model name {name!r}: {name.split('.')[0]} is a device name on Windows, "
+            "where its files could not be written; choose another name"
         )
     return name
 
