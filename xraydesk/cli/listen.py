@@ -11,6 +11,7 @@ import dataclasses
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from xraydesk.dicomnet.config import (
     NodeConfig,
@@ -20,6 +21,9 @@ from xraydesk.dicomnet.config import (
     config_path,
     load_config,
 )
+
+if TYPE_CHECKING:
+    from xraydesk.dicomnet.worklist import WorkItem
 
 EPILOG = """\
 Every chest radiograph received (CR/DX/DR, body part CHEST or unset) is stored under the
@@ -116,25 +120,17 @@ def _path(value: str | None):
 def run(args: argparse.Namespace) -> int:
     from xraydesk.classifier import Classifier
     from xraydesk.dicomnet.node import StorageNode
-    from xraydesk.dicomnet.worklist import WorkItem, WorkStatus
+    from xraydesk.dicomnet.worklist import WorkStatus
     from xraydesk.model.library import resolve_model
     from xraydesk.printable import printable
 
     config = config_from_args(args)
     card = resolve_model(args.model)
     classifier = Classifier.load(card, device=args.device)
-    names = card.display_names
 
     def show(item: WorkItem) -> None:
-        if item.status == WorkStatus.RECEIVED:
-            return
-        what = f"{item.modality or '?'} image from {item.calling_ae or '?'}"
-        if item.prediction:
-            p = (item.probabilities or {}).get(item.prediction, 0.0)
-            result = f"{names.get(item.prediction, item.prediction)} {p:.1%}"
-        else:
-            result = f"{item.status.upper()}: {item.error}"
-        print(printable(f"worklist #{item.id}: {what}: {result}"), flush=True)
+        if item.status != WorkStatus.RECEIVED:
+            print(printable(item_line(item, card.display_names)), flush=True)
 
     node = StorageNode(config, classifier, on_item=show)
     stop = threading.Event()
@@ -169,3 +165,20 @@ def run(args: argparse.Namespace) -> int:
         node.stop()
     print(f"xraydesk: node stopped ({node.stats.rows} images classified)", file=sys.stderr)
     return 0
+
+
+def item_line(item: WorkItem, names: dict[str, str]) -> str:
+    """The node's line for a classified (or failed) worklist item: the class and its
+    probability, INDETERMINATE with the warnings that withheld the class (as ``classify``
+    prints it), or the status and its error. Never the patient's fields."""
+    from xraydesk.cli.classify import INDETERMINATE
+
+    what = f"{item.modality or '?'} image from {item.calling_ae or '?'}"
+    if item.prediction:
+        p = (item.probabilities or {}).get(item.prediction, 0.0)
+        result = f"{names.get(item.prediction, item.prediction)} {p:.1%}"
+    elif item.indeterminate:  # classified, no class named: say why
+        result = f"{INDETERMINATE} ({', '.join(item.warnings) or 'no warning'})"
+    else:
+        result = f"{str(item.status).upper()}: {item.error}"
+    return f"worklist #{item.id}: {what}: {result}"
