@@ -24,7 +24,7 @@ Nodes are kept in dicomnet.json in the XRayDesk data folder (XRAYDESK_DATA_DIR m
 UID, date, modalities, accession, patient ID, patient name (or JSON lines with --json).
 `move` asks the PACS to send studies to this node's AE title: the PACS must know that
 title with the address and port of a running `xraydesk listen`. Dates: YYYYMMDD or
-YYYY-MM-DD. Control characters in printed values are shown escaped (\x1b, \n).
+YYYY-MM-DD. Control characters in printed values are shown escaped (\\x1b, \\n).
 Exit status: 0 done, 1 the PACS could not be reached, refused or failed, 2 usage or
 configuration error.
 """
