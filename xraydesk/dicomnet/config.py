@@ -220,7 +220,11 @@ def make_node(name: str, ae_title: str, host: str, port: Any, tls: Any = False) 
     if not name or not str(name).strip():
         raise ConfigError("a DICOM node needs a name")
     return RemoteNode(
-        str(name).strip(), check_ae_title(ae_title), str(host), check_port(port), bool(tls)
+        str(name).strip(),
+        check_ae_title(ae_title),
+        check_address(host),
+        check_port(port),
+        bool(tls),
     )
 
 
@@ -229,6 +233,29 @@ def check_port(port: Any) -> int:
     if not 0 <= value <= 65535:
         raise ConfigError(f"{port!r} is not a TCP port")
     return value
+
+
+# A DNS name: dot-separated labels of letters, digits, hyphens (and the underscores some
+# hospital networks use), none starting or ending with a hyphen; 253 characters at most.
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
+
+
+def check_address(host: Any) -> str:
+    """A node's address: an IP address or a DNS name. Refused when saved (a typo such as
+    "pacs 01" or "10.0.0.5:104"), not first met as "could not be reached"."""
+    text = str(host).strip()
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    if not _DNS_NAME.match(text):
+        raise ConfigError(
+            f"{host!r} is not an IP address or a host name (letters, digits, '-' and '.'; "
+            "the port is given apart)"
+        )
+    return text
 
 
 def check_host(host: str) -> str:
