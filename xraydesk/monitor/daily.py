@@ -105,6 +105,14 @@ def models_of(days: Iterable[DayStats]) -> list[str]:
     return sorted(counts, key=lambda m: (-counts[m], m))
 
 
+def _unreadable(db_path: Path, verb: str, exc: sqlite3.Error) -> MonitorError:
+    """The message for a database that could not be opened or read, with the remedy for a
+    damaged one (``sqlite_threads.damaged_remedy``)."""
+    return MonitorError(
+        f"{db_path}: cannot {verb} the results database ({exc}){damaged_remedy(exc)}"
+    )
+
+
 def daily_stats(
     db_path: Path, since: date | None = None, until: date | None = None
 ) -> list[DayStats]:
@@ -117,8 +125,7 @@ def daily_stats(
     try:
         conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
-        cause = f"{exc}){damaged_remedy(exc)}"
-        raise MonitorError(f"{db_path}: cannot open the results database ({cause}") from exc
+        raise _unreadable(db_path, "open", exc) from exc
     try:
         found: dict[tuple[str, str], DayStats] = {}
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -127,8 +134,7 @@ def daily_stats(
         if "dicom_worklist" in tables:
             _collect(conn, _worklist_sql(conn), lo, hi, found)
     except sqlite3.Error as exc:
-        cause = f"{exc}){damaged_remedy(exc)}"
-        raise MonitorError(f"{db_path}: cannot read the results database ({cause}") from exc
+        raise _unreadable(db_path, "read", exc) from exc
     finally:
         conn.close()
     return [found[key] for key in sorted(found)]
