@@ -46,6 +46,7 @@ from xraydesk.trust.gate import (  # noqa: E402
 )
 from xraydesk.trust.gate_forward import GateWeights  # noqa: E402
 from xraydesk.trust.percentiles import low_high  # noqa: E402
+from xraydesk.trust.thumb_nets import ThumbNets  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 POOLS = ("kermany-pediatric", "covid19-radiography", "ozturk-nih", "covid-cxnet")
@@ -78,7 +79,7 @@ def _decode_stages(numpy_nets: tuple, fast_nets: tuple) -> tuple[Callable, Calla
     stages = []
     for gate, heads in (numpy_nets, fast_nets):
         stage = Preparer(classifier, None, "bench", threading.Event())
-        stage.gate, stage.appearance = gate, heads
+        stage.nets = ThumbNets(gate, heads)
         stages.append(stage)
 
     def before(path: Path) -> object:

@@ -39,6 +39,7 @@ from xraydesk.trust.gate import (
     view_warnings,
 )
 from xraydesk.trust.orient import corrected, correction_text
+from xraydesk.trust.thumb_nets import ThumbNets
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ class Preparer:
         self.keep_xray = keep_xray
         self.unreadable = unreadable if unreadable is not None else {}  # folder -> cause
         self.auto_orient = auto_orient
-        self.gate = InputGate.default()
-        self.appearance = AppearanceHeads.default()
+        self.nets = ThumbNets(InputGate.default(), AppearanceHeads.default())
 
     def __call__(self, path: Path) -> Prepared:
         """Hash, look up, decode and preprocess one file; never raises for a bad file."""
@@ -116,8 +116,7 @@ class Preparer:
             return Prepared(path, sha256=sha, row=known)
         try:
             xray = load_xray(path)
-            xray, unit, thumb, warnings, corrections = self._gated(xray)
-            look = self.appearance.estimate(thumb)[0]
+            xray, unit, look, warnings, corrections = self._gated(xray)
             tensor = self.classifier.preprocessing.from_unit(unit)
         except ImageLoadError as exc:
             row = self.error_row(path, exc.cause, time.perf_counter() - start, sha)
@@ -146,14 +145,14 @@ class Preparer:
         or inverted image is corrected in memory and gated again. The corrections keep the
         rotated/inverted codes, saying the result is from the corrected image; they do not
         withhold its class (the corrected image's own gate warnings do). Also returns the
-        final image's thumbnail (1, 1, 64, 64), the appearance heads' input: made once."""
+        appearance heads' estimate of the final image."""
         unit = xray.render()
-        gate, thumb = self._check(xray, unit)
+        gate, look = self._check(xray, unit)
         if not (self.auto_orient and gate.correctable):
-            return xray, unit, thumb, list(gate.warnings), []
+            return xray, unit, look, list(gate.warnings), []
         fixed = corrected(xray, gate)
         unit = fixed.render()
-        again, thumb = self._check(fixed, unit)
+        again, look = self._check(fixed, unit)
         done = correction_text(gate)
         notes = [
             ResultWarning(w.code, f"{w.message}; corrected in memory ({done}) and classified "
@@ -162,14 +161,14 @@ class Preparer:
             if w.code in (ROTATED, INVERTED)
         ]  # fmt: skip
         kept = [w for w in again.warnings if w.code not in (ROTATED, INVERTED)]
-        return fixed, unit, thumb, kept, notes
+        return fixed, unit, look, kept, notes
 
-    def _check(self, xray: XRay, unit: np.ndarray) -> tuple[GateResult, np.ndarray]:
-        """The gate's verdict on ``unit`` and the thumbnail it was made from (as
-        ``InputGate.check_unit``, keeping the thumbnail for the appearance heads)."""
+    def _check(self, xray: XRay, unit: np.ndarray) -> tuple[GateResult, Appearance]:
+        """The gate's verdict on ``unit`` (as ``InputGate.check_unit``) and the appearance
+        heads' estimate, both from one thumbnail and one network call (``ThumbNets``)."""
         thumb = unit_thumbnail(unit)[None]
-        gate = self.gate.decide(thumb, [image_statistics(unit)], [view_warnings(xray)])[0]
-        return gate, thumb
+        gates, looks = self.nets.judge(thumb, [image_statistics(unit)], [view_warnings(xray)])
+        return gates[0], looks[0]
 
     def _known(self, path: Path, sha: str) -> ResultRow | None:
         """The row this model already made for this content, renamed to ``path``."""

@@ -74,19 +74,31 @@ class GateLayers:
     side: int = 64  # the input thumbnail's side; one channel
 
 
-def gate_model(layers: GateLayers) -> Any:
+def gate_model(layers: GateLayers | tuple[GateLayers, ...]) -> Any:
     """The ``ov.Model`` of ``layers``: input "thumbs" float32 (batch, 1, side, side), the
-    batch dynamic; output "logits" (batch, n_logits). ImportError without OpenVINO."""
+    batch dynamic; output "logits" (batch, n_logits). Several networks on the same input
+    (the gate and the appearance heads, ``GateRunner.joint``) make one model whose output
+    is their logits side by side, in order. ImportError without OpenVINO."""
     ov = openvino_backend.import_openvino()
+    op = ov.opset13
+    networks = layers if isinstance(layers, tuple) else (layers,)
+    side = networks[0].side
+    thumbs = op.parameter(ov.PartialShape([-1, 1, side, side]), ov.Type.f32)
+    thumbs.set_friendly_name("thumbs")
+    thumbs.output(0).set_names({"thumbs"})
+    heads = [_branch(ov, thumbs.output(0), network) for network in networks]
+    logits = heads[0] if len(heads) == 1 else op.concat(heads, 1)
+    logits.output(0).set_names({"logits"})
+    return ov.Model([logits.output(0)], [thumbs], "xraydesk-gate")
+
+
+def _branch(ov: Any, x: Any, layers: GateLayers) -> Any:
+    """One network's operations on the input ``x``; its logits node."""
     op = ov.opset13
 
     def const(value: np.ndarray) -> Any:
         return op.constant(np.ascontiguousarray(value, dtype=np.float32))
 
-    thumbs = op.parameter(ov.PartialShape([-1, 1, layers.side, layers.side]), ov.Type.f32)
-    thumbs.set_friendly_name("thumbs")
-    thumbs.output(0).set_names({"thumbs"})
-    x = thumbs.output(0)
     for conv in layers.convs:
         pad = [conv.padding] * 2
         y = op.convolution(x, const(conv.weight), [conv.stride] * 2, pad, pad, [1, 1])
@@ -98,12 +110,10 @@ def gate_model(layers: GateLayers) -> Any:
     hidden = op.matmul(flat, const(layers.hidden_weight), False, True)
     hidden = op.relu(op.add(hidden, const(layers.hidden_bias)))
     logits = op.matmul(hidden, const(layers.out_weight), False, True)
-    logits = op.add(logits, const(layers.out_bias))
-    logits.output(0).set_names({"logits"})
-    return ov.Model([logits.output(0)], [thumbs], "xraydesk-gate")
+    return op.add(logits, const(layers.out_bias))
 
 
-def compile_gate(layers: GateLayers) -> Any:
+def compile_gate(layers: GateLayers | tuple[GateLayers, ...]) -> Any:
     """``layers`` compiled for the CPU with ``CONFIG``; OpenVINO's own errors pass."""
     return openvino_backend.core().compile_model(gate_model(layers), "CPU", CONFIG)
 
@@ -124,9 +134,13 @@ class GateRunner:
     Thread-safe; no call ever waits for another."""
 
     def __init__(
-        self, layers: GateLayers, fallback: Logits, compile_after: int = COMPILE_AFTER
+        self,
+        layers: GateLayers | tuple[GateLayers, ...],
+        fallback: Logits,
+        compile_after: int = COMPILE_AFTER,
     ) -> None:
-        self.layers = layers
+        self.layers = layers  # one network, or several side by side (``joint``)
+        self.side = (layers[0] if isinstance(layers, tuple) else layers).side
         self.fallback = fallback
         self.compile_after = compile_after
         self.compiled: Any = None
@@ -139,6 +153,27 @@ class GateRunner:
         self._free: list[Any] = []  # idle infer requests; list.pop/append are atomic
         self._tensor: Any = None  # ov.Tensor, kept to wrap inputs without importing again
 
+    @classmethod
+    def joint(cls, runners: tuple[GateRunner, ...]) -> GateRunner:
+        """One runner for several networks on the same thumbnails: their logits side by
+        side, (N, sum of their widths), from one compiled model and one call (the decode
+        stage's gate and appearance heads: one inference request an image, not two).
+        Each column is computed by the same operations as in its own runner."""
+        fallbacks = tuple(runner.fallback for runner in runners)
+
+        def side_by_side(thumbs: np.ndarray) -> np.ndarray:
+            return np.concatenate([fallback(thumbs) for fallback in fallbacks], axis=1)
+
+        layers = tuple(
+            network
+            for runner in runners
+            for network in (runner.layers if isinstance(runner.layers, tuple) else (runner.layers,))
+        )
+        after = min(runner.compile_after for runner in runners)
+        joined = cls(layers, side_by_side, after)  # type: ignore[arg-type]
+        joined.numpy_only = any(runner.numpy_only for runner in runners)
+        return joined
+
     @property
     def runtime(self) -> str:
         """ "openvino" once compiled, else "numpy" (so far)."""
@@ -147,7 +182,7 @@ class GateRunner:
     def __call__(self, thumbs: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(thumbs, dtype=np.float32)
         compiled = self._ready(len(x))
-        side = self.layers.side
+        side = self.side
         if compiled is None or x.ndim != 4 or x.shape[1:] != (1, side, side) or not len(x):
             return self.fallback(x)
         try:

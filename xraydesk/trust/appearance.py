@@ -105,13 +105,16 @@ class AppearanceHeads:
 
     def estimate(self, thumbs: np.ndarray) -> list[Appearance]:
         """(N, 1, 64, 64) gate thumbnails (``gate.unit_thumbnail``) -> one estimate each."""
-        from xraydesk.model.probabilities import softmax
+        return appearances(self.logits(np.asarray(thumbs, dtype=np.float32)))
 
-        logits = np.asarray(self.logits(np.asarray(thumbs, dtype=np.float32)), np.float64)
-        mirror, group = softmax(logits[:, 0:2]), softmax(logits[:, 2:4])
-        return [
-            Appearance(float(m), float(a)) for m, a in zip(mirror[:, 1], group[:, 1], strict=True)
-        ]
+
+def appearances(logits: np.ndarray) -> list[Appearance]:
+    """The heads' (N, 4) logits -> one estimate each (a softmax over each pair)."""
+    from xraydesk.model.probabilities import softmax
+
+    logits = np.asarray(logits, np.float64)
+    mirror, group = softmax(logits[:, 0:2]), softmax(logits[:, 2:4])
+    return [Appearance(float(m), float(a)) for m, a in zip(mirror[:, 1], group[:, 1], strict=True)]
 
 
 def appearance_warnings(

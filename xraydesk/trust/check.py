@@ -25,6 +25,7 @@ from xraydesk.trust.gate import GateResult, InputGate, image_statistics, unit_th
 from xraydesk.trust.gate import view_warnings as gate_view_warnings
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.orient import corrected, correction_text
+from xraydesk.trust.thumb_nets import ThumbNets
 from xraydesk.trust.verdict import Verdict, decide, gate_withholds
 
 
@@ -69,6 +70,7 @@ class TrustCheck:
         self.classifier = classifier
         self.gate = gate or InputGate.default()
         self.appearance = appearance or AppearanceHeads.default()
+        self.nets = ThumbNets(self.gate, self.appearance)  # both from one network call
         self.ood = OODStatistics.from_card(classifier.card) if ood is True else ood or None
 
     @classmethod
@@ -115,8 +117,8 @@ class TrustCheck:
         if not activations:  # not kept for a heat map: about 0.4 MB less per result
             forward = dataclasses.replace(forward, activations=None)
         thumb = unit_thumbnail(unit)[None]  # the gate's and the appearance heads' input
-        gate = self.gate.decide(thumb, [image_statistics(unit)], [gate_view_warnings(xray)])[0]
-        look = self.appearance.estimate(thumb)[0]
+        gates, looks = self.nets.judge(thumb, [image_statistics(unit)], [gate_view_warnings(xray)])
+        gate, look = gates[0], looks[0]
         score = None
         if self.ood is not None:
             score = float(self.ood.score(forward.features)[0])

@@ -207,13 +207,9 @@ class InputGate:
 
     def probabilities(self, thumbs: np.ndarray) -> np.ndarray:
         """(N, 1, 64, 64) standardised thumbnails -> (N, 9): content 3, turns 4, inverted 2."""
-        from xraydesk.model.probabilities import softmax
-
         with self.lock:
-            logits = np.asarray(self.logits(np.asarray(thumbs, dtype=np.float32)), np.float64)
-        return np.concatenate(
-            [softmax(logits[:, 0:3]), softmax(logits[:, 3:7]), softmax(logits[:, 7:9])], axis=1
-        )
+            logits = self.logits(np.asarray(thumbs, dtype=np.float32))
+        return gate_probabilities(logits)
 
     def check(self, xray: XRay) -> GateResult:
         """Gate one radiograph as it will be shown and classified."""
@@ -240,9 +236,29 @@ class InputGate:
         """Combine the statistics' warnings with the network's verdict on the thumbnails."""
         if thumbs is None or not len(stats):
             return []
-        probs = self.probabilities(thumbs)
-        extra = extra or [[] for _ in stats]
-        return [_verdict(p, s, e) for p, s, e in zip(probs, stats, extra, strict=True)]
+        return verdicts(self.probabilities(thumbs), stats, extra)
+
+
+def gate_probabilities(logits: np.ndarray) -> np.ndarray:
+    """The gate network's (N, 9) logits -> (N, 9) probabilities: a softmax over each head
+    (content 3, turns 4, inverted 2), in float64."""
+    from xraydesk.model.probabilities import softmax
+
+    logits = np.asarray(logits, np.float64)
+    return np.concatenate(
+        [softmax(logits[:, 0:3]), softmax(logits[:, 3:7]), softmax(logits[:, 7:9])], axis=1
+    )
+
+
+def verdicts(
+    probs: np.ndarray,
+    stats: list[list[ResultWarning]],
+    extra: list[list[ResultWarning]] | None = None,
+) -> list[GateResult]:
+    """The decision rules on the network's probabilities (``gate_probabilities``) and each
+    image's statistics' and header's warnings."""
+    extra = extra or [[] for _ in stats]
+    return [_verdict(p, s, e) for p, s, e in zip(probs, stats, extra, strict=True)]
 
 
 def _verdict(p: np.ndarray, stats: list[ResultWarning], extra: list[ResultWarning]) -> GateResult:
