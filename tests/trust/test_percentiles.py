@@ -13,7 +13,7 @@ import pytest
 from tests.real_films import pool_films
 from xraydesk.imaging.loader import load_xray
 from xraydesk.trust.gate import image_statistics
-from xraydesk.trust.percentiles import SAMPLE_STEP, low_high
+from xraydesk.trust.percentiles import SAMPLE_STEP, low_high, mean, standard_deviation
 
 
 def _same(values: np.ndarray, low: float = 1.0, high: float = 99.0) -> None:
@@ -84,3 +84,28 @@ def test_equals_numpy_on_real_films(shared_data: Path):
         sample = np.asarray(unit[::step, ::step], dtype=np.float32)  # as image_statistics
         _same(sample)
         assert image_statistics(unit) == [] or unit.shape[0] < 128
+
+
+@pytest.mark.parametrize("kind", range(8))
+def test_standard_deviation_and_mean_equal_numpy(kind):
+    """``standard_deviation`` and ``mean`` are numpy's own values, bit for bit, on every
+    kind of image, whole and strided, float32 and float64 (issue 28: the gate's checks
+    call them on every image)."""
+    rng = np.random.default_rng(100 + kind)
+    for _ in range(60):
+        image = _image(kind, rng)
+        for values in (image, image[::3, ::2], image.astype(np.float32)):
+            for ddof in (0, 1):
+                expected = float(values.std(ddof=ddof)) if values.size > ddof else None
+                if expected is not None:
+                    got = standard_deviation(values, ddof)
+                    assert got == expected or (np.isnan(got) and np.isnan(expected))
+            assert mean(values) == values.mean() and mean(values).dtype == values.mean().dtype
+
+
+def test_standard_deviation_leaves_other_types_to_numpy():
+    values = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert standard_deviation(values) == float(values.std())
+    assert mean(values) == values.mean()
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(standard_deviation(np.zeros(1, np.float32), ddof=1))

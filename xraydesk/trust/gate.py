@@ -39,7 +39,7 @@ from xraydesk.imaging.resample import resize
 from xraydesk.imaging.xray import XRay
 from xraydesk.trust.body_part import other_part
 from xraydesk.trust.codes import INVERTED, LATERAL, LOW_QUALITY, NOT_CHEST, ROTATED, ResultWarning
-from xraydesk.trust.percentiles import low_high
+from xraydesk.trust.percentiles import low_high, mean, standard_deviation
 
 GATE_FILE = Path(__file__).with_name("gate.safetensors")
 THUMB = 64  # the gate's input side in pixels
@@ -95,8 +95,10 @@ def standardise(thumb: np.ndarray) -> np.ndarray:
     """Zero mean, unit standard deviation (torch's unbiased one, as the gate was trained
     with), clipped to +-4."""
     thumb = np.asarray(thumb, dtype=np.float32)
-    std = max(float(thumb.std(ddof=1)) if thumb.size > 1 else 0.0, 1e-3)
-    return np.clip((thumb - thumb.mean()) / np.float32(std), -4.0, 4.0).astype(np.float32)
+    std = max(standard_deviation(thumb, ddof=1) if thumb.size > 1 else 0.0, 1e-3)
+    out = np.subtract(thumb, mean(thumb))  # numpy's std and mean, bit for bit, and faster
+    out /= np.float32(std)
+    return np.clip(out, -4.0, 4.0, out=out)
 
 
 def image_statistics(unit: np.ndarray) -> list[ResultWarning]:
@@ -115,7 +117,7 @@ def image_statistics(unit: np.ndarray) -> list[ResultWarning]:
     sample = np.asarray(unit[::step, ::step], dtype=np.float32)
     low, high = low_high(sample, 1, 99)  # np.percentile's values, partitioning the tails only
     spread = float(high - low)
-    if spread < 0.04 or float(sample.std()) < 0.02:
+    if spread < 0.04 or standard_deviation(sample) < 0.02:  # np.std's value
         found.append(
             ResultWarning(NOT_CHEST, "the image is blank or nearly uniform: not a radiograph")
         )
@@ -131,8 +133,8 @@ def _neighbour_correlation(sample: np.ndarray) -> float:
     b = sample[:, 1:].astype(np.float32).ravel()
     if a.size < 4:
         return 1.0
-    a -= a.mean()
-    b -= b.mean()
+    a -= mean(a)
+    b -= mean(b)
     aa, bb = float(a @ a), float(b @ b)  # BLAS dot products: np.corrcoef's float64
     if min(aa, bb) < 1e-12 * a.size:  # covariance matrix cost 1.7 ms an image, this 0.2
         return 1.0  # a standard deviation under 1e-6: flat
