@@ -30,7 +30,8 @@ class Window:
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Map values to [0, 1] float32: low -> 0, high -> 1, clipped outside."""
         width = max(float(self.width), 1e-6)
-        out = (np.asarray(values, dtype=np.float32) - np.float32(self.low)) / np.float32(width)
+        out = np.subtract(np.asarray(values, dtype=np.float32), np.float32(self.low))
+        out /= np.float32(width)  # in place: one image-sized array made, not two
         return np.clip(out, 0.0, 1.0, out=out)
 
 

@@ -68,8 +68,14 @@ class Preprocessing:
             import torch
 
             return torch.from_numpy(self.finish(float32_array(resized)))
-        out = equalize_histogram(resized) if self.equalize else resized.astype(np.float32)
-        out = (out - np.float32(self.mean)) / np.float32(self.std)
+        table = _equalization(resized) if self.equalize else None
+        if table is not None:  # normalised in the 256-entry table, then one gather
+            index, lut = table
+            lut = (lut - np.float32(self.mean)) / np.float32(self.std)
+            out = np.take(lut, index, mode="wrap").reshape(resized.shape)  # indexes in range
+        else:
+            out = equalize_histogram(resized) if self.equalize else resized.astype(np.float32)
+            out = (out - np.float32(self.mean)) / np.float32(self.std)
         if self.channels != 1:
             out = np.repeat(out, self.channels, axis=0)
         return np.ascontiguousarray(out, dtype=np.float32)
@@ -153,13 +159,27 @@ def equalize_histogram(image: Any, bins: int = 256) -> Any:
         import torch
 
         return torch.from_numpy(equalize_histogram(float32_array(image), bins))
-    flat = image.reshape(-1).astype(np.float32)
-    index = np.clip(np.rint(flat * (bins - 1)), 0, bins - 1).astype(np.int64)
+    table = _equalization(image, bins)
+    if table is None:  # a flat image stays as it is
+        return image.astype(np.float32, copy=True)
+    index, lut = table
+    return np.take(lut, index, mode="wrap").reshape(image.shape)  # the indexes are in range
+
+
+def _equalization(image: np.ndarray, bins: int = 256) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each pixel's bin (flat, intp) and the bins' equalised values (float32), or None for
+    a flat image. The model input (``Preprocessing.finish``) normalises the table, not the
+    image: the same operations on the same values, 256 of them instead of every pixel."""
+    scaled = image.reshape(-1).astype(np.float32)
+    scaled *= np.float32(bins - 1)
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, 0, bins - 1, out=scaled)
+    index = scaled.astype(np.intp)
     hist = np.bincount(index, minlength=bins).astype(np.float32)
     cdf = hist.cumsum(dtype=np.float32)
     first = cdf[hist > 0][0]
     total = cdf[-1]
-    if total <= first:  # a flat image stays as it is
-        return image.astype(np.float32, copy=True)
+    if total <= first:
+        return None
     lut = np.clip((cdf - first) / (total - first), 0.0, 1.0).astype(np.float32)
-    return lut[index].reshape(image.shape)
+    return index, lut
