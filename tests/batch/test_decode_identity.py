@@ -1,0 +1,131 @@
+"""The batch engine's decode stage (``batch.prepare.Preparer``), after issue 28's CPU cuts,
+gives what the stage's old definition gave on real films: the same model input bytes, the
+same thumbnail, the same gate warnings and appearance estimates (probabilities within
+1e-5), film by film. The reference below is the old stage step by step: the window in two
+steps, ``np.percentile`` and ``np.std`` in the blank check, the thumbnail standardised by
+numpy's std and mean, the gate and the appearance heads as two separate networks, and
+the histogram equalised and normalised pixel by pixel."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.real_films import pool_films
+from xraydesk.batch.prepare import Preparer
+from xraydesk.imaging.loader import load_xray
+from xraydesk.imaging.resample import resize
+from xraydesk.model.preprocessing import Preprocessing
+from xraydesk.trust.appearance import AppearanceHeads
+from xraydesk.trust.codes import LOW_QUALITY, NOT_CHEST, ResultWarning
+from xraydesk.trust.gate import MIN_SIDE, InputGate, unit_thumbnail, view_warnings
+
+POOLS = {"kermany-pediatric": 40, "covid19-radiography": 20, "ozturk-nih": 8, "covid-cxnet": 8}
+PREP = Preprocessing(size=160, equalize=True, mean=0.5, std=0.25)  # chest-3class's
+
+
+def old_render(xray) -> np.ndarray:
+    window = xray.window
+    width = max(float(window.width), 1e-6)
+    out = (np.asarray(xray.pixels, np.float32) - np.float32(window.low)) / np.float32(width)
+    out = np.clip(out, 0.0, 1.0, out=out)
+    return 1.0 - out if xray.inverted else out
+
+
+def old_thumbnail(unit: np.ndarray) -> np.ndarray:
+    thumb = resize(np.asarray(unit, dtype=np.float32), 64, 64)[None]
+    std = max(float(thumb.std(ddof=1)), 1e-3)
+    return np.clip((thumb - thumb.mean()) / np.float32(std), -4.0, 4.0).astype(np.float32)
+
+
+def old_statistics(unit: np.ndarray) -> list[ResultWarning]:
+    height, width = unit.shape
+    found = []
+    if min(height, width) < MIN_SIDE:
+        found.append(
+            ResultWarning(
+                LOW_QUALITY,
+                f"the image is only {width} x {height} pixels; a radiograph needs at least "
+                f"{MIN_SIDE} on its shorter side to be read",
+            )
+        )
+    step = max(1, max(height, width) // 512)
+    sample = np.asarray(unit[::step, ::step], dtype=np.float32)
+    low, high = np.percentile(sample, [1, 99])
+    if float(high - low) < 0.04 or float(sample.std()) < 0.02:
+        found.append(
+            ResultWarning(NOT_CHEST, "the image is blank or nearly uniform: not a radiograph")
+        )
+        return found
+    a = sample[:, :-1].astype(np.float32).ravel()
+    b = sample[:, 1:].astype(np.float32).ravel()
+    a -= a.mean()
+    b -= b.mean()
+    aa, bb = float(a @ a), float(b @ b)
+    flat = min(aa, bb) < 1e-12 * a.size
+    if not flat and float(a @ b) / math.sqrt(aa * bb) < 0.3:
+        found.append(ResultWarning(NOT_CHEST, "the image is mostly pixel noise: not a radiograph"))
+    return found
+
+
+def old_tensor(unit: np.ndarray) -> np.ndarray:
+    resized = PREP.resize_unit(unit)
+    flat = resized.reshape(-1).astype(np.float32)
+    index = np.clip(np.rint(flat * 255), 0, 255).astype(np.int64)
+    hist = np.bincount(index, minlength=256).astype(np.float32)
+    cdf = hist.cumsum(dtype=np.float32)
+    first, total = cdf[hist > 0][0], cdf[-1]
+    lut = np.clip((cdf - first) / (total - first), 0.0, 1.0).astype(np.float32)
+    out = lut[index].reshape(resized.shape)
+    return np.ascontiguousarray((out - np.float32(0.5)) / np.float32(0.25), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def films(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Films of every pool, and a few turned a quarter or inverted (PNG copies in a
+    temporary folder) so that the gate's warnings are exercised too."""
+    paths = [p for pool, count in POOLS.items() for p in pool_films(shared_data, count, pool)]
+    folder = tmp_path_factory.mktemp("turned")
+    for n, source in enumerate(paths[:12]):
+        image = Image.open(source).convert("L")
+        image = image.rotate(90, expand=True) if n % 2 else Image.eval(image, lambda v: 255 - v)
+        image.save(folder / f"film-{n}.png")
+        paths.append(folder / f"film-{n}.png")
+    return paths
+
+
+def test_the_stage_is_its_old_definition_on_real_films(films):
+    stage = Preparer(
+        SimpleNamespace(preprocessing=PREP, card=SimpleNamespace(label="chest-3class")),
+        None,
+        "identity",
+        threading.Event(),
+    )
+    gate, heads = InputGate.default(), AppearanceHeads.default()
+    codes = set()
+    for path in films:  # more than gate_graph.COMPILE_AFTER: numpy first, then OpenVINO
+        prepared = stage(path)
+        assert prepared.row is None, prepared.row
+        xray = load_xray(path)
+        unit = old_render(xray)
+        assert np.array_equal(xray.render(), unit)
+        thumb = old_thumbnail(unit)
+        assert unit_thumbnail(unit).tobytes() == thumb.tobytes()
+        verdict = gate.decide(thumb[None], [old_statistics(unit)], [view_warnings(xray)])[0]
+        look = heads.estimate(thumb[None])[0]
+        assert prepared.tensor.tobytes() == old_tensor(unit).tobytes(), path.name
+        assert prepared.warnings == list(verdict.warnings), path.name
+        assert prepared.appearance.p_mirrored == pytest.approx(look.p_mirrored, abs=1e-5)
+        assert prepared.appearance.p_adult == pytest.approx(look.p_adult, abs=1e-5)
+        assert prepared.appearance.group == look.group
+        assert prepared.appearance.mirrored == look.mirrored
+        codes |= {w.code for w in verdict.warnings}
+    assert stage.nets.joint.runtime == "openvino" or stage.nets.joint.numpy_only
+    print(f"{len(films)} films; gate warnings seen: {sorted(codes)}")
+    assert codes, "the turned and inverted copies should raise the gate's warnings"
