@@ -129,3 +129,25 @@ def test_the_stage_is_its_old_definition_on_real_films(films):
     assert stage.nets.joint.runtime == "openvino" or stage.nets.joint.numpy_only
     print(f"{len(films)} films; gate warnings seen: {sorted(codes)}")
     assert codes, "the turned and inverted copies should raise the gate's warnings"
+
+
+def test_large_files_take_the_path_and_give_the_same(films, monkeypatch):
+    """A file over ``IN_MEMORY_BYTES`` is hashed in chunks and decoded from its path: the
+    same hash (``content_hash``'s) and the same input as from the bytes read once."""
+    from xraydesk.batch import prepare
+    from xraydesk.files import sha256_file
+
+    stage = Preparer(
+        SimpleNamespace(preprocessing=PREP, card=SimpleNamespace(label="chest-3class")),
+        None,
+        "identity",
+        threading.Event(),
+    )
+    sample = films[:3] + films[-3:]
+    in_memory = [stage(path) for path in sample]
+    monkeypatch.setattr(prepare, "IN_MEMORY_BYTES", 0)
+    for path, once in zip(sample, in_memory, strict=True):
+        again = stage(path)
+        assert once.sha256 == again.sha256 == sha256_file(path)
+        assert once.tensor.tobytes() == again.tensor.tobytes()
+        assert once.warnings == again.warnings

@@ -17,11 +17,12 @@ round in turn (old, new, new, old, old, new ...), so both see the same load.
 Per round, each child times the whole ``Preparer.__call__`` over all films without any
 instrument (``time.thread_time``: the calling thread's CPU, which is where OpenVINO runs
 the gate at one thread), then once more with every step the stage calls wrapped in a
-timer: the file check, the hash, the decode (``load_xray``), the render, the thumbnail,
-the image statistics, the gate's and the appearance heads' networks and rules, the
-model input (``from_unit``); "rest" is the whole minus those. A step the tree does not
-have is left blank. Figures are the median over ``--rounds``; on a busy machine compare
-old and new of the same run only, and name the CPU (printed first).
+timer: the file check, the hash (with the read, where the tree reads each file once), the
+decode (``load_xray``), the render, the thumbnail, the image statistics, the gate's and
+the appearance heads' networks and rules, the model input (``from_unit``); "rest" is the
+whole minus those. A step the tree does not have is left blank. Figures are the median
+over ``--rounds``; on a busy machine compare old and new of the same run only, and name
+the CPU (printed first).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ BASE = "bccf789"  # the tree before issue 28's decode-stage cut
 STEPS = (
     ("check_file", "xraydesk.batch.prepare", "check_file"),
     ("sha256", "xraydesk.batch.prepare", "content_hash"),
+    ("read + sha256", "xraydesk.batch.prepare", "_hashed"),
     ("load_xray", "xraydesk.batch.prepare", "load_xray"),
     ("render", "xraydesk.imaging.xray", "XRay.render"),
     ("unit_thumbnail", "xraydesk.batch.prepare", "unit_thumbnail"),

@@ -12,6 +12,7 @@ could not list gets its error row here too, in its place in the walk.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 import threading
@@ -45,6 +46,20 @@ log = logging.getLogger(__name__)
 
 
 content_hash = sha256_file  # results are keyed by the sha256 of each file's bytes
+# Files up to this size are read once, hashed and decoded from memory (one open, not
+# three: the hash, the loader's format sniff and the decoder each opened the file); larger
+# ones are hashed in chunks and read again by the decoder, as a DICOM always is.
+IN_MEMORY_BYTES = 64 * 1024**2
+
+
+def _hashed(path: Path, size: int) -> tuple[str, bytes | None]:
+    """The sha256 of the file's bytes (``content_hash``'s), and the bytes when the file is
+    small enough to keep for the decoder. OSError passes."""
+    if size > IN_MEMORY_BYTES:
+        return content_hash(path), None
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return hashlib.sha256(data).hexdigest(), data
 
 
 @dataclass
@@ -99,8 +114,8 @@ class Preparer:
             return Prepared(path, row=self.error_row(path, folder_error))
         start = time.perf_counter()
         try:
-            check_file(path)  # on stat only: never opens a pipe nor hashes 8 GB of holes
-            sha = content_hash(path)
+            info = check_file(path)  # on stat only: never opens a pipe nor hashes 8 GB of holes
+            sha, data = _hashed(path, info.st_size)
         except ImageLoadError as exc:
             row = self.error_row(path, exc.cause, time.perf_counter() - start)
             return Prepared(path, row=row, missing=exc.cause == FILE_NOT_FOUND)
@@ -115,7 +130,8 @@ class Preparer:
         if known is not None:
             return Prepared(path, sha256=sha, row=known)
         try:
-            xray = load_xray(path)
+            xray = load_xray(path, data=data)
+            del data  # the file's bytes: not kept while the image is gated and resized
             xray, unit, look, warnings, corrections = self._gated(xray)
             tensor = self.classifier.preprocessing.from_unit(unit)
         except ImageLoadError as exc:

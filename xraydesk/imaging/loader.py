@@ -91,11 +91,16 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def load_xray(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> XRay:
+def load_xray(
+    path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS, data: bytes | None = None
+) -> XRay:
     """Load a radiograph from PNG, JPEG, TIFF, BMP or DICOM.
 
     ``max_pixels`` caps rows x columns, checked on the header before decoding (for
-    multi-frame DICOM only frame 1 is decoded, so the cap is per frame).
+    multi-frame DICOM only frame 1 is decoded, so the cap is per frame). ``data``: the
+    file's bytes, when the caller has already checked the file (``limits.check_file``)
+    and read them (the batch engine hashes them first); a raster is then decoded from
+    them instead of opening the file twice more (DICOM is still read from ``path``).
     Raises only ``ImageLoadError``.
     """
     try:
@@ -105,11 +110,14 @@ def load_xray(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> 
     if not isinstance(max_pixels, int) or max_pixels < 1:
         raise ImageLoadError(p, f"invalid pixel limit {max_pixels!r}")
     start = time.perf_counter()
-    fmt = sniff_format(_read_head(p))
+    fmt = sniff_format(_read_head(p) if data is None else data[:_HEAD_BYTES])
     if fmt is None:
         raise ImageLoadError(p, UNRECOGNISED)
     try:
-        xray = read_dicom(p, max_pixels) if fmt == "DICOM" else read_raster(p, fmt, max_pixels)
+        if fmt == "DICOM":
+            xray = read_dicom(p, max_pixels)
+        else:
+            xray = read_raster(p, fmt, max_pixels, data)
     except ImageLoadError:
         raise
     except MemoryError:

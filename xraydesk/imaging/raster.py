@@ -6,6 +6,7 @@ all three channels); 16-bit grey keeps its full depth, because the viewer re-win
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -26,10 +27,13 @@ _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
-def read_raster(path: Path, fmt: str, max_pixels: int) -> XRay:
-    """Decode a raster image fully (so truncation is caught here, not in the viewer)."""
+def read_raster(path: Path, fmt: str, max_pixels: int, data: bytes | None = None) -> XRay:
+    """Decode a raster image fully (so truncation is caught here, not in the viewer);
+    from ``data``, the file's bytes, when the caller already read them (the batch engine
+    hashes each file's bytes first), else from ``path``, which errors always name."""
+    source = io.BytesIO(data) if data is not None else path
     try:
-        with Image.open(path, formats=[fmt]) as img:
+        with Image.open(source, formats=[fmt]) as img:
             columns, rows = img.size
             check_size(path, rows, columns, max_pixels)
             frames = int(getattr(img, "n_frames", 1) or 1)
