@@ -42,7 +42,8 @@ class Warmup:
             # mapInArrow, as the write: Spark keeps the workers of SQL's Python runners
             # apart from those of RDD jobs, so only this one hands its workers on
             tasks = self.spark.range(cores, numPartitions=cores)
-            notes = tasks.mapInArrow(lambda batches: _warm(batches, ref), "note string").collect()
+            schema = note_schema()
+            notes = tasks.mapInArrow(lambda batches: _warm(batches, ref), schema).collect()
         except Exception as exc:  # cancelled, or Spark stopped: the real job goes on
             log.debug("warming the workers ended: %s", exc)
             return
@@ -66,6 +67,15 @@ def start(spark: Any, ref: ModelRef) -> Warmup | None:
     warmup = Warmup(spark, ref)
     warmup.thread.start()
     return warmup
+
+
+def note_schema() -> Any:
+    """The side job's one column, as a ``StructType``: not the DDL "note string", which
+    pyspark hands to the JVM's SQL parser (its first use built the grammar's tables on the
+    first job's path; see ``classify.output_schema``)."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    return StructType([StructField("note", StringType())])
 
 
 def _warm(batches: Iterator[Any], ref: ModelRef) -> Iterator[Any]:
