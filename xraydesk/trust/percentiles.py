@@ -10,6 +10,10 @@ pixels is the k-th smallest of those at or below a threshold whenever more than 
 are, which is counted before it is relied on: a sample that misjudged the tails (a
 periodic pattern in step with the stride) falls back to the full partition, so the
 result is always numpy's, bit for bit.
+
+Also here, for the same checks: ``standard_deviation`` and ``mean``, numpy's own values
+bit for bit without its per-call bookkeeping (the gate's statistics and thumbnail call
+them on every image; issue 28).
 """
 
 from __future__ import annotations
