@@ -155,3 +155,20 @@ def test_large_files_take_the_path_and_give_the_same(films, monkeypatch):
         assert once.sha256 == again.sha256 == sha256_file(path)
         assert once.tensor.tobytes() == again.tensor.tobytes()
         assert once.warnings == again.warnings
+
+
+def test_a_file_that_grew_after_its_stat_is_not_read_whole(tmp_path, monkeypatch):
+    """The size from ``check_file`` may be stale (a file still being written): the read is
+    bounded by ``IN_MEMORY_BYTES`` and a longer file is hashed in chunks, whole, instead."""
+    from xraydesk.batch import prepare
+    from xraydesk.files import sha256_file
+
+    grown = tmp_path / "grown.png"
+    grown.write_bytes(bytes(range(256)) * 8)  # 2,048 bytes now; 10 when it was looked at
+    monkeypatch.setattr(prepare, "IN_MEMORY_BYTES", 1_000)
+    sha, data = prepare._hashed(grown, 10)
+    assert data is None and sha == sha256_file(grown)
+    small = tmp_path / "small.png"
+    small.write_bytes(b"x" * 500)
+    sha, data = prepare._hashed(small, 500)
+    assert data == b"x" * 500 and sha == sha256_file(small)

@@ -58,7 +58,9 @@ def _hashed(path: Path, size: int) -> tuple[str, bytes | None]:
     if size > IN_MEMORY_BYTES:
         return content_hash(path), None
     with open(path, "rb") as handle:
-        data = handle.read()
+        data = handle.read(IN_MEMORY_BYTES + 1)  # bounded: the file may have grown since
+    if len(data) > IN_MEMORY_BYTES:
+        return content_hash(path), None
     return hashlib.sha256(data).hexdigest(), data
 
 
