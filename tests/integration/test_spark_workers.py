@@ -64,6 +64,29 @@ def test_a_long_listing_is_cut_into_tasks_of_files_per_task(spark):
     assert frame.count() == len(files)
 
 
+def test_a_long_local_listing_is_not_counted_again(spark, test_model_path, tmp_path, monkeypatch):
+    """A local CSV of more than ``FILES_PER_TASK`` files a core is cut by a shuffle; asking
+    Spark for its partitions again (``spread``) ran that shuffle once more before the write
+    ran it: the classify goes straight from the cut listing to the write."""
+    import importlib
+
+    classify_module = importlib.import_module("xraydesk.spark.classify")
+    count = 2 * classify_module.FILES_PER_TASK + 1
+    table = tmp_path / "files.csv"
+    table.write_text("path\n" + "".join(f"{tmp_path}/gone-{k}.png\n" for k in range(count)))
+    listing, base, cut = classify_module._listing(spark, str(table), "path")
+    assert cut and base == str(tmp_path) and listing.rdd.getNumPartitions() == 3
+
+    def spread(*_args):
+        raise AssertionError("a cut listing was spread again")
+
+    monkeypatch.setattr(classify_module, "spread", spread)
+    summary = classify_module.classify(
+        table, tmp_path / "out.parquet", model=test_model_path, spark=spark, precision="fp32"
+    )
+    assert (summary.rows, summary.failed) == (count, count)  # no such files: error rows
+
+
 def test_warm_workers_keep_their_model_for_the_job(spark, test_model_path):
     """The side job loads the model in the Python workers that the job's own mapInArrow
     tasks then reuse (Spark keeps SQL's Python workers apart from RDD ones)."""
