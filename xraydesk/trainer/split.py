@@ -117,13 +117,14 @@ def write_split(path: Path, samples: Sequence[Sample], splits: Sequence[str]) ->
         writer.writerow(
             (str(s.path), s.label, s.raw_label, s.source, s.patient or "", s.sha256, sp)
         )
-    write_atomic(Path(path), buffer.getvalue())
+    # a file name that is not UTF-8 (bytes on Linux) comes back as it was on reading
+    write_atomic(Path(path), buffer.getvalue().encode("utf-8", "surrogateescape"))
 
 
 def read_split(path: Path) -> tuple[list[Sample], list[str]]:
     """Samples and their splits as saved (resuming reuses them rather than re-deriving)."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, csv.Error) as exc:
         raise DatasetError(f"{path}: cannot read the saved split ({exc})") from exc
