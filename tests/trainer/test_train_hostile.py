@@ -6,8 +6,41 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xraydesk.trainer.dataset import Sample
+from tests.hostile_files import small_png
+from xraydesk.trainer.dataset import Sample, check_dataset
 from xraydesk.trainer.split import read_split, write_split
+
+
+def _class_folder(root: Path | bytes, name: str | bytes, count: int, seed: int) -> None:
+    folder = os.path.join(os.fsencode(root), os.fsencode(name))
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        with open(os.path.join(folder, f"img{i}.png".encode()), "wb") as fh:
+            fh.write(small_png(seed=seed * 100 + i))
+
+
+def test_class_folder_name_not_utf8_is_refused_at_the_check(tmp_path):
+    """It used to pass the check, train, then fail with a UnicodeEncodeError traceback
+    while writing the model card, leaving the weights file behind."""
+    _class_folder(tmp_path, "normal", 3, 1)
+    _class_folder(tmp_path, b"norm\xe9l", 3, 2)
+    report = check_dataset([tmp_path], min_per_class=1)
+    assert not report.ok
+    [error] = [e for e in report.errors if "UTF-8" in e]
+    assert "'norm\\udce9l'" in error and "rename the folder" in error
+
+
+def test_classes_differing_only_in_case_are_refused(tmp_path):
+    _class_folder(tmp_path, "normal", 3, 1)
+    _class_folder(tmp_path, "Normal", 3, 2)
+    _class_folder(tmp_path, "viral", 3, 3)
+    report = check_dataset([tmp_path], min_per_class=1)
+    assert not report.ok
+    [error] = [e for e in report.errors if "letter case" in e]
+    assert "'Normal' and 'normal'" in error and "--map Normal=normal" in error
+    merged = check_dataset([tmp_path], min_per_class=1, label_map={"Normal": "normal"})
+    assert merged.ok, merged.errors
+    assert merged.counts == {"normal": 6, "viral": 3}
 
 
 def test_split_file_keeps_a_file_name_that_is_not_utf8(tmp_path):

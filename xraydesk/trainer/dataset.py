@@ -29,6 +29,7 @@ from xraydesk.files import read_error
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
 from xraydesk.imaging.limits import check_file
+from xraydesk.trainer.class_checks import class_name_errors
 
 MANIFEST_NAME = "manifest.csv"
 MIN_PER_CLASS = 10  # below this a class cannot be split three ways and still be learned
@@ -461,6 +462,7 @@ def _refusals(report: DatasetReport, min_per_class: int, total: int) -> None:
     if not report.samples:
         report.errors.append("None of the images could be used (see the problems listed).")
         return
+    report.errors.extend(class_name_errors(report.classes))
     present = [c for c, n in counts.items() if n > 0]
     if len(present) < 2:
         only = present[0] if present else "none"

@@ -1,0 +1,38 @@
+"""Class names a model cannot carry: refused at the data check, before any training.
+
+A class id is saved in the model card (UTF-8 JSON) and shown in every result, table and
+report. A folder name that is not UTF-8 (raw bytes on Linux) cannot be saved at all, and
+two classes that differ only in letter case (``Normal/`` and ``normal/``) are one class
+to a reader and the same folder on Windows and macOS: both are refused with the fix.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+
+def class_name_errors(classes: Sequence[str]) -> list[str]:
+    """Why these class ids cannot name a model's classes (an empty list: they can)."""
+    errors = []
+    for cid in classes:
+        try:
+            cid.encode("utf-8")
+        except UnicodeEncodeError:
+            errors.append(
+                f"The class folder {cid!a} has a name that is not valid UTF-8 "
+                "text; rename the folder (a class name is saved in the model card)."
+            )
+    by_fold: dict[str, list[str]] = defaultdict(list)
+    for cid in classes:
+        by_fold[cid.casefold()].append(cid)
+    for same in by_fold.values():
+        if len(same) > 1:
+            names = " and ".join(repr(c) for c in same)
+            keep = next((c for c in same if c == c.lower()), same[0])
+            other = next(c for c in same if c != keep)
+            errors.append(
+                f"The classes {names} differ only in letter case; merge them into one "
+                f"folder, or rename one with --map {other}={keep}."
+            )
+    return errors
