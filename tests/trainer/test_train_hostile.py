@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from tests.hostile_files import small_png
+from xraydesk.model.card import Preprocessing
 from xraydesk.trainer.dataset import Sample, check_dataset
+from xraydesk.trainer.forward import run_forward
 from xraydesk.trainer.split import read_split, write_split
 
 
@@ -50,3 +54,21 @@ def test_split_file_keeps_a_file_name_that_is_not_utf8(tmp_path):
     write_split(tmp_path / "split.csv", [sample], ["train"])
     samples, splits = read_split(tmp_path / "split.csv")
     assert samples[0].path == image and splits == ["train"]
+
+
+def test_a_batch_far_above_the_images_is_not_padded_to_its_size(tmp_path):
+    """``--batch 100000000``: evaluation padded every batch to that size, a forward pass
+    over a hundred million copies of the last image (the run never ended)."""
+    _class_folder(tmp_path, "normal", 3, 1)
+    samples = [
+        Sample(path=p, label="normal", raw_label="normal", source="p")
+        for p in sorted((tmp_path / "normal").iterdir())
+    ]
+    shapes = []
+
+    def forward(inputs):
+        shapes.append(tuple(inputs.shape))
+        return np.zeros((len(inputs), 4), dtype=np.float32)
+
+    out, ok = run_forward(forward, samples, [0, 1, 2], Preprocessing(size=32), 1000)
+    assert shapes == [(3, 1, 32, 32)] and out.shape == (3, 4) and ok.all()

@@ -71,6 +71,9 @@ def run_forward(
     cancellation between batches.
     """
     indices = list(indices)
+    # padded to one shape, a batch far above the images (--batch 100000000) was a forward
+    # pass over that many copies of the last image: a run that never ended
+    batch_size = max(1, min(batch_size, len(indices)))
     batches = [indices[k : k + batch_size] for k in range(0, len(indices), batch_size)]
     outputs: list[np.ndarray | None] = []
     mask: list[bool] = []
