@@ -7,11 +7,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.hostile_files import small_png
 from xraydesk.model.card import Preprocessing
+from xraydesk.trainer.config import TrainConfig
 from xraydesk.trainer.dataset import Sample, check_dataset
 from xraydesk.trainer.forward import run_forward
+from xraydesk.trainer.progress import TrainingError
 from xraydesk.trainer.split import read_split, write_split
 
 
@@ -72,3 +75,10 @@ def test_a_batch_far_above_the_images_is_not_padded_to_its_size(tmp_path):
 
     out, ok = run_forward(forward, samples, [0, 1, 2], Preprocessing(size=32), 1000)
     assert shapes == [(3, 1, 32, 32)] and out.shape == (3, 4) and ok.all()
+
+
+def test_an_absurd_epoch_count_is_refused():
+    """``--epochs 999999999999`` trained on with an ETA of 200 million hours."""
+    config = TrainConfig(data=["d"], name="n", mode="full", epochs=999_999_999_999)
+    with pytest.raises(TrainingError, match=r"epochs must be at most 1000 \(got 999999999999\)"):
+        config.validate()

@@ -40,6 +40,7 @@ IMBALANCE = ("weights", "sampling", "groups", "pools", "none")
 SCRATCH = "scratch"
 LR_SCRATCH = 1e-3  # AdamW from random weights, with warm-up
 LR_FINE_TUNE = 2e-4  # gentler: keep what the base model knows
+MAX_EPOCHS = 1000  # above: a typo (--epochs 1e12 showed an ETA of 200 million hours)
 
 
 @dataclass
@@ -91,6 +92,8 @@ class TrainConfig:
             problems.append(f"mode must be one of {', '.join(MODES)} (got {self.mode!r})")
         if self.epochs < 1:
             problems.append("epochs must be at least 1")
+        elif self.epochs > MAX_EPOCHS:
+            problems.append(f"epochs must be at most {MAX_EPOCHS} (got {self.epochs})")
         if self.batch < 2:
             problems.append("batch size must be at least 2")
         if self.size is not None and not 32 <= self.size <= 1024:
