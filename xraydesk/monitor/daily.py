@@ -26,12 +26,14 @@ No patient identifier is read: the worklist's identifying columns are never sele
 from __future__ import annotations
 
 import sqlite3
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.files import special_file_kind
 from xraydesk.sqlite_threads import damaged_remedy
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION, WARNING_CODES
 
@@ -113,6 +115,20 @@ def _unreadable(db_path: Path, verb: str, exc: sqlite3.Error) -> MonitorError:
     )
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be opened as a file (a folder, a named pipe...), or None. A
+    named pipe would block the reader for ever, a folder gives SQLite's "disk I/O error"."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # the open that follows names the cause
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"is {special_file_kind(mode)}, not a file"
+    return None
+
+
 def daily_stats(
     db_path: Path, since: date | None = None, until: date | None = None
 ) -> list[DayStats]:
@@ -120,6 +136,9 @@ def daily_stats(
     None: open), oldest day first. A database that does not exist yet has no days."""
     if not db_path.exists():
         return []
+    cause = not_a_file(db_path)
+    if cause is not None:
+        raise MonitorError(f"{db_path}: {cause}; give the results database file (--db FILE)")
     lo = since.isoformat() if since else "0000-00-00"
     hi = until.isoformat() if until else "9999-99-99"
     try:

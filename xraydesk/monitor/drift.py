@@ -37,7 +37,7 @@ from typing import Any
 
 from xraydesk.files import write_atomic
 from xraydesk.monitor.chi2 import contingency
-from xraydesk.monitor.daily import DayStats, MonitorError
+from xraydesk.monitor.daily import DayStats, MonitorError, not_a_file
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION
 
 BASELINE_FORMAT = "xraydesk-monitor-baseline/1"
@@ -90,6 +90,9 @@ class Baseline:
 
 def load_baseline(path: Path) -> Baseline:
     """A validation report or a saved baseline; a clear error for anything else."""
+    cause = not_a_file(path)
+    if cause is not None:
+        raise MonitorError(f"{path}: cannot read the baseline ({cause})")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -109,8 +112,10 @@ def load_baseline(path: Path) -> Baseline:
                 indeterminate=int(data["indeterminate"]),
                 ood=int(data["out_of_distribution"]),
             )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MonitorError(f"{path}: the baseline lacks or garbles {exc}") from exc
+    except KeyError as exc:
+        raise MonitorError(f"{path}: the baseline lacks the field {exc}") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise MonitorError(f"{path}: the baseline has a malformed field ({exc})") from exc
     raise MonitorError(
         f"{path}: not a baseline (expected a site validation report, {REPORT_FORMAT}, "
         f"or a file from `xraydesk monitor --save-baseline`, {BASELINE_FORMAT})"

@@ -1,0 +1,63 @@
+"""Hostile database and baseline paths for ``xraydesk monitor`` (hostile-input sweep):
+a named pipe used to block for ever, a folder gave SQLite's bare "disk I/O error"."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from xraydesk.monitor.daily import MonitorError, daily_stats
+from xraydesk.monitor.drift import load_baseline
+
+HANG_S = 20.0  # reading a path that is not a file must answer at once
+
+
+def _answers(call) -> Exception | None:
+    """What ``call()`` raised, or None; fails the test if it has not answered in HANG_S (the
+    worker is a daemon: a pipe nobody writes to would otherwise hold the run)."""
+    outcome: list[BaseException | None] = []
+
+    def work() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(HANG_S)
+    assert outcome, "no answer: it blocked on the path"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("kind", ["folder", "pipe"])
+def test_database_path_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "results.sqlite"
+    path.mkdir() if kind == "folder" else os.mkfifo(path)
+    error = _answers(lambda: daily_stats(path))
+    assert isinstance(error, MonitorError)
+    cause = "is a folder, not a file" if kind == "folder" else "is a named pipe, not a file"
+    assert str(error).startswith(f"{path}: {cause}")
+
+
+@pytest.mark.parametrize("kind", ["folder", "pipe"])
+def test_baseline_path_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "baseline.json"
+    path.mkdir() if kind == "folder" else os.mkfifo(path)
+    error = _answers(lambda: load_baseline(path))
+    assert isinstance(error, MonitorError)
+    assert str(error).startswith(f"{path}: cannot read the baseline (is a ")
+
+
+def test_baseline_with_a_garbled_field_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    path.write_text('{"format": "xraydesk-monitor-baseline/1", "images": "x"}')
+    with pytest.raises(MonitorError, match=r"baseline.json: the baseline has a malformed field"):
+        load_baseline(path)
+    path.write_text('{"format": "xraydesk-monitor-baseline/1"}')
+    with pytest.raises(MonitorError, match=r"baseline.json: the baseline lacks the field 'images'"):
+        load_baseline(path)
