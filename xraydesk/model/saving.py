@@ -7,8 +7,9 @@ so there is one writer and one file format.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,10 +38,24 @@ def save_model(
 
     state = {k: v.detach().cpu().contiguous().numpy() for k, v in network.state_dict().items()}
     card_path = save_state(state, card, directory, half)
-    saved = load_network(card) if half else network  # float16 weights compute otherwise
-    card.reference_outputs = reference_outputs(saved, card.preprocessing)
-    card.write(card_path)
+    with _removed_on_failure(card_path, card_path.with_suffix(".safetensors")):
+        saved = load_network(card) if half else network  # float16 weights compute otherwise
+        card.reference_outputs = reference_outputs(saved, card.preprocessing)
+        card.write(card_path)
     return card_path
+
+
+@contextlib.contextmanager
+def _removed_on_failure(*paths: Path) -> Iterator[None]:
+    """Remove ``paths`` when the block fails: a model whose card could not be written (a
+    class name that is not UTF-8, a full disk, Ctrl-C) left 100 MB of weights no card
+    names, in the library for ever."""
+    try:
+        yield
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def save_state(
@@ -67,7 +82,8 @@ def save_state(
     card.weights_sha256 = sha256_file(weights)
     card.weights_dtype = "float16" if half else "float32"
     card_path = directory / f"{card.name}.json"
-    card.write(card_path)
+    with _removed_on_failure(card_path, weights):
+        card.write(card_path)
     return card_path
 
 
