@@ -82,3 +82,16 @@ def test_an_absurd_epoch_count_is_refused():
     config = TrainConfig(data=["d"], name="n", mode="full", epochs=999_999_999_999)
     with pytest.raises(TrainingError, match=r"epochs must be at most 1000 \(got 999999999999\)"):
         config.validate()
+
+
+def test_a_link_back_up_the_tree_does_not_relabel_another_class(tmp_path):
+    """``normal/loop -> ..`` listed every bacterial image a second time as normal: all of
+    them were conflicts, left out, and the check said only one class had images."""
+    _class_folder(tmp_path, "normal", 3, 1)
+    _class_folder(tmp_path, "bacterial", 3, 2)
+    (tmp_path / "normal" / "loop").symlink_to("..")
+    (tmp_path / "bacterial" / "self").symlink_to("../bacterial")
+    report = check_dataset([tmp_path], min_per_class=1)
+    assert report.ok, report.errors
+    assert report.counts == {"normal": 3, "bacterial": 3}
+    assert report.conflicts == []

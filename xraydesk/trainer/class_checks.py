@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def class_name_errors(classes: Sequence[str]) -> list[str]:
@@ -36,3 +37,14 @@ def class_name_errors(classes: Sequence[str]) -> list[str]:
                 f"folder, or rename one with --map {other}={keep}."
             )
     return errors
+
+
+def owned_by(file: Path, root: Path, class_roots: Sequence[Path]) -> bool:
+    """Whether ``file``, found in the class folder ``root`` (both resolved), is that
+    class's image and not another class folder's reached through a link (``normal/loop
+    -> ..``): such a link gave every image of the other class a second, conflicting
+    label, and both were left out, so a whole class vanished."""
+    for other in class_roots:
+        if other != root and file.is_relative_to(other):
+            return file.is_relative_to(root)  # unless that folder lies inside ours
+    return True

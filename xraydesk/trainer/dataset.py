@@ -29,7 +29,7 @@ from xraydesk.files import read_error
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
 from xraydesk.imaging.limits import check_file
-from xraydesk.trainer.class_checks import class_name_errors
+from xraydesk.trainer.class_checks import class_name_errors, owned_by
 
 MANIFEST_NAME = "manifest.csv"
 MIN_PER_CLASS = 10  # below this a class cannot be split three ways and still be learned
@@ -255,9 +255,11 @@ def _read_folder(path: Path, pool: str, stats: DiscoveryStats | None) -> list[Sa
             f"{path}: no class subfolders; put each class's images in a subfolder named after "
             "the class (e.g. normal/, pneumonia/), or give a CSV manifest"
         )
-    samples = []
-    for folder in subfolders:
+    samples, roots = [], [folder.resolve() for folder in subfolders]
+    for folder, root in zip(subfolders, roots, strict=True):
         for file in iter_images([folder], recursive=True, stats=stats):
+            if not owned_by(file.resolve(), root, roots):
+                continue  # a link into another class's folder: its own folder labels it
             samples.append(
                 Sample(
                     path=file.resolve(),
