@@ -95,3 +95,19 @@ def test_a_link_back_up_the_tree_does_not_relabel_another_class(tmp_path):
     assert report.ok, report.errors
     assert report.counts == {"normal": 3, "bacterial": 3}
     assert report.conflicts == []
+
+
+def test_a_class_folder_without_a_usable_image_is_named(tmp_path):
+    """An empty viral/ (or one holding only unreadable files) was dropped without a word:
+    the model came out with two classes where the user laid out three."""
+    _class_folder(tmp_path, "normal", 3, 1)
+    _class_folder(tmp_path, "bacterial", 3, 2)
+    (tmp_path / "viral").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "x.png").write_bytes(b"not a png")
+    report = check_dataset([tmp_path], min_per_class=1)
+    assert not report.ok
+    named = [e for e in report.errors if "holds no usable image" in e]
+    assert [e.split(":")[0] for e in named] == [str(tmp_path / "broken"), str(tmp_path / "viral")]
+    dropped = check_dataset([tmp_path], min_per_class=1, label_map={"viral": "", "broken": ""})
+    assert dropped.ok, dropped.errors

@@ -9,7 +9,7 @@ to a reader and the same folder on Windows and macOS: both are refused with the 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -48,3 +48,21 @@ def owned_by(file: Path, root: Path, class_roots: Sequence[Path]) -> bool:
         if other != root and file.is_relative_to(other):
             return file.is_relative_to(root)  # unless that folder lies inside ours
     return True
+
+
+def empty_class_errors(
+    folders: Sequence[Path], found: Sequence[str], label_map: Mapping[str, str]
+) -> list[str]:
+    """A class subfolder of ``folders`` (sources without a manifest) with no usable image:
+    it was dropped without a word, and a model meant for three classes came out with two."""
+    errors = []
+    for source in folders:
+        for sub in sorted(p for p in source.iterdir() if p.is_dir() and p.name[:1] != "."):
+            label = label_map.get(sub.name, sub.name)
+            if label and label not in found:
+                errors.append(
+                    f"{sub}: the class folder holds no usable image (see the problems listed);"
+                    f" add images, remove the folder, or leave the class out with --map "
+                    f"{sub.name}="
+                )
+    return errors

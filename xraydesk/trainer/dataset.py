@@ -29,7 +29,7 @@ from xraydesk.files import read_error
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
 from xraydesk.imaging.limits import check_file
-from xraydesk.trainer.class_checks import class_name_errors, owned_by
+from xraydesk.trainer.class_checks import class_name_errors, empty_class_errors, owned_by
 
 MANIFEST_NAME = "manifest.csv"
 MIN_PER_CLASS = 10  # below this a class cannot be split three ways and still be learned
@@ -337,6 +337,8 @@ def check_dataset(
         return report
 
     found = sorted({s.label for s in report.samples})
+    folders = [s.path for s in srcs if wanted is None and not _is_manifest(s)]
+    report.errors.extend(empty_class_errors(folders, found, label_map))
     report.classes = wanted if wanted is not None else _default_order(found)
     names = dict(class_names or {})
     report.class_names = {c: names.get(c) or display_name(c) for c in report.classes}
