@@ -111,3 +111,30 @@ def test_a_class_folder_without_a_usable_image_is_named(tmp_path):
     assert [e.split(":")[0] for e in named] == [str(tmp_path / "broken"), str(tmp_path / "viral")]
     dropped = check_dataset([tmp_path], min_per_class=1, label_map={"viral": "", "broken": ""})
     assert dropped.ok, dropped.errors
+
+
+def test_a_problem_line_naming_a_non_utf8_file_does_not_lose_the_model(test_model_path, tmp_path):
+    """Training on a folder holding ``caf\\xe9.png`` (a duplicate or unreadable file)
+    ended in a UnicodeEncodeError traceback writing problems.txt: no model saved."""
+    from safetensors.numpy import load_file
+
+    from xraydesk.model.card import ModelCard
+    from xraydesk.trainer.trained_card import save_trained_model
+
+    card = ModelCard.read(test_model_path)
+    weights = load_file(str(card.weights_path))
+    card.name = "new-model"
+    bad = os.fsdecode(b"/data/caf\xe9.png")
+    library = tmp_path / "library"
+    path = save_trained_model(
+        library,
+        card,
+        weights,
+        lambda p: p.write_text("path\n"),
+        [],
+        {},
+        [f"{bad}: unreadable, left out (empty file (0 bytes))"],
+    )
+    assert path == library / "new-model.json" and path.is_file()
+    text = (library / "new-model" / "problems.txt").read_text(encoding="utf-8")
+    assert text == "/data/caf\\udce9.png: unreadable, left out (empty file (0 bytes))\n"

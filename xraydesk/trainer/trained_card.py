@@ -110,13 +110,19 @@ def save_trained_model(
     if extras.exists():
         shutil.rmtree(extras)
     extras.mkdir(parents=True)
-    write_split_file(extras / SPLIT_FILE)
-    write_atomic(extras / EXTRA_FILES["history"], json.dumps(history, indent=2) + "\n")
-    write_atomic(extras / EXTRA_FILES["evaluation"], json.dumps(evaluation, indent=2) + "\n")
-    write_atomic(extras / EXTRA_FILES["problems"], "".join(f"{line}\n" for line in problems))
-    if isinstance(weights, Mapping):
-        return save_state(weights, card, directory)
-    return save_model(weights.to("cpu").float().eval(), card, directory)
+    try:  # a model that failed to save leaves no folder of extras behind either
+        write_split_file(extras / SPLIT_FILE)
+        write_atomic(extras / EXTRA_FILES["history"], json.dumps(history, indent=2) + "\n")
+        write_atomic(extras / EXTRA_FILES["evaluation"], json.dumps(evaluation, indent=2) + "\n")
+        # a file name that is not UTF-8 (bytes on Linux) is written as \udcXX, not refused
+        text = "".join(f"{line}\n" for line in problems).encode("utf-8", "backslashreplace")
+        write_atomic(extras / EXTRA_FILES["problems"], text)
+        if isinstance(weights, Mapping):
+            return save_state(weights, card, directory)
+        return save_model(weights.to("cpu").float().eval(), card, directory)
+    except BaseException:
+        shutil.rmtree(extras, ignore_errors=True)
+        raise
 
 
 def small_test_warning(test: dict[str, Any]) -> str | None:
