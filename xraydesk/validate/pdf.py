@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.printable import printable
 from xraydesk.validate.compare import CLEARLY_WORSE, WORSE
 from xraydesk.validate.report import nothing_worse
 
@@ -246,7 +247,8 @@ def _table(ax, header: list[str], rows: list[list[str]], colours=None) -> None:
 
 def _paragraphs(fig, y: float, lines: Sequence[str], size: float) -> float:
     for line in lines:
-        wrapped = textwrap.wrap(line, 110) or [""]
+        # a site label from a folder named in non-UTF-8 bytes made matplotlib raise
+        wrapped = textwrap.wrap(printable(line), 110) or [""]
         for part in wrapped:
             fig.text(0.06, y, part, fontsize=size)
             y -= 0.018
