@@ -39,11 +39,22 @@ def write_pdf(report: dict[str, Any], path: Path, files: Mapping[str, Path]) -> 
             for draw in (_summary_page, _class_page, _curves_page, _wrong_page):
                 fig = Figure(figsize=A4)
                 if draw(fig, report, files):
+                    printable_texts(fig)
                     pdf.savefig(fig)
         side.replace(path)
     except OSError as exc:
         side.unlink(missing_ok=True)
         raise XRayDeskError(f"{path}: could not write the PDF ({exc.strerror or exc})") from exc
+
+
+def printable_texts(fig) -> None:
+    """Every text of ``fig`` as printable lines: a site label or file name from a folder
+    named in non-UTF-8 bytes made matplotlib raise a TypeError, and no PDF was written."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        lines = text.get_text().split("\n")
+        text.set_text("\n".join(printable(line) for line in lines))
 
 
 def _summary_page(fig, report: dict[str, Any], files: Mapping[str, Path]) -> bool:
@@ -247,8 +258,7 @@ def _table(ax, header: list[str], rows: list[list[str]], colours=None) -> None:
 
 def _paragraphs(fig, y: float, lines: Sequence[str], size: float) -> float:
     for line in lines:
-        # a site label from a folder named in non-UTF-8 bytes made matplotlib raise
-        wrapped = textwrap.wrap(printable(line), 110) or [""]
+        wrapped = textwrap.wrap(line, 110) or [""]
         for part in wrapped:
             fig.text(0.06, y, part, fontsize=size)
             y -= 0.018
