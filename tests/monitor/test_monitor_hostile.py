@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from xraydesk.cli import main
 from xraydesk.monitor.daily import MonitorError, daily_stats
 from xraydesk.monitor.drift import load_baseline
 
@@ -61,3 +62,11 @@ def test_baseline_with_a_garbled_field_names_it(tmp_path: Path) -> None:
     path.write_text('{"format": "xraydesk-monitor-baseline/1"}')
     with pytest.raises(MonitorError, match=r"baseline.json: the baseline lacks the field 'images'"):
         load_baseline(path)
+
+
+def test_a_database_path_that_does_not_exist_is_said(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "typo.sqlite"
+    assert main(["monitor", "--db", str(missing)]) == 0
+    out = capsys.readouterr().out
+    assert f"({missing} does not exist: nothing was classified into it)" in out
+    assert not missing.exists()

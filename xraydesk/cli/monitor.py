@@ -83,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         model = models[0]
     print(f"{db}: {since} .. {until} (UTC)")
     if not days:
-        print("no classified images in this period")
+        # a mistyped --db read as an empty period, with no hint that the file is not there
+        missing = "" if db.exists() else f" ({db} does not exist: nothing was classified into it)"
+        print(f"no classified images in this period{missing}")
     for d in days:
         if args.model is None or d.model == args.model:
             print(printable(trend_line(d)))
