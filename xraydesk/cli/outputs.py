@@ -39,6 +39,14 @@ def check_writable_folder(folder: Path, option: str, consequence: str = NOTHING_
         ) from exc
 
 
+def check_file_target(path: Path, option: str, consequence: str = NOTHING_CLASSIFIED) -> None:
+    """Raise a clear error when the file ``path`` cannot be written because a folder (or
+    other non-file) has that name: found only after the run, it cost the whole run."""
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise XRayDeskError(f"{option} {path}: it is {kind}, not a file; {consequence}")
+
+
 def _cause(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "the disk is full"

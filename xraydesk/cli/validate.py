@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from xraydesk.cli.outputs import check_writable_folder
+from xraydesk.cli.outputs import check_file_target, check_writable_folder
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
@@ -125,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     out_json = args.out.with_name(args.out.name + ".json")
     out_pdf = args.out.with_name(args.out.name + ".pdf")
     check_writable_folder(out_json.parent, "--out", "nothing was validated")
+    for target in (out_json,) if args.no_pdf else (out_json, out_pdf):
+        check_file_target(target, "--out", "nothing was validated")
     card = resolve_model(args.model)  # before the images are listed: a typo fails fast
     labelled = load_labelled(
         args.folder,
