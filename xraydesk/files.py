@@ -168,3 +168,13 @@ def special_file_kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "a special file"
+
+
+def missing_or_kind(path: Path) -> str:
+    """Why ``path`` is neither a folder nor a file to read: "not found", or what it is (a
+    named pipe given as a data source was reported "not found")."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "not found"
+    return f"is {special_file_kind(mode)}, not a folder or a file"

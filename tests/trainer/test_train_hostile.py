@@ -12,7 +12,7 @@ import pytest
 from tests.hostile_files import small_png
 from xraydesk.model.card import Preprocessing
 from xraydesk.trainer.config import TrainConfig
-from xraydesk.trainer.dataset import Sample, check_dataset
+from xraydesk.trainer.dataset import DatasetError, Sample, check_dataset
 from xraydesk.trainer.forward import run_forward
 from xraydesk.trainer.progress import TrainingError
 from xraydesk.trainer.split import read_split, write_split
@@ -138,3 +138,13 @@ def test_a_problem_line_naming_a_non_utf8_file_does_not_lose_the_model(test_mode
     assert path == library / "new-model.json" and path.is_file()
     text = (library / "new-model" / "problems.txt").read_text(encoding="utf-8")
     assert text == "/data/caf\\udce9.png: unreadable, left out (empty file (0 bytes))\n"
+
+
+def test_a_named_pipe_as_the_data_source_is_named_as_such(tmp_path):
+    """A named pipe given as DATA was reported "not found", though it is there."""
+    pipe = tmp_path / "data.csv"
+    os.mkfifo(pipe)
+    with pytest.raises(DatasetError, match=r"data.csv: is a named pipe, not a folder or a file"):
+        check_dataset([pipe])
+    with pytest.raises(DatasetError, match=r"nothing: not found \(expected a folder or a CSV"):
+        check_dataset([tmp_path / "nothing"])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from xraydesk.errors import Cancelled, ImageLoadError, XRayDeskError
-from xraydesk.files import read_error
+from xraydesk.files import missing_or_kind, read_error
 from xraydesk.imaging import load_xray
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
 from xraydesk.imaging.limits import check_file
@@ -204,7 +204,7 @@ def read_source(source: DataSource, stats: DiscoveryStats | None = None) -> list
         return _read_manifest(path, source.pool)
     if path.is_dir():
         return _read_folder(path, source.pool, stats)
-    raise DatasetError(f"{source.path}: not found (expected a folder or a CSV manifest)")
+    raise DatasetError(f"{source.path}: {missing_or_kind(path)} (expected a folder or a CSV file)")
 
 
 def _read_manifest(path: Path, pool: str) -> list[Sample]:
