@@ -36,22 +36,20 @@ def _answers(call) -> Exception | None:
 
 
 @pytest.mark.parametrize("kind", ["folder", "pipe"])
-def test_database_path_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
-    path = tmp_path / "results.sqlite"
+@pytest.mark.parametrize(
+    ("name", "read", "says"),
+    [
+        ("results.sqlite", daily_stats, ": is a "),
+        ("baseline.json", load_baseline, ": cannot read the baseline (is a "),
+    ],
+)
+def test_path_that_is_not_a_file(tmp_path: Path, kind: str, name: str, read, says: str) -> None:
+    path = tmp_path / name
     path.mkdir() if kind == "folder" else os.mkfifo(path)
-    error = _answers(lambda: daily_stats(path))
+    error = _answers(lambda: read(path))
     assert isinstance(error, MonitorError)
-    cause = "is a folder, not a file" if kind == "folder" else "is a named pipe, not a file"
-    assert str(error).startswith(f"{path}: {cause}")
-
-
-@pytest.mark.parametrize("kind", ["folder", "pipe"])
-def test_baseline_path_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
-    path = tmp_path / "baseline.json"
-    path.mkdir() if kind == "folder" else os.mkfifo(path)
-    error = _answers(lambda: load_baseline(path))
-    assert isinstance(error, MonitorError)
-    assert str(error).startswith(f"{path}: cannot read the baseline (is a ")
+    cause = "folder, not a file" if kind == "folder" else "named pipe, not a file"
+    assert str(error).startswith(f"{path}{says}{cause}")
 
 
 def test_baseline_with_a_garbled_field_names_it(tmp_path: Path) -> None:
