@@ -62,7 +62,7 @@ def empty_class_errors(
             if label and label not in found:
                 errors.append(
                     f"{sub}: the class folder holds no usable image (see the problems listed);"
-                    f" add images, remove the folder, or leave the class out with --map "
-                    f"{sub.name}="
+                    " add images, remove the folder, or leave the class out (on the command"
+                    f" line: --map {sub.name}=)."
                 )
     return errors
