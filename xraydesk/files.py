@@ -170,11 +170,23 @@ def special_file_kind(mode: int) -> str:
     return "a special file"
 
 
-def missing_or_kind(path: Path) -> str:
-    """Why ``path`` is neither a folder nor a file to read: "not found", or what it is (a
-    named pipe given as a data source was reported "not found")."""
+def non_file_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file ("a folder", "a named
+    pipe"...), for messages that refuse to open it; None for a regular file or nothing
+    there (the open that follows names that cause)."""
+    import stat
+
     try:
         mode = path.stat().st_mode
     except OSError:
-        return "not found"
-    return f"is {special_file_kind(mode)}, not a folder or a file"
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return None if stat.S_ISREG(mode) else special_file_kind(mode)
+
+
+def missing_or_kind(path: Path) -> str:
+    """Why ``path``, neither a folder nor a file to read, cannot be used: "not found", or
+    what it is (a named pipe given as a data source was reported "not found")."""
+    kind = non_file_kind(path)
+    return "not found" if kind is None else f"is {kind}, not a folder or a file"

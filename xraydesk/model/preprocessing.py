@@ -73,8 +73,8 @@ class Preprocessing:
             index, lut = table
             lut = (lut - np.float32(self.mean)) / np.float32(self.std)
             out = np.take(lut, index, mode="wrap").reshape(resized.shape)  # indexes in range
-        else:
-            out = equalize_histogram(resized) if self.equalize else resized.astype(np.float32)
+        else:  # not equalised, or a flat image, which equalisation leaves as it is
+            out = resized.astype(np.float32)
             out = (out - np.float32(self.mean)) / np.float32(self.std)
         if self.channels != 1:
             out = np.repeat(out, self.channels, axis=0)

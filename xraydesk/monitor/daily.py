@@ -26,14 +26,13 @@ No patient identifier is read: the worklist's identifying columns are never sele
 from __future__ import annotations
 
 import sqlite3
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from xraydesk.errors import XRayDeskError
-from xraydesk.files import special_file_kind
+from xraydesk.files import non_file_kind
 from xraydesk.sqlite_threads import damaged_remedy
 from xraydesk.trust.codes import OUT_OF_DISTRIBUTION, WARNING_CODES
 
@@ -118,15 +117,8 @@ def _unreadable(db_path: Path, verb: str, exc: sqlite3.Error) -> MonitorError:
 def not_a_file(path: Path) -> str | None:
     """Why ``path`` cannot be opened as a file (a folder, a named pipe...), or None. A
     named pipe would block the reader for ever, a folder gives SQLite's "disk I/O error"."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None  # the open that follows names the cause
-    if stat.S_ISDIR(mode):
-        return "is a folder, not a file"
-    if not stat.S_ISREG(mode):
-        return f"is {special_file_kind(mode)}, not a file"
-    return None
+    kind = non_file_kind(path)
+    return None if kind is None else f"is {kind}, not a file"
 
 
 def daily_stats(

@@ -140,7 +140,8 @@ class GateRunner:
         compile_after: int = COMPILE_AFTER,
     ) -> None:
         self.layers = layers  # one network, or several side by side (``joint``)
-        self.side = (layers[0] if isinstance(layers, tuple) else layers).side
+        self.networks = layers if isinstance(layers, tuple) else (layers,)
+        self.side = self.networks[0].side
         self.fallback = fallback
         self.compile_after = compile_after
         self.compiled: Any = None
@@ -164,11 +165,7 @@ class GateRunner:
         def side_by_side(thumbs: np.ndarray) -> np.ndarray:
             return np.concatenate([fallback(thumbs) for fallback in fallbacks], axis=1)
 
-        layers = tuple(
-            network
-            for runner in runners
-            for network in (runner.layers if isinstance(runner.layers, tuple) else (runner.layers,))
-        )
+        layers = tuple(network for runner in runners for network in runner.networks)
         after = min(runner.compile_after for runner in runners)
         joined = cls(layers, side_by_side, after)  # type: ignore[arg-type]
         joined.numpy_only = any(runner.numpy_only for runner in runners)

@@ -43,7 +43,7 @@ class ThumbNets:
         if self.joint is None:
             return self.gate.decide(thumbs, stats, extra), self.heads.estimate(thumbs)
         logits = self.joint(np.asarray(thumbs, dtype=np.float32))
-        width = self.joint.layers[0].out_bias.shape[0]  # the gate's, first
+        width = self.joint.networks[0].out_bias.shape[0]  # the gate's, first
         return verdicts(gate_probabilities(logits[:, :width]), stats, extra), appearances(
             logits[:, width:]
         )
