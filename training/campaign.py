@@ -4,6 +4,7 @@
     python training/campaign.py status     # where it stands: job, epoch, images/s, ETA
     python training/campaign.py stop       # end it; the next start resumes
     python training/campaign.py run        # the runner itself, in the foreground
+    python training/campaign.py adopt JOB  # a held-out job done from its committed table
 
 Why a runner of its own: one full training takes hours on a 2-core CPU and a session
 lasts three, so every job must survive being killed at any moment and pick up where it
@@ -30,6 +31,13 @@ What it writes (all under ``--root``, default ``<user cache>/xraydesk/campaign``
 ``work/JOB`` (checkpoints), ``out/JOB`` (held-out tables, shipped models and cards),
 ``chosen.json`` (the recipe the held-out tables chose). Nothing is copied into the
 repository: shipping a finished model is a reviewed commit.
+
+A new machine (the cache folder is per machine, and a project moved to another kind of
+machine starts with an empty one): ``adopt JOB...`` takes a held-out job's committed
+table (``training/results/JOB.json``) as its outcome instead of an hour or more of
+training it again. A table is all a choice weighs; the chosen job's predictions, which
+the trained model's operating rule is chosen from, are not committed, so that job must
+run again (``job_command`` says so instead of shipping a card without them).
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 QUEUE = HERE / "campaign.json"
+RESULTS = HERE / "results"
 NICE = 19
 LOG_EVERY_S = 60.0
 
@@ -198,7 +207,55 @@ def chosen_held_out(job: Job, root: Path) -> Path:
     """The leave-one-source-out folder of the held-out job whose profile a train job
     ships: its predictions choose the shipped card's operating rule and shift calibration."""
     chosen = json.loads((root / "chosen.json").read_text())[job.recipe]
-    return root / "work" / chosen["job"] / job.recipe / "held-out"
+    folder = root / "work" / chosen["job"] / job.recipe / "held-out"
+    if not folder.is_dir():
+        raise RuntimeError(
+            f"job {job.id} ships with the held-out predictions of {chosen['job']}, and "
+            f"{folder} is missing (an adopted table carries none): run that job again"
+        )
+    return folder
+
+
+def adopt(root: Path, jobs: list[Job], ids: list[str], results: Path = RESULTS) -> list[str]:
+    """Record held-out jobs as done from their committed tables; the lines to print.
+
+    Only a job not yet done is adopted, only a held-out one, and only from a table of the
+    same recipe and profile, so a table can never stand in for another recipe's run.
+    """
+    by_id = {j.id: j for j in jobs}
+    state = State(root)
+    lines = []
+    for job_id in ids:
+        job = by_id.get(job_id)
+        table_path = results / f"{job_id}.json"
+        if job is None:
+            raise SystemExit(f"campaign: no job {job_id!r} in the queue")
+        if job.kind != "held-out":
+            raise SystemExit(f"campaign: {job_id} is a {job.kind} job; only held-out tables")
+        if state.job(job_id)["status"] == "done":
+            lines.append(f"{job_id}: already done, left as it is")
+            continue
+        if not table_path.is_file():
+            raise SystemExit(f"campaign: {job_id}: no committed table {table_path}")
+        table = json.loads(table_path.read_text())
+        if (table.get("recipe"), table.get("profile")) != (job.recipe, job.profile):
+            raise SystemExit(
+                f"campaign: {table_path} is recipe {table.get('recipe')!r} profile "
+                f"{table.get('profile')!r}, the job {job.recipe!r} profile {job.profile!r}"
+            )
+        out = root / "out" / job_id / f"{job.recipe}-held-out.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(table, indent=2) + "\n")
+        state.data["jobs"][job_id] = {
+            "status": "done",
+            "attempts": 0,
+            "adopted": str(table_path),
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        state.save()
+        append_log(root, f"[{job_id}] adopted the committed table {table_path.name}")
+        lines.append(f"{job_id}: done from {table_path.name} (no predictions)")
+    return lines
 
 
 # -- running -------------------------------------------------------------------------------
@@ -461,7 +518,8 @@ def status(args: argparse.Namespace) -> int:
     )
     for job in read_queue(args.queue):
         rec = state.data["jobs"].get(job.id, {"status": "pending"})
-        print(f"  {job.id:28s} {rec['status']:12s} {job.note}")
+        shown = f"{rec['status']} (adopted)" if rec.get("adopted") else rec["status"]
+        print(f"  {job.id:28s} {shown:16s} {job.note}")
     if (root / "status.json").is_file():
         print("now: " + (root / "status.json").read_text().strip())
     log = root / "campaign.log"
@@ -474,7 +532,8 @@ def status(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("start", "run", "stop", "status"))
+    parser.add_argument("command", choices=("start", "run", "stop", "status", "adopt"))
+    parser.add_argument("jobs", nargs="*", help="(adopt) held-out job ids")
     parser.add_argument("--root", type=Path, default=None, help="campaign folder")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--queue", type=Path, default=QUEUE)
@@ -489,6 +548,12 @@ def main(argv: list[str] | None = None) -> int:
         return stop(args)
     if args.command == "status":
         return status(args)
+    if args.command == "adopt":
+        if not args.jobs:
+            parser.error("adopt needs one or more held-out job ids")
+        for line in adopt(args.root, read_queue(args.queue), args.jobs):
+            print(line)
+        return 0
     queue = args.source / "training" / "campaign.json" if args.queue == QUEUE else args.queue
     return run_queue(args.root, args.data, args.source.resolve(), queue, args.max_attempts)
 

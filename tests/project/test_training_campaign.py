@@ -76,7 +76,11 @@ def test_choose_writes_the_best_candidate_and_training_uses_it(tmp_path: Path):
     assert any("missing" in row for row in chosen["table"])
     train = campaign.Job(id="t", recipe="r", profile="@chosen")
     assert campaign.resolve_profile(train, tmp_path) == "shortcut"
-    # the shipped card's operating rule is chosen from the chosen job's held-out predictions
+    # the shipped card's operating rule is chosen from the chosen job's held-out predictions,
+    # and a training refuses to start (rather than ship a card without them) when they are gone
+    with pytest.raises(RuntimeError, match="held-out predictions of b"):
+        campaign.job_command(train, tmp_path, tmp_path / "data", tmp_path / "src")
+    (tmp_path / "work" / "b" / "r" / "held-out").mkdir(parents=True)
     command = campaign.job_command(train, tmp_path, tmp_path / "data", tmp_path / "src")
     folder = command[command.index("--held-out-from") + 1]
     assert folder == str(tmp_path / "work" / "b" / "r" / "held-out")
@@ -117,6 +121,52 @@ def test_a_moved_queue_with_new_candidates_chooses_again_until_training_starts(t
     assert campaign.run_queue(tmp_path, tmp_path, tmp_path, path, 3) == 0
     assert json.loads((tmp_path / "chosen.json").read_text())["r"]["profile"] == "plain-ema"
     assert "choosing again" in (tmp_path / "campaign.log").read_text()
+
+
+def test_adopting_committed_tables_lets_the_choice_run_without_training_them(tmp_path: Path):
+    results = tmp_path / "results"
+    results.mkdir()
+    for job_id, profile, accs in (("a", "plain", {"x": 0.9}), ("b", "shortcut", {"x": 0.6})):
+        (results / f"{job_id}.json").write_text(
+            json.dumps({**table(accs), "recipe": "r", "profile": profile})
+        )
+    queue = [
+        campaign.Job(id="a", recipe="r", kind="held-out", profile="plain"),
+        campaign.Job(id="b", recipe="r", kind="held-out", profile="shortcut"),
+        campaign.Job(id="c", recipe="r", kind="held-out", profile="other"),
+        campaign.Job(id="pick", recipe="r", kind="choose", candidates=["a", "b"]),
+    ]
+    root = tmp_path / "campaign"
+    lines = campaign.adopt(root, queue, ["a", "b"], results)
+    assert lines == ["a: done from a.json (no predictions)", "b: done from b.json (no predictions)"]
+    state = campaign.State(root)
+    assert state.data["jobs"]["a"]["status"] == "done"
+    assert state.data["jobs"]["a"]["adopted"] == str(results / "a.json")
+    # the choice weighs the adopted tables as it would tables trained here
+    chosen = campaign.choose(queue[3], root, {j.id: j for j in queue})
+    assert chosen["profile"] == "plain"
+    # a second adoption leaves a done job alone; nothing else is adopted
+    assert campaign.adopt(root, queue, ["a"], results) == ["a: already done, left as it is"]
+    with pytest.raises(SystemExit, match="no committed table"):
+        campaign.adopt(root, queue, ["c"], results)
+    with pytest.raises(SystemExit, match="only held-out tables"):
+        campaign.adopt(root, queue, ["pick"], results)
+    with pytest.raises(SystemExit, match="no job 'zz'"):
+        campaign.adopt(root, queue, ["zz"], results)
+    # a table of another profile cannot stand in for the job's run
+    (results / "c.json").write_text(json.dumps({**table({"x": 1.0}), "recipe": "r",
+                                                "profile": "plain"}))  # fmt: skip
+    with pytest.raises(SystemExit, match="profile 'other'"):
+        campaign.adopt(root, queue, ["c"], results)
+    assert campaign.State(root).data["jobs"].get("c", {}).get("status", "pending") == "pending"
+
+
+def test_the_committed_tables_can_be_adopted_by_the_shipped_queue(tmp_path: Path):
+    held_out = [j.id for j in campaign.read_queue() if j.kind == "held-out"]
+    committed = [i for i in held_out if (campaign.RESULTS / f"{i}.json").is_file()]
+    assert committed  # the campaign's tables are in the repository
+    lines = campaign.adopt(tmp_path, campaign.read_queue(), committed)
+    assert all("done from" in line for line in lines)
 
 
 def test_progress_lines_of_train_bundled_are_read(tmp_path: Path):
