@@ -34,9 +34,9 @@ tests/benchmarks/bench_bf16_sources.py and bench_runtime.py print the figures. E
 only where it is installed (``runtime.registry``) and the CPU runs it natively. A model
 without any verdict (your own) runs in torch as the device says, as before the exported
 runtimes. Which step each bundled model ends on, and the measured speeds and errors
-behind the verdicts, are in the output of tests/benchmarks/bench_runtime.py and the
-README. int8 is measured by the benchmark but never chosen: it needs calibration images
-at export time and, measured, moves probabilities past the bar.
+behind the verdicts, are in the output of tests/benchmarks/bench_runtime.py and in
+tests/benchmarks/README.md. int8 is measured by the benchmark but never chosen: it needs
+calibration images at export time and, measured, moves probabilities past the bar.
 
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
 overrides the choice; a named runtime that is missing or fails is an error, never a
