@@ -36,6 +36,7 @@ def sha256_file(path: str | Path) -> str:
 def write_atomic(path: Path, text: str | bytes | Callable[[BinaryIO], None]) -> None:
     """Write to a temporary file in the same folder, then rename over the target.
     ``text`` may be a function that writes the content to the open file (streamed)."""
+    refuse_non_file_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -85,8 +86,7 @@ class SideFile:
 
     def __init__(self, target: Path, newline: str | None = None, errors: str = "strict") -> None:
         self.target = Path(target)
-        if self.target.is_dir():  # found now, not when the rename fails after all the work
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.target))
+        refuse_non_file_target(self.target)  # now, not when the rename fails after the work
         self.path = self.target.with_name(
             f".{self.target.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
         )
@@ -183,6 +183,37 @@ def non_file_kind(path: Path) -> str | None:
     if stat.S_ISDIR(mode):
         return "a folder"
     return None if stat.S_ISREG(mode) else special_file_kind(mode)
+
+
+def refuse_non_file_target(target: Path) -> None:
+    """Raise ``OSError`` when a file written by renaming over ``target`` would replace a
+    folder, a named pipe or a device. Why: the rename replaced whatever had the name, so
+    ``--csv /dev/null`` run as root turned /dev/null into a regular file."""
+    kind = non_file_kind(target)
+    if kind == "a folder":
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    if kind is not None:
+        raise OSError(errno.EEXIST, f"it is {kind}, not a file", str(target))
+
+
+def path_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` can name no file or folder at all, before anything uses it; None when
+    it may name one (existing or not). Empty or white space only: ``Path("")`` is the
+    current folder, so "" silently meant "here". A name too long for the system or a loop
+    of symbolic links: ``Path.is_dir`` and ``exists`` raise on those instead of answering."""
+    text = os.fspath(path)
+    if not text.strip():
+        return "the path is empty" if not text else "the path is empty (only white space)"
+    try:
+        os.stat(text)
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return "the path is too long for this system (a name or the whole path)"
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links: it leads to no file or folder"
+    except ValueError:  # a NUL byte: never from a command line, but from a manifest
+        return "not a valid path (it holds a NUL byte)"
+    return None
 
 
 def missing_or_kind(path: Path) -> str:

@@ -1,10 +1,16 @@
 """Output targets that cannot be written are refused before anything is classified, at
 every option that writes: found by a hostile-input sweep. ``--csv`` naming a folder ran
 the whole folder and then failed ("Is a directory"), and ``--dicom-out`` naming a file
-classified everything and then said "SR and heat map of 0 image(s)" without a cause."""
+classified everything and then said "SR and heat map of 0 image(s)" without a cause.
+A second sweep found targets that must never be written: a named pipe or a device (the
+rename replaced /dev/null), an input film, and the database ``monitor`` reads."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +18,7 @@ import pytest
 
 from tests.batch_helpers import write_png
 from tests.dicom_factory import make_dicom
+from tests.paths import REPO_ROOT
 from xraydesk.cli import main
 from xraydesk.files import SideFile
 
@@ -24,7 +31,7 @@ def test_csv_naming_a_folder_fails_before_classifying(tmp_path, test_model_path,
     argv = ["classify", str(films), "--model", str(test_model_path), "--csv", str(out)]
     assert main(argv) == 2
     captured = capsys.readouterr()
-    assert f"{out}: could not write the CSV file" in captured.err
+    assert f"--csv {out}: it is a folder, not a file; nothing was classified" in captured.err
     assert "nothing was classified" in captured.err and "a.png" not in captured.out
     assert list(out.iterdir()) == []  # no side file left behind
 
@@ -47,3 +54,101 @@ def test_side_file_refuses_a_folder_target_at_once(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
         SideFile(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def _device(path: Path) -> Path:
+    """A character device of our own (the null device's numbers), never /dev/null itself:
+    a refusal that failed would replace it, as ``--csv /dev/null`` run as root once did."""
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, AttributeError, OSError):
+        pytest.skip("making a device node needs root on Linux")
+    return path
+
+
+def _special_file(path: Path, kind: str) -> Path:
+    """A named pipe ("fifo") or a device node ("device") at ``path``."""
+    if kind == "fifo":
+        os.mkfifo(path)
+        return path
+    return _device(path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_csv_naming_a_pipe_or_device_fails_before_classifying(
+    kind, tmp_path, test_model_path, capsys
+):
+    """The CSV was renamed over the named pipe or the device and the run exited 0."""
+    films = tmp_path / "films"
+    write_png(films / "a.png", seed=1)
+    target = _special_file(tmp_path / kind, kind)
+    argv = ["classify", str(films), "--model", str(test_model_path), "--csv", str(target)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    named = "a named pipe" if kind == "fifo" else "a device"
+    assert f"--csv {target}: it is {named}, not a file; nothing was classified" in err
+    mode = target.lstat().st_mode
+    assert stat.S_ISFIFO(mode) if kind == "fifo" else stat.S_ISCHR(mode)
+
+
+@pytest.mark.parametrize("where", ["given", "in-folder"])
+def test_csv_naming_an_input_film_never_overwrites_it(where, tmp_path, test_model_path, capsys):
+    """``classify a.png --csv a.png`` replaced the film by its own table."""
+    films = tmp_path / "films"
+    film = write_png(films / "a.png", seed=1)
+    before = film.read_bytes()
+    given = str(film) if where == "given" else str(films)
+    assert main(["classify", given, "--model", str(test_model_path), "--csv", str(film)]) == 2
+    err = capsys.readouterr().err
+    assert f"--csv {film}: it is " in err and "not overwritten; nothing was classified" in err
+    assert film.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("kind", "named"), [("fifo", "a named pipe"), ("dangling", "a symbolic link to nothing")]
+)
+def test_cam_dir_naming_a_non_folder_says_what_it_is(
+    kind, named, tmp_path, test_model_path, capsys
+):
+    """A dangling link was "a file is in the way, not a folder", and there was no file."""
+    maps = tmp_path / "maps"
+    if kind == "fifo":
+        os.mkfifo(maps)
+    else:
+        os.symlink(tmp_path / "gone", maps)
+    films = tmp_path / "films"
+    write_png(films / "a.png", seed=1)
+    argv = ["classify", str(films), "--model", str(test_model_path), "--cam-dir", str(maps)]
+    assert main(argv) == 2
+    assert f"--cam-dir {maps}: it is {named}, not a folder" in capsys.readouterr().err
+
+
+def test_save_baseline_over_the_database_it_reads_is_refused(tmp_path, capsys):
+    """``monitor --db results.sqlite --save-baseline results.sqlite`` replaced the
+    database by a baseline of itself."""
+    db = tmp_path / "results.sqlite"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    before = db.read_bytes()
+    assert main(["monitor", "--db", str(db), "--save-baseline", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert f"--save-baseline {db}: it is an input of this command, not overwritten" in err
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_validate_labels_naming_a_pipe_or_device_does_not_hang(kind, tmp_path):
+    """Reading a named pipe (or /dev/zero) as the labels CSV never returned."""
+    target = _special_file(tmp_path / kind, kind)
+    (tmp_path / "films").mkdir()
+    argv = ["validate", "--labels", str(target), "model", str(tmp_path / "films")]
+    done = subprocess.run(
+        [sys.executable, "-m", "xraydesk", *argv, "--no-pdf", "-o", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 2, done.stderr
+    named = "a named pipe" if kind == "fifo" else "a device"
+    assert f"--labels {target}: it is {named}, not a file; nothing was validated" in done.stderr

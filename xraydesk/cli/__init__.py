@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from xraydesk import __version__, logs, qt_preflight
 from xraydesk.errors import XRayDeskError
+from xraydesk.printable import printable
 
 # subcommand -> module in xraydesk.cli with register(subparsers) and run(args) -> int
 SUBCOMMANDS = {
@@ -84,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ctrl_c_interrupts():
             return int(args.run(args))
     except XRayDeskError as exc:
-        print(f"xraydesk: {exc}", file=sys.stderr)
+        # one line whatever the message quotes: a path with a newline or a byte that is
+        # not UTF-8 must neither break the line nor fail the printing
+        print(f"xraydesk: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("xraydesk: interrupted", file=sys.stderr)

@@ -17,12 +17,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xraydesk.cli.outputs import NOTHING_CLASSIFIED, check_writable_folder, saved_note
+from xraydesk.cli.outputs import (
+    NOTHING_CLASSIFIED,
+    check_file_target,
+    check_writable_folder,
+    saved_note,
+)
+from xraydesk.cli.path_args import path_arg, path_text
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
-from xraydesk.printable import table_line
+from xraydesk.printable import printable, table_line
 from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 
 if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
@@ -82,15 +88,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument(
+        "paths", nargs="+", type=path_text, metavar="PATH", help="image files or folders"
+    )
     parser.add_argument("-r", "--recursive", action="store_true", help="descend into subfolders")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to FILE")
+    parser.add_argument("--csv", type=path_arg, metavar="FILE", help="also write the rows to FILE")
     parser.add_argument(
-        "--cam-dir", type=Path, metavar="DIR", help="write heat-map (CAM) overlays here"
+        "--cam-dir", type=path_arg, metavar="DIR", help="write heat-map (CAM) overlays here"
     )
     parser.add_argument(
-        "--dicom-out", type=Path, metavar="DIR", help="write an SR and a heat-map SC per DICOM file"
+        "--dicom-out",
+        type=path_arg,
+        metavar="DIR",
+        help="write an SR and a heat-map SC per DICOM file",
     )
     parser.add_argument("--send", metavar="PACS", help="C-STORE those to this configured node")
     parser.add_argument(
@@ -99,7 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="classify every file again, even those this model already classified",
     )
     parser.add_argument(
-        "--model", metavar="NAME|PATH", help="model name or card path (default: the default model)"
+        "--model",
+        type=path_text,
+        metavar="NAME|PATH",
+        help="model name or card path (default: the default model)",
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument(
@@ -127,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if nothing is not None:  # before the model loads and before a run is recorded
         print(f"xraydesk: {nothing}", file=sys.stderr)
         return 1
+    if args.csv is not None:  # never over a film it reads, a named pipe or a device
+        check_file_target(args.csv, "--csv", inputs=[Path(p) for p in args.paths])
     if args.cam_dir is not None:  # before the model loads, not a warning per file
         check_writable_folder(args.cam_dir, "--cam-dir")
     if args.dicom_out is not None:  # likewise: not "0 image(s)" after the whole run
@@ -274,7 +290,7 @@ def _nothing_to_classify(paths: list[str], recursive: bool) -> str | None:
         skipped.append(f"{stats.not_images} non-image files")
     if stats.hidden:
         skipped.append(f"{stats.hidden} hidden entries")
-    where = ", ".join(str(p) for p in paths)
+    where = ", ".join(printable(p) for p in paths)
     detail = f" ({' and '.join(skipped)} passed over)" if skipped else ""
     hint = "" if recursive else "; -r also looks in subfolders"
     return f"no image found in {where}{detail}{hint}; nothing was classified or recorded"

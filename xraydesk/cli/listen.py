@@ -13,6 +13,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from xraydesk.cli.path_args import path_text
 from xraydesk.dicomnet.config import (
     NodeConfig,
     TlsFiles,
@@ -60,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--allow-host", action="append", default=[], metavar="ADDR", help="allowed address/net"
     )
     parser.add_argument("--send-results", metavar="NODE", help="send SR + heat map to this node")
-    parser.add_argument("--model", metavar="NAME|PATH", help="model (default: the default model)")
+    parser.add_argument(
+        "--model", type=path_text, metavar="NAME|PATH", help="model (default: the default model)"
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, mps or auto")
     parser.add_argument(
         "--metrics-port",
@@ -77,9 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_node_options(parser: argparse.ArgumentParser) -> None:
     """Options every DICOM command shares: who this node is and its TLS files."""
     parser.add_argument("--ae-title", metavar="TITLE", help="this node's AE title")
-    parser.add_argument("--tls-cert", metavar="PEM", help="certificate for TLS associations")
-    parser.add_argument("--tls-key", metavar="PEM", help="its private key")
-    parser.add_argument("--tls-ca", metavar="PEM", help="CA that signs the peers' certificates")
+    parser.add_argument(
+        "--tls-cert", type=path_text, metavar="PEM", help="certificate for TLS associations"
+    )
+    parser.add_argument("--tls-key", type=path_text, metavar="PEM", help="its private key")
+    parser.add_argument(
+        "--tls-ca", type=path_text, metavar="PEM", help="CA that signs the peers' certificates"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> NodeConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from xraydesk.cli.path_args import path_text
 from xraydesk.model.card import ModelCard
 
 
@@ -16,7 +17,7 @@ def register(actions: argparse._SubParsersAction) -> None:
     profile = actions.add_parser(
         "profile", help="show or remove a model's site profile (see `xraydesk validate`)"
     )
-    profile.add_argument("name", metavar="MODEL", help="model name or card path")
+    profile.add_argument("name", type=path_text, metavar="MODEL", help="model name or card path")
     profile.add_argument("--remove", action="store_true", help="remove the site profile")
     profile.set_defaults(run=run_profile)
 

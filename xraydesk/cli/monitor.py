@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xraydesk.cli.outputs import check_file_target
+from xraydesk.cli.path_args import path_arg
 from xraydesk.errors import XRayDeskError
 
 if TYPE_CHECKING:
@@ -42,19 +43,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", type=Path, metavar="FILE", help="results database")
+    parser.add_argument("--db", type=path_arg, metavar="FILE", help="results database")
     parser.add_argument(
         "--days", type=int, default=7, help="the period: the last N UTC days (default 7)"
     )
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="the period starts on this day")
     parser.add_argument("--until", metavar="YYYY-MM-DD", help="the period ends on this day")
     parser.add_argument("--model", metavar="LABEL", help='only this model ("name version")')
-    parser.add_argument("--baseline", type=Path, metavar="FILE", help="baseline JSON")
+    parser.add_argument("--baseline", type=path_arg, metavar="FILE", help="baseline JSON")
     parser.add_argument(
         "--baseline-days", metavar="FROM..TO", help="baseline: these days of the database"
     )
     parser.add_argument(
-        "--save-baseline", type=Path, metavar="FILE", help="write the period as a baseline"
+        "--save-baseline", type=path_arg, metavar="FILE", help="write the period as a baseline"
     )
     parser.add_argument("--alpha", type=float, default=0.01, help="significance (default 0.01)")
     parser.add_argument("--max-tvd", type=float, default=0.15, help="class mix (default 0.15)")
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline and args.baseline_days:
         raise XRayDeskError("give --baseline or --baseline-days, not both")
     db = args.db or default_db_path()
+    if args.save_baseline:  # before the period is read: never over the database it reads
+        given = [db] if args.baseline is None else [db, args.baseline]
+        check_file_target(args.save_baseline, "--save-baseline", "nothing was written", given)
     since, until = _period(args)
     days = daily_stats(db, since, until)
     baseline = load_baseline(args.baseline) if args.baseline else None
@@ -81,10 +85,14 @@ def run(args: argparse.Namespace) -> int:
     models = models_of(days)
     if model is None and models:
         model = models[0]
-    print(f"{db}: {since} .. {until} (UTC)")
+    print(f"{printable(db)}: {since} .. {until} (UTC)")
     if not days:
         # a mistyped --db read as an empty period, with no hint that the file is not there
-        missing = "" if db.exists() else f" ({db} does not exist: nothing was classified into it)"
+        missing = (
+            ""
+            if db.exists()
+            else f" ({printable(db)} does not exist: nothing was classified into it)"
+        )
         print(f"no classified images in this period{missing}")
     for d in days:
         if args.model is None or d.model == args.model:
@@ -96,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             Baseline.from_stats(period, f"{db.name} {since}..{until}").write(args.save_baseline)
         except OSError as exc:
-            raise XRayDeskError(f"{args.save_baseline}: cannot write ({exc.strerror})") from exc
-        print(f"baseline of {period.images} images written to {args.save_baseline}")
+            where = printable(args.save_baseline)
+            raise XRayDeskError(f"{where}: cannot write ({exc.strerror})") from exc
+        print(f"baseline of {period.images} images written to {printable(args.save_baseline)}")
     if args.baseline_days:
         start, end = _day_range(args.baseline_days)
         base = merge(daily_stats(db, start, end), model)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.files import non_file_kind
+from xraydesk.printable import printable
 
 NOTHING_CLASSIFIED = "nothing was classified"
 STORED = "the results are safe in the database"
@@ -28,6 +31,13 @@ def check_writable_folder(folder: Path, option: str, consequence: str = NOTHING_
     """Create ``folder`` if needed and write (then remove) a probe file in it; raise a
     clear error naming the option, the folder and the cause. A probe, not ``os.access``:
     the permission bits do not tell about read-only mounts, full disks or root."""
+    kind = non_file_kind(folder)
+    if kind is None and os.path.lexists(folder) and not os.path.exists(folder):
+        kind = "a symbolic link to nothing"  # mkdir said "File exists": "a file is in the way"
+    if kind not in (None, "a folder"):
+        raise XRayDeskError(
+            f"{option} {printable(folder)}: it is {kind}, not a folder; {consequence}"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(prefix=".xraydesk-probe-", dir=folder)
@@ -35,16 +45,41 @@ def check_writable_folder(folder: Path, option: str, consequence: str = NOTHING_
         os.unlink(probe)
     except OSError as exc:
         raise XRayDeskError(
-            f"{option} {folder}: cannot write there ({_cause(exc)}); {consequence}"
+            f"{option} {printable(folder)}: cannot write there ({_cause(exc)}); {consequence}"
         ) from exc
 
 
-def check_file_target(path: Path, option: str, consequence: str = NOTHING_CLASSIFIED) -> None:
-    """Raise a clear error when the file ``path`` cannot be written because a folder (or
-    other non-file) has that name: found only after the run, it cost the whole run."""
-    if path.exists() and not path.is_file():
-        kind = "a folder" if path.is_dir() else "not a regular file"
-        raise XRayDeskError(f"{option} {path}: it is {kind}, not a file; {consequence}")
+def check_file_target(
+    path: Path,
+    option: str,
+    consequence: str = NOTHING_CLASSIFIED,
+    inputs: Iterable[Path] = (),
+) -> None:
+    """Raise a clear error when the file ``path`` must not be written: a folder, a named
+    pipe or a device has that name (found only after the run, it cost the whole run, and
+    the rename over it replaced /dev/null), or writing would overwrite one of this
+    command's ``inputs`` or an image (``--csv films/a.png`` replaced a film by a table)."""
+    from xraydesk.imaging.discover import claims_image  # numpy: imported only when it runs
+
+    kind = non_file_kind(path)
+    if kind is not None:
+        raise XRayDeskError(f"{option} {printable(path)}: it is {kind}, not a file; {consequence}")
+    if not path.is_file():
+        return
+    if any(_same_file(path, given) for given in inputs):
+        refusal = "it is an input of this command"
+    elif claims_image(path):
+        refusal = "it is an image file"
+    else:
+        return
+    raise XRayDeskError(f"{option} {printable(path)}: {refusal}, not overwritten; {consequence}")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.samefile(other)
+    except (OSError, ValueError):
+        return False
 
 
 def _cause(exc: OSError) -> str:

@@ -12,9 +12,9 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from xraydesk.cli.listen import add_node_options, config_from_args
+from xraydesk.cli.path_args import path_arg
 from xraydesk.errors import XRayDeskError
 from xraydesk.printable import printable, table_line
 
@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_move)
     p = actions.add_parser("send", help="C-STORE DICOM files (e.g. from --dicom-out)")
     p.add_argument("name")
-    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("files", nargs="+", type=path_arg)
     p.set_defaults(run=_send)
     p = actions.add_parser("worklist", help="the images received, newest first")
     p.add_argument("--limit", type=int, default=50)
@@ -106,7 +106,7 @@ def _network_failure_exits_1(run: Callable[[argparse.Namespace], int]):
         try:
             return run(args)
         except DicomNetError as exc:
-            print(f"xraydesk: {exc}", file=sys.stderr)
+            print(f"xraydesk: {printable(str(exc))}", file=sys.stderr)
             return 1
 
     return wrapped
@@ -197,7 +197,10 @@ def _move(args: argparse.Namespace) -> int:
 
 def _send(args: argparse.Namespace) -> int:
     from xraydesk.dicomnet.scu import send_files
+    from xraydesk.imaging.limits import check_file
 
+    for path in args.files:  # before any is read: reading a named pipe never returned
+        check_file(path)
     config = config_from_args(args)
     outcome = send_files(config, config.node(args.name), args.files)
     print(f"{outcome.completed} sent, {outcome.failed} refused")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from xraydesk.cli.pairs import parse_pairs
+from xraydesk.cli.path_args import location_text, path_arg, path_text
 from xraydesk.model.device import DEVICE_CHOICES
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -43,9 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="spark_command", metavar="ACTION", required=True)
 
     classify = actions.add_parser("classify", help="classify an archive into a Parquet table")
-    classify.add_argument("input", metavar="INPUT", help="folder, glob, CSV/Parquet table")
-    classify.add_argument("--output", required=True, metavar="OUT.parquet")
-    classify.add_argument("--model", metavar="NAME|PATH", help="model (default: the default)")
+    classify.add_argument(
+        "input", type=location_text, metavar="INPUT", help="folder, glob, CSV/Parquet table"
+    )
+    classify.add_argument("--output", required=True, type=location_text, metavar="OUT.parquet")
+    classify.add_argument(
+        "--model", type=path_text, metavar="NAME|PATH", help="model (default: the default)"
+    )
     classify.add_argument("--path-column", default="path", help="path column of a table input")
     classify.add_argument("--overwrite", action="store_true", help="replace the output table")
     classify.add_argument("--partitions", type=int, metavar="N", help="repartition the input")
@@ -53,9 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     classify.set_defaults(run=run_classify)
 
     train = actions.add_parser("train-quick", help="quick-mode training with Spark MLlib")
-    train.add_argument("data", nargs="+", metavar="DATA", help="folder or CSV manifest")
+    train.add_argument(
+        "data", nargs="+", type=location_text, metavar="DATA", help="folder or CSV manifest"
+    )
     train.add_argument("--name", required=True, help="name of the new model")
-    train.add_argument("--base", metavar="MODEL|scratch", help="backbone (default: bundled)")
+    train.add_argument(
+        "--base", type=path_text, metavar="MODEL|scratch", help="backbone (default: bundled)"
+    )
     train.add_argument("--classes", metavar="A,B,...", help="class order; others left out")
     train.add_argument("--map", action="append", default=[], metavar="LABEL=CLASS")
     train.add_argument(
@@ -68,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--imbalance", choices=("weights", "none"), default="weights")
     train.add_argument("--min-per-class", type=int, default=None, metavar="N")
-    train.add_argument("--output-dir", type=Path, help="save here instead of the library")
+    train.add_argument("--output-dir", type=path_arg, help="save here instead of the library")
     _common(train)
     train.set_defaults(run=run_train)
 

@@ -15,6 +15,7 @@ import time
 from typing import Any, TextIO
 
 from xraydesk.cli.pairs import parse_pairs
+from xraydesk.cli.path_args import path_text
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import Cancelled
@@ -45,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pool). The data is split by patient into train, validation and test; the model is "
         "saved in your model library. Ctrl-C stops cleanly; --resume continues.",
     )
-    parser.add_argument("data", nargs="+", metavar="DATA", help="folder or CSV manifest")
+    parser.add_argument(
+        "data", nargs="+", type=path_text, metavar="DATA", help="folder or CSV manifest"
+    )
     parser.add_argument("--name", required=True, help="name of the new model")
     parser.add_argument(
         "--mode",
@@ -67,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--base",
+        type=path_text,
         metavar="MODEL|scratch",
         help="start from this model (name or card path), or 'scratch' "
         "(default: the default bundled model, or scratch when none is installed)",

@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 from xraydesk.cli.outputs import check_file_target, check_writable_folder
+from xraydesk.cli.path_args import path_arg, path_text
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.errors import XRayDeskError
+from xraydesk.files import non_file_kind
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.printable import printable
 from xraydesk.runtime.names import RUNTIME_CHOICES
 
 EPILOG = """\
@@ -49,6 +52,8 @@ Exit status: 0 report written; 1 report written but some files could not be clas
 written; 130 interrupted.
 """
 
+NOTHING_VALIDATED = "nothing was validated"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -58,10 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="model name or card path")
-    parser.add_argument("folder", type=Path, metavar="FOLDER", help="the labelled images")
+    parser.add_argument("model", type=path_text, metavar="MODEL", help="model name or card path")
+    parser.add_argument("folder", type=path_arg, metavar="FOLDER", help="the labelled images")
     parser.add_argument(
-        "--labels", type=Path, metavar="FILE.csv", help="labels from a CSV (path,label)"
+        "--labels", type=path_arg, metavar="FILE.csv", help="labels from a CSV (path,label)"
     )
     parser.add_argument(
         "--map",
@@ -73,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o",
         "--out",
-        type=Path,
+        type=path_arg,
         default=Path("validation"),
         metavar="OUT",
         help="write OUT.json and OUT.pdf (default: ./validation)",
@@ -122,11 +127,21 @@ def run(args: argparse.Namespace) -> int:
     from xraydesk.validate.report import build_report, summary_lines, write_json
     from xraydesk.validate.site_run import classify_site
 
+    if args.out.name in ("", ".", ".."):  # "-o ." or "-o /": no name to add .json to
+        raise XRayDeskError(
+            f"--out {printable(args.out)}: give a file name such as reports/site "
+            f"(written as site.json and site.pdf); {NOTHING_VALIDATED}"
+        )
     out_json = args.out.with_name(args.out.name + ".json")
     out_pdf = args.out.with_name(args.out.name + ".pdf")
-    check_writable_folder(out_json.parent, "--out", "nothing was validated")
+    check_writable_folder(out_json.parent, "--out", NOTHING_VALIDATED)
+    given = [] if args.labels is None else [args.labels]
     for target in (out_json,) if args.no_pdf else (out_json, out_pdf):
-        check_file_target(target, "--out", "nothing was validated")
+        check_file_target(target, "--out", NOTHING_VALIDATED, given)
+    kind = None if args.labels is None else non_file_kind(args.labels)
+    if kind is not None:  # reading a named pipe or /dev/zero as a CSV never ended
+        where = printable(args.labels)
+        raise XRayDeskError(f"--labels {where}: it is {kind}, not a file; {NOTHING_VALIDATED}")
     card = resolve_model(args.model)  # before the images are listed: a typo fails fast
     labelled = load_labelled(
         args.folder,
