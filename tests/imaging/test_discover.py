@@ -4,6 +4,7 @@ same order, as a walk of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
@@ -13,7 +14,13 @@ import pytest
 
 from tests.batch_helpers import make_folder, write_png
 from tests.listings import count_listings
-from xraydesk.imaging.discover import DiscoveryStats, SharedListings, count_images, iter_images
+from xraydesk.imaging.discover import (
+    SKIP_NOT_IMAGE,
+    DiscoveryStats,
+    SharedListings,
+    count_images,
+    iter_images,
+)
 
 
 @pytest.fixture
@@ -124,3 +131,89 @@ def test_a_folder_that_cannot_be_listed_is_tried_once_for_both(
     assert total == len(found) + 1  # one error row for the folder
     assert not any(p.parent == locked for p in found)
     assert listed[str(locked)] == 1
+
+
+# -- paths that can name nothing, and named pipes, inside a walked folder ----------------------
+
+LOOP = "a loop of symbolic links"
+TOO_LONG = "the path is too long for this system"
+
+
+def _past_path_max(root: Path) -> Path:
+    """A folder deeper than PATH_MAX (4,096) holding an image, made through folder
+    descriptors (a path that long cannot be opened whole); returns its top folder."""
+    top = root / "deep"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(22):  # 22 x 201 characters
+            os.mkdir("n" * 200, dir_fd=fd)
+            inner = os.open("n" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        png = os.open("lost.png", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
+        os.close(png)
+    finally:
+        os.close(fd)
+    return top
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links on this system")
+def test_a_link_loop_and_a_path_past_path_max_are_reported_and_the_walk_goes_on(tmp_path: Path):
+    folder = make_folder(tmp_path / "study")
+    before = list(iter_images([folder], True))
+    (folder / "loop.png").symlink_to("loop.png")
+    (folder / "loop").symlink_to("loop")
+    deep = _past_path_max(folder)
+    stats = DiscoveryStats()
+    found = list(iter_images([folder], True, stats))  # raised nowhere
+    assert [folder / "loop", folder / "loop.png"] == sorted(
+        p for p, cause in stats.unreadable.items() if cause.startswith(LOOP)
+    )
+    too_long = [p for p, cause in stats.unreadable.items() if cause.startswith(TOO_LONG)]
+    assert len(too_long) == 1 and too_long[0].is_relative_to(deep)
+    assert len(stats.unreadable) == 3
+    assert found == before  # every other image still walked; the three never yielded
+    assert count_images([folder], True) == len(found) + 3  # one error row each
+
+
+def test_an_input_empty_too_long_or_a_loop_is_reported_not_raised(tmp_path: Path):
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop.name)
+    long_name = tmp_path / ("x" * 300 + ".png")
+    deep = tmp_path.joinpath(*["d"] * 2100, "a.png")
+    good = write_png(tmp_path / "good.png", seed=3)
+    stats = DiscoveryStats()
+    found = list(iter_images([long_name, loop, "", deep, good], stats=stats))
+    assert found == [good]  # "" is not the current folder
+    assert stats.unreadable[Path("")] == "the path is empty"
+    assert stats.unreadable[long_name].startswith(TOO_LONG)
+    assert stats.unreadable[deep].startswith(TOO_LONG)
+    assert stats.unreadable[loop].startswith(LOOP)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_a_named_pipe_in_a_folder_is_never_opened(tmp_path: Path):
+    folder = make_folder(tmp_path / "study")
+    os.mkfifo(folder / "pipe")
+    os.mkfifo(folder / "pipe.png")
+    out: dict[str, object] = {}
+
+    def walk() -> None:
+        stats = DiscoveryStats()
+        out["found"] = list(iter_images([folder], True, stats))
+        out["stats"] = stats
+
+    worker = threading.Thread(target=walk, daemon=True)
+    worker.start()
+    worker.join(20)
+    try:
+        assert not worker.is_alive(), "the walk opened a named pipe and waits for a writer"
+    finally:
+        for pipe in ("pipe", "pipe.png"):  # a reader stuck opening it gets an end of file
+            with contextlib.suppress(OSError):
+                os.close(os.open(folder / pipe, os.O_WRONLY | os.O_NONBLOCK))
+    found, stats = out["found"], out["stats"]
+    assert folder / "pipe.png" in found  # its name says image: the reader refuses it on stat
+    assert folder / "pipe" not in found
+    assert (folder / "pipe", SKIP_NOT_IMAGE) in stats.skipped

@@ -9,6 +9,7 @@ from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xraydesk.files import path_problem
 from xraydesk.imaging.loader import sniff_format
 
 # Names that say "image": such a file is never skipped silently; if it cannot be decoded
@@ -17,6 +18,9 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".dic"}
 )
 _HEAD_BYTES = 132  # what ``sniff_format`` needs: DICOM's preamble and "DICM"
+# An entry's path this long (characters) is asked ``path_problem`` (may it be past
+# PATH_MAX?); a shorter one, not a symbolic link, cannot be too long nor a loop.
+_LONG_PATH = 1024
 
 
 SKIPPED_LISTED = 1000
@@ -31,7 +35,8 @@ class DiscoveryStats:
     hidden: int = 0
     not_images: int = 0
     missing: list[Path] = field(default_factory=list)  # inputs or folders that are gone
-    # folders that exist but cannot be listed (no permission, I/O error) -> the cause
+    # folders that exist but cannot be listed (no permission, I/O error), and paths that
+    # can name nothing (a symbolic link loop, past PATH_MAX) -> the cause
     unreadable: dict[Path, str] = field(default_factory=dict)
     # the first SKIPPED_LISTED files passed over, with the reason, for the GUI to list
     skipped: list[tuple[Path, str]] = field(default_factory=list)
@@ -59,7 +64,10 @@ def iter_images(
     when its name (``IMAGE_EXTENSIONS``) or its content (DICOM without an extension
     included) says image, or when it cannot be read to tell (the reader then names the
     cause); hidden entries and files with neither are skipped and counted. A folder that
-    cannot be listed is recorded in ``stats.unreadable`` and the walk goes on.
+    cannot be listed, and a path that can name nothing (a loop of symbolic links, a path
+    too long for the system: ``files.path_problem``), is recorded in ``stats.unreadable``
+    with the cause and the walk goes on: never yielded, as ``Path.is_file`` and
+    ``resolve`` raise on those instead of answering.
     ``listings``: shared with a ``count_images`` of the same inputs, so each folder is
     listed once for both (``SharedListings``).
     """
@@ -68,7 +76,10 @@ def iter_images(
     try:
         for raw in paths:
             path = Path(raw)
-            if path.is_dir():
+            problem = path_problem(raw)  # of the text: Path("") is the current folder
+            if problem is not None:
+                stats.unreadable[path] = problem
+            elif path.is_dir():
                 yield from _walk(path, recursive, stats, visited, listings)
             elif path.exists() or path.is_symlink():
                 yield path
@@ -162,6 +173,10 @@ def _folder(
         if entry.name.startswith("."):
             stats.skip(Path(entry.path), hidden=True)
             continue
+        problem = _entry_problem(entry)
+        if problem is not None:
+            stats.unreadable[Path(entry.path)] = problem
+            continue
         try:
             is_dir = entry.is_dir()
         except OSError:
@@ -173,6 +188,14 @@ def _folder(
         else:
             stats.skip(Path(entry.path), hidden=False)
     return subfolders
+
+
+def _entry_problem(entry: os.DirEntry[str]) -> str | None:
+    """``path_problem`` of a listed entry, asked only where there can be one (a symbolic
+    link, a long path): a stat more per plain file would slow a folder of a million."""
+    if len(entry.path) < _LONG_PATH and not entry.is_symlink():
+        return None
+    return path_problem(entry.path)
 
 
 def _listing(folder: Path) -> list[os.DirEntry[str]]:
