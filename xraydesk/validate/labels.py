@@ -8,6 +8,7 @@ validation that quietly leaves out a class measures something else.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.files import non_file_kind, path_problem
 from xraydesk.imaging.discover import DiscoveryStats, iter_images
 
 SKIP = "skip"  # --map NAME=skip leaves that label's images out, on purpose and in the report
@@ -77,6 +79,9 @@ def load_labelled(
     large site); the same seed gives the same subset. ``hide_names`` names the images
     CLASS/image-N in the report, for sites whose file names carry patient identifiers."""
     root = Path(folder)
+    problem = path_problem(folder)  # before exists(), which raises on a path too long
+    if problem is not None:
+        raise LabelError(f"{root}: {problem}")
     if not root.exists():
         raise LabelError(f"{root}: the folder does not exist")
     if not root.is_dir():
@@ -126,8 +131,9 @@ def _pairs_from_subfolders(root: Path) -> list[tuple[Path, str, str | None]]:
     for sub in subfolders:
         stats = DiscoveryStats()
         found = [Path(p) for p in iter_images([sub], True, stats)]
-        if stats.unreadable:
-            raise LabelError(f"{sub}: cannot read the folder")
+        if stats.unreadable:  # a folder that cannot be listed, a link loop: the first
+            bad, cause = next(iter(stats.unreadable.items()))
+            raise LabelError(f"{bad}: {cause}")
         pairs += [(p, sub.name, None) for p in found]
     if not pairs:
         names = ", ".join(s.name for s in subfolders)
@@ -136,6 +142,14 @@ def _pairs_from_subfolders(root: Path) -> list[tuple[Path, str, str | None]]:
 
 
 def _pairs_from_csv(root: Path, csv_path: Path) -> list[tuple[Path, str, str | None]]:
+    # Before opening: a named pipe waits forever for a writer and /dev/zero never ends.
+    # The GUI's validation wizard comes here without the command line's checks.
+    problem = path_problem(csv_path)
+    if problem is not None:
+        raise LabelError(f"{csv_path}: cannot read the labels file ({problem})")
+    kind = non_file_kind(csv_path)
+    if kind is not None:
+        raise LabelError(f"{csv_path}: the labels file is {kind}, not a file; not read")
     try:
         with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -157,10 +171,23 @@ def _pairs_from_csv(root: Path, csv_path: Path) -> list[tuple[Path, str, str | N
             raise LabelError(f"{csv_path}, line {line}: empty path or label")
         path = Path(row["path"])
         path = path if path.is_absolute() else root / path
-        if not path.is_file():
-            raise LabelError(f"{csv_path}, line {line}: {path}: the image does not exist")
+        problem = _image_problem(path)
+        if problem is not None:
+            raise LabelError(f"{csv_path}, line {line}: {path}: {problem}")
         pairs.append((path, row["label"], row.get("patient") or None))
     return pairs
+
+
+def _image_problem(path: Path) -> str | None:
+    """Why a CSV row's image cannot be read; None for a regular file. ``is_file`` alone
+    raised on a path too long and called a loop or a named pipe "does not exist"."""
+    with contextlib.suppress(OSError):
+        if path.is_file():  # one stat for a good row; the causes only for a bad one
+            return None
+    kind = non_file_kind(path)
+    return path_problem(path) or (
+        f"it is {kind}, not an image file" if kind else "the image does not exist"
+    )
 
 
 def _resolver(
