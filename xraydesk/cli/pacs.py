@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Callable
 
-from xraydesk.cli.listen import add_node_options, config_from_args
+from xraydesk.cli.listen import add_node_options, config_from_args, tls_from_args
 from xraydesk.cli.path_args import path_arg
 from xraydesk.errors import XRayDeskError
 from xraydesk.printable import printable, table_line
@@ -121,12 +121,31 @@ def _nodes(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from xraydesk.dicomnet.config import load_config, make_node
+    """Save a node; TLS files given with it are saved as this node's own (``dicomnet.json``
+    keeps one set, for every TLS association both ways: ``dicomnet.tls``), checked
+    first. They were dropped without a word, so the first TLS echo failed."""
+    import dataclasses
+
+    from xraydesk.dicomnet.config import ConfigError, load_config, make_node
+    from xraydesk.dicomnet.tls import client_context
 
     config = load_config()
     node = make_node(args.name, args.node_ae, args.node_host, args.node_port, args.tls)
+    tls = tls_from_args(args, config.tls)
+    given = tls is not config.tls
+    if given:
+        if not node.tls:
+            raise ConfigError(
+                f"--tls-cert/--tls-key/--tls-ca: {node.name} is added without --tls, so "
+                "no TLS file would be used with it; add --tls, or leave them out"
+            )
+        client_context(tls)  # each file named with its cause, before anything is saved
+        config = dataclasses.replace(config, tls=tls)
     path = config.with_node(node).save()
-    print(f"saved {node.describe()} in {path}")
+    print(printable(f"saved {node.describe()} in {path}"))
+    if given and tls is not None:
+        files = f"certificate {tls.cert}, key {tls.key}, CA {tls.ca}"
+        print(printable(f"TLS files of this node (for every TLS association): {files}"))
     return 0
 
 
@@ -197,11 +216,8 @@ def _move(args: argparse.Namespace) -> int:
 
 def _send(args: argparse.Namespace) -> int:
     from xraydesk.dicomnet.scu import send_files
-    from xraydesk.imaging.limits import check_file
 
-    for path in args.files:  # before any is read: reading a named pipe never returned
-        check_file(path)
-    config = config_from_args(args)
+    config = config_from_args(args)  # send_files checks each file before reading any
     outcome = send_files(config, config.node(args.name), args.files)
     print(f"{outcome.completed} sent, {outcome.failed} refused")
     for message in outcome.messages:

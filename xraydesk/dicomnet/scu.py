@@ -33,6 +33,7 @@ from xraydesk.dicomnet.config import NodeConfig, RemoteNode
 from xraydesk.dicomnet.received import UnreadableObject, quiet_pynetdicom, raw_text
 from xraydesk.dicomnet.tls import client_context
 from xraydesk.errors import XRayDeskError
+from xraydesk.imaging.limits import check_file
 
 log = logging.getLogger(__name__)
 quiet_pynetdicom()
@@ -277,8 +278,13 @@ def _counts(status: Dataset, outcome: TransferOutcome, final: bool) -> TransferO
 
 
 def send_files(config: NodeConfig, node: RemoteNode, files: Iterable[Path]) -> TransferOutcome:
-    """C-STORE files (sent as they are stored: their own SOP class and transfer syntax)."""
+    """C-STORE files (sent as they are stored: their own SOP class and transfer syntax).
+    Each is checked on ``stat`` before it is read (``limits.check_file``: the
+    ``ImageLoadError`` names it and the cause): a named pipe blocked the reader for good,
+    whichever front door (the GUI, ``pacs send``) gave it."""
     files = list(files)
+    for path in files:  # all of them before any is read
+        check_file(path)
     contexts: dict[str, set[str]] = {}
     for path in files:
         try:
