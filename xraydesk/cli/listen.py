@@ -108,14 +108,21 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     if getattr(args, "send_results", None):
         config.node(args.send_results)  # fails early with the known names
         changes["auto_send"] = args.send_results
-    if args.tls_cert or args.tls_key or args.tls_ca:
-        base = config.tls or TlsFiles()
-        changes["tls"] = TlsFiles(
-            cert=_path(args.tls_cert) or base.cert,
-            key=_path(args.tls_key) or base.key,
-            ca=_path(args.tls_ca) or base.ca,
-        )
+    changes["tls"] = tls_from_args(args, config.tls)
     return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+def tls_from_args(args: argparse.Namespace, saved: TlsFiles | None) -> TlsFiles | None:
+    """The TLS files of ``dicomnet.json`` (``saved``) with those given as options in
+    their place; ``saved`` itself when none is given."""
+    if not (args.tls_cert or args.tls_key or args.tls_ca):
+        return saved
+    base = saved or TlsFiles()
+    return TlsFiles(
+        cert=_path(args.tls_cert) or base.cert,
+        key=_path(args.tls_key) or base.key,
+        ca=_path(args.tls_ca) or base.ca,
+    )
 
 
 def _path(value: str | None):
@@ -132,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
     from xraydesk.printable import printable
 
     config = config_from_args(args)
+    if config.tls is not None:  # a missing TLS file named now, not after the model loads
+        from xraydesk.dicomnet.tls import server_context
+
+        server_context(config.tls)
     card = resolve_model(args.model)
     classifier = Classifier.load(card, device=args.device)
 
