@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xraydesk.cli.outputs import check_file_target
@@ -97,16 +98,11 @@ def run(args: argparse.Namespace) -> int:
     for d in days:
         if args.model is None or d.model == args.model:
             print(printable(trend_line(d)))
-    if model is None:
-        return 0
-    period = merge(days, model, f"{since}..{until}")
+    period = merge(days, model, f"{since}..{until}") if model is not None else None
     if args.save_baseline:
-        try:
-            Baseline.from_stats(period, f"{db.name} {since}..{until}").write(args.save_baseline)
-        except OSError as exc:
-            where = printable(args.save_baseline)
-            raise XRayDeskError(f"{where}: cannot write ({exc.strerror})") from exc
-        print(f"baseline of {period.images} images written to {printable(args.save_baseline)}")
+        _save_baseline(args.save_baseline, period, f"{db.name} {since}..{until}")
+    if model is None or period is None:
+        return 0
     if args.baseline_days:
         start, end = _day_range(args.baseline_days)
         base = merge(daily_stats(db, start, end), model)
@@ -125,6 +121,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"xraydesk: drift from the baseline: {', '.join(drifted)}", file=sys.stderr)
         return EXIT_DRIFT
     return 0
+
+
+def _save_baseline(target: Path, period: DayStats | None, source: str) -> None:
+    """Write the period as a baseline; an error when it has no classified image. Why: an
+    empty database exited 0 and wrote nothing, without a word, and a baseline of 0 images
+    would judge nothing ("not judged" for every figure, however far the site drifts)."""
+    from xraydesk.monitor.drift import Baseline
+    from xraydesk.printable import printable
+
+    where = printable(target)
+    if period is None or period.images == 0:
+        of = "" if period is None else f" of {period.model}"
+        raise XRayDeskError(
+            f"--save-baseline {where}: no classified images{of} in this period, so there "
+            "is no baseline to save; nothing was written"
+        )
+    try:
+        Baseline.from_stats(period, source).write(target)
+    except OSError as exc:
+        raise XRayDeskError(f"{where}: cannot write ({exc.strerror})") from exc
+    print(f"baseline of {period.images} images written to {where}")
 
 
 def trend_line(d: DayStats) -> str:
