@@ -37,6 +37,9 @@ def test_schedules_for_the_core_count():
     assert Tuner([Schedule(1, True)]).choose() == Schedule(1, True)
     assert schedule_candidates(1) == [Schedule(1, gated=False)]
     assert schedule_candidates(2) == [Schedule(2, gated=False), Schedule(1, gated=False)]
+    # an exported runtime's own threads span every core: only the decode turns differ
+    assert schedule_candidates(2, exported=True) == [Schedule(2, True), Schedule(2, False)]
+    assert schedule_candidates(1, exported=True) == [Schedule(1, gated=False)]
     assert str(Schedule(2, True)) == "2 threads, decoding between batches"
     assert str(Schedule(1, False)) == "1 thread, decoding alongside"
 
@@ -88,3 +91,21 @@ def test_gated_schedule_gives_the_same_rows(tmp_path, test_classifier):
         runs[gated] = [(r.path, r.prediction, r.error) for r in batch.rows()]
         assert batch.summary.schedule == str(Schedule(2, gated))
     assert runs[True] == runs[False] and len(runs[True]) == 8
+
+
+def test_an_exported_runtime_tries_decoding_between_batches_and_alongside():
+    from xraydesk.batch.batch_model import CpuShare
+    from xraydesk.batch.prefetch import Slots
+
+    slots = Slots(2)
+    share = CpuShare("cpu", 2, slots, workers=2, batch_size=4, exported=True)
+    seen = []
+    try:
+        for _ in range(6):
+            share.run_batch(4, lambda: seen.append(slots.limit))
+            assert slots.limit in (1, 2)  # between batches, decoding may go on
+    finally:
+        share.restore()
+    assert seen[0] == 0  # gated first: no decoding while the runtime's threads run
+    assert 1 in seen  # then alongside, on the one core the model leaves
+    assert share.best in {"2 threads, decoding between batches", "2 threads, decoding alongside"}

@@ -239,12 +239,14 @@ class CpuShare:
         workers: int,
         batch_size: int,
         schedule: Schedule | None = None,
+        exported: bool = False,
     ) -> None:
         self.cores, self.slots, self.workers = cores, slots, workers
         self.batch_size = max(1, batch_size)
         self.tuner: Tuner[Schedule] | None = None
         if device_type == "cpu":
-            self.tuner = Tuner([schedule] if schedule else schedule_candidates(cores))
+            candidates = [schedule] if schedule else schedule_candidates(cores, exported)
+            self.tuner = Tuner(candidates)
         self._threads_before = torch_threads()
         self._last_batch_end: float | None = None
 

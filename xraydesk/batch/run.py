@@ -154,6 +154,7 @@ class BatchRun:
             self._workers,
             opts.batch_size,
             opts.schedule,
+            exported=self.classifier.runtime is not None,
         )
         try:
             with reuse_large_allocations():
