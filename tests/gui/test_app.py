@@ -1,6 +1,6 @@
 """The desktop app's own command line (``xraydesk [PATH]``): a PATH that can name nothing
 (empty, white space, too long, a symbolic link loop) is a usage error with the message
-the commands give (``cli.path_args``), before any window opens. ``xraydesk ""`` started
+the commands give (``xraydesk.path_args``), before any window opens. ``xraydesk ""`` started
 the app as if no path were given."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from xraydesk.cli.path_args import path_text
 from xraydesk.gui.app import main
+from xraydesk.path_args import path_text
 
 
 def _cli_message(text: str) -> str:

@@ -23,11 +23,11 @@ from xraydesk.cli.outputs import (
     check_writable_folder,
     saved_note,
 )
-from xraydesk.cli.path_args import path_arg, path_text
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import XRayDeskError
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.path_args import path_arg, path_text
 from xraydesk.printable import printable, table_line
 from xraydesk.runtime.names import RUNTIME_CHOICES, RUNTIME_ENV
 

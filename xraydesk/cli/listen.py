@@ -13,7 +13,6 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from xraydesk.cli.path_args import path_text
 from xraydesk.dicomnet.config import (
     NodeConfig,
     TlsFiles,
@@ -22,6 +21,7 @@ from xraydesk.dicomnet.config import (
     config_path,
     load_config,
 )
+from xraydesk.path_args import path_text
 
 if TYPE_CHECKING:
     from xraydesk.dicomnet.worklist import WorkItem

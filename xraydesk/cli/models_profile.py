@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from xraydesk.cli.path_args import path_text
 from xraydesk.model.card import ModelCard
+from xraydesk.path_args import path_text
 
 
 def register(actions: argparse._SubParsersAction) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xraydesk.cli.outputs import check_file_target
-from xraydesk.cli.path_args import path_arg
 from xraydesk.errors import XRayDeskError
+from xraydesk.path_args import path_arg
 
 if TYPE_CHECKING:
     from xraydesk.monitor.daily import DayStats

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable
 
 from xraydesk.cli.listen import add_node_options, config_from_args, tls_from_args
-from xraydesk.cli.path_args import path_arg
 from xraydesk.errors import XRayDeskError
+from xraydesk.path_args import path_arg
 from xraydesk.printable import printable, table_line
 
 EPILOG = """\

@@ -12,8 +12,8 @@ import sys
 from typing import Any
 
 from xraydesk.cli.pairs import parse_pairs
-from xraydesk.cli.path_args import location_text, path_arg, path_text
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.path_args import location_text, path_arg, path_text
 
 EXIT_OK, EXIT_FAILED = 0, 1
 

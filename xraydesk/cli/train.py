@@ -15,11 +15,11 @@ import time
 from typing import Any, TextIO
 
 from xraydesk.cli.pairs import parse_pairs
-from xraydesk.cli.path_args import path_text
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.durations import format_duration
 from xraydesk.errors import Cancelled
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.path_args import path_text
 from xraydesk.trainer import (
     DatasetReport,
     TrainConfig,

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 from xraydesk.cli.outputs import check_file_target, check_writable_folder
-from xraydesk.cli.path_args import path_arg, path_text
 from xraydesk.cli.progress import TerminalBar, is_terminal
 from xraydesk.errors import XRayDeskError
-from xraydesk.files import non_file_kind
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.path_args import path_arg, path_text
 from xraydesk.printable import printable
 from xraydesk.runtime.names import RUNTIME_CHOICES
 
@@ -138,10 +137,6 @@ def run(args: argparse.Namespace) -> int:
     given = [] if args.labels is None else [args.labels]
     for target in (out_json,) if args.no_pdf else (out_json, out_pdf):
         check_file_target(target, "--out", NOTHING_VALIDATED, given)
-    kind = None if args.labels is None else non_file_kind(args.labels)
-    if kind is not None:  # reading a named pipe or /dev/zero as a CSV never ended
-        where = printable(args.labels)
-        raise XRayDeskError(f"--labels {where}: it is {kind}, not a file; {NOTHING_VALIDATED}")
     card = resolve_model(args.model)  # before the images are listed: a typo fails fast
     labelled = load_labelled(
         args.folder,

@@ -26,12 +26,11 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, Q
 
 from xraydesk import __version__, logs, paths
 from xraydesk.errors import XRayDeskError
-from xraydesk.files import path_problem
 from xraydesk.gui.worker import Job, JobThread
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.optional import installed
-from xraydesk.printable import printable
+from xraydesk.path_args import path_text
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the Grad-CAM heat map. XRayDesk assists and does not diagnose.",
     )
     parser.add_argument(
-        "path", nargs="?", type=_path, help="an image file, or a folder (opens its first image)"
+        "path", nargs="?", type=path_text, help="an image file, or a folder (opens its first image)"
     )
     parser.add_argument(
         "--screenshot",
@@ -76,17 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="--screenshot gives up after this many seconds (default %(default)s)",
     )
     return parser
-
-
-def _path(text: str) -> str:
-    """PATH as given, or the command line's usage error for a path that can name nothing
-    (``files.path_problem``): ``xraydesk ""`` opened the app on nothing, "  " looked for
-    a file named two spaces, and a name too long raised in ``Path.is_dir``. The message
-    is ``cli.path_args``'s, which this layer cannot import."""
-    problem = path_problem(text)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(problem if not text else f"'{printable(text)}': {problem}")
-    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

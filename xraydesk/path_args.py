@@ -4,7 +4,8 @@ naming the argument, before anything loads.
 
 Why: ``classify ""`` classified the current folder, ``--csv "  "`` wrote a file named
 two spaces, and a 300-character name ended in an ``OSError`` traceback from
-``Path.is_dir`` in every command that took it.
+``Path.is_dir`` in every command that took it. Here, below both front doors, so the
+desktop app's PATH and the commands' arguments give one message.
 """
 
 from __future__ import annotations
