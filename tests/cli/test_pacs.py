@@ -70,3 +70,15 @@ def test_a_node_added_without_tls_options_keeps_the_saved_files(tls: TlsFiles, c
     assert "TLS files" not in capsys.readouterr().out
     config = load_config()
     assert config.tls == tls and not config.node("other").tls
+
+
+def test_the_ae_title_given_to_add_is_saved_as_this_nodes(capsys):
+    """``pacs add ... --ae-title XRAYDESK1`` saved the node and dropped the title, so the
+    PACS, told to expect XRAYDESK1, refused this node's next association."""
+    assert main(["pacs", "add", "pacs1", "ORTHANC", "10.1.2.5", "104", "--ae-title", "XRD1"]) == 0
+    assert "this node's AE title (for every association): XRD1" in capsys.readouterr().out
+    assert load_config().ae_title == "XRD1"
+    # a title DICOM cannot carry is refused, and nothing is saved
+    assert main(["pacs", "add", "pacs2", "ORTHANC", "10.1.2.6", "104", "--ae-title", "x" * 17]) == 2
+    config = load_config()
+    assert config.ae_title == "XRD1" and "pacs2" not in config.nodes

@@ -123,13 +123,17 @@ def _nodes(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     """Save a node; TLS files given with it are saved as this node's own (``dicomnet.json``
     keeps one set, for every TLS association both ways: ``dicomnet.tls``), checked
-    first. They were dropped without a word, so the first TLS echo failed."""
+    first, and so is ``--ae-title`` (the title this node calls it with). Both were
+    dropped without a word, so the first TLS echo failed, or the PACS refused a title it
+    was never told."""
     import dataclasses
 
-    from xraydesk.dicomnet.config import ConfigError, load_config, make_node
+    from xraydesk.dicomnet.config import ConfigError, check_ae_title, load_config, make_node
     from xraydesk.dicomnet.tls import client_context
 
     config = load_config()
+    if args.ae_title:
+        config = dataclasses.replace(config, ae_title=check_ae_title(args.ae_title))
     node = make_node(args.name, args.node_ae, args.node_host, args.node_port, args.tls)
     tls = tls_from_args(args, config.tls)
     given = tls is not config.tls
@@ -143,6 +147,8 @@ def _add(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, tls=tls)
     path = config.with_node(node).save()
     print(printable(f"saved {node.describe()} in {path}"))
+    if args.ae_title:
+        print(printable(f"this node's AE title (for every association): {config.ae_title}"))
     if given and tls is not None:
         files = f"certificate {tls.cert}, key {tls.key}, CA {tls.ca}"
         print(printable(f"TLS files of this node (for every TLS association): {files}"))
