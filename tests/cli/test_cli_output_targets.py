@@ -153,3 +153,14 @@ def test_validate_labels_naming_a_pipe_or_device_does_not_hang(kind, tmp_path):
     named = "a named pipe" if kind == "fifo" else "a device"
     # the one check, validate.labels's, which the validate wizard meets too
     assert f"{target}: the labels file is {named}, not a file; not read" in done.stderr
+
+
+def test_a_run_where_every_file_failed_gives_no_images_per_second(tmp_path, capsys):
+    """``0 of 1 classified, 1 failed, 0.0 s (31.8 images/s)``: the rate counted the
+    file that failed as an image classified."""
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG signature and nothing after it
+    assert main(["classify", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert "0 of 1 classified, 1 failed" in err
+    assert "images/s" not in err

@@ -371,8 +371,11 @@ def _summary(summary: RunSummary | None) -> None:
         parts.append(f"{summary.not_images} non-image files skipped")
     if summary.hidden:
         parts.append(f"{summary.hidden} hidden entries skipped")
-    rate = total / summary.seconds if summary.seconds > 0 else 0.0
-    parts.append(f"{summary.seconds:.1f} s ({rate:.1f} images/s)")
+    classified = total - summary.failed  # a failed file is no image classified
+    if classified and summary.seconds > 0:
+        parts.append(f"{summary.seconds:.1f} s ({classified / summary.seconds:.1f} images/s)")
+    else:
+        parts.append(f"{summary.seconds:.1f} s")
     print("xraydesk: " + ", ".join(parts), file=sys.stderr)
     if summary.run_id is not None:
         print(
