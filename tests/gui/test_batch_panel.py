@@ -205,3 +205,72 @@ def test_start_refuses_without_model_or_folder(qtbot, tmp_path):
     widget.set_classifier_provider(lambda: None, "x")  # never called: the folder is missing
     assert not widget.start(tmp_path / "missing")
     assert "not a folder" in widget.message_label.text()
+
+
+# ============================================================================ hostile paths
+@pytest.fixture
+def hostile_run(qtbot, panel, tmp_path: Path):
+    from tests.gui.hostile_paths import write_hostile_paths
+
+    hostile = write_hostile_paths(tmp_path / "hostile")
+    return run_to_end(qtbot, panel, hostile), hostile
+
+
+def test_a_folder_of_hostile_paths_ends_with_error_rows(hostile_run, panel):
+    from tests.gui.hostile_paths import NEWLINE, NON_UTF8, UNREADABLE
+
+    summary, _ = hostile_run
+    assert summary is not None and summary.status == "completed", summary
+    rows = {row.path.name: row for row in panel.results_model.rows}
+    assert len(rows) == len(panel.results_model.rows)  # no file twice
+    for name in ("control.png", NON_UTF8, NEWLINE):  # valid films (the gate may hold one)
+        assert rows[name].error is None, (name, rows[name].error)
+    errors = {name: row.error for name, row in rows.items() if row.error}
+    assert set(errors) == {*UNREADABLE, "loop-b.png"}, errors
+    for name, cause in UNREADABLE.items():
+        assert cause in (name + ": " + errors[name]).lower(), (name, errors[name])
+    assert (summary.total, summary.classified, summary.failed) == (12, 3, 9), summary
+    shown = {panel.results_model.data(panel.results_model.index(r, 0)) for r in range(12)}
+    assert {"new\\nline.png", "caf\\xe9-latin1.png"} <= shown, shown  # one line, bytes named
+    assert not panel.message_label.isVisible(), panel.message_label.text()
+
+
+@pytest.mark.parametrize("kind", ["pipe", "too long", "loop"])
+def test_start_refuses_a_folder_that_is_none(qtbot, panel, tmp_path, kind):
+    if kind == "pipe":
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+        cause = "named pipe"
+    elif kind == "loop":
+        target = tmp_path / "circle"
+        target.symlink_to(tmp_path / "circle")
+        cause = "loop"
+    else:
+        target = tmp_path / ("f" * 300)
+        cause = "too long"
+    with qtbot.waitSignal(panel.message_shown) as shown:
+        assert not panel.start(target)
+    assert str(target) in shown.args[0] and cause in shown.args[0], shown.args[0]
+
+
+@pytest.mark.parametrize("kind", ["pipe", "folder", "row image"])
+def test_export_refuses_a_target_that_is_no_file(qtbot, panel, folder, tmp_path, kind):
+    run_to_end(qtbot, panel, folder)
+    if kind == "pipe":
+        target = tmp_path / "rows.csv"
+        os.mkfifo(target)
+        cause = "named pipe"
+    elif kind == "folder":
+        target = tmp_path / "rows-folder.csv"
+        target.mkdir()
+        cause = "folder"
+    else:
+        target = panel.results_model.rows[0].path
+        cause = "an image of this run"
+    before = target.read_bytes() if target.is_file() else None
+    with qtbot.waitSignal(panel.message_shown) as shown:
+        assert panel.export(target, "csv", "all") is None
+    assert str(target) in shown.args[0] and cause in shown.args[0], shown.args[0]
+    if before is not None:
+        assert target.read_bytes() == before
+    assert not [p for p in tmp_path.rglob(".*.partial")]

@@ -26,11 +26,13 @@ from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, Q
 
 from xraydesk import __version__, logs, paths
 from xraydesk.errors import XRayDeskError
+from xraydesk.gui.save_target import check_save_target
 from xraydesk.gui.worker import Job, JobThread
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
 from xraydesk.optional import installed
 from xraydesk.path_args import path_text
+from xraydesk.printable import printable
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshot and not args.path:
         print("xraydesk: --screenshot needs an image PATH", file=sys.stderr)
         return EXIT_USAGE
+    if args.screenshot:  # a pipe blocked the save for good; the film became its picture
+        try:
+            check_save_target(Path(args.screenshot), "the screenshot", keep=(Path(args.path),))
+        except XRayDeskError as exc:
+            print(f"xraydesk: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     if args.screenshot and not _has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # scripted docs, CI
     quiet_offscreen_notices()
@@ -357,9 +365,9 @@ def _screenshot(app: QApplication, args: argparse.Namespace, window_class) -> in
         pixmap = window.grab()
         out.parent.mkdir(parents=True, exist_ok=True)
         if not pixmap.save(str(out), "PNG"):
-            print(f"xraydesk: {out}: cannot write the screenshot", file=sys.stderr)
+            print(f"xraydesk: {printable(out)}: cannot write the screenshot", file=sys.stderr)
             return EXIT_FAILED
-        print(f"{out}: {pixmap.width()} x {pixmap.height()} screenshot saved")
+        print(f"{printable(out)}: {pixmap.width()} x {pixmap.height()} screenshot saved")
         return EXIT_OK
     finally:
         timer.stop()

@@ -29,6 +29,7 @@ from xraydesk.batch.run_state import RunStatus
 from xraydesk.batch.stored_rows import StoredRows
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
+from xraydesk.files import non_file_kind, path_problem
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
 from xraydesk.gui.batch_history import PastRuns
 from xraydesk.gui.batch_layout import build_panel
@@ -41,7 +42,9 @@ from xraydesk.gui.batch_results import (
 )
 from xraydesk.gui.batch_skipped import SkippedFilesDialog
 from xraydesk.gui.jobs import BatchJob, ClassifierProvider, JobThread
+from xraydesk.gui.save_target import check_save_target
 from xraydesk.model.card import ModelCard
+from xraydesk.printable import printable
 from xraydesk.trust.codes import warning_label
 
 log = logging.getLogger(__name__)
@@ -163,8 +166,12 @@ class BatchPanel(PastRuns, QWidget):
             self.show_message("Choose a folder to classify.")
             return False
         path = Path(text).expanduser()
-        if not path.is_dir():
-            self.show_message(f"{path}: not a folder (or it is not reachable).")
+        problem = path_problem(path)  # is_dir raised OSError on a name too long
+        if problem is None and not path.is_dir():
+            kind = non_file_kind(path)
+            problem = f"it is {kind}, not a folder" if kind else "not a folder (or not reachable)"
+        if problem is not None:
+            self.show_message(f"{printable(path)}: {problem}.")
             return False
         provider = self._provider
         if provider is None:
@@ -404,12 +411,14 @@ class BatchPanel(PastRuns, QWidget):
         """Write the rows shown (``which="shown"``: filters and sort applied) or every row
         (``"all"``) as CSV or JSON (an array); the count, or None on failure."""
         rows = self.shown_rows() if which == "shown" else self.results_model.rows
-        try:
+        try:  # never over an image of the run (the export replaced a film by a table)
+            keep = (r.path for r in rows)
+            check_save_target(Path(path), f"the {fmt.upper()} file", keep, "an image of this run")
             count = export_rows(rows, self.results_model.class_ids, path, fmt)
         except XRayDeskError as exc:
-            self.show_message(str(exc))
+            self.show_message(printable(exc))
             return None
-        self.progress_label.setText(f"Exported {count} rows to {path}")
+        self.progress_label.setText(f"Exported {count} rows to {printable(path)}")
         return count
 
     # -- messages and state ----------------------------------------------------------------

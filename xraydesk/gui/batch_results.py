@@ -31,6 +31,7 @@ from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from xraydesk.batch.rows import ResultRow
 from xraydesk.batch.stored_rows import StoredRows
+from xraydesk.printable import printable
 from xraydesk.trust.codes import warning_label
 
 ERROR_COLOUR = QColor(255, 120, 110)
@@ -248,7 +249,7 @@ class BatchResultsModel(QAbstractTableModel):
         column = index.column()
         n_classes = len(self._class_ids)
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [str(row.path), *([row.error] if row.error else [])]
+            lines = [printable(row.path), *([printable(row.error)] if row.error else [])]
             lines += [f"⚠ {warning_label(w.code)} ({w.code}): {w.message}" for w in row.warnings]
             return "\n".join(lines)
         if role == Qt.ItemDataRole.ForegroundRole and not row.ok:
@@ -272,8 +273,8 @@ class BatchResultsModel(QAbstractTableModel):
     def _value(self, row: ResultRow, column: int, sort: bool) -> Any:
         """A cell's text (``sort``: its raw value, so numbers sort as numbers)."""
         n_classes = len(self._class_ids)
-        if column == 0:
-            return row.path.name
+        if column == 0:  # one line, every byte named: a newline cut "bad\nname" to "bad…"
+            return row.path.name if sort else printable(row.path.name)
         if column == 1:
             if row.prediction is None:
                 return "" if sort else ("Error" if row.error else INDETERMINATE_TEXT)
@@ -289,10 +290,10 @@ class BatchResultsModel(QAbstractTableModel):
             return "" if value is None else f"{value:.1%}"
         after = column - 3 - n_classes
         if after == 0:
-            return row.error or ("reused" if row.reused else "")
+            return printable(row.error) if row.error else ("reused" if row.reused else "")
         if after == 1:
             return ", ".join(warning_label(code) for code in row.warning_codes)
-        return str(row.path.parent)
+        return str(row.path.parent) if sort else printable(row.path.parent)
 
     @property
     def folder_column(self) -> int:

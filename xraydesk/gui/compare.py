@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QPointF, Signal, Slot
 
 from xraydesk.gui.analysis import AnalysisPipeline, Failure, LoadedImage
 from xraydesk.gui.image_view import ImageView
+from xraydesk.printable import printable
 from xraydesk.viewer.measure import relative_window, window_from_relative
 from xraydesk.viewer.viewstate import ViewState
 
@@ -106,7 +107,7 @@ class CompareLoader(QObject):
         self.pipeline.failed.connect(self._on_failed)
 
     def open(self, path: Path) -> None:
-        self.view.busy_text = f"Loading {path.name}…"
+        self.view.busy_text = f"Loading {printable(path.name)}…"
         self.view.viewport().update()
         self.pipeline.open(Path(path), None)
 
@@ -120,7 +121,7 @@ class CompareLoader(QObject):
     def _on_failed(self, failure: Failure) -> None:
         self.view.busy_text = ""
         self.view.viewport().update()
-        self.failed.emit(f"Cannot compare: {failure.message}")
+        self.failed.emit(f"Cannot compare: {printable(failure.message)}")
 
     def shutdown(self) -> None:
         self.pipeline.cancel()

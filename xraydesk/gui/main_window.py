@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from xraydesk.classifier import Prediction
 from xraydesk.classifier.cache import ClassifierCache
+from xraydesk.files import path_problem
 from xraydesk.gui.analysis import (
     AnalysisPipeline,
     Explanation,
@@ -66,6 +67,7 @@ from xraydesk.imaging.xray import XRay
 from xraydesk.logs import log_hint
 from xraydesk.model import library
 from xraydesk.model.device import DEVICE_CHOICES
+from xraydesk.printable import printable
 from xraydesk.viewer.viewstate import ViewState
 
 log = logging.getLogger(__name__)
@@ -245,11 +247,17 @@ class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
         recent files, folder navigation and other panels.
         """
         path = Path(path).expanduser().absolute()  # folder neighbours are absolute paths
+        problem = path_problem(path)  # is_dir raised OSError on a name too long
+        if problem is not None:
+            shown = self.analysis.xray  # it stays, as after any failed open
+            kept = f" Still showing {printable(shown.path.name)}." if shown is not None else ""
+            self.show_message(f"Cannot open {printable(path)}: {problem}.{kept}")
+            return False
         if path.is_dir():
             first = next(iter_images([path]), None)
             if first is None:
                 self.show_message(
-                    f"{path}: this folder holds no image XRayDesk can open "
+                    f"{printable(path)}: this folder holds no image XRayDesk can open "
                     "(PNG, JPEG, TIFF, BMP or DICOM)."
                 )
                 return False
@@ -273,7 +281,9 @@ class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
         target = self.folder_images.neighbour(current, step)
         if target is None:
             edge = "first" if step < 0 else "last"
-            self.statusBar().showMessage(f"This is the {edge} image in {current.parent}.", 4000)
+            self.statusBar().showMessage(
+                f"This is the {edge} image in {printable(current.parent)}.", 4000
+            )
             return
         self.open_path(target)
 

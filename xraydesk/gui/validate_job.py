@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from xraydesk.gui.jobs import Job
+from xraydesk.gui.save_target import check_save_target
 
 
 class ValidationStopped(Exception):
@@ -93,6 +94,10 @@ def save_report(outcome: ValidationOutcome, base: Path, pdf: bool = True) -> lis
     from xraydesk.validate.report import write_json
 
     written = [base.with_name(base.name + ".json")]
+    targets = [*written, base.with_name(base.name + ".pdf")] if pdf else written
+    for target, what in zip(targets, ("the JSON report", "the PDF report"), strict=False):
+        # before either is written: a pipe or device named BASE.pdf was replaced by it
+        check_save_target(target, what, outcome.image_paths.values(), "an image validated")
     write_json(outcome.report, written[0])
     if pdf:
         from xraydesk.validate.pdf import write_pdf

@@ -47,6 +47,7 @@ from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
 from xraydesk.imaging.xray import XRay
 from xraydesk.logs import log_hint
+from xraydesk.printable import printable
 from xraydesk.trust.check import CheckedResult
 from xraydesk.trust.orient import (
     FLIPPED_BY_USER,
@@ -213,7 +214,7 @@ class ViewerAnalysis(QObject):
         self.xray = xray
         w.view.set_image(xray, loaded.presets, loaded.display)  # resets window and inversion
         w.metadata.show_xray(xray)
-        self.title_changed.emit(f"{xray.path.name} — XRayDesk")
+        self.title_changed.emit(f"{printable(xray.path.name)} — XRayDesk")
         self._settings.add_recent_file(xray.path)
         self.timings["image"] = time.perf_counter() - self._open_started
         # what the user must be told about this image: the loader's notes (a replaced
@@ -381,11 +382,11 @@ class ViewerAnalysis(QObject):
             w.metadata.show_xray(None)
             w.results.clear_results("No image.")
             self.title_changed.emit("XRayDesk")
-            self.message.emit(f"Cannot open {failure.message}", ERROR)
+            self.message.emit(f"Cannot open {printable(failure.message)}", ERROR)
             return
         self.xray = xray
-        cause = failure.message.rstrip(". ")
-        self.message.emit(f"Cannot open {cause}. Still showing {xray.path.name}.", ERROR)
+        cause = printable(failure.message).rstrip(". ")  # one line, every byte named
+        self.message.emit(f"Cannot open {cause}. Still showing {printable(xray.path.name)}.", ERROR)
         if prediction is None:
             self.rerun()
             return

@@ -14,6 +14,8 @@ from xraydesk.errors import XRayDeskError
 from xraydesk.gui.banner import INFO
 from xraydesk.gui.report import ReportContent, write_report
 from xraydesk.gui.report_export import build_report_content, default_report_path, legend_image
+from xraydesk.gui.save_target import check_save_target
+from xraydesk.printable import printable
 
 
 class ExportActions:
@@ -35,10 +37,14 @@ class ExportActions:
         if not path:
             return None
         out = Path(path)
-        if not legend_image(self).save(str(out), "PNG"):  # labelled: class, model, notice
-            self.show_message(f"{out}: cannot write the image (check the folder and free space).")
+        if not self._may_write(out, "the image"):
             return None
-        self.statusBar().showMessage(f"Image saved to {out}", 6000)
+        if not legend_image(self).save(str(out), "PNG"):  # labelled: class, model, notice
+            self.show_message(
+                f"{printable(out)}: cannot write the image (check the folder and free space)."
+            )
+            return None
+        self.statusBar().showMessage(f"Image saved to {printable(out)}", 6000)
         return out
 
     def export_report(self, path: str | os.PathLike[str] | None = None) -> Path | None:
@@ -56,15 +62,28 @@ class ExportActions:
             if not path:
                 return None
             self.settings.report_folder = str(Path(path).parent)
+        if not self._may_write(Path(path), "the report"):
+            return None
         content = self.report_content()
         assert content is not None
         try:
             out = write_report(Path(path), content)
         except XRayDeskError as exc:
-            self.show_message(str(exc))
+            self.show_message(printable(exc))
             return None
-        self.statusBar().showMessage(f"Report saved to {out}", 6000)
+        self.statusBar().showMessage(f"Report saved to {printable(out)}", 6000)
         return out
+
+    def _may_write(self, path: Path, what: str) -> bool:
+        """False, with the cause in the banner, where a save must not write (a pipe
+        blocked the window for good; the open film was replaced by its own export)."""
+        try:
+            xray = self.analysis.xray
+            check_save_target(path, what, keep=(xray.path if xray is not None else None,))
+        except XRayDeskError as exc:
+            self.show_message(str(exc))
+            return False
+        return True
 
     def report_content(self) -> ReportContent | None:
         """What the report of the image on screen says (None before the probabilities)."""

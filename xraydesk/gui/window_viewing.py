@@ -15,6 +15,7 @@ from xraydesk.gui.banner import INFO
 from xraydesk.gui.measurements import TOOL_ANGLE, TOOL_CTR, TOOL_RULER
 from xraydesk.gui.window_chrome import IMAGE_ACTIONS, cursor_text, show_preset
 from xraydesk.imaging.xray import Window
+from xraydesk.printable import printable
 from xraydesk.viewer.heat_policy import HeatHold
 from xraydesk.viewer.windowing import PRESET_FILE, format_window
 
@@ -132,7 +133,7 @@ class ViewControls:
         self.compare_view.hide()
 
     def _on_compare_loaded(self, path: Path) -> None:
-        self.compare_view.title_text = f"Compared: {path.name}"
+        self.compare_view.title_text = f"Compared: {printable(path.name)}"
         self.view.fit()
         self.compare_view.fit()
         self.view_link.sync()
