@@ -235,19 +235,23 @@ def test_a_folder_of_hostile_paths_ends_with_error_rows(hostile_run, panel):
     assert not panel.message_label.isVisible(), panel.message_label.text()
 
 
+def hostile_target(tmp_path: Path, kind: str) -> tuple[Path, str]:
+    """A path that is no file to write nor folder to read, and the words of its cause."""
+    target = tmp_path / {"pipe": "pipe.csv", "loop": "circle", "folder": "rows-folder.csv"}.get(
+        kind, "f" * 300
+    )
+    if kind == "pipe":
+        os.mkfifo(target)
+    elif kind == "loop":
+        target.symlink_to(target)
+    elif kind == "folder":
+        target.mkdir()
+    return target, {"pipe": "named pipe", "loop": "loop", "folder": "folder"}.get(kind, "too long")
+
+
 @pytest.mark.parametrize("kind", ["pipe", "too long", "loop"])
 def test_start_refuses_a_folder_that_is_none(qtbot, panel, tmp_path, kind):
-    if kind == "pipe":
-        target = tmp_path / "pipe"
-        os.mkfifo(target)
-        cause = "named pipe"
-    elif kind == "loop":
-        target = tmp_path / "circle"
-        target.symlink_to(tmp_path / "circle")
-        cause = "loop"
-    else:
-        target = tmp_path / ("f" * 300)
-        cause = "too long"
+    target, cause = hostile_target(tmp_path, kind)
     with qtbot.waitSignal(panel.message_shown) as shown:
         assert not panel.start(target)
     assert str(target) in shown.args[0] and cause in shown.args[0], shown.args[0]
@@ -256,17 +260,10 @@ def test_start_refuses_a_folder_that_is_none(qtbot, panel, tmp_path, kind):
 @pytest.mark.parametrize("kind", ["pipe", "folder", "row image"])
 def test_export_refuses_a_target_that_is_no_file(qtbot, panel, folder, tmp_path, kind):
     run_to_end(qtbot, panel, folder)
-    if kind == "pipe":
-        target = tmp_path / "rows.csv"
-        os.mkfifo(target)
-        cause = "named pipe"
-    elif kind == "folder":
-        target = tmp_path / "rows-folder.csv"
-        target.mkdir()
-        cause = "folder"
+    if kind == "row image":
+        target, cause = panel.results_model.rows[0].path, "an image of this run"
     else:
-        target = panel.results_model.rows[0].path
-        cause = "an image of this run"
+        target, cause = hostile_target(tmp_path, kind)
     before = target.read_bytes() if target.is_file() else None
     with qtbot.waitSignal(panel.message_shown) as shown:
         assert panel.export(target, "csv", "all") is None
