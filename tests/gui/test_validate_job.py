@@ -39,6 +39,6 @@ def test_a_pdf_target_that_is_no_file_is_refused_before_the_json(outcome, tmp_pa
 
 def test_an_image_validated_is_never_overwritten(outcome):
     film = outcome.image_paths["a.png"]
-    with pytest.raises(XRayDeskError, match="an image validated: not overwritten"):
+    with pytest.raises(XRayDeskError, match="an image validated, not overwritten"):
         save_report(outcome, film.with_suffix(""), pdf=False)
     assert film.read_bytes() == small_png()

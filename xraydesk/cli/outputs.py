@@ -55,31 +55,16 @@ def check_file_target(
     consequence: str = NOTHING_CLASSIFIED,
     inputs: Iterable[Path] = (),
 ) -> None:
-    """Raise a clear error when the file ``path`` must not be written: a folder, a named
-    pipe or a device has that name (found only after the run, it cost the whole run, and
-    the rename over it replaced /dev/null), or writing would overwrite one of this
-    command's ``inputs`` or an image (``--csv films/a.png`` replaced a film by a table)."""
-    from xraydesk.imaging.discover import claims_image  # numpy: imported only when it runs
+    """Raise a clear error when the file ``path`` must not be written
+    (``imaging.targets.write_problem``): a folder, a named pipe or a device has that name
+    (found only after the run, it cost the whole run, and the rename over it replaced
+    /dev/null), or writing would overwrite one of this command's ``inputs`` or an image
+    (``--csv films/a.png`` replaced a film by a table)."""
+    from xraydesk.imaging.targets import write_problem  # numpy: imported only when it runs
 
-    kind = non_file_kind(path)
-    if kind is not None:
-        raise XRayDeskError(f"{option} {printable(path)}: it is {kind}, not a file; {consequence}")
-    if not path.is_file():
-        return
-    if any(_same_file(path, given) for given in inputs):
-        refusal = "it is an input of this command"
-    elif claims_image(path):
-        refusal = "it is an image file"
-    else:
-        return
-    raise XRayDeskError(f"{option} {printable(path)}: {refusal}, not overwritten; {consequence}")
-
-
-def _same_file(path: Path, other: Path) -> bool:
-    try:
-        return path.samefile(other)
-    except (OSError, ValueError):
-        return False
+    problem = write_problem(path, inputs, refuse_images=True)
+    if problem is not None:
+        raise XRayDeskError(f"{option} {printable(path)}: {problem}; {consequence}")
 
 
 def _cause(exc: OSError) -> str:
