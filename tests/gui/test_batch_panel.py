@@ -271,3 +271,22 @@ def test_export_refuses_a_target_that_is_no_file(qtbot, panel, folder, tmp_path,
     if before is not None:
         assert target.read_bytes() == before
     assert not [p for p in tmp_path.rglob(".*.partial")]
+
+
+def test_the_summary_rate_counts_only_the_images_this_run_classified():
+    """It read "Done: 0 of 1 classified · 1 failed · 31.8 images/s": the rate counted the
+    failed file (and rows reused from an earlier run) as images classified."""
+    from xraydesk.batch.run import RunSummary
+    from xraydesk.batch.run_state import RunStatus
+    from xraydesk.gui.batch_panel import _summary_text
+
+    def summary(classified: int, reused: int, failed: int) -> RunSummary:
+        return RunSummary(
+            total=classified + reused + failed, classified=classified, reused=reused,
+            failed=failed, not_images=0, hidden=0, run_id=1, status=RunStatus.COMPLETED,
+            seconds=2.0,
+        )  # fmt: skip
+
+    assert "images/s" not in _summary_text(summary(0, 0, 1))
+    assert "images/s" not in _summary_text(summary(0, 5, 0))
+    assert _summary_text(summary(10, 30, 2)).endswith("5.0 images/s")

@@ -371,7 +371,7 @@ def _summary(summary: RunSummary | None) -> None:
         parts.append(f"{summary.not_images} non-image files skipped")
     if summary.hidden:
         parts.append(f"{summary.hidden} hidden entries skipped")
-    classified = total - summary.failed  # a failed file is no image classified
+    classified = summary.classified  # this run's: no failed file, no row reused
     if classified and summary.seconds > 0:
         parts.append(f"{summary.seconds:.1f} s ({classified / summary.seconds:.1f} images/s)")
     else:

@@ -472,6 +472,7 @@ def _summary_text(summary: RunSummary) -> str:
     skipped = summary.not_images + summary.hidden
     if skipped:
         parts.append(f"{skipped} other files skipped")
-    if summary.seconds > 0:
-        parts.append(f"{summary.done / summary.seconds:.1f} images/s")
+    classified = summary.classified  # this run's: no failed file, no row reused
+    if classified and summary.seconds > 0:
+        parts.append(f"{classified / summary.seconds:.1f} images/s")
     return " · ".join(parts)
