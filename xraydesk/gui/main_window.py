@@ -52,7 +52,7 @@ from xraydesk.gui.report_export import (
 from xraydesk.gui.results_panel import ResultsPanel
 from xraydesk.gui.settings import AppSettings
 from xraydesk.gui.tool_panel import FollowsModel, OpensImages, StopsWork
-from xraydesk.gui.viewer_analysis import AnalysisWidgets, ViewerAnalysis
+from xraydesk.gui.viewer_analysis import AnalysisWidgets, ViewerAnalysis, cannot_open
 from xraydesk.gui.window_chrome import (
     build_chrome,
     build_side_dock,
@@ -249,9 +249,8 @@ class MainWindow(ModelActions, ViewControls, ExportActions, QMainWindow):
         path = Path(path).expanduser().absolute()  # folder neighbours are absolute paths
         problem = path_problem(path)  # is_dir raised OSError on a name too long
         if problem is not None:
-            shown = self.analysis.xray  # it stays, as after any failed open
-            kept = f" Still showing {printable(shown.path.name)}." if shown is not None else ""
-            self.show_message(f"Cannot open {printable(path)}: {problem}.{kept}")
+            # the image on screen stays, as after any failed open
+            self.show_message(cannot_open(f"{path}: {problem}", self.analysis.xray))
             return False
         if path.is_dir():
             first = next(iter_images([path]), None)

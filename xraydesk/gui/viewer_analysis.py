@@ -61,6 +61,13 @@ from xraydesk.viewer.windowing import window_presets
 ActiveModel = Callable[[], tuple[Path | None, str]]  # the card path to use (or None), device
 
 
+def cannot_open(cause: str, shown: XRay | None) -> str:
+    """The banner's words for a file that did not open: the cause on one line with every
+    byte named, and the image that stays on screen."""
+    text = f"Cannot open {printable(cause).rstrip('. ')}."
+    return text if shown is None else f"{text} Still showing {printable(shown.path.name)}."
+
+
 @dataclasses.dataclass(frozen=True)
 class AnalysisWidgets:
     """Where the analysis shows what it has: the image, the results, the image info and
@@ -382,11 +389,10 @@ class ViewerAnalysis(QObject):
             w.metadata.show_xray(None)
             w.results.clear_results("No image.")
             self.title_changed.emit("XRayDesk")
-            self.message.emit(f"Cannot open {printable(failure.message)}", ERROR)
+            self.message.emit(cannot_open(failure.message, None), ERROR)
             return
         self.xray = xray
-        cause = printable(failure.message).rstrip(". ")  # one line, every byte named
-        self.message.emit(f"Cannot open {cause}. Still showing {printable(xray.path.name)}.", ERROR)
+        self.message.emit(cannot_open(failure.message, xray), ERROR)
         if prediction is None:
             self.rerun()
             return
