@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from xraydesk.files import missing_or_kind, non_file_kind, path_problem
 from xraydesk.gui.jobs import CheckJob, CheckOutcome, JobThread
+from xraydesk.printable import printable
 from xraydesk.trainer import DatasetReport, TrainConfig, TrainProgress
 from xraydesk.trainer.class_sources import RISK as SHORTCUT_RISK
 
@@ -111,11 +113,19 @@ class DataPage(QWizardPage):
     def source_paths(self) -> list[str]:
         return [self.sources.item(i).text() for i in range(self.sources.count())]
 
-    def add_source(self, path: str | Path) -> None:
+    def add_source(self, path: str | Path) -> bool:
+        """Add a folder or CSV to train on; False, and the path and cause in the status
+        line, when it can name neither. Why here: a link loop or a name too long made the
+        check raise (a traceback in the log), and a named pipe stayed listed as data."""
         text = str(path)
-        if text and text not in self.source_paths():
+        problem = source_problem(text)
+        if problem is not None:
+            self.status.setText(f"Not added: {printable(text)}: {problem}")
+            return False
+        if text not in self.source_paths():
             self.sources.addItem(text)
             self._sources_changed()
+        return True
 
     def _pick_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder with one subfolder per class")
@@ -253,6 +263,18 @@ class DataPage(QWizardPage):
 
     def isComplete(self) -> bool:
         return self.outcome is not None and self.outcome.report.ok and not self.is_checking()
+
+
+def source_problem(text: str) -> str | None:
+    """Why ``text`` names no folder or file to train on, in the trainer's words; None when
+    it may (what is inside is the check's business)."""
+    problem = path_problem(text)
+    if problem is not None:
+        return problem
+    kind = non_file_kind(Path(text))
+    if kind is not None and kind != "a folder":
+        return missing_or_kind(Path(text))
+    return None
 
 
 def _summary(report: DatasetReport) -> str:
