@@ -5,7 +5,12 @@ here again from the JSON), and an adopted profile reaches the results panel."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QFileDialog
 
 from tests.gui.conftest import open_and_wait
 from tests.real_films import write_real_film
@@ -129,4 +134,62 @@ def test_validate_page_says_what_is_missing(make_window, qtbot) -> None:
     assert done.args[0] is None
     assert "/nonexistent/site" in page.status_label.text()
     assert "does not exist" in page.status_label.text()
+    page.close()
+
+
+def _hostile_picks(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """A path the folder picker may hand back, and the cause its message must name."""
+    fifo = tmp_path / "fifo-folder"
+    os.mkfifo(fifo)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    return {
+        "fifo": (fifo, "not a folder"),
+        "file": (notes, "not a folder"),
+        "loop": (loop, "loop of symbolic links"),
+        "long": (tmp_path / ("a" * 300), "too long"),
+    }
+
+
+@pytest.mark.parametrize("case", ["fifo", "file", "loop", "long"])
+def test_validate_folder_picker_names_a_hostile_pick_and_its_cause(
+    make_window, qtbot, monkeypatch, tmp_path, caplog, case
+) -> None:
+    path, cause = _hostile_picks(tmp_path)[case]
+    window = make_window()
+    page = open_validate_page(window)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(path))
+    page._browse_folder()
+    assert page.folder_edit.text() == str(path)
+    caplog.set_level(logging.ERROR)
+    with qtbot.waitSignal(page.finished_run, timeout=60_000) as done:
+        assert page.start()
+    assert done.args[0] is None
+    text = page.status_label.text()
+    assert str(path) in text and cause in text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+    if case == "file":
+        assert path.read_text() == "hello\n"
+    page.close()
+
+
+def test_validate_labels_picker_names_a_pipe(make_window, qtbot, monkeypatch, tmp_path) -> None:
+    site = tmp_path / "site"
+    (site / "normal").mkdir(parents=True)
+    labels = tmp_path / "labels.csv"
+    os.mkfifo(labels)  # read, it would block the worker for good
+    window = make_window()
+    page = open_validate_page(window)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(site))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(labels), ""))
+    page._browse_folder()
+    page._browse_csv()
+    with qtbot.waitSignal(page.finished_run, timeout=60_000) as done:
+        assert page.start()
+    assert done.args[0] is None
+    text = page.status_label.text()
+    assert str(labels) in text and "named pipe" in text
     page.close()
