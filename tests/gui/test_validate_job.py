@@ -6,11 +6,13 @@ cause, and nothing is half-saved."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.hostile_files import small_png
+from xraydesk import paths
 from xraydesk.errors import XRayDeskError
 from xraydesk.gui.validate_job import ValidationOutcome, save_report
 
@@ -42,3 +44,30 @@ def test_an_image_validated_is_never_overwritten(outcome):
     with pytest.raises(XRayDeskError, match="an image validated, not overwritten"):
         save_report(outcome, film.with_suffix(""), pdf=False)
     assert film.read_bytes() == small_png()
+
+
+def _install(model_card: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in model_card.parent.glob(f"{model_card.stem}.*"):
+        shutil.copy(f, folder / f.name)
+    return folder / model_card.name
+
+
+@pytest.mark.parametrize("where", ["bundled", "user"])
+def test_a_model_card_is_never_overwritten_by_the_report(
+    outcome, test_model_path, tmp_path, monkeypatch, where
+):
+    if where == "bundled":
+        bundled = tmp_path / "bundled"
+        monkeypatch.setattr(paths, "bundled_models_dir", lambda: bundled)
+        card = _install(test_model_path, bundled)
+    else:
+        card = _install(test_model_path, paths.user_models_dir())
+    before = card.read_bytes()
+    with pytest.raises(XRayDeskError) as raised:
+        save_report(outcome, card.with_suffix(""))
+    message = str(raised.value)
+    assert message.startswith(f"{card}: cannot write the JSON report there"), message
+    assert "the card of an installed model, not overwritten" in message
+    assert card.read_bytes() == before
+    assert not card.with_suffix(".pdf").exists()

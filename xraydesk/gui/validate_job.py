@@ -95,9 +95,12 @@ def save_report(outcome: ValidationOutcome, base: Path, pdf: bool = True) -> lis
 
     written = [base.with_name(base.name + ".json")]
     targets = [*written, base.with_name(base.name + ".pdf")] if pdf else written
+    cards = _model_cards()
     for target, what in zip(targets, ("the JSON report", "the PDF report"), strict=False):
         # before either is written: a pipe or device named BASE.pdf was replaced by it
         check_save_target(target, what, outcome.image_paths.values(), "an image validated")
+        # a report saved as models/NAME.json replaced that model's card (the model lost)
+        check_save_target(target, what, cards, "the card of an installed model")
     write_json(outcome.report, written[0])
     if pdf:
         from xraydesk.validate.pdf import write_pdf
@@ -105,3 +108,10 @@ def save_report(outcome: ValidationOutcome, base: Path, pdf: bool = True) -> lis
         written.append(base.with_name(base.name + ".pdf"))
         write_pdf(outcome.report, written[1], outcome.image_paths)
     return written
+
+
+def _model_cards() -> list[Path]:
+    """The card files of every installed model (bundled and the user's)."""
+    from xraydesk.model.library import list_models
+
+    return [Path(card.path) for card in list_models() if card.path is not None]
