@@ -72,3 +72,12 @@ def write_hostile_paths(folder: Path) -> Path:
     (folder / NON_UTF8).write_bytes(png)
     (folder / NEWLINE).write_bytes(png)
     return folder
+
+
+def link_loop(path: Path) -> Path:
+    """``path``, a symbolic link to a second one beside it that links back: a picker may
+    hand it back, and ``Path.is_dir`` raised on it instead of answering."""
+    partner = path.with_name(path.name + "-partner")
+    path.symlink_to(partner)
+    partner.symlink_to(path)
+    return path

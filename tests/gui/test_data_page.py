@@ -17,18 +17,10 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog
 
-from tests.gui.hostile_paths import NON_UTF8
-from xraydesk import paths
+from tests.gui.hostile_paths import NON_UTF8, link_loop
 from xraydesk.gui.wizard.data_page import DataPage
 
 WAIT_MS = 60_000
-
-
-@pytest.fixture(autouse=True)
-def no_bundled(monkeypatch, tmp_path):
-    empty = tmp_path / "no-bundled"
-    empty.mkdir()
-    monkeypatch.setattr(paths, "bundled_models_dir", lambda: empty)
 
 
 @pytest.fixture
@@ -59,12 +51,9 @@ def _settled(qtbot, page: DataPage) -> None:
 def _hostile(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     fifo = tmp_path / "fifo-folder"
     os.mkfifo(fifo)
-    loop = tmp_path / "loop"
-    loop.symlink_to(tmp_path / "loop2")
-    (tmp_path / "loop2").symlink_to(loop)
     return {
         "fifo": (fifo, "named pipe"),
-        "loop": (loop, "loop of symbolic links"),
+        "loop": (link_loop(tmp_path / "loop"), "loop of symbolic links"),
         "long": (tmp_path / ("a" * 300), "too long"),
     }
 

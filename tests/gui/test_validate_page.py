@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtWidgets import QFileDialog
 
 from tests.gui.conftest import open_and_wait
+from tests.gui.hostile_paths import link_loop
 from tests.real_films import write_real_film
 from xraydesk.classifier.cache import shared_cache
 from xraydesk.gui.tools import install_tools, open_validate_page
@@ -143,13 +144,10 @@ def _hostile_picks(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     os.mkfifo(fifo)
     notes = tmp_path / "notes.txt"
     notes.write_text("hello\n")
-    loop = tmp_path / "loop"
-    loop.symlink_to(tmp_path / "loop2")
-    (tmp_path / "loop2").symlink_to(loop)
     return {
         "fifo": (fifo, "not a folder"),
         "file": (notes, "not a folder"),
-        "loop": (loop, "loop of symbolic links"),
+        "loop": (link_loop(tmp_path / "loop"), "loop of symbolic links"),
         "long": (tmp_path / ("a" * 300), "too long"),
     }
 
