@@ -56,3 +56,39 @@ def test_a_folder_and_a_device_are_named_with_what_they_are(tmp_path: Path) -> N
     except (PermissionError, AttributeError):
         pytest.skip("making a device node needs root")
     assert str(_refusal([device])) == f"{device}: not a regular file (a device): not read"
+
+
+def test_an_association_aborted_half_way_fails_the_rest_in_one_line(tmp_path: Path):
+    """A peer (or a time-out) that aborted the association after some files made the
+    next C-STORE raise pynetdicom's RuntimeError: a traceback at whoever sent."""
+    import numpy as np
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import DigitalXRayImageStorageForPresentation
+
+    from tests.dicom_factory import make_dicom
+
+    files = [
+        make_dicom(tmp_path / f"f{i}.dcm", np.full((16, 16), i * 10, np.uint16)) for i in range(5)
+    ]
+    received = []
+
+    def on_store(event):
+        received.append(event.request.AffectedSOPInstanceUID)
+        if len(received) == 2:
+            event.assoc.abort()  # the peer gives up after its second object
+        return 0x0000
+
+    scp = AE(ae_title="PEER")
+    scp.add_supported_context(DigitalXRayImageStorageForPresentation)
+    server = scp.start_server(
+        ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+    try:
+        port = server.server_address[1]
+        node = make_node("peer", "PEER", "127.0.0.1", port)
+        outcome = send_files(NodeConfig(), node, files)
+    finally:
+        server.shutdown()
+    assert outcome.completed + outcome.failed == 5
+    assert outcome.failed >= 3 and not outcome.ok
+    assert any("stopped answering after" in m and "not sent" in m for m in outcome.messages)

@@ -301,14 +301,21 @@ def send_files(config: NodeConfig, node: RemoteNode, files: Iterable[Path]) -> T
     outcome = TransferOutcome()
     assoc = _associate(config, node, ae)
     try:
-        for path in files:
+        for index, path in enumerate(files):
             try:
-                status = assoc.send_c_store(path)
+                status = assoc.send_c_store(path) if assoc.is_established else None
             except ValueError:  # the peer refused this object's class or transfer syntax
                 outcome.failed += 1
                 outcome.messages.append(f"{path.name}: the peer does not accept this kind")
                 continue
-            code = int(status.Status) if status else -1
+            except RuntimeError:  # the association ended between the check and the send
+                status = None
+            if not status:  # no answer: aborted by the peer or the network, or a time-out
+                _association_lost(outcome, node, index, len(files))
+                if assoc.is_established:  # a peer that does not answer would not release
+                    assoc.abort()
+                break
+            code = int(status.Status)
             if code == 0x0000:
                 outcome.completed += 1
             elif code in (0xB000, 0xB007, 0xB006):
@@ -316,11 +323,24 @@ def send_files(config: NodeConfig, node: RemoteNode, files: Iterable[Path]) -> T
                 outcome.warnings += 1
             else:
                 outcome.failed += 1
-                shown = f"0x{code:04X}" if code >= 0 else "no answer"
-                outcome.messages.append(f"{path.name}: C-STORE refused ({shown})")
+                outcome.messages.append(f"{path.name}: C-STORE refused (0x{code:04X})")
     finally:
-        assoc.release()
+        if assoc.is_established:
+            assoc.release()
     return outcome
+
+
+def _association_lost(outcome: TransferOutcome, node: RemoteNode, sent: int, total: int) -> None:
+    """A C-STORE without an answer: the association was aborted (pynetdicom then raised
+    a RuntimeError, a traceback at the user, on the next C-STORE) or the peer did not
+    answer in time, after which each further file waited the whole DIMSE time-out (30 s)
+    for nothing. The file and the rest are failures, said in one line, and the
+    association is given up."""
+    outcome.failed += total - sent
+    outcome.messages.append(
+        f"{node.describe()} stopped answering after {sent} of {total} files (the association "
+        f"was aborted by the peer or the network, or timed out); {total - sent} not sent"
+    )
 
 
 def send_results(
