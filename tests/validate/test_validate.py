@@ -10,8 +10,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ import pytest
 
 from tests.dicom_factory import make_dicom
 from tests.hostile_files import small_png
+from tests.paths import REPO_ROOT
 from xraydesk.cli import main
 from xraydesk.imaging import load_xray
 
@@ -235,6 +238,36 @@ def test_unreadable_file_is_named_and_counted_as_withheld(
     row = next(r for r in report["images"] if r["name"] == "pneumonia/broken.png")
     assert row["withheld"] and row["error"]
     check_figures_independently(report)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_among_the_films_is_an_error_row_not_a_hang(
+    tmp_path: Path, test_model_path: Path, samples_dir: Path
+) -> None:
+    """A named pipe called x.png in a class folder: the batch run refused it, then the
+    subgroup step opened it to read a DICOM header and waited for a writer for good."""
+    site = tmp_path / "site"
+    films = _real_films(samples_dir)
+    for i, label in enumerate(["normal", "pneumonia", "covid19"]):
+        (site / label).mkdir(parents=True)
+        shutil.copy(films[i], site / label / f"ok{i}.png")
+    os.mkfifo(site / "normal" / "x.png")
+    out = tmp_path / "r"
+    args = [str(test_model_path), str(site), "-o", str(out), "--no-pdf"]
+    done = subprocess.run(
+        [sys.executable, "-m", "xraydesk", "validate", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "x.png" in done.stderr and "named pipe" in done.stderr
+    assert "Traceback" not in done.stderr
+    report = json.loads(out.with_suffix(".json").read_text())
+    row = next(r for r in report["images"] if r["name"] == "normal/x.png")
+    assert row["withheld"] and row["error"]
 
 
 def test_labels_from_a_csv_with_skip(tmp_path: Path, test_model_path: Path, capsys) -> None:

@@ -198,10 +198,11 @@ def run(args: argparse.Namespace) -> int:
     unanswered = [s for s in images if not s.answered]
     for s in unanswered:
         cause = s.row.error or "; ".join(w.message for w in s.row.warnings) or "withheld"
-        print(f"xraydesk: {s.image.path}: no answer: {cause}", file=sys.stderr)
+        print(f"xraydesk: {printable(s.image.path)}: no answer: {printable(cause)}", file=sys.stderr)
     print(f"xraydesk: report written to {' and '.join(written)}", file=sys.stderr)
     if unanswered:
-        print(f"xraydesk: {len(unanswered)} files got no answer (above)", file=sys.stderr)
+        files = "1 file" if len(unanswered) == 1 else f"{len(unanswered)} files"
+        print(f"xraydesk: {files} got no answer (above)", file=sys.stderr)
     # a file that could not be classified is bad input; a result the verdict withholds
     # (without an error) is a finding of the report, not a failure of the run
     return 1 if any(s.row.error for s in unanswered) else 0

@@ -20,7 +20,9 @@ from pathlib import Path
 from xraydesk.batch.progress import BatchProgress
 from xraydesk.batch.rows import ResultRow
 from xraydesk.classifier import Classifier
+from xraydesk.errors import ImageLoadError
 from xraydesk.imaging.age import parse_dicom_age, parse_dicom_sex
+from xraydesk.imaging.limits import check_file
 from xraydesk.imaging.loader import sniff_format
 from xraydesk.validate.labels import LabelledImage, LabelledSet
 
@@ -72,11 +74,14 @@ def classify_site(
 
 
 def header_groups(path: Path) -> dict[str, str]:
-    """The subgroups a DICOM file's header names; {} for other files or unreadable headers."""
+    """The subgroups a DICOM file's header names; {} for other files or unreadable headers.
+    Checked on ``stat`` first (``limits.check_file``): a named pipe called x.png, which the
+    batch run had already refused, blocked this open for good."""
     try:
+        check_file(path)
         with path.open("rb") as handle:
             head = handle.read(132)
-    except OSError:
+    except (OSError, ImageLoadError):
         return {}
     if sniff_format(head) != "DICOM":
         return {}
