@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
     unanswered = [s for s in images if not s.answered]
     for s in unanswered:
         cause = s.row.error or "; ".join(w.message for w in s.row.warnings) or "withheld"
-        print(f"xraydesk: {printable(s.image.path)}: no answer: {printable(cause)}", file=sys.stderr)
+        where = printable(s.image.path)
+        print(f"xraydesk: {where}: no answer: {printable(cause)}", file=sys.stderr)
     print(f"xraydesk: report written to {' and '.join(written)}", file=sys.stderr)
     if unanswered:
         files = "1 file" if len(unanswered) == 1 else f"{len(unanswered)} files"
