@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.batch_helpers import write_png
+from tests.cli_child import run_cli
 from tests.dicom_factory import make_dicom
-from tests.paths import REPO_ROOT
 from xraydesk.cli import main
 from xraydesk.files import SideFile
 
@@ -141,15 +139,8 @@ def test_validate_labels_naming_a_pipe_or_device_does_not_hang(kind, tmp_path):
     target = _special_file(tmp_path / kind, kind)
     (tmp_path / "films").mkdir()
     argv = ["validate", "--labels", str(target), "chest-3class", str(tmp_path / "films")]
-    done = subprocess.run(
-        [sys.executable, "-m", "xraydesk", *argv, "--no-pdf", "-o", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    assert done.returncode == 2, done.stderr
+    done = run_cli(tmp_path, *argv, "--no-pdf", "-o", str(tmp_path / "r"), timeout=120)
+    assert done.code == 2, done.stderr
     named = "a named pipe" if kind == "fifo" else "a device"
     # the one check, validate.labels's, which the validate wizard meets too
     assert f"{target}: the labels file is {named}, not a file; not read" in done.stderr

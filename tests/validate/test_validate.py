@@ -13,15 +13,14 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.cli_child import run_cli
 from tests.dicom_factory import make_dicom
 from tests.hostile_files import small_png
-from tests.paths import REPO_ROOT
 from xraydesk.cli import main
 from xraydesk.imaging import load_xray
 
@@ -254,15 +253,8 @@ def test_a_named_pipe_among_the_films_is_an_error_row_not_a_hang(
     os.mkfifo(site / "normal" / "x.png")
     out = tmp_path / "r"
     args = [str(test_model_path), str(site), "-o", str(out), "--no-pdf"]
-    done = subprocess.run(
-        [sys.executable, "-m", "xraydesk", "validate", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    assert done.returncode == 1, done.stderr
+    done = run_cli(tmp_path, "validate", *args, timeout=180)  # a child: a hang ends
+    assert done.code == 1, done.stderr
     assert "x.png" in done.stderr and "named pipe" in done.stderr
     assert "Traceback" not in done.stderr
     report = json.loads(out.with_suffix(".json").read_text())
