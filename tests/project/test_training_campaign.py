@@ -149,8 +149,24 @@ def test_adopting_committed_tables_lets_the_choice_run_without_training_them(tmp
     assert campaign.adopt(root, queue, ["a"], results) == ["a: already done, left as it is"]
     with pytest.raises(SystemExit, match="no committed table"):
         campaign.adopt(root, queue, ["c"], results)
-    with pytest.raises(SystemExit, match="only held-out tables"):
-        campaign.adopt(root, queue, ["pick"], results)
+    # a choice is made again from the committed tables, not from the campaign folder's
+    root2 = tmp_path / "campaign2"
+    (root2 / "out" / "b").mkdir(parents=True)  # a table trained here would have won
+    (root2 / "out" / "b" / "r-held-out.json").write_text(json.dumps(table({"x": 0.99})))
+    assert campaign.adopt(root2, queue, ["pick"], results) == [
+        "pick: chose plain from the committed tables"
+    ]
+    made = json.loads((root2 / "chosen.json").read_text())["r"]
+    assert made["profile"] == "plain" and made["from"] == str(results)
+    assert campaign.State(root2).data["jobs"]["pick"]["status"] == "done"
+    # a candidate without a committed table stops it: nothing is chosen
+    missing = campaign.Job(id="pick2", recipe="r", kind="choose", candidates=["a", "c"])
+    with pytest.raises(SystemExit, match="no committed table"):
+        campaign.adopt(tmp_path / "campaign3", [*queue, missing], ["pick2"], results)
+    assert not (tmp_path / "campaign3" / "chosen.json").exists()
+    train = campaign.Job(id="t", recipe="r", kind="train", profile="@chosen")
+    with pytest.raises(SystemExit, match="only tables and choices"):
+        campaign.adopt(root, [*queue, train], ["t"], results)
     with pytest.raises(SystemExit, match="no job 'zz'"):
         campaign.adopt(root, queue, ["zz"], results)
     # a table of another profile cannot stand in for the job's run
@@ -167,6 +183,11 @@ def test_the_committed_tables_can_be_adopted_by_the_shipped_queue(tmp_path: Path
     assert committed  # the campaign's tables are in the repository
     lines = campaign.adopt(tmp_path, campaign.read_queue(), committed)
     assert all("done from" in line for line in lines)
+    # and the choice they made, as training/results/README.md records it
+    pick = next(j for j in campaign.read_queue() if j.kind == "choose")
+    assert campaign.adopt(tmp_path, campaign.read_queue(), [pick.id]) == [
+        f"{pick.id}: chose cpu from the committed tables"
+    ]
 
 
 def test_progress_lines_of_train_bundled_are_read(tmp_path: Path):
