@@ -52,3 +52,19 @@ def test_a_named_pipe_is_never_replaced_by_a_written_file(writer: str, tmp_path:
 def test_a_folder_target_is_still_refused_as_a_folder(tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError):
         write_atomic(tmp_path, "text")
+
+
+def test_folder_problem_says_what_stands_where_a_folder_should(tmp_path):
+    from xraydesk.files import folder_problem
+
+    assert folder_problem(tmp_path) is None
+    (tmp_path / "f.png").write_bytes(b"x")
+    assert folder_problem(tmp_path / "f.png") == "not a folder (a file)"
+    assert folder_problem(tmp_path / "gone") == "not found"
+    assert "too long" in folder_problem(tmp_path / ("x" * 300))
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert "loop of symbolic links" in folder_problem(loop)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe")
+        assert folder_problem(tmp_path / "pipe") == "it is a named pipe, not a folder"

@@ -216,6 +216,19 @@ def path_problem(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` names no folder to walk; None when it does. ``Path.is_dir`` raised on
+    a name too long and a link loop, and a named pipe read as "not a folder" without
+    saying what it was."""
+    problem = path_problem(path)
+    if problem is not None or path.is_dir():
+        return problem
+    kind = non_file_kind(path)
+    if kind is None:
+        return "not a folder (a file)" if path.is_file() else "not found"
+    return f"it is {kind}, not a folder"
+
+
 def missing_or_kind(path: Path) -> str:
     """Why ``path``, neither a folder nor a file to read, cannot be used: "not found", or
     what it is (a named pipe given as a data source was reported "not found")."""

@@ -204,7 +204,7 @@ def test_start_refuses_without_model_or_folder(qtbot, tmp_path):
     assert "No model" in widget.message_label.text()
     widget.set_classifier_provider(lambda: None, "x")  # never called: the folder is missing
     assert not widget.start(tmp_path / "missing")
-    assert "not a folder" in widget.message_label.text()
+    assert widget.message_label.text() == f"{tmp_path / 'missing'}: not found."
 
 
 # ============================================================================ hostile paths

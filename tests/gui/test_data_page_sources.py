@@ -57,7 +57,6 @@ def test_classes_from_different_files_warn_of_a_shortcut(qtbot, tmp_path):
     text = page.shortcut_warning.text()
     assert "Shortcut risk" in text and "file format" in text and "image size" in text
     assert "file format" in page.problems.toPlainText()
-    wiz.grab().save("/tmp/rep/wizard-data.png")
 
 
 def test_alike_classes_show_no_warning(qtbot, tmp_path):

@@ -119,7 +119,6 @@ def test_loupe_is_centred_on_the_cursor(qtbot, make_window, tmp_path):
     assert (xs.min() + xs.max()) / 2 == pytest.approx(cx, abs=3)
     assert (ys.min() + ys.max()) / 2 == pytest.approx(cy, abs=3)
     assert xs.max() - xs.min() == pytest.approx(LOUPE_SIZE * ratio, abs=6)
-    image.save("/tmp/rep/loupe.png")
 
 
 LOUPE_AT_SCALE = """

@@ -29,7 +29,7 @@ from xraydesk.batch.run_state import RunStatus
 from xraydesk.batch.stored_rows import StoredRows
 from xraydesk.durations import format_duration
 from xraydesk.errors import NoModelError, XRayDeskError
-from xraydesk.files import non_file_kind, path_problem
+from xraydesk.files import folder_problem
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
 from xraydesk.gui.batch_history import PastRuns
 from xraydesk.gui.batch_layout import build_panel
@@ -166,11 +166,7 @@ class BatchPanel(PastRuns, QWidget):
             self.show_message("Choose a folder to classify.")
             return False
         path = Path(text).expanduser()
-        problem = path_problem(path)  # is_dir raised OSError on a name too long
-        if problem is None and not path.is_dir():
-            kind = non_file_kind(path)
-            problem = f"it is {kind}, not a folder" if kind else "not a folder (or not reachable)"
-        if problem is not None:
+        if (problem := folder_problem(path)) is not None:
             self.show_message(f"{printable(path)}: {problem}.")
             return False
         provider = self._provider
