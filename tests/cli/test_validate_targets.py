@@ -29,3 +29,26 @@ def test_no_pdf_ignores_a_folder_named_like_the_pdf(tmp_path: Path, capsys) -> N
     args = ["validate", "no-such-model", str(tmp_path / "images"), "-o", str(tmp_path / "out")]
     assert main([*args, "--no-pdf"]) == 2
     assert "no model named 'no-such-model'" in capsys.readouterr().err
+
+
+def test_a_report_named_like_an_installed_model_leaves_its_card(
+    tmp_path: Path, capsys, test_model_path: Path
+) -> None:
+    """``validate -o LIBRARY/NAME`` wrote NAME.json over that model's card: the model
+    was lost. The desktop app's Save report refuses it too (tests/gui/test_validate_job)."""
+    import shutil
+
+    from xraydesk import paths
+
+    library = paths.user_models_dir()
+    library.mkdir(parents=True, exist_ok=True)
+    for f in test_model_path.parent.glob(f"{test_model_path.stem}.*"):
+        shutil.copy(f, library / f.name)
+    card = library / test_model_path.name
+    before = card.read_bytes()
+    (tmp_path / "images").mkdir()
+    out = card.with_suffix("")
+    assert main(["validate", "no-such-model", str(tmp_path / "images"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {card}: it is the card of an installed model, not overwritten" in err
+    assert card.read_bytes() == before

@@ -54,15 +54,17 @@ def check_file_target(
     option: str,
     consequence: str = NOTHING_CLASSIFIED,
     inputs: Iterable[Path] = (),
+    kept: str = "an input of this command",
 ) -> None:
     """Raise a clear error when the file ``path`` must not be written
     (``imaging.targets.write_problem``): a folder, a named pipe or a device has that name
     (found only after the run, it cost the whole run, and the rename over it replaced
-    /dev/null), or writing would overwrite one of this command's ``inputs`` or an image
-    (``--csv films/a.png`` replaced a film by a table)."""
+    /dev/null), or writing would overwrite one of this command's ``inputs`` (or other
+    files to keep, ``kept`` saying what they are) or an image (``--csv films/a.png``
+    replaced a film by a table)."""
     from xraydesk.imaging.targets import write_problem  # numpy: imported only when it runs
 
-    problem = write_problem(path, inputs, refuse_images=True)
+    problem = write_problem(path, inputs, kept, refuse_images=True)
     if problem is not None:
         raise XRayDeskError(f"{option} {printable(path)}: {problem}; {consequence}")
 

@@ -52,6 +52,7 @@ written; 130 interrupted.
 """
 
 NOTHING_VALIDATED = "nothing was validated"
+INSTALLED_CARD = "the card of an installed model"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -121,7 +122,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from xraydesk.classifier import Classifier
-    from xraydesk.model.library import resolve_model
+    from xraydesk.model.library import card_files, resolve_model
     from xraydesk.validate.labels import load_labelled, parse_mapping
     from xraydesk.validate.report import build_report, summary_lines, write_json
     from xraydesk.validate.site_run import classify_site
@@ -135,8 +136,11 @@ def run(args: argparse.Namespace) -> int:
     out_pdf = args.out.with_name(args.out.name + ".pdf")
     check_writable_folder(out_json.parent, "--out", NOTHING_VALIDATED)
     given = [] if args.labels is None else [args.labels]
+    cards = card_files()  # a report must never replace a model's card
     for target in (out_json,) if args.no_pdf else (out_json, out_pdf):
         check_file_target(target, "--out", NOTHING_VALIDATED, given)
+        # -o models/NAME would have replaced that model's card (the model lost)
+        check_file_target(target, "--out", NOTHING_VALIDATED, cards, INSTALLED_CARD)
     card = resolve_model(args.model)  # before the images are listed: a typo fails fast
     labelled = load_labelled(
         args.folder,

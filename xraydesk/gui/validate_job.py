@@ -95,7 +95,9 @@ def save_report(outcome: ValidationOutcome, base: Path, pdf: bool = True) -> lis
 
     written = [base.with_name(base.name + ".json")]
     targets = [*written, base.with_name(base.name + ".pdf")] if pdf else written
-    cards = _model_cards()
+    from xraydesk.model.library import card_files
+
+    cards = card_files()
     for target, what in zip(targets, ("the JSON report", "the PDF report"), strict=False):
         # before either is written: a pipe or device named BASE.pdf was replaced by it
         check_save_target(target, what, outcome.image_paths.values(), "an image validated")
@@ -108,10 +110,3 @@ def save_report(outcome: ValidationOutcome, base: Path, pdf: bool = True) -> lis
         written.append(base.with_name(base.name + ".pdf"))
         write_pdf(outcome.report, written[1], outcome.image_paths)
     return written
-
-
-def _model_cards() -> list[Path]:
-    """The card files of every installed model (bundled and the user's)."""
-    from xraydesk.model.library import list_models
-
-    return [Path(card.path) for card in list_models() if card.path is not None]

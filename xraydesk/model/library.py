@@ -70,6 +70,12 @@ def list_models() -> list[ModelCard]:
     return bundled + user_models()
 
 
+def card_files() -> list[Path]:
+    """The card file of every installed model, bundled and the user's: files a save
+    must never replace (a report saved as models/NAME.json replaced a model's card)."""
+    return [Path(card.path) for card in list_models() if card.path is not None]
+
+
 # Names Windows reserves for devices, with any extension ("CON", "nul.v2", "COM1"): a
 # model library copied to, or made on, a Windows workstation could not hold their files.
 _DEVICE_NAMES = frozenset(
