@@ -54,7 +54,10 @@ def test_gui_thread_never_blocked_during_open_predict_and_cam(qtbot, make_window
         f"longest GUI-thread gap {worst * 1000:.0f} ms (idle {noise * 1000:.0f} ms), "
         f"most GUI-thread CPU between ticks {busiest * 1000:.0f} ms"
     )
-    assert len(gaps) > 10
+    # the timer ticked through the open; how often depends on how long the open took (8
+    # ticks on the AMD EPYC, which opens, classifies and maps this film in under 0.1 s),
+    # and the gaps between ticks are judged below
+    assert len(gaps) >= 2
     assert busiest < 0.100, f"the GUI thread worked {busiest * 1000:.0f} ms without a break"
     assert worst < max(0.250, 3.0 * noise), f"GUI thread stalled {worst * 1000:.0f} ms"
 
