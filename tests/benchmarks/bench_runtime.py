@@ -316,7 +316,7 @@ def measure_model(card_path: Path, args) -> dict:
               f"mode); the batch engine's: {batch / plain_t['batch32']:.2f}x plain OpenVINO "
               f"bf16 in the same mode ({BATCH_MODE}), {batch / plain['batch32']:.2f}x plain "
               f"OpenVINO bf16 in latency mode")  # fmt: skip
-    if plain and plain_t:
+    if plain and plain_t and args.pairs > 0:
         paired = paired_ratios(fns_t, x, args.pairs)
         print(f"median of {args.pairs} interleaved pairs of batches (robust to a loaded machine): "
               f"as built {paired[0]:.2f}x plain OpenVINO bf16 (latency), the batch engine's "

@@ -1,0 +1,206 @@
+"""Could int8 make the faithful runtime faster than plain OpenVINO bf16? (issue 28)
+
+On a CPU without AMX, plain OpenVINO bf16 already runs at the hardware's bf16 limit, so
+the end-to-end "4x a naive loop" of issue 28 needs a cheaper arithmetic: int8 (AVX-512
+VNNI). This measures the best int8 graph we could build against the faithfulness bar and
+against plain bf16, in one run:
+
+- the graph: the exported ResNet-50 (``runtime.resnet_walk``) with an OpenVINO
+  FakeQuantize before every convolution but the stem (kept at fp32, as the mixed bf16
+  graph keeps it): activations per tensor over the largest value seen on the training
+  split (``--calibration`` films; clipping at a high percentile was measured worse),
+  weights per output channel, symmetric. OpenVINO's low-precision pass then runs those
+  convolutions in u8 x i8, the rest at bf16.
+- faithfulness on ``--test`` test-split films against OpenVINO fp32 (the exported graph,
+  torch's fp32 to about 1e-6), by the bar of ``runtime.faithful``;
+- ``D``, the largest logit-difference error on ``--val`` validation films, and the share
+  of test rows that ``runtime.recheck``'s bound would run again (there: on the mixed bf16
+  graph, which passes the bar on its own);
+- images/s at batch 32, interleaved rounds: plain bf16, int8 alone, int8 rechecked.
+
+    OMP_NUM_THREADS=1 python tests/benchmarks/bench_int8.py --data ../shared/data
+
+No target of its own: it says whether an int8 runtime could meet issue 28's target; the
+answer goes into tests/benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from tests.benchmarks.bench_runtime import batches, preprocess_all, split_paths  # noqa: E402
+from tests.benchmarks.machine import cpu_name, load_average  # noqa: E402
+from xraydesk.model.card import ModelCard  # noqa: E402
+from xraydesk.model.probabilities import softmax  # noqa: E402
+from xraydesk.runtime.export import _resnet50_state, exported_graph  # noqa: E402
+from xraydesk.runtime.faithful import BAR, compare  # noqa: E402
+from xraydesk.runtime.mixed import MixedOpenVinoBackend  # noqa: E402
+from xraydesk.runtime.openvino_backend import OpenVinoBackend  # noqa: E402
+from xraydesk.runtime.openvino_graph import _OpenVinoEmitter, save_ir  # noqa: E402
+from xraydesk.runtime.recheck import RecheckedBackend, difference_error, uncertain_rows  # noqa: E402
+from xraydesk.runtime.resnet_walk import walk  # noqa: E402
+
+STEM_CONV = "conv1"
+
+
+class _Tapped(_OpenVinoEmitter):
+    """The fp32 graph with every quantized convolution's input as an extra output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taps: dict[str, object] = {}
+
+    def conv(self, x, name, weight, bias, stride, output):
+        if name != STEM_CONV:
+            self.taps[name] = x
+        return super().conv(x, name, weight, bias, stride, output)
+
+
+class _Quantized(_OpenVinoEmitter):
+    """The graph with FakeQuantize on each convolution's input (``ranges``: the largest
+    value seen; every such input follows a ReLU, so u8 from 0) and weights (per channel)."""
+
+    def __init__(self, ranges: dict[str, float]) -> None:
+        super().__init__()
+        self.ranges = ranges
+
+    def conv(self, x, name, weight, bias, stride, output):
+        if name not in self.ranges:
+            return super().conv(x, name, weight, bias, stride, output)
+        op, hi = self.op, np.float32(self.ranges[name])
+        x = op.fake_quantize(x, np.float32(0), hi, np.float32(0), hi, 256)
+        w = np.ascontiguousarray(weight, np.float32)
+        m = np.maximum(np.abs(w).reshape(len(w), -1).max(1), 1e-12).astype(np.float32)
+        m = m.reshape(-1, 1, 1, 1)
+        kernel = op.fake_quantize(self._constant(w, f"{name}.w"), -m, m, -m, m, 255)
+        pad = [weight.shape[-1] // 2] * 2
+        y = op.convolution(x, kernel, [stride] * 2, pad, pad, [1, 1])
+        shift = self._constant(bias.reshape(1, -1, 1, 1), f"{name}.b")
+        return self._named(op.add(y, shift), output)
+
+
+def _model(card: ModelCard, emit: _OpenVinoEmitter, taps: bool = False):
+    """The walked graph; with ``taps``, the tapped inputs as more outputs, in order."""
+    prep = card.preprocessing
+    done = walk(_resnet50_state(card), prep.channels, prep.size, emit, consume=True)
+    extra = list(emit.taps.values()) if taps else []
+    outputs = [done.logits, done.features, done.activations, *extra]
+    return emit.ov.Model(outputs, [emit.parameter], "xraydesk-resnet50")
+
+
+def calibration_ranges(card: ModelCard, films: np.ndarray) -> dict[str, float]:
+    """Each quantized convolution's input: the largest value over ``films`` at fp32."""
+    tapped = _Tapped()
+    model = _model(card, tapped, taps=True)
+    names = list(tapped.taps)
+    compiled = tapped.ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    top = dict.fromkeys(names, 0.0)
+    for b in batches(films, 16):
+        values = list(request.infer({0: b}).values())[3:]
+        for name, value in zip(names, values, strict=True):
+            top[name] = max(top[name], float(np.max(value)))
+    return top
+
+
+def sample(card_path: Path, split: str, count: int, seed: int) -> list[str]:
+    paths = split_paths(card_path, split)
+    if count >= len(paths):
+        return paths
+    rng = np.random.default_rng(seed)
+    return [paths[i] for i in sorted(rng.choice(len(paths), count, replace=False))]
+
+
+def logits(backend, x: np.ndarray) -> np.ndarray:
+    return np.concatenate([backend.run(b, activations=False).logits for b in batches(x)])
+
+
+def rates(fns: dict, x: np.ndarray, rounds: int, seconds: float) -> dict[str, float]:
+    """Median batch-32 images/s per variant over interleaved rounds, cycling the films."""
+    full = [b for b in batches(x) if len(b) == 32]
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn(full[0])
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds or count == 0:
+                fn(full[(count // 32) % len(full)])
+                count += 32
+            out[name].append(count / (time.perf_counter() - start))
+    return {name: statistics.median(v) for name, v in out.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--model", default="chest-3class")
+    parser.add_argument("--calibration", type=int, default=256)
+    parser.add_argument("--val", type=int, default=400)
+    parser.add_argument("--test", type=int, default=320)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    card_path = ROOT / "models" / f"{args.model}.json"
+    card = ModelCard.read(card_path)
+    prep, temperature = card.preprocessing, card.temperature
+    print(f"CPU: {cpu_name()}; load {load_average()}")
+    wanted = (("train", args.calibration, 1), ("val", args.val, 2), ("test", args.test, 0))
+    calib, val, test = (
+        preprocess_all(sample(card_path, split, n, seed), args.data, prep)
+        for split, n, seed in wanted
+    )
+    ir = exported_graph(card, "ir").path
+    with tempfile.TemporaryDirectory() as tmp:
+        int8_ir = Path(tmp) / "int8.xml"
+        save_ir(_model(card, _Quantized(calibration_ranges(card, calib))), int8_ir)
+        fp32 = OpenVinoBackend(ir, "fp32", cached=False)
+        bf16 = OpenVinoBackend(ir, "bf16", cached=False)
+        mixed = MixedOpenVinoBackend(ir)
+        int8 = OpenVinoBackend(int8_ir, "int8", cached=False)
+        error = difference_error(logits(int8, val), logits(fp32, val))
+        rechecked = RecheckedBackend(int8, lambda mode: mixed, temperature, error)
+        exact = softmax(logits(fp32, test), temperature)
+        int8_logits = logits(int8, test)
+        share = float(uncertain_rows(int8_logits, temperature, error).mean())
+        print(f"\n{card.label}: {len(calib)} calibration, {len(val)} validation, "
+              f"{len(test)} test films; bar: same top >= {BAR.same_top:.1%}, mean <= "
+              f"{BAR.mean_abs}, max <= {BAR.max_abs}")  # fmt: skip
+        print(f"int8 logit-difference error D on the validation films: {error:.4f}; "
+              f"the recheck's bound would run {share:.1%} of the test films again")  # fmt: skip
+        rows = {
+            "openvino bf16": bf16,
+            "openvino bf16-fp32stem": mixed,
+            "openvino int8 (stem fp32)": int8,
+            "int8, mixed bf16 where uncertain": rechecked,
+        }
+        print("| variant | same top | mean abs | max abs | passed |\n|---|---|---|---|---|")
+        for name, backend in rows.items():
+            f = compare(exact, softmax(logits(backend, test), temperature))
+            print(f"| {name} | {f.same_top:.2%} | {f.mean_abs:.5f} | {f.max_abs:.4f} | "
+                  f"{'yes' if f.passed else 'NO'} |")  # fmt: skip
+        speed = rates(
+            {name: (lambda b, k=k: k.run(b, activations=False)) for name, k in rows.items()},
+            test,
+            args.rounds,
+            args.seconds,
+        )
+    base = speed["openvino bf16"]
+    print(f"\nbatch 32, median of {args.rounds} interleaved rounds; load {load_average()}")
+    for name, rate in speed.items():
+        print(f"  {name}: {rate:.1f} images/s, {rate / base:.2f}x plain bf16")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
