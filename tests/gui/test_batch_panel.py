@@ -257,11 +257,17 @@ def test_start_refuses_a_folder_that_is_none(qtbot, panel, tmp_path, kind):
     assert str(target) in shown.args[0] and cause in shown.args[0], shown.args[0]
 
 
-@pytest.mark.parametrize("kind", ["pipe", "folder", "row image"])
+@pytest.mark.parametrize("kind", ["pipe", "folder", "row image", "other image"])
 def test_export_refuses_a_target_that_is_no_file(qtbot, panel, folder, tmp_path, kind):
     run_to_end(qtbot, panel, folder)
     if kind == "row image":
         target, cause = panel.results_model.rows[0].path, "an image of this run"
+    elif kind == "other image":  # a film of another folder: the table replaced it
+        from tests.hostile_files import small_png
+
+        target, cause = tmp_path / "other" / "film.png", "an image file, not overwritten"
+        target.parent.mkdir()
+        target.write_bytes(small_png())
     else:
         target, cause = hostile_target(tmp_path, kind)
     before = target.read_bytes() if target.is_file() else None

@@ -46,6 +46,19 @@ def test_an_image_validated_is_never_overwritten(outcome):
     assert film.read_bytes() == small_png()
 
 
+def test_a_report_never_replaces_a_film_outside_the_validation(outcome, tmp_path):
+    film = tmp_path / "elsewhere" / "scan.png"
+    film.parent.mkdir()
+    film.write_bytes(small_png(seed=3))
+    base = film.with_name("scan")  # BASE.json and BASE.pdf: here, the PDF as the film
+    film.rename(film.with_suffix(".pdf"))
+    disguised = film.with_suffix(".pdf")  # an image whatever its name says
+    with pytest.raises(XRayDeskError, match="an image file, not overwritten"):
+        save_report(outcome, base)
+    assert disguised.read_bytes() == small_png(seed=3)
+    assert not base.with_name("scan.json").exists()
+
+
 def _install(model_card: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for f in model_card.parent.glob(f"{model_card.stem}.*"):

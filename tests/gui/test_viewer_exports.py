@@ -46,6 +46,26 @@ def test_report_export_to_an_unwritable_place_shows_a_message(
     assert "report.pdf" in main_window.banner.text
 
 
+def test_a_report_never_replaces_another_film_but_an_image_export_may(
+    qtbot, main_window, png_path, tmp_path
+):
+    """The save dialog's "replace?" does not say the file is a film: a report saved as
+    another folder's film replaced it. A heat-map export over an earlier one stays
+    possible (re-exporting is what a user does)."""
+    from tests.hostile_files import small_png
+
+    open_and_wait(qtbot, main_window, png_path, until="probabilities_shown")
+    other = tmp_path / "elsewhere" / "film.png"
+    other.parent.mkdir()
+    other.write_bytes(small_png())
+    assert main_window.export_report(other) is None
+    assert other.read_bytes() == small_png()
+    assert str(other) in main_window.banner.text
+    assert "an image file, not overwritten" in main_window.banner.text
+    assert main_window.export_image(other) == other
+    assert other.read_bytes() != small_png() and QImage(str(other)).width() > 48
+
+
 def test_export_image_saves_the_view_with_the_overlay(qtbot, main_window, dicom_path, tmp_path):
     open_and_wait(qtbot, main_window, dicom_path)
     out = main_window.export_image(tmp_path / "view.png")

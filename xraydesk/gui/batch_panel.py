@@ -407,9 +407,10 @@ class BatchPanel(PastRuns, QWidget):
         """Write the rows shown (``which="shown"``: filters and sort applied) or every row
         (``"all"``) as CSV or JSON (an array); the count, or None on failure."""
         rows = self.shown_rows() if which == "shown" else self.results_model.rows
-        try:  # never over an image of the run (the export replaced a film by a table)
+        try:  # never over an image (the export replaced a film of the run by a table)
             keep = (r.path for r in rows)
-            check_save_target(Path(path), f"the {fmt.upper()} file", keep, "an image of this run")
+            what = f"the {fmt.upper()} file"
+            check_save_target(Path(path), what, keep, "an image of this run", document=True)
             count = export_rows(rows, self.results_model.class_ids, path, fmt)
         except XRayDeskError as exc:
             self.show_message(printable(exc))

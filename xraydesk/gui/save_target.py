@@ -17,12 +17,19 @@ from xraydesk.printable import printable
 
 
 def check_save_target(
-    path: Path, what: str, keep: Iterable[Path | None] = (), kept: str = "the open image"
+    path: Path,
+    what: str,
+    keep: Iterable[Path | None] = (),
+    kept: str = "the open image",
+    document: bool = False,
 ) -> None:
     """Raise ``XRayDeskError`` naming ``path`` and the cause when ``what`` ("the image",
     "the report") must not be written there: a path that names nothing, a folder, a
     named pipe or a device, or one of the files in ``keep`` (``kept`` says what they are:
-    the image on screen, the images of a batch run)."""
-    problem = write_problem(path, keep, kept)
+    the image on screen, the images of a batch run). A ``document`` (a table, a report:
+    anything but an image) is never written over an existing image file either, as on
+    the command line: the dialog's "replace?" does not say that the file it would
+    replace is a film, and a CSV saved as another folder's ``a.png`` lost that film."""
+    problem = write_problem(path, keep, kept, refuse_images=document)
     if problem is not None:
         raise XRayDeskError(f"{printable(path)}: cannot write {what} there ({problem}).")

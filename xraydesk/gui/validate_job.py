@@ -100,7 +100,8 @@ def save_report(outcome: ValidationOutcome, base: Path, pdf: bool = True) -> lis
     cards = card_files()
     for target, what in zip(targets, ("the JSON report", "the PDF report"), strict=False):
         # before either is written: a pipe or device named BASE.pdf was replaced by it
-        check_save_target(target, what, outcome.image_paths.values(), "an image validated")
+        images = outcome.image_paths.values()
+        check_save_target(target, what, images, "an image validated", document=True)
         # a report saved as models/NAME.json replaced that model's card (the model lost)
         check_save_target(target, what, cards, "the card of an installed model")
     write_json(outcome.report, written[0])

@@ -62,7 +62,7 @@ class ExportActions:
             if not path:
                 return None
             self.settings.report_folder = str(Path(path).parent)
-        if not self._may_write(Path(path), "the report"):
+        if not self._may_write(Path(path), "the report", document=True):
             return None
         content = self.report_content()
         assert content is not None
@@ -74,12 +74,14 @@ class ExportActions:
         self.statusBar().showMessage(f"Report saved to {printable(out)}", 6000)
         return out
 
-    def _may_write(self, path: Path, what: str) -> bool:
+    def _may_write(self, path: Path, what: str, document: bool = False) -> bool:
         """False, with the cause in the banner, where a save must not write (a pipe
-        blocked the window for good; the open film was replaced by its own export)."""
+        blocked the window for good; the open film was replaced by its own export);
+        ``document``: not an image, so never over any image file."""
         try:
             xray = self.analysis.xray
-            check_save_target(path, what, keep=(xray.path if xray is not None else None,))
+            keep = (xray.path if xray is not None else None,)
+            check_save_target(path, what, keep, document=document)
         except XRayDeskError as exc:
             self.show_message(str(exc))
             return False
