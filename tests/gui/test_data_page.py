@@ -112,3 +112,31 @@ def test_a_pipe_an_empty_file_and_a_non_utf8_name_in_a_class_folder(
     assert "x.png" in problems and "named pipe" in problems
     assert "x2.png" in problems and "empty file" in problems
     assert "21 usable images" in page.status.text()
+
+
+def test_a_refusal_is_in_the_problem_colour_and_the_next_line_is_not(
+    qtbot, page, monkeypatch, tmp_path
+):
+    """The "Not added: …" line was drawn like "Checking images…": easy to miss."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from xraydesk import paths as app_paths
+
+    app = QApplication.instance()
+    before = app.styleSheet()
+    app.setStyleSheet((app_paths.resources_dir() / "style" / "dark.qss").read_text("utf-8"))
+    try:
+        path, _ = _hostile(tmp_path)["fifo"]
+        _pick(page, monkeypatch, path)
+        colour = page.status.palette().color(QPalette.ColorRole.WindowText)
+        assert colour == QColor("#ff8a80"), colour.name()
+        data = tmp_path / "data"
+        (data / "normal").mkdir(parents=True)
+        assert page.add_source(data), page.status.text()
+        assert page.status.text() == f"Added: {data}"
+        colour = page.status.palette().color(QPalette.ColorRole.WindowText)
+        assert colour != QColor("#ff8a80")
+        _settled(qtbot, page)
+    finally:
+        app.setStyleSheet(before)

@@ -109,6 +109,15 @@ class DataPage(QWizardPage):
         self._debounce.setInterval(250)
         self._debounce.timeout.connect(self.check)
 
+    def _say(self, text: str, problem: bool = False) -> None:
+        """The status line; a ``problem`` (a source not added, a failed check) in the
+        style sheet's problem colour, not in the colour of "Checking images…"."""
+        self.status.setText(text)
+        if self.status.property("problem") != problem:
+            self.status.setProperty("problem", problem)
+            self.status.style().unpolish(self.status)
+            self.status.style().polish(self.status)
+
     # -- sources ----------------------------------------------------------------------------
     def source_paths(self) -> list[str]:
         return [self.sources.item(i).text() for i in range(self.sources.count())]
@@ -120,11 +129,12 @@ class DataPage(QWizardPage):
         text = str(path)
         problem = source_problem(text)
         if problem is not None:
-            self.status.setText(f"Not added: {printable(text)}: {problem}")
+            self._say(f"Not added: {printable(text)}: {problem}", problem=True)
             return False
         if text not in self.source_paths():
             self.sources.addItem(text)
             self._sources_changed()
+        self._say(f"Added: {printable(text)}")  # not an earlier "Not added" until the check
         return True
 
     def _pick_folder(self) -> None:
@@ -158,7 +168,7 @@ class DataPage(QWizardPage):
             self._runner.job.cancel()
             return
         if not self.source_paths():
-            self.status.setText("No data chosen yet.")
+            self._say("No data chosen yet.")
             self._show_report(None)
             return
         job = CheckJob(self.config())
@@ -173,7 +183,7 @@ class DataPage(QWizardPage):
         self._checking = True
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
-        self.status.setText("Checking images…")
+        self._say("Checking images…")
         self._runner.start()
 
     def is_checking(self) -> bool:
@@ -189,7 +199,7 @@ class DataPage(QWizardPage):
         if p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.done)
-            self.status.setText(f"Checking images… {p.done} of {p.total}")
+            self._say(f"Checking images… {p.done} of {p.total}")
 
     @Slot(object)
     def _on_checked(self, outcome: CheckOutcome) -> None:
@@ -201,7 +211,7 @@ class DataPage(QWizardPage):
     def _on_failed(self, message: str) -> None:
         self.outcome = None
         self._show_report(None)
-        self.status.setText(message)
+        self._say(message, problem=True)
 
     @Slot()
     def _on_done(self) -> None:
@@ -252,7 +262,7 @@ class DataPage(QWizardPage):
                 self.thumb_grid.addWidget(thumb, r, c + 1)
         shortcuts = [f"Shortcut risk: {text}" for text in outcome.class_warnings]
         self.problems.setPlainText("\n".join([*shortcuts, *report.problems()]))
-        self.status.setText(_summary(report))
+        self._say(_summary(report))
         if outcome.class_warnings:
             self.shortcut_warning.setText(
                 "⚠ Shortcut risk: the classes come from different kinds of file.\n"
