@@ -42,8 +42,10 @@ SAMPLES = (
     "siim-cr-jpeg-baseline-tagged-monochrome1.dcm",
 )
 SENDER = """
+import logging
 import sys
 from pathlib import Path
+logging.basicConfig(level=logging.WARNING)  # pynetdicom's warnings: a NullHandler hid them
 from xraydesk.dicomnet import NodeConfig, make_node, send_files
 files = sorted(Path(sys.argv[1]).glob("*.dcm"))
 outcome = send_files(NodeConfig(ae_title="BENCHSCU"),

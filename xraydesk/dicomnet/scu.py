@@ -29,6 +29,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from xraydesk.dicomnet.answers import keep_answers_for_caller
 from xraydesk.dicomnet.config import NodeConfig, RemoteNode
 from xraydesk.dicomnet.received import UnreadableObject, quiet_pynetdicom, raw_text
 from xraydesk.dicomnet.tls import client_context
@@ -156,6 +157,7 @@ def _associate(config: NodeConfig, node: RemoteNode, ae: AE) -> Association:
             f"{node.describe()} {why} (this node calls as {config.ae_title}; "
             "check the PACS knows this AE title and address)"
         )
+    keep_answers_for_caller(assoc)  # pynetdicom's own thread took one now and then
     return assoc
 
 
