@@ -316,7 +316,8 @@ def job_command(job: Job, root: Path, data: Path, source: Path) -> list[str]:
         cmd += ["--held-out-from", str(chosen_held_out(job, root))]
     if job.kind == "held-out":
         cmd.append("--held-out-only")
-    return cmd + list(job.args)
+    # one compute thread while the session works, both while it does not (``run_job``)
+    return [*cmd, "--threads", "auto", *job.args]
 
 
 class Progress:
@@ -385,6 +386,7 @@ def run_job(job: Job, root: Path, data: Path, source: Path, position: str) -> in
     # whose other core is busy waits at every parallel region for a descheduled thread
     # (measured on the Intel Xeon: a 64 px ResNet-50 forward pass took 2.4 s with two
     # threads under load against 0.064 s with one), so two threads are far slower there.
+    # The job's ``--threads auto`` (``idle_cores``) takes the second core while it is idle.
     env.setdefault("OMP_NUM_THREADS", "1")
     (root / "logs").mkdir(parents=True, exist_ok=True)
     progress = Progress(root, job, position)

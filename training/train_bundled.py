@@ -55,6 +55,7 @@ ROOT = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from idle_cores import IdleCores  # noqa: E402
 from model_card_md import render_model_card  # noqa: E402
 from operating_rules import apply_operating_rule, split_logits  # noqa: E402
 
@@ -439,11 +440,23 @@ def train_stage(
     return staged_card  # its card records the seconds, device and hardware
 
 
+# ``--threads auto``: the training's compute threads follow the machine's idle cores
+# (``idle_cores``); set once by ``_main``, read by every progress callback (called in the
+# training thread, where the thread count must be set)
+IDLE_CORES: IdleCores | None = None
+
+
 def progress_printer():
-    """A progress callback that prints epoch records, phase changes and a line every 30 s."""
+    """A progress callback that prints epoch records, phase changes and a line every 30 s;
+    with ``--threads auto`` it also sets the compute threads (and says when they change)."""
     last = {"time": 0.0, "phase": ""}
 
     def progress(p) -> None:
+        if IDLE_CORES is not None:
+            before = IDLE_CORES.threads
+            if IDLE_CORES.adjust() != before:
+                print(f"[threads] {IDLE_CORES.threads} compute thread(s): the rest of the "
+                      f"machine used {IDLE_CORES.others:.2f} cores", flush=True)  # fmt: skip
         # every epoch record and phase change; otherwise a line every 30 s (a long log stays
         # readable: checking 13,883 images reports every 50 of them)
         now = time.monotonic()
@@ -597,6 +610,26 @@ def held_out_only(
     return 0
 
 
+def set_threads(threads: str | None) -> None:
+    """``--threads``: a fixed count, or ``auto`` (``IDLE_CORES``, starting at one)."""
+    global IDLE_CORES
+    if threads is None:
+        return
+    import torch
+
+    if threads == "auto":
+        IDLE_CORES = IdleCores()
+        torch.set_num_threads(1)
+        return
+    try:
+        count = int(threads)
+    except ValueError:
+        raise SystemExit(f"--threads {threads!r}: a number or 'auto'") from None
+    if count < 1:
+        raise SystemExit(f"--threads {threads!r}: at least 1")
+    torch.set_num_threads(count)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -639,6 +672,11 @@ def _main(argv: list[str] | None = None) -> int:
         "written to OUT/NAME-held-out.json; nothing is shipped",
     )
     parser.add_argument("--workers", type=int, help="loading threads (default: from hardware)")
+    parser.add_argument(
+        "--threads",
+        help="compute threads: a number, or 'auto' (every core while the rest of the machine "
+        "is idle, one while it is not: the campaign's background runs); default: torch's",
+    )
     parser.add_argument("--cache-gb", type=float, help="in-memory image cache (default: hw)")
     parser.add_argument(
         "--time-budget",
@@ -681,6 +719,7 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"wrote the audit into {card_path} and {card_path.with_suffix('.md')}")
         return 0
     deadline = Deadline(args.time_budget)
+    set_threads(args.threads)
     plan = plan_hardware(args.device, args.batch, args.workers, args.cache_gb)
     print("hardware plan: " + json.dumps(plan), flush=True)
     work = (args.work / args.name).resolve()
