@@ -36,7 +36,10 @@ without any verdict (your own) runs in torch as the device says, as before the e
 runtimes. Which step each bundled model ends on, and the measured speeds and errors
 behind the verdicts, are in the output of tests/benchmarks/bench_runtime.py and in
 tests/benchmarks/README.md. int8 is measured by the benchmark but never chosen: it needs
-calibration images at export time and, measured, moves probabilities past the bar.
+calibration images at export time and, measured, moves probabilities past the bar; with
+the stem at fp32 and its uncertain rows run again it is faithful but no faster than the
+mixed graph (tests/benchmarks/bench_int8.py: 1.45x plain bf16 alone, 0.94x rechecked, on
+an AMD EPYC Zen 4 whose plain bf16 already runs at the CPU's bf16 limit).
 
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
 overrides the choice; a named runtime that is missing or fails is an error, never a
