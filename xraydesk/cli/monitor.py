@@ -26,13 +26,14 @@ Prints one line per UTC day and model: images, the share of each predicted class
 indeterminate rate (images given no class), the out-of-distribution rate, the number
 of warnings, the mean confidence and the mean seconds per image.
 
-With a baseline (--baseline FILE: a site validation report from `xraydesk validate
---json`, or a file from --save-baseline; or --baseline-days FROM..TO: those days of the
-database), it checks the period for drift and exits with status 1 when a figure moved:
-the class mix drifts when a chi-square test of homogeneity gives p < --alpha AND the
-total-variation distance is at least --max-tvd; the indeterminate and OOD rates when a
-2x2 chi-square test gives p < --alpha AND the rate moved by at least --max-rate-change.
-Each side needs --min-images images, else the figure is "not judged".
+With a baseline (--baseline FILE: a site validation report, the OUT.json that
+`xraydesk validate` writes, or a file from --save-baseline; or --baseline-days FROM..TO:
+those days of the database), it checks the period for drift and exits with status 1
+when a figure moved: the class mix drifts when a chi-square test of homogeneity gives
+p < --alpha AND the total-variation distance is at least --max-tvd; the indeterminate
+and OOD rates when a 2x2 chi-square test gives p < --alpha AND the rate moved by at
+least --max-rate-change. Each side needs --min-images images, else the figure is "not
+judged".
 """
 
 

@@ -22,7 +22,7 @@ INPUT is a folder (searched recursively), a glob, a CSV or Parquet table with a 
 column (relative paths are taken from the table's folder), or table:NAME for a catalog
 table; local paths or any URI Spark's file systems read (hdfs://, s3a://, abfss://, dbfs:/).
 The output Parquet table has the columns path, content_hash, model, version, prediction,
-p_<class> per class, warnings and error; a bad file is an error row. Running again
+indeterminate, p_<class> per class, warnings and error; a bad file is an error row. Running again
 appends only files whose content this model has not classified yet.
 
 Examples:

@@ -22,9 +22,9 @@ and *large*:
 Each side needs at least ``min_images`` images (default 30); below that the figure is
 reported as "too few images to judge", never as drift or as no drift.
 
-The baseline is a site validation report (``xraydesk validate --json``: the predicted
-classes, withheld images and warnings of its image rows), a baseline file written by
-``xraydesk monitor --save-baseline``, or a period of the results database.
+The baseline is a site validation report (the ``OUT.json`` of ``xraydesk validate``: the
+predicted classes, withheld images and warnings of its image rows), a baseline file
+written by ``xraydesk monitor --save-baseline``, or a period of the results database.
 """
 
 from __future__ import annotations
