@@ -14,7 +14,8 @@ classified image and C-STOREs them to that PACS.
 Why groups: the batch engine takes its inputs up front, and images arrive one by one.
 Taking whatever queued up while the previous group ran keeps batches full under load
 (throughput close to the engine on a folder, see the benchmark) and the latency of a
-lone image at one forward pass.
+lone image at one forward pass. A group over one batch is cut to whole batches
+(``whole_batches``): the engine pads a run's last batch, and the rest goes with the next.
 
 Robustness: a malformed object is answered with a failure status (0xC210 "cannot
 understand") and logged without its content; it never stops the node. Its fields are read
@@ -324,16 +325,20 @@ class StorageNode:
 
     # -- classification (one thread) -------------------------------------------------------
     def _classify_loop(self) -> None:
+        carried: list[tuple[int, Path, float]] = []  # received, left for the next group
         while not self._stop.is_set():
-            try:
-                group = [self._queue.get(timeout=0.2)]
-            except queue.Empty:
-                continue
+            if not carried:
+                try:
+                    carried = [self._queue.get(timeout=0.2)]
+                except queue.Empty:
+                    continue
+            group = carried
             while len(group) < MAX_GROUP:
                 try:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            group, carried = whole_batches(group, self.batch_size)
             self.classify_group(group)
 
     def classify_group(self, group: list[tuple[int, Path, float]]) -> None:
@@ -436,6 +441,21 @@ class StorageNode:
                 self.worklist.set_results_sent(row_id, note, warnings)
             except Exception as exc:
                 log.error("worklist #%s: results note not saved: %s", row_id, type(exc).__name__)
+
+
+def whole_batches(group: list[Any], batch_size: int) -> tuple[list[Any], list[Any]]:
+    """``group`` split into what to classify now (whole batches, or all of it when under
+    one batch) and the rest, for the next group.
+
+    Why: the batch engine pads a run's last batch to the full batch size once it has run
+    a full one (one input shape per run), so a group of 40 at batch 32 cost the network 64
+    images. The rest waits only for the group before it, then goes with whatever arrived
+    meanwhile, or alone, unpadded, in a group under one batch."""
+    size = max(1, batch_size)
+    cut = len(group) - len(group) % size
+    if cut == 0 or cut == len(group):
+        return group, []
+    return group[:cut], group[cut:]
 
 
 def results_dir() -> Path:
