@@ -76,15 +76,12 @@ def default_root() -> Path:
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    except OSError:
-        pass
-    import platform
+    """The CPU (``xraydesk.model.device.cpu_model``, from this source tree) and its cores."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from xraydesk.model.device import cpu_model
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 @dataclass

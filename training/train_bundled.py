@@ -40,7 +40,6 @@ import csv
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -62,7 +61,7 @@ from operating_rules import apply_operating_rule, split_logits  # noqa: E402
 from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
 from xraydesk.model.card import ModelCard, Population  # noqa: E402
-from xraydesk.model.device import select_device  # noqa: E402
+from xraydesk.model.device import cpu_model, select_device  # noqa: E402
 from xraydesk.model.saving import load_network, save_model  # noqa: E402
 from xraydesk.trainer.augment import AugmentConfig  # noqa: E402
 from xraydesk.trainer.batches import configure_loading  # noqa: E402
@@ -224,15 +223,8 @@ def pool_manifests(data: Path, pools: list[str], limit: int | None, work: Path) 
 
 
 def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
+    """The CPU and its core count, as cards and tables record it."""
+    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def evaluate_shipped(

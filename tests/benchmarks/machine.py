@@ -4,7 +4,6 @@ sessions, and AVX2, AVX-512 BF16 and AMX give very different numbers)."""
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
@@ -12,14 +11,15 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
 
 def cpu_name() -> str:
     """The CPU's model name and the vector/matrix extensions it has, e.g.
-    "AMD EPYC, 2 cores, avx2 avx512f avx512_bf16"."""
+    "AMD EPYC (family 25 model 17), 2 cores, avx2 avx512f avx512_bf16"."""
+    from xraydesk.model.device import cpu_model
+
+    name = cpu_model()
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return platform.processor() or platform.machine()
+        return name
     lines = info.splitlines()
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    name = names[0] if names else platform.processor() or platform.machine()
     flags = next((line for line in lines if line.startswith("flags")), "").split()
     cores = sum(1 for line in lines if line.startswith("processor"))
     isa = " ".join(f for f in ISA_FLAGS if f in flags) or "no AVX2"

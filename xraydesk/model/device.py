@@ -95,6 +95,28 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name, with its family and model numbers where ``/proc/cpuinfo``
+    gives them: "AMD EPYC (family 25 model 17)". Why the numbers: a virtual machine often
+    shows only the vendor's short name, which does not say the generation (AVX-512, bf16
+    and AMX make figures differ several times over between two "Xeon"s)."""
+    import platform
+
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor's block is enough
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or platform.machine() or "CPU"
+    family, model = fields.get("cpu family"), fields.get("model")
+    return f"{name} (family {family} model {model})" if family and model else name
+
+
 def _linux_cpu_flags() -> set[str] | None:
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
