@@ -3,7 +3,7 @@
 ``BatchModel``: batch norm folded into the convolutions, the weights stored in the
 precision the classifier's device chose (bf16 on a CPU with native bf16, fp16/bf16 on
 CUDA), channels-last; inputs stacked into one reused pinned buffer on CUDA, so the copy to
-the GPU is asynchronous; every batch of a run padded to one shape.
+the GPU is asynchronous; on torch every batch of a run padded to one shape.
 
 Why a private copy: autocast converts every weight to bf16 again on every forward pass
 and batch norm is a separate pass over each activation; folding and converting once made
@@ -172,9 +172,12 @@ class BatchModel:
     def classify_outputs(self, tensors: list[Any], activations: bool = True) -> BatchOutputs:
         """``outputs`` for up to ``batch_size`` preprocessed inputs, one row each."""
         count = len(tensors)
-        if self._full_batch_seen and count < self.batch_size:
-            # Keep the one input shape of the run: a new shape costs new kernels and a
-            # second set of activation buffers (measured +60 MB for a last batch of 28).
+        if self._runtime is None and self._full_batch_seen and count < self.batch_size:
+            # torch: keep the one input shape of the run: a new shape costs new kernels and
+            # a second set of activation buffers (measured +60 MB for a last batch of 28).
+            # Not an exported runtime: OpenVINO keeps a request's buffers sized for the
+            # largest batch it ran (``runtime.recheck``), so padding only cost the network
+            # up to a whole batch of copies (a folder of 40 ran 64).
             tensors = tensors + tensors[-1:] * (self.batch_size - count)
         out = self.outputs(self._stack(tensors), activations)
         if count == self.batch_size:
