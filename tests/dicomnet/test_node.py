@@ -45,9 +45,10 @@ class HeldNode(StorageNode):
 def test_a_group_over_one_batch_is_classified_in_whole_batches(
     test_classifier, tmp_path: Path
 ) -> None:
-    """Nine files queued behind a busy classifier at batch 4: the engine pads a run's last
-    batch once it has run a full one, so one group of nine cost the network 12 images;
-    the node takes 8 and then the one left, unpadded, and every row is classified."""
+    """Nine files queued behind a busy classifier at batch 4: on torch (the test model has
+    no exported runtime) the engine pads a run's last batch once it has run a full one,
+    so one group of nine cost the network 12 images; the node takes 8 and then the one
+    left, unpadded, and every row is classified."""
     rng = np.random.default_rng(5)
     files = [
         make_dicom(tmp_path / f"{k}.dcm", rng.integers(0, 4096, (64, 64), dtype=np.uint16))

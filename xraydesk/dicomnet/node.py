@@ -15,7 +15,8 @@ Why groups: the batch engine takes its inputs up front, and images arrive one by
 Taking whatever queued up while the previous group ran keeps batches full under load
 (throughput close to the engine on a folder, see the benchmark) and the latency of a
 lone image at one forward pass. A group over one batch is cut to whole batches
-(``whole_batches``): the engine pads a run's last batch, and the rest goes with the next.
+(``whole_batches``): on torch the engine pads a run's last batch, and the rest goes with
+the next.
 
 Robustness: a malformed object is answered with a failure status (0xC210 "cannot
 understand") and logged without its content; it never stops the node. Its fields are read
@@ -447,10 +448,12 @@ def whole_batches(group: list[Any], batch_size: int) -> tuple[list[Any], list[An
     """``group`` split into what to classify now (whole batches, or all of it when under
     one batch) and the rest, for the next group.
 
-    Why: the batch engine pads a run's last batch to the full batch size once it has run
-    a full one (one input shape per run), so a group of 40 at batch 32 cost the network 64
-    images. The rest waits only for the group before it, then goes with whatever arrived
-    meanwhile, or alone, unpadded, in a group under one batch."""
+    Why: on torch (a GPU, or a model without an exported runtime) the batch engine pads a
+    run's last batch to the full batch size once it has run a full one (one input shape
+    per run), so a group of 40 at batch 32 cost the network 64 images (measured with
+    bench_dicomnet before exported runtimes stopped padding). The rest waits only for the
+    group before it, then goes with whatever arrived meanwhile, or alone, unpadded, in a
+    group under one batch."""
     size = max(1, batch_size)
     cut = len(group) - len(group) % size
     if cut == 0 or cut == len(group):
