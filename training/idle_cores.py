@@ -10,7 +10,10 @@ trains at about 20 images/s at 128 px (AMD EPYC Zen 4, family 25 model 17). So t
 training asks, every ``interval`` seconds from its own thread, how many cores the rest
 of the machine used since the last look (``/proc/stat``'s busy time less this process's
 own CPU time): under ``idle_below`` cores for ``settle`` looks in a row, it takes every
-core; at or above it, one thread at once. A wrong guess costs at most one interval.
+core; at or above it, one thread at once. A wrong guess costs at most one interval, and
+it costs the other work too when that work runs two OpenMP threads of its own (a fresh
+two-thread torch loop ran 1 image/s beside the two-thread training, 27 alone): hence a
+short interval to give the core back and a longer wait (``settle`` looks) to take it.
 
 ``torch.set_num_threads`` sets the calling thread's OpenMP team size, so ``adjust`` only
 acts when called from the thread that created the controller (the training loop's: the
@@ -54,9 +57,9 @@ class IdleCores:
     def __init__(
         self,
         cores: int | None = None,
-        interval: float = 15.0,
+        interval: float = 5.0,
         idle_below: float = 0.3,
-        settle: int = 2,
+        settle: int = 3,
         busy: Callable[[], float | None] = machine_busy_seconds,
         own: Callable[[], float] = own_cpu_seconds,
         clock: Callable[[], float] = time.monotonic,

@@ -30,6 +30,7 @@ class Machine:
         self.busy += (own_cores + other_cores) * seconds
 
     def cores(self, **kw) -> IdleCores:
+        kw.setdefault("settle", 2)
         return IdleCores(
             cores=2,
             interval=15,
