@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=400, help="images per cross pool")
     args = parser.parse_args(argv)
     card = ModelCard.read(args.card)
-    folders = held_out_folders(card) + args.held_out
+    given = held_out_folders(card) + args.held_out
+    folders = list({folder.resolve(): folder for folder in given}.values())  # each once
     pools = held_out_pools(folders, card.class_ids)  # a pool in several: the last folder's
     print(f"{card.label}; CPU: {cpu_name()} (shared with a background training run)")
     rule = card.operating_rule
