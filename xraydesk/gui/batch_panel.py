@@ -408,8 +408,7 @@ class BatchPanel(PastRuns, QWidget):
         (``"all"``) as CSV or JSON (an array); the count, or None on failure."""
         rows = self.shown_rows() if which == "shown" else self.results_model.rows
         try:  # never over an image (the export replaced a film of the run by a table)
-            keep = (r.path for r in rows)
-            what = f"the {fmt.upper()} file"
+            keep, what = (r.path for r in rows), f"the {fmt.upper()} file"
             check_save_target(Path(path), what, keep, "an image of this run", document=True)
             count = export_rows(rows, self.results_model.class_ids, path, fmt)
         except XRayDeskError as exc:
