@@ -84,11 +84,12 @@ class IdleCores:
         """Look again if ``interval`` has passed, set the thread count; the count now."""
         if threading.get_ident() != self._thread or self.cores == 1:
             return self.threads
-        now = self._reading()
-        elapsed = now[0] - self._last[0]
-        if elapsed < self.interval:
+        elapsed = self._clock() - self._last[0]
+        if elapsed < self.interval:  # called every step: /proc/stat only once an interval
             return self.threads
-        before, self._last = self._last, now
+        before = self._last
+        now = self._last = self._reading()
+        elapsed = now[0] - before[0]
         if now[1] is None or before[1] is None:
             return self.threads  # no /proc/stat: stay at one thread
         others = max(0.0, (now[1] - before[1]) - (now[2] - before[2])) / elapsed

@@ -102,3 +102,22 @@ def test_the_machine_readings_are_real(tmp_path: Path):
     ticks = os.sysconf("SC_CLK_TCK")
     assert machine_busy_seconds(fake) * ticks == pytest.approx(100 + 50 + 25 + 5 + 5)
     assert machine_busy_seconds(tmp_path / "missing") is None
+
+
+def test_between_looks_nothing_is_read():
+    """adjust runs at every training step: /proc/stat and the process times are read
+    once an interval, not once a step."""
+    m = Machine()
+    reads: list[float] = []
+    idle = IdleCores(
+        cores=2,
+        interval=15,
+        busy=lambda: reads.append(m.now) or m.busy,
+        own=lambda: m.own,
+        clock=lambda: m.now,
+        set_threads=m.set_to.append,
+    )
+    for _ in range(30):  # 30 steps of 1 s
+        m.run(1, own_cores=1.0, other_cores=0.0)
+        idle.adjust()
+    assert reads == [0.0, 15.0, 30.0]
