@@ -180,7 +180,7 @@ def choose(
     scored = [r for r in rows if "mean" in r]
     if not scored:
         raise RuntimeError(f"no held-out table among {job.candidates}")
-    best = max(scored, key=lambda r: held_out_rank(r))
+    best = max(scored, key=held_out_rank)
     chosen = {"recipe": job.recipe, "profile": best["profile"], "job": best["job"], "table": rows}
     if results is not None:
         chosen["from"] = str(results)
