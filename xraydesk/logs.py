@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import re
+import traceback
 import warnings
 from pathlib import Path
 
@@ -128,6 +129,30 @@ def setup(front_door: str) -> Path | None:
         ours.setLevel(logging.INFO)
     ours.info("XRayDesk %s started (%s)", __version__, front_door)
     return path
+
+
+def exception_site(exc: BaseException) -> str:
+    """``exc``'s type and the line that raised it, never its message: "NameError at
+    highdicom/sr/value_types.py:812 in __init__ (from xraydesk/dicomnet/scu.py:362)".
+
+    Why: a catch-all that keeps a service going logs no message (a message may quote a
+    header value, a patient's name), so the type alone was all a rare failure left behind
+    (issue 26's node once noted "NameError" and nothing else). A code location carries no
+    patient data; the innermost frame says where, the innermost of XRayDesk's own says
+    which of our calls led there. Paths are cut to their last two parts (no home folder)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+
+    def at(frame: traceback.FrameSummary) -> str:
+        return f"{'/'.join(Path(frame.filename).parts[-2:])}:{frame.lineno} in {frame.name}"
+
+    site = f"{type(exc).__name__} at {at(frames[-1])}"
+    package = Path(__file__).resolve().parent
+    ours = [f for f in frames if Path(f.filename).resolve().is_relative_to(package)]
+    if ours and ours[-1] is not frames[-1]:
+        site += f" (from {at(ours[-1])})"
+    return site
 
 
 def log_hint() -> str:

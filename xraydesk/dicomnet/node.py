@@ -73,6 +73,7 @@ from xraydesk.dicomnet.worklist import (
     WorklistError,
 )
 from xraydesk.errors import XRayDeskError
+from xraydesk.logs import exception_site
 from xraydesk.printable import printable
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ class StorageNode:
             try:
                 target()
             except Exception as exc:
-                log.error("%s stopped on an unexpected %s", name, type(exc).__name__)
+                log.error("%s stopped on an unexpected %s", name, exception_site(exc))
 
         thread = threading.Thread(target=service, name=name, daemon=True)
         thread.start()
@@ -372,7 +373,7 @@ class StorageNode:
                     row.indeterminate,
                 )
         except (BatchAborted, XRayDeskError, Exception) as exc:
-            log.error("classifying received images failed: %s", type(exc).__name__)
+            log.error("classifying received images failed: %s", exception_site(exc))
         for entries in waiting.values():
             for row_id, started in entries:
                 self._record(row_id, started, label, None, None, "not classified")
@@ -436,8 +437,9 @@ class StorageNode:
                     item.indeterminate,
                 )
             except Exception as exc:  # its text may quote a header value: the type only
-                log.error("results of worklist #%s not made: %s", row_id, type(exc).__name__)
-                note, warnings = f"not sent to {self.send_to.name}: {type(exc).__name__}", []
+                site = exception_site(exc)
+                log.error("results of worklist #%s not made: %s", row_id, site)
+                note, warnings = f"not sent to {self.send_to.name}: {site}", []
             try:
                 self.worklist.set_results_sent(row_id, note, warnings)
             except Exception as exc:
