@@ -8,6 +8,7 @@ choice (another runtime, a clear message) instead of an ImportError deep in a wo
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,19 @@ def installed(package: str) -> bool:
         return importlib.util.find_spec(package) is not None
     except (ImportError, ValueError, AttributeError):  # blocked, or half-removed
         return False
+
+
+def extra_hint(extra: str) -> str:
+    """The pip command that adds an optional extra (``spark``, ``openvino``...) here.
+
+    Why not ``pip install "xraydesk[spark]"``: XRayDesk is not published on a package
+    index, so that command finds nothing. Installed from a source checkout (the usual
+    case: ``pip install -e .``), the checkout is named; otherwise (a wheel built from
+    one) the wheel's name and the extra are what pip needs with the wheel at hand."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file():
+        return f"pip install -e '{checkout}[{extra}]'"
+    return f"pip install 'xraydesk[{extra}]' (from the XRayDesk wheel or source folder)"
 
 
 def has_torch() -> bool:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from xraydesk.model.card import ModelCard
+from xraydesk.optional import extra_hint
 from xraydesk.runtime.backend import RuntimeUnavailable
 from xraydesk.runtime.names import RUNTIMES
 from xraydesk.runtime.registry import (
@@ -62,7 +64,7 @@ def test_a_spec_whose_package_is_missing_says_so(name, monkeypatch):
     if name == "torch":
         assert "light build" in reason
     else:
-        assert reason == f"runtime {name} is not installed: pip install 'xraydesk[{name}]'"
+        assert reason == f"runtime {name} is not installed: {extra_hint(name)}"
         assert all(c.runtime != name for c in cpu_candidates())
 
 
@@ -85,3 +87,17 @@ def test_spark_workers_get_the_precision_as_data(test_model_path, monkeypatch):
     assert dict(os.environ) == before
     assert model.classifier.device.precision == "fp32"
     assert model.classifier.backend.precision == "fp32"
+
+
+def test_the_install_hint_names_this_checkout_not_a_package_index(tmp_path, monkeypatch):
+    """XRayDesk is not on a package index: ``pip install 'xraydesk[openvino]'`` finds
+    nothing. From a source checkout the hint installs the extra from that folder."""
+    import xraydesk
+    from xraydesk import optional
+
+    checkout = Path(xraydesk.__file__).resolve().parent.parent
+    assert extra_hint("openvino") == f"pip install -e '{checkout}[openvino]'"
+    wheel = tmp_path / "site-packages" / "xraydesk"  # installed from a wheel: no pyproject
+    wheel.mkdir(parents=True)
+    monkeypatch.setattr(optional, "__file__", str(wheel / "optional.py"))
+    assert optional.extra_hint("spark").startswith("pip install 'xraydesk[spark]' (from the")

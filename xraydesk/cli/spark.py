@@ -1,8 +1,8 @@
 """``xraydesk spark``: classify an archive and quick-train on Apache Spark.
 
-A thin front door over ``xraydesk.spark`` (which needs the optional extra:
-``pip install "xraydesk[spark]"`` and Java 17). Run it directly (``--master URL``, or
-``local[*]`` by default) or under ``spark-submit``, which sets the master itself.
+A thin front door over ``xraydesk.spark`` (which needs the optional extra, ``pip install
+-e ".[spark]"`` in the XRayDesk folder, and Java 17). Run it directly (``--master URL``,
+or ``local[*]`` by default) or under ``spark-submit``, which sets the master itself.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from xraydesk.optional import FULL_BUILD_HINT
+from xraydesk.optional import FULL_BUILD_HINT, extra_hint
 from xraydesk.optional import installed as _installed
 from xraydesk.runtime.backend import Precision, RuntimeUnavailable
 from xraydesk.runtime.names import RUNTIME_NAMES
@@ -110,4 +110,4 @@ def how_to_get(spec: RuntimeSpec) -> str:
     """How a user gets a missing runtime: pip from source; an installed app cannot."""
     if getattr(sys, "frozen", False):  # an installed app: pip cannot add to it
         return "this build of XRayDesk does not include it; choose another runtime"
-    return f"pip install 'xraydesk[{spec.name}]'"
+    return extra_hint(spec.name)

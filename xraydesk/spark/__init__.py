@@ -2,10 +2,10 @@
 
 The desktop engine runs inside Spark's Python workers: the same loader, preprocessing,
 model card, weights check, runtime choice and batch model as ``xraydesk classify``; only
-the fan-out is Spark's. pyspark is an optional extra (``pip install "xraydesk[spark]"``,
-with Java 17): nothing here imports it at module level, so the desktop app and its
-installer never need it. Entry points for notebooks: ``classify`` and ``train_quick``;
-the command line is ``xraydesk spark``.
+the fan-out is Spark's. pyspark is an optional extra (``pip install -e ".[spark]"`` in
+the XRayDesk folder, with Java 17): nothing here imports it at module level, so the
+desktop app and its installer never need it. Entry points for notebooks: ``classify``
+and ``train_quick``; the command line is ``xraydesk spark``.
 
 The training entry points are imported on first use (``__getattr__``): every Python
 worker imports this package to run its part, and the training side would bring torch and

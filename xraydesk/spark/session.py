@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from xraydesk.errors import XRayDeskError
+from xraydesk.optional import extra_hint
 from xraydesk.spark import jvm_archive
 from xraydesk.spark.worker_memory import SETTING, check_worker_memory
 
-INSTALL_HINT = 'pip install "xraydesk[spark]" (and a Java 17 runtime, e.g. openjdk-17-jre-headless)'
+INSTALL_HINT = f"{extra_hint('spark')} (and a Java 17 runtime, e.g. openjdk-17-jre-headless)"
 # Rows per Arrow batch handed to a Python worker: one model batch, so a worker never holds
 # thousands of decoded images (Spark's default is 10,000 rows).
 ROWS_PER_ARROW_BATCH = 32
