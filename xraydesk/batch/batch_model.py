@@ -11,7 +11,8 @@ batched ResNet-50 inference ~20% faster on the 2-core target (fused bf16 weights
 images/s against 29.3 with autocast, same run). The probabilities are those of
 ``Classifier.predict_tensors`` to bf16 precision (tests compare them). The copy is the
 run's own, so the viewer's classifier (and its lock, held during Grad-CAM) is never
-blocked by a batch. An architecture torch.fx cannot trace runs as the classifier does.
+blocked by a batch. A network other than ``model.resnet``'s is copied without folding.
+The fold needs no torch.fx tracing (``model.resnet.fold_batch_norms`` says why).
 
 ``CpuShare``: on a CPU the model and the decode threads compete for the same cores; it
 picks a ``threads.Schedule`` per batch (measured, see ``threads``), applies it and
@@ -97,10 +98,13 @@ class BatchModel:
 
     def _prepared(self, network: nn.Module) -> nn.Module:
         import torch
-        from torch.fx.experimental.optimization import fuse
+
+        from xraydesk.model.resnet import ResNet, fold_batch_norms
 
         with torch.no_grad():
-            fused = fuse(copy.deepcopy(network).eval())
+            fused = copy.deepcopy(network).eval()
+            if isinstance(fused, ResNet):  # another network is copied as it is
+                fused = fold_batch_norms(fused)
         dtype = self.device.autocast_dtype or torch.float32
         return fused.to(
             self.device.device, dtype=dtype, memory_format=self.device.memory_format
@@ -131,8 +135,7 @@ class BatchModel:
         self, batch: Any, activations: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Logits, features and (``activations``) the last stage of the private folded
-        copy (torch). The last stage is caught entering the pooling: the folded graph
-        calls its leaf modules only, so a hook on the stage itself would never run."""
+        copy (torch). The last stage is caught entering the pooling, its one consumer."""
         import torch
 
         from xraydesk.model.network import classifier_head
