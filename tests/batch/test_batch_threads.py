@@ -109,3 +109,44 @@ def test_an_exported_runtime_tries_decoding_between_batches_and_alongside():
     assert seen[0] == 0  # gated first: no decoding while the runtime's threads run
     assert 1 in seen  # then alongside, on the one core the model leaves
     assert share.best in {"2 threads, decoding between batches", "2 threads, decoding alongside"}
+
+
+def test_an_exported_runtime_counts_its_own_threads_not_torchs(monkeypatch):
+    """``OMP_NUM_THREADS=1`` (the README's advice beside a training) sets torch's team to
+    one thread; OpenVINO still runs on every core. Counting torch's one core left the run
+    one decode thread and never the gated schedule (bench_batch: 0.72-0.74 of plain
+    OpenVINO bf16)."""
+    import torch
+
+    from xraydesk.batch import threads
+    from xraydesk.batch.run import default_workers, model_cores
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+
+    class Runtime:
+        def __init__(self, count: int) -> None:
+            self.threads = count
+
+    class Rechecked:  # runtime.recheck's wrapper: its fast half holds the threads
+        def __init__(self, fast: Runtime) -> None:
+            self.fast = fast
+
+    class Loaded:
+        def __init__(self, runtime) -> None:
+            self.runtime = runtime
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert threads.cpu_cores() == 1  # torch's team
+        assert model_cores(Loaded(Runtime(0))) == 2  # every core: the runtime's default
+        assert model_cores(Loaded(Rechecked(Runtime(0)))) == 2
+        assert model_cores(Loaded(Runtime(1))) == 1  # a runtime limited to one thread
+        assert model_cores(Loaded(Rechecked(Runtime(1)))) == 1
+        assert model_cores(Loaded(Runtime(8))) == 2  # never more than the process has
+        assert model_cores(Loaded(None)) == 1  # the torch network: torch's team
+        assert default_workers("cpu", model_cores(Loaded(Runtime(0)))) == 2
+        gated = threads.schedule_candidates(model_cores(Loaded(Runtime(0))), exported=True)
+        assert Schedule(2, gated=True) in gated
+    finally:
+        torch.set_num_threads(before)

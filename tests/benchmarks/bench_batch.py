@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["XRAYDESK_DATA_DIR"] = str(work / "data")
 
     from tests.model_factory import make_test_model
-    from xraydesk.batch.run import default_workers
+    from xraydesk.batch.run import default_workers, model_cores
     from xraydesk.classifier import Classifier
     from xraydesk.imaging.discover import iter_images
     from xraydesk.model.library import resolve_model
@@ -311,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            "decode_workers": args.workers or default_workers(classifier.device.type),
+            "decode_workers": args.workers
+            or default_workers(classifier.device.type, model_cores(classifier)),
             "device": classifier.device.label,
             "model": f"{classifier.card.name} {classifier.card.version}",
             "input_px": classifier.preprocessing.size,

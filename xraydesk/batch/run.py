@@ -49,7 +49,7 @@ from xraydesk.batch.prepare import Prepared, Preparer, content_hash
 from xraydesk.batch.progress import BatchProgress, batch_progress
 from xraydesk.batch.rows import ResultRow, describe_write_error
 from xraydesk.batch.run_state import RunCounts, RunStatus
-from xraydesk.batch.threads import Schedule, cpu_cores
+from xraydesk.batch.threads import Schedule, cpu_cores, runtime_cores
 from xraydesk.batch.verdicts import prepared_verdicts
 from xraydesk.classifier import Classifier
 from xraydesk.errors import Cancelled, XRayDeskError
@@ -60,12 +60,19 @@ from xraydesk.trust.ood import OODStatistics
 log = logging.getLogger(__name__)
 
 
-def default_workers(device_type: str = "cpu") -> int:
-    """Decode threads: one per core on CPU (they take turns with the model, see
-    ``threads.Schedule``); with a GPU the cores only decode, up to 8 of them."""
+def default_workers(device_type: str = "cpu", cores: int | None = None) -> int:
+    """Decode threads: one per core the model runs on, on CPU (they take turns with the
+    model, see ``threads.Schedule``); with a GPU the cores only decode, up to 8 of them."""
     if device_type == "cpu":
-        return cpu_cores()
+        return cores or cpu_cores()
     return max(1, min(8, os.cpu_count() or 1))
+
+
+def model_cores(classifier: Classifier) -> int:
+    """The CPU cores the model runs on: torch's thread count for the torch network, an
+    exported runtime's own threads otherwise (``threads.runtime_cores`` says why)."""
+    runtime = classifier.runtime
+    return cpu_cores() if runtime is None else runtime_cores(runtime)
 
 
 @dataclass
@@ -126,8 +133,8 @@ class BatchRun:
         self._folders = _FolderWatch(self.inputs)
         self._model: BatchModel | None = None
         self._cpu: CpuShare | None = None
-        self._cores = cpu_cores()  # now, before this run changes the thread count
-        self._workers = self.options.workers or default_workers(classifier.device.type)
+        self._cores = model_cores(classifier)  # now, before this run changes the count
+        self._workers = self.options.workers or default_workers(classifier.device.type, self._cores)
         self._slots = Slots(self._workers)
         self._started = False
         self._stop_reason: str | None = None
@@ -426,4 +433,5 @@ __all__ = [
     "classify_paths",
     "content_hash",
     "default_workers",
+    "model_cores",
 ]

@@ -54,6 +54,23 @@ def cpu_cores() -> int:
     return max(1, torch_threads() or usable_cores())
 
 
+def runtime_cores(backend: object) -> int:
+    """The cores an exported runtime's own threads run on: its thread count where one was
+    set, else every core this process may use.
+
+    Why not ``cpu_cores``: that is torch's OpenMP team, which ``OMP_NUM_THREADS`` sets (the
+    README asks for 1 beside a training); OpenVINO and ONNX Runtime keep their own threads
+    over every core. Counting one core there left a run one decode thread and a single
+    schedule, decoding alongside the runtime's two threads, never the gated one this CPU
+    favours (measured: bench_batch under ``OMP_NUM_THREADS=1``, 0.72-0.74 of plain
+    OpenVINO bf16)."""
+    threads = getattr(backend, "threads", None)
+    if threads is None and hasattr(backend, "fast"):  # a rechecked runtime: its fast half's
+        threads = getattr(backend.fast, "threads", None)
+    cores = usable_cores()
+    return max(1, min(int(threads), cores)) if threads else cores
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its affinity where the OS tells it)."""
     try:
