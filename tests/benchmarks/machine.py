@@ -4,7 +4,6 @@ sessions, and AVX2, AVX-512 BF16 and AMX give very different numbers)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
 
@@ -12,18 +11,13 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
 def cpu_name() -> str:
     """The CPU's model name and the vector/matrix extensions it has, e.g.
     "AMD EPYC (family 25 model 17), 2 cores, avx2 avx512f avx512_bf16"."""
-    from xraydesk.model.device import cpu_model
+    from xraydesk.model.device import cpu_flags, cpu_model
 
-    name = cpu_model()
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    name, flags = cpu_model(), cpu_flags()
+    if flags is None:
         return name
-    lines = info.splitlines()
-    flags = next((line for line in lines if line.startswith("flags")), "").split()
-    cores = sum(1 for line in lines if line.startswith("processor"))
     isa = " ".join(f for f in ISA_FLAGS if f in flags) or "no AVX2"
-    return f"{name}, {cores} cores, {isa}"
+    return f"{name}, {os.cpu_count()} cores, {isa}"
 
 
 def load_average() -> str:

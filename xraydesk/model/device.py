@@ -82,7 +82,7 @@ def cpu_supports_bf16() -> bool:
 
     On Linux read from the CPU's flags (no torch import); elsewhere asked of oneDNN.
     """
-    flags = _linux_cpu_flags()
+    flags = cpu_flags()
     if flags is not None:
         return bool({"avx512_bf16", "amx_bf16"} & flags)
     if not has_torch():
@@ -117,7 +117,8 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return f"{name} (family {family} model {model})" if family and model else name
 
 
-def _linux_cpu_flags() -> set[str] | None:
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (None where there is none: not Linux)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
