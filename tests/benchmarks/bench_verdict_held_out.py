@@ -28,6 +28,9 @@ images answered wrongly at p >= 0.9):
 
 Targets (issue 27): on held-out sources, checks + rule accuracy >= 0.92 at >= 60 %
 answered, wrong at p >= 0.9 <= 2 %; in-source test films withheld or flagged <= 15 %.
+``--signals N`` also ranks the wrong answers on N held-out films by each per-image signal
+the verdict has (a low top probability, a high OOD score, a low share of the heat map in
+the lung fields): the AUROC says whether any threshold on it could catch them.
 Runs the exported runtime the app picks, on one thread by default (a training shares
 the machine); its data folder is a temporary one. The CPU is named with the output.
 """
@@ -193,6 +196,46 @@ def report(name: str, outcomes: list[Outcome]) -> list[str]:
     ]
 
 
+def auroc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
+    """P(a positive scores above a negative), ties half: how well a score ranks wrong
+    answers (positive) above right ones; 0.5 is chance."""
+    if not positive or not negative:
+        return None
+    pos, neg = np.asarray(positive)[:, None], np.asarray(negative)[None, :]
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
+def signals(classifier, films: list[Film]) -> str:
+    """How well each per-image signal the verdict has ranks the wrong answers above the
+    right ones (AUROC): a low top probability, a high OOD score, a low share of the
+    heat map in the lung fields. One film at a time, through ``TrustCheck``."""
+    from xraydesk.imaging import load_xray
+    from xraydesk.trust.attention import lung_shares
+    from xraydesk.trust.check import TrustCheck
+
+    check = TrustCheck.of(classifier)
+    ids = classifier.class_ids
+    scores: dict[str, dict[bool, list[float]]] = {
+        k: {True: [], False: []} for k in ("low top probability", "high OOD", "low lung share")
+    }
+    for film in films:
+        xray = load_xray(film.path)
+        result = check.classify(xray, activations=True)
+        probs = np.array([result.prediction.probabilities[c] for c in ids])
+        wrong = ids[int(probs.argmax())] != film.label
+        share = lung_shares(classifier, result.forward.activations, probs[None], [xray.shape])
+        scores["low top probability"][wrong].append(-float(probs.max()))
+        scores["low lung share"][wrong].append(-float(share[0]))
+        if result.ood_score is not None:
+            scores["high OOD"][wrong].append(result.ood_score)
+    cells = []
+    for name, split in scores.items():
+        value = auroc(split[True], split[False])
+        cells.append(f"{name} {'-' if value is None else f'{value:.3f}'}")
+    wrong = len(scores["low top probability"][True])
+    return f"wrong {wrong} of {len(films)}; AUROC as error detectors: " + ", ".join(cells)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -201,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-source", type=int, default=300, help="own test films per fold")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--signals",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also rank wrong answers by each per-image signal on N held-out films (AUROC)",
+    )
     args = parser.parse_args(argv)
     data = args.data.resolve()
     folds = fold_folders(args.held_out)
@@ -227,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         lines = report(f"{pool} held out", classify(classifier, held))
         lines += report("  its model, own test split", classify(classifier, own))
         print("\n".join(lines))
+        if args.signals:
+            sample = stratified(held, args.signals, args.seed)
+            print(f"{'':34s}       held out: {signals(classifier, sample)}")
         rule = card.operating_rule
         print(
             f"{'':34s}       rule: {rule.line if rule else 'none'}; runtime "
