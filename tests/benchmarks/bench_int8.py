@@ -18,7 +18,12 @@ against plain bf16, in one run:
   graph, which passes the bar on its own);
 - images/s at batch 32, interleaved rounds: plain bf16, int8 alone, int8 rechecked.
 
-    OMP_NUM_THREADS=1 python tests/benchmarks/bench_int8.py --data ../shared/data
+    OMP_NUM_THREADS=1 python tests/benchmarks/bench_int8.py --data ../shared/data \
+        [--keep layer1] [--sweep] [--val N] [--test N]
+
+``--sweep`` first prints the error with each ResNet stage left out of int8 and alone in
+int8 (accuracy figures: a loaded machine does not change them); ``--keep PREFIX`` leaves
+those convolutions out of int8 (they run at bf16) in the graph measured after it.
 
 No target of its own: it says whether an int8 runtime could meet issue 28's target; the
 answer goes into tests/benchmarks/README.md.
@@ -141,6 +146,32 @@ def rates(fns: dict, x: np.ndarray, rounds: int, seconds: float) -> dict[str, fl
     return {name: statistics.median(v) for name, v in out.items()}
 
 
+STAGES = ("layer1", "layer2", "layer3", "layer4")
+
+
+def sweep(card: ModelCard, ranges: dict[str, float], val, test, fp32, temperature) -> None:
+    """Which convolutions the int8 error comes from: D, the recheck's rerun share and the
+    bar's figures with each stage left out of int8, and with each stage alone in int8."""
+    ref_val, exact = logits(fp32, val), softmax(logits(fp32, test), temperature)
+    variants = {"all": lambda _n: True}
+    for stage in STAGES:
+        variants[f"all but {stage}"] = lambda n, s=stage: not n.startswith(s)
+        variants[f"only {stage}"] = lambda n, s=stage: n.startswith(s)
+    print("| int8 on | convolutions | D | rerun | max abs | same top |\n|---|---|---|---|---|---|")
+    for label, chosen in variants.items():
+        kept = {name: top for name, top in ranges.items() if chosen(name)}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "int8.xml"
+            save_ir(_model(card, _Quantized(kept)), path)
+            int8 = OpenVinoBackend(path, "int8", cached=False)
+            error = difference_error(logits(int8, val), ref_val)
+            test_logits = logits(int8, test)
+            share = float(uncertain_rows(test_logits, temperature, error).mean())
+            f = compare(exact, softmax(test_logits, temperature))
+        print(f"| {label} | {len(kept)} | {error:.4f} | {share:.1%} | {f.max_abs:.4f} | "
+              f"{f.same_top:.2%} |", flush=True)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -150,6 +181,16 @@ def main() -> int:
     parser.add_argument("--test", type=int, default=320)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="leave the convolutions whose name starts so out of int8 (e.g. layer1)",
+    )
+    parser.add_argument(
+        "--sweep", action="store_true", help="first, the error with each stage in or out of int8"
+    )
     args = parser.parse_args()
     card_path = ROOT / "models" / f"{args.model}.json"
     card = ModelCard.read(card_path)
@@ -161,9 +202,16 @@ def main() -> int:
         for split, n, seed in wanted
     )
     ir = exported_graph(card, "ir").path
+    ranges = calibration_ranges(card, calib)
+    if args.sweep:
+        fp32 = OpenVinoBackend(ir, "fp32", cached=False)
+        sweep(card, ranges, val, test, fp32, temperature)
+    keep = tuple(args.keep)
+    kept = {n: top for n, top in ranges.items() if not (keep and n.startswith(keep))}
+    int8_name = f"openvino int8 (stem fp32{''.join(f', {k} bf16' for k in keep)})"
     with tempfile.TemporaryDirectory() as tmp:
         int8_ir = Path(tmp) / "int8.xml"
-        save_ir(_model(card, _Quantized(calibration_ranges(card, calib))), int8_ir)
+        save_ir(_model(card, _Quantized(kept)), int8_ir)
         fp32 = OpenVinoBackend(ir, "fp32", cached=False)
         bf16 = OpenVinoBackend(ir, "bf16", cached=False)
         mixed = MixedOpenVinoBackend(ir)
@@ -173,15 +221,16 @@ def main() -> int:
         exact = softmax(logits(fp32, test), temperature)
         int8_logits = logits(int8, test)
         share = float(uncertain_rows(int8_logits, temperature, error).mean())
+        left = f", not in int8: {', '.join(args.keep)}" if args.keep else ""
         print(f"\n{card.label}: {len(calib)} calibration, {len(val)} validation, "
               f"{len(test)} test films; bar: same top >= {BAR.same_top:.1%}, mean <= "
-              f"{BAR.mean_abs}, max <= {BAR.max_abs}")  # fmt: skip
+              f"{BAR.mean_abs}, max <= {BAR.max_abs}{left}")  # fmt: skip
         print(f"int8 logit-difference error D on the validation films: {error:.4f}; "
               f"the recheck's bound would run {share:.1%} of the test films again")  # fmt: skip
         rows = {
             "openvino bf16": bf16,
             "openvino bf16-fp32stem": mixed,
-            "openvino int8 (stem fp32)": int8,
+            int8_name: int8,
             "int8, mixed bf16 where uncertain": rechecked,
         }
         print("| variant | same top | mean abs | max abs | passed |\n|---|---|---|---|---|")
