@@ -133,13 +133,14 @@ def setup(front_door: str) -> Path | None:
 
 def exception_site(exc: BaseException) -> str:
     """``exc``'s type and the line that raised it, never its message: "NameError at
-    highdicom/sr/value_types.py:812 in __init__ (from xraydesk/dicomnet/scu.py:362)".
+    fx/_symbolic_trace.py:535 in path_of_module (from model/resnet.py:41 in forward)".
 
     Why: a catch-all that keeps a service going logs no message (a message may quote a
     header value, a patient's name), so the type alone was all a rare failure left behind
-    (issue 26's node once noted "NameError" and nothing else). A code location carries no
-    patient data; the innermost frame says where, the innermost of XRayDesk's own says
-    which of our calls led there. Paths are cut to their last two parts (no home folder)."""
+    (the DICOM node once noted "NameError" and nothing else; this found torch.fx's tracer,
+    see ``model.resnet.fold_batch_norms``). A code location carries no patient data; the
+    innermost frame says where, the innermost of XRayDesk's own says which of our calls
+    led there. Paths are cut to their last two parts (no home folder)."""
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
         return type(exc).__name__

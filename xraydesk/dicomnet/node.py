@@ -436,7 +436,7 @@ class StorageNode:
                     results_dir(),
                     item.indeterminate,
                 )
-            except Exception as exc:  # its text may quote a header value: the type only
+            except Exception as exc:  # its text may quote a header value: type and place
                 site = exception_site(exc)
                 log.error("results of worklist #%s not made: %s", row_id, site)
                 note, warnings = f"not sent to {self.send_to.name}: {site}", []
