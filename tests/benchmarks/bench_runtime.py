@@ -377,7 +377,7 @@ def int8_variant(card_path: Path, card: ModelCard, args) -> tuple[dict, object]:
     start = time.perf_counter()
     ranges = calibration_ranges(card, preprocess_all(paths, args.data, card.preprocessing))
     how = (f"largest input value over {count} training-split films (seed "
-           f"{CALIBRATION_SEED}), OpenVINO fp32, {machine()}")  # fmt: skip
+           f"{CALIBRATION_SEED}), OpenVINO fp32, {cpu_name()}")  # fmt: skip
     print(f"int8 ranges: {len(ranges)} convolutions, {how}; "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     xml = args.tmp / f"{card.name}-{INT8_VARIANT}.xml"

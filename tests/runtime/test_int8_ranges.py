@@ -112,3 +112,19 @@ def test_a_refused_shipped_file_means_no_ranges_logged_once(tmp_path: Path, monk
         assert warnings[0].exc_info is None  # a message, not a traceback
     finally:
         int8_ranges._shipped.cache_clear()
+
+
+def test_the_shipped_ranges_are_those_of_a_bundled_model_with_a_passing_verdict():
+    """Ranges and verdict are written together (bench_runtime --write-verdicts): shipped
+    ranges without a passing int8 verdict, or for weights no bundled model has, are stale."""
+    from tests.paths import REPO_ROOT
+    from xraydesk.model.card import ModelCard
+    from xraydesk.runtime.faithful import shipped_verdict
+    from xraydesk.runtime.int8_graph import INT8_VARIANT
+
+    bundled = {ModelCard.read(p).weights_sha256 for p in (REPO_ROOT / "models").glob("*.json")}
+    shipped = read_ranges()
+    assert shipped and set(shipped) <= bundled
+    for sha in shipped:
+        verdict = shipped_verdict(sha, "openvino", INT8_VARIANT)
+        assert verdict is not None and verdict.passed and verdict.images > 1000
