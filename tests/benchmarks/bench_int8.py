@@ -5,12 +5,12 @@ the end-to-end "4x a naive loop" of issue 28 needs a cheaper arithmetic: int8 (A
 VNNI). This measures the best int8 graph we could build against the faithfulness bar and
 against plain bf16, in one run:
 
-- the graph: the exported ResNet-50 (``runtime.resnet_walk``) with an OpenVINO
-  FakeQuantize before every convolution but the stem (kept at fp32, as the mixed bf16
-  graph keeps it): activations per tensor over the largest value seen on the training
+- the graph (``runtime.int8_graph``): the exported ResNet-50 (``runtime.resnet_walk``)
+  with an OpenVINO FakeQuantize before every convolution but the stem (kept at fp32, as
+  the mixed bf16 graph keeps it): activations per tensor over the largest value seen on the training
   split (``--calibration`` films; clipping at a high percentile was measured worse),
   weights per output channel, symmetric. OpenVINO's low-precision pass then runs those
-  convolutions in u8 x i8, the rest at bf16.
+  convolutions in u8 x i8, the rest at fp32 (the int8 compile's f32 precision).
 - faithfulness on ``--test`` test-split films against OpenVINO fp32 (the exported graph,
   torch's fp32 to about 1e-6), by the bar of ``runtime.faithful``;
 - ``D``, the largest logit-difference error on ``--val`` validation films, and the share
@@ -23,7 +23,7 @@ against plain bf16, in one run:
 
 ``--sweep`` first prints the error with each ResNet stage left out of int8 and alone in
 int8 (accuracy figures: a loaded machine does not change them); ``--keep PREFIX`` leaves
-those convolutions out of int8 (they run at bf16) in the graph measured after it.
+those convolutions out of int8 (they run at fp32) in the graph measured after it.
 
 No target of its own: it says whether an int8 runtime could meet issue 28's target; the
 answer goes into tests/benchmarks/README.md.
@@ -47,75 +47,13 @@ from tests.benchmarks.bench_runtime import batches, preprocess_all, split_paths 
 from tests.benchmarks.machine import cpu_name, load_average  # noqa: E402
 from xraydesk.model.card import ModelCard  # noqa: E402
 from xraydesk.model.probabilities import softmax  # noqa: E402
-from xraydesk.runtime.export import _resnet50_state, exported_graph  # noqa: E402
+from xraydesk.runtime.export import exported_graph  # noqa: E402
 from xraydesk.runtime.faithful import BAR, compare  # noqa: E402
+from xraydesk.runtime.int8_graph import calibration_ranges, int8_model, quantized_names  # noqa: E402
 from xraydesk.runtime.mixed import MixedOpenVinoBackend  # noqa: E402
 from xraydesk.runtime.openvino_backend import OpenVinoBackend  # noqa: E402
-from xraydesk.runtime.openvino_graph import _OpenVinoEmitter, save_ir  # noqa: E402
+from xraydesk.runtime.openvino_graph import save_ir  # noqa: E402
 from xraydesk.runtime.recheck import RecheckedBackend, difference_error, uncertain_rows  # noqa: E402
-from xraydesk.runtime.resnet_walk import walk  # noqa: E402
-
-STEM_CONV = "conv1"
-
-
-class _Tapped(_OpenVinoEmitter):
-    """The fp32 graph with every quantized convolution's input as an extra output."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.taps: dict[str, object] = {}
-
-    def conv(self, x, name, weight, bias, stride, output):
-        if name != STEM_CONV:
-            self.taps[name] = x
-        return super().conv(x, name, weight, bias, stride, output)
-
-
-class _Quantized(_OpenVinoEmitter):
-    """The graph with FakeQuantize on each convolution's input (``ranges``: the largest
-    value seen; every such input follows a ReLU, so u8 from 0) and weights (per channel)."""
-
-    def __init__(self, ranges: dict[str, float]) -> None:
-        super().__init__()
-        self.ranges = ranges
-
-    def conv(self, x, name, weight, bias, stride, output):
-        if name not in self.ranges:
-            return super().conv(x, name, weight, bias, stride, output)
-        op, hi = self.op, np.float32(self.ranges[name])
-        x = op.fake_quantize(x, np.float32(0), hi, np.float32(0), hi, 256)
-        w = np.ascontiguousarray(weight, np.float32)
-        m = np.maximum(np.abs(w).reshape(len(w), -1).max(1), 1e-12).astype(np.float32)
-        m = m.reshape(-1, 1, 1, 1)
-        kernel = op.fake_quantize(self._constant(w, f"{name}.w"), -m, m, -m, m, 255)
-        pad = [weight.shape[-1] // 2] * 2
-        y = op.convolution(x, kernel, [stride] * 2, pad, pad, [1, 1])
-        shift = self._constant(bias.reshape(1, -1, 1, 1), f"{name}.b")
-        return self._named(op.add(y, shift), output)
-
-
-def _model(card: ModelCard, emit: _OpenVinoEmitter, taps: bool = False):
-    """The walked graph; with ``taps``, the tapped inputs as more outputs, in order."""
-    prep = card.preprocessing
-    done = walk(_resnet50_state(card), prep.channels, prep.size, emit, consume=True)
-    extra = list(emit.taps.values()) if taps else []
-    outputs = [done.logits, done.features, done.activations, *extra]
-    return emit.ov.Model(outputs, [emit.parameter], "xraydesk-resnet50")
-
-
-def calibration_ranges(card: ModelCard, films: np.ndarray) -> dict[str, float]:
-    """Each quantized convolution's input: the largest value over ``films`` at fp32."""
-    tapped = _Tapped()
-    model = _model(card, tapped, taps=True)
-    names = list(tapped.taps)
-    compiled = tapped.ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    request = compiled.create_infer_request()
-    top = dict.fromkeys(names, 0.0)
-    for b in batches(films, 16):
-        values = list(request.infer({0: b}).values())[3:]
-        for name, value in zip(names, values, strict=True):
-            top[name] = max(top[name], float(np.max(value)))
-    return top
 
 
 def sample(card_path: Path, split: str, count: int, seed: int) -> list[str]:
@@ -162,7 +100,7 @@ def sweep(card: ModelCard, ranges: dict[str, float], val, test, fp32, temperatur
         kept = {name: top for name, top in ranges.items() if chosen(name)}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "int8.xml"
-            save_ir(_model(card, _Quantized(kept)), path)
+            save_ir(int8_model(card, kept), path)
             int8 = OpenVinoBackend(path, "int8", cached=False)
             error = difference_error(logits(int8, val), ref_val)
             test_logits = logits(int8, test)
@@ -186,7 +124,7 @@ def main() -> int:
         action="append",
         default=[],
         metavar="PREFIX",
-        help="leave the convolutions whose name starts so out of int8 (e.g. layer1)",
+        help="leave the convolutions whose name starts so out of int8, at fp32 (e.g. layer1)",
     )
     parser.add_argument(
         "--sweep", action="store_true", help="first, the error with each stage in or out of int8"
@@ -202,16 +140,16 @@ def main() -> int:
         for split, n, seed in wanted
     )
     ir = exported_graph(card, "ir").path
-    ranges = calibration_ranges(card, calib)
+    ranges = calibration_ranges(card, calib, quantized_names(()))
     if args.sweep:
         fp32 = OpenVinoBackend(ir, "fp32", cached=False)
         sweep(card, ranges, val, test, fp32, temperature)
     keep = tuple(args.keep)
     kept = {n: top for n, top in ranges.items() if not (keep and n.startswith(keep))}
-    int8_name = f"openvino int8 (stem fp32{''.join(f', {k} bf16' for k in keep)})"
+    int8_name = f"openvino int8 (stem fp32{''.join(f', {k} fp32' for k in keep)})"
     with tempfile.TemporaryDirectory() as tmp:
         int8_ir = Path(tmp) / "int8.xml"
-        save_ir(_model(card, _Quantized(kept)), int8_ir)
+        save_ir(int8_model(card, kept), int8_ir)
         fp32 = OpenVinoBackend(ir, "fp32", cached=False)
         bf16 = OpenVinoBackend(ir, "bf16", cached=False)
         mixed = MixedOpenVinoBackend(ir)

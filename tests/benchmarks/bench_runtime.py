@@ -9,10 +9,13 @@ torch (the reference) and by each variant: torch bf16 as today's batch engine ru
 (``BatchModel``: folded, bf16 weights), ONNX Runtime fp32 and int8, OpenVINO fp32, bf16
 (where the CPU has native bf16), bf16 with the stem at fp32 (``runtime.mixed``), alone and
 with its uncertain rows run again at fp32 (``recheck``, bounded by the logit-difference
-error measured on the validation split), and int8. int8 graphs are calibrated on 64
-images of the model's *training* split. The bar (``xraydesk.runtime.faithful``): the
-same top class on >= 99.5 % of images, mean absolute probability difference <= 0.003,
-maximum <= 0.02.
+error measured on the validation split), and int8. The ONNX Runtime QDQ int8 graphs are
+calibrated on 64 images of the model's *training* split; the int8 graph ``select`` may
+choose (``runtime.int8_graph``, "openvino int8-layer1fp32", on a CPU with VNNI) on 256
+seeded training-split films, whose ranges ``--write-verdicts`` writes into
+xraydesk/runtime/int8_ranges.json beside its verdict (the verdict holds for those ranges).
+The bar (``xraydesk.runtime.faithful``): the same top class on >= 99.5 % of images, mean
+absolute probability difference <= 0.003, maximum <= 0.02.
 ``--write-verdicts`` stores the whole-split verdicts in xraydesk/runtime/verdicts.json
 (refused with --limit: a verdict is on the whole split or not at all); with ``--only
 VARIANT`` (repeatable) only those variants are measured and written, the model's other
@@ -75,10 +78,16 @@ from xraydesk.runtime import onnxruntime_backend, openvino_backend  # noqa: E402
 from xraydesk.runtime.batch_mode import BATCH_MODE, batch_backend  # noqa: E402
 from xraydesk.runtime.export import exported_graph  # noqa: E402
 from xraydesk.runtime.faithful import BAR, compare, shipped_entries, write_verdicts  # noqa: E402
+from xraydesk.runtime.int8_graph import INT8_VARIANT, calibration_ranges, write_int8_ir  # noqa: E402
+from xraydesk.runtime.int8_ranges import (  # noqa: E402
+    ranges_entry,
+    shipped_range_entries,
+    write_ranges,
+)
 from xraydesk.runtime.mixed import MixedOpenVinoBackend  # noqa: E402
 from xraydesk.runtime.quantize import quantize_int8  # noqa: E402
 from xraydesk.runtime.recheck import RecheckedBackend, difference_error  # noqa: E402
-from xraydesk.runtime.select import select_backend  # noqa: E402
+from xraydesk.runtime.select import cpu_has_vnni, select_backend  # noqa: E402
 from xraydesk.runtime.torch_backend import TorchBackend  # noqa: E402
 
 BUNDLED = ("chest-3class", "pediatric-pneumonia")
@@ -91,6 +100,8 @@ AS_BUILT_BATCH = "chosen, as the batch engine builds it"
 THROUGHPUT = "openvino bf16 (throughput mode)"
 MIXED = "openvino bf16-fp32stem"  # the stem at fp32 (runtime.mixed)
 RECHECKED = "openvino bf16-fp32stem+fp32"  # and uncertain rows again at fp32 (recheck)
+INT8 = f"openvino {INT8_VARIANT}"  # runtime.int8_graph with the shipped ranges' recipe
+CALIBRATION_FILMS, CALIBRATION_SEED = 256, 1  # training-split films for INT8's ranges
 
 
 def machine() -> str:
@@ -244,6 +255,9 @@ def measure_model(card_path: Path, args) -> dict:
     needs_error = not wanted or RECHECKED in wanted
     logit_error = bf16_logit_error(card_path, card, args) if needs_error else None
     fns = variants(classifier, graph, int8, logit_error)
+    int8_entry = None
+    if openvino_backend.installed() and cpu_has_vnni() and (not wanted or INT8 in wanted):
+        int8_entry, fns[INT8] = int8_variant(card_path, card, args)
     fns = {k: v for k, v in fns.items() if k in wanted} if wanted else fns
     temperature = card.temperature
 
@@ -271,6 +285,7 @@ def measure_model(card_path: Path, args) -> dict:
     chosen = select_backend(card, select_device("cpu"))
     chosen_batch = batch_backend(chosen)  # what the batch engine runs (BatchModel)
     result = {"card": card, "images": len(x), "faith": faith, "chosen": chosen, "speed": {}}
+    result["int8_ranges"] = int8_entry
     if args.rounds == 0:
         return result
     naive = Classifier(load_network(card), card, FP32_CPU)
@@ -351,6 +366,26 @@ def paired_ratios(fns: dict, x: np.ndarray, pairs: int) -> tuple[float, float, f
     return tuple(statistics.median(r[i] for r in rounds) for i in range(3))  # type: ignore[return-value]
 
 
+def int8_variant(card_path: Path, card: ModelCard, args) -> tuple[dict, object]:
+    """The int8 graph ``select`` may choose (``runtime.int8_graph``), calibrated here on
+    ``CALIBRATION_FILMS`` seeded training-split films at fp32: the ranges' entry to ship
+    (``int8_ranges``) and the variant's function."""
+    paths = split_paths(card_path, "train")
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    count = min(CALIBRATION_FILMS, len(paths))
+    paths = [paths[i] for i in sorted(rng.choice(len(paths), count, replace=False))]
+    start = time.perf_counter()
+    ranges = calibration_ranges(card, preprocess_all(paths, args.data, card.preprocessing))
+    how = (f"largest input value over {count} training-split films (seed "
+           f"{CALIBRATION_SEED}), OpenVINO fp32, {cpu_name()}")  # fmt: skip
+    print(f"int8 ranges: {len(ranges)} convolutions, {how}; "
+          f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+    xml = args.tmp / f"{card.name}-{INT8_VARIANT}.xml"
+    write_int8_ir(card, ranges, xml)
+    backend = openvino_backend.OpenVinoBackend(xml, "int8")
+    return ranges_entry(ranges, how, card.label), lambda b: backend.run(b, activations=False).logits
+
+
 def bf16_logit_error(card_path: Path, card: ModelCard, args) -> float | None:
     """The largest error of a logit difference (``recheck.difference_error``) of OpenVINO
     bf16 with its stem at fp32 against fp32 torch on the model's validation split (all of
@@ -381,6 +416,8 @@ def chosen_variant(backend) -> str:
         return MIXED
     if backend.runtime == "torch":
         return "torch bf16 (engine)" if backend.precision == "bf16" else "torch fp32"
+    if backend.precision == "int8":
+        return INT8
     return f"{backend.runtime} {backend.precision}"
 
 
@@ -442,6 +479,10 @@ def main() -> int:
         measured = {r["card"].weights_sha256: _verdict_entry(r, bool(args.only)) for r in results}
         write_verdicts({**shipped_entries(), **measured})
         print("verdicts written to xraydesk/runtime/verdicts.json")
+        ranges = {r["card"].weights_sha256: r["int8_ranges"] for r in results if r["int8_ranges"]}
+        if ranges:  # the int8 graph's verdict holds for these ranges only
+            write_ranges({**shipped_range_entries(), **ranges})
+            print("int8 calibration ranges written to xraydesk/runtime/int8_ranges.json")
     if args.json:
         args.json.write_text(json.dumps([_jsonable(r) for r in results], indent=2))
     return 0 if ok else 1

@@ -26,13 +26,16 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from xraydesk import paths
 from xraydesk.environment import RUNTIME_CACHE, from_environ
 from xraydesk.files import write_atomic
 from xraydesk.model.card import ModelCard
 from xraydesk.runtime.backend import RuntimeUnavailable
+
+if TYPE_CHECKING:
+    from xraydesk.runtime.int8_ranges import Int8Ranges
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # the graph's forms and their files' suffixes: ONNX (ONNX Runtime), OpenVINO IR (OpenVINO)
 SUFFIXES = {"onnx": ".onnx", "ir": ".xml"}
 _GRAPH_FILES = (".onnx", ".xml", ".bin", ".checked")  # what prune_cache looks at
+INT8_TAG = "-int8-"  # an int8 graph's name: its graph key, this, its ranges' digest
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def prune_cache(keep: set[str] | None = None) -> list[Path]:
             continue
     removed = []
     for file in runtime_cache_dir().iterdir():
-        if file.suffix not in _GRAPH_FILES or file.name.split(".")[0] in wanted:
+        if file.suffix not in _GRAPH_FILES or _key_of(file.name) in wanted:
             continue
         try:
             if time.time() - file.stat().st_mtime < PRUNE_AFTER_S:
@@ -135,6 +139,11 @@ def prune_cache(keep: set[str] | None = None) -> list[Path]:
     if removed:
         log.info("removed %d graph file(s) of models no longer installed", len(removed))
     return removed
+
+
+def _key_of(name: str) -> str:
+    """The graph key a cached file belongs to (an int8 graph's too)."""
+    return name.split(".")[0].split(INT8_TAG)[0]
 
 
 def _prune_derived(graphs_went: bool) -> list[Path]:
@@ -174,7 +183,7 @@ def _prune_derived(graphs_went: bool) -> list[Path]:
     return [folder for folder in gone if not folder.exists()]
 
 
-def _resnet50_state(card: ModelCard) -> dict:
+def resnet50_state(card: ModelCard) -> dict:
     """The card's checked weights as stored (float16 stays float16: the walk folds them in
     float64), for the graph builders, which empty it as they go."""
     from xraydesk.model.weights import load_state, verified_weights
@@ -189,7 +198,7 @@ def write_ir(card: ModelCard, xml: Path) -> None:
     its ``.bin``). The model is dropped once saved: the compile reads the files."""
     from xraydesk.runtime.openvino_graph import resnet50_model, save_ir
 
-    state = _resnet50_state(card)
+    state = resnet50_state(card)
     prep = card.preprocessing
     try:
         model = resnet50_model(state, prep.channels, prep.size, consume=True)
@@ -203,6 +212,29 @@ def write_ir(card: ModelCard, xml: Path) -> None:
         raise RuntimeUnavailable(f"{xml}: cannot save the OpenVINO model ({exc})") from exc
 
 
+def int8_graph(card: ModelCard, ranges: Int8Ranges) -> ExportedGraph:
+    """The card's int8 OpenVINO IR (``runtime.int8_graph``) for ``ranges`` from the cache,
+    built first if it is not there. Its name is the fp32 graph's key plus the ranges'
+    digest: new ranges for the same weights never reuse an old graph, which is deleted
+    when the new one is written (``prune_cache`` deletes it with its weights' graphs)."""
+    from xraydesk.model.weights import verified_weights
+    from xraydesk.runtime.int8_graph import write_int8_ir
+
+    prep = card.preprocessing
+    key = graph_key(card.weights_sha256, prep.channels, prep.size)
+    path = runtime_cache_dir() / f"{key}{INT8_TAG}{ranges.digest}.xml"
+    if path.is_file():
+        verified_weights(card)
+        return ExportedGraph(path, created=False)
+    write_int8_ir(card, ranges.as_dict(), path)
+    for old in runtime_cache_dir().glob(f"{key}{INT8_TAG}*"):
+        if old.name.split(".")[0] != path.stem:  # a graph of other ranges: never used again
+            old.unlink(missing_ok=True)
+    log.info("exported %s", path)
+    prune_cache(keep={key})
+    return ExportedGraph(path, created=True)
+
+
 def write_onnx(card: ModelCard, out: BinaryIO) -> None:
     """Write the float32 ONNX graph of the card's checked weights file to ``out``."""
     try:
@@ -211,7 +243,7 @@ def write_onnx(card: ModelCard, out: BinaryIO) -> None:
         raise RuntimeUnavailable(
             "exporting a model for a faster CPU runtime needs the 'onnx' package"
         ) from exc
-    state = _resnet50_state(card)
+    state = resnet50_state(card)
     prep = card.preprocessing
     try:
         write_graph(state, prep.channels, prep.size, out, consume=True)

@@ -24,7 +24,7 @@ from xraydesk.runtime.openvino_backend import import_openvino
 from xraydesk.runtime.resnet_walk import walk
 
 
-class _OpenVinoEmitter:
+class OpenVinoEmitter:
     """``resnet_walk.Emitter`` of OpenVINO nodes (opset 13); each node gets the ONNX
     graph's node name as its friendly name and its output tensor's name."""
 
@@ -88,7 +88,7 @@ def resnet50_model(
     "features" and "activations" as the ONNX graph's (``onnx_graph.write_graph``, whose
     ``consume`` this takes too). Raises ValueError naming the key when the state is not
     such a network."""
-    emit = _OpenVinoEmitter()
+    emit = OpenVinoEmitter()
     done = walk(state, channels, size, emit, consume)
     outputs = [done.logits, done.features, done.activations]
     return emit.ov.Model(outputs, [emit.parameter], "xraydesk-resnet50")
@@ -108,4 +108,4 @@ def save_ir(model: Any, xml: Path) -> None:
             left.unlink(missing_ok=True)
 
 
-__all__ = ["resnet50_model", "save_ir"]
+__all__ = ["OpenVinoEmitter", "resnet50_model", "save_ir"]

@@ -4,6 +4,11 @@ On CUDA and Apple MPS: torch. On a CPU (``auto``, the default in every build): t
 runtime and precision that was measured faithful to fp32 torch for the model's exact
 weights (``faithful``: the verdicts shipped in ``verdicts.json``), in this order:
 
+0. OpenVINO int8 (``int8_graph``: every convolution but the stem and the first stage,
+   ``layer1``, in u8 x i8, those two at fp32; verdict "int8-layer1fp32"), on CPUs with
+   int8 dot products (AVX-512 VNNI or AVX-VNNI), only where calibration ranges ship for the weights
+   (``int8_ranges.json``, refused whole when malformed) and its verdict passed; its
+   graph is exported at first use and cached under a name that includes the ranges;
 1. OpenVINO bf16, on CPUs with native bf16 (AVX-512 BF16 or AMX);
 2. OpenVINO bf16 with its stem (the first convolution, on the raw intensities, and the
    max pool) at fp32 (``mixed``): where bf16's error mostly comes from, for about 1 % of
@@ -35,14 +40,13 @@ only where it is installed (``runtime.registry``) and the CPU runs it natively. 
 without any verdict (your own) runs in torch as the device says, as before the exported
 runtimes. Which step each bundled model ends on, and the measured speeds and errors
 behind the verdicts, are in the output of tests/benchmarks/bench_runtime.py and in
-tests/benchmarks/README.md. int8 is measured by the benchmark but never chosen: it needs
-calibration images at export time and, measured, moves probabilities past the bar; with
-the stem at fp32 and its uncertain rows run again it is faithful but no faster than the
-mixed graph (tests/benchmarks/bench_int8.py: 1.45x plain bf16 alone, 0.94x rechecked, on
-an AMD EPYC Zen 4 whose plain bf16 already runs at the CPU's bf16 limit). With its first
-stage (``layer1``) left at bf16 it passed the bar alone on chest-3class's whole test split
-at 1.12x plain bf16; it is not a candidate here yet (it needs calibration ranges shipped
-per weights, a verdict and a start-up measurement; tests/benchmarks/README.md).
+tests/benchmarks/README.md. int8: ONNX Runtime's QDQ graph (stem included) is measured by
+the benchmark but never chosen (it moves probabilities past the bar); OpenVINO's int8
+with the stem and ``layer1`` left out passed the bar alone on chest-3class's whole test
+split at 1.12x plain bf16 on an AMD EPYC Zen 4 without AMX, where plain bf16 already runs
+at the CPU's bf16 limit (tests/benchmarks/bench_int8.py), so it comes first where its
+ranges and verdict ship. The ranges come from training films, which do not ship: the
+benchmark computes them (``bench_runtime.py --write-verdicts``) with the verdict.
 
 ``XRAYDESK_RUNTIME=auto|torch|onnxruntime|openvino`` (or the caller's ``preference``)
 overrides the choice; a named runtime that is missing or fails is an error, never a
@@ -64,12 +68,14 @@ from typing import TYPE_CHECKING
 from xraydesk.environment import RUNTIME as RUNTIME_ENV
 from xraydesk.environment import from_environ, reduced_precision_allowed
 from xraydesk.model.card import ModelCard
-from xraydesk.model.device import DeviceChoice
+from xraydesk.model.device import DeviceChoice, cpu_flags
 from xraydesk.optional import has_torch
 from xraydesk.runtime import openvino_backend
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import checked_marker, exported_graph
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
+from xraydesk.runtime.int8_graph import INT8_VARIANT
+from xraydesk.runtime.int8_ranges import shipped_ranges
 from xraydesk.runtime.recheck import RecheckedBackend
 from xraydesk.runtime.registry import (
     AUTO,
@@ -96,7 +102,10 @@ class Candidate:
     @property
     def measured_as(self) -> str:
         """The precision's name in the verdicts: "bf16"; "bf16-fp32stem" with the stem at
-        fp32 (``mixed``); "+fp32" appended when uncertain rows run again at fp32."""
+        fp32 (``mixed``); "+fp32" appended when uncertain rows run again at fp32; the int8
+        graph's ``int8_graph.INT8_VARIANT`` (which convolutions it leaves out)."""
+        if self.precision == "int8":
+            return INT8_VARIANT
         name = f"{self.precision}-fp32stem" if self.mixed else self.precision
         return f"{name}+fp32" if self.recheck else name
 
@@ -122,6 +131,8 @@ def cpu_candidates(runtime: str = "auto", precision: str | None = None) -> list[
     found = installed_runtimes()
     out: list[Candidate] = []
     if "openvino" in found and runtime in ("auto", "openvino"):
+        if reduced_precision_allowed(precision) and cpu_has_vnni():
+            out.append(Candidate("openvino", "int8"))
         if reduced_precision_allowed(precision) and openvino_backend.cpu_has_bf16():
             out.append(Candidate("openvino", "bf16"))
             out.append(Candidate("openvino", "bf16", mixed=True))
@@ -130,6 +141,13 @@ def cpu_candidates(runtime: str = "auto", precision: str | None = None) -> list[
     if "onnxruntime" in found and runtime in ("auto", "onnxruntime"):
         out.append(Candidate("onnxruntime", "fp32"))
     return out
+
+
+def cpu_has_vnni() -> bool:
+    """Whether the CPU has int8 dot products (AVX-512 VNNI or AVX-VNNI), which make the
+    int8 graph faster than bf16; False where its flags cannot be read (not Linux)."""
+    flags = cpu_flags()
+    return bool(flags and {"avx512_vnni", "avx_vnni"} & flags)
 
 
 def build_backend(
@@ -148,6 +166,8 @@ def build_backend(
     torch is installed); without either, it relies on the graph builder's tests.
     """
     cls = runtime_spec(candidate.runtime).backend_class()  # an unknown name: an error
+    if candidate.precision == "int8":
+        return _int8_backend(card, network, threads, mode)
     openvino = candidate.runtime == "openvino"
     # OpenVINO's own IR for OpenVINO (built with no onnx import, nothing parsed again)
     graph = exported_graph(card, "ir" if openvino else "onnx")
@@ -196,6 +216,36 @@ def build_backend(
         weights = [graph.path.with_suffix(".bin")] if openvino else []  # the IR's weights
         for file in (graph.path, *weights, marker):
             file.unlink(missing_ok=True)  # never reused: the next start exports again
+        raise
+
+
+def _int8_backend(card: ModelCard, network: nn.Module | None, threads: int, mode: str) -> Backend:
+    """The int8 graph of the card's weights and shipped ranges (``int8_graph``), from the
+    cache or exported first. Its export is checked as the others are, on the fp32 graph
+    of the same walk (the int8 one differs from the probes' fp32 outputs by design)."""
+    from xraydesk.runtime.export import int8_graph
+
+    ranges = shipped_ranges(card.weights_sha256)
+    if ranges is None:
+        raise RuntimeUnavailable(f"{card.label}: no int8 calibration ranges for its weights")
+    graph = exported_graph(card, "ir")
+    marker = checked_marker(graph.path)
+    try:
+        if graph.created or not marker.is_file():
+            fp32 = openvino_backend.OpenVinoBackend(graph.path, "fp32", threads, cached=False)
+            if _check_new_graph(fp32, card, network):
+                marker.write_text("openvino\n", encoding="utf-8")
+            del fp32
+    except RuntimeUnavailable:
+        for file in (graph.path, graph.path.with_suffix(".bin"), marker):
+            file.unlink(missing_ok=True)  # never reused: the next start exports again
+        raise
+    int8 = int8_graph(card, ranges)
+    try:
+        return openvino_backend.OpenVinoBackend(int8.path, "int8", threads, mode=mode)
+    except RuntimeUnavailable:
+        for file in (int8.path, int8.path.with_suffix(".bin")):
+            file.unlink(missing_ok=True)
         raise
 
 
@@ -254,7 +304,7 @@ def select_backend(
             raise RuntimeUnavailable(
                 runtime_spec(choice).unavailable_reason() or f"runtime {choice} cannot run here"
             )
-        passed = [c for c in candidates if _passed(card, c)]
+        passed = [c for c in candidates if _usable(card, c)]
         return build_backend((passed or candidates[-1:])[0], card, network, threads, mode)
     order = auto_order(card, device, candidates)
     if not order:
@@ -278,7 +328,7 @@ def auto_order(card: ModelCard, device: DeviceChoice, exported: list[Candidate])
     """The CPU candidates ``auto`` tries for ``card``, fastest first (the docstring's rule):
     the last one is where it ends up when every exported runtime fails to load."""
     torch_here = has_torch()
-    reduced = [c for c in exported if c.precision != "fp32" and _passed(card, c)]
+    reduced = [c for c in exported if c.precision != "fp32" and _usable(card, c)]
     fp32 = [c for c in exported if c.precision == "fp32"]
     torch_bf16 = Candidate("torch", "bf16")
     as_device = torch_bf16 if device.precision == "bf16" else Candidate("torch", "fp32")
@@ -307,6 +357,13 @@ def candidate_verdict(card: ModelCard, candidate: Candidate) -> Faithfulness | N
 def _passed(card: ModelCard, candidate: Candidate) -> bool:
     verdict = candidate_verdict(card, candidate)
     return verdict is not None and verdict.passed
+
+
+def _usable(card: ModelCard, candidate: Candidate) -> bool:
+    """Its verdict passed, and for int8 its calibration ranges ship for these weights."""
+    if candidate.precision == "int8" and shipped_ranges(card.weights_sha256) is None:
+        return False
+    return _passed(card, candidate)
 
 
 def _failed(card: ModelCard, candidate: Candidate) -> bool:

@@ -1,0 +1,108 @@
+"""``select`` and the int8 candidate (issue 28): first in the CPU order, and chosen only
+where the CPU has VNNI, calibration ranges ship for the weights and its verdict passed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xraydesk.model.card import ModelCard
+from xraydesk.model.device import DeviceChoice
+from xraydesk.runtime import openvino_backend, select
+from xraydesk.runtime.faithful import Faithfulness
+from xraydesk.runtime.int8_graph import INT8_VARIANT, quantized_names
+from xraydesk.runtime.int8_ranges import Int8Ranges
+from xraydesk.runtime.select import Candidate, auto_order, cpu_candidates
+
+needs_openvino = pytest.mark.skipif(
+    not openvino_backend.installed(), reason="OpenVINO not installed"
+)
+BF16_CPU = DeviceChoice("cpu", "bf16", "CPU, bf16")
+INT8 = f"openvino/{INT8_VARIANT}"
+MIXED = "openvino/bf16-fp32stem"
+RANGES = Int8Ranges(("layer1",), tuple((n, 4.0) for n in quantized_names()), "test")
+
+
+def _pretend(monkeypatch, passed: dict[str, bool], ranges: bool, vnni: bool) -> None:
+    good, bad = Faithfulness(100, 1.0, 0.0004, 0.006), Faithfulness(100, 0.99, 0.001, 0.03)
+
+    def verdict(_sha: str, runtime: str, precision: str) -> Faithfulness | None:
+        key = f"{runtime}/{precision}"
+        return None if key not in passed else good if passed[key] else bad
+
+    monkeypatch.setattr(select, "shipped_verdict", verdict)
+    monkeypatch.setattr(select, "shipped_ranges", lambda _sha: RANGES if ranges else None)
+    monkeypatch.setattr(
+        select, "cpu_flags", lambda: {"avx512f", "avx512_vnni"} if vnni else {"avx2"}
+    )
+    monkeypatch.setattr(select, "installed_runtimes", lambda: ["openvino", "onnxruntime"])
+    monkeypatch.setattr(openvino_backend, "cpu_has_bf16", lambda: True)
+    monkeypatch.delenv("XRAYDESK_PRECISION", raising=False)
+
+
+def _order(card: ModelCard) -> list[str]:
+    order = auto_order(card, BF16_CPU, cpu_candidates())
+    return [f"{c.runtime}/{c.measured_as}" for c in order]
+
+
+ALL = {INT8: True, MIXED: True, "openvino/fp32": True, "onnxruntime/fp32": True}
+
+
+def test_int8_is_named_by_what_it_leaves_out():
+    assert Candidate("openvino", "int8").measured_as == INT8_VARIANT == "int8-layer1fp32"
+
+
+def test_the_int8_candidate_comes_first_on_a_vnni_cpu(test_model_path: Path, monkeypatch):
+    _pretend(monkeypatch, ALL, ranges=True, vnni=True)
+    assert cpu_candidates()[0] == Candidate("openvino", "int8")
+    assert _order(ModelCard.read(test_model_path))[:2] == [INT8, MIXED]
+
+
+@pytest.mark.parametrize(
+    ("passed", "ranges", "vnni"),
+    [
+        ({**ALL, INT8: False}, True, True),  # measured, and missed the bar
+        ({k: v for k, v in ALL.items() if k != INT8}, True, True),  # never measured
+        (ALL, False, True),  # no ranges shipped (or the file refused)
+        (ALL, True, False),  # no VNNI: int8 would be no faster than bf16
+    ],
+)
+def test_int8_is_not_chosen_without_any_one_of_them(
+    passed, ranges, vnni, test_model_path: Path, monkeypatch
+):
+    _pretend(monkeypatch, passed, ranges, vnni)
+    order = _order(ModelCard.read(test_model_path))
+    assert INT8 not in order and order[0] == MIXED
+
+
+def test_fp32_asked_for_means_no_int8(monkeypatch):
+    _pretend(monkeypatch, ALL, ranges=True, vnni=True)
+    assert all(c.precision == "fp32" for c in cpu_candidates(precision="fp32"))
+    assert cpu_candidates("onnxruntime") == [Candidate("onnxruntime", "fp32")]
+
+
+@needs_openvino
+def test_the_chosen_int8_graph_is_built_cached_and_keyed_by_its_ranges(
+    test_model_path: Path, monkeypatch
+):
+    """select builds the int8 graph at first use and finds it in the cache after; other
+    ranges for the same weights get another graph, and the old one goes."""
+    _pretend(monkeypatch, ALL, ranges=True, vnni=True)
+    card = ModelCard.read(test_model_path)
+    backend = select.select_backend(card, BF16_CPU)
+    assert (backend.runtime, backend.precision, backend.label) == (
+        "openvino",
+        "int8",
+        "OpenVINO, CPU, int8",
+    )
+    first = Path(backend.graph)
+    assert first.is_file() and RANGES.digest in first.name
+    assert select.select_backend(card, BF16_CPU).graph == first  # from the cache
+    assert backend.in_mode("throughput").precision == "int8"  # the batch engine's twin
+
+    other = Int8Ranges(RANGES.kept_out, tuple((n, 6.0) for n, _ in RANGES.ranges), "test")
+    monkeypatch.setattr(select, "shipped_ranges", lambda _sha: other)
+    again = select.select_backend(card, BF16_CPU)
+    assert Path(again.graph) != first and other.digest in Path(again.graph).name
+    assert not first.exists() and not first.with_suffix(".bin").exists()
