@@ -26,16 +26,13 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from xraydesk import paths
 from xraydesk.environment import RUNTIME_CACHE, from_environ
 from xraydesk.files import write_atomic
 from xraydesk.model.card import ModelCard
 from xraydesk.runtime.backend import RuntimeUnavailable
-
-if TYPE_CHECKING:
-    from xraydesk.runtime.int8_ranges import Int8Ranges
 
 log = logging.getLogger(__name__)
 
@@ -210,29 +207,6 @@ def write_ir(card: ModelCard, xml: Path) -> None:
         save_ir(model, xml)
     except (OSError, RuntimeError) as exc:
         raise RuntimeUnavailable(f"{xml}: cannot save the OpenVINO model ({exc})") from exc
-
-
-def int8_graph(card: ModelCard, ranges: Int8Ranges) -> ExportedGraph:
-    """The card's int8 OpenVINO IR (``runtime.int8_graph``) for ``ranges`` from the cache,
-    built first if it is not there. Its name is the fp32 graph's key plus the ranges'
-    digest: new ranges for the same weights never reuse an old graph, which is deleted
-    when the new one is written (``prune_cache`` deletes it with its weights' graphs)."""
-    from xraydesk.model.weights import verified_weights
-    from xraydesk.runtime.int8_graph import write_int8_ir
-
-    prep = card.preprocessing
-    key = graph_key(card.weights_sha256, prep.channels, prep.size)
-    path = runtime_cache_dir() / f"{key}{INT8_TAG}{ranges.digest}.xml"
-    if path.is_file():
-        verified_weights(card)
-        return ExportedGraph(path, created=False)
-    write_int8_ir(card, ranges.as_dict(), path)
-    for old in runtime_cache_dir().glob(f"{key}{INT8_TAG}*"):
-        if old.name.split(".")[0] != path.stem:  # a graph of other ranges: never used again
-            old.unlink(missing_ok=True)
-    log.info("exported %s", path)
-    prune_cache(keep={key})
-    return ExportedGraph(path, created=True)
 
 
 def write_onnx(card: ModelCard, out: BinaryIO) -> None:

@@ -23,16 +23,30 @@ tests/benchmarks/bench_runtime.py and shipped per weights (``int8_ranges``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xraydesk.model.card import ModelCard
 from xraydesk.runtime.backend import RuntimeUnavailable
+from xraydesk.runtime.export import (
+    INT8_TAG,
+    ExportedGraph,
+    graph_key,
+    prune_cache,
+    resnet50_state,
+    runtime_cache_dir,
+)
 from xraydesk.runtime.openvino_graph import OpenVinoEmitter, save_ir
 from xraydesk.runtime.resnet_walk import STAGES, walk
+
+if TYPE_CHECKING:
+    from xraydesk.runtime.int8_ranges import Int8Ranges
+
+log = logging.getLogger(__name__)
 
 STEM_CONV = "conv1"
 KEPT_OUT: tuple[str, ...] = ("layer1",)  # left out of int8 (measured: its error)
@@ -107,8 +121,6 @@ class QuantizingEmitter(OpenVinoEmitter):
 def _walked_model(card: ModelCard, emit: OpenVinoEmitter, taps: Sequence[str] = ()) -> Any:
     """The walked ``ov.Model``; with ``taps`` (a ``TappingEmitter``'s names), their
     inputs as more outputs after the three usual ones, in that order."""
-    from xraydesk.runtime.export import resnet50_state
-
     prep = card.preprocessing
     try:
         done = walk(resnet50_state(card), prep.channels, prep.size, emit, consume=True)
@@ -161,12 +173,35 @@ def calibration_ranges(
     return top
 
 
+def cached_int8_graph(card: ModelCard, ranges: Int8Ranges) -> ExportedGraph:
+    """The card's int8 OpenVINO IR for ``ranges`` from the runtime cache (``export``),
+    built first if it is not there. Its name is the fp32 graph's key plus the ranges'
+    digest: new ranges for the same weights never reuse an old graph, which is deleted
+    when the new one is written (``prune_cache`` deletes it with its weights' graphs)."""
+    from xraydesk.model.weights import verified_weights
+
+    prep = card.preprocessing
+    key = graph_key(card.weights_sha256, prep.channels, prep.size)
+    path = runtime_cache_dir() / f"{key}{INT8_TAG}{ranges.digest}.xml"
+    if path.is_file():
+        verified_weights(card)
+        return ExportedGraph(path, created=False)
+    write_int8_ir(card, ranges.as_dict(), path)
+    for old in runtime_cache_dir().glob(f"{key}{INT8_TAG}*"):
+        if old.name.split(".")[0] != path.stem:  # a graph of other ranges: never used again
+            old.unlink(missing_ok=True)
+    log.info("exported %s", path)
+    prune_cache(keep={key})
+    return ExportedGraph(path, created=True)
+
+
 __all__ = [
     "INT8_VARIANT",
     "KEPT_OUT",
     "STEM_CONV",
     "QuantizingEmitter",
     "TappingEmitter",
+    "cached_int8_graph",
     "calibration_ranges",
     "convolution_names",
     "int8_model",

@@ -223,7 +223,7 @@ def _int8_backend(card: ModelCard, network: nn.Module | None, threads: int, mode
     """The int8 graph of the card's weights and shipped ranges (``int8_graph``), from the
     cache or exported first. Its export is checked as the others are, on the fp32 graph
     of the same walk (the int8 one differs from the probes' fp32 outputs by design)."""
-    from xraydesk.runtime.export import int8_graph
+    from xraydesk.runtime.int8_graph import cached_int8_graph
 
     ranges = shipped_ranges(card.weights_sha256)
     if ranges is None:
@@ -240,7 +240,7 @@ def _int8_backend(card: ModelCard, network: nn.Module | None, threads: int, mode
         for file in (graph.path, graph.path.with_suffix(".bin"), marker):
             file.unlink(missing_ok=True)  # never reused: the next start exports again
         raise
-    int8 = int8_graph(card, ranges)
+    int8 = cached_int8_graph(card, ranges)
     try:
         return openvino_backend.OpenVinoBackend(int8.path, "int8", threads, mode=mode)
     except RuntimeUnavailable:
