@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xraydesk.environment import RUNTIME as RUNTIME_ENV
@@ -163,18 +164,30 @@ def build_backend(
     Every new graph is checked once on the probes (``runtime.probes``): against the fp32
     outputs saved in the card, with no torch; for a card made before those were saved,
     against the torch network of the same weights (``network``, else loaded here where
-    torch is installed); without either, it relies on the graph builder's tests.
+    torch is installed); without either, it relies on the graph builder's tests. The int8
+    graph (``int8_graph``, from the card's weights and shipped ranges) differs from the
+    probes' fp32 outputs by design: the fp32 graph of the same walk is what is checked.
     """
     cls = runtime_spec(candidate.runtime).backend_class()  # an unknown name: an error
+    ranges = None
     if candidate.precision == "int8":
-        return _int8_backend(card, network, threads, mode)
+        ranges = shipped_ranges(card.weights_sha256)
+        if ranges is None:
+            raise RuntimeUnavailable(f"{card.label}: no int8 calibration ranges for its weights")
     openvino = candidate.runtime == "openvino"
     # OpenVINO's own IR for OpenVINO (built with no onnx import, nothing parsed again)
     graph = exported_graph(card, "ir" if openvino else "onnx")
     marker = checked_marker(graph.path)
     options = {"mode": mode} if openvino else {}
+    derived: list[Path] = []  # a graph made from the checked one (int8): removed with it
 
     def build() -> Backend:
+        if ranges is not None:
+            from xraydesk.runtime.int8_graph import cached_int8_graph
+
+            int8 = cached_int8_graph(card, ranges)
+            derived.extend((int8.path, int8.path.with_suffix(".bin")))
+            return cls(int8.path, "int8", threads, **options)
         if candidate.mixed:
             from xraydesk.runtime.mixed import MixedOpenVinoBackend
 
@@ -214,38 +227,8 @@ def build_backend(
         )
     except RuntimeUnavailable:
         weights = [graph.path.with_suffix(".bin")] if openvino else []  # the IR's weights
-        for file in (graph.path, *weights, marker):
+        for file in (graph.path, *weights, marker, *derived):
             file.unlink(missing_ok=True)  # never reused: the next start exports again
-        raise
-
-
-def _int8_backend(card: ModelCard, network: nn.Module | None, threads: int, mode: str) -> Backend:
-    """The int8 graph of the card's weights and shipped ranges (``int8_graph``), from the
-    cache or exported first. Its export is checked as the others are, on the fp32 graph
-    of the same walk (the int8 one differs from the probes' fp32 outputs by design)."""
-    from xraydesk.runtime.int8_graph import cached_int8_graph
-
-    ranges = shipped_ranges(card.weights_sha256)
-    if ranges is None:
-        raise RuntimeUnavailable(f"{card.label}: no int8 calibration ranges for its weights")
-    graph = exported_graph(card, "ir")
-    marker = checked_marker(graph.path)
-    try:
-        if graph.created or not marker.is_file():
-            fp32 = openvino_backend.OpenVinoBackend(graph.path, "fp32", threads, cached=False)
-            if _check_new_graph(fp32, card, network):
-                marker.write_text("openvino\n", encoding="utf-8")
-            del fp32
-    except RuntimeUnavailable:
-        for file in (graph.path, graph.path.with_suffix(".bin"), marker):
-            file.unlink(missing_ok=True)  # never reused: the next start exports again
-        raise
-    int8 = cached_int8_graph(card, ranges)
-    try:
-        return openvino_backend.OpenVinoBackend(int8.path, "int8", threads, mode=mode)
-    except RuntimeUnavailable:
-        for file in (int8.path, int8.path.with_suffix(".bin")):
-            file.unlink(missing_ok=True)
         raise
 
 
