@@ -14,6 +14,8 @@ or with ``--model NAME`` a model of the library at its own input size (the bundl
    fp32 forward pass per image, each time in a fresh process (run in the same process right
    after the pipeline, it was slowed 20-70 % by what the pipeline left behind, flattering
    the ratio), once before and once after the pipeline, and the two rates averaged;
+   ``--rounds N`` repeats that N times and the median ratio decides (fresh naive loops
+   on the 2-core target swing 18-27 images/s, so one round can pass or fail by luck);
 4. both again on the 1024 px samples (samples/fullres PNGs + samples/dicom), the list
    repeated to get a steady rate.
 
@@ -265,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pool", default="kermany-pediatric")
     parser.add_argument("--limit", type=int, default=0, help="pool files for the pipeline (0: all)")
     parser.add_argument("--naive", type=int, default=200, help="files for the naive loop")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="pipeline runs, each between two fresh naive loops; the median ratio decides",
+    )
     parser.add_argument("--repeat", type=int, default=10, help="repeats of the 1024 px samples")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, help="decode threads")
@@ -340,22 +348,33 @@ def main(argv: list[str] | None = None) -> int:
 
     timer = plain_bf16_timer(classifier, args.batch_size)
     plain = [timer()] if timer is not None else []
-    pipe, naive = naive_interleaved(
-        Path(classifier.card.path),
-        pool_files[: args.naive],
-        lambda: run_pipeline(classifier, pool_inputs, args, work / "pool.sqlite"),
-    )
+    rounds = []
+    for k in range(max(1, args.rounds)):
+        rounds.append(
+            naive_interleaved(
+                Path(classifier.card.path),
+                pool_files[: args.naive],
+                lambda k=k: run_pipeline(classifier, pool_inputs, args, work / f"pool{k}.sqlite"),
+            )
+        )
+    ratios = [p["images_per_s"] / n["images_per_s"] for p, n in rounds]
+    # the round with the median ratio speaks for the run (with one round, that round): a
+    # naive loop swings 18-27 images/s between fresh processes on the 2-core target
+    pipe, naive = rounds[sorted(range(len(rounds)), key=ratios.__getitem__)[len(rounds) // 2]]
+    rates = [p["images_per_s"] for p, _ in rounds]
     if timer is not None:
         plain.append(timer())  # after the pipeline too: a drifting VM
         figures["plain_openvino_bf16"] = plain
-        share = pipe["images_per_s"] / statistics.mean(plain)
+        share = statistics.median(rates) / statistics.mean(plain)
         figures["pipeline_to_plain_bf16"] = share
         print(
             f"plain OpenVINO bf16 alone (throughput mode, batches of {args.batch_size}), before "
             f"and after the pipeline: {' and '.join(f'{r:.1f}' for r in plain)} images/s; the "
-            f"pipeline reaches {share:.2f} of it (target {PLAIN_TARGET})"
+            f"pipeline (median of {len(rates)} runs) reaches {share:.2f} of it "
+            f"(target {PLAIN_TARGET})"
         )
     figures["pool_pipeline"] = pipe
+    figures["pool_rounds"] = [{"pipeline": p, "naive": n} for p, n in rounds]
     print(
         f"pipeline, {pool.name}: {pipe['files']} files in {pipe['seconds']:.1f} s = "
         f"{pipe['images_per_s']:.1f} images/s ({pipe['failed']} failed; schedule: "
@@ -364,18 +383,28 @@ def main(argv: list[str] | None = None) -> int:
         f" MiB, peak {pipe['rss_peak_mib']:.0f} MiB, end {pipe['rss_end_mib'] or 0:.0f} MiB"
     )
     figures["pool_naive"] = naive
-    ratio = pipe["images_per_s"] / naive["images_per_s"]
+    ratio = statistics.median(ratios)
     figures["pool_ratio"] = ratio
+    figures["pool_ratios"] = ratios
     print(
         f"naive loop, {pool.name}: {naive['files']} files = {naive['images_per_s']:.1f} "
         f"images/s ({naive['torch_threads']} torch threads; fresh processes before and after: "
         f"{' and '.join(f'{r:.1f}' for r in naive['before_and_after_images_per_s'])}); "
         f"ratio {ratio:.2f}x (target {RATIO_TARGET:.0f}x); pipeline at "
         f"{pipe['images_per_s'] / figures['model_only']:.0%} of the model alone, "
-        f"{pipe['images_per_s'] / limit['images_per_s']:.0%} of the hardware limit; "
-        f"per CPU-second: pipeline {pipe['images_per_cpu_s']:.1f}, "
+        f"{pipe['images_per_s'] / limit['images_per_s']:.0%} of the bf16 matrix limit (an "
+        f"int8 runtime may pass it); per CPU-second: pipeline {pipe['images_per_cpu_s']:.1f}, "
         f"naive {naive['images_per_cpu_s']:.1f} images"
     )
+    if len(rounds) > 1:
+        print(
+            "rounds (pipeline images/s / naive images/s = ratio): "
+            + "; ".join(
+                f"{p['images_per_s']:.1f} / {n['images_per_s']:.1f} = {r:.2f}x"
+                for (p, n), r in zip(rounds, ratios, strict=True)
+            )
+            + f"; median {ratio:.2f}x, lowest {min(ratios):.2f}x"
+        )
 
     if not args.skip_fullres:
         samples = args.data / "samples"
