@@ -74,7 +74,7 @@ from xraydesk.model.device import DeviceChoice, select_device  # noqa: E402
 from xraydesk.model.preprocessing import Preprocessing  # noqa: E402
 from xraydesk.model.probabilities import softmax  # noqa: E402
 from xraydesk.model.saving import load_network  # noqa: E402
-from xraydesk.runtime import onnxruntime_backend, openvino_backend  # noqa: E402
+from xraydesk.runtime import onnxruntime_backend, openvino_backend, probes  # noqa: E402
 from xraydesk.runtime.batch_mode import BATCH_MODE, batch_backend  # noqa: E402
 from xraydesk.runtime.export import exported_graph  # noqa: E402
 from xraydesk.runtime.faithful import BAR, compare, shipped_entries, write_verdicts  # noqa: E402
@@ -383,7 +383,13 @@ def int8_variant(card_path: Path, card: ModelCard, args) -> tuple[dict, object]:
     xml = args.tmp / f"{card.name}-{INT8_VARIANT}.xml"
     write_int8_ir(card, ranges, xml)
     backend = openvino_backend.OpenVinoBackend(xml, "int8")
-    return ranges_entry(ranges, how, card.label), lambda b: backend.run(b, activations=False).logits
+    # what a graph built from these ranges elsewhere must come close to (``probes``)
+    probe = None
+    if card.reference_outputs is not None:
+        probe = probes.probe_difference(backend, card.reference_outputs, card.preprocessing)
+        print(f"int8 graph on the probes: largest difference {probe:.4f} of their range")
+    entry = ranges_entry(ranges, how, card.label, probe_difference=probe)
+    return entry, lambda b: backend.run(b, activations=False).logits
 
 
 def bf16_logit_error(card_path: Path, card: ModelCard, args) -> float | None:
@@ -479,9 +485,17 @@ def main() -> int:
         measured = {r["card"].weights_sha256: _verdict_entry(r, bool(args.only)) for r in results}
         write_verdicts({**shipped_entries(), **measured})
         print("verdicts written to xraydesk/runtime/verdicts.json")
-        ranges = {r["card"].weights_sha256: r["int8_ranges"] for r in results if r["int8_ranges"]}
-        if ranges:  # the int8 graph's verdict holds for these ranges only
-            write_ranges({**shipped_range_entries(), **ranges})
+        # the int8 graph's verdict holds for these ranges only, and ranges ship only with
+        # a passing verdict (a failed one leaves the model's shipped ranges out as well)
+        passed = {
+            r["card"].weights_sha256: r["int8_ranges"]
+            for r in results
+            if r["int8_ranges"] and r["faith"].get(INT8) and r["faith"][INT8].passed
+        }
+        failed = {r["card"].weights_sha256 for r in results if r["int8_ranges"]} - set(passed)
+        ranges = {k: v for k, v in shipped_range_entries().items() if k not in failed}
+        if passed or failed:
+            write_ranges({**ranges, **passed})
             print("int8 calibration ranges written to xraydesk/runtime/int8_ranges.json")
     if args.json:
         args.json.write_text(json.dumps([_jsonable(r) for r in results], indent=2))

@@ -128,3 +128,25 @@ def test_the_shipped_ranges_are_those_of_a_bundled_model_with_a_passing_verdict(
     for sha in shipped:
         verdict = shipped_verdict(sha, "openvino", INT8_VARIANT)
         assert verdict is not None and verdict.passed and verdict.images > 1000
+
+
+def test_the_probe_difference_is_kept_beside_the_ranges_and_not_in_the_digest(tmp_path: Path):
+    """What the int8 graph gave on the probes where the ranges were measured is read back
+    (the runtime's check of a graph built elsewhere holds it to that); it names no other
+    graph, so it is not part of the digest."""
+    path = tmp_path / "int8_ranges.json"
+    write_ranges({SHA: ranges_entry(_good(), "films", "test 1.0", probe_difference=0.0072)}, path)
+    recorded = read_ranges(path)[SHA]
+    assert recorded.probe_difference == 0.0072
+    write_ranges({SHA: ranges_entry(_good(), "films", "test 1.0")}, path)
+    unrecorded = read_ranges(path)[SHA]
+    assert unrecorded.probe_difference is None and unrecorded.digest == recorded.digest
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 7, float("nan"), float("inf"), "0.01", True])
+def test_a_hostile_probe_difference_is_refused(tmp_path: Path, value: object):
+    entry = {**_entry(_good()), "probe_difference": value}
+    path = _file(tmp_path, entry)
+    with pytest.raises(RangesError, match="probe_difference") as refused:
+        read_ranges(path)
+    assert str(path) in str(refused.value)

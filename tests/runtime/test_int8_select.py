@@ -9,9 +9,16 @@ import pytest
 
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice
-from xraydesk.runtime import openvino_backend, select
+from xraydesk.runtime import openvino_backend, probes, select
+from xraydesk.runtime.backend import RuntimeUnavailable
+from xraydesk.runtime.export import runtime_cache_dir
 from xraydesk.runtime.faithful import Faithfulness
-from xraydesk.runtime.int8_graph import INT8_VARIANT, quantized_names
+from xraydesk.runtime.int8_graph import (
+    INT8_VARIANT,
+    calibration_ranges,
+    quantized_names,
+    write_int8_ir,
+)
 from xraydesk.runtime.int8_ranges import Int8Ranges
 from xraydesk.runtime.select import Candidate, auto_order, cpu_candidates
 
@@ -82,13 +89,40 @@ def test_fp32_asked_for_means_no_int8(monkeypatch):
     assert cpu_candidates("onnxruntime") == [Candidate("onnxruntime", "fp32")]
 
 
+@pytest.fixture(scope="module")
+def calibrated(test_model_path: Path, tmp_path_factory) -> Int8Ranges:
+    """The test model's ranges measured as the benchmark measures them (on its probes here),
+    with the difference its int8 graph gave on the probes."""
+    card = ModelCard.read(test_model_path)
+    assert card.reference_outputs is not None
+    films = card.reference_outputs.inputs(card.preprocessing)
+    measured = calibration_ranges(card, films)
+    ranges = tuple((n, measured[n]) for n in quantized_names())
+    graph = tmp_path_factory.mktemp("int8") / "int8.xml"
+    write_int8_ir(card, measured, graph)
+    built = openvino_backend.OpenVinoBackend(graph, "int8")
+    recorded = probes.probe_difference(built, card.reference_outputs, card.preprocessing)
+    return Int8Ranges(("layer1",), ranges, "probes", recorded)
+
+
+def _use(monkeypatch, ranges: Int8Ranges) -> None:
+    monkeypatch.setattr(select, "shipped_ranges", lambda _sha: ranges)
+
+
+def _scaled(ranges: Int8Ranges, factor: float) -> Int8Ranges:
+    """Other ranges under the same recorded probe difference (a wrong file, or a bug)."""
+    scaled = tuple((n, v * factor) for n, v in ranges.ranges)
+    return Int8Ranges(ranges.kept_out, scaled, "x", ranges.probe_difference)
+
+
 @needs_openvino
 def test_the_chosen_int8_graph_is_built_cached_and_keyed_by_its_ranges(
-    test_model_path: Path, monkeypatch
+    test_model_path: Path, calibrated: Int8Ranges, monkeypatch
 ):
     """select builds the int8 graph at first use and finds it in the cache after; other
     ranges for the same weights get another graph, and the old one goes."""
     _pretend(monkeypatch, ALL, ranges=True, vnni=True)
+    _use(monkeypatch, calibrated)
     card = ModelCard.read(test_model_path)
     backend = select.select_backend(card, BF16_CPU)
     assert (backend.runtime, backend.precision, backend.label) == (
@@ -97,12 +131,51 @@ def test_the_chosen_int8_graph_is_built_cached_and_keyed_by_its_ranges(
         "OpenVINO, CPU, int8",
     )
     first = Path(backend.graph)
-    assert first.is_file() and RANGES.digest in first.name
+    assert first.is_file() and calibrated.digest in first.name
     assert select.select_backend(card, BF16_CPU).graph == first  # from the cache
     assert backend.in_mode("throughput").precision == "int8"  # the batch engine's twin
 
-    other = Int8Ranges(RANGES.kept_out, tuple((n, 6.0) for n, _ in RANGES.ranges), "test")
-    monkeypatch.setattr(select, "shipped_ranges", lambda _sha: other)
+    other = _scaled(calibrated, 1.1)
+    _use(monkeypatch, other)
     again = select.select_backend(card, BF16_CPU)
     assert Path(again.graph) != first and other.digest in Path(again.graph).name
     assert not first.exists() and not first.with_suffix(".bin").exists()
+
+
+@needs_openvino
+@pytest.mark.parametrize("factor", [0.1, 30.0])
+def test_an_int8_graph_built_wrong_is_refused_on_the_probes(
+    test_model_path: Path, calibrated: Int8Ranges, factor: float, monkeypatch
+):
+    """Ranges a tenth or thirty times the measured ones (what a wrong ranges file or a
+    quantizing bug would do) make a graph that the probe check refuses: its files are
+    deleted and select goes on to the next candidate, never running it."""
+    _pretend(monkeypatch, ALL, ranges=True, vnni=True)
+    wrong = _scaled(calibrated, factor)
+    _use(monkeypatch, wrong)
+    card = ModelCard.read(test_model_path)
+    with pytest.raises(RuntimeUnavailable, match="differ from the model card's reference"):
+        select.build_backend(Candidate("openvino", "int8"), card)
+    assert not list(runtime_cache_dir().glob(f"*{wrong.digest}*"))
+    backend = select.select_backend(card, BF16_CPU)
+    assert backend.precision != "int8"
+
+
+@needs_openvino
+def test_the_int8_probe_check_runs_once_per_graph(
+    test_model_path: Path, calibrated: Int8Ranges, monkeypatch
+):
+    """A cached int8 graph (checked when it was built) is not checked again."""
+    _pretend(monkeypatch, ALL, ranges=True, vnni=True)
+    _use(monkeypatch, _scaled(calibrated, 1.05))
+    card = ModelCard.read(test_model_path)
+    calls = []
+    real = select._check_new_graph
+    monkeypatch.setattr(
+        select, "_check_new_graph", lambda *a, **k: calls.append(a[0].precision) or real(*a, **k)
+    )
+    select.build_backend(Candidate("openvino", "int8"), card)
+    assert "int8" in calls
+    calls.clear()
+    select.build_backend(Candidate("openvino", "int8"), card)
+    assert "int8" not in calls

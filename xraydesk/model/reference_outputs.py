@@ -33,6 +33,16 @@ PROBE_SEED = 13
 PROJECTION_SEED = 29
 PROJECTIONS = 8
 TOLERANCE = 1e-3  # largest difference allowed, relative to the largest magnitude
+# A graph that computes in int8 by design (``runtime.int8_graph``) differs from fp32 by its
+# rounding, so it is held to the difference its ranges gave where they were measured
+# (``int8_ranges``: ``probe_difference``) plus ``REDUCED_MARGIN``: the same ranges and
+# weights give the same integer arithmetic on any CPU with VNNI. Measured on the probes
+# (AMD EPYC Zen 4, OpenVINO 2026.4): the shipped int8 graphs of both bundled models
+# 0.0024-0.0072; chest-3class's int8 graph with every range a third of the calibrated one
+# 0.066, three times it 0.035, ten times 0.137. So a graph built with wrong ranges, layers
+# or scales is refused. ``REDUCED_TOLERANCE`` where no difference was recorded.
+REDUCED_MARGIN = 0.02
+REDUCED_TOLERANCE = 0.03
 OUTPUTS = ("logits", "features", "activations")
 
 

@@ -40,6 +40,9 @@ class Int8Ranges:
     kept_out: tuple[str, ...]  # convolution name prefixes left out of int8
     ranges: tuple[tuple[str, float], ...]  # (convolution, largest input value), walk order
     calibration: str  # how the ranges were measured, for people
+    # the int8 graph's largest difference from the card's reference outputs on the probes
+    # where the ranges were measured: a graph built here must come close (``probes``)
+    probe_difference: float | None = None
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.ranges)
@@ -53,15 +56,22 @@ class Int8Ranges:
 
 
 def ranges_entry(
-    ranges: dict[str, float], calibration: str, model: str, kept_out: tuple[str, ...] = KEPT_OUT
+    ranges: dict[str, float],
+    calibration: str,
+    model: str,
+    kept_out: tuple[str, ...] = KEPT_OUT,
+    probe_difference: float | None = None,
 ) -> dict[str, Any]:
     """One model's entry of the file, as ``write_ranges`` stores it."""
-    return {
+    entry: dict[str, Any] = {
         "model": model,
         "kept_out": list(kept_out),
         "calibration": calibration,
         "ranges": {name: float(ranges[name]) for name in quantized_names(kept_out)},
     }
+    if probe_difference is not None:
+        entry["probe_difference"] = float(probe_difference)
+    return entry
 
 
 def read_ranges(path: Path = RANGES_FILE) -> dict[str, Int8Ranges]:
@@ -113,7 +123,14 @@ def _entry(entry: Any) -> Int8Ranges:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok or not math.isfinite(value) or value <= 0:
             raise ValueError(f"the range of {name} is {value!r}, not a positive finite number")
-    return Int8Ranges(KEPT_OUT, tuple((n, float(ranges[n])) for n in expected), calibration)
+    probe = entry.get("probe_difference")
+    if probe is not None:
+        ok = isinstance(probe, (int, float)) and not isinstance(probe, bool)
+        if not ok or not math.isfinite(probe) or not 0 <= probe < 1:
+            raise ValueError(f"probe_difference {probe!r} is not a number in [0, 1)")
+        probe = float(probe)
+    ranges_in_order = tuple((n, float(ranges[n])) for n in expected)
+    return Int8Ranges(KEPT_OUT, ranges_in_order, calibration, probe)
 
 
 @cache

@@ -71,7 +71,7 @@ from xraydesk.environment import from_environ, reduced_precision_allowed
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice, cpu_flags
 from xraydesk.optional import has_torch
-from xraydesk.runtime import openvino_backend
+from xraydesk.runtime import openvino_backend, probes
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import checked_marker, exported_graph
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
@@ -166,7 +166,8 @@ def build_backend(
     against the torch network of the same weights (``network``, else loaded here where
     torch is installed); without either, it relies on the graph builder's tests. The int8
     graph (``int8_graph``, from the card's weights and shipped ranges) differs from the
-    probes' fp32 outputs by design: the fp32 graph of the same walk is what is checked.
+    probes' fp32 outputs by design: the fp32 graph of the same walk is checked as every
+    graph is, and the int8 graph within ``probes.int8_tolerance``.
     """
     cls = runtime_spec(candidate.runtime).backend_class()  # an unknown name: an error
     ranges = None
@@ -187,7 +188,11 @@ def build_backend(
 
             int8 = cached_int8_graph(card, ranges)
             derived.extend((int8.path, int8.path.with_suffix(".bin")))
-            return cls(int8.path, "int8", threads, **options)
+            backend = cls(int8.path, "int8", threads, **options)
+            if int8.created:  # once, as every new graph: wrong ranges or scales refused
+                tolerance = probes.int8_tolerance(ranges.probe_difference)
+                _check_new_graph(backend, card, network, tolerance)
+            return backend
         if candidate.mixed:
             from xraydesk.runtime.mixed import MixedOpenVinoBackend
 
@@ -232,20 +237,26 @@ def build_backend(
         raise
 
 
-def _check_new_graph(fp32: Backend, card: ModelCard, network: nn.Module | None) -> bool:
-    """Check a graph at fp32 against the card's saved outputs, else against torch where it
-    is here; False when there is nothing to check against. Raises ``RuntimeUnavailable``."""
-    from xraydesk.runtime import probes
-
+def _check_new_graph(
+    backend: Backend,
+    card: ModelCard,
+    network: nn.Module | None,
+    tolerance: float = probes.TOLERANCE,
+) -> bool:
+    """Check a graph (at fp32, or the int8 graph with its own ``tolerance``) against the
+    card's saved outputs, else against torch where it is here; False when there is nothing
+    to check against. Raises ``RuntimeUnavailable``."""
     if card.reference_outputs is not None:
-        probes.check_graph_against_card(fp32, card.reference_outputs, card.preprocessing)
+        probes.check_graph_against_card(
+            backend, card.reference_outputs, card.preprocessing, tolerance
+        )
         return True
     if network is None and not has_torch():
         return False
     from xraydesk.model.saving import load_network
 
     reference = network if network is not None else load_network(card)
-    probes.check_graph(fp32, reference, card.preprocessing)
+    probes.check_graph(backend, reference, card.preprocessing, tolerance)
     return True
 
 
