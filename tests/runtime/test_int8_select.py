@@ -89,6 +89,17 @@ def test_fp32_asked_for_means_no_int8(monkeypatch):
     assert cpu_candidates("onnxruntime") == [Candidate("onnxruntime", "fp32")]
 
 
+def _recorded(card: ModelCard, ranges: dict[str, float], folder: Path) -> Int8Ranges:
+    """``ranges`` as they ship: with the difference their int8 graph gives on the probes,
+    measured here (``bench_runtime`` records it where it calibrates)."""
+    graph = folder / f"int8-{len(list(folder.iterdir()))}.xml"
+    write_int8_ir(card, ranges, graph)
+    built = openvino_backend.OpenVinoBackend(graph, "int8")
+    recorded = probes.probe_difference(built, card.reference_outputs, card.preprocessing)
+    in_order = tuple((n, ranges[n]) for n in quantized_names())
+    return Int8Ranges(("layer1",), in_order, "probes", recorded)
+
+
 @pytest.fixture(scope="module")
 def calibrated(test_model_path: Path, tmp_path_factory) -> Int8Ranges:
     """The test model's ranges measured as the benchmark measures them (on its probes here),
@@ -96,13 +107,7 @@ def calibrated(test_model_path: Path, tmp_path_factory) -> Int8Ranges:
     card = ModelCard.read(test_model_path)
     assert card.reference_outputs is not None
     films = card.reference_outputs.inputs(card.preprocessing)
-    measured = calibration_ranges(card, films)
-    ranges = tuple((n, measured[n]) for n in quantized_names())
-    graph = tmp_path_factory.mktemp("int8") / "int8.xml"
-    write_int8_ir(card, measured, graph)
-    built = openvino_backend.OpenVinoBackend(graph, "int8")
-    recorded = probes.probe_difference(built, card.reference_outputs, card.preprocessing)
-    return Int8Ranges(("layer1",), ranges, "probes", recorded)
+    return _recorded(card, calibration_ranges(card, films), tmp_path_factory.mktemp("int8"))
 
 
 def _use(monkeypatch, ranges: Int8Ranges) -> None:
@@ -117,7 +122,7 @@ def _scaled(ranges: Int8Ranges, factor: float) -> Int8Ranges:
 
 @needs_openvino
 def test_the_chosen_int8_graph_is_built_cached_and_keyed_by_its_ranges(
-    test_model_path: Path, calibrated: Int8Ranges, monkeypatch
+    test_model_path: Path, calibrated: Int8Ranges, monkeypatch, tmp_path: Path
 ):
     """select builds the int8 graph at first use and finds it in the cache after; other
     ranges for the same weights get another graph, and the old one goes."""
@@ -135,7 +140,8 @@ def test_the_chosen_int8_graph_is_built_cached_and_keyed_by_its_ranges(
     assert select.select_backend(card, BF16_CPU).graph == first  # from the cache
     assert backend.in_mode("throughput").precision == "int8"  # the batch engine's twin
 
-    other = _scaled(calibrated, 1.1)
+    scaled = {n: v * 1.1 for n, v in calibrated.ranges}
+    other = _recorded(card, scaled, tmp_path)  # other ranges, measured again as they ship
     _use(monkeypatch, other)
     again = select.select_backend(card, BF16_CPU)
     assert Path(again.graph) != first and other.digest in Path(again.graph).name
@@ -163,12 +169,12 @@ def test_an_int8_graph_built_wrong_is_refused_on_the_probes(
 
 @needs_openvino
 def test_the_int8_probe_check_runs_once_per_graph(
-    test_model_path: Path, calibrated: Int8Ranges, monkeypatch
+    test_model_path: Path, calibrated: Int8Ranges, monkeypatch, tmp_path: Path
 ):
     """A cached int8 graph (checked when it was built) is not checked again."""
     _pretend(monkeypatch, ALL, ranges=True, vnni=True)
-    _use(monkeypatch, _scaled(calibrated, 1.05))
     card = ModelCard.read(test_model_path)
+    _use(monkeypatch, _recorded(card, {n: v * 1.05 for n, v in calibrated.ranges}, tmp_path))
     calls = []
     real = select._check_new_graph
     monkeypatch.setattr(
