@@ -120,17 +120,21 @@ def _entry(entry: Any) -> Int8Ranges:
         raise ValueError(f"no range for {missing[:3]}")
     for name in expected:
         value = ranges[name]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or not math.isfinite(value) or value <= 0:
+        if not _finite_number(value) or value <= 0:
             raise ValueError(f"the range of {name} is {value!r}, not a positive finite number")
     probe = entry.get("probe_difference")
     if probe is not None:
-        ok = isinstance(probe, (int, float)) and not isinstance(probe, bool)
-        if not ok or not math.isfinite(probe) or not 0 <= probe < 1:
+        if not _finite_number(probe) or not 0 <= probe < 1:
             raise ValueError(f"probe_difference {probe!r} is not a number in [0, 1)")
         probe = float(probe)
     ranges_in_order = tuple((n, float(ranges[n])) for n in expected)
     return Int8Ranges(KEPT_OUT, ranges_in_order, calibration, probe)
+
+
+def _finite_number(value: Any) -> bool:
+    """A JSON number that is finite (a bool is no number here)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return ok and math.isfinite(value)
 
 
 @cache

@@ -53,7 +53,7 @@ def check_graph_against_card(
     tolerance: float = TOLERANCE,
 ) -> float:
     """The largest relative difference between ``backend`` and the card's saved outputs on
-    the probes; raises ``RuntimeUnavailable`` above ``tolerance`` (``REDUCED_TOLERANCE``
+    the probes; raises ``RuntimeUnavailable`` above ``tolerance`` (``int8_tolerance``
     for the int8 graph, which rounds by design)."""
     out = backend.run(reference.inputs(preprocessing), activations=True)
     differences = reference.largest_difference(out.logits, out.features, out.activations)
