@@ -19,6 +19,10 @@ A changed queue (``start --new-commit`` moves the campaign to HEAD, whose
 interrupted one resumes from its checkpoints, new ones run in their place in the order.
 A recipe choice already made is made again when the queue now names candidates it did
 not weigh, as long as no job training with that choice has started (``stale_choice``).
+A train job that ``continues`` an earlier one of the same recipe and profile runs in that
+job's work folder: the stages it finished are kept as they are (``train_bundled``
+reuses a staged stage) and only the stages its ``--add-stage`` arguments add are
+trained, so a candidate that needs more epochs costs those epochs, not the whole run.
 
 Why a pinned source tree: ``start`` runs the code of one commit, checked out as a git
 worktree in the campaign folder, so refactoring the repository cannot change or break a
@@ -94,6 +98,9 @@ class Job:
     profile: str | None = None
     args: list[str] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)  # choose: held-out job ids
+    # train: the id of an earlier train job of the same recipe and profile whose stages
+    # this one keeps; it trains only the stages it adds (``--add-stage`` in ``args``)
+    continues: str | None = None
     note: str = ""
 
     @classmethod
@@ -106,9 +113,21 @@ def read_queue(path: Path = QUEUE) -> list[Job]:
     ids = [j.id for j in jobs]
     if len(set(ids)) != len(ids):
         raise SystemExit(f"campaign: duplicate job ids in {path}")
-    for job in jobs:
+    for number, job in enumerate(jobs):
         if job.kind not in ("train", "held-out", "choose"):
             raise SystemExit(f"campaign: job {job.id} has an unknown kind {job.kind!r}")
+        if job.continues is not None:
+            earlier = {j.id: j for j in jobs[:number]}.get(job.continues)
+            if (
+                earlier is None
+                or job.kind != "train"
+                or earlier.kind != "train"
+                or (earlier.recipe, earlier.profile) != (job.recipe, job.profile)
+            ):
+                raise SystemExit(
+                    f"campaign: job {job.id} continues {job.continues}, which must be an "
+                    "earlier train job of the same recipe and profile"
+                )
     return jobs
 
 
@@ -313,7 +332,9 @@ def job_command(job: Job, root: Path, data: Path, source: Path) -> list[str]:
         "--out",
         str(root / "out" / job.id),
         "--work",
-        str(root / "work" / job.id),
+        # a continuing job keeps the finished stages in the work folder of the job it
+        # continues (train_bundled reuses a staged stage as it is) and adds its own there
+        str(root / "work" / (job.continues or job.id)),
     ]
     profile = resolve_profile(job, root)
     if profile:

@@ -14,7 +14,9 @@ A recipe may add ``stages``: each continues from the previous stage's weights (a
 float16, exactly as they would ship) with its own settings, for example a few epochs at a
 higher resolution after the long low-resolution run. Every stage uses the same pools and
 seed, hence the same patient-grouped split; that is checked, since a different split would
-put test images into training.
+put test images into training. ``--add-stage '{"size": 224, "epochs": 4, "lr": 0.0003}'``
+appends a stage to the recipe's: with the ``--work`` folder of a finished run, its stages
+are kept as they are and only the new one trains (the campaign's ``continues`` jobs).
 
 A killed run continues where it stopped when the same command is given again (the
 engine checkpoints every epoch and every few minutes, and a finished stage is kept);
@@ -160,11 +162,14 @@ class Deadline:
         return self.event.is_set()
 
 
-def stage_settings(recipe: dict[str, Any]) -> list[dict[str, Any]]:
-    """The training settings of each stage: ``train``, then each of ``stages`` on top of it."""
+def stage_settings(
+    recipe: dict[str, Any], added: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The training settings of each stage: ``train``, then each of ``stages`` (and of
+    ``added``, from ``--add-stage``) on top of it."""
     first = dict(recipe["train"])
     stages = [first]
-    for number, stage in enumerate(recipe.get("stages", []), start=2):
+    for number, stage in enumerate([*recipe.get("stages", []), *(added or [])], start=2):
         fixed = sorted(set(stage) & set(STAGE_FIXED))
         if fixed:
             raise SystemExit(
@@ -630,6 +635,17 @@ def main(argv: list[str] | None = None) -> int:
         configure_checking()
 
 
+def _stage_json(text: str) -> dict[str, Any]:
+    """``--add-stage``'s value: a JSON object of stage settings."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict) or not value:
+        raise argparse.ArgumentTypeError('a stage is a JSON object of settings: {"size": 224}')
+    return value
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="recipe name (a file in training/configs/)")
@@ -643,6 +659,15 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help="override the recipe (smoke runs only)")
     parser.add_argument("--batch", type=int, help="override the recipe's batch size")
     parser.add_argument("--limit", type=int, help="images per pool and label (smoke runs only)")
+    parser.add_argument(
+        "--add-stage",
+        type=_stage_json,
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='one more stage after the recipe\'s, e.g. \'{"size": 224, "epochs": 4, "lr": '
+        "0.0003}'; with the --work folder of a finished run only the new stages train",
+    )
     parser.add_argument(
         "--held-out",
         action="store_true",
@@ -717,7 +742,7 @@ def _main(argv: list[str] | None = None) -> int:
     work = (args.work / args.name).resolve()
     if args.restart and work.exists():
         shutil.rmtree(work)
-    stages = stage_settings(recipe)
+    stages = stage_settings(recipe, args.add_stage)
     for settings in stages:
         for key, value in (("epochs", args.epochs), ("size", args.size), ("batch", args.batch)):
             if value is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,25 @@ def test_the_mean_over_held_out_pools_decides_and_the_worst_breaks_ties():
     }  # fmt: skip
     assert max(rows, key=lambda job: campaign.held_out_rank(rows[job])) == "chest-held-out-base"
     assert rows["chest-held-out-base"]["mean"] == pytest.approx(0.463, abs=5e-4)
+
+
+def test_a_continuing_job_must_follow_a_train_job_of_its_recipe_and_profile(tmp_path: Path):
+    base = {"id": "t", "recipe": "r", "profile": "p"}
+    ok = write_queue(tmp_path / "ok.json", [base, {**base, "id": "u", "continues": "t"}])
+    later = campaign.read_queue(ok)[1]
+    assert later.continues == "t"
+    command = campaign.job_command(later, tmp_path, tmp_path / "data", tmp_path / "src")
+    assert command[command.index("--work") + 1] == str(tmp_path / "work" / "t")  # t's stages
+    assert command[command.index("--out") + 1] == str(tmp_path / "out" / "u")  # its own card
+    for wrong in (
+        [{**base, "id": "u", "continues": "t"}, base],  # continues a later job
+        [base, {**base, "id": "u", "profile": "q", "continues": "t"}],  # another profile
+        [base, {**base, "id": "u", "recipe": "s", "continues": "t"}],  # another recipe
+        [base, {"id": "u", "recipe": "r", "kind": "held-out", "continues": "t"}],
+        [base, {**base, "id": "u", "continues": "nobody"}],
+    ):
+        with pytest.raises(SystemExit, match="continues"):
+            campaign.read_queue(write_queue(tmp_path / "wrong.json", wrong))
 
 
 def test_choose_writes_the_best_candidate_and_training_uses_it(tmp_path: Path):
@@ -220,6 +240,8 @@ def test_a_killed_campaign_resumes_from_its_checkpoints(shared_data: Path, tmp_p
             {"id": "pick", "recipe": "chest-3class", "kind": "choose", "candidates": ["held"]},
             {"id": "train", "recipe": "chest-3class", "profile": "@chosen",
              "args": [*TINY, "--epochs", "3"]},
+            {"id": "more", "recipe": "chest-3class", "profile": "@chosen", "continues": "train",
+             "args": [*TINY, "--epochs", "3", "--add-stage", '{"lr": 0.0003}']},
         ],
     )  # fmt: skip
     root = tmp_path / "campaign"
@@ -245,7 +267,7 @@ def test_a_killed_campaign_resumes_from_its_checkpoints(shared_data: Path, tmp_p
     assert second.returncode == 0, second.stdout + second.stderr
     state = json.loads((root / "state.json").read_text())
     assert {k: v["status"] for k, v in state["jobs"].items()} == dict.fromkeys(
-        ("held", "pick", "train"), "done"
+        ("held", "pick", "train", "more"), "done"
     )
     assert state["jobs"]["train"]["attempts"] == 2
     assert "Resuming at epoch 2" in train_log.read_text()  # not started over
@@ -258,6 +280,17 @@ def test_a_killed_campaign_resumes_from_its_checkpoints(shared_data: Path, tmp_p
     assert (root / "out" / "train" / "chest-3class.json").is_file()
     log = (root / "campaign.log").read_text()
     assert "img/s" in log and "queue finished" in log
+
+    # the continuing job kept the finished stages of "train" and trained only its own
+    trained = json.loads((root / "out" / "train" / "chest-3class.json").read_text())["training"]
+    more_log = (root / "logs" / "more.log").read_text()
+    assert len(re.findall(r"^(?:training|resuming) chest-3class on", more_log, re.M)) == 1
+    more = json.loads((root / "out" / "more" / "chest-3class.json").read_text())["training"]
+    assert [s["stage"] for s in more["stages"]] == [*(s["stage"] for s in trained["stages"]),
+                                                   len(trained["stages"]) + 1]  # fmt: skip
+    assert more["stages"][-1]["lr"] == pytest.approx(0.0003)
+    assert more["stages"][:-1] == trained["stages"]
+    assert not (root / "work" / "more").exists()
 
 
 def test_risk_coverage_answers_the_most_confident_first(tmp_path: Path):

@@ -9,13 +9,14 @@ import pytest
 
 from xraydesk.model.card import ModelCard
 from xraydesk.model.device import DeviceChoice
-from xraydesk.runtime import openvino_backend, probes, select
+from xraydesk.runtime import int8_graph, openvino_backend, probes, select
 from xraydesk.runtime.backend import RuntimeUnavailable
-from xraydesk.runtime.export import runtime_cache_dir
+from xraydesk.runtime.export import checked_marker, exported_graph, runtime_cache_dir
 from xraydesk.runtime.faithful import Faithfulness
 from xraydesk.runtime.int8_graph import (
     INT8_VARIANT,
     calibration_ranges,
+    int8_graph_path,
     quantized_names,
     write_int8_ir,
 )
@@ -155,16 +156,35 @@ def test_an_int8_graph_built_wrong_is_refused_on_the_probes(
 ):
     """Ranges a tenth or thirty times the measured ones (what a wrong ranges file or a
     quantizing bug would do) make a graph that the probe check refuses: its files are
-    deleted and select goes on to the next candidate, never running it."""
+    deleted and select goes on to the next candidate, never running it. The refusal is
+    recorded, so later starts neither build it again nor lose the checked fp32 graph."""
     _pretend(monkeypatch, ALL, ranges=True, vnni=True)
     wrong = _scaled(calibrated, factor)
     _use(monkeypatch, wrong)
     card = ModelCard.read(test_model_path)
     with pytest.raises(RuntimeUnavailable, match="differ from the model card's reference"):
         select.build_backend(Candidate("openvino", "int8"), card)
-    assert not list(runtime_cache_dir().glob(f"*{wrong.digest}*"))
+    left = sorted(p.name for p in runtime_cache_dir().glob(f"*{wrong.digest}*"))
+    assert left == [f"{int8_graph_path(card, wrong).stem}.refused"]
+    fp32 = exported_graph(card, "ir")
+    assert not fp32.created and checked_marker(fp32.path).is_file()  # kept, and checked
+
+    def build_again(*args, **kwargs):
+        raise AssertionError("a refused int8 graph was built again")
+
+    real_write = int8_graph.write_int8_ir
+    monkeypatch.setattr(int8_graph, "write_int8_ir", build_again)
+    with pytest.raises(RuntimeUnavailable, match=r"refused on this machine: .*reference"):
+        select.build_backend(Candidate("openvino", "int8"), card)
     backend = select.select_backend(card, BF16_CPU)
     assert backend.precision != "int8"
+    assert not exported_graph(card, "ir").created  # not exported again either
+
+    # other ranges shipped for the same weights drop the old refusal and are tried
+    monkeypatch.setattr(int8_graph, "write_int8_ir", real_write)
+    _use(monkeypatch, calibrated)
+    assert select.build_backend(Candidate("openvino", "int8"), card).precision == "int8"
+    assert not list(runtime_cache_dir().glob(f"*{wrong.digest}*"))
 
 
 @needs_openvino

@@ -43,7 +43,8 @@ CACHE_ENV = RUNTIME_CACHE  # replaces the cache folder (tests share one per sess
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # the graph's forms and their files' suffixes: ONNX (ONNX Runtime), OpenVINO IR (OpenVINO)
 SUFFIXES = {"onnx": ".onnx", "ir": ".xml"}
-_GRAPH_FILES = (".onnx", ".xml", ".bin", ".checked")  # what prune_cache looks at
+# what prune_cache looks at (".refused": an int8 graph refused here, ``int8_graph``)
+_GRAPH_FILES = (".onnx", ".xml", ".bin", ".checked", ".refused")
 INT8_TAG = "-int8-"  # an int8 graph's name: its graph key, this, its ranges' digest
 
 

@@ -173,6 +173,22 @@ def calibration_ranges(
     return top
 
 
+def int8_graph_path(card: ModelCard, ranges: Int8Ranges) -> Path:
+    """Where the card's int8 IR for ``ranges`` is cached: the fp32 graph's key plus the
+    ranges' digest."""
+    prep = card.preprocessing
+    key = graph_key(card.weights_sha256, prep.channels, prep.size)
+    return runtime_cache_dir() / f"{key}{INT8_TAG}{ranges.digest}.xml"
+
+
+def refusal_record(graph: Path) -> Path:
+    """The file whose presence says the int8 ``graph`` was built here and refused on the
+    probes (its text: why). The refusal is this machine's (int8 kernels differ between
+    CPUs), so it lives beside the graph in the runtime cache, goes with the graph's key
+    and is dropped when other ranges ship for the weights."""
+    return graph.with_name(f"{graph.stem}.refused")
+
+
 def cached_int8_graph(card: ModelCard, ranges: Int8Ranges) -> ExportedGraph:
     """The card's int8 OpenVINO IR for ``ranges`` from the runtime cache (``export``),
     built first if it is not there. Its name is the fp32 graph's key plus the ranges'
@@ -180,9 +196,8 @@ def cached_int8_graph(card: ModelCard, ranges: Int8Ranges) -> ExportedGraph:
     when the new one is written (``prune_cache`` deletes it with its weights' graphs)."""
     from xraydesk.model.weights import verified_weights
 
-    prep = card.preprocessing
-    key = graph_key(card.weights_sha256, prep.channels, prep.size)
-    path = runtime_cache_dir() / f"{key}{INT8_TAG}{ranges.digest}.xml"
+    path = int8_graph_path(card, ranges)
+    key = path.name.split(INT8_TAG)[0]
     if path.is_file():
         verified_weights(card)
         return ExportedGraph(path, created=False)
@@ -204,7 +219,9 @@ __all__ = [
     "cached_int8_graph",
     "calibration_ranges",
     "convolution_names",
+    "int8_graph_path",
     "int8_model",
     "quantized_names",
+    "refusal_record",
     "write_int8_ir",
 ]

@@ -8,7 +8,9 @@ weights (``faithful``: the verdicts shipped in ``verdicts.json``), in this order
    ``layer1``, in u8 x i8, those two at fp32; verdict "int8-layer1fp32"), on CPUs with
    int8 dot products (AVX-512 VNNI or AVX-VNNI), only where calibration ranges ship for the weights
    (``int8_ranges.json``, refused whole when malformed) and its verdict passed; its
-   graph is exported at first use and cached under a name that includes the ranges;
+   graph is exported at first use and cached under a name that includes the ranges, and
+   one that misses its probe check is deleted and the refusal recorded beside it, so the
+   next start goes straight to the next candidate (the fp32 graph stays);
 1. OpenVINO bf16, on CPUs with native bf16 (AVX-512 BF16 or AMX);
 2. OpenVINO bf16 with its stem (the first convolution, on the raw intensities, and the
    max pool) at fp32 (``mixed``): where bf16's error mostly comes from, for about 1 % of
@@ -75,7 +77,7 @@ from xraydesk.runtime import openvino_backend, probes
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import checked_marker, exported_graph
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
-from xraydesk.runtime.int8_graph import INT8_VARIANT
+from xraydesk.runtime.int8_graph import INT8_VARIANT, int8_graph_path, refusal_record
 from xraydesk.runtime.int8_ranges import shipped_ranges
 from xraydesk.runtime.recheck import RecheckedBackend
 from xraydesk.runtime.registry import (
@@ -90,6 +92,12 @@ if TYPE_CHECKING:
     from torch import nn
 
 log = logging.getLogger(__name__)
+
+
+class Int8Refused(RuntimeUnavailable):
+    """The int8 graph built here missed its probe check (recorded: ``refusal_record``)."""
+
+
 DEFAULT_RUNTIME = AUTO
 
 
@@ -175,6 +183,12 @@ def build_backend(
         ranges = shipped_ranges(card.weights_sha256)
         if ranges is None:
             raise RuntimeUnavailable(f"{card.label}: no int8 calibration ranges for its weights")
+        refused = refusal_record(int8_graph_path(card, ranges))
+        if refused.is_file():  # not built and refused again at every start
+            raise RuntimeUnavailable(
+                f"{card.label}: its int8 graph was refused on this machine: "
+                + refused.read_text(encoding="utf-8").strip()
+            )
     openvino = candidate.runtime == "openvino"
     # OpenVINO's own IR for OpenVINO (built with no onnx import, nothing parsed again)
     graph = exported_graph(card, "ir" if openvino else "onnx")
@@ -191,7 +205,15 @@ def build_backend(
             backend = cls(int8.path, "int8", threads, **options)
             if int8.created:  # once, as every new graph: wrong ranges or scales refused
                 tolerance = probes.int8_tolerance(ranges.probe_difference)
-                _check_new_graph(backend, card, network, tolerance)
+                try:
+                    _check_new_graph(backend, card, network, tolerance)
+                except RuntimeUnavailable as exc:
+                    # The fp32 graph it was made from passed its own check: kept. The
+                    # refusal is recorded so the next start goes to the next candidate.
+                    for file in derived:
+                        file.unlink(missing_ok=True)
+                    refusal_record(int8.path).write_text(f"{exc}\n", encoding="utf-8")
+                    raise Int8Refused(str(exc)) from None
             return backend
         if candidate.mixed:
             from xraydesk.runtime.mixed import MixedOpenVinoBackend
@@ -199,6 +221,7 @@ def build_backend(
             return MixedOpenVinoBackend(graph.path, threads=threads, mode=mode)
         return cls(graph.path, candidate.precision, threads, **options)
 
+    checked = False
     try:
         fresh = graph.created or not marker.is_file()
         same = candidate.precision == "fp32" and not candidate.mixed  # what the check runs
@@ -230,6 +253,10 @@ def build_backend(
             card.temperature,
             verdict.logit_error,
         )
+    except Int8Refused:
+        if checked:  # the fp32 graph passed: its marker saves the check at the next start
+            marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
+        raise
     except RuntimeUnavailable:
         weights = [graph.path.with_suffix(".bin")] if openvino else []  # the IR's weights
         for file in (graph.path, *weights, marker, *derived):
