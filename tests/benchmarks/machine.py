@@ -101,3 +101,12 @@ def hardware_limit(network: object, channels: int, size: int, dtype: str = "bf16
     gflop = network_gflop(network, channels, size)
     peak = matmul_peak_gflops(dtype)
     return {"gflop_per_image": gflop, "peak_gflops": peak, "images_per_s": peak / gflop}
+
+
+def remeasured(limit: dict, dtype: str = "bf16") -> dict:
+    """``limit`` with the matrix peak measured once more and the higher kept. A 1-s window
+    that meets a busy core reads the peak low, and every share of it high (one loaded
+    bench_batch run put its pipeline at 170 % of the limit); the hardware's peak is the
+    best it shows, so a benchmark measures before and after its own work."""
+    peak = max(limit["peak_gflops"], matmul_peak_gflops(dtype))
+    return {**limit, "peak_gflops": peak, "images_per_s": peak / limit["gflop_per_image"]}
