@@ -23,6 +23,8 @@ A train job that ``continues`` an earlier one of the same recipe and profile run
 job's work folder: the stages it finished are kept as they are (``train_bundled``
 reuses a staged stage) and only the stages its ``--add-stage`` arguments add are
 trained, so a candidate that needs more epochs costs those epochs, not the whole run.
+A train job with ``base_from`` starts from the finished model of an earlier train job
+(``train_bundled --base``): a backbone this project trained on other pools.
 
 Why a pinned source tree: ``start`` runs the code of one commit, checked out as a git
 worktree in the campaign folder, so refactoring the repository cannot change or break a
@@ -101,6 +103,9 @@ class Job:
     # train: the id of an earlier train job of the same recipe and profile whose stages
     # this one keeps; it trains only the stages it adds (``--add-stage`` in ``args``)
     continues: str | None = None
+    # train: the id of an earlier train job whose finished model this one starts from
+    # (``train_bundled --base``): a backbone trained here on other pools
+    base_from: str | None = None
     note: str = ""
 
     @classmethod
@@ -116,8 +121,9 @@ def read_queue(path: Path = QUEUE) -> list[Job]:
     for number, job in enumerate(jobs):
         if job.kind not in ("train", "held-out", "choose"):
             raise SystemExit(f"campaign: job {job.id} has an unknown kind {job.kind!r}")
+        before = {j.id: j for j in jobs[:number]}
         if job.continues is not None:
-            earlier = {j.id: j for j in jobs[:number]}.get(job.continues)
+            earlier = before.get(job.continues)
             if (
                 earlier is None
                 or job.kind != "train"
@@ -127,6 +133,13 @@ def read_queue(path: Path = QUEUE) -> list[Job]:
                 raise SystemExit(
                     f"campaign: job {job.id} continues {job.continues}, which must be an "
                     "earlier train job of the same recipe and profile"
+                )
+        if job.base_from is not None:
+            earlier = before.get(job.base_from)
+            if earlier is None or job.kind != "train" or earlier.kind != "train":
+                raise SystemExit(
+                    f"campaign: job {job.id} starts from the model of {job.base_from}, which "
+                    "must be an earlier train job"
                 )
     return jobs
 
@@ -321,7 +334,24 @@ def adopt(root: Path, jobs: list[Job], ids: list[str], results: Path = RESULTS) 
 # -- running -------------------------------------------------------------------------------
 
 
-def job_command(job: Job, root: Path, data: Path, source: Path) -> list[str]:
+def base_card(job: Job, root: Path, jobs: dict[str, Job]) -> Path:
+    """The finished model card a ``base_from`` job starts from (that job's ``--out``)."""
+    earlier = jobs.get(job.base_from or "")
+    if earlier is None:
+        raise RuntimeError(f"job {job.id} starts from the model of {job.base_from}: no such job")
+    card = root / "out" / earlier.id / f"{earlier.recipe}.json"
+    if not card.is_file():
+        raise RuntimeError(
+            f"job {job.id} starts from the model of {earlier.id}, and {card} is missing: "
+            "that job has not finished"
+        )
+    return card
+
+
+def job_command(
+    job: Job, root: Path, data: Path, source: Path, jobs: dict[str, Job] | None = None
+) -> list[str]:
+    """The job's train_bundled command; ``jobs`` (the queue by id) resolves ``base_from``."""
     cmd = [
         sys.executable,
         "-u",
@@ -341,6 +371,8 @@ def job_command(job: Job, root: Path, data: Path, source: Path) -> list[str]:
         cmd += ["--profile", profile]
     if job.kind == "train" and job.profile == "@chosen":
         cmd += ["--held-out-from", str(chosen_held_out(job, root))]
+    if job.base_from is not None:
+        cmd += ["--base", str(base_card(job, root, jobs or {}))]
     if job.kind == "held-out":
         cmd.append("--held-out-only")
     # one compute thread while the session works, both while it does not (``run_job``)
@@ -404,9 +436,11 @@ def append_log(root: Path, line: str) -> None:
         fh.write(line + "\n")
 
 
-def run_job(job: Job, root: Path, data: Path, source: Path, position: str) -> int:
+def run_job(
+    job: Job, root: Path, data: Path, source: Path, position: str, jobs: dict[str, Job]
+) -> int:
     """One train_bundled command, its output teed to logs/JOB.log; its exit code."""
-    cmd = job_command(job, root, data, source)
+    cmd = job_command(job, root, data, source, jobs)
     env = {**os.environ, "PYTHONPATH": str(source), "PYTHONUNBUFFERED": "1"}
     # One compute thread unless told otherwise: on this 2-core machine the campaign shares
     # the CPU with the session's own work, and a torch process with two OpenMP threads
@@ -474,7 +508,7 @@ def run_queue(root: Path, data: Path, source: Path, queue: Path, max_attempts: i
                     append_log(root, f"[{job.id}] chose {chosen['profile']}: {chosen['table']}")
                     code = 0
                 else:
-                    code = run_job(job, root, data, source, position)
+                    code = run_job(job, root, data, source, position, by_id)
             except RuntimeError as exc:
                 append_log(root, f"[{job.id}] cannot run: {exc}")
                 code = 1

@@ -52,6 +52,17 @@ def _confusion(metrics: dict[str, Any], classes: list[str]) -> list[str]:
     return lines
 
 
+def _started_from(training: dict[str, Any]) -> str:
+    """Where the weights started: random initialisation, or (``train_bundled --base``)
+    another model this project trained, named with its pools."""
+    stages = training.get("stages") or [{}]
+    base = stages[0].get("base")
+    if not base:
+        return "from random initialisation"
+    pools = ", ".join(base.get("pools", [])) or "its own pools"
+    return f"started from {base['label']} (trained by this project on {pools})"
+
+
 def _stages(training: dict[str, Any]) -> str:
     """Each stage in one line, e.g. 8 epochs at 128 px (...), then 3 epochs at 160 px."""
     stages = training.get("stages") or [  # cards written before recipes had stages
@@ -307,7 +318,7 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
         "## Training",
         "",
         f"- recipe `{training.get('recipe')}`; command `{training.get('command')}`",
-        f"- ResNet-50 from random initialisation, {prep.channels}-channel input at {prep.size} "
+        f"- ResNet-50 {_started_from(training)}, {prep.channels}-channel input at {prep.size} "
         f"px, histogram equalisation {'on' if prep.equalize else 'off'}; {_stages(training)}; "
         f"AdamW, label smoothing {settings['label_smoothing']}, "
         f"imbalance handling `{settings['imbalance']}`; augmentation for scanner style "

@@ -64,10 +64,11 @@ from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
 from xraydesk.model.card import ModelCard, Population  # noqa: E402
 from xraydesk.model.device import cpu_model, select_device  # noqa: E402
+from xraydesk.model.library import resolve_model  # noqa: E402
 from xraydesk.model.saving import load_network, save_model  # noqa: E402
 from xraydesk.trainer.augment import AugmentConfig  # noqa: E402
 from xraydesk.trainer.batches import configure_loading  # noqa: E402
-from xraydesk.trainer.config import TrainConfig  # noqa: E402
+from xraydesk.trainer.config import SCRATCH, TrainConfig  # noqa: E402
 from xraydesk.trainer.dataset import configure_checking  # noqa: E402
 from xraydesk.trainer.metrics import evaluate  # noqa: E402
 from xraydesk.trainer.progress import TrainingStage  # noqa: E402
@@ -92,14 +93,15 @@ STAGE_FIXED = ("seed", "fractions", "classes", "label_map", "mode", "base")
 
 def apply_profile(recipe: dict[str, Any], profile: str) -> dict[str, Any]:
     """The recipe with one of its ``profiles`` applied: ``train`` settings overridden,
-    ``stages``, ``held_out`` and ``version`` replaced where the profile gives them."""
+    ``stages``, ``held_out``, ``version`` and ``description`` replaced where the profile
+    gives them."""
     profiles = recipe.get("profiles", {})
     if profile not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
         raise SystemExit(f"train_bundled: {recipe['name']} has no profile {profile!r} ({known})")
     chosen = profiles[profile]
     out = {**recipe, "train": {**recipe["train"], **chosen.get("train", {})}}
-    for key in ("stages", "held_out", "version"):
+    for key in ("stages", "held_out", "version", "description"):
         if key in chosen:
             out[key] = chosen[key]
     out["profile"] = profile
@@ -354,11 +356,15 @@ def ship(
             f"({previous['epochs']} epochs at {previous['size']} px)"
         )
         card.base_model = None
+    if "base" in stages[0]:  # the first stage started from another model's weights
+        card.base_model = stages[0]["base"]["label"]
+        if len(stages) > 1:
+            card.training["settings"]["base"] += f", which started from {card.base_model}"
     for key in ("data", "split"):
         card.training[key] = json.loads(
             json.dumps(card.training.get(key, {})).replace(str(data.resolve()) + "/", "")
         )
-    card.limitations = recipe_limitations(recipe) + card.limitations
+    card.limitations = recipe_limitations(recipe, stages[0].get("base")) + card.limitations
     if "population" in recipe:  # who is in the pools: the recipe says, not the engine
         card.population = Population.from_dict(recipe["population"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -395,12 +401,44 @@ def recipe_max_error(recipe: dict[str, Any]) -> float:
     return float(recipe.get("operating_rule", {}).get("max_error", MAX_ERROR))
 
 
-def recipe_limitations(recipe: dict[str, Any]) -> list[str]:
+def base_model_of(spec: str | None) -> dict[str, Any] | None:
+    """What a stage's ``base`` setting started from, as the shipped card records it: None
+    from scratch; a model card's label, pools and whether it was itself trained from
+    random initialisation (its one stage from scratch, or its first stage, as
+    ``ship`` records the stages)."""
+    if spec is None or spec == SCRATCH:
+        return None
+    card = ModelCard.read(Path(spec)) if Path(spec).is_file() else resolve_model(spec)
+    sources = card.training.get("data", {}).get("sources", [])
+    stages = card.training.get("stages") or []
+    if len(stages) > 1:
+        from_scratch = "base" not in stages[0]
+    else:
+        from_scratch = card.training.get("settings", {}).get("base") == SCRATCH
+    return {
+        "label": card.label,
+        "pools": [s["name"] for s in sources if isinstance(s, dict) and "name" in s],
+        "from_scratch": from_scratch,
+    }
+
+
+def recipe_limitations(recipe: dict[str, Any], base: dict[str, Any] | None = None) -> list[str]:
+    """The recipe's lines of the card's limitations; ``base``: what the first stage
+    started from (``base_model_of``)."""
     # The engine adds its own lines (random initialisation, data size, same-source test).
     common = [
         "Each pool comes from its own hospitals and scanners; the model may recognise the "
         "source of an image as much as the disease. Per-pool metrics are in the card.",
     ]
+    if base is not None:
+        pools = ", ".join(base["pools"]) or "its own pools"
+        how = "from random initialisation" if base["from_scratch"] else "from a base of its own"
+        common.append(
+            f"Its training started from the weights of {base['label']}, a network trained "
+            f"by this project {how} on {pools}, not from outside pretrained weights."
+        )
+    if "limitations" in recipe:  # a recipe that says its own
+        return common + list(recipe["limitations"])
     if recipe["name"] == "chest-3class":
         common.append(
             "All bacterial and viral pneumonia training images but 442 come from children "
@@ -669,6 +707,13 @@ def _main(argv: list[str] | None = None) -> int:
         "0.0003}'; with the --work folder of a finished run only the new stages train",
     )
     parser.add_argument(
+        "--base",
+        type=Path,
+        metavar="CARD",
+        help="start the first stage from this model card (one trained here, e.g. by another "
+        "campaign job) instead of the recipe's base",
+    )
+    parser.add_argument(
         "--held-out",
         action="store_true",
         help="also train one model per pool left out and test it on that pool",
@@ -743,6 +788,10 @@ def _main(argv: list[str] | None = None) -> int:
     if args.restart and work.exists():
         shutil.rmtree(work)
     stages = stage_settings(recipe, args.add_stage)
+    if args.base is not None:
+        if not args.base.is_file():
+            raise SystemExit(f"train_bundled: --base {args.base}: no such model card")
+        stages[0]["base"] = str(args.base.resolve())
     for settings in stages:
         for key, value in (("epochs", args.epochs), ("size", args.size), ("batch", args.batch)):
             if value is not None:
@@ -782,6 +831,8 @@ def _main(argv: list[str] | None = None) -> int:
                 "hardware": done.get("hardware", hardware()),
             }
         )
+        if number == 1 and (started_from := base_model_of(settings.get("base"))):
+            runs[0]["base"] = started_from
     history = combine_stages(extras, args.data, work / "history.json")
     wall = sum(r["seconds"] for r in runs)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -88,6 +88,27 @@ def test_a_continuing_job_must_follow_a_train_job_of_its_recipe_and_profile(tmp_
             campaign.read_queue(write_queue(tmp_path / "wrong.json", wrong))
 
 
+def test_a_job_starts_from_the_model_of_an_earlier_train_job(tmp_path: Path):
+    base = {"id": "adult", "recipe": "a"}
+    tuned = {"id": "kids", "recipe": "k", "profile": "p", "base_from": "adult"}
+    jobs = campaign.read_queue(write_queue(tmp_path / "ok.json", [base, tuned]))
+    by_id = {j.id: j for j in jobs}
+    with pytest.raises(RuntimeError, match="has not finished"):
+        campaign.job_command(by_id["kids"], tmp_path, tmp_path / "data", tmp_path / "src", by_id)
+    card = tmp_path / "out" / "adult" / "a.json"
+    card.parent.mkdir(parents=True)
+    card.write_text("{}")
+    command = campaign.job_command(by_id["kids"], tmp_path, tmp_path, tmp_path, by_id)
+    assert command[command.index("--base") + 1] == str(card)
+    for wrong in (
+        [tuned, base],  # an earlier job only
+        [{**base, "kind": "held-out"}, tuned],  # a trained model only
+        [base, {**tuned, "base_from": "nobody"}],
+    ):
+        with pytest.raises(SystemExit, match="starts from the model of"):
+            campaign.read_queue(write_queue(tmp_path / "wrong.json", wrong))
+
+
 def test_choose_writes_the_best_candidate_and_training_uses_it(tmp_path: Path):
     jobs = {
         "a": campaign.Job(id="a", recipe="r", kind="held-out", profile="plain"),
@@ -242,6 +263,8 @@ def test_a_killed_campaign_resumes_from_its_checkpoints(shared_data: Path, tmp_p
              "args": [*TINY, "--epochs", "3"]},
             {"id": "more", "recipe": "chest-3class", "profile": "@chosen", "continues": "train",
              "args": [*TINY, "--epochs", "3", "--add-stage", '{"lr": 0.0003}']},
+            {"id": "tuned", "recipe": "pediatric-pneumonia", "profile": "cpu-from-adult",
+             "base_from": "train", "args": [*TINY, "--limit", "12", "--epochs", "1"]},
         ],
     )  # fmt: skip
     root = tmp_path / "campaign"
@@ -267,7 +290,7 @@ def test_a_killed_campaign_resumes_from_its_checkpoints(shared_data: Path, tmp_p
     assert second.returncode == 0, second.stdout + second.stderr
     state = json.loads((root / "state.json").read_text())
     assert {k: v["status"] for k, v in state["jobs"].items()} == dict.fromkeys(
-        ("held", "pick", "train", "more"), "done"
+        ("held", "pick", "train", "more", "tuned"), "done"
     )
     assert state["jobs"]["train"]["attempts"] == 2
     assert "Resuming at epoch 2" in train_log.read_text()  # not started over
@@ -291,6 +314,20 @@ def test_a_killed_campaign_resumes_from_its_checkpoints(shared_data: Path, tmp_p
     assert more["stages"][-1]["lr"] == pytest.approx(0.0003)
     assert more["stages"][:-1] == trained["stages"]
     assert not (root / "work" / "more").exists()
+
+    # the job with base_from started from the finished model of "train", and says so
+    base = json.loads((root / "out" / "train" / "chest-3class.json").read_text())
+    tuned = json.loads((root / "out" / "tuned" / "pediatric-pneumonia.json").read_text())
+    label = f"{base['name']} {base['version']}"
+    assert tuned["base_model"] == label
+    assert tuned["training"]["stages"][0]["base"]["label"] == label
+    assert tuned["training"]["stages"][0]["base"]["from_scratch"] is True
+    assert tuned["training"]["settings"]["base"].endswith(f"which started from {label}")
+    assert any(f"started from the weights of {label}" in line for line in tuned["limitations"])
+    assert "starting from chest-adult" in tuned["description"]  # the profile's own words
+    markdown = (root / "out" / "tuned" / "pediatric-pneumonia.md").read_text()
+    assert f"ResNet-50 started from {label}" in markdown
+    assert "--base" in (root / "campaign.log").read_text()
 
 
 def test_risk_coverage_answers_the_most_confident_first(tmp_path: Path):
