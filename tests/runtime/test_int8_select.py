@@ -180,8 +180,17 @@ def test_an_int8_graph_built_wrong_is_refused_on_the_probes(
     assert backend.precision != "int8"
     assert not exported_graph(card, "ir").created  # not exported again either
 
-    # other ranges shipped for the same weights drop the old refusal and are tried
+    # another OpenVINO tries again: the record names the release that refused it
+    record = runtime_cache_dir() / left[0]
+    assert record.read_text().splitlines()[0].startswith("openvino ")
     monkeypatch.setattr(int8_graph, "write_int8_ir", real_write)
+    stamp = int8_graph._openvino_stamp
+    monkeypatch.setattr(int8_graph, "_openvino_stamp", lambda: "openvino 0.0-other")
+    with pytest.raises(RuntimeUnavailable, match="differ from the model card's reference"):
+        select.build_backend(Candidate("openvino", "int8"), card)  # built and checked again
+    monkeypatch.setattr(int8_graph, "_openvino_stamp", stamp)
+
+    # other ranges shipped for the same weights drop the old refusal and are tried
     _use(monkeypatch, calibrated)
     assert select.build_backend(Candidate("openvino", "int8"), card).precision == "int8"
     assert not list(runtime_cache_dir().glob(f"*{wrong.digest}*"))

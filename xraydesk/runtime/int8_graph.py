@@ -183,10 +183,39 @@ def int8_graph_path(card: ModelCard, ranges: Int8Ranges) -> Path:
 
 def refusal_record(graph: Path) -> Path:
     """The file whose presence says the int8 ``graph`` was built here and refused on the
-    probes (its text: why). The refusal is this machine's (int8 kernels differ between
-    CPUs), so it lives beside the graph in the runtime cache, goes with the graph's key
-    and is dropped when other ranges ship for the weights."""
+    probes (``record_refusal``). The refusal is this machine's and this OpenVINO's (int8
+    kernels differ between CPUs and releases), so it lives beside the graph in the
+    runtime cache, goes with the graph's key and is dropped when other ranges ship for
+    the weights or another OpenVINO runs them."""
     return graph.with_name(f"{graph.stem}.refused")
+
+
+def _openvino_stamp() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"openvino {version('openvino')}"
+    except PackageNotFoundError:
+        return "openvino unknown"
+
+
+def record_refusal(graph: Path, reason: str) -> None:
+    """Remember that ``graph`` missed its probe check here, and why."""
+    refusal_record(graph).write_text(f"{_openvino_stamp()}\n{reason}\n", encoding="utf-8")
+
+
+def recorded_refusal(graph: Path) -> str | None:
+    """Why ``graph`` was refused here, or None: never refused, or refused under another
+    OpenVINO (that record is deleted, so the graph is built and checked again)."""
+    record = refusal_record(graph)
+    try:
+        stamp, _, reason = record.read_text(encoding="utf-8").partition("\n")
+    except OSError:
+        return None
+    if stamp != _openvino_stamp():
+        record.unlink(missing_ok=True)
+        return None
+    return reason.strip() or "no reason recorded"
 
 
 def cached_int8_graph(card: ModelCard, ranges: Int8Ranges) -> ExportedGraph:
@@ -222,6 +251,8 @@ __all__ = [
     "int8_graph_path",
     "int8_model",
     "quantized_names",
+    "record_refusal",
+    "recorded_refusal",
     "refusal_record",
     "write_int8_ir",
 ]

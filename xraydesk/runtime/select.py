@@ -77,7 +77,12 @@ from xraydesk.runtime import openvino_backend, probes
 from xraydesk.runtime.backend import Backend, Precision, RuntimeUnavailable
 from xraydesk.runtime.export import checked_marker, exported_graph
 from xraydesk.runtime.faithful import Faithfulness, shipped_verdict
-from xraydesk.runtime.int8_graph import INT8_VARIANT, int8_graph_path, refusal_record
+from xraydesk.runtime.int8_graph import (
+    INT8_VARIANT,
+    int8_graph_path,
+    record_refusal,
+    recorded_refusal,
+)
 from xraydesk.runtime.int8_ranges import shipped_ranges
 from xraydesk.runtime.recheck import RecheckedBackend
 from xraydesk.runtime.registry import (
@@ -183,11 +188,10 @@ def build_backend(
         ranges = shipped_ranges(card.weights_sha256)
         if ranges is None:
             raise RuntimeUnavailable(f"{card.label}: no int8 calibration ranges for its weights")
-        refused = refusal_record(int8_graph_path(card, ranges))
-        if refused.is_file():  # not built and refused again at every start
+        refused = recorded_refusal(int8_graph_path(card, ranges))
+        if refused is not None:  # not built and refused again at every start
             raise RuntimeUnavailable(
-                f"{card.label}: its int8 graph was refused on this machine: "
-                + refused.read_text(encoding="utf-8").strip()
+                f"{card.label}: its int8 graph was refused on this machine: {refused}"
             )
     openvino = candidate.runtime == "openvino"
     # OpenVINO's own IR for OpenVINO (built with no onnx import, nothing parsed again)
@@ -212,7 +216,7 @@ def build_backend(
                     # refusal is recorded so the next start goes to the next candidate.
                     for file in derived:
                         file.unlink(missing_ok=True)
-                    refusal_record(int8.path).write_text(f"{exc}\n", encoding="utf-8")
+                    record_refusal(int8.path, str(exc))
                     raise Int8Refused(str(exc)) from None
             return backend
         if candidate.mixed:
