@@ -404,14 +404,14 @@ def recipe_max_error(recipe: dict[str, Any]) -> float:
 def base_model_of(spec: str | None) -> dict[str, Any] | None:
     """What a stage's ``base`` setting started from, as the shipped card records it: None
     from scratch; a model card's label, pools and whether it was itself trained from
-    random initialisation (its one stage from scratch, or its first stage, as
-    ``ship`` records the stages)."""
+    random initialisation (its first stage has no ``base`` in ``ship``'s record of the
+    stages; a card made by ``xraydesk train`` says so in its settings)."""
     if spec is None or spec == SCRATCH:
         return None
     card = ModelCard.read(Path(spec)) if Path(spec).is_file() else resolve_model(spec)
     sources = card.training.get("data", {}).get("sources", [])
-    stages = card.training.get("stages") or []
-    if len(stages) > 1:
+    stages = card.training.get("stages")
+    if stages:
         from_scratch = "base" not in stages[0]
     else:
         from_scratch = card.training.get("settings", {}).get("base") == SCRATCH

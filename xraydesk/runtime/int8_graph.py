@@ -173,12 +173,15 @@ def calibration_ranges(
     return top
 
 
+def _fp32_key(card: ModelCard) -> str:
+    prep = card.preprocessing
+    return graph_key(card.weights_sha256, prep.channels, prep.size)
+
+
 def int8_graph_path(card: ModelCard, ranges: Int8Ranges) -> Path:
     """Where the card's int8 IR for ``ranges`` is cached: the fp32 graph's key plus the
     ranges' digest."""
-    prep = card.preprocessing
-    key = graph_key(card.weights_sha256, prep.channels, prep.size)
-    return runtime_cache_dir() / f"{key}{INT8_TAG}{ranges.digest}.xml"
+    return runtime_cache_dir() / f"{_fp32_key(card)}{INT8_TAG}{ranges.digest}.xml"
 
 
 def refusal_record(graph: Path) -> Path:
@@ -225,8 +228,7 @@ def cached_int8_graph(card: ModelCard, ranges: Int8Ranges) -> ExportedGraph:
     when the new one is written (``prune_cache`` deletes it with its weights' graphs)."""
     from xraydesk.model.weights import verified_weights
 
-    path = int8_graph_path(card, ranges)
-    key = path.name.split(INT8_TAG)[0]
+    key, path = _fp32_key(card), int8_graph_path(card, ranges)
     if path.is_file():
         verified_weights(card)
         return ExportedGraph(path, created=False)

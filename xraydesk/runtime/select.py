@@ -225,25 +225,26 @@ def build_backend(
             return MixedOpenVinoBackend(graph.path, threads=threads, mode=mode)
         return cls(graph.path, candidate.precision, threads, **options)
 
-    checked = False
+    def passed(checked: bool) -> None:  # its marker saves the check at the next start
+        if checked:
+            marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
+
     try:
         fresh = graph.created or not marker.is_file()
         same = candidate.precision == "fp32" and not candidate.mixed  # what the check runs
         if fresh and same:
             backend = build()
-            checked = _check_new_graph(backend, card, network)
+            passed(_check_new_graph(backend, card, network))
         else:
             # One compiled graph at a time, not the check beside the build: at once they
             # cut 0.4-0.6 s but raised the first classify's peak from 422 to 617 MB. The
             # check's compile is dropped after it, so it is not written to OpenVINO's
             # compiled cache, unless the recheck's exact fp32 backend compiles it again.
             once = {"cached": False} if openvino and not candidate.recheck else {}
-            checked = fresh and _check_new_graph(
-                cls(graph.path, "fp32", threads, **once), card, network
+            passed(
+                fresh and _check_new_graph(cls(graph.path, "fp32", threads, **once), card, network)
             )
-            backend = build()
-        if checked:
-            marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
+            backend = build()  # an int8 graph refused here leaves the checked fp32 graph
         if not candidate.recheck:
             return backend
         verdict = candidate_verdict(card, candidate)
@@ -257,9 +258,7 @@ def build_backend(
             card.temperature,
             verdict.logit_error,
         )
-    except Int8Refused:
-        if checked:  # the fp32 graph passed: its marker saves the check at the next start
-            marker.write_text(f"{candidate.runtime}\n", encoding="utf-8")
+    except Int8Refused:  # the fp32 graph passed its check: kept, with its marker
         raise
     except RuntimeUnavailable:
         weights = [graph.path.with_suffix(".bin")] if openvino else []  # the IR's weights
