@@ -59,8 +59,12 @@ def _started_from(training: dict[str, Any]) -> str:
     base = stages[0].get("base")
     if not base:
         return "from random initialisation"
-    pools = ", ".join(base.get("pools", [])) or "its own pools"
-    return f"started from {base['label']} (trained by this project on {pools})"
+    return f"started from {base['label']} (trained by this project on {base_pools(base)})"
+
+
+def base_pools(base: dict[str, Any]) -> str:
+    """The pools a base model was trained on, as the card's prose names them."""
+    return ", ".join(base.get("pools", [])) or "its own pools"
 
 
 def _stages(training: dict[str, Any]) -> str:

@@ -57,7 +57,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from idle_cores import IdleCores  # noqa: E402
-from model_card_md import render_model_card  # noqa: E402
+from model_card_md import base_pools, render_model_card  # noqa: E402
 from operating_rules import apply_operating_rule, split_logits  # noqa: E402
 
 from xraydesk.classifier import Classifier  # noqa: E402
@@ -431,11 +431,10 @@ def recipe_limitations(recipe: dict[str, Any], base: dict[str, Any] | None = Non
         "source of an image as much as the disease. Per-pool metrics are in the card.",
     ]
     if base is not None:
-        pools = ", ".join(base["pools"]) or "its own pools"
         how = "from random initialisation" if base["from_scratch"] else "from a base of its own"
         common.append(
             f"Its training started from the weights of {base['label']}, a network trained "
-            f"by this project {how} on {pools}, not from outside pretrained weights."
+            f"by this project {how} on {base_pools(base)}, not from outside pretrained weights."
         )
     if "limitations" in recipe:  # a recipe that says its own
         return common + list(recipe["limitations"])
