@@ -136,6 +136,7 @@ def _operating_rule(card: ModelCard) -> list[str]:
     if rule is None:
         return [*out, "No operating rule: the model names a class for every image."]
     out += [rule.line, ""]
+    out += _class_groups(card)
     if rule.held_out:
         out += [
             "What the rule does on each held-out source (a model trained without it):",
@@ -167,6 +168,29 @@ def _operating_rule(card: ModelCard) -> list[str]:
                 else "."
             )
         )
+    return out
+
+
+def _class_groups(card: ModelCard) -> list[str]:
+    """What a withheld answer still names (``model.class_groups``), with its figures."""
+    out = []
+    figures = card.metrics.get("class_groups", {})
+    for group in card.class_groups:
+        members = " and ".join(card.display_names[c] for c in group.classes)
+        line = (
+            f"When the class is withheld but {members} together pass the same rule, the "
+            f"result stays indeterminate and its reason says the model finds {group.name}, "
+            "without naming which kind."
+        )
+        for split, rows in figures.items():
+            row = rows.get(group.id)
+            if row and row["named"]:
+                line += (
+                    f" On the {split.replace('_', ' ')}: {row['named']} of the {row['withheld']} "
+                    f"withheld films ({row['n']} in all), {_pct(row['in_group'])} of them "
+                    f"{group.name.lower()}."
+                )
+        out += [line, ""]
     return out
 
 

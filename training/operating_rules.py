@@ -32,6 +32,7 @@ if str(HERE) not in sys.path:
 from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
 from xraydesk.model.card import ModelCard  # noqa: E402
+from xraydesk.model.probabilities import softmax  # noqa: E402
 from xraydesk.trainer.batches import batch_iterator  # noqa: E402
 from xraydesk.trainer.operating_choice import (  # noqa: E402
     MAX_ERROR,
@@ -41,6 +42,7 @@ from xraydesk.trainer.operating_choice import (  # noqa: E402
 )
 from xraydesk.trainer.split import SPLIT_FILE, read_split  # noqa: E402
 from xraydesk.trust.calibration import add_calibration_limitations  # noqa: E402
+from xraydesk.trust.group_answer import group_figures  # noqa: E402
 
 
 def split_logits(
@@ -108,6 +110,10 @@ def apply_operating_rule(
         held, (logits, labels, temperature, names), account["factor_applied"], max_error
     )
     card.metrics["calibration_under_shift"] = account
+    if card.class_groups:  # what a withheld answer can still name (trust.group_answer)
+        card.metrics["class_groups"] = {
+            "validation_split": group_figures(card, softmax(logits, temperature), labels)
+        }
     add_calibration_limitations(card.limitations, card.metrics)
     card.write(card_path)
     anchor.refresh_if_shipped(card_path.parent)

@@ -63,6 +63,7 @@ from operating_rules import apply_operating_rule, split_logits  # noqa: E402
 from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
 from xraydesk.model.card import ModelCard, Population  # noqa: E402
+from xraydesk.model.class_groups import groups_from_list  # noqa: E402
 from xraydesk.model.device import cpu_model, select_device  # noqa: E402
 from xraydesk.model.library import resolve_model  # noqa: E402
 from xraydesk.model.saving import load_network, save_model  # noqa: E402
@@ -367,6 +368,8 @@ def ship(
     card.limitations = recipe_limitations(recipe, stages[0].get("base")) + card.limitations
     if "population" in recipe:  # who is in the pools: the recipe says, not the engine
         card.population = Population.from_dict(recipe["population"])
+    if "class_groups" in recipe:  # classes that mean one finding (model.class_groups)
+        card.class_groups = groups_from_list(recipe["class_groups"], card.class_ids, name)
     with tempfile.TemporaryDirectory() as tmp:
         shipped = save_model(network, card, Path(tmp), half=True)
         shutil.copy(shipped.with_suffix(".safetensors"), out / f"{name}.safetensors")

@@ -11,8 +11,8 @@ DIGESTS: dict[str, dict[str, str]] = {
         "weights": "c35974d097b24ff20d50639dd76119a485b1f2d848f048bda3edf71d7d2cf1e4",
     },
     "pediatric-pneumonia": {
-        "card": "541b049ea23b7a90d836121ce58c6c5be33653be317ff679ba5c66673feffd40",
-        "meaning": "ffb0fc4c33b876937c3ede447b613cf47fbd4c6b680e2869fdfe0deb603d3100",
+        "card": "0d9cb63cad78576d5a56268a04a2bf4fafb57e6a37be25967ea3ea914d7b853e",
+        "meaning": "b72d6fc4634d381b283392a7cffe605484f511072298eb59d8c93cab631434e2",
         "weights": "1525010501fb1ca9d02b6be1b23f8f0ff15ee15db183c30855dc6e4bfec3f9e0",
     },
 }

@@ -31,6 +31,7 @@ from xraydesk.model.card_file import (  # MEANING_FIELDS: tests import it from h
     meaning_hash,
     read_card_json,
 )
+from xraydesk.model.class_groups import ClassGroup, groups_from_list
 from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.model.reference_outputs import ReferenceOutputs
@@ -180,6 +181,9 @@ class ModelCard:
     # Below its confidence the model names no class (``model.operating_rule``); None: the
     # model answers every image (cards made before the rule existed).
     operating_rule: OperatingRule | None = None
+    # classes that together mean one finding (``model.class_groups``): a withheld answer
+    # still says what the model is sure of
+    class_groups: tuple[ClassGroup, ...] = ()
     # The weights' fp32 outputs on seeded probes (``model.reference_outputs``): an
     # exported graph is checked against them without torch. None: cards made before them.
     reference_outputs: ReferenceOutputs | None = None
@@ -242,6 +246,8 @@ class ModelCard:
             data["operating_rule"] = self.operating_rule.to_dict()
         if self.reference_outputs is not None:
             data["reference_outputs"] = self.reference_outputs.to_dict()
+        if self.class_groups:
+            data["class_groups"] = [g.to_dict() for g in self.class_groups]
         return data
 
     @classmethod
@@ -284,6 +290,9 @@ class ModelCard:
                 population=Population.from_dict(data.get("population")),
                 operating_rule=OperatingRule.from_dict(data.get("operating_rule"), where),
                 reference_outputs=ReferenceOutputs.from_dict(data.get("reference_outputs"), where),
+                class_groups=groups_from_list(
+                    data.get("class_groups"), [c.id for c in classes], where
+                ),
                 path=path,
             )
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
@@ -322,8 +331,8 @@ def _check_integrity(data: dict[str, Any], where: str) -> bool:
         raise ModelError(f"{where}: malformed integrity record")
     if integrity["sha256"] != meaning_hash(data):
         raise ModelError(
-            f"{where}: the card's classes, preprocessing, temperature, operating rule, "
-            "reference outputs or weights entry were changed after the model was made "
+            f"{where}: the card's classes, class groups, preprocessing, temperature, operating "
+            "rule, reference outputs or weights entry were changed after the model was made "
             "(integrity hash mismatch); "
             "results from it could be mislabelled, so it is not loaded. Restore the original "
             "card."

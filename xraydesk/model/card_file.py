@@ -28,7 +28,7 @@ MAX_CARD_BYTES = 8 * 1024**2
 MEANING_FIELDS = ("architecture", "classes", "preprocessing", "temperature", "weights")
 # Result-bearing fields that cards made before them lack: hashed only when present, so an
 # older card keeps its hash, and deleting one from a card that had it is an edit.
-OPTIONAL_MEANING_FIELDS = ("operating_rule", "reference_outputs")
+OPTIONAL_MEANING_FIELDS = ("operating_rule", "reference_outputs", "class_groups")
 
 
 def meaning_fields(data: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from xraydesk.files import write_atomic
 from xraydesk.model.card import ClassInfo, ModelCard, Population
+from xraydesk.model.class_groups import inherited_groups
 from xraydesk.model.operating_rule import OperatingRule
 from xraydesk.model.preprocessing import Preprocessing
 from xraydesk.model.saving import save_model, save_state
@@ -92,6 +93,9 @@ def trained_card(model: TrainedModel, training: dict[str, Any]) -> ModelCard:
         created=_dt.date.today().isoformat(),
         population=card_population(config, model.base),
         operating_rule=model.operating_rule,
+        class_groups=inherited_groups(model.base.class_groups, model.classes)
+        if model.base is not None
+        else (),
     )
 
 

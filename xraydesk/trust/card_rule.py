@@ -3,7 +3,9 @@
 Where no site profile is adopted, an answer below the card's threshold is withheld as
 indeterminate (prediction None, the withheld answer kept in ``Verdict.indeterminate``);
 an adopted site profile's rule replaces the card's (``trust.site_rule``). The warning
-says whose rule it was, its threshold, and what the rule was chosen from.
+says whose rule it was, its threshold, and what the rule was chosen from, and, when the
+classes the model hesitates between form one finding on its card, that finding
+(``trust.group_answer``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 from xraydesk.model.card import ModelCard
 from xraydesk.model.operating_rule import OperatingRule, confidence_of
 from xraydesk.trust.codes import INDETERMINATE, ResultWarning
+from xraydesk.trust.group_answer import sure_of
 
 
 def card_rule(card: ModelCard) -> OperatingRule | None:
@@ -25,10 +28,16 @@ def card_indeterminate_warning(
 ) -> ResultWarning:
     """Why an answer is withheld as indeterminate under the model card's operating rule."""
     value = float(confidence_of(probabilities, rule.measure))
-    return ResultWarning(
-        INDETERMINATE,
+    message = (
         f"The {rule.measure_words} is {value:.1%}, below the model card's threshold of "
         f"{rule.threshold:.0%} ({card.label}'s operating rule, chosen from "
-        f"{rule.source_text}): the model is not sure, so no class is given; read the image "
-        "without the model's answer.",
+        f"{rule.source_text}): "
+    )
+    finding = sure_of(card, probabilities, rule.indeterminate)
+    if finding is not None:
+        return ResultWarning(INDETERMINATE, f"{message}no class is given. {finding}")
+    return ResultWarning(
+        INDETERMINATE,
+        f"{message}the model is not sure, so no class is given; read the image without the "
+        "model's answer.",
     )

@@ -8,8 +8,12 @@ An answer below the profile's indeterminate threshold is withheld with the
 
 from __future__ import annotations
 
+import numpy as np
+
+from xraydesk.model.card import ModelCard
 from xraydesk.model.site_profile import ProfileState, SiteProfile
 from xraydesk.trust.codes import INDETERMINATE, PROFILE_REFUSED, ResultWarning
+from xraydesk.trust.group_answer import sure_of
 
 
 def profile_warnings(state: ProfileState | None) -> list[ResultWarning]:
@@ -24,11 +28,18 @@ def profile_warnings(state: ProfileState | None) -> list[ResultWarning]:
     ]
 
 
-def indeterminate_warning(profile: SiteProfile, confidence: float) -> ResultWarning:
-    """Why an answer is withheld as indeterminate under the site's operating rule."""
-    return ResultWarning(
-        INDETERMINATE,
-        f"The top class has {confidence:.1%}, below this site's threshold of "
-        f"{profile.indeterminate_below:.0%} (site profile adopted on n = {profile.n} "
-        "images): no class is given; read the image without the model's answer.",
+def indeterminate_warning(
+    card: ModelCard, profile: SiteProfile, probabilities: np.ndarray
+) -> ResultWarning:
+    """Why an answer is withheld as indeterminate under the site's operating rule
+    (``probabilities`` at the site's temperature), with the finding the model is sure of
+    when its card groups the classes it hesitates between (``trust.group_answer``)."""
+    message = (
+        f"The top class has {float(np.max(probabilities)):.1%}, below this site's threshold "
+        f"of {profile.indeterminate_below:.0%} (site profile adopted on n = {profile.n} "
+        "images): no class is given"
     )
+    finding = sure_of(card, probabilities, profile.indeterminate)
+    if finding is not None:
+        return ResultWarning(INDETERMINATE, f"{message}. {finding}")
+    return ResultWarning(INDETERMINATE, f"{message}; read the image without the model's answer.")

@@ -169,7 +169,7 @@ def decide(
     prediction = classifier.prediction_from(probs, seconds)
     positive = profile.positives(classifier.class_ids, probs)
     if profile.indeterminate(probs):
-        warnings.append(indeterminate_warning(profile, prediction.confidence))
+        warnings.append(indeterminate_warning(classifier.card, profile, probs))
         return Verdict(None, tuple(warnings), score, None, prediction, positive)
     if gate_withholds(gate_warnings) or attention is not None:
         return Verdict(None, tuple(warnings), score, None, prediction, positive)

@@ -139,7 +139,7 @@ def with_profile(
             warnings=[w for w in s.row.warnings if w.code != INDETERMINATE],  # the card's
         )
         if profile.indeterminate(probs):
-            row.warnings.append(indeterminate_warning(profile, float(probs.max())))
+            row.warnings.append(indeterminate_warning(card, profile, probs))
             row.prediction, row.indeterminate = None, True  # as ``ResultRow.take_verdict``
         out.append(dataclasses.replace(s, row=row))
     return out
