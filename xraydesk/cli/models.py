@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                         "operating_rule": (
                             card.operating_rule.to_dict() if card.operating_rule else None
                         ),
+                        "class_groups": [g.to_dict() for g in card.class_groups],
                     }
                 )
             )
@@ -111,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
     for card in cards:
         if card.operating_rule is not None:  # the site profile's rule below replaces it
             print(f"{printable(card.name)}: {printable(card.operating_rule.summary)}")
+        for group in card.class_groups:  # what a withheld answer still names
+            members = " + ".join(card.display_names[c] for c in group.classes)
+            print(
+                f"{printable(card.name)}: withheld, it still names {printable(group.name)} "
+                f"when {printable(members)} pass the rule together"
+            )
         line = models_profile.profile_text(card)
         if line:
             print(f"{printable(card.name)}: {printable(line)}")
