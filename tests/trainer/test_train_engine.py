@@ -212,6 +212,23 @@ def test_one_epoch_full_run_from_a_library_model_with_new_classes(
     assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
 
 
+def test_a_model_trained_from_a_grouped_card_keeps_its_groups(subset, no_bundled, tmp_path):
+    """The paediatric card groups bacterial and viral (``model.class_groups``): a model
+    fine-tuned from it on the same classes keeps the group, so its withheld answers still
+    name the finding."""
+    from xraydesk.model.class_groups import ClassGroup
+
+    classes = (("normal", "Normal"), ("bacterial", "Bacterial"), ("viral", "Viral"))
+    base_path = make_test_model(tmp_path / "base", name="kids-base", classes=classes)
+    group = ClassGroup("pneumonia", "Pneumonia", ("bacterial", "viral"))
+    base = ModelCard.read(base_path)
+    base.class_groups = (group,)
+    base.write(base_path)
+    result = train_model(tiny(subset, "kg", base=str(base_path)), lambda _: None)
+    assert result.card.class_groups == (group,)
+    assert ModelCard.read(result.card_path).class_groups == (group,)
+
+
 def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(subset, no_bundled, monkeypatch):
     monkeypatch.setenv("XRAYDESK_PRECISION", "fp32")
     reference = train_model(tiny(subset, "ref", mode="full", epochs=2))
