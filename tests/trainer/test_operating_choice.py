@@ -177,6 +177,23 @@ def test_unreachable_held_out_falls_back_to_the_validation_split() -> None:
     assert "validation split (not held-out sources)" in rule.line
 
 
+@pytest.mark.parametrize(
+    ("pools", "why"),
+    [
+        (["kermany"], "a recipe of one pool has no source to hold out"),
+        (["pool-a", "pool-b"], "no model of this recipe was trained without one of its pools"),
+    ],
+)
+def test_without_held_out_runs_the_note_says_why(pools, why) -> None:
+    """A one-pool recipe has no source to hold out; a recipe of several pools only had no
+    leave-one-source-out run (the adult base of three pools was told the first)."""
+    probs, labels = _set(SEPARABLE)
+    rule = choose_rule([], (np.log(probs), labels, 1.0, pools))
+    assert rule.chosen_from == VALIDATION_SPLIT and f"No held-out source predictions ({why})" in (
+        rule.note
+    )
+
+
 def test_unreachable_without_validation_says_so() -> None:
     rule = choose_rule([_pool("kermany", INVERTED)])
     assert rule.chosen_from == HELD_OUT_SOURCES and not rule.target_met

@@ -255,10 +255,15 @@ def choose_rule(
     elif validation is None:
         raise ValueError("no predictions to choose an operating rule from")
     else:
+        why = (
+            "a recipe of one pool has no source to hold out"
+            if len(set(validation[3])) < 2
+            else "no model of this recipe was trained without one of its pools"
+        )
         note = (
-            "No held-out source predictions (a recipe of one pool has no source to hold "
-            "out): the threshold comes from the validation split, so on images from other "
-            "hospitals expect more wrong answers among those given."
+            f"No held-out source predictions ({why}): the threshold comes from the "
+            "validation split, so on images from other hospitals expect more wrong answers "
+            "among those given."
         )
     logits, labels, temperature, pools = validation
     rule = validation_rule(logits, labels, temperature, pools, max_error, note)
