@@ -52,6 +52,7 @@ IDS = ["normal", "pneumonia", "covid19"]
         ([{"id": "x", "name": "X", "classes": ["pneumonia"]}], "two or more"),
         ([{"id": "x", "name": "X", "classes": IDS}], "not all of them"),
         ([{"id": "", "name": "X", "classes": IDS[1:]}], "an id and a display name"),
+        ([{"id": None, "name": "X", "classes": IDS[1:]}], "an id and a display name"),
         (
             [
                 {"id": "a", "name": "A", "classes": ["normal", "pneumonia"]},

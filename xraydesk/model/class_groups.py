@@ -2,11 +2,11 @@
 
 Why: the operating rule withholds a class the model is not sure of, and most films the
 paediatric model withholds are ones it is sure are pneumonia, only not which kind (on its
-test split 0.998 of the withheld films with bacterial + viral at 90 % or more were
-pneumonia). A card's ``class_groups`` says which classes form such a finding, so a
-withheld answer can still say what the model is sure of. A group is data of the model,
-saved in its card like its classes, because only whoever trained it knows which of its
-classes belong together.
+test split, bacterial + viral passed its rule on 522 of the 608 films it withheld, and
+99.8 % of those were pneumonia). A card's ``class_groups`` says which classes form such
+a finding, so a withheld answer can still say what the model is sure of. A group is data
+of the model, saved in its card like its classes, because only whoever trained it knows
+which of its classes belong together.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def groups_from_list(data: Any, class_ids: Sequence[str], where: str) -> tuple[C
         if not isinstance(item, dict) or not isinstance(item.get("classes"), list):
             raise ModelError(f"{where}: a class group needs an id, a name and its classes")
         group = ClassGroup(
-            str(item.get("id", "")),
-            str(item.get("name", "")),
+            str(item.get("id") or ""),
+            str(item.get("name") or ""),
             tuple(str(c) for c in item["classes"]),
         )
         if not group.id.strip() or not group.name.strip():
