@@ -700,6 +700,13 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, help="override the recipe's batch size")
     parser.add_argument("--limit", type=int, help="images per pool and label (smoke runs only)")
     parser.add_argument(
+        "--run-seed",
+        type=int,
+        help="seed of the run's own randomness (head, epoch order, augmentation) for every "
+        "stage; the split keeps the recipe's seed, so the test films stay the same: how far "
+        "one recipe moves between two runs",
+    )
+    parser.add_argument(
         "--add-stage",
         type=_stage_json,
         action="append",
@@ -795,7 +802,12 @@ def _main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"train_bundled: --base {args.base}: no such model card")
         stages[0]["base"] = str(args.base.resolve())
     for settings in stages:
-        for key, value in (("epochs", args.epochs), ("size", args.size), ("batch", args.batch)):
+        for key, value in (
+            ("epochs", args.epochs),
+            ("size", args.size),
+            ("batch", args.batch),
+            ("run_seed", args.run_seed),
+        ):
             if value is not None:
                 settings[key] = value
     plan["batch"] = stages[-1]["batch"]

@@ -229,6 +229,23 @@ def test_a_model_trained_from_a_grouped_card_keeps_its_groups(subset, no_bundled
     assert ModelCard.read(result.card_path).class_groups == (group,)
 
 
+def test_a_run_seed_changes_the_run_but_not_its_split(subset, no_bundled, monkeypatch):
+    """``run_seed`` repeats a recipe with other random draws on the same test films, so
+    the spread between two runs of one recipe can be measured (campaign, issue 25)."""
+    monkeypatch.setenv("XRAYDESK_PRECISION", "fp32")
+    first = train_model(tiny(subset, "s0", mode="full", epochs=1))
+    same = train_model(tiny(subset, "s0b", mode="full", epochs=1, run_seed=0))
+    other = train_model(tiny(subset, "s1", mode="full", epochs=1, run_seed=1))
+    assert split_rows(first.card_path) == split_rows(other.card_path)
+    assert same.history[0]["train_loss"] == pytest.approx(first.history[0]["train_loss"], rel=1e-5)
+    assert other.history[0]["train_loss"] != pytest.approx(
+        first.history[0]["train_loss"], rel=1e-3
+    )
+    assert other.card.training["settings"]["run_seed"] == 1
+    with pytest.raises(TrainingError, match="seeds must be whole numbers"):
+        train_model(tiny(subset, "neg", run_seed=-1))
+
+
 def test_cancel_mid_epoch_then_resume_matches_an_uninterrupted_run(subset, no_bundled, monkeypatch):
     monkeypatch.setenv("XRAYDESK_PRECISION", "fp32")
     reference = train_model(tiny(subset, "ref", mode="full", epochs=2))

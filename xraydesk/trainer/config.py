@@ -54,7 +54,11 @@ class TrainConfig:
     size: int | None = None  # None: the base model's size, or 224 from scratch
     base: str | None = None  # model name or card path, "scratch", None: the default model
     device: str = "auto"
-    seed: int = 0
+    seed: int = 0  # the patient-grouped split; also the run's own randomness unless run_seed
+    # The run's own randomness (initial weights or head, epoch order, augmentation, mixing);
+    # None: ``seed``. The split stays on ``seed``, so runs that differ only here are
+    # compared on the same test films: how far one recipe moves between two runs.
+    run_seed: int | None = None
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     label_map: dict[str, str] = field(default_factory=dict)  # e.g. bacterial -> pneumonia
     classes: list[str] | None = None  # class order; other labels are left out
@@ -94,6 +98,8 @@ class TrainConfig:
             problems.append("epochs must be at least 1")
         elif self.epochs > MAX_EPOCHS:
             problems.append(f"epochs must be at most {MAX_EPOCHS} (got {self.epochs})")
+        if self.seed < 0 or (self.run_seed is not None and self.run_seed < 0):
+            problems.append("seeds must be whole numbers from 0 up")
         if self.batch < 2:
             problems.append("batch size must be at least 2")
         if self.size is not None and not 32 <= self.size <= 1024:
@@ -125,6 +131,11 @@ class TrainConfig:
                 problems.append(f"population: {exc}")
         if problems:
             raise TrainingError("Invalid training settings: " + "; ".join(problems) + ".")
+
+    @property
+    def training_seed(self) -> int:
+        """The seed of the run's own randomness (not of its split)."""
+        return self.seed if self.run_seed is None else self.run_seed
 
     def learning_rate(self, scratch: bool) -> float:
         return self.lr if self.lr is not None else (LR_SCRATCH if scratch else LR_FINE_TUNE)

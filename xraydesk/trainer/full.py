@@ -6,7 +6,8 @@ for imbalanced data. Mixed precision where the hardware has it (bf16 autocast on
 with AVX-512 BF16/AMX and on CUDA; fp16 with loss scaling on older GPUs).
 
 Determinism: the epoch's order comes from (seed, epoch) and each image's augmentation
-from (seed, epoch, position in the epoch). A resumed run therefore sees exactly the
+from (seed, epoch, position in the epoch), ``seed`` being the config's ``training_seed``
+(its ``run_seed``, else the split's seed). A resumed run therefore sees exactly the
 batches the killed run would have seen, from the first step it had not saved.
 
 Checkpoints: ``last.pt`` (model, optimiser, position, history, the weight average) at
@@ -164,7 +165,9 @@ class _FullRun:
         )
         self.scaler = torch.amp.GradScaler(dev.type) if dev.precision == "fp16" else None
         self.ema = weight_average(self.net, cfg.ema_decay, cfg.ema_start, self.plan.total_steps)
-        self.mix = batch_mix(cfg.mixup_alpha, cfg.cutmix_alpha, cfg.mix_p, n_classes, cfg.seed)
+        self.mix = batch_mix(
+            cfg.mixup_alpha, cfg.cutmix_alpha, cfg.mix_p, n_classes, cfg.training_seed
+        )
         self.start_epoch, self.start_step = 0, 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
@@ -239,14 +242,20 @@ class _FullRun:
     def _train_steps(self, epoch: int, pos: _Running) -> None:
         cfg, plan, ctx = self.cfg, self.plan, self.ctx
         order = epoch_order(
-            plan.train_idx, self.labels, epoch, cfg.seed, cfg.imbalance, self.sources
+            plan.train_idx, self.labels, epoch, cfg.training_seed, cfg.imbalance, self.sources
         )
         batches = [order[k * plan.batch : (k + 1) * plan.batch] for k in range(plan.steps)]
         first = pos.step
         self.net.train()
         self.meter.restart()
         for b in batch_iterator(
-            ctx.samples, batches[first:], ctx.prep, cfg.augment, cfg.seed, epoch, first * plan.batch
+            ctx.samples,
+            batches[first:],
+            ctx.prep,
+            cfg.augment,
+            cfg.training_seed,
+            epoch,
+            first * plan.batch,
         ):
             self.reporter.check_cancel()
             self.failed.extend((str(p), c) for p, c in b.failed)

@@ -294,7 +294,7 @@ def backbone(ctx: RunContext) -> Backbone:
                 TrainingStage.FEATURES, message="Calibrating batch norm of the random backbone"
             )
             calibrate_batchnorm(
-                net, ctx.samples, ctx.indices("train"), ctx.prep, dev, ctx.config.seed
+                net, ctx.samples, ctx.indices("train"), ctx.prep, dev, ctx.config.training_seed
             )
         from xraydesk.model.network import feature_extractor
 
@@ -339,7 +339,7 @@ def train_quick(ctx: RunContext) -> Trained:
         labels[val_ok],
         len(ctx.classes),
         balanced=cfg.imbalance != "none",
-        seed=cfg.seed,
+        seed=cfg.training_seed,
         reporter=reporter,
     )
     state = None

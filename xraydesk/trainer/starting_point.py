@@ -63,7 +63,7 @@ def prepare_network(
 
         from xraydesk.model.network import build_network
 
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.training_seed)
         return build_network("resnet50", len(classes), prep.channels), prep
     prep = replace(
         base.preprocessing,
@@ -78,7 +78,7 @@ def prepare_network(
     from xraydesk.model.network import replace_head
     from xraydesk.model.saving import load_network
 
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.training_seed)
     network = load_network(base)
     if base.class_ids != classes:
         if sorted(base.class_ids) == sorted(classes):  # same classes, other order: keep the head
