@@ -238,9 +238,7 @@ def test_a_run_seed_changes_the_run_but_not_its_split(subset, no_bundled, monkey
     other = train_model(tiny(subset, "s1", mode="full", epochs=1, run_seed=1))
     assert split_rows(first.card_path) == split_rows(other.card_path)
     assert same.history[0]["train_loss"] == pytest.approx(first.history[0]["train_loss"], rel=1e-5)
-    assert other.history[0]["train_loss"] != pytest.approx(
-        first.history[0]["train_loss"], rel=1e-3
-    )
+    assert other.history[0]["train_loss"] != pytest.approx(first.history[0]["train_loss"], rel=1e-3)
     assert other.card.training["settings"]["run_seed"] == 1
     with pytest.raises(TrainingError, match="seeds must be whole numbers"):
         train_model(tiny(subset, "neg", run_seed=-1))
