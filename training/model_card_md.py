@@ -176,7 +176,7 @@ def _class_groups(card: ModelCard) -> list[str]:
     out = []
     figures = card.metrics.get("class_groups", {})
     for group in card.class_groups:
-        members = " and ".join(card.display_names[c] for c in group.classes)
+        members = group.members(card.display_names)
         line = (
             f"When the class is withheld but {members} together pass the same rule, the "
             f"result stays indeterminate and its reason says the model finds {group.name}, "

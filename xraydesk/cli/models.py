@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         if card.operating_rule is not None:  # the site profile's rule below replaces it
             print(f"{printable(card.name)}: {printable(card.operating_rule.summary)}")
         for group in card.class_groups:  # what a withheld answer still names
-            members = " + ".join(card.display_names[c] for c in group.classes)
+            members = group.members(card.display_names, " + ")
             print(
                 f"{printable(card.name)}: withheld, it still names {printable(group.name)} "
                 f"when {printable(members)} pass the rule together"

@@ -31,6 +31,10 @@ class ClassGroup:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "classes": list(self.classes)}
 
+    def members(self, display_names: dict[str, str], joiner: str = " and ") -> str:
+        """The member classes as users read them ("Bacterial and Viral")."""
+        return joiner.join(display_names.get(c, c) for c in self.classes)
+
 
 def groups_from_list(data: Any, class_ids: Sequence[str], where: str) -> tuple[ClassGroup, ...]:
     """The card's ``class_groups``; ``ModelError`` naming ``where`` for a group that is

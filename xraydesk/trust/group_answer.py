@@ -29,7 +29,7 @@ def sure_of(
     if found is None:
         return None
     group, probability = found
-    members = " and ".join(card.display_names[c] for c in group.classes)
+    members = group.members(card.display_names)
     return (
         f"{members} together have {probability:.1%}, which the rule accepts: the model "
         f"finds {group.name}, without naming which kind; read the image for its kind."
