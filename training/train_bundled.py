@@ -456,6 +456,19 @@ def recipe_limitations(recipe: dict[str, Any], base: dict[str, Any] | None = Non
     return common
 
 
+def stage_folder(work: Path, number: int, settings: dict[str, Any], first: dict[str, Any]) -> Path:
+    """Where stage ``number`` trains: the work folder for the first, ``stage-N`` for later
+    ones, ``stage-N-seedK`` for a later stage with a run seed of its own (``--add-stage
+    '{..., "run_seed": 1}'``): a continuing job that repeats a finished job's last stage
+    with other random draws must not find that job's stage and keep it."""
+    if number == 1:
+        return work
+    own_seed = settings.get("run_seed")
+    if own_seed is not None and own_seed != first.get("run_seed"):
+        return work / f"stage-{number}-seed{own_seed}"
+    return work / f"stage-{number}"
+
+
 def train_stage(
     config: TrainConfig, work: Path, device: str, deadline: Deadline | None = None
 ) -> Path:
@@ -819,7 +832,7 @@ def _main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     extras: list[Path] = []
     for number, settings in enumerate(stages, start=1):
-        stage_work = work if number == 1 else work / f"stage-{number}"
+        stage_work = stage_folder(work, number, settings, stages[0])
         if base is not None:
             settings["base"] = str(base)
         config = train_config(recipe, args.data, sources, settings)
@@ -840,6 +853,7 @@ def _main(argv: list[str] | None = None) -> int:
                 "epochs": config.epochs,
                 "lr": config.lr,
                 "schedule": config.schedule,
+                "run_seed": config.training_seed,
                 "seconds": round(seconds, 1),
                 "device": done.get("device"),
                 "hardware": done.get("hardware", hardware()),

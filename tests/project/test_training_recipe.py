@@ -41,6 +41,24 @@ def test_a_later_stage_may_not_change_the_split():
         train_bundled.stage_settings(recipe)
 
 
+def test_a_later_stage_with_its_own_run_seed_trains_in_a_folder_of_its_own(tmp_path: Path):
+    """A continuing job that repeats a finished stage with other random draws
+    (``--add-stage '{..., "run_seed": 1}'``) must not find that stage's folder and keep it;
+    a run seed given to every stage (``--run-seed``) keeps the plain names."""
+    first = {"size": 128}
+    stages = train_bundled.stage_settings(
+        {"name": "x", "train": first, "stages": [{"size": 160}]}, [{"size": 224, "run_seed": 1}]
+    )
+    folders = [
+        train_bundled.stage_folder(tmp_path, n, s, stages[0]) for n, s in enumerate(stages, 1)
+    ]
+    assert folders == [tmp_path, tmp_path / "stage-2", tmp_path / "stage-3-seed1"]
+    everywhere = [{**s, "run_seed": 2} for s in stages[:2]]
+    assert train_bundled.stage_folder(tmp_path, 2, everywhere[1], everywhere[0]) == (
+        tmp_path / "stage-2"
+    )
+
+
 def test_stages_with_another_split_are_refused(tmp_path: Path):
     def stage(name: str, splits: list[str]) -> Path:
         folder = tmp_path / name
