@@ -96,7 +96,7 @@ class Job:
 
     id: str
     recipe: str
-    kind: str = "train"  # train | held-out | choose
+    kind: str = "train"  # train | held-out | choose | soup
     profile: str | None = None
     args: list[str] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)  # choose: held-out job ids
@@ -106,6 +106,9 @@ class Job:
     # train: the id of an earlier train job whose finished model this one starts from
     # (``train_bundled --base``): a backbone trained here on other pools
     base_from: str | None = None
+    # soup: the ids of earlier train jobs of the same recipe (runs on one split) whose
+    # finished models are averaged and shipped (``train_bundled --soup``)
+    of: list[str] = field(default_factory=list)
     note: str = ""
 
     @classmethod
@@ -119,7 +122,7 @@ def read_queue(path: Path = QUEUE) -> list[Job]:
     if len(set(ids)) != len(ids):
         raise SystemExit(f"campaign: duplicate job ids in {path}")
     for number, job in enumerate(jobs):
-        if job.kind not in ("train", "held-out", "choose"):
+        if job.kind not in ("train", "held-out", "choose", "soup"):
             raise SystemExit(f"campaign: job {job.id} has an unknown kind {job.kind!r}")
         before = {j.id: j for j in jobs[:number]}
         if job.continues is not None:
@@ -141,6 +144,17 @@ def read_queue(path: Path = QUEUE) -> list[Job]:
                     f"campaign: job {job.id} starts from the model of {job.base_from}, which "
                     "must be an earlier train job"
                 )
+        if job.kind == "soup" and (
+            len(set(job.of)) < 2
+            or any(
+                before.get(i) is None or before[i].kind != "train" or before[i].recipe != job.recipe
+                for i in job.of
+            )
+        ):
+            raise SystemExit(
+                f"campaign: soup job {job.id} must average two or more earlier train jobs "
+                "of its recipe"
+            )
     return jobs
 
 
@@ -336,13 +350,18 @@ def adopt(root: Path, jobs: list[Job], ids: list[str], results: Path = RESULTS) 
 
 def base_card(job: Job, root: Path, jobs: dict[str, Job]) -> Path:
     """The finished model card a ``base_from`` job starts from (that job's ``--out``)."""
-    earlier = jobs.get(job.base_from or "")
+    return finished_card(job, job.base_from or "", root, jobs)
+
+
+def finished_card(job: Job, earlier_id: str, root: Path, jobs: dict[str, Job]) -> Path:
+    """The model card an earlier train job shipped (its ``--out``), which ``job`` needs."""
+    earlier = jobs.get(earlier_id)
     if earlier is None:
-        raise RuntimeError(f"job {job.id} starts from the model of {job.base_from}: no such job")
+        raise RuntimeError(f"job {job.id} needs the model of {earlier_id}: no such job")
     card = root / "out" / earlier.id / f"{earlier.recipe}.json"
     if not card.is_file():
         raise RuntimeError(
-            f"job {job.id} starts from the model of {earlier.id}, and {card} is missing: "
+            f"job {job.id} needs the model of {earlier.id}, and {card} is missing: "
             "that job has not finished"
         )
     return card
@@ -369,10 +388,12 @@ def job_command(
     profile = resolve_profile(job, root)
     if profile:
         cmd += ["--profile", profile]
-    if job.kind == "train" and job.profile == "@chosen":
+    if job.kind in ("train", "soup") and job.profile == "@chosen":
         cmd += ["--held-out-from", str(chosen_held_out(job, root))]
     if job.base_from is not None:
         cmd += ["--base", str(base_card(job, root, jobs or {}))]
+    if job.kind == "soup":
+        cmd += ["--soup", *(str(finished_card(job, i, root, jobs or {})) for i in job.of)]
     if job.kind == "held-out":
         cmd.append("--held-out-only")
     # one compute thread while the session works, both while it does not (``run_job``)

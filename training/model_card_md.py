@@ -67,6 +67,19 @@ def base_pools(base: dict[str, Any]) -> str:
     return ", ".join(base.get("pools", [])) or "its own pools"
 
 
+def _soup_line(training: dict[str, Any]) -> list[str]:
+    """For a weight average (``train_bundled --soup``): what it averaged."""
+    soup = training.get("soup")
+    if not soup:
+        return []
+    n = len(soup.get("ingredients", []))
+    return [
+        f"- the shipped weights are the {soup.get('how', 'average')} of {n} runs of this "
+        "recipe on the same split (training/soup.py); the stages above are the first run's, "
+        "the wall time all runs'"
+    ]
+
+
 def _stages(training: dict[str, Any]) -> str:
     """Each stage in one line, e.g. 8 epochs at 128 px (...), then 3 epochs at 160 px."""
     stages = training.get("stages") or [  # cards written before recipes had stages
@@ -351,6 +364,7 @@ def render_model_card(card: ModelCard, recipe: dict[str, Any], data: Path) -> st
         f"AdamW, label smoothing {settings['label_smoothing']}, "
         f"imbalance handling `{settings['imbalance']}`; augmentation for scanner style "
         "(contrast, gamma, blur, noise, JPEG quality, borders) and small geometry changes",
+        *_soup_line(training),
         f"- wall time {training.get('wall_time_s', 0) / 60:.0f} min in all; last stage on "
         f"{training.get('hardware')} ({training.get('device')})",
         f"- weights: `{card.weights_file}` ({card.weights_dtype}), sha256 `{card.weights_sha256}`",

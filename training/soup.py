@@ -1,7 +1,8 @@
 """Average the weights of several runs of one recipe (a "model soup") and weigh it.
 
     python training/soup.py RUN1.json RUN2.json RUN3.json --data ../shared/data
-    python training/soup.py RUN*.json --data ../shared/data --greedy --out /tmp/soup
+    python training/soup.py RUN*.json --data ../shared/data --greedy
+    python training/train_bundled.py NAME --soup RUN*.json --data ../shared/data --out OUT
 
 Why: runs of one recipe that started from the same trained backbone (the campaign's
 ``base_from`` jobs, repeated with ``--run-seed``) end in the same basin, and the average
@@ -15,15 +16,16 @@ weighed on the validation split (what ``--greedy`` decides by: an ingredient joi
 soup, best first, only if the validation accuracy does not fall and the validation loss
 does not rise) and reported on the test split, through the app's own classifier. The
 soup's batch-norm statistics are the average of the ingredients' (they share a backbone
-and a training distribution). ``--out`` writes the soup as a model card and weights
-(the first ingredient's card, its training record naming the ingredients); its
-temperature and operating rule are chosen again with ``training/operating_rules.py``
-before it could ship.
+and a training distribution). This script only weighs; ``train_bundled --soup`` ships
+a soup like a trained model (``staged_soup``: temperature, validation figures and
+out-of-distribution statistics of the averaged network, then the test figures, the
+shortcut audit and the operating rule as after any training).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -41,16 +43,34 @@ if str(HERE) not in sys.path:
 from operating_rules import split_logits  # noqa: E402
 
 from xraydesk.model.card import ModelCard  # noqa: E402
+from xraydesk.model.device import select_device  # noqa: E402
 from xraydesk.model.probabilities import softmax  # noqa: E402
 from xraydesk.model.saving import load_network, save_model  # noqa: E402
-from xraydesk.trainer.metrics import evaluate  # noqa: E402
-from xraydesk.trainer.split import SPLIT_FILE, read_split  # noqa: E402
+from xraydesk.trainer.dataset import Sample  # noqa: E402
+from xraydesk.trainer.metrics import evaluate, fit_temperature  # noqa: E402
+from xraydesk.trainer.ood_stats import (  # noqa: E402
+    network_features,
+    statistics_from_features,
+    training_sample,
+)
+from xraydesk.trainer.split import SPLIT_FILE, read_split, write_split  # noqa: E402
+from xraydesk.trainer.trained_card import VALIDATION_KEYS  # noqa: E402
+from xraydesk.trust.ood import OOD_KEY, OODStatistics  # noqa: E402
 
 SPLITS = ("val", "test")  # split.csv's names
 
 
 def split_csv(card_path: Path) -> Path:
     return card_path.with_suffix("") / SPLIT_FILE
+
+
+def run_label(card_path: Path) -> str:
+    """A run's name: its folder (the campaign job's ``out/JOB``), with the job for a card
+    kept inside a job's work folder (``JOB/NAME/staged``)."""
+    folder = card_path.parent
+    if folder.name in ("staged", "handoff") and len(card_path.parents) > 2:
+        return f"{card_path.parents[2].name}/{folder.name}"
+    return folder.name
 
 
 def split_key(path: Path) -> tuple[tuple[str, str, str, str], ...] | None:
@@ -111,7 +131,7 @@ def soup_card(cards: Sequence[ModelCard], paths: Sequence[Path], folder: Path) -
         **card.training,
         "soup": {
             "ingredients": [
-                {"card": str(p), "weights_sha256": c.weights_sha256}
+                {"run": run_label(p), "weights_sha256": c.weights_sha256}
                 for p, c in zip(paths, cards, strict=True)
             ],
             "how": "uniform average of the weights and batch-norm statistics",
@@ -121,6 +141,57 @@ def soup_card(cards: Sequence[ModelCard], paths: Sequence[Path], folder: Path) -
     (folder / card.name).mkdir(exist_ok=True)
     shutil.copy2(split_csv(paths[0]), split_csv(card_path))
     return card_path
+
+
+def staged_soup(
+    paths: Sequence[Path], data: Path, folder: Path, device: str
+) -> tuple[Path, list[dict[str, Any]], Path, float]:
+    """The soup as a finished training stage, for ``train_bundled --soup`` to ship like a
+    trained one: its card (temperature fitted on the soup's own validation logits, its
+    validation figures), the ingredients' stages (the first one's record), the first
+    one's history and the ingredients' wall time in all."""
+    paths = [Path(p).resolve() for p in paths]
+    cards = check_ingredients(paths)
+    card_path = soup_card(cards, paths, folder)
+    samples, splits = read_split(split_csv(paths[0]))  # absolute paths, as a staged run's
+    samples = [
+        s if s.path.is_absolute() else dataclasses.replace(s, path=data / s.path) for s in samples
+    ]
+    write_split(split_csv(card_path), samples, splits)
+    logits, labels, _ = split_logits(card_path, split_csv(card_path), "val", None, device)
+    card = ModelCard.read(card_path)
+    card.temperature = fit_temperature(logits, labels)
+    validation = evaluate(logits, labels, card.class_ids, card.temperature, intervals=False)
+    card.metrics = {"validation": {k: validation[k] for k in VALIDATION_KEYS}}
+    card.training.pop(OOD_KEY, None)  # the first run's: the soup's own, or none
+    stats = soup_ood_statistics(card, samples, splits, device)
+    if stats is not None:
+        stats.store(card)
+    card.write(card_path)
+    stages = list(cards[0].training.get("stages") or [])
+    if not stages:
+        raise SystemExit(f"soup: {paths[0]}: the card records no stages (ship it first)")
+    history = split_csv(paths[0]).parent / "history.json"
+    wall = sum(float(c.training.get("wall_time_s", 0.0)) for c in cards)
+    return card_path, stages, history, wall
+
+
+def soup_ood_statistics(
+    card: ModelCard, samples: list[Sample], splits: list[str], device: str
+) -> OODStatistics | None:
+    """The out-of-distribution statistics of the averaged network, as the trainer makes
+    them for a trained one (``trainer.ood_stats``): its features, not any run's."""
+    index = {cid: k for k, cid in enumerate(card.class_ids)}
+    seed = int(card.training.get("settings", {}).get("seed", 0))
+    train = training_sample([i for i, sp in enumerate(splits) if sp == "train"], seed)
+    val = [i for i, sp in enumerate(splits) if sp == "val"]
+    train_f, val_f = network_features(
+        load_network(card), samples, (train, val), card.preprocessing, select_device(device), 32
+    )
+    labels = np.array([index[samples[i].label] for i in train])
+    return statistics_from_features(
+        train_f, labels, val_f, len(card.class_ids), "for the weight average (training/soup.py)"
+    )
 
 
 def weigh(card_path: Path, data: Path, device: str) -> dict[str, dict[str, Any]]:
@@ -158,7 +229,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--greedy", action="store_true", help="add runs only while they help")
-    parser.add_argument("--out", type=Path, help="write the soup's card and weights here")
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.cards]
@@ -167,9 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         figures["ingredients"][str(path)] = weigh(path, args.data, args.device)
         for split in SPLITS:
-            print(
-                f"{path.parent.name} {split}: {summary(figures['ingredients'][str(path)][split])}"
-            )
+            print(f"{run_label(path)} {split}: {summary(figures['ingredients'][str(path)][split])}")
     order = sorted(
         range(len(paths)),
         key=lambda i: (
@@ -186,15 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = Path(tmp) / f"trial-{step}"
             card_path = soup_card([cards[i] for i in trial], [paths[i] for i in trial], folder)
             result = weigh(card_path, args.data, args.device)
-            names = ", ".join(paths[i].parent.name for i in trial)
+            names = ", ".join(run_label(paths[i]) for i in trial)
             for split in SPLITS:
                 print(f"soup of {names} {split}: {summary(result[split])}")
             if extra is None or better(result["val"], best["val"]):
                 chosen, best = trial, result
         figures["soup"] = {"ingredients": [str(paths[i]) for i in chosen], **best}
-        if args.out is not None and len(chosen) > 1:
-            final = soup_card([cards[i] for i in chosen], [paths[i] for i in chosen], args.out)
-            print(f"wrote the soup of {len(chosen)} runs to {final}")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2, default=float) + "\n")
     return 0

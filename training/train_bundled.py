@@ -59,6 +59,7 @@ if str(HERE) not in sys.path:
 from idle_cores import IdleCores  # noqa: E402
 from model_card_md import base_pools, render_model_card  # noqa: E402
 from operating_rules import apply_operating_rule, split_logits  # noqa: E402
+from soup import staged_soup  # noqa: E402
 
 from xraydesk.classifier import Classifier  # noqa: E402
 from xraydesk.model import anchor  # noqa: E402
@@ -337,6 +338,7 @@ def ship(
     wall_s: float,
     stages: list[dict[str, Any]],
     history: Path,
+    soup: list[Path] | None = None,
 ) -> Path:
     name = recipe["name"]
     card = ModelCard.read(staged_card)
@@ -348,6 +350,10 @@ def ship(
     card.training["command"] = (
         f"python training/train_bundled.py {name} --data ../shared/data --out models/"
     )
+    if soup:  # the ingredients are named in training["soup"]; their cards are not shipped
+        card.training["command"] += " --soup " + " ".join(
+            f"RUN{k}.json" for k in range(1, len(soup) + 1)
+        )
     card.training.pop("history", None)  # kept in models/NAME/history.json
     card.training["stages"] = stages
     if len(stages) > 1:  # not a model of its own: the previous stage of this recipe
@@ -365,7 +371,10 @@ def ship(
         card.training[key] = json.loads(
             json.dumps(card.training.get(key, {})).replace(str(data.resolve()) + "/", "")
         )
-    card.limitations = recipe_limitations(recipe, stages[0].get("base")) + card.limitations
+    # a soup's card starts from a shipped run's, whose limitations already hold the recipe's
+    card.limitations = list(
+        dict.fromkeys(recipe_limitations(recipe, stages[0].get("base")) + card.limitations)
+    )
     if "population" in recipe:  # who is in the pools: the recipe says, not the engine
         card.population = Population.from_dict(recipe["population"])
     if "class_groups" in recipe:  # classes that mean one finding (model.class_groups)
@@ -729,6 +738,15 @@ def _main(argv: list[str] | None = None) -> int:
         "0.0003}'; with the --work folder of a finished run only the new stages train",
     )
     parser.add_argument(
+        "--soup",
+        type=Path,
+        nargs="+",
+        metavar="CARD",
+        help="ship the average of these runs' weights (finished cards of this recipe with "
+        "the same split: training/soup.py) instead of training; its temperature, figures, "
+        "audit and operating rule are made anew",
+    )
+    parser.add_argument(
         "--base",
         type=Path,
         metavar="CARD",
@@ -828,6 +846,12 @@ def _main(argv: list[str] | None = None) -> int:
     if args.held_out_only:
         return held_out_only(recipe, args, sources, stages, work, deadline)
     started = time.perf_counter()
+    if args.soup:
+        staged_card, runs, history, wall = staged_soup(
+            args.soup, args.data.resolve(), work / "soup" / "staged", args.device
+        )
+        print(f"averaged {len(args.soup)} runs of {args.name} into {staged_card}", flush=True)
+        return finish(recipe, args, staged_card, runs, history, wall, plan, started)
     base: Path | None = None
     runs: list[dict[str, Any]] = []
     extras: list[Path] = []
@@ -863,14 +887,6 @@ def _main(argv: list[str] | None = None) -> int:
             runs[0]["base"] = started_from
     history = combine_stages(extras, args.data, work / "history.json")
     wall = sum(r["seconds"] for r in runs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    card_path = ship(
-        recipe, staged_card, args.data, args.out.resolve(), args.device, wall, runs, history
-    )
-    print(f"shipped to {card_path} ({time.perf_counter() - started:.0f} s); auditing", flush=True)
-    audit = shortcut_audit(
-        card_path, args.out / args.name / SPLIT_FILE, args.data.resolve(), args.device
-    )
     held_out = None
     if args.held_out:
         held_out = held_out_sources(
@@ -883,6 +899,39 @@ def _main(argv: list[str] | None = None) -> int:
             args.held_out_epochs or args.epochs,
             deadline,
         )
+    return finish(recipe, args, staged_card, runs, history, wall, plan, started, held_out)
+
+
+def finish(
+    recipe: dict[str, Any],
+    args: argparse.Namespace,
+    staged_card: Path,
+    runs: list[dict[str, Any]],
+    history: Path,
+    wall: float,
+    plan: dict[str, Any],
+    started: float,
+    held_out: dict[str, Any] | None = None,
+) -> int:
+    """Ship a trained (or averaged) stage: the card, its test figures, the shortcut
+    audit, the operating rule and temperature under shift; print what it reached."""
+    work = (args.work / args.name).resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    card_path = ship(
+        recipe,
+        staged_card,
+        args.data,
+        args.out.resolve(),
+        args.device,
+        wall,
+        runs,
+        history,
+        args.soup,
+    )
+    print(f"shipped to {card_path} ({time.perf_counter() - started:.0f} s); auditing", flush=True)
+    audit = shortcut_audit(
+        card_path, args.out / args.name / SPLIT_FILE, args.data.resolve(), args.device
+    )
     add_audits(card_path, recipe, args.data, audit, held_out, plan)
     # the operating rule and the temperature under shift, from the held-out predictions
     # (every pool's, also those of earlier runs) or else the validation split

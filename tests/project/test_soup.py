@@ -47,7 +47,7 @@ def test_the_soup_holds_the_mean_of_its_ingredients_weights(runs, tmp_path):
     cards = soup.check_ingredients(runs)
     path = soup.soup_card(cards, runs, tmp_path / "soup")
     card = ModelCard.read(path)
-    assert [i["card"] for i in card.training["soup"]["ingredients"]] == [str(p) for p in runs]
+    assert [i["run"] for i in card.training["soup"]["ingredients"]] == ["run1", "run2"]
     assert (path.with_suffix("") / SPLIT_FILE).is_file()
     key = "layer1.0.conv1.weight"
     a, b = (load_network(c).state_dict()[key].numpy() for c in cards)

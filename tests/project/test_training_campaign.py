@@ -109,6 +109,34 @@ def test_a_job_starts_from_the_model_of_an_earlier_train_job(tmp_path: Path):
             campaign.read_queue(write_queue(tmp_path / "wrong.json", wrong))
 
 
+def test_a_soup_job_averages_the_models_of_earlier_train_jobs_of_its_recipe(tmp_path: Path):
+    runs = [{"id": f"run{k}", "recipe": "r", "profile": "p"} for k in (1, 2)]
+    soup = {"id": "avg", "recipe": "r", "kind": "soup", "profile": "p", "of": ["run1", "run2"]}
+    jobs = campaign.read_queue(write_queue(tmp_path / "ok.json", [*runs, soup]))
+    by_id = {j.id: j for j in jobs}
+    with pytest.raises(RuntimeError, match=r"run1, and .* has not finished"):
+        campaign.job_command(by_id["avg"], tmp_path, tmp_path, tmp_path, by_id)
+    cards = []
+    for run in ("run1", "run2"):
+        card = tmp_path / "out" / run / "r.json"
+        card.parent.mkdir(parents=True)
+        card.write_text("{}")
+        cards.append(str(card))
+    command = campaign.job_command(by_id["avg"], tmp_path, tmp_path, tmp_path, by_id)
+    at = command.index("--soup")
+    assert command[at + 1 : at + 3] == cards
+    assert command[command.index("--out") + 1] == str(tmp_path / "out" / "avg")
+    for wrong in (
+        [*runs, {**soup, "of": ["run1"]}],  # two or more
+        [*runs, {**soup, "of": ["run1", "run1"]}],
+        [soup, *runs],  # earlier jobs only
+        [runs[0], {**runs[1], "recipe": "s"}, soup],  # of its own recipe
+        [runs[0], {**runs[1], "kind": "held-out"}, soup],  # trained models only
+    ):
+        with pytest.raises(SystemExit, match="must average two or more"):
+            campaign.read_queue(write_queue(tmp_path / "wrong.json", wrong))
+
+
 def test_choose_writes_the_best_candidate_and_training_uses_it(tmp_path: Path):
     jobs = {
         "a": campaign.Job(id="a", recipe="r", kind="held-out", profile="plain"),

@@ -91,12 +91,12 @@ def test_group_balancing_favours_small_pools_within_a_class():
     assert order == epoch_order(list(range(1500)), labels, 0, 1, "groups", sources)
 
 
-def smoke_run(shared_data: Path, folder: Path) -> Path:
+def smoke_run(shared_data: Path, folder: Path, *extra: str) -> Path:
     """The chest-3class recipe, every stage, on 8 images per pool and label at 64 px."""
     out = folder / "models"
     args = ["chest-3class", "--data", str(shared_data), "--out", str(out)]
     args += ["--work", str(folder / "work"), "--limit", "8", "--epochs", "1", "--size", "64"]
-    assert train_bundled.main(args) == 0
+    assert train_bundled.main([*args, *extra]) == 0
     return out
 
 
@@ -157,3 +157,40 @@ def test_same_recipe_and_seed_give_the_same_model(shared_data: Path, tmp_path: P
     assert cards[0].weights_sha256 == cards[1].weights_sha256
     assert cards[0].metrics["test"] == cards[1].metrics["test"]
     assert cards[0].temperature == cards[1].temperature
+
+
+@pytest.mark.slow
+def test_a_soup_of_two_runs_ships_like_a_trained_model(
+    shared_data: Path, tmp_path: Path, monkeypatch
+):
+    """Two runs of the recipe with other run seeds, averaged (``--soup``): the card is the
+    soup's own (weights, temperature, figures, OOD statistics, operating rule), not a
+    copy of the first run's, and it names both runs."""
+    monkeypatch.setenv("XRAYDESK_DATA_DIR", str(tmp_path / "elsewhere"))
+    runs = [smoke_run(shared_data, tmp_path / f"r{k}", "--run-seed", str(k)) for k in (1, 2)]
+    cards = [ModelCard.read(out / "chest-3class.json") for out in runs]
+    assert cards[0].weights_sha256 != cards[1].weights_sha256
+    assert [s["run_seed"] for s in cards[1].training["stages"]] == [2] * len(
+        cards[1].training["stages"]
+    )
+    out = tmp_path / "soup" / "models"
+    args = ["chest-3class", "--data", str(shared_data), "--out", str(out)]
+    args += ["--work", str(tmp_path / "soup" / "work"), "--limit", "8"]
+    args += ["--soup", *(str(r / "chest-3class.json") for r in runs)]
+    assert train_bundled.main(args) == 0
+    card = ModelCard.read(out / "chest-3class.json")
+    assert [i["weights_sha256"] for i in card.training["soup"]["ingredients"]] == [
+        c.weights_sha256 for c in cards
+    ]
+    assert card.weights_sha256 not in {c.weights_sha256 for c in cards}
+    assert card.training["ood"] != cards[0].training["ood"]
+    assert card.metrics["test"] != cards[0].metrics["test"]
+    assert card.metrics["test"]["n"] == cards[0].metrics["test"]["n"]  # the same films
+    assert card.operating_rule is not None and card.metrics["targets"]
+    assert len(card.limitations) == len(set(card.limitations))
+    assert "--soup RUN1.json RUN2.json" in card.training["command"]
+    assert "runs of this recipe on the same split" in (out / "chest-3class.md").read_text()
+    with open(out / "chest-3class" / "split.csv", newline="") as fh:
+        assert not any(Path(r["path"]).is_absolute() for r in csv.DictReader(fh))
+    classifier = Classifier.load(out / "chest-3class.json", device="cpu")  # the app's path
+    assert classifier.card.temperature == card.temperature > 0

@@ -8,6 +8,9 @@ validation split gives the threshold. Kept apart from the metrics code on purpos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from xraydesk.model.card import ModelCard
@@ -15,6 +18,14 @@ from xraydesk.trainer.config import RunContext, Trained
 from xraydesk.trainer.progress import TrainingStage
 from xraydesk.trust.calibration import add_calibration_limitations
 from xraydesk.trust.ood import OODStatistics, fit
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from xraydesk.model.device import DeviceChoice
+    from xraydesk.model.preprocessing import Preprocessing
+    from xraydesk.trainer.dataset import Sample
+    from xraydesk.trainer.progress import Reporter
 
 MAX_TRAIN_IMAGES = 3000  # a stated sample bounds the extra pass (about 40 s on 2 CPU cores)
 
@@ -37,24 +48,21 @@ def ood_statistics(ctx: RunContext, trained: Trained) -> OODStatistics | None:
     val_idx = ctx.indices("val")
     if len(train_idx) < 2 * len(ctx.classes) or len(val_idx) < 2:
         return None
-    rng = np.random.default_rng(ctx.config.seed)
-    if len(train_idx) > MAX_TRAIN_IMAGES:
-        train_idx = sorted(rng.choice(train_idx, MAX_TRAIN_IMAGES, replace=False).tolist())
+    train_idx = training_sample(train_idx, ctx.config.seed)
     ctx.reporter.emit(TrainingStage.EVALUATING, message="Out-of-distribution statistics")
     if trained.features is not None:  # quick mode: its features are the final backbone's
         train, val = trained.features[train_idx], trained.features[val_idx]
     else:
-        from xraydesk.model.network import feature_extractor
-        from xraydesk.trainer.forward import run_module
-
         assert trained.network is not None
-        extractor = feature_extractor(trained.network)
         batch = max(1, int(getattr(ctx.config, "batch", 32)))
-        train, _ = run_module(
-            extractor, ctx.samples, train_idx, ctx.prep, ctx.device, batch, ctx.reporter
-        )
-        val, _ = run_module(
-            extractor, ctx.samples, val_idx, ctx.prep, ctx.device, batch, ctx.reporter
+        train, val = network_features(
+            trained.network,
+            ctx.samples,
+            (train_idx, val_idx),
+            ctx.prep,
+            ctx.device,
+            batch,
+            ctx.reporter,
         )
     return statistics_from_features(
         train,
@@ -63,6 +71,35 @@ def ood_statistics(ctx: RunContext, trained: Trained) -> OODStatistics | None:
         len(ctx.classes),
         "at training time (xraydesk.trainer.ood_stats)",
     )
+
+
+def training_sample(train_idx: list[int], seed: int) -> list[int]:
+    """At most ``MAX_TRAIN_IMAGES`` of the training split, drawn with ``seed``."""
+    if len(train_idx) <= MAX_TRAIN_IMAGES:
+        return train_idx
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(train_idx, MAX_TRAIN_IMAGES, replace=False).tolist())
+
+
+def network_features(
+    network: nn.Module,
+    samples: Sequence[Sample],
+    parts: Sequence[Sequence[int]],
+    prep: Preprocessing,
+    device: DeviceChoice,
+    batch: int,
+    reporter: Reporter | None = None,
+) -> list[np.ndarray]:
+    """Pooled penultimate features of each part of ``samples`` (the training sample and
+    the validation split): the statistics' inputs, from a trained or an averaged network."""
+    from xraydesk.model.network import feature_extractor
+    from xraydesk.trainer.forward import run_module
+
+    extractor = feature_extractor(network)
+    return [
+        run_module(extractor, samples, list(part), prep, device, batch, reporter)[0]
+        for part in parts
+    ]
 
 
 def statistics_from_features(
