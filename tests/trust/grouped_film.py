@@ -14,7 +14,7 @@ from xraydesk.classifier import Classifier
 from xraydesk.imaging.loader import load_xray
 
 PEDIATRIC = "pediatric-pneumonia"
-FINDS = "the model finds Pneumonia, without naming which kind"
+FINDS = "The model finds Pneumonia, without naming which kind"
 
 
 def pediatric_grouped_film(shared_data: Path, folder: Path) -> Path:

@@ -149,7 +149,7 @@ def test_verdict_names_the_finding_only_when_the_rule_accepts_the_group(
         return
     assert verdict.is_indeterminate  # the class stays withheld, finding or not
     (message,) = messages
-    assert ("the model finds Lung opacity" in message) is named
+    assert ("The model finds Lung opacity" in message) is named
     if named:
         total = probs[1] + probs[2]
         assert f"{total:.1%}" in message and "Pneumonia and COVID-19 together" in message

@@ -28,16 +28,16 @@ def card_indeterminate_warning(
 ) -> ResultWarning:
     """Why an answer is withheld as indeterminate under the model card's operating rule."""
     value = float(confidence_of(probabilities, rule.measure))
-    message = (
-        f"The {rule.measure_words} is {value:.1%}, below the model card's threshold of "
+    below = (
+        f"the {rule.measure_words} is {value:.1%}, below the model card's threshold of "
         f"{rule.threshold:.0%} ({card.label}'s operating rule, chosen from "
-        f"{rule.source_text}): "
+        f"{rule.source_text})"
     )
     finding = sure_of(card, probabilities, rule.indeterminate)
-    if finding is not None:
-        return ResultWarning(INDETERMINATE, f"{message}no class is given. {finding}")
+    if finding is not None:  # what the model is sure of first: it is what a reader acts on
+        return ResultWarning(INDETERMINATE, f"{finding} No class is given: {below}.")
     return ResultWarning(
         INDETERMINATE,
-        f"{message}the model is not sure, so no class is given; read the image without the "
-        "model's answer.",
+        f"{below[0].upper()}{below[1:]}: the model is not sure, so no class is given; read "
+        "the image without the model's answer.",
     )

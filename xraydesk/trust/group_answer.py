@@ -31,8 +31,8 @@ def sure_of(
     group, probability = found
     members = group.members(card.display_names)
     return (
-        f"{members} together have {probability:.1%}, which the rule accepts: the model "
-        f"finds {group.name}, without naming which kind; read the image for its kind."
+        f"The model finds {group.name}, without naming which kind: {members} together "
+        f"have {probability:.1%}, which the rule accepts; read the image for its kind."
     )
 
 

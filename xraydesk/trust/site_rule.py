@@ -34,12 +34,16 @@ def indeterminate_warning(
     """Why an answer is withheld as indeterminate under the site's operating rule
     (``probabilities`` at the site's temperature), with the finding the model is sure of
     when its card groups the classes it hesitates between (``trust.group_answer``)."""
-    message = (
-        f"The top class has {float(np.max(probabilities)):.1%}, below this site's threshold "
+    below = (
+        f"the top class has {float(np.max(probabilities)):.1%}, below this site's threshold "
         f"of {profile.indeterminate_below:.0%} (site profile adopted on n = {profile.n} "
-        "images): no class is given"
+        "images)"
     )
     finding = sure_of(card, probabilities, profile.indeterminate)
-    if finding is not None:
-        return ResultWarning(INDETERMINATE, f"{message}. {finding}")
-    return ResultWarning(INDETERMINATE, f"{message}; read the image without the model's answer.")
+    if finding is not None:  # what the model is sure of first, as under the card's rule
+        return ResultWarning(INDETERMINATE, f"{finding} No class is given: {below}.")
+    return ResultWarning(
+        INDETERMINATE,
+        f"{below[0].upper()}{below[1:]}: no class is given; read the image without the "
+        "model's answer.",
+    )
