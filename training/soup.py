@@ -163,6 +163,7 @@ def staged_soup(
     card.temperature = fit_temperature(logits, labels)
     validation = evaluate(logits, labels, card.class_ids, card.temperature, intervals=False)
     card.metrics = {"validation": {k: validation[k] for k in VALIDATION_KEYS}}
+    card.operating_rule = None  # the first run's: chosen anew when the soup ships
     card.training.pop(OOD_KEY, None)  # the first run's: the soup's own, or none
     stats = soup_ood_statistics(card, samples, splits, device)
     if stats is not None:
