@@ -55,6 +55,7 @@ from xraydesk.trainer.ood_stats import (  # noqa: E402
 )
 from xraydesk.trainer.split import SPLIT_FILE, read_split, write_split  # noqa: E402
 from xraydesk.trainer.trained_card import VALIDATION_KEYS  # noqa: E402
+from xraydesk.trust.calibration import calibration_limitations  # noqa: E402
 from xraydesk.trust.ood import OOD_KEY, OODStatistics  # noqa: E402
 
 SPLITS = ("val", "test")  # split.csv's names
@@ -164,6 +165,8 @@ def staged_soup(
     validation = evaluate(logits, labels, card.class_ids, card.temperature, intervals=False)
     card.metrics = {"validation": {k: validation[k] for k in VALIDATION_KEYS}}
     card.operating_rule = None  # the first run's: chosen anew when the soup ships
+    stale = {note.split(":")[0] for note in calibration_limitations(cards[0].metrics)}
+    card.limitations = [x for x in card.limitations if x.split(":")[0] not in stale]
     card.training.pop(OOD_KEY, None)  # the first run's: the soup's own, or none
     stats = soup_ood_statistics(card, samples, splits, device)
     if stats is not None:

@@ -84,3 +84,40 @@ def test_runs_that_are_not_one_model_are_refused(shared_data, tmp_path):
         soup.check_ingredients([one, other_split])
     with pytest.raises(SystemExit, match="two or more"):
         soup.check_ingredients([one])
+
+
+@pytest.mark.data
+def test_the_staged_soup_keeps_nothing_a_run_measured_of_itself(shared_data, tmp_path):
+    """``train_bundled --soup`` ships what ``staged_soup`` makes: the first run's card with
+    the soup's own temperature, validation figures and OOD statistics, and without the
+    first run's operating rule or its calibration notes (both made anew when it ships)."""
+    from xraydesk.model.operating_rule import OperatingRule
+    from xraydesk.trust.calibration import calibration_limitations
+
+    rows = kermany_rows(shared_data, per_class=6)
+    paths = [_run(tmp_path / f"run{seed}", seed, rows) for seed in (1, 2)]
+    first = ModelCard.read(paths[0])
+    first.training["stages"] = [{"stage": 1, "size": 64, "epochs": 1}]
+    first.training["wall_time_s"] = 60.0
+    first.temperature = 3.0
+    first.metrics = {
+        "test": {"ece": 0.01, "per_source": {"pool-a": {"n": 400, "ece": 0.2}}},
+        "validation": {"n": 1, "accuracy": 1.0, "macro_auc": 1.0, "ece": 0.0, "nll": 0.0},
+    }
+    (note,) = calibration_limitations(first.metrics)
+    first.limitations = ["kept: a limit of the data", note]
+    first.operating_rule = OperatingRule.from_dict(
+        {"measure": "top_probability", "threshold": 0.9, "chosen_from": "validation_split"},
+        "test",
+    )
+    first.training["ood"] = {"stale": True}
+    first.write(paths[0])
+    card_path, stages, history, wall = soup.staged_soup(
+        paths, shared_data, tmp_path / "soup", "cpu"
+    )
+    card = ModelCard.read(card_path)
+    assert stages == first.training["stages"] and wall == 60.0
+    assert history == paths[0].with_suffix("") / "history.json"
+    assert card.operating_rule is None and card.limitations == ["kept: a limit of the data"]
+    assert card.temperature != 3.0 and card.metrics["validation"]["n"] == 9  # 18 films, half
+    assert card.training.get("ood") != {"stale": True}
