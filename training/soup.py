@@ -42,6 +42,7 @@ if str(HERE) not in sys.path:
 
 from operating_rules import split_logits  # noqa: E402
 
+from xraydesk.errors import XRayDeskError  # noqa: E402
 from xraydesk.model.card import ModelCard  # noqa: E402
 from xraydesk.model.device import select_device  # noqa: E402
 from xraydesk.model.probabilities import softmax  # noqa: E402
@@ -90,7 +91,10 @@ def check_ingredients(paths: Sequence[Path]) -> list[ModelCard]:
     """The cards, refused (``SystemExit`` naming the card) unless they are one model."""
     if len(paths) < 2:
         raise SystemExit("soup: give two or more model cards")
-    cards = [ModelCard.read(p) for p in paths]
+    try:
+        cards = [ModelCard.read(p) for p in paths]
+    except XRayDeskError as exc:  # names the card and the cause
+        raise SystemExit(f"soup: {exc}") from None
     first, first_split = cards[0], split_key(split_csv(paths[0]))
     if first_split is None:
         raise SystemExit(f"soup: {paths[0]}: no {SPLIT_FILE} beside the card")

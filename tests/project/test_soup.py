@@ -84,6 +84,8 @@ def test_runs_that_are_not_one_model_are_refused(shared_data, tmp_path):
         soup.check_ingredients([one, other_split])
     with pytest.raises(SystemExit, match="two or more"):
         soup.check_ingredients([one])
+    with pytest.raises(SystemExit, match=r"gone\.json: model card not found"):
+        soup.check_ingredients([one, tmp_path / "gone.json"])
 
 
 @pytest.mark.data
