@@ -49,6 +49,7 @@ def test_csv_export_has_one_line_per_file_with_every_field(stored_run, tmp_path)
         "prediction",
         "indeterminate",
         "withheld_prediction",
+        "finding",
         "p_normal",
         "p_pneumonia",
         "p_covid19",
@@ -66,6 +67,7 @@ def test_csv_export_has_one_line_per_file_with_every_field(stored_run, tmp_path)
         assert record["model"] == "test-3class 0.0-test"
         assert record["indeterminate"] == ("true" if row.indeterminate else "false")
         assert record["withheld_prediction"] == (row.withheld_prediction or "")
+        assert record["finding"] == (row.finding or "")
         if row.ok:
             assert record["prediction"] == (row.prediction or "") and record["error"] == ""
             assert float(record["p_pneumonia"]) == pytest.approx(

@@ -108,7 +108,9 @@ def test_a_database_from_before_the_flag_gains_it_and_its_rows_are_not_reused(
     db = default_db_path()
     db.parent.mkdir(parents=True, exist_ok=True)
     old_schema = re.sub(
-        r"warnings TEXT,[^\n]*\n\s*indeterminate INTEGER[^\n]*", "warnings TEXT", SCHEMA
+        r"warnings TEXT,[^\n]*\n\s*indeterminate INTEGER[^\n]*\n\s*finding TEXT[^\n]*",
+        "warnings TEXT",
+        SCHEMA,
     )
     assert "indeterminate" not in old_schema
     card = test_classifier.card
@@ -138,4 +140,47 @@ def test_a_database_from_before_the_flag_gains_it_and_its_rows_are_not_reused(
     assert [(r.path.name, r.prediction is None, r.indeterminate) for r in again] == [
         ("a_real.png", False, False),
         ("b_noise.png", True, True),
+    ]
+
+
+def test_a_database_from_before_the_finding_reuses_only_rows_that_named_a_class(
+    folder, test_classifier
+):
+    """An indeterminate row stored before ``finding`` existed (NULL there) may have
+    missed what it finds, so it is classified again; a row that named a class needs no
+    finding and is reused."""
+    db = default_db_path()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    old_schema = re.sub(r"indeterminate INTEGER,[^\n]*\n\s*finding TEXT[^\n]*",
+                        "indeterminate INTEGER", SCHEMA)  # fmt: skip
+    assert "finding" not in old_schema
+    card = test_classifier.card
+    classes = json.dumps([[c.id, c.name] for c in card.classes])
+    probs = json.dumps({"normal": 0.5, "pneumonia": 0.3, "covid19": 0.2})
+    with sqlite3.connect(db) as conn:
+        conn.executescript(old_schema)
+        conn.execute(
+            "INSERT INTO runs (folder, inputs, recursive, model, model_key, classes, started,"
+            " status) VALUES (?, '[]', 0, ?, ?, ?, '2026-01-01T00:00:00', 'completed')",
+            (str(folder), card.label, model_key(card), classes),
+        )
+        for seq, path in enumerate(sorted(folder.iterdir())):
+            named = path.name == "a_real.png"
+            conn.execute(
+                "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
+                " probabilities, classified_at, warnings, indeterminate) VALUES (1, ?, ?, ?,"
+                " ?, ?, ?, '2026-01-01T00:00:00', '[]', ?)",
+                (seq, str(path), sha256_file(path), model_key(card),
+                 "normal" if named else None, probs, int(not named)),
+            )  # fmt: skip
+    with ResultStore() as store:  # opening adds the column, NULL for the old rows
+        old = list(store.iter_rows(1))
+    assert [(r.prediction, r.indeterminate, r.finding) for r in old] == [
+        ("normal", False, None),
+        (None, True, None),
+    ]
+    again = list(BatchRun([folder], test_classifier, BatchOptions()).rows())
+    assert [(r.path.name, r.reused) for r in again] == [
+        ("a_real.png", True),
+        ("b_noise.png", False),
     ]

@@ -90,3 +90,17 @@ def test_the_finished_line_counts_indeterminate_rows(panel):
     assert outcome_summary(panel.results_model.counts) == "2 indeterminate (no class given)"
     panel.results_model.reset(CLASSES)
     assert outcome_summary(panel.results_model.counts) == ""
+
+
+def test_an_indeterminate_row_with_a_finding_says_what_it_finds(panel):
+    """A row the rule withholds while its card's class group passes (``finding``): the
+    Prediction column names the finding as the CLI table does, the filter still files it
+    under Indeterminate (no class was named)."""
+    row = _row("g")
+    row.finding = "pneumonia"
+    panel._on_started(CLASSES)
+    panel._on_rows([row, _row("h")])
+    panel.set_filters(class_id=NO_CLASS)
+    texts = [panel.proxy.index(k, 1).data() for k in range(2)]
+    assert texts == ["Indeterminate (finds pneumonia)", INDETERMINATE_TEXT]
+    assert row.to_json_dict()["finding"] == "pneumonia"

@@ -16,7 +16,9 @@ at the command line (table and JSON) and in the DICOM SR it writes.
 from __future__ import annotations
 
 import copy
+import csv
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -150,6 +152,7 @@ def test_verdict_names_the_finding_only_when_the_rule_accepts_the_group(
     assert verdict.is_indeterminate  # the class stays withheld, finding or not
     (message,) = messages
     assert ("The model finds Lung opacity" in message) is named
+    assert verdict.finding == ("opacity" if named else None)  # JSON, CSV, SQLite, tables
     if named:
         total = probs[1] + probs[2]
         assert f"{total:.1%}" in message and "Pneumonia and COVID-19 together" in message
@@ -164,16 +167,45 @@ def grouped_film(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.mark.data
-def test_cli_json_keeps_the_class_withheld_and_names_the_finding(grouped_film, capsys):
+def test_cli_json_keeps_the_class_withheld_and_names_the_finding(grouped_film, tmp_path, capsys):
     assert main(["classify", str(grouped_film), "--model", PEDIATRIC, "--json"]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert row["prediction"] is None and row["indeterminate"] is True
     (message,) = [m["message"] for m in row["warning_messages"] if m["code"] == INDETERMINATE]
     assert FINDS in message and "Bacterial pneumonia and Viral pneumonia together" in message
 
-    assert main(["classify", str(grouped_film), "--model", PEDIATRIC]) == 0
+    assert row["finding"] == "pneumonia"
+
+    csv_path = tmp_path / "rows.csv"
+    assert main(["classify", str(grouped_film), "--model", PEDIATRIC, "--csv", str(csv_path)]) == 0
     (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith(str(grouped_film))]
-    assert "INDETERMINATE" in line  # the table names no class; its reason is in the JSON
+    assert "INDETERMINATE (FINDS PNEUMONIA)" in line  # no class named, the finding is
+    with csv_path.open(newline="") as handle:
+        (record,) = list(csv.DictReader(handle))
+    assert record["prediction"] == "" and record["finding"] == "pneumonia"
+
+
+@pytest.mark.data
+def test_a_folder_run_stores_the_finding_and_reuses_it(grouped_film, tmp_path, capsys):
+    """The results database keeps the finding: a second run over the folder reuses the
+    row (same content, same model) and still names it; the GUI's table reads it back."""
+    from xraydesk.batch.database import ResultStore
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    shutil.copy(grouped_film, folder / "film.dcm")
+    for _ in range(2):
+        assert main(["classify", str(folder), "--model", PEDIATRIC, "--json"]) == 0
+        (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert row["finding"] == "pneumonia" and row["indeterminate"] is True
+    assert row["reused"] is True
+    store = ResultStore()
+    try:
+        stored = [r for run in store.runs() for r in store.iter_rows(run.id)]
+    finally:
+        store.close()
+    assert [r.finding for r in stored] == ["pneumonia", "pneumonia"]
+    assert stored[0].outcome_words == "Indeterminate (finds pneumonia)"
 
 
 @pytest.mark.data

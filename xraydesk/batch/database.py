@@ -27,6 +27,11 @@ re-run classifies those files again and checks them.
 Added in place too (``stored_columns.add_column``); rows from before it have NULL
 there: they are not reused (a gate-flagged film then still had a class), and read back
 as indeterminate when they have neither a class nor an error.
+
+``finding`` is what an indeterminate row still finds (``ResultRow.finding``: the id of
+the model card's class group its rule accepts), ``''`` when it finds nothing or names a
+class. Added in place too; an indeterminate row from before it (NULL) is not reused, so
+a re-run gives it its finding.
 """
 
 from __future__ import annotations
@@ -107,7 +112,8 @@ CREATE TABLE IF NOT EXISTS results (
     reused INTEGER NOT NULL DEFAULT 0,
     raw_path BLOB,                   -- the name's bytes when it is not UTF-8, else NULL
     warnings TEXT,                   -- JSON [{code, message}]; NULL: made before checks
-    indeterminate INTEGER            -- 1: classified, no class named; NULL: made before it
+    indeterminate INTEGER,           -- 1: classified, no class named; NULL: made before it
+    finding TEXT                     -- class group id of an indeterminate answer, else ''
 );
 CREATE INDEX IF NOT EXISTS results_by_run ON results(run_id, seq);
 CREATE INDEX IF NOT EXISTS results_by_content ON results(model_key, sha256)
@@ -193,6 +199,7 @@ class ResultStore(SqliteStore):
         add_column(conn, "raw_path", "BLOB")
         add_column(conn, "warnings", "TEXT")
         add_column(conn, "indeterminate", "INTEGER")
+        add_column(conn, "finding", "TEXT")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.commit()
 
@@ -233,7 +240,7 @@ class ResultStore(SqliteStore):
         self._connection().executemany(
             "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
             " probabilities, error, seconds, classified_at, reused, raw_path, warnings,"
-            " indeterminate) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " indeterminate, finding) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     run_id,
@@ -250,6 +257,7 @@ class ResultStore(SqliteStore):
                     raw_path(row.path),
                     warnings_json(row.warnings),
                     int(row.indeterminate),
+                    row.finding or "",
                 )
                 for k, row in enumerate(rows)
             ],
@@ -300,9 +308,10 @@ class ResultStore(SqliteStore):
             self._connection()
             .execute(
                 "SELECT path, raw_path, prediction, probabilities, seconds, classified_at,"
-                " warnings FROM results"
+                " warnings, finding FROM results"
                 " WHERE model_key = ? AND sha256 = ? AND error IS NULL AND reused = 0"
                 " AND warnings IS NOT NULL AND indeterminate IS NOT NULL"
+                " AND (finding IS NOT NULL OR indeterminate = 0)"
                 " ORDER BY id DESC LIMIT 1",
                 (key, sha256),
             )
@@ -310,7 +319,7 @@ class ResultStore(SqliteStore):
         )
         if record is None:
             return None
-        path, raw, prediction, probabilities, seconds, classified_at, warnings = record
+        path, raw, prediction, probabilities, seconds, classified_at, warnings, finding = record
         return ResultRow(
             path=stored_path(path, raw),
             model="",
@@ -318,6 +327,7 @@ class ResultStore(SqliteStore):
             # prediction None without an error: indeterminate (only such rows are reused)
             probabilities=json.loads(probabilities) if probabilities is not None else None,
             indeterminate=prediction is None,
+            finding=finding or None,
             content_hash=sha256,
             seconds=float(seconds or 0.0),
             classified_at=classified_at,
@@ -362,7 +372,7 @@ class ResultStore(SqliteStore):
             self._connection()
             .execute(
                 "SELECT path, raw_path, sha256, prediction, probabilities, error, seconds,"
-                " classified_at, reused, warnings, indeterminate FROM results"
+                " classified_at, reused, warnings, indeterminate, finding FROM results"
                 " WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
                 (run_id, first, count),
             )
@@ -384,7 +394,7 @@ class ResultStore(SqliteStore):
 
 
 def _stored_row(record: tuple, model: str) -> ResultRow:
-    path, raw, sha, prediction, probs, error, seconds, at, reused, warnings, flag = record
+    path, raw, sha, prediction, probs, error, seconds, at, reused, warnings, flag, finding = record
     return ResultRow(
         path=stored_path(path, raw),
         model=model,
@@ -397,6 +407,7 @@ def _stored_row(record: tuple, model: str) -> ResultRow:
         reused=bool(reused),
         warnings=warnings_from(warnings),
         indeterminate=stored_indeterminate(flag, prediction, error),
+        finding=finding or None,
     )
 
 

@@ -3,7 +3,7 @@
 Export formats (documented for users in ``xraydesk classify --help``):
 
 - CSV: one header line, then one line per file: path, sha256, model, prediction,
-  indeterminate (``true``/``false``), withheld_prediction, ``p_<class id>`` for every
+  indeterminate (``true``/``false``), withheld_prediction, finding, ``p_<class id>`` for every
   class in the model's order, seconds, classified_at,
   reused, warnings (the stable codes of ``xraydesk.trust.codes``, separated by ``;``,
   empty when none; as in the Spark output), error, frames (the source's frame count:
@@ -28,7 +28,10 @@ named, because its top probability is below the operating rule's threshold (warn
 whose numbers the viewer hides behind "Show anyway"), has ``prediction`` null (empty)
 and ``indeterminate`` true; its probabilities are kept for reference, and the top class
 it would have named is only under ``withheld_prediction``. Every other row has
-``indeterminate`` false and ``withheld_prediction`` null.
+``indeterminate`` false and ``withheld_prediction`` null. ``finding`` is what an
+indeterminate row still finds: the id of the model card's class group (``pneumonia``
+for the paediatric model's bacterial and viral) that the rule accepts when the classes
+it hesitates between are summed; null (empty) on every other row.
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ class ResultRow:
     # classified, yet no class named (``Verdict.is_indeterminate``): ``prediction`` is
     # None, ``probabilities`` the withheld answer's
     indeterminate: bool = False
+    # what an indeterminate answer still finds (``Verdict.finding``): the id of the card's
+    # class group its rule accepts ("pneumonia", kind not named); None on other rows
+    finding: str | None = None
+
+    @property
+    def outcome_words(self) -> str:
+        """How a table names an indeterminate row: "Indeterminate", with what it still
+        finds ("Indeterminate (finds pneumonia)"); the same words in the CLI and the GUI."""
+        return f"Indeterminate (finds {self.finding})" if self.finding else "Indeterminate"
 
     @property
     def withheld_prediction(self) -> str | None:
@@ -80,6 +92,7 @@ class ResultRow:
         shown = verdict.prediction or verdict.indeterminate
         self.prediction = verdict.predicted
         self.indeterminate = verdict.is_indeterminate
+        self.finding = verdict.finding if verdict.is_indeterminate else None
         self.probabilities = (
             None if shown is None else {c: shown.probabilities[c] for c in class_ids}
         )
@@ -120,6 +133,7 @@ class ResultRow:
             "prediction": self.prediction,
             "indeterminate": self.indeterminate,
             "withheld_prediction": self.withheld_prediction,
+            "finding": self.finding,
             "probabilities": self.probabilities,
             "error": self.error,
             "seconds": round(self.seconds, 6),
@@ -140,6 +154,7 @@ def csv_header(class_ids: Sequence[str]) -> list[str]:
         "prediction",
         "indeterminate",
         "withheld_prediction",
+        "finding",
         *(f"p_{cid}" for cid in class_ids),
         "seconds",
         "classified_at",
@@ -192,6 +207,7 @@ def csv_record(row: ResultRow, class_ids: Sequence[str]) -> list[str]:
         csv_safe(row.prediction or ""),
         "true" if row.indeterminate else "false",
         csv_safe(row.withheld_prediction or ""),
+        csv_safe(row.finding or ""),
         *cells,
         f"{row.seconds:.4f}",
         csv_safe(row.classified_at or ""),

@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # the engine (and torch) are imported by run(), not by --help
 # viewer does.
 FOLD_FROM_FILES = 33
 
-# The table's PREDICTION for a file classified without a class named (``indeterminate``)
+# The table's PREDICTION for a file classified without a class named (``indeterminate``),
+# with what it still finds: "INDETERMINATE (FINDS PNEUMONIA)" (``ResultRow.outcome_words``)
 INDETERMINATE = "INDETERMINATE"
 
 EPILOG = """\
@@ -52,7 +53,7 @@ keys path, sha256, model, prediction, probabilities (class id -> probability), e
 seconds, classified_at (ISO 8601, UTC), reused, warnings (stable codes: not_chest,
 rotated, inverted, lateral, out_of_distribution, low_quality, outside_population (the
 DICOM PatientAge is outside the ages the model card states), ...), warning_messages,
-indeterminate and withheld_prediction. --csv writes the same rows with one p_<class id>
+indeterminate, withheld_prediction and finding. --csv writes the same rows with one p_<class id>
 column per class and the codes joined by ";". Error rows have an error and no
 prediction. A flagged image still gets its row: its warnings say why its probabilities
 must not be trusted (the table's WARNINGS column).
@@ -63,6 +64,9 @@ image (not_chest, rotated, inverted, lateral, low_quality: the viewer hides its 
 too), has prediction null and indeterminate true (the table's PREDICTION says
 INDETERMINATE); its probabilities are still printed for reference, and the top class it
 withholds is only under withheld_prediction. Every other row has indeterminate false.
+finding: what an indeterminate answer still finds, the model card's class group whose
+summed probability the rule accepts (the pediatric model's bacterial and viral:
+"pneumonia"; the table says INDETERMINATE (FINDS PNEUMONIA)); null on every other row.
 
 --auto-orient: an image the input gate is confident is rotated by 90, 180 or 270
 degrees, or inverted (a negative), is turned back or inverted back in memory and
@@ -340,7 +344,7 @@ def _format_row(row: ResultRow, ids: list[str], as_json: bool, names: dict[str, 
         return _table_line([str(row.path), f"ERROR: {row.error}"])
     probs = row.probabilities or {}
     # no class named (the one verdict): the numbers stay, as "Show anyway" shows them
-    withheld = INDETERMINATE if row.indeterminate else ""
+    withheld = row.outcome_words.upper() if row.indeterminate else ""
     return _table_line(
         [
             str(row.path),

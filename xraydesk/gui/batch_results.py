@@ -277,7 +277,7 @@ class BatchResultsModel(QAbstractTableModel):
             return row.path.name if sort else printable(row.path.name)
         if column == 1:
             if row.prediction is None:
-                return "" if sort else ("Error" if row.error else INDETERMINATE_TEXT)
+                return "" if sort else ("Error" if row.error else row.outcome_words)
             return self._names.get(row.prediction, row.prediction)
         if column < 3 + n_classes:
             value = (

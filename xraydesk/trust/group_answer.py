@@ -36,6 +36,14 @@ def sure_of(
     )
 
 
+def group_id(
+    card: ModelCard, probabilities: np.ndarray, withholds: Callable[[np.ndarray], bool]
+) -> str | None:
+    """The id of the group ``sure_of`` names (``Verdict.finding``), None when none passes."""
+    found = passing_group(card, probabilities, withholds)
+    return None if found is None else found[0].id
+
+
 def passing_group(
     card: ModelCard, probabilities: np.ndarray, withholds: Callable[[np.ndarray], bool]
 ) -> tuple[ClassGroup, float] | None:

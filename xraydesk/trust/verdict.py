@@ -52,6 +52,7 @@ from xraydesk.trust.codes import (
     ROTATED,
     ResultWarning,
 )
+from xraydesk.trust.group_answer import group_id
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.population import population_warnings
 from xraydesk.trust.site_rule import indeterminate_warning, profile_warnings
@@ -85,6 +86,10 @@ class Verdict:
     # above their site threshold
     indeterminate: Prediction | None = None
     site_positive: tuple[str, ...] = ()
+    # an indeterminate answer's finding: the id of the card's class group that the rule
+    # which withheld the class accepts (``trust.group_answer``: bacterial + viral, so
+    # "pneumonia"); None when no group passes, or the gate or the attention check withheld
+    finding: str | None = None
 
     @property
     def is_indeterminate(self) -> bool:
@@ -160,7 +165,8 @@ def decide(
         rule = card_rule(classifier.card)  # the card's operating rule, when it has one
         if rule is not None and rule.indeterminate(probs):
             warnings.append(card_indeterminate_warning(classifier.card, rule, probs))
-            return Verdict(None, tuple(warnings), score, None, prediction)
+            found = group_id(classifier.card, probs, rule.indeterminate)
+            return Verdict(None, tuple(warnings), score, None, prediction, finding=found)
         if gate_withholds(gate_warnings) or attention is not None:
             return Verdict(None, tuple(warnings), score, None, prediction)
         return Verdict(prediction, tuple(warnings), score)
@@ -170,7 +176,8 @@ def decide(
     positive = profile.positives(classifier.class_ids, probs)
     if profile.indeterminate(probs):
         warnings.append(indeterminate_warning(classifier.card, profile, probs))
-        return Verdict(None, tuple(warnings), score, None, prediction, positive)
+        found = group_id(classifier.card, probs, profile.indeterminate)
+        return Verdict(None, tuple(warnings), score, None, prediction, positive, found)
     if gate_withholds(gate_warnings) or attention is not None:
         return Verdict(None, tuple(warnings), score, None, prediction, positive)
     return Verdict(prediction, tuple(warnings), score, site_positive=positive)
