@@ -103,4 +103,7 @@ def test_an_indeterminate_row_with_a_finding_says_what_it_finds(panel):
     panel.set_filters(class_id=NO_CLASS)
     texts = [panel.proxy.index(k, 1).data() for k in range(2)]
     assert texts == ["Indeterminate (finds pneumonia)", INDETERMINATE_TEXT]
+    # read in full, not cut to "Indeterminate …" (a real-X screenshot showed it cut)
+    width = panel.table.fontMetrics().horizontalAdvance(texts[0])
+    assert panel.table.horizontalHeader().sectionSize(1) > width
     assert row.to_json_dict()["finding"] == "pneumonia"

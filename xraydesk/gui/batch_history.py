@@ -65,6 +65,8 @@ class PastRuns:
         self.results_model.show_stored(rows)  # the table closes the store
         self._fill_class_filter(info.classes)
         self._resize_columns()
+        first = range(min(200, self.results_model.rowCount()))  # a page: no whole-run read
+        self._fit_prediction_column([self.results_model.row_at(k) for k in first])
         self._shown_run = run_id
         self.folder_edit.setText(info.inputs[0] if info.inputs else info.folder)
         done = info.rows_done

@@ -12,6 +12,7 @@ any ``set_classifier_provider``) and connects ``open_image_requested`` to its vi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QModelIndex, Qt, Signal, Slot
@@ -222,7 +223,20 @@ class BatchPanel(PastRuns, QWidget):
     @Slot(object)
     def _on_rows(self, rows: list[ResultRow]) -> None:
         self.results_model.append_rows(rows)
+        self._fit_prediction_column(rows)
         self._read_rows_from_store()
+
+    def _fit_prediction_column(self, rows: Sequence[ResultRow]) -> None:
+        """Widen Prediction (never narrow it) so an indeterminate row's finding reads in
+        full: "Indeterminate (finds pneumonia)" cut to "Indeterminate …" hid the finding."""
+        words = {row.outcome_words for row in rows if row.finding}
+        if not words:
+            return
+        metrics = self.table.fontMetrics()
+        needed = max(metrics.horizontalAdvance(text) for text in words) + 16
+        header = self.table.horizontalHeader()
+        if header.sectionSize(1) < needed:
+            header.resizeSection(1, needed)
 
     def _read_rows_from_store(self) -> None:
         """Once the run is recorded, let the table read its rows from the database
@@ -363,7 +377,7 @@ class BatchPanel(PastRuns, QWidget):
             status = f"{names.get(row.prediction, row.prediction)}{confidence}"
             status += ", stored result reused" if row.reused else ""
         else:  # classified, yet no class given
-            status = f"{INDETERMINATE_TEXT}: no class given (see the warnings)"
+            status = f"{row.outcome_words}: no class given (see the warnings)"
         flags = [f"⚠ {warning_label(w.code)}: {w.message}" for w in row.warnings]
         self.row_details.setText("\n".join([str(row.path), status, *flags]))
 
