@@ -46,6 +46,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -887,9 +888,11 @@ def _main(argv: list[str] | None = None) -> int:
             runs[0]["base"] = started_from
     history = combine_stages(extras, args.data, work / "history.json")
     wall = sum(r["seconds"] for r in runs)
-    held_out = None
-    if args.held_out:
-        held_out = held_out_sources(
+
+    def held_out() -> dict[str, Any] | None:  # after shipping: a killed table loses no model
+        if not args.held_out:
+            return None
+        return held_out_sources(
             recipe,
             args.data,
             sources,
@@ -899,6 +902,7 @@ def _main(argv: list[str] | None = None) -> int:
             args.held_out_epochs or args.epochs,
             deadline,
         )
+
     return finish(recipe, args, staged_card, runs, history, wall, plan, started, held_out)
 
 
@@ -911,7 +915,7 @@ def finish(
     wall: float,
     plan: dict[str, Any],
     started: float,
-    held_out: dict[str, Any] | None = None,
+    held_out_table: Callable[[], dict[str, Any] | None] | None = None,
 ) -> int:
     """Ship a trained (or averaged) stage: the card, its test figures, the shortcut
     audit, the operating rule and temperature under shift; print what it reached."""
@@ -932,6 +936,7 @@ def finish(
     audit = shortcut_audit(
         card_path, args.out / args.name / SPLIT_FILE, args.data.resolve(), args.device
     )
+    held_out = held_out_table() if held_out_table is not None else None
     add_audits(card_path, recipe, args.data, audit, held_out, plan)
     # the operating rule and the temperature under shift, from the held-out predictions
     # (every pool's, also those of earlier runs) or else the validation split

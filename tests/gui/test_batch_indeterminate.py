@@ -107,3 +107,25 @@ def test_an_indeterminate_row_with_a_finding_says_what_it_finds(panel):
     width = panel.table.fontMetrics().horizontalAdvance(texts[0])
     assert panel.table.horizontalHeader().sectionSize(1) > width
     assert row.to_json_dict()["finding"] == "pneumonia"
+
+
+def test_a_past_run_reopened_shows_its_findings_in_full(panel):
+    """Reopening a recorded run reads its rows (and their findings) from the database; the
+    Prediction column is widened as for a live run."""
+    from xraydesk.batch.database import ResultStore, model_key
+    from xraydesk.model.card import ModelCard
+
+    card = ModelCard.read(panel.model_path) if panel.model_path else None
+    assert card is not None
+    found = _row("g")
+    found.finding = "pneumonia"
+    with ResultStore() as store:
+        run_id = store.start_run(["/films"], False, card)
+        store.add_rows(run_id, model_key(card), 0, [found, _row("h", "normal")])
+        store.commit()
+    panel.table.horizontalHeader().resizeSection(1, 60)
+    assert panel.open_run(run_id)
+    texts = [panel.results_model.index(k, 1).data() for k in range(2)]
+    assert texts[0] == "Indeterminate (finds pneumonia)"
+    width = panel.table.fontMetrics().horizontalAdvance(texts[0])
+    assert panel.table.horizontalHeader().sectionSize(1) > width

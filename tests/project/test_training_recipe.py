@@ -194,3 +194,18 @@ def test_a_soup_of_two_runs_ships_like_a_trained_model(
         assert not any(Path(r["path"]).is_absolute() for r in csv.DictReader(fh))
     classifier = Classifier.load(out / "chest-3class.json", device="cpu")  # the app's path
     assert classifier.card.temperature == card.temperature > 0
+
+
+@pytest.mark.slow
+def test_held_out_runs_after_shipping_go_into_the_card(
+    shared_data: Path, tmp_path: Path, monkeypatch
+):
+    """``--held-out``: the model is shipped first (a killed table loses no model), then one
+    run per pool left out, whose table the card keeps beside the audit."""
+    monkeypatch.setenv("XRAYDESK_DATA_DIR", str(tmp_path / "elsewhere"))
+    out = smoke_run(shared_data, tmp_path, "--held-out", "--held-out-epochs", "1")
+    card = ModelCard.read(out / "chest-3class.json")
+    table = card.metrics["held_out_sources"]
+    assert set(table["sources"]) == set(train_bundled.load_recipe("chest-3class")["pools"])
+    assert card.metrics["shortcut_audit"] and card.operating_rule is not None
+    assert (out / "chest-3class" / "held_out_sources.json").is_file()

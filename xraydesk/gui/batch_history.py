@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QListWidgetItem
 from xraydesk.batch.database import ResultStore, RunInfo, default_db_path
 from xraydesk.batch.stored_rows import StoredRows
 from xraydesk.errors import XRayDeskError
+from xraydesk.gui.batch_layout import fit_prediction_column
 
 PAST_RUNS_SHOWN = 100
 
@@ -66,7 +67,7 @@ class PastRuns:
         self._fill_class_filter(info.classes)
         self._resize_columns()
         first = range(min(200, self.results_model.rowCount()))  # a page: no whole-run read
-        self._fit_prediction_column([self.results_model.row_at(k) for k in first])
+        fit_prediction_column(self.table, [self.results_model.row_at(k) for k in first])
         self._shown_run = run_id
         self.folder_edit.setText(info.inputs[0] if info.inputs else info.folder)
         done = info.rows_done

@@ -3,6 +3,7 @@ panel's public widgets: tests and the main window reach them there)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from xraydesk.gui.batch_results import BatchFilterProxy, BatchResultsModel, ElideDelegate
 
 if TYPE_CHECKING:
+    from xraydesk.batch.rows import ResultRow
     from xraydesk.gui.batch_panel import BatchPanel
 
 
@@ -205,3 +207,27 @@ def build_past_runs(panel: BatchPanel) -> QWidget:
     panel.runs_list.setObjectName("batch-runs")
     layout.addWidget(panel.runs_list)
     return past
+
+
+def fit_prediction_column(table: QTableView, rows: Sequence[ResultRow]) -> None:
+    """Widen Prediction (never narrow it) so an indeterminate row's finding reads in full:
+    "Indeterminate (finds pneumonia)" cut to "Indeterminate …" hid the finding."""
+    words = {row.outcome_words for row in rows if row.finding}
+    if not words:
+        return
+    needed = max(table.fontMetrics().horizontalAdvance(text) for text in words) + 16
+    header = table.horizontalHeader()
+    if header.sectionSize(1) < needed:
+        header.resizeSection(1, needed)
+
+
+def row_status(row: ResultRow, names: dict[str, str]) -> str:
+    """The selected row's status line: its error, its class and probability, or what an
+    indeterminate row still finds."""
+    if row.error:
+        return f"Error: {row.error}"
+    if row.prediction is not None:
+        confidence = f" ({row.confidence:.1%})" if row.confidence is not None else ""
+        reused = ", stored result reused" if row.reused else ""
+        return f"{names.get(row.prediction, row.prediction)}{confidence}{reused}"
+    return f"{row.outcome_words}: no class given (see the warnings)"  # classified, no class

@@ -12,7 +12,6 @@ any ``set_classifier_provider``) and connects ``open_image_requested`` to its vi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QModelIndex, Qt, Signal, Slot
@@ -33,7 +32,7 @@ from xraydesk.errors import NoModelError, XRayDeskError
 from xraydesk.files import folder_problem
 from xraydesk.gui.batch_export import ask_export_rows, export_dialog_title
 from xraydesk.gui.batch_history import PastRuns
-from xraydesk.gui.batch_layout import build_panel
+from xraydesk.gui.batch_layout import build_panel, fit_prediction_column, row_status
 from xraydesk.gui.batch_results import (
     INDETERMINATE_TEXT,
     NO_CLASS,
@@ -223,20 +222,8 @@ class BatchPanel(PastRuns, QWidget):
     @Slot(object)
     def _on_rows(self, rows: list[ResultRow]) -> None:
         self.results_model.append_rows(rows)
-        self._fit_prediction_column(rows)
+        fit_prediction_column(self.table, rows)
         self._read_rows_from_store()
-
-    def _fit_prediction_column(self, rows: Sequence[ResultRow]) -> None:
-        """Widen Prediction (never narrow it) so an indeterminate row's finding reads in
-        full: "Indeterminate (finds pneumonia)" cut to "Indeterminate …" hid the finding."""
-        words = {row.outcome_words for row in rows if row.finding}
-        if not words:
-            return
-        metrics = self.table.fontMetrics()
-        needed = max(metrics.horizontalAdvance(text) for text in words) + 16
-        header = self.table.horizontalHeader()
-        if header.sectionSize(1) < needed:
-            header.resizeSection(1, needed)
 
     def _read_rows_from_store(self) -> None:
         """Once the run is recorded, let the table read its rows from the database
@@ -369,15 +356,7 @@ class BatchPanel(PastRuns, QWidget):
             self.row_details.setText("Select a row to see its file and status in full.")
             return
         row = self.proxy.row_at(current.row())
-        if row.error:
-            status = f"Error: {row.error}"
-        elif row.prediction is not None:
-            names = self.results_model.display_names
-            confidence = f" ({row.confidence:.1%})" if row.confidence is not None else ""
-            status = f"{names.get(row.prediction, row.prediction)}{confidence}"
-            status += ", stored result reused" if row.reused else ""
-        else:  # classified, yet no class given
-            status = f"{row.outcome_words}: no class given (see the warnings)"
+        status = row_status(row, self.results_model.display_names)
         flags = [f"⚠ {warning_label(w.code)}: {w.message}" for w in row.warnings]
         self.row_details.setText("\n".join([str(row.path), status, *flags]))
 
