@@ -100,24 +100,16 @@ def test_json_csv_and_database_rows_say_indeterminate(
     assert total.answered == 2 - total.indeterminate
 
 
-def test_a_database_from_before_the_flag_gains_it_and_its_rows_are_not_reused(
-    folder, test_classifier
-):
-    """A gate-flagged film stored with a class by an older XRayDesk (no ``indeterminate``
-    column) is classified again, now withheld, never reused with its bare class."""
+def _old_database(folder: Path, card: ModelCard, schema: str, columns: str, rows) -> Path:
+    """A results database in an older ``schema`` holding one completed run of ``card``
+    over ``folder``: ``rows(path)`` gives each file's values of the extra ``columns``."""
     db = default_db_path()
     db.parent.mkdir(parents=True, exist_ok=True)
-    old_schema = re.sub(
-        r"warnings TEXT,[^\n]*\n\s*indeterminate INTEGER[^\n]*\n\s*finding TEXT[^\n]*",
-        "warnings TEXT",
-        SCHEMA,
-    )
-    assert "indeterminate" not in old_schema
-    card = test_classifier.card
     classes = json.dumps([[c.id, c.name] for c in card.classes])
     probs = json.dumps({"normal": 0.5, "pneumonia": 0.3, "covid19": 0.2})
+    marks = ", ".join("?" for _ in columns.split(","))
     with sqlite3.connect(db) as conn:
-        conn.executescript(old_schema)
+        conn.executescript(schema)
         conn.execute(
             "INSERT INTO runs (folder, inputs, recursive, model, model_key, classes, started,"
             " status) VALUES (?, '[]', 0, ?, ?, ?, '2026-01-01T00:00:00', 'completed')",
@@ -125,11 +117,28 @@ def test_a_database_from_before_the_flag_gains_it_and_its_rows_are_not_reused(
         )
         for seq, path in enumerate(sorted(folder.iterdir())):
             conn.execute(
-                "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
-                " probabilities, classified_at, warnings) VALUES (1, ?, ?, ?, ?, 'normal', ?,"
-                " '2026-01-01T00:00:00', '[]')",
-                (seq, str(path), sha256_file(path), model_key(card), probs),
+                "INSERT INTO results (run_id, seq, path, sha256, model_key, probabilities,"
+                f" classified_at, warnings, {columns}) VALUES (1, ?, ?, ?, ?, ?,"
+                f" '2026-01-01T00:00:00', '[]', {marks})",
+                (seq, str(path), sha256_file(path), model_key(card), probs, *rows(path)),
             )
+    return db
+
+
+def test_a_database_from_before_the_flag_gains_it_and_its_rows_are_not_reused(
+    folder, test_classifier
+):
+    """A gate-flagged film stored with a class by an older XRayDesk (no ``indeterminate``
+    column) is classified again, now withheld, never reused with its bare class."""
+    old_schema = re.sub(
+        r"warnings TEXT,[^\n]*\n\s*indeterminate INTEGER[^\n]*\n\s*finding TEXT[^\n]*",
+        "warnings TEXT",
+        SCHEMA,
+    )
+    assert "indeterminate" not in old_schema
+    db = _old_database(
+        folder, test_classifier.card, old_schema, "prediction", lambda _: ("normal",)
+    )
     with ResultStore() as store:  # opening adds the column, NULL for the old rows
         old = list(store.iter_rows(1))
     assert [(r.prediction, r.indeterminate) for r in old] == [("normal", False)] * 2
@@ -149,30 +158,15 @@ def test_a_database_from_before_the_finding_reuses_only_rows_that_named_a_class(
     """An indeterminate row stored before ``finding`` existed (NULL there) may have
     missed what it finds, so it is classified again; a row that named a class needs no
     finding and is reused."""
-    db = default_db_path()
-    db.parent.mkdir(parents=True, exist_ok=True)
     old_schema = re.sub(r"indeterminate INTEGER,[^\n]*\n\s*finding TEXT[^\n]*",
                         "indeterminate INTEGER", SCHEMA)  # fmt: skip
     assert "finding" not in old_schema
-    card = test_classifier.card
-    classes = json.dumps([[c.id, c.name] for c in card.classes])
-    probs = json.dumps({"normal": 0.5, "pneumonia": 0.3, "covid19": 0.2})
-    with sqlite3.connect(db) as conn:
-        conn.executescript(old_schema)
-        conn.execute(
-            "INSERT INTO runs (folder, inputs, recursive, model, model_key, classes, started,"
-            " status) VALUES (?, '[]', 0, ?, ?, ?, '2026-01-01T00:00:00', 'completed')",
-            (str(folder), card.label, model_key(card), classes),
-        )
-        for seq, path in enumerate(sorted(folder.iterdir())):
-            named = path.name == "a_real.png"
-            conn.execute(
-                "INSERT INTO results (run_id, seq, path, sha256, model_key, prediction,"
-                " probabilities, classified_at, warnings, indeterminate) VALUES (1, ?, ?, ?,"
-                " ?, ?, ?, '2026-01-01T00:00:00', '[]', ?)",
-                (seq, str(path), sha256_file(path), model_key(card),
-                 "normal" if named else None, probs, int(not named)),
-            )  # fmt: skip
+
+    def values(path: Path) -> tuple[str | None, int]:
+        named = path.name == "a_real.png"
+        return ("normal" if named else None), int(not named)
+
+    _old_database(folder, test_classifier.card, old_schema, "prediction, indeterminate", values)
     with ResultStore() as store:  # opening adds the column, NULL for the old rows
         old = list(store.iter_rows(1))
     assert [(r.prediction, r.indeterminate, r.finding) for r in old] == [
