@@ -115,3 +115,27 @@ def test_worklist_stores_the_flag_and_an_older_table_gains_the_column(tmp_path, 
     rows = {r["id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
     assert rows[row_id]["indeterminate"] is True and rows[row_id]["prediction"] is None
     assert rows[1]["indeterminate"] is False and rows[1]["prediction"] == "normal"
+    assert rows[row_id]["finding"] is None and rows[1]["finding"] is None
+
+
+def test_the_worklist_keeps_what_an_indeterminate_answer_finds(capsys):
+    """The paediatric model's withheld bacterial-or-viral answer that still finds
+    pneumonia: the worklist stores the finding and ``pacs worklist`` prints it as
+    ``classify`` does (INDETERMINATE (FINDS PNEUMONIA))."""
+    with Worklist() as worklist:
+        row_id = worklist.add(WorkItem(sop_uid="1.2.3.9", modality="DX"))
+        worklist.set_result(
+            row_id,
+            status=CLASSIFIED,
+            model="pediatric-pneumonia 1.0",
+            probabilities={"normal": 0.01, "bacterial": 0.6, "viral": 0.39},
+            indeterminate=True,
+            finding="pneumonia",
+        )
+        assert worklist.get(row_id).finding == "pneumonia"
+    assert main(["pacs", "worklist"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith(f"#{row_id}\t")]
+    assert line.split("\t")[-1] == "INDETERMINATE (FINDS PNEUMONIA)"
+    assert main(["pacs", "worklist", "--json"]) == 0
+    (row,) = map(json.loads, capsys.readouterr().out.splitlines())
+    assert row["finding"] == "pneumonia" and row["prediction"] is None

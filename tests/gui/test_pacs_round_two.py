@@ -11,6 +11,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QMenu, QMessageBox
 
 from xraydesk.dicomnet import NodeConfig, WorkItem, Worklist, load_config, make_node
+from xraydesk.dicomnet.worklist import CLASSIFIED
 from xraydesk.gui.metadata_panel import MASK
 from xraydesk.gui.pacs_panel import NO_NODE, PacsPanel
 from xraydesk.gui.tools import install_pacs
@@ -87,6 +88,21 @@ def test_worklist_identifiers_are_masked_until_asked_for(qtbot, panel):
     assert panel.worklist_table.item(0, 3).text() == "PID-4711"
     panel.reveal_button.click()
     assert panel.worklist_table.item(0, 3).text() == MASK
+
+
+def test_the_worklist_says_indeterminate_and_what_it_finds(qtbot, panel):
+    """A classified item with no class named read as an empty Prediction cell; it says
+    Indeterminate, with the finding when its class group passed the rule."""
+    with Worklist() as worklist:
+        for uid, finding in (("1.2.3.5", "pneumonia"), ("1.2.3.6", None)):
+            row_id = worklist.add(WorkItem(sop_uid=uid, modality="DX"))
+            worklist.set_result(
+                row_id, status=CLASSIFIED, model="m 1", probabilities={"a": 0.5, "b": 0.5},
+                indeterminate=True, finding=finding,
+            )  # fmt: skip
+    panel.refresh_worklist()
+    shown = sorted(panel.worklist_table.item(r, 4).text() for r in range(2))
+    assert shown == ["Indeterminate", "Indeterminate (finds pneumonia)"]
 
 
 @pytest.mark.data

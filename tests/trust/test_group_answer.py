@@ -219,3 +219,33 @@ def test_the_sr_sent_for_it_says_indeterminate_and_the_finding(grouped_film, tmp
         for item in getattr(pydicom.dcmread(sr), "ContentSequence", [])
     ]
     assert any(FINDS in t for t in texts), texts
+
+
+@pytest.mark.data
+def test_the_dicom_node_worklist_keeps_the_finding(grouped_film):
+    """Real network: the film C-STOREd to a node running the paediatric model lands in
+    the worklist indeterminate, with its finding (what ``pacs worklist`` and the PACS
+    panel show)."""
+    from pydicom.uid import ExplicitVRLittleEndian
+    from pynetdicom import AE
+
+    from xraydesk.dicomnet import NodeConfig, StorageNode, Worklist
+    from xraydesk.dicomnet.worklist import CLASSIFIED
+
+    sop_class = pydicom.dcmread(grouped_film, stop_before_pixels=True).SOPClassUID
+    sender = AE(ae_title="SENDER")
+    sender.add_requested_context(sop_class, [ExplicitVRLittleEndian])
+    classifier = Classifier.load(MODELS_DIR / f"{PEDIATRIC}.json", device="cpu")
+    config = NodeConfig(ae_title="XRAYDESK", port=0, allowed_ae_titles=("SENDER",))
+    with StorageNode(config, classifier) as node:
+        assoc = sender.associate("127.0.0.1", node.port, ae_title="XRAYDESK")
+        assert assoc.is_established
+        try:
+            assert assoc.send_c_store(grouped_film).Status == 0x0000
+        finally:
+            assoc.release()
+        assert node.wait_idle(120)
+    with Worklist() as worklist:
+        (item,) = worklist.items()
+    assert item.status == CLASSIFIED and item.indeterminate and item.prediction is None
+    assert item.finding == "pneumonia"

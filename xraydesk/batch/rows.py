@@ -51,6 +51,13 @@ from xraydesk.trust.codes import ResultWarning
 from xraydesk.trust.verdict import Verdict
 
 
+def indeterminate_words(finding: str | None) -> str:
+    """How a table names an indeterminate answer: "Indeterminate", with what it still
+    finds ("Indeterminate (finds pneumonia)"); the same words in the CLI's tables (upper
+    case), the batch panel and the PACS worklist."""
+    return f"Indeterminate (finds {finding})" if finding else "Indeterminate"
+
+
 @dataclass
 class ResultRow:
     path: Path
@@ -75,9 +82,8 @@ class ResultRow:
 
     @property
     def outcome_words(self) -> str:
-        """How a table names an indeterminate row: "Indeterminate", with what it still
-        finds ("Indeterminate (finds pneumonia)"); the same words in the CLI and the GUI."""
-        return f"Indeterminate (finds {self.finding})" if self.finding else "Indeterminate"
+        """How a table names this row if indeterminate (``indeterminate_words``)."""
+        return indeterminate_words(self.finding)
 
     @property
     def withheld_prediction(self) -> str | None:

@@ -232,7 +232,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _worklist(args: argparse.Namespace) -> int:
-    from xraydesk.cli.classify import INDETERMINATE
+    from xraydesk.batch.rows import indeterminate_words
     from xraydesk.dicomnet.worklist import Worklist
 
     with Worklist() as worklist:
@@ -242,7 +242,8 @@ def _worklist(args: argparse.Namespace) -> int:
                 data["path"] = str(item.path) if item.path else None
                 print(json.dumps(data))
             else:
-                withheld = INDETERMINATE if item.indeterminate else ""
+                words = indeterminate_words(item.finding).upper()
+                withheld = words if item.indeterminate else ""
                 result = item.prediction or item.error or withheld
                 cells = [f"#{item.id}", item.received_at, item.status, item.modality]
                 print(table_line([*cells, item.patient_id, result]))

@@ -371,6 +371,7 @@ class StorageNode:
                     row.error,
                     [w.line for w in row.warnings],  # the verdict's, population included
                     row.indeterminate,
+                    row.finding,
                 )
         except (BatchAborted, XRayDeskError, Exception) as exc:
             log.error("classifying received images failed: %s", exception_site(exc))
@@ -388,6 +389,7 @@ class StorageNode:
         error: str | None,
         warnings: list[str] | None = None,
         indeterminate: bool = False,
+        finding: str | None = None,
     ) -> None:
         try:
             self.worklist.set_result(
@@ -400,6 +402,7 @@ class StorageNode:
                 seconds=time.monotonic() - started,
                 warnings=warnings,
                 indeterminate=indeterminate,
+                finding=finding,
             )
         except WorklistError as exc:
             log.error("%s", exc)

@@ -26,9 +26,12 @@ its row)::
     classified_at TEXT     ISO 8601 UTC
     seconds       REAL     first byte of the association to this row (node time)
     results       TEXT     where the SR and Secondary Capture went ("sent to pacs", ...)
+    finding       TEXT     what an indeterminate answer still finds: the model card's class
+                           group its rule accepts ("pneumonia"); NULL on other rows
 
-``indeterminate`` was added in place (a table made before it gains it when opened); its
-rows have NULL there and read back as indeterminate when classified without a class.
+``indeterminate`` and ``finding`` were added in place (a table made before them gains
+them when opened); its rows have NULL there and read back as indeterminate when
+classified without a class.
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     classified_at TEXT,
     seconds REAL,
     results TEXT,
-    indeterminate INTEGER
+    indeterminate INTEGER,
+    finding TEXT
 );
 CREATE INDEX IF NOT EXISTS {TABLE}_by_status ON {TABLE}(status);
 """
@@ -109,7 +113,7 @@ _COLUMNS = (
     "id, received_at, calling_ae, study_uid, series_uid, sop_uid, sop_class_uid, modality,"
     " body_part, study_date, study_description, accession, patient_id, patient_name, path,"
     " status, model, prediction, probabilities, warnings, error, classified_at, seconds, results,"
-    " indeterminate"
+    " indeterminate, finding"
 )
 
 
@@ -146,6 +150,7 @@ class WorkItem:
     results: str | None = None
     id: int | None = None
     indeterminate: bool = False  # classified, no class named (``prediction`` None)
+    finding: str | None = None  # what an indeterminate answer still finds (``Verdict.finding``)
 
     def __repr__(self) -> str:  # never leak identifiers into logs or tracebacks
         return (
@@ -166,9 +171,10 @@ class Worklist(SqliteStore):
     def _create(self, conn: sqlite3.Connection) -> None:
         conn.executescript(_SCHEMA)
         columns = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
-        if "indeterminate" not in columns:  # a worklist made before the column
-            with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN indeterminate INTEGER")
+        for name, kind in (("indeterminate", "INTEGER"), ("finding", "TEXT")):
+            if name not in columns:  # a worklist made before the column
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {kind}")
         conn.commit()
 
     # -- writing ---------------------------------------------------------------------------
@@ -235,16 +241,18 @@ class Worklist(SqliteStore):
         seconds: float | None = None,
         warnings: list[str] | None = None,
         indeterminate: bool = False,
+        finding: str | None = None,
     ) -> None:
         """Record the classification (or its failure) and commit. ``warnings``: the
         verdict's, as the SR words them (``ResultWarning.line``); None keeps them.
-        ``indeterminate``: the verdict names no class (``prediction`` None)."""
+        ``indeterminate``: the verdict names no class (``prediction`` None); ``finding``:
+        what it still finds (the card's class group id)."""
         conn = self._connection()
         try:
             conn.execute(
                 f"UPDATE {TABLE} SET status=?, model=?, prediction=?, probabilities=?, error=?,"
-                " classified_at=?, seconds=?, warnings=COALESCE(?, warnings), indeterminate=?"
-                " WHERE id=?",
+                " classified_at=?, seconds=?, warnings=COALESCE(?, warnings), indeterminate=?,"
+                " finding=? WHERE id=?",
                 (
                     status,
                     model,
@@ -255,6 +263,7 @@ class Worklist(SqliteStore):
                     seconds,
                     json.dumps(list(warnings)) if warnings is not None else None,
                     int(indeterminate),
+                    finding if indeterminate else None,
                     row_id,
                 ),
             )
@@ -323,7 +332,7 @@ def _item(record: tuple) -> WorkItem:
         row_id, received_at, calling_ae, study_uid, series_uid, sop_uid, sop_class_uid,
         modality, body_part, study_date, study_description, accession, patient_id,
         patient_name, path, status, model, prediction, probabilities, warnings, error,
-        classified_at, seconds, results, indeterminate,
+        classified_at, seconds, results, indeterminate, finding,
     ) = record  # fmt: skip
     return WorkItem(
         id=row_id,
@@ -355,4 +364,5 @@ def _item(record: tuple) -> WorkItem:
             if indeterminate is not None
             else status == CLASSIFIED and prediction is None and error is None
         ),
+        finding=finding,
     )

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from xraydesk.batch.rows import indeterminate_words
 from xraydesk.dicomnet import (
     NodeConfig,
     StorageNode,
@@ -363,6 +364,8 @@ class PacsPanel(QWidget):
             if item.prediction:
                 p = (item.probabilities or {}).get(item.prediction, 0.0)
                 prediction = f"{self._names.get(item.prediction, item.prediction)} {p:.0%}"
+            elif item.indeterminate:  # classified, no class named: say so, and its finding
+                prediction = indeterminate_words(item.finding)
             notes = "; ".join(filter(None, [item.error, *item.warnings, item.results]))
             values = (item.received_at[:19].replace("T", " "), item.status, item.modality or "",
                       self._shown(item.patient_id, True), prediction, notes)  # fmt: skip
