@@ -103,6 +103,8 @@ def test_the_worklist_says_indeterminate_and_what_it_finds(qtbot, panel):
     panel.refresh_worklist()
     shown = sorted(panel.worklist_table.item(r, 4).text() for r in range(2))
     assert shown == ["Indeterminate", "Indeterminate (finds pneumonia)"]
+    width = panel.worklist_table.fontMetrics().horizontalAdvance(shown[1])
+    assert panel.worklist_table.columnWidth(4) > width  # read in full, not cut
 
 
 @pytest.mark.data

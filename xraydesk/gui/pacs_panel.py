@@ -374,6 +374,7 @@ class PacsPanel(QWidget):
                 if item.status in (WorkStatus.FAILED, WorkStatus.SKIPPED) or item.warnings:
                     cell.setForeground(Qt.GlobalColor.darkRed)
                 table.setItem(r, c, cell)
+        table.resizeColumnToContents(4)  # "Indeterminate (finds pneumonia)" in full
 
     @Slot(int, int)
     def _open_row(self, row: int, _column: int) -> None:
