@@ -249,3 +249,29 @@ def test_the_dicom_node_worklist_keeps_the_finding(grouped_film):
         (item,) = worklist.items()
     assert item.status == CLASSIFIED and item.indeterminate and item.prediction is None
     assert item.finding == "pneumonia"
+
+
+def test_a_site_profile_judged_in_validation_records_its_own_finding(test_classifier):
+    """``validate``'s re-judging under a site profile (``with_profile``) sets the finding
+    as the verdict does: the profile's rule decides anew, so a finding the card's rule
+    recorded goes when the profile answers, and comes back when the profile withholds."""
+    from xraydesk.batch.rows import ResultRow
+    from xraydesk.validate.labels import LabelledImage
+    from xraydesk.validate.profile_fit import with_profile
+    from xraydesk.validate.site_run import SiteImage
+
+    clf = _classifier(test_classifier, TOP, None)
+    verdict = decide(clf, np.array([0.10, 0.45, 0.45]))
+    row = ResultRow(path=Path("a.png"), model=clf.card.label)
+    row.take_verdict(verdict, clf.class_ids)
+    assert row.finding == "opacity"
+    image = SiteImage(LabelledImage(Path("a.png"), "a.png", "covid19", "covid19"), row)
+    thresholds = {cid: 0.99 for cid in clf.card.class_ids}
+    for below, finding in ((0.0, None), (0.7, "opacity")):
+        profile = SiteProfile(
+            clf.card.name, clf.card.weights_sha256, clf.card.temperature, below, thresholds,
+            0.9, {"n": 40},
+        )  # fmt: skip
+        (judged,) = with_profile(profile, clf.card, [image])
+        assert judged.row.finding == finding
+        assert judged.row.indeterminate is (finding is not None)

@@ -15,7 +15,7 @@ import numpy as np
 from xraydesk.model.card import ModelCard
 from xraydesk.model.operating_rule import OperatingRule, confidence_of
 from xraydesk.trust.codes import INDETERMINATE, ResultWarning
-from xraydesk.trust.group_answer import sure_of
+from xraydesk.trust.group_answer import Found, sure_of
 
 
 def card_rule(card: ModelCard) -> OperatingRule | None:
@@ -24,16 +24,18 @@ def card_rule(card: ModelCard) -> OperatingRule | None:
 
 
 def card_indeterminate_warning(
-    card: ModelCard, rule: OperatingRule, probabilities: np.ndarray
+    card: ModelCard, rule: OperatingRule, probabilities: np.ndarray, found: Found
 ) -> ResultWarning:
-    """Why an answer is withheld as indeterminate under the model card's operating rule."""
+    """Why an answer is withheld as indeterminate under the model card's operating rule;
+    ``found``: the class group that rule accepts (``passing_group``), asked once by the
+    caller, which also records it (``Verdict.finding``)."""
     value = float(confidence_of(probabilities, rule.measure))
     below = (
         f"the {rule.measure_words} is {value:.1%}, below the model card's threshold of "
         f"{rule.threshold:.0%} ({card.label}'s operating rule, chosen from "
         f"{rule.source_text})"
     )
-    finding = sure_of(card, probabilities, rule.indeterminate)
+    finding = sure_of(card, found)
     if finding is not None:  # what the model is sure of first: it is what a reader acts on
         return ResultWarning(INDETERMINATE, f"{finding} No class is given: {below}.")
     return ResultWarning(

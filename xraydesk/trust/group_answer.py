@@ -19,13 +19,12 @@ import numpy as np
 from xraydesk.model.card import ModelCard
 from xraydesk.model.class_groups import ClassGroup, collapsed
 
+# What ``passing_group`` found: the group the rule accepts and its summed probability.
+Found = tuple[ClassGroup, float] | None
 
-def sure_of(
-    card: ModelCard, probabilities: np.ndarray, withholds: Callable[[np.ndarray], bool]
-) -> str | None:
-    """A sentence naming the card's class group that passes ``withholds`` (the rule that
-    withheld the class, asked of the grouped probabilities), None when none does."""
-    found = passing_group(card, probabilities, withholds)
+
+def sure_of(card: ModelCard, found: Found) -> str | None:
+    """A sentence naming the class group ``passing_group`` found, None when none passed."""
     if found is None:
         return None
     group, probability = found
@@ -36,17 +35,14 @@ def sure_of(
     )
 
 
-def group_id(
-    card: ModelCard, probabilities: np.ndarray, withholds: Callable[[np.ndarray], bool]
-) -> str | None:
-    """The id of the group ``sure_of`` names (``Verdict.finding``), None when none passes."""
-    found = passing_group(card, probabilities, withholds)
+def group_id(found: Found) -> str | None:
+    """The id of the group ``sure_of`` names (``Verdict.finding``), None when none passed."""
     return None if found is None else found[0].id
 
 
 def passing_group(
     card: ModelCard, probabilities: np.ndarray, withholds: Callable[[np.ndarray], bool]
-) -> tuple[ClassGroup, float] | None:
+) -> Found:
     """The group on top of the grouped probabilities, with its summed probability, when
     ``withholds`` lets it pass; None otherwise (or when the card has no groups)."""
     if not card.class_groups:

@@ -13,7 +13,7 @@ import numpy as np
 from xraydesk.model.card import ModelCard
 from xraydesk.model.site_profile import ProfileState, SiteProfile
 from xraydesk.trust.codes import INDETERMINATE, PROFILE_REFUSED, ResultWarning
-from xraydesk.trust.group_answer import sure_of
+from xraydesk.trust.group_answer import Found, sure_of
 
 
 def profile_warnings(state: ProfileState | None) -> list[ResultWarning]:
@@ -29,17 +29,18 @@ def profile_warnings(state: ProfileState | None) -> list[ResultWarning]:
 
 
 def indeterminate_warning(
-    card: ModelCard, profile: SiteProfile, probabilities: np.ndarray
+    card: ModelCard, profile: SiteProfile, probabilities: np.ndarray, found: Found
 ) -> ResultWarning:
     """Why an answer is withheld as indeterminate under the site's operating rule
     (``probabilities`` at the site's temperature), with the finding the model is sure of
-    when its card groups the classes it hesitates between (``trust.group_answer``)."""
+    when its card groups the classes it hesitates between (``found``: ``passing_group``
+    of the profile's rule, asked once by the caller, which also records it)."""
     below = (
         f"the top class has {float(np.max(probabilities)):.1%}, below this site's threshold "
         f"of {profile.indeterminate_below:.0%} (site profile adopted on n = {profile.n} "
         "images)"
     )
-    finding = sure_of(card, probabilities, profile.indeterminate)
+    finding = sure_of(card, found)
     if finding is not None:  # what the model is sure of first, as under the card's rule
         return ResultWarning(INDETERMINATE, f"{finding} No class is given: {below}.")
     return ResultWarning(

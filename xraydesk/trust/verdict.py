@@ -52,7 +52,7 @@ from xraydesk.trust.codes import (
     ROTATED,
     ResultWarning,
 )
-from xraydesk.trust.group_answer import group_id
+from xraydesk.trust.group_answer import group_id, passing_group
 from xraydesk.trust.ood import OODStatistics
 from xraydesk.trust.population import population_warnings
 from xraydesk.trust.site_rule import indeterminate_warning, profile_warnings
@@ -164,9 +164,9 @@ def decide(
     if profile is None:
         rule = card_rule(classifier.card)  # the card's operating rule, when it has one
         if rule is not None and rule.indeterminate(probs):
-            warnings.append(card_indeterminate_warning(classifier.card, rule, probs))
-            found = group_id(classifier.card, probs, rule.indeterminate)
-            return Verdict(None, tuple(warnings), score, None, prediction, finding=found)
+            found = passing_group(classifier.card, probs, rule.indeterminate)
+            warnings.append(card_indeterminate_warning(classifier.card, rule, probs, found))
+            return Verdict(None, tuple(warnings), score, None, prediction, finding=group_id(found))
         if gate_withholds(gate_warnings) or attention is not None:
             return Verdict(None, tuple(warnings), score, None, prediction)
         return Verdict(prediction, tuple(warnings), score)
@@ -175,9 +175,9 @@ def decide(
     prediction = classifier.prediction_from(probs, seconds)
     positive = profile.positives(classifier.class_ids, probs)
     if profile.indeterminate(probs):
-        warnings.append(indeterminate_warning(classifier.card, profile, probs))
-        found = group_id(classifier.card, probs, profile.indeterminate)
-        return Verdict(None, tuple(warnings), score, None, prediction, positive, found)
+        found = passing_group(classifier.card, probs, profile.indeterminate)
+        warnings.append(indeterminate_warning(classifier.card, profile, probs, found))
+        return Verdict(None, tuple(warnings), score, None, prediction, positive, group_id(found))
     if gate_withholds(gate_warnings) or attention is not None:
         return Verdict(None, tuple(warnings), score, None, prediction, positive)
     return Verdict(prediction, tuple(warnings), score, site_positive=positive)

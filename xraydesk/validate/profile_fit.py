@@ -28,6 +28,7 @@ from xraydesk.model.card import ModelCard
 from xraydesk.model.site_profile import SiteProfile
 from xraydesk.trainer.metrics import fit_temperature
 from xraydesk.trust.codes import EVIDENCE_OUTSIDE_LUNGS, INDETERMINATE
+from xraydesk.trust.group_answer import group_id, passing_group
 from xraydesk.trust.site_rule import indeterminate_warning
 from xraydesk.trust.verdict import gate_withholds
 from xraydesk.validate.labels import LabelledSet
@@ -136,11 +137,14 @@ def with_profile(
             probabilities={c: float(p) for c, p in zip(ids, probs, strict=True)},
             prediction=ids[int(np.argmax(probs))],
             indeterminate=False,
+            finding=None,  # the card's rule's, if any: the profile's rule decides anew
             warnings=[w for w in s.row.warnings if w.code != INDETERMINATE],  # the card's
         )
         if profile.indeterminate(probs):
-            row.warnings.append(indeterminate_warning(card, profile, probs))
+            found = passing_group(card, probs, profile.indeterminate)
+            row.warnings.append(indeterminate_warning(card, profile, probs, found))
             row.prediction, row.indeterminate = None, True  # as ``ResultRow.take_verdict``
+            row.finding = group_id(found)
         out.append(dataclasses.replace(s, row=row))
     return out
 
